@@ -1,0 +1,3 @@
+from memos.cli.app import main
+
+main()

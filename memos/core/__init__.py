@@ -1,0 +1,1 @@
+"""Business logic shared by every front end. Never imports typer, rich, textual or fastapi."""

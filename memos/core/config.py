@@ -1,0 +1,196 @@
+"""``config.toml``: typed settings with defaults.
+
+API keys are never stored here: they come from the environment
+(OPENAI_API_KEY, ANTHROPIC_API_KEY, GROQ_API_KEY), so a config file can be
+shared or committed without leaking secrets.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from memos.errors import ConfigError
+
+DEFAULT_EMBEDDING_MODEL = "local/all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    parse: Callable[[str], Any]
+    default: Any
+    description: str
+
+
+def _positive_int(raw: str) -> int:
+    try:
+        value = int(raw.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise ConfigError(f"'{raw}' is not a whole number") from None
+    if value <= 0:
+        raise ConfigError(f"'{raw}' must be greater than 0")
+    return value
+
+
+def _fraction(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"'{raw}' is not a number") from None
+    if not 0.0 < value < 1.0:
+        raise ConfigError(f"'{raw}' must be between 0 and 1")
+    return value
+
+
+def _text(raw: str) -> str:
+    if not raw.strip():
+        raise ConfigError("the value is empty")
+    return raw.strip()
+
+
+SETTINGS: dict[str, Setting] = {
+    s.key: s
+    for s in [
+        Setting("default_agent", _text, None, "agent used when --agent and MEMOS_AGENT are not given"),
+        Setting("default_model", _text, "openai/gpt-4o-mini", "LLM for new agents, named the litellm way"),
+        Setting("embedding_model", _text, DEFAULT_EMBEDDING_MODEL, "embedding model for new agents"),
+        Setting("context_window", _positive_int, 128_000, "context window in tokens for new agents"),
+        Setting("summarize_threshold", _fraction, 0.9, "share of the context window that triggers summarisation"),
+        Setting("providers.openai.base_url", _text, None, "OpenAI-compatible server (or OPENAI_BASE_URL)"),
+        Setting("providers.anthropic.base_url", _text, None, "Anthropic API base URL override"),
+        Setting("providers.groq.base_url", _text, None, "Groq API base URL override"),
+        Setting("providers.ollama.base_url", _text, "http://localhost:11434", "Ollama server (or OLLAMA_HOST)"),
+    ]
+}
+
+# Free-form tables: any key below them is allowed (model aliases, for example).
+FREE_TABLES = {"aliases": "model alias, e.g. aliases.fast = groq/llama-3.1-8b-instant"}
+
+PROVIDER_KEY_VARIABLES = {
+    "openai": "OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+    "groq": "GROQ_API_KEY",
+}
+
+
+def _is_secret(key: str) -> bool:
+    last = key.rsplit(".", 1)[-1].lower()
+    return any(word in last for word in ("api_key", "apikey", "token", "secret", "password"))
+
+
+def _lookup_setting(key: str) -> Setting | None:
+    if key in SETTINGS:
+        return SETTINGS[key]
+    table = key.split(".", 1)[0]
+    if table in FREE_TABLES and "." in key and key.split(".", 1)[1]:
+        return Setting(key, _text, None, FREE_TABLES[table])
+    return None
+
+
+def _check_key(key: str) -> Setting:
+    if _is_secret(key):
+        variables = ", ".join(PROVIDER_KEY_VARIABLES.values())
+        raise ConfigError(
+            f"'{key}' looks like a secret; memos never writes secrets to config.toml",
+            f"set it in the environment instead: {variables}",
+        )
+    setting = _lookup_setting(key)
+    if setting is None:
+        raise ConfigError(f"unknown config key '{key}'", "see `memos config show` for the keys")
+    return setting
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        full = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{full}."))
+        else:
+            flat[full] = value
+    return flat
+
+
+def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for key, value in sorted(flat.items()):
+        node = nested
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return nested
+
+
+class Config:
+    """Settings read from ``config.toml``; writes are atomic (temp file + rename)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._values = self._read()
+
+    def _read(self) -> dict[str, Any]:
+        if not self.path.exists():
+            return {}
+        try:
+            with self.path.open("rb") as handle:
+                return _flatten(tomllib.load(handle))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"{self.path} is not valid TOML: {exc}", "fix the file or delete it to start over"
+            ) from None
+
+    def get(self, key: str) -> Any:
+        setting = _check_key(key)
+        return self._values.get(key, setting.default)
+
+    def is_set(self, key: str) -> bool:
+        return key in self._values
+
+    def set(self, key: str, raw_value: str) -> Any:
+        setting = _check_key(key)
+        try:
+            value = setting.parse(raw_value)
+        except ConfigError as exc:
+            raise ConfigError(f"bad value for {key}: {exc.message}") from None
+        self._values[key] = value
+        self._write()
+        return value
+
+    def unset(self, key: str) -> None:
+        _check_key(key)
+        if self._values.pop(key, None) is not None:
+            self._write()
+
+    def items(self) -> list[tuple[str, Any, str, bool]]:
+        """(key, effective value, description, set in file) for every known key."""
+        rows = [(s.key, self._values.get(s.key, s.default), s.description, s.key in self._values) for s in SETTINGS.values()]
+        for key, value in sorted(self._values.items()):
+            if key not in SETTINGS:
+                setting = _lookup_setting(key)
+                rows.append((key, value, setting.description if setting else "unknown key", True))
+        return rows
+
+    def _write(self) -> None:
+        import tomli_w
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        text = tomli_w.dumps(_nest(self._values))
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".config.", suffix=".toml")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def provider_key_status() -> dict[str, bool]:
+    """Which provider keys are present in the environment (never their values)."""
+    return {provider: bool(os.environ.get(var)) for provider, var in PROVIDER_KEY_VARIABLES.items()}

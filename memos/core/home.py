@@ -1,0 +1,43 @@
+"""Where memos keeps its state: ``$MEMOS_HOME`` (default ``~/.memos``)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Home:
+    root: Path
+
+    @property
+    def database(self) -> Path:
+        return self.root / "memos.duckdb"
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "config.toml"
+
+    @property
+    def agents_dir(self) -> Path:
+        return self.root / "agents"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    def agent_dir(self, name: str) -> Path:
+        return self.agents_dir / name
+
+    def ensure(self) -> "Home":
+        """Create the home layout on first use (idempotent)."""
+        for path in (self.root, self.agents_dir, self.logs_dir):
+            path.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+def memos_home() -> Home:
+    raw = os.environ.get("MEMOS_HOME")
+    root = Path(raw).expanduser() if raw else Path.home() / ".memos"
+    return Home(root.resolve())

@@ -1,0 +1,62 @@
+"""The exceptions memos raises on purpose.
+
+Every one carries a message saying what failed and, where there is one, a hint
+saying what to do. Front ends print ``error: <message> (<hint>)`` and exit 1;
+they never show a traceback for these.
+"""
+
+from __future__ import annotations
+
+
+class MemosError(Exception):
+    """Base of every error a user can act on."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class NotFound(MemosError):
+    """An agent, block, message or passage that does not exist."""
+
+
+class AlreadyExists(MemosError):
+    """A name or label that is already taken."""
+
+
+class InvalidInput(MemosError):
+    """Input that cannot be used as given (empty, malformed, wrong type)."""
+
+
+class LimitExceeded(MemosError):
+    """A value over a block's character limit."""
+
+
+class ReadOnly(MemosError):
+    """An agent edit to a read-only block."""
+
+
+class ConfigError(MemosError):
+    """A bad config key or value."""
+
+
+class DatabaseBusy(MemosError):
+    """The database stayed locked by another process past the retry budget."""
+
+
+class SchemaTooNew(MemosError):
+    """The database was written by a newer memos."""
+
+
+class EmbeddingError(MemosError):
+    """The embedding model cannot be used with this store."""
+
+
+class ProviderError(MemosError):
+    """An LLM or embedding provider refused or failed."""

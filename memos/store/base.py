@@ -1,0 +1,312 @@
+"""The `Store` interface and the records it returns.
+
+Core talks to this interface only, so a PostgreSQL backend can stand beside
+the DuckDB one. Every method that changes state is one transaction; methods
+called inside ``with store.transaction():`` join that transaction instead.
+"""
+
+from __future__ import annotations
+
+import abc
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Literal, Sequence
+
+import numpy as np  # noqa: F401  (only for type hints of embeddings)
+
+Role = Literal["system", "user", "assistant", "tool"]
+SearchMode = Literal["vector", "text", "hybrid"]
+TagMatch = Literal["any", "all"]
+Actor = Literal["user", "agent", "sleep", "system"]
+
+EMBEDDING_DIM = 384
+
+
+@dataclass(frozen=True)
+class Agent:
+    id: str
+    name: str
+    description: str
+    system: str
+    model: str
+    embedding_model: str
+    context_window: int
+    tool_rules: list[dict[str, Any]]
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Block:
+    id: str
+    label: str
+    value: str
+    limit: int
+    description: str
+    read_only: bool
+    is_template: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    agent_ids: tuple[str, ...] = ()
+
+    @property
+    def shared(self) -> bool:
+        return len(self.agent_ids) > 1
+
+
+@dataclass(frozen=True)
+class BlockChange:
+    """What a change function returns: the new state of a block's editable fields."""
+
+    value: str
+    limit: int
+    description: str
+    read_only: bool
+
+
+@dataclass(frozen=True)
+class BlockVersion:
+    block_id: str
+    version: int
+    old_value: str | None
+    new_value: str
+    actor: str
+    reason: str
+    restored_from: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Message:
+    id: str
+    agent_id: str
+    seq: int
+    role: str
+    content: str
+    name: str | None
+    tool_calls: list[dict[str, Any]] | None
+    tool_call_id: str | None
+    step_id: str | None
+    run_id: str | None
+    in_context: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    role: Role
+    content: str
+    name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+    step_id: str | None = None
+    run_id: str | None = None
+    in_context: bool = True
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class MessageStats:
+    total: int
+    in_context: int
+    by_role: dict[str, int]
+    first_at: datetime | None
+    last_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Passage:
+    id: str
+    agent_id: str
+    text: str
+    tags: list[str]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class NewPassage:
+    text: str
+    embedding: "np.ndarray"
+    tags: list[str] = field(default_factory=list)
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PassageHit:
+    passage: Passage
+    score: float
+
+
+@dataclass(frozen=True)
+class PassageQuery:
+    """A search over one agent's archival memory."""
+
+    mode: SearchMode = "hybrid"
+    text: str | None = None
+    embedding: "np.ndarray | None" = None
+    tags: Sequence[str] = ()
+    tag_match: TagMatch = "any"
+    start: datetime | None = None
+    end: datetime | None = None
+    top_k: int = 10
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class PassageStats:
+    total: int
+    tags: dict[str, int]
+    first_at: datetime | None
+    last_at: datetime | None
+    embedding_model: str
+    indexed: int
+
+
+@dataclass(frozen=True)
+class AgentCounts:
+    messages: int
+    passages: int
+    blocks: int
+    last_activity: datetime | None
+
+
+@dataclass(frozen=True)
+class NewAgent:
+    name: str
+    system: str
+    model: str
+    embedding_model: str
+    context_window: int
+    description: str = ""
+    tool_rules: list[dict[str, Any]] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NewBlock:
+    label: str
+    value: str
+    limit: int
+    description: str = ""
+    read_only: bool = False
+    is_template: bool = False
+
+
+ChangeFn = Callable[[Block], BlockChange]
+
+
+class Store(abc.ABC):
+    """Backend-neutral persistence for agents, memory, messages and archival."""
+
+    # -- lifecycle -----------------------------------------------------------
+    @abc.abstractmethod
+    def transaction(self) -> AbstractContextManager[None]:
+        """Group several writes into one transaction (all or nothing)."""
+
+    @abc.abstractmethod
+    def schema_version(self) -> list[str]:
+        """Applied migration ids, oldest first."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    # -- agents --------------------------------------------------------------
+    @abc.abstractmethod
+    def create_agent(self, agent: NewAgent, blocks: Sequence[NewBlock], actor: Actor = "user") -> Agent: ...
+
+    @abc.abstractmethod
+    def get_agent(self, id_or_name: str) -> Agent: ...
+
+    @abc.abstractmethod
+    def list_agents(self) -> list[Agent]: ...
+
+    @abc.abstractmethod
+    def update_agent(self, agent_id: str, **fields: Any) -> Agent: ...
+
+    @abc.abstractmethod
+    def delete_agent(self, agent_id: str) -> None:
+        """Delete an agent with its messages, passages and the blocks no other agent uses."""
+
+    @abc.abstractmethod
+    def agent_counts(self, agent_id: str) -> AgentCounts: ...
+
+    # -- blocks --------------------------------------------------------------
+    @abc.abstractmethod
+    def create_block(self, block: NewBlock, *, actor: Actor, reason: str, agent_id: str | None = None) -> Block: ...
+
+    @abc.abstractmethod
+    def get_block(self, block_id: str) -> Block: ...
+
+    @abc.abstractmethod
+    def get_agent_block(self, agent_id: str, label: str) -> Block: ...
+
+    @abc.abstractmethod
+    def list_agent_blocks(self, agent_id: str) -> list[Block]: ...
+
+    @abc.abstractmethod
+    def list_blocks(self) -> list[Block]: ...
+
+    @abc.abstractmethod
+    def attach_block(self, agent_id: str, block_id: str) -> Block: ...
+
+    @abc.abstractmethod
+    def detach_block(self, agent_id: str, block_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def modify_block(self, block_id: str, change: ChangeFn, *, actor: Actor, reason: str,
+                     restored_from: int | None = None) -> tuple[Block, Block]:
+        """Atomically read a block, apply ``change`` and record history; returns (old, new).
+
+        ``change`` runs inside the write transaction, so concurrent edits from other
+        processes cannot interleave between its read and its write. It may raise.
+        """
+
+    @abc.abstractmethod
+    def delete_block(self, block_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def block_history(self, block_id: str) -> list[BlockVersion]: ...
+
+    # -- messages ------------------------------------------------------------
+    @abc.abstractmethod
+    def append_messages(self, agent_id: str, messages: Sequence[NewMessage]) -> list[Message]: ...
+
+    @abc.abstractmethod
+    def get_message(self, message_id: str) -> Message: ...
+
+    @abc.abstractmethod
+    def list_messages(self, agent_id: str, *, before: str | None = None, after: str | None = None,
+                      limit: int = 50, order: Literal["asc", "desc"] = "desc",
+                      in_context: bool | None = None) -> list[Message]: ...
+
+    @abc.abstractmethod
+    def search_messages(self, agent_id: str, query: str | None, *, roles: Sequence[str] = (),
+                        start: datetime | None = None, end: datetime | None = None,
+                        limit: int = 20, offset: int = 0) -> list[Message]: ...
+
+    @abc.abstractmethod
+    def message_stats(self, agent_id: str) -> MessageStats: ...
+
+    # -- archival ------------------------------------------------------------
+    @abc.abstractmethod
+    def insert_passages(self, agent_id: str, passages: Sequence[NewPassage]) -> list[Passage]: ...
+
+    @abc.abstractmethod
+    def get_passage(self, agent_id: str, passage_id: str) -> Passage: ...
+
+    @abc.abstractmethod
+    def list_passages(self, agent_id: str, *, after: str | None = None, before: str | None = None,
+                      limit: int = 50, ascending: bool = True, tags: Sequence[str] = (),
+                      tag_match: TagMatch = "any") -> list[Passage]: ...
+
+    @abc.abstractmethod
+    def search_passages(self, agent_id: str, query: PassageQuery) -> list[PassageHit]: ...
+
+    @abc.abstractmethod
+    def delete_passages(self, agent_id: str, passage_ids: Sequence[str]) -> int: ...
+
+    @abc.abstractmethod
+    def passage_stats(self, agent_id: str) -> PassageStats: ...

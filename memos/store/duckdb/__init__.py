@@ -1,0 +1,1 @@
+"""The embedded default backend: one DuckDB file shared by several processes."""

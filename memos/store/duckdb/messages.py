@@ -1,0 +1,123 @@
+"""Messages: ordered per agent, paged by cursor, searchable by words and dates."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal, Sequence
+
+from memos.errors import NotFound
+from memos.store import ids
+from memos.store.base import Message, MessageStats, NewMessage
+from memos.store.duckdb import rows
+from memos.store.text import STOP_WORDS
+from memos.store.timeutil import from_db, to_db, utcnow
+
+
+def _like_pattern(word: str) -> str:
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class MessagesMixin:
+    def append_messages(self, agent_id: str, messages: Sequence[NewMessage]) -> list[Message]:
+        with self._write() as con:  # type: ignore[attr-defined]
+            self._agent_row(con, agent_id)  # type: ignore[attr-defined]
+            seq = con.execute("SELECT coalesce(max(seq), 0) FROM messages").fetchone()[0]
+            now = utcnow()
+            new_ids = []
+            for message in messages:
+                seq += 1
+                message_id = ids.new_id("message")
+                new_ids.append(message_id)
+                con.execute(
+                    f"INSERT INTO messages ({rows.MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [message_id, agent_id, seq, message.role, message.content, message.name,
+                     json.dumps(message.tool_calls) if message.tool_calls is not None else None,
+                     message.tool_call_id, message.step_id, message.run_id, message.in_context,
+                     to_db(message.created_at or now)])
+            if not new_ids:
+                return []
+            return [rows.message(r) for r in con.execute(
+                f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE id IN (SELECT unnest(?::VARCHAR[])) ORDER BY seq",
+                [new_ids]).fetchall()]
+
+    def _message_seq(self, con: Any, agent_id: str, message_id: str) -> int:
+        row = con.execute("SELECT seq FROM messages WHERE id = ? AND agent_id = ?", [message_id, agent_id]).fetchone()
+        if row is None:
+            raise NotFound(f"no message '{message_id}' for this agent", "see `memos messages list`")
+        return row[0]
+
+    def get_message(self, message_id: str) -> Message:
+        with self._read() as con:  # type: ignore[attr-defined]
+            row = con.execute(f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE id = ?", [message_id]).fetchone()
+        if row is None:
+            raise NotFound(f"no message '{message_id}'", "see `memos messages list`")
+        return rows.message(row)
+
+    def list_messages(self, agent_id: str, *, before: str | None = None, after: str | None = None,
+                      limit: int = 50, order: Literal["asc", "desc"] = "desc",
+                      in_context: bool | None = None) -> list[Message]:
+        """A page of messages. Cursors follow Letta: ``after``/``before`` are relative to ``order``
+        (with ``order="desc"``, ``after=X`` pages on to older messages than X)."""
+        # Position in the requested order: seq for asc, -seq for desc.
+        sign = 1 if order == "asc" else -1
+        where, params = ["agent_id = $agent"], {"agent": agent_id, "limit": limit, "sign": sign}
+        with self._read() as con:  # type: ignore[attr-defined]
+            if after:
+                params["after"] = sign * self._message_seq(con, agent_id, after)
+                where.append("$sign * seq > $after")
+            if before:
+                params["before"] = sign * self._message_seq(con, agent_id, before)
+                where.append("$sign * seq < $before")
+            if in_context is not None:
+                params["ctx"] = in_context
+                where.append("in_context = $ctx")
+            # With only `before`, the page is the one just before the cursor.
+            nearest_first = "DESC" if before and not after else "ASC"
+            sql = (f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)} "
+                   f"ORDER BY $sign * seq {nearest_first} LIMIT $limit")
+            found = [rows.message(r) for r in con.execute(sql, params).fetchall()]
+        found.sort(key=lambda m: sign * m.seq)
+        return found
+
+    def search_messages(self, agent_id: str, query: str | None, *, roles: Sequence[str] = (),
+                        start: datetime | None = None, end: datetime | None = None,
+                        limit: int = 20, offset: int = 0) -> list[Message]:
+        """Messages matching any word of ``query`` (most words matched first, then newest)."""
+        where = ["agent_id = $agent"]
+        params: dict[str, Any] = {"agent": agent_id, "limit": limit, "offset": offset}
+        score = "0"
+        if query and query.strip():
+            words = [w for w in dict.fromkeys(query.lower().split()) if w]
+            meaningful = [w for w in words if w.strip(".,;:!?\"'()") not in STOP_WORDS] or words
+            parts = []
+            for i, word in enumerate(meaningful[:16]):
+                params[f"w{i}"] = _like_pattern(word.strip(".,;:!?\"'()") or word)
+                parts.append(f"CAST(content ILIKE $w{i} ESCAPE '\\' AS INTEGER)")
+            score = " + ".join(parts)
+            where.append(f"({score}) > 0")
+        if roles:
+            params["roles"] = list(roles)
+            where.append("list_contains($roles, role)")
+        if start:
+            params["start"] = to_db(start)
+            where.append("created_at >= $start")
+        if end:
+            params["end"] = to_db(end)
+            where.append("created_at <= $end")
+        sql = (f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)} "
+               f"ORDER BY ({score}) DESC, seq DESC LIMIT $limit OFFSET $offset")
+        with self._read() as con:  # type: ignore[attr-defined]
+            return [rows.message(r) for r in con.execute(sql, params).fetchall()]
+
+    def message_stats(self, agent_id: str) -> MessageStats:
+        with self._read() as con:  # type: ignore[attr-defined]
+            total, in_ctx, first, last = con.execute(
+                "SELECT count(*), count(*) FILTER (WHERE in_context), min(created_at), max(created_at) "
+                "FROM messages WHERE agent_id = ?", [agent_id]).fetchone()
+            by_role = dict(con.execute(
+                "SELECT role, count(*) FROM messages WHERE agent_id = ? GROUP BY role ORDER BY role",
+                [agent_id]).fetchall())
+        return MessageStats(total=total, in_context=in_ctx, by_role=by_role, first_at=from_db(first),
+                            last_at=from_db(last))

@@ -1,0 +1,286 @@
+"""Archival memory: passages with embeddings; vector, text (BM25) and hybrid (RRF) search."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from memos.errors import InvalidInput, NotFound
+from memos.store import ids
+from memos.store.base import (
+    EMBEDDING_DIM, NewPassage, Passage, PassageHit, PassageQuery, PassageStats, TagMatch,
+)
+from memos.store.duckdb import rows
+from memos.store.duckdb.vector_index import TAIL_LIMIT, IndexState
+from memos.store.text import query_terms, term_counts
+from memos.store.timeutil import from_db, to_db, utcnow
+
+RRF_K = 60  # the usual reciprocal-rank-fusion constant
+BM25_K1, BM25_B = 1.2, 0.75
+
+
+def vector_literal(vector: np.ndarray) -> str:
+    """A vector as text for ``$v::VARCHAR::FLOAT[384]``: binding a Python list costs 30-50 ms."""
+    return "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]"
+
+
+def _check_embeddings(passages: Sequence[NewPassage]) -> np.ndarray:
+    matrix = np.asarray([p.embedding for p in passages], dtype=np.float32)
+    if matrix.ndim != 2 or matrix.shape[1] != EMBEDDING_DIM:
+        raise InvalidInput(f"embeddings must have {EMBEDDING_DIM} dimensions, got shape {matrix.shape}")
+    if not np.isfinite(matrix).all():
+        raise InvalidInput("an embedding contains NaN or infinity")
+    return matrix
+
+
+def _filters(agent_id: str, tags: Sequence[str], tag_match: TagMatch, start: Any, end: Any,
+             alias: str = "") -> tuple[str, dict[str, Any]]:
+    col = f"{alias}." if alias else ""
+    where = [f"{col}agent_id = $agent"]
+    params: dict[str, Any] = {"agent": agent_id}
+    if tags:
+        params["tags"] = list(tags)
+        fn = "list_has_all" if tag_match == "all" else "list_has_any"
+        where.append(f"{fn}({col}tags, $tags::VARCHAR[])")
+    if start is not None:
+        params["start"] = to_db(start)
+        where.append(f"{col}created_at >= $start")
+    if end is not None:
+        params["end"] = to_db(end)
+        where.append(f"{col}created_at <= $end")
+    return " AND ".join(where), params
+
+
+class PassagesMixin:
+    # -- writes ------------------------------------------------------------------
+    def insert_passages(self, agent_id: str, passages: Sequence[NewPassage]) -> list[Passage]:
+        import pyarrow as pa
+
+        if not passages:
+            return []
+        for passage in passages:
+            if not passage.text.strip():
+                raise InvalidInput("a passage is empty", "give every passage some text")
+        matrix = _check_embeddings(passages)
+        now = utcnow()
+        counts = [term_counts(p.text) for p in passages]
+        with self._write() as con:  # type: ignore[attr-defined]
+            model = self._agent_row(con, agent_id).embedding_model  # type: ignore[attr-defined]
+            first = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM passages").fetchone()[0]
+            seqs = list(range(first, first + len(passages)))
+            new_ids = [ids.new_id("passage") for _ in passages]
+            flat = pa.array(matrix.reshape(-1), type=pa.float32())
+            table = pa.table({
+                "id": new_ids,
+                "agent_id": [agent_id] * len(passages),
+                "seq": pa.array(seqs, type=pa.int64()),
+                "text": [p.text for p in passages],
+                "tags": pa.array([sorted(set(p.tags)) for p in passages], type=pa.list_(pa.string())),
+                "embedding": pa.FixedSizeListArray.from_arrays(flat, EMBEDDING_DIM),
+                "embedding_model": [model] * len(passages),
+                "created_at": [to_db(p.created_at or now) for p in passages],
+                "n_terms": pa.array([sum(c.values()) for c in counts], type=pa.int32()),
+            })
+            con.register("new_passages", table)
+            con.execute(
+                "INSERT INTO passages (id, agent_id, seq, text, tags, embedding, embedding_model, created_at, n_terms) "
+                "SELECT id, agent_id, seq, text, tags, embedding::FLOAT[384], embedding_model, created_at, n_terms "
+                "FROM new_passages")
+            con.unregister("new_passages")
+            terms = [(seq, term, tf) for seq, c in zip(seqs, counts) for term, tf in c.items()]
+            if terms:
+                term_table = pa.table({
+                    "agent_id": [agent_id] * len(terms),
+                    "seq": pa.array([t[0] for t in terms], type=pa.int64()),
+                    "term": [t[1] for t in terms],
+                    "tf": pa.array([t[2] for t in terms], type=pa.int32()),
+                })
+                con.register("new_terms", term_table)
+                con.execute("INSERT INTO passage_terms SELECT agent_id, seq, term, tf FROM new_terms")
+                con.unregister("new_terms")
+            self._db.after_commit(lambda: self._maybe_catch_up(agent_id))  # type: ignore[attr-defined]
+            return self._passages_by_seq(con, seqs)
+
+    def delete_passages(self, agent_id: str, passage_ids: Sequence[str]) -> int:
+        with self._write() as con:  # type: ignore[attr-defined]
+            found = con.execute(
+                "SELECT id, seq FROM passages WHERE agent_id = $agent AND id IN (SELECT unnest($ids::VARCHAR[]))",
+                {"agent": agent_id, "ids": list(passage_ids)}).fetchall()
+            missing = sorted(set(passage_ids) - {row[0] for row in found})
+            if missing:
+                raise NotFound(f"no passage '{missing[0]}' for this agent", "see `memos archival list`")
+            seqs = [row[1] for row in found]
+            con.execute("DELETE FROM passage_terms WHERE seq IN (SELECT unnest($s::BIGINT[]))", {"s": seqs})
+            con.execute("DELETE FROM passages WHERE seq IN (SELECT unnest($s::BIGINT[]))", {"s": seqs})
+            return len(found)
+
+    # -- vector index upkeep ------------------------------------------------------
+    def _tail_count(self, con: Any, agent_id: str, watermark: int) -> int:
+        return con.execute("SELECT count(*) FROM passages WHERE agent_id = ? AND seq > ?",
+                           [agent_id, watermark]).fetchone()[0]
+
+    def _maybe_catch_up(self, agent_id: str, state: IndexState | None = None) -> IndexState:
+        state = state or self._vectors.state(agent_id)  # type: ignore[attr-defined]
+        with self._read() as con:  # type: ignore[attr-defined]
+            tail = self._tail_count(con, agent_id, state.watermark)
+        if tail <= TAIL_LIMIT:
+            return state
+        return self.rebuild_vector_index(agent_id)
+
+    def rebuild_vector_index(self, agent_id: str) -> IndexState:
+        """Bring the agent's vector index up to date now (normally done in batches by itself)."""
+
+        def live_indexed(watermark: int) -> int:
+            with self._read() as con:  # type: ignore[attr-defined]
+                return con.execute("SELECT count(*) FROM passages WHERE agent_id = ? AND seq <= ?",
+                                   [agent_id, watermark]).fetchone()[0]
+
+        def read_vectors(watermark: int) -> tuple[np.ndarray, np.ndarray]:
+            with self._read() as con:  # type: ignore[attr-defined]
+                table = con.execute(
+                    "SELECT seq, embedding FROM passages WHERE agent_id = ? AND seq > ? ORDER BY seq",
+                    [agent_id, watermark]).fetch_arrow_table()
+            seqs = table.column("seq").to_numpy()
+            flat = table.column("embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+            return seqs, flat.reshape(-1, EMBEDDING_DIM)
+
+        return self._vectors.catch_up(agent_id, live_indexed=live_indexed,  # type: ignore[attr-defined]
+                                      read_vectors=read_vectors)
+
+    # -- reads ---------------------------------------------------------------------
+    def _passages_map(self, con: Any, seqs: Sequence[int]) -> dict[int, Passage]:
+        return {r[0]: rows.passage(r[1:]) for r in con.execute(
+            f"SELECT seq, {rows.PASSAGE_COLUMNS} FROM passages WHERE seq IN (SELECT unnest($s::BIGINT[]))",
+            {"s": list(seqs)}).fetchall()}
+
+    def _passages_by_seq(self, con: Any, seqs: Sequence[int]) -> list[Passage]:
+        found = self._passages_map(con, seqs)
+        return [found[s] for s in seqs if s in found]
+
+    def get_passage(self, agent_id: str, passage_id: str) -> Passage:
+        with self._read() as con:  # type: ignore[attr-defined]
+            row = con.execute(f"SELECT {rows.PASSAGE_COLUMNS} FROM passages WHERE agent_id = ? AND id = ?",
+                              [agent_id, passage_id]).fetchone()
+        if row is None:
+            raise NotFound(f"no passage '{passage_id}' for this agent", "see `memos archival list`")
+        return rows.passage(row)
+
+    def _passage_seq(self, con: Any, agent_id: str, passage_id: str) -> int:
+        row = con.execute("SELECT seq FROM passages WHERE agent_id = ? AND id = ?", [agent_id, passage_id]).fetchone()
+        if row is None:
+            raise NotFound(f"no passage '{passage_id}' for this agent", "see `memos archival list`")
+        return row[0]
+
+    def list_passages(self, agent_id: str, *, after: str | None = None, before: str | None = None,
+                      limit: int = 50, ascending: bool = True, tags: Sequence[str] = (),
+                      tag_match: TagMatch = "any") -> list[Passage]:
+        where, params = _filters(agent_id, tags, tag_match, None, None)
+        sign = 1 if ascending else -1
+        params.update(limit=limit, sign=sign)
+        with self._read() as con:  # type: ignore[attr-defined]
+            if after:
+                params["after"] = sign * self._passage_seq(con, agent_id, after)
+                where += " AND $sign * seq > $after"
+            if before:
+                params["before"] = sign * self._passage_seq(con, agent_id, before)
+                where += " AND $sign * seq < $before"
+            nearest_first = "DESC" if before and not after else "ASC"
+            found = con.execute(
+                f"SELECT $sign * seq AS pos, {rows.PASSAGE_COLUMNS} FROM passages WHERE {where} "
+                f"ORDER BY pos {nearest_first} LIMIT $limit", params).fetchall()
+        found.sort(key=lambda r: r[0])
+        return [rows.passage(r[1:]) for r in found]
+
+    def passage_stats(self, agent_id: str) -> PassageStats:
+        state = self._vectors.state(agent_id)  # type: ignore[attr-defined]
+        with self._read() as con:  # type: ignore[attr-defined]
+            total, first, last, indexed = con.execute(
+                "SELECT count(*), min(created_at), max(created_at), count(*) FILTER (WHERE seq <= ?) "
+                "FROM passages WHERE agent_id = ?", [state.watermark, agent_id]).fetchone()
+            tags = dict(con.execute(
+                "SELECT tag, count(*) FROM (SELECT unnest(tags) AS tag FROM passages WHERE agent_id = ?) "
+                "GROUP BY tag ORDER BY count(*) DESC, tag", [agent_id]).fetchall())
+            model = con.execute("SELECT embedding_model FROM agents WHERE id = ?", [agent_id]).fetchone()
+        return PassageStats(total=total, tags=tags, first_at=from_db(first), last_at=from_db(last),
+                            embedding_model=model[0] if model else "", indexed=indexed)
+
+    # -- search --------------------------------------------------------------------
+    def search_passages(self, agent_id: str, query: PassageQuery) -> list[PassageHit]:
+        if query.top_k <= 0:
+            return []
+        needed = query.top_k + query.offset
+        if query.mode == "vector":
+            ranked = self._vector_ranking(agent_id, query, needed)
+        elif query.mode == "text":
+            ranked = self._text_ranking(agent_id, query, needed)
+        elif query.mode == "hybrid":
+            ranked = self._hybrid_ranking(agent_id, query, needed)
+        else:
+            raise InvalidInput(f"unknown search mode '{query.mode}'", "use vector, text or hybrid")
+        page = ranked[query.offset:needed]
+        with self._read() as con:  # type: ignore[attr-defined]
+            by_seq = self._passages_map(con, [seq for seq, _ in page])
+        return [PassageHit(by_seq[seq], score) for seq, score in page if seq in by_seq]
+
+    def _vector_ranking(self, agent_id: str, query: PassageQuery, needed: int) -> list[tuple[int, float]]:
+        if query.embedding is None:
+            raise InvalidInput("a vector search needs a query embedding")
+        vector = np.asarray(query.embedding, dtype=np.float32).reshape(-1)
+        if vector.shape[0] != EMBEDDING_DIM:
+            raise InvalidInput(f"the query embedding has {vector.shape[0]} dimensions, not {EMBEDDING_DIM}")
+        state = self._maybe_catch_up(agent_id)
+        filtered = bool(query.tags or query.start or query.end)
+        # Over-fetch from the graph, then rank candidates and the unindexed tail exactly in SQL.
+        candidates = self._vectors.search(state, vector, needed * (20 if filtered else 4) + 32)  # type: ignore[attr-defined]
+        where, params = _filters(agent_id, query.tags, query.tag_match, query.start, query.end)
+        params.update(q=vector_literal(vector), limit=needed)
+        exact_sql = (f"SELECT seq, 1 - array_cosine_distance(embedding, $q::VARCHAR::FLOAT[384]) AS score "
+                     f"FROM passages WHERE {where} ORDER BY score DESC, seq DESC LIMIT $limit")
+        with self._read() as con:  # type: ignore[attr-defined]
+            if state.index is None:
+                return [(r[0], float(r[1])) for r in con.execute(exact_sql, params).fetchall()]
+            params.update(wm=state.watermark, cands="[" + ",".join(map(str, candidates)) + "]")
+            ranked = con.execute(
+                f"SELECT seq, 1 - array_cosine_distance(embedding, $q::VARCHAR::FLOAT[384]) AS score "
+                f"FROM passages WHERE {where} AND (seq > $wm OR seq IN (SELECT unnest($cands::VARCHAR::BIGINT[]))) "
+                f"ORDER BY score DESC, seq DESC LIMIT $limit", params).fetchall()
+            if len(ranked) < needed:
+                # Filters or deletions thinned the candidates: an exact scan is still right.
+                params.pop("wm"), params.pop("cands")
+                ranked = con.execute(exact_sql, params).fetchall()
+        return [(r[0], float(r[1])) for r in ranked]
+
+    def _text_ranking(self, agent_id: str, query: PassageQuery, needed: int) -> list[tuple[int, float]]:
+        if not query.text or not query.text.strip():
+            raise InvalidInput("a text search needs query text")
+        terms = query_terms(query.text)
+        if not terms:
+            return []
+        where, params = _filters(agent_id, query.tags, query.tag_match, query.start, query.end, alias="p")
+        params.update(terms=terms, limit=needed, k1=BM25_K1, b=BM25_B)
+        sql = f"""
+            WITH stats AS (
+                SELECT count(*) AS n, greatest(avg(n_terms), 1) AS avgdl FROM passages WHERE agent_id = $agent),
+            df AS (
+                SELECT term, count(*) AS df FROM passage_terms
+                WHERE agent_id = $agent AND term IN (SELECT unnest($terms::VARCHAR[])) GROUP BY term)
+            SELECT t.seq, sum(ln(1 + (stats.n - df.df + 0.5) / (df.df + 0.5))
+                              * t.tf * ($k1 + 1)
+                              / (t.tf + $k1 * (1 - $b + $b * p.n_terms / stats.avgdl))) AS score
+            FROM passage_terms t JOIN df ON df.term = t.term JOIN passages p ON p.seq = t.seq, stats
+            WHERE t.agent_id = $agent AND {where}
+            GROUP BY t.seq ORDER BY score DESC, t.seq DESC LIMIT $limit"""
+        with self._read() as con:  # type: ignore[attr-defined]
+            return [(r[0], float(r[1])) for r in con.execute(sql, params).fetchall()]
+
+    def _hybrid_ranking(self, agent_id: str, query: PassageQuery, needed: int) -> list[tuple[int, float]]:
+        depth = max(50, needed * 2)
+        fused: dict[int, float] = {}
+        rankings = [self._vector_ranking(agent_id, query, depth)]
+        if query.text and query_terms(query.text):
+            rankings.append(self._text_ranking(agent_id, query, depth))
+        for ranking in rankings:
+            for rank, (seq, _) in enumerate(ranking, start=1):
+                fused[seq] = fused.get(seq, 0.0) + 1.0 / (RRF_K + rank)
+        return sorted(fused.items(), key=lambda item: (-item[1], -item[0]))[:needed]

@@ -1,0 +1,62 @@
+"""Column lists and row -> record conversions for the DuckDB backend."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+from memos.store.base import Agent, Block, BlockVersion, Message, Passage
+from memos.store.timeutil import from_db
+
+AGENT_COLUMNS = ("id, name, description, system, model, embedding_model, context_window, "
+                 "tool_rules, metadata, created_at, updated_at")
+BLOCK_COLUMNS = ("b.id, b.label, b.value, b.char_limit, b.description, b.read_only, b.is_template, "
+                 "b.version, b.created_at, b.updated_at, "
+                 "(SELECT coalesce(list(ab.agent_id ORDER BY ab.created_at), []) FROM agent_blocks ab "
+                 "WHERE ab.block_id = b.id) AS agent_ids")
+HISTORY_COLUMNS = "block_id, version, old_value, new_value, actor, reason, restored_from, created_at"
+MESSAGE_COLUMNS = ("id, agent_id, seq, role, content, name, tool_calls, tool_call_id, step_id, run_id, "
+                   "in_context, created_at")
+PASSAGE_COLUMNS = "id, agent_id, text, tags, created_at"
+
+
+def _json(value: Any, default: Any) -> Any:
+    if value is None:
+        return default
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def agent(row: Sequence[Any]) -> Agent:
+    return Agent(
+        id=row[0], name=row[1], description=row[2], system=row[3], model=row[4],
+        embedding_model=row[5], context_window=row[6], tool_rules=_json(row[7], []),
+        metadata=_json(row[8], {}), created_at=from_db(row[9]), updated_at=from_db(row[10]),  # type: ignore[arg-type]
+    )
+
+
+def block(row: Sequence[Any]) -> Block:
+    return Block(
+        id=row[0], label=row[1], value=row[2], limit=row[3], description=row[4], read_only=row[5],
+        is_template=row[6], version=row[7], created_at=from_db(row[8]), updated_at=from_db(row[9]),  # type: ignore[arg-type]
+        agent_ids=tuple(row[10] or ()),
+    )
+
+
+def history(row: Sequence[Any]) -> BlockVersion:
+    return BlockVersion(
+        block_id=row[0], version=row[1], old_value=row[2], new_value=row[3], actor=row[4],
+        reason=row[5], restored_from=row[6], created_at=from_db(row[7]),  # type: ignore[arg-type]
+    )
+
+
+def message(row: Sequence[Any]) -> Message:
+    return Message(
+        id=row[0], agent_id=row[1], seq=row[2], role=row[3], content=row[4], name=row[5],
+        tool_calls=_json(row[6], None), tool_call_id=row[7], step_id=row[8], run_id=row[9],
+        in_context=row[10], created_at=from_db(row[11]),  # type: ignore[arg-type]
+    )
+
+
+def passage(row: Sequence[Any]) -> Passage:
+    return Passage(id=row[0], agent_id=row[1], text=row[2], tags=list(row[3] or []),
+                   created_at=from_db(row[4]))  # type: ignore[arg-type]
