@@ -106,8 +106,9 @@ class MessagesMixin:
         if end:
             params["end"] = to_db(end)
             where.append("created_at <= $end")
+        ranking = f"({score}) DESC, seq DESC" if score != "0" else "seq DESC"
         sql = (f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)} "
-               f"ORDER BY ({score}) DESC, seq DESC LIMIT $limit OFFSET $offset")
+               f"ORDER BY {ranking} LIMIT $limit OFFSET $offset")
         with self._read() as con:  # type: ignore[attr-defined]
             return [rows.message(r) for r in con.execute(sql, params).fetchall()]
 

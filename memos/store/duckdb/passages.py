@@ -140,7 +140,7 @@ class PassagesMixin:
             with self._read() as con:  # type: ignore[attr-defined]
                 table = con.execute(
                     "SELECT seq, embedding FROM passages WHERE agent_id = ? AND seq > ? ORDER BY seq",
-                    [agent_id, watermark]).fetch_arrow_table()
+                    [agent_id, watermark]).to_arrow_table()
             seqs = table.column("seq").to_numpy()
             flat = table.column("embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
             return seqs, flat.reshape(-1, EMBEDDING_DIM)

@@ -1,0 +1,130 @@
+"""`memos agents`: create, list, show, rename, use, rm."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from memos.cli import output
+from memos.cli.common import JsonOpt, YesOpt, confirm, workspace
+
+app = typer.Typer(help="Create and manage agents.", no_args_is_help=True)
+
+
+def _summary_json(summary) -> dict:  # type: ignore[no-untyped-def]
+    data = output.jsonable(summary.agent)
+    data["counts"] = output.jsonable(summary.counts)
+    data["blocks"] = [{"id": b.id, "label": b.label, "chars": len(b.value), "limit": b.limit,
+                       "read_only": b.read_only, "shared": b.shared} for b in summary.blocks]
+    return data
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="A unique name (letters, digits, . _ -).")],
+    description: Annotated[str, typer.Option(help="What this agent is for.")] = "",
+    model: Annotated[Optional[str], typer.Option(help="LLM, named the litellm way (default: config default_model).")] = None,
+    embedding_model: Annotated[Optional[str], typer.Option(help="Embedding model (default: config embedding_model).")] = None,
+    context_window: Annotated[Optional[int], typer.Option(min=1, help="Context window in tokens.")] = None,
+    persona: Annotated[Optional[str], typer.Option(help="Text of the persona block (default: the template).")] = None,
+    human: Annotated[Optional[str], typer.Option(help="Text of the human block (default: the template).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create an agent with the default persona and human blocks."""
+    from memos.core import agents
+
+    ws = workspace()
+    agent = agents.create_agent(ws, name, description=description, model=model, embedding_model=embedding_model,
+                                context_window=context_window, persona=persona, human=human)
+    if json_out:
+        output.emit_json(_summary_json(agents.summarize(ws, agent)))
+    else:
+        output.plain(agent.id)
+        output.note(f"created agent '{agent.name}' ({agent.model})")
+
+
+@app.command("list")
+def list_agents(json_out: JsonOpt = False) -> None:
+    """List agents with their model, counts and last activity."""
+    from memos.core import agents
+
+    ws = workspace()
+    summaries = [agents.summarize(ws, a) for a in ws.store.list_agents()]
+    if json_out:
+        output.emit_json([_summary_json(s) for s in summaries])
+        return
+    default = ws.config.get("default_agent")
+    output.table(
+        ["name", "model", "messages", "passages", "last activity", "id"],
+        [(("* " if s.agent.name == default else "") + s.agent.name, s.agent.model, s.counts.messages,
+          s.counts.passages, output.when(s.counts.last_activity), s.agent.id) for s in summaries],
+    )
+
+
+@app.command("show")
+def show(
+    name: Annotated[Optional[str], typer.Argument(help="Agent name or id (default: the current agent).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show an agent: settings, counts and memory blocks."""
+    from memos.core import agents
+
+    ws = workspace()
+    summary = agents.summarize(ws, ws.resolve_agent(name))
+    if json_out:
+        output.emit_json(_summary_json(summary))
+        return
+    a, c = summary.agent, summary.counts
+    output.table(["field", "value"], [
+        ("name", a.name), ("id", a.id), ("description", a.description or "-"), ("model", a.model),
+        ("embedding model", a.embedding_model), ("context window", f"{a.context_window:,}"),
+        ("messages", c.messages), ("passages", c.passages), ("created", output.when(a.created_at)),
+        ("last activity", output.when(c.last_activity)),
+    ])
+    output.table(["block", "chars", "flags"], [
+        (b.label, f"{len(b.value):,}/{b.limit:,}",
+         " ".join(f for f, on in (("read-only", b.read_only), ("shared", b.shared)) if on)) for b in summary.blocks
+    ])
+
+
+@app.command("rename")
+def rename(
+    old: Annotated[str, typer.Argument(help="Current name.")],
+    new: Annotated[str, typer.Argument(help="New name.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Rename an agent (its directory under agents/ moves too)."""
+    from memos.core import agents
+
+    ws = workspace()
+    agent = agents.rename_agent(ws, ws.store.get_agent(old), new)
+    if json_out:
+        output.emit_json(agent)
+    else:
+        output.note(f"renamed agent '{old}' to '{agent.name}'")
+
+
+@app.command("use")
+def use(name: Annotated[str, typer.Argument(help="Agent to make the default.")]) -> None:
+    """Make an agent the default (config default_agent)."""
+    from memos.core import agents
+
+    agent = agents.use_agent(workspace(), name)
+    output.note(f"'{agent.name}' is now the default agent")
+
+
+@app.command("rm")
+def remove(
+    name: Annotated[str, typer.Argument(help="Agent to delete.")],
+    yes: YesOpt = False,
+) -> None:
+    """Delete an agent with its messages, archival memory and unshared blocks."""
+    from memos.core import agents
+
+    ws = workspace()
+    agent = ws.store.get_agent(name)
+    counts = ws.store.agent_counts(agent.id)
+    confirm(f"Delete agent '{agent.name}' with {counts.messages} messages and {counts.passages} passages?", yes)
+    agents.delete_agent(ws, agent)
+    output.note(f"deleted agent '{agent.name}'")

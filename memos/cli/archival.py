@@ -1,0 +1,169 @@
+"""`memos archival`: long-term passages with vector, text and hybrid search."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from memos.cli import output
+from memos.cli.common import AgentOpt, JsonOpt, YesOpt, agent_and_workspace, confirm
+
+app = typer.Typer(help="Archival memory: add, search, list, remove passages.", no_args_is_help=True)
+
+
+class Mode(str, Enum):
+    hybrid = "hybrid"
+    vector = "vector"
+    text = "text"
+
+
+class Match(str, Enum):
+    any = "any"
+    all = "all"
+
+
+class Format(str, Enum):
+    auto = "auto"
+    lines = "lines"
+    jsonl = "jsonl"
+    text = "text"
+
+
+TagOpt = Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="Tag (repeatable).")]
+
+
+def _hits_json(hits) -> list[dict]:  # type: ignore[no-untyped-def]
+    return [{**output.jsonable(h.passage), "score": h.score} for h in hits]
+
+
+@app.command("add")
+def add(
+    text: Annotated[Optional[str], typer.Argument(help="One passage; '-' or a pipe reads stdin.")] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", "-f", help="Read passages from a file.")] = None,
+    tag: TagOpt = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Input format for a file or stdin (auto: .jsonl or lines starting with '{' are JSONL, else one passage per line).")] = Format.auto,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip malformed JSONL lines instead of inserting nothing.")] = False,
+    agent: AgentOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Add passages: one from an argument, many from --file or stdin (lines or JSONL)."""
+    from memos.cli.inputs import read_file, read_stdin, stdin_is_piped
+    from memos.core import archival, ingest
+    from memos.errors import InvalidInput
+
+    tags = [t.strip() for t in tag or [] if t.strip()]
+    if file is not None and text is not None:
+        raise InvalidInput("give either TEXT or --file, not both")
+    if file is not None:
+        raw, name, fmt_value = read_file(file), file.name, fmt.value
+    elif text == "-" or (text is None and stdin_is_piped()):
+        raw, name, fmt_value = read_stdin(), None, fmt.value
+    elif text is not None:
+        raw, name, fmt_value = text, None, "text"
+    else:
+        raise InvalidInput("nothing to add", "give TEXT, --file PATH, or pipe text on stdin")
+    parsed = ingest.parse(raw, fmt_value, tags=tags, skip_bad=skip_bad, filename=name)  # type: ignore[arg-type]
+    for bad in parsed.bad:
+        output.warn(f"skipped line {bad.line}: {bad.reason}")
+    ws, current = agent_and_workspace(agent)
+    records = parsed.records
+    if output.err().is_terminal and len(records) > 1:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        with Progress("embedding", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=output.err(), transient=True) as bar:
+            task = bar.add_task("embed", total=len(records))
+            inserted = archival.insert(ws.store, current, records, lambda done, _: bar.update(task, completed=done))
+    else:
+        inserted = archival.insert(ws.store, current, records)
+    if json_out:
+        output.emit_json(inserted)
+    else:
+        output.plain("\n".join(p.id for p in inserted))
+        skipped = f", skipped {len(parsed.bad)} bad lines" if parsed.bad else ""
+        output.note(f"added {len(inserted)} passage{'s' if len(inserted) != 1 else ''}{skipped}")
+
+
+@app.command("search")
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    mode: Annotated[Mode, typer.Option(help="vector (meaning), text (words, BM25) or hybrid (both, fused).")] = Mode.hybrid,
+    tag: TagOpt = None,
+    match: Annotated[Match, typer.Option(help="With several tags: any or all of them.")] = Match.any,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=1000, help="How many results.")] = 10,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many results (paging).")] = 0,
+    since: Annotated[Optional[str], typer.Option(help="From this date (ISO, or 7d / 12h ago).")] = None,
+    until: Annotated[Optional[str], typer.Option(help="Up to this date.")] = None,
+    agent: AgentOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Search archival memory."""
+    from memos.core import archival
+    from memos.core.timeparse import parse_when
+
+    ws, current = agent_and_workspace(agent)
+    hits = archival.search(ws.store, current, archival.SearchRequest(
+        query=query, mode=mode.value, tags=tag or [], tag_match=match.value,  # type: ignore[arg-type]
+        start=parse_when(since) if since else None, end=parse_when(until, end_of_day=True) if until else None,
+        top_k=top_k, offset=offset))
+    if json_out:
+        output.emit_json(_hits_json(hits))
+        return
+    output.table(["score", "when", "tags", "text", "id"], [
+        (f"{h.score:.3f}", output.when(h.passage.created_at), ",".join(h.passage.tags),
+         output.shorten(h.passage.text, 60), h.passage.id) for h in hits])
+
+
+@app.command("list")
+def list_passages(
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    after: Annotated[Optional[str], typer.Option(help="Cursor: passages after this id.")] = None,
+    before: Annotated[Optional[str], typer.Option(help="Cursor: passages before this id.")] = None,
+    desc: Annotated[bool, typer.Option("--desc", help="Newest first.")] = False,
+    tag: TagOpt = None,
+    match: Annotated[Match, typer.Option(help="With several tags: any or all.")] = Match.any,
+    agent: AgentOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """A page of passages (oldest first by default)."""
+    ws, current = agent_and_workspace(agent)
+    found = ws.store.list_passages(current.id, after=after, before=before, limit=limit, ascending=not desc,
+                                   tags=tag or [], tag_match=match.value)  # type: ignore[arg-type]
+    if json_out:
+        output.emit_json(found)
+        return
+    output.table(["when", "tags", "text", "id"], [
+        (output.when(p.created_at), ",".join(p.tags), output.shorten(p.text, 70), p.id) for p in found])
+
+
+@app.command("rm")
+def remove(
+    passage_ids: Annotated[list[str], typer.Argument(help="Passage ids to delete.")],
+    yes: YesOpt = False,
+    agent: AgentOpt = None,
+) -> None:
+    """Delete passages."""
+    ws, current = agent_and_workspace(agent)
+    for passage_id in passage_ids:
+        ws.store.get_passage(current.id, passage_id)  # unknown ids fail before asking
+    confirm(f"Delete {len(passage_ids)} passage(s) from '{current.name}'?", yes)
+    deleted = ws.store.delete_passages(current.id, passage_ids)
+    output.note(f"deleted {deleted} passage{'s' if deleted != 1 else ''}")
+
+
+@app.command("stats")
+def stats(agent: AgentOpt = None, json_out: JsonOpt = False) -> None:
+    """Passage count, tags, dates and index coverage."""
+    ws, current = agent_and_workspace(agent)
+    result = ws.store.passage_stats(current.id)
+    if json_out:
+        output.emit_json(result)
+        return
+    output.table(["stat", "value"], [
+        ("passages", result.total), ("in vector index", result.indexed),
+        ("embedding model", result.embedding_model), ("first", output.when(result.first_at)),
+        ("last", output.when(result.last_at)),
+        *[(f"tag {name}", count) for name, count in list(result.tags.items())[:20]]])

@@ -1,0 +1,110 @@
+"""`memos messages`: the agent's message log."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Optional
+
+import typer
+
+from memos.cli import output
+from memos.cli.common import AgentOpt, JsonOpt, agent_and_workspace
+from memos.cli.inputs import read_value
+
+app = typer.Typer(help="List and search an agent's messages.", no_args_is_help=True)
+
+
+class Order(str, Enum):
+    asc = "asc"
+    desc = "desc"
+
+
+class Role(str, Enum):
+    user = "user"
+    assistant = "assistant"
+    tool = "tool"
+    system = "system"
+
+
+def _render(found) -> None:  # type: ignore[no-untyped-def]
+    output.table(["when", "role", "content", "id"],
+                 [(output.when(m.created_at), m.role, output.shorten(m.content, 70), m.id) for m in found])
+
+
+@app.command("list")
+def list_messages(
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Page size.")] = 20,
+    before: Annotated[Optional[str], typer.Option(help="Cursor: the page before this message id (in --order).")] = None,
+    after: Annotated[Optional[str], typer.Option(help="Cursor: the page after this message id (in --order).")] = None,
+    order: Annotated[Order, typer.Option(help="desc = newest first.")] = Order.desc,
+    agent: AgentOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """A page of messages (newest first by default)."""
+    ws, current = agent_and_workspace(agent)
+    found = ws.store.list_messages(current.id, before=before, after=after, limit=limit, order=order.value)
+    if json_out:
+        output.emit_json(found)
+    else:
+        _render(found)
+
+
+@app.command("search")
+def search(
+    query: Annotated[Optional[str], typer.Argument(help="Words to look for (any; more matches rank first).")] = None,
+    role: Annotated[Optional[list[Role]], typer.Option(help="Only these roles (repeatable).")] = None,
+    since: Annotated[Optional[str], typer.Option(help="From this date (ISO, or 7d / 12h ago).")] = None,
+    until: Annotated[Optional[str], typer.Option(help="Up to this date (a bare date includes the whole day).")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    agent: AgentOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Search messages by words and/or date range."""
+    from memos.core.timeparse import parse_when
+    from memos.errors import InvalidInput
+
+    if not (query and query.strip()) and not since and not until:
+        raise InvalidInput("give words to search for, or a date range with --since/--until")
+    ws, current = agent_and_workspace(agent)
+    found = ws.store.search_messages(
+        current.id, query, roles=[r.value for r in role or []],
+        start=parse_when(since) if since else None, end=parse_when(until, end_of_day=True) if until else None,
+        limit=limit, offset=offset)
+    if json_out:
+        output.emit_json(found)
+    else:
+        _render(found)
+
+
+@app.command("stats")
+def stats(agent: AgentOpt = None, json_out: JsonOpt = False) -> None:
+    """Counts of messages by role, in context, first and last."""
+    ws, current = agent_and_workspace(agent)
+    result = ws.store.message_stats(current.id)
+    if json_out:
+        output.emit_json(result)
+        return
+    output.table(["stat", "value"], [
+        ("total", result.total), ("in context", result.in_context),
+        *[(f"role {role}", count) for role, count in result.by_role.items()],
+        ("first", output.when(result.first_at)), ("last", output.when(result.last_at))])
+
+
+@app.command("add")
+def add(
+    text: Annotated[Optional[str], typer.Argument(help="Message text; '-' or a pipe reads stdin.")] = None,
+    role: Annotated[Role, typer.Option(help="Who said it.")] = Role.user,
+    agent: AgentOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Record a message in the log without running the agent (imports, notes)."""
+    from memos.store.base import NewMessage
+
+    ws, current = agent_and_workspace(agent)
+    content = read_value(text, what="message")
+    message = ws.store.append_messages(current.id, [NewMessage(role.value, content)])[0]  # type: ignore[arg-type]
+    if json_out:
+        output.emit_json(message)
+    else:
+        output.plain(message.id)

@@ -1,0 +1,81 @@
+"""How commands write: data to stdout (rich on a TTY, plain in a pipe, JSON with --json),
+diagnostics to stderr. NO_COLOR is honoured by Rich itself."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, Iterable, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+
+@lru_cache(maxsize=1)
+def out() -> Console:
+    return Console(file=sys.stdout, highlight=False, soft_wrap=not sys.stdout.isatty())
+
+
+@lru_cache(maxsize=1)
+def err() -> Console:
+    return Console(file=sys.stderr, highlight=False, soft_wrap=True)
+
+
+def jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(jsonable(data), ensure_ascii=False, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def plain(text: str) -> None:
+    """Raw text to stdout, exactly as given (block values, passage text)."""
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
+
+
+def note(message: str) -> None:
+    """A diagnostic line for people, on stderr."""
+    err().print(message, markup=False, highlight=False)
+
+
+def warn(message: str) -> None:
+    err().print(f"warning: {message}", style="yellow", markup=False)
+
+
+def when(value: datetime | None) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
+    """A table on a terminal; tab-separated lines with a header in a pipe."""
+    console = out()
+    rows = list(rows)
+    if console.is_terminal:
+        grid = Table(title=title, show_edge=False, header_style="bold")
+        for column in columns:
+            grid.add_column(column, overflow="fold")
+        for row in rows:
+            grid.add_row(*["" if cell is None else str(cell) for cell in row])
+        console.print(grid)
+    else:
+        lines = ["\t".join(columns)] + ["\t".join("" if c is None else str(c).replace("\n", " ") for c in r) for r in rows]
+        plain("\n".join(lines))
+
+
+def shorten(text: str, width: int = 80) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"

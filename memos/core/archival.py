@@ -1,0 +1,83 @@
+"""Archival memory: embed and insert passages, search them, page through them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable, Sequence
+
+import numpy as np
+
+from memos.core.ingest import Record
+from memos.errors import InvalidInput
+from memos.store.base import Agent, NewPassage, Passage, PassageHit, PassageQuery, SearchMode, Store, TagMatch
+
+EMBED_BATCH = 256
+INSERT_CHUNK = 5_000
+MAX_TOP_K = 1_000
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+def _embedder(agent: Agent):  # type: ignore[no-untyped-def]
+    from memos.store.embeddings import get_embedder
+
+    return get_embedder(agent.embedding_model)
+
+
+def embed_texts(agent: Agent, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+    embedder = _embedder(agent)
+    parts = []
+    for start in range(0, len(texts), EMBED_BATCH):
+        parts.append(embedder.embed(texts[start:start + EMBED_BATCH]))
+        if progress:
+            progress(min(start + EMBED_BATCH, len(texts)), len(texts))
+    return np.concatenate(parts) if parts else np.zeros((0, 384), dtype=np.float32)
+
+
+def insert(store: Store, agent: Agent, records: Sequence[Record], progress: Progress | None = None) -> list[Passage]:
+    """Embed every record, then insert them all in one transaction: all or nothing.
+
+    Embedding (the slow part) happens before the write lock is taken, so other
+    processes keep working meanwhile; an interrupt before the end inserts nothing.
+    """
+    if not records:
+        raise InvalidInput("nothing to insert")
+    for record in records:
+        if not record.text.strip():
+            raise InvalidInput(f"record on line {record.line} is empty")
+    vectors = embed_texts(agent, [r.text for r in records], progress)
+    passages = [NewPassage(r.text, vectors[i], list(r.tags)) for i, r in enumerate(records)]
+    inserted: list[Passage] = []
+    with store.transaction():
+        for start in range(0, len(passages), INSERT_CHUNK):
+            inserted.extend(store.insert_passages(agent.id, passages[start:start + INSERT_CHUNK]))
+    return inserted
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    query: str
+    mode: SearchMode = "hybrid"
+    tags: Sequence[str] = ()
+    tag_match: TagMatch = "any"
+    start: datetime | None = None
+    end: datetime | None = None
+    top_k: int = 10
+    offset: int = 0
+
+
+def search(store: Store, agent: Agent, request: SearchRequest) -> list[PassageHit]:
+    if not request.query.strip():
+        raise InvalidInput("the search query is empty", "give some words to search for")
+    if not 0 < request.top_k <= MAX_TOP_K:
+        raise InvalidInput(f"top-k must be between 1 and {MAX_TOP_K}")
+    if request.offset < 0:
+        raise InvalidInput("offset must be 0 or more")
+    embedding = None
+    if request.mode in ("vector", "hybrid"):
+        embedding = _embedder(agent).embed([request.query])[0]
+    return store.search_passages(agent.id, PassageQuery(
+        mode=request.mode, text=request.query, embedding=embedding, tags=tuple(request.tags),
+        tag_match=request.tag_match, start=request.start, end=request.end, top_k=request.top_k,
+        offset=request.offset))

@@ -1,0 +1,187 @@
+"""Core memory blocks: edits with limits, read-only rules, history, undo and rollback.
+
+Every edit is a change function handed to `Store.modify_block`, so the check
+(limit, read-only, old text present) and the write happen in one transaction
+against the value as it is now, even with other processes editing too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace as dc_replace
+from typing import Callable
+
+from memos.core.agents import MAX_BLOCK_LIMIT
+from memos.errors import InvalidInput, LimitExceeded, NotFound, ReadOnly
+from memos.store.base import Actor, Agent, Block, BlockChange, BlockVersion, NewBlock, Store
+
+AGENT_ACTORS = {"agent", "sleep"}
+
+
+@dataclass(frozen=True)
+class Edit:
+    before: Block
+    after: Block
+
+    @property
+    def changed(self) -> bool:
+        return self.before.value != self.after.value or self.before.limit != self.after.limit \
+            or self.before.read_only != self.after.read_only or self.before.description != self.after.description
+
+
+def _as_change(block: Block, **fields: object) -> BlockChange:
+    base = BlockChange(block.value, block.limit, block.description, block.read_only)
+    return dc_replace(base, **fields)  # type: ignore[arg-type]
+
+
+def check_limit(label: str, value: str, limit: int) -> None:
+    if len(value) > limit:
+        raise LimitExceeded(
+            f"block '{label}' would be {len(value):,} chars, limit {limit:,}",
+            f"shorten it or raise the limit with `memos memory update {label} --limit N`",
+        )
+
+
+def _check_writable(block: Block, actor: Actor) -> None:
+    if block.read_only and actor in AGENT_ACTORS:
+        raise ReadOnly(f"block '{block.label}' is read-only", "only a person can edit it")
+
+
+def _value_edit(store: Store, agent: Agent, label: str, compute: Callable[[Block], str], *,
+                actor: Actor, reason: str, restored_from: int | None = None) -> Edit:
+    block = store.get_agent_block(agent.id, label)
+
+    def change(current: Block) -> BlockChange:
+        _check_writable(current, actor)
+        value = compute(current)
+        check_limit(current.label, value, current.limit)
+        return _as_change(current, value=value)
+
+    before, after = store.modify_block(block.id, change, actor=actor, reason=reason, restored_from=restored_from)
+    return Edit(before, after)
+
+
+def set_value(store: Store, agent: Agent, label: str, value: str, *, actor: Actor = "user",
+              reason: str = "set") -> Edit:
+    return _value_edit(store, agent, label, lambda _: value, actor=actor, reason=reason)
+
+
+def append(store: Store, agent: Agent, label: str, text: str, *, actor: Actor = "user",
+           reason: str = "append") -> Edit:
+    if not text:
+        raise InvalidInput("nothing to append", "give the text to append")
+    return _value_edit(store, agent, label,
+                       lambda b: f"{b.value}\n{text}" if b.value else text, actor=actor, reason=reason)
+
+
+def replace(store: Store, agent: Agent, label: str, old: str, new: str, *, actor: Actor = "user",
+            reason: str = "replace", replace_all: bool = False) -> Edit:
+    if not old:
+        raise InvalidInput("the text to replace is empty", "give the exact text to replace")
+
+    def compute(block: Block) -> str:
+        count = block.value.count(old)
+        if count == 0:
+            raise NotFound(f"the text to replace does not occur in block '{block.label}'",
+                           f"check it with `memos memory show {block.label}` and copy it exactly")
+        if count > 1 and not replace_all:
+            raise InvalidInput(f"the text to replace occurs {count} times in block '{block.label}'",
+                               "include more surrounding text to make it unique, or pass --all")
+        return block.value.replace(old, new)
+
+    return _value_edit(store, agent, label, compute, actor=actor, reason=reason)
+
+
+def insert_at_line(store: Store, agent: Agent, label: str, text: str, line: int = -1, *,
+                   actor: Actor = "agent", reason: str = "insert") -> Edit:
+    def compute(block: Block) -> str:
+        lines = block.value.split("\n") if block.value else []
+        if line == -1:
+            lines.append(text)
+        elif 0 <= line <= len(lines):
+            lines.insert(line, text)
+        else:
+            raise InvalidInput(f"line {line} is outside block '{block.label}' (0-{len(lines)}, or -1 for the end)")
+        return "\n".join(lines)
+
+    return _value_edit(store, agent, label, compute, actor=actor, reason=reason)
+
+
+def create(store: Store, agent: Agent, label: str, value: str, *, limit: int, description: str = "",
+           read_only: bool = False, actor: Actor = "user") -> Block:
+    if not label.strip() or any(ch.isspace() for ch in label):
+        raise InvalidInput(f"'{label}' is not a valid block label", "use one word, e.g. projects or notes")
+    if not 0 < limit <= MAX_BLOCK_LIMIT:
+        raise InvalidInput(f"a block limit must be between 1 and {MAX_BLOCK_LIMIT:,} chars")
+    check_limit(label, value, limit)
+    return store.create_block(NewBlock(label, value, limit, description, read_only), actor=actor,
+                              reason="created", agent_id=agent.id)
+
+
+def update_settings(store: Store, agent: Agent, label: str, *, limit: int | None = None,
+                    read_only: bool | None = None, description: str | None = None,
+                    actor: Actor = "user") -> Edit:
+    block = store.get_agent_block(agent.id, label)
+    if limit is not None and not 0 < limit <= MAX_BLOCK_LIMIT:
+        raise InvalidInput(f"a block limit must be between 1 and {MAX_BLOCK_LIMIT:,} chars")
+
+    def change(current: Block) -> BlockChange:
+        if actor in AGENT_ACTORS:
+            raise ReadOnly("only a person can change a block's settings")
+        new_limit = current.limit if limit is None else limit
+        if len(current.value) > new_limit:
+            raise LimitExceeded(
+                f"block '{current.label}' holds {len(current.value):,} chars, more than the new limit {new_limit:,}",
+                "shorten the block first",
+            )
+        return BlockChange(current.value, new_limit,
+                           current.description if description is None else description,
+                           current.read_only if read_only is None else read_only)
+
+    before, after = store.modify_block(block.id, change, actor=actor, reason="settings")
+    return Edit(before, after)
+
+
+def delete(store: Store, agent: Agent, label: str) -> Block:
+    block = store.get_agent_block(agent.id, label)
+    others = [a for a in block.agent_ids if a != agent.id]
+    if others:
+        raise InvalidInput(f"block '{label}' is shared with {len(others)} other agent(s)",
+                           f"detach it from this agent with `memos memory detach {label}` instead")
+    store.delete_block(block.id)
+    return block
+
+
+def attach(store: Store, agent: Agent, block_id: str) -> Block:
+    return store.attach_block(agent.id, block_id)
+
+
+def detach(store: Store, agent: Agent, label: str) -> Block:
+    block = store.get_agent_block(agent.id, label)
+    store.detach_block(agent.id, block.id)
+    return block
+
+
+def history(store: Store, agent: Agent, label: str) -> list[BlockVersion]:
+    return store.block_history(store.get_agent_block(agent.id, label).id)
+
+
+def rollback(store: Store, agent: Agent, label: str, version: int, *, actor: Actor = "user",
+             reason: str | None = None) -> Edit:
+    versions = {v.version: v for v in history(store, agent, label)}
+    if version not in versions:
+        raise NotFound(f"block '{label}' has no version {version}",
+                       f"versions are 1-{max(versions)}; see `memos memory history {label}`")
+    target = versions[version].new_value
+    return _value_edit(store, agent, label, lambda _: target, actor=actor,
+                       reason=reason or f"rollback to version {version}", restored_from=version)
+
+
+def undo(store: Store, agent: Agent, label: str, *, actor: Actor = "user") -> Edit:
+    """Step back one change. Repeated undos keep walking back through the history."""
+    versions = history(store, agent, label)
+    latest = versions[-1]
+    origin = latest.restored_from if latest.restored_from is not None else latest.version
+    if origin <= 1:
+        raise InvalidInput(f"nothing to undo in block '{label}'", "it is at its first version")
+    return rollback(store, agent, label, origin - 1, actor=actor, reason=f"undo to version {origin - 1}")
+

@@ -1,0 +1,73 @@
+"""Every test gets its own MEMOS_HOME; helpers run the installed `memos` as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+MEMOS_BIN = Path(sys.executable).parent / "memos"
+
+
+@pytest.fixture(autouse=True)
+def memos_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "memos-home"
+    monkeypatch.setenv("MEMOS_HOME", str(home))
+    for var in ("MEMOS_AGENT", "MEMOS_MODEL", "MEMOS_DEBUG", "MEMOS_LOCK_TIMEOUT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    return home
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+def run_memos(*args: str, input: bytes | str | None = None, env: dict[str, str] | None = None,
+              timeout: float = 120) -> Result:
+    """Run the installed `memos` in a subprocess, stdin a pipe (or the given input)."""
+    data = input.encode() if isinstance(input, str) else input
+    proc = subprocess.run([str(MEMOS_BIN), *args], input=data if data is not None else b"",
+                          capture_output=True, env={**os.environ, **(env or {})}, timeout=timeout)
+    return Result(proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"))
+
+
+@pytest.fixture
+def memos():  # type: ignore[no-untyped-def]
+    return run_memos
+
+
+@pytest.fixture
+def workspace(memos_home: Path):  # type: ignore[no-untyped-def]
+    from memos.core.workspace import Workspace
+
+    ws = Workspace()
+    yield ws
+    ws.close()
+
+
+@pytest.fixture
+def agent(workspace):  # type: ignore[no-untyped-def]
+    from memos.core.agents import create_agent
+
+    return create_agent(workspace, "ada")
+
+
+def unit_vectors(count: int, seed: int = 0, dim: int = 384) -> np.ndarray:
+    """Deterministic random unit vectors: stand-ins where the store, not the model, is under test."""
+    rng = np.random.default_rng(seed)
+    matrix = rng.standard_normal((count, dim)).astype(np.float32)
+    return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)

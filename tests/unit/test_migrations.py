@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import hashlib
+
+import duckdb
+import pytest
+
+from memos.errors import SchemaTooNew
+from memos.store.duckdb.store import DuckDBStore
+from memos.store.migrations import migrations_for
+from memos.store.base import NewAgent, NewPassage, PassageQuery
+from tests.conftest import unit_vectors
+
+
+def test_migrations_are_numbered_and_recorded(tmp_path):
+    store = DuckDBStore(tmp_path / "m.duckdb")
+    ids = [m.id for m in migrations_for("duckdb")]
+    assert ids == sorted(ids) and ids[0] == "0001_initial"
+    assert store.schema_version() == ids
+
+
+def test_an_older_database_upgrades_itself_and_keeps_data(tmp_path):
+    path = tmp_path / "old.duckdb"
+    # Build a database at schema 0001 only, with data in it, the way an older memos left it.
+    old = DuckDBStore.__new__(DuckDBStore)
+    from memos.store.duckdb.connection import Connections
+    old.path, old._db = path, Connections(path, timeout=5)
+    old._migrate(upto="0001_initial")
+    con = duckdb.connect(str(path))
+    con.execute("INSERT INTO agents VALUES ('agent-00000000-0000-0000-0000-000000000001', 'old', '', 's', 'm', "
+                "'local/all-MiniLM-L6-v2', 1000, '[]', '{}', now(), now())")
+    vec = "[" + ",".join(str(x) for x in unit_vectors(1)[0]) + "]"
+    con.execute(f"INSERT INTO passages VALUES ('passage-1', 'agent-00000000-0000-0000-0000-000000000001', 1, "
+                f"'the old lighthouse keeper', [], {vec}::FLOAT[384], 'local', now())")
+    con.close()
+    old.close()
+
+    store = DuckDBStore(path)
+    assert store.schema_version()[-1] == migrations_for("duckdb")[-1].id
+    agent = store.get_agent("old")
+    hits = store.search_passages(agent.id, PassageQuery(mode="text", text="lighthouse", top_k=3))
+    assert [h.passage.text for h in hits] == ["the old lighthouse keeper"]  # backfilled terms
+    store.insert_passages(agent.id, [NewPassage("new passage", unit_vectors(1, seed=2)[0])])
+    assert store.passage_stats(agent.id).total == 2
+
+
+def test_database_from_newer_memos_is_refused_and_untouched(tmp_path):
+    path = tmp_path / "new.duckdb"
+    store = DuckDBStore(path)
+    store.create_agent(NewAgent("a", "s", "m", "local/all-MiniLM-L6-v2", 1000), [])
+    store.close()
+    con = duckdb.connect(str(path))
+    con.execute("INSERT INTO schema_migrations VALUES ('9999_from_the_future', now())")
+    con.close()
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(SchemaTooNew, match="newer memos .*9999_from_the_future"):
+        DuckDBStore(path)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from memos.errors import NotFound
+from memos.store.base import NewMessage
+
+
+@pytest.fixture
+def log(workspace, agent):  # type: ignore[no-untyped-def]
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    messages = [NewMessage("user" if i % 2 == 0 else "assistant", f"message {i} " + ("cats" if i % 5 == 0 else "dogs"),
+                           created_at=start + timedelta(days=i)) for i in range(30)]
+    return workspace.store.append_messages(agent.id, messages)
+
+
+def test_pagination_with_cursors_covers_everything_once(workspace, agent, log):
+    store = workspace.store
+    seen, cursor = [], None
+    while True:
+        page = store.list_messages(agent.id, after=cursor, limit=7, order="desc")
+        if not page:
+            break
+        seen.extend(m.id for m in page)
+        cursor = page[-1].id
+    assert seen == [m.id for m in reversed(log)]
+    asc = store.list_messages(agent.id, limit=5, order="asc")
+    assert [m.content for m in asc] == [f"message {i} " + ("cats" if i % 5 == 0 else "dogs") for i in range(5)]
+    before = store.list_messages(agent.id, before=log[10].id, limit=3, order="asc")
+    assert [m.id for m in before] == [log[7].id, log[8].id, log[9].id]
+
+
+def test_unknown_cursor_is_not_found(workspace, agent, log):
+    with pytest.raises(NotFound):
+        workspace.store.list_messages(agent.id, after="message-00000000-0000-0000-0000-000000000000")
+
+
+def test_text_and_date_search(workspace, agent, log):
+    store = workspace.store
+    cats = store.search_messages(agent.id, "cats", limit=100)
+    assert sorted(m.seq for m in cats) == sorted(m.seq for m in log if "cats" in m.content)
+    ranged = store.search_messages(agent.id, None, start=datetime(2026, 1, 3, tzinfo=timezone.utc),
+                                   end=datetime(2026, 1, 5, 23, tzinfo=timezone.utc), limit=100)
+    assert sorted(m.content.split()[1] for m in ranged) == ["2", "3", "4"]
+    by_role = store.search_messages(agent.id, "dogs", roles=["assistant"], limit=100)
+    assert by_role and all(m.role == "assistant" for m in by_role)
+    # a literal % or _ is matched literally
+    assert store.search_messages(agent.id, "100%") == []
+
+
+def test_stats(workspace, agent, log):
+    stats = workspace.store.message_stats(agent.id)
+    assert stats.total == 30 and stats.by_role == {"assistant": 15, "user": 15}
+    assert stats.first_at == datetime(2026, 1, 1, tzinfo=timezone.utc)
