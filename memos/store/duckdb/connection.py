@@ -5,7 +5,10 @@ excludes readers in other processes. memos runs many processes on one file
 (a chat, a cron job, pipelines), so every access goes through a session:
 
 * a reader/writer ``flock`` on ``<db>.lock`` (shared for reads, exclusive for
-  writes) serialises processes; threads of one process take turns on a lock;
+  writes) serialises processes; threads of one process take turns on a lock.
+  flock favours nobody, so a steady stream of readers could starve a writer:
+  a second lock, ``<db>.lock.turnstile``, lets a waiting writer stop new
+  readers from coming in (writer preference);
 * the DuckDB connection is opened for the session and closed after it, so the
   file is held only as long as the work takes;
 * acquiring waits with backoff up to a deadline (``MEMOS_LOCK_TIMEOUT``
@@ -13,7 +16,13 @@ excludes readers in other processes. memos runs many processes on one file
   never a raw lock error. A DuckDB lock held by some other program is retried
   the same way;
 * a write session is one transaction: committed at the end, rolled back on
-  any exception. Sessions opened inside a session join it.
+  any exception. Sessions opened inside a session join it;
+* opening a DuckDB file costs ~6 ms and closing ~6 ms, too much for a search
+  in a long-lived process (chat, server, TUI). So a read-only connection is
+  kept after a read, with its shared lock, and dropped by a watcher thread
+  after `READ_IDLE` seconds of idleness or within ~2 ms of a writer (of any
+  process) queueing at the turnstile. Writers wait a moment longer; readers
+  in other processes are never blocked by it.
 """
 
 from __future__ import annotations
@@ -31,6 +40,8 @@ from typing import Any, Callable, Iterator
 from memos.errors import DatabaseBusy
 
 DEFAULT_LOCK_TIMEOUT = 60.0
+READ_IDLE = 0.25  # seconds a cached read connection may sit unused
+WATCH_INTERVAL = 0.002
 
 
 def lock_timeout_from_env() -> float:
@@ -53,7 +64,7 @@ class _Active:
 class _Backoff:
     def __init__(self, deadline: float) -> None:
         self.deadline = deadline
-        self.delay = 0.002
+        self.delay = 0.001
 
     def wait(self) -> bool:
         """Sleep a little; False once the deadline has passed."""
@@ -61,7 +72,9 @@ class _Backoff:
         if now >= self.deadline:
             return False
         time.sleep(min(self.delay * (0.5 + random.random()), max(0.0, self.deadline - now)))
-        self.delay = min(self.delay * 2, 0.1)
+        # A short cap: the lock is usually free again within a few ms, and a
+        # sleeping waiter would leave it idle.
+        self.delay = min(self.delay * 1.5, 0.01)
         return True
 
 
@@ -77,11 +90,16 @@ class Connections:
                  configure: Callable[[Any], None] | None = None) -> None:
         self.path = path
         self.lock_path = path.with_name(path.name + ".lock")
+        self.turnstile_path = path.with_name(path.name + ".lock.turnstile")
         self.timeout = lock_timeout_from_env() if timeout is None else timeout
         self._configure = configure
         self._thread_lock = threading.RLock()
         self._local = threading.local()
         self._lock_fd: int | None = None
+        self._turnstile_fd: int | None = None
+        self._cached: Any | None = None  # read-only connection kept between reads
+        self._cached_at = 0.0
+        self._watcher: threading.Thread | None = None
 
     # -- public ----------------------------------------------------------------
     @contextmanager
@@ -93,8 +111,18 @@ class Connections:
             yield active.con
             return
         with self._thread_lock:
+            if not write and self._cached is not None:
+                self._local.active = _Active(self._cached, False)
+                try:
+                    yield self._cached
+                finally:
+                    self._local.active = None
+                    self._cached_at = time.monotonic()
+                return
+            self._drop_cached()  # a writer needs the file to itself
             after_commit: list[Callable[[], None]] = []
             self._flock(write)
+            keep = False
             try:
                 con = self._open(write)
                 self._local.active = _Active(con, write, after_commit)
@@ -104,6 +132,7 @@ class Connections:
                     yield con
                     if write:
                         con.execute("COMMIT")
+                    keep = not write
                 except BaseException:
                     if write:
                         try:
@@ -113,11 +142,53 @@ class Connections:
                     raise
                 finally:
                     self._local.active = None
-                    con.close()
+                    if keep:
+                        self._cached, self._cached_at = con, time.monotonic()
+                        self._start_watcher()
+                    else:
+                        con.close()
             finally:
-                self._unflock()
+                if not keep:
+                    self._unflock()
         for hook in after_commit:
             hook()
+
+    # -- the cached read connection ------------------------------------------------
+    def _drop_cached(self) -> None:
+        if self._cached is not None:
+            try:
+                self._cached.close()
+            finally:
+                self._cached = None
+                self._unflock()
+
+    def _writer_waiting(self) -> bool:
+        _, turnstile_fd = self._fds()
+        try:
+            fcntl.flock(turnstile_fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(turnstile_fd, fcntl.LOCK_UN)
+        return False
+
+    def _start_watcher(self) -> None:
+        if self._watcher is None or not self._watcher.is_alive():
+            self._watcher = threading.Thread(target=self._watch, name="memos-db-watch", daemon=True)
+            self._watcher.start()
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(WATCH_INTERVAL)
+            if not self._thread_lock.acquire(blocking=False):
+                continue  # a session is running; look again shortly
+            try:
+                if self._cached is None:
+                    return
+                if time.monotonic() - self._cached_at > READ_IDLE or self._writer_waiting():
+                    self._drop_cached()
+                    return
+            finally:
+                self._thread_lock.release()
 
     def after_commit(self, hook: Callable[[], None]) -> None:
         """Run ``hook`` once the current write session has committed and released the file."""
@@ -138,19 +209,31 @@ class Connections:
             "wait for the other memos command to finish, or raise MEMOS_LOCK_TIMEOUT",
         )
 
-    def _flock(self, write: bool) -> None:
-        if self._lock_fd is None:
+    def _fds(self) -> tuple[int, int]:
+        if self._lock_fd is None or self._turnstile_fd is None:
             self.lock_path.parent.mkdir(parents=True, exist_ok=True)
             self._lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        mode = (fcntl.LOCK_EX if write else fcntl.LOCK_SH) | fcntl.LOCK_NB
-        backoff = _Backoff(time.monotonic() + self.timeout)
+            self._turnstile_fd = os.open(self.turnstile_path, os.O_RDWR | os.O_CREAT, 0o600)
+        return self._lock_fd, self._turnstile_fd
+
+    def _take(self, fd: int, mode: int, backoff: _Backoff) -> None:
         while True:
             try:
-                fcntl.flock(self._lock_fd, mode)
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
                 return
             except BlockingIOError:
                 if not backoff.wait():
                     raise self._busy() from None
+
+    def _flock(self, write: bool) -> None:
+        lock_fd, turnstile_fd = self._fds()
+        backoff = _Backoff(time.monotonic() + self.timeout)
+        # Writers hold the turnstile while they wait; readers pass through it.
+        self._take(turnstile_fd, fcntl.LOCK_EX if write else fcntl.LOCK_SH, backoff)
+        try:
+            self._take(lock_fd, fcntl.LOCK_EX if write else fcntl.LOCK_SH, backoff)
+        finally:
+            fcntl.flock(turnstile_fd, fcntl.LOCK_UN)
 
     def _unflock(self) -> None:
         if self._lock_fd is not None:
@@ -175,6 +258,10 @@ class Connections:
         return con
 
     def close(self) -> None:
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        with self._thread_lock:
+            self._drop_cached()
+        for name in ("_lock_fd", "_turnstile_fd"):
+            fd = getattr(self, name)
+            if fd is not None:
+                os.close(fd)
+                setattr(self, name, None)

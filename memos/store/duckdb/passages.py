@@ -99,7 +99,9 @@ class PassagesMixin:
                 con.register("new_terms", term_table)
                 con.execute("INSERT INTO passage_terms SELECT agent_id, seq, term, tf FROM new_terms")
                 con.unregister("new_terms")
-            self._db.after_commit(lambda: self._maybe_catch_up(agent_id))  # type: ignore[attr-defined]
+            watermark = self._vectors.state(agent_id).watermark  # type: ignore[attr-defined]
+            if self._tail_count(con, agent_id, watermark) > TAIL_LIMIT:
+                self._db.after_commit(lambda: self.rebuild_vector_index(agent_id))  # type: ignore[attr-defined]
             return self._passages_by_seq(con, seqs)
 
     def delete_passages(self, agent_id: str, passage_ids: Sequence[str]) -> int:
@@ -210,16 +212,13 @@ class PassagesMixin:
         if query.top_k <= 0:
             return []
         needed = query.top_k + query.offset
-        if query.mode == "vector":
-            ranked = self._vector_ranking(agent_id, query, needed)
-        elif query.mode == "text":
-            ranked = self._text_ranking(agent_id, query, needed)
-        elif query.mode == "hybrid":
-            ranked = self._hybrid_ranking(agent_id, query, needed)
-        else:
+        rankers = {"vector": self._vector_ranking, "text": self._text_ranking, "hybrid": self._hybrid_ranking}
+        if query.mode not in rankers:
             raise InvalidInput(f"unknown search mode '{query.mode}'", "use vector, text or hybrid")
-        page = ranked[query.offset:needed]
+        # One read session for the whole search: each DuckDB open costs milliseconds.
         with self._read() as con:  # type: ignore[attr-defined]
+            ranked = rankers[query.mode](agent_id, query, needed)
+            page = ranked[query.offset:needed]
             by_seq = self._passages_map(con, [seq for seq, _ in page])
         return [PassageHit(by_seq[seq], score) for seq, score in page if seq in by_seq]
 

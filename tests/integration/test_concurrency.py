@@ -1,0 +1,78 @@
+"""Several processes on one DuckDB file: every write lands, nobody sees a lock error."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from memos.store import open_store
+from memos.store.base import NewAgent
+
+ROOT = Path(__file__).resolve().parents[2]
+WRITERS, READERS, EACH = 8, 2, 200
+
+
+def _spawn(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "tests.integration.store_worker", *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+@pytest.mark.slow
+def test_eight_writers_two_readers_lose_nothing(tmp_path):
+    db = tmp_path / "shared.duckdb"
+    store = open_store(db)
+    agent = store.create_agent(NewAgent("crowd", "s", "m", "local/all-MiniLM-L6-v2", 1000), [])
+    stop = tmp_path / "stop"
+    readers = [_spawn("read", str(db), agent.id, str(stop)) for _ in range(READERS)]
+    writers = [_spawn("write", str(db), agent.id, str(EACH), str(w)) for w in range(WRITERS)]
+    try:
+        results = [w.communicate(timeout=600) for w in writers]
+    finally:
+        stop.touch()
+    reader_results = [r.communicate(timeout=60) for r in readers]
+    for proc, (out, err) in zip(writers + readers, results + reader_results):
+        assert proc.returncode == 0, err.decode()
+        assert err.decode() == "", err.decode()
+        assert "lock" not in out.decode().lower()
+    assert all(b"rounds" in out for out, _ in reader_results)
+
+    counts = store.agent_counts(agent.id)
+    assert counts.messages == WRITERS * EACH
+    assert counts.passages == WRITERS * EACH
+    everything = store.list_messages(agent.id, limit=10_000, order="asc")
+    assert {m.content for m in everything} == {f"worker {w} message {i}" for w in range(WRITERS) for i in range(EACH)}
+    assert len({m.seq for m in everything}) == WRITERS * EACH
+    for w in range(WRITERS):
+        texts = [p.text for p in store.list_passages(agent.id, tags=[f"w{w}"], limit=1000)]
+        assert texts == [f"worker {w} passage {i}" for i in range(EACH)]  # all there, in write order
+
+
+def test_lock_held_past_budget_gives_one_clear_line(tmp_path, memos):
+    memos("agents", "create", "ada")
+    home = Path(os.environ["MEMOS_HOME"])
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time\n"
+        f"fd = os.open({str(home / 'memos.duckdb.lock')!r}, os.O_RDWR)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(30)\n")],
+        stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == b"held"
+        start = time.monotonic()
+        result = memos("memory", "set", "human", "Name: Ana", env={"MEMOS_LOCK_TIMEOUT": "1"})
+        assert time.monotonic() - start < 20
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.code == 1
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: the database")
+    assert "stayed locked by another process for 1s" in lines[0] and "MEMOS_LOCK_TIMEOUT" in lines[0]
+    assert "Traceback" not in result.err
+    # Nothing was half-written: the block is as it was, and a later write works.
+    assert memos("memory", "show", "human").out.strip() == "Nothing is known about the user yet."
+    assert memos("memory", "set", "human", "Name: Ana").code == 0
