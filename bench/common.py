@@ -1,0 +1,26 @@
+"""What every benchmark prints first: the machine and the date."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from datetime import date
+
+
+def machine_line() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        mem_gib = 0
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    return (f"# {date.today().isoformat()} · {cpu} · {os.cpu_count()} cores · {mem_gib:.0f} GiB · "
+            f"Python {platform.python_version()} · memos {commit or '?'}")

@@ -1,0 +1,101 @@
+"""Archival memory and messages through the installed `memos`, with the real embedding model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+NOTES = [
+    {"text": "Ana's cat is called Miso and sleeps on the keyboard.", "tags": ["pets"]},
+    {"text": "The quarterly report is due on the first Monday of March.", "tags": ["work", "deadline"]},
+    {"text": "Ana prefers green tea over coffee in the afternoon.", "tags": ["food"]},
+    {"text": "The staging database runs PostgreSQL 16 on port 5433.", "tags": ["work", "infra"]},
+]
+
+
+@pytest.mark.slow
+def test_archival_add_search_list_rm(memos, tmp_path):
+    memos("agents", "create", "ada")
+    source = tmp_path / "notes.jsonl"
+    source.write_text("\n".join(json.dumps(n) for n in NOTES) + "\n")
+    added = memos("archival", "add", "--file", str(source), "--tag", "import", "--json")
+    assert added.code == 0, added.err
+    passages = added.json()
+    assert [p["text"] for p in passages] == [n["text"] for n in NOTES]
+    assert passages[1]["tags"] == ["deadline", "import", "work"]
+    assert added.err == ""  # no progress bars or model chatter in a pipe
+
+    meaning = memos("archival", "search", "what pet does Ana have", "--mode", "vector", "-k", "1", "--json").json()
+    assert meaning[0]["text"].startswith("Ana's cat")
+    words = memos("archival", "search", "PostgreSQL port", "--mode", "text", "--json").json()
+    assert [h["text"] for h in words] == [NOTES[3]["text"]]
+    hybrid = memos("archival", "search", "when is the report due", "--tag", "deadline", "--json").json()
+    assert [h["text"] for h in hybrid] == [NOTES[1]["text"]]
+    both_tags = memos("archival", "search", "anything", "--tag", "work", "--tag", "infra", "--match", "all",
+                      "--mode", "vector", "--json").json()
+    assert [h["text"] for h in both_tags] == [NOTES[3]["text"]]
+
+    piped = memos("archival", "add", "--tag", "piped", input="first line note\n\nsecond line note\n")
+    assert piped.code == 0 and len(piped.out.split()) == 2 and "added 2 passages" in piped.err
+
+    listed = memos("archival", "list", "--limit", "3", "--json").json()
+    assert [p["text"] for p in listed] == [n["text"] for n in NOTES[:3]]
+    rest = memos("archival", "list", "--after", listed[-1]["id"], "--json").json()
+    assert [p["text"] for p in rest] == [NOTES[3]["text"], "first line note", "second line note"]
+
+    stats = memos("archival", "stats", "--json").json()
+    assert stats["total"] == 6 and stats["tags"]["import"] == 4 and stats["tags"]["piped"] == 2
+
+    assert memos("archival", "rm", passages[0]["id"], "--yes").code == 0
+    gone = memos("archival", "search", "cat keyboard", "--mode", "text", "--json").json()
+    assert gone == []
+    unknown = memos("archival", "rm", passages[0]["id"], "--yes")
+    assert unknown.code == 1 and "no passage" in unknown.err
+
+
+def test_bad_jsonl_inserts_nothing_and_names_the_line(memos, tmp_path):
+    memos("agents", "create", "ada")
+    source = tmp_path / "bad.jsonl"
+    source.write_text('{"text": "fine"}\n{"text": "also fine"}\n{"text": 42}\n')
+    result = memos("archival", "add", "--file", str(source))
+    assert result.code == 1
+    assert result.err.startswith("error: line 3 of the input is not a valid JSONL record")
+    assert "nothing was inserted" in result.err and "--skip-bad" in result.err
+    assert memos("archival", "stats", "--json").json()["total"] == 0
+    empty = memos("archival", "add", input="")
+    assert empty.code == 1 and "nothing to add" in empty.err or "empty" in empty.err
+    binary = memos("archival", "add", "-", input=b"ok line\n\xff\xfe\n")
+    assert binary.code == 1 and "not valid UTF-8 (line 2" in binary.err
+    assert memos("archival", "stats", "--json").json()["total"] == 0
+
+
+@pytest.mark.slow
+def test_skip_bad_inserts_the_good_lines(memos, tmp_path):
+    memos("agents", "create", "ada")
+    source = tmp_path / "mixed.jsonl"
+    source.write_text('{"text": "fine"}\nnot json\n{"text": "also fine"}\n')
+    result = memos("archival", "add", "--file", str(source), "--skip-bad")
+    assert result.code == 0
+    assert "warning: skipped line 2" in result.err and "skipped 1 bad lines" in result.err
+    assert memos("archival", "stats", "--json").json()["total"] == 2
+
+
+def test_messages_add_list_search_stats(memos):
+    memos("agents", "create", "ada")
+    for i in range(5):
+        memos("messages", "add", f"note number {i} about {'tea' if i % 2 else 'code'}")
+    memos("messages", "add", "--role", "assistant", input="I will remember the tea.")
+    page = memos("messages", "list", "--limit", "2", "--json").json()
+    assert [m["content"] for m in page] == ["I will remember the tea.", "note number 4 about code"]
+    older = memos("messages", "list", "--limit", "2", "--after", page[-1]["id"], "--json").json()
+    assert [m["content"] for m in older] == ["note number 3 about tea", "note number 2 about code"]
+    found = memos("messages", "search", "tea", "--role", "user", "--json").json()
+    assert {m["content"] for m in found} == {"note number 1 about tea", "note number 3 about tea"}
+    today = memos("messages", "search", "--since", "1h", "--json").json()
+    assert len(today) == 6
+    assert memos("messages", "search", "--since", "2001-01-01", "--until", "2001-01-02", "--json").json() == []
+    bad_date = memos("messages", "search", "--since", "last tuesday")
+    assert bad_date.code == 1 and "is not a date" in bad_date.err
+    stats = memos("messages", "stats", "--json").json()
+    assert stats["total"] == 6 and stats["by_role"] == {"assistant": 1, "user": 5}
