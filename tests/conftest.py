@@ -71,3 +71,33 @@ def unit_vectors(count: int, seed: int = 0, dim: int = 384) -> np.ndarray:
     rng = np.random.default_rng(seed)
     matrix = rng.standard_normal((count, dim)).astype(np.float32)
     return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def fake_llm(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """A scripted OpenAI-compatible server; memos reaches it as openai/fake-model via OPENAI_BASE_URL."""
+    from tests.fakellm import FakeLLM
+
+    server = FakeLLM()
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-fake")
+    monkeypatch.setenv("MEMOS_RETRY_BASE_SECONDS", "0.05")
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def chat_agent(memos, fake_llm):  # type: ignore[no-untyped-def]
+    """An agent whose model is the fake LLM."""
+    result = memos("agents", "create", "ada", "--model", "openai/fake-model")
+    assert result.code == 0, result.err
+    return "ada"
+
+
+def say(text: str) -> dict:
+    """A scripted reply that answers the user through send_message."""
+    return {"tool_calls": [{"name": "send_message", "arguments": {"message": text}}]}
+
+
+def call(name: str, **arguments: Any) -> dict:
+    return {"tool_calls": [{"name": name, "arguments": arguments}]}

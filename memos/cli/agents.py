@@ -105,6 +105,41 @@ def rename(
         output.note(f"renamed agent '{old}' to '{agent.name}'")
 
 
+@app.command("update")
+def update(
+    name: Annotated[Optional[str], typer.Argument(help="Agent (default: the current agent).")] = None,
+    description: Annotated[Optional[str], typer.Option(help="New description.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="New LLM, named the litellm way.")] = None,
+    context_window: Annotated[Optional[int], typer.Option(help="Context window in tokens.")] = None,
+    tool_rule: Annotated[Optional[list[str]], typer.Option("--tool-rule", help='A tool rule as JSON, e.g. \'{"type": "run_first", "tool_name": "archival_memory_search"}\' (repeatable; replaces the rules).')] = None,
+    clear_rules: Annotated[bool, typer.Option("--clear-rules", help="Remove every tool rule.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Change an agent's description, model, context window or tool rules."""
+    import json
+
+    from memos.core import agents
+    from memos.errors import InvalidInput
+
+    rules = None
+    if clear_rules:
+        rules = []
+    elif tool_rule:
+        rules = []
+        for raw in tool_rule:
+            try:
+                rules.append(json.loads(raw))
+            except json.JSONDecodeError as exc:
+                raise InvalidInput(f"--tool-rule is not valid JSON ({exc.msg}): {raw}") from None
+    ws = workspace()
+    agent = agents.update_agent(ws, ws.resolve_agent(name), description=description, model=model,
+                                context_window=context_window, tool_rules=rules)
+    if json_out:
+        output.emit_json(agent)
+    else:
+        output.note(f"updated agent '{agent.name}' ({agent.model}, {len(agent.tool_rules)} tool rules)")
+
+
 @app.command("use")
 def use(name: Annotated[str, typer.Argument(help="Agent to make the default.")]) -> None:
     """Make an agent the default (config default_agent)."""

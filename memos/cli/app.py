@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from memos import __version__
-from memos.cli import agents, archival, config_cmd, memory, messages
+from memos.cli import agents, archival, config_cmd, memory, messages, send
 
 app = typer.Typer(
     name="memos",
@@ -24,6 +24,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.command("send")(send.send)
+app.command("approve")(send.approve)
+app.command("deny")(send.deny)
 app.add_typer(agents.app, name="agents")
 app.add_typer(memory.app, name="memory")
 app.add_typer(messages.app, name="messages")

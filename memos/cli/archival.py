@@ -103,10 +103,11 @@ def search(
     """Search archival memory."""
     from memos.core import archival
     from memos.core.timeparse import parse_when
+    from memos.store.base import PassageQuery
 
     ws, current = agent_and_workspace(agent)
-    hits = archival.search(ws.store, current, archival.SearchRequest(
-        query=query, mode=mode.value, tags=tag or [], tag_match=match.value,  # type: ignore[arg-type]
+    hits = archival.search(ws.store, current, PassageQuery(
+        text=query, mode=mode.value, tags=tuple(tag or ()), tag_match=match.value,  # type: ignore[arg-type]
         start=parse_when(since) if since else None, end=parse_when(until, end_of_day=True) if until else None,
         top_k=top_k, offset=offset))
     if json_out:

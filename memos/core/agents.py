@@ -76,3 +76,26 @@ def use_agent(ws: Workspace, name: str) -> Agent:
     agent = ws.store.get_agent(name)
     ws.config.set("default_agent", agent.name)
     return agent
+
+
+def update_agent(ws: Workspace, agent: Agent, *, description: str | None = None, model: str | None = None,
+                 context_window: int | None = None, tool_rules: list[dict] | None = None) -> Agent:
+    """Change an agent's settings; tool rules are checked against the tools it has."""
+    fields: dict = {}
+    if description is not None:
+        fields["description"] = description
+    if model is not None:
+        if not model.strip():
+            raise InvalidInput("the model name is empty")
+        fields["model"] = model.strip()
+    if context_window is not None:
+        if context_window < 256:
+            raise InvalidInput("a context window under 256 tokens cannot hold the system prompt")
+        fields["context_window"] = context_window
+    if tool_rules is not None:
+        from memos.core.agent import builtin_specs
+        from memos.core.rules import normalise
+
+        known = set(builtin_specs())
+        fields["tool_rules"] = [normalise(rule, known) for rule in tool_rules]
+    return ws.store.update_agent(agent.id, **fields) if fields else agent

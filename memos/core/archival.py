@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import replace
 from typing import Callable, Sequence
 
 import numpy as np
 
 from memos.core.ingest import Record
 from memos.errors import InvalidInput
-from memos.store.base import Agent, NewPassage, Passage, PassageHit, PassageQuery, SearchMode, Store, TagMatch
+from memos.store.base import Agent, NewPassage, Passage, PassageHit, PassageQuery, Store
 
 EMBED_BATCH = 256
 INSERT_CHUNK = 5_000
@@ -55,29 +54,14 @@ def insert(store: Store, agent: Agent, records: Sequence[Record], progress: Prog
     return inserted
 
 
-@dataclass(frozen=True)
-class SearchRequest:
-    query: str
-    mode: SearchMode = "hybrid"
-    tags: Sequence[str] = ()
-    tag_match: TagMatch = "any"
-    start: datetime | None = None
-    end: datetime | None = None
-    top_k: int = 10
-    offset: int = 0
-
-
-def search(store: Store, agent: Agent, request: SearchRequest) -> list[PassageHit]:
-    if not request.query.strip():
+def search(store: Store, agent: Agent, query: PassageQuery) -> list[PassageHit]:
+    """Search with ``query.text``; the query embedding is computed here when the mode needs it."""
+    if not (query.text or "").strip():
         raise InvalidInput("the search query is empty", "give some words to search for")
-    if not 0 < request.top_k <= MAX_TOP_K:
+    if not 0 < query.top_k <= MAX_TOP_K:
         raise InvalidInput(f"top-k must be between 1 and {MAX_TOP_K}")
-    if request.offset < 0:
+    if query.offset < 0:
         raise InvalidInput("offset must be 0 or more")
-    embedding = None
-    if request.mode in ("vector", "hybrid"):
-        embedding = _embedder(agent).embed([request.query])[0]
-    return store.search_passages(agent.id, PassageQuery(
-        mode=request.mode, text=request.query, embedding=embedding, tags=tuple(request.tags),
-        tag_match=request.tag_match, start=request.start, end=request.end, top_k=request.top_k,
-        offset=request.offset))
+    if query.mode in ("vector", "hybrid") and query.embedding is None:
+        query = replace(query, embedding=_embedder(agent).embed([query.text or ""])[0])
+    return store.search_passages(agent.id, query)

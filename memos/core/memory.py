@@ -106,6 +106,12 @@ def insert_at_line(store: Store, agent: Agent, label: str, text: str, line: int 
     return _value_edit(store, agent, label, compute, actor=actor, reason=reason)
 
 
+def transform(store: Store, agent: Agent, label: str, compute: Callable[[str], str], *, actor: Actor,
+              reason: str) -> Edit:
+    """Edit a block with a function of its current value (checked and written atomically)."""
+    return _value_edit(store, agent, label, lambda block: compute(block.value), actor=actor, reason=reason)
+
+
 def create(store: Store, agent: Agent, label: str, value: str, *, limit: int, description: str = "",
            read_only: bool = False, actor: Actor = "user") -> Block:
     if not label.strip() or any(ch.isspace() for ch in label):

@@ -174,6 +174,44 @@ class AgentCounts:
 
 
 @dataclass(frozen=True)
+class StepRecord:
+    """One LLM call of a run."""
+
+    run_id: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+    latency_ms: float
+    stop_reason: str
+
+
+@dataclass(frozen=True)
+class ToolCallRecord:
+    id: str
+    agent_id: str
+    tool_call_id: str
+    name: str
+    arguments: str
+    result: str | None
+    status: str  # success | error | pending | denied
+    duration_ms: float | None
+    step_id: str | None = None
+    tool_commit: str | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Run:
+    id: str
+    agent_id: str
+    status: str
+    stop_reason: str | None
+    created_at: datetime
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True)
 class NewAgent:
     name: str
     system: str
@@ -289,6 +327,32 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def message_stats(self, agent_id: str) -> MessageStats: ...
+
+    @abc.abstractmethod
+    def set_in_context(self, agent_id: str, message_ids: Sequence[str], in_context: bool) -> None: ...
+
+    # -- runs, steps, tool calls -------------------------------------------------
+    @abc.abstractmethod
+    def start_run(self, agent_id: str) -> Run: ...
+
+    @abc.abstractmethod
+    def finish_run(self, run_id: str, status: str, stop_reason: str) -> None: ...
+
+    @abc.abstractmethod
+    def record_step(self, agent_id: str, step: StepRecord, messages: Sequence[NewMessage],
+                    tool_calls: Sequence[ToolCallRecord]) -> tuple[str, list[Message]]:
+        """Persist one step (its messages and tool calls) in one transaction; returns (step id, messages)."""
+
+    @abc.abstractmethod
+    def pending_tool_calls(self, agent_id: str) -> list[ToolCallRecord]: ...
+
+    @abc.abstractmethod
+    def resolve_tool_call(self, tool_call_row_id: str, *, status: str, result: str, duration_ms: float | None,
+                          message: NewMessage) -> Message:
+        """Settle a pending (approval) tool call and append its tool message, in one transaction."""
+
+    @abc.abstractmethod
+    def list_tool_calls(self, agent_id: str, *, name: str | None = None, limit: int = 100) -> list[ToolCallRecord]: ...
 
     # -- archival ------------------------------------------------------------
     @abc.abstractmethod

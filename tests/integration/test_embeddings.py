@@ -8,6 +8,7 @@ import pytest
 from memos.core import archival
 from memos.core.ingest import Record
 from memos.errors import EmbeddingError
+from memos.store.base import PassageQuery
 
 
 @pytest.mark.slow
@@ -21,7 +22,7 @@ def test_embeddings_are_normalised_384_and_semantic(workspace, agent):
 
     archival.insert(workspace.store, agent, [Record("The kitten chased a red laser dot."),
                                              Record("Income tax returns are due in April.")])
-    hits = archival.search(workspace.store, agent, archival.SearchRequest("young cat playing", mode="vector", top_k=1))
+    hits = archival.search(workspace.store, agent, PassageQuery(text="young cat playing", mode="vector", top_k=1))
     assert hits[0].passage.text.startswith("The kitten")
 
 

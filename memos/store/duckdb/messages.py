@@ -112,6 +112,13 @@ class MessagesMixin:
         with self._read() as con:  # type: ignore[attr-defined]
             return [rows.message(r) for r in con.execute(sql, params).fetchall()]
 
+    def set_in_context(self, agent_id: str, message_ids: Sequence[str], in_context: bool) -> None:
+        if not message_ids:
+            return
+        with self._write() as con:  # type: ignore[attr-defined]
+            con.execute("UPDATE messages SET in_context = $flag WHERE agent_id = $agent AND id IN (SELECT unnest($ids::VARCHAR[]))",
+                        {"flag": in_context, "agent": agent_id, "ids": list(message_ids)})
+
     def message_stats(self, agent_id: str) -> MessageStats:
         with self._read() as con:  # type: ignore[attr-defined]
             total, in_ctx, first, last = con.execute(

@@ -16,6 +16,7 @@ from memos.store.duckdb import rows
 from memos.store.duckdb.connection import Connections
 from memos.store.duckdb.messages import MessagesMixin
 from memos.store.duckdb.passages import PassagesMixin
+from memos.store.duckdb.runs import RunsMixin
 from memos.store.duckdb.vector_index import VectorIndexes
 from memos.store.migrations import migrations_for
 from memos.store.timeutil import from_db, to_db, utcnow
@@ -24,7 +25,7 @@ _AGENT_FIELDS = {"name", "description", "system", "model", "embedding_model", "c
                  "tool_rules", "metadata"}
 
 
-class DuckDBStore(MessagesMixin, PassagesMixin, Store):
+class DuckDBStore(MessagesMixin, PassagesMixin, RunsMixin, Store):
     dialect = "duckdb"
 
     def __init__(self, path: Path, *, lock_timeout: float | None = None) -> None:

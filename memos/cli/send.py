@@ -1,0 +1,161 @@
+"""`memos send`, `memos approve`, `memos deny`: one turn of the agent, for people and pipelines.
+
+stdout gets the assistant's reply and nothing else (or JSON with --json, or
+one JSON event per line with --jsonl). Exit codes: 0 ok, 1 error, 2 usage,
+3 approval needed, 130 interrupted (the partial reply is still printed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from typing import TYPE_CHECKING, Annotated, Any, Iterator, Optional
+
+import typer
+
+from memos.cli import output
+from memos.cli.common import AgentOpt, JsonOpt, agent_and_workspace
+
+if TYPE_CHECKING:
+    from memos.core.agent import AgentRunner
+
+EXIT_APPROVAL = 3
+EXIT_INTERRUPTED = 130
+
+ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Model for this turn (default: MEMOS_MODEL, then the agent's).")]
+JsonlOpt = Annotated[bool, typer.Option("--jsonl", help="Stream events as JSON lines.")]
+MaxStepsOpt = Annotated[int, typer.Option("--max-steps", min=1, help="Stop after this many LLM calls.")]
+
+
+def _runner(agent: str | None, model: str | None, max_steps: int) -> "AgentRunner":
+    from memos.core.agent import AgentRunner
+
+    ws, current = agent_and_workspace(agent)
+    return AgentRunner(ws, current, model=model or os.environ.get("MEMOS_MODEL") or None, max_steps=max_steps)
+
+
+def _describe(event: Any) -> str | None:
+    kind = event.type
+    if kind == "tool_call":
+        args = event.arguments if isinstance(event.arguments, str) else json.dumps(event.arguments, ensure_ascii=False)
+        return f"→ {event.name}({output.shorten(args, 100)})"
+    if kind == "tool_return" and event.status == "error":
+        return f"  {event.name} failed: {output.shorten(event.result or '', 120)}"
+    if kind == "memory_edit":
+        return f"  memory '{event.label}' edited (version {event.version})"
+    if kind == "summary":
+        return f"  summarised {event.evicted} older messages"
+    return None
+
+
+def drive(events: Iterator[Any], *, json_out: bool, jsonl: bool) -> None:
+    """Consume a turn's events, render them, and exit with the code the stop reason calls for."""
+    from memos.core.events import TurnResult
+
+    turn = TurnResult()
+    live = output.err().is_terminal and not (json_out or jsonl)
+    streamed = False
+    try:
+        for event in events:
+            if event.type != "assistant_delta":
+                turn.events.append(event)
+            if jsonl:
+                sys.stdout.write(json.dumps(output.jsonable(event), ensure_ascii=False) + "\n")
+                sys.stdout.flush()
+                continue
+            if event.type in ("warning", "error") and not json_out:
+                output.warn(event.message) if event.type == "warning" else None
+            if live and (line := _describe(event)):
+                output.err().print(line, style="dim", markup=False)
+            if event.type == "assistant_delta" and not json_out and sys.stdout.isatty():
+                sys.stdout.write(event.text)
+                sys.stdout.flush()
+                streamed = True
+    except KeyboardInterrupt:
+        # Interrupted outside the model call (the loop handles it there): keep what we have.
+        turn.events.append(_interrupted())
+    stop = turn.stop
+    if json_out:
+        output.emit_json({"messages": [e for e in turn.events if e.type not in ("stop_reason", "usage")],
+                          "stop_reason": stop.reason if stop else None,
+                          "run_id": stop.run_id if stop else None, "usage": turn.usage})
+    elif not jsonl and turn.reply:
+        if streamed:
+            sys.stdout.write("\n")
+        else:
+            output.plain(turn.reply)
+    reason = stop.reason if stop else "cancelled"
+    if reason == "requires_approval":
+        pending = [e for e in turn.events if e.type == "approval_request"]
+        name = pending[-1].name if pending else "a tool"
+        output.note(f"waiting for approval of {name}: run `memos approve` or `memos deny --reason ...`")
+        raise typer.Exit(EXIT_APPROVAL)
+    if reason == "cancelled":
+        output.note("interrupted")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if reason == "max_steps":
+        output.warn(f"stopped after {stop.steps if stop else '?'} steps (--max-steps) before the agent finished")
+    if reason == "error":
+        raise typer.Exit(1)
+
+
+def _interrupted() -> Any:
+    from memos.core.events import Stop
+
+    return Stop("cancelled", 0, "")
+
+
+def send(
+    text: Annotated[Optional[str], typer.Argument(help="The message; '-' or a pipe reads stdin.")] = None,
+    agent: AgentOpt = None,
+    model: ModelOpt = None,
+    max_steps: MaxStepsOpt = 50,
+    json_out: JsonOpt = False,
+    jsonl: JsonlOpt = False,
+) -> None:
+    """Send one message to the agent and print its reply."""
+    from memos.cli.inputs import read_stdin, stdin_is_piped
+    from memos.errors import InvalidInput
+
+    if text == "-" or (text is None and stdin_is_piped()):
+        text = read_stdin()
+    if text is None:
+        raise InvalidInput("no message given", "pass the text as an argument or pipe it on stdin")
+    runner = _runner(agent, model, max_steps)
+    drive(runner.send(text, threading.Event()), json_out=json_out, jsonl=jsonl)
+
+
+def approve(
+    agent: AgentOpt = None,
+    model: ModelOpt = None,
+    max_steps: MaxStepsOpt = 50,
+    list_only: Annotated[bool, typer.Option("--list", help="Only list what waits for approval.")] = False,
+    json_out: JsonOpt = False,
+    jsonl: JsonlOpt = False,
+) -> None:
+    """Approve the tool call the agent is waiting on, run it, and let the agent continue."""
+    runner = _runner(agent, model, max_steps)
+    if list_only:
+        pending = runner.ws.store.pending_tool_calls(runner.agent.id)
+        if json_out:
+            output.emit_json(pending)
+        else:
+            output.table(["tool", "arguments", "id"], [(p.name, output.shorten(str(p.arguments), 80), p.tool_call_id)
+                                                         for p in pending])
+        return
+    drive(runner.approve(threading.Event()), json_out=json_out, jsonl=jsonl)
+
+
+def deny(
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (the agent sees it).")] = "",
+    agent: AgentOpt = None,
+    model: ModelOpt = None,
+    max_steps: MaxStepsOpt = 50,
+    json_out: JsonOpt = False,
+    jsonl: JsonlOpt = False,
+) -> None:
+    """Deny the tool call the agent is waiting on; the agent sees the reason and continues."""
+    runner = _runner(agent, model, max_steps)
+    drive(runner.deny(reason, threading.Event()), json_out=json_out, jsonl=jsonl)

@@ -1,0 +1,128 @@
+"""The typed stream the agent loop yields. Front ends only render these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union
+
+StopReason = Literal["end_turn", "max_steps", "requires_approval", "cancelled", "error", "no_tool_call"]
+
+
+@dataclass(frozen=True)
+class Reasoning:
+    text: str
+    type: Literal["reasoning"] = "reasoning"
+
+
+@dataclass(frozen=True)
+class AssistantDelta:
+    """A piece of streamed assistant text (before the step is complete)."""
+
+    text: str
+    type: Literal["assistant_delta"] = "assistant_delta"
+
+
+@dataclass(frozen=True)
+class Assistant:
+    text: str
+    message_id: str | None = None
+    type: Literal["assistant"] = "assistant"
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    tool_call_id: str
+    name: str
+    arguments: Any
+    type: Literal["tool_call"] = "tool_call"
+
+
+@dataclass(frozen=True)
+class ToolReturn:
+    tool_call_id: str
+    name: str
+    status: Literal["success", "error"]
+    result: str | None
+    type: Literal["tool_return"] = "tool_return"
+
+
+@dataclass(frozen=True)
+class MemoryEdit:
+    label: str
+    before: str
+    after: str
+    version: int
+    type: Literal["memory_edit"] = "memory_edit"
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    tool_call_id: str
+    name: str
+    arguments: Any
+    type: Literal["approval_request"] = "approval_request"
+
+
+@dataclass(frozen=True)
+class Usage:
+    step: int
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+    latency_ms: float
+    type: Literal["usage"] = "usage"
+
+
+@dataclass(frozen=True)
+class Summary:
+    evicted: int
+    text: str
+    type: Literal["summary"] = "summary"
+
+
+@dataclass(frozen=True)
+class Warning:
+    message: str
+    type: Literal["warning"] = "warning"
+
+
+@dataclass(frozen=True)
+class Error:
+    message: str
+    type: Literal["error"] = "error"
+
+
+@dataclass(frozen=True)
+class Stop:
+    reason: StopReason
+    steps: int
+    run_id: str
+    type: Literal["stop_reason"] = "stop_reason"
+
+
+Event = Union[Reasoning, AssistantDelta, Assistant, ToolCall, ToolReturn, MemoryEdit, ApprovalRequest, Usage,
+              Summary, Warning, Error, Stop]
+
+
+@dataclass
+class TurnResult:
+    """Everything a turn produced, collected from its events (for --json and the API)."""
+
+    events: list[Any] = field(default_factory=list)
+
+    @property
+    def stop(self) -> Stop | None:
+        return next((e for e in reversed(self.events) if isinstance(e, Stop)), None)
+
+    @property
+    def reply(self) -> str:
+        return "\n\n".join(e.text for e in self.events if isinstance(e, Assistant))
+
+    @property
+    def usage(self) -> dict[str, Any]:
+        steps = [e for e in self.events if isinstance(e, Usage)]
+        costs = [e.cost_usd for e in steps if e.cost_usd is not None]
+        return {"steps": len(steps), "prompt_tokens": sum(e.prompt_tokens for e in steps),
+                "completion_tokens": sum(e.completion_tokens for e in steps),
+                "cost_usd": sum(costs) if costs else None}

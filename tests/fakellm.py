@@ -1,0 +1,163 @@
+"""A local OpenAI-compatible chat-completions server, scripted per test.
+
+memos reaches it through the real litellm client (``openai/<model>`` with an
+api_base), so the whole provider path is exercised: HTTP, JSON, SSE
+streaming, tool calls, usage, errors and retries.
+
+A script is a list of replies, one per request, in order:
+    {"content": "Hello"}                                   a plain answer
+    {"tool_calls": [{"name": "send_message", "arguments": {"message": "Hi"}}]}
+    {"tool_calls": [{"name": "x", "arguments": "{not json"}]}   raw (malformed) arguments
+    {"status": 429}                                        an HTTP error (also 500, 401, 404 ...)
+    {"content": "slow...", "chunk_delay": 0.5}             stream slowly (for cancellation)
+A request past the end of the script gets HTTP 500 "script exhausted", so a
+test that makes more calls than it planned fails loudly.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class FakeLLM:
+    def __init__(self) -> None:
+        self.replies: list[dict[str, Any]] = []
+        self.requests: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._calls = 0
+        handler = _make_handler(self)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def script(self, *replies: dict[str, Any]) -> None:
+        with self._lock:
+            self.replies.extend(replies)
+
+    def next_reply(self, request: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self.requests.append(request)
+            if self._calls >= len(self.replies):
+                self._calls += 1
+                return {"status": 500, "message": "fake LLM: script exhausted"}
+            reply = self.replies[self._calls]
+            self._calls += 1
+            return reply
+
+    @property
+    def remaining(self) -> int:
+        return len(self.replies) - self._calls
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _tool_calls(reply: dict[str, Any]) -> list[dict[str, Any]]:
+    calls = []
+    for i, call in enumerate(reply.get("tool_calls", [])):
+        args = call.get("arguments", {})
+        calls.append({
+            "id": call.get("id", f"call_{int(time.time() * 1000) % 100000}_{i}"),
+            "type": "function",
+            "function": {"name": call["name"], "arguments": args if isinstance(args, str) else json.dumps(args)},
+        })
+    return calls
+
+
+def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:  # keep test output clean
+            pass
+
+        def _json(self, status: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            if self.path.rstrip("/").endswith("/models"):
+                self._json(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+            else:
+                self._json(404, {"error": {"message": "not found"}})
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            request = json.loads(self.rfile.read(length) or b"{}")
+            if not self.path.rstrip("/").endswith("/chat/completions"):
+                self._json(404, {"error": {"message": f"no route {self.path}"}})
+                return
+            reply = fake.next_reply(request)
+            status = reply.get("status", 200)
+            if status != 200:
+                message = reply.get("message", f"fake error {status}")
+                self._json(status, {"error": {"message": message, "type": "fake_error", "code": str(status)}})
+                return
+            usage = {"prompt_tokens": reply.get("prompt_tokens", 100), "completion_tokens": reply.get("completion_tokens", 20)}
+            usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+            calls = _tool_calls(reply)
+            finish = "tool_calls" if calls else "stop"
+            if request.get("stream"):
+                self._stream(request, reply, calls, finish, usage)
+                return
+            message: dict[str, Any] = {"role": "assistant", "content": reply.get("content")}
+            if calls:
+                message["tool_calls"] = calls
+            self._json(200, {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+                             "model": request.get("model", "fake-model"),
+                             "choices": [{"index": 0, "message": message, "finish_reason": finish}], "usage": usage})
+
+        def _stream(self, request: dict[str, Any], reply: dict[str, Any], calls: list[dict[str, Any]],
+                    finish: str, usage: dict[str, int]) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            delay = float(reply.get("chunk_delay", 0))
+            base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
+                    "model": request.get("model", "fake-model")}
+
+            def send(choices: list[dict[str, Any]], **extra: Any) -> None:
+                self.wfile.write(f"data: {json.dumps({**base, 'choices': choices, **extra})}\n\n".encode())
+                self.wfile.flush()
+                if delay:
+                    time.sleep(delay)
+
+            try:
+                send([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
+                content = reply.get("content") or ""
+                for start in range(0, len(content), 8):
+                    send([{"index": 0, "delta": {"content": content[start:start + 8]}, "finish_reason": None}])
+                for index, call in enumerate(calls):
+                    head = {"index": index, "id": call["id"], "type": "function",
+                            "function": {"name": call["function"]["name"], "arguments": ""}}
+                    send([{"index": 0, "delta": {"tool_calls": [head]}, "finish_reason": None}])
+                    args = call["function"]["arguments"]
+                    for start in range(0, len(args), 16):
+                        piece = {"index": index, "function": {"arguments": args[start:start + 16]}}
+                        send([{"index": 0, "delta": {"tool_calls": [piece]}, "finish_reason": None}])
+                send([{"index": 0, "delta": {}, "finish_reason": finish}])
+                if (request.get("stream_options") or {}).get("include_usage"):
+                    send([], usage=usage)
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client cancelled
+            self.close_connection = True
+
+    return Handler
