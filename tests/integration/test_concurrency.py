@@ -23,6 +23,7 @@ def _spawn(*args: str) -> subprocess.Popen:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # 3,200 short write transactions on 2 cores; ~3 minutes when the machine is idle
 def test_eight_writers_two_readers_lose_nothing(tmp_path):
     db = tmp_path / "shared.duckdb"
     store = open_store(db)

@@ -100,6 +100,7 @@ class Connections:
         self._cached: Any | None = None  # read-only connection kept between reads
         self._cached_at = 0.0
         self._watcher: threading.Thread | None = None
+        self._has_cached = threading.Event()  # set and cleared only under _thread_lock
 
     # -- public ----------------------------------------------------------------
     @contextmanager
@@ -144,6 +145,7 @@ class Connections:
                     self._local.active = None
                     if keep:
                         self._cached, self._cached_at = con, time.monotonic()
+                        self._has_cached.set()
                         self._start_watcher()
                     else:
                         con.close()
@@ -155,6 +157,8 @@ class Connections:
 
     # -- the cached read connection ------------------------------------------------
     def _drop_cached(self) -> None:
+        """Close the cached read connection (caller holds _thread_lock)."""
+        self._has_cached.clear()
         if self._cached is not None:
             try:
                 self._cached.close()
@@ -172,21 +176,23 @@ class Connections:
         return False
 
     def _start_watcher(self) -> None:
-        if self._watcher is None or not self._watcher.is_alive():
+        # One watcher per Connections, for the life of the process. (A watcher that exited
+        # when idle raced with a new cache being made and could leave a lock held forever.)
+        if self._watcher is None:
             self._watcher = threading.Thread(target=self._watch, name="memos-db-watch", daemon=True)
             self._watcher.start()
 
     def _watch(self) -> None:
         while True:
+            self._has_cached.wait()
             time.sleep(WATCH_INTERVAL)
             if not self._thread_lock.acquire(blocking=False):
                 continue  # a session is running; look again shortly
             try:
                 if self._cached is None:
-                    return
-                if time.monotonic() - self._cached_at > READ_IDLE or self._writer_waiting():
+                    self._has_cached.clear()
+                elif time.monotonic() - self._cached_at > READ_IDLE or self._writer_waiting():
                     self._drop_cached()
-                    return
             finally:
                 self._thread_lock.release()
 
