@@ -77,7 +77,7 @@ def main() -> None:
     from memos.errors import MemosError
 
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # returns the code of a typer.Exit raised by a command
     except MemosError as exc:
         _fail(str(exc), exc.exit_code)
     except typer.Exit as exc:
@@ -103,3 +103,5 @@ def main() -> None:
         where = _log_unexpected(exc)
         detail = f"; details in {where}" if where else ""
         _fail(f"unexpected failure: {type(exc).__name__}: {exc}{detail} (rerun with --debug to see the traceback)", 1)
+    else:
+        sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,194 @@
+"""`memos send` as a pipeline runs it, against the scripted fake LLM through real litellm."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.conftest import MEMOS_BIN, call, say
+
+
+def _tool_messages(request: dict) -> list[dict]:
+    return [m for m in request["messages"] if m["role"] == "tool"]
+
+
+def test_memory_edit_persists_across_runs(memos, chat_agent, fake_llm):
+    fake_llm.script(
+        {"content": "I should remember her name.",
+         **call("core_memory_replace", label="human", old_content="Nothing is known about the user yet.",
+                new_content="Name: Ana")},
+        say("Nice to meet you, Ana!"),
+        say("Your name is Ana."),
+    )
+    first = memos("send", "Hi, I am Ana")
+    assert first.code == 0, first.err
+    assert first.out == "Nice to meet you, Ana!\n"  # the reply and nothing else
+    assert memos("memory", "show", "human").out == "Name: Ana\n"
+    history = memos("memory", "history", "human", "--json").json()
+    assert history[-1]["actor"] == "agent" and history[-1]["reason"] == "core_memory_replace"
+
+    second = memos("send", "What is my name?", "--json")
+    data = second.json()
+    assert data["stop_reason"] == "end_turn" and data["usage"]["steps"] == 1
+    system_prompt = fake_llm.requests[-1]["messages"][0]["content"]
+    assert "<human>" in system_prompt and "Name: Ana" in system_prompt  # a new process sees the edit
+    assert [m["type"] for m in data["messages"]] == ["tool_call", "assistant", "tool_return"]
+
+
+def test_archival_insert_then_found_in_a_later_turn(memos, chat_agent, fake_llm):
+    fake_llm.script(
+        call("archival_memory_insert", content="Ana's cat is called Miso.", tags=["pets"]),
+        say("Noted."),
+        call("archival_memory_search", query="what is the cat called"),
+        say("Your cat is Miso."),
+    )
+    assert memos("send", "My cat is called Miso").code == 0
+    result = memos("send", "What is my cat called?", "--json")
+    assert result.code == 0, result.err
+    search_return = _tool_messages(fake_llm.requests[3])[-1]["content"]
+    assert json.loads(search_return)[0]["content"] == "Ana's cat is called Miso."
+    assert memos("archival", "list", "--json").json()[0]["tags"] == ["pets"]
+
+
+def test_summarised_messages_stay_searchable(memos, chat_agent, fake_llm):
+    assert memos("agents", "update", "--context-window", "1000").code == 0
+    for i in range(12):
+        memos("messages", "add", f"Filler message {i}: " + "lorem ipsum dolor sit amet " * 8)
+    memos("messages", "add", "The secret word is pineapple.")
+    fake_llm.script(
+        {"content": "Ana talked about filler text and a secret word."},  # the summary request
+        call("conversation_search", query="secret word"),
+        say("It was pineapple."),
+    )
+    result = memos("send", "What was the secret word?", "--jsonl")
+    assert result.code == 0, result.err
+    events = [json.loads(line) for line in result.out.splitlines()]
+    summary = [e for e in events if e["type"] == "summary"]
+    assert summary and summary[0]["evicted"] > 0
+    assert "summarising" in fake_llm.requests[0]["messages"][0]["content"]
+    step_request = fake_llm.requests[1]
+    assert "Ana talked about filler text" in step_request["messages"][0]["content"]
+    assert not any("Filler message 0" in (m.get("content") or "") for m in step_request["messages"][1:])
+    found = _tool_messages(fake_llm.requests[2])[-1]["content"]
+    assert "The secret word is pineapple." in found
+    stats = memos("messages", "stats", "--json").json()
+    assert stats["in_context"] < stats["total"]  # evicted, not deleted
+
+
+def test_run_first_and_child_rules_shape_the_offered_tools(memos, chat_agent, fake_llm):
+    rules = ['{"type": "run_first", "tool_name": "archival_memory_search"}',
+             '{"type": "constrain_child_tools", "tool_name": "archival_memory_search", "children": ["send_message"]}']
+    assert memos("agents", "update", *[a for r in rules for a in ("--tool-rule", r)]).code == 0
+    fake_llm.script(call("archival_memory_search", query="anything"), say("Nothing stored yet."))
+    result = memos("send", "hello")
+    assert result.code == 0, result.err
+    offered = [[t["function"]["name"] for t in r.get("tools", [])] for r in fake_llm.requests]
+    assert offered == [["archival_memory_search"], ["send_message"]]
+
+
+def test_rule_violation_is_an_error_the_agent_sees(memos, chat_agent, fake_llm):
+    memos("agents", "update", "--tool-rule", '{"type": "run_first", "tool_name": "conversation_search"}')
+    fake_llm.script(say("skipping the rule"), call("conversation_search", query="x"), say("ok"))
+    assert memos("send", "hi").code == 0
+    error = _tool_messages(fake_llm.requests[1])[-1]["content"]
+    assert error.startswith("Error: tool 'send_message' is not allowed now")
+
+
+def test_max_count_per_step_and_exit_loop(memos, chat_agent, fake_llm):
+    memos("agents", "update", "--tool-rule", '{"type": "max_count_per_step", "tool_name": "conversation_search", "max_count_limit": 1}',
+          "--tool-rule", '{"type": "exit_loop", "tool_name": "memory_insert"}')
+    fake_llm.script(call("conversation_search", query="a"), call("memory_insert", label="human", new_string="likes rules"))
+    result = memos("send", "hi", "--json")
+    assert result.code == 0 and result.json()["stop_reason"] == "end_turn"
+    offered = [[t["function"]["name"] for t in r["tools"]] for r in fake_llm.requests]
+    assert "conversation_search" in offered[0] and "conversation_search" not in offered[1]
+    assert fake_llm.remaining == 0  # exit_loop ended the turn after memory_insert
+
+
+def test_approve_and_deny(memos, chat_agent, fake_llm):
+    memos("agents", "update", "--tool-rule", '{"type": "requires_approval", "tool_name": "memory_rethink"}')
+    fake_llm.script(call("memory_rethink", label="human", new_memory="Ana, likes tea"))
+    waiting = memos("send", "Rewrite what you know about me")
+    assert waiting.code == 3
+    assert "waiting for approval of memory_rethink" in waiting.err
+    assert memos("memory", "show", "human").out == "Nothing is known about the user yet.\n"
+    blocked = memos("send", "hello?")
+    assert blocked.code == 1 and "waiting for approval" in blocked.err
+    listed = memos("approve", "--list", "--json").json()
+    assert [p["name"] for p in listed] == ["memory_rethink"]
+
+    fake_llm.script(say("Done."))
+    approved = memos("approve")
+    assert approved.code == 0 and approved.out == "Done.\n"
+    assert memos("memory", "show", "human").out == "Ana, likes tea\n"
+
+    fake_llm.script(call("memory_rethink", label="human", new_memory="(wiped)"))
+    assert memos("send", "Forget everything").code == 3
+    fake_llm.script(say("Understood, I kept it."))
+    denied = memos("deny", "--reason", "keep my notes")
+    assert denied.code == 0 and denied.out == "Understood, I kept it.\n"
+    assert "the user denied this tool call. Reason: keep my notes" in _tool_messages(fake_llm.requests[-1])[-1]["content"]
+    assert memos("memory", "show", "human").out == "Ana, likes tea\n"
+    assert memos("deny").code == 1  # nothing waits any more
+
+
+def test_max_steps(memos, chat_agent, fake_llm):
+    fake_llm.script(call("conversation_search", query="a"), call("conversation_search", query="b"))
+    result = memos("send", "loop please", "--max-steps", "2", "--json")
+    assert result.code == 0 and result.json()["stop_reason"] == "max_steps"
+    assert "stopped after 2 steps" in result.err
+
+
+def test_rate_limit_then_success(memos, chat_agent, fake_llm):
+    fake_llm.script({"status": 429}, {"status": 503}, say("Here I am."))
+    result = memos("send", "hello")
+    assert result.code == 0, result.err
+    assert result.out == "Here I am.\n" and len(fake_llm.requests) == 3
+
+
+def test_provider_refusal_is_one_line(memos, chat_agent, fake_llm):
+    fake_llm.script({"status": 401, "message": "Incorrect API key provided"})
+    result = memos("send", "hello")
+    assert result.code == 1
+    assert result.err.strip().splitlines()[-1] == "error: the provider refused the API key for openai/fake-model (check the key in the environment)"
+    missing = memos("send", "hello", env={"OPENAI_BASE_URL": "", "OPENAI_API_KEY": ""})
+    assert missing.code == 1 and "no API key for openai" in missing.err and "OPENAI_API_KEY" in missing.err
+
+
+def test_malformed_tool_arguments_become_an_error_for_the_agent(memos, chat_agent, fake_llm):
+    fake_llm.script({"tool_calls": [{"name": "core_memory_append", "arguments": '{"label": "human", "content": '}]},
+                    say("Sorry, retrying was not needed."))
+    result = memos("send", "remember I like tea")
+    assert result.code == 0, result.err
+    error = _tool_messages(fake_llm.requests[1])[-1]["content"]
+    assert error.startswith("Error: the arguments of core_memory_append are not valid JSON")
+    assert memos("memory", "show", "human").out == "Nothing is known about the user yet.\n"
+
+
+def test_stdin_and_env_agent(memos, chat_agent, fake_llm):
+    fake_llm.script({"content": "Plain answer without tools."})
+    result = memos("send", input="hello from a pipe\n", env={"MEMOS_AGENT": "ada"})
+    assert result.code == 0 and result.out == "Plain answer without tools.\n"
+    assert fake_llm.requests[0]["messages"][-1] == {"role": "user", "content": "hello from a pipe\n"}
+
+
+def test_ctrl_c_keeps_the_partial_reply(memos, chat_agent, fake_llm):
+    fake_llm.script({"content": "one two three four five six seven eight nine ten eleven twelve", "chunk_delay": 0.4})
+    proc = subprocess.Popen([str(MEMOS_BIN), "send", "count slowly"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not fake_llm.requests and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(2.0)  # a few chunks arrive
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    partial = out.decode().strip()
+    assert partial and "one two three four five six seven eight nine ten eleven twelve".startswith(partial)
+    assert partial != "one two three four five six seven eight nine ten eleven twelve"
+    stored = memos("messages", "list", "--limit", "1", "--json").json()[0]
+    assert stored["role"] == "assistant" and stored["content"].strip() == partial
