@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from memos import __version__
-from memos.cli import agents, archival, config_cmd, memory, messages, send
+from memos.cli import agents, archival, chat, config_cmd, memory, messages, send
 
 app = typer.Typer(
     name="memos",
@@ -24,6 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.command("chat")(chat.chat)
 app.command("send")(send.send)
 app.command("approve")(send.approve)
 app.command("deny")(send.deny)

@@ -228,27 +228,38 @@ class PassagesMixin:
         vector = np.asarray(query.embedding, dtype=np.float32).reshape(-1)
         if vector.shape[0] != EMBEDDING_DIM:
             raise InvalidInput(f"the query embedding has {vector.shape[0]} dimensions, not {EMBEDDING_DIM}")
-        state = self._maybe_catch_up(agent_id)
+        state = self._vectors.state(agent_id)  # type: ignore[attr-defined]
         filtered = bool(query.tags or query.start or query.end)
-        # Over-fetch from the graph, then rank candidates and the unindexed tail exactly in SQL.
-        candidates = self._vectors.search(state, vector, needed * (20 if filtered else 4) + 32)  # type: ignore[attr-defined]
         where, params = _filters(agent_id, query.tags, query.tag_match, query.start, query.end)
         params.update(q=vector_literal(vector), limit=needed)
         exact_sql = (f"SELECT seq, 1 - array_cosine_distance(embedding, $q::VARCHAR::FLOAT[384]) AS score "
-                     f"FROM passages WHERE {where} ORDER BY score DESC, seq DESC LIMIT $limit")
+                     f"FROM passages WHERE {where} AND seq > $wm ORDER BY score DESC, seq DESC LIMIT $limit")
         with self._read() as con:  # type: ignore[attr-defined]
-            if state.index is None:
-                return [(r[0], float(r[1])) for r in con.execute(exact_sql, params).fetchall()]
-            params.update(wm=state.watermark, cands="[" + ",".join(map(str, candidates)) + "]")
-            ranked = con.execute(
-                f"SELECT seq, 1 - array_cosine_distance(embedding, $q::VARCHAR::FLOAT[384]) AS score "
-                f"FROM passages WHERE {where} AND (seq > $wm OR seq IN (SELECT unnest($cands::VARCHAR::BIGINT[]))) "
-                f"ORDER BY score DESC, seq DESC LIMIT $limit", params).fetchall()
-            if len(ranked) < needed:
-                # Filters or deletions thinned the candidates: an exact scan is still right.
-                params.pop("wm"), params.pop("cands")
-                ranked = con.execute(exact_sql, params).fetchall()
-        return [(r[0], float(r[1])) for r in ranked]
+            params["wm"] = state.watermark
+            # The unindexed tail, scored exactly (zone maps on seq keep this scan short).
+            ranked = [(r[0], float(r[1])) for r in con.execute(exact_sql, params).fetchall()]
+            if len(ranked) == needed and self._tail_count(con, agent_id, state.watermark) > TAIL_LIMIT:
+                # A long tail (index files lost, or a crash before catch-up): index it, then use it.
+                state = self.rebuild_vector_index(agent_id)
+                params["wm"] = state.watermark
+                ranked = [(r[0], float(r[1])) for r in con.execute(exact_sql, params).fetchall()]
+            if state.index is not None:
+                # Graph candidates come with exact cosine distances; SQL only checks they still
+                # exist and pass the filters. Over-fetch so filters and deletions leave enough.
+                found = self._vectors.search(state, vector, needed * (20 if filtered else 2) + 16)  # type: ignore[attr-defined]
+                if found:
+                    listed = "[" + ",".join(str(seq) for seq, _ in found) + "]"
+                    live = {r[0] for r in con.execute(
+                        f"SELECT seq FROM passages WHERE {where} AND seq <= $wm "
+                        f"AND seq IN (SELECT unnest($cands::VARCHAR::BIGINT[]))",
+                        {k: v for k, v in params.items() if k not in ("q", "limit")} | {"cands": listed}).fetchall()}
+                    ranked += [(seq, 1.0 - distance) for seq, distance in found if seq in live]
+                ranked.sort(key=lambda item: (-item[1], -item[0]))
+                if len(ranked) < needed:
+                    # Filters or deletions thinned the candidates: an exact scan is still right.
+                    params["wm"] = -1
+                    ranked = [(r[0], float(r[1])) for r in con.execute(exact_sql, params).fetchall()]
+        return ranked[:needed]
 
     def _text_ranking(self, agent_id: str, query: PassageQuery, needed: int) -> list[tuple[int, float]]:
         if not query.text or not query.text.strip():

@@ -95,11 +95,12 @@ class VectorIndexes:
             self._cache[agent_id] = (key, state)
         return state
 
-    def search(self, state: IndexState, query: np.ndarray, count: int) -> list[int]:
+    def search(self, state: IndexState, query: np.ndarray, count: int) -> list[tuple[int, float]]:
+        """(seq, cosine distance) of the nearest indexed passages, nearest first."""
         if state.index is None or state.indexed == 0 or count <= 0:
             return []
         matches = state.index.search(query.astype(np.float32), min(count, len(state.index)))
-        return [int(key) for key in matches.keys]
+        return [(int(key), float(distance)) for key, distance in zip(matches.keys, matches.distances)]
 
     def catch_up(self, agent_id: str, *, live_indexed: Callable[[int], int],
                  read_vectors: Callable[[int], tuple[np.ndarray, np.ndarray]]) -> IndexState:

@@ -1,0 +1,290 @@
+"""`memos chat`: an interactive session with an agent.
+
+Replies stream as they come; tool calls and memory edits show compactly (an
+edit shows its diff). Slash commands come from one registry, so /help is
+generated from it. Ctrl-C during a reply stops it and keeps the partial reply;
+Ctrl-C at the prompt exits with 130, Ctrl-D with 0.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterator, Optional
+
+import typer
+
+from memos.cli import output
+from memos.cli.common import AgentOpt
+
+if TYPE_CHECKING:
+    from memos.core.agent import AgentRunner
+
+
+@dataclass(frozen=True)
+class SlashCommand:
+    name: str
+    arguments: str
+    description: str
+    handler: Callable[["ChatSession", str], None]
+
+
+COMMANDS: dict[str, SlashCommand] = {}
+
+
+def slash(name: str, arguments: str, description: str) -> Callable[[Callable[["ChatSession", str], None]], Any]:
+    def register(handler: Callable[["ChatSession", str], None]) -> Callable[["ChatSession", str], None]:
+        COMMANDS[name] = SlashCommand(name, arguments, description, handler)
+        return handler
+
+    return register
+
+
+class ChatSession:
+    def __init__(self, agent_name: str | None, model: str | None, max_steps: int) -> None:
+        from memos.core.agent import AgentRunner
+        from memos.core.workspace import Workspace
+
+        self.ws = Workspace()
+        self.model_override = model
+        self.max_steps = max_steps
+        self.runner: AgentRunner = AgentRunner(self.ws, self.ws.resolve_agent(agent_name), model=model,
+                                               max_steps=max_steps)
+        self.running = True
+        self.console = output.out()
+
+    def switch(self, name: str) -> None:
+        from memos.core.agent import AgentRunner
+
+        agent = self.ws.store.get_agent(name)
+        self.runner = AgentRunner(self.ws, agent, model=self.model_override, max_steps=self.max_steps)
+
+    # -- rendering ------------------------------------------------------------------------
+    def render(self, events: Iterator[Any]) -> None:
+        streamed = ""
+        stop = None
+        try:
+            for event in events:
+                kind = event.type
+                if kind == "assistant_delta":
+                    streamed += event.text
+                    sys.stdout.write(event.text)
+                    sys.stdout.flush()
+                elif kind == "assistant":
+                    if streamed:
+                        sys.stdout.write("\n")
+                        streamed = ""
+                    else:
+                        self._markdown(event.text)
+                elif kind == "tool_call" and event.name != "send_message":
+                    args = event.arguments if isinstance(event.arguments, str) else \
+                        ", ".join(f"{k}={v!r}" for k, v in event.arguments.items())
+                    self.console.print(f"  ⚙ {event.name}({output.shorten(args, 90)})", style="dim", markup=False)
+                elif kind == "tool_return" and event.status == "error":
+                    self.console.print(f"  ✗ {output.shorten(event.result or '', 140)}", style="red", markup=False)
+                elif kind == "memory_edit":
+                    self._diff(event)
+                elif kind == "summary":
+                    self.console.print(f"  (summarised {event.evicted} older messages)", style="dim")
+                elif kind == "warning":
+                    output.warn(event.message)
+                elif kind == "approval_request":
+                    self.console.print(f"  ? {event.name} needs your approval: {event.arguments}", style="yellow",
+                                       markup=False)
+                elif kind == "stop_reason":
+                    stop = event
+        except KeyboardInterrupt:
+            self.console.print("\n  (interrupted)", style="dim")
+            return
+        if streamed:
+            sys.stdout.write("\n")
+        if stop is not None and stop.reason == "cancelled":
+            self.console.print("  (interrupted; the partial reply is kept)", style="dim")
+        elif stop is not None and stop.reason == "max_steps":
+            output.warn(f"stopped after {stop.steps} steps")
+        elif stop is not None and stop.reason == "requires_approval":
+            self._ask_approval()
+
+    def _markdown(self, text: str) -> None:
+        if self.console.is_terminal:
+            from rich.markdown import Markdown
+
+            self.console.print(Markdown(text))
+        else:
+            output.plain(text)
+
+    def _diff(self, event: Any) -> None:
+        self.console.print(f"  ✎ memory '{event.label}' (version {event.version})", style="cyan", markup=False)
+        for line in list(difflib.unified_diff(event.before.splitlines(), event.after.splitlines(), lineterm=""))[3:]:
+            style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
+            self.console.print(f"    {line}", style=style, markup=False)
+
+    def _ask_approval(self) -> None:
+        try:
+            answer = input("approve? [y]es / [n]o / or type a reason to deny: ").strip()
+        except (EOFError, KeyboardInterrupt):
+            self.console.print("\n  (left waiting: /approve or /deny later)", style="dim")
+            return
+        if answer.lower() in ("y", "yes"):
+            self.render(self.runner.approve(threading.Event()))
+        elif answer:
+            self.render(self.runner.deny("" if answer.lower() in ("n", "no") else answer, threading.Event()))
+        else:
+            self.console.print("  (left waiting: /approve or /deny later)", style="dim")
+
+    def say(self, text: str) -> None:
+        from memos.errors import MemosError
+
+        try:
+            self.render(self.runner.send(text, threading.Event()))
+        except MemosError as exc:
+            output.err().print(f"error: {exc}", style="red", markup=False)
+
+
+@slash("help", "", "Show the slash commands.")
+def _help(session: ChatSession, _: str) -> None:
+    for command in COMMANDS.values():
+        session.console.print(f"/{command.name} {command.arguments}".ljust(24) + command.description, markup=False)
+
+
+@slash("memory", "[label]", "Show the memory blocks, or one block.")
+def _memory(session: ChatSession, arg: str) -> None:
+    store, agent = session.ws.store, session.runner.agent
+    blocks = [store.get_agent_block(agent.id, arg)] if arg else store.list_agent_blocks(agent.id)
+    for block in blocks:
+        session.console.print(f"[{block.label}] {len(block.value):,}/{block.limit:,} chars", style="bold", markup=False)
+        session.console.print(block.value or "(empty)", markup=False)
+
+
+@slash("archival", "<query>", "Search archival memory.")
+def _archival(session: ChatSession, arg: str) -> None:
+    from memos.core import archival
+    from memos.store.base import PassageQuery
+
+    for hit in archival.search(session.ws.store, session.runner.agent, PassageQuery(text=arg, top_k=5)):
+        session.console.print(f"{hit.score:.3f}  {output.shorten(hit.passage.text, 100)}", markup=False)
+
+
+@slash("search", "<words>", "Search the conversation history.")
+def _search(session: ChatSession, arg: str) -> None:
+    for message in session.ws.store.search_messages(session.runner.agent.id, arg, limit=10):
+        session.console.print(f"{output.when(message.created_at)}  {message.role}: {output.shorten(message.content, 90)}",
+                              markup=False)
+
+
+@slash("agent", "[name]", "Show the agent, or switch to another.")
+def _agent(session: ChatSession, arg: str) -> None:
+    if arg:
+        session.switch(arg)
+    agent = session.runner.agent
+    session.console.print(f"agent {agent.name} · model {session.runner.model}", markup=False)
+
+
+@slash("model", "[name]", "Show the model, or use another for this session.")
+def _model(session: ChatSession, arg: str) -> None:
+    if arg:
+        session.model_override = arg
+        session.runner.model = arg
+    session.console.print(f"model {session.runner.model}", markup=False)
+
+
+@slash("approve", "", "Approve the tool call the agent is waiting on.")
+def _approve(session: ChatSession, _: str) -> None:
+    session.render(session.runner.approve(threading.Event()))
+
+
+@slash("deny", "[reason]", "Deny the waiting tool call (the agent sees the reason).")
+def _deny(session: ChatSession, arg: str) -> None:
+    session.render(session.runner.deny(arg, threading.Event()))
+
+
+@slash("exit", "", "Leave the chat (Ctrl-D works too).")
+def _exit(session: ChatSession, _: str) -> None:
+    session.running = False
+
+
+def run_slash(session: ChatSession, line: str) -> None:
+    from memos.errors import MemosError
+
+    name, _, arg = line[1:].partition(" ")
+    command = COMMANDS.get(name)
+    if command is None:
+        output.err().print(f"unknown command /{name}; /help lists them", style="red", markup=False)
+        return
+    try:
+        command.handler(session, arg.strip())
+    except MemosError as exc:
+        output.err().print(f"error: {exc}", style="red", markup=False)
+
+
+def _setup_readline(history_path: str) -> None:
+    try:
+        import readline
+    except ImportError:
+        return
+    try:
+        readline.read_history_file(history_path)
+    except (FileNotFoundError, OSError):
+        pass
+    readline.set_history_length(1000)
+    names = [f"/{n}" for n in COMMANDS]
+    readline.set_completer(lambda text, state: ([n for n in names if n.startswith(text)] + [None])[state])
+    readline.parse_and_bind("tab: complete")
+    import atexit
+
+    atexit.register(lambda: readline.write_history_file(history_path))
+
+
+def provider_help(exc: Exception) -> str:
+    return (f"{exc}\n\nTo chat, memos needs an LLM. Set one of:\n"
+            "  OPENAI_API_KEY=sk-...        (openai/gpt-4o-mini and other OpenAI models)\n"
+            "  ANTHROPIC_API_KEY=...        (anthropic/claude-...)\n"
+            "  GROQ_API_KEY=...             (groq/llama-...)\n"
+            "or run a local model with Ollama and point an agent at it:\n"
+            "  memos agents update --model ollama/llama3.2   (OLLAMA_HOST if not localhost:11434)\n"
+            "or any OpenAI-compatible server:\n"
+            "  memos config set providers.openai.base_url http://localhost:8000/v1\n"
+            "Slash commands (/memory, /archival, /search) work meanwhile.")
+
+
+def chat(
+    agent: AgentOpt = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model for this session.")] = None,
+    max_steps: Annotated[int, typer.Option("--max-steps", min=1, help="Stop a reply after this many LLM calls.")] = 50,
+) -> None:
+    """Chat with an agent interactively."""
+    import os
+
+    from memos.core.llm import resolve
+    from memos.errors import ProviderError
+
+    session = ChatSession(agent, model or os.environ.get("MEMOS_MODEL"), max_steps)
+    _setup_readline(str(session.ws.home.root / "chat_history"))
+    console = session.console
+    console.print(f"memos chat · agent {session.runner.agent.name} · model {session.runner.model} · /help, Ctrl-D to leave",
+                  style="dim", markup=False)
+    try:
+        resolve(session.ws.config, session.runner.model)
+    except ProviderError as exc:
+        output.err().print(provider_help(exc), markup=False)
+    while session.running:
+        try:
+            line = input("you> ")
+        except EOFError:
+            sys.stdout.write("\n")
+            raise typer.Exit(0)
+        except KeyboardInterrupt:
+            sys.stdout.write("\n")
+            raise typer.Exit(130)
+        text = line.strip()
+        if not text:
+            continue
+        if text.startswith("/"):
+            run_slash(session, text)
+        else:
+            session.say(line)
+
+
+__all__ = ["chat", "COMMANDS"]
