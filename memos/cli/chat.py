@@ -62,50 +62,58 @@ class ChatSession:
         self.runner = AgentRunner(self.ws, agent, model=self.model_override, max_steps=self.max_steps)
 
     # -- rendering ------------------------------------------------------------------------
-    def render(self, events: Iterator[Any]) -> None:
-        streamed = ""
-        stop = None
-        try:
-            for event in events:
-                kind = event.type
-                if kind == "assistant_delta":
-                    streamed += event.text
-                    sys.stdout.write(event.text)
-                    sys.stdout.flush()
-                elif kind == "assistant":
-                    if streamed:
-                        sys.stdout.write("\n")
-                        streamed = ""
-                    else:
-                        self._markdown(event.text)
-                elif kind == "tool_call" and event.name != "send_message":
-                    args = event.arguments if isinstance(event.arguments, str) else \
-                        ", ".join(f"{k}={v!r}" for k, v in event.arguments.items())
-                    self.console.print(f"  ⚙ {event.name}({output.shorten(args, 90)})", style="dim", markup=False)
-                elif kind == "tool_return" and event.status == "error":
-                    self.console.print(f"  ✗ {output.shorten(event.result or '', 140)}", style="red", markup=False)
-                elif kind == "memory_edit":
-                    self._diff(event)
-                elif kind == "summary":
-                    self.console.print(f"  (summarised {event.evicted} older messages)", style="dim")
-                elif kind == "warning":
-                    output.warn(event.message)
-                elif kind == "approval_request":
-                    self.console.print(f"  ? {event.name} needs your approval: {event.arguments}", style="yellow",
-                                       markup=False)
-                elif kind == "stop_reason":
-                    stop = event
-        except KeyboardInterrupt:
-            self.console.print("\n  (interrupted)", style="dim")
+    def render(self, events: Iterator[Any], cancel: threading.Event) -> None:
+        from memos.core.events import consume
+
+        state: dict[str, Any] = {"streamed": "", "stop": None}
+
+        def handle(event: Any) -> None:
+            kind = event.type
+            if kind == "assistant_delta":
+                state["streamed"] += event.text
+                sys.stdout.write(event.text)
+                sys.stdout.flush()
+            elif kind == "assistant":
+                if state["streamed"]:
+                    sys.stdout.write("\n")
+                    state["streamed"] = ""
+                else:
+                    self._markdown(event.text)
+            elif kind == "stop_reason":
+                state["stop"] = event
+            else:
+                self._render_other(event)
+
+        if consume(events, cancel, handle):
+            self.console.print("\n  (interrupted; the partial reply is kept)", style="dim")
             return
-        if streamed:
+        if state["streamed"]:
             sys.stdout.write("\n")
+        stop = state["stop"]
         if stop is not None and stop.reason == "cancelled":
             self.console.print("  (interrupted; the partial reply is kept)", style="dim")
         elif stop is not None and stop.reason == "max_steps":
             output.warn(f"stopped after {stop.steps} steps")
         elif stop is not None and stop.reason == "requires_approval":
             self._ask_approval()
+
+    def _render_other(self, event: Any) -> None:
+        kind = event.type
+        if kind == "tool_call" and event.name != "send_message":
+            args = event.arguments if isinstance(event.arguments, str) else \
+                ", ".join(f"{k}={v!r}" for k, v in event.arguments.items())
+            self.console.print(f"  ⚙ {event.name}({output.shorten(args, 90)})", style="dim", markup=False)
+        elif kind == "tool_return" and event.status == "error":
+            self.console.print(f"  ✗ {output.shorten(event.result or '', 140)}", style="red", markup=False)
+        elif kind == "memory_edit":
+            self._diff(event)
+        elif kind == "summary":
+            self.console.print(f"  (summarised {event.evicted} older messages)", style="dim")
+        elif kind == "warning":
+            output.warn(event.message)
+        elif kind == "approval_request":
+            self.console.print(f"  ? {event.name} needs your approval: {event.arguments}", style="yellow",
+                               markup=False)
 
     def _markdown(self, text: str) -> None:
         if self.console.is_terminal:
@@ -128,17 +136,20 @@ class ChatSession:
             self.console.print("\n  (left waiting: /approve or /deny later)", style="dim")
             return
         if answer.lower() in ("y", "yes"):
-            self.render(self.runner.approve(threading.Event()))
+            cancel = threading.Event()
+            self.render(self.runner.approve(cancel), cancel)
         elif answer:
-            self.render(self.runner.deny("" if answer.lower() in ("n", "no") else answer, threading.Event()))
+            cancel = threading.Event()
+            self.render(self.runner.deny("" if answer.lower() in ("n", "no") else answer, cancel), cancel)
         else:
             self.console.print("  (left waiting: /approve or /deny later)", style="dim")
 
     def say(self, text: str) -> None:
         from memos.errors import MemosError
 
+        cancel = threading.Event()
         try:
-            self.render(self.runner.send(text, threading.Event()))
+            self.render(self.runner.send(text, cancel), cancel)
         except MemosError as exc:
             output.err().print(f"error: {exc}", style="red", markup=False)
 
@@ -192,12 +203,14 @@ def _model(session: ChatSession, arg: str) -> None:
 
 @slash("approve", "", "Approve the tool call the agent is waiting on.")
 def _approve(session: ChatSession, _: str) -> None:
-    session.render(session.runner.approve(threading.Event()))
+    cancel = threading.Event()
+    session.render(session.runner.approve(cancel), cancel)
 
 
 @slash("deny", "[reason]", "Deny the waiting tool call (the agent sees the reason).")
 def _deny(session: ChatSession, arg: str) -> None:
-    session.render(session.runner.deny(arg, threading.Event()))
+    cancel = threading.Event()
+    session.render(session.runner.deny(arg, cancel), cancel)
 
 
 @slash("exit", "", "Leave the chat (Ctrl-D works too).")

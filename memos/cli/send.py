@@ -50,31 +50,32 @@ def _describe(event: Any) -> str | None:
     return None
 
 
-def drive(events: Iterator[Any], *, json_out: bool, jsonl: bool) -> None:
+def drive(events: Iterator[Any], cancel: threading.Event, *, json_out: bool, jsonl: bool) -> None:
     """Consume a turn's events, render them, and exit with the code the stop reason calls for."""
-    from memos.core.events import TurnResult
+    from memos.core.events import TurnResult, consume
 
     turn = TurnResult()
     live = output.err().is_terminal and not (json_out or jsonl)
     streamed = False
-    try:
-        for event in events:
-            if event.type != "assistant_delta":
-                turn.events.append(event)
-            if jsonl:
-                sys.stdout.write(json.dumps(output.jsonable(event), ensure_ascii=False) + "\n")
-                sys.stdout.flush()
-                continue
-            if event.type in ("warning", "error") and not json_out:
-                output.warn(event.message) if event.type == "warning" else None
-            if live and (line := _describe(event)):
-                output.err().print(line, style="dim", markup=False)
-            if event.type == "assistant_delta" and not json_out and sys.stdout.isatty():
-                sys.stdout.write(event.text)
-                sys.stdout.flush()
-                streamed = True
-    except KeyboardInterrupt:
-        # Interrupted outside the model call (the loop handles it there): keep what we have.
+
+    def handle(event: Any) -> None:
+        nonlocal streamed
+        if event.type != "assistant_delta":
+            turn.events.append(event)
+        if jsonl:
+            sys.stdout.write(json.dumps(output.jsonable(event), ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+            return
+        if event.type == "warning" and not json_out:
+            output.warn(event.message)
+        if live and (line := _describe(event)):
+            output.err().print(line, style="dim", markup=False)
+        if event.type == "assistant_delta" and not json_out and sys.stdout.isatty():
+            sys.stdout.write(event.text)
+            sys.stdout.flush()
+            streamed = True
+
+    if consume(events, cancel, handle) and (turn.stop is None):
         turn.events.append(_interrupted())
     stop = turn.stop
     if json_out:
@@ -124,7 +125,8 @@ def send(
     if text is None:
         raise InvalidInput("no message given", "pass the text as an argument or pipe it on stdin")
     runner = _runner(agent, model, max_steps)
-    drive(runner.send(text, threading.Event()), json_out=json_out, jsonl=jsonl)
+    cancel = threading.Event()
+    drive(runner.send(text, cancel), cancel, json_out=json_out, jsonl=jsonl)
 
 
 def approve(
@@ -145,7 +147,8 @@ def approve(
             output.table(["tool", "arguments", "id"], [(p.name, output.shorten(str(p.arguments), 80), p.tool_call_id)
                                                          for p in pending])
         return
-    drive(runner.approve(threading.Event()), json_out=json_out, jsonl=jsonl)
+    cancel = threading.Event()
+    drive(runner.approve(cancel), cancel, json_out=json_out, jsonl=jsonl)
 
 
 def deny(
@@ -158,4 +161,5 @@ def deny(
 ) -> None:
     """Deny the tool call the agent is waiting on; the agent sees the reason and continues."""
     runner = _runner(agent, model, max_steps)
-    drive(runner.deny(reason, threading.Event()), json_out=json_out, jsonl=jsonl)
+    cancel = threading.Event()
+    drive(runner.deny(reason, cancel), cancel, json_out=json_out, jsonl=jsonl)

@@ -126,3 +126,26 @@ class TurnResult:
         return {"steps": len(steps), "prompt_tokens": sum(e.prompt_tokens for e in steps),
                 "completion_tokens": sum(e.completion_tokens for e in steps),
                 "cost_usd": sum(costs) if costs else None}
+
+
+def consume(events: Any, cancel: Any, handle: Any) -> bool:
+    """Feed a turn's events to ``handle``; Ctrl-C asks the loop to stop and keeps draining it.
+
+    The loop then stops at its next safe point and persists what was produced, so
+    an interrupted reply is kept. Returns True when the user interrupted.
+    """
+    interrupted = False
+    iterator = iter(events)
+    while True:
+        try:
+            event = next(iterator)
+        except StopIteration:
+            return interrupted
+        except KeyboardInterrupt:
+            # Raised inside the loop outside its model wait: the turn cannot resume.
+            return True
+        try:
+            handle(event)
+        except KeyboardInterrupt:
+            cancel.set()
+            interrupted = True

@@ -40,26 +40,6 @@ from typing import Any, Callable, Iterator
 from memos.errors import DatabaseBusy
 
 
-class _AbsentPandas:
-    """DuckDB tries `import pandas` several times per execute; when pandas is not installed each
-    failed import rescans sys.path (~3 ms a search). This finder fails that import at once,
-    exactly as it would fail anyway. Installed only when pandas is absent."""
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name == "pandas":
-            raise ModuleNotFoundError("No module named 'pandas'", name="pandas")
-        return None
-
-
-def _skip_absent_pandas() -> None:
-    import importlib.util
-    import sys
-
-    if "pandas" not in sys.modules and importlib.util.find_spec("pandas") is None:
-        sys.meta_path.insert(0, _AbsentPandas())  # type: ignore[arg-type]
-
-
-_skip_absent_pandas()
 
 DEFAULT_LOCK_TIMEOUT = 60.0
 READ_IDLE = 0.25  # seconds a cached read connection may sit unused

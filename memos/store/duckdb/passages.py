@@ -12,7 +12,7 @@ from memos.store.base import (
     EMBEDDING_DIM, NewPassage, Passage, PassageHit, PassageQuery, PassageStats, TagMatch,
 )
 from memos.store.duckdb import rows
-from memos.store.duckdb.vector_index import TAIL_LIMIT, IndexState
+from memos.store.duckdb.vector_index import TAIL_LIMIT, IndexState  # noqa: F401
 from memos.store.text import query_terms, term_counts
 from memos.store.timeutil import from_db, to_db, utcnow
 
@@ -50,6 +50,19 @@ def _filters(agent_id: str, tags: Sequence[str], tag_match: TagMatch, start: Any
         params["end"] = to_db(end)
         where.append(f"{col}created_at <= $end")
     return " AND ".join(where), params
+
+
+def _passes(passage: Passage, agent_id: str, query: PassageQuery) -> bool:
+    """The search filters, checked in Python on rows already fetched."""
+    if passage.agent_id != agent_id:
+        return False
+    if query.tags:
+        wanted, have = set(query.tags), set(passage.tags)
+        if not (wanted <= have if query.tag_match == "all" else wanted & have):
+            return False
+    if query.start is not None and passage.created_at < query.start:
+        return False
+    return query.end is None or passage.created_at <= query.end
 
 
 class PassagesMixin:
@@ -122,14 +135,6 @@ class PassagesMixin:
         return con.execute("SELECT count(*) FROM passages WHERE agent_id = ? AND seq > ?",
                            [agent_id, watermark]).fetchone()[0]
 
-    def _maybe_catch_up(self, agent_id: str, state: IndexState | None = None) -> IndexState:
-        state = state or self._vectors.state(agent_id)  # type: ignore[attr-defined]
-        with self._read() as con:  # type: ignore[attr-defined]
-            tail = self._tail_count(con, agent_id, state.watermark)
-        if tail <= TAIL_LIMIT:
-            return state
-        return self.rebuild_vector_index(agent_id)
-
     def rebuild_vector_index(self, agent_id: str) -> IndexState:
         """Bring the agent's vector index up to date now (normally done in batches by itself)."""
 
@@ -151,13 +156,8 @@ class PassagesMixin:
                                       read_vectors=read_vectors)
 
     # -- reads ---------------------------------------------------------------------
-    def _passages_map(self, con: Any, seqs: Sequence[int]) -> dict[int, Passage]:
-        return {r[0]: rows.passage(r[1:]) for r in con.execute(
-            f"SELECT seq, {rows.PASSAGE_COLUMNS} FROM passages WHERE seq IN (SELECT unnest($s::BIGINT[]))",
-            {"s": list(seqs)}).fetchall()}
-
     def _passages_by_seq(self, con: Any, seqs: Sequence[int]) -> list[Passage]:
-        found = self._passages_map(con, seqs)
+        found = self._rows_by_seq(con, seqs)
         return [found[s] for s in seqs if s in found]
 
     def get_passage(self, agent_id: str, passage_id: str) -> Passage:
@@ -217,51 +217,66 @@ class PassagesMixin:
             raise InvalidInput(f"unknown search mode '{query.mode}'", "use vector, text or hybrid")
         # One read session for the whole search: each DuckDB open costs milliseconds.
         with self._read() as con:  # type: ignore[attr-defined]
-            ranked = rankers[query.mode](agent_id, query, needed)
+            rows: dict[int, Passage] = {}
+            ranked = rankers[query.mode](agent_id, query, needed, rows)
             page = ranked[query.offset:needed]
-            by_seq = self._passages_map(con, [seq for seq, _ in page])
+            missing = [seq for seq, _ in page if seq not in rows]
+            by_seq = {**rows, **(self._rows_by_seq(con, missing) if missing else {})}
         return [PassageHit(by_seq[seq], score) for seq, score in page if seq in by_seq]
 
-    def _vector_ranking(self, agent_id: str, query: PassageQuery, needed: int) -> list[tuple[int, float]]:
+    def _rows_by_seq(self, con: Any, seqs: Sequence[int]) -> dict[int, Passage]:
+        """Passages by seq through the ART index: a literal IN list of ints and nothing else,
+        or DuckDB scans the whole table (measured: 0.9 ms against 9 ms at 100k)."""
+        if not seqs:
+            return {}
+        listed = ",".join(str(int(seq)) for seq in seqs)
+        return {r[0]: rows.passage(r[1:]) for r in con.execute(
+            f"SELECT seq, {rows.PASSAGE_COLUMNS} FROM passages WHERE seq IN ({listed})").fetchall()}
+
+    def _vector_ranking(self, agent_id: str, query: PassageQuery, needed: int,
+                        found_rows: dict[int, Passage]) -> list[tuple[int, float]]:
         if query.embedding is None:
             raise InvalidInput("a vector search needs a query embedding")
         vector = np.asarray(query.embedding, dtype=np.float32).reshape(-1)
         if vector.shape[0] != EMBEDDING_DIM:
             raise InvalidInput(f"the query embedding has {vector.shape[0]} dimensions, not {EMBEDDING_DIM}")
         state = self._vectors.state(agent_id)  # type: ignore[attr-defined]
-        filtered = bool(query.tags or query.start or query.end)
         where, params = _filters(agent_id, query.tags, query.tag_match, query.start, query.end)
         params.update(q=vector_literal(vector), limit=needed)
         exact_sql = (f"SELECT seq, 1 - array_cosine_distance(embedding, $q::VARCHAR::FLOAT[384]) AS score "
                      f"FROM passages WHERE {where} AND seq > $wm ORDER BY score DESC, seq DESC LIMIT $limit")
         with self._read() as con:  # type: ignore[attr-defined]
-            params["wm"] = state.watermark
-            # The unindexed tail, scored exactly (zone maps on seq keep this scan short).
-            ranked = [(r[0], float(r[1])) for r in con.execute(exact_sql, params).fetchall()]
-            if len(ranked) == needed and self._tail_count(con, agent_id, state.watermark) > TAIL_LIMIT:
+            tail = self._tail_count(con, agent_id, state.watermark)
+            if tail > TAIL_LIMIT:
                 # A long tail (index files lost, or a crash before catch-up): index it, then use it.
                 state = self.rebuild_vector_index(agent_id)
+                tail = self._tail_count(con, agent_id, state.watermark)
+            ranked: list[tuple[int, float]] = []
+            if tail:
+                # The unindexed tail, scored exactly.
                 params["wm"] = state.watermark
                 ranked = [(r[0], float(r[1])) for r in con.execute(exact_sql, params).fetchall()]
-            if state.index is not None:
-                # Graph candidates come with exact cosine distances; SQL only checks they still
-                # exist and pass the filters. Over-fetch so filters and deletions leave enough.
-                found = self._vectors.search(state, vector, needed * (20 if filtered else 2) + 16)  # type: ignore[attr-defined]
-                if found:
-                    listed = "[" + ",".join(str(seq) for seq, _ in found) + "]"
-                    live = {r[0] for r in con.execute(
-                        f"SELECT seq FROM passages WHERE {where} AND seq <= $wm "
-                        f"AND seq IN (SELECT unnest($cands::VARCHAR::BIGINT[]))",
-                        {k: v for k, v in params.items() if k not in ("q", "limit")} | {"cands": listed}).fetchall()}
-                    ranked += [(seq, 1.0 - distance) for seq, distance in found if seq in live]
-                ranked.sort(key=lambda item: (-item[1], -item[0]))
-                if len(ranked) < needed:
-                    # Filters or deletions thinned the candidates: an exact scan is still right.
-                    params["wm"] = -1
-                    ranked = [(r[0], float(r[1])) for r in con.execute(exact_sql, params).fetchall()]
+            if state.index is None:
+                return ranked
+            # Graph candidates come with exact cosine distances; over-fetch so that filters
+            # and deletions leave enough, then check them on the few rows fetched by seq.
+            filtered = bool(query.tags or query.start or query.end)
+            candidates = self._vectors.search(state, vector, needed * (20 if filtered else 2) + 16)  # type: ignore[attr-defined]
+            fetched = self._rows_by_seq(con, [seq for seq, _ in candidates])
+            for seq, distance in candidates:
+                passage = fetched.get(seq)
+                if passage is not None and _passes(passage, agent_id, query):
+                    found_rows[seq] = passage
+                    ranked.append((seq, 1.0 - distance))
+            ranked.sort(key=lambda item: (-item[1], -item[0]))
+            if len(ranked) < needed:
+                # Filters or deletions thinned the candidates: an exact scan is still right.
+                params["wm"] = -1
+                ranked = [(r[0], float(r[1])) for r in con.execute(exact_sql, params).fetchall()]
         return ranked[:needed]
 
-    def _text_ranking(self, agent_id: str, query: PassageQuery, needed: int) -> list[tuple[int, float]]:
+    def _text_ranking(self, agent_id: str, query: PassageQuery, needed: int,
+                      found_rows: dict[int, Passage] | None = None) -> list[tuple[int, float]]:
         if not query.text or not query.text.strip():
             raise InvalidInput("a text search needs query text")
         terms = query_terms(query.text)
@@ -284,10 +299,11 @@ class PassagesMixin:
         with self._read() as con:  # type: ignore[attr-defined]
             return [(r[0], float(r[1])) for r in con.execute(sql, params).fetchall()]
 
-    def _hybrid_ranking(self, agent_id: str, query: PassageQuery, needed: int) -> list[tuple[int, float]]:
+    def _hybrid_ranking(self, agent_id: str, query: PassageQuery, needed: int,
+                        found_rows: dict[int, Passage]) -> list[tuple[int, float]]:
         depth = max(50, needed * 2)
         fused: dict[int, float] = {}
-        rankings = [self._vector_ranking(agent_id, query, depth)]
+        rankings = [self._vector_ranking(agent_id, query, depth, found_rows)]
         if query.text and query_terms(query.text):
             rankings.append(self._text_ranking(agent_id, query, depth))
         for ranking in rankings:

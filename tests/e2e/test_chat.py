@@ -1,0 +1,81 @@
+"""`memos chat` in a real pseudo-terminal, against the fake LLM."""
+
+from __future__ import annotations
+
+import os
+
+import pexpect
+
+from tests.conftest import MEMOS_BIN, call, say
+
+PROMPT = "you> "
+
+
+def _spawn(extra_env: dict[str, str] | None = None) -> pexpect.spawn:
+    env = {**os.environ, "TERM": "dumb", "COLUMNS": "100", **(extra_env or {})}
+    return pexpect.spawn(str(MEMOS_BIN), ["chat"], env=env, timeout=60, encoding="utf-8", dimensions=(40, 100))
+
+
+def test_chat_session_with_memory_edit_slash_commands_and_ctrl_d(memos, chat_agent, fake_llm):
+    fake_llm.script(
+        call("core_memory_append", label="human", content="Likes oolong tea"),
+        say("Noted: you like **oolong** tea."),
+    )
+    child = _spawn()
+    child.expect("memos chat · agent ada")
+    child.expect(PROMPT)
+    child.sendline("/help")
+    child.expect("/archival <query>")
+    child.expect(PROMPT)
+    child.sendline("I like oolong tea")
+    child.expect("memory 'human'")
+    child.expect(r"\+Likes oolong tea")  # the edit shows as a diff
+    child.expect("oolong")
+    child.expect(PROMPT)
+    child.sendline("/memory human")
+    child.expect("Likes oolong tea")
+    child.expect(PROMPT)
+    child.sendline("/nope")
+    child.expect("unknown command /nope")
+    child.expect(PROMPT)
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert memos("memory", "show", "human").out.endswith("Likes oolong tea\n")
+
+
+def test_ctrl_c_stops_a_reply_then_ctrl_c_at_prompt_exits_130(memos, chat_agent, fake_llm):
+    fake_llm.script({"content": "counting: one two three four five six seven eight nine ten", "chunk_delay": 0.5})
+    child = _spawn()
+    child.expect(PROMPT)
+    child.sendline("count slowly")
+    child.expect("counting")
+    child.sendintr()
+    child.expect("interrupted")
+    child.expect(PROMPT)
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130
+    last = memos("messages", "list", "--limit", "1", "--json").json()[0]
+    assert last["role"] == "assistant" and last["content"].startswith("counting")
+    assert "ten" not in last["content"]
+
+
+def test_first_run_without_provider_explains_what_to_set(memos, monkeypatch):
+    memos("agents", "create", "ada", "--model", "openai/gpt-4o-mini")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    child = _spawn({"OPENAI_API_KEY": "", "OPENAI_BASE_URL": ""})
+    child.expect("no API key for openai")
+    child.expect("OPENAI_API_KEY=sk-")
+    child.expect("ollama")
+    child.expect(PROMPT)
+    child.sendline("/memory persona")
+    child.expect("helpful, curious assistant")
+    child.expect(PROMPT)
+    child.sendline("/exit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
