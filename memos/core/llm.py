@@ -225,3 +225,52 @@ class LLM:
                           prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
                           completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
                           finish_reason=choice.finish_reason or "stop")
+
+
+@dataclass(frozen=True)
+class ProviderStatus:
+    provider: str
+    usable: bool
+    detail: str
+    base_url: str | None
+    models: list[str]
+
+
+def _list_remote_models(url: str, key: str | None) -> list[str]:
+    """Model ids from an OpenAI-compatible /models or Ollama /api/tags (short timeout)."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    response = httpx.get(url, headers=headers, timeout=3.0)
+    response.raise_for_status()
+    data = response.json()
+    if "models" in data:  # Ollama
+        return sorted(m.get("name", "") for m in data["models"])
+    return sorted(m.get("id", "") for m in data.get("data", []))
+
+
+def provider_statuses(config: Config) -> list[ProviderStatus]:
+    """What memos can reach: providers with keys, and the models a local server reports."""
+    statuses = []
+    openai_base = config.get("providers.openai.base_url") or os.environ.get("OPENAI_BASE_URL")
+    for provider, variable in PROVIDER_KEY_VARIABLES.items():
+        base = openai_base if provider == "openai" else config.get(f"providers.{provider}.base_url")
+        has_key = bool(os.environ.get(variable))
+        models: list[str] = []
+        detail = f"{variable} is set" if has_key else f"{variable} is not set"
+        usable = has_key or (provider == "openai" and bool(base))
+        if provider == "openai" and base:
+            try:
+                models = _list_remote_models(base.rstrip("/") + "/models", os.environ.get(variable))
+                detail = f"server at {base} answered"
+            except Exception as exc:
+                usable, detail = False, f"server at {base} did not answer ({type(exc).__name__})"
+        statuses.append(ProviderStatus(provider, usable, detail, base, models))
+    ollama = os.environ.get("OLLAMA_HOST") or config.get("providers.ollama.base_url")
+    try:
+        models = _list_remote_models(ollama.rstrip("/") + "/api/tags", None)
+        statuses.append(ProviderStatus("ollama", True, f"Ollama at {ollama} answered", ollama,
+                                       [f"ollama/{m}" for m in models]))
+    except Exception:
+        statuses.append(ProviderStatus("ollama", False, f"no Ollama at {ollama}", ollama, []))
+    return statuses

@@ -192,3 +192,41 @@ def test_ctrl_c_keeps_the_partial_reply(memos, chat_agent, fake_llm):
     assert partial != "one two three four five six seven eight nine ten eleven twelve"
     stored = memos("messages", "list", "--limit", "1", "--json").json()[0]
     assert stored["role"] == "assistant" and stored["content"].strip() == partial
+
+
+def test_models_lists_the_fake_server_and_aliases(memos, fake_llm):
+    assert memos("config", "set", "aliases.fast", "openai/fake-model").code == 0
+    data = memos("models", "--json").json()
+    openai = [p for p in data["providers"] if p["provider"] == "openai"][0]
+    assert openai["usable"] and openai["models"] == ["fake-model"]
+    assert data["aliases"] == {"fast": "openai/fake-model"}
+    groq = [p for p in data["providers"] if p["provider"] == "groq"][0]
+    assert groq["usable"] is False and "GROQ_API_KEY is not set" in groq["detail"]
+
+
+def test_alias_resolves_for_send(memos, chat_agent, fake_llm):
+    memos("config", "set", "aliases.fast", "openai/fake-model")
+    fake_llm.script({"content": "via alias"})
+    result = memos("send", "hi", "--model", "fast")
+    assert result.code == 0 and result.out == "via alias\n"
+
+
+def test_failed_summary_keeps_messages_and_the_turn_goes_on(memos, chat_agent, fake_llm):
+    memos("agents", "update", "--context-window", "1000")
+    for i in range(12):
+        memos("messages", "add", f"Filler message {i}: " + "lorem ipsum dolor sit amet " * 8)
+    fake_llm.script(*[{"status": 500}] * 4, {"content": "Still here."})  # every summary attempt fails
+    result = memos("send", "hello")
+    assert result.code == 0, result.err
+    assert result.out == "Still here.\n"
+    assert "summarising older messages failed, kept them in context" in result.err
+    stats = memos("messages", "stats", "--json").json()
+    assert stats["in_context"] == stats["total"]  # nothing lost, nothing evicted
+
+
+def test_continue_loop_keeps_going_after_send_message(memos, chat_agent, fake_llm):
+    memos("agents", "update", "--tool-rule", '{"type": "continue_loop", "tool_name": "send_message"}',
+          "--tool-rule", '{"type": "exit_loop", "tool_name": "memory_finish_edits"}')
+    fake_llm.script(say("First part."), call("memory_finish_edits"))
+    result = memos("send", "go")
+    assert result.code == 0 and result.out == "First part.\n" and fake_llm.remaining == 0
