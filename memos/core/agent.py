@@ -23,7 +23,7 @@ from memos.core.rules import RuleState
 from memos.core.workspace import Workspace
 from memos.errors import InvalidInput, MemosError, ProviderError
 from memos.store import ids
-from memos.store.base import Agent, NewMessage, StepRecord, ToolCallRecord
+from memos.store.base import Agent, NewMessage, Run, StepRecord, ToolCallRecord
 from memos.tools.builtins import BUILTINS, TERMINAL_TOOLS, ToolContext
 from memos.tools.registry import ToolSpec, build_spec
 
@@ -54,14 +54,17 @@ class AgentRunner:
         self.llm = llm or LLM(ws.config)
         self.specs = builtin_specs()
         self.threshold = float(ws.config.get("summarize_threshold"))
+        ws.store.tune_for_long_running()
 
     # -- public entry points ---------------------------------------------------------
     def send(self, text: str, cancel: threading.Event | None = None) -> Iterator[ev.Event]:
         if not text.strip():
             raise InvalidInput("the message is empty", "give some text to send")
         self._refuse_if_pending()
-        self.ws.store.append_messages(self.agent.id, [NewMessage("user", text)])
-        yield from self._run(cancel or threading.Event(), RuleState(self.agent.tool_rules))
+        with self.ws.store.transaction():  # the message and its run start together
+            self.ws.store.append_messages(self.agent.id, [NewMessage("user", text)])
+            run = self.ws.store.start_run(self.agent.id)
+        yield from self._run(cancel or threading.Event(), RuleState(self.agent.tool_rules), run)
 
     def approve(self, cancel: threading.Event | None = None) -> Iterator[ev.Event]:
         pending = self._pending()
@@ -104,9 +107,10 @@ class AgentRunner:
             raise InvalidInput(f"agent '{self.agent.name}' is waiting for approval of {pending[0].name}",
                                "run `memos approve` or `memos deny --reason ...` first")
 
-    def _run(self, cancel: threading.Event, state: RuleState) -> Iterator[ev.Event]:
+    def _run(self, cancel: threading.Event, state: RuleState, run: Run | None = None) -> Iterator[ev.Event]:
         store = self.ws.store
-        run = store.start_run(self.agent.id)
+        run = run or store.start_run(self.agent.id)
+        self._finished = False
         reason: ev.StopReason = "max_steps"
         step = 0
         try:
@@ -123,7 +127,8 @@ class AgentRunner:
             store.finish_run(run.id, "failed", "error")
             yield ev.Stop("error", step, run.id)
             raise
-        store.finish_run(run.id, "completed" if reason != "cancelled" else "cancelled", reason)
+        if not self._finished:
+            self._finish(run.id, reason)
         yield ev.Stop(reason, step, run.id)
 
     def _step(self, run_id: str, number: int, state: RuleState,
@@ -144,10 +149,13 @@ class AgentRunner:
         if completion.cancelled or not completion.tool_calls:
             text = completion.content
             messages = [NewMessage("assistant", text)] if text else []
-            _, stored = self.ws.store.record_step(self.agent.id, record, messages, [])
+            reason: ev.StopReason = "cancelled" if completion.cancelled else "end_turn"
+            with self.ws.store.transaction():  # the last step and the end of its run, together
+                _, stored = self.ws.store.record_step(self.agent.id, record, messages, [])
+                self._finish(run_id, reason)
             if text:
                 yield ev.Assistant(text, stored[0].id if stored else None)
-            return "cancelled" if completion.cancelled else "end_turn"
+            return reason
 
         if completion.content:
             yield ev.Reasoning(completion.content)
@@ -185,10 +193,17 @@ class AgentRunner:
             if status == "success" and stop is None and state.ends_turn(call.name, call.name in TERMINAL_TOOLS):
                 missing = state.missing_before_exit()
                 stop = None if missing else "end_turn"
-        self.ws.store.record_step(self.agent.id, record, messages, records)
         if stop is None and cancel.is_set():
             stop = "cancelled"
+        with self.ws.store.transaction():
+            self.ws.store.record_step(self.agent.id, record, messages, records)
+            if stop is not None:
+                self._finish(run_id, stop)
         return stop
+
+    def _finish(self, run_id: str, reason: ev.StopReason) -> None:
+        self.ws.store.finish_run(run_id, "cancelled" if reason == "cancelled" else "completed", reason)
+        self._finished = True
 
     def _execute(self, name: str, raw_arguments: str, call_id: str, state: RuleState) -> Iterator[ev.Event]:
         """Run one tool; yields its events and returns (result text, status, ctx)."""

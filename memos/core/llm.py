@@ -111,15 +111,39 @@ def cost_of(litellm: Any, model: str, prompt: int, completion: int) -> float | N
         return None  # not in the local cost map (local or custom models)
 
 
+_TOKEN_CACHE: dict[tuple[str, str], int] = {}
+_TOKEN_CACHE_LIMIT = 50_000
+PER_MESSAGE_TOKENS = 4  # role and separators, as OpenAI's chat format counts them
+
+
+def _text_tokens(litellm: Any, model: str, text: str) -> int:
+    """Tokens of one text, cached: stored messages never change, and litellm's counter
+    costs milliseconds per call to set up."""
+    key = (model, text)
+    cached = _TOKEN_CACHE.get(key)
+    if cached is None:
+        try:
+            cached = int(litellm.token_counter(model=model, text=text))
+        except Exception:
+            cached = len(text) // 4
+        if len(_TOKEN_CACHE) >= _TOKEN_CACHE_LIMIT:
+            _TOKEN_CACHE.clear()
+        _TOKEN_CACHE[key] = cached
+    return cached
+
+
 def count_tokens(model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> int:
+    """Prompt tokens of a chat request, counted with litellm's tokenizer for the model."""
     litellm = import_litellm()
-    try:
-        count = litellm.token_counter(model=model, messages=messages)
-    except Exception:
-        count = sum(len(json.dumps(m)) for m in messages) // 4
+    total = 0
+    for message in messages:
+        text = message.get("content") or ""
+        if message.get("tool_calls"):
+            text += json.dumps(message["tool_calls"])
+        total += _text_tokens(litellm, model, text) + PER_MESSAGE_TOKENS
     if tools:
-        count += len(json.dumps(tools)) // 4
-    return int(count)
+        total += _text_tokens(litellm, model, json.dumps(tools))
+    return total
 
 
 class LLM:

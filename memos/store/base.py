@@ -251,6 +251,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None: ...
 
+    def tune_for_long_running(self) -> None:
+        """Make many small calls cheaper in a long-lived process (chat, server, agent loop).
+
+        Optional; a backend without such costs does nothing."""
+
     # -- agents --------------------------------------------------------------
     @abc.abstractmethod
     def create_agent(self, agent: NewAgent, blocks: Sequence[NewBlock], actor: Actor = "user") -> Agent: ...

@@ -30,14 +30,15 @@ def test_vector_search_matches_exact_before_and_after_index(workspace, agent, mo
     assert stats.total == 600 and 0 < stats.indexed <= 600
     # Queries near stored vectors: the nearest must be exact, recall high.
     rng = np.random.default_rng(5)
-    hits_total = 0
+    hits_total = top1 = 0
     for i in rng.choice(600, 20, replace=False):
         query = vectors[i] + 0.05 * unit_vectors(1, seed=int(i))[0]
         query /= np.linalg.norm(query)
         hits = store.search_passages(agent.id, PassageQuery(mode="vector", embedding=query, top_k=10))
         expected = {inserted[j].id for j in _exact_top(vectors, query, 10)}
-        assert hits[0].passage.id == inserted[i].id
+        top1 += hits[0].passage.id == inserted[i].id
         hits_total += len(expected & {h.passage.id for h in hits})
+    assert top1 >= 19  # HNSW is approximate: one miss in 20 is allowed, more is a regression
     assert hits_total / 200 >= 0.95
 
 

@@ -17,12 +17,13 @@ excludes readers in other processes. memos runs many processes on one file
   the same way;
 * a write session is one transaction: committed at the end, rolled back on
   any exception. Sessions opened inside a session join it;
-* opening a DuckDB file costs ~6 ms and closing ~6 ms, too much for a search
-  in a long-lived process (chat, server, TUI). So a read-only connection is
-  kept after a read, with its shared lock, and dropped by a watcher thread
-  after `READ_IDLE` seconds of idleness or within ~2 ms of a writer (of any
-  process) queueing at the turnstile. Writers wait a moment longer; readers
-  in other processes are never blocked by it.
+* opening a DuckDB file costs ~6 ms and closing a written one ~10 ms (it
+  checkpoints), more than a whole search or agent step. So a process keeps its
+  last connection, with its lock, and a watcher thread drops it after
+  `IDLE` seconds, or within ~2 ms of another process queueing for the file:
+  a writer queues at the turnstile, and every waiter also holds a shared lock
+  on ``<db>.lock.waiters``, which the holder of a cached write connection tests.
+  A kept write connection commits each transaction to DuckDB's WAL as usual.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from memos.errors import DatabaseBusy
 
 
 DEFAULT_LOCK_TIMEOUT = 60.0
-READ_IDLE = 0.25  # seconds a cached read connection may sit unused
+IDLE = 0.25  # seconds a cached connection may sit unused
 WATCH_INTERVAL = 0.002
 
 
@@ -93,13 +94,16 @@ class Connections:
         self.path = path
         self.lock_path = path.with_name(path.name + ".lock")
         self.turnstile_path = path.with_name(path.name + ".lock.turnstile")
+        self.waiters_path = path.with_name(path.name + ".lock.waiters")
         self.timeout = lock_timeout_from_env() if timeout is None else timeout
         self._configure = configure
         self._thread_lock = threading.RLock()
         self._local = threading.local()
         self._lock_fd: int | None = None
         self._turnstile_fd: int | None = None
-        self._cached: Any | None = None  # read-only connection kept between reads
+        self._waiters_fd: int | None = None
+        self._cached: Any | None = None  # the connection kept between sessions
+        self._cached_write = False
         self._cached_at = 0.0
         self._watcher: threading.Thread | None = None
         self._has_cached = threading.Event()  # set and cleared only under _thread_lock
@@ -113,51 +117,45 @@ class Connections:
                 raise RuntimeError("a write was attempted inside a read-only session")
             yield active.con
             return
+        after_commit: list[Callable[[], None]] = []
         with self._thread_lock:
-            if not write and self._cached is not None:
-                self._local.active = _Active(self._cached, False)
+            if self._cached is not None and (self._cached_write or not write):
+                con = self._cached  # a kept connection that can do this work
+            else:
+                self._drop_cached()  # a read-only connection cannot write
+                self._flock(write)
                 try:
-                    yield self._cached
-                finally:
-                    self._local.active = None
-                    self._cached_at = time.monotonic()
-                return
-            self._drop_cached()  # a writer needs the file to itself
-            after_commit: list[Callable[[], None]] = []
-            self._flock(write)
-            keep = False
-            try:
-                con = self._open(write)
-                self._local.active = _Active(con, write, after_commit)
-                try:
-                    if write:
-                        con.execute("BEGIN TRANSACTION")
-                    yield con
-                    if write:
-                        con.execute("COMMIT")
-                    keep = not write
+                    con = self._open(write)
                 except BaseException:
-                    if write:
-                        try:
-                            con.execute("ROLLBACK")
-                        except Exception:
-                            pass  # the transaction may already be aborted
-                    raise
-                finally:
-                    self._local.active = None
-                    if keep:
-                        self._cached, self._cached_at = con, time.monotonic()
-                        self._has_cached.set()
-                        self._start_watcher()
-                    else:
-                        con.close()
-            finally:
-                if not keep:
                     self._unflock()
+                    raise
+                self._cached, self._cached_write = con, write
+            self._local.active = _Active(con, write, after_commit)
+            try:
+                if write:
+                    con.execute("BEGIN TRANSACTION")
+                yield con
+                if write:
+                    con.execute("COMMIT")
+            except BaseException:
+                if write:
+                    try:
+                        con.execute("ROLLBACK")
+                    except Exception:
+                        pass  # the transaction may already be aborted
+                # After a failure, start from a fresh connection next time.
+                self._local.active = None
+                self._drop_cached()
+                raise
+            finally:
+                self._local.active = None
+            self._cached_at = time.monotonic()
+            self._has_cached.set()
+            self._start_watcher()
         for hook in after_commit:
             hook()
 
-    # -- the cached read connection ------------------------------------------------
+    # -- the kept connection -----------------------------------------------------------
     def _drop_cached(self) -> None:
         """Close the cached read connection (caller holds _thread_lock)."""
         self._has_cached.clear()
@@ -168,13 +166,16 @@ class Connections:
                 self._cached = None
                 self._unflock()
 
-    def _writer_waiting(self) -> bool:
-        _, turnstile_fd = self._fds()
+    def _someone_waiting(self) -> bool:
+        """Another process queues for the file: a writer (turnstile) or, when we hold it
+        exclusively, anyone (waiters lock)."""
+        _, turnstile_fd, waiters_fd = self._fds()
+        fd, mode = (waiters_fd, fcntl.LOCK_EX) if self._cached_write else (turnstile_fd, fcntl.LOCK_SH)
         try:
-            fcntl.flock(turnstile_fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
         except BlockingIOError:
             return True
-        fcntl.flock(turnstile_fd, fcntl.LOCK_UN)
+        fcntl.flock(fd, fcntl.LOCK_UN)
         return False
 
     def _start_watcher(self) -> None:
@@ -193,7 +194,7 @@ class Connections:
             try:
                 if self._cached is None:
                     self._has_cached.clear()
-                elif time.monotonic() - self._cached_at > READ_IDLE or self._writer_waiting():
+                elif time.monotonic() - self._cached_at > IDLE or self._someone_waiting():
                     self._drop_cached()
             finally:
                 self._thread_lock.release()
@@ -217,12 +218,13 @@ class Connections:
             "wait for the other memos command to finish, or raise MEMOS_LOCK_TIMEOUT",
         )
 
-    def _fds(self) -> tuple[int, int]:
-        if self._lock_fd is None or self._turnstile_fd is None:
+    def _fds(self) -> tuple[int, int, int]:
+        if self._lock_fd is None or self._turnstile_fd is None or self._waiters_fd is None:
             self.lock_path.parent.mkdir(parents=True, exist_ok=True)
             self._lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
             self._turnstile_fd = os.open(self.turnstile_path, os.O_RDWR | os.O_CREAT, 0o600)
-        return self._lock_fd, self._turnstile_fd
+            self._waiters_fd = os.open(self.waiters_path, os.O_RDWR | os.O_CREAT, 0o600)
+        return self._lock_fd, self._turnstile_fd, self._waiters_fd
 
     def _take(self, fd: int, mode: int, backoff: _Backoff) -> None:
         while True:
@@ -234,14 +236,19 @@ class Connections:
                     raise self._busy() from None
 
     def _flock(self, write: bool) -> None:
-        lock_fd, turnstile_fd = self._fds()
+        lock_fd, turnstile_fd, waiters_fd = self._fds()
         backoff = _Backoff(time.monotonic() + self.timeout)
-        # Writers hold the turnstile while they wait; readers pass through it.
-        self._take(turnstile_fd, fcntl.LOCK_EX if write else fcntl.LOCK_SH, backoff)
+        # Announce that we wait, so a process keeping the file lets go of it.
+        self._take(waiters_fd, fcntl.LOCK_SH, backoff)
         try:
-            self._take(lock_fd, fcntl.LOCK_EX if write else fcntl.LOCK_SH, backoff)
+            # Writers hold the turnstile while they wait; readers pass through it.
+            self._take(turnstile_fd, fcntl.LOCK_EX if write else fcntl.LOCK_SH, backoff)
+            try:
+                self._take(lock_fd, fcntl.LOCK_EX if write else fcntl.LOCK_SH, backoff)
+            finally:
+                fcntl.flock(turnstile_fd, fcntl.LOCK_UN)
         finally:
-            fcntl.flock(turnstile_fd, fcntl.LOCK_UN)
+            fcntl.flock(waiters_fd, fcntl.LOCK_UN)
 
     def _unflock(self) -> None:
         if self._lock_fd is not None:
@@ -268,7 +275,7 @@ class Connections:
     def close(self) -> None:
         with self._thread_lock:
             self._drop_cached()
-        for name in ("_lock_fd", "_turnstile_fd"):
+        for name in ("_lock_fd", "_turnstile_fd", "_waiters_fd"):
             fd = getattr(self, name)
             if fd is not None:
                 os.close(fd)

@@ -19,28 +19,52 @@ def _like_pattern(word: str) -> str:
     return f"%{escaped}%"
 
 
+SMALL_BATCH = 50
+
+
 class MessagesMixin:
     def append_messages(self, agent_id: str, messages: Sequence[NewMessage]) -> list[Message]:
+        if not messages:
+            return []
         with self._write() as con:  # type: ignore[attr-defined]
             self._agent_row(con, agent_id)  # type: ignore[attr-defined]
-            seq = con.execute("SELECT coalesce(max(seq), 0) FROM messages").fetchone()[0]
-            now = utcnow()
-            new_ids = []
-            for message in messages:
-                seq += 1
-                message_id = ids.new_id("message")
-                new_ids.append(message_id)
-                con.execute(
-                    f"INSERT INTO messages ({rows.MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [message_id, agent_id, seq, message.role, message.content, message.name,
-                     json.dumps(message.tool_calls) if message.tool_calls is not None else None,
-                     message.tool_call_id, message.step_id, message.run_id, message.in_context,
-                     to_db(message.created_at or now)])
-            if not new_ids:
-                return []
-            return [rows.message(r) for r in con.execute(
-                f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE id IN (SELECT unnest(?::VARCHAR[])) ORDER BY seq",
-                [new_ids]).fetchall()]
+            first = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM messages").fetchone()[0]
+            now = to_db(utcnow())
+            new_ids = [ids.new_id("message") for _ in messages]
+            values = [
+                (message_id, agent_id, first + i, m.role, m.content, m.name,
+                 json.dumps(m.tool_calls) if m.tool_calls is not None else None, m.tool_call_id, m.step_id,
+                 m.run_id, m.in_context, to_db(m.created_at) if m.created_at else now)
+                for i, (message_id, m) in enumerate(zip(new_ids, messages))]
+            if len(values) <= SMALL_BATCH:
+                # A few rows (an agent step): one plain INSERT beats registering an Arrow table.
+                placeholders = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(values))
+                con.execute(f"INSERT INTO messages ({rows.MESSAGE_COLUMNS}) VALUES {placeholders}",
+                            [v for row in values for v in row])
+            else:
+                import pyarrow as pa
+
+                columns = list(zip(*values))
+                table = pa.table({
+                    "id": columns[0], "agent_id": columns[1], "seq": pa.array(columns[2], type=pa.int64()),
+                    "role": columns[3], "content": columns[4], "name": pa.array(columns[5], type=pa.string()),
+                    "tool_calls": pa.array(columns[6], type=pa.string()),
+                    "tool_call_id": pa.array(columns[7], type=pa.string()),
+                    "step_id": pa.array(columns[8], type=pa.string()), "run_id": pa.array(columns[9], type=pa.string()),
+                    "in_context": pa.array(columns[10], type=pa.bool_()),
+                    "created_at": pa.array(columns[11], type=pa.timestamp("us")),
+                })
+                con.register("new_messages", table)
+                try:
+                    con.execute(f"INSERT INTO messages ({rows.MESSAGE_COLUMNS}) "
+                                f"SELECT {rows.MESSAGE_COLUMNS} FROM new_messages")
+                finally:
+                    con.unregister("new_messages")
+        # The records as stored, built here rather than read back (one query less per step).
+        return [Message(id=message_id, agent_id=agent_id, seq=first + i, role=m.role, content=m.content, name=m.name,
+                        tool_calls=m.tool_calls, tool_call_id=m.tool_call_id, step_id=m.step_id, run_id=m.run_id,
+                        in_context=m.in_context, created_at=from_db(to_db(m.created_at) if m.created_at else now))  # type: ignore[arg-type]
+                for i, (message_id, m) in enumerate(zip(new_ids, messages))]
 
     def _message_seq(self, con: Any, agent_id: str, message_id: str) -> int:
         row = con.execute("SELECT seq FROM messages WHERE id = ? AND agent_id = ?", [message_id, agent_id]).fetchone()

@@ -261,7 +261,7 @@ class PassagesMixin:
             # Graph candidates come with exact cosine distances; over-fetch so that filters
             # and deletions leave enough, then check them on the few rows fetched by seq.
             filtered = bool(query.tags or query.start or query.end)
-            candidates = self._vectors.search(state, vector, needed * (20 if filtered else 2) + 16)  # type: ignore[attr-defined]
+            candidates = self._vectors.search(state, vector, needed * (20 if filtered else 4) + 32)  # type: ignore[attr-defined]
             fetched = self._rows_by_seq(con, [seq for seq, _ in candidates])
             for seq, distance in candidates:
                 passage = fetched.get(seq)

@@ -98,6 +98,21 @@ class DuckDBStore(MessagesMixin, PassagesMixin, RunsMixin, Store):
     def close(self) -> None:
         self._db.close()
 
+    def tune_for_long_running(self) -> None:
+        """DuckDB tries `import pandas` twice per bound parameter; without pandas installed each
+        failed import rescans sys.path (~9 ms per agent step). Recording its absence in
+        sys.modules makes those imports fail at once. pyarrow reads that entry directly, so it
+        checks for pandas first and caches the answer."""
+        import importlib.util
+        import sys
+
+        if "pandas" in sys.modules or importlib.util.find_spec("pandas") is not None:
+            return
+        import pyarrow.lib
+
+        if not pyarrow.lib._pandas_api.have_pandas:
+            sys.modules["pandas"] = None  # type: ignore[assignment]
+
     # -- agents ----------------------------------------------------------------
     def _agent_row(self, con: Any, id_or_name: str) -> Agent:
         column = "id" if ids.looks_like("agent", id_or_name) else "name"
@@ -177,7 +192,7 @@ class DuckDBStore(MessagesMixin, PassagesMixin, RunsMixin, Store):
 
     # -- blocks ----------------------------------------------------------------
     def _block_row(self, con: Any, block_id: str) -> Block:
-        row = con.execute(f"SELECT {rows.BLOCK_COLUMNS} FROM blocks b WHERE b.id = ?", [block_id]).fetchone()
+        row = con.execute(f"SELECT {rows.BLOCK_COLUMNS} FROM blocks b {rows.BLOCK_OWNERS} WHERE b.id = ?", [block_id]).fetchone()
         if row is None:
             raise NotFound(f"no block with id '{block_id}'", "see `memos memory show`")
         return rows.block(row)
@@ -212,7 +227,7 @@ class DuckDBStore(MessagesMixin, PassagesMixin, RunsMixin, Store):
     def get_agent_block(self, agent_id: str, label: str) -> Block:
         with self._read() as con:
             row = con.execute(
-                f"SELECT {rows.BLOCK_COLUMNS} FROM blocks b JOIN agent_blocks x ON x.block_id = b.id "
+                f"SELECT {rows.BLOCK_COLUMNS} FROM blocks b {rows.BLOCK_OWNERS} JOIN agent_blocks x ON x.block_id = b.id "
                 "WHERE x.agent_id = ? AND b.label = ?", [agent_id, label]).fetchone()
             if row is None:
                 labels = [r[0] for r in con.execute(
@@ -225,13 +240,13 @@ class DuckDBStore(MessagesMixin, PassagesMixin, RunsMixin, Store):
     def list_agent_blocks(self, agent_id: str) -> list[Block]:
         with self._read() as con:
             return [rows.block(r) for r in con.execute(
-                f"SELECT {rows.BLOCK_COLUMNS} FROM blocks b JOIN agent_blocks x ON x.block_id = b.id "
+                f"SELECT {rows.BLOCK_COLUMNS} FROM blocks b {rows.BLOCK_OWNERS} JOIN agent_blocks x ON x.block_id = b.id "
                 "WHERE x.agent_id = ? ORDER BY x.created_at, b.label", [agent_id]).fetchall()]
 
     def list_blocks(self) -> list[Block]:
         with self._read() as con:
             return [rows.block(r) for r in con.execute(
-                f"SELECT {rows.BLOCK_COLUMNS} FROM blocks b ORDER BY b.label, b.created_at").fetchall()]
+                f"SELECT {rows.BLOCK_COLUMNS} FROM blocks b {rows.BLOCK_OWNERS} ORDER BY b.label, b.created_at").fetchall()]
 
     def attach_block(self, agent_id: str, block_id: str) -> Block:
         with self._write() as con:
