@@ -77,3 +77,41 @@ def test_lock_held_past_budget_gives_one_clear_line(tmp_path, memos):
     # Nothing was half-written: the block is as it was, and a later write works.
     assert memos("memory", "show", "human").out.strip() == "Nothing is known about the user yet."
     assert memos("memory", "set", "human", "Name: Ana").code == 0
+
+
+KILLED_WRITER = """
+import sys
+from memos.store import open_store
+from memos.store.base import NewAgent, NewMessage
+store = open_store(__import__("pathlib").Path(sys.argv[1]))
+agent = store.create_agent(NewAgent("victim", "s", "m", "local/all-MiniLM-L6-v2", 1000), [])
+i = 0
+while True:
+    store.append_messages(agent.id, [NewMessage("user", f"write {i}")])
+    i += 1
+    print(i, flush=True)  # committed
+"""
+
+
+def test_writer_killed_mid_stream_loses_no_committed_write(tmp_path):
+    db = tmp_path / "crash.duckdb"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(db)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    committed = 0
+    for line in proc.stdout:
+        committed = int(line)
+        if committed >= 200:
+            break
+    proc.kill()  # SIGKILL: no atexit, the kept write connection dies with its WAL
+    proc.wait()
+    # A read-only first open must recover the WAL, not fail.
+    reader = subprocess.run([sys.executable, "-c", (
+        "import sys, pathlib\nfrom memos.store import open_store\n"
+        "store = open_store(pathlib.Path(sys.argv[1]))\n"
+        "agent = store.get_agent('victim')\nprint(store.agent_counts(agent.id).messages)\n"), str(db)],
+        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+    assert reader.returncode == 0, reader.stderr
+    assert int(reader.stdout) >= committed
+    store = open_store(db)
+    contents = [m.content for m in store.list_messages(store.get_agent("victim").id, limit=100_000, order="asc")]
+    assert contents == [f"write {i}" for i in range(len(contents))]  # no gaps, no half-written rows

@@ -28,6 +28,7 @@ excludes readers in other processes. memos runs many processes on one file
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import os
 import random
@@ -86,6 +87,10 @@ def _is_lock_conflict(exc: Exception) -> bool:
     return "lock" in text and ("conflict" in text or "could not set" in text or "locked" in text)
 
 
+class _NeedsRecovery(Exception):
+    """A read-only open met a WAL it cannot replay."""
+
+
 class Connections:
     """Sessions on one DuckDB file."""
 
@@ -107,6 +112,8 @@ class Connections:
         self._cached_at = 0.0
         self._watcher: threading.Thread | None = None
         self._has_cached = threading.Event()  # set and cleared only under _thread_lock
+        # Close (and so checkpoint) a kept connection when the process ends normally.
+        atexit.register(self.close)
 
     # -- public ----------------------------------------------------------------
     @contextmanager
@@ -123,13 +130,8 @@ class Connections:
                 con = self._cached  # a kept connection that can do this work
             else:
                 self._drop_cached()  # a read-only connection cannot write
-                self._flock(write)
-                try:
-                    con = self._open(write)
-                except BaseException:
-                    self._unflock()
-                    raise
-                self._cached, self._cached_write = con, write
+                con, opened_for_write = self._lock_and_open(write)
+                self._cached, self._cached_write = con, opened_for_write
             self._local.active = _Active(con, write, after_commit)
             try:
                 if write:
@@ -154,6 +156,25 @@ class Connections:
             self._start_watcher()
         for hook in after_commit:
             hook()
+
+    def _lock_and_open(self, write: bool) -> tuple[Any, bool]:
+        """Lock and open; returns the connection and whether it is read-write."""
+        self._flock(write)
+        try:
+            return self._open(write), write
+        except _NeedsRecovery:
+            # A WAL left by a process that died holding the file: DuckDB replays it only on a
+            # read-write open, so take the file exclusively and let it recover.
+            self._unflock()
+        except BaseException:
+            self._unflock()
+            raise
+        self._flock(True)
+        try:
+            return self._open(True), True
+        except BaseException:
+            self._unflock()
+            raise
 
     # -- the kept connection -----------------------------------------------------------
     def _drop_cached(self) -> None:
@@ -198,6 +219,18 @@ class Connections:
                     self._drop_cached()
             finally:
                 self._thread_lock.release()
+
+    def checkpoint(self) -> None:
+        """Write everything in the WAL into the database file."""
+        with self._thread_lock:
+            if self._cached is None or not self._cached_write:
+                self._drop_cached()
+                con, _ = self._lock_and_open(True)
+                self._cached, self._cached_write = con, True
+                self._cached_at = time.monotonic()
+                self._has_cached.set()
+                self._start_watcher()
+            self._cached.execute("CHECKPOINT")
 
     def after_commit(self, hook: Callable[[], None]) -> None:
         """Run ``hook`` once the current write session has committed and released the file."""
@@ -262,7 +295,11 @@ class Connections:
             try:
                 con = duckdb.connect(str(self.path), read_only=not write)
                 break
-            except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            except Exception as exc:  # InternalException is not a duckdb.Error
+                if not write and "replaying wal" in str(exc).lower():
+                    raise _NeedsRecovery() from None
+                if not isinstance(exc, (duckdb.IOException, duckdb.ConnectionException)):
+                    raise
                 # Another program (not memos) holds DuckDB's own lock: wait for it too.
                 if not _is_lock_conflict(exc) or not backoff.wait():
                     if _is_lock_conflict(exc):

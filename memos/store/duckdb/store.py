@@ -77,6 +77,9 @@ class DuckDBStore(MessagesMixin, PassagesMixin, RunsMixin, Store):
                     continue
                 migration.apply(con)
                 con.execute("INSERT INTO schema_migrations VALUES (?, ?)", [migration.id, to_db(utcnow())])
+        # Schema changes go into the database file now, never stay in the WAL: DuckDB 1.5.5
+        # fails to replay DDL from a WAL left by a killed process (tests/integration).
+        self._db.checkpoint()
 
     def transaction(self):  # type: ignore[override]
         return self._db.session(write=True)
