@@ -18,10 +18,11 @@ from memos.cli import agents, archival, chat, config_cmd, memory, messages, mode
 
 app = typer.Typer(
     name="memos",
-    help="memos: a terminal-first, stateful agent with memory it can edit and tools it can evolve.",
+    help="memos: a stateful agent in your terminal.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command("chat")(chat.chat)

@@ -11,7 +11,7 @@ import typer
 from memos.cli import output
 from memos.cli.common import AgentOpt, JsonOpt, YesOpt, agent_and_workspace, confirm
 
-app = typer.Typer(help="Archival memory: add, search, list, remove passages.", no_args_is_help=True)
+app = typer.Typer(help="Long-term passages: add, search, list, rm.", no_args_is_help=True)
 
 
 class Mode(str, Enum):

@@ -7,7 +7,7 @@ from memos.cli.common import JsonOpt, workspace
 
 
 def models(json_out: JsonOpt = False) -> None:
-    """List the LLM providers memos can use now, models a local server offers, and aliases."""
+    """List usable LLM providers, models and aliases."""
     from memos.core.llm import provider_statuses
 
     ws = workspace()

@@ -8,19 +8,23 @@ import json
 import sys
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from rich.console import Console
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @lru_cache(maxsize=1)
-def out() -> Console:
+def out() -> "Console":
+    from rich.console import Console  # lazily: `memos --help` must stay fast
+
     return Console(file=sys.stdout, highlight=False, soft_wrap=not sys.stdout.isatty())
 
 
 @lru_cache(maxsize=1)
-def err() -> Console:
+def err() -> "Console":
+    from rich.console import Console
+
     return Console(file=sys.stderr, highlight=False, soft_wrap=True)
 
 
@@ -65,6 +69,8 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str |
     console = out()
     rows = list(rows)
     if console.is_terminal:
+        from rich.table import Table
+
         grid = Table(title=title, show_edge=False, header_style="bold")
         for column in columns:
             grid.add_column(column, overflow="fold")

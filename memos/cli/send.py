@@ -116,7 +116,7 @@ def send(
     json_out: JsonOpt = False,
     jsonl: JsonlOpt = False,
 ) -> None:
-    """Send one message to the agent and print its reply."""
+    """Send one message; print the reply."""
     from memos.cli.inputs import read_stdin, stdin_is_piped
     from memos.errors import InvalidInput
 
@@ -137,7 +137,7 @@ def approve(
     json_out: JsonOpt = False,
     jsonl: JsonlOpt = False,
 ) -> None:
-    """Approve the tool call the agent is waiting on, run it, and let the agent continue."""
+    """Approve the tool call the agent waits on, and continue."""
     runner = _runner(agent, model, max_steps)
     if list_only:
         pending = runner.ws.store.pending_tool_calls(runner.agent.id)
@@ -159,7 +159,7 @@ def deny(
     json_out: JsonOpt = False,
     jsonl: JsonlOpt = False,
 ) -> None:
-    """Deny the tool call the agent is waiting on; the agent sees the reason and continues."""
+    """Deny the tool call the agent waits on (it sees why)."""
     runner = _runner(agent, model, max_steps)
     cancel = threading.Event()
     drive(runner.deny(reason, cancel), cancel, json_out=json_out, jsonl=jsonl)
