@@ -12,7 +12,7 @@ import json
 import queue
 import threading
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from memos.core import events as ev
 from memos.core.context import (
@@ -30,6 +30,37 @@ from memos.tools.registry import ToolSpec, build_spec
 DEFAULT_MAX_STEPS = 50
 TOOL_RETURN_LIMIT = 50_000
 SUMMARY_WORDS = 300
+
+
+class _DaemonWorkers:
+    """Daemon threads reused across LLM calls: starting a thread per step cost about 1 ms.
+
+    Daemon threads (unlike ThreadPoolExecutor's) never hold up exit while a cancelled call
+    still waits on the provider; when none is idle, another is started.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._idle = 0
+        self._lock = threading.Lock()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            start = self._idle == 0
+            if not start:
+                self._idle -= 1
+        if start:
+            threading.Thread(target=self._serve, name="memos-llm", daemon=True).start()
+        self._jobs.put(job)
+
+    def _serve(self) -> None:
+        while True:
+            self._jobs.get()()
+            with self._lock:
+                self._idle += 1
+
+
+_llm_workers = _DaemonWorkers()
 
 
 def builtin_specs() -> dict[str, ToolSpec]:
@@ -254,8 +285,7 @@ class AgentRunner:
             except BaseException as exc:  # handed to the generator's thread
                 updates.put(("error", exc))
 
-        worker = threading.Thread(target=work, name="memos-llm", daemon=True)
-        worker.start()
+        _llm_workers.submit(work)
         while True:
             try:
                 kind, value = updates.get(timeout=0.1)

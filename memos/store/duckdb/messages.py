@@ -27,8 +27,12 @@ class MessagesMixin:
         if not messages:
             return []
         with self._write() as con:  # type: ignore[attr-defined]
-            self._agent_row(con, agent_id)  # type: ignore[attr-defined]
-            first = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM messages").fetchone()[0]
+            # One round trip for both: does the agent exist, and where do the new rows start.
+            exists, first = con.execute(
+                "SELECT EXISTS (SELECT 1 FROM agents WHERE id = ?), (SELECT coalesce(max(seq), 0) + 1 FROM messages)",
+                [agent_id]).fetchone()
+            if not exists:
+                self._agent_row(con, agent_id)  # type: ignore[attr-defined]  # raises the usual NotFound
             now = to_db(utcnow())
             new_ids = [ids.new_id("message") for _ in messages]
             values = [

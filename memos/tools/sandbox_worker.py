@@ -1,0 +1,196 @@
+"""The sandboxed side of a custom tool call. Run as a script by memos/tools/sandbox.py.
+
+Standard library only (it starts fast and imports nothing of memos's state). In
+order: leave the parent's network, user and PID namespaces; set resource limits;
+lock the filesystem with Landlock; report which layers hold; then read ONE job
+from stdin, run it and write the result to the result pipe. One process per
+call: nothing a tool does survives into the next call.
+
+Protocol on the result pipe (fd given in the config): JSON lines, first
+``{"ready": {...layers}}``, then ``{"ok": true, "value": ...}`` or
+``{"ok": false, "error": KIND, "message": ...}``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import importlib.util
+import json
+import os
+import resource
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
+PR_SET_PDEATHSIG = 1
+
+
+def _unshare(libc: ctypes.CDLL) -> dict[str, bool]:
+    # Namespaces one group at a time, strongest first, so a kernel that refuses one still gives the rest.
+    for flags, layers in [(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWPID, ("user", "network", "pid")),
+                          (CLONE_NEWUSER | CLONE_NEWNET, ("user", "network")),
+                          (CLONE_NEWNET, ("network",))]:
+        if libc.unshare(flags) == 0:
+            return {name: True for name in layers}
+    return {}
+
+
+def _enter_pid_namespace(libc: ctypes.CDLL) -> None:
+    """Fork so the job runs as PID 1 of the new namespace: when it exits, the kernel kills every
+    process it left behind. This process only waits and passes the exit status on."""
+    child = os.fork()
+    if child == 0:
+        libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)  # die with the waiting parent (killed on timeout)
+        return
+    _, status = os.waitpid(child, 0)
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+
+
+def _limit(limits: dict[str, int], root: bool) -> list[str]:
+    applied = []
+    for name, key in [("RLIMIT_CPU", "cpu_seconds"), ("RLIMIT_AS", "memory_bytes"), ("RLIMIT_FSIZE", "file_bytes"),
+                      ("RLIMIT_NOFILE", "open_files"), ("RLIMIT_NPROC", "processes"), ("RLIMIT_CORE", "core")]:
+        value = limits.get(key, 0 if key == "core" else None)
+        if value is None:
+            continue
+        try:
+            resource.setrlimit(getattr(resource, name), (value, value))
+            applied.append(key)
+        except (ValueError, OSError):
+            pass
+    if root:  # RLIMIT_NPROC does not bind uid 0; the parent's pids cgroup does that job
+        applied = [a for a in applied if a != "processes"]
+    return applied
+
+
+class _Result:
+    def __init__(self, fd: int) -> None:
+        self._out = os.fdopen(fd, "w", encoding="utf-8")
+
+    def send(self, payload: dict[str, Any]) -> None:
+        self._out.write(json.dumps(payload, default=repr) + "\n")
+        self._out.flush()
+
+
+def _write_files(code_dir: Path, files: dict[str, str]) -> None:
+    for relative, text in files.items():
+        target = code_dir / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+
+
+def _line_in(exc: BaseException, filename: str) -> int | None:
+    if isinstance(exc, SyntaxError) and exc.filename and exc.filename.endswith(filename):
+        return exc.lineno
+    line = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename.endswith(filename):
+            line = lineno
+    return line
+
+
+def _load_by_path(name: str, path: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def _describe(job: dict[str, Any], registry_path: str) -> dict[str, Any]:
+    registry = _load_by_path("memos_tool_registry", registry_path)
+    tools, problems = [], []
+    for module_name in job["modules"]:
+        filename = f"{module_name}.py"
+        try:
+            module = importlib.import_module(module_name)
+            function = getattr(module, module_name, None)
+            if not callable(function):
+                problems.append({"file": filename, "line": None,
+                                 "error": f"defines no function named {module_name} (one tool per file, named as the file)"})
+                continue
+            spec = registry.build_spec(function, module_name)
+            line = function.__code__.co_firstlineno if hasattr(function, "__code__") else None
+            tools.append({"name": spec.name, "description": spec.description, "parameters": spec.parameters,
+                          "file": filename, "line": line})
+        except BaseException as exc:  # noqa: BLE001 - every failure is reported, the other tools still load
+            problems.append({"file": filename, "line": _line_in(exc, filename),
+                             "error": f"{type(exc).__name__}: {exc}"})
+    return {"tools": tools, "problems": problems}
+
+
+def _pytest(job: dict[str, Any]) -> dict[str, Any]:
+    import pytest
+
+    outcomes: list[dict[str, Any]] = []
+
+    class Collect:
+        def pytest_runtest_logreport(self, report: Any) -> None:
+            if report.when == "call" or report.outcome != "passed":
+                outcomes.append({"test": report.nodeid, "when": report.when, "outcome": report.outcome,
+                                 "duration_ms": round(report.duration * 1000, 1)})
+
+    args = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "--rootdir", ".", *job.get("args", [])]
+    code = pytest.main(args, plugins=[Collect()])
+    failed = [o for o in outcomes if o["outcome"] == "failed"]
+    return {"exit_code": int(code), "passed": sum(o["outcome"] == "passed" for o in outcomes),
+            "failed": len(failed), "skipped": sum(o["outcome"] == "skipped" for o in outcomes), "tests": outcomes}
+
+
+def _call(job: dict[str, Any]) -> Any:
+    module = importlib.import_module(job["module"])
+    function = getattr(module, job["function"])
+    return function(**job.get("args", {}))
+
+
+def main() -> None:
+    config = json.loads(sys.argv[1])
+    libc = ctypes.CDLL(None, use_errno=True)
+    layers: dict[str, Any] = _unshare(libc) if config.get("namespaces", True) else {}
+    if layers.get("pid"):
+        _enter_pid_namespace(libc)
+    result = _Result(config["result_fd"])
+    jail = Path(config["jail"])
+    os.chdir(jail)
+    layers["rlimits"] = _limit(config["limits"], root=config.get("root", False))
+
+    landlock = _load_by_path("memos_landlock", config["landlock_path"])  # memos itself is not importable here
+    applied = landlock.restrict(config["read_paths"], [str(jail)])
+    layers.update(landlock_abi=applied.abi, filesystem=applied.filesystem, landlock_network=applied.network,
+                  ipc_scope=applied.ipc_scope)
+    result.send({"ready": layers})
+
+    job = json.loads(sys.stdin.readline())
+    code_dir = jail / "code"
+    try:
+        _write_files(code_dir, job.get("files", {}))
+        os.chdir(code_dir)
+        sys.path.insert(0, str(code_dir))
+        if job["kind"] == "describe":
+            value = _describe(job, config["registry_path"])
+        elif job["kind"] == "pytest":
+            value = _pytest(job)
+        else:
+            value = _call(job)
+        try:
+            result.send({"ok": True, "value": value})
+        except (TypeError, ValueError):
+            result.send({"ok": True, "value": repr(value)})
+    except MemoryError:
+        result.send({"ok": False, "error": "memory", "message": "the tool ran out of memory (address-space limit)"})
+    except RecursionError as exc:
+        result.send({"ok": False, "error": "exception", "message": f"RecursionError: {exc}"})
+    except BaseException as exc:  # noqa: BLE001 - the tool's own failure, reported to the agent
+        frames = traceback.format_exception(exc)
+        result.send({"ok": False, "error": "exception", "message": f"{type(exc).__name__}: {exc}",
+                     "traceback": "".join(frames[-6:])})
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # no atexit or finalizers from tool code
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""The sandbox against real escape attempts: each test fails if the attempt gets through."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import tempfile
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from memos.tools.sandbox import Limits, Sandbox
+
+
+def tool(name: str, body: str, params: str = "") -> dict[str, str]:
+    source = f"def {name}({params}):\n    \"\"\"A test tool.\"\"\"\n" + textwrap.indent(textwrap.dedent(body), "    ")
+    return {f"{name}.py": "import os, sys, socket, time\n\n" + source}
+
+
+@pytest.fixture
+def jail_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "jails"
+    root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    return root
+
+
+@pytest.fixture
+def sandbox(jail_root: Path) -> Sandbox:
+    box = Sandbox(Limits(wall_seconds=5, cpu_seconds=3, output_bytes=1 << 20))
+    yield box
+    box.close()
+
+
+def workers_alive() -> list[str]:
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "sandbox_worker.py" in line]
+
+
+def test_a_tool_returns_json_and_its_output_is_captured(sandbox: Sandbox, jail_root: Path) -> None:
+    result = sandbox.call(tool("add", "print('adding'); return {'sum': a + b}", "a: int, b: int"), "add", "add",
+                          {"a": 2, "b": 3})
+    assert result.ok, result
+    assert result.value == {"sum": 5}
+    assert result.stdout == "adding\n"
+    assert list(jail_root.iterdir()) == []  # the jail is gone
+
+
+def test_an_exception_comes_back_as_a_tool_error(sandbox: Sandbox) -> None:
+    result = sandbox.call(tool("boom", "raise ValueError('no such city')"), "boom", "boom", {})
+    assert not result.ok and result.error == "exception"
+    assert result.message == "ValueError: no such city"
+    assert "boom.py" in result.stderr  # the traceback points at the tool's file
+    assert result.for_agent().startswith("Error (exception): ValueError: no such city")
+
+
+def test_network_connections_fail(sandbox: Sandbox) -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    body = f"""
+    try:
+        socket.create_connection(("127.0.0.1", {port}), timeout=2).close()
+        return "connected"
+    except OSError as exc:
+        return f"refused: {{exc}}"
+    """
+    result = sandbox.call(tool("net", body), "net", "net", {})
+    server.setblocking(False)
+    with pytest.raises(BlockingIOError):  # no connection is waiting to be accepted
+        server.accept()
+    server.close()
+    assert result.ok, result
+    assert result.value.startswith("refused"), result.value
+
+
+def test_writes_outside_the_jail_fail(sandbox: Sandbox, tmp_path: Path) -> None:
+    target = tmp_path / "escaped.txt"
+    body = f"""
+    results = []
+    for path in [{str(target)!r}, "/tmp/memos-escaped.txt", "../../sibling.txt"]:
+        try:
+            open(path, "w").write("x")
+            results.append("wrote " + path)
+        except OSError as exc:
+            results.append(type(exc).__name__)
+    open("inside.txt", "w").write("fine")  # the jail itself is writable
+    return results
+    """
+    result = sandbox.call(tool("escape", body), "escape", "escape", {})
+    assert result.ok, result
+    assert not any(r.startswith("wrote") for r in result.value), result.value
+    assert not target.exists() and not Path("/tmp/memos-escaped.txt").exists()
+    assert not (tmp_path / "jails" / "sibling.txt").exists()  # beside the jail is outside it too
+
+
+def test_the_memos_home_and_database_cannot_be_read(sandbox: Sandbox, tmp_path: Path) -> None:
+    home = Path(os.environ["MEMOS_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "memos.duckdb").write_text("SECRET-ROWS")
+    (home / "config.toml").write_text("SECRET-CONFIG")
+    body = f"""
+    found = []
+    for path in [{str(home / 'memos.duckdb')!r}, {str(home / 'config.toml')!r}]:
+        try:
+            found.append(open(path).read())
+        except OSError as exc:
+            found.append(type(exc).__name__)
+    try:
+        found.append(os.listdir({str(home)!r}))
+    except OSError as exc:
+        found.append(type(exc).__name__)
+    return found
+    """
+    result = sandbox.call(tool("peek", body), "peek", "peek", {})
+    assert result.ok, result
+    assert "SECRET" not in str(result.value) and "memos.duckdb" not in str(result.value)
+
+
+def test_api_keys_and_memos_variables_are_not_in_the_environment(sandbox: Sandbox,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-very-secret")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-secret")
+    result = sandbox.call(tool("env", "return dict(os.environ)"), "env", "env", {})
+    assert result.ok, result
+    assert "secret" not in str(result.value)
+    assert not any(key.startswith("MEMOS") or key.endswith("_KEY") for key in result.value)
+
+
+def test_a_fork_bomb_is_capped_and_leaves_nothing_behind(sandbox: Sandbox) -> None:
+    body = """
+    started = 0
+    for _ in range(1000):
+        try:
+            if os.fork() == 0:
+                time.sleep(30)
+                os._exit(0)
+            started += 1
+        except OSError:
+            break
+    return started
+    """
+    result = sandbox.call(tool("bomb", body), "bomb", "bomb", {})
+    assert result.ok, result
+    assert result.value < sandbox.limits.processes
+    assert workers_alive() == []  # every forked child died with the call
+
+
+def test_allocating_4_gb_fails_with_a_memory_error(sandbox: Sandbox) -> None:
+    result = sandbox.call(tool("hog", "block = bytearray(4 * 1024 ** 3)\nreturn len(block)"), "hog", "hog", {})
+    assert not result.ok
+    assert result.error == "memory", result
+
+
+def test_an_endless_loop_is_stopped(jail_root: Path) -> None:
+    with Sandbox(Limits(wall_seconds=2, cpu_seconds=1)) as box:
+        result = box.call(tool("spin", "while True:\n    pass"), "spin", "spin", {})
+        sleeper = box.call(tool("nap", "time.sleep(60)"), "nap", "nap", {})
+    assert not result.ok and result.error in ("cpu", "timeout"), result
+    assert result.duration_ms < 5_000
+    assert not sleeper.ok and sleeper.error == "timeout", sleeper  # wall time catches what CPU time cannot
+    assert workers_alive() == []
+
+
+def test_printing_100_mb_is_cut_off(sandbox: Sandbox) -> None:
+    body = "chunk = 'x' * (1 << 20)\nfor _ in range(100):\n    sys.stdout.write(chunk)\nreturn 'done'"
+    result = sandbox.call(tool("flood", body), "flood", "flood", {})
+    assert not result.ok and result.error == "output", result
+    assert len(result.stdout) <= sandbox.limits.output_bytes
+
+
+def test_a_huge_return_value_is_cut_off(sandbox: Sandbox) -> None:
+    result = sandbox.call(tool("big", "return 'y' * (8 << 20)"), "big", "big", {})
+    assert not result.ok and result.error == "output", result
+
+
+def test_a_warm_pool_serves_calls_and_stops_cleanly(jail_root: Path) -> None:
+    box = Sandbox(warm=2)
+    values = [box.call(tool("echo", "return text", "text: str"), "echo", "echo", {"text": str(i)}).value
+              for i in range(5)]
+    box.close()
+    assert values == ["0", "1", "2", "3", "4"]
+    assert workers_alive() == []
+    assert list(jail_root.iterdir()) == []
+
+
+def test_sandbox_info_reports_the_layers(sandbox: Sandbox) -> None:
+    info = sandbox.info()
+    assert info["ok"]
+    assert info["layers"]["filesystem"] is True or info["layers"]["landlock_abi"] == 0
+    assert "rlimits" in info["layers"] and "memory_bytes" in info["layers"]["rlimits"]
