@@ -50,16 +50,42 @@ class ChatSession:
         self.ws = Workspace()
         self.model_override = model
         self.max_steps = max_steps
-        self.runner: AgentRunner = AgentRunner(self.ws, self.ws.resolve_agent(agent_name), model=model,
-                                               max_steps=max_steps)
         self.running = True
         self.console = output.out()
+        self.notices: list[str] = []  # from the tool watcher's thread, shown between turns
+        self.watcher: Any = None
+        self.runner: AgentRunner = self._start(self.ws.resolve_agent(agent_name))
+
+    def _start(self, agent: Any) -> "AgentRunner":
+        """A runner for ``agent`` with its custom tools, watched for changes while the chat runs."""
+        from memos.core.agent import AgentRunner
+        from memos.tools.custom import custom_tools_for
+        from memos.tools.reload import ToolWatcher
+
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher.tools.close()
+        tools, warnings = custom_tools_for(self.ws, agent, always=True, warm=1)
+        self.notices.extend(warnings)
+        assert tools is not None
+        self.watcher = ToolWatcher(tools, self.notices.append).start()
+        return AgentRunner(self.ws, agent, model=self.model_override, max_steps=self.max_steps, custom_tools=tools)
 
     def switch(self, name: str) -> None:
-        from memos.core.agent import AgentRunner
+        self.runner = self._start(self.ws.store.get_agent(name))
 
-        agent = self.ws.store.get_agent(name)
-        self.runner = AgentRunner(self.ws, agent, model=self.model_override, max_steps=self.max_steps)
+    def show_notices(self) -> None:
+        while self.notices:
+            notice = self.notices.pop(0)
+            if "broken" in notice or "could not" in notice or "failed" in notice:
+                output.warn(notice)
+            else:
+                output.note(notice)
+
+    def close(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher.tools.close()
 
     # -- rendering ------------------------------------------------------------------------
     def render(self, events: Iterator[Any], cancel: threading.Event) -> None:
@@ -148,10 +174,20 @@ class ChatSession:
         from memos.errors import MemosError
 
         cancel = threading.Event()
+        self.show_notices()
         try:
             self.render(self.runner.send(text, cancel), cancel)
         except MemosError as exc:
             output.err().print(f"error: {exc}", style="red", markup=False)
+
+
+@slash("tools", "", "List the agent's tools (custom ones reload as their files change).")
+def _tools(session: ChatSession, _: str) -> None:
+    from memos.tools.manage import list_tools
+
+    for row in list_tools(session.watcher.tools):
+        state = "BROKEN " + (row.problem or "") if row.problem else ("attached" if row.attached else "detached")
+        session.console.print(f"{row.name:<24} {row.kind:<8} {state}", markup=False)
 
 
 @slash("help", "", "Show the slash commands.")
@@ -282,7 +318,15 @@ def chat(
         resolve(session.ws.config, session.runner.model)
     except ProviderError as exc:
         output.err().print(provider_help(exc), markup=False)
+    try:
+        _loop(session)
+    finally:
+        session.close()
+
+
+def _loop(session: ChatSession) -> None:
     while session.running:
+        session.show_notices()
         try:
             line = input("you> ")
         except EOFError:

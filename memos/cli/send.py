@@ -32,8 +32,14 @@ MaxStepsOpt = Annotated[int, typer.Option("--max-steps", min=1, help="Stop after
 def _runner(agent: str | None, model: str | None, max_steps: int) -> "AgentRunner":
     from memos.core.agent import AgentRunner
 
+    from memos.tools.custom import custom_tools_for
+
     ws, current = agent_and_workspace(agent)
-    return AgentRunner(ws, current, model=model or os.environ.get("MEMOS_MODEL") or None, max_steps=max_steps)
+    tools, warnings = custom_tools_for(ws, current)
+    for warning in warnings:
+        output.warn(warning)
+    return AgentRunner(ws, current, model=model or os.environ.get("MEMOS_MODEL") or None, max_steps=max_steps,
+                       custom_tools=tools)
 
 
 def _describe(event: Any) -> str | None:

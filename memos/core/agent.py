@@ -12,7 +12,7 @@ import json
 import queue
 import threading
 import time
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from memos.core import events as ev
 from memos.core.context import (
@@ -26,6 +26,9 @@ from memos.store import ids
 from memos.store.base import Agent, NewMessage, Run, StepRecord, ToolCallRecord
 from memos.tools.builtins import BUILTINS, TERMINAL_TOOLS, ToolContext
 from memos.tools.registry import ToolSpec, build_spec
+
+if TYPE_CHECKING:
+    from memos.tools.custom import AgentTools
 
 DEFAULT_MAX_STEPS = 50
 TOOL_RETURN_LIMIT = 50_000
@@ -75,7 +78,8 @@ def _cap(text: str) -> str:
 
 class AgentRunner:
     def __init__(self, ws: Workspace, agent: Agent, *, model: str | None = None,
-                 max_steps: int = DEFAULT_MAX_STEPS, llm: LLM | None = None) -> None:
+                 max_steps: int = DEFAULT_MAX_STEPS, llm: LLM | None = None,
+                 custom_tools: "AgentTools | None" = None) -> None:
         if max_steps < 1:
             raise InvalidInput("max steps must be at least 1")
         self.ws = ws
@@ -83,7 +87,9 @@ class AgentRunner:
         self.model = model or agent.model
         self.max_steps = max_steps
         self.llm = llm or LLM(ws.config)
-        self.specs = builtin_specs()
+        self.builtins = builtin_specs()
+        self.specs = dict(self.builtins)
+        self.custom_tools = custom_tools  # the agent's own tools (hot-reloaded), run in the sandbox
         self.threshold = float(ws.config.get("summarize_threshold"))
         ws.store.tune_for_long_running()
 
@@ -92,6 +98,7 @@ class AgentRunner:
         if not text.strip():
             raise InvalidInput("the message is empty", "give some text to send")
         self._refuse_if_pending()
+        self.refresh_tools()
         with self.ws.store.transaction():  # the message and its run start together
             self.ws.store.append_messages(self.agent.id, [NewMessage("user", text)])
             run = self.ws.store.start_run(self.agent.id)
@@ -99,6 +106,7 @@ class AgentRunner:
 
     def approve(self, cancel: threading.Event | None = None) -> Iterator[ev.Event]:
         pending = self._pending()
+        self.refresh_tools()
         state = RuleState(self.agent.tool_rules)
         ends = False
         for call in pending:
@@ -124,6 +132,12 @@ class AgentRunner:
                                                                tool_call_id=call.tool_call_id))
             yield ev.ToolReturn(call.tool_call_id, call.name, "error", result)
         yield from self._run(cancel or threading.Event(), RuleState(self.agent.tool_rules))
+
+    def refresh_tools(self) -> None:
+        """Built-ins plus the attached custom tools as loaded now (once per turn: attachments may change)."""
+        if self.custom_tools is not None:
+            custom = {n: s for n, s in self.custom_tools.specs().items() if n not in self.builtins}
+            self.specs = {**self.builtins, **custom}
 
     # -- the loop ---------------------------------------------------------------------
     def _pending(self) -> list[ToolCallRecord]:
@@ -219,8 +233,10 @@ class AgentRunner:
             else:
                 result, status, _ = yield from self._execute(call.name, call.arguments, call.id, state)
             messages.append(NewMessage("tool", result, name=call.name, tool_call_id=call.id))
+            commit = getattr(self.specs[call.name].function, "tool_commit", None) if call.name in self.specs else None
             records.append(ToolCallRecord(ids.new_id("toolcall"), self.agent.id, call.id, call.name, arguments,
-                                          result, status, (time.perf_counter() - started) * 1000))
+                                          result, status, (time.perf_counter() - started) * 1000,
+                                          tool_commit=commit))
             if status == "success" and stop is None and state.ends_turn(call.name, call.name in TERMINAL_TOOLS):
                 missing = state.missing_before_exit()
                 stop = None if missing else "end_turn"

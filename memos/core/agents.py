@@ -46,7 +46,9 @@ def create_agent(ws: Workspace, name: str, *, description: str = "", model: str 
             NewBlock("human", human_text, HUMAN_LIMIT, "What the agent knows about the person it talks with."),
         ],
     )
-    ws.home.agent_dir(agent.name).mkdir(parents=True, exist_ok=True)
+    from memos.tools.repo import ToolRepo
+
+    ToolRepo.ensure(ws.home.agent_dir(agent.name) / "tools", agent.name)  # the agent's own tools, under git
     return agent
 
 

@@ -202,6 +202,31 @@ class ToolCallRecord:
 
 
 @dataclass(frozen=True)
+class ToolRecord:
+    """A tool attached to an agent: its schema as last loaded, and where its code lives."""
+
+    id: str
+    name: str
+    description: str
+    json_schema: dict[str, Any]
+    source_type: str  # repo (the agent's tool repo)
+    source_code: str | None
+    repo_commit: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class NewTool:
+    name: str
+    description: str
+    json_schema: dict[str, Any]
+    source_code: str | None = None
+    repo_commit: str | None = None
+    source_type: str = "repo"
+
+
+@dataclass(frozen=True)
 class Run:
     id: str
     agent_id: str
@@ -358,6 +383,18 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def list_tool_calls(self, agent_id: str, *, name: str | None = None, limit: int = 100) -> list[ToolCallRecord]: ...
+
+    # -- tools ---------------------------------------------------------------
+    @abc.abstractmethod
+    def attach_tool(self, agent_id: str, tool: NewTool) -> ToolRecord:
+        """Attach a tool to the agent, or refresh the attached tool of that name (schema, source, commit)."""
+
+    @abc.abstractmethod
+    def detach_tool(self, agent_id: str, name: str) -> bool:
+        """Detach the agent's tool of that name; False when none was attached."""
+
+    @abc.abstractmethod
+    def list_agent_tools(self, agent_id: str) -> list[ToolRecord]: ...
 
     # -- archival ------------------------------------------------------------
     @abc.abstractmethod

@@ -71,7 +71,7 @@ class SandboxResult:
         """What the model reads as the tool's return."""
         if self.ok:
             return self.value if isinstance(self.value, str) else json.dumps(self.value, default=repr)
-        text = f"Error ({self.error}): {self.message}"
+        text = f"Error: {self.message}"
         if self.stderr.strip():
             text += f"\nstderr:\n{self.stderr[-2000:]}"
         return text

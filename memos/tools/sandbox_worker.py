@@ -158,7 +158,7 @@ def main() -> None:
     layers["rlimits"] = _limit(config["limits"], root=config.get("root", False))
 
     landlock = _load_by_path("memos_landlock", config["landlock_path"])  # memos itself is not importable here
-    applied = landlock.restrict(config["read_paths"], [str(jail)])
+    applied = landlock.restrict(config["read_paths"], [str(jail), "/dev/null"])
     layers.update(landlock_abi=applied.abi, filesystem=applied.filesystem, landlock_network=applied.network,
                   ipc_scope=applied.ipc_scope)
     result.send({"ready": layers})

@@ -53,7 +53,7 @@ def test_an_exception_comes_back_as_a_tool_error(sandbox: Sandbox) -> None:
     assert not result.ok and result.error == "exception"
     assert result.message == "ValueError: no such city"
     assert "boom.py" in result.stderr  # the traceback points at the tool's file
-    assert result.for_agent().startswith("Error (exception): ValueError: no such city")
+    assert result.for_agent().startswith("Error: ValueError: no such city")
 
 
 def test_network_connections_fail(sandbox: Sandbox) -> None:

@@ -17,6 +17,7 @@ from memos.store.duckdb.connection import Connections
 from memos.store.duckdb.messages import MessagesMixin
 from memos.store.duckdb.passages import PassagesMixin
 from memos.store.duckdb.runs import RunsMixin
+from memos.store.duckdb.tools import ToolsMixin
 from memos.store.duckdb.vector_index import VectorIndexes
 from memos.store.migrations import migrations_for
 from memos.store.timeutil import from_db, to_db, utcnow
@@ -25,7 +26,7 @@ _AGENT_FIELDS = {"name", "description", "system", "model", "embedding_model", "c
                  "tool_rules", "metadata"}
 
 
-class DuckDBStore(MessagesMixin, PassagesMixin, RunsMixin, Store):
+class DuckDBStore(MessagesMixin, PassagesMixin, RunsMixin, ToolsMixin, Store):
     dialect = "duckdb"
 
     def __init__(self, path: Path, *, lock_timeout: float | None = None) -> None:
@@ -173,6 +174,8 @@ class DuckDBStore(MessagesMixin, PassagesMixin, RunsMixin, Store):
             orphans = [r[0] for r in con.execute(
                 "SELECT block_id FROM agent_blocks WHERE agent_id = ? AND block_id NOT IN "
                 "(SELECT block_id FROM agent_blocks WHERE agent_id <> ?)", [agent.id, agent.id]).fetchall()]
+            con.execute("DELETE FROM tools WHERE id IN (SELECT tool_id FROM agent_tools WHERE agent_id = ?) AND id NOT IN "
+                        "(SELECT tool_id FROM agent_tools WHERE agent_id <> ?)", [agent.id, agent.id])
             for table in ("messages", "passage_terms", "passages", "agent_blocks", "agent_tools",
                           "tool_calls", "steps", "runs", "evolutions"):
                 con.execute(f"DELETE FROM {table} WHERE agent_id = ?", [agent.id])

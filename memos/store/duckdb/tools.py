@@ -1,0 +1,57 @@
+"""Tools attached to agents (each agent's custom tools have their own rows)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+from memos.store import ids
+from memos.store.base import NewTool, ToolRecord
+from memos.store.timeutil import from_db, to_db, utcnow
+
+TOOL_COLUMNS = ("t.id, t.name, t.description, t.json_schema, t.source_type, t.source_code, t.repo_commit, "
+                "t.created_at, t.updated_at")
+AGENT_TOOLS = "FROM tools t JOIN agent_tools x ON x.tool_id = t.id WHERE x.agent_id = ?"
+
+
+def _tool(row: Sequence[Any]) -> ToolRecord:
+    schema = json.loads(row[3]) if isinstance(row[3], str) else row[3]
+    return ToolRecord(id=row[0], name=row[1], description=row[2], json_schema=schema, source_type=row[4],
+                      source_code=row[5], repo_commit=row[6], created_at=from_db(row[7]),  # type: ignore[arg-type]
+                      updated_at=from_db(row[8]))  # type: ignore[arg-type]
+
+
+class ToolsMixin:
+    def attach_tool(self, agent_id: str, tool: NewTool) -> ToolRecord:
+        now = to_db(utcnow())
+        with self._write() as con:  # type: ignore[attr-defined]
+            self._agent_row(con, agent_id)  # type: ignore[attr-defined]
+            row = con.execute(f"SELECT t.id {AGENT_TOOLS} AND t.name = ?", [agent_id, tool.name]).fetchone()
+            values = [tool.description, json.dumps(tool.json_schema), tool.source_type, tool.source_code,
+                      tool.repo_commit]
+            if row is None:
+                tool_id = ids.new_id("tool")
+                con.execute("INSERT INTO tools VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            [tool_id, tool.name, *values, now, now])
+                con.execute("INSERT INTO agent_tools VALUES (?, ?, ?)", [agent_id, tool_id, now])
+            else:
+                tool_id = row[0]
+                con.execute("UPDATE tools SET description = ?, json_schema = ?, source_type = ?, source_code = ?, "
+                            "repo_commit = ?, updated_at = ? WHERE id = ?", [*values, now, tool_id])
+            return _tool(con.execute(f"SELECT {TOOL_COLUMNS} FROM tools t WHERE t.id = ?", [tool_id]).fetchone())
+
+    def detach_tool(self, agent_id: str, name: str) -> bool:
+        with self._write() as con:  # type: ignore[attr-defined]
+            row = con.execute(f"SELECT t.id {AGENT_TOOLS} AND t.name = ?", [agent_id, name]).fetchone()
+            if row is None:
+                return False
+            con.execute("DELETE FROM agent_tools WHERE agent_id = ? AND tool_id = ?", [agent_id, row[0]])
+            # A repo tool row belongs to this one agent: drop it with the link.
+            con.execute("DELETE FROM tools WHERE id = ? AND NOT EXISTS (SELECT 1 FROM agent_tools WHERE tool_id = ?)",
+                        [row[0], row[0]])
+            return True
+
+    def list_agent_tools(self, agent_id: str) -> list[ToolRecord]:
+        with self._read() as con:  # type: ignore[attr-defined]
+            return [_tool(r) for r in con.execute(f"SELECT {TOOL_COLUMNS} {AGENT_TOOLS} ORDER BY t.name",
+                                                  [agent_id]).fetchall()]

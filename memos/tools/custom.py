@@ -1,0 +1,156 @@
+"""An agent's custom tools as the loop sees them: loaded from its repo, run in the sandbox.
+
+Loading imports tool code, so it happens in the sandbox too. A tool whose file
+breaks keeps its last good version (code snapshot and schema) in use, with a
+warning, until the file is fixed; the other tools are not affected.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from memos.core.workspace import Workspace
+from memos.errors import MemosError
+from memos.store.base import Agent, NewTool
+from memos.tools.registry import ToolSpec
+from memos.tools.repo import ToolRepo
+from memos.tools.sandbox import Limits, Sandbox, SandboxResult
+
+
+class ToolFailed(MemosError):
+    """A custom tool call that ended in an error (the agent reads the message)."""
+
+
+@dataclass(frozen=True)
+class LoadedTool:
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    file: str
+    line: int | None
+    commit: str | None
+    files: dict[str, str] = field(repr=False)  # the code this version runs with
+
+    def schema(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "parameters": self.parameters}
+
+
+@dataclass(frozen=True)
+class LoadProblem:
+    file: str
+    line: int | None
+    error: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.error}" if self.line else f"{self.file}: {self.error}"
+
+
+def tool_repo(ws: Workspace, agent: Agent) -> ToolRepo:
+    return ToolRepo.ensure(ws.home.agent_dir(agent.name) / "tools", agent.name)
+
+
+def sandbox_limits(ws: Workspace) -> Limits:
+    config = ws.config
+    output = int(config.get("sandbox.output_kb")) * 1024
+    return Limits(wall_seconds=float(config.get("sandbox.wall_seconds")), cpu_seconds=int(config.get("sandbox.cpu_seconds")),
+                  memory_bytes=int(config.get("sandbox.memory_mb")) << 20, output_bytes=output)
+
+
+class AgentTools:
+    def __init__(self, ws: Workspace, agent: Agent, sandbox: Sandbox | None = None) -> None:
+        self.ws = ws
+        self.agent = agent
+        self.repo = tool_repo(ws, agent)
+        self.sandbox = sandbox or Sandbox(sandbox_limits(ws))
+        self.tools: dict[str, LoadedTool] = {}
+        self.problems: list[LoadProblem] = []
+        self._lock = threading.Lock()
+
+    # -- loading ---------------------------------------------------------------------
+    def load(self) -> list[str]:
+        """(Re)load every tool from the working tree; returns warnings for the front end."""
+        files = self.repo.source_files()
+        names = self.repo.tool_names()
+        commit = self.repo.head() if not self.repo.changes() else None
+        result = self.sandbox.describe(files, names) if names else SandboxResult(True, {"tools": [], "problems": []})
+        if not result.ok:
+            return [f"could not load the tools of {self.agent.name}: {result.message}"]
+        loaded = {t["name"]: LoadedTool(t["name"], t["description"], t["parameters"], t["file"], t["line"], commit,
+                                        files) for t in result.value["tools"]}
+        problems = [LoadProblem(p["file"], p["line"], p["error"]) for p in result.value["problems"]]
+        warnings = []
+        with self._lock:
+            for problem in problems:
+                name = problem.file.removesuffix(".py")
+                if name in self.tools:
+                    loaded[name] = self.tools[name]  # keep the last good version running
+                    warnings.append(f"tool {name} is broken ({problem}); still using its last good version")
+                else:
+                    warnings.append(f"tool {name} could not be loaded: {problem}")
+            self.tools, self.problems = loaded, problems
+        self._refresh_attached()
+        return warnings
+
+    def _refresh_attached(self) -> None:
+        """Keep the stored schemas of attached tools in step with the code (the server lists them)."""
+        for record in self.ws.store.list_agent_tools(self.agent.id):
+            tool = self.tools.get(record.name)
+            if tool is not None and (record.json_schema != tool.schema() or record.repo_commit != tool.commit):
+                self.ws.store.attach_tool(self.agent.id, self.new_tool(tool))
+
+    @staticmethod
+    def new_tool(tool: LoadedTool) -> NewTool:
+        return NewTool(tool.name, tool.description, tool.schema(), tool.files.get(tool.file), tool.commit)
+
+    def attach(self, name: str) -> LoadedTool:
+        tool = self.get(name)
+        if tool is None:
+            problem = next((p for p in self.problems if p.file == f"{name}.py"), None)
+            raise MemosError(f"tool {name} cannot be attached: " + (str(problem) if problem else "it is not in the repo"),
+                             "fix the file, or see `memos tools list`")
+        self.ws.store.attach_tool(self.agent.id, self.new_tool(tool))
+        return tool
+
+    def detach(self, name: str) -> bool:
+        return self.ws.store.detach_tool(self.agent.id, name)
+
+    # -- what the loop uses ------------------------------------------------------------
+    def attached_names(self) -> list[str]:
+        return [r.name for r in self.ws.store.list_agent_tools(self.agent.id)]
+
+    def specs(self, attached: list[str] | None = None) -> dict[str, ToolSpec]:
+        names = self.attached_names() if attached is None else attached
+        with self._lock:
+            return {name: ToolSpec(name, tool.description, tool.parameters, self._caller(tool))
+                    for name in names if (tool := self.tools.get(name)) is not None}
+
+    def _caller(self, tool: LoadedTool) -> Callable[..., Any]:
+        def call(ctx: Any, **arguments: Any) -> Any:
+            result = self.run(tool, arguments)
+            if not result.ok:
+                raise ToolFailed(result.for_agent().removeprefix("Error: "))
+            return result.for_agent()
+
+        call.tool_commit = tool.commit  # type: ignore[attr-defined]
+        return call
+
+    def run(self, tool: LoadedTool, arguments: dict[str, Any]) -> SandboxResult:
+        return self.sandbox.call(tool.files, tool.name, tool.name, arguments)
+
+    def get(self, name: str) -> LoadedTool | None:
+        with self._lock:
+            return self.tools.get(name)
+
+    def close(self) -> None:
+        self.sandbox.close()
+
+
+def custom_tools_for(ws: Workspace, agent: Agent, *, always: bool = False,
+                     warm: int = 0) -> tuple[AgentTools | None, list[str]]:
+    """The agent's custom tools, loaded; None when it has none attached (unless ``always``, for watching)."""
+    if not always and not ws.store.list_agent_tools(agent.id):
+        return None, []
+    tools = AgentTools(ws, agent, Sandbox(sandbox_limits(ws), warm=warm))
+    return tools, tools.load()

@@ -1,0 +1,162 @@
+"""What `memos tools ...` (and later the TUI and API) do with an agent's tools, front-end free."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from memos.core.workspace import Workspace
+from memos.errors import InvalidInput, MemosError, NotFound
+from memos.store.base import Agent
+from memos.tools.custom import AgentTools, LoadProblem, LoadedTool
+from memos.tools.repo import check_tool_name
+from memos.tools.sandbox import SandboxResult
+
+
+class ToolBroken(MemosError):
+    """A tool file that does not load; its location is in the message."""
+
+
+@dataclass(frozen=True)
+class ToolRow:
+    name: str
+    kind: str  # builtin | custom
+    attached: bool
+    description: str
+    file: str | None = None
+    problem: str | None = None
+
+
+def open_tools(ws: Workspace, agent: Agent) -> AgentTools:
+    tools = AgentTools(ws, agent)
+    tools.load()
+    return tools
+
+
+def _problem(tools: AgentTools, name: str) -> LoadProblem | None:
+    return next((p for p in tools.problems if p.file == f"{name}.py"), None)
+
+
+def require(tools: AgentTools, name: str) -> LoadedTool:
+    tool = tools.get(name)
+    if tool is not None:
+        return tool
+    problem = _problem(tools, name)
+    if problem is not None:
+        raise ToolBroken(f"tool {name} does not load: {problem}", f"fix it with `memos tools edit {name}`")
+    raise NotFound(f"no tool named '{name}'", "see `memos tools list`")
+
+
+def list_tools(tools: AgentTools) -> list[ToolRow]:
+    from memos.core.agent import builtin_specs
+
+    attached = set(tools.attached_names())
+    rows = [ToolRow(s.name, "builtin", True, s.description) for s in builtin_specs().values()]
+    for name in tools.repo.tool_names():
+        tool, problem = tools.get(name), _problem(tools, name)
+        rows.append(ToolRow(name, "custom", name in attached, tool.description if tool else "", f"{name}.py",
+                            str(problem) if problem else None))
+    for name in sorted(attached - set(tools.repo.tool_names())):
+        rows.append(ToolRow(name, "custom", True, "", None, "attached, but its file is gone from the repo"))
+    return rows
+
+
+def _check_loads(tools: AgentTools, name: str) -> LoadedTool:
+    tools.load()
+    return require(tools, name)
+
+
+def new_tool(tools: AgentTools, name: str, description: str, *, attach: bool = True) -> LoadedTool:
+    tools.repo.new_tool(check_tool_name(name), description)
+    tools.repo.commit_all(f"Add tool {name}")
+    tool = _check_loads(tools, name)
+    if attach:
+        tools.attach(name)
+    return tool
+
+
+def import_tool(tools: AgentTools, source: Path, name: str | None = None, *, attach: bool = True) -> LoadedTool:
+    target = tools.repo.import_file(source, name)
+    tools.load()
+    problem = _problem(tools, target.stem)
+    if problem is not None:
+        target.unlink()
+        raise ToolBroken(f"{source} does not load as a tool: {problem}".replace(f"{target.stem}.py:", f"{source}:"),
+                         f"it needs a function named {target.stem} with type hints and a docstring")
+    tools.repo.commit_all(f"Import tool {target.stem} from {source.name}")
+    tools.load()
+    if attach:
+        tools.attach(target.stem)
+    return require(tools, target.stem)
+
+
+def after_edit(tools: AgentTools, name: str) -> str | None:
+    """Commit an edited tool if it still loads; a broken edit is left uncommitted and reported."""
+    tool = _check_loads(tools, name)
+    commit = tools.repo.commit_all(f"Edit tool {name}")
+    if commit and tool.name in tools.attached_names():
+        tools.load()
+    return commit
+
+
+def remove_tool(tools: AgentTools, name: str) -> None:
+    tools.repo.remove_tool(name)
+    tools.detach(name)
+    tools.repo.commit_all(f"Remove tool {name}")
+    tools.load()
+
+
+def commit_changes(tools: AgentTools, message: str | None) -> tuple[str | None, list[str]]:
+    """Commit what was changed by hand; returns (commit, tools newly attached)."""
+    changes = tools.repo.changes()
+    if not changes:
+        return None, []
+    tools.load()
+    broken = [p for p in tools.problems if any(c.path == p.file for c in changes)]
+    if broken:
+        raise ToolBroken(f"not committed: {broken[0]}", "fix the file first (the last good version stays in use)")
+    summary = message or "Update tools by hand: " + ", ".join(c.path for c in changes[:5])
+    commit = tools.repo.commit_all(summary)
+    attached = set(tools.attached_names())
+    added = [c.path.removesuffix(".py") for c in changes
+             if c.status in ("untracked", "added") and c.path.removesuffix(".py") in tools.tools]
+    newly = [name for name in added if name not in attached]
+    for name in newly:
+        tools.attach(name)
+    tools.load()
+    return commit, newly
+
+
+def parse_arguments(raw: str | None) -> dict[str, Any]:
+    if raw is None or not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"the arguments are not valid JSON ({exc.msg} at column {exc.colno})",
+                           'pass a JSON object, e.g. \'{"city": "Paris"}\'') from None
+    if not isinstance(value, dict):
+        raise InvalidInput("the arguments must be a JSON object", 'e.g. \'{"city": "Paris"}\'')
+    return value
+
+
+def run_tool(tools: AgentTools, name: str, arguments: dict[str, Any]) -> SandboxResult:
+    tool = require(tools, name)
+    properties, required = tool.parameters.get("properties", {}), tool.parameters.get("required", [])
+    unknown = sorted(set(arguments) - set(properties))
+    missing = [p for p in required if p not in arguments]
+    if unknown or missing:
+        raise InvalidInput(f"{name} takes {', '.join(properties) or 'no arguments'}"
+                           + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+                           + (f"; missing: {', '.join(missing)}" if missing else ""))
+    return tools.run(tool, arguments)
+
+
+def run_tests(tools: AgentTools, selection: list[str] | None = None) -> SandboxResult:
+    args = [f"tests/test_{name}.py" for name in selection] if selection else []
+    for path in args:
+        if not (tools.repo.path / path).exists():
+            raise NotFound(f"no test file {path} in the repo", "write one, or run `memos tools test` for all")
+    return tools.sandbox.pytest(tools.repo.source_files(), args)
