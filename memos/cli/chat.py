@@ -42,6 +42,9 @@ def slash(name: str, arguments: str, description: str) -> Callable[[Callable[["C
     return register
 
 
+PROMPT = "you> "
+
+
 class ChatSession:
     def __init__(self, agent_name: str | None, model: str | None, max_steps: int) -> None:
         from memos.core.agent import AgentRunner
@@ -53,6 +56,7 @@ class ChatSession:
         self.running = True
         self.console = output.out()
         self.notices: list[str] = []  # from the tool watcher's thread, shown between turns
+        self.at_prompt = False
         self.watcher: Any = None
         self.runner: AgentRunner = self._start(self.ws.resolve_agent(agent_name))
 
@@ -68,8 +72,23 @@ class ChatSession:
         tools, warnings = custom_tools_for(self.ws, agent, always=True, warm=1)
         self.notices.extend(warnings)
         assert tools is not None
-        self.watcher = ToolWatcher(tools, self.notices.append).start()
+        self.watcher = ToolWatcher(tools, self._notice).start()
         return AgentRunner(self.ws, agent, model=self.model_override, max_steps=self.max_steps, custom_tools=tools)
+
+    def _notice(self, message: str) -> None:
+        """From the watcher thread: shown at once while the prompt waits, else after the reply."""
+        self.notices.append(message)
+        if self.at_prompt:
+            sys.stdout.write("\r")
+            self.show_notices()
+            try:
+                import readline
+
+                typed = readline.get_line_buffer()
+            except ImportError:
+                typed = ""
+            sys.stdout.write(PROMPT + typed)
+            sys.stdout.flush()
 
     def switch(self, name: str) -> None:
         self.runner = self._start(self.ws.store.get_agent(name))
@@ -327,14 +346,17 @@ def chat(
 def _loop(session: ChatSession) -> None:
     while session.running:
         session.show_notices()
+        session.at_prompt = True
         try:
-            line = input("you> ")
+            line = input(PROMPT)
         except EOFError:
             sys.stdout.write("\n")
             raise typer.Exit(0)
         except KeyboardInterrupt:
             sys.stdout.write("\n")
             raise typer.Exit(130)
+        finally:
+            session.at_prompt = False
         text = line.strip()
         if not text:
             continue

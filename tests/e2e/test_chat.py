@@ -79,3 +79,36 @@ def test_first_run_without_provider_explains_what_to_set(memos, monkeypatch):
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+def test_a_running_chat_picks_up_added_changed_and_broken_tools(memos, chat_agent, fake_llm, memos_home):
+    repo = memos_home / "agents" / "ada" / "tools"
+    fake_llm.script(call("double", n=21), say("It is 42."), call("double", n=5), say("Now it is 15."))
+    child = _spawn()
+    child.expect(PROMPT)
+    (repo / "double.py").write_text(
+        'def double(n: int) -> int:\n    """Double a number.\n\n    Args:\n        n: The number.\n    """\n'
+        "    return n * 2\n")
+    child.expect("tool double added")  # the watcher loaded and attached it, no restart
+    child.sendline("double 21")
+    child.expect("It is 42")
+    child.expect(PROMPT)
+    assert "double" in {t["function"]["name"] for t in fake_llm.requests[0]["tools"]}
+    assert [m for m in fake_llm.requests[1]["messages"] if m["role"] == "tool"][-1]["content"] == "42"
+
+    (repo / "double.py").write_text((repo / "double.py").read_text().replace("n * 2", "n * 3"))
+    child.expect("tool double updated")
+    (repo / "double.py").write_text("def double(n: int) -> int:\n    return n *\n")  # a broken save
+    child.expect("tool double is broken")
+    child.expect("still using its last good version")
+    child.sendline("double 5")
+    child.expect("Now it is 15")
+    child.expect(PROMPT)
+    assert [m for m in fake_llm.requests[3]["messages"] if m["role"] == "tool"][-1]["content"] == "15"
+    child.sendline("/tools")
+    child.expect(r"double\s+custom\s+BROKEN double.py:2")
+    child.expect(PROMPT)
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
