@@ -33,20 +33,26 @@ class ToolWatcher:
         self.reloads = 0  # how many reloads ran (tests wait on it)
 
     def start(self) -> "ToolWatcher":
+        from watchfiles._rust_notify import RustNotify
+
+        # Set up inotify here, not in the thread: a file saved right after start() must not be missed.
+        self._root = self.tools.repo.path.resolve()
+        self._notify = RustNotify([str(self._root)], False, False, 300, True, False)
         self._thread.start()
         return self
 
     def _watch(self) -> None:
-        from watchfiles import watch
-
-        root = self.tools.repo.path.resolve()
         try:
-            for changes in watch(root, stop_event=self._stop, debounce=200, step=50, raise_interrupt=False,
-                                 watch_filter=lambda change, path: _relevant((change, path), root)):
-                if changes:
+            while True:
+                raw = self._notify.watch(200, 50, 0, self._stop)  # debounce, step (ms), no timeout
+                if raw == "stop" or self._stop.is_set():
+                    return
+                if isinstance(raw, set) and any(_relevant(change, self._root) for change in raw):
                     self._reload()
         except Exception as exc:  # noqa: BLE001 - a watcher failure must not take the session down
             self.on_message(f"tool reload stopped: {exc}")
+        finally:
+            self._notify.close()
 
     def _reload(self) -> None:
         previous = dict(self.tools.tools)
