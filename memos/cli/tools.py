@@ -32,6 +32,14 @@ def _schema_json(tool) -> dict:  # type: ignore[no-untyped-def]
             "file": tool.file, "line": tool.line, "commit": tool.commit}
 
 
+def _added(tool, data: str, what: str, attached: bool, json_out: bool, hint: str = "") -> None:  # type: ignore[no-untyped-def]
+    if json_out:
+        output.emit_json(_schema_json(tool))
+        return
+    output.plain(data)
+    output.note(f"{what}{' (attached)' if attached else ''}{hint}")
+
+
 @app.command("list")
 def list_tools(agent: AgentOpt = None, json_out: JsonOpt = False) -> None:
     """List built-in and custom tools, attached or not, and tools that fail to load."""
@@ -79,11 +87,8 @@ def new(
     tools = _tools(agent)
     tool = new_tool(tools, name, description, attach=attach)
     tools.close()
-    if json_out:
-        output.emit_json(_schema_json(tool))
-        return
-    output.plain(str(tools.repo.tool_file(name)))
-    output.note(f"created tool {name}{' (attached)' if attach else ''}; edit it with `memos tools edit {name}`")
+    _added(tool, str(tools.repo.tool_file(name)), f"created tool {name}", attach, json_out,
+           f"; edit it with `memos tools edit {name}`")
 
 
 @app.command("edit")
@@ -245,11 +250,7 @@ def import_(
     tools = _tools(agent)
     tool = import_tool(tools, path, name, attach=attach)
     tools.close()
-    if json_out:
-        output.emit_json(_schema_json(tool))
-        return
-    output.plain(tool.name)
-    output.note(f"imported {tool.name}{' (attached)' if attach else ''}")
+    _added(tool, tool.name, f"imported {tool.name}", attach, json_out)
 
 
 @app.command("log")
