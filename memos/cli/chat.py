@@ -110,16 +110,38 @@ class ChatSession:
     def render(self, events: Iterator[Any], cancel: threading.Event) -> None:
         from memos.core.events import consume
 
-        state: dict[str, Any] = {"streamed": "", "stop": None}
+        state: dict[str, Any] = {"streamed": "", "stop": None, "live": None}
+        # Markdown re-rendered as it streams on a real terminal; raw text where Rich cannot redraw.
+        live_markdown = self.console.is_terminal and not self.console.is_dumb_terminal
+
+        def end_live(final: str | None = None) -> None:
+            live = state["live"]
+            if live is not None:
+                if final is not None:
+                    live.update(self._markdown_renderable(final))
+                live.stop()
+                state["live"] = None
 
         def handle(event: Any) -> None:
             kind = event.type
             if kind == "assistant_delta":
                 state["streamed"] += event.text
-                sys.stdout.write(event.text)
-                sys.stdout.flush()
+                if live_markdown:
+                    if state["live"] is None:
+                        from rich.live import Live
+
+                        state["live"] = Live(console=self.console, refresh_per_second=12,
+                                             vertical_overflow="visible")
+                        state["live"].start()
+                    state["live"].update(self._markdown_renderable(state["streamed"]))
+                else:
+                    sys.stdout.write(event.text)
+                    sys.stdout.flush()
             elif kind == "assistant":
-                if state["streamed"]:
+                if state["live"] is not None:
+                    end_live(event.text)
+                    state["streamed"] = ""
+                elif state["streamed"]:
                     sys.stdout.write("\n")
                     state["streamed"] = ""
                 else:
@@ -129,10 +151,14 @@ class ChatSession:
             else:
                 self._render_other(event)
 
-        if consume(events, cancel, handle):
+        try:
+            interrupted = consume(events, cancel, handle)
+        finally:
+            end_live()
+        if interrupted:
             self.console.print("\n  (interrupted; the partial reply is kept)", style="dim")
             return
-        if state["streamed"]:
+        if state["streamed"] and not live_markdown:
             sys.stdout.write("\n")
         stop = state["stop"]
         if stop is not None and stop.reason == "cancelled":
@@ -159,6 +185,12 @@ class ChatSession:
         elif kind == "approval_request":
             self.console.print(f"  ? {event.name} needs your approval: {event.arguments}", style="yellow",
                                markup=False)
+
+    @staticmethod
+    def _markdown_renderable(text: str) -> Any:
+        from rich.markdown import Markdown
+
+        return Markdown(text)
 
     def _markdown(self, text: str) -> None:
         if self.console.is_terminal:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pexpect
 
@@ -108,6 +109,22 @@ def test_a_running_chat_picks_up_added_changed_and_broken_tools(memos, chat_agen
     child.sendline("/tools")
     child.expect(r"double\s+custom\s+BROKEN double.py:2")
     child.expect(PROMPT)
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+
+def test_streamed_markdown_is_rendered_on_a_real_terminal(memos, chat_agent, fake_llm):
+    fake_llm.script({"content": "Here is **bold** advice:\n\n- first item\n- second item", "chunk_delay": 0.05})
+    child = _spawn({"TERM": "xterm-256color"})
+    child.expect(PROMPT)
+    child.sendline("advise me")
+    child.expect("second item")
+    child.expect(PROMPT)
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", child.before)  # without the terminal's control codes
+    assert "**bold**" not in shown and "Here is bold advice" in shown  # markdown, not its source
+    assert "• first item" in shown and "- first item" not in shown
     child.sendeof()
     child.expect(pexpect.EOF)
     child.close()
