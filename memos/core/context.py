@@ -22,7 +22,7 @@ Messages:
 
 
 def render_blocks(store: Store, agent: Agent) -> str:
-    counts = store.agent_counts(agent.id)
+    messages, passages = store.memory_counts(agent.id)
     blocks = store.list_agent_blocks(agent.id)
     parts = ["<memory_blocks>", "The following memory blocks are currently engaged in your core memory unit:", ""]
     for block in blocks:
@@ -36,9 +36,9 @@ def render_blocks(store: Store, agent: Agent) -> str:
     parts += ["<memory_metadata>",
               f"- The current time is: {now:%Y-%m-%d %H:%M:%S} UTC",
               f"- Memory blocks were last modified: {last_edit:%Y-%m-%d %H:%M:%S} UTC" if last_edit else "",
-              f"- {counts.messages} previous messages between you and the user are stored in recall memory "
+              f"- {messages} previous messages between you and the user are stored in recall memory "
               "(use conversation_search to access them)",
-              f"- {counts.passages} total memories you created are stored in archival memory "
+              f"- {passages} total memories you created are stored in archival memory "
               "(use archival_memory_search to access them)",
               "</memory_metadata>"]
     return "\n".join(p for p in parts if p is not None)

@@ -299,6 +299,10 @@ class Store(abc.ABC):
         """Delete an agent with its messages, passages and the blocks no other agent uses."""
 
     @abc.abstractmethod
+    def memory_counts(self, agent_id: str) -> tuple[int, int]:
+        """(messages, passages) of the agent: the cheap part of agent_counts, read every step."""
+
+    @abc.abstractmethod
     def agent_counts(self, agent_id: str) -> AgentCounts: ...
 
     # -- blocks --------------------------------------------------------------

@@ -185,6 +185,12 @@ class DuckDBStore(MessagesMixin, PassagesMixin, RunsMixin, ToolsMixin, Store):
             con.execute("DELETE FROM agents WHERE id = ?", [agent.id])
             self._db.after_commit(lambda: self._vectors.drop(agent.id))
 
+    def memory_counts(self, agent_id: str) -> tuple[int, int]:
+        with self._read() as con:
+            row = con.execute("SELECT (SELECT count(*) FROM messages WHERE agent_id = $a), "
+                              "(SELECT count(*) FROM passages WHERE agent_id = $a)", {"a": agent_id}).fetchone()
+        return int(row[0]), int(row[1])
+
     def agent_counts(self, agent_id: str) -> AgentCounts:
         with self._read() as con:
             row = con.execute(
