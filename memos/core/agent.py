@@ -25,7 +25,7 @@ from memos.errors import InvalidInput, MemosError, ProviderError
 from memos.store import ids
 from memos.store.base import Agent, NewMessage, Run, StepRecord, ToolCallRecord
 from memos.tools.builtins import BUILTINS, TERMINAL_TOOLS, ToolContext
-from memos.tools.registry import ToolSpec, build_spec
+from memos.tools.registry import ToolSpec, build_spec, check_arguments
 
 if TYPE_CHECKING:
     from memos.tools.custom import AgentTools
@@ -268,12 +268,7 @@ class AgentRunner:
             if not isinstance(arguments, dict):
                 raise InvalidInput(f"the arguments of {name} must be a JSON object")
             arguments.pop("request_heartbeat", None)
-            unknown = set(arguments) - set(spec.parameters["properties"])
-            missing = [p for p in spec.parameters["required"] if p not in arguments]
-            if unknown or missing:
-                raise InvalidInput(f"{name} takes {', '.join(spec.parameters['properties']) or 'no arguments'}"
-                                   + (f"; unknown: {', '.join(sorted(unknown))}" if unknown else "")
-                                   + (f"; missing: {', '.join(missing)}" if missing else ""))
+            check_arguments(name, spec.parameters, arguments)
             value = spec.function(ctx, **arguments)
             result, status = _cap("None" if value is None else str(value)), "success"
         except MemosError as exc:

@@ -11,6 +11,7 @@ from memos.core.workspace import Workspace
 from memos.errors import InvalidInput, MemosError, NotFound
 from memos.store.base import Agent
 from memos.tools.custom import AgentTools, LoadProblem, LoadedTool
+from memos.tools.registry import check_arguments
 from memos.tools.repo import check_tool_name
 from memos.tools.sandbox import SandboxResult
 
@@ -144,13 +145,7 @@ def parse_arguments(raw: str | None) -> dict[str, Any]:
 
 def run_tool(tools: AgentTools, name: str, arguments: dict[str, Any]) -> SandboxResult:
     tool = require(tools, name)
-    properties, required = tool.parameters.get("properties", {}), tool.parameters.get("required", [])
-    unknown = sorted(set(arguments) - set(properties))
-    missing = [p for p in required if p not in arguments]
-    if unknown or missing:
-        raise InvalidInput(f"{name} takes {', '.join(properties) or 'no arguments'}"
-                           + (f"; unknown: {', '.join(unknown)}" if unknown else "")
-                           + (f"; missing: {', '.join(missing)}" if missing else ""))
+    check_arguments(name, tool.parameters, arguments)
     return tools.run(tool, arguments)
 
 

@@ -134,3 +134,16 @@ def build_spec(function: Callable[..., Any], name: str | None = None) -> ToolSpe
             required.append(parameter.name)
     return ToolSpec(tool_name, description, {"type": "object", "properties": properties, "required": required},
                     function)
+
+
+def check_arguments(name: str, parameters: dict[str, Any], arguments: dict[str, Any]) -> None:
+    """Refuse arguments the schema does not name, or that miss a required one (one message for both)."""
+    from memos.errors import InvalidInput
+
+    properties = parameters.get("properties", {})
+    unknown = sorted(set(arguments) - set(properties))
+    missing = [p for p in parameters.get("required", []) if p not in arguments]
+    if unknown or missing:
+        raise InvalidInput(f"{name} takes {', '.join(properties) or 'no arguments'}"
+                           + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+                           + (f"; missing: {', '.join(missing)}" if missing else ""))
