@@ -22,8 +22,8 @@ Messages:
 
 
 def render_blocks(store: Store, agent: Agent) -> str:
-    messages, passages = store.memory_counts(agent.id)
-    blocks = store.list_agent_blocks(agent.id)
+    core = store.core_memory(agent.id)
+    blocks, messages, passages = core.blocks, core.messages, core.passages
     parts = ["<memory_blocks>", "The following memory blocks are currently engaged in your core memory unit:", ""]
     for block in blocks:
         flags = " read_only=true" if block.read_only else ""

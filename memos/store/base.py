@@ -174,6 +174,27 @@ class AgentCounts:
 
 
 @dataclass(frozen=True)
+class ContextBlock:
+    """What the context window shows of a block (no sharing details: cheaper to read every step)."""
+
+    label: str
+    description: str
+    value: str
+    limit: int
+    read_only: bool
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class CoreMemory:
+    """Everything the system prompt needs from the store, read every step."""
+
+    blocks: tuple[ContextBlock, ...]
+    messages: int
+    passages: int
+
+
+@dataclass(frozen=True)
 class StepRecord:
     """One LLM call of a run."""
 
@@ -299,8 +320,8 @@ class Store(abc.ABC):
         """Delete an agent with its messages, passages and the blocks no other agent uses."""
 
     @abc.abstractmethod
-    def memory_counts(self, agent_id: str) -> tuple[int, int]:
-        """(messages, passages) of the agent: the cheap part of agent_counts, read every step."""
+    def core_memory(self, agent_id: str) -> CoreMemory:
+        """The agent's blocks in order with its message and passage counts, in one read."""
 
     @abc.abstractmethod
     def agent_counts(self, agent_id: str) -> AgentCounts: ...

@@ -115,3 +115,31 @@ def test_writer_killed_mid_stream_loses_no_committed_write(tmp_path):
     store = open_store(db)
     contents = [m.content for m in store.list_messages(store.get_agent("victim").id, limit=100_000, order="asc")]
     assert contents == [f"write {i}" for i in range(len(contents))]  # no gaps, no half-written rows
+
+
+def test_facts_a_kept_connection_remembers_are_refreshed_when_another_writer_comes(tmp_path):
+    """The next message seq and 'no pending approval' are remembered while a store keeps the
+    file; a second store (its own locks, as another process) writing in between must be seen."""
+    from memos.store.base import NewMessage, StepRecord, ToolCallRecord
+
+    path = tmp_path / "memos.duckdb"
+    first, second = open_store(path), open_store(path)
+    try:
+        agent = first.create_agent(NewAgent(name="ada", system="s", model="m", embedding_model="e",
+                                            context_window=8000), [])
+        seqs = []
+        for turn in range(3):
+            seqs += [m.seq for m in first.append_messages(agent.id, [NewMessage("user", f"a{turn}")])]
+            assert first.pending_tool_calls(agent.id) == []
+            seqs += [m.seq for m in second.append_messages(agent.id, [NewMessage("user", f"b{turn}")])]
+        assert len(set(seqs)) == len(seqs) and seqs == sorted(seqs)
+        listed = first.list_messages(agent.id, limit=10, order="asc")
+        assert [m.content for m in listed] == ["a0", "b0", "a1", "b1", "a2", "b2"]
+
+        run = second.start_run(agent.id)
+        waiting = ToolCallRecord("toolcall-1", agent.id, "call-1", "core_memory_append", "{}", None, "pending", None)
+        second.record_step(agent.id, StepRecord(run.id, "m", 1, 1, None, 1.0, "tool_calls"), [], [waiting])
+        assert [c.tool_call_id for c in first.pending_tool_calls(agent.id)] == ["call-1"]
+    finally:
+        first.close()
+        second.close()

@@ -24,6 +24,10 @@ excludes readers in other processes. memos runs many processes on one file
   a writer queues at the turnstile, and every waiter also holds a shared lock
   on ``<db>.lock.waiters``, which the holder of a cached write connection tests.
   A kept write connection commits each transaction to DuckDB's WAL as usual.
+* while a connection is kept, no other process can write the file (a writer
+  needs the exclusive lock), so ``memo`` may remember facts read from it
+  (the next message seq) across sessions; it is emptied whenever the kept
+  connection is dropped, including after a failed transaction.
 """
 
 from __future__ import annotations
@@ -112,6 +116,7 @@ class Connections:
         self._cached_at = 0.0
         self._watcher: threading.Thread | None = None
         self._has_cached = threading.Event()  # set and cleared only under _thread_lock
+        self.memo: dict[str, Any] = {}  # facts valid while the kept connection lives (see the module doc)
         # Close (and so checkpoint) a kept connection when the process ends normally.
         atexit.register(self.close)
 
@@ -178,8 +183,9 @@ class Connections:
 
     # -- the kept connection -----------------------------------------------------------
     def _drop_cached(self) -> None:
-        """Close the cached read connection (caller holds _thread_lock)."""
+        """Close the cached connection (caller holds _thread_lock)."""
         self._has_cached.clear()
+        self.memo.clear()
         if self._cached is not None:
             try:
                 self._cached.close()

@@ -27,12 +27,16 @@ class MessagesMixin:
         if not messages:
             return []
         with self._write() as con:  # type: ignore[attr-defined]
-            # One round trip for both: does the agent exist, and where do the new rows start.
-            exists, first = con.execute(
-                "SELECT EXISTS (SELECT 1 FROM agents WHERE id = ?), (SELECT coalesce(max(seq), 0) + 1 FROM messages)",
-                [agent_id]).fetchone()
-            if not exists:
-                self._agent_row(con, agent_id)  # type: ignore[attr-defined]  # raises the usual NotFound
+            memo = self._db.memo  # type: ignore[attr-defined]
+            if agent_id in memo.get("agents_with_messages", ()) and "next_message_seq" in memo:
+                first = memo["next_message_seq"]  # nobody else can have written since (connection.py)
+            else:
+                # One round trip for both: does the agent exist, and where do the new rows start.
+                exists, first = con.execute(
+                    "SELECT EXISTS (SELECT 1 FROM agents WHERE id = ?), "
+                    "(SELECT coalesce(max(seq), 0) + 1 FROM messages)", [agent_id]).fetchone()
+                if not exists:
+                    self._agent_row(con, agent_id)  # type: ignore[attr-defined]  # raises the usual NotFound
             now = to_db(utcnow())
             new_ids = [ids.new_id("message") for _ in messages]
             values = [
@@ -64,6 +68,8 @@ class MessagesMixin:
                                 f"SELECT {rows.MESSAGE_COLUMNS} FROM new_messages")
                 finally:
                     con.unregister("new_messages")
+            memo["next_message_seq"] = first + len(values)
+            memo.setdefault("agents_with_messages", set()).add(agent_id)
         # The records as stored, built here rather than read back (one query less per step).
         return [Message(id=message_id, agent_id=agent_id, seq=first + i, role=m.role, content=m.content, name=m.name,
                         tool_calls=m.tool_calls, tool_call_id=m.tool_call_id, step_id=m.step_id, run_id=m.run_id,

@@ -44,6 +44,8 @@ class RunsMixin:
             stored = self.append_messages(agent_id, [  # type: ignore[attr-defined]
                 NewMessage(m.role, m.content, m.name, m.tool_calls, m.tool_call_id, step_id, step.run_id,
                            m.in_context, m.created_at) for m in messages])
+            if any(call.status == "pending" for call in tool_calls):
+                self._db.memo.get("agents_without_pending", set()).discard(agent_id)  # type: ignore[attr-defined]
             for call in tool_calls:
                 con.execute(f"INSERT INTO tool_calls ({TOOL_CALL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             [call.id, agent_id, call.tool_call_id, call.name, json.dumps(call.arguments),
@@ -52,9 +54,16 @@ class RunsMixin:
 
     def pending_tool_calls(self, agent_id: str) -> list[ToolCallRecord]:
         with self._read() as con:  # type: ignore[attr-defined]
-            return [_tool_call(r) for r in con.execute(
+            # Asked before every turn; while this process keeps the file, only it can add one.
+            settled = self._db.memo.setdefault("agents_without_pending", set())  # type: ignore[attr-defined]
+            if agent_id in settled:
+                return []
+            pending = [_tool_call(r) for r in con.execute(
                 f"SELECT {TOOL_CALL_COLUMNS} FROM tool_calls WHERE agent_id = ? AND status = 'pending' "
                 "ORDER BY created_at, id", [agent_id]).fetchall()]
+            if not pending:
+                settled.add(agent_id)
+            return pending
 
     def resolve_tool_call(self, tool_call_row_id: str, *, status: str, result: str, duration_ms: float | None,
                           message: NewMessage) -> Message:
