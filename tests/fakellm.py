@@ -11,7 +11,8 @@ A script is a list of replies, one per request, in order:
     {"status": 429}                                        an HTTP error (also 500, 401, 404 ...)
     {"content": "slow...", "chunk_delay": 0.5}             stream slowly (for cancellation)
 A request past the end of the script gets HTTP 500 "script exhausted", so a
-test that makes more calls than it planned fails loudly.
+test that makes more calls than it planned fails loudly; a fuzz test or a
+benchmark that cannot plan its calls gives a ``default`` reply instead.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from typing import Any
 
 
 class FakeLLM:
-    def __init__(self) -> None:
+    def __init__(self, default: dict[str, Any] | None = None) -> None:
         self.replies: list[dict[str, Any]] = []
+        self.default = default
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._calls = 0
@@ -48,7 +50,7 @@ class FakeLLM:
             self.requests.append(request)
             if self._calls >= len(self.replies):
                 self._calls += 1
-                return {"status": 500, "message": "fake LLM: script exhausted"}
+                return self.default or {"status": 500, "message": "fake LLM: script exhausted"}
             reply = self.replies[self._calls]
             self._calls += 1
             return reply

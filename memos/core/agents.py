@@ -14,6 +14,7 @@ from memos.store.base import Agent, AgentCounts, Block, NewAgent, NewBlock
 PERSONA_LIMIT = 20_000
 HUMAN_LIMIT = 20_000
 MAX_BLOCK_LIMIT = 100_000
+MIN_CONTEXT_WINDOW = 256
 
 
 @dataclass(frozen=True)
@@ -23,15 +24,42 @@ class AgentSummary:
     blocks: list[Block]
 
 
+def default_blocks(persona: str | None = None, human: str | None = None) -> list[NewBlock]:
+    return [
+        NewBlock("persona", template("persona_default") if persona is None else persona, PERSONA_LIMIT,
+                 "The agent's persona: who it is and how it behaves."),
+        NewBlock("human", template("human_default") if human is None else human, HUMAN_LIMIT,
+                 "What the agent knows about the person it talks with."),
+    ]
+
+
+def check_blocks(blocks: list[NewBlock]) -> None:
+    seen: set[str] = set()
+    for block in blocks:
+        if not block.label.strip():
+            raise InvalidInput("a block label is empty")
+        if block.label in seen:
+            raise InvalidInput(f"two blocks are labelled '{block.label}'", "give each block its own label")
+        seen.add(block.label)
+        if not 0 < block.limit <= MAX_BLOCK_LIMIT:
+            raise InvalidInput(f"block '{block.label}' has limit {block.limit:,}; it must be 1 to {MAX_BLOCK_LIMIT:,}")
+        if len(block.value) > block.limit:
+            raise InvalidInput(f"the {block.label} text is {len(block.value):,} chars, limit {block.limit:,}",
+                               "shorten it")
+
+
 def create_agent(ws: Workspace, name: str, *, description: str = "", model: str | None = None,
                  embedding_model: str | None = None, context_window: int | None = None,
-                 persona: str | None = None, human: str | None = None, system: str | None = None) -> Agent:
+                 persona: str | None = None, human: str | None = None, system: str | None = None,
+                 blocks: list[NewBlock] | None = None, tool_rules: list[dict] | None = None,
+                 metadata: dict | None = None) -> Agent:
+    """A new agent; ``blocks`` replaces the default persona and human blocks when given."""
     check_agent_name(name)
-    persona_text = template("persona_default") if persona is None else persona
-    human_text = template("human_default") if human is None else human
-    for label, text, limit in (("persona", persona_text, PERSONA_LIMIT), ("human", human_text, HUMAN_LIMIT)):
-        if len(text) > limit:
-            raise InvalidInput(f"the {label} text is {len(text):,} chars, limit {limit:,}", "shorten it")
+    chosen = default_blocks(persona, human) if blocks is None else blocks
+    check_blocks(chosen)
+    rules = _checked_rules(tool_rules) if tool_rules else []
+    if context_window is not None and context_window < MIN_CONTEXT_WINDOW:
+        raise InvalidInput(f"a context window under {MIN_CONTEXT_WINDOW} tokens cannot hold the system prompt")
     agent = ws.store.create_agent(
         NewAgent(
             name=name,
@@ -40,11 +68,10 @@ def create_agent(ws: Workspace, name: str, *, description: str = "", model: str 
             model=model or ws.config.get("default_model"),
             embedding_model=embedding_model or ws.config.get("embedding_model"),
             context_window=context_window or ws.config.get("context_window"),
+            tool_rules=rules,
+            metadata=metadata or {},
         ),
-        [
-            NewBlock("persona", persona_text, PERSONA_LIMIT, "The agent's persona: who it is and how it behaves."),
-            NewBlock("human", human_text, HUMAN_LIMIT, "What the agent knows about the person it talks with."),
-        ],
+        chosen,
     )
     from memos.tools.repo import ToolRepo
 
@@ -81,9 +108,16 @@ def use_agent(ws: Workspace, name: str) -> Agent:
 
 
 def update_agent(ws: Workspace, agent: Agent, *, description: str | None = None, model: str | None = None,
-                 context_window: int | None = None, tool_rules: list[dict] | None = None) -> Agent:
+                 context_window: int | None = None, tool_rules: list[dict] | None = None,
+                 system: str | None = None, metadata: dict | None = None) -> Agent:
     """Change an agent's settings; tool rules are checked against the tools it has."""
     fields: dict = {}
+    if system is not None:
+        if not system.strip():
+            raise InvalidInput("the system prompt is empty")
+        fields["system"] = system
+    if metadata is not None:
+        fields["metadata"] = metadata
     if description is not None:
         fields["description"] = description
     if model is not None:
@@ -91,13 +125,17 @@ def update_agent(ws: Workspace, agent: Agent, *, description: str | None = None,
             raise InvalidInput("the model name is empty")
         fields["model"] = model.strip()
     if context_window is not None:
-        if context_window < 256:
-            raise InvalidInput("a context window under 256 tokens cannot hold the system prompt")
+        if context_window < MIN_CONTEXT_WINDOW:
+            raise InvalidInput(f"a context window under {MIN_CONTEXT_WINDOW} tokens cannot hold the system prompt")
         fields["context_window"] = context_window
     if tool_rules is not None:
-        from memos.core.agent import builtin_specs
-        from memos.core.rules import normalise
-
-        known = set(builtin_specs())
-        fields["tool_rules"] = [normalise(rule, known) for rule in tool_rules]
+        fields["tool_rules"] = _checked_rules(tool_rules)
     return ws.store.update_agent(agent.id, **fields) if fields else agent
+
+
+def _checked_rules(tool_rules: list[dict]) -> list[dict]:
+    from memos.core.agent import builtin_specs
+    from memos.core.rules import normalise
+
+    known = set(builtin_specs())
+    return [normalise(rule, known) for rule in tool_rules]

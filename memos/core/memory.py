@@ -191,3 +191,36 @@ def undo(store: Store, agent: Agent, label: str, *, actor: Actor = "user") -> Ed
         raise InvalidInput(f"nothing to undo in block '{label}'", "it is at its first version")
     return rollback(store, agent, label, origin - 1, actor=actor, reason=f"undo to version {origin - 1}")
 
+
+
+def edit_block(store: Store, block_id: str, *, value: str | None = None, limit: int | None = None,
+               description: str | None = None, read_only: bool | None = None, actor: Actor = "user",
+               reason: str = "set") -> Edit:
+    """Change any of a block's value and settings in one checked write (the API's PATCH)."""
+    if limit is not None and not 0 < limit <= MAX_BLOCK_LIMIT:
+        raise InvalidInput(f"a block limit must be between 1 and {MAX_BLOCK_LIMIT:,} chars")
+
+    def change(current: Block) -> BlockChange:
+        if value is not None:
+            _check_writable(current, actor)
+        if actor in AGENT_ACTORS and (limit, description, read_only) != (None, None, None):
+            raise ReadOnly("only a person can change a block's settings")
+        new_value = current.value if value is None else value
+        new_limit = current.limit if limit is None else limit
+        check_limit(current.label, new_value, new_limit)
+        return BlockChange(new_value, new_limit, current.description if description is None else description,
+                           current.read_only if read_only is None else read_only)
+
+    before, after = store.modify_block(block_id, change, actor=actor, reason=reason)
+    return Edit(before, after)
+
+
+def create_shared(store: Store, label: str, value: str, *, limit: int, description: str = "",
+                  read_only: bool = False) -> Block:
+    """A block that belongs to no agent yet (attach it to several to share it)."""
+    if not label.strip() or any(ch.isspace() for ch in label):
+        raise InvalidInput(f"'{label}' is not a valid block label", "use one word, e.g. projects or notes")
+    if not 0 < limit <= MAX_BLOCK_LIMIT:
+        raise InvalidInput(f"a block limit must be between 1 and {MAX_BLOCK_LIMIT:,} chars")
+    check_limit(label, value, limit)
+    return store.create_block(NewBlock(label, value, limit, description, read_only), actor="user", reason="created")

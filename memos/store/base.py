@@ -421,6 +421,19 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def list_agent_tools(self, agent_id: str) -> list[ToolRecord]: ...
 
+    @abc.abstractmethod
+    def save_library_tool(self, tool: NewTool) -> ToolRecord:
+        """Create or replace (by name) a tool of the shared library: source kept, attached to no agent.
+
+        Attaching one to an agent copies its code into that agent's tool repo (the API's tools)."""
+
+    @abc.abstractmethod
+    def list_tools(self) -> list[ToolRecord]:
+        """The library's tools and every agent's attached tools, by name."""
+
+    @abc.abstractmethod
+    def get_tool(self, tool_id: str) -> ToolRecord: ...
+
     # -- archival ------------------------------------------------------------
     @abc.abstractmethod
     def insert_passages(self, agent_id: str, passages: Sequence[NewPassage]) -> list[Passage]: ...

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
+from memos.errors import NotFound
 from memos.store import ids
 from memos.store.base import NewTool, ToolRecord
 from memos.store.timeutil import from_db, to_db, utcnow
 
 TOOL_COLUMNS = ("t.id, t.name, t.description, t.json_schema, t.source_type, t.source_code, t.repo_commit, "
                 "t.created_at, t.updated_at")
+LIBRARY = "python"  # source_type of the shared library's tools (Letta's name for plain Python tools)
 AGENT_TOOLS = "FROM tools t JOIN agent_tools x ON x.tool_id = t.id WHERE x.agent_id = ?"
 
 
@@ -55,3 +57,31 @@ class ToolsMixin:
         with self._read() as con:  # type: ignore[attr-defined]
             return [_tool(r) for r in con.execute(f"SELECT {TOOL_COLUMNS} {AGENT_TOOLS} ORDER BY t.name",
                                                   [agent_id]).fetchall()]
+
+    def save_library_tool(self, tool: NewTool) -> ToolRecord:
+        now = to_db(utcnow())
+        with self._write() as con:  # type: ignore[attr-defined]
+            row = con.execute(f"SELECT id FROM tools WHERE name = ? AND source_type = '{LIBRARY}'",
+                              [tool.name]).fetchone()
+            values = [tool.description, json.dumps(tool.json_schema), tool.source_code]
+            if row is None:
+                tool_id = ids.new_id("tool")
+                con.execute("INSERT INTO tools VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+                            [tool_id, tool.name, tool.description, values[1], LIBRARY, tool.source_code, now, now])
+            else:
+                tool_id = row[0]
+                con.execute("UPDATE tools SET description = ?, json_schema = ?, source_code = ?, updated_at = ? "
+                            "WHERE id = ?", [*values, now, tool_id])
+            return _tool(con.execute(f"SELECT {TOOL_COLUMNS} FROM tools t WHERE t.id = ?", [tool_id]).fetchone())
+
+    def list_tools(self) -> list[ToolRecord]:
+        with self._read() as con:  # type: ignore[attr-defined]
+            return [_tool(r) for r in con.execute(
+                f"SELECT {TOOL_COLUMNS} FROM tools t ORDER BY t.name, t.created_at").fetchall()]
+
+    def get_tool(self, tool_id: str) -> ToolRecord:
+        with self._read() as con:  # type: ignore[attr-defined]
+            row = con.execute(f"SELECT {TOOL_COLUMNS} FROM tools t WHERE t.id = ?", [tool_id]).fetchone()
+        if row is None:
+            raise NotFound(f"no tool '{tool_id}'", "list them with GET /v1/tools/")
+        return _tool(row)

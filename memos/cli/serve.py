@@ -1,0 +1,63 @@
+"""`memos serve`: the Letta-compatible REST API on 127.0.0.1:8283."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from typing import Annotated, Optional
+
+import typer
+
+from memos.cli import output
+from memos.errors import InvalidInput
+
+DEFAULT_PORT = 8283
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port (0 picks a free one).")] = DEFAULT_PORT,
+    token: Annotated[Optional[str], typer.Option(
+        "--token", help="Require 'Authorization: Bearer TOKEN' (default: MEMOS_SERVER_TOKEN).")] = None,
+) -> None:
+    """Serve the Letta-compatible REST API (docs at /docs)."""
+    token = token or os.environ.get("MEMOS_SERVER_TOKEN") or None
+    if not is_loopback(host) and not token:
+        raise InvalidInput(f"refusing to serve on {host} without a token: anyone who can reach it could read "
+                           "and change your agents", "set MEMOS_SERVER_TOKEN or pass --token, or bind 127.0.0.1")
+    import socket
+
+    import uvicorn
+
+    from memos.core.workspace import Workspace
+    from memos.server.app import create_app
+
+    ws = Workspace()
+    app = create_app(ws, token=token)
+    # Bind first so the address printed (and a test waiting for it) is the real one, even with --port 0.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror}",
+                           "pick another --port, or stop the other server") from None
+    bound_port = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    output.note(f"memos API on http://{shown}:{bound_port} (docs at /docs)" + ("; bearer token required" if token else ""))
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        ws.close()

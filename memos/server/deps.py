@@ -1,0 +1,42 @@
+"""Things routes ask for: the workspace, the agent named in the path, the turn service."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Path, Request
+
+from memos.core.workspace import Workspace
+from memos.server import shapes
+from memos.server.turns import Turns
+from memos.store.base import Agent
+
+
+def workspace(request: Request) -> Workspace:
+    return request.app.state.ws  # type: ignore[no-any-return]
+
+
+def turns(request: Request) -> Turns:
+    return request.app.state.turns  # type: ignore[no-any-return]
+
+
+WS = Annotated[Workspace, Depends(workspace)]
+TurnService = Annotated[Turns, Depends(turns)]
+
+
+def agent(ws: WS, agent_id: Annotated[str, Path(description="The agent's id (or its name)")]) -> Agent:
+    return ws.store.get_agent(agent_id)
+
+
+AgentDep = Annotated[Agent, Depends(agent)]
+
+
+def agent_tools(ws: Workspace, agent: Agent) -> list[dict[str, Any]]:
+    from memos.core.agent import builtin_specs
+
+    return ([shapes.builtin_tool(spec) for spec in builtin_specs().values()]
+            + [shapes.custom_tool(record) for record in ws.store.list_agent_tools(agent.id)])
+
+
+def agent_state(ws: Workspace, agent: Agent) -> dict[str, Any]:
+    return shapes.agent_state(agent, ws.store.list_agent_blocks(agent.id), agent_tools(ws, agent))

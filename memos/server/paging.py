@@ -1,0 +1,29 @@
+"""Cursor paging over short lists held in memory (agents, blocks, tools), as Letta pages them.
+
+letta-client's list pages ask for the next page with ``after=<last id>`` until a
+page comes back empty, so every listed route must honour the cursors.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence, TypeVar
+
+from memos.errors import NotFound
+
+T = TypeVar("T")
+
+
+def paged(items: Sequence[T], *, after: Optional[str], before: Optional[str], limit: int,
+          key: Callable[[T], str] = lambda item: item.id) -> list[T]:  # type: ignore[attr-defined]
+    """The items strictly after ``after`` and before ``before`` (ids), at most ``limit``:
+    the first ones, or the last ones when paging backwards with only ``before``."""
+    chosen = list(items)
+    for cursor, keep_after in ((after, True), (before, False)):
+        if cursor:
+            ids = [key(item) for item in chosen]
+            if cursor not in ids:
+                raise NotFound(f"no item '{cursor}' to page from", "start again without after/before")
+            at = ids.index(cursor)
+            chosen = chosen[at + 1:] if keep_after else chosen[:at]
+    return chosen[-limit:] if before and not after else chosen[:limit]
+

@@ -1,0 +1,105 @@
+"""Agents: create, list, retrieve, modify, delete (Letta's AgentState shape)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal, Optional
+
+from fastapi import APIRouter, Query, Response
+
+from memos.core import agents as core_agents
+from memos.errors import InvalidInput
+from memos.server import shapes
+from memos.server.deps import WS, AgentDep, agent_state
+from memos.server.paging import paged
+from memos.server.schemas import AgentCreate, AgentUpdate
+from memos.store.base import NewBlock
+
+router = APIRouter(prefix="/v1/agents", tags=["agents"])
+
+
+def _blocks(body: AgentCreate) -> list[NewBlock] | None:
+    if body.memory_blocks is None:
+        return None if not body.block_ids else []
+    limits = {"persona": core_agents.PERSONA_LIMIT, "human": core_agents.HUMAN_LIMIT}
+    return [NewBlock(b.label, b.value, b.limit or max(limits.get(b.label, core_agents.PERSONA_LIMIT), len(b.value)),
+                     b.description or "", b.read_only) for b in body.memory_blocks]
+
+
+@router.post("/", status_code=201)
+def create_agent(ws: WS, body: AgentCreate, response: Response) -> dict[str, Any]:
+    from memos.core.agent import builtin_specs
+    from memos.tools import library
+
+    builtins = set(builtin_specs())
+    wanted_tools = [name for name in body.tools or [] if name not in builtins]
+    library_tools = {t.name: t for t in ws.store.list_tools() if t.source_type == "python"}
+    unknown = [name for name in wanted_tools if name not in library_tools]
+    if unknown:
+        raise InvalidInput(f"unknown tools: {', '.join(unknown)}", "create them first with POST /v1/tools/")
+    records = [library_tools[name] for name in wanted_tools]
+    records += [ws.store.get_tool(tool_id) for tool_id in body.tool_ids or [] if not _is_builtin_id(tool_id)]
+    for block_id in body.block_ids or []:
+        ws.store.get_block(block_id)  # a missing block is a 404 before anything is created
+    window = body.context_window_limit or (body.llm_config.context_window if body.llm_config else None)
+    model = body.model or (body.llm_config.model if body.llm_config else None)
+    agent = core_agents.create_agent(
+        ws, body.name or f"agent-{uuid.uuid4().hex[:8]}", description=body.description or "", model=model,
+        embedding_model=body.embedding, context_window=window, system=body.system, blocks=_blocks(body),
+        tool_rules=body.tool_rules, metadata=body.metadata)
+    try:
+        for block_id in body.block_ids or []:
+            ws.store.attach_block(agent.id, block_id)
+        for record in records:
+            library.attach(ws, agent, record)
+    except Exception:
+        core_agents.delete_agent(ws, agent)  # all or nothing
+        raise
+    response.headers["Location"] = f"/v1/agents/{agent.id}"
+    return agent_state(ws, ws.store.get_agent(agent.id))
+
+
+def _is_builtin_id(tool_id: str) -> bool:
+    from memos.core.agent import builtin_specs
+
+    return tool_id in {shapes.builtin_tool_id(name) for name in builtin_specs()}
+
+
+@router.get("/")
+def list_agents(ws: WS, name: Optional[str] = None, query_text: Optional[str] = None,
+                limit: int = Query(50, ge=1, le=1000), after: Optional[str] = None, before: Optional[str] = None,
+                order: Literal["asc", "desc"] = "desc", ascending: Optional[bool] = None) -> list[dict[str, Any]]:
+    """Agents by creation time (newest first unless ``order=asc``); ``after``/``before`` are agent ids."""
+    agents = sorted(ws.store.list_agents(), key=lambda a: (a.created_at, a.id))
+    if ascending is not None:
+        order = "asc" if ascending else "desc"
+    if order == "desc":
+        agents.reverse()
+    if name:
+        agents = [a for a in agents if a.name == name]
+    if query_text:
+        agents = [a for a in agents if query_text.lower() in a.name.lower()]
+    page = paged(agents, after=after, before=before, limit=limit)
+    return [agent_state(ws, a) for a in page]
+
+
+@router.get("/{agent_id}")
+def get_agent(ws: WS, agent: AgentDep) -> dict[str, Any]:
+    return agent_state(ws, agent)
+
+
+@router.patch("/{agent_id}")
+def update_agent(ws: WS, agent: AgentDep, body: AgentUpdate) -> dict[str, Any]:
+    window = body.context_window_limit or (body.llm_config.context_window if body.llm_config else None)
+    model = body.model or (body.llm_config.model if body.llm_config else None)
+    updated = core_agents.update_agent(ws, agent, description=body.description, model=model, context_window=window,
+                                       tool_rules=body.tool_rules, system=body.system, metadata=body.metadata)
+    if body.name and body.name != updated.name:
+        updated = core_agents.rename_agent(ws, updated, body.name)
+    return agent_state(ws, updated)
+
+
+@router.delete("/{agent_id}")
+def delete_agent(ws: WS, agent: AgentDep) -> dict[str, Any]:
+    core_agents.delete_agent(ws, agent)
+    return {"deleted": agent.id}

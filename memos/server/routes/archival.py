@@ -1,0 +1,72 @@
+"""Archival memory (passages): insert, list, search, delete."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, Optional
+
+from fastapi import APIRouter, Query
+
+from memos.core import archival
+from memos.core.ingest import Record
+from memos.core.timeparse import parse_when
+from memos.errors import InvalidInput
+from memos.server import shapes
+from memos.server.deps import WS, AgentDep
+from memos.server.schemas import PassageCreate
+from memos.store.base import PassageQuery
+
+router = APIRouter(prefix="/v1/agents/{agent_id}/archival-memory", tags=["archival memory"])
+
+
+@router.post("", status_code=201)
+def insert_passage(ws: WS, agent: AgentDep, body: PassageCreate) -> list[dict[str, Any]]:
+    inserted = archival.insert(ws.store, agent, [Record(body.text, list(body.tags or []))])
+    return [shapes.passage(p, agent.embedding_model) for p in inserted]
+
+
+@router.get("")
+def list_passages(ws: WS, agent: AgentDep, after: Optional[str] = None, before: Optional[str] = None,
+                  limit: int = Query(50, ge=1, le=1000), search: Optional[str] = None,
+                  ascending: bool = True) -> list[dict[str, Any]]:
+    """A page of passages (oldest first unless ``ascending=false``); ``search`` ranks by text and meaning."""
+    if search:
+        hits = archival.search(ws.store, agent, PassageQuery(text=search, mode="hybrid", top_k=limit))
+        return [shapes.passage(h.passage, agent.embedding_model) for h in hits]
+    passages = ws.store.list_passages(agent.id, after=after, before=before, limit=limit, ascending=ascending)
+    return [shapes.passage(p, agent.embedding_model) for p in passages]
+
+
+@router.get("/search")
+def search_passages(ws: WS, agent: AgentDep, query: str = Query(min_length=1),
+                    top_k: int = Query(10, ge=1, le=archival.MAX_TOP_K), tags: Optional[list[str]] = Query(None),
+                    tag_match_mode: Literal["any", "all"] = "any", start_datetime: Optional[str] = None,
+                    end_datetime: Optional[str] = None) -> dict[str, Any]:
+    """Hybrid (meaning + words) search, in the shape of Letta's archival search."""
+    hits = archival.search(ws.store, agent, PassageQuery(
+        text=query, mode="hybrid", tags=tuple(tags or ()), tag_match=tag_match_mode,
+        start=_when(start_datetime, "start_datetime"), end=_when(end_datetime, "end_datetime", end=True), top_k=top_k))
+    results = [{"id": h.passage.id, "content": h.passage.text, "timestamp": shapes.iso(h.passage.created_at),
+                "tags": h.passage.tags} for h in hits]
+    return {"count": len(results), "results": results}
+
+
+def _when(raw: Optional[str], name: str, *, end: bool = False) -> Optional[datetime]:
+    if not raw:
+        return None
+    try:
+        return parse_when(raw, end_of_day=end)
+    except InvalidInput:
+        raise InvalidInput(f"{name} '{raw}' is not an ISO date like 2026-11-01 or 2026-11-01T09:30") from None
+
+
+@router.get("/{memory_id}")
+def get_passage(ws: WS, agent: AgentDep, memory_id: str) -> dict[str, Any]:
+    return shapes.passage(ws.store.get_passage(agent.id, memory_id), agent.embedding_model)
+
+
+@router.delete("/{memory_id}")
+def delete_passage(ws: WS, agent: AgentDep, memory_id: str) -> dict[str, Any]:
+    ws.store.get_passage(agent.id, memory_id)  # 404 when it is not this agent's
+    ws.store.delete_passages(agent.id, [memory_id])
+    return {"deleted": memory_id}

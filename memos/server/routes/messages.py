@@ -1,0 +1,168 @@
+"""Messages: send (whole reply or SSE stream), list with cursors, cancel a running turn."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any, Iterator, Literal, Optional, Union
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+
+from memos.errors import InvalidInput, MemosError, ProviderError
+from memos.server import shapes
+from memos.server.deps import WS, AgentDep, TurnService
+from memos.server.schemas import CancelRequest, MessageRequest
+from memos.server.turns import TurnRequest
+
+router = APIRouter(prefix="/v1/agents/{agent_id}/messages", tags=["messages"])
+
+
+def turn_request(body: MessageRequest) -> TurnRequest:
+    """What the body asks for: a user message, or an approval decision on the waiting tool call."""
+    common = {"max_steps": body.max_steps, "model": body.override_model}
+    if body.input is not None and body.messages:
+        raise InvalidInput("give either 'input' or 'messages', not both")
+    if body.input is not None:
+        return TurnRequest("send", body.input, **common)
+    if not body.messages:
+        raise InvalidInput("the request has no messages", "send {\"messages\": [{\"role\": \"user\", \"content\": ...}]}")
+    approvals = [m for m in body.messages if m.type == "approval"]
+    if approvals:
+        if len(body.messages) > 1:
+            raise InvalidInput("an approval must be the only message of its request")
+        decision = approvals[0]
+        approve, reason = decision.approve, decision.reason
+        if decision.approvals:  # the newer per-call form; memos decides all waiting calls together
+            approve = all(bool(a.get("approve")) for a in decision.approvals)
+            reason = next((a.get("reason") for a in decision.approvals if a.get("reason")), reason)
+        if approve is None:
+            raise InvalidInput("the approval says neither approve: true nor approve: false")
+        return TurnRequest("approve" if approve else "deny", reason or "", **common)
+    texts = []
+    for message in body.messages:
+        if message.role != "user":
+            raise InvalidInput(f"memos takes user messages here, not '{message.role}'",
+                               "change the agent's system prompt with PATCH /v1/agents/{id} instead")
+        content = message.content
+        texts.append(content if isinstance(content, str) else "".join(p.text for p in content or []))
+    return TurnRequest("send", "\n\n".join(texts), **common)
+
+
+def _collect(events: Iterator[Any]) -> dict[str, Any]:
+    shaper, messages, stop = shapes.EventShaper(), [], "end_turn"
+    for event in events:
+        shaped = shaper.shape(event)
+        if shaped is None:
+            continue
+        if shaped["message_type"] == "stop_reason":
+            stop = shaped["stop_reason"]
+        elif shaped["message_type"] != "error_message":
+            messages.append(shaped)
+    return {"messages": messages, "stop_reason": {"message_type": "stop_reason", "stop_reason": stop},
+            "usage": shaper.usage()}
+
+
+def _sse(events: Iterator[Any], first: Any) -> Iterator[str]:
+    """Bare `data:` lines (letta-client drops events with an `event:` line), then [DONE]."""
+    shaper = shapes.EventShaper()
+
+    def line(item: dict[str, Any]) -> str:
+        return f"data: {json.dumps(item, ensure_ascii=False)}\n\n"
+
+    pending = [first]
+    try:
+        while True:
+            for event in pending:
+                shaped = shaper.shape(event)
+                if shaped is not None:
+                    yield line(shaped)
+            pending = [next(events)]
+    except StopIteration:
+        pass
+    except ProviderError:
+        pass  # the loop already yielded an error message and a stop reason for it
+    except MemosError as exc:
+        yield line({"message_type": "error_message", "error_type": type(exc).__name__, "message": str(exc),
+                    "run_id": shaper.run_ids[-1] if shaper.run_ids else ""})
+        yield line({"message_type": "stop_reason", "stop_reason": "error"})
+    yield line(shaper.usage())
+    yield "data: [DONE]\n\n"
+
+
+def _start(turns: TurnService, agent: Any, body: MessageRequest) -> tuple[Iterator[Any], Any]:
+    """Start the turn and take its first event here, so a refused request is an HTTP error
+    rather than a stream that opens and fails."""
+    events = turns.run(agent, turn_request(body), threading.Event())
+    try:
+        first = next(events)
+    except StopIteration:
+        raise InvalidInput("the turn produced nothing") from None
+    return events, first
+
+
+def _stream(turns: TurnService, agent: Any, body: MessageRequest) -> StreamingResponse:
+    events, first = _start(turns, agent, body)
+    return StreamingResponse(_sse(events, first), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.post("", response_model=None)
+def send_message(turns: TurnService, agent: AgentDep, body: MessageRequest) -> Union[dict[str, Any], StreamingResponse]:
+    """Send a message and get the turn's messages, stop reason and usage (or an SSE stream with
+    ``streaming: true``)."""
+    if body.streaming:
+        return _stream(turns, agent, body)
+    events, first = _start(turns, agent, body)
+
+    def everything() -> Iterator[Any]:
+        yield first
+        yield from events
+
+    return _collect(everything())
+
+
+@router.post("/stream", response_model=None)
+def stream_message(turns: TurnService, agent: AgentDep, body: MessageRequest) -> StreamingResponse:
+    """Send a message and stream the turn as server-sent events in Letta's message shapes."""
+    return _stream(turns, agent, body)
+
+
+@router.post("/cancel")
+def cancel(turns: TurnService, agent: AgentDep, body: Optional[CancelRequest] = None) -> dict[str, Any]:
+    """Stop the agent's running turns at their next safe point; what they produced is kept."""
+    count = turns.cancel(agent.id)
+    return {"agent_id": agent.id, "cancelled": count}
+
+
+@router.get("")
+def list_messages(ws: WS, agent: AgentDep, before: Optional[str] = None, after: Optional[str] = None,
+                  limit: int = Query(100, ge=1, le=1000), order: Literal["asc", "desc"] = "desc") -> list[dict[str, Any]]:
+    """A page of the message log in Letta's message types; cursors are message ids.
+
+    Stored messages without a Letta message (send_message's return) do not count toward
+    ``limit``; the Letta messages made from one stored message (reasoning, tool calls)
+    share its id and stay on one page, so a page may end a little over ``limit``."""
+    pending = {call.tool_call_id for call in ws.store.pending_tool_calls(agent.id)}
+    backwards = bool(before) and not after  # the page just before the cursor: fill from the cursor back
+    groups: list[list[dict[str, Any]]] = []
+    count, batch = 0, max(limit, 20)
+    while count < limit:
+        stored = ws.store.list_messages(agent.id, before=before, after=after, limit=batch, order=order)
+        for message in reversed(stored) if backwards else stored:
+            group = shapes.stored_messages([message], pending)
+            if group:
+                groups.append(group)
+                count += len(group)
+            if count >= limit:
+                break
+        if len(stored) < batch or count >= limit:
+            break
+        if backwards:
+            before = stored[0].id
+        else:
+            after = stored[-1].id
+    if backwards:
+        groups.reverse()
+    shaped = [item for group in groups for item in group]
+    return shaped

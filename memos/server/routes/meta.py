@@ -1,0 +1,51 @@
+"""Health and the models the server can use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from memos import __version__
+from memos.server import shapes
+from memos.server.deps import WS
+
+router = APIRouter(prefix="/v1", tags=["meta"])
+
+
+@router.get("/health/")
+def health() -> dict[str, str]:
+    return {"status": "ok", "version": __version__}
+
+
+def _model(name: str, context_window: int, provider: str) -> dict[str, Any]:
+    return {"handle": name, "name": name, "model": name, "display_name": name, "context_window": context_window,
+            "max_context_window": context_window, "model_endpoint_type": shapes.provider_of(name),
+            "provider_type": provider, "provider_name": provider, "provider_category": "base"}
+
+
+@router.get("/models/")
+def list_models(ws: WS) -> list[dict[str, Any]]:
+    """Models of every usable provider, the configured aliases and the default model."""
+    from memos.core.llm import provider_statuses
+
+    window = int(ws.config.get("context_window"))
+    names: dict[str, str] = {}
+    for status in provider_statuses(ws.config):
+        if status.usable:
+            for model in status.models:  # named the litellm way, as agents take them
+                names.setdefault(model if "/" in model else f"{status.provider}/{model}", status.provider)
+    for key, value, _, _ in ws.config.items():
+        if key.startswith("aliases."):
+            names.setdefault(key.split(".", 1)[1], shapes.provider_of(str(value)))
+    default = str(ws.config.get("default_model"))
+    names.setdefault(default, shapes.provider_of(default))
+    return [_model(name, window, provider) for name, provider in names.items()]
+
+
+@router.get("/models/embedding")
+def list_embedding_models(ws: WS) -> list[dict[str, Any]]:
+    model = str(ws.config.get("embedding_model"))
+    config = shapes.embedding_config(model)
+    return [{**config, "name": model, "display_name": model, "provider_name": "memos", "provider_type": "openai"
+             if config["embedding_endpoint_type"] == "openai" else "hugging-face"}]

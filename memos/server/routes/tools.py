@@ -1,0 +1,89 @@
+"""Tools: the built-ins, the shared library (Letta's global tools) and each agent's attached tools."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from fastapi import APIRouter, Query
+
+from memos.core.agent import builtin_specs
+from memos.errors import InvalidInput, NotFound
+from memos.server import shapes
+from memos.server.deps import WS, AgentDep, agent_state, agent_tools
+from memos.server.paging import paged
+from memos.server.schemas import ToolCreate
+from memos.tools import library
+
+router = APIRouter(prefix="/v1", tags=["tools"])
+
+
+@router.get("/tools/")
+def list_tools(ws: WS, name: Optional[str] = None, after: Optional[str] = None, before: Optional[str] = None,
+               limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
+    """Built-ins first, then the library's and the agents' own tools."""
+    tools = ([shapes.builtin_tool(spec) for spec in builtin_specs().values()]
+             + [shapes.custom_tool(record) for record in ws.store.list_tools()])
+    tools = [t for t in tools if name is None or t["name"] == name]
+    return paged(tools, after=after, before=before, limit=limit, key=lambda t: t["id"])
+
+
+def _refuse_builtin_name(source: str) -> None:
+    name = library.function_name(source)
+    if name in builtin_specs():
+        raise InvalidInput(f"{name} is a built-in tool", "give your function another name")
+
+
+@router.post("/tools/", status_code=201)
+def create_tool(ws: WS, body: ToolCreate) -> dict[str, Any]:
+    """Add a tool to the library from its Python source (schema from its signature and docstring)."""
+    _refuse_builtin_name(body.source_code)
+    if any(t.name == library.function_name(body.source_code) and t.source_type == "python"
+           for t in ws.store.list_tools()):
+        raise InvalidInput(f"the library already has a tool named {library.function_name(body.source_code)}",
+                           "use PUT /v1/tools/ to replace it")
+    return shapes.custom_tool(library.save(ws, body.source_code, body.description))
+
+
+@router.put("/tools/")
+def upsert_tool(ws: WS, body: ToolCreate) -> dict[str, Any]:
+    """Create the tool, or replace the library's tool of the same name."""
+    _refuse_builtin_name(body.source_code)
+    return shapes.custom_tool(library.save(ws, body.source_code, body.description))
+
+
+@router.get("/tools/{tool_id}")
+def get_tool(ws: WS, tool_id: str) -> dict[str, Any]:
+    for spec in builtin_specs().values():
+        if shapes.builtin_tool_id(spec.name) == tool_id:
+            return shapes.builtin_tool(spec)
+    return shapes.custom_tool(ws.store.get_tool(tool_id))
+
+
+@router.get("/agents/{agent_id}/tools")
+def list_agent_tools(ws: WS, agent: AgentDep, after: Optional[str] = None, before: Optional[str] = None,
+                     limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
+    return paged(agent_tools(ws, agent), after=after, before=before, limit=limit, key=lambda t: t["id"])
+
+
+@router.patch("/agents/{agent_id}/tools/attach/{tool_id}")
+def attach_tool(ws: WS, agent: AgentDep, tool_id: str) -> dict[str, Any]:
+    """Attach a library tool (its code is copied into the agent's tool repo) or another agent's tool."""
+    if tool_id not in {shapes.builtin_tool_id(name) for name in builtin_specs()}:  # built-ins are always on
+        library.attach(ws, agent, ws.store.get_tool(tool_id))
+    return agent_state(ws, agent)
+
+
+@router.patch("/agents/{agent_id}/tools/detach/{tool_id}")
+def detach_tool(ws: WS, agent: AgentDep, tool_id: str) -> dict[str, Any]:
+    if tool_id in {shapes.builtin_tool_id(name) for name in builtin_specs()}:
+        raise InvalidInput("built-in tools cannot be detached", "limit them with tool rules instead")
+    attached = {t.id: t.name for t in ws.store.list_agent_tools(agent.id)}
+    by_name = {t.name: t.name for t in ws.store.list_agent_tools(agent.id)}
+    name = attached.get(tool_id)
+    if name is None:
+        library_name = next((t.name for t in ws.store.list_tools() if t.id == tool_id), None)
+        name = by_name.get(library_name or "")
+    if name is None:
+        raise NotFound(f"tool '{tool_id}' is not attached to agent '{agent.name}'")
+    ws.store.detach_tool(agent.id, name)
+    return agent_state(ws, agent)

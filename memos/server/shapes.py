@@ -1,0 +1,195 @@
+"""memos records in Letta's JSON shapes (as letta-client 1.12 reads them).
+
+Pure functions from store records and loop events to dicts; the routes return
+them as they are. Field names and `message_type` values follow LETTA-COMPAT.md.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from memos.core import events as ev
+from memos.core.context import SUMMARY_NAME
+from memos.store.base import Agent, Block, Message, Passage, ToolRecord
+from memos.tools.registry import ToolSpec
+
+AGENT_TYPE = "memgpt_v2_agent"  # memory tools by label, like Letta's v2 agents
+EMBEDDING_DIM = 384
+ASSISTANT_TOOL = "send_message"
+
+
+def iso(when: datetime | None) -> str | None:
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.isoformat()
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def provider_of(model: str) -> str:
+    """Letta's endpoint type for a litellm model name ("anthropic/claude-..." -> "anthropic")."""
+    prefix = model.split("/", 1)[0] if "/" in model else "openai"
+    return {"ollama_chat": "ollama", "ollama": "ollama", "anthropic": "anthropic", "groq": "groq"}.get(prefix, "openai")
+
+
+def block(b: Block) -> dict[str, Any]:
+    return {"id": b.id, "label": b.label, "value": b.value, "limit": b.limit, "description": b.description,
+            "read_only": b.read_only, "is_template": b.is_template, "metadata": {}, "tags": [],
+            "hidden": False, "created_at": iso(b.created_at), "updated_at": iso(b.updated_at)}
+
+
+def llm_config(agent: Agent) -> dict[str, Any]:
+    return {"model": agent.model, "model_endpoint_type": provider_of(agent.model), "handle": agent.model,
+            "context_window": agent.context_window}
+
+
+def embedding_config(model: str) -> dict[str, Any]:
+    return {"embedding_model": model, "embedding_endpoint_type": "hugging-face" if "minilm" in model.lower()
+            else "openai", "embedding_dim": EMBEDDING_DIM, "handle": model}
+
+
+def agent_state(agent: Agent, blocks: list[Block], tools: list[dict[str, Any]]) -> dict[str, Any]:
+    shaped = [block(b) for b in blocks]
+    return {
+        "id": agent.id, "name": agent.name, "description": agent.description, "agent_type": AGENT_TYPE,
+        "system": agent.system, "model": agent.model, "embedding": agent.embedding_model,
+        "llm_config": llm_config(agent), "embedding_config": embedding_config(agent.embedding_model),
+        "blocks": shaped, "memory": {"blocks": shaped, "agent_type": AGENT_TYPE},
+        "tools": tools, "tool_rules": agent.tool_rules, "sources": [], "tags": [],
+        "metadata": agent.metadata, "created_at": iso(agent.created_at), "updated_at": iso(agent.updated_at),
+    }
+
+
+def builtin_tool_id(name: str) -> str:
+    """Built-ins have no rows; a stable id per name keeps clients' tool ids valid across restarts."""
+    return f"tool-{uuid.uuid5(uuid.NAMESPACE_URL, 'memos:builtin:' + name)}"
+
+
+def builtin_tool(spec: ToolSpec) -> dict[str, Any]:
+    return {"id": builtin_tool_id(spec.name), "name": spec.name, "description": spec.description,
+            "json_schema": {"name": spec.name, "description": spec.description, "parameters": spec.parameters},
+            "tool_type": "letta_core" if spec.name in {ASSISTANT_TOOL, "conversation_search"} else "letta_memory_core",
+            "source_type": "python", "source_code": None, "tags": [], "return_char_limit": 50_000,
+            "default_requires_approval": False}
+
+
+def custom_tool(record: ToolRecord) -> dict[str, Any]:
+    return {"id": record.id, "name": record.name, "description": record.description,
+            "json_schema": record.json_schema, "tool_type": "custom", "source_type": "python",
+            "source_code": record.source_code, "tags": [], "return_char_limit": 50_000,
+            "metadata": {"repo_commit": record.repo_commit, "library": record.source_type == "python"},
+            "default_requires_approval": False}
+
+
+def passage(p: Passage, embedding_model: str) -> dict[str, Any]:
+    return {"id": p.id, "text": p.text, "tags": p.tags, "created_at": iso(p.created_at),
+            "updated_at": iso(p.created_at), "agent_id": p.agent_id, "embedding": None,
+            "embedding_config": embedding_config(embedding_model), "metadata": {}, "is_deleted": False}
+
+
+# -- messages --------------------------------------------------------------------------
+def _base(message_id: str, date: str | None, kind: str, **extra: Any) -> dict[str, Any]:
+    return {"id": message_id, "date": date, "message_type": kind, **extra}
+
+
+def _arguments_text(arguments: Any) -> str:
+    return arguments if isinstance(arguments, str) else json.dumps(arguments)
+
+
+def _assistant_text(arguments: Any) -> str:
+    try:
+        parsed = json.loads(arguments) if isinstance(arguments, str) else arguments
+        return str(parsed.get("message", ""))
+    except (json.JSONDecodeError, AttributeError):
+        return str(arguments)
+
+
+def stored_messages(messages: Iterable[Message], pending_call_ids: set[str]) -> list[dict[str, Any]]:
+    """Stored messages as Letta messages: one stored assistant message becomes reasoning,
+    assistant and tool-call messages that share its id, as in Letta."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        date, extra = iso(m.created_at), {"run_id": m.run_id, "step_id": m.step_id, "seq_id": m.seq}
+        if m.role == "user":
+            out.append(_base(m.id, date, "user_message", content=m.content, **extra))
+        elif m.role == "system":
+            if m.name == SUMMARY_NAME:
+                out.append(_base(m.id, date, "summary_message", summary=m.content, **extra))
+            else:
+                out.append(_base(m.id, date, "system_message", content=m.content, **extra))
+        elif m.role == "assistant":
+            if m.content:
+                kind = "reasoning_message" if m.tool_calls else "assistant_message"
+                field = "reasoning" if m.tool_calls else "content"
+                out.append(_base(m.id, date, kind, **{field: m.content}, **extra))
+            for call in m.tool_calls or []:
+                if call["name"] == ASSISTANT_TOOL:
+                    out.append(_base(m.id, date, "assistant_message", content=_assistant_text(call["arguments"]),
+                                     **extra))
+                    continue
+                kind = "approval_request_message" if call["id"] in pending_call_ids else "tool_call_message"
+                shaped = {"name": call["name"], "arguments": _arguments_text(call["arguments"]),
+                          "tool_call_id": call["id"]}
+                out.append(_base(m.id, date, kind, tool_call=shaped, tool_calls=[shaped], **extra))
+        elif m.role == "tool" and m.name != ASSISTANT_TOOL:
+            status = "error" if m.content.startswith("Error") else "success"
+            out.append(_base(m.id, date, "tool_return_message", tool_return=m.content, status=status,
+                             tool_call_id=m.tool_call_id or "", name=m.name, **extra))
+    return out
+
+
+class EventShaper:
+    """Loop events to Letta streaming messages, keeping the usage totals for the end of the turn."""
+
+    def __init__(self) -> None:
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.steps = 0
+        self.run_ids: list[str] = []
+
+    def shape(self, event: Any) -> dict[str, Any] | None:
+        date = now_iso()
+        new_id = f"message-{uuid.uuid4()}"
+        if isinstance(event, ev.Reasoning):
+            return _base(new_id, date, "reasoning_message", reasoning=event.text, source="reasoner_model")
+        if isinstance(event, ev.Assistant):
+            return _base(event.message_id or new_id, date, "assistant_message", content=event.text)
+        if isinstance(event, (ev.ToolCall, ev.ApprovalRequest)):
+            if event.name == ASSISTANT_TOOL and isinstance(event, ev.ToolCall):
+                return None  # its text arrives as the assistant message
+            call = {"name": event.name, "arguments": _arguments_text(event.arguments),
+                    "tool_call_id": event.tool_call_id}
+            kind = "approval_request_message" if isinstance(event, ev.ApprovalRequest) else "tool_call_message"
+            return _base(new_id, date, kind, tool_call=call, tool_calls=[call])
+        if isinstance(event, ev.ToolReturn):
+            if event.name == ASSISTANT_TOOL and event.status == "success":
+                return None
+            return _base(new_id, date, "tool_return_message", tool_return=event.result or "", status=event.status,
+                         tool_call_id=event.tool_call_id, name=event.name)
+        if isinstance(event, ev.Summary):
+            return _base(new_id, date, "summary_message", summary=event.text)
+        if isinstance(event, ev.Usage):
+            self.steps += 1
+            self.prompt_tokens += event.prompt_tokens
+            self.completion_tokens += event.completion_tokens
+            return None
+        if isinstance(event, ev.Stop):
+            self.run_ids.append(event.run_id)
+            return {"message_type": "stop_reason", "stop_reason": event.reason}
+        if isinstance(event, ev.Error):
+            return {"message_type": "error_message", "error_type": "llm_error", "message": event.message,
+                    "run_id": self.run_ids[-1] if self.run_ids else ""}
+        return None  # deltas, memory edits (seen as tool calls) and warnings have no Letta message
+
+    def usage(self) -> dict[str, Any]:
+        return {"message_type": "usage_statistics", "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens,
+                "total_tokens": self.prompt_tokens + self.completion_tokens, "step_count": self.steps,
+                "run_ids": self.run_ids}

@@ -1,0 +1,88 @@
+"""Agent turns started over HTTP: one at a time per agent, cancellable from another request.
+
+The loop itself is core's `AgentRunner`; this only keeps the server's
+bookkeeping: a lock per agent (two requests to one agent take turns instead of
+interleaving their steps) and the cancel flags of the turns running now.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator, Literal
+
+from memos.core.workspace import Workspace
+from memos.store.base import Agent
+
+TurnKind = Literal["send", "approve", "deny"]
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    kind: TurnKind
+    text: str = ""  # the user's message, or the reason of a denial
+    max_steps: int = 50
+    model: str | None = None
+
+
+class Turns:
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self._guard = threading.Lock()
+        self._agent_locks: dict[str, threading.Lock] = {}
+        self._running: dict[str, set[threading.Event]] = {}
+
+    def _lock_for(self, agent_id: str) -> threading.Lock:
+        with self._guard:
+            return self._agent_locks.setdefault(agent_id, threading.Lock())
+
+    @contextmanager
+    def _registered(self, agent_id: str, cancel: threading.Event) -> Iterator[None]:
+        with self._guard:
+            self._running.setdefault(agent_id, set()).add(cancel)
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._running.get(agent_id, set()).discard(cancel)
+
+    def cancel(self, agent_id: str) -> int:
+        """Ask every running turn of the agent to stop at its next safe point; how many there were."""
+        with self._guard:
+            flags = list(self._running.get(agent_id, ()))
+        for flag in flags:
+            flag.set()
+        return len(flags)
+
+    def run(self, agent: Agent, request: TurnRequest, cancel: threading.Event) -> Iterator[Any]:
+        """The turn's events. Closing the iterator early (a client gone) cancels the turn and
+        lets it finish persisting what it produced."""
+        from memos.core.agent import AgentRunner
+        from memos.tools.custom import custom_tools_for
+
+        with self._lock_for(agent.id), self._registered(agent.id, cancel):
+            current = self.ws.store.get_agent(agent.id)  # as it is now, after waiting for the lock
+            tools, _warnings = custom_tools_for(self.ws, current)
+            runner = AgentRunner(self.ws, current, model=request.model, max_steps=request.max_steps,
+                                 custom_tools=tools)
+            try:
+                if request.kind == "send":
+                    events = runner.send(request.text, cancel)
+                elif request.kind == "approve":
+                    events = runner.approve(cancel)
+                else:
+                    events = runner.deny(request.text, cancel)
+                try:
+                    yield from events
+                except GeneratorExit:
+                    cancel.set()
+                    try:
+                        for _ in events:  # drain: the loop stops at its next safe point and persists
+                            pass
+                    except Exception:
+                        pass  # a provider error after the client left: the run is already marked failed
+                    raise
+            finally:
+                if tools is not None:
+                    tools.close()

@@ -1,0 +1,83 @@
+"""The shared tool library behind Letta's /v1/tools: tools not yet in any agent's repo.
+
+Letta keeps tools globally and attaches them to agents. memos keeps each agent's
+tools in its own git repo, so a library tool is its source plus the schema the
+sandbox derived from it; attaching one copies the file into the agent's repo
+(a memos-made commit) and attaches it there like `memos tools import`.
+"""
+
+from __future__ import annotations
+
+import ast
+import tempfile
+from pathlib import Path
+
+from memos.core.workspace import Workspace
+from memos.errors import InvalidInput, NotFound
+from memos.store.base import Agent, NewTool, ToolRecord
+from memos.tools.custom import sandbox_limits
+from memos.tools.repo import check_tool_name
+from memos.tools.sandbox import Sandbox
+
+
+def function_name(source: str) -> str:
+    """The tool's function: the last public top-level function, as Letta picks it."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise InvalidInput(f"the tool source does not parse: line {exc.lineno}: {exc.msg}") from None
+    names = [node.name for node in tree.body
+             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_")]
+    if not names:
+        raise InvalidInput("the tool source defines no public function", "define one function with type hints")
+    return check_tool_name(names[-1])
+
+
+def save(ws: Workspace, source: str, description: str | None = None) -> ToolRecord:
+    """Describe the source in the sandbox (it is untrusted code) and keep it in the library."""
+    name = function_name(source)
+    sandbox = Sandbox(sandbox_limits(ws))
+    try:
+        result = sandbox.describe({f"{name}.py": source}, [name])
+    finally:
+        sandbox.close()
+    if not result.ok:
+        raise InvalidInput(f"the tool {name} could not be described: {result.message}")
+    problems = result.value["problems"]
+    if problems:
+        first = problems[0]
+        raise InvalidInput(f"tool {name} does not load: line {first['line']}: {first['error']}",
+                           "it needs type hints on every argument and a docstring")
+    tool = result.value["tools"][0]
+    schema = {"name": name, "description": description or tool["description"], "parameters": tool["parameters"]}
+    return ws.store.save_library_tool(NewTool(name, schema["description"], schema, source, source_type="python"))
+
+
+def find(ws: Workspace, tool_id: str) -> ToolRecord:
+    return ws.store.get_tool(tool_id)
+
+
+def attach(ws: Workspace, agent: Agent, record: ToolRecord) -> None:
+    """Give the agent this tool: its code goes into the agent's repo, then it is attached."""
+    from memos.tools.manage import import_tool, open_tools
+
+    if record.name in {t.name for t in ws.store.list_agent_tools(agent.id)}:
+        return
+    if not record.source_code:
+        raise NotFound(f"tool {record.name} has no source to copy", "create it again with its source code")
+    tools = open_tools(ws, agent)
+    try:
+        existing = tools.repo.tool_file(record.name)
+        if existing.exists():
+            if existing.read_text() != record.source_code:
+                raise InvalidInput(f"agent '{agent.name}' already has a different tool named {record.name}",
+                                   "rename one of them")
+            tools.load()
+            tools.attach(record.name)
+            return
+        with tempfile.TemporaryDirectory(prefix="memos-tool-") as tmp:
+            source = Path(tmp) / f"{record.name}.py"
+            source.write_text(record.source_code)
+            import_tool(tools, source, record.name)
+    finally:
+        tools.close()

@@ -1,0 +1,248 @@
+"""`memos serve` driven by Letta's own SDK (letta-client, strict response validation):
+a real server process, the fake LLM through the real litellm path."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import pytest
+
+from tests.conftest import MEMOS_BIN, say
+
+letta_client = pytest.importorskip("letta_client")
+
+
+@contextmanager
+def running_server(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    proc = subprocess.Popen([str(MEMOS_BIN), "serve", "--port", "0", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+    try:
+        line = proc.stderr.readline()
+        match = re.search(r"http://([\d.]+):(\d+)", line)
+        assert match, f"no address announced: {line!r} {proc.stderr.read() if proc.poll() is not None else ''}"
+        yield f"http://{match.group(1)}:{match.group(2)}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        assert proc.stdout.read() == "", "the server printed to stdout"
+
+
+@pytest.fixture
+def server(fake_llm) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    with running_server() as url:
+        yield url
+
+
+@pytest.fixture
+def client(server: str):  # type: ignore[no-untyped-def]
+    return letta_client.Letta(base_url=server, _strict_response_validation=True, max_retries=0)
+
+
+def _new_agent(client: Any, name: str = "ada", **extra: Any) -> Any:
+    return client.agents.create(name=name, model="openai/fake-model", memory_blocks=[
+        {"label": "human", "value": "Name: Sam", "limit": 200},
+        {"label": "persona", "value": "I am Ada, a helpful agent."},
+    ], **extra)
+
+
+def test_sdk_agent_lifecycle_send_stream_blocks_archival_and_paging(client, fake_llm):  # type: ignore[no-untyped-def]
+    agent = _new_agent(client)
+    assert [b.label for b in agent.blocks] == ["human", "persona"]
+    assert agent.llm_config.model == "openai/fake-model"
+    assert client.agents.retrieve(agent.id).name == "ada"
+
+    # Send: the agent edits its memory, then answers.
+    fake_llm.script({"tool_calls": [{"name": "core_memory_append", "arguments": {"label": "human",
+                                                                                  "content": "Likes tea"}}]},
+                    say("Noted, you like tea."))
+    response = client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "I like tea"}])
+    kinds = [m.message_type for m in response.messages]
+    assert kinds == ["tool_call_message", "tool_return_message", "assistant_message"]
+    assert response.messages[0].tool_call.name == "core_memory_append"
+    assert response.messages[-1].content == "Noted, you like tea."
+    assert response.stop_reason.stop_reason == "end_turn"
+    assert response.usage.step_count == 2
+    assert client.agents.blocks.retrieve("human", agent_id=agent.id).value == "Name: Sam\nLikes tea"
+
+    # Stream: reasoning, a tool call and its return, the answer, the stop reason and usage.
+    fake_llm.script({"content": "Let me look that up.", "tool_calls": [
+        {"name": "conversation_search", "arguments": {"query": "tea"}}]}, say("You told me you like tea."))
+    chunks = list(client.agents.messages.stream(agent_id=agent.id,
+                                                messages=[{"role": "user", "content": "What do I like?"}]))
+    kinds = [c.message_type for c in chunks]
+    assert kinds == ["reasoning_message", "tool_call_message", "tool_return_message", "assistant_message",
+                     "stop_reason", "usage_statistics"]
+    assert "tea" in chunks[2].tool_return and chunks[2].status == "success"
+    assert chunks[3].content == "You told me you like tea."
+    assert chunks[4].stop_reason == "end_turn"
+
+    # A person edits a block; over its limit is refused with the reason.
+    assert client.agents.blocks.update("human", agent_id=agent.id, value="Name: Sam\nLikes coffee").value \
+        == "Name: Sam\nLikes coffee"
+    with pytest.raises(letta_client.UnprocessableEntityError) as refused:
+        client.agents.blocks.update("human", agent_id=agent.id, value="x" * 500)
+    assert "limit 200" in refused.value.body["detail"]
+
+    # Archival memory: insert, search by meaning, list, delete.
+    inserted = client.agents.passages.create(agent_id=agent.id, text="The product launch is on Friday", tags=["work"])
+    client.agents.passages.create(agent_id=agent.id, text="Sam's cat is called Miso")
+    found = client.agents.passages.search(agent_id=agent.id, query="when do we launch?", top_k=1)
+    assert found.count == 1 and found.results[0].content == "The product launch is on Friday"
+    assert found.results[0].tags == ["work"]
+    assert [p.text for p in client.agents.passages.list(agent_id=agent.id)] == [
+        "The product launch is on Friday", "Sam's cat is called Miso"]
+    client.agents.passages.delete(inserted[0].id, agent_id=agent.id)
+    assert len(client.agents.passages.list(agent_id=agent.id)) == 1
+
+    # Messages, newest first, page by page: every message once, the same as one big page.
+    everything = client.agents.messages.list(agent_id=agent.id, limit=100).items
+    paged = list(client.agents.messages.list(agent_id=agent.id, limit=2))
+    assert [(m.id, m.message_type) for m in paged] == [(m.id, m.message_type) for m in everything]
+    assert everything[-1].message_type == "user_message" and everything[-1].content == "I like tea"
+    assert everything[0].message_type == "assistant_message"
+
+    client.agents.delete(agent.id)
+    with pytest.raises(letta_client.NotFoundError):
+        client.agents.retrieve(agent.id)
+    assert [a.name for a in client.agents.list()] == []
+
+
+def test_approval_and_denial_over_the_api(client, fake_llm):  # type: ignore[no-untyped-def]
+    agent = _new_agent(client, tool_rules=[{"type": "requires_approval", "tool_name": "core_memory_append"}])
+    fake_llm.script({"tool_calls": [{"name": "core_memory_append",
+                                     "arguments": {"label": "human", "content": "Owns a boat"}}]})
+    waiting = client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "I own a boat"}])
+    assert waiting.stop_reason.stop_reason == "requires_approval"
+    assert waiting.messages[-1].message_type == "approval_request_message"
+    listed = client.agents.messages.list(agent_id=agent.id, limit=5).items
+    assert listed[0].message_type == "approval_request_message"
+
+    fake_llm.script(say("Saved."))
+    approved = client.agents.messages.create(agent_id=agent.id, messages=[
+        {"type": "approval", "approve": True, "approval_request_id": waiting.messages[-1].id}])
+    assert [m.message_type for m in approved.messages][-1] == "assistant_message"
+    assert "Owns a boat" in client.agents.blocks.retrieve("human", agent_id=agent.id).value
+
+    fake_llm.script({"tool_calls": [{"name": "core_memory_append", "arguments": {"label": "human", "content": "X"}}]},
+                    say("Understood, I won't."))
+    client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "remember X"}])
+    denied = client.agents.messages.create(agent_id=agent.id, messages=[
+        {"type": "approval", "approvals": [{"type": "approval", "approve": False, "tool_call_id": "any",
+                                            "reason": "not that"}]}])
+    assert denied.messages[0].message_type == "tool_return_message"
+    assert "not that" in denied.messages[0].tool_return
+    assert "X" not in client.agents.blocks.retrieve("human", agent_id=agent.id).value.split("\n")
+
+
+def test_cancel_stops_a_stream_and_keeps_the_partial_reply(client, fake_llm):  # type: ignore[no-untyped-def]
+    agent = _new_agent(client)
+    fake_llm.script({"content": "one two three four five six seven eight nine ten", "chunk_delay": 0.3})
+    chunks: list[Any] = []
+
+    def read() -> None:
+        chunks.extend(client.agents.messages.stream(agent_id=agent.id,
+                                                    messages=[{"role": "user", "content": "count slowly"}]))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    deadline = threading.Event()
+    while not fake_llm.requests and not deadline.wait(0.05):
+        pass
+    deadline.wait(0.8)
+    assert client.agents.messages.cancel(agent_id=agent.id)["cancelled"] == 1
+    reader.join(timeout=30)
+    stops = [c.stop_reason for c in chunks if c.message_type == "stop_reason"]
+    assert stops == ["cancelled"]
+    kept = client.agents.messages.list(agent_id=agent.id, limit=1).items[0]
+    assert kept.message_type == "assistant_message" and kept.content.startswith("one")
+    assert len(kept.content) < len("one two three four five six seven eight nine ten")
+
+
+def test_library_tool_created_attached_and_called(client, fake_llm, memos_home: Path):  # type: ignore[no-untyped-def]
+    source = '''def shout(text: str) -> str:
+    """Say it loudly.
+
+    Args:
+        text: What to say.
+    """
+    return text.upper() + "!"
+'''
+    tool = client.tools.create(source_code=source)
+    assert tool.name == "shout" and tool.json_schema["parameters"]["properties"]["text"]["type"] == "string"
+    assert "shout" in [t.name for t in client.tools.list()]
+    agent = _new_agent(client)
+    client.agents.tools.attach(tool.id, agent_id=agent.id)
+    assert "shout" in [t.name for t in client.agents.tools.list(agent_id=agent.id)]
+    repo = memos_home / "agents" / "ada" / "tools"
+    assert (repo / "shout.py").read_text() == source
+    log = subprocess.run(["git", "-C", str(repo), "log", "-1", "--format=%B"], capture_output=True, text=True).stdout
+    assert "Memos-Made: true" in log
+
+    fake_llm.script({"tool_calls": [{"name": "shout", "arguments": {"text": "hello"}}]}, say("done"))
+    response = client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "shout hello"}])
+    returned = [m for m in response.messages if m.message_type == "tool_return_message"]
+    assert returned[0].tool_return == "HELLO!" and returned[0].status == "success"
+
+    with pytest.raises(letta_client.UnprocessableEntityError) as broken:
+        client.tools.create(source_code="def nohints(x):\n    return x\n")
+    assert "nohints" in broken.value.body["detail"]
+
+
+def test_bad_requests_get_clear_json_errors(server: str) -> None:
+    with httpx.Client(base_url=server) as http:
+        missing = http.get("/v1/agents/agent-nope")
+        assert missing.status_code == 404 and missing.json()["detail"] == "no agent named 'agent-nope'" \
+            or "agent-nope" in missing.json()["detail"]
+        wrong_type = http.post("/v1/agents/", json={"name": "x", "memory_blocks": "not a list"})
+        assert wrong_type.status_code == 422
+        assert wrong_type.json()["detail"][0]["loc"] == ["body", "memory_blocks"]
+        bad_name = http.post("/v1/agents/", json={"name": "no spaces allowed"})
+        assert bad_name.status_code == 422 and "not a valid agent name" in bad_name.json()["detail"]
+        assert http.get("/docs").status_code == 200
+        assert "/v1/agents/{agent_id}/messages/stream" in http.get("/openapi.json").json()["paths"]
+
+
+def test_bearer_token_is_enforced(fake_llm) -> None:  # type: ignore[no-untyped-def]
+    with running_server(env={"MEMOS_SERVER_TOKEN": "s3cret"}) as url:
+        with httpx.Client(base_url=url) as http:
+            assert http.get("/v1/agents/").status_code == 401
+            wrong = http.get("/v1/agents/", headers={"Authorization": "Bearer nope"})
+            assert wrong.status_code == 401 and wrong.json()["detail"] == "wrong bearer token"
+            assert http.get("/v1/health/").status_code == 200  # probes need no token
+        right = letta_client.Letta(base_url=url, api_key="s3cret", _strict_response_validation=True, max_retries=0)
+        assert right.agents.list().items == []
+        with pytest.raises(letta_client.AuthenticationError):
+            letta_client.Letta(base_url=url, api_key="guess", max_retries=0).agents.list()
+
+
+def test_refuses_public_address_without_token(memos) -> None:  # type: ignore[no-untyped-def]
+    result = memos("serve", "--host", "0.0.0.0", "--port", "0", timeout=30)
+    assert result.code == 1 and result.out == ""
+    assert "refusing to serve on 0.0.0.0 without a token" in result.err
+    assert len(result.err.strip().splitlines()) == 1
+
+
+def test_cli_and_server_share_the_database(client, memos, fake_llm):  # type: ignore[no-untyped-def]
+    agent = _new_agent(client)
+    fake_llm.script(say("from the CLI"))
+    sent = memos("send", "--agent", "ada", "hello from a pipeline")
+    assert sent.code == 0, sent.err
+    assert sent.out.strip() == "from the CLI"
+    edited = memos("memory", "set", "human", "Name: Sam (set by the CLI)", "--agent", "ada")
+    assert edited.code == 0, edited.err
+    assert client.agents.blocks.retrieve("human", agent_id=agent.id).value == "Name: Sam (set by the CLI)"
+    assert client.agents.messages.list(agent_id=agent.id, limit=1).items[0].content == "from the CLI"
+    client.agents.blocks.update("persona", agent_id=agent.id, value="Edited over HTTP")
+    shown = memos("memory", "show", "persona", "--agent", "ada", "--json")
+    assert shown.code == 0 and shown.json()["value"] == "Edited over HTTP"
