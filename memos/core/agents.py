@@ -15,6 +15,7 @@ PERSONA_LIMIT = 20_000
 HUMAN_LIMIT = 20_000
 MAX_BLOCK_LIMIT = 100_000
 MIN_CONTEXT_WINDOW = 256
+MAX_CONTEXT_WINDOW = 10_000_000  # no model comes near; the column is a 32-bit integer
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,8 @@ def create_agent(ws: Workspace, name: str, *, description: str = "", model: str 
     chosen = default_blocks(persona, human) if blocks is None else blocks
     check_blocks(chosen)
     rules = _checked_rules(tool_rules) if tool_rules else []
-    if context_window is not None and context_window < MIN_CONTEXT_WINDOW:
-        raise InvalidInput(f"a context window under {MIN_CONTEXT_WINDOW} tokens cannot hold the system prompt")
+    if context_window is not None:
+        check_context_window(context_window)
     agent = ws.store.create_agent(
         NewAgent(
             name=name,
@@ -125,12 +126,19 @@ def update_agent(ws: Workspace, agent: Agent, *, description: str | None = None,
             raise InvalidInput("the model name is empty")
         fields["model"] = model.strip()
     if context_window is not None:
-        if context_window < MIN_CONTEXT_WINDOW:
-            raise InvalidInput(f"a context window under {MIN_CONTEXT_WINDOW} tokens cannot hold the system prompt")
-        fields["context_window"] = context_window
+        fields["context_window"] = check_context_window(context_window)
     if tool_rules is not None:
         fields["tool_rules"] = _checked_rules(tool_rules)
     return ws.store.update_agent(agent.id, **fields) if fields else agent
+
+
+def check_context_window(tokens: int) -> int:
+    if tokens < MIN_CONTEXT_WINDOW:
+        raise InvalidInput(f"a context window under {MIN_CONTEXT_WINDOW} tokens cannot hold the system prompt")
+    if tokens > MAX_CONTEXT_WINDOW:
+        raise InvalidInput(f"a context window of {tokens:,} tokens is more than any model has",
+                           f"use at most {MAX_CONTEXT_WINDOW:,}")
+    return tokens
 
 
 def _checked_rules(tool_rules: list[dict]) -> list[dict]:
