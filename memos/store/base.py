@@ -343,6 +343,10 @@ class Store(abc.ABC):
     def list_blocks(self) -> list[Block]: ...
 
     @abc.abstractmethod
+    def blocks_by_agent(self, agent_ids: Sequence[str]) -> dict[str, list[Block]]:
+        """Each agent's blocks in list_agent_blocks order, for many agents in one read."""
+
+    @abc.abstractmethod
     def attach_block(self, agent_id: str, block_id: str) -> Block: ...
 
     @abc.abstractmethod
@@ -420,6 +424,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def list_agent_tools(self, agent_id: str) -> list[ToolRecord]: ...
+
+    @abc.abstractmethod
+    def tools_by_agent(self, agent_ids: Sequence[str]) -> dict[str, list[ToolRecord]]:
+        """Each agent's attached tools by name, for many agents in one read."""
 
     @abc.abstractmethod
     def save_library_tool(self, tool: NewTool) -> ToolRecord:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 from memos.core import agents as core_agents
 from memos.errors import InvalidInput
 from memos.server import shapes
-from memos.server.deps import WS, AgentDep, agent_state
+from memos.server.deps import WS, AgentDep, agent_state, agent_states
 from memos.server.paging import paged
 from memos.server.schemas import AgentCreate, AgentUpdate
 from memos.store.base import NewBlock
@@ -80,7 +80,7 @@ def list_agents(ws: WS, name: Optional[str] = None, query_text: Optional[str] = 
     if query_text:
         agents = [a for a in agents if query_text.lower() in a.name.lower()]
     page = paged(agents, after=after, before=before, limit=limit)
-    return [agent_state(ws, a) for a in page]
+    return agent_states(ws, page)
 
 
 @router.get("/{agent_id}")

@@ -10,7 +10,7 @@ from memos.core import memory
 from memos.core.agents import PERSONA_LIMIT
 from memos.errors import NotFound
 from memos.server import shapes
-from memos.server.deps import WS, AgentDep, agent_state
+from memos.server.deps import WS, AgentDep, agent_state, agent_states
 from memos.server.paging import paged
 from memos.server.schemas import BlockCreate, BlockUpdate
 from memos.store.base import Block
@@ -92,4 +92,4 @@ def list_block_agents(ws: WS, block_id: str, after: Optional[str] = None, before
                       limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
     """The agents sharing this block."""
     agents = [ws.store.get_agent(agent_id) for agent_id in ws.store.get_block(block_id).agent_ids]
-    return [agent_state(ws, a) for a in paged(agents, after=after, before=before, limit=limit)]
+    return agent_states(ws, paged(agents, after=after, before=before, limit=limit))

@@ -264,6 +264,18 @@ class DuckDBStore(MessagesMixin, PassagesMixin, RunsMixin, ToolsMixin, Store):
                 f"SELECT {rows.BLOCK_COLUMNS} FROM blocks b {rows.BLOCK_OWNERS} JOIN agent_blocks x ON x.block_id = b.id "
                 "WHERE x.agent_id = ? ORDER BY x.created_at, b.label", [agent_id]).fetchall()]
 
+    def blocks_by_agent(self, agent_ids: Sequence[str]) -> dict[str, list[Block]]:
+        found: dict[str, list[Block]] = {agent_id: [] for agent_id in agent_ids}
+        if not found:
+            return found
+        with self._read() as con:
+            for row in con.execute(
+                    f"SELECT x.agent_id, {rows.BLOCK_COLUMNS} FROM blocks b {rows.BLOCK_OWNERS} "
+                    "JOIN agent_blocks x ON x.block_id = b.id WHERE list_contains($ids, x.agent_id) "
+                    "ORDER BY x.agent_id, x.created_at, b.label", {"ids": list(found)}).fetchall():
+                found[row[0]].append(rows.block(row[1:]))
+        return found
+
     def list_blocks(self) -> list[Block]:
         with self._read() as con:
             return [rows.block(r) for r in con.execute(

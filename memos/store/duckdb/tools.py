@@ -58,6 +58,17 @@ class ToolsMixin:
             return [_tool(r) for r in con.execute(f"SELECT {TOOL_COLUMNS} {AGENT_TOOLS} ORDER BY t.name",
                                                   [agent_id]).fetchall()]
 
+    def tools_by_agent(self, agent_ids: Sequence[str]) -> dict[str, list[ToolRecord]]:
+        found: dict[str, list[ToolRecord]] = {agent_id: [] for agent_id in agent_ids}
+        if not found:
+            return found
+        with self._read() as con:  # type: ignore[attr-defined]
+            for row in con.execute(
+                    f"SELECT x.agent_id, {TOOL_COLUMNS} FROM tools t JOIN agent_tools x ON x.tool_id = t.id "
+                    "WHERE list_contains($ids, x.agent_id) ORDER BY x.agent_id, t.name", {"ids": list(found)}).fetchall():
+                found[row[0]].append(_tool(row[1:]))
+        return found
+
     def save_library_tool(self, tool: NewTool) -> ToolRecord:
         now = to_db(utcnow())
         with self._write() as con:  # type: ignore[attr-defined]
