@@ -26,3 +26,14 @@ def parse_when(raw: str, *, end_of_day: bool = False) -> datetime:
     if end_of_day and len(text) == 10:  # a bare date as an upper bound means the whole day
         value = value + timedelta(days=1) - timedelta(microseconds=1)
     return value
+
+
+def iso_bound(raw: str | None, name: str, *, end: bool = False) -> datetime | None:
+    """An optional ISO date argument named ``name`` (a tool's or a query's); a bare date as
+    ``end`` covers the whole day."""
+    if not raw:
+        return None
+    try:
+        return parse_when(raw, end_of_day=end)
+    except InvalidInput:
+        raise InvalidInput(f"{name} '{raw}' is not an ISO date like 2026-11-01 or 2026-11-01T09:30") from None

@@ -14,6 +14,7 @@ from typing import Any, Callable, Literal, Optional
 
 from memos.core import memory
 from memos.core.memory import Edit
+from memos.core.timeparse import iso_bound
 from memos.errors import InvalidInput
 from memos.store.base import Agent, PassageQuery, Store
 
@@ -28,17 +29,6 @@ class ToolContext:
     edits: list[Edit] = field(default_factory=list)
     sent_messages: list[str] = field(default_factory=list)
     embed: Callable[[str], Any] | None = None
-
-
-def _when(text: str | None, what: str, end: bool = False):  # type: ignore[no-untyped-def]
-    if not text:
-        return None
-    from memos.core.timeparse import parse_when
-
-    try:
-        return parse_when(text, end_of_day=end)
-    except InvalidInput:
-        raise InvalidInput(f"{what} '{text}' is not an ISO date like 2026-11-01 or 2026-11-01T09:30") from None
 
 
 def send_message(ctx: ToolContext, message: str) -> Optional[str]:
@@ -66,8 +56,8 @@ def conversation_search(ctx: ToolContext, query: Optional[str] = None,
     """
     if not (query and query.strip()) and not start_date and not end_date:
         raise InvalidInput("give a query, or a start_date/end_date range")
-    found = ctx.store.search_messages(ctx.agent.id, query, roles=roles or (), start=_when(start_date, "start_date"),
-                                      end=_when(end_date, "end_date", end=True),
+    found = ctx.store.search_messages(ctx.agent.id, query, roles=roles or (), start=iso_bound(start_date, "start_date"),
+                                      end=iso_bound(end_date, "end_date", end=True),
                                       limit=min(limit or 10, MAX_RESULTS))
     if not found:
         return "No results found."
@@ -108,7 +98,7 @@ def archival_memory_search(ctx: ToolContext, query: str, tags: Optional[list[str
 
     hits = archival.search(ctx.store, ctx.agent, PassageQuery(
         text=query, mode="hybrid", tags=tuple(tags or ()), tag_match=tag_match_mode,
-        start=_when(start_datetime, "start_datetime"), end=_when(end_datetime, "end_datetime", end=True),
+        start=iso_bound(start_datetime, "start_datetime"), end=iso_bound(end_datetime, "end_datetime", end=True),
         top_k=min(top_k or 10, MAX_RESULTS)))
     if not hits:
         return "No results found."

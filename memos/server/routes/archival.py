@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal, Optional
 
 from fastapi import APIRouter, Query
 
 from memos.core import archival
 from memos.core.ingest import Record
-from memos.core.timeparse import parse_when
-from memos.errors import InvalidInput
+from memos.core.timeparse import iso_bound
 from memos.server import shapes
 from memos.server.deps import WS, AgentDep
 from memos.server.schemas import PassageCreate
@@ -45,19 +43,11 @@ def search_passages(ws: WS, agent: AgentDep, query: str = Query(min_length=1),
     """Hybrid (meaning + words) search, in the shape of Letta's archival search."""
     hits = archival.search(ws.store, agent, PassageQuery(
         text=query, mode="hybrid", tags=tuple(tags or ()), tag_match=tag_match_mode,
-        start=_when(start_datetime, "start_datetime"), end=_when(end_datetime, "end_datetime", end=True), top_k=top_k))
+        start=iso_bound(start_datetime, "start_datetime"), end=iso_bound(end_datetime, "end_datetime", end=True),
+        top_k=top_k))
     results = [{"id": h.passage.id, "content": h.passage.text, "timestamp": shapes.iso(h.passage.created_at),
                 "tags": h.passage.tags} for h in hits]
     return {"count": len(results), "results": results}
-
-
-def _when(raw: Optional[str], name: str, *, end: bool = False) -> Optional[datetime]:
-    if not raw:
-        return None
-    try:
-        return parse_when(raw, end_of_day=end)
-    except InvalidInput:
-        raise InvalidInput(f"{name} '{raw}' is not an ISO date like 2026-11-01 or 2026-11-01T09:30") from None
 
 
 @router.get("/{memory_id}")
