@@ -10,6 +10,7 @@ A script is a list of replies, one per request, in order:
     {"tool_calls": [{"name": "x", "arguments": "{not json"}]}   raw (malformed) arguments
     {"status": 429}                                        an HTTP error (also 500, 401, 404 ...)
     {"content": "slow...", "chunk_delay": 0.5}             stream slowly (for cancellation)
+    {"content": "late", "delay": 30}                       answer only after 30 s
 A request past the end of the script gets HTTP 500 "script exhausted", so a
 test that makes more calls than it planned fails loudly; a fuzz test or a
 benchmark that cannot plan its calls gives a ``default`` reply instead.
@@ -104,6 +105,8 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 self._json(404, {"error": {"message": f"no route {self.path}"}})
                 return
             reply = fake.next_reply(request)
+            if reply.get("delay"):
+                time.sleep(float(reply["delay"]))  # a provider that takes its time (a pass to interrupt)
             status = reply.get("status", 200)
             if status != 200:
                 message = reply.get("message", f"fake error {status}")

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from memos import __version__
-from memos.cli import agents, archival, chat, config_cmd, memory, messages, models, send, serve, tools
+from memos.cli import agents, archival, chat, config_cmd, evolve, memory, messages, models, send, serve, tools
 
 app = typer.Typer(
     name="memos",
@@ -36,6 +36,7 @@ app.add_typer(memory.app, name="memory")
 app.add_typer(messages.app, name="messages")
 app.add_typer(archival.app, name="archival")
 app.add_typer(tools.app, name="tools")
+app.add_typer(evolve.app, name="evolve")
 app.add_typer(config_cmd.app, name="config")
 
 

@@ -53,6 +53,13 @@ def _text(raw: str) -> str:
     return raw.strip()
 
 
+def _evolve_policy(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("review", "auto", "off"):
+        raise ConfigError(f"'{raw}' is not an evolve policy", "use review, auto or off")
+    return value
+
+
 SETTINGS: dict[str, Setting] = {
     s.key: s
     for s in [
@@ -65,6 +72,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("sandbox.cpu_seconds", _positive_int, 10, "CPU-time limit of one custom tool call, seconds"),
         Setting("sandbox.memory_mb", _positive_int, 1024, "address-space limit of one custom tool call, MiB"),
         Setting("sandbox.output_kb", _positive_int, 1024, "cap on a tool call's printed output and result, KiB"),
+        Setting("evolve.policy", _evolve_policy, "review",
+                "what a sleep-time pass does with a passing tool change: review (keep it for a person), "
+                "auto (merge when tests pass and shadow replay shows no regression) or off (no proposals)"),
         Setting("providers.openai.base_url", _text, None, "OpenAI-compatible server (or OPENAI_BASE_URL)"),
         Setting("providers.anthropic.base_url", _text, None, "Anthropic API base URL override"),
         Setting("providers.groq.base_url", _text, None, "Groq API base URL override"),

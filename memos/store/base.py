@@ -248,6 +248,25 @@ class NewTool:
 
 
 @dataclass(frozen=True)
+class Evolution:
+    """One proposed change to an agent's tool code, from proposal to decision (and rollback)."""
+
+    id: str
+    agent_id: str
+    branch: str
+    base_commit: str | None
+    head_commit: str | None
+    status: str  # running | rejected | pending | accepted | rolled_back | interrupted | failed
+    title: str
+    rationale: str
+    test_report: dict[str, Any] | None
+    shadow_report: dict[str, Any] | None
+    decided_by: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
 class Run:
     id: str
     agent_id: str
@@ -441,6 +460,29 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def get_tool(self, tool_id: str) -> ToolRecord: ...
+
+    # -- evolutions and small facts -------------------------------------------
+    @abc.abstractmethod
+    def create_evolution(self, agent_id: str, branch: str, base_commit: str | None, *, title: str = "",
+                         rationale: str = "", status: str = "running") -> Evolution: ...
+
+    @abc.abstractmethod
+    def update_evolution(self, evolution_id: str, **fields: Any) -> Evolution:
+        """Change any of head_commit, status, title, rationale, test_report, shadow_report, decided_by."""
+
+    @abc.abstractmethod
+    def get_evolution(self, evolution_id: str) -> Evolution:
+        """By id, or by a unique prefix of it."""
+
+    @abc.abstractmethod
+    def list_evolutions(self, agent_id: str | None = None, status: str | None = None) -> list[Evolution]:
+        """Newest first."""
+
+    @abc.abstractmethod
+    def get_meta(self, key: str) -> str | None: ...
+
+    @abc.abstractmethod
+    def set_meta(self, key: str, value: str) -> None: ...
 
     # -- archival ------------------------------------------------------------
     @abc.abstractmethod

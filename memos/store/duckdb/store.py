@@ -15,6 +15,7 @@ from memos.store.base import (
 )
 from memos.store.duckdb import rows
 from memos.store.duckdb.connection import Connections
+from memos.store.duckdb.evolutions import EvolutionsMixin
 from memos.store.duckdb.messages import MessagesMixin
 from memos.store.duckdb.passages import PassagesMixin
 from memos.store.duckdb.runs import RunsMixin
@@ -27,7 +28,7 @@ _AGENT_FIELDS = {"name", "description", "system", "model", "embedding_model", "c
                  "tool_rules", "metadata"}
 
 
-class DuckDBStore(MessagesMixin, PassagesMixin, RunsMixin, ToolsMixin, Store):
+class DuckDBStore(MessagesMixin, PassagesMixin, RunsMixin, ToolsMixin, EvolutionsMixin, Store):
     dialect = "duckdb"
 
     def __init__(self, path: Path, *, lock_timeout: float | None = None) -> None:

@@ -1,0 +1,225 @@
+"""`memos evolve`: the sleep-time pass (`--sleep`, for cron) and the review of its proposals."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from memos.cli import output
+from memos.cli.common import AgentOpt, JsonOpt, YesOpt, confirm, workspace
+
+if TYPE_CHECKING:
+    from memos.core.workspace import Workspace
+    from memos.store.base import Evolution
+
+app = typer.Typer(help="Sleep-time self-evolution: consolidate memory and improve tool code, reviewably.",
+                  invoke_without_command=True,
+                  epilog="memos evolve --sleep exits 0 when there was nothing to do, 10 when it made changes, "
+                         "11 when a proposal awaits review, 12 when another pass is running, 1 on an error.")
+
+IdArg = Annotated[str, typer.Argument(help="Evolution id (or a unique prefix of it).")]
+
+
+@app.callback()
+def evolve(
+    ctx: typer.Context,
+    sleep: Annotated[bool, typer.Option("--sleep", help="Run a sleep-time pass (made for cron).")] = False,
+    agent: AgentOpt = None,
+    all_agents: Annotated[bool, typer.Option("--all", help="Every agent (the default when none is chosen).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what the pass would do; change nothing.")] = False,
+    policy: Annotated[Optional[str], typer.Option("--policy", help="review, auto or off (default: config evolve.policy).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Exit codes of --sleep: 0 nothing to do, 10 changes made, 11 a proposal awaits review,
+    12 another pass is running, 1 error."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not sleep:
+        output.plain(ctx.get_help())
+        raise typer.Exit(2)
+    from memos.core.config import SETTINGS
+    from memos.evolve.sleep import run_pass
+
+    ws = workspace()
+    if policy is not None:
+        policy = SETTINGS["evolve.policy"].parse(policy)
+    agents = [ws.store.get_agent(agent)] if agent and not all_agents else ws.store.list_agents()
+    report = run_pass(ws, agents, dry_run=dry_run, policy=policy)
+    if json_out:
+        output.emit_json({"exit_code": report.exit_code, "dry_run": dry_run, "agents": report.outcomes})
+    else:
+        for o in report.outcomes:
+            parts = [f"{o.agent}: {o.status}"]
+            if o.consolidated:
+                parts.append(f"memory: {', '.join(o.consolidated)} rethought")
+            if o.learnings:
+                parts.append(f"{o.learnings} learning(s) archived")
+            if o.evolution and o.status not in ("no change",):
+                parts.append(f"evolution {o.evolution}")
+            if o.detail:
+                parts.append(o.detail)
+            output.plain("; ".join(parts))
+            for line in o.recovered:
+                output.note(f"{o.agent}: {line}")
+    raise typer.Exit(report.exit_code)
+
+
+def _row(e: "Evolution", ws: "Workspace") -> dict[str, Any]:
+    agent = ws.store.get_agent(e.agent_id).name
+    shadow = e.shadow_report or {}
+    return {"id": e.id, "agent": agent, "status": e.status, "title": e.title, "branch": e.branch,
+            "tests": None if e.test_report is None else ("passed" if e.test_report.get("passed") else "failed"),
+            "shadow": None if not shadow else {k: shadow.get(k) for k in (
+                "replayed", "errors_fixed", "errors_introduced", "outputs_changed")},
+            "decided_by": e.decided_by, "created_at": e.created_at, "updated_at": e.updated_at}
+
+
+def _evolutions(agent: str | None, everything: bool) -> tuple["Workspace", list["Evolution"]]:
+    ws = workspace()
+    agent_id = ws.store.get_agent(agent).id if agent else None
+    rows = ws.store.list_evolutions(agent_id)
+    if not everything:
+        rows = [e for e in rows if e.status != "no_change"]
+    return ws, rows
+
+
+@app.command("list")
+def list_evolutions(agent: AgentOpt = None, json_out: JsonOpt = False,
+                    everything: Annotated[bool, typer.Option("--all", help="Include passes that proposed nothing.")] = False) -> None:
+    """Evolutions, newest first, with their status and checks."""
+    ws, rows = _evolutions(agent, everything)
+    shaped = [_row(e, ws) for e in rows]
+    if json_out:
+        output.emit_json(shaped)
+        return
+    output.table(["id", "agent", "status", "tests", "shadow", "title"], [
+        (r["id"], r["agent"], r["status"], r["tests"] or "-",
+         "-" if not r["shadow"] else f"{r['shadow']['replayed']} replayed, {r['shadow']['errors_fixed']} fixed, "
+         f"{r['shadow']['errors_introduced']} broke, {r['shadow']['outputs_changed']} changed",
+         output.shorten(r["title"], 50)) for r in shaped])
+
+
+@app.command("log")
+def log(agent: AgentOpt = None, json_out: JsonOpt = False) -> None:
+    """The history of decisions, oldest first: what changed, who decided, when."""
+    ws, rows = _evolutions(agent, False)
+    shaped = [_row(e, ws) for e in reversed(rows)]
+    if json_out:
+        output.emit_json(shaped)
+        return
+    for r in shaped:
+        output.plain(f"{output.when(r['updated_at'])}  {r['agent']}  {r['status']:<12} by {r['decided_by'] or '-':<8} "
+                     f"{r['title']}  ({r['id']})")
+
+
+@app.command("show")
+def show(evolution_id: IdArg, json_out: JsonOpt = False) -> None:
+    """One evolution: why, its branch and commits, and the check reports."""
+    ws = workspace()
+    e = ws.store.get_evolution(evolution_id)
+    if json_out:
+        output.emit_json({**_row(e, ws), "rationale": e.rationale, "base_commit": e.base_commit,
+                          "head_commit": e.head_commit, "test_report": e.test_report, "shadow_report": e.shadow_report})
+        return
+    row = _row(e, ws)
+    output.plain(f"{e.title}\n{e.id}  agent {row['agent']}  {e.status}  branch {e.branch or '-'}\n")
+    output.plain(f"why: {e.rationale or '-'}")
+    if e.test_report:
+        output.plain(f"tests: {'passed' if e.test_report.get('passed') else 'FAILED'}: {e.test_report.get('summary')}")
+    if e.shadow_report:
+        s = e.shadow_report
+        output.plain(f"shadow replay: {s['replayed']} recorded calls; {s['errors_fixed']} errors fixed, "
+                     f"{s['errors_introduced']} introduced, {s['outputs_changed']} outputs changed, "
+                     f"{s['same']} the same; {s['old_ms']} ms -> {s['new_ms']} ms")
+        for call in s["calls"]:
+            if call["outcome"] != "same":
+                output.plain(f"  {call['outcome']}: {call['tool']}({call['arguments']}) "
+                             f"{output.shorten(call['old'], 60)!r} -> {output.shorten(call['new'], 60)!r}")
+
+
+@app.command("diff")
+def diff(evolution_id: IdArg, json_out: JsonOpt = False) -> None:
+    """The change, as a git diff (highlighted on a terminal)."""
+    from memos.evolve import branches
+    from memos.tools.custom import tool_repo
+
+    ws = workspace()
+    e = ws.store.get_evolution(evolution_id)
+    if not e.base_commit or not e.head_commit:
+        from memos.errors import InvalidInput
+
+        raise InvalidInput(f"evolution {e.id} has no commit", "it stopped before committing a change")
+    repo = tool_repo(ws, ws.store.get_agent(e.agent_id))
+    text = branches.diff(repo, e.base_commit, e.head_commit)
+    if json_out:
+        output.emit_json({"id": e.id, "base_commit": e.base_commit, "head_commit": e.head_commit,
+                          "files": branches.changed_paths(repo, e.base_commit, e.head_commit), "diff": text})
+        return
+    if output.out().is_terminal:
+        from rich.syntax import Syntax
+
+        output.out().print(Syntax(text, "diff", theme="ansi_dark", background_color="default"))
+    else:
+        output.plain(text)
+
+
+@app.command("test")
+def test(evolution_id: IdArg, json_out: JsonOpt = False) -> None:
+    """Run the checks again (tests, then shadow replay) and store the new reports."""
+    from memos.evolve.review import recheck
+
+    ws = workspace()
+    updated, result = recheck(ws, ws.store.get_evolution(evolution_id))
+    if json_out:
+        output.emit_json({"id": updated.id, **result.reports()})
+        return
+    shadow = result.shadow.to_dict()
+    output.plain(f"tests: {'passed' if result.tests.passed else 'FAILED'}: {result.tests.summary}")
+    output.plain(f"shadow replay: {shadow['replayed']} calls; {shadow['errors_fixed']} fixed, "
+                 f"{shadow['errors_introduced']} introduced, {shadow['outputs_changed']} changed")
+    if not result.tests.passed:
+        raise typer.Exit(1)
+
+
+@app.command("accept")
+def accept(evolution_id: IdArg, yes: YesOpt = False, json_out: JsonOpt = False) -> None:
+    """Merge a pending evolution into the tools (refused if the tools moved in a conflicting way)."""
+    from memos.evolve import review
+
+    ws = workspace()
+    e = ws.store.get_evolution(evolution_id)
+    confirm(f"Merge evolution '{e.title}' into the tools of its agent?", yes)
+    done = review.accept(ws, e)
+    _report(done, ws, json_out, f"accepted: {done.title}")
+
+
+@app.command("reject")
+def reject(evolution_id: IdArg, yes: YesOpt = False, json_out: JsonOpt = False) -> None:
+    """Reject a pending evolution and delete its branch."""
+    from memos.evolve import review
+
+    ws = workspace()
+    e = ws.store.get_evolution(evolution_id)
+    confirm(f"Reject evolution '{e.title}' and delete branch {e.branch}?", yes)
+    done = review.reject(ws, e)
+    _report(done, ws, json_out, f"rejected: {done.title}")
+
+
+@app.command("rollback")
+def rollback(evolution_id: IdArg, yes: YesOpt = False, json_out: JsonOpt = False) -> None:
+    """Undo an accepted evolution with a new commit (history is kept)."""
+    from memos.evolve import review
+
+    ws = workspace()
+    e = ws.store.get_evolution(evolution_id)
+    confirm(f"Roll back evolution '{e.title}'?", yes)
+    done = review.rollback(ws, e)
+    _report(done, ws, json_out, f"rolled back: {done.title}")
+
+
+def _report(e: "Evolution", ws: "Workspace", json_out: bool, line: str) -> None:
+    if json_out:
+        output.emit_json(_row(e, ws))
+    else:
+        output.note(line)

@@ -1,0 +1,243 @@
+"""`memos evolve --sleep`: the sleep-time pass, made for cron.
+
+One pass at a time (a lock file; a second pass exits at once), a log under
+`$MEMOS_HOME/logs/`, and per agent: recover what an interrupted pass left,
+consolidate memory, ask for one tool change, check it, decide by policy.
+
+Crash safety: the evolution row is written (status `running`) before the LLM
+is asked; the branch lives in its own worktree until a decision; the main
+checkout changes only by a fast-forward or merge, after which the row says
+`accepted`. The next pass finds a `running` row and marks it `interrupted`
+(removing its worktree and unmerged branch), and a `pending` row whose commit
+already reached main (killed right after the merge) as accepted.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterator
+
+from memos.core.workspace import Workspace
+from memos.errors import MemosError
+from memos.evolve import branches, proposals, review
+from memos.evolve.consolidate import consolidate
+from memos.store.base import Agent, Evolution, Message
+from memos.tools.custom import tool_repo
+from memos.tools.repo import ToolRepo
+
+# Exit codes of `memos evolve --sleep` (documented in the README).
+EXIT_NOTHING, EXIT_ERROR, EXIT_CHANGED, EXIT_PENDING, EXIT_BUSY = 0, 1, 10, 11, 12
+MAX_MESSAGES = 400  # since the last pass, for consolidation and proposals
+
+
+class AlreadyRunning(MemosError):
+    exit_code = EXIT_BUSY
+
+
+@dataclass
+class AgentOutcome:
+    agent: str
+    recovered: list[str] = field(default_factory=list)
+    consolidated: list[str] = field(default_factory=list)  # block labels edited
+    learnings: int = 0
+    evolution: str | None = None
+    status: str = "nothing to do"  # nothing to do | no change | accepted | pending | rejected | error | would ...
+    detail: str = ""
+
+
+@dataclass
+class PassReport:
+    outcomes: list[AgentOutcome] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        statuses = {o.status for o in self.outcomes}
+        if "error" in statuses:
+            return EXIT_ERROR
+        if "pending" in statuses:
+            return EXIT_PENDING
+        if "accepted" in statuses or any(o.consolidated or o.learnings for o in self.outcomes):
+            return EXIT_CHANGED
+        return EXIT_NOTHING
+
+
+@contextmanager
+def pass_lock(ws: Workspace) -> Iterator[None]:
+    path = ws.home.root / "evolve.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AlreadyRunning("another `memos evolve --sleep` pass is running",
+                                 "this one exits; the next cron run will do the work") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)
+
+
+def pass_logger(ws: Workspace) -> logging.Logger:
+    logs = ws.home.logs_dir
+    logs.mkdir(parents=True, exist_ok=True)
+    logger = logging.getLogger("memos.evolve")
+    logger.setLevel(logging.INFO)
+    target = str(logs / "evolve.log")
+    if not any(getattr(h, "baseFilename", None) == target for h in logger.handlers):
+        handler = logging.FileHandler(target, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+    logger.propagate = False
+    return logger
+
+
+# -- recovery ------------------------------------------------------------------------------
+def recover(ws: Workspace, agent: Agent, repo: ToolRepo) -> list[str]:
+    """Tidy what an interrupted pass left behind; returns what was done, for the report."""
+    done: list[str] = []
+    rows = {e.id: e for e in ws.store.list_evolutions(agent.id)}
+    for evolution in rows.values():
+        if evolution.status == "running":
+            branches.remove_worktree(repo, evolution.id)
+            head = branches.branch_head(repo, evolution.branch) if evolution.branch else None
+            main = repo.head()
+            if head and main and branches.is_ancestor(repo, head, main):
+                continue  # cannot happen without a decision; leave it for a person
+            if evolution.branch:
+                branches.delete_branch(repo, evolution.branch)
+            ws.store.update_evolution(evolution.id, status="interrupted", decided_by="recovery")
+            done.append(f"evolution {evolution.id} was interrupted; its worktree and branch were removed")
+        elif evolution.status == "pending" and evolution.head_commit:
+            main = repo.head()
+            if main and branches.is_ancestor(repo, evolution.head_commit, main):
+                ws.store.update_evolution(evolution.id, status="accepted", decided_by="recovery")
+                ws.store.set_meta(f"evolution.{evolution.id}.merged", main)
+                done.append(f"evolution {evolution.id} had been merged; recorded as accepted")
+    for name in branches.stale_worktrees(repo):
+        if rows.get(name) is None or rows[name].status != "running":
+            branches.remove_worktree(repo, name)
+            done.append(f"removed a stale worktree {name}")
+    return done
+
+
+# -- the pass ------------------------------------------------------------------------------
+def _since_last_pass(ws: Workspace, agent: Agent) -> list[Message]:
+    cursor = ws.store.get_meta(f"sleep.{agent.id}.last_message")
+    try:
+        return ws.store.list_messages(agent.id, after=cursor, limit=MAX_MESSAGES, order="asc")
+    except MemosError:  # the cursor's message is gone: start from the recent past
+        return ws.store.list_messages(agent.id, limit=MAX_MESSAGES, order="asc")
+
+
+def _recent_calls(ws: Workspace, agent: Agent) -> list[Any]:
+    since = ws.store.get_meta(f"sleep.{agent.id}.last_pass")
+    calls = ws.store.list_tool_calls(agent.id, limit=500)
+    if since:
+        start = datetime.fromisoformat(since)
+        calls = [c for c in calls if c.created_at is None or c.created_at.replace(tzinfo=timezone.utc) > start]
+    return calls
+
+
+def run_pass(ws: Workspace, agents: list[Agent], *, dry_run: bool = False, policy: str | None = None) -> PassReport:
+    report = PassReport(dry_run=dry_run)
+    policy = policy or str(ws.config.get("evolve.policy"))
+    with pass_lock(ws):
+        log = pass_logger(ws)
+        log.info("pass started: %d agent(s), policy %s%s", len(agents), policy, ", dry run" if dry_run else "")
+        for agent in agents:
+            outcome = AgentOutcome(agent.name)
+            try:
+                _agent_pass(ws, agent, policy, dry_run, outcome)
+            except MemosError as exc:
+                outcome.status, outcome.detail = "error", str(exc)
+            log.info("%s: %s%s", agent.name, outcome.status, f" ({outcome.detail})" if outcome.detail else "")
+            report.outcomes.append(outcome)
+        log.info("pass finished: exit %d", report.exit_code)
+    return report
+
+
+def _agent_pass(ws: Workspace, agent: Agent, policy: str, dry_run: bool, outcome: AgentOutcome) -> None:
+    repo = tool_repo(ws, agent)
+    started = datetime.now(timezone.utc)
+    messages = _since_last_pass(ws, agent)
+    custom = set(repo.tool_names())
+    problems = proposals.signals(_recent_calls(ws, agent), custom)
+    if dry_run:
+        leftovers = [e.id for e in ws.store.list_evolutions(agent.id, status="running")]
+        outcome.status = "would run" if messages or problems or leftovers else "nothing to do"
+        outcome.detail = (f"{len(messages)} new message(s) to consolidate, {len(problems)} recorded tool problem(s)"
+                          + (f", {len(leftovers)} interrupted evolution(s) to clean up" if leftovers else "")
+                          + ("" if policy != "off" else "; proposals are off"))
+        return
+    outcome.recovered = recover(ws, agent, repo)
+    if messages:
+        result = consolidate(ws, agent, messages)
+        outcome.consolidated, outcome.learnings = result.edits, result.learnings
+    if policy != "off" and (problems or messages):
+        if repo.changes():
+            outcome.detail = "the tool repo has uncommitted changes; no proposal this time"
+        else:
+            _evolve(ws, agent, repo, problems, messages[-40:], policy, outcome)
+    if messages:
+        ws.store.set_meta(f"sleep.{agent.id}.last_message", messages[-1].id)
+    ws.store.set_meta(f"sleep.{agent.id}.last_pass", started.isoformat())
+
+
+def _evolve(ws: Workspace, agent: Agent, repo: ToolRepo, problems: list[str], recent: list[Message], policy: str,
+            outcome: AgentOutcome) -> None:
+    base = repo.head()
+    evolution = ws.store.create_evolution(agent.id, "", base, title="(asking the model)")
+    outcome.evolution = evolution.id
+    try:
+        proposal = proposals.ask(ws, agent, repo, problems, recent)
+    except MemosError:
+        ws.store.update_evolution(evolution.id, status="failed", decided_by="sleep")
+        raise
+    if proposal is None:
+        ws.store.update_evolution(evolution.id, status="no_change", title="no change proposed", decided_by="sleep")
+        outcome.status = "no change"
+        return
+    branch = proposals.branch_name(proposal.title, evolution.id)
+    evolution = ws.store.update_evolution(evolution.id, branch=branch, title=proposal.title,
+                                          rationale=proposal.rationale)
+    worktree = branches.start_worktree(repo, branch, base or "HEAD", evolution.id)
+    try:
+        proposals.write(worktree, proposal)
+        head = worktree.commit_all(proposal.title, trailers={branches.EVOLUTION_TRAILER: evolution.id})
+    finally:
+        branches.remove_worktree(repo, evolution.id)
+    if head is None:
+        branches.delete_branch(repo, branch)
+        ws.store.update_evolution(evolution.id, status="no_change", decided_by="sleep")
+        outcome.status = "no change"
+        return
+    evolution = ws.store.update_evolution(evolution.id, head_commit=head)
+    checks = review.run_checks(ws, agent, repo, base or head, head)
+    evolution = ws.store.update_evolution(evolution.id, status="pending", **checks.reports())
+    outcome.detail = evolution.title
+    _decide(ws, evolution, checks, policy, outcome)
+
+
+def _decide(ws: Workspace, evolution: Evolution, checks: review.CheckResult, policy: str,
+            outcome: AgentOutcome) -> None:
+    if not checks.passed:
+        review.reject(ws, evolution, decided_by="sleep", why=f"its tests failed: {checks.tests.summary}",
+                      keep_branch=True)  # kept for inspection
+        outcome.status = "rejected"
+        return
+    if policy == "auto" and checks.clean:
+        review.accept(ws, evolution, decided_by="sleep", why="tests passed and shadow replay showed no regression")
+        outcome.status = "accepted"
+        return
+    flagged = checks.shadow.regressions
+    why = (f"kept for review: shadow replay flagged {flagged} recorded call(s) that would behave differently"
+           if flagged else "kept for review (policy review)")
+    review.remember(ws, ws.store.get_agent(evolution.agent_id), review.summary_text(evolution, "proposed", why))
+    outcome.status, outcome.detail = "pending", f"{evolution.title}: {why}"
