@@ -28,10 +28,18 @@ class TestReport:
 
     @classmethod
     def from_result(cls, result: SandboxResult) -> "TestReport":
+        """The sandbox's pytest job: `ok` means pytest ran; its exit code says whether the tests passed."""
         text = (result.stdout + ("\n" + result.stderr if result.stderr.strip() else "")).strip()
-        lines = [line for line in text.splitlines() if line.strip()]
-        summary = lines[-1].strip("= ") if lines else (result.message or "no output")
-        return cls(result.ok, summary, text[-TEST_OUTPUT_CHARS:])
+        if not result.ok:
+            return cls(False, f"the tests did not finish: {result.message}", text[-TEST_OUTPUT_CHARS:])
+        value = result.value or {}
+        code = value.get("exit_code")
+        summary = f"{value.get('passed', 0)} passed, {value.get('failed', 0)} failed"
+        if code == 5:
+            summary = "no tests collected"
+        elif code not in (0, 1):
+            summary += f" (pytest exit code {code})"
+        return cls(code in (0, 5), summary, text[-TEST_OUTPUT_CHARS:])
 
 
 @dataclass

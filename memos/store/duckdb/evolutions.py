@@ -29,7 +29,7 @@ def _evolution(row: Sequence[Any]) -> Evolution:
 class EvolutionsMixin:
     def create_evolution(self, agent_id: str, branch: str, base_commit: str | None, *, title: str = "",
                          rationale: str = "", status: str = "running") -> Evolution:
-        evolution_id, now = ids.new_id("evolution"), to_db(utcnow())
+        evolution_id, now = ids.new_id("evo"), to_db(utcnow())
         with self._write() as con:  # type: ignore[attr-defined]
             self._agent_row(con, agent_id)  # type: ignore[attr-defined]
             con.execute(f"INSERT INTO evolutions ({COLUMNS}) VALUES (?, ?, ?, ?, NULL, ?, ?, ?, NULL, NULL, NULL, ?, ?)",
@@ -56,7 +56,7 @@ class EvolutionsMixin:
     def get_evolution(self, evolution_id: str) -> Evolution:
         with self._read() as con:  # type: ignore[attr-defined]
             found = con.execute(f"SELECT {COLUMNS} FROM evolutions WHERE id = ? OR starts_with(id, ?) "
-                                "OR starts_with(id, 'evolution-' || ?) LIMIT 2",
+                                "OR starts_with(id, 'evo-' || ?) LIMIT 2",
                                 [evolution_id, evolution_id, evolution_id]).fetchall()
         exact = [r for r in found if r[0] == evolution_id]
         if exact or len(found) == 1:
