@@ -40,6 +40,9 @@ Your tools are Python files in a git repo: `<tool>.py` holds a function named li
 with type hints and a docstring; tests live in `tests/test_<tool>.py` and run with pytest.
 Tools run in a sandbox without network.
 
+Your memory (your own notes about the user and yourself):
+{memory}
+
 Recorded problems since your last pass:
 {signals}
 
@@ -81,7 +84,8 @@ def ask(ws: Workspace, agent: Agent, repo: ToolRepo, problem_lines: list[str], r
         llm: LLM | None = None) -> Proposal | None:
     files = repo.source_files()
     shown = "\n\n".join(f"--- {path}\n{text}" for path, text in files.items() if path.endswith(".py"))
-    prompt = PROMPT.format(name=agent.name, signals="\n".join(problem_lines) or "(none recorded)",
+    memory = "\n".join(f"[{b.label}] {b.value}" for b in ws.store.list_agent_blocks(agent.id))
+    prompt = PROMPT.format(name=agent.name, memory=memory or "(empty)", signals="\n".join(problem_lines) or "(none recorded)",
                            conversation=transcript(recent)[-20_000:] or "(none)", files=shown or "(empty)")
     completion = (llm or LLM(ws.config)).complete(agent.model, [{"role": "user", "content": prompt}],
                                                   [PROPOSE_SCHEMA, NO_CHANGE_SCHEMA], stream=False)

@@ -146,18 +146,24 @@ def rollback(ws: Workspace, evolution: Evolution, *, decided_by: str = "user") -
     repo = tool_repo(ws, agent)
     branches.refuse_unless_clean(repo, "roll back")
     merged = ws.store.get_meta(f"evolution.{evolution.id}.merged") or evolution.head_commit
-    base = evolution.base_commit
-    if not merged or not base:
+    base, head = evolution.base_commit, evolution.head_commit
+    if not merged or not base or not head:
         raise InvalidInput(f"evolution {evolution.id} has no recorded merge to undo")
-    commits = repo.git.git.rev_list(f"{base}..{merged}").split()
-    hand_made = [c[:10] for c in commits if not branches.memos_made(repo, c)]
+    own = repo.git.git.rev_list(f"{base}..{head}").split()  # the evolution's commits, on its branch
+    hand_made = [c[:10] for c in own if not branches.memos_made(repo, c)]
     if hand_made:
         raise InvalidInput(f"evolution {evolution.id} includes commits memos did not make ({', '.join(hand_made)})",
                            "undo hand-made changes by hand")
+    # A fast-forward is undone commit by commit; a merge commit (main had moved) by reverting
+    # the merge against main's side, which leaves the changes made meanwhile in place.
+    undo = ["-m", "1", merged] if merged != head else [f"{base}..{head}"]
     try:
-        repo.git.git.revert("--no-commit", f"{base}..{merged}")
+        repo.git.git.revert("--no-commit", *undo)
     except Exception:
-        repo.git.git.revert("--abort")
+        try:
+            repo.git.git.revert("--abort")
+        except Exception:
+            repo.git.git.reset("--hard", "HEAD")  # nothing was committed: back to where we were
         raise InvalidInput(f"later changes to the tools conflict with undoing evolution {evolution.id}",
                            "undo them first, or edit the tools by hand") from None
     repo.commit_all(f"Roll back evolution: {evolution.title}",

@@ -252,3 +252,55 @@ def test_a_killed_pass_is_recovered_by_the_next(memos, fake_llm, priced_agent: P
     assert not (memos_home / "agents" / "ada" / "evolve-worktrees").exists() or \
         not any((memos_home / "agents" / "ada" / "evolve-worktrees").iterdir())
     assert git(priced_agent, "status", "--porcelain") == ""
+
+
+def test_accept_after_the_tools_moved(memos, fake_llm, priced_agent: Path, memos_home: Path) -> None:  # type: ignore[no-untyped-def]
+    fake_llm.script(CONSOLIDATE, propose("Accept thousands separators",
+                                         {"parse_price.py": FIXED, "tests/test_parse_price.py": TEST_WITH_COMMAS}))
+    assert memos("evolve", "--sleep").code == 11
+    [row] = evolutions(memos)
+
+    # A person changes the same line meanwhile: accepting is refused and nothing moves.
+    (priced_agent / "parse_price.py").write_text(BUGGY.replace('"$"', "'$'"))
+    assert memos("tools", "commit", "-m", "Quote style", "--agent", "ada").code == 0
+    head = git(priced_agent, "rev-parse", "HEAD").strip()
+    conflict = memos("evolve", "accept", row["id"], "--yes")
+    assert conflict.code == 1 and "no longer merges cleanly" in conflict.err
+    assert git(priced_agent, "rev-parse", "HEAD").strip() == head and git(priced_agent, "status", "--porcelain") == ""
+
+    # A change elsewhere merges (a merge commit), and rolling back keeps the person's change.
+    git(priced_agent, "reset", "--hard", "HEAD~1")
+    (priced_agent / "README.md").write_text("Tools of ada, with a hand-written note.\n")
+    assert memos("tools", "commit", "-m", "Note", "--agent", "ada").code == 0
+    assert memos("evolve", "accept", row["id"], "--yes").code == 0
+    assert len(git(priced_agent, "log", "-1", "--format=%P").split()) == 2  # a merge commit
+    assert (priced_agent / "parse_price.py").read_text() == FIXED
+    assert memos("evolve", "rollback", row["id"], "--yes").code == 0
+    assert (priced_agent / "parse_price.py").read_text() == BUGGY
+    assert (priced_agent / "README.md").read_text() == "Tools of ada, with a hand-written note.\n"
+    assert "pass finished" in (memos_home / "logs" / "evolve.log").read_text()
+
+
+def test_recovery_after_a_kill_between_merge_and_record(fake_llm, priced_agent: Path) -> None:  # type: ignore[no-untyped-def]
+    """Killed right after the fast-forward: the row still says pending; the next pass sees the
+    commit on main and records the evolution as accepted. A leftover worktree is removed."""
+    from memos.core.workspace import Workspace
+    from memos.evolve import branches
+    from memos.evolve.sleep import recover
+    from memos.tools.custom import tool_repo
+
+    ws = Workspace()
+    agent = ws.store.get_agent("ada")
+    repo = tool_repo(ws, agent)
+    base = repo.head()
+    evolution = ws.store.create_evolution(agent.id, "evolve/2026-11-25-fix-abc123", base, title="Fix")
+    worktree = branches.start_worktree(repo, evolution.branch, base, evolution.id)
+    (worktree.path / "parse_price.py").write_text(FIXED)
+    head = worktree.commit_all("Fix", trailers={branches.EVOLUTION_TRAILER: evolution.id})
+    ws.store.update_evolution(evolution.id, head_commit=head, status="pending")
+    branches.fast_forward(repo, head)  # ... and the process dies here, worktree still on disk
+    done = recover(ws, agent, repo)
+    assert ws.store.get_evolution(evolution.id).status == "accepted"
+    assert any("had been merged" in line for line in done) and any("stale worktree" in line for line in done)
+    assert branches.stale_worktrees(repo) == []
+    ws.close()
