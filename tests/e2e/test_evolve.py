@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pexpect
 import pytest
 
 from tests.conftest import MEMOS_BIN, say
@@ -63,11 +64,10 @@ def priced_agent(memos, fake_llm, memos_home: Path) -> Path:  # type: ignore[no-
     (repo / "tests" / "test_parse_price.py").write_text(TEST)
     committed = memos("tools", "commit", "-m", "Add parse_price", "--agent", "ada")
     assert committed.code == 0, committed.err
-    fake_llm.script({"tool_calls": [{"name": "parse_price", "arguments": {"text": "$1,200.50"}}]}, say("Hmm."),
-                    {"tool_calls": [{"name": "parse_price", "arguments": {"text": "$3"}}]}, say("3 dollars."))
-    for text in ("how much is $1,200.50?", "and $3?"):
-        sent = memos("send", "--agent", "ada", text)
-        assert sent.code == 0, sent.err
+    fake_llm.script({"tool_calls": [{"name": "parse_price", "arguments": {"text": "$1,200.50"}},
+                                    {"name": "parse_price", "arguments": {"text": "$3"}}]}, say("Hmm."))
+    sent = memos("send", "--agent", "ada", "how much are $1,200.50 and $3?")
+    assert sent.code == 0, sent.err
     return repo
 
 
@@ -198,7 +198,7 @@ def test_dry_run_changes_nothing_and_nothing_to_do_exits_zero(memos, fake_llm, p
     dry = memos("evolve", "--sleep", "--dry-run", "--json")
     assert dry.code == 0, dry.err
     assert dry.json()["agents"][0]["status"] == "would run"
-    assert fake_llm.remaining == 0 and len(fake_llm.requests) == 4  # only the two sends' calls
+    assert fake_llm.remaining == 0 and len(fake_llm.requests) == 2  # only the send's calls
     assert evolutions(memos) == []
     fake_llm.script(CONSOLIDATE, {"tool_calls": [{"name": "no_change", "arguments": {"reason": "fine"}}]})
     assert memos("evolve", "--sleep").code == 10  # memory was consolidated
@@ -219,17 +219,28 @@ def _wait_for(condition, seconds: float = 60) -> None:  # type: ignore[no-untype
 
 
 def test_second_pass_exits_at_once_and_chat_keeps_working(memos, fake_llm, priced_agent: Path) -> None:  # type: ignore[no-untyped-def]
-    # Replies in the order they are asked for: the pass's slow one, the pipeline's, the pass's next.
-    fake_llm.script({**CONSOLIDATE, "delay": 8}, say("still here"),
+    # Replies in the order they are asked for: the pass's slow one, the pipeline's, the chat's, the pass's next.
+    fake_llm.script({**CONSOLIDATE, "delay": 20}, say("still here"), say("chatting during the pass"),
                     {"tool_calls": [{"name": "no_change", "arguments": {"reason": "ok"}}]})
     first = _spawn_pass()
-    _wait_for(lambda: len(fake_llm.requests) == 5)  # the pass is waiting on the model
+    _wait_for(lambda: len(fake_llm.requests) == 3)  # the pass is waiting on the model
     started = time.monotonic()
     second = memos("evolve", "--sleep")
     assert second.code == 12 and "another `memos evolve --sleep` pass is running" in second.err
     assert time.monotonic() - started < 5
     sent = memos("send", "--agent", "ada", "are you there?")  # a pipeline during the pass
     assert sent.code == 0 and sent.out.strip() == "still here"
+    chat = pexpect.spawn(str(MEMOS_BIN), ["chat", "--agent", "ada"], env={**os.environ, "TERM": "dumb"},
+                         timeout=30, encoding="utf-8", dimensions=(40, 100))
+    chat.expect("you> ")
+    chat.sendline("hello?")
+    chat.expect("chatting during the pass")
+    chat.expect("you> ")
+    chat.sendeof()
+    chat.expect(pexpect.EOF)
+    chat.close()
+    assert chat.exitstatus == 0
+    assert first.poll() is None, "the pass should still be waiting on the model"
     assert first.wait(timeout=60) == 10, first.stderr.read()
 
 
@@ -237,7 +248,7 @@ def test_a_killed_pass_is_recovered_by_the_next(memos, fake_llm, priced_agent: P
     head = git(priced_agent, "rev-parse", "HEAD").strip()
     fake_llm.script(CONSOLIDATE, {**propose("Never finished", {"parse_price.py": FIXED}), "delay": 30})
     victim = _spawn_pass("--policy", "auto")
-    _wait_for(lambda: len(fake_llm.requests) == 6)  # consolidation done, the proposal is being asked for
+    _wait_for(lambda: len(fake_llm.requests) == 4)  # consolidation done, the proposal is being asked for
     _wait_for(lambda: any(r["status"] == "running" for r in evolutions(memos)))
     victim.send_signal(signal.SIGKILL)
     victim.wait()

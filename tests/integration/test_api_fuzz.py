@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 
 from tests.conftest import say  # noqa: E402
 
-EXAMPLES = 60
+EXAMPLES = 40
 
 
 @pytest.mark.slow
