@@ -182,40 +182,33 @@ def test(evolution_id: IdArg, json_out: JsonOpt = False) -> None:
         raise typer.Exit(1)
 
 
-@app.command("accept")
-def accept(evolution_id: IdArg, yes: YesOpt = False, json_out: JsonOpt = False) -> None:
-    """Merge a pending evolution into the tools (refused if the tools moved in a conflicting way)."""
+def _decide(evolution_id: str, yes: bool, json_out: bool, question: str, action: str) -> None:
+    """Confirm, then accept / reject / roll back through the same core calls the pass uses."""
     from memos.evolve import review
 
     ws = workspace()
     e = ws.store.get_evolution(evolution_id)
-    confirm(f"Merge evolution '{e.title}' into the tools of its agent?", yes)
-    done = review.accept(ws, e)
-    _report(done, ws, json_out, f"accepted: {done.title}")
+    confirm(question.format(title=e.title, branch=e.branch), yes)
+    done = {"accept": review.accept, "reject": review.reject, "rollback": review.rollback}[action](ws, e)
+    _report(done, ws, json_out, f"{done.status.replace('_', ' ')}: {done.title}")
+
+
+@app.command("accept")
+def accept(evolution_id: IdArg, yes: YesOpt = False, json_out: JsonOpt = False) -> None:
+    """Merge a pending evolution into the tools (refused if the tools moved in a conflicting way)."""
+    _decide(evolution_id, yes, json_out, "Merge evolution '{title}' into the tools of its agent?", "accept")
 
 
 @app.command("reject")
 def reject(evolution_id: IdArg, yes: YesOpt = False, json_out: JsonOpt = False) -> None:
     """Reject a pending evolution and delete its branch."""
-    from memos.evolve import review
-
-    ws = workspace()
-    e = ws.store.get_evolution(evolution_id)
-    confirm(f"Reject evolution '{e.title}' and delete branch {e.branch}?", yes)
-    done = review.reject(ws, e)
-    _report(done, ws, json_out, f"rejected: {done.title}")
+    _decide(evolution_id, yes, json_out, "Reject evolution '{title}' and delete branch {branch}?", "reject")
 
 
 @app.command("rollback")
 def rollback(evolution_id: IdArg, yes: YesOpt = False, json_out: JsonOpt = False) -> None:
     """Undo an accepted evolution with a new commit (history is kept)."""
-    from memos.evolve import review
-
-    ws = workspace()
-    e = ws.store.get_evolution(evolution_id)
-    confirm(f"Roll back evolution '{e.title}'?", yes)
-    done = review.rollback(ws, e)
-    _report(done, ws, json_out, f"rolled back: {done.title}")
+    _decide(evolution_id, yes, json_out, "Roll back evolution '{title}'?", "rollback")
 
 
 def _report(e: "Evolution", ws: "Workspace", json_out: bool, line: str) -> None:
