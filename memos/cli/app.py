@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from memos import __version__
-from memos.cli import agents, archival, chat, config_cmd, evolve, memory, messages, models, send, serve, tools
+from memos.cli import agents, archival, chat, config_cmd, evolve, memory, messages, models, send, serve, tools, tui
 
 app = typer.Typer(
     name="memos",
@@ -31,6 +31,7 @@ app.command("approve")(send.approve)
 app.command("deny")(send.deny)
 app.command("models")(models.models)
 app.command("serve")(serve.serve)
+app.command("tui")(tui.tui)
 app.add_typer(agents.app, name="agents")
 app.add_typer(memory.app, name="memory")
 app.add_typer(messages.app, name="messages")

@@ -1,0 +1,112 @@
+"""The memos TUI: agents, memory inspector, archival browser, conversation, evolution review.
+
+A front end only: panes call core and store functions like the CLI does. Writes by
+other processes (a cron pass, a pipeline) are noticed by a stat of the database
+files every second, and the visible pane re-reads what it shows.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Header, TabbedContent, TabPane
+
+from memos.core.workspace import Workspace
+from memos.tui.events import AgentSelected, StoreChanged
+from memos.tui.watch import store_stamp
+from memos.tui.widgets.agents import AgentsPane
+from memos.tui.widgets.archival import ArchivalPane
+from memos.tui.widgets.conversation import ConversationPane
+from memos.tui.widgets.evolution import EvolutionPane
+from memos.tui.widgets.memory import MemoryPane
+
+POLL_SECONDS = 1.0
+PANES = {"agents": AgentsPane, "memory": MemoryPane, "archival": ArchivalPane, "conversation": ConversationPane,
+         "evolution": EvolutionPane}
+
+
+class MemosApp(App[None]):
+    CSS_PATH = "memos.tcss"
+    TITLE = "memos"
+    BINDINGS = [Binding("f1", "show_tab('agents')", "Agents"), Binding("f2", "show_tab('memory')", "Memory"),
+                Binding("f3", "show_tab('archival')", "Archival"),
+                Binding("f4", "show_tab('conversation')", "Chat"),
+                Binding("f5", "show_tab('evolution')", "Evolution"), Binding("ctrl+q", "quit", "Quit")]
+
+    def __init__(self, ws: Workspace | None = None, agent: str | None = None) -> None:
+        super().__init__()
+        self.ws = ws or Workspace()
+        chosen = self.ws.resolve_agent(agent) if agent or self.ws.store.list_agents() else None
+        self.agent_id: str | None = chosen.id if chosen else None
+        self._stamp = store_stamp(self.ws.home.database)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with TabbedContent(initial="agents" if self.agent_id is None else "conversation"):
+            for name, pane in PANES.items():
+                with TabPane(name.title(), id=name):
+                    yield pane(id=f"{name}-pane")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._retitle()
+        self.set_interval(POLL_SECONDS, self._poll)
+
+    def _retitle(self) -> None:
+        if self.agent_id:
+            self.sub_title = f"agent {self.ws.store.get_agent(self.agent_id).name}"
+        else:
+            self.sub_title = "no agent yet: press n on the Agents tab"
+
+    def _poll(self) -> None:
+        stamp = store_stamp(self.ws.home.database)
+        if stamp != self._stamp:
+            self._stamp = stamp
+            self.post_message(StoreChanged())
+
+    def _refresh_visible(self) -> None:
+        active = self.query_one(TabbedContent).active
+        pane = self.query_one(f"#{active}-pane")
+        refresh = getattr(pane, "refresh_rows", None) or getattr(pane, "refresh_blocks", None) or \
+            getattr(pane, "refresh_log", None)
+        if refresh:
+            refresh()
+
+    def on_store_changed(self, message: StoreChanged) -> None:
+        self._refresh_visible()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self._refresh_visible()
+
+    def on_agent_selected(self, message: AgentSelected) -> None:
+        self.agent_id = message.agent_id
+        self._retitle()
+        self.query_one(AgentsPane).refresh_rows()
+        self.notify(f"using agent {self.ws.store.get_agent(self.agent_id).name}")
+
+    def action_show_tab(self, tab: str) -> None:
+        if tab != "agents" and self.agent_id is None:
+            self.notify("create or choose an agent first", severity="warning")
+            return
+        self.query_one(TabbedContent).active = tab
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Every pane's actions in the command palette (Ctrl+P)."""
+        yield from super().get_system_commands(screen)
+        for name in PANES:
+            yield SystemCommand(f"Go to {name}", f"Show the {name} tab", lambda n=name: self.action_show_tab(n))
+        for pane_name, pane_type in PANES.items():
+            for binding in pane_type.BINDINGS:
+                if isinstance(binding, Binding):
+                    yield SystemCommand(f"{pane_name}: {binding.description}", f"key {binding.key}",
+                                        lambda p=pane_name, a=binding.action: self._run_pane_action(p, a))
+
+    def _run_pane_action(self, pane: str, action: str) -> None:
+        self.action_show_tab(pane)
+        self.call_later(self.query_one(f"#{pane}-pane").run_action, action)
+
+    def on_unmount(self) -> None:
+        self.ws.close()

@@ -1,0 +1,1 @@
+"""One widget per module; they talk through the app-level messages in memos/tui/events.py."""

@@ -1,0 +1,133 @@
+"""Evolution review: pending and past evolutions; the highlighted diff; run the checks with
+progress in a worker; accept, reject and roll back with confirmation; the check reports."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Static
+
+from memos.errors import MemosError
+
+
+class EvolutionPane(Horizontal):
+    BINDINGS = [Binding("t", "test", "Run checks"), Binding("a", "accept", "Accept"), Binding("r", "reject", "Reject"),
+                Binding("b", "rollback", "Roll back")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="evolution-list-box"):
+            yield Static("", id="evolution-status", classes="status", markup=False)
+            yield DataTable(id="evolution-table", cursor_type="row", zebra_stripes=True)
+        with VerticalScroll(id="evolution-detail-box"):
+            yield Static("", id="evolution-report", markup=False)
+            yield Static("", id="evolution-diff")
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns("status", "tests", "shadow", "title")
+        self.refresh_rows()
+
+    def refresh_rows(self) -> None:
+        app = self.app
+        if app.agent_id is None:  # type: ignore[attr-defined]
+            return
+        rows = [e for e in app.ws.store.list_evolutions(app.agent_id) if e.status != "no_change"]  # type: ignore[attr-defined]
+        table = self.query_one(DataTable)
+        keep = table.cursor_row
+        table.clear()
+        for e in rows:
+            shadow = e.shadow_report or {}
+            tests = "-" if e.test_report is None else ("passed" if e.test_report.get("passed") else "failed")
+            flag = (f"{shadow.get('errors_fixed', 0)} fixed / {shadow.get('errors_introduced', 0)} broke / "
+                    f"{shadow.get('outputs_changed', 0)} changed") if shadow else "-"
+            table.add_row(e.status, tests, flag, e.title, key=e.id)
+        if table.row_count:
+            table.move_cursor(row=min(keep, table.row_count - 1))
+            self._show(self._selected())
+        pending = sum(1 for e in rows if e.status == "pending")
+        self.query_one("#evolution-status", Static).update(
+            f"{len(rows)} evolution(s), {pending} pending · t checks · a accept · r reject · b roll back")
+
+    def _selected(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None:
+            self._show(str(event.row_key.value))
+
+    def _show(self, evolution_id: str | None) -> None:
+        if evolution_id is None:
+            return
+        from rich.syntax import Syntax
+
+        from memos.evolve import branches
+        from memos.tools.custom import tool_repo
+
+        ws = self.app.ws  # type: ignore[attr-defined]
+        e = ws.store.get_evolution(evolution_id)
+        report = [f"{e.title}  [{e.status}]", f"why: {e.rationale or '-'}"]
+        if e.test_report:
+            report.append(f"tests: {'passed' if e.test_report.get('passed') else 'FAILED'} — {e.test_report.get('summary')}")
+        if e.shadow_report:
+            s = e.shadow_report
+            report.append(f"shadow replay: {s['replayed']} calls · {s['errors_fixed']} errors fixed · "
+                          f"{s['errors_introduced']} introduced · {s['outputs_changed']} outputs changed")
+        self.query_one("#evolution-report", Static).update("\n".join(report))
+        diff = ""
+        if e.base_commit and e.head_commit:
+            try:
+                diff = branches.diff(tool_repo(ws, ws.store.get_agent(e.agent_id)), e.base_commit, e.head_commit)
+            except Exception:
+                diff = "(the branch of this evolution is gone)"
+        self.query_one("#evolution-diff", Static).update(Syntax(diff or "(no diff)", "diff", theme="ansi_dark"))
+
+    def action_test(self) -> None:
+        evolution_id = self._selected()
+        if evolution_id:
+            self.app.notify("running the checks…")
+            self.run_worker(lambda: self._recheck(evolution_id), thread=True, exclusive=True, group="evolve-checks")
+
+    def _recheck(self, evolution_id: str) -> None:
+        from memos.evolve.review import recheck
+
+        app = self.app
+        try:
+            _, result = recheck(app.ws, app.ws.store.get_evolution(evolution_id))  # type: ignore[attr-defined]
+            app.call_from_thread(app.notify, f"checks done: tests {'passed' if result.tests.passed else 'failed'}")
+        except MemosError as exc:
+            app.call_from_thread(app.notify, str(exc), severity="error")
+        app.call_from_thread(self.refresh_rows)
+
+    def _decide(self, action: str, question: str) -> None:
+        from memos.evolve import review
+        from memos.tui.widgets.dialogs import Confirm
+
+        evolution_id = self._selected()
+        if not evolution_id:
+            return
+        ws = self.app.ws  # type: ignore[attr-defined]
+        e = ws.store.get_evolution(evolution_id)
+
+        def decided(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                done = {"accept": review.accept, "reject": review.reject, "rollback": review.rollback}[action](ws, e)
+                self.app.notify(f"{done.status.replace('_', ' ')}: {done.title}")
+            except MemosError as exc:
+                self.app.notify(str(exc), severity="error")
+            self.refresh_rows()
+
+        self.app.push_screen(Confirm(question.format(title=e.title)), decided)
+
+    def action_accept(self) -> None:
+        self._decide("accept", "Merge '{title}' into the tools?")
+
+    def action_reject(self) -> None:
+        self._decide("reject", "Reject '{title}' and delete its branch?")
+
+    def action_rollback(self) -> None:
+        self._decide("rollback", "Roll back '{title}' with a new commit?")

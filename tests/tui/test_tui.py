@@ -1,0 +1,196 @@
+"""The TUI driven with Textual's Pilot: each pane's main flow, on a real store and the fake LLM."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import MEMOS_BIN, say
+
+textual = pytest.importorskip("textual")
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # Textual runs on asyncio
+
+
+@pytest.fixture
+def ws(memos_home: Path):  # type: ignore[no-untyped-def]
+    from memos.core.agents import create_agent
+    from memos.core.workspace import Workspace
+
+    workspace = Workspace()
+    create_agent(workspace, "ada", model="openai/fake-model")
+    yield workspace
+
+
+def _app(ws: Any):  # type: ignore[no-untyped-def]
+    from memos.tui.app import MemosApp
+
+    return MemosApp(ws)
+
+
+async def _wait(pilot: Any, condition: Any, seconds: float = 20) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the screen"
+        await pilot.pause(0.1)
+
+
+def _log_text(app: Any) -> str:
+    from textual.widgets import RichLog
+
+    return "\n".join(line.text for line in app.query_one(RichLog).lines)
+
+
+async def test_agents_create_switch_and_delete(ws) -> None:  # type: ignore[no-untyped-def]
+    from textual.widgets import DataTable
+
+    app = _app(ws)
+    async with app.run_test(size=(110, 30)) as pilot:
+        app.action_show_tab("agents")
+        await pilot.pause()
+        table = app.query_one("#agents-table", DataTable)
+        table.focus()
+        await pilot.press("n")
+        await pilot.press(*"bob", "enter")
+        await _wait(pilot, lambda: table.row_count == 2)
+        assert ws.store.get_agent("bob").id == app.agent_id  # the new agent is in use
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("y")
+        await _wait(pilot, lambda: table.row_count == 1)
+        assert [a.name for a in ws.store.list_agents()] in (["ada"], ["bob"])
+
+
+async def test_memory_edit_over_the_limit_is_refused_then_saved_and_undone(ws) -> None:  # type: ignore[no-untyped-def]
+    from textual.widgets import Button, Static, TextArea
+
+    from memos.core import memory
+
+    agent = ws.store.get_agent("ada")
+    memory.create(ws.store, agent, "notes", "short", limit=20)
+    app = _app(ws)
+    async with app.run_test(size=(110, 34)) as pilot:
+        app.action_show_tab("memory")
+        await pilot.pause()
+        pane = app.query_one("#memory-pane")
+        pane.current = "notes"
+        pane._show("notes")
+        editor = app.query_one("#block-editor", TextArea)
+        editor.load_text("x" * 25)
+        await pilot.pause()
+        assert "5 over the limit" in str(app.query_one("#block-count", Static).render())
+        assert app.query_one("#save", Button).disabled
+        pane.action_save()  # the key works even when the button is disabled: the core refuses it
+        await pilot.pause()
+        assert ws.store.get_agent_block(agent.id, "notes").value == "short"
+
+        editor.load_text("fits in 20")
+        await pilot.pause()
+        assert not app.query_one("#save", Button).disabled
+        await pilot.click("#save")
+        await _wait(pilot, lambda: ws.store.get_agent_block(agent.id, "notes").value == "fits in 20")
+        await pilot.click("#undo")
+        await _wait(pilot, lambda: ws.store.get_agent_block(agent.id, "notes").value == "short")
+        await pilot.click("#history")
+        await pilot.pause()
+        assert "by user" in str(app.query_one("#block-history", Static).render())
+
+
+async def test_archival_search_and_add(ws) -> None:  # type: ignore[no-untyped-def]
+    from textual.widgets import DataTable, Input, Select
+
+    from memos.core import archival
+    from memos.core.ingest import Record
+
+    agent = ws.store.get_agent("ada")
+    archival.insert(ws.store, agent, [Record("The launch is on Friday", ["work"]), Record("Cats like boxes")])
+    app = _app(ws)
+    async with app.run_test(size=(110, 30)) as pilot:
+        app.action_show_tab("archival")
+        await pilot.pause()
+        table = app.query_one("#archival-table", DataTable)
+        assert table.row_count == 2
+        app.query_one("#archival-mode", Select).value = "text"
+        query = app.query_one("#archival-query", Input)
+        query.focus()
+        await pilot.press(*"launch", "enter")
+        await _wait(pilot, lambda: table.row_count == 1)
+        assert "The launch is on Friday" in str(table.get_row_at(0)[1])
+        assert table.get_row_at(0)[2] == "work"
+
+
+async def test_conversation_streams_a_reply_from_the_fake_llm(ws, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    from textual.widgets import Input
+
+    fake_llm.script({"tool_calls": [{"name": "core_memory_append",
+                                     "arguments": {"label": "human", "content": "Likes tea"}}]},
+                    {"content": "Noted: you like tea."})
+    app = _app(ws)
+    async with app.run_test(size=(110, 30)) as pilot:
+        app.action_show_tab("conversation")
+        await pilot.pause()
+        app.query_one("#chat-input", Input).focus()
+        await pilot.press(*"I like tea", "enter")
+        await _wait(pilot, lambda: "agent: Noted: you like tea." in _log_text(app))
+        assert "→ core_memory_append" in _log_text(app)
+        assert "Likes tea" in ws.store.get_agent_block(ws.store.get_agent("ada").id, "human").value
+
+
+async def test_changes_by_another_process_show_up(ws) -> None:  # type: ignore[no-untyped-def]
+    from textual.widgets import TextArea
+
+    app = _app(ws)
+    async with app.run_test(size=(110, 30)) as pilot:
+        app.action_show_tab("memory")
+        await pilot.pause()
+        done = subprocess.run([str(MEMOS_BIN), "memory", "set", "persona", "Set by a pipeline", "--agent", "ada"],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        await _wait(pilot, lambda: app.query_one("#block-editor", TextArea).text == "Set by a pipeline", seconds=2.5)
+
+
+async def test_evolution_accept_and_roll_back(ws, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    from textual.widgets import DataTable
+
+    from memos.evolve.sleep import run_pass
+    from memos.store.base import NewMessage
+    from memos.tools.custom import tool_repo
+
+    agent = ws.store.get_agent("ada")
+    repo = tool_repo(ws, agent)
+    (repo.path / "shout.py").write_text('def shout(text: str) -> str:\n    """Shout.\n\n    Args:\n'
+                                        '        text: What to shout.\n    """\n    return text.upper()\n')
+    repo.commit_all("Add shout")
+    ws.store.append_messages(agent.id, [NewMessage("user", "please add an exclamation mark when you shout")])
+    fake_llm.script({"content": "nothing to consolidate"}, {"tool_calls": [{"name": "propose_change", "arguments": {
+        "title": "Shout with an exclamation mark", "rationale": "the user asked",
+        "files": {"shout.py": (repo.path / "shout.py").read_text().replace("text.upper()", 'text.upper() + "!"')}}}]})
+    report = run_pass(ws, [agent], policy="review")
+    assert report.outcomes[0].status == "pending"
+
+    app = _app(ws)
+    async with app.run_test(size=(120, 34)) as pilot:
+        app.action_show_tab("evolution")
+        await pilot.pause()
+        table = app.query_one("#evolution-table", DataTable)
+        assert table.get_row_at(0)[0] == "pending"
+        table.focus()
+        await pilot.press("a")
+        await pilot.pause()
+        await pilot.press("y")
+        await _wait(pilot, lambda: table.get_row_at(0)[0] == "accepted")
+        assert '"!"' in (repo.path / "shout.py").read_text()
+        await pilot.press("b")
+        await pilot.pause()
+        await pilot.press("y")
+        await _wait(pilot, lambda: table.get_row_at(0)[0] == "rolled_back")
+        assert '"!"' not in (repo.path / "shout.py").read_text()
