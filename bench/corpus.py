@@ -73,3 +73,20 @@ def embedded(n: int) -> tuple[list[str], np.ndarray]:
     vectors = np.concatenate(parts)
     np.save(path, vectors)
     return texts, vectors
+
+
+def fill(ws, agent_id: str, *, passages: int, messages: int, recent: int = 20) -> None:  # type: ignore[no-untyped-def]
+    """A steady-state store: ``passages`` embedded passages, ``messages`` messages (all but the
+    ``recent`` ones summarised out of context), and a built vector index."""
+    from memos.store.base import NewMessage, NewPassage
+
+    texts, vectors = embedded(passages + 1_000)
+    with ws.store.transaction():
+        for i in range(0, passages, 5_000):
+            ws.store.insert_passages(agent_id, [NewPassage(t, v) for t, v in
+                                                zip(texts[i:i + 5000], vectors[i:min(i + 5000, passages)])])
+        old = [NewMessage("user" if i % 2 == 0 else "assistant", texts[i % len(texts)], in_context=False)
+               for i in range(messages - recent)]
+        ws.store.append_messages(agent_id, old)
+        ws.store.append_messages(agent_id, [NewMessage("user", f"recent {i}") for i in range(recent)])
+    ws.store.rebuild_vector_index(agent_id)

@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.fakellm
 
 from common import machine_line  # noqa: E402
-from corpus import embedded  # noqa: E402
+from corpus import fill  # noqa: E402
 
 
 def main() -> None:
@@ -40,20 +40,10 @@ def main() -> None:
         from memos.core.agent import AgentRunner
         from memos.core.agents import create_agent
         from memos.core.workspace import Workspace
-        from memos.store.base import NewMessage, NewPassage
 
         ws = Workspace()
         agent = create_agent(ws, "bench", model="openai/fake-model")
-        texts, vectors = embedded(args.passages + 1_000)
-        with ws.store.transaction():
-            for i in range(0, args.passages, 5_000):
-                ws.store.insert_passages(agent.id, [NewPassage(t, v) for t, v in
-                                                    zip(texts[i:i + 5000], vectors[i:i + 5000])])
-            old = [NewMessage("user" if i % 2 == 0 else "assistant", texts[i % len(texts)], in_context=False)
-                   for i in range(args.messages - 20)]
-            ws.store.append_messages(agent.id, old)
-            ws.store.append_messages(agent.id, [NewMessage("user", f"recent {i}") for i in range(20)])
-        ws.store.rebuild_vector_index(agent.id)
+        fill(ws, agent.id, passages=args.passages, messages=args.messages)
 
         runner = AgentRunner(ws, agent)
         overheads, llm = [], []

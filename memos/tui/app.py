@@ -31,10 +31,9 @@ PANES = {"agents": AgentsPane, "memory": MemoryPane, "archival": ArchivalPane, "
 class MemosApp(App[None]):
     CSS_PATH = "memos.tcss"
     TITLE = "memos"
-    BINDINGS = [Binding("f1", "show_tab('agents')", "Agents"), Binding("f2", "show_tab('memory')", "Memory"),
-                Binding("f3", "show_tab('archival')", "Archival"),
-                Binding("f4", "show_tab('conversation')", "Chat"),
-                Binding("f5", "show_tab('evolution')", "Evolution"), Binding("ctrl+q", "quit", "Quit")]
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit"), Binding("f1", "show_tab('agents')", "Agents"),
+                Binding("f2", "show_tab('memory')", "Memory"), Binding("f3", "show_tab('archival')", "Archival"),
+                Binding("f4", "show_tab('conversation')", "Chat"), Binding("f5", "show_tab('evolution')", "Evolution")]
 
     def __init__(self, ws: Workspace | None = None, agent: str | None = None) -> None:
         super().__init__()

@@ -26,21 +26,29 @@ class ConversationPane(Vertical):
         with Horizontal(id="approval-bar", classes="buttons"):
             yield Button("Approve", id="approve", variant="success")
             yield Button("Deny", id="deny", variant="error")
-        yield Input(placeholder="message the agent (Enter) · /search words", id="chat-input")
+        yield Input(placeholder="message the agent (Enter) · /search words · /since 7d", id="chat-input")
 
     def on_mount(self) -> None:
         self.cancel_flag: threading.Event | None = None
         self.query_one("#approval-bar").display = False
         self.refresh_log()
 
-    def refresh_log(self, query: str | None = None) -> None:
+    def refresh_log(self, query: str | None = None, since: str | None = None) -> None:
         app = self.app
         if app.agent_id is None or self.cancel_flag is not None:  # type: ignore[attr-defined]
             return  # a reply is streaming: its own events are on screen
         store = app.ws.store  # type: ignore[attr-defined]
-        if query:
-            messages = store.search_messages(app.agent_id, query, limit=HISTORY)  # type: ignore[attr-defined]
-            status = f"{len(messages)} message(s) matching '{query}'"
+        if query or since:
+            from memos.core.timeparse import parse_when
+
+            try:
+                start = parse_when(since) if since else None
+            except MemosError as exc:
+                self.app.notify(str(exc), severity="error")
+                return
+            messages = store.search_messages(app.agent_id, query, start=start, limit=HISTORY)[::-1]  # type: ignore[attr-defined]
+            status = f"{len(messages)} message(s)" + (f" matching '{query}'" if query else "") + \
+                (f" since {start:%Y-%m-%d %H:%M}" if start else "")
         else:
             messages = store.list_messages(app.agent_id, limit=HISTORY, order="desc")[::-1]  # type: ignore[attr-defined]
             status = f"last {len(messages)} messages · Enter sends · Esc cancels a reply · /search words"
@@ -59,6 +67,9 @@ class ConversationPane(Vertical):
             return
         if text.startswith("/search"):
             self.refresh_log(text.removeprefix("/search").strip() or None)
+            return
+        if text.startswith("/since"):
+            self.refresh_log(since=text.removeprefix("/since").strip() or None)
             return
         self.query_one(RichLog).write(f"you: {text}")
         self._start(lambda runner, cancel: runner.send(text, cancel))

@@ -29,7 +29,7 @@ class BlockItem(ListItem):
 
 class MemoryPane(Horizontal):
     BINDINGS = [Binding("ctrl+s", "save", "Save block"), Binding("ctrl+z", "undo", "Undo last change"),
-                Binding("h", "history", "History")]
+                Binding("ctrl+r", "rollback", "Roll back to a version"), Binding("ctrl+h", "history", "History")]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="block-list-box"):
@@ -42,6 +42,7 @@ class MemoryPane(Horizontal):
                 yield Button("Save", id="save", variant="primary")
                 yield Button("Undo", id="undo")
                 yield Button("History", id="history")
+                yield Button("Rollback", id="rollback")
             yield Static("", id="block-history", markup=False)
 
     def on_mount(self) -> None:
@@ -102,7 +103,8 @@ class MemoryPane(Horizontal):
 
     # -- writing --------------------------------------------------------------------------
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        {"save": self.action_save, "undo": self.action_undo, "history": self.action_history}[str(event.button.id)]()
+        {"save": self.action_save, "undo": self.action_undo, "history": self.action_history,
+         "rollback": self.action_rollback}[str(event.button.id)]()
 
     def action_save(self) -> None:
         from memos.core import memory
@@ -134,6 +136,34 @@ class MemoryPane(Horizontal):
         self.app.notify(f"{self.current} is back at version {edit.after.version}'s text")
         self._show(self.current)
         self.refresh_blocks()
+
+    def action_rollback(self) -> None:
+        from memos.tui.widgets.dialogs import Ask
+
+        if not self.current:
+            return
+        label = self.current
+
+        def chosen(answer: str | None) -> None:
+            from memos.core import memory
+
+            if not answer:
+                return
+            try:
+                edit = memory.rollback(self.app.ws.store, self.app.ws.store.get_agent(self.app.agent_id), label,  # type: ignore[attr-defined]
+                                       int(answer.lstrip("v")))
+            except ValueError:
+                self.app.notify(f"'{answer}' is not a version number", severity="error")
+                return
+            except MemosError as exc:
+                self.app.notify(str(exc), severity="error")
+                return
+            self._loaded = None
+            self.app.notify(f"{label} restored to version {answer.lstrip('v')} (now version {edit.after.version})")
+            self._show(label)
+            self.refresh_blocks()
+
+        self.app.push_screen(Ask(f"Roll '{label}' back to which version?", "e.g. 2 (see History)"), chosen)
 
     def action_history(self) -> None:
         from memos.core import memory
