@@ -194,3 +194,16 @@ async def test_evolution_accept_and_roll_back(ws, fake_llm) -> None:  # type: ig
         await pilot.press("y")
         await _wait(pilot, lambda: table.get_row_at(0)[0] == "rolled_back")
         assert '"!"' not in (repo.path / "shout.py").read_text()
+
+
+async def test_command_palette_reaches_every_pane(ws) -> None:  # type: ignore[no-untyped-def]
+    from textual.widgets import TabbedContent
+
+    app = _app(ws)
+    async with app.run_test(size=(110, 30)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        await pilot.press(*"Go to evolution")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await _wait(pilot, lambda: app.query_one(TabbedContent).active == "evolution")
