@@ -93,10 +93,11 @@ def list_evolutions(agent: AgentOpt = None, json_out: JsonOpt = False,
     if json_out:
         output.emit_json(shaped)
         return
+    from memos.evolve.checks import describe_shadow
+
     output.table(["id", "agent", "status", "tests", "shadow", "title"], [
         (r["id"], r["agent"], r["status"], r["tests"] or "-",
-         "-" if not r["shadow"] else f"{r['shadow']['replayed']} replayed, {r['shadow']['errors_fixed']} fixed, "
-         f"{r['shadow']['errors_introduced']} broke, {r['shadow']['outputs_changed']} changed",
+         describe_shadow(r["shadow"], short=True),
          output.shorten(r["title"], 50)) for r in shaped])
 
 
@@ -128,10 +129,10 @@ def show(evolution_id: IdArg, json_out: JsonOpt = False) -> None:
     if e.test_report:
         output.plain(f"tests: {'passed' if e.test_report.get('passed') else 'FAILED'}: {e.test_report.get('summary')}")
     if e.shadow_report:
+        from memos.evolve.checks import describe_shadow
+
         s = e.shadow_report
-        output.plain(f"shadow replay: {s['replayed']} recorded calls; {s['errors_fixed']} errors fixed, "
-                     f"{s['errors_introduced']} introduced, {s['outputs_changed']} outputs changed, "
-                     f"{s['same']} the same; {s['old_ms']} ms -> {s['new_ms']} ms")
+        output.plain(f"{describe_shadow(s)}, {s['same']} the same; {s['old_ms']} ms -> {s['new_ms']} ms")
         for call in s["calls"]:
             if call["outcome"] != "same":
                 output.plain(f"  {call['outcome']}: {call['tool']}({call['arguments']}) "
@@ -174,10 +175,11 @@ def test(evolution_id: IdArg, json_out: JsonOpt = False) -> None:
     if json_out:
         output.emit_json({"id": updated.id, **result.reports()})
         return
+    from memos.evolve.checks import describe_shadow
+
     shadow = result.shadow.to_dict()
     output.plain(f"tests: {'passed' if result.tests.passed else 'FAILED'}: {result.tests.summary}")
-    output.plain(f"shadow replay: {shadow['replayed']} calls; {shadow['errors_fixed']} fixed, "
-                 f"{shadow['errors_introduced']} introduced, {shadow['outputs_changed']} changed")
+    output.plain(describe_shadow(shadow))
     if not result.tests.passed:
         raise typer.Exit(1)
 

@@ -140,3 +140,15 @@ def _parsed(raw: Any) -> Any:
     except json.JSONDecodeError:
         return None
 
+
+
+def describe_shadow(report: dict[str, Any] | None, *, short: bool = False) -> str:
+    """A shadow report in words, the same in the CLI, the TUI and archival memory."""
+    if not report:
+        return "-" if short else "shadow replay not run"
+    if short:
+        return (f"{report.get('errors_fixed', 0)} fixed / {report.get('errors_introduced', 0)} broke / "
+                f"{report.get('outputs_changed', 0)} changed")
+    return (f"shadow replay of {report.get('replayed', 0)} recorded calls: {report.get('errors_fixed', 0)} errors "
+            f"fixed, {report.get('errors_introduced', 0)} introduced, {report.get('outputs_changed', 0)} outputs "
+            f"changed")

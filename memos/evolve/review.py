@@ -13,7 +13,9 @@ from typing import Any
 from memos.core.workspace import Workspace
 from memos.errors import InvalidInput
 from memos.evolve import branches
-from memos.evolve.checks import ShadowReport, TestReport, changed_tools, run_tests, shadow_replay
+from memos.evolve.checks import (
+    ShadowReport, TestReport, changed_tools, describe_shadow, run_tests, shadow_replay,
+)
 from memos.store.base import Agent, Evolution
 from memos.tools.custom import sandbox_limits, tool_repo
 from memos.tools.repo import ToolRepo
@@ -76,9 +78,7 @@ def summary_text(evolution: Evolution, decision: str, why: str) -> str:
     tests = evolution.test_report or {}
     return (f"Tool evolution {decision}: {evolution.title}. Why it was proposed: {evolution.rationale} "
             f"Checks: tests {'passed' if tests.get('passed') else 'failed'} ({tests.get('summary', 'not run')}); "
-            f"shadow replay of {shadow.get('replayed', 0)} recorded calls: {shadow.get('errors_fixed', 0)} errors "
-            f"fixed, {shadow.get('errors_introduced', 0)} introduced, {shadow.get('outputs_changed', 0)} outputs "
-            f"changed. Decision: {why} (branch {evolution.branch}, evolution {evolution.id}).")
+            f"{describe_shadow(shadow)}. Decision: {why} (branch {evolution.branch}, evolution {evolution.id}).")
 
 
 def _pending(evolution: Evolution, doing: str) -> None:

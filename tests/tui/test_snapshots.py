@@ -21,7 +21,8 @@ pytestmark = pytest.mark.anyio
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 SIZE = (100, 30)
-T0 = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
+# Later than any test run, so 'last activity' (the newest of these and the agent's creation) is fixed.
+T0 = datetime(2030, 11, 1, 9, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture

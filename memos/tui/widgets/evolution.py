@@ -9,6 +9,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from memos.errors import MemosError
+from memos.evolve.checks import describe_shadow
 
 
 class EvolutionPane(Horizontal):
@@ -38,8 +39,7 @@ class EvolutionPane(Horizontal):
         for e in rows:
             shadow = e.shadow_report or {}
             tests = "-" if e.test_report is None else ("passed" if e.test_report.get("passed") else "failed")
-            flag = (f"{shadow.get('errors_fixed', 0)} fixed / {shadow.get('errors_introduced', 0)} broke / "
-                    f"{shadow.get('outputs_changed', 0)} changed") if shadow else "-"
+            flag = describe_shadow(shadow, short=True)
             table.add_row(e.status, tests, flag, e.title, key=e.id)
         if table.row_count:
             table.move_cursor(row=min(keep, table.row_count - 1))
@@ -72,9 +72,7 @@ class EvolutionPane(Horizontal):
         if e.test_report:
             report.append(f"tests: {'passed' if e.test_report.get('passed') else 'FAILED'} — {e.test_report.get('summary')}")
         if e.shadow_report:
-            s = e.shadow_report
-            report.append(f"shadow replay: {s['replayed']} calls · {s['errors_fixed']} errors fixed · "
-                          f"{s['errors_introduced']} introduced · {s['outputs_changed']} outputs changed")
+            report.append(describe_shadow(e.shadow_report))
         self.query_one("#evolution-report", Static).update("\n".join(report))
         diff = ""
         if e.base_commit and e.head_commit:
