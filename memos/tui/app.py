@@ -24,6 +24,9 @@ from memos.tui.widgets.evolution import EvolutionPane
 from memos.tui.widgets.memory import MemoryPane
 
 POLL_SECONDS = 1.0
+# Where the keyboard goes when a tab opens (the pane's bindings work from there).
+FOCUS = {"agents": "#agents-table", "memory": "#block-list", "archival": "#archival-query",
+         "conversation": "#chat-input", "evolution": "#evolution-table"}
 PANES = {"agents": AgentsPane, "memory": MemoryPane, "archival": ArchivalPane, "conversation": ConversationPane,
          "evolution": EvolutionPane}
 
@@ -31,6 +34,9 @@ PANES = {"agents": AgentsPane, "memory": MemoryPane, "archival": ArchivalPane, "
 class MemosApp(App[None]):
     CSS_PATH = "memos.tcss"
     TITLE = "memos"
+    # Focus is placed by tab (FOCUS): Textual's own first-widget focus could land in the tab
+    # shown at start after another was chosen, and focus pulls its tab to the front.
+    AUTO_FOCUS = None
     BINDINGS = [Binding("ctrl+q", "quit", "Quit"), Binding("f1", "show_tab('agents')", "Agents"),
                 Binding("f2", "show_tab('memory')", "Memory"), Binding("f3", "show_tab('archival')", "Archival"),
                 Binding("f4", "show_tab('conversation')", "Chat"), Binding("f5", "show_tab('evolution')", "Evolution")]
@@ -53,6 +59,12 @@ class MemosApp(App[None]):
     def on_mount(self) -> None:
         self._retitle()
         self.set_interval(POLL_SECONDS, self._poll)
+        self.call_after_refresh(self._focus_pane, self.query_one(TabbedContent).active)
+
+    def _focus_pane(self, pane: str) -> None:
+        # Only the tab still showing: focusing a widget in a hidden tab would switch back to it.
+        if pane == self.query_one(TabbedContent).active and pane in FOCUS:
+            self.query_one(FOCUS[pane]).focus()
 
     def _retitle(self) -> None:
         if self.agent_id:
@@ -79,6 +91,7 @@ class MemosApp(App[None]):
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self._refresh_visible()
+        self._focus_pane(str(event.pane.id))
 
     def on_agent_selected(self, message: AgentSelected) -> None:
         self.agent_id = message.agent_id

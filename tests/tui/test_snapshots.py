@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import unit_vectors
+from tests.tui.helpers import show
 
 textual = pytest.importorskip("textual")
 pytestmark = pytest.mark.anyio
@@ -75,7 +76,7 @@ async def test_pane_snapshot(ws, pane: str) -> None:  # type: ignore[no-untyped-
 
     app = MemosApp(ws)
     async with app.run_test(size=SIZE) as pilot:
-        app.action_show_tab(pane)
+        await show(pilot, app, pane)
         await pilot.pause(0.3)
         app.clear_notifications()
         await pilot.pause()

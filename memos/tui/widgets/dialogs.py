@@ -10,6 +10,7 @@ from textual.widgets import Button, Input, Label
 
 
 class Confirm(ModalScreen[bool]):
+    AUTO_FOCUS = "#no"  # Enter on its own never confirms a deletion
     BINDINGS = [Binding("escape", "dismiss(False)", "Cancel"), Binding("y", "dismiss(True)", "Yes")]
 
     def __init__(self, question: str) -> None:
@@ -28,6 +29,7 @@ class Confirm(ModalScreen[bool]):
 
 
 class Ask(ModalScreen[str | None]):
+    AUTO_FOCUS = "#answer"
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
     def __init__(self, question: str, placeholder: str = "") -> None:

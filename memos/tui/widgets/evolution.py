@@ -85,7 +85,8 @@ class EvolutionPane(Horizontal):
     def action_test(self) -> None:
         evolution_id = self._selected()
         if evolution_id:
-            self.app.notify("running the checks…")
+            self.query_one("#evolution-detail-box").loading = True  # a spinner until the reports are in
+            self.query_one("#evolution-status", Static).update("running the tests, then shadow replay…")
             self.run_worker(lambda: self._recheck(evolution_id), thread=True, exclusive=True, group="evolve-checks")
 
     def _recheck(self, evolution_id: str) -> None:
@@ -97,7 +98,11 @@ class EvolutionPane(Horizontal):
             app.call_from_thread(app.notify, f"checks done: tests {'passed' if result.tests.passed else 'failed'}")
         except MemosError as exc:
             app.call_from_thread(app.notify, str(exc), severity="error")
-        app.call_from_thread(self.refresh_rows)
+        app.call_from_thread(self._checked)
+
+    def _checked(self) -> None:
+        self.query_one("#evolution-detail-box").loading = False
+        self.refresh_rows()
 
     def _decide(self, action: str, question: str) -> None:
         from memos.evolve import review

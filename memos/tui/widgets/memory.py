@@ -29,7 +29,7 @@ class BlockItem(ListItem):
 
 class MemoryPane(Horizontal):
     BINDINGS = [Binding("ctrl+s", "save", "Save block"), Binding("ctrl+z", "undo", "Undo last change"),
-                Binding("ctrl+r", "rollback", "Roll back to a version"), Binding("ctrl+h", "history", "History")]
+                Binding("ctrl+r", "rollback", "Roll back to a version"), Binding("ctrl+o", "history", "History")]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="block-list-box"):
