@@ -29,13 +29,15 @@ MEMOS = Path(sys.executable).parent / "memos"
 
 def first_draw(home: str) -> tuple[float, float]:
     """Seconds from launch to a drawn screen, and resident memory (MiB) then."""
-    socket = f"memos-bench-{os.getpid()}"
+    socket = f"memos-bench-{os.getpid()}-{time.monotonic_ns()}"  # a fresh tmux server per run
     tmux = ["tmux", "-L", socket]
     env = {**os.environ, "MEMOS_HOME": home, "TERM": "xterm-256color"}
     env.pop("TMUX", None)
     started = time.perf_counter()
-    subprocess.run([*tmux, "new-session", "-d", "-s", "b", "-x", "100", "-y", "30", f"exec {MEMOS} tui"],
-                   env=env, check=True)
+    started_tmux = subprocess.run([*tmux, "new-session", "-d", "-s", "b", "-x", "100", "-y", "30", f"exec {MEMOS} tui"],
+                                  env=env, capture_output=True, text=True)
+    if started_tmux.returncode:
+        raise SystemExit(f"tmux could not start: {started_tmux.stderr.strip()}")
     try:
         while True:
             screen = subprocess.run([*tmux, "capture-pane", "-p", "-t", "b"], capture_output=True, text=True).stdout
