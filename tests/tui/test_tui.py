@@ -203,3 +203,20 @@ async def test_command_palette_reaches_every_pane(ws) -> None:  # type: ignore[n
         await pilot.pause(0.5)
         await pilot.press("enter")
         await _wait(pilot, lambda: app.query_one(TabbedContent).active == "evolution")
+
+
+async def test_escape_cancels_a_streaming_reply_and_keeps_the_partial_text(ws, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    from textual.widgets import Input, Static
+
+    fake_llm.script({"content": "one two three four five six seven eight nine ten", "chunk_delay": 0.3})
+    app = _app(ws)
+    async with app.run_test(size=(110, 30)) as pilot:
+        await show(pilot, app, "conversation")
+        app.query_one("#chat-input", Input).focus()
+        await pilot.press(*"count slowly", "enter")
+        await _wait(pilot, lambda: "one" in str(app.query_one("#conversation-live", Static).render()))
+        await pilot.press("escape")
+        await _wait(pilot, lambda: "(stopped: cancelled)" in _log_text(app) or "agent: one" in _log_text(app))
+        kept = ws.store.list_messages(ws.store.get_agent("ada").id, limit=1)[0]
+        assert kept.role == "assistant" and kept.content.startswith("one")
+        assert len(kept.content) < len("one two three four five six seven eight nine ten")

@@ -56,7 +56,7 @@ class AgentsPane(Vertical):
             self.post_message(AgentSelected(agent_id))
 
     def action_create(self) -> None:
-        from memos.tui.widgets.dialogs import Ask
+        from memos.tui.widgets.ask import Ask
 
         def made(name: str | None) -> None:
             if not name:
@@ -70,7 +70,7 @@ class AgentsPane(Vertical):
         self.app.push_screen(Ask("Name of the new agent:", "letters, digits, . _ -"), made)
 
     def action_delete(self) -> None:
-        from memos.tui.widgets.dialogs import Confirm
+        from memos.tui.widgets.confirm import Confirm
 
         agent_id = self._selected()
         if not agent_id:

@@ -96,7 +96,7 @@ class ArchivalPane(Vertical):
             self.show_page()
 
     def action_add(self) -> None:
-        from memos.tui.widgets.dialogs import Ask
+        from memos.tui.widgets.ask import Ask
 
         def add(text: str | None) -> None:
             if text:
@@ -115,7 +115,7 @@ class ArchivalPane(Vertical):
         app.call_from_thread(app.notify, "passage added")
 
     def action_delete(self) -> None:
-        from memos.tui.widgets.dialogs import Confirm
+        from memos.tui.widgets.confirm import Confirm
 
         table = self.query_one(DataTable)
         if not table.row_count:

@@ -17,7 +17,8 @@ HISTORY = 200
 
 
 class ConversationPane(Vertical):
-    BINDINGS = [Binding("escape", "cancel", "Cancel reply"), Binding("ctrl+f", "search", "Search messages")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel reply"), Binding("ctrl+c", "cancel", "Cancel reply", show=False),
+                Binding("ctrl+f", "search", "Search messages")]
 
     def compose(self) -> ComposeResult:
         yield Static("", id="conversation-status", classes="status", markup=False)

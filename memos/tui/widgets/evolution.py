@@ -106,7 +106,7 @@ class EvolutionPane(Horizontal):
 
     def _decide(self, action: str, question: str) -> None:
         from memos.evolve import review
-        from memos.tui.widgets.dialogs import Confirm
+        from memos.tui.widgets.confirm import Confirm
 
         evolution_id = self._selected()
         if not evolution_id:

@@ -138,7 +138,7 @@ class MemoryPane(Horizontal):
         self.refresh_blocks()
 
     def action_rollback(self) -> None:
-        from memos.tui.widgets.dialogs import Ask
+        from memos.tui.widgets.ask import Ask
 
         if not self.current:
             return

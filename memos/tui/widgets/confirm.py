@@ -1,4 +1,4 @@
-"""Modal dialogs: confirm an action, or ask for a line of text."""
+"""A modal asking to confirm an action (deletions, merges, rollbacks)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label
+from textual.widgets import Button, Label
 
 
 class Confirm(ModalScreen[bool]):
@@ -26,20 +26,3 @@ class Confirm(ModalScreen[bool]):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "yes")
-
-
-class Ask(ModalScreen[str | None]):
-    AUTO_FOCUS = "#answer"
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
-
-    def __init__(self, question: str, placeholder: str = "") -> None:
-        super().__init__()
-        self.question, self.placeholder = question, placeholder
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label(self.question)
-            yield Input(placeholder=self.placeholder, id="answer")
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() or None)
