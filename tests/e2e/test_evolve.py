@@ -220,7 +220,7 @@ def _wait_for(condition, seconds: float = 60) -> None:  # type: ignore[no-untype
 
 def test_second_pass_exits_at_once_and_chat_keeps_working(memos, fake_llm, priced_agent: Path) -> None:  # type: ignore[no-untyped-def]
     # Replies in the order they are asked for: the pass's slow one, the pipeline's, the chat's, the pass's next.
-    fake_llm.script({**CONSOLIDATE, "delay": 20}, say("still here"), say("chatting during the pass"),
+    fake_llm.script({**CONSOLIDATE, "delay": 15}, say("still here"), say("chatting during the pass"),
                     {"tool_calls": [{"name": "no_change", "arguments": {"reason": "ok"}}]})
     first = _spawn_pass()
     _wait_for(lambda: len(fake_llm.requests) == 3)  # the pass is waiting on the model

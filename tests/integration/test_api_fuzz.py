@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 
 from tests.conftest import say  # noqa: E402
 
-EXAMPLES = 40
+EXAMPLES = 25
 
 
 @pytest.mark.slow
