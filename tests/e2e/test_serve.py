@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
+import letta_client
 import pytest
 
 from tests.conftest import MEMOS_BIN, say
 
-letta_client = pytest.importorskip("letta_client")
 
 
 @contextmanager

@@ -9,11 +9,11 @@ from __future__ import annotations
 import random
 
 import pytest
+import schemathesis
 
-schemathesis = pytest.importorskip("schemathesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, given, settings
 
-from tests.conftest import say  # noqa: E402
+from tests.conftest import say
 
 EXAMPLES = 25
 

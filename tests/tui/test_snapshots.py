@@ -17,7 +17,6 @@ import pytest
 from tests.conftest import unit_vectors
 from tests.tui.helpers import show
 
-textual = pytest.importorskip("textual")
 pytestmark = pytest.mark.anyio
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"

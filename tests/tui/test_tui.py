@@ -11,7 +11,6 @@ import pytest
 from tests.conftest import MEMOS_BIN, say
 from tests.tui.helpers import show
 
-textual = pytest.importorskip("textual")
 pytestmark = pytest.mark.anyio
 
 
