@@ -10,7 +10,6 @@ import random
 
 import pytest
 import schemathesis
-
 from hypothesis import HealthCheck, given, settings
 
 from tests.conftest import say
