@@ -116,6 +116,7 @@ async def test_archival_search_and_add(ws) -> None:  # type: ignore[no-untyped-d
         await show(pilot, app, "archival")
         table = app.query_one("#archival-table", DataTable)
         assert table.row_count == 2
+        assert "2 passages · tags work 1" in str(app.query_one("#archival-status").render())
         app.query_one("#archival-mode", Select).value = "text"
         query = app.query_one("#archival-query", Input)
         query.focus()

@@ -51,8 +51,10 @@ class ArchivalPane(Vertical):
             table.add_row("", _short(p.text), ", ".join(p.tags), f"{p.created_at:%Y-%m-%d %H:%M}", key=p.id)
         if passages and len(passages) == PAGE and len(self.cursors) == self.page + 1:
             self.cursors.append(passages[-1].id)
+        tags = sorted(stats.tags.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+        tag_text = " · tags " + ", ".join(f"{tag} {count:,}" for tag, count in tags) if tags else ""
         self.query_one("#archival-status", Static).update(
-            f"{stats.total:,} passages · page {self.page + 1} · PgUp/PgDn pages · a add · Del delete")
+            f"{stats.total:,} passages{tag_text} · page {self.page + 1} · PgUp/PgDn pages · a add · Del delete")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.searching = bool(event.value.strip())
