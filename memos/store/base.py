@@ -321,6 +321,16 @@ class Store(abc.ABC):
 
         Optional; a backend without such costs does nothing."""
 
+    def rebuild_vector_index(self, agent_id: str) -> Any:
+        """Bring the agent's vector index up to date now (backends normally do it by themselves).
+
+        Optional; a backend whose index follows every write does nothing."""
+        return None
+
+    def backend_details(self) -> dict[str, Any]:
+        """What `memos db info` shows beside the schema version: backend, location, indexes."""
+        return {"backend": type(self).__name__}
+
     # -- agents --------------------------------------------------------------
     @abc.abstractmethod
     def create_agent(self, agent: NewAgent, blocks: Sequence[NewBlock], actor: Actor = "user") -> Agent: ...

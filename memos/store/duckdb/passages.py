@@ -11,27 +11,13 @@ from memos.store import ids
 from memos.store.base import (
     EMBEDDING_DIM, NewPassage, Passage, PassageHit, PassageQuery, PassageStats, TagMatch,
 )
-from memos.store.duckdb import rows
 from memos.store.duckdb.vector_index import TAIL_LIMIT, IndexState  # noqa: F401
+from memos.store.search import check_embeddings, fuse, passes_filters, query_vector, vector_literal
+from memos.store.sql import rows
 from memos.store.text import query_terms, term_counts
 from memos.store.timeutil import from_db, to_db, utcnow
 
-RRF_K = 60  # the usual reciprocal-rank-fusion constant
 BM25_K1, BM25_B = 1.2, 0.75
-
-
-def vector_literal(vector: np.ndarray) -> str:
-    """A vector as text for ``$v::VARCHAR::FLOAT[384]``: binding a Python list costs 30-50 ms."""
-    return "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]"
-
-
-def _check_embeddings(passages: Sequence[NewPassage]) -> np.ndarray:
-    matrix = np.asarray([p.embedding for p in passages], dtype=np.float32)
-    if matrix.ndim != 2 or matrix.shape[1] != EMBEDDING_DIM:
-        raise InvalidInput(f"embeddings must have {EMBEDDING_DIM} dimensions, got shape {matrix.shape}")
-    if not np.isfinite(matrix).all():
-        raise InvalidInput("an embedding contains NaN or infinity")
-    return matrix
 
 
 def _filters(agent_id: str, tags: Sequence[str], tag_match: TagMatch, start: Any, end: Any,
@@ -52,19 +38,6 @@ def _filters(agent_id: str, tags: Sequence[str], tag_match: TagMatch, start: Any
     return " AND ".join(where), params
 
 
-def _passes(passage: Passage, agent_id: str, query: PassageQuery) -> bool:
-    """The search filters, checked in Python on rows already fetched."""
-    if passage.agent_id != agent_id:
-        return False
-    if query.tags:
-        wanted, have = set(query.tags), set(passage.tags)
-        if not (wanted <= have if query.tag_match == "all" else wanted & have):
-            return False
-    if query.start is not None and passage.created_at < query.start:
-        return False
-    return query.end is None or passage.created_at <= query.end
-
-
 class PassagesMixin:
     # -- writes ------------------------------------------------------------------
     def insert_passages(self, agent_id: str, passages: Sequence[NewPassage]) -> list[Passage]:
@@ -72,10 +45,7 @@ class PassagesMixin:
 
         if not passages:
             return []
-        for passage in passages:
-            if not passage.text.strip():
-                raise InvalidInput("a passage is empty", "give every passage some text")
-        matrix = _check_embeddings(passages)
+        matrix = check_embeddings(passages)
         now = utcnow()
         counts = [term_counts(p.text) for p in passages]
         with self._write() as con:  # type: ignore[attr-defined]
@@ -235,11 +205,7 @@ class PassagesMixin:
 
     def _vector_ranking(self, agent_id: str, query: PassageQuery, needed: int,
                         found_rows: dict[int, Passage]) -> list[tuple[int, float]]:
-        if query.embedding is None:
-            raise InvalidInput("a vector search needs a query embedding")
-        vector = np.asarray(query.embedding, dtype=np.float32).reshape(-1)
-        if vector.shape[0] != EMBEDDING_DIM:
-            raise InvalidInput(f"the query embedding has {vector.shape[0]} dimensions, not {EMBEDDING_DIM}")
+        vector = query_vector(query)
         state = self._vectors.state(agent_id)  # type: ignore[attr-defined]
         where, params = _filters(agent_id, query.tags, query.tag_match, query.start, query.end)
         params.update(q=vector_literal(vector), limit=needed)
@@ -265,7 +231,7 @@ class PassagesMixin:
             fetched = self._rows_by_seq(con, [seq for seq, _ in candidates])
             for seq, distance in candidates:
                 passage = fetched.get(seq)
-                if passage is not None and _passes(passage, agent_id, query):
+                if passage is not None and passes_filters(passage, agent_id, query):
                     found_rows[seq] = passage
                     ranked.append((seq, 1.0 - distance))
             ranked.sort(key=lambda item: (-item[1], -item[0]))
@@ -302,11 +268,7 @@ class PassagesMixin:
     def _hybrid_ranking(self, agent_id: str, query: PassageQuery, needed: int,
                         found_rows: dict[int, Passage]) -> list[tuple[int, float]]:
         depth = max(50, needed * 2)
-        fused: dict[int, float] = {}
         rankings = [self._vector_ranking(agent_id, query, depth, found_rows)]
         if query.text and query_terms(query.text):
             rankings.append(self._text_ranking(agent_id, query, depth))
-        for ranking in rankings:
-            for rank, (seq, _) in enumerate(ranking, start=1):
-                fused[seq] = fused.get(seq, 0.0) + 1.0 / (RRF_K + rank)
-        return sorted(fused.items(), key=lambda item: (-item[1], -item[0]))[:needed]
+        return fuse(rankings, needed)

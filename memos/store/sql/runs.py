@@ -68,6 +68,7 @@ class RunsMixin:
     def resolve_tool_call(self, tool_call_row_id: str, *, status: str, result: str, duration_ms: float | None,
                           message: NewMessage) -> Message:
         with self._write() as con:  # type: ignore[attr-defined]
+            self._lock(con, tool_call_row_id)  # type: ignore[attr-defined]  # settled once, by one caller
             row = con.execute("SELECT agent_id, status FROM tool_calls WHERE id = ?", [tool_call_row_id]).fetchone()
             if row is None or row[1] != "pending":
                 raise NotFound("no pending tool call to settle", "see `memos approve --list`")

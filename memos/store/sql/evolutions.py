@@ -55,8 +55,8 @@ class EvolutionsMixin:
 
     def get_evolution(self, evolution_id: str) -> Evolution:
         with self._read() as con:  # type: ignore[attr-defined]
-            found = con.execute(f"SELECT {COLUMNS} FROM evolutions WHERE id = ? OR starts_with(id, ?) "
-                                "OR starts_with(id, 'evo-' || ?) LIMIT 2",
+            found = con.execute(f"SELECT {COLUMNS} FROM evolutions WHERE id = ? OR starts_with(id, CAST(? AS VARCHAR)) "
+                                "OR starts_with(id, 'evo-' || CAST(? AS VARCHAR)) LIMIT 2",
                                 [evolution_id, evolution_id, evolution_id]).fetchall()
         exact = [r for r in found if r[0] == evolution_id]
         if exact or len(found) == 1:
@@ -85,4 +85,5 @@ class EvolutionsMixin:
 
     def set_meta(self, key: str, value: str) -> None:
         with self._write() as con:  # type: ignore[attr-defined]
-            con.execute("INSERT OR REPLACE INTO store_meta VALUES (?, ?)", [key, value])
+            con.execute("INSERT INTO store_meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        [key, value])

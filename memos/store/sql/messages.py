@@ -9,7 +9,7 @@ from typing import Any, Literal, Sequence
 from memos.errors import NotFound
 from memos.store import ids
 from memos.store.base import Message, MessageStats, NewMessage
-from memos.store.duckdb import rows
+from memos.store.sql import rows
 from memos.store.text import STOP_WORDS
 from memos.store.timeutil import from_db, to_db, utcnow
 
@@ -27,6 +27,8 @@ class MessagesMixin:
         if not messages:
             return []
         with self._write() as con:  # type: ignore[attr-defined]
+            # seq is global: writers of any agent take turns choosing it (so seq order is commit order).
+            self._lock(con, "message-seq")  # type: ignore[attr-defined]
             memo = self._db.memo  # type: ignore[attr-defined]
             if agent_id in memo.get("agents_with_messages", ()) and "next_message_seq" in memo:
                 first = memo["next_message_seq"]  # nobody else can have written since (connection.py)
@@ -45,29 +47,12 @@ class MessagesMixin:
                  m.run_id, m.in_context, to_db(m.created_at) if m.created_at else now)
                 for i, (message_id, m) in enumerate(zip(new_ids, messages))]
             if len(values) <= SMALL_BATCH:
-                # A few rows (an agent step): one plain INSERT beats registering an Arrow table.
+                # A few rows (an agent step): one plain INSERT is the cheapest round trip.
                 placeholders = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(values))
                 con.execute(f"INSERT INTO messages ({rows.MESSAGE_COLUMNS}) VALUES {placeholders}",
                             [v for row in values for v in row])
             else:
-                import pyarrow as pa
-
-                columns = list(zip(*values))
-                table = pa.table({
-                    "id": columns[0], "agent_id": columns[1], "seq": pa.array(columns[2], type=pa.int64()),
-                    "role": columns[3], "content": columns[4], "name": pa.array(columns[5], type=pa.string()),
-                    "tool_calls": pa.array(columns[6], type=pa.string()),
-                    "tool_call_id": pa.array(columns[7], type=pa.string()),
-                    "step_id": pa.array(columns[8], type=pa.string()), "run_id": pa.array(columns[9], type=pa.string()),
-                    "in_context": pa.array(columns[10], type=pa.bool_()),
-                    "created_at": pa.array(columns[11], type=pa.timestamp("us")),
-                })
-                con.register("new_messages", table)
-                try:
-                    con.execute(f"INSERT INTO messages ({rows.MESSAGE_COLUMNS}) "
-                                f"SELECT {rows.MESSAGE_COLUMNS} FROM new_messages")
-                finally:
-                    con.unregister("new_messages")
+                self._insert_many(con, "messages", rows.MESSAGE_COLUMNS, values)  # type: ignore[attr-defined]
             memo["next_message_seq"] = first + len(values)
             memo.setdefault("agents_with_messages", set()).add(agent_id)
         # The records as stored, built here rather than read back (one query less per step).
@@ -133,7 +118,7 @@ class MessagesMixin:
             where.append(f"({score}) > 0")
         if roles:
             params["roles"] = list(roles)
-            where.append("list_contains($roles, role)")
+            where.append("role IN (SELECT unnest($roles::VARCHAR[]))")
         if start:
             params["start"] = to_db(start)
             where.append("created_at >= $start")

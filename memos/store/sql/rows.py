@@ -1,4 +1,4 @@
-"""Column lists and row -> record conversions for the DuckDB backend."""
+"""Column lists and row -> record conversions, the same for both SQL backends."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from memos.store.timeutil import from_db
 AGENT_COLUMNS = ("id, name, description, system, model, embedding_model, context_window, "
                  "tool_rules, metadata, created_at, updated_at")
 BLOCK_COLUMNS = ("b.id, b.label, b.value, b.char_limit, b.description, b.read_only, b.is_template, "
-                 "b.version, b.created_at, b.updated_at, coalesce(owners.agent_ids, []) AS agent_ids")
+                 "b.version, b.created_at, b.updated_at, owners.agent_ids")
 # Joined after `FROM blocks b`: the agents sharing each block (a join, not a correlated subquery: 4x faster).
-BLOCK_OWNERS = ("LEFT JOIN (SELECT block_id, list(agent_id ORDER BY created_at) AS agent_ids FROM agent_blocks "
+BLOCK_OWNERS = ("LEFT JOIN (SELECT block_id, array_agg(agent_id ORDER BY created_at) AS agent_ids FROM agent_blocks "
                 "GROUP BY block_id) owners ON owners.block_id = b.id")
 HISTORY_COLUMNS = "block_id, version, old_value, new_value, actor, reason, restored_from, created_at"
 MESSAGE_COLUMNS = ("id, agent_id, seq, role, content, name, tool_calls, tool_call_id, step_id, run_id, "

@@ -28,6 +28,7 @@ class ToolsMixin:
         now = to_db(utcnow())
         with self._write() as con:  # type: ignore[attr-defined]
             self._agent_row(con, agent_id)  # type: ignore[attr-defined]
+            self._lock(con, agent_id)  # type: ignore[attr-defined]  # one tool of a name per agent
             row = con.execute(f"SELECT t.id {AGENT_TOOLS} AND t.name = ?", [agent_id, tool.name]).fetchone()
             values = [tool.description, json.dumps(tool.json_schema), tool.source_type, tool.source_code,
                       tool.repo_commit]
@@ -65,13 +66,14 @@ class ToolsMixin:
         with self._read() as con:  # type: ignore[attr-defined]
             for row in con.execute(
                     f"SELECT x.agent_id, {TOOL_COLUMNS} FROM tools t JOIN agent_tools x ON x.tool_id = t.id "
-                    "WHERE list_contains($ids, x.agent_id) ORDER BY x.agent_id, t.name", {"ids": list(found)}).fetchall():
+                    "WHERE x.agent_id IN (SELECT unnest($ids::VARCHAR[])) ORDER BY x.agent_id, t.name", {"ids": list(found)}).fetchall():
                 found[row[0]].append(_tool(row[1:]))
         return found
 
     def save_library_tool(self, tool: NewTool) -> ToolRecord:
         now = to_db(utcnow())
         with self._write() as con:  # type: ignore[attr-defined]
+            self._lock(con, "tool-library")  # type: ignore[attr-defined]
             row = con.execute(f"SELECT id FROM tools WHERE name = ? AND source_type = '{LIBRARY}'",
                               [tool.name]).fetchone()
             values = [tool.description, json.dumps(tool.json_schema), tool.source_code]

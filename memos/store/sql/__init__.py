@@ -1,0 +1,1 @@
+"""The parts of the `Store` both SQL backends (DuckDB, PostgreSQL) share."""

@@ -1,0 +1,342 @@
+"""What both SQL backends share: migrations, agents and memory blocks (messages, runs, tools and
+evolutions in mixins beside this module).
+
+The SQL here is written once, in DuckDB's parameter style (``?`` and ``$name``); the PostgreSQL
+connection translates it. A backend supplies its connection (``_db``), its passages mixin, and
+the few hooks below where the two engines differ: how concurrent writers are kept apart
+(`_lock`), how many rows go in at once (`_insert_many`), and what else an agent's deletion
+removes (`_delete_agent_extras`).
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
+
+from memos.errors import AlreadyExists, NotFound, SchemaTooNew
+from memos.store import ids
+from memos.store.base import (
+    Actor, Agent, AgentCounts, Block, BlockChange, BlockVersion, ChangeFn, ContextBlock, CoreMemory, NewAgent,
+    NewBlock, Store,
+)
+from memos.store.migrations import migrations_for
+from memos.store.sql import rows
+from memos.store.sql.evolutions import EvolutionsMixin
+from memos.store.sql.messages import MessagesMixin
+from memos.store.sql.runs import RunsMixin
+from memos.store.sql.tools import ToolsMixin
+from memos.store.timeutil import from_db, to_db, utcnow
+
+_AGENT_FIELDS = {"name", "description", "system", "model", "embedding_model", "context_window",
+                 "tool_rules", "metadata"}
+
+
+class SQLStore(MessagesMixin, RunsMixin, ToolsMixin, EvolutionsMixin, Store):
+    dialect: str
+    location: str  # what error messages call the database (a path, or a URL without its password)
+    _db: Any  # the backend's connections: session(write=), memo, after_commit()
+
+    # -- what each backend supplies ---------------------------------------------
+    def _lock(self, con: Any, *keys: str) -> None:
+        """Keep concurrent writers of these things apart until the transaction ends.
+
+        DuckDB needs nothing: one process writes the file at a time."""
+
+    def _insert_many(self, con: Any, table: str, columns: str, values: Sequence[Sequence[Any]]) -> None:
+        placeholders = "(" + ", ".join("?" * len(values[0])) + ")"
+        con.executemany(f"INSERT INTO {table} ({columns}) VALUES {placeholders}", values)
+
+    def _delete_agent_extras(self, con: Any, agent_id: str) -> None:
+        """Delete what only this backend keeps for an agent (called inside delete_agent)."""
+
+    def _database_exists(self) -> bool:
+        return True
+
+    def _after_migrations(self) -> None:
+        """Called once migrations have been applied in this process."""
+
+    # -- lifecycle -------------------------------------------------------------
+    def _applied(self, con: Any) -> list[str]:
+        has_table = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+        ).fetchone()[0]
+        if not has_table:
+            return []
+        return [r[0] for r in con.execute("SELECT id FROM schema_migrations ORDER BY id").fetchall()]
+
+    def _check_known(self, applied: list[str], known: list[str]) -> None:
+        unknown = sorted(set(applied) - set(known))
+        if unknown:
+            raise SchemaTooNew(
+                f"the database {self.location} was written by a newer memos (schema {unknown[-1]}; "
+                f"this memos knows up to {known[-1]})",
+                "upgrade memos; the database was left untouched",
+            )
+
+    def _migrate(self, *, upto: str | None = None) -> None:
+        """Apply pending migrations. Reads first, so a current or too-new file is never written."""
+        migrations = migrations_for(self.dialect)
+        if upto is not None:
+            migrations = [m for m in migrations if m.id <= upto]
+        known = [m.id for m in migrations_for(self.dialect)]
+        if self._database_exists():
+            with self._db.session(write=False) as con:
+                applied = self._applied(con)
+            self._check_known(applied, known)
+            if not [m for m in migrations if m.id not in applied]:
+                return
+        with self._db.session(write=True) as con:
+            self._lock(con, "migrations")
+            con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (id VARCHAR PRIMARY KEY, applied_at TIMESTAMP NOT NULL)")
+        for migration in migrations:
+            with self._db.session(write=True) as con:  # one transaction per migration
+                self._lock(con, "migrations")  # another process may be migrating the same database
+                applied = self._applied(con)
+                self._check_known(applied, known)
+                if migration.id in applied:
+                    continue
+                migration.apply(con)
+                con.execute("INSERT INTO schema_migrations VALUES (?, ?)", [migration.id, to_db(utcnow())])
+        self._after_migrations()
+
+    def transaction(self):  # type: ignore[override]
+        return self._db.session(write=True)
+
+    @contextmanager
+    def _read(self) -> Iterator[Any]:
+        with self._db.session(write=False) as con:
+            yield con
+
+    @contextmanager
+    def _write(self) -> Iterator[Any]:
+        with self._db.session(write=True) as con:
+            yield con
+
+    def schema_version(self) -> list[str]:
+        with self._read() as con:
+            return self._applied(con)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- agents ----------------------------------------------------------------
+    def _agent_row(self, con: Any, id_or_name: str) -> Agent:
+        column = "id" if ids.looks_like("agent", id_or_name) else "name"
+        row = con.execute(f"SELECT {rows.AGENT_COLUMNS} FROM agents WHERE {column} = ?", [id_or_name]).fetchone()
+        if row is None:
+            raise NotFound(f"no agent named '{id_or_name}'", "see `memos agents list`")
+        return rows.agent(row)
+
+    def _check_name_free(self, con: Any, name: str) -> None:
+        if con.execute("SELECT 1 FROM agents WHERE name = ?", [name]).fetchone():
+            raise AlreadyExists(f"an agent named '{name}' already exists", "pick another name")
+
+    def create_agent(self, agent: NewAgent, blocks: Sequence[NewBlock], actor: Actor = "user") -> Agent:
+        now = to_db(utcnow())
+        agent_id = ids.new_id("agent")
+        with self._write() as con:
+            self._lock(con, "agent-names")
+            self._check_name_free(con, agent.name)
+            con.execute(
+                "INSERT INTO agents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [agent_id, agent.name, agent.description, agent.system, agent.model, agent.embedding_model,
+                 agent.context_window, json.dumps(agent.tool_rules), json.dumps(agent.metadata), now, now],
+            )
+            for new_block in blocks:
+                self.create_block(new_block, actor=actor, reason="created with the agent", agent_id=agent_id)
+            return self._agent_row(con, agent_id)
+
+    def get_agent(self, id_or_name: str) -> Agent:
+        with self._read() as con:
+            return self._agent_row(con, id_or_name)
+
+    def list_agents(self) -> list[Agent]:
+        with self._read() as con:
+            return [rows.agent(r) for r in con.execute(f"SELECT {rows.AGENT_COLUMNS} FROM agents ORDER BY name").fetchall()]
+
+    def update_agent(self, agent_id: str, **fields: Any) -> Agent:
+        unknown = set(fields) - _AGENT_FIELDS
+        if unknown:
+            raise ValueError(f"cannot update agent fields {sorted(unknown)}")
+        with self._write() as con:
+            if "name" in fields:
+                self._lock(con, "agent-names")
+            current = self._agent_row(con, agent_id)
+            self._lock(con, current.id)
+            if "name" in fields and fields["name"] != current.name:
+                self._check_name_free(con, fields["name"])
+            for key in ("tool_rules", "metadata"):
+                if key in fields:
+                    fields[key] = json.dumps(fields[key])
+            if fields:
+                assignments = ", ".join(f"{key} = ?" for key in fields)
+                con.execute(f"UPDATE agents SET {assignments}, updated_at = ? WHERE id = ?",
+                            [*fields.values(), to_db(utcnow()), current.id])
+            return self._agent_row(con, current.id)
+
+    def delete_agent(self, agent_id: str) -> None:
+        with self._write() as con:
+            agent = self._agent_row(con, agent_id)
+            self._lock(con, agent.id)
+            orphans = [r[0] for r in con.execute(
+                "SELECT block_id FROM agent_blocks WHERE agent_id = ? AND block_id NOT IN "
+                "(SELECT block_id FROM agent_blocks WHERE agent_id <> ?)", [agent.id, agent.id]).fetchall()]
+            con.execute("DELETE FROM tools WHERE id IN (SELECT tool_id FROM agent_tools WHERE agent_id = ?) AND id NOT IN "
+                        "(SELECT tool_id FROM agent_tools WHERE agent_id <> ?)", [agent.id, agent.id])
+            self._delete_agent_extras(con, agent.id)
+            for table in ("messages", "passages", "agent_blocks", "agent_tools", "tool_calls", "steps", "runs",
+                          "evolutions"):
+                con.execute(f"DELETE FROM {table} WHERE agent_id = ?", [agent.id])
+            for block_id in orphans:
+                con.execute("DELETE FROM block_history WHERE block_id = ?", [block_id])
+                con.execute("DELETE FROM blocks WHERE id = ?", [block_id])
+            con.execute("DELETE FROM agents WHERE id = ?", [agent.id])
+            self._db.memo.clear()  # it may remember this agent as existing
+
+    def core_memory(self, agent_id: str) -> CoreMemory:
+        # Two statements in one session: a single query joining counts to blocks measured no
+        # faster, and leaving out the sharing owners (list_agent_blocks) saves a millisecond a step.
+        with self._read() as con:
+            blocks = tuple(ContextBlock(r[0], r[1], r[2], r[3], r[4], from_db(r[5])) for r in con.execute(
+                "SELECT b.label, b.description, b.value, b.char_limit, b.read_only, b.updated_at FROM agent_blocks x "
+                "JOIN blocks b ON b.id = x.block_id WHERE x.agent_id = ? ORDER BY x.created_at, b.label",
+                [agent_id]).fetchall())
+            messages, passages = con.execute(
+                "SELECT (SELECT count(*) FROM messages WHERE agent_id = $a), "
+                "(SELECT count(*) FROM passages WHERE agent_id = $a)", {"a": agent_id}).fetchone()
+        return CoreMemory(blocks, int(messages), int(passages))
+
+    def agent_counts(self, agent_id: str) -> AgentCounts:
+        with self._read() as con:
+            row = con.execute(
+                "SELECT (SELECT count(*) FROM messages WHERE agent_id = $a), "
+                "(SELECT count(*) FROM passages WHERE agent_id = $a), "
+                "(SELECT count(*) FROM agent_blocks WHERE agent_id = $a), "
+                "greatest((SELECT max(created_at) FROM messages WHERE agent_id = $a), "
+                "(SELECT max(created_at) FROM passages WHERE agent_id = $a), "
+                "(SELECT updated_at FROM agents WHERE id = $a))", {"a": agent_id}).fetchone()
+        return AgentCounts(messages=row[0], passages=row[1], blocks=row[2], last_activity=from_db(row[3]))
+
+    # -- blocks ----------------------------------------------------------------
+    def _block_row(self, con: Any, block_id: str) -> Block:
+        row = con.execute(f"SELECT {rows.BLOCK_COLUMNS} FROM blocks b {rows.BLOCK_OWNERS} WHERE b.id = ?", [block_id]).fetchone()
+        if row is None:
+            raise NotFound(f"no block with id '{block_id}'", "see `memos memory show`")
+        return rows.block(row)
+
+    def _label_taken(self, con: Any, agent_id: str, label: str) -> bool:
+        return con.execute(
+            "SELECT 1 FROM agent_blocks ab JOIN blocks b ON b.id = ab.block_id WHERE ab.agent_id = ? AND b.label = ?",
+            [agent_id, label]).fetchone() is not None
+
+    def create_block(self, block: NewBlock, *, actor: Actor, reason: str, agent_id: str | None = None) -> Block:
+        now = to_db(utcnow())
+        block_id = ids.new_id("block")
+        with self._write() as con:
+            if agent_id is not None:
+                self._agent_row(con, agent_id)
+                self._lock(con, agent_id)  # labels are unique per agent
+                if self._label_taken(con, agent_id, block.label):
+                    raise AlreadyExists(f"the agent already has a block labelled '{block.label}'",
+                                        "pick another label or edit the existing block")
+            con.execute("INSERT INTO blocks VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+                        [block_id, block.label, block.value, block.limit, block.description, block.read_only,
+                         block.is_template, now, now])
+            con.execute(f"INSERT INTO block_history ({rows.HISTORY_COLUMNS}) VALUES (?, 1, NULL, ?, ?, ?, NULL, ?)",
+                        [block_id, block.value, actor, reason, now])
+            if agent_id is not None:
+                con.execute("INSERT INTO agent_blocks VALUES (?, ?, ?)", [agent_id, block_id, now])
+            return self._block_row(con, block_id)
+
+    def get_block(self, block_id: str) -> Block:
+        with self._read() as con:
+            return self._block_row(con, block_id)
+
+    def get_agent_block(self, agent_id: str, label: str) -> Block:
+        with self._read() as con:
+            row = con.execute(
+                f"SELECT {rows.BLOCK_COLUMNS} FROM blocks b {rows.BLOCK_OWNERS} JOIN agent_blocks x ON x.block_id = b.id "
+                "WHERE x.agent_id = ? AND b.label = ?", [agent_id, label]).fetchone()
+            if row is None:
+                labels = [r[0] for r in con.execute(
+                    "SELECT b.label FROM blocks b JOIN agent_blocks x ON x.block_id = b.id WHERE x.agent_id = ? "
+                    "ORDER BY x.created_at", [agent_id]).fetchall()]
+                raise NotFound(f"no block labelled '{label}'",
+                               f"this agent's blocks: {', '.join(labels) or 'none'}")
+            return rows.block(row)
+
+    def list_agent_blocks(self, agent_id: str) -> list[Block]:
+        with self._read() as con:
+            return [rows.block(r) for r in con.execute(
+                f"SELECT {rows.BLOCK_COLUMNS} FROM blocks b {rows.BLOCK_OWNERS} JOIN agent_blocks x ON x.block_id = b.id "
+                "WHERE x.agent_id = ? ORDER BY x.created_at, b.label", [agent_id]).fetchall()]
+
+    def blocks_by_agent(self, agent_ids: Sequence[str]) -> dict[str, list[Block]]:
+        found: dict[str, list[Block]] = {agent_id: [] for agent_id in agent_ids}
+        if not found:
+            return found
+        with self._read() as con:
+            for row in con.execute(
+                    f"SELECT x.agent_id, {rows.BLOCK_COLUMNS} FROM blocks b {rows.BLOCK_OWNERS} "
+                    "JOIN agent_blocks x ON x.block_id = b.id WHERE x.agent_id IN (SELECT unnest($ids::VARCHAR[])) "
+                    "ORDER BY x.agent_id, x.created_at, b.label", {"ids": list(found)}).fetchall():
+                found[row[0]].append(rows.block(row[1:]))
+        return found
+
+    def list_blocks(self) -> list[Block]:
+        with self._read() as con:
+            return [rows.block(r) for r in con.execute(
+                f"SELECT {rows.BLOCK_COLUMNS} FROM blocks b {rows.BLOCK_OWNERS} ORDER BY b.label, b.created_at").fetchall()]
+
+    def attach_block(self, agent_id: str, block_id: str) -> Block:
+        with self._write() as con:
+            self._agent_row(con, agent_id)
+            self._lock(con, agent_id)
+            block = self._block_row(con, block_id)
+            if agent_id in block.agent_ids:
+                return block
+            if self._label_taken(con, agent_id, block.label):
+                raise AlreadyExists(f"the agent already has a block labelled '{block.label}'",
+                                    "detach it first with `memos memory detach`")
+            con.execute("INSERT INTO agent_blocks VALUES (?, ?, ?)", [agent_id, block_id, to_db(utcnow())])
+            return self._block_row(con, block_id)
+
+    def detach_block(self, agent_id: str, block_id: str) -> None:
+        with self._write() as con:
+            con.execute("DELETE FROM agent_blocks WHERE agent_id = ? AND block_id = ?", [agent_id, block_id])
+
+    def modify_block(self, block_id: str, change: ChangeFn, *, actor: Actor, reason: str,
+                     restored_from: int | None = None) -> tuple[Block, Block]:
+        with self._write() as con:
+            self._lock(con, block_id)  # read, change and write with no other edit in between
+            old = self._block_row(con, block_id)
+            new: BlockChange = change(old)
+            if (new.value, new.limit, new.description, new.read_only) == (
+                    old.value, old.limit, old.description, old.read_only):
+                return old, old
+            now = to_db(utcnow())
+            version = old.version + 1 if new.value != old.value else old.version
+            con.execute(
+                "UPDATE blocks SET value = ?, char_limit = ?, description = ?, read_only = ?, version = ?, "
+                "updated_at = ? WHERE id = ?",
+                [new.value, new.limit, new.description, new.read_only, version, now, block_id])
+            if new.value != old.value:
+                con.execute(f"INSERT INTO block_history ({rows.HISTORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            [block_id, version, old.value, new.value, actor, reason, restored_from, now])
+            return old, self._block_row(con, block_id)
+
+    def delete_block(self, block_id: str) -> None:
+        with self._write() as con:
+            self._block_row(con, block_id)
+            for sql in ("DELETE FROM agent_blocks WHERE block_id = ?", "DELETE FROM block_history WHERE block_id = ?",
+                        "DELETE FROM blocks WHERE id = ?"):
+                con.execute(sql, [block_id])
+
+    def block_history(self, block_id: str) -> list[BlockVersion]:
+        with self._read() as con:
+            self._block_row(con, block_id)
+            return [rows.history(r) for r in con.execute(
+                f"SELECT {rows.HISTORY_COLUMNS} FROM block_history WHERE block_id = ? ORDER BY version",
+                [block_id]).fetchall()]
+
