@@ -50,6 +50,10 @@ class DatabaseBusy(MemosError):
     """The database stayed locked by another process past the retry budget."""
 
 
+class DatabaseUnavailable(MemosError):
+    """The configured database server cannot be reached or refused memos."""
+
+
 class SchemaTooNew(MemosError):
     """The database was written by a newer memos."""
 

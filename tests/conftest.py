@@ -20,7 +20,7 @@ MEMOS_BIN = Path(sys.executable).parent / "memos"
 def memos_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "memos-home"
     monkeypatch.setenv("MEMOS_HOME", str(home))
-    for var in ("MEMOS_AGENT", "MEMOS_MODEL", "MEMOS_DEBUG", "MEMOS_LOCK_TIMEOUT"):
+    for var in ("MEMOS_AGENT", "MEMOS_MODEL", "MEMOS_DEBUG", "MEMOS_LOCK_TIMEOUT", "MEMOS_DATABASE_URL"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
     return home
@@ -50,8 +50,49 @@ def memos():  # type: ignore[no-untyped-def]
     return run_memos
 
 
+BACKENDS = ("duckdb", "postgresql")
+both_backends = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """An embedded PostgreSQL with pgvector for the whole session. Where it cannot start the
+    PostgreSQL tests are skipped with the reason, except under CI, where that is a failure."""
+    from tests.postgres import start_server
+
+    try:
+        server = start_server(tmp_path_factory.mktemp("postgres") / "data")
+    except Exception as exc:  # noqa: BLE001 -- any failure to start is reported the same way
+        reason = f"PostgreSQL with pgvector could not start here: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    yield server
+    server.cleanup()
+
+
 @pytest.fixture
-def workspace(memos_home: Path):  # type: ignore[no-untyped-def]
+def postgres_url(postgres_server, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """A fresh PostgreSQL database, made the one memos uses (MEMOS_DATABASE_URL)."""
+    from tests.postgres import drop_database, new_database
+
+    url = new_database(postgres_server)
+    monkeypatch.setenv("MEMOS_DATABASE_URL", url)
+    yield url
+    drop_database(postgres_server, url)
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    """The store backend under test: DuckDB unless a test is parametrised with `both_backends`."""
+    name = getattr(request, "param", "duckdb")
+    if name == "postgresql":
+        request.getfixturevalue("postgres_url")
+    return name
+
+
+@pytest.fixture
+def workspace(memos_home: Path, backend: str):  # type: ignore[no-untyped-def]
     from memos.core.workspace import Workspace
 
     ws = Workspace()

@@ -60,6 +60,13 @@ def _evolve_policy(raw: str) -> str:
     return value
 
 
+def _database_url(raw: str) -> str:
+    value = raw.strip()
+    if not value.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f"'{value}' is not a PostgreSQL URL", "use postgresql://user@host:port/database")
+    return value
+
+
 SETTINGS: dict[str, Setting] = {
     s.key: s
     for s in [
@@ -72,6 +79,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("sandbox.cpu_seconds", _positive_int, 10, "CPU-time limit of one custom tool call, seconds"),
         Setting("sandbox.memory_mb", _positive_int, 1024, "address-space limit of one custom tool call, MiB"),
         Setting("sandbox.output_kb", _positive_int, 1024, "cap on a tool call's printed output and result, KiB"),
+        Setting("database_url", _database_url, None,
+                "PostgreSQL database to use instead of the DuckDB file, postgresql://… "
+                "(MEMOS_DATABASE_URL overrides it; keep passwords in ~/.pgpass or that variable)"),
         Setting("evolve.policy", _evolve_policy, "review",
                 "what a sleep-time pass does with a passing tool change: review (keep it for a person), "
                 "auto (merge when tests pass and shadow replay shows no regression) or off (no proposals)"),

@@ -21,10 +21,19 @@ class Workspace:
         return Config(self.home.config_file)
 
     @cached_property
+    def database_url(self) -> str | None:
+        """The PostgreSQL database to use, if any: MEMOS_DATABASE_URL, then `database_url` in config.
+        Without one, the DuckDB file in the home directory."""
+        return os.environ.get("MEMOS_DATABASE_URL") or self.config.get("database_url")
+
+    @cached_property
     def store(self) -> Store:
         from memos.store import open_store
 
-        return open_store(self.home.database)
+        url = self.database_url
+        if url:
+            check_database_url(url)
+        return open_store(self.home.database, url=url)
 
     def resolve_agent(self, name: str | None = None) -> Agent:
         """The agent to act on: explicit name, then MEMOS_AGENT, then config, then the only one."""
@@ -43,6 +52,16 @@ class Workspace:
     def close(self) -> None:
         if "store" in self.__dict__:
             self.store.close()
+
+
+def check_database_url(url: str) -> str:
+    from memos.store.postgres.store import is_postgres_url
+
+    if not is_postgres_url(url):
+        raise InvalidInput(f"'{url.split('@')[-1]}' is not a PostgreSQL URL",
+                           "use postgresql://user:password@host:port/database, or unset MEMOS_DATABASE_URL "
+                           "to use the DuckDB file")
+    return url
 
 
 AGENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

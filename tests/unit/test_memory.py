@@ -1,4 +1,4 @@
-"""Core memory blocks through core.memory against a real DuckDB file."""
+"""Core memory blocks through core.memory against a real store (a DuckDB file, a PostgreSQL database)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import pytest
 from memos.core import memory
 from memos.core.agents import create_agent
 from memos.errors import InvalidInput, LimitExceeded, NotFound, ReadOnly
+from tests.conftest import both_backends
+
+pytestmark = both_backends  # the store under test behaves the same on DuckDB and PostgreSQL
 
 
 def test_new_agent_has_persona_and_human_with_letta_limits(workspace, agent):

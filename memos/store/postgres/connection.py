@@ -1,0 +1,159 @@
+"""Sessions on a PostgreSQL database: a connection pool, one transaction per write session.
+
+PostgreSQL lets many processes write at once, so unlike the DuckDB file there is
+nothing to lock around a session; the store serialises what must not interleave
+(choosing the next global seq, checking a label is free) with transaction-scoped
+advisory locks (`lock`). Sessions opened inside a session join it, as with DuckDB.
+
+The shared SQL (memos/store/sql) is written with DuckDB's placeholders, ``?`` and
+``$name``; `Translated` rewrites it to psycopg's ``%s`` and ``%(name)s`` once per
+statement text.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Callable, Iterator, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+from memos.errors import DatabaseBusy, DatabaseUnavailable
+from memos.store.duckdb.connection import lock_timeout_from_env
+
+_NAMED = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+POOL_SIZE = 16  # connections one process may hold at once (the API server's worker threads)
+
+
+@lru_cache(maxsize=1024)
+def to_psycopg(sql: str) -> str:
+    """DuckDB placeholders to psycopg's; a literal % is doubled. The shared SQL has no ? or $
+    inside string literals."""
+    return _NAMED.sub(r"%(\1)s", sql.replace("%", "%%")).replace("?", "%s")
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for messages and `memos db info`."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+
+
+class Translated:
+    """A psycopg connection that takes the shared SQL as written."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
+        if params is None:
+            return self.raw.execute(sql)
+        return self.raw.execute(to_psycopg(sql), params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self.raw.cursor() as cursor:
+            cursor.executemany(to_psycopg(sql), rows)
+
+
+@dataclass
+class _Active:
+    con: Translated
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+
+def _configure(raw: Any) -> None:
+    from psycopg.types.string import TextLoader
+
+    # JSON comes back as text, as it does from DuckDB, so both backends share their row readers.
+    raw.adapters.register_loader("jsonb", TextLoader)
+    raw.adapters.register_loader("json", TextLoader)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+class PgConnections:
+    def __init__(self, url: str, *, timeout: float | None = None) -> None:
+        self.url = url
+        self.timeout = lock_timeout_from_env() if timeout is None else timeout
+        self._local = threading.local()
+        self._pool: Any | None = None
+        self._pool_lock = threading.Lock()
+
+    @property
+    def memo(self) -> dict[str, Any]:
+        """Facts to remember between sessions: none. Other processes write at any time, so a
+        fact read from the database holds only inside its transaction."""
+        return {}
+
+    def unavailable(self, exc: BaseException) -> DatabaseUnavailable:
+        return DatabaseUnavailable(f"cannot use the PostgreSQL database {redacted(self.url)}: {_first_line(exc)}",
+                                   "check MEMOS_DATABASE_URL (or database_url in config) and that the server runs")
+
+    def _get_pool(self) -> Any:
+        with self._pool_lock:
+            if self._pool is None:
+                import psycopg
+                from psycopg_pool import ConnectionPool
+
+                # One plain connection first: a pool would hide why the server cannot be reached.
+                try:
+                    psycopg.connect(self.url, connect_timeout=10).close()
+                except psycopg.Error as exc:
+                    raise self.unavailable(exc) from None
+                self._pool = ConnectionPool(self.url, min_size=1, max_size=POOL_SIZE, open=True,
+                                            kwargs={"autocommit": True, "connect_timeout": 10},
+                                            configure=_configure, name="memos")
+            return self._pool
+
+    @contextmanager
+    def session(self, *, write: bool) -> Iterator[Translated]:
+        active: _Active | None = getattr(self._local, "active", None)
+        if active is not None:
+            yield active.con
+            return
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        after_commit: list[Callable[[], None]] = []
+        pool = self._get_pool()
+        try:
+            with pool.connection(timeout=self.timeout) as raw:
+                con = Translated(raw)
+                self._local.active = _Active(con, after_commit)
+                try:
+                    with raw.transaction():
+                        yield con
+                finally:
+                    self._local.active = None
+        except PoolTimeout:
+            raise DatabaseBusy(f"no connection to {redacted(self.url)} came free within {self.timeout:g}s",
+                               "wait for other memos work to finish, or raise MEMOS_LOCK_TIMEOUT") from None
+        except psycopg.OperationalError as exc:
+            raise self.unavailable(exc) from None
+        for hook in after_commit:
+            hook()
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        active: _Active | None = getattr(self._local, "active", None)
+        if active is None:
+            hook()
+        else:
+            active.after_commit.append(hook)
+
+    @property
+    def in_session(self) -> bool:
+        return getattr(self._local, "active", None) is not None
+
+    def close(self) -> None:
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None

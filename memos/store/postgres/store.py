@@ -1,0 +1,50 @@
+"""The PostgreSQL backend of `Store`: chosen by MEMOS_DATABASE_URL or `database_url` in config.
+
+Everything but archival memory is the SQL shared with DuckDB (memos/store/sql); what
+is PostgreSQL's own is the connection pool (connection.py), advisory locks where
+concurrent writers must take turns, and pgvector + full-text search (passages.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from memos.store.postgres.connection import PgConnections, redacted
+from memos.store.postgres.passages import PgPassagesMixin
+from memos.store.sql.store import SQLStore
+
+URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres_url(value: str) -> bool:
+    return value.startswith(URL_SCHEMES)
+
+
+class PostgresStore(PgPassagesMixin, SQLStore):
+    dialect = "postgresql"
+
+    def __init__(self, url: str, *, lock_timeout: float | None = None) -> None:
+        self.url = url
+        self.location = redacted(url)
+        self._db = PgConnections(url, timeout=lock_timeout)
+        self._migrate()
+
+    # -- hooks of SQLStore ---------------------------------------------------------
+    def _lock(self, con: Any, *keys: str) -> None:
+        # Transaction-scoped: released at commit or rollback. Sorted, so two callers taking
+        # several keys take them in the same order and cannot deadlock on each other.
+        for key in sorted(set(keys)):
+            con.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", [f"memos:{key}"])
+
+    def _insert_many(self, con: Any, table: str, columns: str, values: Sequence[Sequence[Any]]) -> None:
+        with con.raw.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in values:
+                copy.write_row(row)
+
+    def backend_details(self) -> dict[str, Any]:
+        with self._read() as con:
+            server = con.execute("SHOW server_version").fetchone()[0]
+            vector = con.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+        return {"backend": "postgresql", "location": self.location, "server_version": server,
+                "pgvector": vector[0] if vector else None, "vector_index": "pgvector HNSW (cosine)",
+                "text_search": "PostgreSQL full-text search (english)"}
