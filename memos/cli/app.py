@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from memos import __version__
-from memos.cli import agents, archival, chat, config_cmd, evolve, memory, messages, models, send, serve, tools, tui
+from memos.cli import agents, archival, chat, config_cmd, db, evolve, memory, messages, models, send, serve, tools, tui
 
 app = typer.Typer(
     name="memos",
@@ -39,6 +39,7 @@ app.add_typer(archival.app, name="archival")
 app.add_typer(tools.app, name="tools")
 app.add_typer(evolve.app, name="evolve")
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(db.app, name="db")
 
 
 def _version(value: bool) -> None:

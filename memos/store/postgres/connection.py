@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import threading
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -37,7 +38,7 @@ def to_psycopg(sql: str) -> str:
 def redacted(url: str) -> str:
     """The URL without its password, for messages and `memos db info`."""
     parts = urlsplit(url)
-    if parts.password is None:
+    if not parts.password:
         return url
     netloc = parts.netloc.rsplit("@", 1)
     user = netloc[0].split(":", 1)[0]
@@ -86,6 +87,19 @@ class PgConnections:
         self._local = threading.local()
         self._pool: Any | None = None
         self._pool_lock = threading.Lock()
+        self._with_vectors: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def with_vectors(self, con: Translated) -> Any:
+        """The raw connection, able to send and read pgvector's binary vectors (numpy arrays):
+        40x faster than their text form. Registered per connection, on first use: the vector
+        type exists only once the first migration has run."""
+        raw = con.raw
+        if raw not in self._with_vectors:
+            from pgvector.psycopg import register_vector
+
+            register_vector(raw)
+            self._with_vectors.add(raw)
+        return raw
 
     @property
     def memo(self) -> dict[str, Any]:

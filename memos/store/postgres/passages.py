@@ -7,7 +7,7 @@ separately, unlike DuckDB's.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from memos.errors import InvalidInput, NotFound
 from memos.store import ids
@@ -22,6 +22,21 @@ EF_SEARCH = 100
 COLUMNS = "p.id, p.agent_id, p.text, p.tags, p.created_at"
 # Words of the query, any of them (plainto_tsquery joins them with AND).
 ANY_WORD = "replace(plainto_tsquery('english', $text)::text, '&', '|')::tsquery"
+
+
+PASSAGE_COPY_COLUMNS = "id, agent_id, seq, text, tags, embedding, embedding_model, created_at"
+_PASSAGE_COPY_TYPES = ["varchar", "varchar", "int8", "varchar", "varchar[]", "vector", "varchar", "timestamp"]
+
+
+def copy_passages(raw: Any, values: Iterable[Sequence[Any]]) -> int:
+    """Write passage rows (PASSAGE_COPY_COLUMNS, the embedding a numpy array) by binary COPY."""
+    written = 0
+    with raw.cursor().copy(f"COPY passages ({PASSAGE_COPY_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(_PASSAGE_COPY_TYPES)
+        for row in values:
+            copy.write_row(row)
+            written += 1
+    return written
 
 
 def _filters(agent_id: str, tags: Sequence[str], tag_match: TagMatch, start: Any, end: Any) -> tuple[str, dict[str, Any]]:
@@ -52,12 +67,9 @@ class PgPassagesMixin:
             made = [Passage(id=ids.new_id("passage"), agent_id=agent_id, text=p.text, tags=sorted(set(p.tags)),
                             created_at=from_db(to_db(p.created_at or now)))  # type: ignore[arg-type]
                     for p in passages]
-            with con.raw.cursor().copy(
-                    "COPY passages (id, agent_id, seq, text, tags, embedding, embedding_model, created_at) "
-                    "FROM STDIN") as copy:
-                for i, (passage, vector) in enumerate(zip(made, matrix)):
-                    copy.write_row((passage.id, agent_id, first + i, passage.text, passage.tags,
-                                    vector_literal(vector), model, to_db(passage.created_at)))
+            copy_passages(self._db.with_vectors(con), [  # type: ignore[attr-defined]
+                (passage.id, agent_id, first + i, passage.text, passage.tags, vector, model, to_db(passage.created_at))
+                for i, (passage, vector) in enumerate(zip(made, matrix))])
         return made
 
     def delete_passages(self, agent_id: str, passage_ids: Sequence[str]) -> int:

@@ -1,0 +1,202 @@
+"""Copying a DuckDB store into PostgreSQL (`memos db migrate-to`), verified before it commits.
+
+Everything is copied in one PostgreSQL transaction: every table, row for row, ids and
+seqs kept. Before committing, each table is read back from PostgreSQL inside that
+same transaction and compared with what was read from DuckDB: row counts, and a
+SHA-256 over the rows in key order with values in one canonical form (times as ISO
+text, JSON re-serialised with sorted keys, embeddings as their float32 bytes). Any
+difference, error or Ctrl-C rolls the transaction back, so the target is left as it
+was: empty. A target that already holds agents is refused before anything is written.
+
+Derived data is not copied but rebuilt by the target: DuckDB's term table and vector
+index files become PostgreSQL's generated tsvector and HNSW index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from memos.errors import InvalidInput, MemosError
+from memos.store.base import EMBEDDING_DIM
+from memos.store.duckdb.store import DuckDBStore
+from memos.store.postgres.passages import PASSAGE_COPY_COLUMNS, copy_passages
+from memos.store.postgres.store import PostgresStore
+from memos.store.sql import rows
+from memos.store.sql.evolutions import COLUMNS as EVOLUTION_COLUMNS
+from memos.store.sql.runs import TOOL_CALL_COLUMNS
+
+BATCH = 2000
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: str
+    key: str  # the order rows are compared in
+    json_columns: tuple[str, ...] = ()
+    where: str = "true"
+
+
+# In dependency order. store_meta's store_id names a store and stays the target's own.
+TABLES = (
+    Table("store_meta", "key, value", "key", where="key <> 'store_id'"),
+    Table("agents", rows.AGENT_COLUMNS, "id", ("tool_rules", "metadata")),
+    Table("blocks", "id, label, value, char_limit, description, read_only, is_template, version, created_at, "
+                    "updated_at", "id"),
+    Table("agent_blocks", "agent_id, block_id, created_at", "agent_id, block_id"),
+    Table("block_history", rows.HISTORY_COLUMNS, "block_id, version"),
+    Table("messages", rows.MESSAGE_COLUMNS, "seq", ("tool_calls",)),
+    Table("passages", PASSAGE_COPY_COLUMNS, "seq"),
+    Table("tools", "id, name, description, json_schema, source_type, source_code, repo_commit, created_at, "
+                   "updated_at", "id", ("json_schema",)),
+    Table("agent_tools", "agent_id, tool_id, created_at", "agent_id, tool_id"),
+    Table("runs", "id, agent_id, status, stop_reason, created_at, completed_at", "id"),
+    Table("steps", "id, run_id, agent_id, model, prompt_tokens, completion_tokens, cost_usd, latency_ms, "
+                   "stop_reason, created_at", "id"),
+    Table("tool_calls", TOOL_CALL_COLUMNS, "id", ("arguments",)),
+    Table("evolutions", EVOLUTION_COLUMNS, "id", ("test_report", "shadow_report")),
+)
+
+
+@dataclass(frozen=True)
+class TableReport:
+    table: str
+    rows: int
+    checksum: str
+
+
+@dataclass(frozen=True)
+class TransferReport:
+    source: str
+    target: str
+    tables: list[TableReport]
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "target": self.target, "seconds": round(self.seconds, 2),
+                "verified": True,
+                "tables": {t.table: {"rows": t.rows, "sha256": t.checksum} for t in self.tables}}
+
+
+class TransferFailed(MemosError):
+    """The copy did not verify, or failed part way; the target was rolled back."""
+
+
+def _canonical(value: Any, is_json: bool) -> Any:
+    if value is None:
+        return None
+    if is_json:
+        return json.dumps(json.loads(value) if isinstance(value, str) else value, sort_keys=True)
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None).isoformat()
+    if isinstance(value, np.ndarray):
+        return np.asarray(value, dtype="<f4").tobytes().hex()
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v, False) for v in value]
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
+class _Digest:
+    def __init__(self, table: Table) -> None:
+        names = [c.strip() for c in table.columns.split(",")]
+        self.json_flags = [name in table.json_columns for name in names]
+        self.sha = hashlib.sha256()
+        self.count = 0
+
+    def add(self, row: Sequence[Any]) -> None:
+        canonical = [_canonical(v, j) for v, j in zip(row, self.json_flags)]
+        self.sha.update(json.dumps(canonical, separators=(",", ":")).encode())
+        self.sha.update(b"\n")
+        self.count += 1
+
+    def hexdigest(self) -> str:
+        return self.sha.hexdigest()
+
+
+def _duckdb_rows(con: Any, table: Table) -> Iterator[tuple[Any, ...]]:
+    """Rows in key order, in batches; embeddings as float32 numpy rows."""
+    reader = con.execute(f"SELECT {table.columns} FROM {table.name} WHERE {table.where} "
+                         f"ORDER BY {table.key}").to_arrow_reader(BATCH)
+    for batch in reader:
+        columns = []
+        for name, column in zip(batch.schema.names, batch.columns):
+            if name == "embedding":
+                flat = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32)
+                columns.append(list(flat.reshape(-1, EMBEDDING_DIM)))
+            else:
+                columns.append(column.to_pylist())
+        yield from zip(*columns)
+
+
+def _postgres_rows(raw: Any, table: Table) -> Iterator[tuple[Any, ...]]:
+    from pgvector import Vector
+
+    # Server-side, so a large table streams. Passages come in binary: their vectors load 40x
+    # faster; the other tables stay in text, where JSON reads back as text as from DuckDB.
+    with raw.cursor(name=f"memos_verify_{table.name}", binary=table.name == "passages") as cursor:
+        cursor.itersize = BATCH
+        cursor.execute(f"SELECT {table.columns} FROM {table.name} WHERE {table.where} ORDER BY {table.key}")
+        for row in cursor:
+            yield tuple(v.to_numpy() if isinstance(v, Vector) else v for v in row)
+
+
+def _write_rows(raw: Any, table: Table, source: Iterator[tuple[Any, ...]], digest: _Digest) -> None:
+    def hashed() -> Iterator[tuple[Any, ...]]:
+        for row in source:
+            digest.add(row)
+            yield row
+
+    if table.name == "passages":
+        copy_passages(raw, hashed())
+        return
+    with raw.cursor().copy(f"COPY {table.name} ({table.columns}) FROM STDIN") as copy:
+        for row in hashed():
+            copy.write_row(row)
+
+
+def migrate_to_postgres(source: DuckDBStore, target: PostgresStore,
+                        progress: Callable[[str, int], None] = lambda table, count: None) -> TransferReport:
+    """Copy everything in ``source`` into the empty ``target`` and verify it; all or nothing."""
+    import psycopg
+
+    started = time.monotonic()
+    with target._db.session(write=True) as con:  # one transaction: commits only if verified
+        target._lock(con, "agent-names", "message-seq", "passage-seq", "tool-library")
+        existing = con.execute("SELECT count(*) FROM agents").fetchone()[0]
+        if existing:
+            raise InvalidInput(f"the target {target.location} already holds {existing} agent(s)",
+                               "migrate into an empty database: create a new one, or drop these agents")
+        con.execute("DELETE FROM store_meta WHERE key <> 'store_id'")
+        raw = target._db.with_vectors(con)
+        reports = []
+        with source._db.session(write=False) as duck:
+            for table in TABLES:
+                sent = _Digest(table)
+                try:
+                    _write_rows(raw, table, _duckdb_rows(duck, table), sent)
+                except psycopg.Error as exc:
+                    raise TransferFailed(f"copying {table.name} into PostgreSQL failed at row {sent.count}: "
+                                         f"{str(exc).strip().splitlines()[0]}",
+                                         "nothing was kept in the target; fix that row in the source and retry") from None
+                progress(table.name, sent.count)
+                stored = _Digest(table)
+                for row in _postgres_rows(raw, table):
+                    stored.add(row)
+                if (stored.count, stored.hexdigest()) != (sent.count, sent.hexdigest()):
+                    raise TransferFailed(
+                        f"{table.name} did not verify: {sent.count} rows sent, {stored.count} stored, "
+                        f"checksums {sent.hexdigest()[:12]} and {stored.hexdigest()[:12]}",
+                        "nothing was kept in the target; report this with `memos db info` of both")
+                reports.append(TableReport(table.name, sent.count, sent.hexdigest()))
+    with target._db.session(write=True) as con:
+        con.execute("ANALYZE")  # fresh statistics, so the planner uses the new indexes
+    return TransferReport(source.location, target.location, reports, time.monotonic() - started)

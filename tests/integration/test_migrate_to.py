@@ -1,0 +1,171 @@
+"""`memos db migrate-to`: a DuckDB store copied into PostgreSQL, verified, all or nothing;
+and `memos db info` naming the backend in use."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from memos.store.base import (
+    BlockChange, NewAgent, NewBlock, NewMessage, NewPassage, NewTool, PassageQuery, StepRecord, ToolCallRecord,
+)
+from tests.conftest import unit_vectors
+
+
+@pytest.fixture
+def target(postgres_server, monkeypatch):  # type: ignore[no-untyped-def]
+    """An empty PostgreSQL database to migrate into; memos itself keeps using DuckDB."""
+    from tests.postgres import drop_database, new_database
+
+    url = new_database(postgres_server)
+    yield url
+    drop_database(postgres_server, url)
+
+
+def _fill(store) -> dict:  # type: ignore[no-untyped-def]
+    """A store with some of everything: shared and edited blocks, many messages, passages with
+    tags, tools, a step with tool calls, an evolution with reports, a fact."""
+    ada = store.create_agent(NewAgent("ada", "You are Ada.", "openai/m", "local/all-MiniLM-L6-v2", 8000,
+                                      tool_rules=[{"type": "exit_loop", "tool_name": "send_message"}],
+                                      metadata={"team": "core"}), [NewBlock("persona", "I help.", 200)])
+    bob = store.create_agent(NewAgent("bob", "You are Bob.", "openai/m", "local/all-MiniLM-L6-v2", 8000), [])
+    shared = store.create_block(NewBlock("project", "memos", 500, "shared notes"), actor="user", reason="t", agent_id=ada.id)
+    store.attach_block(bob.id, shared.id)
+    for i in range(3):
+        store.modify_block(shared.id, lambda b, i=i: BlockChange(b.value + f" v{i}", b.limit, b.description, b.read_only),
+                           actor="agent", reason=f"edit {i}")
+    store.append_messages(ada.id, [NewMessage("user" if i % 2 else "assistant", f"message {i} ünïcode ✓",
+                                              tool_calls=[{"id": f"c{i}", "function": {"name": "f"}}] if i % 7 == 0 else None)
+                                   for i in range(120)])
+    vectors = unit_vectors(300, seed=11)
+    store.insert_passages(ada.id, [NewPassage(f"fact number {i}", vectors[i], tags=["even" if i % 2 == 0 else "odd"])
+                                   for i in range(300)])
+    store.insert_passages(bob.id, [NewPassage("bob's only fact", vectors[0])])
+    store.attach_tool(ada.id, NewTool("weather", "Weather.", {"name": "weather", "parameters": {}}, "def weather(): ...", "abc"))
+    store.save_library_tool(NewTool("roll", "Dice.", {"name": "roll"}, "def roll(): return 4"))
+    run = store.start_run(ada.id)
+    store.record_step(ada.id, StepRecord(run.id, "openai/m", 100, 20, 0.0012, 33.3, "end_turn"),
+                      [NewMessage("assistant", "done")],
+                      [ToolCallRecord("toolcall-x", ada.id, "c1", "weather", '{"city": "Oslo"}', "sunny", "success", 4.5)])
+    store.finish_run(run.id, "completed", "end_turn")
+    evo = store.create_evolution(ada.id, "evolve/2026-11-25-weather", "abc", title="cache", rationale="slow")
+    store.update_evolution(evo.id, status="pending", test_report={"passed": 2}, shadow_report={"changed": []})
+    store.set_meta("evolve.last_pass.ada", "2026-11-25T03:00:00")
+    return {"ada": ada, "bob": bob, "vectors": vectors}
+
+
+def _view(store, agent_ids):  # type: ignore[no-untyped-def]
+    """What a user can see of a store through its interface."""
+    view = {"agents": store.list_agents(), "blocks": store.list_blocks(), "tools": store.list_tools(),
+            "evolutions": store.list_evolutions(), "meta": store.get_meta("evolve.last_pass.ada")}
+    for agent_id in agent_ids:
+        view[agent_id] = {
+            "messages": store.list_messages(agent_id, limit=1000, order="asc"),
+            "passages": store.list_passages(agent_id, limit=1000),
+            "tool_calls": store.list_tool_calls(agent_id),
+            "history": [store.block_history(b.id) for b in store.list_agent_blocks(agent_id)],
+        }
+    return view
+
+
+def test_everything_is_copied_verified_and_usable(workspace, target, memos):
+    made = _fill(workspace.store)
+    ids = [made["ada"].id, made["bob"].id]
+    before = _view(workspace.store, ids)
+    workspace.close()
+
+    result = memos("db", "migrate-to", target, "--json")
+    assert result.code == 0, result.err
+    report = result.json()
+    assert report["verified"] is True
+    assert {name: t["rows"] for name, t in report["tables"].items()} == {
+        "store_meta": 1, "agents": 2, "blocks": 2, "agent_blocks": 3, "block_history": 5, "messages": 121,
+        "passages": 301, "tools": 2, "agent_tools": 1, "runs": 1, "steps": 1, "tool_calls": 1, "evolutions": 1}
+    assert "copied passages: 301 rows" in result.err
+
+    from memos.store.postgres.store import PostgresStore
+
+    copy = PostgresStore(target)
+    try:
+        assert _view(copy, ids) == before  # ids, seqs, times, JSON, tags: all as they were
+        query = PassageQuery(mode="vector", embedding=made["vectors"][42], top_k=3)
+        hits = copy.search_passages(made["ada"].id, query)
+        assert hits[0].passage.text == "fact number 42" and hits[0].score == pytest.approx(1.0, abs=1e-5)
+        text = copy.search_passages(made["ada"].id, PassageQuery(mode="text", text="number 7", top_k=300))
+        assert "fact number 7" in [h.passage.text for h in text]
+    finally:
+        copy.close()
+
+    # memos works on the copy, and says which backend it uses.
+    info = memos("db", "info", "--json", env={"MEMOS_DATABASE_URL": target}).json()
+    assert info["backend"] == "postgresql" and info["selected_by"] == "MEMOS_DATABASE_URL"
+    assert (info["agents"], info["messages"], info["passages"]) == (2, 121, 301)
+    assert info["schema_version"] == "0003_passage_seq_index"
+    shown = memos("memory", "show", "project", "--agent", "bob", env={"MEMOS_DATABASE_URL": target})
+    assert shown.out.strip() == "memos v0 v1 v2"
+    assert memos("db", "info", "--json").json()["backend"] == "duckdb"  # without the variable: the file
+
+
+def test_a_failed_copy_leaves_the_target_empty(workspace, target, memos):
+    made = _fill(workspace.store)
+    # PostgreSQL text cannot hold a NUL byte; DuckDB's can. The copy fails at that message,
+    # after agents and blocks went in: all of it must be rolled back.
+    workspace.store.append_messages(made["ada"].id, [NewMessage("user", "a NUL \x00 inside")])
+    workspace.close()
+    result = memos("db", "migrate-to", target)
+    assert result.code == 1
+    lines = result.err.strip().splitlines()
+    assert lines[-1].startswith("error: copying messages into PostgreSQL failed at row 122")
+    assert "nothing was kept in the target" in lines[-1] and "Traceback" not in result.err
+
+    import psycopg
+
+    with psycopg.connect(target) as con:
+        counts = [con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("agents", "blocks", "messages")]
+        meta = con.execute("SELECT key FROM store_meta").fetchall()
+    assert counts == [0, 0, 0] and meta == [("store_id",)]
+
+
+def test_refusals_are_one_clear_line(workspace, target, memos, tmp_path):
+    _fill(workspace.store)
+    workspace.close()
+    assert memos("db", "migrate-to", target).code == 0
+    again = memos("db", "migrate-to", target)
+    assert again.code == 1 and "already holds 2 agent(s)" in again.err and len(again.err.strip().splitlines()) == 1
+    wrong = memos("db", "migrate-to", "mysql://x/y")
+    assert wrong.code == 1 and "is not a PostgreSQL URL" in wrong.err
+    missing = memos("db", "migrate-to", target, "--from", str(tmp_path / "nothing.duckdb"))
+    assert missing.code == 1 and "there is no DuckDB store at" in missing.err
+    unreachable = memos("db", "info", env={"MEMOS_DATABASE_URL": f"postgresql://nobody@/x?host={tmp_path}"})
+    assert unreachable.code == 1
+    assert unreachable.err.startswith("error: cannot use the PostgreSQL database postgresql://nobody@/x")
+    assert len(unreachable.err.strip().splitlines()) == 1 and os.environ.get("MEMOS_DATABASE_URL") is None
+
+
+def test_a_copy_that_reads_back_different_is_rolled_back(workspace, target, monkeypatch):
+    """The checksums catch a value PostgreSQL stored differently (here: one embedding component)."""
+    import numpy as np
+
+    from memos.store import transfer
+    from memos.store.postgres.store import PostgresStore
+
+    _fill(workspace.store)
+    real_rows = transfer._postgres_rows
+
+    def one_float_off(raw, table):  # type: ignore[no-untyped-def]
+        for i, row in enumerate(real_rows(raw, table)):
+            if table.name == "passages" and i == 150:
+                embedding = np.array(row[5], dtype=np.float32)
+                embedding[7] = np.nextafter(embedding[7], np.float32(2))
+                row = (*row[:5], embedding, *row[6:])
+            yield row
+
+    monkeypatch.setattr(transfer, "_postgres_rows", one_float_off)
+    copy = PostgresStore(target)
+    try:
+        with pytest.raises(transfer.TransferFailed, match="passages did not verify: 301 rows sent, 301 stored"):
+            transfer.migrate_to_postgres(workspace.store, copy)
+        assert copy.list_agents() == [] and copy.list_tools() == []
+    finally:
+        copy.close()

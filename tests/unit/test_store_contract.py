@@ -1,0 +1,120 @@
+"""The rest of the `Store` interface, on both backends: agents, runs and steps, tool calls and
+approvals, tools, evolutions, small facts, and what deleting an agent takes with it."""
+
+from __future__ import annotations
+
+import pytest
+
+from memos.errors import AlreadyExists, InvalidInput, NotFound
+from memos.store.base import NewAgent, NewBlock, NewMessage, NewPassage, NewTool, StepRecord, ToolCallRecord
+from tests.conftest import both_backends, unit_vectors
+
+pytestmark = both_backends
+
+
+def _agent(store, name: str = "ada"):  # type: ignore[no-untyped-def]
+    return store.create_agent(NewAgent(name, "system", "openai/m", "local/all-MiniLM-L6-v2", 8000),
+                              [NewBlock("persona", "I help.", 100)])
+
+
+def test_agents_names_are_unique_and_rename_keeps_identity(workspace):
+    store = workspace.store
+    ada = _agent(store)
+    with pytest.raises(AlreadyExists):
+        _agent(store)
+    bob = _agent(store, "bob")
+    with pytest.raises(AlreadyExists):
+        store.update_agent(bob.id, name="ada")
+    renamed = store.update_agent(ada.id, name="ada2", metadata={"team": "x"}, tool_rules=[{"type": "exit_loop"}])
+    assert renamed.id == ada.id and store.get_agent("ada2").metadata == {"team": "x"}
+    assert store.get_agent(ada.id).tool_rules == [{"type": "exit_loop"}]
+    assert [a.name for a in store.list_agents()] == ["ada2", "bob"]
+    with pytest.raises(NotFound):
+        store.get_agent("ada")
+
+
+def test_a_step_with_a_pending_call_waits_for_approval_and_settles_once(workspace):
+    store = workspace.store
+    agent = _agent(store)
+    run = store.start_run(agent.id)
+    call = ToolCallRecord("toolcall-1", agent.id, "call_1", "archival_memory_insert", '{"content": "x"}', None,
+                          "pending", None)
+    step_id, stored = store.record_step(agent.id, StepRecord(run.id, "openai/m", 10, 5, 0.001, 12.5, "requires_approval"),
+                                        [NewMessage("assistant", "", tool_calls=[{"id": "call_1"}])], [call])
+    assert stored[0].step_id == step_id and stored[0].run_id == run.id
+    pending = store.pending_tool_calls(agent.id)
+    assert [(p.name, p.arguments, p.step_id) for p in pending] == [("archival_memory_insert", '{"content": "x"}', step_id)]
+    message = store.resolve_tool_call("toolcall-1", status="denied", result="no", duration_ms=None,
+                                      message=NewMessage("tool", "denied: no", tool_call_id="call_1"))
+    assert message.role == "tool" and message.seq == stored[-1].seq + 1
+    assert store.pending_tool_calls(agent.id) == []
+    with pytest.raises(NotFound):
+        store.resolve_tool_call("toolcall-1", status="success", result="", duration_ms=1.0,
+                                message=NewMessage("tool", "again"))
+    store.finish_run(run.id, "completed", "requires_approval")
+    assert [c.status for c in store.list_tool_calls(agent.id)] == ["denied"]
+
+
+def test_tools_attach_refresh_detach_and_library(workspace):
+    store = workspace.store
+    agent = _agent(store)
+    first = store.attach_tool(agent.id, NewTool("weather", "v1", {"name": "weather"}, "def weather(): ...", "abc"))
+    second = store.attach_tool(agent.id, NewTool("weather", "v2", {"name": "weather", "x": 1}, None, "def"))
+    assert first.id == second.id and second.description == "v2" and second.repo_commit == "def"
+    assert [t.json_schema for t in store.list_agent_tools(agent.id)] == [{"name": "weather", "x": 1}]
+    library = store.save_library_tool(NewTool("roll", "dice", {"name": "roll"}, "def roll(): ..."))
+    again = store.save_library_tool(NewTool("roll", "dice v2", {"name": "roll"}, "def roll(): return 4"))
+    assert library.id == again.id and store.get_tool(library.id).source_code == "def roll(): return 4"
+    assert sorted(t.name for t in store.list_tools()) == ["roll", "weather"]
+    assert {k: [t.name for t in v] for k, v in store.tools_by_agent([agent.id]).items()} == {agent.id: ["weather"]}
+    assert store.detach_tool(agent.id, "weather") is True and store.detach_tool(agent.id, "weather") is False
+    with pytest.raises(NotFound):
+        store.get_tool(first.id)
+
+
+def test_evolutions_by_prefix_with_reports_and_meta(workspace):
+    store = workspace.store
+    agent = _agent(store)
+    evo = store.create_evolution(agent.id, "evolve/2026-11-25-fix", "abc123", title="fix", rationale="errors")
+    updated = store.update_evolution(evo.id, status="pending", head_commit="def456",
+                                     test_report={"passed": 3, "failed": 0}, shadow_report={"fixed": ["x"]})
+    assert updated.test_report == {"passed": 3, "failed": 0} and updated.shadow_report == {"fixed": ["x"]}
+    assert store.get_evolution(evo.id[4:12]).id == evo.id  # a prefix without "evo-"
+    assert [e.id for e in store.list_evolutions(agent.id, status="pending")] == [evo.id]
+    assert store.list_evolutions(status="accepted") == []
+    other = store.create_evolution(agent.id, "evolve/other", None)
+    with pytest.raises(InvalidInput):
+        store.get_evolution("evo-")  # matches both
+    assert store.get_evolution(other.id).status == "running"
+    assert store.get_meta("evolve.last_pass") is None
+    store.set_meta("evolve.last_pass", "1")
+    store.set_meta("evolve.last_pass", "2")
+    assert store.get_meta("evolve.last_pass") == "2"
+
+
+def test_deleting_an_agent_takes_its_data_and_leaves_others(workspace):
+    store = workspace.store
+    ada, bob = _agent(store), _agent(store, "bob")
+    for agent in (ada, bob):
+        store.append_messages(agent.id, [NewMessage("user", f"hi from {agent.name}")])
+        store.insert_passages(agent.id, [NewPassage(f"fact of {agent.name}", unit_vectors(1)[0], tags=["t"])])
+        store.attach_tool(agent.id, NewTool("t", "", {"name": "t"}))
+        store.create_evolution(agent.id, "evolve/x", None)
+    store.delete_agent(ada.id)
+    assert [a.name for a in store.list_agents()] == ["bob"]
+    counts = store.agent_counts(bob.id)
+    assert (counts.messages, counts.passages, counts.blocks) == (1, 1, 1)
+    assert [t.name for t in store.list_tools()] == ["t"] and len(store.list_evolutions()) == 1
+    assert store.agent_counts(ada.id).messages == 0
+
+
+def test_in_context_flags_and_core_memory(workspace):
+    store = workspace.store
+    agent = _agent(store)
+    messages = store.append_messages(agent.id, [NewMessage("user", f"m{i}") for i in range(5)])
+    store.set_in_context(agent.id, [m.id for m in messages[:3]], False)
+    assert [m.content for m in store.list_messages(agent.id, in_context=True, order="asc")] == ["m3", "m4"]
+    assert store.message_stats(agent.id).in_context == 2
+    core = store.core_memory(agent.id)
+    assert [(b.label, b.value, b.limit) for b in core.blocks] == [("persona", "I help.", 100)]
+    assert (core.messages, core.passages) == (5, 0)
