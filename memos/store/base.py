@@ -327,6 +327,11 @@ class Store(abc.ABC):
         Optional; a backend whose index follows every write does nothing."""
         return None
 
+    @abc.abstractmethod
+    def change_stamp(self) -> Any:
+        """A cheap value that changes whenever anyone (any process) commits a write; compared
+        by front ends that watch the store (the TUI polls it every second)."""
+
     def backend_details(self) -> dict[str, Any]:
         """What `memos db info` shows beside the schema version: backend, location, indexes."""
         return {"backend": type(self).__name__}

@@ -16,7 +16,6 @@ from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from memos.core.workspace import Workspace
 from memos.tui.events import AgentSelected, StoreChanged
-from memos.tui.watch import store_stamp
 from memos.tui.widgets.agents import AgentsPane
 from memos.tui.widgets.archival import ArchivalPane
 from memos.tui.widgets.conversation import ConversationPane
@@ -46,7 +45,7 @@ class MemosApp(App[None]):
         self.ws = ws or Workspace()
         chosen = self.ws.resolve_agent(agent) if agent or self.ws.store.list_agents() else None
         self.agent_id: str | None = chosen.id if chosen else None
-        self._stamp = store_stamp(self.ws.home.database)
+        self._stamp = self.ws.store.change_stamp()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -73,7 +72,7 @@ class MemosApp(App[None]):
             self.sub_title = "no agent yet: press n on the Agents tab"
 
     def _poll(self) -> None:
-        stamp = store_stamp(self.ws.home.database)
+        stamp = self.ws.store.change_stamp()
         if stamp != self._stamp:
             self._stamp = stamp
             self.post_message(StoreChanged())

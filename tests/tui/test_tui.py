@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import MEMOS_BIN, say
+from tests.conftest import MEMOS_BIN, both_backends, say
 from tests.tui.helpers import show
 
 pytestmark = pytest.mark.anyio
@@ -20,7 +20,7 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def ws(memos_home: Path):  # type: ignore[no-untyped-def]
+def ws(memos_home: Path, backend: str):  # type: ignore[no-untyped-def]
     from memos.core.agents import create_agent
     from memos.core.workspace import Workspace
 
@@ -142,6 +142,7 @@ async def test_conversation_streams_a_reply_from_the_fake_llm(ws, fake_llm) -> N
         assert "Likes tea" in ws.store.get_agent_block(ws.store.get_agent("ada").id, "human").value
 
 
+@both_backends
 async def test_changes_by_another_process_show_up(ws) -> None:  # type: ignore[no-untyped-def]
     from textual.widgets import TextArea
 

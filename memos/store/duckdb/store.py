@@ -54,6 +54,11 @@ class DuckDBStore(PassagesMixin, SQLStore):
         con.execute("DELETE FROM passage_terms WHERE agent_id = ?", [agent_id])
         self._db.after_commit(lambda: self._vectors.drop(agent_id))
 
+    def change_stamp(self) -> Any:
+        from memos.store.duckdb.watch import file_stamp
+
+        return file_stamp(self.path)
+
     def backend_details(self) -> dict[str, Any]:
         return {"backend": "duckdb", "location": str(self.path), "vector_index": "usearch HNSW beside the file",
                 "text_search": "BM25 over stemmed terms"}

@@ -41,6 +41,14 @@ class PostgresStore(PgPassagesMixin, SQLStore):
             for row in values:
                 copy.write_row(row)
 
+    def change_stamp(self) -> Any:
+        # The server's transaction snapshot (oldest running, next and running transaction ids)
+        # changes when any writing transaction starts and again when it ends; read-only ones
+        # take no transaction id. Server-wide, so another database's writes show here too:
+        # at worst a needless refresh.
+        with self._read() as con:
+            return con.execute("SELECT CAST(pg_current_snapshot() AS VARCHAR)").fetchone()[0]
+
     def backend_details(self) -> dict[str, Any]:
         with self._read() as con:
             server = con.execute("SHOW server_version").fetchone()[0]

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 
-def store_stamp(database: Path) -> tuple[tuple[int, int], ...]:
+def file_stamp(database: Path) -> tuple[tuple[int, int], ...]:
     stamps = []
     for path in (database, database.with_name(database.name + ".wal")):
         try:
