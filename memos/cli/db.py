@@ -37,7 +37,7 @@ def migrate_to(
     All or nothing: on any failure the target is rolled back."""
     from memos.core.database import migrate_to as run
 
-    report = run(workspace(), url, source=source, progress=lambda table, count: output.note(f"copied {table}: {count} rows"))
+    report = run(workspace(), url, source=source, progress=output.note)
     if json_out:
         output.emit_json(report)
         return

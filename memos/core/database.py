@@ -34,7 +34,7 @@ def _from_env() -> bool:
 
 
 def migrate_to(ws: Workspace, url: str, *, source: Path | None = None,
-               progress: Callable[[str, int], None] = lambda table, count: None) -> dict[str, Any]:
+               progress: Callable[[str], None] = lambda message: None) -> dict[str, Any]:
     """Copy the DuckDB store (the home's, or ``source``) into the PostgreSQL database at ``url``."""
     from memos.store.duckdb.store import DuckDBStore
     from memos.store.postgres.store import PostgresStore

@@ -33,6 +33,9 @@ from memos.store.sql.evolutions import COLUMNS as EVOLUTION_COLUMNS
 from memos.store.sql.runs import TOOL_CALL_COLUMNS
 
 BATCH = 2000
+# Memory for building the HNSW graph in one piece (100k MiniLM vectors take ~200 MB);
+# PostgreSQL's default of 64 MB makes the build spill and slow down several times.
+INDEX_BUILD_MEMORY = "1GB"
 
 
 @dataclass(frozen=True)
@@ -164,7 +167,7 @@ def _write_rows(raw: Any, table: Table, source: Iterator[tuple[Any, ...]], diges
 
 
 def migrate_to_postgres(source: DuckDBStore, target: PostgresStore,
-                        progress: Callable[[str, int], None] = lambda table, count: None) -> TransferReport:
+                        progress: Callable[[str], None] = lambda message: None) -> TransferReport:
     """Copy everything in ``source`` into the empty ``target`` and verify it; all or nothing."""
     import psycopg
 
@@ -176,6 +179,12 @@ def migrate_to_postgres(source: DuckDBStore, target: PostgresStore,
             raise InvalidInput(f"the target {target.location} already holds {existing} agent(s)",
                                "migrate into an empty database: create a new one, or drop these agents")
         con.execute("DELETE FROM store_meta WHERE key <> 'store_id'")
+        # Building the passage indexes once, after the copy, is several times faster than
+        # growing them row by row; their definitions come from the target's own migrations.
+        rebuilt = [r[0] for r in con.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'passages' AND indexname IN "
+            "('passages_embedding', 'passages_tsv') ORDER BY indexname").fetchall()]
+        con.execute("DROP INDEX IF EXISTS passages_embedding, passages_tsv")
         raw = target._db.with_vectors(con)
         reports = []
         with source._db.session(write=False) as duck:
@@ -187,7 +196,6 @@ def migrate_to_postgres(source: DuckDBStore, target: PostgresStore,
                     raise TransferFailed(f"copying {table.name} into PostgreSQL failed at row {sent.count}: "
                                          f"{str(exc).strip().splitlines()[0]}",
                                          "nothing was kept in the target; fix that row in the source and retry") from None
-                progress(table.name, sent.count)
                 stored = _Digest(table)
                 for row in _postgres_rows(raw, table):
                     stored.add(row)
@@ -197,6 +205,11 @@ def migrate_to_postgres(source: DuckDBStore, target: PostgresStore,
                         f"checksums {sent.hexdigest()[:12]} and {stored.hexdigest()[:12]}",
                         "nothing was kept in the target; report this with `memos db info` of both")
                 reports.append(TableReport(table.name, sent.count, sent.hexdigest()))
+                progress(f"{table.name}: {sent.count} rows copied and verified")
+        progress("building the passage indexes (HNSW and full text)")
+        con.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
+        for definition in rebuilt:
+            con.execute(definition)
     with target._db.session(write=True) as con:
         con.execute("ANALYZE")  # fresh statistics, so the planner uses the new indexes
     return TransferReport(source.location, target.location, reports, time.monotonic() - started)

@@ -82,7 +82,7 @@ def test_everything_is_copied_verified_and_usable(workspace, target, memos):
     assert {name: t["rows"] for name, t in report["tables"].items()} == {
         "store_meta": 1, "agents": 2, "blocks": 2, "agent_blocks": 3, "block_history": 5, "messages": 121,
         "passages": 301, "tools": 2, "agent_tools": 1, "runs": 1, "steps": 1, "tool_calls": 1, "evolutions": 1}
-    assert "copied passages: 301 rows" in result.err
+    assert "passages: 301 rows copied and verified" in result.err
 
     from memos.store.postgres.store import PostgresStore
 
@@ -96,6 +96,12 @@ def test_everything_is_copied_verified_and_usable(workspace, target, memos):
         assert "fact number 7" in [h.passage.text for h in text]
     finally:
         copy.close()
+
+    import psycopg
+
+    with psycopg.connect(target) as con:  # the passage indexes, rebuilt after the copy
+        indexes = {r[0] for r in con.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'passages'")}
+    assert {"passages_embedding", "passages_tsv", "passages_seq"} <= indexes
 
     # memos works on the copy, and says which backend it uses.
     info = memos("db", "info", "--json", env={"MEMOS_DATABASE_URL": target}).json()
