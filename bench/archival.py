@@ -14,7 +14,6 @@ Run: .venv/bin/python bench/archival.py [--sizes 10000,100000] [--queries 200]
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 from pathlib import Path

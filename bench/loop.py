@@ -59,7 +59,7 @@ def main() -> None:
         fake.close()
         ws.close()
     print(machine_line())
-    print(f"| store | steps | loop overhead p50 ms | p95 ms | fake LLM call p50 ms (HTTP + litellm) |")
+    print("| store | steps | loop overhead p50 ms | p95 ms | fake LLM call p50 ms (HTTP + litellm) |")
     print("|---|---|---|---|---|")
     print(f"| {args.messages:,} messages, {args.passages:,} passages | {len(overheads)} | "
           f"{np.percentile(overheads, 50):.1f} | {np.percentile(overheads, 95):.1f} | {np.percentile(llm, 50):.1f} |")

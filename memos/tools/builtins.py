@@ -8,7 +8,6 @@ tool error the agent sees, never a crash.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Optional
 

@@ -3,7 +3,6 @@ sandbox, and `memos` run as cron and a person would run it."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess

@@ -7,8 +7,6 @@ import signal
 import subprocess
 import time
 
-import pytest
-
 from tests.conftest import MEMOS_BIN, call, say
 
 

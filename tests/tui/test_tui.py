@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import MEMOS_BIN, both_backends, say
+from tests.conftest import MEMOS_BIN, both_backends
 from tests.tui.helpers import show
 
 pytestmark = pytest.mark.anyio

@@ -39,34 +39,14 @@ import random
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from memos.errors import DatabaseBusy
+from memos.store.sessions import ActiveSession, ThreadSessions, lock_timeout_from_env
 
-
-
-DEFAULT_LOCK_TIMEOUT = 60.0
 IDLE = 0.25  # seconds a cached connection may sit unused
 WATCH_INTERVAL = 0.002
-
-
-def lock_timeout_from_env() -> float:
-    raw = os.environ.get("MEMOS_LOCK_TIMEOUT")
-    if not raw:
-        return DEFAULT_LOCK_TIMEOUT
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        return DEFAULT_LOCK_TIMEOUT
-
-
-@dataclass
-class _Active:
-    con: Any
-    write: bool
-    after_commit: list[Callable[[], None]] = field(default_factory=list)
 
 
 class _Backoff:
@@ -95,11 +75,12 @@ class _NeedsRecovery(Exception):
     """A read-only open met a WAL it cannot replay."""
 
 
-class Connections:
+class Connections(ThreadSessions):
     """Sessions on one DuckDB file."""
 
     def __init__(self, path: Path, *, timeout: float | None = None,
                  configure: Callable[[Any], None] | None = None) -> None:
+        super().__init__()
         self.path = path
         self.lock_path = path.with_name(path.name + ".lock")
         self.turnstile_path = path.with_name(path.name + ".lock.turnstile")
@@ -107,7 +88,6 @@ class Connections:
         self.timeout = lock_timeout_from_env() if timeout is None else timeout
         self._configure = configure
         self._thread_lock = threading.RLock()
-        self._local = threading.local()
         self._lock_fd: int | None = None
         self._turnstile_fd: int | None = None
         self._waiters_fd: int | None = None
@@ -123,7 +103,7 @@ class Connections:
     # -- public ----------------------------------------------------------------
     @contextmanager
     def session(self, *, write: bool) -> Iterator[Any]:
-        active: _Active | None = getattr(self._local, "active", None)
+        active = self.active
         if active is not None:
             if write and not active.write:
                 raise RuntimeError("a write was attempted inside a read-only session")
@@ -137,7 +117,7 @@ class Connections:
                 self._drop_cached()  # a read-only connection cannot write
                 con, opened_for_write = self._lock_and_open(write)
                 self._cached, self._cached_write = con, opened_for_write
-            self._local.active = _Active(con, write, after_commit)
+            self.active = ActiveSession(con, write, after_commit)
             try:
                 if write:
                     con.execute("BEGIN TRANSACTION")
@@ -151,11 +131,11 @@ class Connections:
                     except Exception:
                         pass  # the transaction may already be aborted
                 # After a failure, start from a fresh connection next time.
-                self._local.active = None
+                self.active = None
                 self._drop_cached()
                 raise
             finally:
-                self._local.active = None
+                self.active = None
             self._cached_at = time.monotonic()
             self._has_cached.set()
             self._start_watcher()
@@ -237,18 +217,6 @@ class Connections:
                 self._has_cached.set()
                 self._start_watcher()
             self._cached.execute("CHECKPOINT")
-
-    def after_commit(self, hook: Callable[[], None]) -> None:
-        """Run ``hook`` once the current write session has committed and released the file."""
-        active: _Active | None = getattr(self._local, "active", None)
-        if active is None:
-            hook()
-        else:
-            active.after_commit.append(hook)
-
-    @property
-    def in_session(self) -> bool:
-        return getattr(self._local, "active", None) is not None
 
     # -- internals -------------------------------------------------------------
     def _busy(self) -> DatabaseBusy:

@@ -14,8 +14,9 @@ from memos.store.base import (
 from memos.store.duckdb.vector_index import TAIL_LIMIT, IndexState  # noqa: F401
 from memos.store.search import check_embeddings, fuse, passes_filters, query_vector, vector_literal
 from memos.store.sql import rows
+from memos.store.sql.passages import passage_stats
 from memos.store.text import query_terms, term_counts
-from memos.store.timeutil import from_db, to_db, utcnow
+from memos.store.timeutil import to_db, utcnow
 
 BM25_K1, BM25_B = 1.2, 0.75
 
@@ -165,17 +166,9 @@ class PassagesMixin:
         return [rows.passage(r[1:]) for r in found]
 
     def passage_stats(self, agent_id: str) -> PassageStats:
-        state = self._vectors.state(agent_id)  # type: ignore[attr-defined]
+        watermark = self._vectors.state(agent_id).watermark  # type: ignore[attr-defined]
         with self._read() as con:  # type: ignore[attr-defined]
-            total, first, last, indexed = con.execute(
-                "SELECT count(*), min(created_at), max(created_at), count(*) FILTER (WHERE seq <= ?) "
-                "FROM passages WHERE agent_id = ?", [state.watermark, agent_id]).fetchone()
-            tags = dict(con.execute(
-                "SELECT tag, count(*) FROM (SELECT unnest(tags) AS tag FROM passages WHERE agent_id = ?) "
-                "GROUP BY tag ORDER BY count(*) DESC, tag", [agent_id]).fetchall())
-            model = con.execute("SELECT embedding_model FROM agents WHERE id = ?", [agent_id]).fetchone()
-        return PassageStats(total=total, tags=tags, first_at=from_db(first), last_at=from_db(last),
-                            embedding_model=model[0] if model else "", indexed=indexed)
+            return passage_stats(con, agent_id, watermark)
 
     # -- search --------------------------------------------------------------------
     def search_passages(self, agent_id: str, query: PassageQuery) -> list[PassageHit]:

@@ -16,13 +16,12 @@ import re
 import threading
 import weakref
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable, Iterator, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from memos.errors import DatabaseBusy, DatabaseUnavailable
-from memos.store.duckdb.connection import lock_timeout_from_env
+from memos.store.sessions import ActiveSession, ThreadSessions, lock_timeout_from_env
 
 _NAMED = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 POOL_SIZE = 16  # connections one process may hold at once (the API server's worker threads)
@@ -61,12 +60,6 @@ class Translated:
             cursor.executemany(to_psycopg(sql), rows)
 
 
-@dataclass
-class _Active:
-    con: Translated
-    after_commit: list[Callable[[], None]] = field(default_factory=list)
-
-
 def _configure(raw: Any) -> None:
     from psycopg.types.string import TextLoader
 
@@ -80,11 +73,11 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-class PgConnections:
+class PgConnections(ThreadSessions):
     def __init__(self, url: str, *, timeout: float | None = None) -> None:
+        super().__init__()
         self.url = url
         self.timeout = lock_timeout_from_env() if timeout is None else timeout
-        self._local = threading.local()
         self._pool: Any | None = None
         self._pool_lock = threading.Lock()
         self._with_vectors: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -129,8 +122,10 @@ class PgConnections:
 
     @contextmanager
     def session(self, *, write: bool) -> Iterator[Translated]:
-        active: _Active | None = getattr(self._local, "active", None)
+        active = self.active
         if active is not None:
+            if write and not active.write:
+                raise RuntimeError("a write was attempted inside a read-only session")
             yield active.con
             return
         import psycopg
@@ -141,12 +136,12 @@ class PgConnections:
         try:
             with pool.connection(timeout=self.timeout) as raw:
                 con = Translated(raw)
-                self._local.active = _Active(con, after_commit)
+                self.active = ActiveSession(con, write, after_commit)
                 try:
                     with raw.transaction():
                         yield con
                 finally:
-                    self._local.active = None
+                    self.active = None
         except PoolTimeout:
             raise DatabaseBusy(f"no connection to {redacted(self.url)} came free within {self.timeout:g}s",
                                "wait for other memos work to finish, or raise MEMOS_LOCK_TIMEOUT") from None
@@ -154,17 +149,6 @@ class PgConnections:
             raise self.unavailable(exc) from None
         for hook in after_commit:
             hook()
-
-    def after_commit(self, hook: Callable[[], None]) -> None:
-        active: _Active | None = getattr(self._local, "active", None)
-        if active is None:
-            hook()
-        else:
-            active.after_commit.append(hook)
-
-    @property
-    def in_session(self) -> bool:
-        return getattr(self._local, "active", None) is not None
 
     def close(self) -> None:
         with self._pool_lock:

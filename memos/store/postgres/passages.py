@@ -14,6 +14,7 @@ from memos.store import ids
 from memos.store.base import NewPassage, Passage, PassageHit, PassageQuery, PassageStats, TagMatch
 from memos.store.search import check_embeddings, fuse, query_vector, vector_literal
 from memos.store.sql import rows
+from memos.store.sql.passages import passage_stats
 from memos.store.timeutil import from_db, to_db, utcnow
 
 # Candidates the HNSW search keeps while walking the graph; the pgvector default (40) gave
@@ -52,6 +53,13 @@ def _filters(agent_id: str, tags: Sequence[str], tag_match: TagMatch, start: Any
         params["end"] = to_db(end)
         where.append("p.created_at <= $end")
     return " AND ".join(where), params
+
+
+def _ranked(result: Sequence[Sequence[Any]], found: dict[int, Passage]) -> list[tuple[int, float]]:
+    """(seq, score) of rows ``seq, score, COLUMNS…``, keeping their passages in ``found``."""
+    for row in result:
+        found[row[0]] = rows.passage(row[2:])
+    return [(row[0], float(row[1])) for row in result]
 
 
 class PgPassagesMixin:
@@ -116,16 +124,7 @@ class PgPassagesMixin:
 
     def passage_stats(self, agent_id: str) -> PassageStats:
         with self._read() as con:  # type: ignore[attr-defined]
-            total, first, last = con.execute(
-                "SELECT count(*), min(created_at), max(created_at) FROM passages WHERE agent_id = ?",
-                [agent_id]).fetchone()
-            tags = dict(con.execute(
-                "SELECT tag, count(*) FROM passages, unnest(tags) AS tag WHERE agent_id = ? "
-                "GROUP BY tag ORDER BY count(*) DESC, tag", [agent_id]).fetchall())
-            model = con.execute("SELECT embedding_model FROM agents WHERE id = ?", [agent_id]).fetchone()
-        # pgvector's index follows every write: everything stored is indexed.
-        return PassageStats(total=total, tags=tags, first_at=from_db(first), last_at=from_db(last),
-                            embedding_model=model[0] if model else "", indexed=total)
+            return passage_stats(con, agent_id, None)  # pgvector's index follows every write
 
     # -- search --------------------------------------------------------------------
     def search_passages(self, agent_id: str, query: PassageQuery) -> list[PassageHit]:
@@ -160,9 +159,7 @@ class PgPassagesMixin:
         result = con.execute(
             f"SELECT p.seq, 1 - (p.embedding <=> $q::vector) AS score, {COLUMNS} FROM passages p "
             f"WHERE {where} ORDER BY p.embedding <=> $q::vector LIMIT $limit", params).fetchall()
-        for row in result:
-            found[row[0]] = rows.passage(row[2:])
-        return [(row[0], float(row[1])) for row in result]
+        return _ranked(result, found)
 
     def _text_ranking(self, con: Any, agent_id: str, query: PassageQuery, needed: int,
                       found: dict[int, Passage]) -> list[tuple[int, float]]:
@@ -174,6 +171,4 @@ class PgPassagesMixin:
         result = con.execute(
             f"SELECT p.seq, ts_rank(p.tsv, q.q, 1) AS score, {COLUMNS} FROM passages p, (SELECT {ANY_WORD} AS q) q "
             f"WHERE {where} AND p.tsv @@ q.q ORDER BY score DESC, p.seq DESC LIMIT $limit", params).fetchall()
-        for row in result:
-            found[row[0]] = rows.passage(row[2:])
-        return [(row[0], float(row[1])) for row in result]
+        return _ranked(result, found)
