@@ -41,6 +41,13 @@ class ThreadSessions:
     def active(self, session: ActiveSession | None) -> None:
         self._local.active = session
 
+    def joined(self, write: bool) -> Any | None:
+        """The connection of the session this thread is already in, which a nested one joins."""
+        active = self.active
+        if active is not None and write and not active.write:
+            raise RuntimeError("a write was attempted inside a read-only session")
+        return active.con if active is not None else None
+
     def after_commit(self, hook: Callable[[], None]) -> None:
         """Run ``hook`` once the current write session has committed (at once outside one)."""
         if self.active is None:

@@ -103,11 +103,9 @@ class Connections(ThreadSessions):
     # -- public ----------------------------------------------------------------
     @contextmanager
     def session(self, *, write: bool) -> Iterator[Any]:
-        active = self.active
-        if active is not None:
-            if write and not active.write:
-                raise RuntimeError("a write was attempted inside a read-only session")
-            yield active.con
+        joined = self.joined(write)
+        if joined is not None:
+            yield joined
             return
         after_commit: list[Callable[[], None]] = []
         with self._thread_lock:

@@ -14,7 +14,7 @@ from memos.store.base import (
 from memos.store.duckdb.vector_index import TAIL_LIMIT, IndexState  # noqa: F401
 from memos.store.search import check_embeddings, fuse, passes_filters, query_vector, vector_literal
 from memos.store.sql import rows
-from memos.store.sql.passages import passage_stats
+from memos.store.sql.passages import PassageLookups, passage_stats
 from memos.store.text import query_terms, term_counts
 from memos.store.timeutil import to_db, utcnow
 
@@ -39,7 +39,12 @@ def _filters(agent_id: str, tags: Sequence[str], tag_match: TagMatch, start: Any
     return " AND ".join(where), params
 
 
-class PassagesMixin:
+class PassagesMixin(PassageLookups):
+    @staticmethod
+    def _passage_filters(agent_id: str, tags: Sequence[str], tag_match: TagMatch, start: Any,
+                         end: Any) -> tuple[str, dict[str, Any]]:
+        return _filters(agent_id, tags, tag_match, start, end, alias="p")
+
     # -- writes ------------------------------------------------------------------
     def insert_passages(self, agent_id: str, passages: Sequence[NewPassage]) -> list[Passage]:
         import pyarrow as pa
@@ -130,40 +135,6 @@ class PassagesMixin:
     def _passages_by_seq(self, con: Any, seqs: Sequence[int]) -> list[Passage]:
         found = self._rows_by_seq(con, seqs)
         return [found[s] for s in seqs if s in found]
-
-    def get_passage(self, agent_id: str, passage_id: str) -> Passage:
-        with self._read() as con:  # type: ignore[attr-defined]
-            row = con.execute(f"SELECT {rows.PASSAGE_COLUMNS} FROM passages WHERE agent_id = ? AND id = ?",
-                              [agent_id, passage_id]).fetchone()
-        if row is None:
-            raise NotFound(f"no passage '{passage_id}' for this agent", "see `memos archival list`")
-        return rows.passage(row)
-
-    def _passage_seq(self, con: Any, agent_id: str, passage_id: str) -> int:
-        row = con.execute("SELECT seq FROM passages WHERE agent_id = ? AND id = ?", [agent_id, passage_id]).fetchone()
-        if row is None:
-            raise NotFound(f"no passage '{passage_id}' for this agent", "see `memos archival list`")
-        return row[0]
-
-    def list_passages(self, agent_id: str, *, after: str | None = None, before: str | None = None,
-                      limit: int = 50, ascending: bool = True, tags: Sequence[str] = (),
-                      tag_match: TagMatch = "any") -> list[Passage]:
-        where, params = _filters(agent_id, tags, tag_match, None, None)
-        sign = 1 if ascending else -1
-        params.update(limit=limit, sign=sign)
-        with self._read() as con:  # type: ignore[attr-defined]
-            if after:
-                params["after"] = sign * self._passage_seq(con, agent_id, after)
-                where += " AND $sign * seq > $after"
-            if before:
-                params["before"] = sign * self._passage_seq(con, agent_id, before)
-                where += " AND $sign * seq < $before"
-            nearest_first = "DESC" if before and not after else "ASC"
-            found = con.execute(
-                f"SELECT $sign * seq AS pos, {rows.PASSAGE_COLUMNS} FROM passages WHERE {where} "
-                f"ORDER BY pos {nearest_first} LIMIT $limit", params).fetchall()
-        found.sort(key=lambda r: r[0])
-        return [rows.passage(r[1:]) for r in found]
 
     def passage_stats(self, agent_id: str) -> PassageStats:
         watermark = self._vectors.state(agent_id).watermark  # type: ignore[attr-defined]

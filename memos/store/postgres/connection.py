@@ -122,11 +122,9 @@ class PgConnections(ThreadSessions):
 
     @contextmanager
     def session(self, *, write: bool) -> Iterator[Translated]:
-        active = self.active
-        if active is not None:
-            if write and not active.write:
-                raise RuntimeError("a write was attempted inside a read-only session")
-            yield active.con
+        joined = self.joined(write)
+        if joined is not None:
+            yield joined
             return
         import psycopg
         from psycopg_pool import PoolTimeout

@@ -14,13 +14,13 @@ from memos.store import ids
 from memos.store.base import NewPassage, Passage, PassageHit, PassageQuery, PassageStats, TagMatch
 from memos.store.search import check_embeddings, fuse, query_vector, vector_literal
 from memos.store.sql import rows
-from memos.store.sql.passages import passage_stats
+from memos.store.sql.passages import PassageLookups, passage_stats
 from memos.store.timeutil import from_db, to_db, utcnow
 
 # Candidates the HNSW search keeps while walking the graph; the pgvector default (40) gave
 # recall@10 below 0.95 at 100k MiniLM passages (bench/postgres.py).
 EF_SEARCH = 100
-COLUMNS = "p.id, p.agent_id, p.text, p.tags, p.created_at"
+COLUMNS = rows.PASSAGE_COLUMNS_P
 # Words of the query, any of them (plainto_tsquery joins them with AND).
 ANY_WORD = "replace(plainto_tsquery('english', $text)::text, '&', '|')::tsquery"
 
@@ -62,7 +62,9 @@ def _ranked(result: Sequence[Sequence[Any]], found: dict[int, Passage]) -> list[
     return [(row[0], float(row[1])) for row in result]
 
 
-class PgPassagesMixin:
+class PgPassagesMixin(PassageLookups):
+    _passage_filters = staticmethod(_filters)
+
     def insert_passages(self, agent_id: str, passages: Sequence[NewPassage]) -> list[Passage]:
         if not passages:
             return []
@@ -92,36 +94,6 @@ class PgPassagesMixin:
             return len(found)
 
     # -- reads ---------------------------------------------------------------------
-    def get_passage(self, agent_id: str, passage_id: str) -> Passage:
-        with self._read() as con:  # type: ignore[attr-defined]
-            row = con.execute(f"SELECT {COLUMNS} FROM passages p WHERE p.agent_id = ? AND p.id = ?",
-                              [agent_id, passage_id]).fetchone()
-        if row is None:
-            raise NotFound(f"no passage '{passage_id}' for this agent", "see `memos archival list`")
-        return rows.passage(row)
-
-    def list_passages(self, agent_id: str, *, after: str | None = None, before: str | None = None,
-                      limit: int = 50, ascending: bool = True, tags: Sequence[str] = (),
-                      tag_match: TagMatch = "any") -> list[Passage]:
-        where, params = _filters(agent_id, tags, tag_match, None, None)
-        sign = 1 if ascending else -1
-        params.update(limit=limit, sign=sign)
-        with self._read() as con:  # type: ignore[attr-defined]
-            for name, op in (("after", ">"), ("before", "<")):
-                cursor = after if name == "after" else before
-                if cursor:
-                    row = con.execute("SELECT seq FROM passages WHERE agent_id = ? AND id = ?",
-                                      [agent_id, cursor]).fetchone()
-                    if row is None:
-                        raise NotFound(f"no passage '{cursor}' for this agent", "see `memos archival list`")
-                    params[name] = sign * row[0]
-                    where += f" AND $sign * p.seq {op} ${name}"
-            nearest_first = "DESC" if before and not after else "ASC"
-            found = con.execute(f"SELECT $sign * p.seq AS pos, {COLUMNS} FROM passages p WHERE {where} "
-                                f"ORDER BY pos {nearest_first} LIMIT $limit", params).fetchall()
-        found.sort(key=lambda r: r[0])
-        return [rows.passage(r[1:]) for r in found]
-
     def passage_stats(self, agent_id: str) -> PassageStats:
         with self._read() as con:  # type: ignore[attr-defined]
             return passage_stats(con, agent_id, None)  # pgvector's index follows every write

@@ -2,18 +2,59 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Sequence
 
-from memos.store.base import PassageStats
+from memos.errors import NotFound
+from memos.store.base import Passage, PassageStats, TagMatch
+from memos.store.sql import rows
 from memos.store.timeutil import from_db
+
+
+class PassageLookups:
+    """Finding and paging an agent's passages, the same on both backends. A backend supplies
+    ``_passage_filters``: its SQL for tag and date filters on ``passages p``."""
+
+    _passage_filters: Callable[..., tuple[str, dict[str, Any]]]
+
+    def get_passage(self, agent_id: str, passage_id: str) -> Passage:
+        with self._read() as con:  # type: ignore[attr-defined]
+            row = con.execute(f"SELECT {rows.PASSAGE_COLUMNS} FROM passages WHERE agent_id = ? AND id = ?",
+                              [agent_id, passage_id]).fetchone()
+        if row is None:
+            raise NotFound(f"no passage '{passage_id}' for this agent", "see `memos archival list`")
+        return rows.passage(row)
+
+    def list_passages(self, agent_id: str, *, after: str | None = None, before: str | None = None,
+                      limit: int = 50, ascending: bool = True, tags: Sequence[str] = (),
+                      tag_match: TagMatch = "any") -> list[Passage]:
+        where, params = self._passage_filters(agent_id, tags, tag_match, None, None)
+        sign = 1 if ascending else -1
+        params.update(limit=limit, sign=sign)
+        with self._read() as con:  # type: ignore[attr-defined]
+            for name, op, cursor in (("after", ">", after), ("before", "<", before)):
+                if cursor:
+                    params[name] = sign * self._passage_seq(con, agent_id, cursor)
+                    where += f" AND $sign * p.seq {op} ${name}"
+            nearest_first = "DESC" if before and not after else "ASC"
+            found = con.execute(
+                f"SELECT $sign * p.seq AS pos, {rows.PASSAGE_COLUMNS_P} FROM passages p WHERE {where} "
+                f"ORDER BY pos {nearest_first} LIMIT $limit", params).fetchall()
+        found.sort(key=lambda r: r[0])
+        return [rows.passage(r[1:]) for r in found]
+
+    def _passage_seq(self, con: Any, agent_id: str, passage_id: str) -> int:
+        row = con.execute("SELECT seq FROM passages WHERE agent_id = ? AND id = ?", [agent_id, passage_id]).fetchone()
+        if row is None:
+            raise NotFound(f"no passage '{passage_id}' for this agent", "see `memos archival list`")
+        return row[0]
 
 
 def passage_stats(con: Any, agent_id: str, indexed_upto: int | None) -> PassageStats:
     """Counts, tags and dates of an agent's passages; ``indexed_upto`` is the highest seq the
     vector index covers (None: the index covers everything)."""
     total, first, last, indexed = con.execute(
-        "SELECT count(*), min(created_at), max(created_at), count(*) FILTER (WHERE CAST($upto AS BIGINT) IS NULL OR seq <= CAST($upto AS BIGINT)) "
-        "FROM passages WHERE agent_id = $agent", {"agent": agent_id, "upto": indexed_upto}).fetchone()
+        "SELECT count(*), min(created_at), max(created_at), "
+        "count(*) FILTER (WHERE CAST($upto AS BIGINT) IS NULL OR seq <= CAST($upto AS BIGINT)) FROM passages WHERE agent_id = $agent", {"agent": agent_id, "upto": indexed_upto}).fetchone()
     tags = dict(con.execute(
         "SELECT tag, count(*) FROM (SELECT unnest(tags) AS tag FROM passages WHERE agent_id = ?) AS t "
         "GROUP BY tag ORDER BY count(*) DESC, tag", [agent_id]).fetchall())
