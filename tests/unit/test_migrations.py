@@ -56,3 +56,39 @@ def test_database_from_newer_memos_is_refused_and_untouched(tmp_path):
     with pytest.raises(SchemaTooNew, match="newer memos .*9999_from_the_future"):
         DuckDBStore(path)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
+def test_postgresql_records_the_same_migrations_and_refuses_a_newer_schema(postgres_url):
+    import psycopg
+
+    from memos.store.postgres.store import PostgresStore
+
+    store = PostgresStore(postgres_url)
+    ids = [m.id for m in migrations_for("postgresql")]
+    assert store.schema_version() == ids == [m.id for m in migrations_for("duckdb")]  # the same numbers
+    store.create_agent(NewAgent("a", "s", "m", "local/all-MiniLM-L6-v2", 1000), [])
+    store.close()
+    reopened = PostgresStore(postgres_url)
+    assert reopened.schema_version() == ids  # reopening applies nothing twice
+    reopened.close()
+    with psycopg.connect(postgres_url, autocommit=True) as con:
+        con.execute("INSERT INTO schema_migrations VALUES ('9999_from_the_future', now())")
+    with pytest.raises(SchemaTooNew, match="newer memos .*9999_from_the_future"):
+        PostgresStore(postgres_url)
+    with psycopg.connect(postgres_url) as con:
+        assert con.execute("SELECT count(*) FROM agents").fetchone()[0] == 1
+        assert con.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(ids) + 1
+
+
+def test_two_processes_migrating_one_postgresql_database_at_once(postgres_url):
+    """Both open a fresh database together: the migrations run once, neither fails."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from memos.store.postgres.store import PostgresStore; "
+            "print(PostgresStore(sys.argv[1]).schema_version()[-1])")
+    procs = [subprocess.Popen([sys.executable, "-c", code, postgres_url], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    results = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in results]
+    assert {out.strip() for out, _ in results} == {migrations_for("postgresql")[-1].id}

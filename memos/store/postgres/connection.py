@@ -12,6 +12,7 @@ statement text.
 
 from __future__ import annotations
 
+import atexit
 import re
 import threading
 import weakref
@@ -118,6 +119,8 @@ class PgConnections(ThreadSessions):
                 self._pool = ConnectionPool(self.url, min_size=1, max_size=POOL_SIZE, open=True,
                                             kwargs={"autocommit": True, "connect_timeout": 10},
                                             configure=_configure, name="memos")
+                # Closed at exit, or its worker threads complain as the interpreter shuts down.
+                atexit.register(self.close)
             return self._pool
 
     @contextmanager
