@@ -61,9 +61,14 @@ def _evolve_policy(raw: str) -> str:
 
 
 def _database_url(raw: str) -> str:
+    from urllib.parse import urlsplit
+
     value = raw.strip()
     if not value.startswith(("postgresql://", "postgres://")):
         raise ConfigError(f"'{value}' is not a PostgreSQL URL", "use postgresql://user@host:port/database")
+    if urlsplit(value).password:
+        raise ConfigError("memos never writes passwords to config.toml",
+                          "put the password in ~/.pgpass (or PGPASSWORD), or the whole URL in MEMOS_DATABASE_URL")
     return value
 
 

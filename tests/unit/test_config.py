@@ -41,3 +41,15 @@ def test_broken_file_gives_clear_error(tmp_path):
     path.write_text("this is = = not toml")
     with pytest.raises(ConfigError, match="not valid TOML"):
         Config(path)
+
+
+def test_database_url_is_checked_and_never_holds_a_password(tmp_path):
+    path = tmp_path / "config.toml"
+    config = Config(path)
+    with pytest.raises(ConfigError, match="not a PostgreSQL URL"):
+        config.set("database_url", "mysql://db/memos")
+    with pytest.raises(ConfigError, match="never writes passwords"):
+        config.set("database_url", "postgresql://memos:hunter2@db:5432/memos")
+    assert not path.exists()
+    config.set("database_url", "postgresql://memos@db:5432/memos")
+    assert Config(path).get("database_url") == "postgresql://memos@db:5432/memos"
