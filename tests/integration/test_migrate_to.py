@@ -175,3 +175,17 @@ def test_a_copy_that_reads_back_different_is_rolled_back(workspace, target, monk
         assert copy.list_agents() == [] and copy.list_tools() == []
     finally:
         copy.close()
+
+
+def test_config_database_url_selects_postgresql(target, memos):
+    assert memos("config", "set", "database_url", target).code == 0
+    info = memos("db", "info", "--json").json()
+    assert (info["backend"], info["selected_by"]) == ("postgresql", "config database_url")
+    assert memos("agents", "create", "ada").code == 0
+    from memos.store.postgres.store import PostgresStore
+
+    store = PostgresStore(target)
+    try:
+        assert [a.name for a in store.list_agents()] == ["ada"]  # written to PostgreSQL, not the file
+    finally:
+        store.close()
