@@ -20,6 +20,7 @@ from memos.store.timeutil import from_db, to_db, utcnow
 # Candidates the HNSW search keeps while walking the graph; the pgvector default (40) gave
 # recall@10 below 0.95 at 100k MiniLM passages (bench/postgres.py).
 EF_SEARCH = 100
+EF_SEARCH_MAX = 1000  # pgvector's ceiling; deeper pages come from the iterative scan
 COLUMNS = rows.PASSAGE_COLUMNS_P
 # Words of the query, any of them (plainto_tsquery joins them with AND).
 ANY_WORD = "replace(plainto_tsquery('english', $text)::text, '&', '|')::tsquery"
@@ -126,7 +127,7 @@ class PgPassagesMixin(PassageLookups):
         params.update(q=vector_literal(vector), limit=needed)
         # Filters are applied while walking the graph, and the walk goes on until enough rows
         # pass them (pgvector's iterative scan), so a filter never leaves a page short.
-        con.execute(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, needed)}")
+        con.execute(f"SET LOCAL hnsw.ef_search = {min(EF_SEARCH_MAX, max(EF_SEARCH, needed))}")
         con.execute("SET LOCAL hnsw.iterative_scan = strict_order")
         result = con.execute(
             f"SELECT p.seq, 1 - (p.embedding <=> $q::vector) AS score, {COLUMNS} FROM passages p "
