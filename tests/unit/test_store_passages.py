@@ -84,6 +84,20 @@ def test_bm25_text_search_ranks_and_stems(workspace, agent):
 
 
 @both_backends
+def test_a_rare_word_outranks_one_every_passage_has(workspace, agent):
+    store = workspace.store
+    texts = [f"weekly status report number {i}" for i in range(300)]
+    texts[123] = "weekly status report with the zeppelin incident"
+    vectors = unit_vectors(len(texts), seed=9)
+    inserted = store.insert_passages(agent.id, [NewPassage(t, v) for t, v in zip(texts, vectors)])
+    store.rebuild_vector_index(agent.id)  # PostgreSQL: fresh statistics of which words are common
+    hits = store.search_passages(agent.id, PassageQuery(mode="text", text="status of the zeppelin", top_k=5))
+    assert hits[0].passage.id == inserted[123].id
+    # A query of common words only still finds passages.
+    assert len(store.search_passages(agent.id, PassageQuery(mode="text", text="weekly report", top_k=5))) == 5
+
+
+@both_backends
 def test_hybrid_fuses_text_and_vector(workspace, agent):
     store = workspace.store
     vectors = unit_vectors(20, seed=6)

@@ -7,6 +7,7 @@ separately, unlike DuckDB's.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Iterable, Sequence
 
 from memos.errors import InvalidInput, NotFound
@@ -22,8 +23,11 @@ from memos.store.timeutil import from_db, to_db, utcnow
 EF_SEARCH = 100
 EF_SEARCH_MAX = 1000  # pgvector's ceiling; deeper pages come from the iterative scan
 COLUMNS = rows.PASSAGE_COLUMNS_P
-# Words of the query, any of them (plainto_tsquery joins them with AND).
-ANY_WORD = "replace(plainto_tsquery('english', $text)::text, '&', '|')::tsquery"
+# A tsquery matching any of the lexemes in the named parameter (a list of stemmed words).
+_ANY_OF = "CAST((SELECT string_agg(quote_literal(l), ' | ') FROM unnest(CAST(${} AS VARCHAR[])) AS l) AS tsquery)"
+# A word in more than this share of passages only ranks, it does not select (see _rare_lexemes).
+COMMON_SHARE = 0.01
+STATS_SECONDS = 60.0
 
 
 PASSAGE_COPY_COLUMNS = "id, agent_id, seq, text, tags, embedding, embedding_model, created_at"
@@ -138,10 +142,31 @@ class PgPassagesMixin(PassageLookups):
                       found: dict[int, Passage]) -> list[tuple[int, float]]:
         if not query.text or not query.text.strip():
             raise InvalidInput("a text search needs query text")
+        lexemes = con.execute("SELECT tsvector_to_array(to_tsvector('english', ?))", [query.text]).fetchone()[0]
+        if not lexemes:
+            return []  # only stop words
         where, params = _filters(agent_id, query.tags, query.tag_match, query.start, query.end)
-        params.update(text=query.text, limit=needed)
-        # ts_rank normalised by document length (flag 1), much as BM25 discounts long passages.
+        params.update(every=lexemes, rare=self._rare_lexemes(con, lexemes), limit=needed)
+        # Rows must match one of the query's rarer words (as BM25's IDF would favour them); all its
+        # words count in the rank: ts_rank normalised by length (flag 1), as BM25 discounts long passages.
         result = con.execute(
-            f"SELECT p.seq, ts_rank(p.tsv, q.q, 1) AS score, {COLUMNS} FROM passages p, (SELECT {ANY_WORD} AS q) q "
-            f"WHERE {where} AND p.tsv @@ q.q ORDER BY score DESC, p.seq DESC LIMIT $limit", params).fetchall()
+            f"SELECT p.seq, ts_rank(p.tsv, q.every, 1) AS score, {COLUMNS} FROM passages p, "
+            f"(SELECT {_ANY_OF.format('every')} AS every, {_ANY_OF.format('rare')} AS rare) q "
+            f"WHERE {where} AND p.tsv @@ q.rare ORDER BY score DESC, p.seq DESC LIMIT $limit", params).fetchall()
         return _ranked(result, found)
+
+    def _rare_lexemes(self, con: Any, lexemes: list[str]) -> list[str]:
+        """The query's words that are not in more than COMMON_SHARE of passages, by the share
+        PostgreSQL's own statistics of the tsvector column give (kept for STATS_SECONDS). A word
+        matching a large share of 100k passages makes ranking them all cost hundreds of ms."""
+        cached = getattr(self, "_lexeme_shares", None)
+        if cached is None or time.monotonic() - cached[0] > STATS_SECONDS:
+            row = con.execute(
+                "SELECT CAST(CAST(most_common_elems AS VARCHAR) AS VARCHAR[]), most_common_elem_freqs FROM pg_stats "
+                "WHERE schemaname = current_schema() AND tablename = 'passages' AND attname = 'tsv'").fetchone()
+            shares = dict(zip(row[0], row[1])) if row and row[0] else {}  # freqs end with 3 summary values
+            cached = (time.monotonic(), shares)
+            self._lexeme_shares = cached
+        shares = cached[1]
+        rare = [lexeme for lexeme in lexemes if shares.get(lexeme, 0.0) <= COMMON_SHARE]
+        return rare or sorted(lexemes, key=lambda lexeme: shares.get(lexeme, 0.0))[:2]

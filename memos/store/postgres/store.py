@@ -41,6 +41,14 @@ class PostgresStore(PgPassagesMixin, SQLStore):
             for row in values:
                 copy.write_row(row)
 
+    def rebuild_vector_index(self, agent_id: str) -> None:
+        """pgvector keeps the index current by itself; what can lag after a bulk load is the
+        server's statistics of passages (autovacuum refreshes them within minutes), which
+        the planner and text search's choice of rare words use. Refresh them now."""
+        with self._write() as con:
+            con.execute("ANALYZE passages")
+        self._lexeme_shares = None
+
     def change_stamp(self) -> Any:
         # The server's transaction snapshot (oldest running, next and running transaction ids)
         # changes when any writing transaction starts and again when it ends; read-only ones
