@@ -1,8 +1,9 @@
 """The memos TUI: agents, memory inspector, archival browser, conversation, evolution review.
 
 A front end only: panes call core and store functions like the CLI does. Writes by
-other processes (a cron pass, a pipeline) are noticed by a stat of the database
-files every second, and the visible pane re-reads what it shows.
+other processes (a cron pass, a pipeline) are noticed by the store's change stamp
+(a stat of the DuckDB files, or PostgreSQL's transaction snapshot) every second,
+and the visible pane re-reads what it shows.
 """
 
 from __future__ import annotations

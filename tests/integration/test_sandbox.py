@@ -34,9 +34,10 @@ def sandbox(jail_root: Path) -> Sandbox:
     box.close()
 
 
-def workers_alive() -> list[str]:
-    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if "sandbox_worker.py" in line]
+def workers_alive(jail_root: Path) -> list[str]:
+    """This test's sandbox workers still running (not those of tests running beside it)."""
+    out = subprocess.run(["ps", "-eww", "-o", "args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "sandbox_worker.py" in line and str(jail_root) in line]
 
 
 def test_a_tool_returns_json_and_its_output_is_captured(sandbox: Sandbox, jail_root: Path) -> None:
@@ -130,7 +131,7 @@ def test_api_keys_and_memos_variables_are_not_in_the_environment(sandbox: Sandbo
     assert not any(key.startswith("MEMOS") or key.endswith("_KEY") for key in result.value)
 
 
-def test_a_fork_bomb_is_capped_and_leaves_nothing_behind(sandbox: Sandbox) -> None:
+def test_a_fork_bomb_is_capped_and_leaves_nothing_behind(sandbox: Sandbox, jail_root: Path) -> None:
     body = """
     started = 0
     for _ in range(1000):
@@ -146,7 +147,7 @@ def test_a_fork_bomb_is_capped_and_leaves_nothing_behind(sandbox: Sandbox) -> No
     result = sandbox.call(tool("bomb", body), "bomb", "bomb", {})
     assert result.ok, result
     assert result.value < sandbox.limits.processes
-    assert workers_alive() == []  # every forked child died with the call
+    assert workers_alive(jail_root) == []  # every forked child died with the call
 
 
 def test_allocating_4_gb_fails_with_a_memory_error(sandbox: Sandbox) -> None:
@@ -162,7 +163,7 @@ def test_an_endless_loop_is_stopped(jail_root: Path) -> None:
     assert not result.ok and result.error in ("cpu", "timeout"), result
     assert result.duration_ms < 5_000
     assert not sleeper.ok and sleeper.error == "timeout", sleeper  # wall time catches what CPU time cannot
-    assert workers_alive() == []
+    assert workers_alive(jail_root) == []
 
 
 def test_printing_100_mb_is_cut_off(sandbox: Sandbox) -> None:
@@ -181,9 +182,10 @@ def test_a_warm_pool_serves_calls_and_stops_cleanly(jail_root: Path) -> None:
     box = Sandbox(warm=2)
     values = [box.call(tool("echo", "return text", "text: str"), "echo", "echo", {"text": str(i)}).value
               for i in range(5)]
+    assert workers_alive(jail_root)  # the warm ones wait for the next call (and are seen here)
     box.close()
     assert values == ["0", "1", "2", "3", "4"]
-    assert workers_alive() == []
+    assert workers_alive(jail_root) == []
     assert list(jail_root.iterdir()) == []
 
 
