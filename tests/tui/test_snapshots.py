@@ -17,7 +17,8 @@ import pytest
 from tests.conftest import unit_vectors
 from tests.tui.helpers import show
 
-pytestmark = pytest.mark.anyio
+# One TUI test at a time (one xdist worker): they wait on screens, which a second one slows.
+pytestmark = [pytest.mark.anyio, pytest.mark.xdist_group("tui")]
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 SIZE = (100, 30)

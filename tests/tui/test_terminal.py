@@ -12,7 +12,10 @@ import pytest
 
 from tests.conftest import MEMOS_BIN
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+    pytest.mark.xdist_group("tui"),  # one TUI test at a time: they wait on screens, which a second one slows
+]
 
 
 def test_tui_starts_draws_and_quits_in_tmux(memos, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -11,7 +11,8 @@ import pytest
 from tests.conftest import MEMOS_BIN, both_backends
 from tests.tui.helpers import show
 
-pytestmark = pytest.mark.anyio
+# One TUI test at a time (one xdist worker): they wait on screens, which a second one slows.
+pytestmark = [pytest.mark.anyio, pytest.mark.xdist_group("tui")]
 
 
 @pytest.fixture
@@ -196,12 +197,18 @@ async def test_evolution_accept_and_roll_back(ws, fake_llm) -> None:  # type: ig
 async def test_command_palette_reaches_every_pane(ws) -> None:  # type: ignore[no-untyped-def]
     from textual.widgets import TabbedContent
 
+    from textual.command import CommandList, CommandPalette
+
+    def first_command() -> str:
+        commands = app.screen.query_one(CommandList)
+        return str(commands.get_option_at_index(0).prompt) if commands.option_count else ""
+
     app = _app(ws)
     async with app.run_test(size=(110, 30)) as pilot:
         await pilot.press("ctrl+p")
-        await pilot.pause(0.3)
+        await _wait(pilot, lambda: isinstance(app.screen, CommandPalette))
         await pilot.press(*"Go to evolution")
-        await pilot.pause(0.5)
+        await _wait(pilot, lambda: "Go to evolution" in first_command())
         await pilot.press("enter")
         await _wait(pilot, lambda: app.query_one(TabbedContent).active == "evolution")
 
