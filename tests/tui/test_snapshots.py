@@ -17,8 +17,8 @@ import pytest
 from tests.conftest import unit_vectors
 from tests.tui.helpers import show
 
-# One TUI test at a time (one xdist worker): they wait on screens, which a second one slows.
-pytestmark = [pytest.mark.anyio, pytest.mark.xdist_group("tui")]
+# TUI tests run on their own after the rest (scripts/dev): they wait on screens, which load slows.
+pytestmark = [pytest.mark.anyio, pytest.mark.tui]
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 SIZE = (100, 30)

@@ -14,7 +14,7 @@ from tests.conftest import MEMOS_BIN
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
-    pytest.mark.xdist_group("tui"),  # one TUI test at a time: they wait on screens, which a second one slows
+    pytest.mark.tui,  # run on their own after the rest (scripts/dev): load slows the screens they wait on
 ]
 
 

@@ -11,8 +11,8 @@ import pytest
 from tests.conftest import MEMOS_BIN, both_backends
 from tests.tui.helpers import show
 
-# One TUI test at a time (one xdist worker): they wait on screens, which a second one slows.
-pytestmark = [pytest.mark.anyio, pytest.mark.xdist_group("tui")]
+# TUI tests run on their own after the rest (scripts/dev): they wait on screens, which load slows.
+pytestmark = [pytest.mark.anyio, pytest.mark.tui]
 
 
 @pytest.fixture
