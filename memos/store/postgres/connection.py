@@ -56,10 +56,6 @@ class Translated:
             return self.raw.execute(sql)
         return self.raw.execute(to_psycopg(sql), params)
 
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        with self.raw.cursor() as cursor:
-            cursor.executemany(to_psycopg(sql), rows)
-
 
 def _configure(raw: Any) -> None:
     from psycopg.types.string import TextLoader

@@ -34,15 +34,12 @@ PASSAGE_COPY_COLUMNS = "id, agent_id, seq, text, tags, embedding, embedding_mode
 _PASSAGE_COPY_TYPES = ["varchar", "varchar", "int8", "varchar", "varchar[]", "vector", "varchar", "timestamp"]
 
 
-def copy_passages(raw: Any, values: Iterable[Sequence[Any]]) -> int:
+def copy_passages(raw: Any, values: Iterable[Sequence[Any]]) -> None:
     """Write passage rows (PASSAGE_COPY_COLUMNS, the embedding a numpy array) by binary COPY."""
-    written = 0
     with raw.cursor().copy(f"COPY passages ({PASSAGE_COPY_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types(_PASSAGE_COPY_TYPES)
         for row in values:
             copy.write_row(row)
-            written += 1
-    return written
 
 
 def _filters(agent_id: str, tags: Sequence[str], tag_match: TagMatch, start: Any, end: Any) -> tuple[str, dict[str, Any]]:

@@ -44,8 +44,8 @@ class SQLStore(MessagesMixin, RunsMixin, ToolsMixin, EvolutionsMixin, Store):
         DuckDB needs nothing: one process writes the file at a time."""
 
     def _insert_many(self, con: Any, table: str, columns: str, values: Sequence[Sequence[Any]]) -> None:
-        placeholders = "(" + ", ".join("?" * len(values[0])) + ")"
-        con.executemany(f"INSERT INTO {table} ({columns}) VALUES {placeholders}", values)
+        """Insert many rows at once, the engine's fastest way (DuckDB: Arrow; PostgreSQL: COPY)."""
+        raise NotImplementedError
 
     def _delete_agent_extras(self, con: Any, agent_id: str) -> None:
         """Delete what only this backend keeps for an agent (called inside delete_agent)."""
