@@ -152,18 +152,17 @@ def _postgres_rows(raw: Any, table: Table) -> Iterator[tuple[Any, ...]]:
             yield tuple(v.to_numpy() if isinstance(v, Vector) else v for v in row)
 
 
-def _write_rows(raw: Any, table: Table, source: Iterator[tuple[Any, ...]], digest: _Digest) -> None:
+def _write_rows(target: PostgresStore, con: Any, table: Table, source: Iterator[tuple[Any, ...]],
+                digest: _Digest) -> None:
     def hashed() -> Iterator[tuple[Any, ...]]:
         for row in source:
             digest.add(row)
             yield row
 
     if table.name == "passages":
-        copy_passages(raw, hashed())
-        return
-    with raw.cursor().copy(f"COPY {table.name} ({table.columns}) FROM STDIN") as copy:
-        for row in hashed():
-            copy.write_row(row)
+        copy_passages(target._db.with_vectors(con), hashed())
+    else:
+        target._insert_many(con, table.name, table.columns, hashed())  # type: ignore[arg-type]
 
 
 def migrate_to_postgres(source: DuckDBStore, target: PostgresStore,
@@ -191,7 +190,7 @@ def migrate_to_postgres(source: DuckDBStore, target: PostgresStore,
             for table in TABLES:
                 sent = _Digest(table)
                 try:
-                    _write_rows(raw, table, _duckdb_rows(duck, table), sent)
+                    _write_rows(target, con, table, _duckdb_rows(duck, table), sent)
                 except psycopg.Error as exc:
                     raise TransferFailed(f"copying {table.name} into PostgreSQL failed at row {sent.count}: "
                                          f"{str(exc).strip().splitlines()[0]}",

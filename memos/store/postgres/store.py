@@ -7,7 +7,7 @@ concurrent writers must take turns, and pgvector + full-text search (passages.py
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from memos.store.postgres.connection import PgConnections, redacted
 from memos.store.postgres.passages import PgPassagesMixin
@@ -36,7 +36,7 @@ class PostgresStore(PgPassagesMixin, SQLStore):
         for key in sorted(set(keys)):
             con.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", [f"memos:{key}"])
 
-    def _insert_many(self, con: Any, table: str, columns: str, values: Sequence[Sequence[Any]]) -> None:
+    def _insert_many(self, con: Any, table: str, columns: str, values: Iterable[Sequence[Any]]) -> None:
         with con.raw.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
             for row in values:
                 copy.write_row(row)
