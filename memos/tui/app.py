@@ -31,6 +31,22 @@ PANES = {"agents": AgentsPane, "memory": MemoryPane, "archival": ArchivalPane, "
          "evolution": EvolutionPane}
 
 
+class PaneTabs(TabbedContent):
+    """Tabs that only the person switches.
+
+    Textual brings a pane to the front when a widget inside it takes focus. Focus is applied
+    later than it is asked for, so a focus asked for at start-up could land after the person
+    had already moved to another tab, and drag them back. Here focus follows the tab, never
+    the other way round: a stray focus is sent back to the tab on show.
+    """
+
+    def _on_tab_pane_focused(self, event: TabPane.Focused) -> None:
+        event.stop()
+        event.prevent_default()  # TabbedContent's own handler would switch to the focused pane
+        if event.tab_pane.id != self.active:
+            self.app.call_later(self.app.focus_active_pane)  # type: ignore[attr-defined]
+
+
 class MemosApp(App[None]):
     CSS_PATH = "memos.tcss"
     TITLE = "memos"
@@ -50,7 +66,7 @@ class MemosApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with TabbedContent(initial="agents" if self.agent_id is None else "conversation"):
+        with PaneTabs(initial="agents" if self.agent_id is None else "conversation"):
             for name, pane in PANES.items():
                 with TabPane(name.title(), id=name):
                     yield pane(id=f"{name}-pane")
@@ -61,7 +77,12 @@ class MemosApp(App[None]):
         self.set_interval(POLL_SECONDS, self._poll)
         self.call_after_refresh(self._focus_pane, self.query_one(TabbedContent).active)
 
+    def focus_active_pane(self) -> None:
+        self._focus_pane(self.query_one(TabbedContent).active)
+
     def _focus_pane(self, pane: str) -> None:
+        if not self.is_running:
+            return
         # Only the tab still showing: focusing a widget in a hidden tab would switch back to it.
         if pane == self.query_one(TabbedContent).active and pane in FOCUS:
             self.query_one(FOCUS[pane]).focus()
@@ -73,12 +94,16 @@ class MemosApp(App[None]):
             self.sub_title = "no agent yet: press n on the Agents tab"
 
     def _poll(self) -> None:
+        if not self.is_running:
+            return
         stamp = self.ws.store.change_stamp()
         if stamp != self._stamp:
             self._stamp = stamp
             self.post_message(StoreChanged())
 
     def _refresh_visible(self) -> None:
+        if not self.is_running:  # shutting down: the panes' widgets are being removed
+            return
         active = self.query_one(TabbedContent).active
         pane = self.query_one(f"#{active}-pane")
         refresh = getattr(pane, "refresh_rows", None) or getattr(pane, "refresh_blocks", None) or \

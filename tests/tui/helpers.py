@@ -26,3 +26,28 @@ async def show(pilot: Any, app: Any, tab: str) -> None:
                 return
         await pilot.pause(0.05)
     raise AssertionError(f"the {tab} tab did not stay open")
+
+
+async def settled_screenshot(pilot: Any, app: Any, title: str = "memos") -> str:
+    """The screen once it stops changing: tab underline slides, lists re-mounted, footer re-bound.
+
+    A snapshot taken on a loaded machine could otherwise catch a frame mid-way (seen in CI:
+    an empty block list under a half-moved tab underline).
+    """
+    from textual.widgets import Input, TextArea
+
+    # A blinking cursor never settles; a steady one is what a still terminal shows.
+    for widget in app.query(Input).results():
+        widget.cursor_blink = False
+    for area in app.query(TextArea).results():
+        area.cursor_blink = False
+    await pilot.wait_for_scheduled_animations()
+    previous, same = None, 0
+    for _ in range(100):
+        await pilot.pause(0.1)
+        current = app.export_screenshot(title=title)
+        same = same + 1 if current == previous else 0
+        if same >= 2:
+            return current
+        previous = current
+    raise AssertionError("the screen kept changing for 10 s")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import unit_vectors
-from tests.tui.helpers import show
+from tests.tui.helpers import settled_screenshot, show
 
 # TUI tests run on their own after the rest (scripts/dev): they wait on screens, which load slows.
 pytestmark = [pytest.mark.anyio, pytest.mark.tui]
@@ -77,7 +77,5 @@ async def test_pane_snapshot(ws, pane: str) -> None:  # type: ignore[no-untyped-
     app = MemosApp(ws)
     async with app.run_test(size=SIZE) as pilot:
         await show(pilot, app, pane)
-        await pilot.pause(0.3)
         app.clear_notifications()
-        await pilot.pause()
-        check(app.export_screenshot(title="memos"), pane)
+        check(await settled_screenshot(pilot, app), pane)

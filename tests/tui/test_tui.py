@@ -211,6 +211,22 @@ async def test_command_palette_reaches_every_pane(ws) -> None:  # type: ignore[n
         await _wait(pilot, lambda: "Go to evolution" in first_command())
         await pilot.press("enter")
         await _wait(pilot, lambda: app.query_one(TabbedContent).active == "evolution")
+        # The palette gives focus back to where it was (the chat input); the tab must not follow it.
+        await _wait(pilot, lambda: app.focused is not None and app.focused.id == "evolution-table")
+        assert app.query_one(TabbedContent).active == "evolution"
+
+
+async def test_a_late_focus_in_a_hidden_tab_does_not_pull_it_to_the_front(ws) -> None:  # type: ignore[no-untyped-def]
+    from textual.widgets import TabbedContent
+
+    app = _app(ws)
+    async with app.run_test(size=(110, 30)) as pilot:
+        await show(pilot, app, "memory")
+        await _wait(pilot, lambda: app.focused is not None and app.focused.id == "block-list")
+        app.query_one("#chat-input").focus()  # what start-up focus does when it lands late
+        await pilot.pause(0.3)
+        assert app.query_one(TabbedContent).active == "memory"
+        await _wait(pilot, lambda: app.focused is not None and app.focused.id == "block-list")
 
 
 async def test_escape_cancels_a_streaming_reply_and_keeps_the_partial_text(ws, fake_llm) -> None:  # type: ignore[no-untyped-def]
