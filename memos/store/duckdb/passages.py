@@ -9,42 +9,19 @@ import numpy as np
 from memos.errors import InvalidInput, NotFound
 from memos.store import ids
 from memos.store.base import (
-    EMBEDDING_DIM, NewPassage, Passage, PassageHit, PassageQuery, PassageStats, TagMatch,
+    EMBEDDING_DIM, NewPassage, Passage, PassageHit, PassageQuery, PassageStats,
 )
 from memos.store.duckdb.vector_index import TAIL_LIMIT, IndexState  # noqa: F401
 from memos.store.search import check_embeddings, fuse, passes_filters, query_vector, vector_literal
 from memos.store.sql import rows
-from memos.store.sql.passages import PassageLookups, passage_stats
+from memos.store.sql.passages import PassageLookups, passage_filters, passage_stats
 from memos.store.text import query_terms, term_counts
 from memos.store.timeutil import to_db, utcnow
 
 BM25_K1, BM25_B = 1.2, 0.75
 
 
-def _filters(agent_id: str, tags: Sequence[str], tag_match: TagMatch, start: Any, end: Any,
-             alias: str = "") -> tuple[str, dict[str, Any]]:
-    col = f"{alias}." if alias else ""
-    where = [f"{col}agent_id = $agent"]
-    params: dict[str, Any] = {"agent": agent_id}
-    if tags:
-        params["tags"] = list(tags)
-        fn = "list_has_all" if tag_match == "all" else "list_has_any"
-        where.append(f"{fn}({col}tags, $tags::VARCHAR[])")
-    if start is not None:
-        params["start"] = to_db(start)
-        where.append(f"{col}created_at >= $start")
-    if end is not None:
-        params["end"] = to_db(end)
-        where.append(f"{col}created_at <= $end")
-    return " AND ".join(where), params
-
-
 class PassagesMixin(PassageLookups):
-    @staticmethod
-    def _passage_filters(agent_id: str, tags: Sequence[str], tag_match: TagMatch, start: Any,
-                         end: Any) -> tuple[str, dict[str, Any]]:
-        return _filters(agent_id, tags, tag_match, start, end, alias="p")
-
     # -- writes ------------------------------------------------------------------
     def insert_passages(self, agent_id: str, passages: Sequence[NewPassage]) -> list[Passage]:
         import pyarrow as pa
@@ -171,7 +148,7 @@ class PassagesMixin(PassageLookups):
                         found_rows: dict[int, Passage]) -> list[tuple[int, float]]:
         vector = query_vector(query)
         state = self._vectors.state(agent_id)  # type: ignore[attr-defined]
-        where, params = _filters(agent_id, query.tags, query.tag_match, query.start, query.end)
+        where, params = passage_filters(agent_id, query.tags, query.tag_match, query.start, query.end, alias="")
         params.update(q=vector_literal(vector), limit=needed)
         exact_sql = (f"SELECT seq, 1 - array_cosine_distance(embedding, $q::VARCHAR::FLOAT[384]) AS score "
                      f"FROM passages WHERE {where} AND seq > $wm ORDER BY score DESC, seq DESC LIMIT $limit")
@@ -212,7 +189,7 @@ class PassagesMixin(PassageLookups):
         terms = query_terms(query.text)
         if not terms:
             return []
-        where, params = _filters(agent_id, query.tags, query.tag_match, query.start, query.end, alias="p")
+        where, params = passage_filters(agent_id, query.tags, query.tag_match, query.start, query.end)
         params.update(terms=terms, limit=needed, k1=BM25_K1, b=BM25_B)
         sql = f"""
             WITH stats AS (

@@ -12,10 +12,10 @@ from typing import Any, Iterable, Sequence
 
 from memos.errors import InvalidInput, NotFound
 from memos.store import ids
-from memos.store.base import NewPassage, Passage, PassageHit, PassageQuery, PassageStats, TagMatch
+from memos.store.base import NewPassage, Passage, PassageHit, PassageQuery, PassageStats
 from memos.store.search import check_embeddings, fuse, query_vector, vector_literal
 from memos.store.sql import rows
-from memos.store.sql.passages import PassageLookups, passage_stats
+from memos.store.sql.passages import PassageLookups, passage_filters, passage_stats
 from memos.store.timeutil import from_db, to_db, utcnow
 
 # Candidates the HNSW search keeps while walking the graph; the pgvector default (40) gave
@@ -42,21 +42,6 @@ def copy_passages(raw: Any, values: Iterable[Sequence[Any]]) -> None:
             copy.write_row(row)
 
 
-def _filters(agent_id: str, tags: Sequence[str], tag_match: TagMatch, start: Any, end: Any) -> tuple[str, dict[str, Any]]:
-    where = ["p.agent_id = $agent"]
-    params: dict[str, Any] = {"agent": agent_id}
-    if tags:
-        params["tags"] = list(tags)
-        where.append("p.tags @> $tags::VARCHAR[]" if tag_match == "all" else "p.tags && $tags::VARCHAR[]")
-    if start is not None:
-        params["start"] = to_db(start)
-        where.append("p.created_at >= $start")
-    if end is not None:
-        params["end"] = to_db(end)
-        where.append("p.created_at <= $end")
-    return " AND ".join(where), params
-
-
 def _ranked(result: Sequence[Sequence[Any]], found: dict[int, Passage]) -> list[tuple[int, float]]:
     """(seq, score) of rows ``seq, score, COLUMNS…``, keeping their passages in ``found``."""
     for row in result:
@@ -65,8 +50,6 @@ def _ranked(result: Sequence[Sequence[Any]], found: dict[int, Passage]) -> list[
 
 
 class PgPassagesMixin(PassageLookups):
-    _passage_filters = staticmethod(_filters)
-
     def insert_passages(self, agent_id: str, passages: Sequence[NewPassage]) -> list[Passage]:
         if not passages:
             return []
@@ -124,7 +107,7 @@ class PgPassagesMixin(PassageLookups):
     def _vector_ranking(self, con: Any, agent_id: str, query: PassageQuery, needed: int,
                         found: dict[int, Passage]) -> list[tuple[int, float]]:
         vector = query_vector(query)
-        where, params = _filters(agent_id, query.tags, query.tag_match, query.start, query.end)
+        where, params = passage_filters(agent_id, query.tags, query.tag_match, query.start, query.end)
         params.update(q=vector_literal(vector), limit=needed)
         # Filters are applied while walking the graph, and the walk goes on until enough rows
         # pass them (pgvector's iterative scan), so a filter never leaves a page short.
@@ -142,7 +125,7 @@ class PgPassagesMixin(PassageLookups):
         lexemes = con.execute("SELECT tsvector_to_array(to_tsvector('english', ?))", [query.text]).fetchone()[0]
         if not lexemes:
             return []  # only stop words
-        where, params = _filters(agent_id, query.tags, query.tag_match, query.start, query.end)
+        where, params = passage_filters(agent_id, query.tags, query.tag_match, query.start, query.end)
         params.update(every=lexemes, rare=self._rare_lexemes(con, lexemes), limit=needed)
         # Rows must match one of the query's rarer words (as BM25's IDF would favour them); all its
         # words count in the rank: ts_rank normalised by length (flag 1), as BM25 discounts long passages.

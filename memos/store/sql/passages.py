@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from memos.errors import NotFound
 from memos.store.base import Passage, PassageStats, TagMatch
 from memos.store.sql import rows
-from memos.store.timeutil import from_db
+from memos.store.timeutil import from_db, to_db
+
+
+def passage_filters(agent_id: str, tags: Sequence[str], tag_match: TagMatch, start: Any, end: Any,
+                    alias: str = "p") -> tuple[str, dict[str, Any]]:
+    """The WHERE clause (and its parameters) for an agent's passages with these tags and dates.
+    ``@>`` (contains all) and ``&&`` (shares any) mean the same on DuckDB lists and PostgreSQL arrays."""
+    col = f"{alias}." if alias else ""
+    where = [f"{col}agent_id = $agent"]
+    params: dict[str, Any] = {"agent": agent_id}
+    if tags:
+        params["tags"] = list(tags)
+        where.append(f"{col}tags {'@>' if tag_match == 'all' else '&&'} $tags::VARCHAR[]")
+    if start is not None:
+        params["start"] = to_db(start)
+        where.append(f"{col}created_at >= $start")
+    if end is not None:
+        params["end"] = to_db(end)
+        where.append(f"{col}created_at <= $end")
+    return " AND ".join(where), params
 
 
 class PassageLookups:
-    """Finding and paging an agent's passages, the same on both backends. A backend supplies
-    ``_passage_filters``: its SQL for tag and date filters on ``passages p``."""
-
-    _passage_filters: Callable[..., tuple[str, dict[str, Any]]]
+    """Finding and paging an agent's passages, the same on both backends."""
 
     def get_passage(self, agent_id: str, passage_id: str) -> Passage:
         with self._read() as con:  # type: ignore[attr-defined]
@@ -27,7 +43,7 @@ class PassageLookups:
     def list_passages(self, agent_id: str, *, after: str | None = None, before: str | None = None,
                       limit: int = 50, ascending: bool = True, tags: Sequence[str] = (),
                       tag_match: TagMatch = "any") -> list[Passage]:
-        where, params = self._passage_filters(agent_id, tags, tag_match, None, None)
+        where, params = passage_filters(agent_id, tags, tag_match, None, None)
         sign = 1 if ascending else -1
         params.update(limit=limit, sign=sign)
         with self._read() as con:  # type: ignore[attr-defined]
@@ -54,7 +70,8 @@ def passage_stats(con: Any, agent_id: str, indexed_upto: int | None) -> PassageS
     vector index covers (None: the index covers everything)."""
     total, first, last, indexed = con.execute(
         "SELECT count(*), min(created_at), max(created_at), "
-        "count(*) FILTER (WHERE CAST($upto AS BIGINT) IS NULL OR seq <= CAST($upto AS BIGINT)) FROM passages WHERE agent_id = $agent", {"agent": agent_id, "upto": indexed_upto}).fetchone()
+        "count(*) FILTER (WHERE CAST($upto AS BIGINT) IS NULL OR seq <= CAST($upto AS BIGINT)) "
+        "FROM passages WHERE agent_id = $agent", {"agent": agent_id, "upto": indexed_upto}).fetchone()
     tags = dict(con.execute(
         "SELECT tag, count(*) FROM (SELECT unnest(tags) AS tag FROM passages WHERE agent_id = ?) AS t "
         "GROUP BY tag ORDER BY count(*) DESC, tag", [agent_id]).fetchall())

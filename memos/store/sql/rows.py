@@ -19,7 +19,7 @@ HISTORY_COLUMNS = "block_id, version, old_value, new_value, actor, reason, resto
 MESSAGE_COLUMNS = ("id, agent_id, seq, role, content, name, tool_calls, tool_call_id, step_id, run_id, "
                    "in_context, created_at")
 PASSAGE_COLUMNS = "id, agent_id, text, tags, created_at"
-PASSAGE_COLUMNS_P = "p.id, p.agent_id, p.text, p.tags, p.created_at"  # from `passages p`
+PASSAGE_COLUMNS_P = ", ".join(f"p.{column}" for column in PASSAGE_COLUMNS.split(", "))  # from `passages p`
 
 
 def _json(value: Any, default: Any) -> Any:
