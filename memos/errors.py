@@ -8,6 +8,13 @@ they never show a traceback for these.
 from __future__ import annotations
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type when it has none), for one-line errors
+    that wrap a library's multi-line ones."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
 class MemosError(Exception):
     """Base of every error a user can act on."""
 

@@ -63,8 +63,10 @@ def _evolve_policy(raw: str) -> str:
 def _database_url(raw: str) -> str:
     from urllib.parse import urlsplit
 
+    from memos.store.postgres.store import is_postgres_url
+
     value = raw.strip()
-    if not value.startswith(("postgresql://", "postgres://")):
+    if not is_postgres_url(value):
         raise ConfigError(f"'{value}' is not a PostgreSQL URL", "use postgresql://user@host:port/database")
     if urlsplit(value).password:
         raise ConfigError("memos never writes passwords to config.toml",

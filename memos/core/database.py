@@ -48,7 +48,7 @@ def migrate_to(ws: Workspace, url: str, *, source: Path | None = None,
     try:
         target = PostgresStore(url)
         try:
-            if ws.database_url and ws.database_url == url and source is None:
+            if ws.database_url == url and source is None:
                 raise InvalidInput("the target is the database memos already uses", "give another URL")
             return migrate_to_postgres(duck, target, progress).to_dict()
         finally:

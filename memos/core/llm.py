@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from memos.core.config import PROVIDER_KEY_VARIABLES, Config
-from memos.errors import ProviderError
+from memos.errors import ProviderError, first_line
 from memos.lazy import import_litellm
 
 MAX_ATTEMPTS = 4
@@ -80,9 +80,7 @@ def resolve(config: Config, model: str) -> Route:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    message = text[0] if text else type(exc).__name__
-    return message.replace("litellm.", "")[:300]
+    return first_line(exc).replace("litellm.", "")[:300]
 
 
 def _retryable(litellm: Any, exc: BaseException) -> bool:

@@ -15,7 +15,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from memos.errors import EmbeddingError, ProviderError
+from memos.errors import EmbeddingError, ProviderError, first_line
 from memos.store.base import EMBEDDING_DIM
 
 LOCAL_ALIASES = {
@@ -91,7 +91,7 @@ class LiteLLMEmbedder:
         try:
             response = litellm.embedding(model=self.name, input=list(texts))
         except Exception as exc:  # litellm raises many provider-specific types
-            raise ProviderError(f"embedding with {self.name} failed: {str(exc).splitlines()[0]}",
+            raise ProviderError(f"embedding with {self.name} failed: {first_line(exc)}",
                                 "check the model name and the provider's API key") from None
         matrix = np.asarray([item["embedding"] for item in response["data"]], dtype=np.float32)
         if matrix.shape[1] != self.dim:

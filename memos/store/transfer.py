@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from memos.errors import InvalidInput, MemosError
+from memos.errors import InvalidInput, MemosError, first_line
 from memos.store.base import EMBEDDING_DIM
 from memos.store.duckdb.store import DuckDBStore
 from memos.store.postgres.passages import PASSAGE_COPY_COLUMNS, copy_passages
@@ -193,7 +193,7 @@ def migrate_to_postgres(source: DuckDBStore, target: PostgresStore,
                     _write_rows(target, con, table, _duckdb_rows(duck, table), sent)
                 except psycopg.Error as exc:
                     raise TransferFailed(f"copying {table.name} into PostgreSQL failed at row {sent.count}: "
-                                         f"{str(exc).strip().splitlines()[0]}",
+                                         f"{first_line(exc)}",
                                          "nothing was kept in the target; fix that row in the source and retry") from None
                 stored = _Digest(table)
                 for row in _postgres_rows(raw, table):

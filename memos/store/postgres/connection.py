@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any, Callable, Iterator, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-from memos.errors import DatabaseBusy, DatabaseUnavailable
+from memos.errors import DatabaseBusy, DatabaseUnavailable, first_line
 from memos.store.sessions import ActiveSession, ThreadSessions, lock_timeout_from_env
 
 _NAMED = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -65,11 +65,6 @@ def _configure(raw: Any) -> None:
     raw.adapters.register_loader("json", TextLoader)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 class PgConnections(ThreadSessions):
     def __init__(self, url: str, *, timeout: float | None = None) -> None:
         super().__init__()
@@ -98,7 +93,7 @@ class PgConnections(ThreadSessions):
         return {}
 
     def unavailable(self, exc: BaseException) -> DatabaseUnavailable:
-        return DatabaseUnavailable(f"cannot use the PostgreSQL database {redacted(self.url)}: {_first_line(exc)}",
+        return DatabaseUnavailable(f"cannot use the PostgreSQL database {redacted(self.url)}: {first_line(exc)}",
                                    "check MEMOS_DATABASE_URL (or database_url in config) and that the server runs")
 
     def _get_pool(self) -> Any:
