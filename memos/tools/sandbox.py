@@ -363,6 +363,10 @@ class Sandbox:
             pool, self._pool = self._pool, []
         for worker in pool:
             worker.kill()
+        # A top-up may be starting a worker right now; it kills that worker once it sees the pool
+        # closed. Wait for it, so nothing of this sandbox runs (or stays on disk) after close.
+        with self._filling:
+            pass
 
     def __enter__(self) -> "Sandbox":
         return self
