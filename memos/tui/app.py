@@ -75,16 +75,14 @@ class MemosApp(App[None]):
     def on_mount(self) -> None:
         self._retitle()
         self.set_interval(POLL_SECONDS, self._poll)
-        self.call_after_refresh(self._focus_pane, self.query_one(TabbedContent).active)
+        self.call_after_refresh(self.focus_active_pane)
 
     def focus_active_pane(self) -> None:
-        self._focus_pane(self.query_one(TabbedContent).active)
-
-    def _focus_pane(self, pane: str) -> None:
+        """Put the keyboard in the tab on show (asked for when it opens; PaneTabs sends a stray focus back here)."""
         if not self.is_running:
             return
-        # Only the tab still showing: focusing a widget in a hidden tab would switch back to it.
-        if pane == self.query_one(TabbedContent).active and pane in FOCUS:
+        pane = self.query_one(TabbedContent).active
+        if pane in FOCUS:
             self.query_one(FOCUS[pane]).focus()
 
     def _retitle(self) -> None:
@@ -116,7 +114,7 @@ class MemosApp(App[None]):
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self._refresh_visible()
-        self._focus_pane(str(event.pane.id))
+        self.focus_active_pane()
 
     def on_agent_selected(self, message: AgentSelected) -> None:
         self.agent_id = message.agent_id
