@@ -72,14 +72,20 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[n
 
 
 @pytest.fixture
-def postgres_url(postgres_server, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """A fresh PostgreSQL database, made the one memos uses (MEMOS_DATABASE_URL)."""
+def postgres_database(postgres_server):  # type: ignore[no-untyped-def]
+    """The URL of a fresh, empty PostgreSQL database, dropped after the test."""
     from tests.postgres import drop_database, new_database
 
     url = new_database(postgres_server)
-    monkeypatch.setenv("MEMOS_DATABASE_URL", url)
     yield url
     drop_database(postgres_server, url)
+
+
+@pytest.fixture
+def postgres_url(postgres_database: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh PostgreSQL database, made the one memos uses (MEMOS_DATABASE_URL)."""
+    monkeypatch.setenv("MEMOS_DATABASE_URL", postgres_database)
+    return postgres_database
 
 
 @pytest.fixture

@@ -14,13 +14,9 @@ from tests.conftest import unit_vectors
 
 
 @pytest.fixture
-def target(postgres_server, monkeypatch):  # type: ignore[no-untyped-def]
+def target(postgres_database: str) -> str:
     """An empty PostgreSQL database to migrate into; memos itself keeps using DuckDB."""
-    from tests.postgres import drop_database, new_database
-
-    url = new_database(postgres_server)
-    yield url
-    drop_database(postgres_server, url)
+    return postgres_database
 
 
 def _fill(store) -> dict:  # type: ignore[no-untyped-def]
