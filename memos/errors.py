@@ -71,3 +71,13 @@ class EmbeddingError(MemosError):
 
 class ProviderError(MemosError):
     """An LLM or embedding provider refused or failed."""
+
+
+class EditConflict(MemosError):
+    """A whole-block rewrite based on a version of the block that someone has changed since."""
+
+
+class AgentBusy(MemosError):
+    """Another turn of the agent is running (in this or another process) and the caller would not wait."""
+
+    exit_code = 75  # EX_TEMPFAIL: try again later

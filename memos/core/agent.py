@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import dataclass
 import queue
 import threading
 import time
@@ -17,14 +18,16 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from memos.core import events as ev
 from memos.core.context import (
-    compile_context, eviction_split, new_summary_message, summary_messages, to_openai,
+    MAX_IN_CONTEXT, Compiled, compile_context, eviction_split, is_summary, message_view_limit,
+    new_summary_message, summary_chunks, summary_request, to_openai, unsummarised_note,
 )
-from memos.core.llm import LLM, Completion, count_tokens
+from memos.core.llm import LLM, Completion, ContextTooLong, count_tokens
 from memos.core.rules import RuleState
+from memos.core.turns import recover, wait_for_turn
 from memos.core.workspace import Workspace
 from memos.errors import InvalidInput, MemosError, ProviderError
 from memos.store import ids
-from memos.store.base import Agent, NewMessage, Run, StepRecord, ToolCallRecord
+from memos.store.base import Agent, Message, NewMessage, Run, StepRecord, ToolCallRecord
 from memos.tools.builtins import BUILTINS, TERMINAL_TOOLS, ToolContext
 from memos.tools.registry import ToolSpec, build_spec, check_arguments
 
@@ -34,6 +37,11 @@ if TYPE_CHECKING:
 DEFAULT_MAX_STEPS = 50
 TOOL_RETURN_LIMIT = 50_000
 SUMMARY_WORDS = 300
+# The largest message a turn takes. Longer text belongs in archival memory (chunked into
+# passages); a message this size is stored and shown to the model cut to a share of its window.
+MAX_MESSAGE_CHARS = 1_000_000
+KEEP_AFTER_COUNT_CAP = MAX_IN_CONTEXT // 2  # messages left in context when the count cap forces a summary
+EMBEDDING_TOOLS = {"archival_memory_insert", "archival_memory_search"}
 
 
 class _DaemonWorkers:
@@ -84,61 +92,50 @@ def _cap(text: str) -> str:
 
 
 class AgentRunner:
+    """Runs an agent's turns. Each public entry point is a generator of events that holds the
+    agent's turn lock for the whole turn: turns of one agent never interleave, in any process.
+
+    ``turn_wait``: seconds to wait for another turn of the agent to finish (None: as long as it
+    takes; 0: not at all, `AgentBusy` at once)."""
+
     def __init__(self, ws: Workspace, agent: Agent, *, model: str | None = None,
                  max_steps: int = DEFAULT_MAX_STEPS, llm: LLM | None = None,
-                 custom_tools: "AgentTools | None" = None) -> None:
+                 custom_tools: "AgentTools | None" = None, turn_wait: float | None = None) -> None:
         if max_steps < 1:
             raise InvalidInput("max steps must be at least 1")
         self.ws = ws
         self.agent = agent
-        self.model = model or agent.model
+        self.model_override = model
         self.max_steps = max_steps
         self.llm = llm or LLM(ws.config)
         self.builtins = builtin_specs()
         self.specs = dict(self.builtins)
         self.custom_tools = custom_tools  # the agent's own tools (hot-reloaded), run in the sandbox
         self.threshold = float(ws.config.get("summarize_threshold"))
+        self.turn_wait = turn_wait
+        self.seen: dict[str, int] = {}  # block label -> version the agent has seen (compare-and-set edits)
         ws.store.tune_for_long_running()
+
+    @property
+    def model(self) -> str:
+        return self.model_override or self.agent.model
+
+    @model.setter
+    def model(self, name: str) -> None:
+        self.model_override = name
 
     # -- public entry points ---------------------------------------------------------
     def send(self, text: str, cancel: threading.Event | None = None) -> Iterator[ev.Event]:
         if not text.strip():
             raise InvalidInput("the message is empty", "give some text to send")
-        self._refuse_if_pending()
-        self.refresh_tools()
-        with self.ws.store.transaction():  # the message and its run start together
-            self.ws.store.append_messages(self.agent.id, [NewMessage("user", text)])
-            run = self.ws.store.start_run(self.agent.id)
-        yield from self._run(cancel or threading.Event(), RuleState(self.agent.tool_rules), run)
+        check_message_size(text)
+        return self._exclusive(lambda: self._send(text, cancel or threading.Event()))
 
     def approve(self, cancel: threading.Event | None = None) -> Iterator[ev.Event]:
-        pending = self._pending()
-        self.refresh_tools()
-        state = RuleState(self.agent.tool_rules)
-        ends = False
-        for call in pending:
-            result, status, _ = yield from self._execute(call.name, call.arguments, call.tool_call_id, state)
-            self.ws.store.resolve_tool_call(call.id, status=status, result=result, duration_ms=None,
-                                            message=NewMessage("tool", result, name=call.name,
-                                                               tool_call_id=call.tool_call_id))
-            ends = ends or (status == "success" and state.ends_turn(call.name, call.name in TERMINAL_TOOLS))
-        if ends:
-            run = self.ws.store.start_run(self.agent.id)
-            self.ws.store.finish_run(run.id, "completed", "end_turn")
-            yield ev.Stop("end_turn", 0, run.id)
-            return
-        yield from self._run(cancel or threading.Event(), state)
+        return self._exclusive(lambda: self._approve(cancel or threading.Event()))
 
     def deny(self, reason: str, cancel: threading.Event | None = None) -> Iterator[ev.Event]:
-        pending = self._pending()
-        why = reason.strip() or "no reason given"
-        for call in pending:
-            result = f"Error: the user denied this tool call. Reason: {why}"
-            self.ws.store.resolve_tool_call(call.id, status="denied", result=result, duration_ms=None,
-                                            message=NewMessage("tool", result, name=call.name,
-                                                               tool_call_id=call.tool_call_id))
-            yield ev.ToolReturn(call.tool_call_id, call.name, "error", result)
-        yield from self._run(cancel or threading.Event(), RuleState(self.agent.tool_rules))
+        return self._exclusive(lambda: self._deny(reason, cancel or threading.Event()))
 
     def refresh_tools(self) -> None:
         """Built-ins plus the attached custom tools as loaded now (once per turn: attachments may change)."""
@@ -146,7 +143,75 @@ class AgentRunner:
             custom = {n: s for n, s in self.custom_tools.specs().items() if n not in self.builtins}
             self.specs = {**self.builtins, **custom}
 
-    # -- the loop ---------------------------------------------------------------------
+    # -- turns -----------------------------------------------------------------------------
+    def _exclusive(self, turn: Callable[[], Iterator[ev.Event]]) -> Iterator[ev.Event]:
+        lock = self.ws.store.turn_lock(self.agent.id)
+        yield from wait_for_turn(lock, self.agent, self.turn_wait)
+        try:
+            self.agent = self.ws.store.get_agent(self.agent.id)  # as it is now, after any wait
+            interrupted = recover(self.ws.store, self.agent)
+            if interrupted:
+                yield ev.Warning(f"{len(interrupted)} earlier turn(s) of agent '{self.agent.name}' had been "
+                                 "interrupted (a process stopped mid-turn); they are marked interrupted")
+            yield from turn()
+        finally:
+            lock.release()
+
+    def _send(self, text: str, cancel: threading.Event) -> Iterator[ev.Event]:
+        self._refuse_if_pending()
+        self.refresh_tools()
+        with self.ws.store.transaction():  # the message and its run start together
+            self.ws.store.append_messages(self.agent.id, [NewMessage("user", text)])
+            run = self.ws.store.start_run(self.agent.id)
+        yield from self._run(run, cancel, RuleState(self.agent.tool_rules))
+
+    def _approve(self, cancel: threading.Event) -> Iterator[ev.Event]:
+        pending = self._pending()
+        self.refresh_tools()
+        state = RuleState(self.agent.tool_rules)
+        run = self.ws.store.start_run(self.agent.id)
+        return (yield from self._run(run, cancel, state, first=lambda: self._run_approved(pending, state, run)))
+
+    def _run_approved(self, pending: list[ToolCallRecord], state: RuleState, run: Run) -> Iterator[ev.Event]:
+        """The approved calls run and their results are stored in one transaction, with the run
+        ending there if a call ends the turn; returns the stop reason, or None to go on."""
+        results = []
+        for call in pending:
+            state.record(call.name)
+        self._warm_for([call.name for call in pending])
+        with self.ws.store.transaction():
+            ends = False
+            for call in pending:
+                result, status, ctx = self._invoke(call.name, dumps_raw(call.arguments))
+                self.ws.store.resolve_tool_call(call.id, status=status, result=result, duration_ms=None,
+                                                message=NewMessage("tool", result, name=call.name,
+                                                                   tool_call_id=call.tool_call_id))
+                results.append((call, result, status, ctx))
+                ends = ends or (status == "success" and state.ends_turn(call.name, call.name in TERMINAL_TOOLS))
+            if ends:
+                self._finish(run.id, "end_turn")
+        for call, result, status, ctx in results:
+            yield from self._tool_events(call.tool_call_id, call.name, result, status, ctx)
+        return "end_turn" if ends else None
+
+    def _deny(self, reason: str, cancel: threading.Event) -> Iterator[ev.Event]:
+        pending = self._pending()
+        why = reason.strip() or "no reason given"
+        result = f"Error: the user denied this tool call. Reason: {why}"
+        run = self.ws.store.start_run(self.agent.id)
+
+        def deny_all() -> Iterator[ev.Event]:
+            with self.ws.store.transaction():
+                for call in pending:
+                    self.ws.store.resolve_tool_call(call.id, status="denied", result=result, duration_ms=None,
+                                                    message=NewMessage("tool", result, name=call.name,
+                                                                       tool_call_id=call.tool_call_id))
+            for call in pending:
+                yield ev.ToolReturn(call.tool_call_id, call.name, "error", result)
+            return None
+
+        yield from self._run(run, cancel, RuleState(self.agent.tool_rules), first=deny_all)
+
     def _pending(self) -> list[ToolCallRecord]:
         pending = self.ws.store.pending_tool_calls(self.agent.id)
         if not pending:
@@ -159,29 +224,49 @@ class AgentRunner:
             raise InvalidInput(f"agent '{self.agent.name}' is waiting for approval of {pending[0].name}",
                                "run `memos approve` or `memos deny --reason ...` first")
 
-    def _run(self, cancel: threading.Event, state: RuleState, run: Run | None = None) -> Iterator[ev.Event]:
+    # -- the loop ---------------------------------------------------------------------
+    def _run(self, run: Run, cancel: threading.Event, state: RuleState,
+             first: Callable[[], Iterator[ev.Event]] | None = None) -> Iterator[ev.Event]:
+        """Steps until a stop reason. The run is closed however the loop ends: a stop reason,
+        a provider error, an exception, Ctrl-C, or the consumer walking away (GeneratorExit).
+        Only a killed process leaves it open, and the next turn's recovery closes it."""
         store = self.ws.store
-        run = run or store.start_run(self.agent.id)
         self._finished = False
         reason: ev.StopReason = "max_steps"
         step = 0
         try:
-            for step in range(1, self.max_steps + 1):
-                if cancel.is_set():
-                    reason = "cancelled"
-                    break
-                outcome = yield from self._step(run.id, step, state, cancel)
-                if outcome is not None:
-                    reason = outcome
-                    break
+            outcome = (yield from first()) if first is not None else None
+            if outcome is not None:
+                reason = outcome
+            else:
+                for step in range(1, self.max_steps + 1):
+                    if cancel.is_set():
+                        reason = "cancelled"
+                        break
+                    outcome = yield from self._step(run.id, step, state, cancel)
+                    if outcome is not None:
+                        reason = outcome
+                        break
         except ProviderError as exc:
+            self._close(run.id, "failed", "error")
             yield ev.Error(str(exc))
-            store.finish_run(run.id, "failed", "error")
             yield ev.Stop("error", step, run.id)
+            raise
+        except BaseException as exc:
+            # Left early: Ctrl-C, the consumer closed us (GeneratorExit), or an unexpected error.
+            leaving = isinstance(exc, (GeneratorExit, KeyboardInterrupt))
+            self._close(run.id, "cancelled" if leaving else "failed", "cancelled" if leaving else "error")
             raise
         if not self._finished:
             self._finish(run.id, reason)
         yield ev.Stop(reason, step, run.id)
+
+    def _close(self, run_id: str, status: str, stop_reason: str) -> None:
+        if not self._finished:
+            try:
+                self.ws.store.finish_run(run_id, status, stop_reason)
+            finally:
+                self._finished = True
 
     def _step(self, run_id: str, number: int, state: RuleState,
               cancel: threading.Event) -> Iterator[ev.Event]:
@@ -189,7 +274,7 @@ class AgentRunner:
         available = list(self.specs)
         allowed = state.allowed(available)
         tools = [self.specs[name].openai_schema() for name in allowed]
-        completion = yield from self._call_llm(compiled, tools, cancel)
+        completion = yield from self._call_with_room(compiled, tools, cancel)
         yield ev.Usage(number, completion.model, completion.prompt_tokens, completion.completion_tokens,
                        completion.cost_usd, completion.latency_ms)
         record = StepRecord(run_id, completion.model, completion.prompt_tokens, completion.completion_tokens,
@@ -211,59 +296,97 @@ class AgentRunner:
 
         if completion.content:
             yield ev.Reasoning(completion.content)
-        assistant = NewMessage("assistant", completion.content, tool_calls=[
-            {"id": c.id, "name": c.name, "arguments": c.arguments} for c in completion.tool_calls])
-        messages: list[NewMessage] = [assistant]
-        records: list[ToolCallRecord] = []
-        stop: ev.StopReason | None = None
+        plan = yield from self._plan_calls(completion, state, available)
+        return (yield from self._commit_step(run_id, record, completion, plan, state, cancel))
+
+    def _plan_calls(self, completion: Completion, state: RuleState, available: list[str]) -> Iterator[ev.Event]:
+        """Decide each call under the rules, in order, and run the custom tools now (in the sandbox,
+        outside any transaction: they may take seconds). Built-ins run later, in the step's
+        transaction, so their store writes and the step's record commit together."""
+        plan: list[_Planned] = []
+        waiting = False
         for call in completion.tool_calls:
-            if stop == "requires_approval":
-                result = f"Error: not run, because {records[-1].name} is waiting for approval."
-                messages.append(NewMessage("tool", result, name=call.name, tool_call_id=call.id))
-                records.append(ToolCallRecord(ids.new_id("toolcall"), self.agent.id, call.id, call.name,
-                                              call.arguments, result, "error", 0.0))
+            if waiting:
+                plan.append(_Planned(call, f"Error: not run, because {plan[-1].call.name} is waiting for approval.",
+                                     "error", announce=False))
                 continue
-            arguments: Any = call.arguments
             yield ev.ToolCall(call.id, call.name, _parsed_or_raw(call.arguments))
             violation = state.violation(call.name, available)
             if violation is None and state.needs_approval(call.name):
                 state.record(call.name)
                 yield ev.ApprovalRequest(call.id, call.name, _parsed_or_raw(call.arguments))
-                records.append(ToolCallRecord(ids.new_id("toolcall"), self.agent.id, call.id, call.name,
-                                              arguments, None, "pending", None))
-                stop = "requires_approval"
+                plan.append(_Planned(call, None, "pending"))
+                waiting = True
+                continue
+            if violation is not None:
+                plan.append(_Planned(call, f"Error: {violation}", "error"))
+                continue
+            state.record(call.name)
+            if call.name in self.builtins:
+                plan.append(_Planned(call, None, "deferred"))
                 continue
             started = time.perf_counter()
-            if violation is not None:
-                result, status = f"Error: {violation}", "error"
-                yield ev.ToolReturn(call.id, call.name, "error", result)
-            else:
-                result, status, _ = yield from self._execute(call.name, call.arguments, call.id, state)
-            messages.append(NewMessage("tool", result, name=call.name, tool_call_id=call.id))
-            commit = getattr(self.specs[call.name].function, "tool_commit", None) if call.name in self.specs else None
-            records.append(ToolCallRecord(ids.new_id("toolcall"), self.agent.id, call.id, call.name, arguments,
-                                          result, status, (time.perf_counter() - started) * 1000,
-                                          tool_commit=commit))
-            if status == "success" and stop is None and state.ends_turn(call.name, call.name in TERMINAL_TOOLS):
-                missing = state.missing_before_exit()
-                stop = None if missing else "end_turn"
-        if stop is None and cancel.is_set():
-            stop = "cancelled"
-        with self.ws.store.transaction():
-            self.ws.store.record_step(self.agent.id, record, messages, records)
+            result, status, ctx = self._invoke(call.name, call.arguments)
+            plan.append(_Planned(call, result, status, ctx=ctx, duration_ms=(time.perf_counter() - started) * 1000))
+        return plan
+
+    def _commit_step(self, run_id: str, record: StepRecord, completion: Completion, plan: list["_Planned"],
+                     state: RuleState, cancel: threading.Event) -> Iterator[ev.Event]:
+        store = self.ws.store
+        self._warm_for([p.call.name for p in plan if p.status == "deferred"])
+        assistant = NewMessage("assistant", completion.content, tool_calls=[
+            {"id": c.id, "name": c.name, "arguments": c.arguments} for c in completion.tool_calls])
+        stop: ev.StopReason | None = None
+        with store.transaction():
+            messages: list[NewMessage] = [assistant]
+            records: list[ToolCallRecord] = []
+            for item in plan:
+                call = item.call
+                if item.status == "deferred":
+                    started = time.perf_counter()
+                    item.result, item.status, item.ctx = self._invoke(call.name, call.arguments)
+                    item.duration_ms = (time.perf_counter() - started) * 1000
+                if item.status == "pending":
+                    records.append(ToolCallRecord(ids.new_id("toolcall"), self.agent.id, call.id, call.name,
+                                                  call.arguments, None, "pending", None))
+                    stop = "requires_approval"
+                    continue
+                result = item.result or ""
+                messages.append(NewMessage("tool", result, name=call.name, tool_call_id=call.id))
+                spec = self.specs.get(call.name)
+                records.append(ToolCallRecord(ids.new_id("toolcall"), self.agent.id, call.id, call.name,
+                                              call.arguments, result, item.status, item.duration_ms,
+                                              tool_commit=getattr(spec.function, "tool_commit", None) if spec else None))
+                if item.status == "success" and stop is None \
+                        and state.ends_turn(call.name, call.name in TERMINAL_TOOLS):
+                    stop = None if state.missing_before_exit() else "end_turn"
+            if stop is None and cancel.is_set():
+                stop = "cancelled"
+            store.record_step(self.agent.id, record, messages, records)
             if stop is not None:
                 self._finish(run_id, stop)
+        # Shown once durable: what the user reads is what a later turn will find.
+        for item in plan:
+            if item.status != "pending" and item.announce and item.result is not None:
+                yield from self._tool_events(item.call.id, item.call.name, item.result, item.status, item.ctx)
         return stop
 
     def _finish(self, run_id: str, reason: ev.StopReason) -> None:
         self.ws.store.finish_run(run_id, "cancelled" if reason == "cancelled" else "completed", reason)
         self._finished = True
 
-    def _execute(self, name: str, raw_arguments: str, call_id: str, state: RuleState) -> Iterator[ev.Event]:
-        """Run one tool; yields its events and returns (result text, status, ctx)."""
-        ctx = ToolContext(self.ws.store, self.agent)
+    def _warm_for(self, names: list[str]) -> None:
+        """Load the embedding model before a transaction that needs it: loading takes seconds, and
+        other processes wait for the database while a transaction is open."""
+        if EMBEDDING_TOOLS.intersection(names):
+            from memos.store.embeddings import get_embedder
+
+            get_embedder(self.agent.embedding_model).embed(["warm"])
+
+    def _invoke(self, name: str, raw_arguments: str) -> tuple[str, str, ToolContext]:
+        """Run one tool; returns (result text, status, its context). Never raises for a tool's failure."""
+        ctx = ToolContext(self.ws.store, self.agent, seen=self.seen)
         spec = self.specs.get(name)
-        state.record(name)
         try:
             if spec is None:
                 raise InvalidInput(f"there is no tool named '{name}'; available: {', '.join(self.specs)}")
@@ -277,19 +400,33 @@ class AgentRunner:
             arguments.pop("request_heartbeat", None)
             check_arguments(name, spec.parameters, arguments)
             value = spec.function(ctx, **arguments)
-            result, status = _cap("None" if value is None else str(value)), "success"
+            return _cap("None" if value is None else str(value)), "success", ctx
         except MemosError as exc:
-            result, status = _cap(f"Error: {exc}"), "error"
+            return _cap(f"Error: {exc}"), "error", ctx
         except Exception as exc:  # a tool bug must not crash the loop
-            result, status = _cap(f"Error: {type(exc).__name__}: {exc}"), "error"
-        for edit in ctx.edits:
+            return _cap(f"Error: {type(exc).__name__}: {exc}"), "error", ctx
+
+    @staticmethod
+    def _tool_events(call_id: str, name: str, result: str, status: str,
+                     ctx: ToolContext | None) -> Iterator[ev.Event]:
+        for edit in ctx.edits if ctx else []:
             yield ev.MemoryEdit(edit.after.label, edit.before.value, edit.after.value, edit.after.version)
-        for text in ctx.sent_messages:
+        for text in ctx.sent_messages if ctx else []:
             yield ev.Assistant(text)
         yield ev.ToolReturn(call_id, name, status, result)  # type: ignore[arg-type]
-        return result, status, ctx
 
     # -- LLM and context ------------------------------------------------------------------
+    def _call_with_room(self, compiled: list[dict[str, Any]], tools: list[dict[str, Any]],
+                        cancel: threading.Event) -> Iterator[ev.Event]:
+        """Call the LLM; if the provider says the prompt is too long for it (its window may be
+        smaller than the agent's setting), make room by evicting older messages and try once more."""
+        try:
+            return (yield from self._call_llm(compiled, tools, cancel))
+        except ContextTooLong as exc:
+            yield ev.Warning(f"{exc.message}; making room by summarising older messages")
+            compiled = yield from self._context(force=True)
+            return (yield from self._call_llm(compiled, tools, cancel))
+
     def _call_llm(self, compiled: list[dict[str, Any]], tools: list[dict[str, Any]],
                   cancel: threading.Event) -> Iterator[ev.Event]:
         """Stream the completion from a worker thread so deltas reach the front end as they come."""
@@ -322,36 +459,101 @@ class AgentRunner:
                     completion.cancelled = True
                 return completion
 
-    def _context(self) -> Iterator[ev.Event]:
-        compiled = compile_context(self.ws.store, self.agent)
+    def _context(self, force: bool = False) -> Iterator[ev.Event]:
+        """The prompt's messages; summarises the oldest part first when the prompt passes the
+        threshold, more messages are in context than are fetched, or ``force`` (the provider
+        refused the prompt as too long). Every request stays within the window, and the turn
+        goes on even when summarising fails."""
+        store = self.ws.store
+        compiled = compile_context(store, self.agent)
+        self.seen.clear()
+        self.seen.update(compiled.versions)
         window = self.agent.context_window
         tokens = count_tokens(self.model, compiled.messages)
-        if tokens <= self.threshold * window or len(compiled.history) < 2:
+        if not (force or compiled.older or tokens > self.threshold * window) or len(compiled.history) < 2:
             return compiled.messages
-        counts = [count_tokens(self.model, [to_openai(m)]) for m in compiled.history]
+        limit = message_view_limit(window)
+        counts = [count_tokens(self.model, [to_openai(m, limit)]) for m in compiled.history]
         system_tokens = count_tokens(self.model, compiled.messages[:1])
-        budget = max(0, int(window * 0.5) - system_tokens)
-        cut = eviction_split(compiled.history, counts, budget)
-        if cut == 0:
+        budget = max(0, int(window * (0.25 if force else 0.5)) - system_tokens)
+        cut = eviction_split(compiled.history, counts, budget,
+                             keep_at_most=KEEP_AFTER_COUNT_CAP if compiled.older else None,
+                             within_turn=force or compiled.older)
+        if cut == 0 and not compiled.older:
             yield ev.Warning("the context is nearly full but no older messages can be summarised yet")
             return compiled.messages
-        evicted = compiled.history[:cut]
-        try:
-            summary = self.llm.complete(self.model, summary_messages(compiled.summary, evicted, SUMMARY_WORDS),
-                                        stream=False)
-        except ProviderError as exc:
-            yield ev.Warning(f"summarising older messages failed, kept them in context: {exc}")
-            return compiled.messages
-        text = summary.content.strip()
-        if not text or count_tokens(self.model, [{"role": "system", "content": text}]) > window * 0.25:
-            yield ev.Warning("the summary was empty or too long; kept the older messages in context")
-            return compiled.messages
-        with self.ws.store.transaction():
-            self.ws.store.append_messages(self.agent.id, [new_summary_message(text)])
+        evicted = self._older_in_context(compiled) + compiled.history[:cut]
+        previous = compiled.summary.content if compiled.summary else None
+        text = yield from self._summarise(previous, evicted)
+        with store.transaction():
+            store.append_messages(self.agent.id, [new_summary_message(text)])
             stale = [m.id for m in evicted] + ([compiled.summary.id] if compiled.summary else [])
-            self.ws.store.set_in_context(self.agent.id, stale, False)
+            store.set_in_context(self.agent.id, stale, False)
         yield ev.Summary(len(evicted), text)
-        return compile_context(self.ws.store, self.agent).messages
+        compiled = compile_context(store, self.agent)
+        self.seen.update(compiled.versions)
+        return compiled.messages
+
+    def _older_in_context(self, compiled: Compiled) -> list[Message]:
+        """In-context messages older than the ones compile_context fetched (only past the count cap)."""
+        if not compiled.older or not compiled.history:
+            return []
+        out: list[Message] = []
+        before = compiled.history[0].id
+        while True:
+            page = self.ws.store.list_messages(self.agent.id, before=before, limit=1_000, order="desc",
+                                               in_context=True)
+            out.extend(m for m in page if not is_summary(m))
+            if len(page) < 1_000:
+                break
+            before = page[-1].id
+        out.reverse()
+        return out
+
+    def _summarise(self, previous: str | None, evicted: list[Message]) -> Iterator[ev.Event]:
+        """Fold ``evicted`` into the running summary, one request per piece that fits the window.
+        If a request fails, the messages still leave the context (they stay searchable) and the
+        summary says so: a failing summary must never block the next turn."""
+        summary = previous
+        for chunk in summary_chunks(evicted, self.agent.context_window):
+            try:
+                completion = self.llm.complete(self.model, summary_request(summary, chunk, SUMMARY_WORDS),
+                                               stream=False)
+            except ProviderError as exc:
+                yield ev.Warning(f"summarising older messages failed ({exc.message}); they leave the context "
+                                 "unsummarised and stay searchable")
+                return unsummarised_note(previous, len(evicted), "summarising failed")
+            text = completion.content.strip()
+            if not text or count_tokens(self.model, [{"role": "system", "content": text}]) \
+                    > self.agent.context_window * 0.25:
+                yield ev.Warning("the summary was empty or too long; older messages leave the context "
+                                 "unsummarised and stay searchable")
+                return unsummarised_note(previous, len(evicted), "the summary came back empty or too long")
+            summary = text
+        return summary or unsummarised_note(previous, len(evicted), "nothing to summarise")
+
+
+@dataclass
+class _Planned:
+    """One tool call of a step, from its rule check to its result."""
+
+    call: Any  # llm.ToolCallRequest
+    result: str | None
+    status: str  # success | error | pending | deferred (a built-in, run in the step's transaction)
+    ctx: ToolContext | None = None
+    duration_ms: float | None = 0.0
+    announce: bool = True  # False: its ToolCall event was never shown (not run behind an approval)
+
+
+def check_message_size(text: str) -> None:
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise InvalidInput(
+            f"the message is {len(text):,} chars; a message can be at most {MAX_MESSAGE_CHARS:,}",
+            "put long text in archival memory (`memos archival add --file FILE`) and ask about it")
+
+
+def dumps_raw(arguments: Any) -> str:
+    return arguments if isinstance(arguments, str) else json.dumps(arguments)
 
 
 def _parsed_or_raw(arguments: str) -> Any:

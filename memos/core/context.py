@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -21,9 +21,12 @@ Messages:
 {transcript}"""
 
 
-def render_blocks(store: Store, agent: Agent) -> str:
+def render_blocks(store: Store, agent: Agent, seen: dict[str, int] | None = None) -> str:
+    """The memory blocks as the prompt shows them; ``seen`` gets each block's version as shown."""
     core = store.core_memory(agent.id)
     blocks, messages, passages = core.blocks, core.messages, core.passages
+    if seen is not None:
+        seen.update({block.label: block.version for block in blocks})
     parts = ["<memory_blocks>", "The following memory blocks are currently engaged in your core memory unit:", ""]
     for block in blocks:
         flags = " read_only=true" if block.read_only else ""
@@ -44,87 +47,183 @@ def render_blocks(store: Store, agent: Agent) -> str:
     return "\n".join(p for p in parts if p is not None)
 
 
-def to_openai(message: Message) -> dict[str, Any]:
+CHARS_PER_TOKEN = 4  # a rough, generous figure for sizing views of text against a token window
+MESSAGE_VIEW_SHARE = 0.25  # one message may fill at most this share of the window in the prompt
+
+
+def message_view_limit(context_window: int) -> int:
+    """How many characters of one message the prompt shows; longer ones are cut with a pointer."""
+    return max(2_000, int(context_window * CHARS_PER_TOKEN * MESSAGE_VIEW_SHARE))
+
+
+def _view(message: Message, limit: int | None) -> str:
+    text = message.content
+    if limit is None or len(text) <= limit:
+        return text
+    return (text[:limit] + f"\n[message {message.id} is {len(text):,} chars; the rest is not shown here. "
+            "conversation_search finds the whole text]")
+
+
+def to_openai(message: Message, limit: int | None = None) -> dict[str, Any]:
     if message.role == "assistant":
-        out: dict[str, Any] = {"role": "assistant", "content": message.content or None}
+        out: dict[str, Any] = {"role": "assistant", "content": _view(message, limit) or None}
         if message.tool_calls:
             out["tool_calls"] = [{"id": c["id"], "type": "function",
                                   "function": {"name": c["name"], "arguments": c["arguments"]}}
                                  for c in message.tool_calls]
         return out
     if message.role == "tool":
-        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
-    return {"role": message.role, "content": message.content}
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": _view(message, limit)}
+    return {"role": message.role, "content": _view(message, limit)}
 
 
 @dataclass
 class Compiled:
     messages: list[dict[str, Any]]
-    history: list[Message]  # the in-context messages, oldest first (summary excluded)
+    history: list[Message]  # the in-context messages shown, oldest first (summary excluded)
     summary: Message | None
+    older: bool = False  # more messages are in context than MAX_IN_CONTEXT: some were not fetched
+    versions: dict[str, int] = field(default_factory=dict)  # block label -> version shown
+
+
+def is_summary(message: Message) -> bool:
+    return message.role == "system" and message.name == SUMMARY_NAME
 
 
 def compile_context(store: Store, agent: Agent) -> Compiled:
-    in_context = store.list_messages(agent.id, limit=MAX_IN_CONTEXT, order="asc", in_context=True)
-    summaries = [m for m in in_context if m.role == "system" and m.name == SUMMARY_NAME]
+    # The newest MAX_IN_CONTEXT in-context messages; one more tells whether older ones remain
+    # (then the loop summarises: the prompt never silently loses the newest messages).
+    newest = store.list_messages(agent.id, limit=MAX_IN_CONTEXT + 1, order="desc", in_context=True)
+    older = len(newest) > MAX_IN_CONTEXT
+    in_context = list(reversed(newest[:MAX_IN_CONTEXT]))
+    summaries = [m for m in in_context if is_summary(m)]
     summary = summaries[-1] if summaries else None
-    history = [m for m in in_context if not (m.role == "system" and m.name == SUMMARY_NAME)]
-    history = _drop_unanswered_tool_calls(history)
-    system = agent.system.replace("{agent_name}", agent.name) + "\n\n" + render_blocks(store, agent)
+    history = well_formed([m for m in in_context if not is_summary(m)])
+    versions: dict[str, int] = {}
+    system = agent.system.replace("{agent_name}", agent.name) + "\n\n" + render_blocks(store, agent, versions)
     if summary is not None:
         system += ("\n\n<conversation_summary>\nEarlier messages were summarised to save space (they are still "
                    f"searchable with conversation_search):\n{summary.content}\n</conversation_summary>")
-    return Compiled([{"role": "system", "content": system}] + [to_openai(m) for m in history], history, summary)
+    limit = message_view_limit(agent.context_window)
+    return Compiled([{"role": "system", "content": system}] + [to_openai(m, limit) for m in history],
+                    history, summary, older, versions)
 
 
-def _drop_unanswered_tool_calls(history: list[Message]) -> list[Message]:
-    """Providers reject an assistant tool call without its result (a pending approval, a crash)."""
-    answered = {m.tool_call_id for m in history if m.role == "tool"}
-    out = []
-    for message in history:
-        if message.role == "assistant" and message.tool_calls:
-            calls = [c for c in message.tool_calls if c["id"] in answered]
-            if len(calls) != len(message.tool_calls):
+def well_formed(history: list[Message]) -> list[Message]:
+    """The history as a provider accepts it, whatever the stored rows say.
+
+    OpenAI-style APIs want every tool message right after the assistant message that
+    made its call, and every call of an assistant message answered before anything
+    else. Rows can break that (a pending approval, an imported log, a tool message added
+    by hand, a crash in old versions), and one bad row would make every later request
+    invalid. So: a tool message that answers no open call is dropped, and an assistant
+    message keeps only the calls answered right after it (it is dropped if that leaves
+    it empty).
+    """
+    out: list[Message] = []
+    open_calls: dict[str, int] = {}  # call id -> index in ``out`` of the assistant message
+    answered: set[str] = set()
+
+    def close_open() -> None:
+        for index in sorted(set(open_calls.values()), reverse=True):
+            message = out[index]
+            calls = [c for c in message.tool_calls or [] if c["id"] in answered]
+            if len(calls) != len(message.tool_calls or []):
                 if not calls and not message.content:
+                    del out[index]
                     continue
-                message = Message(**{**message.__dict__, "tool_calls": calls or None})
+                out[index] = Message(**{**message.__dict__, "tool_calls": calls or None})
+        open_calls.clear()
+        answered.clear()
+
+    for message in history:
+        if message.role == "tool":
+            if message.tool_call_id in open_calls and message.tool_call_id not in answered:
+                answered.add(message.tool_call_id)
+                out.append(message)
+            continue  # an orphan: it answers no call made just before it
+        close_open()
         out.append(message)
+        if message.role == "assistant" and message.tool_calls:
+            open_calls.update({c["id"]: len(out) - 1 for c in message.tool_calls})
+    close_open()
     return out
 
 
-def eviction_split(history: list[Message], token_counts: list[int], budget: int) -> int:
-    """How many of the oldest messages to evict so the rest fits ``budget`` tokens.
+def eviction_split(history: list[Message], token_counts: list[int], budget: int, *,
+                   keep_at_most: int | None = None, within_turn: bool = False) -> int:
+    """How many of the oldest messages to evict so the rest fits ``budget`` tokens (and, with
+    ``keep_at_most``, that many messages).
 
-    The cut lands just before a user message, so a tool call is never separated
-    from its result. Returns 0 when no such cut exists.
+    The cut lands just before a user message, so a turn stays whole. With ``within_turn``
+    (the prompt must shrink now), where no user message follows, just before any message
+    that is not a tool result, so a call is never separated from its result. Returns 0 when
+    no such cut exists.
     """
     total = sum(token_counts)
     cut = 0
-    for i, message in enumerate(history):
-        if total <= budget:
+    for i in range(len(history)):
+        if total <= budget and (keep_at_most is None or len(history) - cut <= keep_at_most):
             break
         total -= token_counts[i]
         cut = i + 1
-    while cut < len(history) and history[cut].role != "user":
-        cut += 1
-    return cut if cut < len(history) else 0
+    if cut == 0:
+        return 0
+    rules = (lambda m: m.role == "user", lambda m: m.role != "tool")
+    for wanted in rules if within_turn else rules[:1]:
+        at = next((i for i in range(cut, len(history)) if wanted(history[i])), None)
+        if at is not None:
+            return at
+    return 0
+
+
+SUMMARY_LINE_CHARS = 4_000  # what a summary is shown of one message (a huge paste needs no more)
+SUMMARY_CHUNK_SHARE = 0.5  # one summary request carries at most this share of the window (plus the summary so far)
+SUMMARY_CHARS_PER_TOKEN = 3  # conservative: denser text than English must still fit
+
+
+def transcript_line(m: Message) -> str:
+    content = m.content if len(m.content) <= SUMMARY_LINE_CHARS else (
+        m.content[:SUMMARY_LINE_CHARS] + f" [... {len(m.content) - SUMMARY_LINE_CHARS:,} more chars]")
+    if m.role == "assistant" and m.tool_calls:
+        calls = ", ".join(f"{c['name']}({str(c['arguments'])[:SUMMARY_LINE_CHARS]})" for c in m.tool_calls)
+        return f"assistant: {content} [called {calls}]".replace(":  [", ": [")
+    return f"{m.role}: {content}"
 
 
 def transcript(messages: list[Message]) -> str:
-    lines = []
-    for m in messages:
-        if m.role == "assistant" and m.tool_calls:
-            calls = ", ".join(f"{c['name']}({c['arguments']})" for c in m.tool_calls)
-            lines.append(f"assistant: {m.content} [called {calls}]".replace(":  [", ": ["))
-        else:
-            lines.append(f"{m.role}: {m.content}")
-    return "\n".join(lines)
+    return "\n".join(transcript_line(m) for m in messages)
 
 
-def summary_messages(previous: Message | None, evicted: list[Message], word_limit: int) -> list[dict[str, Any]]:
-    prior = f"\nThe summary so far (fold it in):\n{previous.content}\n" if previous else ""
+def summary_chunks(messages: list[Message], context_window: int) -> list[str]:
+    """The transcript of ``messages`` in pieces that each fit one summary request."""
+    budget = max(1_000, int(context_window * SUMMARY_CHUNK_SHARE * SUMMARY_CHARS_PER_TOKEN))
+    chunks: list[str] = []
+    lines: list[str] = []
+    size = 0
+    for message in messages:
+        line = transcript_line(message)[:budget]
+        if lines and size + len(line) > budget:
+            chunks.append("\n".join(lines))
+            lines, size = [], 0
+        lines.append(line)
+        size += len(line) + 1
+    if lines:
+        chunks.append("\n".join(lines))
+    return chunks
+
+
+def summary_request(previous: str | None, chunk: str, word_limit: int) -> list[dict[str, Any]]:
+    prior = f"\nThe summary so far (fold it in):\n{previous}\n" if previous else ""
     return [{"role": "user", "content": SUMMARY_PROMPT.format(limit=word_limit, previous=prior,
-                                                              transcript=transcript(evicted))}]
+                                                              transcript=chunk)}]
+
+
+def unsummarised_note(previous: str | None, count: int, why: str) -> str:
+    """The summary kept when summarising failed: what was there, and that messages left unread."""
+    note = (f"[{count:,} older messages were taken out of context without being summarised ({why}); "
+            "they are still searchable with conversation_search.]")
+    return f"{previous}\n{note}" if previous else note
 
 
 def new_summary_message(text: str) -> NewMessage:

@@ -88,6 +88,15 @@ class Warning:
 
 
 @dataclass(frozen=True)
+class Waiting:
+    """Another turn of the agent runs (here or in another process); this one waits for it."""
+
+    agent: str
+    holder: str | None  # 'pid 123', when it can be told
+    type: Literal["waiting"] = "waiting"
+
+
+@dataclass(frozen=True)
 class Error:
     message: str
     type: Literal["error"] = "error"
@@ -102,7 +111,7 @@ class Stop:
 
 
 Event = Union[Reasoning, AssistantDelta, Assistant, ToolCall, ToolReturn, MemoryEdit, ApprovalRequest, Usage,
-              Summary, Warning, Error, Stop]
+              Summary, Warning, Waiting, Error, Stop]
 
 
 @dataclass

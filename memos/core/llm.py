@@ -90,13 +90,23 @@ def _retryable(litellm: Any, exc: BaseException) -> bool:
     return isinstance(exc, kinds)
 
 
+class ContextTooLong(ProviderError):
+    """The provider refused a request as longer than the model's context window."""
+
+
+def _says_too_long(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "context_length_exceeded" in text or "maximum context length" in text or "context window" in text
+
+
 def _refusal(litellm: Any, exc: BaseException, model: str) -> ProviderError:
     if isinstance(exc, getattr(litellm, "AuthenticationError", ())):
         return ProviderError(f"the provider refused the API key for {model}", "check the key in the environment")
     if isinstance(exc, getattr(litellm, "NotFoundError", ())):
         return ProviderError(f"the provider does not know the model {model}", "check the name with `memos models`")
-    if isinstance(exc, getattr(litellm, "ContextWindowExceededError", ())):
-        return ProviderError(f"the conversation is too long for {model}", "lower context_window for the agent")
+    if isinstance(exc, getattr(litellm, "ContextWindowExceededError", ())) or _says_too_long(exc):
+        return ContextTooLong(f"the prompt is too long for {model}",
+                              "lower the agent's context_window to the model's (memos agents update --context-window)")
     return ProviderError(f"the LLM call to {model} failed: {_first_line(exc)}")
 
 

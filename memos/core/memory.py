@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace as dc_replace
 from typing import Callable
 
 from memos.core.agents import MAX_BLOCK_LIMIT
-from memos.errors import InvalidInput, LimitExceeded, NotFound, ReadOnly
+from memos.errors import EditConflict, InvalidInput, LimitExceeded, NotFound, ReadOnly
 from memos.store.base import Actor, Agent, Block, BlockChange, BlockVersion, NewBlock, Store
 
 AGENT_ACTORS = {"agent", "sleep"}
@@ -46,11 +46,23 @@ def _check_writable(block: Block, actor: Actor) -> None:
         raise ReadOnly(f"block '{block.label}' is read-only", "only a person can edit it")
 
 
+def _check_version(current: Block, expect_version: int | None) -> None:
+    if expect_version is not None and current.version != expect_version:
+        raise EditConflict(
+            f"block '{current.label}' changed since you read it (you read version {expect_version}, it is now "
+            f"version {current.version}), so your rewrite was not applied. Its value now is:\n{current.value}",
+            "redo the edit against this value")
+
+
 def _value_edit(store: Store, agent: Agent, label: str, compute: Callable[[Block], str], *,
-                actor: Actor, reason: str, restored_from: int | None = None) -> Edit:
+                actor: Actor, reason: str, restored_from: int | None = None,
+                expect_version: int | None = None) -> Edit:
+    """``expect_version``: a compare-and-set. The edit applies only if the block is still at the
+    version the editor based it on; a rewrite never overwrites a change it has not seen."""
     block = store.get_agent_block(agent.id, label)
 
     def change(current: Block) -> BlockChange:
+        _check_version(current, expect_version)
         _check_writable(current, actor)
         value = compute(current)
         check_limit(current.label, value, current.limit)
@@ -61,8 +73,9 @@ def _value_edit(store: Store, agent: Agent, label: str, compute: Callable[[Block
 
 
 def set_value(store: Store, agent: Agent, label: str, value: str, *, actor: Actor = "user",
-              reason: str = "set") -> Edit:
-    return _value_edit(store, agent, label, lambda _: value, actor=actor, reason=reason)
+              reason: str = "set", expect_version: int | None = None) -> Edit:
+    return _value_edit(store, agent, label, lambda _: value, actor=actor, reason=reason,
+                       expect_version=expect_version)
 
 
 def append(store: Store, agent: Agent, label: str, text: str, *, actor: Actor = "user",
@@ -107,9 +120,10 @@ def insert_at_line(store: Store, agent: Agent, label: str, text: str, line: int 
 
 
 def transform(store: Store, agent: Agent, label: str, compute: Callable[[str], str], *, actor: Actor,
-              reason: str) -> Edit:
+              reason: str, expect_version: int | None = None) -> Edit:
     """Edit a block with a function of its current value (checked and written atomically)."""
-    return _value_edit(store, agent, label, lambda block: compute(block.value), actor=actor, reason=reason)
+    return _value_edit(store, agent, label, lambda block: compute(block.value), actor=actor, reason=reason,
+                       expect_version=expect_version)
 
 
 def create(store: Store, agent: Agent, label: str, value: str, *, limit: int, description: str = "",

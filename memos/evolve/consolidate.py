@@ -45,10 +45,10 @@ def consolidate(ws: Workspace, agent: Agent, messages: list[Message], llm: LLM |
     tools = [spec.openai_schema() for spec in specs.values()]
     llm = llm or LLM(ws.config)
     text = transcript(messages)[-MAX_TRANSCRIPT_CHARS:]
+    ctx = ToolContext(ws.store, agent, actor="sleep")  # its rewrites are compare-and-set against what it read
     conversation: list[dict[str, Any]] = [{"role": "user", "content": PROMPT.format(
-        name=agent.name, blocks=render_blocks(ws.store, agent), transcript=text)}]
+        name=agent.name, blocks=render_blocks(ws.store, agent, ctx.seen), transcript=text)}]
     result = Consolidation()
-    ctx = ToolContext(ws.store, agent, actor="sleep")
     for _ in range(MAX_STEPS):
         completion = llm.complete(agent.model, conversation, tools, stream=False)
         result.steps += 1

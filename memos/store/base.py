@@ -15,6 +15,8 @@ from typing import Any, Callable, Literal, Sequence
 
 import numpy as np  # noqa: F401  (only for type hints of embeddings)
 
+from memos.store.turnlock import TurnLock
+
 Role = Literal["system", "user", "assistant", "tool"]
 SearchMode = Literal["vector", "text", "hybrid"]
 TagMatch = Literal["any", "all"]
@@ -183,6 +185,7 @@ class ContextBlock:
     limit: int
     read_only: bool
     updated_at: datetime
+    version: int = 0  # what an agent's whole-block rewrite compares against (a compare-and-set)
 
 
 @dataclass(frozen=True)
@@ -424,7 +427,16 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def set_in_context(self, agent_id: str, message_ids: Sequence[str], in_context: bool) -> None: ...
 
-    # -- runs, steps, tool calls -------------------------------------------------
+    # -- turns, runs, steps, tool calls ---------------------------------------------
+    @abc.abstractmethod
+    def turn_lock(self, agent_id: str) -> "TurnLock":
+        """The lock that keeps the agent's turns apart across every process sharing this store."""
+
+    @abc.abstractmethod
+    def interrupt_running_runs(self, agent_id: str) -> list[str]:
+        """Mark the agent's runs still `running` as `interrupted` (call it holding the turn lock:
+        then no live process runs them); returns their ids."""
+
     @abc.abstractmethod
     def start_run(self, agent_id: str) -> Run: ...
 

@@ -28,6 +28,12 @@ class ToolContext:
     edits: list[Edit] = field(default_factory=list)
     sent_messages: list[str] = field(default_factory=list)
     embed: Callable[[str], Any] | None = None
+    # label -> the block version the agent last saw (its prompt, or its own edits since): whole-block
+    # rewrites are compare-and-set against it, so they never overwrite an edit the agent has not seen.
+    seen: dict[str, int] = field(default_factory=dict)
+
+    def rewrite_base(self, label: str) -> int | None:
+        return self.seen.get(label)
 
 
 def send_message(ctx: ToolContext, message: str) -> Optional[str]:
@@ -108,6 +114,8 @@ def archival_memory_search(ctx: ToolContext, query: str, tags: Optional[list[str
 def _edited(ctx: ToolContext, edit: Edit) -> str:
     ctx.edits.append(edit)
     block = edit.after
+    if ctx.seen.get(block.label) == edit.before.version:
+        ctx.seen[block.label] = block.version  # nobody else changed it in between: the agent knows it all
     return (f"The core memory block with label `{block.label}` has been edited "
             f"({len(block.value):,}/{block.limit:,} chars).")
 
@@ -166,8 +174,20 @@ def memory_rethink(ctx: ToolContext, label: str, new_memory: str) -> str:
         label: Label of the memory block to rewrite.
         new_memory: The complete new contents of the block.
     """
-    return _edited(ctx, memory.set_value(ctx.store, ctx.agent, label, new_memory, actor=ctx.actor,
-                                         reason="memory_rethink"))
+    return _rewrite(ctx, label, lambda base: memory.set_value(
+        ctx.store, ctx.agent, label, new_memory, actor=ctx.actor, reason="memory_rethink", expect_version=base))
+
+
+def _rewrite(ctx: ToolContext, label: str, edit: Callable[[int | None], Edit]) -> str:
+    """A whole-block rewrite, compare-and-set against the version the agent saw. On a conflict the
+    agent is shown the current value (and has then seen it), so it can redo the edit."""
+    from memos.errors import EditConflict
+
+    try:
+        return _edited(ctx, edit(ctx.rewrite_base(label)))
+    except EditConflict:
+        ctx.seen[label] = ctx.store.get_agent_block(ctx.agent.id, label).version
+        raise
 
 
 def apply_patch_text(value: str, patch: str) -> str:
@@ -206,8 +226,9 @@ def memory_apply_patch(ctx: ToolContext, label: str, patch: str) -> str:
         label: Label of the memory block to edit.
         patch: Hunks whose lines start with ' ' (context), '-' (remove) or '+' (add), separated by '@@' lines.
     """
-    return _edited(ctx, memory.transform(ctx.store, ctx.agent, label, lambda value: apply_patch_text(value, patch),
-                                         actor=ctx.actor, reason="memory_apply_patch"))
+    return _rewrite(ctx, label, lambda base: memory.transform(
+        ctx.store, ctx.agent, label, lambda value: apply_patch_text(value, patch), actor=ctx.actor,
+        reason="memory_apply_patch", expect_version=base))
 
 
 def memory_finish_edits(ctx: ToolContext) -> Optional[str]:

@@ -58,7 +58,9 @@ def test_summarised_messages_stay_searchable(memos, chat_agent, fake_llm):
         memos("messages", "add", f"Filler message {i}: " + "lorem ipsum dolor sit amet " * 8)
     memos("messages", "add", "The secret word is pineapple.")
     fake_llm.script(
-        {"content": "Ana talked about filler text and a secret word."},  # the summary request
+        # A 1,000-token window takes the evicted transcript in two summary requests, folded in turn.
+        {"content": "Ana wrote filler text."},
+        {"content": "Ana talked about filler text and a secret word."},
         call("conversation_search", query="secret word"),
         say("It was pineapple."),
     )
@@ -68,10 +70,13 @@ def test_summarised_messages_stay_searchable(memos, chat_agent, fake_llm):
     summary = [e for e in events if e["type"] == "summary"]
     assert summary and summary[0]["evicted"] > 0
     assert "summarising" in fake_llm.requests[0]["messages"][0]["content"]
-    step_request = fake_llm.requests[1]
+    second = fake_llm.requests[1]["messages"][0]["content"]
+    assert "The summary so far" in second and "Ana wrote filler text." in second
+    assert all(len(r["messages"][0]["content"]) < 1000 * 4 for r in fake_llm.requests[:2])  # each fits the window
+    step_request = fake_llm.requests[2]
     assert "Ana talked about filler text" in step_request["messages"][0]["content"]
     assert not any("Filler message 0" in (m.get("content") or "") for m in step_request["messages"][1:])
-    found = _tool_messages(fake_llm.requests[2])[-1]["content"]
+    found = _tool_messages(fake_llm.requests[3])[-1]["content"]
     assert "The secret word is pineapple." in found
     stats = memos("messages", "stats", "--json").json()
     assert stats["in_context"] < stats["total"]  # evicted, not deleted
@@ -209,7 +214,7 @@ def test_alias_resolves_for_send(memos, chat_agent, fake_llm):
     assert result.code == 0 and result.out == "via alias\n"
 
 
-def test_failed_summary_keeps_messages_and_the_turn_goes_on(memos, chat_agent, fake_llm):
+def test_failed_summary_evicts_unsummarised_and_the_turn_goes_on(memos, chat_agent, fake_llm):
     memos("agents", "update", "--context-window", "1000")
     for i in range(12):
         memos("messages", "add", f"Filler message {i}: " + "lorem ipsum dolor sit amet " * 8)
@@ -217,9 +222,16 @@ def test_failed_summary_keeps_messages_and_the_turn_goes_on(memos, chat_agent, f
     result = memos("send", "hello")
     assert result.code == 0, result.err
     assert result.out == "Still here.\n"
-    assert "summarising older messages failed, kept them in context" in result.err
+    assert "summarising older messages failed" in result.err
+    # The prompt shrank anyway (a failing summary must not brick the agent) and says what it lost.
+    prompt = fake_llm.requests[-1]["messages"]
+    assert "taken out of context without being summarised" in prompt[0]["content"]
+    assert not any("Filler message 0" in (m.get("content") or "") for m in prompt[1:])
+    assert prompt[-1] == {"role": "user", "content": "hello"}
     stats = memos("messages", "stats", "--json").json()
-    assert stats["in_context"] == stats["total"]  # nothing lost, nothing evicted
+    assert stats["in_context"] < stats["total"] and stats["total"] >= 12 + 2  # evicted, nothing deleted
+    found = memos("messages", "search", "Filler message 0", "--json").json()
+    assert any(m["content"].startswith("Filler message 0:") for m in found)
 
 
 def test_continue_loop_keeps_going_after_send_message(memos, chat_agent, fake_llm):

@@ -14,6 +14,7 @@ from memos.store.duckdb.connection import Connections
 from memos.store.duckdb.passages import PassagesMixin
 from memos.store.duckdb.vector_index import VectorIndexes
 from memos.store.sql.store import SQLStore
+from memos.store.turnlock import FileTurnLock
 
 
 class DuckDBStore(PassagesMixin, SQLStore):
@@ -53,6 +54,9 @@ class DuckDBStore(PassagesMixin, SQLStore):
     def _delete_agent_extras(self, con: Any, agent_id: str) -> None:
         con.execute("DELETE FROM passage_terms WHERE agent_id = ?", [agent_id])
         self._db.after_commit(lambda: self._vectors.drop(agent_id))
+
+    def turn_lock(self, agent_id: str) -> FileTurnLock:
+        return FileTurnLock(self.path.with_name(self.path.name + ".turns") / f"{agent_id}.lock")
 
     def change_stamp(self) -> Any:
         from memos.store.duckdb.watch import file_stamp

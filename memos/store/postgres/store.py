@@ -12,6 +12,7 @@ from typing import Any, Iterable, Sequence
 from memos.store.postgres.connection import PgConnections, redacted
 from memos.store.postgres.passages import PgPassagesMixin
 from memos.store.sql.store import SQLStore
+from memos.store.turnlock import AdvisoryTurnLock
 
 URL_SCHEMES = ("postgresql://", "postgres://")
 
@@ -40,6 +41,9 @@ class PostgresStore(PgPassagesMixin, SQLStore):
         with con.raw.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
             for row in values:
                 copy.write_row(row)
+
+    def turn_lock(self, agent_id: str) -> AdvisoryTurnLock:
+        return AdvisoryTurnLock(self.url, f"memos:turn:{agent_id}")
 
     def rebuild_vector_index(self, agent_id: str) -> None:
         """pgvector keeps the index current by itself; what can lag after a bulk load is the

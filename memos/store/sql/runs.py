@@ -23,6 +23,16 @@ def _tool_call(row: Sequence[Any]) -> ToolCallRecord:
 
 
 class RunsMixin:
+    def interrupt_running_runs(self, agent_id: str) -> list[str]:
+        with self._read() as con:  # type: ignore[attr-defined]  # the common case writes nothing
+            running = [r[0] for r in con.execute(
+                "SELECT id FROM runs WHERE agent_id = ? AND status = 'running'", [agent_id]).fetchall()]
+        if running:
+            with self._write() as con:  # type: ignore[attr-defined]
+                con.execute("UPDATE runs SET status = 'interrupted', stop_reason = 'interrupted', completed_at = ? "
+                            "WHERE agent_id = ? AND status = 'running'", [to_db(utcnow()), agent_id])
+        return running
+
     def start_run(self, agent_id: str) -> Run:
         run_id, now = ids.new_id("run"), to_db(utcnow())
         with self._write() as con:  # type: ignore[attr-defined]

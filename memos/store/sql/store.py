@@ -198,8 +198,9 @@ class SQLStore(MessagesMixin, RunsMixin, ToolsMixin, EvolutionsMixin, Store):
         # Two statements in one session: a single query joining counts to blocks measured no
         # faster, and leaving out the sharing owners (list_agent_blocks) saves a millisecond a step.
         with self._read() as con:
-            blocks = tuple(ContextBlock(r[0], r[1], r[2], r[3], r[4], from_db(r[5])) for r in con.execute(
-                "SELECT b.label, b.description, b.value, b.char_limit, b.read_only, b.updated_at FROM agent_blocks x "
+            blocks = tuple(ContextBlock(r[0], r[1], r[2], r[3], r[4], from_db(r[5]), r[6]) for r in con.execute(
+                "SELECT b.label, b.description, b.value, b.char_limit, b.read_only, b.updated_at, b.version "
+                "FROM agent_blocks x "
                 "JOIN blocks b ON b.id = x.block_id WHERE x.agent_id = ? ORDER BY x.created_at, b.label",
                 [agent_id]).fetchall())
             messages, passages = con.execute(

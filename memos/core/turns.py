@@ -1,0 +1,72 @@
+"""One turn of an agent at a time, and recovery of what a killed turn left.
+
+Every front end runs turns through `AgentRunner`, which holds the agent's turn
+lock (store/turnlock.py) from before it reads the conversation until its run is
+closed. Holding that lock also means no live process is in a turn of the agent,
+so whatever a turn left `running` was left by a process that died: the next
+holder marks it interrupted and makes the log well-formed again.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Iterator
+
+from memos.core import events as ev
+from memos.errors import AgentBusy
+from memos.store.base import Agent, NewMessage, Store
+from memos.store.turnlock import TurnLock
+
+NOTICE_AFTER = 1.0  # seconds of waiting before the front end is told (a Waiting event)
+RECENT = 50  # messages read from the end of the log to find calls a killed turn left unanswered
+
+
+def wait_for_turn(lock: TurnLock, agent: Agent, wait: float | None) -> Iterator[ev.Event]:
+    """Take ``lock``, waiting up to ``wait`` seconds (None: as long as it takes, 0: not at all).
+
+    Yields one `Waiting` event once the wait passes NOTICE_AFTER; raises `AgentBusy` when
+    the time is up."""
+    started = time.monotonic()
+    delay = 0.01
+    told = False
+    while not lock.try_acquire():
+        waited = time.monotonic() - started
+        if wait is not None and waited >= wait:
+            holder = lock.holder()
+            raise AgentBusy(f"agent '{agent.name}' is busy with another turn"
+                            + (f" ({holder})" if holder else ""),
+                            "retry when it has finished, or wait for it (without --no-wait)")
+        if not told and waited >= NOTICE_AFTER:
+            told = True
+            yield ev.Waiting(agent.name, lock.holder())
+        time.sleep(delay if wait is None else min(delay, max(0.0, wait - waited)))
+        delay = min(delay * 1.5, 0.25)
+
+
+def recover(store: Store, agent: Agent) -> list[str]:
+    """Close what a killed process left of the agent's turns; returns the interrupted runs' ids.
+
+    Runs still `running` become `interrupted`. A step is one transaction, so a killed
+    step left nothing half-written; calls that no result answers at the end of the log
+    (from older versions, or an imported log) get an error result the agent sees."""
+    interrupted = store.interrupt_running_runs(agent.id)
+    if interrupted:
+        _answer_dangling_calls(store, agent)
+    return interrupted
+
+
+def _answer_dangling_calls(store: Store, agent: Agent) -> None:
+    recent = store.list_messages(agent.id, limit=RECENT, order="desc", in_context=True)
+    answered: set[str] = set()
+    for message in recent:  # newest first: the tool results, then the call they answer
+        if message.role == "tool" and message.tool_call_id:
+            answered.add(message.tool_call_id)
+            continue
+        if message.role == "assistant" and message.tool_calls:
+            pending = {c.tool_call_id for c in store.pending_tool_calls(agent.id)}
+            missing = [c for c in message.tool_calls if c["id"] not in answered and c["id"] not in pending]
+            if missing:
+                store.append_messages(agent.id, [NewMessage(
+                    "tool", "Error: this tool call was interrupted (the process running it stopped) and has no "
+                    "result.", name=c["name"], tool_call_id=c["id"]) for c in missing])
+        return  # only the newest assistant message can still be followed by its results
