@@ -35,8 +35,14 @@ from typing import Any, Literal
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "sandbox_worker.py"
 READY_TIMEOUT = 10.0
-SYSTEM_READ_PATHS = ["/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/dev/urandom", "/dev/random",
-                     "/dev/zero"]
+# Only what Python and ordinary tool code read of /etc: never all of it (/etc/shadow, /etc/ssh
+# and friends are readable by root, which memos often is in containers).
+ETC_READ_PATHS = ["/etc/ld.so.cache", "/etc/localtime", "/etc/ssl/certs", "/etc/ssl/openssl.cnf",
+                  "/etc/ca-certificates.conf", "/etc/mime.types", "/etc/nsswitch.conf", "/etc/host.conf",
+                  "/etc/hosts", "/etc/protocols", "/etc/services", "/etc/timezone", "/etc/os-release"]
+SYSTEM_READ_PATHS = ["/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", *ETC_READ_PATHS, "/dev/urandom",
+                     "/dev/random", "/dev/zero"]
+JAIL_PREFIX = "memos-jail-"
 ErrorKind = Literal["exception", "timeout", "cpu", "memory", "output", "killed", "sandbox"]
 
 
@@ -168,9 +174,13 @@ class _Worker:
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
-        self.jail = tempfile.mkdtemp(prefix="memos-jail-")
+        # The owner's pid in the name: jails of a process that died (kill -9) are found and removed.
+        self.jail = tempfile.mkdtemp(prefix=f"{JAIL_PREFIX}{os.getpid()}-")
         read_end, write_end = os.pipe()
-        config = {"jail": self.jail, "result_fd": write_end, "limits": {
+        # The worker watches the read end of this pipe: when this process dies, however it dies,
+        # the write end closes and the worker kills itself and everything it started.
+        life_read, self._life = os.pipe()
+        config = {"jail": self.jail, "result_fd": write_end, "life_fd": life_read, "limits": {
             "cpu_seconds": limits.cpu_seconds, "memory_bytes": limits.memory_bytes, "file_bytes": limits.file_bytes,
             "open_files": limits.open_files, "processes": limits.processes},
             "read_paths": _python_read_paths() + SYSTEM_READ_PATHS,
@@ -178,14 +188,16 @@ class _Worker:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-I", "-B", str(WORKER), json.dumps(config)], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(write_end,), cwd=self.jail,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(write_end, life_read), cwd=self.jail,
                 env=_scrubbed_env(self.jail), start_new_session=True)
         except OSError:
             os.close(read_end)
+            os.close(self._life)
             shutil.rmtree(self.jail, ignore_errors=True)
             raise
         finally:
             os.close(write_end)
+            os.close(life_read)
         self.results = os.fdopen(read_end, "rb", buffering=0)
         cgroups = _pids_cgroup()
         self.cgroup = cgroups.create(self.proc.pid, limits.processes)
@@ -277,6 +289,9 @@ class _Worker:
             self.proc.wait()
         PidsCgroup.remove(self.cgroup)
         self.cgroup = None
+        if self._life >= 0:
+            os.close(self._life)
+            self._life = -1
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr, self.results):
             try:
                 if stream is not None:
@@ -286,10 +301,39 @@ class _Worker:
         shutil.rmtree(self.jail, ignore_errors=True)
 
 
+def remove_stale_jails() -> int:
+    """Remove the jails of memos processes that are gone (killed before they could clean up)."""
+    removed = 0
+    for jail in Path(tempfile.gettempdir()).glob(f"{JAIL_PREFIX}*"):
+        owner = jail.name[len(JAIL_PREFIX):].split("-", 1)[0]
+        if not owner.isdigit() or _alive(int(owner)):
+            continue
+        shutil.rmtree(jail, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_swept = False
+
+
 class Sandbox:
     """Runs tool code in sandboxed worker processes; ``warm`` workers are kept started ahead of calls."""
 
     def __init__(self, limits: Limits | None = None, warm: int = 0) -> None:
+        global _swept
+        if not _swept:  # once per process
+            _swept = True
+            remove_stale_jails()
         self.limits = limits or Limits()
         self.warm = warm
         self._pool: list[_Worker] = []

@@ -19,6 +19,8 @@ import importlib.util
 import json
 import os
 import resource
+import select
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -38,14 +40,30 @@ def _unshare(libc: ctypes.CDLL) -> dict[str, bool]:
     return {}
 
 
-def _enter_pid_namespace(libc: ctypes.CDLL) -> None:
-    """Fork so the job runs as PID 1 of the new namespace: when it exits, the kernel kills every
-    process it left behind. This process only waits and passes the exit status on."""
+def _supervise(libc: ctypes.CDLL, life_fd: int | None) -> None:
+    """Fork; the child goes on to run the job (as PID 1 of the new PID namespace, if one was
+    made: when it exits, the kernel kills every process it left behind). This process waits,
+    passes the exit status on, and kills its whole process group if memos dies first: the
+    write end of ``life_fd`` is held by the memos process only, so EOF there means it is gone,
+    even by SIGKILL. (No thread for this: a threaded process cannot unshare namespaces.)"""
     child = os.fork()
     if child == 0:
-        libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)  # die with the waiting parent (killed on timeout)
+        libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)  # die with this waiting parent (killed on timeout)
+        if life_fd is not None:
+            os.close(life_fd)
         return
-    _, status = os.waitpid(child, 0)
+    try:
+        exited: int | None = os.pidfd_open(child)  # readable once the child exits: no polling delay
+    except (AttributeError, OSError):
+        exited = None
+    watched = [fd for fd in (life_fd, exited) if fd is not None]
+    while True:
+        readable, _, _ = select.select(watched, [], [], None if exited is not None else 0.05)
+        if life_fd in readable and not os.read(life_fd, 1):
+            os.killpg(os.getpgrp(), signal.SIGKILL)
+        done, status = os.waitpid(child, os.WNOHANG)
+        if done:
+            break
     os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
 
 
@@ -150,8 +168,7 @@ def main() -> None:
     config = json.loads(sys.argv[1])
     libc = ctypes.CDLL(None, use_errno=True)
     layers: dict[str, Any] = _unshare(libc) if config.get("namespaces", True) else {}
-    if layers.get("pid"):
-        _enter_pid_namespace(libc)
+    _supervise(libc, config.get("life_fd"))
     result = _Result(config["result_fd"])
     jail = Path(config["jail"])
     os.chdir(jail)

@@ -194,3 +194,72 @@ def test_sandbox_info_reports_the_layers(sandbox: Sandbox) -> None:
     assert info["ok"]
     assert info["layers"]["filesystem"] is True or info["layers"]["landlock_abi"] == 0
     assert "rlimits" in info["layers"] and "memory_bytes" in info["layers"]["rlimits"]
+
+
+def test_system_secrets_cannot_be_read(sandbox: Sandbox) -> None:
+    # memos often runs as root in containers: then only Landlock stands between a tool and these.
+    body = """
+    outcomes = {}
+    for path in ["/etc/shadow", "/etc/ssh", "/root", "/etc/passwd-", "/etc/sudoers"]:
+        try:
+            if os.path.isdir(path):
+                os.listdir(path)
+            else:
+                open(path, "rb").read(1)
+            outcomes[path] = "read"
+        except FileNotFoundError:
+            outcomes[path] = "missing"
+        except OSError:
+            outcomes[path] = "denied"
+    import datetime, ssl
+    ssl.create_default_context()  # what ordinary tools need of /etc still works
+    outcomes["time"] = datetime.datetime.now().astimezone().isoformat()
+    return outcomes
+    """
+    result = sandbox.call(tool("peek", body), "peek", "peek", {})
+    assert result.ok, result
+    seen = result.value
+    for path in ["/etc/shadow", "/etc/ssh", "/root", "/etc/passwd-", "/etc/sudoers"]:
+        if os.path.exists(path):
+            assert seen[path] == "denied", (path, seen)
+
+
+def test_workers_die_with_memos_and_their_jails_are_swept(jail_root: Path, tmp_path: Path) -> None:
+    """SIGKILL of the process that owns a sandbox: its running tool stops at once (not at its
+    wall limit), and the next sandbox in any process removes the jail left behind."""
+    import signal
+    import sys
+    import time
+
+    script = tmp_path / "owner.py"
+    script.write_text(textwrap.dedent(f"""
+        import tempfile
+        tempfile.tempdir = {str(jail_root)!r}
+        from memos.tools.sandbox import Limits, Sandbox
+        box = Sandbox(Limits(wall_seconds=60, cpu_seconds=60))
+        print("calling", flush=True)
+        box.call({{"nap.py": "import time\\ndef nap():\\n    time.sleep(50)\\n"}}, "nap", "nap", {{}})
+    """))
+    owner = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert owner.stdout is not None and owner.stdout.readline() == "calling\n"
+    deadline = time.monotonic() + 30
+    while not workers_alive(jail_root) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert workers_alive(jail_root), "the tool never started"
+    owner.send_signal(signal.SIGKILL)
+    owner.wait()
+    deadline = time.monotonic() + 10
+    while workers_alive(jail_root) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert workers_alive(jail_root) == []  # gone within seconds, not after the tool's 50 s
+    assert [p.name for p in jail_root.iterdir()], "the killed owner could not remove its jail"
+    # The next process to start a sandbox sweeps the jails of dead owners.
+    script.write_text(textwrap.dedent(f"""
+        import tempfile
+        tempfile.tempdir = {str(jail_root)!r}
+        from memos.tools.sandbox import Limits, Sandbox
+        with Sandbox(Limits(wall_seconds=5)) as box:
+            assert box.call({{"ok.py": "def ok():\\n    return 1\\n"}}, "ok", "ok", {{}}).ok
+    """))
+    subprocess.run([sys.executable, str(script)], check=True, timeout=60)
+    assert list(jail_root.iterdir()) == []
