@@ -11,9 +11,16 @@ A script is a list of replies, one per request, in order:
     {"status": 429}                                        an HTTP error (also 500, 401, 404 ...)
     {"content": "slow...", "chunk_delay": 0.5}             stream slowly (for cancellation)
     {"content": "late", "delay": 30}                       answer only after 30 s
+    {"content": "held", "gate": threading.Event()}        answer only once the test sets the event
 A request past the end of the script gets HTTP 500 "script exhausted", so a
 test that makes more calls than it planned fails loudly; a fuzz test or a
 benchmark that cannot plan its calls gives a ``default`` reply instead.
+
+Like a real provider, the server refuses (HTTP 400, before using a reply) a request
+whose messages break OpenAI's ordering rules (a tool message that answers no call
+made just before it, a call left unanswered) and, with ``max_request_chars``, one
+larger than that, with OpenAI's "maximum context length" error. Refusals are kept in
+``rejected``.
 """
 
 from __future__ import annotations
@@ -26,10 +33,13 @@ from typing import Any
 
 
 class FakeLLM:
-    def __init__(self, default: dict[str, Any] | None = None) -> None:
+    def __init__(self, default: dict[str, Any] | None = None, *, max_request_chars: int | None = None) -> None:
         self.replies: list[dict[str, Any]] = []
         self.default = default
+        self.max_request_chars = max_request_chars
         self.requests: list[dict[str, Any]] = []
+        self.rejected: list[tuple[str, dict[str, Any]]] = []
+        self.arrived = threading.Condition()
         self._lock = threading.Lock()
         self._calls = 0
         handler = _make_handler(self)
@@ -46,9 +56,31 @@ class FakeLLM:
         with self._lock:
             self.replies.extend(replies)
 
+    def wait_for_requests(self, count: int, timeout: float = 60) -> None:
+        """Block until ``count`` requests have arrived (accepted or not)."""
+        with self.arrived:
+            if not self.arrived.wait_for(lambda: len(self.requests) + len(self.rejected) >= count, timeout):
+                raise AssertionError(f"fake LLM: {count} requests expected, {len(self.requests)} arrived")
+
+    def refusal(self, request: dict[str, Any]) -> str | None:
+        """Why a real provider would refuse this request, or None."""
+        if self.max_request_chars is not None:
+            size = len(json.dumps(request.get("messages", [])))
+            if size > self.max_request_chars:
+                return (f"This model's maximum context length is {self.max_request_chars // 4} tokens. "
+                        f"However, your messages resulted in {size // 4} tokens.")
+        return ordering_violation(request.get("messages", []))
+
     def next_reply(self, request: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
+        why = self.refusal(request)
+        if why is not None:
+            with self.arrived:
+                self.rejected.append((why, request))
+                self.arrived.notify_all()
+            return {"status": 400, "message": why}
+        with self._lock, self.arrived:
             self.requests.append(request)
+            self.arrived.notify_all()
             if self._calls >= len(self.replies):
                 self._calls += 1
                 return self.default or {"status": 500, "message": "fake LLM: script exhausted"}
@@ -63,6 +95,30 @@ class FakeLLM:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def ordering_violation(messages: list[dict[str, Any]]) -> str | None:
+    """OpenAI's rule: an assistant message's tool calls are answered, each once, by the tool
+    messages right after it, and a tool message answers only such a call."""
+    open_calls: set[str] = set()
+    for index, message in enumerate(messages):
+        role = message.get("role")
+        if role == "tool":
+            call_id = message.get("tool_call_id")
+            if call_id not in open_calls:
+                return (f"Invalid parameter: messages with role 'tool' must be a response to a preceding message "
+                        f"with 'tool_calls' (messages[{index}], tool_call_id {call_id!r}).")
+            open_calls.discard(call_id)
+            continue
+        if open_calls:
+            return (f"An assistant message with 'tool_calls' must be followed by tool messages responding to each "
+                    f"'tool_call_id'. The following tool_call_ids did not have response messages: "
+                    f"{', '.join(sorted(open_calls))} (before messages[{index}]).")
+        if role == "assistant" and message.get("tool_calls"):
+            open_calls = {c["id"] for c in message["tool_calls"]}
+    if open_calls:
+        return f"tool_call_ids without response messages at the end: {', '.join(sorted(open_calls))}"
+    return None
 
 
 def _tool_calls(reply: dict[str, Any]) -> list[dict[str, Any]]:
@@ -105,12 +161,15 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 self._json(404, {"error": {"message": f"no route {self.path}"}})
                 return
             reply = fake.next_reply(request)
+            if reply.get("gate") is not None:
+                reply["gate"].wait(120)  # held until the test lets it go
             if reply.get("delay"):
                 time.sleep(float(reply["delay"]))  # a provider that takes its time (a pass to interrupt)
             status = reply.get("status", 200)
             if status != 200:
                 message = reply.get("message", f"fake error {status}")
-                self._json(status, {"error": {"message": message, "type": "fake_error", "code": str(status)}})
+                code = "context_length_exceeded" if "maximum context length" in message else str(status)
+                self._json(status, {"error": {"message": message, "type": "invalid_request_error", "code": code}})
                 return
             usage = {"prompt_tokens": reply.get("prompt_tokens", 100), "completion_tokens": reply.get("completion_tokens", 20)}
             usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]

@@ -26,6 +26,15 @@ class Role(str, Enum):
     system = "system"
 
 
+class AddableRole(str, Enum):
+    """Roles a person can add by hand. A tool message must answer a call the agent made in the
+    step before it, so it is written only by the loop (a stray one would make prompts invalid)."""
+
+    user = "user"
+    assistant = "assistant"
+    system = "system"
+
+
 def _render(found) -> None:  # type: ignore[no-untyped-def]
     output.table(["when", "role", "content", "id"],
                  [(output.when(m.created_at), m.role, output.shorten(m.content, 70), m.id) for m in found])
@@ -94,15 +103,17 @@ def stats(agent: AgentOpt = None, json_out: JsonOpt = False) -> None:
 @app.command("add")
 def add(
     text: Annotated[Optional[str], typer.Argument(help="Message text; '-' or a pipe reads stdin.")] = None,
-    role: Annotated[Role, typer.Option(help="Who said it.")] = Role.user,
+    role: Annotated[AddableRole, typer.Option(help="Who said it (tool results are the agent's own).")] = AddableRole.user,
     agent: AgentOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Record a message in the log without running the agent (imports, notes)."""
+    from memos.core.limits import check_message_size
     from memos.store.base import NewMessage
 
     ws, current = agent_and_workspace(agent)
     content = read_value(text, what="message")
+    check_message_size(content)
     message = ws.store.append_messages(current.id, [NewMessage(role.value, content)])[0]  # type: ignore[arg-type]
     if json_out:
         output.emit_json(message)

@@ -2,7 +2,9 @@
 
 stdout gets the assistant's reply and nothing else (or JSON with --json, or
 one JSON event per line with --jsonl). Exit codes: 0 ok, 1 error, 2 usage,
-3 approval needed, 130 interrupted (the partial reply is still printed).
+3 approval needed, 75 the agent is busy with another turn and --no-wait was given,
+130 interrupted (the partial reply is still printed). A turn waits for any other turn of
+the same agent (another pipeline, a chat, the server) and says so on stderr after a second.
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ EXIT_INTERRUPTED = 130
 ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Model for this turn (default: MEMOS_MODEL, then the agent's).")]
 JsonlOpt = Annotated[bool, typer.Option("--jsonl", help="Stream events as JSON lines.")]
 MaxStepsOpt = Annotated[int, typer.Option("--max-steps", min=1, help="Stop after this many LLM calls.")]
+NoWaitOpt = Annotated[bool, typer.Option(
+    "--no-wait", help="If the agent is busy with another turn, exit at once with code 75 instead of waiting.")]
 
 
-def _runner(agent: str | None, model: str | None, max_steps: int) -> "AgentRunner":
+def _runner(agent: str | None, model: str | None, max_steps: int, no_wait: bool = False) -> "AgentRunner":
     from memos.core.agent import AgentRunner
 
     from memos.tools.custom import custom_tools_for
@@ -39,7 +43,7 @@ def _runner(agent: str | None, model: str | None, max_steps: int) -> "AgentRunne
     for warning in warnings:
         output.warn(warning)
     return AgentRunner(ws, current, model=model or os.environ.get("MEMOS_MODEL") or None, max_steps=max_steps,
-                       custom_tools=tools)
+                       custom_tools=tools, turn_wait=0 if no_wait else None)
 
 
 def _describe(event: Any) -> str | None:
@@ -74,6 +78,8 @@ def drive(events: Iterator[Any], cancel: threading.Event, *, json_out: bool, jso
             return
         if event.type == "warning" and not json_out:
             output.warn(event.message)
+        if event.type == "waiting":
+            output.note(f"waiting for agent {event.agent}" + (f" (busy in {event.holder})" if event.holder else ""))
         if live and (line := _describe(event)):
             output.err().print(line, style="dim", markup=False)
         if event.type == "assistant_delta" and not json_out and sys.stdout.isatty():
@@ -121,6 +127,7 @@ def send(
     max_steps: MaxStepsOpt = 50,
     json_out: JsonOpt = False,
     jsonl: JsonlOpt = False,
+    no_wait: NoWaitOpt = False,
 ) -> None:
     """Send one message; print the reply."""
     from memos.cli.inputs import read_stdin, stdin_is_piped
@@ -130,7 +137,7 @@ def send(
         text = read_stdin()
     if text is None:
         raise InvalidInput("no message given", "pass the text as an argument or pipe it on stdin")
-    runner = _runner(agent, model, max_steps)
+    runner = _runner(agent, model, max_steps, no_wait)
     cancel = threading.Event()
     drive(runner.send(text, cancel), cancel, json_out=json_out, jsonl=jsonl)
 
@@ -142,9 +149,10 @@ def approve(
     list_only: Annotated[bool, typer.Option("--list", help="Only list what waits for approval.")] = False,
     json_out: JsonOpt = False,
     jsonl: JsonlOpt = False,
+    no_wait: NoWaitOpt = False,
 ) -> None:
     """Approve the tool call the agent waits on, and continue."""
-    runner = _runner(agent, model, max_steps)
+    runner = _runner(agent, model, max_steps, no_wait)
     if list_only:
         pending = runner.ws.store.pending_tool_calls(runner.agent.id)
         if json_out:
@@ -164,8 +172,9 @@ def deny(
     max_steps: MaxStepsOpt = 50,
     json_out: JsonOpt = False,
     jsonl: JsonlOpt = False,
+    no_wait: NoWaitOpt = False,
 ) -> None:
     """Deny the tool call the agent waits on (it sees why)."""
-    runner = _runner(agent, model, max_steps)
+    runner = _runner(agent, model, max_steps, no_wait)
     cancel = threading.Event()
     drive(runner.deny(reason, cancel), cancel, json_out=json_out, jsonl=jsonl)

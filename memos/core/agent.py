@@ -21,6 +21,7 @@ from memos.core.context import (
     MAX_IN_CONTEXT, Compiled, compile_context, eviction_split, is_summary, message_view_limit,
     new_summary_message, summary_chunks, summary_request, to_openai, unsummarised_note,
 )
+from memos.core.limits import check_message_size
 from memos.core.llm import LLM, Completion, ContextTooLong, count_tokens
 from memos.core.rules import RuleState
 from memos.core.turns import recover, wait_for_turn
@@ -37,9 +38,6 @@ if TYPE_CHECKING:
 DEFAULT_MAX_STEPS = 50
 TOOL_RETURN_LIMIT = 50_000
 SUMMARY_WORDS = 300
-# The largest message a turn takes. Longer text belongs in archival memory (chunked into
-# passages); a message this size is stored and shown to the model cut to a share of its window.
-MAX_MESSAGE_CHARS = 1_000_000
 KEEP_AFTER_COUNT_CAP = MAX_IN_CONTEXT // 2  # messages left in context when the count cap forces a summary
 EMBEDDING_TOOLS = {"archival_memory_insert", "archival_memory_search"}
 
@@ -543,13 +541,6 @@ class _Planned:
     ctx: ToolContext | None = None
     duration_ms: float | None = 0.0
     announce: bool = True  # False: its ToolCall event was never shown (not run behind an approval)
-
-
-def check_message_size(text: str) -> None:
-    if len(text) > MAX_MESSAGE_CHARS:
-        raise InvalidInput(
-            f"the message is {len(text):,} chars; a message can be at most {MAX_MESSAGE_CHARS:,}",
-            "put long text in archival memory (`memos archival add --file FILE`) and ask about it")
 
 
 def dumps_raw(arguments: Any) -> str:

@@ -17,13 +17,13 @@ from starlette.responses import Response
 from memos import __version__
 from memos.core.workspace import Workspace
 from memos.errors import (
-    AlreadyExists, ConfigError, DatabaseBusy, DatabaseUnavailable, EmbeddingError, InvalidInput, LimitExceeded, MemosError, NotFound,
+    AgentBusy, AlreadyExists, ConfigError, DatabaseBusy, DatabaseUnavailable, EmbeddingError, InvalidInput, LimitExceeded, MemosError, NotFound,
     ProviderError, ReadOnly,
 )
 from memos.server.turns import Turns
 
 # What each memos error means over HTTP.
-STATUS = [(NotFound, 404), (AlreadyExists, 409), (ReadOnly, 403), (LimitExceeded, 422), (InvalidInput, 422),
+STATUS = [(NotFound, 404), (AlreadyExists, 409), (AgentBusy, 409), (ReadOnly, 403), (LimitExceeded, 422), (InvalidInput, 422),
           (ConfigError, 422), (EmbeddingError, 422), (DatabaseBusy, 503), (DatabaseUnavailable, 503),
           (ProviderError, 502)]
 OPEN_PATHS = {"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc", "/v1/health", "/v1/health/"}

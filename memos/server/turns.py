@@ -1,8 +1,9 @@
 """Agent turns started over HTTP: one at a time per agent, cancellable from another request.
 
-The loop itself is core's `AgentRunner`; this only keeps the server's
-bookkeeping: a lock per agent (two requests to one agent take turns instead of
-interleaving their steps) and the cancel flags of the turns running now.
+The loop itself is core's `AgentRunner`, which holds the agent's turn lock (shared with
+the CLI and other servers on the same store): a request for a busy agent waits up to
+TURN_WAIT seconds, then gets 409 with a retryable detail. This keeps the cancel flags
+of the turns running now.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from memos.core.workspace import Workspace
 from memos.store.base import Agent
 
 TurnKind = Literal["send", "approve", "deny"]
+TURN_WAIT = 30.0  # seconds a request waits for a busy agent before 409
 
 
 @dataclass(frozen=True)
@@ -30,12 +32,7 @@ class Turns:
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
         self._guard = threading.Lock()
-        self._agent_locks: dict[str, threading.Lock] = {}
         self._running: dict[str, set[threading.Event]] = {}
-
-    def _lock_for(self, agent_id: str) -> threading.Lock:
-        with self._guard:
-            return self._agent_locks.setdefault(agent_id, threading.Lock())
 
     @contextmanager
     def _registered(self, agent_id: str, cancel: threading.Event) -> Iterator[None]:
@@ -61,11 +58,10 @@ class Turns:
         from memos.core.agent import AgentRunner
         from memos.tools.custom import custom_tools_for
 
-        with self._lock_for(agent.id), self._registered(agent.id, cancel):
-            current = self.ws.store.get_agent(agent.id)  # as it is now, after waiting for the lock
-            tools, _warnings = custom_tools_for(self.ws, current)
-            runner = AgentRunner(self.ws, current, model=request.model, max_steps=request.max_steps,
-                                 custom_tools=tools)
+        with self._registered(agent.id, cancel):
+            tools, _warnings = custom_tools_for(self.ws, agent)
+            runner = AgentRunner(self.ws, agent, model=request.model, max_steps=request.max_steps,
+                                 custom_tools=tools, turn_wait=TURN_WAIT)
             try:
                 if request.kind == "send":
                     events = runner.send(request.text, cancel)

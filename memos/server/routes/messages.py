@@ -96,6 +96,8 @@ def _start(turns: TurnService, agent: Any, body: MessageRequest) -> tuple[Iterat
     events = turns.run(agent, turn_request(body), threading.Event())
     try:
         first = next(events)
+        while first.type == "waiting":  # a busy agent: wait here, so a timeout is a 409, not a broken stream
+            first = next(events)
     except StopIteration:
         raise InvalidInput("the turn produced nothing") from None
     return events, first
