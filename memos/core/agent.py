@@ -473,7 +473,9 @@ class AgentRunner:
         limit = message_view_limit(window)
         counts = [count_tokens(self.model, [to_openai(m, limit)]) for m in compiled.history]
         system_tokens = count_tokens(self.model, compiled.messages[:1])
-        budget = max(0, int(window * (0.25 if force else 0.5)) - system_tokens)
+        budget = max(0, int(window * 0.5) - system_tokens)
+        if force:  # the provider's window is smaller than we counted: at least halve the history
+            budget = min(budget, sum(counts) // 2)
         cut = eviction_split(compiled.history, counts, budget,
                              keep_at_most=KEEP_AFTER_COUNT_CAP if compiled.older else None,
                              within_turn=force or compiled.older)
@@ -497,14 +499,14 @@ class AgentRunner:
         if not compiled.older or not compiled.history:
             return []
         out: list[Message] = []
-        before = compiled.history[0].id
-        while True:
-            page = self.ws.store.list_messages(self.agent.id, before=before, limit=1_000, order="desc",
+        cursor = compiled.history[0].id
+        while True:  # newest first: with order="desc", `after` pages on to older messages
+            page = self.ws.store.list_messages(self.agent.id, after=cursor, limit=1_000, order="desc",
                                                in_context=True)
             out.extend(m for m in page if not is_summary(m))
             if len(page) < 1_000:
                 break
-            before = page[-1].id
+            cursor = page[-1].id
         out.reverse()
         return out
 
