@@ -6,6 +6,7 @@ import shutil
 from dataclasses import dataclass
 
 from memos.core.prompts import template
+from memos.core.limits import MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_SYSTEM_CHARS, check_text
 from memos.core.workspace import Workspace, check_agent_name
 from memos.errors import InvalidInput
 from memos.store.base import Agent, AgentCounts, Block, NewAgent, NewBlock
@@ -47,6 +48,16 @@ def check_blocks(blocks: list[NewBlock]) -> None:
         if len(block.value) > block.limit:
             raise InvalidInput(f"the {block.label} text is {len(block.value):,} chars, limit {block.limit:,}",
                                "shorten it")
+        check_text(block.label, "block label", MAX_NAME_CHARS)
+        check_text(block.value, f"{block.label} text", MAX_BLOCK_LIMIT)
+        check_text(block.description, f"description of block '{block.label}'", MAX_DESCRIPTION_CHARS)
+
+
+def check_agent_texts(description: str | None, system: str | None) -> None:
+    if description is not None:
+        check_text(description, "agent description", MAX_DESCRIPTION_CHARS)
+    if system is not None:
+        check_text(system, "system prompt", MAX_SYSTEM_CHARS)
 
 
 def create_agent(ws: Workspace, name: str, *, description: str = "", model: str | None = None,
@@ -56,6 +67,7 @@ def create_agent(ws: Workspace, name: str, *, description: str = "", model: str 
                  metadata: dict | None = None) -> Agent:
     """A new agent; ``blocks`` replaces the default persona and human blocks when given."""
     check_agent_name(name)
+    check_agent_texts(description, system)
     chosen = default_blocks(persona, human) if blocks is None else blocks
     check_blocks(chosen)
     rules = _checked_rules(tool_rules) if tool_rules else []
@@ -113,6 +125,7 @@ def update_agent(ws: Workspace, agent: Agent, *, description: str | None = None,
                  system: str | None = None, metadata: dict | None = None) -> Agent:
     """Change an agent's settings; tool rules are checked against the tools it has."""
     fields: dict = {}
+    check_agent_texts(description, system)
     if system is not None:
         if not system.strip():
             raise InvalidInput("the system prompt is empty")

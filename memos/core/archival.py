@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from memos.core.ingest import Record
+from memos.core.ingest import Record, split_records
 from memos.errors import InvalidInput
 from memos.store.base import Agent, NewPassage, Passage, PassageHit, PassageQuery, Store
 
@@ -39,12 +39,16 @@ def insert(store: Store, agent: Agent, records: Sequence[Record], progress: Prog
 
     Embedding (the slow part) happens before the write lock is taken, so other
     processes keep working meanwhile; an interrupt before the end inserts nothing.
+    A record longer than a passage (ingest.PASSAGE_CHARS) becomes several passages.
     """
     if not records:
         raise InvalidInput("nothing to insert")
     for record in records:
         if not record.text.strip():
             raise InvalidInput(f"record on line {record.line} is empty")
+        if "\x00" in record.text:
+            raise InvalidInput(f"record on line {record.line} contains a NUL byte", "give plain text")
+    records = split_records(list(records))
     vectors = embed_texts(agent, [r.text for r in records], progress)
     passages = [NewPassage(r.text, vectors[i], list(r.tags)) for i, r in enumerate(records)]
     inserted: list[Passage] = []

@@ -30,6 +30,37 @@ class Parsed:
     bad: list[BadLine]
 
 
+PASSAGE_CHARS = 4_000  # longer text becomes several passages (the embedding model reads ~1,000 chars)
+
+
+def split_passage(text: str, size: int = PASSAGE_CHARS) -> list[str]:
+    """``text`` in pieces of at most ``size`` chars, cut at a paragraph, line, sentence or word
+    break where one falls in the second half of a piece. Nothing is lost: the pieces, joined
+    with the whitespace between them, are the text."""
+    pieces: list[str] = []
+    rest = text.strip()
+    while len(rest) > size:
+        window = rest[:size]
+        cut = next((at + len(mark) for mark in ("\n\n", "\n", ". ", " ")
+                    if (at := window.rfind(mark)) >= size // 2), size)
+        pieces.append(rest[:cut].strip())
+        rest = rest[cut:].strip()
+    if rest:
+        pieces.append(rest)
+    return pieces
+
+
+def split_records(records: list[Record]) -> list[Record]:
+    """Records whose text is longer than a passage, each split into several with its tags."""
+    out: list[Record] = []
+    for record in records:
+        if len(record.text) <= PASSAGE_CHARS:
+            out.append(record)
+        else:
+            out.extend(Record(piece, record.tags, record.line) for piece in split_passage(record.text))
+    return out
+
+
 def decode(data: bytes, source: str = "the input") -> str:
     """UTF-8 text, or one clear error naming the line where it breaks."""
     try:

@@ -6,13 +6,10 @@ them with the workspace, bearer-token auth and JSON errors.
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.responses import Response
 
 from memos import __version__
 from memos.core.workspace import Workspace
@@ -20,13 +17,14 @@ from memos.errors import (
     AgentBusy, AlreadyExists, ConfigError, DatabaseBusy, DatabaseUnavailable, EmbeddingError, InvalidInput, LimitExceeded, MemosError, NotFound,
     ProviderError, ReadOnly,
 )
+from memos.core.limits import MAX_REQUEST_BYTES
+from memos.server.guards import BodyTooLarge, Guards
 from memos.server.turns import Turns
 
 # What each memos error means over HTTP.
 STATUS = [(NotFound, 404), (AlreadyExists, 409), (AgentBusy, 409), (ReadOnly, 403), (LimitExceeded, 422), (InvalidInput, 422),
           (ConfigError, 422), (EmbeddingError, 422), (DatabaseBusy, 503), (DatabaseUnavailable, 503),
           (ProviderError, 502)]
-OPEN_PATHS = {"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc", "/v1/health", "/v1/health/"}
 
 
 def status_of(exc: MemosError) -> int:
@@ -37,23 +35,6 @@ def error_body(exc: MemosError) -> dict[str, Any]:
     return {"detail": exc.message, "hint": exc.hint}
 
 
-class BearerAuth(BaseHTTPMiddleware):
-    """Every route but the docs and health needs `Authorization: Bearer <token>` when a token is set."""
-
-    def __init__(self, app: Any, token: str) -> None:
-        super().__init__(app)
-        self.expected = f"Bearer {token}".encode()
-
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        if request.url.path not in OPEN_PATHS:
-            given = request.headers.get("authorization", "").encode()
-            if not secrets.compare_digest(given, self.expected):
-                detail = "wrong bearer token" if given else "this server needs a bearer token"
-                return JSONResponse({"detail": detail, "hint": "send Authorization: Bearer <token>"},
-                                    status_code=401, headers={"WWW-Authenticate": "Bearer"})
-        return await call_next(request)
-
-
 def create_app(ws: Workspace | None = None, *, token: str | None = None) -> FastAPI:
     from memos.server.routes import agents, archival, memory, messages, meta, tools
 
@@ -61,8 +42,11 @@ def create_app(ws: Workspace | None = None, *, token: str | None = None) -> Fast
                   description="A Letta-compatible API for memos agents: point Letta's clients at it.")
     app.state.ws = ws or Workspace()
     app.state.turns = Turns(app.state.ws)
-    if token:
-        app.add_middleware(BearerAuth, token=token)
+    app.add_middleware(Guards, token=token or None, max_body=MAX_REQUEST_BYTES)
+
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "hint": "send less at once"}, status_code=413)
 
     @app.exception_handler(MemosError)
     async def memos_error(request: Request, exc: MemosError) -> JSONResponse:

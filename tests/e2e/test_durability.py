@@ -327,3 +327,38 @@ def test_a_tokenless_server_refuses_foreign_host_names(memos, chat_agent, host):
     assert client.patch(blocks, json={"value": "fine"}, headers={"Host": "localhost:8283"}).status_code == 200
     assert client.get(blocks, headers={"Origin": "http://127.0.0.1:8283"}).status_code == 200
     assert memos("memory", "show", "human").out.strip() == "fine"
+
+
+def test_the_bearer_scheme_is_case_insensitive_and_bodies_have_limits(memos, chat_agent):
+    from fastapi.testclient import TestClient
+
+    from memos.core.limits import MAX_REQUEST_BYTES
+    from memos.server.app import create_app
+
+    client = TestClient(create_app(token="s3cret"), base_url="http://127.0.0.1:8283")
+    for scheme in ("Bearer", "bearer", "BEARER"):
+        assert client.get("/v1/agents/", headers={"Authorization": f"{scheme} s3cret"}).status_code == 200
+    assert client.get("/v1/agents/", headers={"Authorization": "bearer S3CRET"}).status_code == 401
+    auth = {"Authorization": "Bearer s3cret"}
+    huge = client.post("/v1/agents/", content=b"{" + b" " * (MAX_REQUEST_BYTES + 1) + b"}",
+                       headers={**auth, "Content-Type": "application/json"})
+    assert huge.status_code == 413 and "at most" in huge.json()["detail"]
+    long_description = client.post("/v1/agents/", headers=auth,
+                                   json={"name": "big", "description": "d" * 1_000_000})
+    assert long_description.status_code == 422 and "description" in long_description.json()["detail"]
+    nul = client.post("/v1/agents/", headers=auth, json={"name": "nul", "description": "a\u0000b"})
+    assert nul.status_code == 422 and "NUL" in nul.json()["detail"]
+    assert [a["name"] for a in client.get("/v1/agents/", headers=auth).json()] == ["ada"]  # nothing half-made
+
+
+def test_long_text_becomes_several_passages(memos, chat_agent):
+    from memos.core.ingest import PASSAGE_CHARS
+
+    paragraph = "The quick brown fox jumps over the lazy dog. " * 40  # ~1,800 chars
+    text = "\n\n".join(f"Part {i}. {paragraph}" for i in range(12))
+    result = memos("archival", "add", "--format", "text", "-", "--json", input=text)
+    assert result.code == 0, result.err
+    passages = result.json()
+    assert len(passages) > 1 and all(len(p["text"]) <= PASSAGE_CHARS for p in passages)
+    assert "".join(p["text"] for p in passages).replace(" ", "").replace("\n", "") \
+        == text.replace(" ", "").replace("\n", "")  # nothing lost

@@ -1,0 +1,105 @@
+"""Checks every request passes before it reaches a route: the bearer token, where a request
+comes from (when there is no token), and how big its body is. Plain ASGI middleware, so a
+refused request costs nothing of the app and a body is never read past its limit."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any, Awaitable, Callable
+from urllib.parse import urlsplit
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+OPEN_PATHS = {"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc", "/v1/health", "/v1/health/"}
+LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1"}
+
+
+async def _refuse(send: Send, status: int, detail: str, hint: str, headers: list[tuple[bytes, bytes]] = ()) -> None:
+    body = json.dumps({"detail": detail, "hint": hint}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _host_name(value: str) -> str:
+    """'127.0.0.1:8283' -> '127.0.0.1', '[::1]:8283' -> '::1', 'localhost' -> 'localhost'."""
+    if value.startswith("["):
+        return value[1:].split("]", 1)[0]
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+def bearer_matches(header: str | None, token: str) -> bool:
+    """RFC 7235: the scheme is case-insensitive ('bearer x' is 'Bearer x'); the token is not."""
+    scheme, _, given = (header or "").strip().partition(" ")
+    return scheme.lower() == "bearer" and secrets.compare_digest(given.strip().encode(), token.encode())
+
+
+class Guards:
+    """``token``: every route but docs and health needs it. Without one, the server answers only
+    requests addressed to a loopback name (a DNS-rebinding page cannot reach it) and no
+    cross-origin browser request (another site cannot drive it from a browser)."""
+
+    def __init__(self, app: ASGIApp, *, token: str | None, max_body: int) -> None:
+        self.app = app
+        self.token = token
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.token is None:
+            host = _header(scope, b"host") or ""
+            if _host_name(host.lower()) not in LOOPBACK_NAMES:
+                await _refuse(send, 403, f"Host '{host}' is not a loopback name of this server",
+                              "reach it as 127.0.0.1, localhost or [::1], or start it with a token")
+                return
+            origin = _header(scope, b"origin")
+            if origin is not None and _host_name((urlsplit(origin).netloc or origin).lower()) not in LOOPBACK_NAMES:
+                await _refuse(send, 403, f"cross-origin request from '{origin}' refused",
+                              "a tokenless server answers only its own loopback origin; start it with a token")
+                return
+        elif scope["path"] not in OPEN_PATHS and not bearer_matches(_header(scope, b"authorization"), self.token):
+            given = _header(scope, b"authorization")
+            await _refuse(send, 401, "wrong bearer token" if given else "this server needs a bearer token",
+                          "send Authorization: Bearer <token>", [(b"www-authenticate", b"Bearer")])
+            return
+        length = _header(scope, b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            await _refuse(send, 413, f"the request body is {int(length):,} bytes; at most {self.max_body:,} are taken",
+                          "send less at once (long text: several archival inserts)")
+            return
+        await self.app(scope, self._limited(receive, send), send)
+
+    def _limited(self, receive: Receive, send: Send) -> Receive:
+        """A body without a length (chunked) is counted as it arrives and cut off at the limit."""
+        seen = 0
+
+        async def limited() -> dict[str, Any]:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body:
+                    raise BodyTooLarge(self.max_body)
+            return message
+
+        return limited
+
+
+class BodyTooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the request body is over {limit:,} bytes")
+        self.limit = limit
