@@ -65,6 +65,10 @@ class SchemaTooNew(MemosError):
     """The database was written by a newer memos."""
 
 
+class SchemaInconsistent(MemosError):
+    """The record of applied migrations does not match the tables (a row deleted or edited by hand)."""
+
+
 class EmbeddingError(MemosError):
     """The embedding model cannot be used with this store."""
 

@@ -191,8 +191,12 @@ def run(
         value = result.value
         output.plain(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=2))
         return
-    if result.stderr.strip():
-        output.err().file.write(result.stderr if result.stderr.endswith("\n") else result.stderr + "\n")
+    # The traceback ends with the exception's line, which the error line below says again.
+    trace = result.stderr.rstrip("\n")
+    if result.message and trace.endswith(result.message):
+        trace = trace[: -len(result.message)].rstrip("\n")
+    if trace.strip():
+        output.err().file.write(trace + "\n")
     from memos.errors import MemosError
 
     raise MemosError(f"tool {name} failed ({result.error}): {result.message}")

@@ -97,6 +97,8 @@ def test_import_shows_schema_and_errors_reach_the_user(memos, tmp_path):
     failed = memos("tools", "run", "weather", '{"city": "Atlantis"}')
     assert failed.code == 1
     assert failed.err.strip().splitlines()[-1] == "error: tool weather failed (exception): ValueError: no forecast for Atlantis"
+    assert failed.err.count("no forecast for Atlantis") == 1  # said once, not twice (traceback tail + error)
+    assert "weather.py" in failed.err  # the traceback points at the tool's file
     bad_json = memos("tools", "run", "weather", "{city: Oslo}")
     assert bad_json.code == 1 and "not valid JSON" in bad_json.err and "Traceback" not in bad_json.err
     unknown = memos("tools", "run", "weather", '{"town": "Oslo"}')

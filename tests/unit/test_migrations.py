@@ -92,3 +92,19 @@ def test_two_processes_migrating_one_postgresql_database_at_once(postgres_url):
     results = [p.communicate(timeout=60) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in results]
     assert {out.strip() for out, _ in results} == {migrations_for("postgresql")[-1].id}
+
+
+@pytest.mark.parametrize("deleted", ["0001_initial", "all"])
+def test_a_deleted_migration_record_gives_one_clear_error(tmp_path, deleted):
+    from tests.conftest import run_memos
+
+    home = tmp_path / "home"
+    env = {"MEMOS_HOME": str(home)}
+    assert run_memos("agents", "create", "ada", env=env).code == 0
+    con = duckdb.connect(str(home / "memos.duckdb"))
+    con.execute("DELETE FROM schema_migrations" + ("" if deleted == "all" else f" WHERE id = '{deleted}'"))
+    con.close()
+    result = run_memos("agents", "list", env=env)
+    assert result.code == 1 and result.out == ""
+    assert result.err.startswith("error: the schema table of") and "inconsistent" in result.err
+    assert len(result.err.strip().splitlines()) == 1 and "Catalog" not in result.err

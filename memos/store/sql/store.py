@@ -14,7 +14,7 @@ import json
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
-from memos.errors import AlreadyExists, NotFound, SchemaTooNew
+from memos.errors import AlreadyExists, NotFound, SchemaInconsistent, SchemaTooNew
 from memos.store import ids
 from memos.store.base import (
     Actor, Agent, AgentCounts, Block, BlockChange, BlockVersion, ChangeFn, ContextBlock, CoreMemory, NewAgent,
@@ -65,6 +65,19 @@ class SQLStore(MessagesMixin, RunsMixin, ToolsMixin, EvolutionsMixin, Store):
             return []
         return [r[0] for r in con.execute("SELECT id FROM schema_migrations ORDER BY id").fetchall()]
 
+    def _check_consistent(self, con: Any, applied: list[str], known: list[str]) -> None:
+        """Applied migrations are always a prefix of the known ones, and tables never stand without
+        their record: anything else means schema_migrations was edited, and migrating again would
+        fail half-way (or worse)."""
+        missing = [m for m in known[:len(applied)] if m not in applied]
+        exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'agents'").fetchone()[0]
+        if missing or (not applied and exists):
+            gap = missing[0] if missing else known[0]
+            raise SchemaInconsistent(
+                f"the schema table of {self.location} is inconsistent: migration {gap} is not recorded "
+                "but its tables exist", "restore the database from a backup, or re-insert the missing "
+                "schema_migrations row; memos changed nothing")
+
     def _check_known(self, applied: list[str], known: list[str]) -> None:
         unknown = sorted(set(applied) - set(known))
         if unknown:
@@ -83,7 +96,8 @@ class SQLStore(MessagesMixin, RunsMixin, ToolsMixin, EvolutionsMixin, Store):
         if self._database_exists():
             with self._db.session(write=False) as con:
                 applied = self._applied(con)
-            self._check_known(applied, known)
+                self._check_known(applied, known)
+                self._check_consistent(con, applied, known)
             if not [m for m in migrations if m.id not in applied]:
                 return
         with self._db.session(write=True) as con:
