@@ -14,7 +14,9 @@ from typing import Annotated
 import typer
 
 from memos import __version__
-from memos.cli import agents, archival, chat, config_cmd, db, evolve, memory, messages, models, send, serve, tools, tui
+from memos.cli import (
+    agents, archival, chat, config_cmd, db, doctor, evolve, memory, messages, models, send, serve, tools, tui,
+)
 
 app = typer.Typer(
     name="memos",
@@ -32,6 +34,7 @@ app.command("deny")(send.deny)
 app.command("models")(models.models)
 app.command("serve")(serve.serve)
 app.command("tui")(tui.tui)
+app.command("doctor")(doctor.doctor)
 app.add_typer(agents.app, name="agents")
 app.add_typer(memory.app, name="memory")
 app.add_typer(messages.app, name="messages")

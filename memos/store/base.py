@@ -304,6 +304,16 @@ class NewBlock:
 ChangeFn = Callable[[Block], BlockChange]
 
 
+@dataclass(frozen=True)
+class Finding:
+    """One thing `memos doctor` checked: ok, repaired (it was wrong and now is right), or a
+    problem it could not (or was told not to) repair."""
+
+    check: str
+    status: Literal["ok", "repaired", "problem"]
+    detail: str = ""
+
+
 class Store(abc.ABC):
     """Backend-neutral persistence for agents, memory, messages and archival."""
 
@@ -334,6 +344,11 @@ class Store(abc.ABC):
     def change_stamp(self) -> Any:
         """A cheap value that changes whenever anyone (any process) commits a write; compared
         by front ends that watch the store (the TUI polls it every second)."""
+
+    def check_agent(self, agent_id: str, *, repair: bool) -> list[Finding]:
+        """The store's own invariants for an agent: no message seq taken twice, every agent edit
+        of a block made by a recorded tool call, search indexes in step with the rows."""
+        return []
 
     def backend_details(self) -> dict[str, Any]:
         """What `memos db info` shows beside the schema version: backend, location, indexes."""
@@ -431,6 +446,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def turn_lock(self, agent_id: str) -> "TurnLock":
         """The lock that keeps the agent's turns apart across every process sharing this store."""
+
+    @abc.abstractmethod
+    def running_runs(self, agent_id: str) -> list[str]:
+        """Ids of the agent's runs with status `running`."""
 
     @abc.abstractmethod
     def interrupt_running_runs(self, agent_id: str) -> list[str]:

@@ -362,3 +362,42 @@ def test_long_text_becomes_several_passages(memos, chat_agent):
     assert len(passages) > 1 and all(len(p["text"]) <= PASSAGE_CHARS for p in passages)
     assert "".join(p["text"] for p in passages).replace(" ", "").replace("\n", "") \
         == text.replace(" ", "").replace("\n", "")  # nothing lost
+
+
+def test_doctor_finds_and_repairs_what_a_crash_leaves(memos, chat_agent, fake_llm, memos_home):
+    import duckdb
+
+    gate = threading.Event()
+    fake_llm.script({**say("never seen"), "gate": gate})
+    turn = start("send", "hello")
+    fake_llm.wait_for_requests(1)
+    kill(turn)
+    gate.set()
+    assert memos("archival", "add", "The lighthouse keeper feeds the gulls.").code == 0
+    db = str(memos_home / "memos.duckdb")
+    con = duckdb.connect(db)
+    con.execute("DELETE FROM passage_terms")  # an index out of step with its rows
+    con.close()
+    assert memos("archival", "search", "lighthouse", "--mode", "text", "--json").json() == []
+
+    checked = memos("doctor", "--no-repair", "--json")
+    assert checked.code == 1
+    found = {f["check"]: f for f in checked.json()["agents"][0]["findings"]}
+    assert found["runs"]["status"] == "problem" and found["text index"]["status"] == "problem"
+    assert runs()[0][0] == "running"  # --no-repair changed nothing
+
+    repaired = memos("doctor")
+    assert repaired.code == 0, repaired.out + repaired.err
+    assert "repaired" in repaired.out
+    assert runs() == [("interrupted", "interrupted")]
+    hits = memos("archival", "search", "lighthouse", "--mode", "text", "--json").json()
+    assert [h["text"] for h in hits] == ["The lighthouse keeper feeds the gulls."]
+    again = memos("doctor", "--json")
+    assert again.code == 0 and {f["status"] for a in again.json()["agents"] for f in a["findings"]} == {"ok"}
+
+    con = duckdb.connect(db)  # an agent edit that no tool call explains cannot be repaired by memos
+    con.execute("INSERT INTO block_history SELECT block_id, version + 100, old_value, new_value, 'agent', "
+                "'core_memory_append', NULL, created_at FROM block_history LIMIT 1")
+    con.close()
+    broken = memos("doctor")
+    assert broken.code == 1 and "core_memory_append edit(s) without a recorded tool call" in broken.out

@@ -9,7 +9,7 @@ import numpy as np
 from memos.errors import InvalidInput, NotFound
 from memos.store import ids
 from memos.store.base import (
-    EMBEDDING_DIM, NewPassage, Passage, PassageHit, PassageQuery, PassageStats,
+    EMBEDDING_DIM, Finding, NewPassage, Passage, PassageHit, PassageQuery, PassageStats,
 )
 from memos.store.duckdb.vector_index import TAIL_LIMIT, IndexState  # noqa: F401
 from memos.store.search import check_embeddings, fuse, passes_filters, query_vector, vector_literal
@@ -82,6 +82,39 @@ class PassagesMixin(PassageLookups):
             con.execute("DELETE FROM passage_terms WHERE seq IN (SELECT unnest($s::BIGINT[]))", {"s": seqs})
             con.execute("DELETE FROM passages WHERE seq IN (SELECT unnest($s::BIGINT[]))", {"s": seqs})
             return len(found)
+
+    # -- doctor ---------------------------------------------------------------------
+    def _check_indexes(self, agent_id: str, *, repair: bool) -> list[Finding]:
+        """The term table (text search) and the vector sidecar against the passages."""
+        with self._read() as con:  # type: ignore[attr-defined]
+            missing = [r[0] for r in con.execute(
+                "SELECT p.seq FROM passages p WHERE p.agent_id = ? AND p.n_terms > 0 AND NOT EXISTS "
+                "(SELECT 1 FROM passage_terms t WHERE t.seq = p.seq)", [agent_id]).fetchall()]
+            orphans = con.execute(
+                "SELECT count(DISTINCT t.seq) FROM passage_terms t WHERE t.agent_id = ? AND NOT EXISTS "
+                "(SELECT 1 FROM passages p WHERE p.seq = t.seq)", [agent_id]).fetchone()[0]
+            live = con.execute("SELECT count(*) FROM passages WHERE agent_id = ?", [agent_id]).fetchone()[0]
+        text = Finding("text index", "ok")
+        if missing or orphans:
+            detail = f"{len(missing)} passages missing from the term table, {orphans} stale entries"
+            if repair:
+                with self._write() as con:  # type: ignore[attr-defined]
+                    con.execute("DELETE FROM passage_terms WHERE agent_id = ? AND seq NOT IN "
+                                "(SELECT seq FROM passages WHERE agent_id = ?)", [agent_id, agent_id])
+                    for seq, body in con.execute("SELECT seq, text FROM passages WHERE seq IN "
+                                                 "(SELECT unnest($s::BIGINT[]))", {"s": missing}).fetchall():
+                        con.executemany("INSERT INTO passage_terms VALUES (?, ?, ?, ?)",
+                                        [(agent_id, seq, term, tf) for term, tf in term_counts(body).items()])
+            text = Finding("text index", "repaired" if repair else "problem", detail)
+        state = self._vectors.state(agent_id)  # type: ignore[attr-defined]
+        behind = live - state.indexed if state.index is not None else live
+        vector = Finding("vector index", "ok")
+        if state.index is None and live or behind > TAIL_LIMIT:
+            detail = f"{behind} of {live} passages not in the vector index"
+            if repair:
+                self.rebuild_vector_index(agent_id)
+            vector = Finding("vector index", "repaired" if repair else "problem", detail)
+        return [text, vector]
 
     # -- vector index upkeep ------------------------------------------------------
     def _tail_count(self, con: Any, agent_id: str, watermark: int) -> int:

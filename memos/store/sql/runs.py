@@ -23,10 +23,14 @@ def _tool_call(row: Sequence[Any]) -> ToolCallRecord:
 
 
 class RunsMixin:
+    def running_runs(self, agent_id: str) -> list[str]:
+        with self._read() as con:  # type: ignore[attr-defined]
+            return [r[0] for r in con.execute(
+                "SELECT id FROM runs WHERE agent_id = ? AND status = 'running' ORDER BY created_at",
+                [agent_id]).fetchall()]
+
     def interrupt_running_runs(self, agent_id: str) -> list[str]:
-        with self._read() as con:  # type: ignore[attr-defined]  # the common case writes nothing
-            running = [r[0] for r in con.execute(
-                "SELECT id FROM runs WHERE agent_id = ? AND status = 'running'", [agent_id]).fetchall()]
+        running = self.running_runs(agent_id)  # the common case writes nothing
         if running:
             with self._write() as con:  # type: ignore[attr-defined]
                 con.execute("UPDATE runs SET status = 'interrupted', stop_reason = 'interrupted', completed_at = ? "

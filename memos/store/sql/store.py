@@ -17,7 +17,8 @@ from typing import Any, Iterator, Sequence
 from memos.errors import AlreadyExists, NotFound, SchemaInconsistent, SchemaTooNew
 from memos.store import ids
 from memos.store.base import (
-    Actor, Agent, AgentCounts, Block, BlockChange, BlockVersion, ChangeFn, ContextBlock, CoreMemory, NewAgent,
+    Actor, Agent, AgentCounts, Block, BlockChange, BlockVersion, ChangeFn, ContextBlock, CoreMemory, Finding,
+    NewAgent,
     NewBlock, Store,
 )
 from memos.store.migrations import migrations_for
@@ -232,6 +233,33 @@ class SQLStore(MessagesMixin, RunsMixin, ToolsMixin, EvolutionsMixin, Store):
                 "(SELECT max(created_at) FROM passages WHERE agent_id = $a), "
                 "(SELECT updated_at FROM agents WHERE id = $a))", {"a": agent_id}).fetchone()
         return AgentCounts(messages=row[0], passages=row[1], blocks=row[2], last_activity=from_db(row[3]))
+
+    # -- doctor ----------------------------------------------------------------
+    def check_agent(self, agent_id: str, *, repair: bool) -> list[Finding]:
+        with self._read() as con:
+            duplicates = con.execute(
+                "SELECT count(*) FROM (SELECT seq FROM messages WHERE agent_id = ? GROUP BY seq HAVING count(*) > 1)",
+                [agent_id]).fetchone()[0]
+            # An agent's edit is a built-in tool call committed with its step: per tool, never more
+            # agent edits of the agent's blocks than successful calls of that tool.
+            unexplained = con.execute(
+                "SELECT h.reason, count(*) - coalesce(max(c.calls), 0) FROM block_history h "
+                "JOIN agent_blocks x ON x.block_id = h.block_id AND x.agent_id = $a "
+                "LEFT JOIN (SELECT name, count(*) AS calls FROM tool_calls WHERE agent_id = $a AND status = 'success' "
+                "GROUP BY name) c ON c.name = h.reason "
+                "WHERE h.actor = 'agent' GROUP BY h.reason HAVING count(*) > coalesce(max(c.calls), 0)",
+                {"a": agent_id}).fetchall()
+        findings = [
+            Finding("messages", "problem" if duplicates else "ok",
+                    f"{duplicates} message positions are taken twice" if duplicates else ""),
+            Finding("block edits", "problem" if unexplained else "ok",
+                    "; ".join(f"{count} {reason} edit(s) without a recorded tool call" for reason, count in unexplained)),
+        ]
+        return findings + self._check_indexes(agent_id, repair=repair)
+
+    def _check_indexes(self, agent_id: str, *, repair: bool) -> list[Finding]:
+        """Backends with indexes beside the rows check them here."""
+        return []
 
     # -- blocks ----------------------------------------------------------------
     def _block_row(self, con: Any, block_id: str) -> Block:

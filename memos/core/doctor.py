@@ -1,0 +1,85 @@
+"""`memos doctor`: check a home and repair what a crash or a kill can leave behind.
+
+Nothing a crash leaves should need a person: stuck runs and unanswered calls are closed
+(as the next turn would), search indexes brought back in step with their rows, stale
+sandbox jails removed. What memos cannot repair safely (duplicate rows, edits without a
+recorded cause, a tool repo with uncommitted changes, a schema it does not know) is
+reported for a person to look at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from memos.core.turns import recover
+from memos.core.workspace import Workspace
+from memos.store.base import Agent, Finding
+
+
+@dataclass(frozen=True)
+class AgentReport:
+    agent: str
+    findings: list[Finding] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Report:
+    home: list[Finding]
+    agents: list[AgentReport]
+
+    @property
+    def problems(self) -> int:
+        return sum(f.status == "problem" for f in self.home + [f for a in self.agents for f in a.findings])
+
+
+def examine(ws: Workspace, agents: list[Agent], *, repair: bool = True) -> Report:
+    from memos.store.migrations import migrations_for
+    from memos.tools.sandbox import remove_stale_jails
+
+    store = ws.store
+    applied = store.schema_version()
+    dialect = getattr(store, "dialect", "duckdb")
+    known = [m.id for m in migrations_for(dialect)]
+    home = [Finding("schema", "ok" if applied == known else "problem",
+                    f"version {applied[-1] if applied else 'none'}" if applied == known
+                    else f"applied {applied[-1:]} but memos knows {known[-1]}")]
+    swept = remove_stale_jails() if repair else 0
+    home.append(Finding("sandbox jails", "repaired" if swept else "ok",
+                        f"removed {swept} left by killed processes" if swept else ""))
+    return Report(home, [AgentReport(agent.name, _agent_findings(ws, agent, repair)) for agent in agents])
+
+
+def _agent_findings(ws: Workspace, agent: Agent, repair: bool) -> list[Finding]:
+    return [_runs(ws, agent, repair), *ws.store.check_agent(agent.id, repair=repair), _tool_repo(ws, agent)]
+
+
+def _runs(ws: Workspace, agent: Agent, repair: bool) -> Finding:
+    """Runs left `running` by a killed process (checked holding the turn lock, so none is live)."""
+    lock = ws.store.turn_lock(agent.id)
+    if not lock.try_acquire():
+        holder = lock.holder()
+        return Finding("runs", "ok", f"a turn is running now ({holder or 'another process'}); not checked")
+    try:
+        if not repair:
+            stuck = ws.store.running_runs(agent.id)
+            return Finding("runs", "problem" if stuck else "ok",
+                           f"{len(stuck)} run(s) left running by a killed process" if stuck else "")
+        interrupted = recover(ws.store, agent)
+        return Finding("runs", "repaired" if interrupted else "ok",
+                       f"{len(interrupted)} run(s) left running marked interrupted" if interrupted else "")
+    finally:
+        lock.release()
+
+
+def _tool_repo(ws: Workspace, agent: Agent) -> Finding:
+    from memos.tools.repo import ToolRepo
+
+    path = ws.home.agent_dir(agent.name) / "tools"
+    if not (path / ".git").exists():
+        return Finding("tool repo", "problem", f"{path} is not a git repo (`memos tools list` makes a new one)")
+    dirty = [c.path for c in ToolRepo(path).changes()]
+    if dirty:
+        return Finding("tool repo", "problem",
+                       f"uncommitted changes in {', '.join(dirty[:5])}: commit them (`memos tools commit`) or "
+                       "discard them; evolution refuses a dirty repo")
+    return Finding("tool repo", "ok")
