@@ -33,9 +33,13 @@ from typing import Any
 
 
 class FakeLLM:
-    def __init__(self, default: dict[str, Any] | None = None, *, max_request_chars: int | None = None) -> None:
+    def __init__(self, default: dict[str, Any] | None = None, *, max_request_chars: int | None = None,
+                 responder: Any = None, keep_requests: bool = True) -> None:
         self.replies: list[dict[str, Any]] = []
         self.default = default
+        self.responder = responder  # request -> reply, past the end of the script (soak tests)
+        self.keep_requests = keep_requests  # a soak makes thousands of large requests: count them only
+        self.request_count = 0
         self.max_request_chars = max_request_chars
         self.requests: list[dict[str, Any]] = []
         self.rejected: list[tuple[str, dict[str, Any]]] = []
@@ -59,7 +63,7 @@ class FakeLLM:
     def wait_for_requests(self, count: int, timeout: float = 60) -> None:
         """Block until ``count`` requests have arrived (accepted or not)."""
         with self.arrived:
-            if not self.arrived.wait_for(lambda: len(self.requests) + len(self.rejected) >= count, timeout):
+            if not self.arrived.wait_for(lambda: self.request_count + len(self.rejected) >= count, timeout):
                 raise AssertionError(f"fake LLM: {count} requests expected, {len(self.requests)} arrived")
 
     def refusal(self, request: dict[str, Any]) -> str | None:
@@ -75,14 +79,18 @@ class FakeLLM:
         why = self.refusal(request)
         if why is not None:
             with self.arrived:
-                self.rejected.append((why, request))
+                self.rejected.append((why, request if self.keep_requests else {}))
                 self.arrived.notify_all()
             return {"status": 400, "message": why}
         with self._lock, self.arrived:
-            self.requests.append(request)
+            self.request_count += 1
+            if self.keep_requests:
+                self.requests.append(request)
             self.arrived.notify_all()
             if self._calls >= len(self.replies):
                 self._calls += 1
+                if self.responder is not None:
+                    return self.responder(request)
                 return self.default or {"status": 500, "message": "fake LLM: script exhausted"}
             reply = self.replies[self._calls]
             self._calls += 1

@@ -112,6 +112,7 @@ class AgentRunner:
         self.threshold = float(ws.config.get("summarize_threshold"))
         self.turn_wait = turn_wait
         self.seen: dict[str, int] = {}  # block label -> version the agent has seen (compare-and-set edits)
+        self.turn_started = 0.0
         ws.store.tune_for_long_running()
 
     @property
@@ -145,6 +146,7 @@ class AgentRunner:
     def _exclusive(self, turn: Callable[[], Iterator[ev.Event]]) -> Iterator[ev.Event]:
         lock = self.ws.store.turn_lock(self.agent.id)
         yield from wait_for_turn(lock, self.agent, self.turn_wait)
+        self.turn_started = time.monotonic()  # the turn's own time starts here, after any wait
         try:
             self.agent = self.ws.store.get_agent(self.agent.id)  # as it is now, after any wait
             interrupted = recover(self.ws.store, self.agent)

@@ -18,6 +18,7 @@ from memos.store.base import Agent, NewMessage, Store
 from memos.store.turnlock import TurnLock
 
 NOTICE_AFTER = 1.0  # seconds of waiting before the front end is told (a Waiting event)
+POLL_MAX = 0.02  # seconds between tries at most: a turn takes milliseconds, the lock must not sit idle
 RECENT = 50  # messages read from the end of the log to find calls a killed turn left unanswered
 
 
@@ -27,20 +28,24 @@ def wait_for_turn(lock: TurnLock, agent: Agent, wait: float | None) -> Iterator[
     Yields one `Waiting` event once the wait passes NOTICE_AFTER; raises `AgentBusy` when
     the time is up."""
     started = time.monotonic()
-    delay = 0.01
+    delay = 0.002
     told = False
-    while not lock.try_acquire():
-        waited = time.monotonic() - started
-        if wait is not None and waited >= wait:
-            holder = lock.holder()
-            raise AgentBusy(f"agent '{agent.name}' is busy with another turn"
-                            + (f" ({holder})" if holder else ""),
-                            "retry when it has finished, or wait for it (without --no-wait)")
-        if not told and waited >= NOTICE_AFTER:
-            told = True
-            yield ev.Waiting(agent.name, lock.holder())
-        time.sleep(delay if wait is None else min(delay, max(0.0, wait - waited)))
-        delay = min(delay * 1.5, 0.25)
+    try:
+        while not lock.try_acquire():
+            waited = time.monotonic() - started
+            if wait is not None and waited >= wait:
+                holder = lock.holder()
+                raise AgentBusy(f"agent '{agent.name}' is busy with another turn"
+                                + (f" ({holder})" if holder else ""),
+                                "retry when it has finished, or wait for it (without --no-wait)")
+            if not told and waited >= NOTICE_AFTER:
+                told = True
+                yield ev.Waiting(agent.name, lock.holder())
+            time.sleep(delay if wait is None else min(delay, max(0.0, wait - waited)))
+            delay = min(delay * 1.5, POLL_MAX)
+    except BaseException:
+        lock.release()  # leave the line of waiters too
+        raise
 
 
 def recover(store: Store, agent: Agent) -> list[str]:

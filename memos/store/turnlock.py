@@ -31,20 +31,54 @@ class TurnLock(Protocol):
 
 
 class FileTurnLock:
-    """An exclusive flock on ``path``; the file holds the holder's pid."""
+    """An exclusive flock on ``path``; the file holds the holder's pid.
+
+    Fair enough for pipelines: a process that waits holds a shared lock on ``path.waiting``,
+    and a newcomer that finds anyone waiting waits too instead of taking the lock first. So
+    a loop that ends a turn and starts the next at once cannot starve the others."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.waiting_path = path.with_name(path.name + ".waiting")
         self._fd: int | None = None
+        self._waiting_fd: int | None = None
+
+    def _open(self, path: Path) -> int:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+    def _others_waiting(self) -> bool:
+        fd = self._open(self.waiting_path)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # closing drops the probe's lock
+        return False
+
+    def _wait_in_line(self) -> None:
+        if self._waiting_fd is None:
+            self._waiting_fd = self._open(self.waiting_path)
+            fcntl.flock(self._waiting_fd, fcntl.LOCK_SH)
+
+    def _leave_line(self) -> None:
+        if self._waiting_fd is not None:
+            fd, self._waiting_fd = self._waiting_fd, None
+            os.close(fd)
 
     def try_acquire(self) -> bool:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        if self._waiting_fd is None and self._others_waiting():
+            self._wait_in_line()  # others were first
+            return False
+        fd = self._open(self.path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
+            self._wait_in_line()
             return False
+        self._leave_line()
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._fd = fd
@@ -58,6 +92,7 @@ class FileTurnLock:
         return f"pid {pid}" if pid else None
 
     def release(self) -> None:
+        self._leave_line()
         if self._fd is not None:
             fd, self._fd = self._fd, None
             fcntl.flock(fd, fcntl.LOCK_UN)
