@@ -12,7 +12,7 @@ from memos.errors import InvalidInput
 from memos.store.base import Agent, NewPassage, Passage, PassageHit, PassageQuery, Store
 
 EMBED_BATCH = 256
-INSERT_CHUNK = 5_000
+INSERT_CHUNK = 1_000  # passages per insert call: bounds the term rows held at once (a 50 MB import)
 MAX_TOP_K = 1_000
 
 Progress = Callable[[int, int], None]  # (done, total)

@@ -34,6 +34,10 @@ def _as_change(block: Block, **fields: object) -> BlockChange:
 
 
 def check_limit(label: str, value: str, limit: int) -> None:
+    """A value the block can hold: within its limit, and no NUL byte (refused the same way
+    everywhere; PostgreSQL cannot store one at all)."""
+    if "\x00" in value:
+        raise InvalidInput(f"the new value of block '{label}' contains a NUL byte", "give plain text")
     if len(value) > limit:
         raise LimitExceeded(
             f"block '{label}' would be {len(value):,} chars, limit {limit:,}",

@@ -401,3 +401,18 @@ def test_doctor_finds_and_repairs_what_a_crash_leaves(memos, chat_agent, fake_ll
     con.close()
     broken = memos("doctor")
     assert broken.code == 1 and "core_memory_append edit(s) without a recorded tool call" in broken.out
+
+
+def test_nul_bytes_are_refused_the_same_way_everywhere(memos, chat_agent):
+    from fastapi.testclient import TestClient
+
+    from memos.server.app import create_app
+
+    client = TestClient(create_app(), base_url="http://127.0.0.1:8283")
+    blocks = f"/v1/agents/{agent_id()}/core-memory/blocks/human"
+    patched = client.patch(blocks, json={"value": "a\u0000b"})
+    assert patched.status_code == 422 and "NUL" in patched.json()["detail"]
+    for args in (("send", "a\x00b"), ("archival", "add", "a\x00b"), ("memory", "set", "human", "a\x00b"),
+                 ("messages", "add", "a\x00b")):
+        result = memos(*args[:-1], "-", input=args[-1])
+        assert result.code == 1 and "NUL byte" in result.err and "Traceback" not in result.err, (args, result.err)

@@ -118,3 +118,33 @@ def test_in_context_flags_and_core_memory(workspace):
     core = store.core_memory(agent.id)
     assert [(b.label, b.value, b.limit) for b in core.blocks] == [("persona", "I help.", 100)]
     assert (core.messages, core.passages) == (5, 0)
+
+
+def test_one_turn_of_an_agent_at_a_time_across_processes(workspace, tmp_path):
+    """The turn lock excludes another process (here: a second process's lock on the same store),
+    says who holds it, frees at release, and lets a later holder close what a dead turn left."""
+    import subprocess
+    import sys
+    import textwrap
+
+    store = workspace.store
+    agent = _agent(store)
+    left = store.start_run(agent.id)  # a run whose process died mid-turn
+    mine = store.turn_lock(agent.id)
+    assert mine.try_acquire()
+    probe = tmp_path / "probe.py"
+    probe.write_text(textwrap.dedent(f"""
+        from memos.core.workspace import Workspace
+        lock = Workspace().store.turn_lock({agent.id!r})
+        print(lock.try_acquire(), lock.holder())
+    """))
+    other = subprocess.run([sys.executable, str(probe)], capture_output=True, text=True, timeout=60)
+    assert other.stdout.split()[0] == "False", other.stderr
+    import os
+    assert f"pid {os.getpid()}" in other.stdout
+    assert store.running_runs(agent.id) == [left.id]
+    assert store.interrupt_running_runs(agent.id) == [left.id]
+    assert store.running_runs(agent.id) == [] and store.interrupt_running_runs(agent.id) == []
+    mine.release()
+    after = subprocess.run([sys.executable, str(probe)], capture_output=True, text=True, timeout=60)
+    assert after.stdout.split()[0] == "True", after.stderr
