@@ -416,3 +416,26 @@ def test_nul_bytes_are_refused_the_same_way_everywhere(memos, chat_agent):
                  ("messages", "add", "a\x00b")):
         result = memos(*args[:-1], "-", input=args[-1])
         assert result.code == 1 and "NUL byte" in result.err and "Traceback" not in result.err, (args, result.err)
+
+
+def test_the_api_answers_409_while_another_process_holds_the_agent(memos, chat_agent, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    import memos.server.turns as turns
+    from memos.server.app import create_app
+
+    monkeypatch.setattr(turns, "TURN_WAIT", 0.3)
+    with store() as s:
+        held = s.turn_lock(s.get_agent("ada").id)  # as a `memos send` in another terminal would
+        assert held.try_acquire()
+        try:
+            client = TestClient(create_app(), base_url="http://127.0.0.1:8283")
+            busy = client.post(f"/v1/agents/{agent_id()}/messages",
+                               json={"messages": [{"role": "user", "content": "hi"}]})
+        finally:
+            held.release()
+    assert busy.status_code == 409
+    assert "busy with another turn" in busy.json()["detail"] and f"pid {os.getpid()}" in busy.json()["detail"]
+    assert "retry" in busy.json()["hint"]
+    with store() as s:
+        assert s.message_stats(s.get_agent("ada").id).total == 0  # refused before anything was stored
