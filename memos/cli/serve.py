@@ -55,6 +55,9 @@ def serve(
     bound_port = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     output.note(f"memos API on http://{shown}:{bound_port} (docs at /docs)" + ("; bearer token required" if token else ""))
+    from memos.core.warm import warm_up_in_background
+
+    warm_up_in_background(ws)  # the first archival request or reply need not wait for model loads
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
     try:

@@ -1,0 +1,28 @@
+"""Warming a long-lived process: load now what its first request would otherwise wait for."""
+
+from __future__ import annotations
+
+import threading
+
+from memos.core.workspace import Workspace
+from memos.errors import MemosError
+
+
+def warm_up(ws: Workspace) -> None:
+    """Load the local embedding models the agents use and the LLM client library (seconds each)."""
+    from memos.lazy import import_litellm
+    from memos.store.embeddings import LOCAL_ALIASES, get_embedder
+
+    try:
+        models = {a.embedding_model for a in ws.store.list_agents()} | {ws.config.get("embedding_model")}
+        for model in sorted(models & set(LOCAL_ALIASES)):  # a remote model costs a call: never warmed
+            get_embedder(model).embed(["warm"])
+    except MemosError:
+        pass  # a model that cannot load says so on first use, with its own error
+    import_litellm()
+
+
+def warm_up_in_background(ws: Workspace) -> threading.Thread:
+    thread = threading.Thread(target=warm_up, args=(ws,), name="memos-warm-up", daemon=True)
+    thread.start()
+    return thread
