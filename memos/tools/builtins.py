@@ -191,7 +191,11 @@ def _rewrite(ctx: ToolContext, label: str, edit: Callable[[int | None], Edit]) -
 
 
 def apply_patch_text(value: str, patch: str) -> str:
-    """Apply a simplified unified diff (hunks of ' ', '-', '+' lines) to ``value``."""
+    """Apply a simplified unified diff (hunks of ' ', '-', '+' lines) to ``value``, line by line.
+
+    A hunk's context and removed lines must occur exactly once as whole lines of the block; an
+    empty line in a hunk is a blank context line (models often drop its leading space). A hunk
+    with only added lines appends them."""
     hunks: list[list[str]] = []
     for line in patch.splitlines():
         if line.startswith(("---", "+++")):
@@ -200,23 +204,23 @@ def apply_patch_text(value: str, patch: str) -> str:
             hunks.append([])
             if line.startswith("@@"):
                 continue
-        hunks[-1].append(line)
-    result = value
+        hunks[-1].append(line if line else " ")
+    lines = value.split("\n") if value else []
     for number, hunk in enumerate([h for h in hunks if h], start=1):
-        old = [l[1:] for l in hunk if l[:1] in (" ", "-")]
-        new = [l[1:] for l in hunk if l[:1] in (" ", "+")]
         if any(l[:1] not in (" ", "-", "+") for l in hunk):
             raise InvalidInput(f"hunk {number}: every line must start with ' ', '-' or '+'")
-        old_text, new_text = "\n".join(old), "\n".join(new)
+        old = [l[1:] for l in hunk if l[:1] in (" ", "-")]
+        new = [l[1:] for l in hunk if l[:1] in (" ", "+")]
         if not old:
-            result = f"{result}\n{new_text}" if result else new_text
+            lines.extend(new)
             continue
-        count = result.count(old_text)
-        if count != 1:
-            raise InvalidInput(f"hunk {number}: its context and removed lines occur {count} times in the block; "
-                               "they must occur exactly once")
-        result = result.replace(old_text, new_text, 1)
-    return result
+        starts = [i for i in range(len(lines) - len(old) + 1) if lines[i:i + len(old)] == old]
+        if len(starts) != 1:
+            raise InvalidInput(f"hunk {number}: its context and removed lines occur {len(starts)} times in the "
+                               "block as whole lines; they must occur exactly once")
+        at = starts[0]
+        lines[at:at + len(old)] = new
+    return "\n".join(lines)
 
 
 def memory_apply_patch(ctx: ToolContext, label: str, patch: str) -> str:
