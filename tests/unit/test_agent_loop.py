@@ -1,0 +1,198 @@
+"""The agent loop in-process: AgentRunner against the scripted OpenAI-compatible server through
+the real litellm client, with a real store. Fast enough to cover every way a turn ends, and the
+pure helpers it is built from (rules, eviction, well-formed history, argument checks)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from memos.core.context import eviction_split, well_formed
+from memos.core.rules import RuleState, normalise
+from memos.errors import InvalidInput, ProviderError
+from memos.store.base import Message, NewMessage
+from memos.tools.registry import check_arguments
+from tests.conftest import call, say
+
+
+@pytest.fixture
+def runner(workspace, fake_llm):  # type: ignore[no-untyped-def]
+    from memos.core.agent import AgentRunner
+    from memos.core.agents import create_agent
+
+    agent = create_agent(workspace, "loop", model="openai/fake-model")
+    return AgentRunner(workspace, agent, max_steps=5)
+
+
+def run_statuses(runner: Any) -> list[tuple[str, str | None]]:
+    with runner.ws.store._read() as con:
+        return [(r[0], r[1]) for r in con.execute(
+            "SELECT status, stop_reason FROM runs WHERE agent_id = ? ORDER BY created_at", [runner.agent.id]).fetchall()]
+
+
+def kinds(events: list[Any]) -> list[str]:
+    return [e.type for e in events if e.type not in ("usage", "assistant_delta")]
+
+
+def test_a_reply_through_send_message_ends_the_turn(runner, fake_llm):
+    fake_llm.script(say("hello"))
+    events = list(runner.send("hi"))
+    assert kinds(events) == ["tool_call", "assistant", "tool_return", "stop_reason"]
+    assert events[-1].reason == "end_turn" and run_statuses(runner) == [("completed", "end_turn")]
+    roles = [m.role for m in runner.ws.store.list_messages(runner.agent.id, order="asc")]
+    assert roles == ["user", "assistant", "tool"]
+
+
+def test_plain_content_ends_the_turn_and_other_tools_continue_it(runner, fake_llm):
+    fake_llm.script(call("conversation_search", query="x"), {"content": "nothing found"})
+    events = list(runner.send("look"))
+    assert events[-1].reason == "end_turn" and events[-1].steps == 2
+    assert [e.text for e in events if e.type == "assistant"] == ["nothing found"]
+
+
+def test_max_steps_stops_a_loop_and_closes_the_run(runner, fake_llm):
+    fake_llm.script(*[call("conversation_search", query="x")] * 5)
+    events = list(runner.send("loop forever"))
+    assert events[-1].reason == "max_steps" and run_statuses(runner) == [("completed", "max_steps")]
+
+
+def test_a_provider_error_fails_the_run_and_keeps_the_message(runner, fake_llm):
+    fake_llm.script({"status": 401, "message": "bad key"})
+    seen: list[Any] = []
+    with pytest.raises(ProviderError):
+        for event in runner.send("hi"):
+            seen.append(event)
+    assert kinds(seen)[-2:] == ["error", "stop_reason"]
+    assert run_statuses(runner) == [("failed", "error")]
+    assert [m.content for m in runner.ws.store.list_messages(runner.agent.id)] == ["hi"]
+
+
+def test_a_consumer_that_walks_away_leaves_no_run_open(runner, fake_llm):
+    fake_llm.script(call("conversation_search", query="x"), say("late"))
+    events = runner.send("hi")
+    next(e for e in events if e.type == "tool_return")
+    events.close()  # a client that disconnected
+    assert run_statuses(runner) == [("cancelled", "cancelled")]
+    lock = runner.ws.store.turn_lock(runner.agent.id)
+    assert lock.try_acquire()  # and the agent is free again
+    lock.release()
+
+
+def test_cancel_stops_at_the_next_step(runner, fake_llm):
+    cancel = threading.Event()
+    fake_llm.script(call("conversation_search", query="x"), say("never"))
+    events = runner.send("hi", cancel)
+    for event in events:
+        if event.type == "tool_call":
+            cancel.set()
+    assert run_statuses(runner) == [("cancelled", "cancelled")]
+    assert fake_llm.remaining == 1
+
+
+def test_rules_offer_tools_and_end_the_loop(runner, fake_llm, workspace):
+    from memos.core.agents import update_agent
+
+    runner.agent = update_agent(workspace, runner.agent, tool_rules=[
+        {"type": "run_first", "tool_name": "conversation_search"},
+        {"type": "exit_loop", "tool_name": "conversation_search"}])
+    fake_llm.script(call("conversation_search", query="x"))
+    events = list(runner.send("go"))
+    assert [t["function"]["name"] for t in fake_llm.requests[0]["tools"]] == ["conversation_search"]
+    assert events[-1].reason == "end_turn" and events[-1].steps == 1
+
+
+def test_approval_waits_then_runs_in_a_run_of_its_own(runner, fake_llm, workspace):
+    from memos.core.agents import update_agent
+
+    runner.agent = update_agent(workspace, runner.agent, tool_rules=[
+        {"type": "requires_approval", "tool_name": "core_memory_append"}])
+    fake_llm.script(call("core_memory_append", label="human", content="likes tea"), say("done"))
+    events = list(runner.send("remember tea"))
+    assert events[-1].reason == "requires_approval"
+    with pytest.raises(InvalidInput, match="waiting for approval"):
+        list(runner.send("another"))
+    approved = list(runner.approve())
+    assert approved[-1].reason == "end_turn"
+    assert "likes tea" in workspace.store.get_agent_block(runner.agent.id, "human").value
+    assert run_statuses(runner) == [("completed", "requires_approval"), ("completed", "end_turn")]
+    assert fake_llm.rejected == []
+
+
+def test_deny_tells_the_agent_why(runner, fake_llm, workspace):
+    from memos.core.agents import update_agent
+
+    runner.agent = update_agent(workspace, runner.agent, tool_rules=[
+        {"type": "requires_approval", "tool_name": "memory_rethink"}])
+    fake_llm.script(call("memory_rethink", label="human", new_memory="x"), say("ok, I will not"))
+    list(runner.send("rewrite"))
+    events = list(runner.deny("keep it"))
+    assert [e.result for e in events if e.type == "tool_return"][0].endswith("Reason: keep it")
+    tool_messages = [m for m in fake_llm.requests[-1]["messages"] if m["role"] == "tool"]
+    assert "denied" in tool_messages[-1]["content"]
+
+
+# -- the pieces -----------------------------------------------------------------------
+
+
+def message(role: str, content: str = "", tool_calls: list[str] | None = None, answers: str | None = None) -> Message:
+    return Message(f"message-{content}-{role}", "agent-x", 0, role, content, None,
+                   [{"id": c, "name": "t", "arguments": "{}"} for c in tool_calls] if tool_calls else None,
+                   answers, None, None, True, datetime.now(timezone.utc))
+
+
+def test_well_formed_keeps_answered_calls_only():
+    history = [message("tool", "orphan", answers="nobody"),
+               message("user", "q"),
+               message("assistant", "", ["a", "b"]), message("tool", "ra", answers="a"),
+               message("tool", "stray", answers="zzz"),
+               message("assistant", "", ["c"]),  # never answered
+               message("user", "next"), message("tool", "late", answers="c")]
+    out = well_formed(history)
+    assert [(m.role, m.content) for m in out] == [("user", "q"), ("assistant", ""), ("tool", "ra"), ("user", "next")]
+    assert [c["id"] for c in out[1].tool_calls or []] == ["a"]
+
+
+def test_eviction_cuts_before_a_user_message_and_within_a_turn_only_when_asked():
+    history = [message("user", "1"), message("assistant", "2", ["x"]), message("tool", "3", answers="x"),
+               message("user", "4"), message("assistant", "5")]
+    assert eviction_split(history, [10] * 5, budget=25) == 3  # keeps the last turn whole
+    assert eviction_split(history, [10] * 5, budget=100) == 0  # it fits: nothing to evict
+    one_turn = [message("user", "1"), message("assistant", "2", ["x"]), message("tool", "3", answers="x"),
+                message("assistant", "4")]
+    assert eviction_split(one_turn, [10] * 4, budget=15) == 0
+    assert eviction_split(one_turn, [10] * 4, budget=15, within_turn=True) == 3  # never between call and result
+    assert eviction_split(history, [1] * 5, budget=100, keep_at_most=2) == 3
+
+
+def test_rule_state_and_rule_checks():
+    rules = [normalise(r, {"a", "b", "c"}) for r in (
+        {"type": "run_first", "tool_name": "a"}, {"type": "child", "tool_name": "a", "children": ["b"]},
+        {"type": "max_count_per_step", "tool_name": "b", "max_count_limit": 1},
+        {"type": "required_before_exit", "tool_name": "c"})]
+    state = RuleState(rules)
+    assert state.allowed(["a", "b", "c"]) == ["a"]
+    state.record("a")
+    assert state.allowed(["a", "b", "c"]) == ["b"] and state.violation("c", ["a", "b", "c"])
+    state.record("b")
+    assert "b" not in state.allowed(["a", "b", "c"]) and state.missing_before_exit() == ["c"]
+    with pytest.raises(InvalidInput, match="unknown tool rule type"):
+        normalise({"type": "nope", "tool_name": "a"}, {"a"})
+    with pytest.raises(InvalidInput, match="unknown tool"):
+        normalise({"type": "exit_loop", "tool_name": "z"}, {"a"})
+
+
+def test_check_arguments_names_unknown_and_missing():
+    schema = {"properties": {"city": {}, "unit": {}}, "required": ["city"]}
+    check_arguments("weather", schema, {"city": "Oslo"})
+    with pytest.raises(InvalidInput, match="weather takes city, unit; unknown: town; missing: city"):
+        check_arguments("weather", schema, {"town": "Oslo"})
+
+
+def test_new_messages_keep_their_tool_call_ids(workspace, agent):
+    stored = workspace.store.append_messages(agent.id, [
+        NewMessage("assistant", "", tool_calls=[{"id": "c1", "name": "t", "arguments": "{}"}]),
+        NewMessage("tool", "r", tool_call_id="c1")])
+    assert well_formed(stored) == stored
