@@ -52,6 +52,9 @@ def serve(
     except OSError as exc:
         raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror}",
                            "pick another --port, or stop the other server") from None
+    # Listen before saying where: a client that connects at once waits in the backlog until
+    # uvicorn accepts, instead of being refused (start-up competes with the warm-up below).
+    sock.listen(2048)
     bound_port = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     output.note(f"memos API on http://{shown}:{bound_port} (docs at /docs)" + ("; bearer token required" if token else ""))
