@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from common import machine_line, pct
 from corpus import embedded
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+from collections.abc import Sequence
 from datetime import date
-from typing import Sequence
 
 import numpy as np
 

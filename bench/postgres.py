@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.postgr
 
 from common import machine_line, pct  # noqa: E402
 from corpus import embedded  # noqa: E402
+
 from tests.postgres import new_database, start_server  # noqa: E402
 
 QUERY_POOL = 1_000

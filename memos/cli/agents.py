@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -24,11 +24,11 @@ def _summary_json(summary) -> dict:  # type: ignore[no-untyped-def]
 def create(
     name: Annotated[str, typer.Argument(help="A unique name (letters, digits, . _ -).")],
     description: Annotated[str, typer.Option(help="What this agent is for.")] = "",
-    model: Annotated[Optional[str], typer.Option(help="LLM, named the litellm way (default: config default_model).")] = None,
-    embedding_model: Annotated[Optional[str], typer.Option(help="Embedding model (default: config embedding_model).")] = None,
-    context_window: Annotated[Optional[int], typer.Option(min=1, help="Context window in tokens.")] = None,
-    persona: Annotated[Optional[str], typer.Option(help="Text of the persona block (default: the template).")] = None,
-    human: Annotated[Optional[str], typer.Option(help="Text of the human block (default: the template).")] = None,
+    model: Annotated[str | None, typer.Option(help="LLM, named the litellm way (default: config default_model).")] = None,
+    embedding_model: Annotated[str | None, typer.Option(help="Embedding model (default: config embedding_model).")] = None,
+    context_window: Annotated[int | None, typer.Option(min=1, help="Context window in tokens.")] = None,
+    persona: Annotated[str | None, typer.Option(help="Text of the persona block (default: the template).")] = None,
+    human: Annotated[str | None, typer.Option(help="Text of the human block (default: the template).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Create an agent with the default persona and human blocks."""
@@ -64,7 +64,7 @@ def list_agents(json_out: JsonOpt = False) -> None:
 
 @app.command("show")
 def show(
-    name: Annotated[Optional[str], typer.Argument(help="Agent name or id (default: the current agent).")] = None,
+    name: Annotated[str | None, typer.Argument(help="Agent name or id (default: the current agent).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Show an agent: settings, counts and memory blocks."""
@@ -107,11 +107,11 @@ def rename(
 
 @app.command("update")
 def update(
-    name: Annotated[Optional[str], typer.Argument(help="Agent (default: the current agent).")] = None,
-    description: Annotated[Optional[str], typer.Option(help="New description.")] = None,
-    model: Annotated[Optional[str], typer.Option(help="New LLM, named the litellm way.")] = None,
-    context_window: Annotated[Optional[int], typer.Option(help="Context window in tokens.")] = None,
-    tool_rule: Annotated[Optional[list[str]], typer.Option("--tool-rule", help='A tool rule as JSON, e.g. \'{"type": "run_first", "tool_name": "archival_memory_search"}\' (repeatable; replaces the rules).')] = None,
+    name: Annotated[str | None, typer.Argument(help="Agent (default: the current agent).")] = None,
+    description: Annotated[str | None, typer.Option(help="New description.")] = None,
+    model: Annotated[str | None, typer.Option(help="New LLM, named the litellm way.")] = None,
+    context_window: Annotated[int | None, typer.Option(help="Context window in tokens.")] = None,
+    tool_rule: Annotated[list[str] | None, typer.Option("--tool-rule", help='A tool rule as JSON, e.g. \'{"type": "run_first", "tool_name": "archival_memory_search"}\' (repeatable; replaces the rules).')] = None,
     clear_rules: Annotated[bool, typer.Option("--clear-rules", help="Remove every tool rule.")] = False,
     json_out: JsonOpt = False,
 ) -> None:

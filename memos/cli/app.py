@@ -15,7 +15,20 @@ import typer
 
 from memos import __version__
 from memos.cli import (
-    agents, archival, chat, config_cmd, db, doctor, evolve, memory, messages, models, send, serve, tools, tui,
+    agents,
+    archival,
+    chat,
+    config_cmd,
+    db,
+    doctor,
+    evolve,
+    memory,
+    messages,
+    models,
+    send,
+    serve,
+    tools,
+    tui,
 )
 
 app = typer.Typer(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -32,7 +32,7 @@ class Format(str, Enum):
     text = "text"
 
 
-TagOpt = Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="Tag (repeatable).")]
+TagOpt = Annotated[list[str] | None, typer.Option("--tag", "-t", help="Tag (repeatable).")]
 
 
 def _hits_json(hits) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -41,8 +41,8 @@ def _hits_json(hits) -> list[dict]:  # type: ignore[no-untyped-def]
 
 @app.command("add")
 def add(
-    text: Annotated[Optional[str], typer.Argument(help="One passage; '-' or a pipe reads stdin.")] = None,
-    file: Annotated[Optional[Path], typer.Option("--file", "-f", help="Read passages from a file.")] = None,
+    text: Annotated[str | None, typer.Argument(help="One passage; '-' or a pipe reads stdin.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="Read passages from a file.")] = None,
     tag: TagOpt = None,
     fmt: Annotated[Format, typer.Option("--format", help="Input format for a file or stdin (auto: .jsonl or lines starting with '{' are JSONL, else one passage per line).")] = Format.auto,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip malformed JSONL lines instead of inserting nothing.")] = False,
@@ -95,8 +95,8 @@ def search(
     match: Annotated[Match, typer.Option(help="With several tags: any or all of them.")] = Match.any,
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=1000, help="How many results.")] = 10,
     offset: Annotated[int, typer.Option(min=0, help="Skip this many results (paging).")] = 0,
-    since: Annotated[Optional[str], typer.Option(help="From this date (ISO, or 7d / 12h ago).")] = None,
-    until: Annotated[Optional[str], typer.Option(help="Up to this date.")] = None,
+    since: Annotated[str | None, typer.Option(help="From this date (ISO, or 7d / 12h ago).")] = None,
+    until: Annotated[str | None, typer.Option(help="Up to this date.")] = None,
     agent: AgentOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -121,8 +121,8 @@ def search(
 @app.command("list")
 def list_passages(
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
-    after: Annotated[Optional[str], typer.Option(help="Cursor: passages after this id.")] = None,
-    before: Annotated[Optional[str], typer.Option(help="Cursor: passages before this id.")] = None,
+    after: Annotated[str | None, typer.Option(help="Cursor: passages after this id.")] = None,
+    before: Annotated[str | None, typer.Option(help="Cursor: passages before this id.")] = None,
     desc: Annotated[bool, typer.Option("--desc", help="Newest first.")] = False,
     tag: TagOpt = None,
     match: Annotated[Match, typer.Option(help="With several tags: any or all.")] = Match.any,

@@ -11,8 +11,9 @@ from __future__ import annotations
 import difflib
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -28,14 +29,14 @@ class SlashCommand:
     name: str
     arguments: str
     description: str
-    handler: Callable[["ChatSession", str], None]
+    handler: Callable[[ChatSession, str], None]
 
 
 COMMANDS: dict[str, SlashCommand] = {}
 
 
-def slash(name: str, arguments: str, description: str) -> Callable[[Callable[["ChatSession", str], None]], Any]:
-    def register(handler: Callable[["ChatSession", str], None]) -> Callable[["ChatSession", str], None]:
+def slash(name: str, arguments: str, description: str) -> Callable[[Callable[[ChatSession, str], None]], Any]:
+    def register(handler: Callable[[ChatSession, str], None]) -> Callable[[ChatSession, str], None]:
         COMMANDS[name] = SlashCommand(name, arguments, description, handler)
         return handler
 
@@ -47,7 +48,6 @@ PROMPT = "you> "
 
 class ChatSession:
     def __init__(self, agent_name: str | None, model: str | None, max_steps: int) -> None:
-        from memos.core.agent import AgentRunner
         from memos.core.workspace import Workspace
 
         self.ws = Workspace()
@@ -60,7 +60,7 @@ class ChatSession:
         self.watcher: Any = None
         self.runner: AgentRunner = self._start(self.ws.resolve_agent(agent_name))
 
-    def _start(self, agent: Any) -> "AgentRunner":
+    def _start(self, agent: Any) -> AgentRunner:
         """A runner for ``agent`` with its custom tools, watched for changes while the chat runs."""
         from memos.core.agent import AgentRunner
         from memos.tools.custom import custom_tools_for
@@ -351,7 +351,7 @@ def provider_help(exc: Exception) -> str:
 
 def chat(
     agent: AgentOpt = None,
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model for this session.")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model for this session.")] = None,
     max_steps: Annotated[int, typer.Option("--max-steps", min=1, help="Stop a reply after this many LLM calls.")] = 50,
 ) -> None:
     """Chat with an agent interactively."""
@@ -383,10 +383,10 @@ def _loop(session: ChatSession) -> None:
             line = input(PROMPT)
         except EOFError:
             sys.stdout.write("\n")
-            raise typer.Exit(0)
+            raise typer.Exit(0) from None
         except KeyboardInterrupt:
             sys.stdout.write("\n")
-            raise typer.Exit(130)
+            raise typer.Exit(130) from None
         finally:
             session.at_prompt = False
         text = line.strip()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,20 +13,20 @@ if TYPE_CHECKING:
     from memos.store.base import Agent
 
 AgentOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--agent", "-a", help="Agent name (default: MEMOS_AGENT, config default_agent, or the only agent)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
-def workspace() -> "Workspace":
+def workspace() -> Workspace:
     from memos.core.workspace import Workspace
 
     return Workspace()
 
 
-def agent_and_workspace(name: str | None) -> tuple["Workspace", "Agent"]:
+def agent_and_workspace(name: str | None) -> tuple[Workspace, Agent]:
     ws = workspace()
     return ws, ws.resolve_agent(name)
 

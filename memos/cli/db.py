@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -29,7 +29,7 @@ def info(json_out: JsonOpt = False) -> None:
 @app.command("migrate-to")
 def migrate_to(
     url: Annotated[str, typer.Argument(help="The PostgreSQL database to fill, postgresql://user@host:port/name.")],
-    source: Annotated[Optional[Path], typer.Option("--from", help="The DuckDB file to copy (default: this home's).")] = None,
+    source: Annotated[Path | None, typer.Option("--from", help="The DuckDB file to copy (default: this home's).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Copy every agent, block (with history), message, passage (with embeddings), tool, step and

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -13,7 +13,7 @@ MARKS = {"ok": "ok", "repaired": "repaired", "problem": "PROBLEM"}
 
 
 def doctor(
-    agent: Annotated[Optional[str], typer.Option("--agent", "-a", help="Only this agent (default: every agent).")] = None,
+    agent: Annotated[str | None, typer.Option("--agent", "-a", help="Only this agent (default: every agent).")] = None,
     no_repair: Annotated[bool, typer.Option("--no-repair", help="Only check; change nothing.")] = False,
     json_out: JsonOpt = False,
 ) -> None:

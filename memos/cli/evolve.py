@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -28,7 +28,7 @@ def evolve(
     agent: AgentOpt = None,
     all_agents: Annotated[bool, typer.Option("--all", help="Every agent (the default when none is chosen).")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what the pass would do; change nothing.")] = False,
-    policy: Annotated[Optional[str], typer.Option("--policy", help="review, auto or off (default: config evolve.policy).")] = None,
+    policy: Annotated[str | None, typer.Option("--policy", help="review, auto or off (default: config evolve.policy).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Exit codes of --sleep: 0 nothing to do, 10 changes made, 11 a proposal awaits review,
@@ -65,7 +65,7 @@ def evolve(
     raise typer.Exit(report.exit_code)
 
 
-def _row(e: "Evolution", ws: "Workspace") -> dict[str, Any]:
+def _row(e: Evolution, ws: Workspace) -> dict[str, Any]:
     agent = ws.store.get_agent(e.agent_id).name
     shadow = e.shadow_report or {}
     return {"id": e.id, "agent": agent, "status": e.status, "title": e.title, "branch": e.branch,
@@ -75,7 +75,7 @@ def _row(e: "Evolution", ws: "Workspace") -> dict[str, Any]:
             "decided_by": e.decided_by, "created_at": e.created_at, "updated_at": e.updated_at}
 
 
-def _evolutions(agent: str | None, everything: bool) -> tuple["Workspace", list["Evolution"]]:
+def _evolutions(agent: str | None, everything: bool) -> tuple[Workspace, list[Evolution]]:
     ws = workspace()
     agent_id = ws.store.get_agent(agent).id if agent else None
     rows = ws.store.list_evolutions(agent_id)
@@ -213,7 +213,7 @@ def rollback(evolution_id: IdArg, yes: YesOpt = False, json_out: JsonOpt = False
     _decide(evolution_id, yes, json_out, "Roll back evolution '{title}'?", "rollback")
 
 
-def _report(e: "Evolution", ws: "Workspace", json_out: bool, line: str) -> None:
+def _report(e: Evolution, ws: Workspace, json_out: bool, line: str) -> None:
     if json_out:
         output.emit_json(_row(e, ws))
     else:

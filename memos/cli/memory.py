@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -33,7 +33,7 @@ def _report(edit, json_out: bool, verb: str) -> None:  # type: ignore[no-untyped
 
 @app.command("show")
 def show(
-    label: Annotated[Optional[str], typer.Argument(help="Block label (default: every block).")] = None,
+    label: Annotated[str | None, typer.Argument(help="Block label (default: every block).")] = None,
     agent: AgentOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -70,7 +70,7 @@ def show(
 @app.command("set")
 def set_block(
     label: Annotated[str, typer.Argument(help="Block label.")],
-    value: Annotated[Optional[str], typer.Argument(help="New value; '-' or a pipe reads stdin; none opens $EDITOR.")] = None,
+    value: Annotated[str | None, typer.Argument(help="New value; '-' or a pipe reads stdin; none opens $EDITOR.")] = None,
     allow_empty: Annotated[bool, typer.Option("--allow-empty", help="Allow clearing the block.")] = False,
     reason: ReasonOpt = "set by user",
     agent: AgentOpt = None,
@@ -88,7 +88,7 @@ def set_block(
 @app.command("append")
 def append(
     label: Annotated[str, typer.Argument(help="Block label.")],
-    text: Annotated[Optional[str], typer.Argument(help="Text to append; '-' or a pipe reads stdin.")] = None,
+    text: Annotated[str | None, typer.Argument(help="Text to append; '-' or a pipe reads stdin.")] = None,
     reason: ReasonOpt = "appended by user",
     agent: AgentOpt = None,
     json_out: JsonOpt = False,
@@ -121,7 +121,7 @@ def replace(
 @app.command("create")
 def create(
     label: Annotated[str, typer.Argument(help="Label of the new block.")],
-    value: Annotated[Optional[str], typer.Argument(help="Initial value; '-' or a pipe reads stdin.")] = "",
+    value: Annotated[str | None, typer.Argument(help="Initial value; '-' or a pipe reads stdin.")] = "",
     limit: Annotated[int, typer.Option(help="Character limit.")] = 5_000,
     description: Annotated[str, typer.Option(help="What the block is for (the agent sees it).")] = "",
     read_only: Annotated[bool, typer.Option("--read-only", help="The agent may read but not edit it.")] = False,
@@ -144,9 +144,9 @@ def create(
 @app.command("update")
 def update(
     label: Annotated[str, typer.Argument(help="Block label.")],
-    limit: Annotated[Optional[int], typer.Option(help="New character limit.")] = None,
-    read_only: Annotated[Optional[bool], typer.Option("--read-only/--writable", help="Lock or unlock agent edits.")] = None,
-    description: Annotated[Optional[str], typer.Option(help="New description.")] = None,
+    limit: Annotated[int | None, typer.Option(help="New character limit.")] = None,
+    read_only: Annotated[bool | None, typer.Option("--read-only/--writable", help="Lock or unlock agent edits.")] = None,
+    description: Annotated[str | None, typer.Option(help="New description.")] = None,
     agent: AgentOpt = None,
     json_out: JsonOpt = False,
 ) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -43,8 +43,8 @@ def _render(found) -> None:  # type: ignore[no-untyped-def]
 @app.command("list")
 def list_messages(
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Page size.")] = 20,
-    before: Annotated[Optional[str], typer.Option(help="Cursor: the page before this message id (in --order).")] = None,
-    after: Annotated[Optional[str], typer.Option(help="Cursor: the page after this message id (in --order).")] = None,
+    before: Annotated[str | None, typer.Option(help="Cursor: the page before this message id (in --order).")] = None,
+    after: Annotated[str | None, typer.Option(help="Cursor: the page after this message id (in --order).")] = None,
     order: Annotated[Order, typer.Option(help="desc = newest first.")] = Order.desc,
     agent: AgentOpt = None,
     json_out: JsonOpt = False,
@@ -60,10 +60,10 @@ def list_messages(
 
 @app.command("search")
 def search(
-    query: Annotated[Optional[str], typer.Argument(help="Words to look for (any; more matches rank first).")] = None,
-    role: Annotated[Optional[list[Role]], typer.Option(help="Only these roles (repeatable).")] = None,
-    since: Annotated[Optional[str], typer.Option(help="From this date (ISO, or 7d / 12h ago).")] = None,
-    until: Annotated[Optional[str], typer.Option(help="Up to this date (a bare date includes the whole day).")] = None,
+    query: Annotated[str | None, typer.Argument(help="Words to look for (any; more matches rank first).")] = None,
+    role: Annotated[list[Role] | None, typer.Option(help="Only these roles (repeatable).")] = None,
+    since: Annotated[str | None, typer.Option(help="From this date (ISO, or 7d / 12h ago).")] = None,
+    until: Annotated[str | None, typer.Option(help="Up to this date (a bare date includes the whole day).")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
     offset: Annotated[int, typer.Option(min=0)] = 0,
     agent: AgentOpt = None,
@@ -102,7 +102,7 @@ def stats(agent: AgentOpt = None, json_out: JsonOpt = False) -> None:
 
 @app.command("add")
 def add(
-    text: Annotated[Optional[str], typer.Argument(help="Message text; '-' or a pipe reads stdin.")] = None,
+    text: Annotated[str | None, typer.Argument(help="Message text; '-' or a pipe reads stdin.")] = None,
     role: Annotated[AddableRole, typer.Option(help="Who said it (tool results are the agent's own).")] = AddableRole.user,
     agent: AgentOpt = None,
     json_out: JsonOpt = False,

@@ -6,23 +6,24 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
 
 
 @lru_cache(maxsize=1)
-def out() -> "Console":
+def out() -> Console:
     from rich.console import Console  # lazily: `memos --help` must stay fast
 
     return Console(file=sys.stdout, highlight=False, soft_wrap=not sys.stdout.isatty())
 
 
 @lru_cache(maxsize=1)
-def err() -> "Console":
+def err() -> Console:
     from rich.console import Console
 
     return Console(file=sys.stderr, highlight=False, soft_wrap=True)

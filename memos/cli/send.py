@@ -13,7 +13,8 @@ import json
 import os
 import sys
 import threading
-from typing import TYPE_CHECKING, Annotated, Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -26,16 +27,15 @@ if TYPE_CHECKING:
 EXIT_APPROVAL = 3
 EXIT_INTERRUPTED = 130
 
-ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Model for this turn (default: MEMOS_MODEL, then the agent's).")]
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model for this turn (default: MEMOS_MODEL, then the agent's).")]
 JsonlOpt = Annotated[bool, typer.Option("--jsonl", help="Stream events as JSON lines.")]
 MaxStepsOpt = Annotated[int, typer.Option("--max-steps", min=1, help="Stop after this many LLM calls.")]
 NoWaitOpt = Annotated[bool, typer.Option(
     "--no-wait", help="If the agent is busy with another turn, exit at once with code 75 instead of waiting.")]
 
 
-def _runner(agent: str | None, model: str | None, max_steps: int, no_wait: bool = False) -> "AgentRunner":
+def _runner(agent: str | None, model: str | None, max_steps: int, no_wait: bool = False) -> AgentRunner:
     from memos.core.agent import AgentRunner
-
     from memos.tools.custom import custom_tools_for
 
     ws, current = agent_and_workspace(agent)
@@ -121,7 +121,7 @@ def _interrupted() -> Any:
 
 
 def send(
-    text: Annotated[Optional[str], typer.Argument(help="The message; '-' or a pipe reads stdin.")] = None,
+    text: Annotated[str | None, typer.Argument(help="The message; '-' or a pipe reads stdin.")] = None,
     agent: AgentOpt = None,
     model: ModelOpt = None,
     max_steps: MaxStepsOpt = 50,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,7 +19,7 @@ app = typer.Typer(help="The agent's own tools: write, test, run, attach.", no_ar
 NameArg = Annotated[str, typer.Argument(help="Tool name (a Python identifier; the file is <name>.py).")]
 
 
-def _tools(agent: str | None) -> "AgentTools":
+def _tools(agent: str | None) -> AgentTools:
     from memos.tools.manage import open_tools
 
     ws, resolved = agent_and_workspace(agent)
@@ -123,7 +123,7 @@ def edit(name: NameArg, agent: AgentOpt = None) -> None:
 
 @app.command("commit")
 def commit(
-    message: Annotated[Optional[str], typer.Option("--message", "-m", help="Commit message.")] = None,
+    message: Annotated[str | None, typer.Option("--message", "-m", help="Commit message.")] = None,
     agent: AgentOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -146,7 +146,7 @@ def commit(
 
 @app.command("test")
 def test(
-    names: Annotated[Optional[list[str]], typer.Argument(help="Only these tools' tests (default: all).")] = None,
+    names: Annotated[list[str] | None, typer.Argument(help="Only these tools' tests (default: all).")] = None,
     agent: AgentOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -170,7 +170,7 @@ def test(
 @app.command("run")
 def run(
     name: NameArg,
-    arguments: Annotated[Optional[str], typer.Argument(help='Arguments as a JSON object ("-" reads stdin).')] = None,
+    arguments: Annotated[str | None, typer.Argument(help='Arguments as a JSON object ("-" reads stdin).')] = None,
     agent: AgentOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -243,7 +243,7 @@ def rm(name: NameArg, agent: AgentOpt = None, yes: YesOpt = False) -> None:
 @app.command("import")
 def import_(
     path: Annotated[Path, typer.Argument(help="A Python file holding one tool function named like the file.")],
-    name: Annotated[Optional[str], typer.Option(help="Tool name (default: the file's name).")] = None,
+    name: Annotated[str | None, typer.Option(help="Tool name (default: the file's name).")] = None,
     attach: Annotated[bool, typer.Option(help="Attach it to the agent.")] = True,
     agent: AgentOpt = None,
     json_out: JsonOpt = False,

@@ -8,18 +8,27 @@ stops at the next safe point and keeps what was produced.
 
 from __future__ import annotations
 
-import functools
 import json
-from dataclasses import dataclass
 import queue
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from memos.core import events as ev
 from memos.core.context import (
-    MAX_IN_CONTEXT, Compiled, compile_context, eviction_split, is_summary, message_view_limit,
-    new_summary_message, summary_chunks, summary_request, to_openai, unsummarised_note,
+    MAX_IN_CONTEXT,
+    Compiled,
+    compile_context,
+    eviction_split,
+    is_summary,
+    message_view_limit,
+    new_summary_message,
+    summary_chunks,
+    summary_request,
+    to_openai,
+    unsummarised_note,
 )
 from memos.core.limits import check_message_size
 from memos.core.llm import LLM, Completion, ContextTooLong, count_tokens
@@ -29,8 +38,8 @@ from memos.core.workspace import Workspace
 from memos.errors import InvalidInput, MemosError, ProviderError
 from memos.store import ids
 from memos.store.base import Agent, Message, NewMessage, Run, StepRecord, ToolCallRecord
-from memos.tools.builtins import BUILTINS, TERMINAL_TOOLS, ToolContext
-from memos.tools.registry import ToolSpec, build_spec, check_arguments
+from memos.tools.builtins import TERMINAL_TOOLS, ToolContext, builtin_specs
+from memos.tools.registry import check_arguments
 
 if TYPE_CHECKING:
     from memos.tools.custom import AgentTools
@@ -73,16 +82,6 @@ class _DaemonWorkers:
 _llm_workers = _DaemonWorkers()
 
 
-@functools.cache
-def _builtin_specs() -> tuple[ToolSpec, ...]:
-    return tuple(build_spec(f) for f in BUILTINS)
-
-
-def builtin_specs() -> dict[str, ToolSpec]:
-    """The built-in tools' specs, built once per process (~1 ms of signature parsing each time)."""
-    return {spec.name: spec for spec in _builtin_specs()}
-
-
 def _cap(text: str) -> str:
     if len(text) <= TOOL_RETURN_LIMIT:
         return text
@@ -98,7 +97,7 @@ class AgentRunner:
 
     def __init__(self, ws: Workspace, agent: Agent, *, model: str | None = None,
                  max_steps: int = DEFAULT_MAX_STEPS, llm: LLM | None = None,
-                 custom_tools: "AgentTools | None" = None, turn_wait: float | None = None) -> None:
+                 custom_tools: AgentTools | None = None, turn_wait: float | None = None) -> None:
         if max_steps < 1:
             raise InvalidInput("max steps must be at least 1")
         self.ws = ws
@@ -230,7 +229,6 @@ class AgentRunner:
         """Steps until a stop reason. The run is closed however the loop ends: a stop reason,
         a provider error, an exception, Ctrl-C, or the consumer walking away (GeneratorExit).
         Only a killed process leaves it open, and the next turn's recovery closes it."""
-        store = self.ws.store
         self._finished = False
         reason: ev.StopReason = "max_steps"
         step = 0
@@ -330,7 +328,7 @@ class AgentRunner:
             plan.append(_Planned(call, result, status, ctx=ctx, duration_ms=(time.perf_counter() - started) * 1000))
         return plan
 
-    def _commit_step(self, run_id: str, record: StepRecord, completion: Completion, plan: list["_Planned"],
+    def _commit_step(self, run_id: str, record: StepRecord, completion: Completion, plan: list[_Planned],
                      state: RuleState, cancel: threading.Event) -> Iterator[ev.Event]:
         store = self.ws.store
         self._warm_for([p.call.name for p in plan if p.status == "deferred"])

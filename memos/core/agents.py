@@ -5,8 +5,9 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 
-from memos.core.prompts import template
 from memos.core.limits import MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_SYSTEM_CHARS, check_text
+from memos.core.memory import MAX_BLOCK_LIMIT, check_limit_range
+from memos.core.prompts import template
 from memos.core.workspace import Workspace, check_agent_name
 from memos.errors import InvalidInput
 from memos.store.base import Agent, AgentCounts, Block, NewAgent, NewBlock
@@ -14,7 +15,6 @@ from memos.store.base import Agent, AgentCounts, Block, NewAgent, NewBlock
 # Letta's defaults for the two standard blocks.
 PERSONA_LIMIT = 20_000
 HUMAN_LIMIT = 20_000
-MAX_BLOCK_LIMIT = 100_000
 MIN_CONTEXT_WINDOW = 256
 MAX_CONTEXT_WINDOW = 10_000_000  # no model comes near; the column is a 32-bit integer
 
@@ -43,8 +43,7 @@ def check_blocks(blocks: list[NewBlock]) -> None:
         if block.label in seen:
             raise InvalidInput(f"two blocks are labelled '{block.label}'", "give each block its own label")
         seen.add(block.label)
-        if not 0 < block.limit <= MAX_BLOCK_LIMIT:
-            raise InvalidInput(f"block '{block.label}' has limit {block.limit:,}; it must be 1 to {MAX_BLOCK_LIMIT:,}")
+        check_limit_range(block.limit, block.label)
         if len(block.value) > block.limit:
             raise InvalidInput(f"the {block.label} text is {len(block.value):,} chars, limit {block.limit:,}",
                                "shorten it")
@@ -155,8 +154,8 @@ def check_context_window(tokens: int) -> int:
 
 
 def _checked_rules(tool_rules: list[dict]) -> list[dict]:
-    from memos.core.agent import builtin_specs
     from memos.core.rules import normalise
+    from memos.tools.builtins import builtin_specs
 
     known = set(builtin_specs())
     return [normalise(rule, known) for rule in tool_rules]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from memos.store.base import Agent, Message, NewMessage, Store
@@ -35,7 +35,7 @@ def render_blocks(store: Store, agent: Agent, seen: dict[str, int] | None = None
                   f"<value>\n{block.value}\n</value>", f"</{block.label}>", ""]
     parts.append("</memory_blocks>")
     last_edit = max((b.updated_at for b in blocks), default=None)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     parts += ["<memory_metadata>",
               f"- The current time is: {now:%Y-%m-%d %H:%M:%S} UTC",
               f"- Memory blocks were last modified: {last_edit:%Y-%m-%d %H:%M:%S} UTC" if last_edit else "",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 StopReason = Literal["end_turn", "max_steps", "requires_approval", "cancelled", "error", "no_tool_call"]
 
@@ -110,8 +110,8 @@ class Stop:
     type: Literal["stop_reason"] = "stop_reason"
 
 
-Event = Union[Reasoning, AssistantDelta, Assistant, ToolCall, ToolReturn, MemoryEdit, ApprovalRequest, Usage,
-              Summary, Warning, Waiting, Error, Stop]
+Event = (Reasoning | AssistantDelta | Assistant | ToolCall | ToolReturn | MemoryEdit | ApprovalRequest | Usage
+         | Summary | Warning | Waiting | Error | Stop)
 
 
 @dataclass

@@ -30,7 +30,7 @@ class Home:
     def agent_dir(self, name: str) -> Path:
         return self.agents_dir / name
 
-    def ensure(self) -> "Home":
+    def ensure(self) -> Home:
         """Create the home layout on first use (idempotent)."""
         for path in (self.root, self.agents_dir, self.logs_dir):
             path.mkdir(parents=True, exist_ok=True)

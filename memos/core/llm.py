@@ -13,8 +13,9 @@ import os
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from memos.core.config import PROVIDER_KEY_VARIABLES, Config
 from memos.errors import ProviderError, first_line

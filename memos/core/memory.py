@@ -7,14 +7,23 @@ against the value as it is now, even with other processes editing too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace as dc_replace
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import replace as dc_replace
 
-from memos.core.agents import MAX_BLOCK_LIMIT
 from memos.errors import EditConflict, InvalidInput, LimitExceeded, NotFound, ReadOnly
 from memos.store.base import Actor, Agent, Block, BlockChange, BlockVersion, NewBlock, Store
 
 AGENT_ACTORS = {"agent", "sleep"}
+MAX_BLOCK_LIMIT = 100_000  # Letta's CORE_MEMORY_BLOCK_CHAR_LIMIT
+
+
+def check_limit_range(limit: int, label: str | None = None) -> int:
+    """A block limit memos takes: 1 to MAX_BLOCK_LIMIT chars."""
+    if not 0 < limit <= MAX_BLOCK_LIMIT:
+        subject = f"block '{label}' has limit {limit:,}; a block limit" if label else "a block limit"
+        raise InvalidInput(f"{subject} must be between 1 and {MAX_BLOCK_LIMIT:,} chars")
+    return limit
 
 
 @dataclass(frozen=True)
@@ -134,8 +143,7 @@ def create(store: Store, agent: Agent, label: str, value: str, *, limit: int, de
            read_only: bool = False, actor: Actor = "user") -> Block:
     if not label.strip() or any(ch.isspace() for ch in label):
         raise InvalidInput(f"'{label}' is not a valid block label", "use one word, e.g. projects or notes")
-    if not 0 < limit <= MAX_BLOCK_LIMIT:
-        raise InvalidInput(f"a block limit must be between 1 and {MAX_BLOCK_LIMIT:,} chars")
+    check_limit_range(limit)
     check_limit(label, value, limit)
     return store.create_block(NewBlock(label, value, limit, description, read_only), actor=actor,
                               reason="created", agent_id=agent.id)
@@ -145,8 +153,8 @@ def update_settings(store: Store, agent: Agent, label: str, *, limit: int | None
                     read_only: bool | None = None, description: str | None = None,
                     actor: Actor = "user") -> Edit:
     block = store.get_agent_block(agent.id, label)
-    if limit is not None and not 0 < limit <= MAX_BLOCK_LIMIT:
-        raise InvalidInput(f"a block limit must be between 1 and {MAX_BLOCK_LIMIT:,} chars")
+    if limit is not None:
+        check_limit_range(limit)
 
     def change(current: Block) -> BlockChange:
         if actor in AGENT_ACTORS:
@@ -215,8 +223,8 @@ def edit_block(store: Store, block_id: str, *, value: str | None = None, limit: 
                description: str | None = None, read_only: bool | None = None, actor: Actor = "user",
                reason: str = "set") -> Edit:
     """Change any of a block's value and settings in one checked write (the API's PATCH)."""
-    if limit is not None and not 0 < limit <= MAX_BLOCK_LIMIT:
-        raise InvalidInput(f"a block limit must be between 1 and {MAX_BLOCK_LIMIT:,} chars")
+    if limit is not None:
+        check_limit_range(limit)
 
     def change(current: Block) -> BlockChange:
         if value is not None:
@@ -238,7 +246,6 @@ def create_shared(store: Store, label: str, value: str, *, limit: int, descripti
     """A block that belongs to no agent yet (attach it to several to share it)."""
     if not label.strip() or any(ch.isspace() for ch in label):
         raise InvalidInput(f"'{label}' is not a valid block label", "use one word, e.g. projects or notes")
-    if not 0 < limit <= MAX_BLOCK_LIMIT:
-        raise InvalidInput(f"a block limit must be between 1 and {MAX_BLOCK_LIMIT:,} chars")
+    check_limit_range(limit)
     check_limit(label, value, limit)
     return store.create_block(NewBlock(label, value, limit, description, read_only), actor="user", reason="created")

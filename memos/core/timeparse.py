@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from memos.errors import InvalidInput
 
@@ -16,13 +16,13 @@ def parse_when(raw: str, *, end_of_day: bool = False) -> datetime:
     match = _RELATIVE.match(text)
     if match:
         amount, unit = int(match.group(1)), match.group(2)
-        return datetime.now(timezone.utc) - timedelta(**{_UNITS[unit]: amount})
+        return datetime.now(UTC) - timedelta(**{_UNITS[unit]: amount})
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidInput(f"'{raw}' is not a date", "use ISO 8601 like 2026-11-01 or 2026-11-01T09:30, or 7d / 12h") from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     if end_of_day and len(text) == 10:  # a bare date as an upper bound means the whole day
         value = value + timedelta(days=1) - timedelta(microseconds=1)
     return value

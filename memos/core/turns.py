@@ -10,7 +10,7 @@ holder marks it interrupted and makes the log well-formed again.
 from __future__ import annotations
 
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 from memos.core import events as ev
 from memos.errors import AgentBusy

@@ -27,7 +27,7 @@ class TestReport:
     output: str
 
     @classmethod
-    def from_result(cls, result: SandboxResult) -> "TestReport":
+    def from_result(cls, result: SandboxResult) -> TestReport:
         """The sandbox's pytest job: `ok` means pytest ran; its exit code says whether the tests passed."""
         text = (result.stdout + ("\n" + result.stderr if result.stderr.strip() else "")).strip()
         if not result.ok:

@@ -39,7 +39,7 @@ class Consolidation:
 
 
 def consolidate(ws: Workspace, agent: Agent, messages: list[Message], llm: LLM | None = None) -> Consolidation:
-    from memos.core.agent import builtin_specs
+    from memos.tools.builtins import builtin_specs
 
     specs = {name: spec for name, spec in builtin_specs().items() if name in SLEEP_TOOLS}
     tools = [spec.openai_schema() for spec in specs.values()]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -121,7 +121,7 @@ def checked(raw: Any) -> Proposal:
 
 def branch_name(title: str, evolution_id: str, when: datetime | None = None) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40] or "change"
-    day = (when or datetime.now(timezone.utc)).strftime("%Y-%m-%d")
+    day = (when or datetime.now(UTC)).strftime("%Y-%m-%d")
     return f"evolve/{day}-{slug}-{evolution_id.split('-')[1][:6]}"
 
 

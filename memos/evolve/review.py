@@ -14,7 +14,12 @@ from memos.core.workspace import Workspace
 from memos.errors import InvalidInput
 from memos.evolve import branches
 from memos.evolve.checks import (
-    ShadowReport, TestReport, changed_tools, describe_shadow, run_tests, shadow_replay,
+    ShadowReport,
+    TestReport,
+    changed_tools,
+    describe_shadow,
+    run_tests,
+    shadow_replay,
 )
 from memos.store.base import Agent, Evolution
 from memos.tools.custom import sandbox_limits, tool_repo

@@ -17,10 +17,11 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from memos.core.workspace import Workspace
 from memos.errors import MemosError
@@ -141,7 +142,7 @@ def _recent_calls(ws: Workspace, agent: Agent) -> list[Any]:
     calls = ws.store.list_tool_calls(agent.id, limit=500)
     if since:
         start = datetime.fromisoformat(since)
-        calls = [c for c in calls if c.created_at is None or c.created_at.replace(tzinfo=timezone.utc) > start]
+        calls = [c for c in calls if c.created_at is None or c.created_at.replace(tzinfo=UTC) > start]
     return calls
 
 
@@ -165,7 +166,7 @@ def run_pass(ws: Workspace, agents: list[Agent], *, dry_run: bool = False, polic
 
 def _agent_pass(ws: Workspace, agent: Agent, policy: str, dry_run: bool, outcome: AgentOutcome) -> None:
     repo = tool_repo(ws, agent)
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     messages = _since_last_pass(ws, agent)
     custom = set(repo.tool_names())
     problems = proposals.signals(_recent_calls(ws, agent), custom)

@@ -12,12 +12,22 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from memos import __version__
+from memos.core.limits import MAX_REQUEST_BYTES
 from memos.core.workspace import Workspace
 from memos.errors import (
-    AgentBusy, AlreadyExists, ConfigError, DatabaseBusy, DatabaseUnavailable, EmbeddingError, InvalidInput, LimitExceeded, MemosError, NotFound,
-    ProviderError, ReadOnly,
+    AgentBusy,
+    AlreadyExists,
+    ConfigError,
+    DatabaseBusy,
+    DatabaseUnavailable,
+    EmbeddingError,
+    InvalidInput,
+    LimitExceeded,
+    MemosError,
+    NotFound,
+    ProviderError,
+    ReadOnly,
 )
-from memos.core.limits import MAX_REQUEST_BYTES
 from memos.server.guards import BodyTooLarge, Guards
 from memos.server.turns import Turns
 

@@ -32,7 +32,7 @@ AgentDep = Annotated[Agent, Depends(agent)]
 
 
 def _tools(records: list[ToolRecord]) -> list[dict[str, Any]]:
-    from memos.core.agent import builtin_specs
+    from memos.tools.builtins import builtin_specs
 
     return ([shapes.builtin_tool(spec) for spec in builtin_specs().values()]
             + [shapes.custom_tool(record) for record in records])

@@ -6,14 +6,15 @@ page comes back empty, so every listed route must honour the cursors.
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from memos.errors import NotFound
 
 T = TypeVar("T")
 
 
-def paged(items: Sequence[T], *, after: Optional[str], before: Optional[str], limit: int,
+def paged(items: Sequence[T], *, after: str | None, before: str | None, limit: int,
           key: Callable[[T], str] = lambda item: item.id) -> list[T]:  # type: ignore[attr-defined]
     """The items strictly after ``after`` and before ``before`` (ids), at most ``limit``:
     the first ones, or the last ones when paging backwards with only ``before``."""

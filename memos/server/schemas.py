@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,48 +15,48 @@ class Body(BaseModel):
 class BlockCreate(Body):
     label: str = Field(min_length=1, max_length=100)
     value: str = ""
-    limit: Optional[int] = Field(default=None, ge=1)
-    description: Optional[str] = None
+    limit: int | None = Field(default=None, ge=1)
+    description: str | None = None
     read_only: bool = False
 
 
 class BlockUpdate(Body):
-    value: Optional[str] = None
-    limit: Optional[int] = Field(default=None, ge=1)
-    description: Optional[str] = None
-    read_only: Optional[bool] = None
+    value: str | None = None
+    limit: int | None = Field(default=None, ge=1)
+    description: str | None = None
+    read_only: bool | None = None
 
 
 class LlmConfigPatch(Body):
-    model: Optional[str] = None
-    context_window: Optional[int] = Field(default=None, ge=1)
+    model: str | None = None
+    context_window: int | None = Field(default=None, ge=1)
 
 
 class AgentCreate(Body):
-    name: Optional[str] = None
-    description: Optional[str] = None
-    system: Optional[str] = None
-    model: Optional[str] = None
-    embedding: Optional[str] = None
-    context_window_limit: Optional[int] = Field(default=None, ge=1)
-    memory_blocks: Optional[list[BlockCreate]] = None
-    block_ids: Optional[list[str]] = None
-    tools: Optional[list[str]] = None
-    tool_ids: Optional[list[str]] = None
-    tool_rules: Optional[list[dict[str, Any]]] = None
-    metadata: Optional[dict[str, Any]] = None
-    llm_config: Optional[LlmConfigPatch] = None
+    name: str | None = None
+    description: str | None = None
+    system: str | None = None
+    model: str | None = None
+    embedding: str | None = None
+    context_window_limit: int | None = Field(default=None, ge=1)
+    memory_blocks: list[BlockCreate] | None = None
+    block_ids: list[str] | None = None
+    tools: list[str] | None = None
+    tool_ids: list[str] | None = None
+    tool_rules: list[dict[str, Any]] | None = None
+    metadata: dict[str, Any] | None = None
+    llm_config: LlmConfigPatch | None = None
 
 
 class AgentUpdate(Body):
-    name: Optional[str] = None
-    description: Optional[str] = None
-    system: Optional[str] = None
-    model: Optional[str] = None
-    context_window_limit: Optional[int] = Field(default=None, ge=1)
-    tool_rules: Optional[list[dict[str, Any]]] = None
-    metadata: Optional[dict[str, Any]] = None
-    llm_config: Optional[LlmConfigPatch] = None
+    name: str | None = None
+    description: str | None = None
+    system: str | None = None
+    model: str | None = None
+    context_window_limit: int | None = Field(default=None, ge=1)
+    tool_rules: list[dict[str, Any]] | None = None
+    metadata: dict[str, Any] | None = None
+    llm_config: LlmConfigPatch | None = None
 
 
 class TextPart(Body):
@@ -67,35 +67,35 @@ class TextPart(Body):
 class MessageIn(Body):
     """A user message, or an approval decision (``type: "approval"``)."""
 
-    role: Optional[Literal["user", "system", "assistant"]] = None
-    content: Optional[Union[str, list[TextPart]]] = None
-    type: Optional[Literal["message", "approval"]] = None
-    approve: Optional[bool] = None
-    approval_request_id: Optional[str] = None
-    approvals: Optional[list[dict[str, Any]]] = None
-    reason: Optional[str] = None
+    role: Literal["user", "system", "assistant"] | None = None
+    content: str | list[TextPart] | None = None
+    type: Literal["message", "approval"] | None = None
+    approve: bool | None = None
+    approval_request_id: str | None = None
+    approvals: list[dict[str, Any]] | None = None
+    reason: str | None = None
 
 
 class MessageRequest(Body):
-    messages: Optional[list[MessageIn]] = None
-    input: Optional[str] = None
+    messages: list[MessageIn] | None = None
+    input: str | None = None
     max_steps: int = Field(default=50, ge=1, le=1000)
     streaming: bool = False
     stream_tokens: bool = False
     include_pings: bool = False
-    override_model: Optional[str] = None
+    override_model: str | None = None
 
 
 class CancelRequest(Body):
-    run_ids: Optional[list[str]] = None
+    run_ids: list[str] | None = None
 
 
 class PassageCreate(Body):
     text: str = Field(min_length=1)
-    tags: Optional[list[str]] = None
+    tags: list[str] | None = None
 
 
 class ToolCreate(Body):
     source_code: str = Field(min_length=1)
-    description: Optional[str] = None
-    tags: Optional[list[str]] = None
+    description: str | None = None
+    tags: list[str] | None = None

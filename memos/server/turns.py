@@ -9,9 +9,10 @@ of the turns running now.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 from memos.core.workspace import Workspace
 from memos.store.base import Agent

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from memos.store.base import Store
 
 
-def open_store(database: Path, *, url: str | None = None, lock_timeout: float | None = None) -> "Store":
+def open_store(database: Path, *, url: str | None = None, lock_timeout: float | None = None) -> Store:
     """Open (creating and migrating if needed) the store: PostgreSQL at ``url`` when one is
     given, else the DuckDB file at ``database``."""
     if url:

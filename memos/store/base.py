@@ -8,10 +8,11 @@ called inside ``with store.transaction():`` join that transaction instead.
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np  # noqa: F401  (only for type hints of embeddings)
 
@@ -131,7 +132,7 @@ class Passage:
 @dataclass(frozen=True)
 class NewPassage:
     text: str
-    embedding: "np.ndarray"
+    embedding: np.ndarray
     tags: list[str] = field(default_factory=list)
     created_at: datetime | None = None
 
@@ -148,7 +149,7 @@ class PassageQuery:
 
     mode: SearchMode = "hybrid"
     text: str | None = None
-    embedding: "np.ndarray | None" = None
+    embedding: np.ndarray | None = None
     tags: Sequence[str] = ()
     tag_match: TagMatch = "any"
     start: datetime | None = None
@@ -329,7 +330,7 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None: ...
 
-    def tune_for_long_running(self) -> None:
+    def tune_for_long_running(self) -> None:  # noqa: B027 -- optional hook, deliberately empty
         """Make many small calls cheaper in a long-lived process (chat, server, agent loop).
 
         Optional; a backend without such costs does nothing."""
@@ -444,7 +445,7 @@ class Store(abc.ABC):
 
     # -- turns, runs, steps, tool calls ---------------------------------------------
     @abc.abstractmethod
-    def turn_lock(self, agent_id: str) -> "TurnLock":
+    def turn_lock(self, agent_id: str) -> TurnLock:
         """The lock that keeps the agent's turns apart across every process sharing this store."""
 
     @abc.abstractmethod

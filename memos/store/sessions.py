@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 DEFAULT_LOCK_TIMEOUT = 60.0  # seconds to wait for the database (MEMOS_LOCK_TIMEOUT)
 

@@ -7,15 +7,18 @@ tool error the agent sees, never a crash.
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Optional
+from typing import Any, Literal
 
 from memos.core import memory
 from memos.core.memory import Edit
 from memos.core.timeparse import iso_bound
 from memos.errors import InvalidInput
 from memos.store.base import Agent, PassageQuery, Store
+from memos.tools.registry import ToolSpec, build_spec
 
 MAX_RESULTS = 50
 
@@ -36,7 +39,7 @@ class ToolContext:
         return self.seen.get(label)
 
 
-def send_message(ctx: ToolContext, message: str) -> Optional[str]:
+def send_message(ctx: ToolContext, message: str) -> str | None:
     """Sends a message to the human user.
 
     Args:
@@ -46,10 +49,10 @@ def send_message(ctx: ToolContext, message: str) -> Optional[str]:
     return None
 
 
-def conversation_search(ctx: ToolContext, query: Optional[str] = None,
-                        roles: Optional[list[Literal["assistant", "user", "tool"]]] = None,
-                        limit: Optional[int] = None, start_date: Optional[str] = None,
-                        end_date: Optional[str] = None) -> Optional[str]:
+def conversation_search(ctx: ToolContext, query: str | None = None,
+                        roles: list[Literal["assistant", "user", "tool"]] | None = None,
+                        limit: int | None = None, start_date: str | None = None,
+                        end_date: str | None = None) -> str | None:
     """Search prior conversation history, including messages no longer in context.
 
     Args:
@@ -70,7 +73,7 @@ def conversation_search(ctx: ToolContext, query: Optional[str] = None,
     return f"Showing {len(results)} results:\n" + json.dumps(results, ensure_ascii=False)
 
 
-def archival_memory_insert(ctx: ToolContext, content: str, tags: Optional[list[str]] = None) -> Optional[str]:
+def archival_memory_insert(ctx: ToolContext, content: str, tags: list[str] | None = None) -> str | None:
     """Add information to long-term archival memory, for later recall with archival_memory_search.
 
     Args:
@@ -86,9 +89,9 @@ def archival_memory_insert(ctx: ToolContext, content: str, tags: Optional[list[s
     return None
 
 
-def archival_memory_search(ctx: ToolContext, query: str, tags: Optional[list[str]] = None,
-                           tag_match_mode: Literal["any", "all"] = "any", top_k: Optional[int] = None,
-                           start_datetime: Optional[str] = None, end_datetime: Optional[str] = None) -> Optional[str]:
+def archival_memory_search(ctx: ToolContext, query: str, tags: list[str] | None = None,
+                           tag_match_mode: Literal["any", "all"] = "any", top_k: int | None = None,
+                           start_datetime: str | None = None, end_datetime: str | None = None) -> str | None:
     """Search archival memory by meaning and words (hybrid search).
 
     Args:
@@ -120,7 +123,7 @@ def _edited(ctx: ToolContext, edit: Edit) -> str:
             f"({len(block.value):,}/{block.limit:,} chars).")
 
 
-def core_memory_append(ctx: ToolContext, label: str, content: str) -> Optional[str]:
+def core_memory_append(ctx: ToolContext, label: str, content: str) -> str | None:
     """Append to the contents of a core memory block.
 
     Args:
@@ -131,7 +134,7 @@ def core_memory_append(ctx: ToolContext, label: str, content: str) -> Optional[s
                                       reason="core_memory_append"))
 
 
-def core_memory_replace(ctx: ToolContext, label: str, old_content: str, new_content: str) -> Optional[str]:
+def core_memory_replace(ctx: ToolContext, label: str, old_content: str, new_content: str) -> str | None:
     """Replace the contents of a core memory block. To delete memories, use an empty string for new_content.
 
     Args:
@@ -207,10 +210,10 @@ def apply_patch_text(value: str, patch: str) -> str:
         hunks[-1].append(line if line else " ")
     lines = value.split("\n") if value else []
     for number, hunk in enumerate([h for h in hunks if h], start=1):
-        if any(l[:1] not in (" ", "-", "+") for l in hunk):
+        if any(line[:1] not in (" ", "-", "+") for line in hunk):
             raise InvalidInput(f"hunk {number}: every line must start with ' ', '-' or '+'")
-        old = [l[1:] for l in hunk if l[:1] in (" ", "-")]
-        new = [l[1:] for l in hunk if l[:1] in (" ", "+")]
+        old = [line[1:] for line in hunk if line[:1] in (" ", "-")]
+        new = [line[1:] for line in hunk if line[:1] in (" ", "+")]
         if not old:
             lines.extend(new)
             continue
@@ -235,7 +238,7 @@ def memory_apply_patch(ctx: ToolContext, label: str, patch: str) -> str:
         reason="memory_apply_patch", expect_version=base))
 
 
-def memory_finish_edits(ctx: ToolContext) -> Optional[str]:
+def memory_finish_edits(ctx: ToolContext) -> str | None:
     """Call when you have finished editing memory, to end the run of memory edits."""
     return None
 
@@ -246,3 +249,13 @@ BUILTINS: list[Callable[..., Any]] = [
 ]
 DEFAULT_TOOLS = [f.__name__ for f in BUILTINS if f is not memory_finish_edits]
 TERMINAL_TOOLS = {"send_message", "memory_finish_edits"}
+
+
+@functools.cache
+def _builtin_specs() -> tuple[ToolSpec, ...]:
+    return tuple(build_spec(f) for f in BUILTINS)
+
+
+def builtin_specs() -> dict[str, ToolSpec]:
+    """The built-in tools' specs, built once per process (~1 ms of signature parsing each time)."""
+    return {spec.name: spec for spec in _builtin_specs()}

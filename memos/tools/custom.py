@@ -8,8 +8,9 @@ warning, until the file is fixed; the other tools are not affected.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from memos.core.workspace import Workspace
 from memos.errors import MemosError

@@ -10,7 +10,7 @@ from typing import Any
 from memos.core.workspace import Workspace
 from memos.errors import InvalidInput, MemosError, NotFound
 from memos.store.base import Agent
-from memos.tools.custom import AgentTools, LoadProblem, LoadedTool
+from memos.tools.custom import AgentTools, LoadedTool, LoadProblem
 from memos.tools.registry import check_arguments
 from memos.tools.repo import check_tool_name
 from memos.tools.sandbox import SandboxResult
@@ -51,7 +51,7 @@ def require(tools: AgentTools, name: str) -> LoadedTool:
 
 
 def list_tools(tools: AgentTools) -> list[ToolRow]:
-    from memos.core.agent import builtin_specs
+    from memos.tools.builtins import builtin_specs
 
     attached = set(tools.attached_names())
     rows = [ToolRow(s.name, "builtin", True, s.description) for s in builtin_specs().values()]

@@ -12,8 +12,9 @@ import inspect
 import re
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Union
+from typing import Any, Literal, Union
 
 HIDDEN_PARAMETERS = {"ctx"}
 
@@ -45,9 +46,9 @@ def _json_type(annotation: Any, where: str) -> dict[str, Any]:
         return {"type": "integer"}
     if annotation is float:
         return {"type": "number"}
-    if annotation in (dict, typing.Dict) or origin is dict:
+    if annotation in (dict, dict) or origin is dict:
         return {"type": "object"}
-    if annotation in (list, typing.List):
+    if annotation in (list, list):
         return {"type": "array"}
     if origin is list:
         return {"type": "array", "items": _json_type(args[0], where) if args else {}}

@@ -9,8 +9,8 @@ Warnings (a broken edit keeps the last good version) go to ``on_message``.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from memos.tools.custom import AgentTools
 
@@ -32,7 +32,7 @@ class ToolWatcher:
         self._thread = threading.Thread(target=self._watch, name="memos-tool-watch", daemon=True)
         self.reloads = 0  # how many reloads ran (tests wait on it)
 
-    def start(self) -> "ToolWatcher":
+    def start(self) -> ToolWatcher:
         from watchfiles._rust_notify import RustNotify
 
         # Set up inotify here, not in the thread: a file saved right after start() must not be missed.

@@ -91,7 +91,7 @@ class ToolRepo:
         self.path = path
 
     @classmethod
-    def ensure(cls, path: Path, agent_name: str) -> "ToolRepo":
+    def ensure(cls, path: Path, agent_name: str) -> ToolRepo:
         """The repo at ``path``, created with its README and first commit when missing."""
         repo = cls(path)
         if not (path / ".git").exists():
@@ -109,7 +109,7 @@ class ToolRepo:
 
     # -- git ---------------------------------------------------------------------------
     @property
-    def git(self) -> "git.Repo":
+    def git(self) -> git.Repo:
         import git
 
         return git.Repo(self.path)

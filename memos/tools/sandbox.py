@@ -57,7 +57,7 @@ class Limits:
     open_files: int = 256
 
     @classmethod
-    def from_config(cls, values: dict[str, Any]) -> "Limits":
+    def from_config(cls, values: dict[str, Any]) -> Limits:
         known = {k: type(getattr(cls(), k))(v) for k, v in values.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
@@ -412,7 +412,7 @@ class Sandbox:
         with self._filling:
             pass
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:
         return self
 
     def __exit__(self, *exc: object) -> None:

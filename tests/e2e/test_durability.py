@@ -11,9 +11,9 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -315,8 +315,9 @@ def test_a_server_killed_mid_stream(memos, chat_agent, fake_llm):
 
 @pytest.mark.parametrize("host", ["attacker.example", "attacker.example:8283", "127.0.0.1.nip.io"])
 def test_a_tokenless_server_refuses_foreign_host_names(memos, chat_agent, host):
-    from memos.server.app import create_app
     from fastapi.testclient import TestClient
+
+    from memos.server.app import create_app
 
     client = TestClient(create_app(), base_url="http://127.0.0.1:8283")
     blocks = f"/v1/agents/{agent_id()}/core-memory/blocks/human"

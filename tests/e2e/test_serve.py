@@ -7,16 +7,16 @@ import os
 import re
 import subprocess
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import letta_client
 import pytest
 
 from tests.conftest import MEMOS_BIN, say
-
 
 
 @contextmanager

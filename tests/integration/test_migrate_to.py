@@ -8,7 +8,15 @@ import os
 import pytest
 
 from memos.store.base import (
-    BlockChange, NewAgent, NewBlock, NewMessage, NewPassage, NewTool, PassageQuery, StepRecord, ToolCallRecord,
+    BlockChange,
+    NewAgent,
+    NewBlock,
+    NewMessage,
+    NewPassage,
+    NewTool,
+    PassageQuery,
+    StepRecord,
+    ToolCallRecord,
 )
 from tests.conftest import unit_vectors
 

@@ -9,7 +9,7 @@ A changed look fails with the new picture written beside the old one
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.tui]
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 SIZE = (100, 30)
 # Later than any test run, so 'last activity' (the newest of these and the agent's creation) is fixed.
-T0 = datetime(2030, 11, 1, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2030, 11, 1, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture

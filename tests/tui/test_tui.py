@@ -195,9 +195,8 @@ async def test_evolution_accept_and_roll_back(ws, fake_llm) -> None:  # type: ig
 
 
 async def test_command_palette_reaches_every_pane(ws) -> None:  # type: ignore[no-untyped-def]
-    from textual.widgets import TabbedContent
-
     from textual.command import CommandList, CommandPalette
+    from textual.widgets import TabbedContent
 
     def first_command() -> str:
         commands = app.screen.query_one(CommandList)

@@ -5,7 +5,7 @@ pure helpers it is built from (rules, eviction, well-formed history, argument ch
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -140,7 +140,7 @@ def test_deny_tells_the_agent_why(runner, fake_llm, workspace):
 def message(role: str, content: str = "", tool_calls: list[str] | None = None, answers: str | None = None) -> Message:
     return Message(f"message-{content}-{role}", "agent-x", 0, role, content, None,
                    [{"id": c, "name": "t", "arguments": "{}"} for c in tool_calls] if tool_calls else None,
-                   answers, None, None, True, datetime.now(timezone.utc))
+                   answers, None, None, True, datetime.now(UTC))
 
 
 def test_well_formed_keeps_answered_calls_only():

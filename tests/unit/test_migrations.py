@@ -6,9 +6,9 @@ import duckdb
 import pytest
 
 from memos.errors import SchemaTooNew
+from memos.store.base import NewAgent, NewPassage, PassageQuery
 from memos.store.duckdb.store import DuckDBStore
 from memos.store.migrations import migrations_for
-from memos.store.base import NewAgent, NewPassage, PassageQuery
 from tests.conftest import unit_vectors
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,7 +13,7 @@ pytestmark = both_backends  # the store under test behaves the same on DuckDB an
 
 @pytest.fixture
 def log(workspace, agent):  # type: ignore[no-untyped-def]
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     messages = [NewMessage("user" if i % 2 == 0 else "assistant", f"message {i} " + ("cats" if i % 5 == 0 else "dogs"),
                            created_at=start + timedelta(days=i)) for i in range(30)]
     return workspace.store.append_messages(agent.id, messages)
@@ -44,8 +44,8 @@ def test_text_and_date_search(workspace, agent, log):
     store = workspace.store
     cats = store.search_messages(agent.id, "cats", limit=100)
     assert sorted(m.seq for m in cats) == sorted(m.seq for m in log if "cats" in m.content)
-    ranged = store.search_messages(agent.id, None, start=datetime(2026, 1, 3, tzinfo=timezone.utc),
-                                   end=datetime(2026, 1, 5, 23, tzinfo=timezone.utc), limit=100)
+    ranged = store.search_messages(agent.id, None, start=datetime(2026, 1, 3, tzinfo=UTC),
+                                   end=datetime(2026, 1, 5, 23, tzinfo=UTC), limit=100)
     assert sorted(m.content.split()[1] for m in ranged) == ["2", "3", "4"]
     by_role = store.search_messages(agent.id, "dogs", roles=["assistant"], limit=100)
     assert by_role and all(m.role == "assistant" for m in by_role)
@@ -56,4 +56,4 @@ def test_text_and_date_search(workspace, agent, log):
 def test_stats(workspace, agent, log):
     stats = workspace.store.message_stats(agent.id)
     assert stats.total == 30 and stats.by_role == {"assistant": 15, "user": 15}
-    assert stats.first_at == datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert stats.first_at == datetime(2026, 1, 1, tzinfo=UTC)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -112,7 +112,7 @@ def test_hybrid_fuses_text_and_vector(workspace, agent):
 @both_backends
 def test_filters_tags_dates_and_paging(workspace, agent):
     store = workspace.store
-    start = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 3, 1, tzinfo=UTC)
     vectors = unit_vectors(40, seed=7)
     passages = [NewPassage(f"note {i}", vectors[i], tags=(["work"] if i % 2 else ["home"]) + (["urgent"] if i % 4 == 0 else []),
                            created_at=start + timedelta(days=i)) for i in range(40)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
@@ -28,8 +28,8 @@ def _blocks(body: AgentCreate) -> list[NewBlock] | None:
 
 @router.post("/", status_code=201)
 def create_agent(ws: WS, body: AgentCreate, response: Response) -> dict[str, Any]:
-    from memos.core.agent import builtin_specs
     from memos.tools import library
+    from memos.tools.builtins import builtin_specs
 
     builtins = set(builtin_specs())
     wanted_tools = [name for name in body.tools or [] if name not in builtins]
@@ -60,15 +60,15 @@ def create_agent(ws: WS, body: AgentCreate, response: Response) -> dict[str, Any
 
 
 def _is_builtin_id(tool_id: str) -> bool:
-    from memos.core.agent import builtin_specs
+    from memos.tools.builtins import builtin_specs
 
     return tool_id in {shapes.builtin_tool_id(name) for name in builtin_specs()}
 
 
 @router.get("/")
-def list_agents(ws: WS, name: Optional[str] = None, query_text: Optional[str] = None,
-                limit: int = Query(50, ge=1, le=1000), after: Optional[str] = None, before: Optional[str] = None,
-                order: Literal["asc", "desc"] = "desc", ascending: Optional[bool] = None) -> list[dict[str, Any]]:
+def list_agents(ws: WS, name: str | None = None, query_text: str | None = None,
+                limit: int = Query(50, ge=1, le=1000), after: str | None = None, before: str | None = None,
+                order: Literal["asc", "desc"] = "desc", ascending: bool | None = None) -> list[dict[str, Any]]:
     """Agents by creation time (newest first unless ``order=asc``); ``after``/``before`` are agent ids."""
     agents = sorted(ws.store.list_agents(), key=lambda a: (a.created_at, a.id))
     if ascending is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query
 
@@ -24,8 +24,8 @@ def insert_passage(ws: WS, agent: AgentDep, body: PassageCreate) -> list[dict[st
 
 
 @router.get("")
-def list_passages(ws: WS, agent: AgentDep, after: Optional[str] = None, before: Optional[str] = None,
-                  limit: int = Query(50, ge=1, le=1000), search: Optional[str] = None,
+def list_passages(ws: WS, agent: AgentDep, after: str | None = None, before: str | None = None,
+                  limit: int = Query(50, ge=1, le=1000), search: str | None = None,
                   ascending: bool = True) -> list[dict[str, Any]]:
     """A page of passages (oldest first unless ``ascending=false``); ``search`` ranks by text and meaning."""
     if search:
@@ -37,9 +37,9 @@ def list_passages(ws: WS, agent: AgentDep, after: Optional[str] = None, before: 
 
 @router.get("/search")
 def search_passages(ws: WS, agent: AgentDep, query: str = Query(min_length=1),
-                    top_k: int = Query(10, ge=1, le=archival.MAX_TOP_K), tags: Optional[list[str]] = Query(None),
-                    tag_match_mode: Literal["any", "all"] = "any", start_datetime: Optional[str] = None,
-                    end_datetime: Optional[str] = None) -> dict[str, Any]:
+                    top_k: int = Query(10, ge=1, le=archival.MAX_TOP_K), tags: list[str] | None = Query(None),  # noqa: B008 (FastAPI's way)
+                    tag_match_mode: Literal["any", "all"] = "any", start_datetime: str | None = None,
+                    end_datetime: str | None = None) -> dict[str, Any]:
     """Hybrid (meaning + words) search, in the shape of Letta's archival search."""
     hits = archival.search(ws.store, agent, PassageQuery(
         text=query, mode="hybrid", tags=tuple(tags or ()), tag_match=tag_match_mode,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from fastapi import APIRouter, Query
 
@@ -25,7 +25,7 @@ def _edit(ws: WS, block: Block, body: BlockUpdate) -> Block:
 
 
 @router.get("/agents/{agent_id}/core-memory/blocks")
-def list_agent_blocks(ws: WS, agent: AgentDep, after: Optional[str] = None, before: Optional[str] = None,
+def list_agent_blocks(ws: WS, agent: AgentDep, after: str | None = None, before: str | None = None,
                       limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
     blocks = paged(ws.store.list_agent_blocks(agent.id), after=after, before=before, limit=limit)
     return [shapes.block(b) for b in blocks]
@@ -57,7 +57,7 @@ def detach_block(ws: WS, agent: AgentDep, block_id: str) -> dict[str, Any]:
 
 
 @router.get("/blocks/")
-def list_blocks(ws: WS, label: Optional[str] = None, after: Optional[str] = None, before: Optional[str] = None,
+def list_blocks(ws: WS, label: str | None = None, after: str | None = None, before: str | None = None,
                 limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
     blocks = [b for b in ws.store.list_blocks() if label is None or b.label == label]
     return [shapes.block(b) for b in paged(blocks, after=after, before=before, limit=limit)]
@@ -88,7 +88,7 @@ def delete_block(ws: WS, block_id: str) -> dict[str, Any]:
 
 
 @router.get("/blocks/{block_id}/agents")
-def list_block_agents(ws: WS, block_id: str, after: Optional[str] = None, before: Optional[str] = None,
+def list_block_agents(ws: WS, block_id: str, after: str | None = None, before: str | None = None,
                       limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
     """The agents sharing this block."""
     agents = [ws.store.get_agent(agent_id) for agent_id in ws.store.get_block(block_id).agent_ids]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any, Iterator, Literal, Optional, Union
+from collections.abc import Iterator
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
@@ -110,7 +111,7 @@ def _stream(turns: TurnService, agent: Any, body: MessageRequest) -> StreamingRe
 
 
 @router.post("", response_model=None)
-def send_message(turns: TurnService, agent: AgentDep, body: MessageRequest) -> Union[dict[str, Any], StreamingResponse]:
+def send_message(turns: TurnService, agent: AgentDep, body: MessageRequest) -> dict[str, Any] | StreamingResponse:
     """Send a message and get the turn's messages, stop reason and usage (or an SSE stream with
     ``streaming: true``)."""
     if body.streaming:
@@ -131,14 +132,14 @@ def stream_message(turns: TurnService, agent: AgentDep, body: MessageRequest) ->
 
 
 @router.post("/cancel")
-def cancel(turns: TurnService, agent: AgentDep, body: Optional[CancelRequest] = None) -> dict[str, Any]:
+def cancel(turns: TurnService, agent: AgentDep, body: CancelRequest | None = None) -> dict[str, Any]:
     """Stop the agent's running turns at their next safe point; what they produced is kept."""
     count = turns.cancel(agent.id)
     return {"agent_id": agent.id, "cancelled": count}
 
 
 @router.get("")
-def list_messages(ws: WS, agent: AgentDep, before: Optional[str] = None, after: Optional[str] = None,
+def list_messages(ws: WS, agent: AgentDep, before: str | None = None, after: str | None = None,
                   limit: int = Query(100, ge=1, le=1000), order: Literal["asc", "desc"] = "desc") -> list[dict[str, Any]]:
     """A page of the message log in Letta's message types; cursors are message ids.
 

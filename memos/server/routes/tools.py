@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from fastapi import APIRouter, Query
 
-from memos.core.agent import builtin_specs
 from memos.errors import InvalidInput, NotFound
 from memos.server import shapes
 from memos.server.deps import WS, AgentDep, agent_state, agent_tools
 from memos.server.paging import paged
 from memos.server.schemas import ToolCreate
 from memos.tools import library
+from memos.tools.builtins import builtin_specs
 
 router = APIRouter(prefix="/v1", tags=["tools"])
 
 
 @router.get("/tools/")
-def list_tools(ws: WS, name: Optional[str] = None, after: Optional[str] = None, before: Optional[str] = None,
+def list_tools(ws: WS, name: str | None = None, after: str | None = None, before: str | None = None,
                limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
     """Built-ins first, then the library's and the agents' own tools."""
     tools = ([shapes.builtin_tool(spec) for spec in builtin_specs().values()]
@@ -60,7 +60,7 @@ def get_tool(ws: WS, tool_id: str) -> dict[str, Any]:
 
 
 @router.get("/agents/{agent_id}/tools")
-def list_agent_tools(ws: WS, agent: AgentDep, after: Optional[str] = None, before: Optional[str] = None,
+def list_agent_tools(ws: WS, agent: AgentDep, after: str | None = None, before: str | None = None,
                      limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
     return paged(agent_tools(ws, agent), after=after, before=before, limit=limit, key=lambda t: t["id"])
 

@@ -38,9 +38,10 @@ import os
 import random
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from memos.errors import DatabaseBusy
 from memos.store.sessions import ActiveSession, ThreadSessions, lock_timeout_from_env

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from memos.errors import InvalidInput, NotFound
 from memos.store import ids
 from memos.store.base import (
-    EMBEDDING_DIM, Finding, NewPassage, Passage, PassageHit, PassageQuery, PassageStats,
+    EMBEDDING_DIM,
+    Finding,
+    NewPassage,
+    Passage,
+    PassageHit,
+    PassageQuery,
+    PassageStats,
 )
 from memos.store.duckdb.vector_index import TAIL_LIMIT, IndexState  # noqa: F401
 from memos.store.search import check_embeddings, fuse, passes_filters, query_vector, vector_literal

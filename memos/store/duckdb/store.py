@@ -7,8 +7,9 @@ beside the file (vector_index.py) and BM25 over a term table (passages.py).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from memos.store.duckdb.connection import Connections
 from memos.store.duckdb.passages import PassagesMixin

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import importlib.util
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import files
-from typing import Any, Callable
+from typing import Any
 
 _NAME = re.compile(r"^(\d{4}_[a-z0-9_]+)(?:\.([a-z]+))?\.(sql|py)$")
 

@@ -16,9 +16,10 @@ import atexit
 import re
 import threading
 import weakref
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from memos.errors import DatabaseBusy, DatabaseUnavailable, first_line

@@ -8,7 +8,8 @@ separately, unlike DuckDB's.
 from __future__ import annotations
 
 import time
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from memos.errors import InvalidInput, NotFound
 from memos.store import ids

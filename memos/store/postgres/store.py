@@ -7,7 +7,8 @@ concurrent writers must take turns, and pgvector + full-text search (passages.py
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from memos.store.postgres.connection import PgConnections, redacted
 from memos.store.postgres.passages import PgPassagesMixin

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 from memos.errors import NotFound
 from memos.store import ids

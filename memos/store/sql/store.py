@@ -11,15 +11,26 @@ removes (`_delete_agent_extras`).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from memos.errors import AlreadyExists, NotFound, SchemaInconsistent, SchemaTooNew
 from memos.store import ids
 from memos.store.base import (
-    Actor, Agent, AgentCounts, Block, BlockChange, BlockVersion, ChangeFn, ContextBlock, CoreMemory, Finding,
+    Actor,
+    Agent,
+    AgentCounts,
+    Block,
+    BlockChange,
+    BlockVersion,
+    ChangeFn,
+    ContextBlock,
+    CoreMemory,
+    Finding,
     NewAgent,
-    NewBlock, Store,
+    NewBlock,
+    Store,
 )
 from memos.store.migrations import migrations_for
 from memos.store.sql import rows
