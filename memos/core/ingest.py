@@ -36,17 +36,24 @@ PASSAGE_CHARS = 4_000  # longer text becomes several passages (the embedding mod
 def split_passage(text: str, size: int = PASSAGE_CHARS) -> list[str]:
     """``text`` in pieces of at most ``size`` chars, cut at a paragraph, line, sentence or word
     break where one falls in the second half of a piece. Nothing is lost: the pieces, joined
-    with the whitespace between them, are the text."""
+    with the whitespace between them, are the text. Linear in the text's length (a 50 MB
+    paste must not be copied once per piece)."""
     pieces: list[str] = []
-    rest = text.strip()
-    while len(rest) > size:
-        window = rest[:size]
+    start, end = 0, len(text)
+    while start < end:
+        while start < end and text[start].isspace():
+            start += 1
+        if end - start <= size:
+            if start < end:
+                pieces.append(text[start:end].rstrip())
+            break
+        limit = start + size
         cut = next((at + len(mark) for mark in ("\n\n", "\n", ". ", " ")
-                    if (at := window.rfind(mark)) >= size // 2), size)
-        pieces.append(rest[:cut].strip())
-        rest = rest[cut:].strip()
-    if rest:
-        pieces.append(rest)
+                    if (at := text.rfind(mark, start + size // 2, limit)) >= 0 and at + len(mark) <= limit), limit)
+        piece = text[start:cut].strip()
+        if piece:
+            pieces.append(piece)
+        start = cut
     return pieces
 
 

@@ -25,6 +25,8 @@ LOCAL_ALIASES = {
     "sentence-transformers/all-MiniLM-L6-v2",
 }
 BATCH_SIZE = 64
+LONG_TEXT_BATCH_SIZE = 8  # texts past ~1,000 chars fill the 256-token window: attention memory grows with
+LONG_TEXT = 1_000  # batch x sequence^2, so a 64-batch of them took ~1 GB; 8 keeps a big import lean
 
 
 class Embedder(Protocol):
@@ -71,7 +73,9 @@ class LocalMiniLM:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self._load()
-        vectors = model.encode(list(texts), batch_size=BATCH_SIZE, normalize_embeddings=True,
+        long = max(len(t) for t in texts) > LONG_TEXT
+        vectors = model.encode(list(texts), batch_size=LONG_TEXT_BATCH_SIZE if long else BATCH_SIZE,
+                               normalize_embeddings=True,
                                show_progress_bar=False, convert_to_numpy=True)
         return np.asarray(vectors, dtype=np.float32)
 
