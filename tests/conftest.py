@@ -52,6 +52,9 @@ def memos():  # type: ignore[no-untyped-def]
 
 BACKENDS = ("duckdb", "postgresql")
 both_backends = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+# For the store's own tests, also duckdb-widened: a DuckDB store where a later migration added a
+# column to every table; every statement must still work (INSERTs name their columns).
+every_store = pytest.mark.parametrize("backend", (*BACKENDS, "duckdb-widened"), indirect=True)
 
 
 @pytest.fixture(scope="session")
@@ -102,8 +105,19 @@ def workspace(memos_home: Path, backend: str):  # type: ignore[no-untyped-def]
     from memos.core.workspace import Workspace
 
     ws = Workspace()
+    if backend == "duckdb-widened":
+        widen_every_table(ws.store)
     yield ws
     ws.close()
+
+
+def widen_every_table(store) -> None:  # type: ignore[no-untyped-def]
+    """What an `ALTER TABLE ... ADD COLUMN` migration does to every table of the store."""
+    with store._db.session(write=True) as con:
+        tables = [r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()]
+        for table in tables:
+            con.execute(f"ALTER TABLE {table} ADD COLUMN added_later VARCHAR DEFAULT 'later'")
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import pytest
 from memos.core import memory
 from memos.core.agents import create_agent
 from memos.errors import InvalidInput, LimitExceeded, NotFound, ReadOnly
-from tests.conftest import both_backends
+from tests.conftest import every_store
 
-pytestmark = both_backends  # the store under test behaves the same on DuckDB and PostgreSQL
+pytestmark = every_store  # the store under test behaves the same on DuckDB and PostgreSQL
 
 
 def test_new_agent_has_persona_and_human_with_letta_limits(workspace, agent):

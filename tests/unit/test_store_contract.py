@@ -7,9 +7,9 @@ import pytest
 
 from memos.errors import AlreadyExists, InvalidInput, NotFound
 from memos.store.base import NewAgent, NewBlock, NewMessage, NewPassage, NewTool, StepRecord, ToolCallRecord
-from tests.conftest import both_backends, unit_vectors
+from tests.conftest import every_store, unit_vectors
 
-pytestmark = both_backends
+pytestmark = every_store
 
 
 def _agent(store, name: str = "ada"):  # type: ignore[no-untyped-def]

@@ -6,9 +6,9 @@ import pytest
 
 from memos.errors import NotFound
 from memos.store.base import NewMessage
-from tests.conftest import both_backends
+from tests.conftest import every_store
 
-pytestmark = both_backends  # the store under test behaves the same on DuckDB and PostgreSQL
+pytestmark = every_store  # the store under test behaves the same on DuckDB and PostgreSQL
 
 
 @pytest.fixture

@@ -10,14 +10,14 @@ import pytest
 from memos.errors import InvalidInput, NotFound
 from memos.store.base import NewPassage, PassageQuery
 from memos.store.duckdb import vector_index
-from tests.conftest import both_backends, unit_vectors
+from tests.conftest import every_store, unit_vectors
 
 
 def _exact_top(vectors: np.ndarray, query: np.ndarray, k: int) -> list[int]:
     return list(np.argsort(-(vectors @ query), kind="stable")[:k])
 
 
-@both_backends
+@every_store
 def test_vector_search_matches_exact_before_and_after_index(workspace, agent, monkeypatch):
     monkeypatch.setattr(vector_index, "TAIL_LIMIT", 100)
     import memos.store.duckdb.passages as passages_mod
@@ -43,7 +43,7 @@ def test_vector_search_matches_exact_before_and_after_index(workspace, agent, mo
     assert hits_total / 200 >= 0.95
 
 
-@both_backends
+@every_store
 def test_new_passages_are_found_immediately(workspace, agent):
     store = workspace.store
     vectors = unit_vectors(50, seed=2)
@@ -54,7 +54,7 @@ def test_new_passages_are_found_immediately(workspace, agent):
     assert hits[0].passage.id == late.id and hits[0].score == pytest.approx(1.0, abs=1e-5)
 
 
-@both_backends
+@every_store
 def test_deleted_passages_never_come_back(workspace, agent):
     store = workspace.store
     vectors = unit_vectors(30, seed=3)
@@ -69,7 +69,7 @@ def test_deleted_passages_never_come_back(workspace, agent):
         store.delete_passages(agent.id, [inserted[3].id])
 
 
-@both_backends
+@every_store
 def test_bm25_text_search_ranks_and_stems(workspace, agent):
     store = workspace.store
     texts = ["The cat sat on the mat", "Dogs are running in the park", "A dog runs after the cat",
@@ -83,7 +83,7 @@ def test_bm25_text_search_ranks_and_stems(workspace, agent):
     assert store.search_passages(agent.id, PassageQuery(mode="text", text="zebra", top_k=5)) == []
 
 
-@both_backends
+@every_store
 def test_a_rare_word_outranks_one_every_passage_has(workspace, agent):
     store = workspace.store
     texts = [f"weekly status report number {i}" for i in range(300)]
@@ -97,7 +97,7 @@ def test_a_rare_word_outranks_one_every_passage_has(workspace, agent):
     assert len(store.search_passages(agent.id, PassageQuery(mode="text", text="weekly report", top_k=5))) == 5
 
 
-@both_backends
+@every_store
 def test_hybrid_fuses_text_and_vector(workspace, agent):
     store = workspace.store
     vectors = unit_vectors(20, seed=6)
@@ -109,7 +109,7 @@ def test_hybrid_fuses_text_and_vector(workspace, agent):
     assert {h.passage.id for h in hits} == {inserted[7].id, inserted[12].id}
 
 
-@both_backends
+@every_store
 def test_filters_tags_dates_and_paging(workspace, agent):
     store = workspace.store
     start = datetime(2026, 3, 1, tzinfo=UTC)
@@ -134,7 +134,7 @@ def test_filters_tags_dates_and_paging(workspace, agent):
     assert [p.text for p in following] == [f"note {i}" for i in range(31, 40, 2)]
 
 
-@both_backends
+@every_store
 def test_bad_embeddings_and_empty_text_insert_nothing(workspace, agent):
     store = workspace.store
     with pytest.raises(InvalidInput, match="384 dimensions"):

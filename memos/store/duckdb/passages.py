@@ -70,7 +70,7 @@ class PassagesMixin(PassageLookups):
                     "tf": pa.array([t[2] for t in terms], type=pa.int32()),
                 })
                 con.register("new_terms", term_table)
-                con.execute("INSERT INTO passage_terms SELECT agent_id, seq, term, tf FROM new_terms")
+                con.execute("INSERT INTO passage_terms (agent_id, seq, term, tf) SELECT agent_id, seq, term, tf FROM new_terms")
                 con.unregister("new_terms")
             watermark = self._vectors.state(agent_id).watermark  # type: ignore[attr-defined]
             if self._tail_count(con, agent_id, watermark) > TAIL_LIMIT:
@@ -110,7 +110,7 @@ class PassagesMixin(PassageLookups):
                                 "(SELECT seq FROM passages WHERE agent_id = ?)", [agent_id, agent_id])
                     for seq, body in con.execute("SELECT seq, text FROM passages WHERE seq IN "
                                                  "(SELECT unnest($s::BIGINT[]))", {"s": missing}).fetchall():
-                        con.executemany("INSERT INTO passage_terms VALUES (?, ?, ?, ?)",
+                        con.executemany("INSERT INTO passage_terms (agent_id, seq, term, tf) VALUES (?, ?, ?, ?)",
                                         [(agent_id, seq, term, tf) for term, tf in term_counts(body).items()])
             text = Finding("text index", "repaired" if repair else "problem", detail)
         state = self._vectors.state(agent_id)  # type: ignore[attr-defined]

@@ -86,5 +86,5 @@ class EvolutionsMixin:
 
     def set_meta(self, key: str, value: str) -> None:
         with self._write() as con:  # type: ignore[attr-defined]
-            con.execute("INSERT INTO store_meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            con.execute("INSERT INTO store_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                         [key, value])

@@ -41,7 +41,8 @@ class RunsMixin:
     def start_run(self, agent_id: str) -> Run:
         run_id, now = ids.new_id("run"), to_db(utcnow())
         with self._write() as con:  # type: ignore[attr-defined]
-            con.execute("INSERT INTO runs VALUES (?, ?, 'running', NULL, ?, NULL)", [run_id, agent_id, now])
+            con.execute("INSERT INTO runs (id, agent_id, status, stop_reason, created_at, completed_at) "
+                        "VALUES (?, ?, 'running', NULL, ?, NULL)", [run_id, agent_id, now])
         return Run(run_id, agent_id, "running", None, from_db(now), None)  # type: ignore[arg-type]
 
     def finish_run(self, run_id: str, status: str, stop_reason: str) -> None:
@@ -53,7 +54,8 @@ class RunsMixin:
                     tool_calls: Sequence[ToolCallRecord]) -> tuple[str, list[Message]]:
         step_id, now = ids.new_id("step"), to_db(utcnow())
         with self._write() as con:  # type: ignore[attr-defined]
-            con.execute("INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            con.execute("INSERT INTO steps (id, run_id, agent_id, model, prompt_tokens, completion_tokens, cost_usd, "
+                        "latency_ms, stop_reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [step_id, step.run_id, agent_id, step.model, step.prompt_tokens, step.completion_tokens,
                          step.cost_usd, step.latency_ms, step.stop_reason, now])
             stored = self.append_messages(agent_id, [  # type: ignore[attr-defined]

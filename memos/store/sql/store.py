@@ -123,7 +123,7 @@ class SQLStore(MessagesMixin, RunsMixin, ToolsMixin, EvolutionsMixin, Store):
                 if migration.id in applied:
                     continue
                 migration.apply(con)
-                con.execute("INSERT INTO schema_migrations VALUES (?, ?)", [migration.id, to_db(utcnow())])
+                con.execute("INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)", [migration.id, to_db(utcnow())])
         self._after_migrations()
 
     def transaction(self):  # type: ignore[override]
@@ -165,7 +165,8 @@ class SQLStore(MessagesMixin, RunsMixin, ToolsMixin, EvolutionsMixin, Store):
             self._lock(con, "agent-names")
             self._check_name_free(con, agent.name)
             con.execute(
-                "INSERT INTO agents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO agents (id, name, description, system, model, embedding_model, context_window, tool_rules, "
+                "metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [agent_id, agent.name, agent.description, agent.system, agent.model, agent.embedding_model,
                  agent.context_window, json.dumps(agent.tool_rules), json.dumps(agent.metadata), now, now],
             )
@@ -294,13 +295,14 @@ class SQLStore(MessagesMixin, RunsMixin, ToolsMixin, EvolutionsMixin, Store):
                 if self._label_taken(con, agent_id, block.label):
                     raise AlreadyExists(f"the agent already has a block labelled '{block.label}'",
                                         "pick another label or edit the existing block")
-            con.execute("INSERT INTO blocks VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+            con.execute("INSERT INTO blocks (id, label, value, char_limit, description, read_only, is_template, version, "
+                        "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
                         [block_id, block.label, block.value, block.limit, block.description, block.read_only,
                          block.is_template, now, now])
             con.execute(f"INSERT INTO block_history ({rows.HISTORY_COLUMNS}) VALUES (?, 1, NULL, ?, ?, ?, NULL, ?)",
                         [block_id, block.value, actor, reason, now])
             if agent_id is not None:
-                con.execute("INSERT INTO agent_blocks VALUES (?, ?, ?)", [agent_id, block_id, now])
+                con.execute("INSERT INTO agent_blocks (agent_id, block_id, created_at) VALUES (?, ?, ?)", [agent_id, block_id, now])
             return self._block_row(con, block_id)
 
     def get_block(self, block_id: str) -> Block:
@@ -353,7 +355,7 @@ class SQLStore(MessagesMixin, RunsMixin, ToolsMixin, EvolutionsMixin, Store):
             if self._label_taken(con, agent_id, block.label):
                 raise AlreadyExists(f"the agent already has a block labelled '{block.label}'",
                                     "detach it first with `memos memory detach`")
-            con.execute("INSERT INTO agent_blocks VALUES (?, ?, ?)", [agent_id, block_id, to_db(utcnow())])
+            con.execute("INSERT INTO agent_blocks (agent_id, block_id, created_at) VALUES (?, ?, ?)", [agent_id, block_id, to_db(utcnow())])
             return self._block_row(con, block_id)
 
     def detach_block(self, agent_id: str, block_id: str) -> None:

@@ -24,6 +24,9 @@ def _tool(row: Sequence[Any]) -> ToolRecord:
                       updated_at=from_db(row[8]))  # type: ignore[arg-type]
 
 
+TOOL_INSERT = "id, name, description, json_schema, source_type, source_code, repo_commit, created_at, updated_at"
+
+
 class ToolsMixin:
     def attach_tool(self, agent_id: str, tool: NewTool) -> ToolRecord:
         now = to_db(utcnow())
@@ -35,9 +38,9 @@ class ToolsMixin:
                       tool.repo_commit]
             if row is None:
                 tool_id = ids.new_id("tool")
-                con.execute("INSERT INTO tools VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                con.execute(f"INSERT INTO tools ({TOOL_INSERT}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             [tool_id, tool.name, *values, now, now])
-                con.execute("INSERT INTO agent_tools VALUES (?, ?, ?)", [agent_id, tool_id, now])
+                con.execute("INSERT INTO agent_tools (agent_id, tool_id, created_at) VALUES (?, ?, ?)", [agent_id, tool_id, now])
             else:
                 tool_id = row[0]
                 con.execute("UPDATE tools SET description = ?, json_schema = ?, source_type = ?, source_code = ?, "
@@ -80,7 +83,7 @@ class ToolsMixin:
             values = [tool.description, json.dumps(tool.json_schema), tool.source_code]
             if row is None:
                 tool_id = ids.new_id("tool")
-                con.execute("INSERT INTO tools VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+                con.execute(f"INSERT INTO tools ({TOOL_INSERT}) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?)",
                             [tool_id, tool.name, tool.description, values[1], LIBRARY, tool.source_code, now, now])
             else:
                 tool_id = row[0]
