@@ -19,6 +19,8 @@ import typer
 
 from memos.cli import output
 from memos.cli.common import AgentOpt
+from memos.core.limits import DEFAULT_MAX_STEPS
+from memos.tools.reply import REPLY_TOOL
 
 if TYPE_CHECKING:
     from memos.core.agent import AgentRunner
@@ -170,7 +172,7 @@ class ChatSession:
 
     def _render_other(self, event: Any) -> None:
         kind = event.type
-        if kind == "tool_call" and event.name != "send_message":
+        if kind == "tool_call" and event.name != REPLY_TOOL:
             args = event.arguments if isinstance(event.arguments, str) else \
                 ", ".join(f"{k}={v!r}" for k, v in event.arguments.items())
             self.console.print(f"  ⚙ {event.name}({output.shorten(args, 90)})", style="dim", markup=False)
@@ -352,7 +354,7 @@ def provider_help(exc: Exception) -> str:
 def chat(
     agent: AgentOpt = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model for this session.")] = None,
-    max_steps: Annotated[int, typer.Option("--max-steps", min=1, help="Stop a reply after this many LLM calls.")] = 50,
+    max_steps: Annotated[int, typer.Option("--max-steps", min=1, help="Stop a reply after this many LLM calls.")] = DEFAULT_MAX_STEPS,
 ) -> None:
     """Chat with an agent interactively."""
     import os

@@ -20,6 +20,7 @@ import typer
 
 from memos.cli import output
 from memos.cli.common import AgentOpt, JsonOpt, agent_and_workspace
+from memos.core.limits import DEFAULT_MAX_STEPS
 
 if TYPE_CHECKING:
     from memos.core.agent import AgentRunner
@@ -124,7 +125,7 @@ def send(
     text: Annotated[str | None, typer.Argument(help="The message; '-' or a pipe reads stdin.")] = None,
     agent: AgentOpt = None,
     model: ModelOpt = None,
-    max_steps: MaxStepsOpt = 50,
+    max_steps: MaxStepsOpt = DEFAULT_MAX_STEPS,
     json_out: JsonOpt = False,
     jsonl: JsonlOpt = False,
     no_wait: NoWaitOpt = False,
@@ -145,7 +146,7 @@ def send(
 def approve(
     agent: AgentOpt = None,
     model: ModelOpt = None,
-    max_steps: MaxStepsOpt = 50,
+    max_steps: MaxStepsOpt = DEFAULT_MAX_STEPS,
     list_only: Annotated[bool, typer.Option("--list", help="Only list what waits for approval.")] = False,
     json_out: JsonOpt = False,
     jsonl: JsonlOpt = False,
@@ -169,7 +170,7 @@ def deny(
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why (the agent sees it).")] = "",
     agent: AgentOpt = None,
     model: ModelOpt = None,
-    max_steps: MaxStepsOpt = 50,
+    max_steps: MaxStepsOpt = DEFAULT_MAX_STEPS,
     json_out: JsonOpt = False,
     jsonl: JsonlOpt = False,
     no_wait: NoWaitOpt = False,

@@ -30,7 +30,7 @@ from memos.core.context import (
     to_openai,
     unsummarised_note,
 )
-from memos.core.limits import check_message_size
+from memos.core.limits import DEFAULT_MAX_STEPS, check_message_size
 from memos.core.llm import LLM, Completion, ContextTooLong, count_tokens
 from memos.core.rules import RuleState
 from memos.core.turns import recover, wait_for_turn
@@ -44,7 +44,6 @@ from memos.tools.registry import check_arguments
 if TYPE_CHECKING:
     from memos.tools.custom import AgentTools
 
-DEFAULT_MAX_STEPS = 50
 TOOL_RETURN_LIMIT = 50_000
 SUMMARY_WORDS = 300
 KEEP_AFTER_COUNT_CAP = MAX_IN_CONTEXT // 2  # messages left in context when the count cap forces a summary

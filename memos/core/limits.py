@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from memos.errors import InvalidInput
 
+DEFAULT_MAX_STEPS = 50  # LLM calls per turn, as Letta's default
 MAX_MESSAGE_CHARS = 1_000_000  # a message a turn takes (the prompt shows long ones cut, with a pointer)
 MAX_PASSAGE_CHARS = 20_000  # one archival passage; longer text is split into several on import
 MAX_NAME_CHARS = 200  # names, labels, tags

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from memos.core.limits import DEFAULT_MAX_STEPS
+
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -79,7 +81,7 @@ class MessageIn(Body):
 class MessageRequest(Body):
     messages: list[MessageIn] | None = None
     input: str | None = None
-    max_steps: int = Field(default=50, ge=1, le=1000)
+    max_steps: int = Field(default=DEFAULT_MAX_STEPS, ge=1, le=1000)
     streaming: bool = False
     stream_tokens: bool = False
     include_pings: bool = False

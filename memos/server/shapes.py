@@ -16,10 +16,11 @@ from memos.core import events as ev
 from memos.core.context import SUMMARY_NAME
 from memos.store.base import Agent, Block, Message, Passage, ToolRecord
 from memos.tools.registry import ToolSpec
+from memos.tools.reply import REPLY_TOOL
 
 AGENT_TYPE = "memgpt_v2_agent"  # memory tools by label, like Letta's v2 agents
 EMBEDDING_DIM = 384
-ASSISTANT_TOOL = "send_message"
+ASSISTANT_TOOL = REPLY_TOOL
 
 
 def iso(when: datetime | None) -> str | None:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from memos.core.limits import DEFAULT_MAX_STEPS
 from memos.core.workspace import Workspace
 from memos.store.base import Agent
 
@@ -25,7 +26,7 @@ TURN_WAIT = 30.0  # seconds a request waits for a busy agent before 409
 class TurnRequest:
     kind: TurnKind
     text: str = ""  # the user's message, or the reason of a denial
-    max_steps: int = 50
+    max_steps: int = DEFAULT_MAX_STEPS
     model: str | None = None
 
 

@@ -19,6 +19,7 @@ from memos.core.timeparse import iso_bound
 from memos.errors import InvalidInput
 from memos.store.base import Agent, PassageQuery, Store
 from memos.tools.registry import ToolSpec, build_spec
+from memos.tools.reply import REPLY_TOOL
 
 MAX_RESULTS = 50
 
@@ -248,7 +249,7 @@ BUILTINS: list[Callable[..., Any]] = [
     core_memory_replace, memory_insert, memory_replace, memory_rethink, memory_apply_patch, memory_finish_edits,
 ]
 DEFAULT_TOOLS = [f.__name__ for f in BUILTINS if f is not memory_finish_edits]
-TERMINAL_TOOLS = {"send_message", "memory_finish_edits"}
+TERMINAL_TOOLS = {REPLY_TOOL, "memory_finish_edits"}
 
 
 @functools.cache

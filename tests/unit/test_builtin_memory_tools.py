@@ -89,3 +89,9 @@ def test_rewrites_are_compare_and_set_against_what_the_agent_saw(ctx):
     builtins.core_memory_append(ctx, "human", "more")
     builtins.memory_rethink(ctx, "human", "short")
     assert value(ctx) == "short"
+
+
+def test_the_reply_tool_is_the_built_in_send_message():
+    from memos.tools.reply import REPLY_TOOL
+
+    assert builtins.send_message.__name__ == REPLY_TOOL and REPLY_TOOL in builtins.TERMINAL_TOOLS

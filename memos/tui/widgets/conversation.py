@@ -12,6 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, RichLog, Static
 
 from memos.errors import MemosError
+from memos.tools.reply import REPLY_TOOL
 
 HISTORY = 200
 
@@ -138,7 +139,7 @@ def _lines(m: Any) -> list[str]:
     if m.role == "assistant":
         out = [f"agent (thinking): {m.content}"] if m.content and m.tool_calls else ([f"agent: {m.content}"] if m.content else [])
         for call in m.tool_calls or []:
-            if call["name"] == "send_message":
+            if call["name"] == REPLY_TOOL:
                 import json
 
                 try:
@@ -148,7 +149,7 @@ def _lines(m: Any) -> list[str]:
             else:
                 out.append(f"  → {call['name']}({call['arguments']})")
         return out
-    if m.role == "tool" and m.name != "send_message":
+    if m.role == "tool" and m.name != REPLY_TOOL:
         return [f"  ← {m.name}: {m.content[:300]}"]
     if m.role == "system":
         return [f"[summary] {m.content[:300]}"]
@@ -161,9 +162,9 @@ def _event_lines(event: Any) -> list[str]:
         return [f"agent: {event.text}"]
     if kind == "reasoning":
         return [f"agent (thinking): {event.text}"]
-    if kind == "tool_call" and event.name != "send_message":
+    if kind == "tool_call" and event.name != REPLY_TOOL:
         return [f"  → {event.name}({event.arguments})"]
-    if kind == "tool_return" and event.name != "send_message":
+    if kind == "tool_return" and event.name != REPLY_TOOL:
         return [f"  ← {event.name}: {(event.result or '')[:300]}"]
     if kind == "memory_edit":
         return [f"  memory '{event.label}' is now version {event.version}"]
