@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from memos.core.limits import MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_SYSTEM_CHARS, check_text
@@ -63,8 +64,15 @@ def create_agent(ws: Workspace, name: str, *, description: str = "", model: str 
                  embedding_model: str | None = None, context_window: int | None = None,
                  persona: str | None = None, human: str | None = None, system: str | None = None,
                  blocks: list[NewBlock] | None = None, tool_rules: list[dict] | None = None,
-                 metadata: dict | None = None) -> Agent:
-    """A new agent; ``blocks`` replaces the default persona and human blocks when given."""
+                 metadata: dict | None = None, shared_block_ids: Sequence[str] = (),
+                 library_tools: Sequence[str] = ()) -> Agent:
+    """A new agent; ``blocks`` replaces the default persona and human blocks when given.
+
+    ``shared_block_ids``: existing blocks to attach; ``library_tools``: names of tools from the
+    shared library (the API's tools) to copy into the agent's tool repo and attach (built-ins
+    are always there). All or nothing: anything that fails removes the agent again."""
+    from memos.tools.builtins import builtin_specs
+
     check_agent_name(name)
     check_agent_texts(description, system)
     chosen = default_blocks(persona, human) if blocks is None else blocks
@@ -72,6 +80,14 @@ def create_agent(ws: Workspace, name: str, *, description: str = "", model: str 
     rules = _checked_rules(tool_rules) if tool_rules else []
     if context_window is not None:
         check_context_window(context_window)
+    builtins = set(builtin_specs())
+    library = {t.name: t for t in ws.store.list_tools() if t.source_type == "python"}
+    wanted = [tool for tool in library_tools if tool not in builtins]
+    unknown = [tool for tool in wanted if tool not in library]
+    if unknown:
+        raise InvalidInput(f"unknown tools: {', '.join(unknown)}", "create them first (POST /v1/tools/)")
+    for block_id in shared_block_ids:
+        ws.store.get_block(block_id)  # a missing block is NotFound before anything is created
     agent = ws.store.create_agent(
         NewAgent(
             name=name,
@@ -85,10 +101,19 @@ def create_agent(ws: Workspace, name: str, *, description: str = "", model: str 
         ),
         chosen,
     )
+    from memos.tools import library as tool_library
     from memos.tools.repo import ToolRepo
 
-    ToolRepo.ensure(ws.home.agent_dir(agent.name) / "tools", agent.name)  # the agent's own tools, under git
-    return agent
+    try:
+        ToolRepo.ensure(ws.home.agent_dir(agent.name) / "tools", agent.name)  # the agent's own tools, under git
+        for block_id in shared_block_ids:
+            ws.store.attach_block(agent.id, block_id)
+        for tool in wanted:
+            tool_library.attach(ws, agent, library[tool])
+    except BaseException:
+        delete_agent(ws, agent)
+        raise
+    return ws.store.get_agent(agent.id) if shared_block_ids or wanted else agent
 
 
 def summarize(ws: Workspace, agent: Agent) -> AgentSummary:

@@ -8,7 +8,6 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Response
 
 from memos.core import agents as core_agents
-from memos.errors import InvalidInput
 from memos.server import shapes
 from memos.server.deps import WS, AgentDep, agent_state, agent_states
 from memos.server.paging import paged
@@ -28,35 +27,16 @@ def _blocks(body: AgentCreate) -> list[NewBlock] | None:
 
 @router.post("/", status_code=201)
 def create_agent(ws: WS, body: AgentCreate, response: Response) -> dict[str, Any]:
-    from memos.tools import library
-    from memos.tools.builtins import builtin_specs
-
-    builtins = set(builtin_specs())
-    wanted_tools = [name for name in body.tools or [] if name not in builtins]
-    library_tools = {t.name: t for t in ws.store.list_tools() if t.source_type == "python"}
-    unknown = [name for name in wanted_tools if name not in library_tools]
-    if unknown:
-        raise InvalidInput(f"unknown tools: {', '.join(unknown)}", "create them first with POST /v1/tools/")
-    records = [library_tools[name] for name in wanted_tools]
-    records += [ws.store.get_tool(tool_id) for tool_id in body.tool_ids or [] if not _is_builtin_id(tool_id)]
-    for block_id in body.block_ids or []:
-        ws.store.get_block(block_id)  # a missing block is a 404 before anything is created
+    by_id = [ws.store.get_tool(tool_id).name for tool_id in body.tool_ids or [] if not _is_builtin_id(tool_id)]
     window = body.context_window_limit or (body.llm_config.context_window if body.llm_config else None)
     model = body.model or (body.llm_config.model if body.llm_config else None)
     agent = core_agents.create_agent(
         ws, body.name or f"agent-{uuid.uuid4().hex[:8]}", description=body.description or "", model=model,
         embedding_model=body.embedding, context_window=window, system=body.system, blocks=_blocks(body),
-        tool_rules=body.tool_rules, metadata=body.metadata)
-    try:
-        for block_id in body.block_ids or []:
-            ws.store.attach_block(agent.id, block_id)
-        for record in records:
-            library.attach(ws, agent, record)
-    except Exception:
-        core_agents.delete_agent(ws, agent)  # all or nothing
-        raise
+        tool_rules=body.tool_rules, metadata=body.metadata, shared_block_ids=body.block_ids or [],
+        library_tools=[*(body.tools or []), *by_id])
     response.headers["Location"] = f"/v1/agents/{agent.id}"
-    return agent_state(ws, ws.store.get_agent(agent.id))
+    return agent_state(ws, agent)
 
 
 def _is_builtin_id(tool_id: str) -> bool:
