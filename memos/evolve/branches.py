@@ -81,6 +81,35 @@ def fast_forward(repo: ToolRepo, head: str) -> None:
     repo.git.git.merge("--ff-only", head)
 
 
+def merge_commit(repo: ToolRepo, head: str, message: str) -> bool:
+    """Merge ``head`` into main with a merge commit; False (and nothing changed) on a conflict."""
+    try:
+        repo.git.git.merge("--no-ff", "--no-edit", "-m", message, head)
+        return True
+    except Exception:
+        repo.git.git.merge("--abort")
+        return False
+
+
+def commits_between(repo: ToolRepo, base: str, head: str) -> list[str]:
+    """The commits reachable from ``head`` but not from ``base``, newest first."""
+    return str(repo.git.git.rev_list(f"{base}..{head}")).split()
+
+
+def revert_uncommitted(repo: ToolRepo, *what: str) -> bool:
+    """Apply the reverse of ``what`` (commits, a range, or -m 1 MERGE) to the checkout without
+    committing; False (and the checkout back where it was) on a conflict."""
+    try:
+        repo.git.git.revert("--no-commit", *what)
+        return True
+    except Exception:
+        try:
+            repo.git.git.revert("--abort")
+        except Exception:
+            repo.git.git.reset("--hard", "HEAD")  # nothing was committed: back to where we were
+        return False
+
+
 def is_ancestor(repo: ToolRepo, older: str, newer: str) -> bool:
     try:
         repo.git.git.merge_base("--is-ancestor", older, newer)

@@ -105,13 +105,11 @@ def accept(ws: Workspace, evolution: Evolution, *, decided_by: str = "user", why
     if current and branches.is_ancestor(repo, current, head):
         branches.fast_forward(repo, head)
     else:
-        try:
-            repo.git.git.merge("--no-ff", "--no-edit", "-m", f"Merge evolution: {evolution.title}\n\n"
-                               f"Memos-Made: true\n{branches.EVOLUTION_TRAILER}: {evolution.id}", head)
-        except Exception:
-            repo.git.git.merge("--abort")
+        message = (f"Merge evolution: {evolution.title}\n\n"
+                   f"Memos-Made: true\n{branches.EVOLUTION_TRAILER}: {evolution.id}")
+        if not branches.merge_commit(repo, head, message):
             raise InvalidInput(f"the tools changed since evolution {evolution.id} was proposed, and the change "
-                               "no longer merges cleanly", "reject it; the next pass can propose it again") from None
+                               "no longer merges cleanly", "reject it; the next pass can propose it again")
     merged = repo.head()
     accepted = ws.store.update_evolution(evolution.id, status="accepted", decided_by=decided_by, head_commit=head)
     ws.store.set_meta(f"evolution.{evolution.id}.merged", merged or "")
@@ -154,7 +152,7 @@ def rollback(ws: Workspace, evolution: Evolution, *, decided_by: str = "user") -
     base, head = evolution.base_commit, evolution.head_commit
     if not merged or not base or not head:
         raise InvalidInput(f"evolution {evolution.id} has no recorded merge to undo")
-    own = repo.git.git.rev_list(f"{base}..{head}").split()  # the evolution's commits, on its branch
+    own = branches.commits_between(repo, base, head)  # the evolution's commits, on its branch
     hand_made = [c[:10] for c in own if not branches.memos_made(repo, c)]
     if hand_made:
         raise InvalidInput(f"evolution {evolution.id} includes commits memos did not make ({', '.join(hand_made)})",
@@ -162,15 +160,9 @@ def rollback(ws: Workspace, evolution: Evolution, *, decided_by: str = "user") -
     # A fast-forward is undone commit by commit; a merge commit (main had moved) by reverting
     # the merge against main's side, which leaves the changes made meanwhile in place.
     undo = ["-m", "1", merged] if merged != head else [f"{base}..{head}"]
-    try:
-        repo.git.git.revert("--no-commit", *undo)
-    except Exception:
-        try:
-            repo.git.git.revert("--abort")
-        except Exception:
-            repo.git.git.reset("--hard", "HEAD")  # nothing was committed: back to where we were
+    if not branches.revert_uncommitted(repo, *undo):
         raise InvalidInput(f"later changes to the tools conflict with undoing evolution {evolution.id}",
-                           "undo them first, or edit the tools by hand") from None
+                           "undo them first, or edit the tools by hand")
     repo.commit_all(f"Roll back evolution: {evolution.title}",
                     trailers={branches.EVOLUTION_TRAILER: evolution.id, "Memos-Rollback-Of": merged})
     rolled = ws.store.update_evolution(evolution.id, status="rolled_back", decided_by=decided_by)
