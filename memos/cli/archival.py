@@ -76,9 +76,10 @@ def add(
         with Progress("embedding", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=output.err(), transient=True) as bar:
             task = bar.add_task("embed", total=len(records))
-            inserted = archival.insert(ws.store, current, records, lambda done, _: bar.update(task, completed=done))
+            inserted = archival.insert(ws.store, current, records, lambda done, _: bar.update(task, completed=done),
+                                       one_shot=True)
     else:
-        inserted = archival.insert(ws.store, current, records)
+        inserted = archival.insert(ws.store, current, records, one_shot=True)
     if json_out:
         output.emit_json(inserted)
     else:
