@@ -12,9 +12,9 @@ import json
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from memos.core import events as ev
 from memos.core.context import (
@@ -48,6 +48,10 @@ TOOL_RETURN_LIMIT = 50_000
 SUMMARY_WORDS = 300
 KEEP_AFTER_COUNT_CAP = MAX_IN_CONTEXT // 2  # messages left in context when the count cap forces a summary
 EMBEDDING_TOOLS = {"archival_memory_insert", "archival_memory_search"}
+T = TypeVar("T")
+StopReason = ev.StopReason
+# A step of the loop: yields events for the front end, returns its result to the loop.
+Events = Generator[ev.Event, None, T]
 
 
 class _DaemonWorkers:
@@ -141,7 +145,7 @@ class AgentRunner:
             self.specs = {**self.builtins, **custom}
 
     # -- turns -----------------------------------------------------------------------------
-    def _exclusive(self, turn: Callable[[], Iterator[ev.Event]]) -> Iterator[ev.Event]:
+    def _exclusive(self, turn: Callable[[], Events[None]]) -> Iterator[ev.Event]:
         lock = self.ws.store.turn_lock(self.agent.id)
         yield from wait_for_turn(lock, self.agent, self.turn_wait)
         self.turn_started = time.monotonic()  # the turn's own time starts here, after any wait
@@ -155,7 +159,7 @@ class AgentRunner:
         finally:
             lock.release()
 
-    def _send(self, text: str, cancel: threading.Event) -> Iterator[ev.Event]:
+    def _send(self, text: str, cancel: threading.Event) -> Events[None]:
         self._refuse_if_pending()
         self.refresh_tools()
         with self.ws.store.transaction():  # the message and its run start together
@@ -163,14 +167,14 @@ class AgentRunner:
             run = self.ws.store.start_run(self.agent.id)
         yield from self._run(run, cancel, RuleState(self.agent.tool_rules))
 
-    def _approve(self, cancel: threading.Event) -> Iterator[ev.Event]:
+    def _approve(self, cancel: threading.Event) -> Events[None]:
         pending = self._pending()
         self.refresh_tools()
         state = RuleState(self.agent.tool_rules)
         run = self.ws.store.start_run(self.agent.id)
         return (yield from self._run(run, cancel, state, first=lambda: self._run_approved(pending, state, run)))
 
-    def _run_approved(self, pending: list[ToolCallRecord], state: RuleState, run: Run) -> Iterator[ev.Event]:
+    def _run_approved(self, pending: list[ToolCallRecord], state: RuleState, run: Run) -> Events[StopReason | None]:
         """The approved calls run and their results are stored in one transaction, with the run
         ending there if a call ends the turn; returns the stop reason, or None to go on."""
         results = []
@@ -192,13 +196,13 @@ class AgentRunner:
             yield from self._tool_events(call.tool_call_id, call.name, result, status, ctx)
         return "end_turn" if ends else None
 
-    def _deny(self, reason: str, cancel: threading.Event) -> Iterator[ev.Event]:
+    def _deny(self, reason: str, cancel: threading.Event) -> Events[None]:
         pending = self._pending()
         why = reason.strip() or "no reason given"
         result = f"Error: the user denied this tool call. Reason: {why}"
         run = self.ws.store.start_run(self.agent.id)
 
-        def deny_all() -> Iterator[ev.Event]:
+        def deny_all() -> Events[StopReason | None]:
             with self.ws.store.transaction():
                 for call in pending:
                     self.ws.store.resolve_tool_call(call.id, status="denied", result=result, duration_ms=None,
@@ -224,7 +228,7 @@ class AgentRunner:
 
     # -- the loop ---------------------------------------------------------------------
     def _run(self, run: Run, cancel: threading.Event, state: RuleState,
-             first: Callable[[], Iterator[ev.Event]] | None = None) -> Iterator[ev.Event]:
+             first: Callable[[], Events[StopReason | None]] | None = None) -> Events[None]:
         """Steps until a stop reason. The run is closed however the loop ends: a stop reason,
         a provider error, an exception, Ctrl-C, or the consumer walking away (GeneratorExit).
         Only a killed process leaves it open, and the next turn's recovery closes it."""
@@ -266,7 +270,7 @@ class AgentRunner:
                 self._finished = True
 
     def _step(self, run_id: str, number: int, state: RuleState,
-              cancel: threading.Event) -> Iterator[ev.Event]:
+              cancel: threading.Event) -> Events[StopReason | None]:
         compiled = yield from self._context()
         available = list(self.specs)
         allowed = state.allowed(available)
@@ -296,7 +300,7 @@ class AgentRunner:
         plan = yield from self._plan_calls(completion, state, available)
         return (yield from self._commit_step(run_id, record, completion, plan, state, cancel))
 
-    def _plan_calls(self, completion: Completion, state: RuleState, available: list[str]) -> Iterator[ev.Event]:
+    def _plan_calls(self, completion: Completion, state: RuleState, available: list[str]) -> Events[list[_Planned]]:
         """Decide each call under the rules, in order, and run the custom tools now (in the sandbox,
         outside any transaction: they may take seconds). Built-ins run later, in the step's
         transaction, so their store writes and the step's record commit together."""
@@ -328,7 +332,7 @@ class AgentRunner:
         return plan
 
     def _commit_step(self, run_id: str, record: StepRecord, completion: Completion, plan: list[_Planned],
-                     state: RuleState, cancel: threading.Event) -> Iterator[ev.Event]:
+                     state: RuleState, cancel: threading.Event) -> Events[StopReason | None]:
         store = self.ws.store
         self._warm_for([p.call.name for p in plan if p.status == "deferred"])
         assistant = NewMessage("assistant", completion.content, tool_calls=[
@@ -414,7 +418,7 @@ class AgentRunner:
 
     # -- LLM and context ------------------------------------------------------------------
     def _call_with_room(self, compiled: list[dict[str, Any]], tools: list[dict[str, Any]],
-                        cancel: threading.Event) -> Iterator[ev.Event]:
+                        cancel: threading.Event) -> Events[Completion]:
         """Call the LLM; if the provider says the prompt is too long for it (its window may be
         smaller than the agent's setting), make room by evicting older messages and try once more."""
         try:
@@ -425,7 +429,7 @@ class AgentRunner:
             return (yield from self._call_llm(compiled, tools, cancel))
 
     def _call_llm(self, compiled: list[dict[str, Any]], tools: list[dict[str, Any]],
-                  cancel: threading.Event) -> Iterator[ev.Event]:
+                  cancel: threading.Event) -> Events[Completion]:
         """Stream the completion from a worker thread so deltas reach the front end as they come."""
         updates: queue.Queue[tuple[str, Any]] = queue.Queue()
 
@@ -456,7 +460,7 @@ class AgentRunner:
                     completion.cancelled = True
                 return completion
 
-    def _context(self, force: bool = False) -> Iterator[ev.Event]:
+    def _context(self, force: bool = False) -> Events[list[dict[str, Any]]]:
         """The prompt's messages; summarises the oldest part first when the prompt passes the
         threshold, more messages are in context than are fetched, or ``force`` (the provider
         refused the prompt as too long). Every request stays within the window, and the turn
@@ -509,7 +513,7 @@ class AgentRunner:
         out.reverse()
         return out
 
-    def _summarise(self, previous: str | None, evicted: list[Message]) -> Iterator[ev.Event]:
+    def _summarise(self, previous: str | None, evicted: list[Message]) -> Events[str]:
         """Fold ``evicted`` into the running summary, one request per piece that fits the window.
         If a request fails, the messages still leave the context (they stay searchable) and the
         summary says so: a failing summary must never block the next turn."""
