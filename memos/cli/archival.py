@@ -76,10 +76,9 @@ def add(
         with Progress("embedding", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=output.err(), transient=True) as bar:
             task = bar.add_task("embed", total=len(records))
-            inserted = archival.insert(ws.store, current, records, lambda done, _: bar.update(task, completed=done),
-                                       one_shot=True)
+            inserted = archival.insert(ws.store, current, records, lambda done, _: bar.update(task, completed=done))
     else:
-        inserted = archival.insert(ws.store, current, records, one_shot=True)
+        inserted = archival.insert(ws.store, current, records)
     if json_out:
         output.emit_json(inserted)
     else:

