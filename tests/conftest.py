@@ -162,3 +162,10 @@ def say(text: str) -> dict:
 
 def call(name: str, **arguments: Any) -> dict:
     return {"tool_calls": [{"name": name, "arguments": arguments}]}
+
+
+def run_statuses(store, agent_id: str) -> list[tuple[str, str | None]]:  # type: ignore[no-untyped-def]
+    """(status, stop_reason) of the agent's runs, oldest first (the store lists no runs yet)."""
+    with store._read() as con:
+        return [(r[0], r[1]) for r in con.execute(
+            "SELECT status, stop_reason FROM runs WHERE agent_id = ? ORDER BY created_at", [agent_id]).fetchall()]

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import MEMOS_BIN, call, say
+from tests.conftest import MEMOS_BIN, call, run_statuses, say
 
 
 @contextmanager
@@ -38,10 +38,8 @@ def agent_id(name: str = "ada") -> str:
 
 
 def runs(name: str = "ada") -> list[tuple[str, str | None]]:
-    with store() as s, s._read() as con:  # no public listing of runs yet
-        return [(r[0], r[1]) for r in con.execute(
-            "SELECT status, stop_reason FROM runs WHERE agent_id = ? ORDER BY created_at",
-            [s.get_agent(name).id]).fetchall()]
+    with store() as s:
+        return run_statuses(s, s.get_agent(name).id)
 
 
 def start(*args: str) -> subprocess.Popen[str]:

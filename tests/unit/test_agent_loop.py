@@ -15,7 +15,7 @@ from memos.core.rules import RuleState, normalise
 from memos.errors import InvalidInput, ProviderError
 from memos.store.base import Message, NewMessage
 from memos.tools.registry import check_arguments
-from tests.conftest import call, say
+from tests.conftest import call, run_statuses, say
 
 
 @pytest.fixture
@@ -27,10 +27,8 @@ def runner(workspace, fake_llm):  # type: ignore[no-untyped-def]
     return AgentRunner(workspace, agent, max_steps=5)
 
 
-def run_statuses(runner: Any) -> list[tuple[str, str | None]]:
-    with runner.ws.store._read() as con:
-        return [(r[0], r[1]) for r in con.execute(
-            "SELECT status, stop_reason FROM runs WHERE agent_id = ? ORDER BY created_at", [runner.agent.id]).fetchall()]
+def runs(runner: Any) -> list[tuple[str, str | None]]:
+    return run_statuses(runner.ws.store, runner.agent.id)
 
 
 def kinds(events: list[Any]) -> list[str]:
@@ -41,7 +39,7 @@ def test_a_reply_through_send_message_ends_the_turn(runner, fake_llm):
     fake_llm.script(say("hello"))
     events = list(runner.send("hi"))
     assert kinds(events) == ["tool_call", "assistant", "tool_return", "stop_reason"]
-    assert events[-1].reason == "end_turn" and run_statuses(runner) == [("completed", "end_turn")]
+    assert events[-1].reason == "end_turn" and runs(runner) == [("completed", "end_turn")]
     roles = [m.role for m in runner.ws.store.list_messages(runner.agent.id, order="asc")]
     assert roles == ["user", "assistant", "tool"]
 
@@ -56,7 +54,7 @@ def test_plain_content_ends_the_turn_and_other_tools_continue_it(runner, fake_ll
 def test_max_steps_stops_a_loop_and_closes_the_run(runner, fake_llm):
     fake_llm.script(*[call("conversation_search", query="x")] * 5)
     events = list(runner.send("loop forever"))
-    assert events[-1].reason == "max_steps" and run_statuses(runner) == [("completed", "max_steps")]
+    assert events[-1].reason == "max_steps" and runs(runner) == [("completed", "max_steps")]
 
 
 def test_a_provider_error_fails_the_run_and_keeps_the_message(runner, fake_llm):
@@ -66,7 +64,7 @@ def test_a_provider_error_fails_the_run_and_keeps_the_message(runner, fake_llm):
         for event in runner.send("hi"):
             seen.append(event)
     assert kinds(seen)[-2:] == ["error", "stop_reason"]
-    assert run_statuses(runner) == [("failed", "error")]
+    assert runs(runner) == [("failed", "error")]
     assert [m.content for m in runner.ws.store.list_messages(runner.agent.id)] == ["hi"]
 
 
@@ -75,7 +73,7 @@ def test_a_consumer_that_walks_away_leaves_no_run_open(runner, fake_llm):
     events = runner.send("hi")
     next(e for e in events if e.type == "tool_return")
     events.close()  # a client that disconnected
-    assert run_statuses(runner) == [("cancelled", "cancelled")]
+    assert runs(runner) == [("cancelled", "cancelled")]
     lock = runner.ws.store.turn_lock(runner.agent.id)
     assert lock.try_acquire()  # and the agent is free again
     lock.release()
@@ -88,7 +86,7 @@ def test_cancel_stops_at_the_next_step(runner, fake_llm):
     for event in events:
         if event.type == "tool_call":
             cancel.set()
-    assert run_statuses(runner) == [("cancelled", "cancelled")]
+    assert runs(runner) == [("cancelled", "cancelled")]
     assert fake_llm.remaining == 1
 
 
@@ -117,7 +115,7 @@ def test_approval_waits_then_runs_in_a_run_of_its_own(runner, fake_llm, workspac
     approved = list(runner.approve())
     assert approved[-1].reason == "end_turn"
     assert "likes tea" in workspace.store.get_agent_block(runner.agent.id, "human").value
-    assert run_statuses(runner) == [("completed", "requires_approval"), ("completed", "end_turn")]
+    assert runs(runner) == [("completed", "requires_approval"), ("completed", "end_turn")]
     assert fake_llm.rejected == []
 
 
