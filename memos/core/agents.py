@@ -105,7 +105,7 @@ def create_agent(ws: Workspace, name: str, *, description: str = "", model: str 
     from memos.tools.repo import ToolRepo
 
     try:
-        ToolRepo.ensure(ws.home.agent_dir(agent.name) / "tools", agent.name)  # the agent's own tools, under git
+        ToolRepo.ensure(ws.home.agent_tools_dir(agent.name), agent.name)  # the agent's own tools, under git
         for block_id in shared_block_ids:
             ws.store.attach_block(agent.id, block_id)
         for tool in wanted:

@@ -30,6 +30,10 @@ class Home:
     def agent_dir(self, name: str) -> Path:
         return self.agents_dir / name
 
+    def agent_tools_dir(self, name: str) -> Path:
+        """The agent's tool repo (a git repository of its custom tools)."""
+        return self.agent_dir(name) / "tools"
+
     def ensure(self) -> Home:
         """Create the home layout on first use (idempotent)."""
         for path in (self.root, self.agents_dir, self.logs_dir):

@@ -49,7 +49,7 @@ class LoadProblem:
 
 
 def tool_repo(ws: Workspace, agent: Agent) -> ToolRepo:
-    return ToolRepo.ensure(ws.home.agent_dir(agent.name) / "tools", agent.name)
+    return ToolRepo.ensure(ws.home.agent_tools_dir(agent.name), agent.name)
 
 
 def sandbox_limits(ws: Workspace) -> Limits:
