@@ -169,3 +169,18 @@ def run_statuses(store, agent_id: str) -> list[tuple[str, str | None]]:  # type:
     with store._read() as con:
         return [(r[0], r[1]) for r in con.execute(
             "SELECT status, stop_reason FROM runs WHERE agent_id = ? ORDER BY created_at", [agent_id]).fetchall()]
+
+
+def command_lines() -> list[str]:
+    """Every running process's full command line. Read from /proc rather than `ps`, which cuts
+    lines at $COLUMNS (or 80) when its output is a pipe, so a long checkout path hides the name."""
+    lines = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                raw = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue  # gone between the listing and the read
+            if raw:
+                lines.append(raw.rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace"))
+    return lines

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import MEMOS_BIN, call, run_statuses, say
+from tests.conftest import MEMOS_BIN, call, command_lines, run_statuses, say
 
 
 @contextmanager
@@ -232,7 +232,9 @@ def test_killed_mid_tool_call_leaves_no_half_step(memos, chat_agent, fake_llm, t
     turn = start("send", "go")
     fake_llm.wait_for_requests(1)
     deadline = time.monotonic() + 60
-    while "sandbox_worker" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout:
+    own_jail = f"memos-jail-{turn.pid}-"  # this turn's worker, not one of a test running beside it
+    while not any("sandbox_worker" in line and own_jail in line for line in command_lines()):
+        assert turn.poll() is None, f"the turn ended before its tool started: {turn.communicate()}"
         assert time.monotonic() < deadline, "the tool never started"
         time.sleep(0.05)
     kill(turn)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from memos.tools.sandbox import Limits, Sandbox
+from tests.conftest import command_lines
 
 
 def tool(name: str, body: str, params: str = "") -> dict[str, str]:
@@ -36,8 +37,7 @@ def sandbox(jail_root: Path) -> Sandbox:
 
 def workers_alive(jail_root: Path) -> list[str]:
     """This test's sandbox workers still running (not those of tests running beside it)."""
-    out = subprocess.run(["ps", "-eww", "-o", "args"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if "sandbox_worker.py" in line and str(jail_root) in line]
+    return [line for line in command_lines() if "sandbox_worker.py" in line and str(jail_root) in line]
 
 
 def test_a_tool_returns_json_and_its_output_is_captured(sandbox: Sandbox, jail_root: Path) -> None:
