@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 DEFAULT_LOCK_TIMEOUT = 60.0  # seconds to wait for the database (MEMOS_LOCK_TIMEOUT)
 
@@ -59,3 +60,61 @@ class ThreadSessions:
     @property
     def in_session(self) -> bool:
         return self.active is not None
+
+
+class ConnectionMemo:
+    """Facts read from the database that stay true while this process alone may write it.
+
+    DuckDB's kept write connection excludes every other writer (duckdb/connection.py), so the
+    next message seq, which agents have messages and which have no pending tool call need not
+    be read again each step; the memo is cleared whenever that connection is dropped. On
+    PostgreSQL others write at any time, so its memo is disabled: it remembers nothing.
+    """
+
+    def __init__(self, *, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._next_message_seq: int | None = None
+        self._agents_with_messages: set[str] = set()
+        self._agents_without_pending: set[str] = set()
+
+    def clear(self) -> None:
+        self._next_message_seq = None
+        self._agents_with_messages.clear()
+        self._agents_without_pending.clear()
+
+    def next_message_seq(self, agent_id: str) -> int | None:
+        """The seq the agent's next message gets, if known (and the agent known to exist)."""
+        if agent_id in self._agents_with_messages:
+            return self._next_message_seq
+        return None
+
+    def messages_appended(self, agent_id: str, next_seq: int) -> None:
+        if self.enabled:
+            self._next_message_seq = next_seq
+            self._agents_with_messages.add(agent_id)
+
+    def has_no_pending_calls(self, agent_id: str) -> bool:
+        return agent_id in self._agents_without_pending
+
+    def no_pending_calls(self, agent_id: str) -> None:
+        if self.enabled:
+            self._agents_without_pending.add(agent_id)
+
+    def pending_call_added(self, agent_id: str) -> None:
+        self._agents_without_pending.discard(agent_id)
+
+
+class Sessions(Protocol):
+    """A backend's connection manager, as the shared SQL store uses it."""
+
+    memo: ConnectionMemo
+
+    def session(self, *, write: bool) -> AbstractContextManager[Any]:
+        """A connection for one read, or one write transaction (nested sessions join)."""
+
+    def after_commit(self, hook: Callable[[], None]) -> None: ...
+
+    @property
+    def in_session(self) -> bool: ...
+
+    def close(self) -> None: ...

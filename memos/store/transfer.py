@@ -163,7 +163,7 @@ def _write_rows(target: PostgresStore, con: Any, table: Table, source: Iterator[
     if table.name == "passages":
         copy_passages(target._db.with_vectors(con), hashed())
     else:
-        target._insert_many(con, table.name, table.columns, hashed())  # type: ignore[arg-type]
+        target._insert_many(con, table.name, table.columns, hashed())
 
 
 def migrate_to_postgres(source: DuckDBStore, target: PostgresStore,

@@ -144,7 +144,7 @@ class AdvisoryTurnLock:
                 [unsigned >> 32, unsigned & 0xFFFFFFFF]).fetchone()
         if not row or not row[0]:
             return None
-        return row[0].removeprefix("memos turn ")
+        return str(row[0]).removeprefix("memos turn ")
 
     def release(self) -> None:
         if self._con is not None:

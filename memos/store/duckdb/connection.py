@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from memos.errors import DatabaseBusy
-from memos.store.sessions import ActiveSession, ThreadSessions, lock_timeout_from_env
+from memos.store.sessions import ActiveSession, ConnectionMemo, ThreadSessions, lock_timeout_from_env
 
 IDLE = 0.25  # seconds a cached connection may sit unused
 WATCH_INTERVAL = 0.002
@@ -97,7 +97,7 @@ class Connections(ThreadSessions):
         self._cached_at = 0.0
         self._watcher: threading.Thread | None = None
         self._has_cached = threading.Event()  # set and cleared only under _thread_lock
-        self.memo: dict[str, Any] = {}  # facts valid while the kept connection lives (see the module doc)
+        self.memo = ConnectionMemo()  # facts valid while the kept connection lives (see the module doc)
         # Close (and so checkpoint) a kept connection when the process ends normally.
         atexit.register(self.close)
 

@@ -18,7 +18,7 @@ from memos.store.base import (
     PassageQuery,
     PassageStats,
 )
-from memos.store.duckdb.vector_index import TAIL_LIMIT, IndexState  # noqa: F401
+from memos.store.duckdb.vector_index import TAIL_LIMIT, IndexState, VectorIndexes
 from memos.store.search import check_embeddings, fuse, passes_filters, query_vector, vector_literal
 from memos.store.sql import rows
 from memos.store.sql.passages import PassageLookups, passage_filters, passage_stats
@@ -29,6 +29,8 @@ BM25_K1, BM25_B = 1.2, 0.75
 
 
 class PassagesMixin(PassageLookups):
+    _vectors: VectorIndexes  # the usearch sidecar, one index per agent (vector_index.py)
+
     # -- writes ------------------------------------------------------------------
     def insert_passages(self, agent_id: str, passages: Sequence[NewPassage]) -> list[Passage]:
         import pyarrow as pa
@@ -38,8 +40,8 @@ class PassagesMixin(PassageLookups):
         matrix = check_embeddings(passages)
         now = utcnow()
         counts = [term_counts(p.text) for p in passages]
-        with self._write() as con:  # type: ignore[attr-defined]
-            model = self._agent_row(con, agent_id).embedding_model  # type: ignore[attr-defined]
+        with self._write() as con:
+            model = self._agent_row(con, agent_id).embedding_model
             first = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM passages").fetchone()[0]
             seqs = list(range(first, first + len(passages)))
             new_ids = [ids.new_id("passage") for _ in passages]
@@ -72,13 +74,13 @@ class PassagesMixin(PassageLookups):
                 con.register("new_terms", term_table)
                 con.execute("INSERT INTO passage_terms (agent_id, seq, term, tf) SELECT agent_id, seq, term, tf FROM new_terms")
                 con.unregister("new_terms")
-            watermark = self._vectors.state(agent_id).watermark  # type: ignore[attr-defined]
+            watermark = self._vectors.state(agent_id).watermark
             if self._tail_count(con, agent_id, watermark) > TAIL_LIMIT:
-                self._db.after_commit(lambda: self.rebuild_vector_index(agent_id))  # type: ignore[attr-defined]
+                self._db.after_commit(lambda: self._catch_up_vectors(agent_id))
             return self._passages_by_seq(con, seqs)
 
     def delete_passages(self, agent_id: str, passage_ids: Sequence[str]) -> int:
-        with self._write() as con:  # type: ignore[attr-defined]
+        with self._write() as con:
             found = con.execute(
                 "SELECT id, seq FROM passages WHERE agent_id = $agent AND id IN (SELECT unnest($ids::VARCHAR[]))",
                 {"agent": agent_id, "ids": list(passage_ids)}).fetchall()
@@ -93,7 +95,7 @@ class PassagesMixin(PassageLookups):
     # -- doctor ---------------------------------------------------------------------
     def _check_indexes(self, agent_id: str, *, repair: bool) -> list[Finding]:
         """The term table (text search) and the vector sidecar against the passages."""
-        with self._read() as con:  # type: ignore[attr-defined]
+        with self._read() as con:
             missing = [r[0] for r in con.execute(
                 "SELECT p.seq FROM passages p WHERE p.agent_id = ? AND p.n_terms > 0 AND NOT EXISTS "
                 "(SELECT 1 FROM passage_terms t WHERE t.seq = p.seq)", [agent_id]).fetchall()]
@@ -105,7 +107,7 @@ class PassagesMixin(PassageLookups):
         if missing or orphans:
             detail = f"{len(missing)} passages missing from the term table, {orphans} stale entries"
             if repair:
-                with self._write() as con:  # type: ignore[attr-defined]
+                with self._write() as con:
                     con.execute("DELETE FROM passage_terms WHERE agent_id = ? AND seq NOT IN "
                                 "(SELECT seq FROM passages WHERE agent_id = ?)", [agent_id, agent_id])
                     for seq, body in con.execute("SELECT seq, text FROM passages WHERE seq IN "
@@ -113,7 +115,7 @@ class PassagesMixin(PassageLookups):
                         con.executemany("INSERT INTO passage_terms (agent_id, seq, term, tf) VALUES (?, ?, ?, ?)",
                                         [(agent_id, seq, term, tf) for term, tf in term_counts(body).items()])
             text = Finding("text index", "repaired" if repair else "problem", detail)
-        state = self._vectors.state(agent_id)  # type: ignore[attr-defined]
+        state = self._vectors.state(agent_id)
         behind = live - state.indexed if state.index is not None else live
         vector = Finding("vector index", "ok")
         if state.index is None and live or behind > TAIL_LIMIT:
@@ -125,19 +127,22 @@ class PassagesMixin(PassageLookups):
 
     # -- vector index upkeep ------------------------------------------------------
     def _tail_count(self, con: Any, agent_id: str, watermark: int) -> int:
-        return con.execute("SELECT count(*) FROM passages WHERE agent_id = ? AND seq > ?",
-                           [agent_id, watermark]).fetchone()[0]
+        return int(con.execute("SELECT count(*) FROM passages WHERE agent_id = ? AND seq > ?",
+                               [agent_id, watermark]).fetchone()[0])
+
+    def _catch_up_vectors(self, agent_id: str) -> None:
+        self.rebuild_vector_index(agent_id)
 
     def rebuild_vector_index(self, agent_id: str) -> IndexState:
         """Bring the agent's vector index up to date now (normally done in batches by itself)."""
 
         def live_indexed(watermark: int) -> int:
-            with self._read() as con:  # type: ignore[attr-defined]
-                return con.execute("SELECT count(*) FROM passages WHERE agent_id = ? AND seq <= ?",
-                                   [agent_id, watermark]).fetchone()[0]
+            with self._read() as con:
+                return int(con.execute("SELECT count(*) FROM passages WHERE agent_id = ? AND seq <= ?",
+                                       [agent_id, watermark]).fetchone()[0])
 
         def read_vectors(watermark: int) -> tuple[np.ndarray, np.ndarray]:
-            with self._read() as con:  # type: ignore[attr-defined]
+            with self._read() as con:
                 table = con.execute(
                     "SELECT seq, embedding FROM passages WHERE agent_id = ? AND seq > ? ORDER BY seq",
                     [agent_id, watermark]).to_arrow_table()
@@ -145,7 +150,7 @@ class PassagesMixin(PassageLookups):
             flat = table.column("embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
             return seqs, flat.reshape(-1, EMBEDDING_DIM)
 
-        return self._vectors.catch_up(agent_id, live_indexed=live_indexed,  # type: ignore[attr-defined]
+        return self._vectors.catch_up(agent_id, live_indexed=live_indexed,
                                       read_vectors=read_vectors)
 
     # -- reads ---------------------------------------------------------------------
@@ -154,8 +159,8 @@ class PassagesMixin(PassageLookups):
         return [found[s] for s in seqs if s in found]
 
     def passage_stats(self, agent_id: str) -> PassageStats:
-        watermark = self._vectors.state(agent_id).watermark  # type: ignore[attr-defined]
-        with self._read() as con:  # type: ignore[attr-defined]
+        watermark = self._vectors.state(agent_id).watermark
+        with self._read() as con:
             return passage_stats(con, agent_id, watermark)
 
     # -- search --------------------------------------------------------------------
@@ -167,7 +172,7 @@ class PassagesMixin(PassageLookups):
         if query.mode not in rankers:
             raise InvalidInput(f"unknown search mode '{query.mode}'", "use vector, text or hybrid")
         # One read session for the whole search: each DuckDB open costs milliseconds.
-        with self._read() as con:  # type: ignore[attr-defined]
+        with self._read() as con:
             rows: dict[int, Passage] = {}
             ranked = rankers[query.mode](agent_id, query, needed, rows)
             page = ranked[query.offset:needed]
@@ -187,12 +192,12 @@ class PassagesMixin(PassageLookups):
     def _vector_ranking(self, agent_id: str, query: PassageQuery, needed: int,
                         found_rows: dict[int, Passage]) -> list[tuple[int, float]]:
         vector = query_vector(query)
-        state = self._vectors.state(agent_id)  # type: ignore[attr-defined]
+        state = self._vectors.state(agent_id)
         where, params = passage_filters(agent_id, query.tags, query.tag_match, query.start, query.end, alias="")
         params.update(q=vector_literal(vector), limit=needed)
         exact_sql = (f"SELECT seq, 1 - array_cosine_distance(embedding, $q::VARCHAR::FLOAT[384]) AS score "
                      f"FROM passages WHERE {where} AND seq > $wm ORDER BY score DESC, seq DESC LIMIT $limit")
-        with self._read() as con:  # type: ignore[attr-defined]
+        with self._read() as con:
             tail = self._tail_count(con, agent_id, state.watermark)
             if tail > TAIL_LIMIT:
                 # A long tail (index files lost, or a crash before catch-up): index it, then use it.
@@ -208,7 +213,7 @@ class PassagesMixin(PassageLookups):
             # Graph candidates come with exact cosine distances; over-fetch so that filters
             # and deletions leave enough, then check them on the few rows fetched by seq.
             filtered = bool(query.tags or query.start or query.end)
-            candidates = self._vectors.search(state, vector, needed * (20 if filtered else 4) + 32)  # type: ignore[attr-defined]
+            candidates = self._vectors.search(state, vector, needed * (20 if filtered else 4) + 32)
             fetched = self._rows_by_seq(con, [seq for seq, _ in candidates])
             for seq, distance in candidates:
                 passage = fetched.get(seq)
@@ -243,7 +248,7 @@ class PassagesMixin(PassageLookups):
             FROM passage_terms t JOIN df ON df.term = t.term JOIN passages p ON p.seq = t.seq, stats
             WHERE t.agent_id = $agent AND {where}
             GROUP BY t.seq ORDER BY score DESC, t.seq DESC LIMIT $limit"""
-        with self._read() as con:  # type: ignore[attr-defined]
+        with self._read() as con:
             return [(r[0], float(r[1])) for r in con.execute(sql, params).fetchall()]
 
     def _hybrid_ranking(self, agent_id: str, query: PassageQuery, needed: int,

@@ -7,7 +7,7 @@ beside the file (vector_index.py) and BM25 over a term table (passages.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from memos.store.turnlock import FileTurnLock
 
 class DuckDBStore(PassagesMixin, SQLStore):
     dialect = "duckdb"
+    _db: Connections
 
     def __init__(self, path: Path, *, lock_timeout: float | None = None) -> None:
         self.path = path
@@ -40,7 +41,7 @@ class DuckDBStore(PassagesMixin, SQLStore):
         # fails to replay DDL from a WAL left by a killed process (tests/integration).
         self._db.checkpoint()
 
-    def _insert_many(self, con: Any, table: str, columns: str, values: Sequence[Sequence[Any]]) -> None:
+    def _insert_many(self, con: Any, table: str, columns: str, values: Iterable[Sequence[Any]]) -> None:
         # DuckDB's executemany runs one statement per row; an Arrow table goes in at once.
         import pyarrow as pa
 

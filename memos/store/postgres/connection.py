@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from memos.errors import DatabaseBusy, DatabaseUnavailable, first_line
-from memos.store.sessions import ActiveSession, ThreadSessions, lock_timeout_from_env
+from memos.store.sessions import ActiveSession, ConnectionMemo, ThreadSessions, lock_timeout_from_env
 
 _NAMED = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 POOL_SIZE = 16  # connections one process may hold at once (the API server's worker threads)
@@ -74,6 +74,9 @@ class PgConnections(ThreadSessions):
         self._pool: Any | None = None
         self._pool_lock = threading.Lock()
         self._with_vectors: weakref.WeakSet[Any] = weakref.WeakSet()
+        # Facts to remember between sessions: none. Other processes write at any time, so a
+        # fact read from the database holds only inside its transaction.
+        self.memo = ConnectionMemo(enabled=False)
 
     def with_vectors(self, con: Translated) -> Any:
         """The raw connection, able to send and read pgvector's binary vectors (numpy arrays):
@@ -86,12 +89,6 @@ class PgConnections(ThreadSessions):
             register_vector(raw)
             self._with_vectors.add(raw)
         return raw
-
-    @property
-    def memo(self) -> dict[str, Any]:
-        """Facts to remember between sessions: none. Other processes write at any time, so a
-        fact read from the database holds only inside its transaction."""
-        return {}
 
     def unavailable(self, exc: BaseException) -> DatabaseUnavailable:
         return DatabaseUnavailable(f"cannot use the PostgreSQL database {redacted(self.url)}: {first_line(exc)}",

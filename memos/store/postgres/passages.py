@@ -14,6 +14,7 @@ from typing import Any
 from memos.errors import InvalidInput, NotFound
 from memos.store import ids
 from memos.store.base import NewPassage, Passage, PassageHit, PassageQuery, PassageStats
+from memos.store.postgres.connection import PgConnections
 from memos.store.search import check_embeddings, fuse, query_vector, vector_literal
 from memos.store.sql import rows
 from memos.store.sql.passages import PassageLookups, passage_filters, passage_stats
@@ -51,25 +52,29 @@ def _ranked(result: Sequence[Sequence[Any]], found: dict[int, Passage]) -> list[
 
 
 class PgPassagesMixin(PassageLookups):
+    _db: PgConnections
+    # (when, {lexeme: share of passages}) from the server's statistics, kept STATS_SECONDS
+    _lexeme_shares: tuple[float, dict[str, float]] | None = None
+
     def insert_passages(self, agent_id: str, passages: Sequence[NewPassage]) -> list[Passage]:
         if not passages:
             return []
         matrix = check_embeddings(passages)
         now = utcnow()
-        with self._write() as con:  # type: ignore[attr-defined]
-            model = self._agent_row(con, agent_id).embedding_model  # type: ignore[attr-defined]
-            self._lock(con, "passage-seq")  # type: ignore[attr-defined]
+        with self._write() as con:
+            model = self._agent_row(con, agent_id).embedding_model
+            self._lock(con, "passage-seq")
             first = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM passages").fetchone()[0]
             made = [Passage(id=ids.new_id("passage"), agent_id=agent_id, text=p.text, tags=sorted(set(p.tags)),
-                            created_at=from_db(to_db(p.created_at or now)))  # type: ignore[arg-type]
+                            created_at=from_db(to_db(p.created_at or now)))
                     for p in passages]
-            copy_passages(self._db.with_vectors(con), [  # type: ignore[attr-defined]
+            copy_passages(self._db.with_vectors(con), [
                 (passage.id, agent_id, first + i, passage.text, passage.tags, vector, model, to_db(passage.created_at))
                 for i, (passage, vector) in enumerate(zip(made, matrix))])
         return made
 
     def delete_passages(self, agent_id: str, passage_ids: Sequence[str]) -> int:
-        with self._write() as con:  # type: ignore[attr-defined]
+        with self._write() as con:
             found = [r[0] for r in con.execute(
                 "SELECT id FROM passages WHERE agent_id = $agent AND id = ANY($ids::VARCHAR[]) FOR UPDATE",
                 {"agent": agent_id, "ids": list(passage_ids)}).fetchall()]
@@ -81,7 +86,7 @@ class PgPassagesMixin(PassageLookups):
 
     # -- reads ---------------------------------------------------------------------
     def passage_stats(self, agent_id: str) -> PassageStats:
-        with self._read() as con:  # type: ignore[attr-defined]
+        with self._read() as con:
             return passage_stats(con, agent_id, None)  # pgvector's index follows every write
 
     # -- search --------------------------------------------------------------------
@@ -92,7 +97,7 @@ class PgPassagesMixin(PassageLookups):
             raise InvalidInput(f"unknown search mode '{query.mode}'", "use vector, text or hybrid")
         needed = query.top_k + query.offset
         found: dict[int, Passage] = {}
-        with self._read() as con:  # type: ignore[attr-defined]
+        with self._read() as con:
             if query.mode == "vector":
                 ranked = self._vector_ranking(con, agent_id, query, needed, found)
             elif query.mode == "text":
@@ -140,7 +145,7 @@ class PgPassagesMixin(PassageLookups):
         """The query's words that are not in more than COMMON_SHARE of passages, by the share
         PostgreSQL's own statistics of the tsvector column give (kept for STATS_SECONDS). A word
         matching a large share of 100k passages makes ranking them all cost hundreds of ms."""
-        cached = getattr(self, "_lexeme_shares", None)
+        cached = self._lexeme_shares
         if cached is None or time.monotonic() - cached[0] > STATS_SECONDS:
             row = con.execute(
                 "SELECT CAST(CAST(most_common_elems AS VARCHAR) AS VARCHAR[]), most_common_elem_freqs FROM pg_stats "

@@ -9,6 +9,7 @@ from typing import Any
 from memos.errors import InvalidInput, NotFound
 from memos.store import ids
 from memos.store.base import Evolution
+from memos.store.sql.host import SQLHost
 from memos.store.timeutil import from_db, to_db, utcnow
 
 COLUMNS = ("id, agent_id, branch, base_commit, head_commit, status, title, rationale, test_report, shadow_report, "
@@ -23,16 +24,16 @@ def _json(value: Any) -> Any:
 def _evolution(row: Sequence[Any]) -> Evolution:
     return Evolution(id=row[0], agent_id=row[1], branch=row[2], base_commit=row[3], head_commit=row[4],
                      status=row[5], title=row[6], rationale=row[7], test_report=_json(row[8]),
-                     shadow_report=_json(row[9]), decided_by=row[10], created_at=from_db(row[11]),  # type: ignore[arg-type]
-                     updated_at=from_db(row[12]))  # type: ignore[arg-type]
+                     shadow_report=_json(row[9]), decided_by=row[10], created_at=from_db(row[11]),
+                     updated_at=from_db(row[12]))
 
 
-class EvolutionsMixin:
+class EvolutionsMixin(SQLHost):
     def create_evolution(self, agent_id: str, branch: str, base_commit: str | None, *, title: str = "",
                          rationale: str = "", status: str = "running") -> Evolution:
         evolution_id, now = ids.new_id("evo"), to_db(utcnow())
-        with self._write() as con:  # type: ignore[attr-defined]
-            self._agent_row(con, agent_id)  # type: ignore[attr-defined]
+        with self._write() as con:
+            self._agent_row(con, agent_id)
             con.execute(f"INSERT INTO evolutions ({COLUMNS}) VALUES (?, ?, ?, ?, NULL, ?, ?, ?, NULL, NULL, NULL, ?, ?)",
                         [evolution_id, agent_id, branch, base_commit, status, title, rationale, now, now])
             return _evolution(con.execute(f"SELECT {COLUMNS} FROM evolutions WHERE id = ?", [evolution_id]).fetchone())
@@ -44,7 +45,7 @@ class EvolutionsMixin:
         for key in ("test_report", "shadow_report"):
             if key in fields and fields[key] is not None:
                 fields[key] = json.dumps(fields[key])
-        with self._write() as con:  # type: ignore[attr-defined]
+        with self._write() as con:
             if fields:
                 assignments = ", ".join(f"{key} = ?" for key in fields)
                 con.execute(f"UPDATE evolutions SET {assignments}, updated_at = ? WHERE id = ?",
@@ -55,7 +56,7 @@ class EvolutionsMixin:
         return _evolution(row)
 
     def get_evolution(self, evolution_id: str) -> Evolution:
-        with self._read() as con:  # type: ignore[attr-defined]
+        with self._read() as con:
             found = con.execute(f"SELECT {COLUMNS} FROM evolutions WHERE id = ? OR starts_with(id, CAST(? AS VARCHAR)) "
                                 "OR starts_with(id, 'evo-' || CAST(? AS VARCHAR)) LIMIT 2",
                                 [evolution_id, evolution_id, evolution_id]).fetchall()
@@ -74,17 +75,17 @@ class EvolutionsMixin:
         if status:
             where.append("status = ?")
             params.append(status)
-        with self._read() as con:  # type: ignore[attr-defined]
+        with self._read() as con:
             return [_evolution(r) for r in con.execute(
                 f"SELECT {COLUMNS} FROM evolutions WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC",
                 params).fetchall()]
 
     def get_meta(self, key: str) -> str | None:
-        with self._read() as con:  # type: ignore[attr-defined]
+        with self._read() as con:
             row = con.execute("SELECT value FROM store_meta WHERE key = ?", [key]).fetchone()
         return None if row is None else str(row[0])
 
     def set_meta(self, key: str, value: str) -> None:
-        with self._write() as con:  # type: ignore[attr-defined]
+        with self._write() as con:
             con.execute("INSERT INTO store_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                         [key, value])

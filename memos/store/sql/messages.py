@@ -11,6 +11,7 @@ from memos.errors import NotFound
 from memos.store import ids
 from memos.store.base import Message, MessageStats, NewMessage
 from memos.store.sql import rows
+from memos.store.sql.host import SQLHost
 from memos.store.text import STOP_WORDS
 from memos.store.timeutil import from_db, to_db, utcnow
 
@@ -23,23 +24,21 @@ def _like_pattern(word: str) -> str:
 SMALL_BATCH = 50
 
 
-class MessagesMixin:
+class MessagesMixin(SQLHost):
     def append_messages(self, agent_id: str, messages: Sequence[NewMessage]) -> list[Message]:
         if not messages:
             return []
-        with self._write() as con:  # type: ignore[attr-defined]
+        with self._write() as con:
             # seq is global: writers of any agent take turns choosing it (so seq order is commit order).
-            self._lock(con, "message-seq")  # type: ignore[attr-defined]
-            memo = self._db.memo  # type: ignore[attr-defined]
-            if agent_id in memo.get("agents_with_messages", ()) and "next_message_seq" in memo:
-                first = memo["next_message_seq"]  # nobody else can have written since (connection.py)
-            else:
+            self._lock(con, "message-seq")
+            first = self._db.memo.next_message_seq(agent_id)  # nobody else can have written since (connection.py)
+            if first is None:
                 # One round trip for both: does the agent exist, and where do the new rows start.
                 exists, first = con.execute(
                     "SELECT EXISTS (SELECT 1 FROM agents WHERE id = ?), "
                     "(SELECT coalesce(max(seq), 0) + 1 FROM messages)", [agent_id]).fetchone()
                 if not exists:
-                    self._agent_row(con, agent_id)  # type: ignore[attr-defined]  # raises the usual NotFound
+                    self._agent_row(con, agent_id)  # raises the usual NotFound
             now = to_db(utcnow())
             new_ids = [ids.new_id("message") for _ in messages]
             values = [
@@ -53,23 +52,22 @@ class MessagesMixin:
                 con.execute(f"INSERT INTO messages ({rows.MESSAGE_COLUMNS}) VALUES {placeholders}",
                             [v for row in values for v in row])
             else:
-                self._insert_many(con, "messages", rows.MESSAGE_COLUMNS, values)  # type: ignore[attr-defined]
-            memo["next_message_seq"] = first + len(values)
-            memo.setdefault("agents_with_messages", set()).add(agent_id)
+                self._insert_many(con, "messages", rows.MESSAGE_COLUMNS, values)
+            self._db.memo.messages_appended(agent_id, first + len(values))
         # The records as stored, built here rather than read back (one query less per step).
         return [Message(id=message_id, agent_id=agent_id, seq=first + i, role=m.role, content=m.content, name=m.name,
                         tool_calls=m.tool_calls, tool_call_id=m.tool_call_id, step_id=m.step_id, run_id=m.run_id,
-                        in_context=m.in_context, created_at=from_db(to_db(m.created_at) if m.created_at else now))  # type: ignore[arg-type]
+                        in_context=m.in_context, created_at=from_db(to_db(m.created_at) if m.created_at else now))
                 for i, (message_id, m) in enumerate(zip(new_ids, messages))]
 
     def _message_seq(self, con: Any, agent_id: str, message_id: str) -> int:
         row = con.execute("SELECT seq FROM messages WHERE id = ? AND agent_id = ?", [message_id, agent_id]).fetchone()
         if row is None:
             raise NotFound(f"no message '{message_id}' for this agent", "see `memos messages list`")
-        return row[0]
+        return int(row[0])
 
     def get_message(self, message_id: str) -> Message:
-        with self._read() as con:  # type: ignore[attr-defined]
+        with self._read() as con:
             row = con.execute(f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE id = ?", [message_id]).fetchone()
         if row is None:
             raise NotFound(f"no message '{message_id}'", "see `memos messages list`")
@@ -83,7 +81,7 @@ class MessagesMixin:
         # Position in the requested order: seq for asc, -seq for desc.
         sign = 1 if order == "asc" else -1
         where, params = ["agent_id = $agent"], {"agent": agent_id, "limit": limit, "sign": sign}
-        with self._read() as con:  # type: ignore[attr-defined]
+        with self._read() as con:
             if after:
                 params["after"] = sign * self._message_seq(con, agent_id, after)
                 where.append("$sign * seq > $after")
@@ -129,18 +127,18 @@ class MessagesMixin:
         ranking = f"({score}) DESC, seq DESC" if score != "0" else "seq DESC"
         sql = (f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)} "
                f"ORDER BY {ranking} LIMIT $limit OFFSET $offset")
-        with self._read() as con:  # type: ignore[attr-defined]
+        with self._read() as con:
             return [rows.message(r) for r in con.execute(sql, params).fetchall()]
 
     def set_in_context(self, agent_id: str, message_ids: Sequence[str], in_context: bool) -> None:
         if not message_ids:
             return
-        with self._write() as con:  # type: ignore[attr-defined]
+        with self._write() as con:
             con.execute("UPDATE messages SET in_context = $flag WHERE agent_id = $agent AND id IN (SELECT unnest($ids::VARCHAR[]))",
                         {"flag": in_context, "agent": agent_id, "ids": list(message_ids)})
 
     def message_stats(self, agent_id: str) -> MessageStats:
-        with self._read() as con:  # type: ignore[attr-defined]
+        with self._read() as con:
             total, in_ctx, first, last = con.execute(
                 "SELECT count(*), count(*) FILTER (WHERE in_context), min(created_at), max(created_at) "
                 "FROM messages WHERE agent_id = ?", [agent_id]).fetchone()

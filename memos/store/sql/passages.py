@@ -8,6 +8,7 @@ from typing import Any
 from memos.errors import NotFound
 from memos.store.base import Passage, PassageStats, TagMatch
 from memos.store.sql import rows
+from memos.store.sql.host import SQLHost
 from memos.store.timeutil import from_db, to_db
 
 
@@ -30,11 +31,11 @@ def passage_filters(agent_id: str, tags: Sequence[str], tag_match: TagMatch, sta
     return " AND ".join(where), params
 
 
-class PassageLookups:
+class PassageLookups(SQLHost):
     """Finding and paging an agent's passages, the same on both backends."""
 
     def get_passage(self, agent_id: str, passage_id: str) -> Passage:
-        with self._read() as con:  # type: ignore[attr-defined]
+        with self._read() as con:
             row = con.execute(f"SELECT {rows.PASSAGE_COLUMNS} FROM passages WHERE agent_id = ? AND id = ?",
                               [agent_id, passage_id]).fetchone()
         if row is None:
@@ -47,7 +48,7 @@ class PassageLookups:
         where, params = passage_filters(agent_id, tags, tag_match, None, None)
         sign = 1 if ascending else -1
         params.update(limit=limit, sign=sign)
-        with self._read() as con:  # type: ignore[attr-defined]
+        with self._read() as con:
             for name, op, cursor in (("after", ">", after), ("before", "<", before)):
                 if cursor:
                     params[name] = sign * self._passage_seq(con, agent_id, cursor)
@@ -63,7 +64,7 @@ class PassageLookups:
         row = con.execute("SELECT seq FROM passages WHERE agent_id = ? AND id = ?", [agent_id, passage_id]).fetchone()
         if row is None:
             raise NotFound(f"no passage '{passage_id}' for this agent", "see `memos archival list`")
-        return row[0]
+        return int(row[0])
 
 
 def passage_stats(con: Any, agent_id: str, indexed_upto: int | None) -> PassageStats:

@@ -33,14 +33,14 @@ def agent(row: Sequence[Any]) -> Agent:
     return Agent(
         id=row[0], name=row[1], description=row[2], system=row[3], model=row[4],
         embedding_model=row[5], context_window=row[6], tool_rules=_json(row[7], []),
-        metadata=_json(row[8], {}), created_at=from_db(row[9]), updated_at=from_db(row[10]),  # type: ignore[arg-type]
+        metadata=_json(row[8], {}), created_at=from_db(row[9]), updated_at=from_db(row[10]),
     )
 
 
 def block(row: Sequence[Any]) -> Block:
     return Block(
         id=row[0], label=row[1], value=row[2], limit=row[3], description=row[4], read_only=row[5],
-        is_template=row[6], version=row[7], created_at=from_db(row[8]), updated_at=from_db(row[9]),  # type: ignore[arg-type]
+        is_template=row[6], version=row[7], created_at=from_db(row[8]), updated_at=from_db(row[9]),
         agent_ids=tuple(row[10] or ()),
     )
 
@@ -48,7 +48,7 @@ def block(row: Sequence[Any]) -> Block:
 def history(row: Sequence[Any]) -> BlockVersion:
     return BlockVersion(
         block_id=row[0], version=row[1], old_value=row[2], new_value=row[3], actor=row[4],
-        reason=row[5], restored_from=row[6], created_at=from_db(row[7]),  # type: ignore[arg-type]
+        reason=row[5], restored_from=row[6], created_at=from_db(row[7]),
     )
 
 
@@ -56,10 +56,10 @@ def message(row: Sequence[Any]) -> Message:
     return Message(
         id=row[0], agent_id=row[1], seq=row[2], role=row[3], content=row[4], name=row[5],
         tool_calls=_json(row[6], None), tool_call_id=row[7], step_id=row[8], run_id=row[9],
-        in_context=row[10], created_at=from_db(row[11]),  # type: ignore[arg-type]
+        in_context=row[10], created_at=from_db(row[11]),
     )
 
 
 def passage(row: Sequence[Any]) -> Passage:
     return Passage(id=row[0], agent_id=row[1], text=row[2], tags=list(row[3] or []),
-                   created_at=from_db(row[4]))  # type: ignore[arg-type]
+                   created_at=from_db(row[4]))

@@ -11,8 +11,8 @@ removes (`_delete_agent_extras`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from memos.errors import AlreadyExists, NotFound, SchemaInconsistent, SchemaTooNew
@@ -30,11 +30,11 @@ from memos.store.base import (
     Finding,
     NewAgent,
     NewBlock,
-    Store,
 )
 from memos.store.migrations import migrations_for
 from memos.store.sql import rows
 from memos.store.sql.evolutions import EvolutionsMixin
+from memos.store.sql.host import SQLHost
 from memos.store.sql.messages import MessagesMixin
 from memos.store.sql.runs import RunsMixin
 from memos.store.sql.tools import ToolsMixin
@@ -44,21 +44,8 @@ _AGENT_FIELDS = {"name", "description", "system", "model", "embedding_model", "c
                  "tool_rules", "metadata"}
 
 
-class SQLStore(MessagesMixin, RunsMixin, ToolsMixin, EvolutionsMixin, Store):
-    dialect: str
-    location: str  # what error messages call the database (a path, or a URL without its password)
-    _db: Any  # the backend's connections: session(write=), memo, after_commit()
-
-    # -- what each backend supplies ---------------------------------------------
-    def _lock(self, con: Any, *keys: str) -> None:
-        """Keep concurrent writers of these things apart until the transaction ends.
-
-        DuckDB needs nothing: one process writes the file at a time."""
-
-    def _insert_many(self, con: Any, table: str, columns: str, values: Sequence[Sequence[Any]]) -> None:
-        """Insert many rows at once, the engine's fastest way (DuckDB: Arrow; PostgreSQL: COPY)."""
-        raise NotImplementedError
-
+class SQLStore(MessagesMixin, RunsMixin, ToolsMixin, EvolutionsMixin, SQLHost):
+    # -- what each backend supplies (and SQLHost's _lock and _insert_many) --------
     def _delete_agent_extras(self, con: Any, agent_id: str) -> None:
         """Delete what only this backend keeps for an agent (called inside delete_agent)."""
 
@@ -126,18 +113,8 @@ class SQLStore(MessagesMixin, RunsMixin, ToolsMixin, EvolutionsMixin, Store):
                 con.execute("INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)", [migration.id, to_db(utcnow())])
         self._after_migrations()
 
-    def transaction(self):  # type: ignore[override]
+    def transaction(self) -> AbstractContextManager[Any]:
         return self._db.session(write=True)
-
-    @contextmanager
-    def _read(self) -> Iterator[Any]:
-        with self._db.session(write=False) as con:
-            yield con
-
-    @contextmanager
-    def _write(self) -> Iterator[Any]:
-        with self._db.session(write=True) as con:
-            yield con
 
     def schema_version(self) -> list[str]:
         with self._read() as con:
@@ -147,13 +124,6 @@ class SQLStore(MessagesMixin, RunsMixin, ToolsMixin, EvolutionsMixin, Store):
         self._db.close()
 
     # -- agents ----------------------------------------------------------------
-    def _agent_row(self, con: Any, id_or_name: str) -> Agent:
-        column = "id" if ids.looks_like("agent", id_or_name) else "name"
-        row = con.execute(f"SELECT {rows.AGENT_COLUMNS} FROM agents WHERE {column} = ?", [id_or_name]).fetchone()
-        if row is None:
-            raise NotFound(f"no agent named '{id_or_name}'", "see `memos agents list`")
-        return rows.agent(row)
-
     def _check_name_free(self, con: Any, name: str) -> None:
         if con.execute("SELECT 1 FROM agents WHERE name = ?", [name]).fetchone():
             raise AlreadyExists(f"an agent named '{name}' already exists", "pick another name")

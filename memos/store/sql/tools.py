@@ -9,6 +9,7 @@ from typing import Any
 from memos.errors import NotFound
 from memos.store import ids
 from memos.store.base import NewTool, ToolRecord
+from memos.store.sql.host import SQLHost
 from memos.store.timeutil import from_db, to_db, utcnow
 
 TOOL_COLUMNS = ("t.id, t.name, t.description, t.json_schema, t.source_type, t.source_code, t.repo_commit, "
@@ -20,19 +21,19 @@ AGENT_TOOLS = "FROM tools t JOIN agent_tools x ON x.tool_id = t.id WHERE x.agent
 def _tool(row: Sequence[Any]) -> ToolRecord:
     schema = json.loads(row[3]) if isinstance(row[3], str) else row[3]
     return ToolRecord(id=row[0], name=row[1], description=row[2], json_schema=schema, source_type=row[4],
-                      source_code=row[5], repo_commit=row[6], created_at=from_db(row[7]),  # type: ignore[arg-type]
-                      updated_at=from_db(row[8]))  # type: ignore[arg-type]
+                      source_code=row[5], repo_commit=row[6], created_at=from_db(row[7]),
+                      updated_at=from_db(row[8]))
 
 
 TOOL_INSERT = "id, name, description, json_schema, source_type, source_code, repo_commit, created_at, updated_at"
 
 
-class ToolsMixin:
+class ToolsMixin(SQLHost):
     def attach_tool(self, agent_id: str, tool: NewTool) -> ToolRecord:
         now = to_db(utcnow())
-        with self._write() as con:  # type: ignore[attr-defined]
-            self._agent_row(con, agent_id)  # type: ignore[attr-defined]
-            self._lock(con, agent_id)  # type: ignore[attr-defined]  # one tool of a name per agent
+        with self._write() as con:
+            self._agent_row(con, agent_id)
+            self._lock(con, agent_id)  # one tool of a name per agent
             row = con.execute(f"SELECT t.id {AGENT_TOOLS} AND t.name = ?", [agent_id, tool.name]).fetchone()
             values = [tool.description, json.dumps(tool.json_schema), tool.source_type, tool.source_code,
                       tool.repo_commit]
@@ -48,7 +49,7 @@ class ToolsMixin:
             return _tool(con.execute(f"SELECT {TOOL_COLUMNS} FROM tools t WHERE t.id = ?", [tool_id]).fetchone())
 
     def detach_tool(self, agent_id: str, name: str) -> bool:
-        with self._write() as con:  # type: ignore[attr-defined]
+        with self._write() as con:
             row = con.execute(f"SELECT t.id {AGENT_TOOLS} AND t.name = ?", [agent_id, name]).fetchone()
             if row is None:
                 return False
@@ -59,7 +60,7 @@ class ToolsMixin:
             return True
 
     def list_agent_tools(self, agent_id: str) -> list[ToolRecord]:
-        with self._read() as con:  # type: ignore[attr-defined]
+        with self._read() as con:
             return [_tool(r) for r in con.execute(f"SELECT {TOOL_COLUMNS} {AGENT_TOOLS} ORDER BY t.name",
                                                   [agent_id]).fetchall()]
 
@@ -67,7 +68,7 @@ class ToolsMixin:
         found: dict[str, list[ToolRecord]] = {agent_id: [] for agent_id in agent_ids}
         if not found:
             return found
-        with self._read() as con:  # type: ignore[attr-defined]
+        with self._read() as con:
             for row in con.execute(
                     f"SELECT x.agent_id, {TOOL_COLUMNS} FROM tools t JOIN agent_tools x ON x.tool_id = t.id "
                     "WHERE x.agent_id IN (SELECT unnest($ids::VARCHAR[])) ORDER BY x.agent_id, t.name", {"ids": list(found)}).fetchall():
@@ -76,8 +77,8 @@ class ToolsMixin:
 
     def save_library_tool(self, tool: NewTool) -> ToolRecord:
         now = to_db(utcnow())
-        with self._write() as con:  # type: ignore[attr-defined]
-            self._lock(con, "tool-library")  # type: ignore[attr-defined]
+        with self._write() as con:
+            self._lock(con, "tool-library")
             row = con.execute(f"SELECT id FROM tools WHERE name = ? AND source_type = '{LIBRARY}'",
                               [tool.name]).fetchone()
             values = [tool.description, json.dumps(tool.json_schema), tool.source_code]
@@ -92,12 +93,12 @@ class ToolsMixin:
             return _tool(con.execute(f"SELECT {TOOL_COLUMNS} FROM tools t WHERE t.id = ?", [tool_id]).fetchone())
 
     def list_tools(self) -> list[ToolRecord]:
-        with self._read() as con:  # type: ignore[attr-defined]
+        with self._read() as con:
             return [_tool(r) for r in con.execute(
                 f"SELECT {TOOL_COLUMNS} FROM tools t ORDER BY t.name, t.created_at").fetchall()]
 
     def get_tool(self, tool_id: str) -> ToolRecord:
-        with self._read() as con:  # type: ignore[attr-defined]
+        with self._read() as con:
             row = con.execute(f"SELECT {TOOL_COLUMNS} FROM tools t WHERE t.id = ?", [tool_id]).fetchone()
         if row is None:
             raise NotFound(f"no tool '{tool_id}'", "list them with GET /v1/tools/")

@@ -1,0 +1,49 @@
+"""The host the SQL store's mixins are written against: its connection manager and the few
+hooks each backend supplies. Messages, runs, tools, evolutions and passages live in mixins
+(one module each) that inherit this, so each is typed against what it really uses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from memos.errors import NotFound
+from memos.store import ids
+from memos.store.base import Agent, Store
+from memos.store.sessions import Sessions
+from memos.store.sql import rows
+
+
+class SQLHost(Store):
+    dialect: str
+    location: str  # what error messages call the database (a path, or a URL without its password)
+    _db: Sessions
+
+    # -- what each backend supplies ---------------------------------------------
+    def _lock(self, con: Any, *keys: str) -> None:
+        """Keep concurrent writers of these things apart until the transaction ends.
+
+        DuckDB needs nothing: one process writes the file at a time."""
+
+    def _insert_many(self, con: Any, table: str, columns: str, values: Iterable[Sequence[Any]]) -> None:
+        """Insert many rows at once, the engine's fastest way (DuckDB: Arrow; PostgreSQL: COPY)."""
+        raise NotImplementedError
+
+    # -- sessions ----------------------------------------------------------------
+    @contextmanager
+    def _read(self) -> Iterator[Any]:
+        with self._db.session(write=False) as con:
+            yield con
+
+    @contextmanager
+    def _write(self) -> Iterator[Any]:
+        with self._db.session(write=True) as con:
+            yield con
+
+    def _agent_row(self, con: Any, id_or_name: str) -> Agent:
+        column = "id" if ids.looks_like("agent", id_or_name) else "name"
+        row = con.execute(f"SELECT {rows.AGENT_COLUMNS} FROM agents WHERE {column} = ?", [id_or_name]).fetchone()
+        if row is None:
+            raise NotFound(f"no agent named '{id_or_name}'", "see `memos agents list`")
+        return rows.agent(row)
