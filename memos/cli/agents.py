@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -12,7 +12,7 @@ from memos.cli.common import JsonOpt, YesOpt, confirm, workspace
 app = typer.Typer(help="Create and manage agents.", no_args_is_help=True)
 
 
-def _summary_json(summary) -> dict:  # type: ignore[no-untyped-def]
+def _summary_json(summary) -> dict:
     data = output.jsonable(summary.agent)
     data["counts"] = output.jsonable(summary.counts)
     data["blocks"] = [{"id": b.id, "label": b.label, "chars": len(b.value), "limit": b.limit,
@@ -121,7 +121,7 @@ def update(
     from memos.core import agents
     from memos.errors import InvalidInput
 
-    rules = None
+    rules: list[dict[str, Any]] | None = None
     if clear_rules:
         rules = []
     elif tool_rule:

@@ -35,7 +35,7 @@ class Format(str, Enum):
 TagOpt = Annotated[list[str] | None, typer.Option("--tag", "-t", help="Tag (repeatable).")]
 
 
-def _hits_json(hits) -> list[dict]:  # type: ignore[no-untyped-def]
+def _hits_json(hits) -> list[dict]:
     return [{**output.jsonable(h.passage), "score": h.score} for h in hits]
 
 
@@ -58,14 +58,14 @@ def add(
     if file is not None and text is not None:
         raise InvalidInput("give either TEXT or --file, not both")
     if file is not None:
-        raw, name, fmt_value = read_file(file), file.name, fmt.value
+        raw, name, fmt_value = read_file(file), file.name, ingest.format_named(fmt.value)
     elif text == "-" or (text is None and stdin_is_piped()):
-        raw, name, fmt_value = read_stdin(), None, fmt.value
+        raw, name, fmt_value = read_stdin(), None, ingest.format_named(fmt.value)
     elif text is not None:
         raw, name, fmt_value = text, None, "text"
     else:
         raise InvalidInput("nothing to add", "give TEXT, --file PATH, or pipe text on stdin")
-    parsed = ingest.parse(raw, fmt_value, tags=tags, skip_bad=skip_bad, filename=name)  # type: ignore[arg-type]
+    parsed = ingest.parse(raw, fmt_value, tags=tags, skip_bad=skip_bad, filename=name)
     for bad in parsed.bad:
         output.warn(f"skipped line {bad.line}: {bad.reason}")
     ws, current = agent_and_workspace(agent)
@@ -107,7 +107,7 @@ def search(
 
     ws, current = agent_and_workspace(agent)
     hits = archival.search(ws.store, current, PassageQuery(
-        text=query, mode=mode.value, tags=tuple(tag or ()), tag_match=match.value,  # type: ignore[arg-type]
+        text=query, mode=mode.value, tags=tuple(tag or ()), tag_match=match.value,
         start=parse_when(since) if since else None, end=parse_when(until, end_of_day=True) if until else None,
         top_k=top_k, offset=offset))
     if json_out:
@@ -132,7 +132,7 @@ def list_passages(
     """A page of passages (oldest first by default)."""
     ws, current = agent_and_workspace(agent)
     found = ws.store.list_passages(current.id, after=after, before=before, limit=limit, ascending=not desc,
-                                   tags=tag or [], tag_match=match.value)  # type: ignore[arg-type]
+                                   tags=tag or [], tag_match=match.value)
     if json_out:
         output.emit_json(found)
         return

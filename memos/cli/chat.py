@@ -132,9 +132,9 @@ class ChatSession:
                     if state["live"] is None:
                         from rich.live import Live
 
-                        state["live"] = Live(console=self.console, refresh_per_second=12,
-                                             vertical_overflow="visible")
-                        state["live"].start()
+                        live = Live(console=self.console, refresh_per_second=12, vertical_overflow="visible")
+                        live.start()
+                        state["live"] = live
                     state["live"].update(self._markdown_renderable(state["streamed"]))
                 else:
                     sys.stdout.write(event.text)

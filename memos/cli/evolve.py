@@ -55,7 +55,7 @@ def evolve(
                 parts.append(f"memory: {', '.join(o.consolidated)} rethought")
             if o.learnings:
                 parts.append(f"{o.learnings} learning(s) archived")
-            if o.evolution and o.status not in ("no change",):
+            if o.evolution and o.status != "no_change":
                 parts.append(f"evolution {o.evolution}")
             if o.detail:
                 parts.append(o.detail)

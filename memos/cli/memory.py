@@ -15,13 +15,13 @@ app = typer.Typer(help="Show and edit core memory blocks.", no_args_is_help=True
 ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (kept in the block's history).")]
 
 
-def _block_json(block) -> dict:  # type: ignore[no-untyped-def]
+def _block_json(block) -> dict:
     data = output.jsonable(block)
     data["chars"] = len(block.value)
     return data
 
 
-def _report(edit, json_out: bool, verb: str) -> None:  # type: ignore[no-untyped-def]
+def _report(edit, json_out: bool, verb: str) -> None:
     block = edit.after
     if json_out:
         output.emit_json(_block_json(block))

@@ -35,7 +35,7 @@ class AddableRole(str, Enum):
     system = "system"
 
 
-def _render(found) -> None:  # type: ignore[no-untyped-def]
+def _render(found) -> None:
     output.table(["when", "role", "content", "id"],
                  [(output.when(m.created_at), m.role, output.shorten(m.content, 70), m.id) for m in found])
 
@@ -114,7 +114,7 @@ def add(
     ws, current = agent_and_workspace(agent)
     content = read_value(text, what="message")
     check_message_size(content)
-    message = ws.store.append_messages(current.id, [NewMessage(role.value, content)])[0]  # type: ignore[arg-type]
+    message = ws.store.append_messages(current.id, [NewMessage(role.value, content)])[0]
     if json_out:
         output.emit_json(message)
     else:

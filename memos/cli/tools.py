@@ -27,12 +27,12 @@ def _tools(agent: str | None) -> AgentTools:
     return tools
 
 
-def _schema_json(tool) -> dict:  # type: ignore[no-untyped-def]
+def _schema_json(tool) -> dict:
     return {"name": tool.name, "description": tool.description, "parameters": tool.parameters,
             "file": tool.file, "line": tool.line, "commit": tool.commit}
 
 
-def _added(tool, data: str, what: str, attached: bool, json_out: bool, hint: str = "") -> None:  # type: ignore[no-untyped-def]
+def _added(tool, data: str, what: str, attached: bool, json_out: bool, hint: str = "") -> None:
     if json_out:
         output.emit_json(_schema_json(tool))
         return

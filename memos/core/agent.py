@@ -357,7 +357,7 @@ class AgentRunner:
                 spec = self.specs.get(call.name)
                 records.append(ToolCallRecord(ids.new_id("toolcall"), self.agent.id, call.id, call.name,
                                               call.arguments, result, item.status, item.duration_ms,
-                                              tool_commit=getattr(spec.function, "tool_commit", None) if spec else None))
+                                              tool_commit=spec.commit if spec else None))
                 if item.status == "success" and stop is None \
                         and state.ends_turn(call.name, call.name in TERMINAL_TOOLS):
                     stop = None if state.missing_before_exit() else "end_turn"
@@ -414,7 +414,7 @@ class AgentRunner:
             yield ev.MemoryEdit(edit.after.label, edit.before.value, edit.after.value, edit.after.version)
         for text in ctx.sent_messages if ctx else []:
             yield ev.Assistant(text)
-        yield ev.ToolReturn(call_id, name, status, result)  # type: ignore[arg-type]
+        yield ev.ToolReturn(call_id, name, "success" if status == "success" else "error", result)
 
     # -- LLM and context ------------------------------------------------------------------
     def _call_with_room(self, compiled: list[dict[str, Any]], tools: list[dict[str, Any]],

@@ -10,6 +10,7 @@ import numpy as np
 from memos.core.ingest import Record, split_records
 from memos.errors import InvalidInput
 from memos.store.base import Agent, NewPassage, Passage, PassageHit, PassageQuery, Store
+from memos.store.embeddings import Embedder
 
 EMBED_BATCH = 256
 INSERT_CHUNK = 1_000  # passages per insert call: bounds the term rows held at once (a 50 MB import)
@@ -18,7 +19,7 @@ MAX_TOP_K = 1_000
 Progress = Callable[[int, int], None]  # (done, total)
 
 
-def _embedder(agent: Agent):  # type: ignore[no-untyped-def]
+def _embedder(agent: Agent) -> Embedder:
     from memos.store.embeddings import get_embedder
 
     return get_embedder(agent.embedding_model)

@@ -9,6 +9,15 @@ from typing import Literal
 from memos.errors import InvalidInput
 
 Format = Literal["auto", "lines", "jsonl", "text"]
+FORMATS: tuple[Format, ...] = ("auto", "lines", "jsonl", "text")
+
+
+def format_named(name: str) -> Format:
+    """The input format called ``name`` (as a front end's option gives it)."""
+    for known in FORMATS:
+        if known == name:
+            return known
+    raise InvalidInput(f"unknown format '{name}'", f"use one of: {', '.join(FORMATS)}")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from dataclasses import replace as dc_replace
 
 from memos.errors import EditConflict, InvalidInput, LimitExceeded, NotFound, ReadOnly
 from memos.store.base import Actor, Agent, Block, BlockChange, BlockVersion, NewBlock, Store
@@ -35,11 +34,6 @@ class Edit:
     def changed(self) -> bool:
         return self.before.value != self.after.value or self.before.limit != self.after.limit \
             or self.before.read_only != self.after.read_only or self.before.description != self.after.description
-
-
-def _as_change(block: Block, **fields: object) -> BlockChange:
-    base = BlockChange(block.value, block.limit, block.description, block.read_only)
-    return dc_replace(base, **fields)  # type: ignore[arg-type]
 
 
 def check_limit(label: str, value: str, limit: int) -> None:
@@ -79,7 +73,7 @@ def _value_edit(store: Store, agent: Agent, label: str, compute: Callable[[Block
         _check_writable(current, actor)
         value = compute(current)
         check_limit(current.label, value, current.limit)
-        return _as_change(current, value=value)
+        return BlockChange(value, current.limit, current.description, current.read_only)
 
     before, after = store.modify_block(block.id, change, actor=actor, reason=reason, restored_from=restored_from)
     return Edit(before, after)

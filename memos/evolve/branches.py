@@ -52,11 +52,13 @@ def branch_head(repo: ToolRepo, branch: str) -> str | None:
 
 def files_at(repo: ToolRepo, commit: str) -> dict[str, str]:
     """The source files of a commit, as the sandbox takes them (what `source_files` reads from disk)."""
+    from git import Blob  # GitPython, imported on first use
+
     tree = repo.git.commit(commit).tree
     files = {}
-    for blob in tree.traverse():
-        if blob.type == "blob" and Path(blob.path).suffix in SOURCE_SUFFIXES:
-            files[blob.path] = blob.data_stream.read().decode("utf-8", errors="replace")
+    for item in tree.traverse():
+        if isinstance(item, Blob) and Path(item.path).suffix in SOURCE_SUFFIXES:
+            files[str(item.path)] = item.data_stream.read().decode("utf-8", errors="replace")
     return files
 
 

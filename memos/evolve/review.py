@@ -8,7 +8,6 @@ what it changed about itself and why.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from memos.core.workspace import Workspace
 from memos.errors import InvalidInput
@@ -21,7 +20,7 @@ from memos.evolve.checks import (
     run_tests,
     shadow_replay,
 )
-from memos.store.base import Agent, Evolution
+from memos.store.base import Agent, Evolution, EvolutionChanges
 from memos.tools.custom import sandbox_limits, tool_repo
 from memos.tools.repo import ToolRepo
 from memos.tools.sandbox import Sandbox
@@ -43,7 +42,7 @@ class CheckResult:
         """Passed, and shadow replay saw no call get worse or change its output."""
         return self.tests.passed and self.shadow.regressions == 0
 
-    def reports(self) -> dict[str, Any]:
+    def reports(self) -> EvolutionChanges:
         return {"test_report": {"passed": self.tests.passed, "summary": self.tests.summary,
                                 "output": self.tests.output},
                 "shadow_report": self.shadow.to_dict()}

@@ -21,13 +21,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from memos.core.workspace import Workspace
 from memos.errors import MemosError
 from memos.evolve import branches, proposals, review
 from memos.evolve.consolidate import consolidate
-from memos.store.base import Agent, Evolution, Message
+from memos.store.base import Agent, Evolution, EvolutionStatus, Message
 from memos.tools.custom import tool_repo
 from memos.tools.repo import ToolRepo
 
@@ -40,6 +40,10 @@ class AlreadyRunning(MemosError):
     exit_code = EXIT_BUSY
 
 
+# What a pass did for one agent: the status of the evolution it made, if it got that far.
+OutcomeStatus = EvolutionStatus | Literal["nothing to do", "would run", "error"]
+
+
 @dataclass
 class AgentOutcome:
     agent: str
@@ -47,7 +51,7 @@ class AgentOutcome:
     consolidated: list[str] = field(default_factory=list)  # block labels edited
     learnings: int = 0
     evolution: str | None = None
-    status: str = "nothing to do"  # nothing to do | no change | accepted | pending | rejected | error | would ...
+    status: OutcomeStatus = "nothing to do"
     detail: str = ""
 
 
@@ -203,7 +207,7 @@ def _evolve(ws: Workspace, agent: Agent, repo: ToolRepo, problems: list[str], re
         raise
     if proposal is None:
         ws.store.update_evolution(evolution.id, status="no_change", title="no change proposed", decided_by="sleep")
-        outcome.status = "no change"
+        outcome.status = "no_change"
         return
     branch = proposals.branch_name(proposal.title, evolution.id)
     evolution = ws.store.update_evolution(evolution.id, branch=branch, title=proposal.title,
@@ -217,11 +221,13 @@ def _evolve(ws: Workspace, agent: Agent, repo: ToolRepo, problems: list[str], re
     if head is None:
         branches.delete_branch(repo, branch)
         ws.store.update_evolution(evolution.id, status="no_change", decided_by="sleep")
-        outcome.status = "no change"
+        outcome.status = "no_change"
         return
     evolution = ws.store.update_evolution(evolution.id, head_commit=head)
     checks = review.run_checks(ws, agent, repo, base or head, head)
-    evolution = ws.store.update_evolution(evolution.id, status="pending", **checks.reports())
+    changes = checks.reports()
+    changes["status"] = "pending"
+    evolution = ws.store.update_evolution(evolution.id, **changes)
     outcome.detail = evolution.title
     _decide(ws, evolution, checks, policy, outcome)
 

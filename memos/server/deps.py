@@ -13,11 +13,11 @@ from memos.store.base import Agent, ToolRecord
 
 
 def workspace(request: Request) -> Workspace:
-    return request.app.state.ws  # type: ignore[no-any-return]
+    return request.app.state.ws
 
 
 def turns(request: Request) -> Turns:
-    return request.app.state.turns  # type: ignore[no-any-return]
+    return request.app.state.turns
 
 
 WS = Annotated[Workspace, Depends(workspace)]

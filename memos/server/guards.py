@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,7 +19,7 @@ OPEN_PATHS = {"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc", "/v1/
 LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1"}
 
 
-async def _refuse(send: Send, status: int, detail: str, hint: str, headers: list[tuple[bytes, bytes]] = ()) -> None:
+async def _refuse(send: Send, status: int, detail: str, hint: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
     body = json.dumps({"detail": detail, "hint": hint}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),

@@ -15,7 +15,7 @@ T = TypeVar("T")
 
 
 def paged(items: Sequence[T], *, after: str | None, before: str | None, limit: int,
-          key: Callable[[T], str] = lambda item: item.id) -> list[T]:  # type: ignore[attr-defined]
+          key: Callable[[T], str] = lambda item: str(getattr(item, "id"))) -> list[T]:  # noqa: B009
     """The items strictly after ``after`` and before ``before`` (ids), at most ``limit``:
     the first ones, or the last ones when paging backwards with only ``before``."""
     chosen = list(items)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 
 import numpy as np  # noqa: F401  (only for type hints of embeddings)
 
@@ -22,6 +22,10 @@ Role = Literal["system", "user", "assistant", "tool"]
 SearchMode = Literal["vector", "text", "hybrid"]
 TagMatch = Literal["any", "all"]
 Actor = Literal["user", "agent", "sleep", "system"]
+# An evolution's life: running (being written) -> no_change | failed | pending (checked, awaiting
+# a decision) -> accepted | rejected; accepted -> rolled_back; interrupted if its process died.
+EvolutionStatus = Literal["running", "no_change", "failed", "pending", "accepted", "rejected", "rolled_back",
+                          "interrupted"]
 
 EMBEDDING_DIM = 384
 
@@ -260,7 +264,7 @@ class Evolution:
     branch: str
     base_commit: str | None
     head_commit: str | None
-    status: str  # running | rejected | pending | accepted | rolled_back | interrupted | failed
+    status: EvolutionStatus
     title: str
     rationale: str
     test_report: dict[str, Any] | None
@@ -268,6 +272,19 @@ class Evolution:
     decided_by: str | None
     created_at: datetime
     updated_at: datetime
+
+
+class EvolutionChanges(TypedDict, total=False):
+    """The fields of an evolution that `Store.update_evolution` may change."""
+
+    branch: str
+    head_commit: str | None
+    status: EvolutionStatus
+    title: str
+    rationale: str
+    test_report: dict[str, Any] | None
+    shadow_report: dict[str, Any] | None
+    decided_by: str | None
 
 
 @dataclass(frozen=True)
@@ -511,18 +528,19 @@ class Store(abc.ABC):
     # -- evolutions and small facts -------------------------------------------
     @abc.abstractmethod
     def create_evolution(self, agent_id: str, branch: str, base_commit: str | None, *, title: str = "",
-                         rationale: str = "", status: str = "running") -> Evolution: ...
+                         rationale: str = "", status: EvolutionStatus = "running") -> Evolution: ...
 
     @abc.abstractmethod
-    def update_evolution(self, evolution_id: str, **fields: Any) -> Evolution:
-        """Change any of head_commit, status, title, rationale, test_report, shadow_report, decided_by."""
+    def update_evolution(self, evolution_id: str, **fields: Unpack[EvolutionChanges]) -> Evolution:
+        """Change any of the fields of `EvolutionChanges`."""
 
     @abc.abstractmethod
     def get_evolution(self, evolution_id: str) -> Evolution:
         """By id, or by a unique prefix of it."""
 
     @abc.abstractmethod
-    def list_evolutions(self, agent_id: str | None = None, status: str | None = None) -> list[Evolution]:
+    def list_evolutions(self, agent_id: str | None = None,
+                        status: EvolutionStatus | None = None) -> list[Evolution]:
         """Newest first."""
 
     @abc.abstractmethod

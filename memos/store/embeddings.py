@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -48,11 +48,11 @@ class LocalMiniLM:
 
     name = "local/all-MiniLM-L6-v2"
     dim = EMBEDDING_DIM
-    _model = None
+    _model: Any = None  # a SentenceTransformer, loaded on first use (its import takes ~5 s)
     _lock = threading.Lock()
 
     @classmethod
-    def _load(cls):  # type: ignore[no-untyped-def]
+    def _load(cls) -> Any:
         with cls._lock:
             if cls._model is None:
                 # Offline, and quiet: stdout is memos's data channel.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from functools import lru_cache
+from typing import Any
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
@@ -20,7 +21,7 @@ STOP_WORDS = frozenset(
 
 
 @lru_cache(maxsize=1)
-def _stemmer():  # type: ignore[no-untyped-def]
+def _stemmer() -> Any:  # a Stemmer.Stemmer
     import Stemmer  # PyStemmer: C Snowball stemmers
 
     return Stemmer.Stemmer("english")

@@ -124,7 +124,7 @@ class AgentTools:
     def specs(self, attached: list[str] | None = None) -> dict[str, ToolSpec]:
         names = self.attached_names() if attached is None else attached
         with self._lock:
-            return {name: ToolSpec(name, tool.description, tool.parameters, self._caller(tool))
+            return {name: ToolSpec(name, tool.description, tool.parameters, self._caller(tool), tool.commit)
                     for name in names if (tool := self.tools.get(name)) is not None}
 
     def _caller(self, tool: LoadedTool) -> Callable[..., Any]:
@@ -134,7 +134,6 @@ class AgentTools:
                 raise ToolFailed(result.for_agent().removeprefix("Error: "))
             return result.for_agent()
 
-        call.tool_commit = tool.commit  # type: ignore[attr-defined]
         return call
 
     def run(self, tool: LoadedTool, arguments: dict[str, Any]) -> SandboxResult:

@@ -29,6 +29,7 @@ class ToolSpec:
     description: str
     parameters: dict[str, Any]
     function: Callable[..., Any]
+    commit: str | None = None  # a custom tool's: the tool repo commit its code came from
 
     def openai_schema(self) -> dict[str, Any]:
         return {"type": "function",

@@ -19,7 +19,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from memos.errors import InvalidInput, NotFound
 
@@ -141,7 +141,7 @@ class ToolRepo:
         commit = repo.index.commit(f"{message}\n\n{body}\n", author=actor, committer=actor)
         return commit.hexsha
 
-    def log(self, limit: int = 20) -> list[dict[str, str]]:
+    def log(self, limit: int = 20) -> list[dict[str, Any]]:
         repo = self.git
         if not repo.head.is_valid():
             return []

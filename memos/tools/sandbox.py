@@ -231,7 +231,7 @@ class _Worker:
                 failure = ("timeout", f"the tool ran longer than {self.limits.wall_seconds:g} s and was stopped")
                 break
             for key, _ in selector.select(timeout=min(remaining, 0.5)):
-                chunk = os.read(key.fileobj.fileno(), 65536)  # type: ignore[union-attr]
+                chunk = os.read(key.fd, 65536)
                 if not chunk:
                     selector.unregister(key.fileobj)
                     open_streams -= 1
@@ -250,7 +250,7 @@ class _Worker:
         stderr = bytes(buffers["stderr"][:cap]).decode("utf-8", "replace")
         lines = [json.loads(line) for line in bytes(buffers["result"]).decode("utf-8", "replace").splitlines()
                  if line.strip().startswith("{") and line.strip().endswith("}")]
-        layers = next((line["ready"] for line in lines if "ready" in line), {})
+        layers: dict[str, Any] = next((line["ready"] for line in lines if "ready" in line), {})
         final = next((line for line in lines if "ok" in line), None)
         if failure is None and final is not None:
             if final["ok"]:

@@ -112,15 +112,18 @@ def _line_in(exc: BaseException, filename: str) -> int | None:
 
 def _load_by_path(name: str, path: str) -> Any:
     spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    spec.loader.exec_module(module)
     return module
 
 
 def _describe(job: dict[str, Any], registry_path: str) -> dict[str, Any]:
     registry = _load_by_path("memos_tool_registry", registry_path)
-    tools, problems = [], []
+    tools: list[dict[str, Any]] = []
+    problems: list[dict[str, Any]] = []
     for module_name in job["modules"]:
         filename = f"{module_name}.py"
         try:

@@ -17,9 +17,12 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from memos.core.workspace import Workspace
+from memos.errors import InvalidInput
+from memos.store.base import Agent
 from memos.tui.events import AgentSelected, StoreChanged
 from memos.tui.widgets.agents import AgentsPane
 from memos.tui.widgets.archival import ArchivalPane
+from memos.tui.widgets.base import memos_app
 from memos.tui.widgets.conversation import ConversationPane
 from memos.tui.widgets.evolution import EvolutionPane
 from memos.tui.widgets.memory import MemoryPane
@@ -45,7 +48,7 @@ class PaneTabs(TabbedContent):
         event.stop()
         event.prevent_default()  # TabbedContent's own handler would switch to the focused pane
         if event.tab_pane.id != self.active:
-            self.app.call_later(self.app.focus_active_pane)  # type: ignore[attr-defined]
+            self.app.call_later(memos_app(self).focus_active_pane)
 
 
 class MemosApp(App[None]):
@@ -64,6 +67,19 @@ class MemosApp(App[None]):
         chosen = self.ws.resolve_agent(agent) if agent or self.ws.store.list_agents() else None
         self.agent_id: str | None = chosen.id if chosen else None
         self._stamp = self.ws.store.change_stamp()
+
+    @property
+    def chosen_agent_id(self) -> str:
+        """The agent the panes act on. Only the Agents tab shows until one is chosen
+        (action_show_tab), so no other pane acts without one; if it ever does, the user reads
+        this error as a notification, like any other."""
+        if self.agent_id is None:
+            raise InvalidInput("no agent chosen", "create or choose one on the Agents tab (F1)")
+        return self.agent_id
+
+    @property
+    def agent(self) -> Agent:
+        return self.ws.store.get_agent(self.chosen_agent_id)
 
     def compose(self) -> ComposeResult:
         yield Header()

@@ -21,11 +21,10 @@ router = APIRouter(prefix="/v1/agents/{agent_id}/messages", tags=["messages"])
 
 def turn_request(body: MessageRequest) -> TurnRequest:
     """What the body asks for: a user message, or an approval decision on the waiting tool call."""
-    common = {"max_steps": body.max_steps, "model": body.override_model}
     if body.input is not None and body.messages:
         raise InvalidInput("give either 'input' or 'messages', not both")
     if body.input is not None:
-        return TurnRequest("send", body.input, **common)
+        return TurnRequest("send", body.input, max_steps=body.max_steps, model=body.override_model)
     if not body.messages:
         raise InvalidInput("the request has no messages", "send {\"messages\": [{\"role\": \"user\", \"content\": ...}]}")
     approvals = [m for m in body.messages if m.type == "approval"]
@@ -39,7 +38,7 @@ def turn_request(body: MessageRequest) -> TurnRequest:
             reason = next((a.get("reason") for a in decision.approvals if a.get("reason")), reason)
         if approve is None:
             raise InvalidInput("the approval says neither approve: true nor approve: false")
-        return TurnRequest("approve" if approve else "deny", reason or "", **common)
+        return TurnRequest("approve" if approve else "deny", reason or "", max_steps=body.max_steps, model=body.override_model)
     texts = []
     for message in body.messages:
         if message.role != "user":
@@ -47,7 +46,7 @@ def turn_request(body: MessageRequest) -> TurnRequest:
                                "change the agent's system prompt with PATCH /v1/agents/{id} instead")
         content = message.content
         texts.append(content if isinstance(content, str) else "".join(p.text for p in content or []))
-    return TurnRequest("send", "\n\n".join(texts), **common)
+    return TurnRequest("send", "\n\n".join(texts), max_steps=body.max_steps, model=body.override_model)
 
 
 def _collect(events: Iterator[Any]) -> dict[str, Any]:

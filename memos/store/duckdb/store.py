@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, cast
 
 from memos.store.duckdb.connection import Connections
 from memos.store.duckdb.passages import PassagesMixin
@@ -82,4 +83,5 @@ class DuckDBStore(PassagesMixin, SQLStore):
         import pyarrow.lib
 
         if not pyarrow.lib._pandas_api.have_pandas:
-            sys.modules["pandas"] = None  # type: ignore[assignment]
+            # None in sys.modules is Python's own "this import fails" marker.
+            sys.modules["pandas"] = cast(ModuleType, None)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Unpack
 
 from memos.errors import InvalidInput, NotFound
 from memos.store import ids
-from memos.store.base import Evolution
+from memos.store.base import Evolution, EvolutionChanges, EvolutionStatus
 from memos.store.sql.host import SQLHost
 from memos.store.timeutil import from_db, to_db, utcnow
 
@@ -30,7 +30,7 @@ def _evolution(row: Sequence[Any]) -> Evolution:
 
 class EvolutionsMixin(SQLHost):
     def create_evolution(self, agent_id: str, branch: str, base_commit: str | None, *, title: str = "",
-                         rationale: str = "", status: str = "running") -> Evolution:
+                         rationale: str = "", status: EvolutionStatus = "running") -> Evolution:
         evolution_id, now = ids.new_id("evo"), to_db(utcnow())
         with self._write() as con:
             self._agent_row(con, agent_id)
@@ -38,18 +38,19 @@ class EvolutionsMixin(SQLHost):
                         [evolution_id, agent_id, branch, base_commit, status, title, rationale, now, now])
             return _evolution(con.execute(f"SELECT {COLUMNS} FROM evolutions WHERE id = ?", [evolution_id]).fetchone())
 
-    def update_evolution(self, evolution_id: str, **fields: Any) -> Evolution:
+    def update_evolution(self, evolution_id: str, **fields: Unpack[EvolutionChanges]) -> Evolution:
         unknown = set(fields) - UPDATABLE
         if unknown:
             raise ValueError(f"cannot update evolution fields {sorted(unknown)}")
+        values: dict[str, Any] = dict(fields)
         for key in ("test_report", "shadow_report"):
-            if key in fields and fields[key] is not None:
-                fields[key] = json.dumps(fields[key])
+            if values.get(key) is not None:
+                values[key] = json.dumps(values[key])
         with self._write() as con:
-            if fields:
-                assignments = ", ".join(f"{key} = ?" for key in fields)
+            if values:
+                assignments = ", ".join(f"{key} = ?" for key in values)
                 con.execute(f"UPDATE evolutions SET {assignments}, updated_at = ? WHERE id = ?",
-                            [*fields.values(), to_db(utcnow()), evolution_id])
+                            [*values.values(), to_db(utcnow()), evolution_id])
             row = con.execute(f"SELECT {COLUMNS} FROM evolutions WHERE id = ?", [evolution_id]).fetchone()
         if row is None:
             raise NotFound(f"no evolution '{evolution_id}'", "see `memos evolve list`")
@@ -67,7 +68,8 @@ class EvolutionsMixin(SQLHost):
             raise NotFound(f"no evolution '{evolution_id}'", "see `memos evolve list`")
         raise InvalidInput(f"'{evolution_id}' matches several evolutions", "give more of the id")
 
-    def list_evolutions(self, agent_id: str | None = None, status: str | None = None) -> list[Evolution]:
+    def list_evolutions(self, agent_id: str | None = None,
+                        status: EvolutionStatus | None = None) -> list[Evolution]:
         where, params = ["true"], []
         if agent_id:
             where.append("agent_id = ?")

@@ -8,6 +8,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from memos.tui.events import AgentSelected
+from memos.tui.widgets.base import memos_app
 
 
 class AgentsPane(Vertical):
@@ -24,7 +25,7 @@ class AgentsPane(Vertical):
         self.refresh_rows()
 
     def refresh_rows(self) -> None:
-        ws = self.app.ws  # type: ignore[attr-defined]
+        ws = memos_app(self).ws
         table = self.query_one(DataTable)
         keep = table.cursor_row
         table.clear()
@@ -33,7 +34,7 @@ class AgentsPane(Vertical):
             pending[evolution.agent_id] = pending.get(evolution.agent_id, 0) + 1
         for agent in ws.store.list_agents():
             counts = ws.store.agent_counts(agent.id)
-            mark = "● " if agent.id == self.app.agent_id else "  "  # type: ignore[attr-defined]
+            mark = "● " if agent.id == memos_app(self).agent_id else "  "
             last = counts.last_activity.strftime("%Y-%m-%d %H:%M") if counts.last_activity else "-"
             table.add_row(mark + agent.name, agent.model, f"{counts.messages:,}", f"{counts.passages:,}", last,
                           str(pending.get(agent.id, 0) or "-"), key=agent.id)
@@ -63,7 +64,7 @@ class AgentsPane(Vertical):
                 return
             from memos.core.agents import create_agent
 
-            agent = create_agent(self.app.ws, name)  # type: ignore[attr-defined]
+            agent = create_agent(memos_app(self).ws, name)
             self.refresh_rows()
             self.post_message(AgentSelected(agent.id))
 
@@ -75,13 +76,13 @@ class AgentsPane(Vertical):
         agent_id = self._selected()
         if not agent_id:
             return
-        agent = self.app.ws.store.get_agent(agent_id)  # type: ignore[attr-defined]
+        agent = memos_app(self).ws.store.get_agent(agent_id)
 
         def decided(yes: bool | None) -> None:
             if yes:
                 from memos.core.agents import delete_agent
 
-                delete_agent(self.app.ws, agent)  # type: ignore[attr-defined]
+                delete_agent(memos_app(self).ws, agent)
                 self.app.notify(f"deleted agent {agent.name}")
                 self.refresh_rows()
 

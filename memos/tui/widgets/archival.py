@@ -9,8 +9,11 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Select, Static
 
 from memos.errors import MemosError
+from memos.store.base import SearchMode
+from memos.tui.widgets.base import memos_app
 
 PAGE = 50
+SEARCH_MODES: dict[str, SearchMode] = {"hybrid": "hybrid", "vector": "vector", "text": "text"}
 
 
 class ArchivalPane(Vertical):
@@ -20,7 +23,7 @@ class ArchivalPane(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(id="archival-search"):
             yield Input(placeholder="search archival memory (Enter)", id="archival-query")
-            yield Select([("hybrid", "hybrid"), ("vector", "vector"), ("text", "text")], value="hybrid",
+            yield Select([(mode, mode) for mode in SEARCH_MODES], value="hybrid",
                          allow_blank=False, id="archival-mode")
         yield Static("", id="archival-status", classes="status", markup=False)
         yield DataTable(id="archival-table", cursor_type="row", zebra_stripes=True)
@@ -39,12 +42,12 @@ class ArchivalPane(Vertical):
             self.show_page()
 
     def show_page(self) -> None:
-        app = self.app
-        if app.agent_id is None:  # type: ignore[attr-defined]
+        app = memos_app(self)
+        if app.agent_id is None:
             return
-        store = app.ws.store  # type: ignore[attr-defined]
-        passages = store.list_passages(app.agent_id, after=self.cursors[self.page], limit=PAGE)  # type: ignore[attr-defined]
-        stats = store.passage_stats(app.agent_id)  # type: ignore[attr-defined]
+        store = app.ws.store
+        passages = store.list_passages(app.agent_id, after=self.cursors[self.page], limit=PAGE)
+        stats = store.passage_stats(app.agent_id)
         table = self.query_one(DataTable)
         table.clear()
         for p in passages:
@@ -67,18 +70,18 @@ class ArchivalPane(Vertical):
         from memos.core import archival
         from memos.store.base import PassageQuery
 
-        app = self.app
+        app = memos_app(self)
         text = self.query_one("#archival-query", Input).value
-        mode = str(self.query_one("#archival-mode", Select).value)
-        agent = app.ws.store.get_agent(app.agent_id)  # type: ignore[attr-defined]
+        mode = SEARCH_MODES[str(self.query_one("#archival-mode", Select).value)]
         try:
-            hits = archival.search(app.ws.store, agent, PassageQuery(text=text, mode=mode, top_k=PAGE))  # type: ignore[arg-type,attr-defined]
+            agent = app.agent
+            hits = archival.search(app.ws.store, agent, PassageQuery(text=text, mode=mode, top_k=PAGE))
         except MemosError as exc:
             app.call_from_thread(app.notify, str(exc), severity="error")
             return
         app.call_from_thread(self._show_hits, hits, text, mode)
 
-    def _show_hits(self, hits, text: str, mode: str) -> None:  # type: ignore[no-untyped-def]
+    def _show_hits(self, hits, text: str, mode: str) -> None:
         table = self.query_one(DataTable)
         table.clear()
         for hit in hits:
@@ -110,9 +113,9 @@ class ArchivalPane(Vertical):
         from memos.core import archival
         from memos.core.ingest import Record
 
-        app = self.app
-        agent = app.ws.store.get_agent(app.agent_id)  # type: ignore[attr-defined]
-        archival.insert(app.ws.store, agent, [Record(text, [])])  # type: ignore[attr-defined]
+        app = memos_app(self)
+        agent = app.agent
+        archival.insert(app.ws.store, agent, [Record(text, [])])
         app.call_from_thread(self.refresh_rows)
         app.call_from_thread(app.notify, "passage added")
 
@@ -126,7 +129,7 @@ class ArchivalPane(Vertical):
 
         def decided(yes: bool | None) -> None:
             if yes:
-                self.app.ws.store.delete_passages(self.app.agent_id, [passage_id])  # type: ignore[attr-defined]
+                memos_app(self).ws.store.delete_passages(memos_app(self).chosen_agent_id, [passage_id])
                 self.app.notify("passage deleted")
                 self.refresh_rows()
 

@@ -13,6 +13,7 @@ from textual.widgets import Button, Input, RichLog, Static
 
 from memos.errors import MemosError
 from memos.tools.reply import REPLY_TOOL
+from memos.tui.widgets.base import memos_app
 
 HISTORY = 200
 
@@ -36,10 +37,10 @@ class ConversationPane(Vertical):
         self.refresh_log()
 
     def refresh_log(self, query: str | None = None, since: str | None = None) -> None:
-        app = self.app
-        if app.agent_id is None or self.cancel_flag is not None:  # type: ignore[attr-defined]
+        app = memos_app(self)
+        if app.agent_id is None or self.cancel_flag is not None:
             return  # a reply is streaming: its own events are on screen
-        store = app.ws.store  # type: ignore[attr-defined]
+        store = app.ws.store
         if query or since:
             from memos.core.timeparse import parse_when
 
@@ -48,11 +49,11 @@ class ConversationPane(Vertical):
             except MemosError as exc:
                 self.app.notify(str(exc), severity="error")
                 return
-            messages = store.search_messages(app.agent_id, query, start=start, limit=HISTORY)[::-1]  # type: ignore[attr-defined]
+            messages = store.search_messages(app.agent_id, query, start=start, limit=HISTORY)[::-1]
             status = f"{len(messages)} message(s)" + (f" matching '{query}'" if query else "") + \
                 (f" since {start:%Y-%m-%d %H:%M}" if start else "")
         else:
-            messages = store.list_messages(app.agent_id, limit=HISTORY, order="desc")[::-1]  # type: ignore[attr-defined]
+            messages = store.list_messages(app.agent_id, limit=HISTORY, order="desc")[::-1]
             status = f"last {len(messages)} messages · Enter sends · Esc cancels a reply · /search words"
         log = self.query_one(RichLog)
         log.clear()
@@ -60,7 +61,7 @@ class ConversationPane(Vertical):
             for line in _lines(m):
                 log.write(line)
         self.query_one("#conversation-status", Static).update(status)
-        self.query_one("#approval-bar").display = bool(store.pending_tool_calls(app.agent_id))  # type: ignore[attr-defined]
+        self.query_one("#approval-bar").display = bool(store.pending_tool_calls(app.agent_id))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         text = event.value.strip()
@@ -94,11 +95,11 @@ class ConversationPane(Vertical):
         from memos.core.agent import AgentRunner
         from memos.tools.custom import custom_tools_for
 
-        app = self.app
-        ws = app.ws  # type: ignore[attr-defined]
+        app = memos_app(self)
+        ws = app.ws
         live = ""
         try:
-            agent = ws.store.get_agent(app.agent_id)  # type: ignore[attr-defined]
+            agent = app.agent
             tools, _ = custom_tools_for(ws, agent)
             runner = AgentRunner(ws, agent, custom_tools=tools)
             for event in begin(runner, cancel):

@@ -10,6 +10,7 @@ from textual.widgets import DataTable, Static
 
 from memos.errors import MemosError
 from memos.evolve.checks import describe_shadow
+from memos.tui.widgets.base import memos_app
 
 
 class EvolutionPane(Horizontal):
@@ -29,10 +30,10 @@ class EvolutionPane(Horizontal):
         self.refresh_rows()
 
     def refresh_rows(self) -> None:
-        app = self.app
-        if app.agent_id is None:  # type: ignore[attr-defined]
+        app = memos_app(self)
+        if app.agent_id is None:
             return
-        rows = [e for e in app.ws.store.list_evolutions(app.agent_id) if e.status != "no_change"]  # type: ignore[attr-defined]
+        rows = [e for e in app.ws.store.list_evolutions(app.agent_id) if e.status != "no_change"]
         table = self.query_one(DataTable)
         keep = table.cursor_row
         table.clear()
@@ -66,7 +67,7 @@ class EvolutionPane(Horizontal):
         from memos.evolve import branches
         from memos.tools.custom import tool_repo
 
-        ws = self.app.ws  # type: ignore[attr-defined]
+        ws = memos_app(self).ws
         e = ws.store.get_evolution(evolution_id)
         report = [f"{e.title}  [{e.status}]", f"why: {e.rationale or '-'}"]
         if e.test_report:
@@ -92,9 +93,9 @@ class EvolutionPane(Horizontal):
     def _recheck(self, evolution_id: str) -> None:
         from memos.evolve.review import recheck
 
-        app = self.app
+        app = memos_app(self)
         try:
-            _, result = recheck(app.ws, app.ws.store.get_evolution(evolution_id))  # type: ignore[attr-defined]
+            _, result = recheck(app.ws, app.ws.store.get_evolution(evolution_id))
             app.call_from_thread(app.notify, f"checks done: tests {'passed' if result.tests.passed else 'failed'}")
         except MemosError as exc:
             app.call_from_thread(app.notify, str(exc), severity="error")
@@ -111,7 +112,7 @@ class EvolutionPane(Horizontal):
         evolution_id = self._selected()
         if not evolution_id:
             return
-        ws = self.app.ws  # type: ignore[attr-defined]
+        ws = memos_app(self).ws
         e = ws.store.get_evolution(evolution_id)
 
         def decided(yes: bool | None) -> None:

@@ -11,6 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Label, ListItem, ListView, ProgressBar, Static, TextArea
 
 from memos.errors import MemosError
+from memos.tui.widgets.base import memos_app
 
 
 class BlockItem(ListItem):
@@ -51,10 +52,10 @@ class MemoryPane(Horizontal):
 
     # -- reading ---------------------------------------------------------------------
     def refresh_blocks(self) -> None:
-        app = self.app
-        if app.agent_id is None:  # type: ignore[attr-defined]
+        app = memos_app(self)
+        if app.agent_id is None:
             return
-        blocks = app.ws.store.list_agent_blocks(app.agent_id)  # type: ignore[attr-defined]
+        blocks = app.ws.store.list_agent_blocks(app.agent_id)
         listing = self.query_one("#block-list", ListView)
         listing.clear()
         for block in blocks:
@@ -66,8 +67,8 @@ class MemoryPane(Horizontal):
             listing.index = labels.index(self.current)
             self._show(self.current, keep_edits=True)
 
-    def _block(self, label: str):  # type: ignore[no-untyped-def]
-        return self.app.ws.store.get_agent_block(self.app.agent_id, label)  # type: ignore[attr-defined]
+    def _block(self, label: str):
+        return memos_app(self).ws.store.get_agent_block(memos_app(self).chosen_agent_id, label)
 
     def _show(self, label: str, keep_edits: bool = False) -> None:
         block = self._block(label)
@@ -113,7 +114,7 @@ class MemoryPane(Horizontal):
             return
         text = self.query_one("#block-editor", TextArea).text
         try:
-            edit = memory.set_value(self.app.ws.store, self.app.ws.store.get_agent(self.app.agent_id),  # type: ignore[attr-defined]
+            edit = memory.set_value(memos_app(self).ws.store, memos_app(self).agent,
                                     self.current, text, actor="user", reason="tui")
         except MemosError as exc:
             self.app.notify(str(exc), severity="error")
@@ -128,7 +129,7 @@ class MemoryPane(Horizontal):
         if not self.current:
             return
         try:
-            edit = memory.undo(self.app.ws.store, self.app.ws.store.get_agent(self.app.agent_id), self.current)  # type: ignore[attr-defined]
+            edit = memory.undo(memos_app(self).ws.store, memos_app(self).agent, self.current)
         except MemosError as exc:
             self.app.notify(str(exc), severity="warning")
             return
@@ -150,7 +151,7 @@ class MemoryPane(Horizontal):
             if not answer:
                 return
             try:
-                edit = memory.rollback(self.app.ws.store, self.app.ws.store.get_agent(self.app.agent_id), label,  # type: ignore[attr-defined]
+                edit = memory.rollback(memos_app(self).ws.store, memos_app(self).agent, label,
                                        int(answer.lstrip("v")))
             except ValueError:
                 self.app.notify(f"'{answer}' is not a version number", severity="error")
@@ -170,7 +171,7 @@ class MemoryPane(Horizontal):
 
         if not self.current:
             return
-        versions = memory.history(self.app.ws.store, self.app.ws.store.get_agent(self.app.agent_id), self.current)  # type: ignore[attr-defined]
+        versions = memory.history(memos_app(self).ws.store, memos_app(self).agent, self.current)
         lines = []
         for v in reversed(versions[-10:]):
             lines.append(f"v{v.version} by {v.actor} ({v.reason}) {v.created_at:%Y-%m-%d %H:%M}")

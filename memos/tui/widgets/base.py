@@ -1,0 +1,16 @@
+"""What every pane needs from the app, typed once."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from textual.dom import DOMNode
+
+if TYPE_CHECKING:
+    from memos.tui.app import MemosApp
+
+
+def memos_app(node: DOMNode) -> MemosApp:
+    """The running MemosApp (its workspace and chosen agent). Textual types ``node.app`` as
+    any App; memos's widgets only ever run inside MemosApp, so the cast is made here, once."""
+    return cast("MemosApp", node.app)
