@@ -9,7 +9,7 @@ it: a killed process lets go at once, and the next holder recovers what it left.
 DuckDB: an ``flock`` on a file beside the database, holding the owner's pid.
 PostgreSQL: a session-level advisory lock on a connection of its own, whose
 ``application_name`` names the owner's pid (so CLI and server on different
-machines exclude each other too).
+machines exclude each other too). Both are fair: whoever waits goes before a newcomer.
 """
 
 from __future__ import annotations
@@ -107,39 +107,67 @@ def _advisory_key(name: str) -> int:
 
 
 class AdvisoryTurnLock:
-    """A PostgreSQL session advisory lock held on a connection opened for it."""
+    """A PostgreSQL session advisory lock, held on a connection of its own.
+
+    Fair in the same way as `FileTurnLock`: a waiter holds a shared advisory lock on a second
+    key, and a newcomer that finds it held waits too instead of taking the turn first. The
+    connection lives from the first try to `release`; closing it lets go of both locks, and
+    so does the server when the process dies."""
 
     def __init__(self, url: str, name: str) -> None:
         self.url = url
         self.key = _advisory_key(name)
+        self.waiting_key = _advisory_key(name + ":waiting")
         self._con: Any | None = None
+        self._in_line = False
 
     def _connect(self, label: str) -> Any:
         import psycopg
 
         return psycopg.connect(self.url, autocommit=True, application_name=label[:63])
 
-    def try_acquire(self) -> bool:
-        import socket
+    def _session(self) -> Any:
+        if self._con is None:
+            import socket
 
-        con = self._connect(f"memos turn pid {os.getpid()} on {socket.gethostname()}")
-        try:
-            got = con.execute("SELECT pg_try_advisory_lock(%s)", [self.key]).fetchone()[0]
-        except BaseException:
-            con.close()
-            raise
-        if not got:
-            con.close()
+            self._con = self._connect(f"memos turn pid {os.getpid()} on {socket.gethostname()}")
+        return self._con
+
+    def _others_waiting(self, con: Any) -> bool:
+        if con.execute("SELECT pg_try_advisory_lock(%s)", [self.waiting_key]).fetchone()[0]:
+            con.execute("SELECT pg_advisory_unlock(%s)", [self.waiting_key])
             return False
-        self._con = con
         return True
+
+    def _wait_in_line(self, con: Any) -> None:
+        if not self._in_line:
+            # Blocks only while a newcomer's probe holds the key exclusively, for microseconds.
+            con.execute("SELECT pg_advisory_lock_shared(%s)", [self.waiting_key])
+            self._in_line = True
+
+    def try_acquire(self) -> bool:
+        con = self._session()
+        try:
+            if not self._in_line and self._others_waiting(con):
+                self._wait_in_line(con)  # others were first
+                return False
+            if not con.execute("SELECT pg_try_advisory_lock(%s)", [self.key]).fetchone()[0]:
+                self._wait_in_line(con)
+                return False
+            if self._in_line:
+                con.execute("SELECT pg_advisory_unlock_shared(%s)", [self.waiting_key])
+                self._in_line = False
+            return True
+        except BaseException:
+            self.release()
+            raise
 
     def holder(self) -> str | None:
         unsigned = self.key & 0xFFFFFFFFFFFFFFFF
         with self._connect("memos turn probe") as con:
             row = con.execute(
                 "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.mode = 'ExclusiveLock' AND l.objsubid = 1 "
                 "AND l.classid = %s::bigint AND l.objid = %s::bigint",
                 [unsigned >> 32, unsigned & 0xFFFFFFFF]).fetchone()
         if not row or not row[0]:
@@ -147,9 +175,8 @@ class AdvisoryTurnLock:
         return str(row[0]).removeprefix("memos turn ")
 
     def release(self) -> None:
+        """Give the turn back, or leave the line: closing the session drops its locks."""
+        self._in_line = False
         if self._con is not None:
             con, self._con = self._con, None
-            try:
-                con.execute("SELECT pg_advisory_unlock(%s)", [self.key])
-            finally:
-                con.close()
+            con.close()

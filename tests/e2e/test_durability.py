@@ -147,7 +147,7 @@ def test_a_long_message_and_a_small_provider_window_never_brick_the_agent(memos,
 
 
 def test_concurrent_sends_take_turns(memos, chat_agent, fake_llm):
-    count = 6
+    count = 20  # as many pipelines as the issue that found the interleaving
     fake_llm.script(*[say(f"answer {i}") for i in range(count)])
     procs = [start("send", f"question {i}") for i in range(count)]
     outs = [p.communicate(timeout=300) for p in procs]

@@ -120,6 +120,27 @@ def test_in_context_flags_and_core_memory(workspace):
     assert (core.messages, core.passages) == (5, 0)
 
 
+def test_a_waiting_turn_goes_before_a_newcomer(workspace):
+    """A pipeline that ends a turn and starts the next at once must not starve the others:
+    whoever tried while the turn was taken gets it before anyone who comes later."""
+    store = workspace.store
+    agent = _agent(store)
+    first, waiting, newcomer = (store.turn_lock(agent.id) for _ in range(3))
+    try:
+        assert first.try_acquire()
+        assert not waiting.try_acquire()  # now in line
+        first.release()
+        assert not newcomer.try_acquire()  # free, but someone was waiting first
+        assert waiting.try_acquire()
+        assert not first.try_acquire()  # the old holder queues like anyone
+        waiting.release()
+        first.release()  # leaves the line
+        assert newcomer.try_acquire()
+    finally:
+        for lock in (first, waiting, newcomer):
+            lock.release()
+
+
 def test_one_turn_of_an_agent_at_a_time_across_processes(workspace, tmp_path):
     """The turn lock excludes another process (here: a second process's lock on the same store),
     says who holds it, frees at release, and lets a later holder close what a dead turn left."""
