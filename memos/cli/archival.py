@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from memos.cli import output
 from memos.cli.common import AgentOpt, JsonOpt, YesOpt, agent_and_workspace, confirm
+
+if TYPE_CHECKING:
+    from memos.core.ingest import BadLine, Record
 
 app = typer.Typer(help="Long-term passages: add, search, list, rm.", no_args_is_help=True)
 
@@ -50,26 +53,12 @@ def add(
     json_out: JsonOpt = False,
 ) -> None:
     """Add passages: one from an argument, many from --file or stdin (lines or JSONL)."""
-    from memos.cli.inputs import read_file, read_stdin, stdin_is_piped
-    from memos.core import archival, ingest
-    from memos.errors import InvalidInput
+    from memos.core import archival
 
-    tags = [t.strip() for t in tag or [] if t.strip()]
-    if file is not None and text is not None:
-        raise InvalidInput("give either TEXT or --file, not both")
-    if file is not None:
-        raw, name, fmt_value = read_file(file), file.name, ingest.format_named(fmt.value)
-    elif text == "-" or (text is None and stdin_is_piped()):
-        raw, name, fmt_value = read_stdin(), None, ingest.format_named(fmt.value)
-    elif text is not None:
-        raw, name, fmt_value = text, None, "text"
-    else:
-        raise InvalidInput("nothing to add", "give TEXT, --file PATH, or pipe text on stdin")
-    parsed = ingest.parse(raw, fmt_value, tags=tags, skip_bad=skip_bad, filename=name)
-    for bad in parsed.bad:
+    records, bad_lines = _passages_to_add(text, file, fmt, [t.strip() for t in tag or [] if t.strip()], skip_bad)
+    for bad in bad_lines:
         output.warn(f"skipped line {bad.line}: {bad.reason}")
     ws, current = agent_and_workspace(agent)
-    records = parsed.records
     if output.err().is_terminal and len(records) > 1:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
@@ -83,8 +72,30 @@ def add(
         output.emit_json(inserted)
     else:
         output.plain("\n".join(p.id for p in inserted))
-        skipped = f", skipped {len(parsed.bad)} bad lines" if parsed.bad else ""
+        skipped = f", skipped {len(bad_lines)} bad lines" if bad_lines else ""
         output.note(f"added {len(inserted)} passage{'s' if len(inserted) != 1 else ''}{skipped}")
+
+
+def _passages_to_add(text: str | None, file: Path | None, fmt: Format, tags: list[str],
+                     skip_bad: bool) -> tuple[list[Record], list[BadLine]]:
+    """The input as passage-sized records. The raw text and the unsplit records are dropped on
+    return: held while the import runs, a 50 MB file cost three copies of itself."""
+    from memos.cli.inputs import read_file, read_stdin, stdin_is_piped
+    from memos.core import ingest
+    from memos.errors import InvalidInput
+
+    if file is not None and text is not None:
+        raise InvalidInput("give either TEXT or --file, not both")
+    if file is not None:
+        raw, name, fmt_value = read_file(file), file.name, ingest.format_named(fmt.value)
+    elif text == "-" or (text is None and stdin_is_piped()):
+        raw, name, fmt_value = read_stdin(), None, ingest.format_named(fmt.value)
+    elif text is not None:
+        raw, name, fmt_value = text, None, "text"
+    else:
+        raise InvalidInput("nothing to add", "give TEXT, --file PATH, or pipe text on stdin")
+    parsed = ingest.parse(raw, fmt_value, tags=tags, skip_bad=skip_bad, filename=name)
+    return ingest.split_records(parsed.records), parsed.bad
 
 
 @app.command("search")

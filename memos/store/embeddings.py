@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 import numpy as np
@@ -27,6 +28,9 @@ LOCAL_ALIASES = {
 BATCH_SIZE = 64
 LONG_TEXT_BATCH_SIZE = 8  # texts past ~1,000 chars fill the 256-token window: attention memory grows with
 LONG_TEXT = 1_000  # batch x sequence^2, so a 64-batch of them took ~1 GB; 8 keeps a big import lean
+# More texts than this at once, and the local model not loaded yet: embed them in a child
+# process (ChildMiniLM). Fewer take seconds, where a child's start (~5 s) would show.
+BULK_IN_CHILD = 1_000
 
 
 class Embedder(Protocol):
@@ -109,6 +113,64 @@ class LiteLLMEmbedder:
                 f"use a {self.dim}-dim model such as {LocalMiniLM.name}",
             )
         return _normalise(matrix)
+
+
+class ChildMiniLM:
+    """The local model in a child process, for one bulk job.
+
+    Loading torch and the model costs a process ~500 MB that it never gives back. A big
+    import embeds first and inserts after; run in one process, the insert's memory came on
+    top of the model's (1.1 GB for 50 MB of text). With the model in a child that exits
+    before the insert, the peak is the larger of the two, not their sum."""
+
+    name = LocalMiniLM.name
+    dim = EMBEDDING_DIM
+
+    def __init__(self) -> None:
+        import multiprocessing
+
+        # spawn, not fork: this process may have threads (the database watcher) a fork would break.
+        self._pool = multiprocessing.get_context("spawn").Pool(1, initializer=_leave_interrupts_to_the_parent)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        try:
+            vectors: np.ndarray = self._pool.apply(_embed_locally, (list(texts),))
+        except (EOFError, OSError) as exc:
+            raise EmbeddingError(f"the embedding process died: {first_line(exc)}",
+                                 "check free memory, and try again") from None
+        return vectors
+
+    def close(self) -> None:
+        self._pool.terminate()  # also when interrupted mid-batch: nothing of it is kept
+        self._pool.join()
+
+
+def _leave_interrupts_to_the_parent() -> None:
+    # Ctrl-C reaches the whole process group; the parent stops the child (close), so the
+    # child printing its own KeyboardInterrupt traceback would only be noise.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _embed_locally(texts: list[str]) -> np.ndarray:
+    return LocalMiniLM().embed(texts)
+
+
+@contextmanager
+def bulk_embedder(name: str, count: int) -> Iterator[Embedder]:
+    """The embedder for ``count`` texts at once: the local model in a child process when there
+    are many and this process has not loaded it yet (see ChildMiniLM), else the usual one."""
+    if name in LOCAL_ALIASES and count > BULK_IN_CHILD and LocalMiniLM._model is None:
+        child = ChildMiniLM()
+        try:
+            yield child
+        finally:
+            child.close()
+    else:
+        yield get_embedder(name)
 
 
 _embedders: dict[str, Embedder] = {}

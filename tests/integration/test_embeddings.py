@@ -38,3 +38,22 @@ def test_other_dimension_model_is_refused_clearly(workspace, agent, monkeypatch)
     embedder = embeddings.LiteLLMEmbedder("openai/text-embedding-3-small")
     with pytest.raises(EmbeddingError, match="returns 1536-dim vectors; this store holds 384-dim"):
         embedder.embed(["hello"])
+
+
+@pytest.mark.slow
+def test_a_bulk_import_embeds_in_a_child_process_with_the_same_vectors(monkeypatch):
+    """Many texts, and the model not loaded here: a child process embeds them (so this process
+    never holds torch beside the insert), and its vectors are the model's own."""
+    from memos.store import embeddings
+
+    texts = ["a kitten", "a young cat", "tax law"]
+    monkeypatch.setattr(embeddings.LocalMiniLM, "_model", None)  # as in a fresh `memos archival add`
+    with embeddings.bulk_embedder(embeddings.LocalMiniLM.name, embeddings.BULK_IN_CHILD + 1) as bulk:
+        assert isinstance(bulk, embeddings.ChildMiniLM)
+        elsewhere = bulk.embed(texts)
+        assert embeddings.LocalMiniLM._model is None  # nothing was loaded in this process
+    monkeypatch.undo()
+    here = embeddings.LocalMiniLM().embed(texts)
+    assert elsewhere.shape == (3, 384) and np.allclose(elsewhere, here, atol=1e-5)
+    with embeddings.bulk_embedder(embeddings.LocalMiniLM.name, 10) as few:  # a few texts stay in-process
+        assert isinstance(few, embeddings.LocalMiniLM)

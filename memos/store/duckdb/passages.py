@@ -18,6 +18,7 @@ from memos.store.base import (
     PassageQuery,
     PassageStats,
 )
+from memos.store.duckdb.arrow_insert import insert_from_arrow
 from memos.store.duckdb.vector_index import TAIL_LIMIT, IndexState, VectorIndexes
 from memos.store.search import check_embeddings, fuse, passes_filters, query_vector, vector_literal
 from memos.store.sql import rows
@@ -57,12 +58,12 @@ class PassagesMixin(PassageLookups):
                 "created_at": [to_db(p.created_at or now) for p in passages],
                 "n_terms": pa.array([sum(c.values()) for c in counts], type=pa.int32()),
             })
-            con.register("new_passages", table)
-            con.execute(
+            insert_from_arrow(
+                con, table, "new_passages",
                 "INSERT INTO passages (id, agent_id, seq, text, tags, embedding, embedding_model, created_at, n_terms) "
                 "SELECT id, agent_id, seq, text, tags, embedding::FLOAT[384], embedding_model, created_at, n_terms "
                 "FROM new_passages")
-            con.unregister("new_passages")
+            del table
             terms = [(seq, term, tf) for seq, c in zip(seqs, counts) for term, tf in c.items()]
             if terms:
                 term_table = pa.table({
@@ -71,9 +72,8 @@ class PassagesMixin(PassageLookups):
                     "term": [t[1] for t in terms],
                     "tf": pa.array([t[2] for t in terms], type=pa.int32()),
                 })
-                con.register("new_terms", term_table)
-                con.execute("INSERT INTO passage_terms (agent_id, seq, term, tf) SELECT agent_id, seq, term, tf FROM new_terms")
-                con.unregister("new_terms")
+                insert_from_arrow(con, term_table, "new_terms", "INSERT INTO passage_terms (agent_id, seq, term, tf) "
+                                  "SELECT agent_id, seq, term, tf FROM new_terms")
             watermark = self._vectors.state(agent_id).watermark
             if self._tail_count(con, agent_id, watermark) > TAIL_LIMIT:
                 self._db.after_commit(lambda: self._catch_up_vectors(agent_id))

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, cast
 
+from memos.store.duckdb.arrow_insert import insert_from_arrow
 from memos.store.duckdb.connection import Connections
 from memos.store.duckdb.passages import PassagesMixin
 from memos.store.duckdb.vector_index import VectorIndexes
@@ -48,11 +49,7 @@ class DuckDBStore(PassagesMixin, SQLStore):
 
         names = [c.strip() for c in columns.split(",")]
         arrow = pa.table({name: pa.array(list(column)) for name, column in zip(names, zip(*values))})
-        con.register("memos_new_rows", arrow)
-        try:
-            con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM memos_new_rows")
-        finally:
-            con.unregister("memos_new_rows")
+        insert_from_arrow(con, arrow, "memos_new_rows", f"INSERT INTO {table} ({columns}) SELECT {columns} FROM memos_new_rows")
 
     def _delete_agent_extras(self, con: Any, agent_id: str) -> None:
         con.execute("DELETE FROM passage_terms WHERE agent_id = ?", [agent_id])
