@@ -143,16 +143,27 @@ class ChildMiniLM:
         return vectors
 
     def close(self) -> None:
-        self._pool.terminate()  # also when interrupted mid-batch: nothing of it is kept
+        """Let the child finish and exit by itself (its libraries clean up after themselves:
+        terminated, it left semaphores behind and Python's resource tracker complained)."""
+        self._pool.close()
+        self._pool.join()
+
+    def stop(self) -> None:
+        """Stop the child now (interrupted or failed mid-batch: nothing of it is kept)."""
+        self._pool.terminate()
         self._pool.join()
 
 
 def _leave_interrupts_to_the_parent() -> None:
-    # Ctrl-C reaches the whole process group; the parent stops the child (close), so the
-    # child printing its own KeyboardInterrupt traceback would only be noise.
+    # Ctrl-C reaches the whole process group; the parent stops the child (stop), so the
+    # child printing its own KeyboardInterrupt traceback would only be noise. Stopped, it
+    # exits through Python (SIGTERM -> SystemExit) so its libraries remove their semaphores:
+    # killed outright, it left them to Python's resource tracker, which warned on stderr.
     import signal
+    import sys
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
 
 
 def _embed_locally(texts: list[str]) -> np.ndarray:
@@ -167,8 +178,10 @@ def bulk_embedder(name: str, count: int) -> Iterator[Embedder]:
         child = ChildMiniLM()
         try:
             yield child
-        finally:
-            child.close()
+        except BaseException:
+            child.stop()
+            raise
+        child.close()
     else:
         yield get_embedder(name)
 
