@@ -40,6 +40,7 @@ class FakeLLM:
         self.responder = responder  # request -> reply, past the end of the script (soak tests)
         self.keep_requests = keep_requests  # a soak makes thousands of large requests: count them only
         self.request_count = 0
+        self.chunks_sent = 0  # streamed chunks written so far (a test interrupts mid-stream by it)
         self.max_request_chars = max_request_chars
         self.requests: list[dict[str, Any]] = []
         self.rejected: list[tuple[str, dict[str, Any]]] = []
@@ -207,6 +208,7 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
             def send(choices: list[dict[str, Any]], **extra: Any) -> None:
                 self.wfile.write(f"data: {json.dumps({**base, 'choices': choices, **extra})}\n\n".encode())
                 self.wfile.flush()
+                fake.chunks_sent += 1
                 if delay:
                     time.sleep(delay)
 

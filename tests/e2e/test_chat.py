@@ -47,7 +47,9 @@ def test_chat_session_with_memory_edit_slash_commands_and_ctrl_d(memos, chat_age
 
 
 def test_ctrl_c_stops_a_reply_then_ctrl_c_at_prompt_exits_130(memos, chat_agent, fake_llm):
-    fake_llm.script({"content": "counting: one two three four five six seven eight nine ten", "chunk_delay": 0.5})
+    # 20 s of reply, so the interrupt lands mid-stream however busy the machine is
+    fake_llm.script({"content": "counting: " + " ".join(["one two three four five six seven eight nine"] * 4) + " ten",
+                     "chunk_delay": 0.5})
     child = _spawn()
     child.expect(PROMPT)
     child.sendline("count slowly")
