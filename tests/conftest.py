@@ -184,3 +184,13 @@ def command_lines() -> list[str]:
             if raw:
                 lines.append(raw.rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace"))
     return lines
+
+
+def as_from_a_terminal() -> None:
+    """preexec_fn for a `memos` the test will interrupt: SIGINT back to its default. A shell
+    starts background jobs with SIGINT ignored, and children inherit that, so a suite started
+    in the background (`./scripts/dev test &`, cron, nohup) would send Ctrl-C to processes that
+    ignore it -- as they should there, unlike in a terminal, where a user presses Ctrl-C."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -7,14 +7,15 @@ import re
 
 import pexpect
 
-from tests.conftest import MEMOS_BIN, call, say
+from tests.conftest import MEMOS_BIN, as_from_a_terminal, call, say
 
 PROMPT = "you> "
 
 
 def _spawn(extra_env: dict[str, str] | None = None) -> pexpect.spawn:
     env = {**os.environ, "TERM": "dumb", "COLUMNS": "100", **(extra_env or {})}
-    return pexpect.spawn(str(MEMOS_BIN), ["chat"], env=env, timeout=60, encoding="utf-8", dimensions=(40, 100))
+    return pexpect.spawn(str(MEMOS_BIN), ["chat"], env=env, timeout=60, encoding="utf-8", dimensions=(40, 100),
+                         preexec_fn=as_from_a_terminal)
 
 
 def test_chat_session_with_memory_edit_slash_commands_and_ctrl_d(memos, chat_agent, fake_llm):

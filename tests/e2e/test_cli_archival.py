@@ -130,14 +130,14 @@ def test_ctrl_c_during_a_big_import_inserts_nothing_and_leaves_no_child(memos, t
     from pathlib import Path
 
     from memos.store.embeddings import BULK_IN_CHILD
-    from tests.conftest import MEMOS_BIN
+    from tests.conftest import MEMOS_BIN, as_from_a_terminal
 
     memos("agents", "create", "ada")
     source = tmp_path / "many.txt"
     source.write_text("".join(f"Line {i} of a long import about shelves and tins.\n" for i in range(BULK_IN_CHILD * 3)))
     importing = subprocess.Popen([str(MEMOS_BIN), "archival", "add", "--format", "lines", "--file", str(source)],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                                 preexec_fn=as_from_a_terminal)
 
     def children() -> list[int]:
         found = []

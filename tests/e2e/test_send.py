@@ -7,7 +7,7 @@ import signal
 import subprocess
 import time
 
-from tests.conftest import MEMOS_BIN, call, say
+from tests.conftest import MEMOS_BIN, as_from_a_terminal, call, say
 
 
 def _tool_messages(request: dict) -> list[dict]:
@@ -183,7 +183,7 @@ def test_ctrl_c_keeps_the_partial_reply(memos, chat_agent, fake_llm):
     full = " ".join(f"word{i}" for i in range(40))  # 20 s of reply: the interrupt lands mid-stream
     fake_llm.script({"content": full, "chunk_delay": 0.5})
     proc = subprocess.Popen([str(MEMOS_BIN), "send", "count slowly"], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=as_from_a_terminal)
     deadline = time.monotonic() + 120
     while fake_llm.chunks_sent < 4:  # a few chunks of the reply are out (a pipe shows it only at the end)
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
