@@ -28,7 +28,7 @@ def lock_timeout_from_env() -> float:
 class ActiveSession:
     con: Any
     write: bool
-    after_commit: list[Callable[[], None]] = field(default_factory=list)
+    after_commit: list[Callable[[], object]] = field(default_factory=list)
 
 
 class ThreadSessions:
@@ -50,7 +50,7 @@ class ThreadSessions:
             raise RuntimeError("a write was attempted inside a read-only session")
         return active.con if active is not None else None
 
-    def after_commit(self, hook: Callable[[], None]) -> None:
+    def after_commit(self, hook: Callable[[], object]) -> None:
         """Run ``hook`` once the current write session has committed (at once outside one)."""
         if self.active is None:
             hook()
@@ -112,7 +112,7 @@ class Sessions(Protocol):
     def session(self, *, write: bool) -> AbstractContextManager[Any]:
         """A connection for one read, or one write transaction (nested sessions join)."""
 
-    def after_commit(self, hook: Callable[[], None]) -> None: ...
+    def after_commit(self, hook: Callable[[], object]) -> None: ...
 
     @property
     def in_session(self) -> bool: ...

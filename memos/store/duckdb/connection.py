@@ -108,7 +108,7 @@ class Connections(ThreadSessions):
         if joined is not None:
             yield joined
             return
-        after_commit: list[Callable[[], None]] = []
+        after_commit: list[Callable[[], object]] = []
         with self._thread_lock:
             if self._cached is not None and (self._cached_write or not write):
                 con = self._cached  # a kept connection that can do this work

@@ -76,7 +76,7 @@ class PassagesMixin(PassageLookups):
                                   "SELECT agent_id, seq, term, tf FROM new_terms")
             watermark = self._vectors.state(agent_id).watermark
             if self._tail_count(con, agent_id, watermark) > TAIL_LIMIT:
-                self._db.after_commit(lambda: self._catch_up_vectors(agent_id))
+                self._db.after_commit(lambda: self.rebuild_vector_index(agent_id))
             return self._passages_by_seq(con, seqs)
 
     def delete_passages(self, agent_id: str, passage_ids: Sequence[str]) -> int:
@@ -129,9 +129,6 @@ class PassagesMixin(PassageLookups):
     def _tail_count(self, con: Any, agent_id: str, watermark: int) -> int:
         return int(con.execute("SELECT count(*) FROM passages WHERE agent_id = ? AND seq > ?",
                                [agent_id, watermark]).fetchone()[0])
-
-    def _catch_up_vectors(self, agent_id: str) -> None:
-        self.rebuild_vector_index(agent_id)
 
     def rebuild_vector_index(self, agent_id: str) -> IndexState:
         """Bring the agent's vector index up to date now (normally done in batches by itself)."""

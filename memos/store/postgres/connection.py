@@ -121,7 +121,7 @@ class PgConnections(ThreadSessions):
         import psycopg
         from psycopg_pool import PoolTimeout
 
-        after_commit: list[Callable[[], None]] = []
+        after_commit: list[Callable[[], object]] = []
         pool = self._get_pool()
         try:
             with pool.connection(timeout=self.timeout) as raw:
