@@ -14,17 +14,21 @@ from memos.errors import InvalidInput, MemosError, ProviderError
 from memos.server import shapes
 from memos.server.deps import WS, AgentDep, TurnService
 from memos.server.schemas import CancelRequest, MessageRequest
-from memos.server.turns import TurnRequest
+from memos.server.turns import TurnKind, TurnRequest
 
 router = APIRouter(prefix="/v1/agents/{agent_id}/messages", tags=["messages"])
 
 
 def turn_request(body: MessageRequest) -> TurnRequest:
     """What the body asks for: a user message, or an approval decision on the waiting tool call."""
+
+    def request(kind: TurnKind, text: str) -> TurnRequest:
+        return TurnRequest(kind, text, max_steps=body.max_steps, model=body.override_model)
+
     if body.input is not None and body.messages:
         raise InvalidInput("give either 'input' or 'messages', not both")
     if body.input is not None:
-        return TurnRequest("send", body.input, max_steps=body.max_steps, model=body.override_model)
+        return request("send", body.input)
     if not body.messages:
         raise InvalidInput("the request has no messages", "send {\"messages\": [{\"role\": \"user\", \"content\": ...}]}")
     approvals = [m for m in body.messages if m.type == "approval"]
@@ -38,7 +42,7 @@ def turn_request(body: MessageRequest) -> TurnRequest:
             reason = next((a.get("reason") for a in decision.approvals if a.get("reason")), reason)
         if approve is None:
             raise InvalidInput("the approval says neither approve: true nor approve: false")
-        return TurnRequest("approve" if approve else "deny", reason or "", max_steps=body.max_steps, model=body.override_model)
+        return request("approve" if approve else "deny", reason or "")
     texts = []
     for message in body.messages:
         if message.role != "user":
@@ -46,7 +50,7 @@ def turn_request(body: MessageRequest) -> TurnRequest:
                                "change the agent's system prompt with PATCH /v1/agents/{id} instead")
         content = message.content
         texts.append(content if isinstance(content, str) else "".join(p.text for p in content or []))
-    return TurnRequest("send", "\n\n".join(texts), max_steps=body.max_steps, model=body.override_model)
+    return request("send", "\n\n".join(texts))
 
 
 def _collect(events: Iterator[Any]) -> dict[str, Any]:
