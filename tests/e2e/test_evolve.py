@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -219,7 +220,8 @@ def _wait_for(condition, seconds: float = 60) -> None:  # type: ignore[no-untype
 
 def test_second_pass_exits_at_once_and_chat_keeps_working(memos, fake_llm, priced_agent: Path) -> None:  # type: ignore[no-untyped-def]
     # Replies in the order they are asked for: the pass's slow one, the pipeline's, the chat's, the pass's next.
-    fake_llm.script({**CONSOLIDATE, "delay": 15}, say("still here"), say("chatting during the pass"),
+    held = threading.Event()  # the pass's model call waits until the chat is done, however slow the machine
+    fake_llm.script({**CONSOLIDATE, "gate": held}, say("still here"), say("chatting during the pass"),
                     {"tool_calls": [{"name": "no_change", "arguments": {"reason": "ok"}}]})
     first = _spawn_pass()
     _wait_for(lambda: len(fake_llm.requests) == 3)  # the pass is waiting on the model
@@ -240,6 +242,7 @@ def test_second_pass_exits_at_once_and_chat_keeps_working(memos, fake_llm, price
     chat.close()
     assert chat.exitstatus == 0
     assert first.poll() is None, "the pass should still be waiting on the model"
+    held.set()
     assert first.wait(timeout=60) == 10, first.stderr.read()
 
 
