@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,10 @@ import numpy as np
 import pytest
 
 MEMOS_BIN = Path(sys.executable).parent / "memos"
+# One ONNX copy of the embedding model for every test's home (made once per machine, by the
+# first test that embeds; a fingerprint of the weights names it). tests/integration/
+# test_embeddings.py makes its own in a fresh cache to test that path.
+SHARED_MODEL_CACHE = Path(tempfile.gettempdir()) / "memos-test-model-cache"
 
 
 @pytest.fixture(autouse=True)
@@ -23,6 +28,7 @@ def memos_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for var in ("MEMOS_AGENT", "MEMOS_MODEL", "MEMOS_DEBUG", "MEMOS_LOCK_TIMEOUT", "MEMOS_DATABASE_URL"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("MEMOS_MODEL_CACHE", str(SHARED_MODEL_CACHE))
     return home
 
 

@@ -31,8 +31,9 @@ from memos.core.context import (
     unsummarised_note,
 )
 from memos.core.limits import DEFAULT_MAX_STEPS, check_message_size
-from memos.core.llm import LLM, Completion, ContextTooLong, count_tokens
+from memos.core.llm import LLM, Completion, ContextTooLong
 from memos.core.rules import RuleState
+from memos.core.tokens import count_tokens, fits_within
 from memos.core.turns import recover, wait_for_turn
 from memos.core.workspace import Workspace
 from memos.errors import InvalidInput, MemosError, ProviderError
@@ -470,8 +471,8 @@ class AgentRunner:
         self.seen.clear()
         self.seen.update(compiled.versions)
         window = self.agent.context_window
-        tokens = count_tokens(self.model, compiled.messages)
-        if not (force or compiled.older or tokens > self.threshold * window) or len(compiled.history) < 2:
+        over = not fits_within(self.threshold * window, self.model, compiled.messages)
+        if not (force or compiled.older or over) or len(compiled.history) < 2:
             return compiled.messages
         limit = message_view_limit(window)
         counts = [count_tokens(self.model, [to_openai(m, limit)]) for m in compiled.history]

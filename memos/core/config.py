@@ -61,6 +61,13 @@ def _evolve_policy(raw: str) -> str:
     return value
 
 
+def _llm_client(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("auto", "litellm"):
+        raise ConfigError(f"'{raw}' is not an LLM client", "use auto or litellm")
+    return value
+
+
 def _database_url(raw: str) -> str:
     from urllib.parse import urlsplit
 
@@ -93,6 +100,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("evolve.policy", _evolve_policy, "review",
                 "what a sleep-time pass does with a passing tool change: review (keep it for a person), "
                 "auto (merge when tests pass and shadow replay shows no regression) or off (no proposals)"),
+        Setting("llm_client", _llm_client, "auto",
+                "how LLMs are called: auto (OpenAI-compatible providers over plain HTTP, the rest through "
+                "litellm) or litellm (everything through litellm: slower to start, its provider quirks)"),
         Setting("providers.openai.base_url", _text, None, "OpenAI-compatible server (or OPENAI_BASE_URL)"),
         Setting("providers.anthropic.base_url", _text, None, "Anthropic API base URL override"),
         Setting("providers.groq.base_url", _text, None, "Groq API base URL override"),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from memos.paths import home_root
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,4 @@ class Home:
 
 
 def memos_home() -> Home:
-    raw = os.environ.get("MEMOS_HOME")
-    root = Path(raw).expanduser() if raw else Path.home() / ".memos"
-    return Home(root.resolve())
+    return Home(home_root())

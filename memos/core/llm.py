@@ -1,14 +1,18 @@
-"""Calling LLMs through litellm: provider resolution, streaming, retries, usage and cost.
+"""Calling LLMs: provider resolution, the choice of client, retries, usage and cost.
 
-litellm is imported lazily (~5 s) and only here and in embeddings.
 Models are named the litellm way: ``openai/gpt-4o-mini``, ``anthropic/...``,
 ``groq/...``, ``ollama/...``; any OpenAI-compatible server is ``openai/<model>``
 with a base URL (config ``providers.openai.base_url`` or ``OPENAI_BASE_URL``).
+
+OpenAI, Groq, Ollama and any OpenAI-compatible server are called over plain httpx
+(llm_http, ~0.1 s to import); the rest through litellm (llm_litellm, ~3 s), which the
+``llm_client`` setting can also ask for everywhere. Tokens are counted with the
+encodings litellm bundles (tokens.py) and cost comes from its price list (pricing.py),
+neither importing litellm.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import threading
@@ -17,40 +21,43 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from memos.core.completion import Completion, ContextTooLong, ToolCallRequest, Transient
 from memos.core.config import PROVIDER_KEY_VARIABLES, Config
-from memos.errors import ProviderError, first_line
-from memos.lazy import import_litellm
+from memos.core.pricing import cost_of
+from memos.core.tokens import count_tokens
+from memos.errors import ProviderError
+
+__all__ = ["LLM", "Completion", "ContextTooLong", "Route", "ToolCallRequest", "count_tokens", "resolve"]
 
 MAX_ATTEMPTS = 4
 RETRY_BASE_SECONDS = 0.5
 REQUEST_TIMEOUT = 120.0
-
-
-@dataclass(frozen=True)
-class ToolCallRequest:
-    id: str
-    name: str
-    arguments: str  # raw JSON text, as the model wrote it (it may be malformed)
-
-
-@dataclass
-class Completion:
-    model: str
-    content: str = ""
-    reasoning: str = ""
-    tool_calls: list[ToolCallRequest] = field(default_factory=list)
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float | None = None
-    latency_ms: float = 0.0
-    finish_reason: str = "stop"
-    cancelled: bool = False
+# Providers whose chat API is OpenAI's: reached over httpx at these base URLs unless configured.
+OPENAI_COMPATIBLE = {"openai": "https://api.openai.com/v1", "groq": "https://api.groq.com/openai/v1",
+                     "ollama": None, "ollama_chat": None}
 
 
 @dataclass(frozen=True)
 class Route:
-    model: str  # what litellm is called with
-    kwargs: dict[str, Any]
+    model: str  # the litellm-style name, provider first: what usage and cost are recorded under
+    kwargs: dict[str, Any]  # for litellm: api_base, api_key
+    base_url: str | None = None  # set: an OpenAI-compatible endpoint, called over httpx
+    api_key: str | None = field(default=None, repr=False)
+
+    @property
+    def wire_model(self) -> str:
+        """The model as the endpoint knows it: without memos's provider prefix."""
+        return self.model.split("/", 1)[1] if "/" in self.model else self.model
+
+
+def _http_base(config: Config, provider: str, kwargs: dict[str, Any]) -> str | None:
+    """The OpenAI-compatible base URL of a provider, or None when only litellm can call it."""
+    if provider not in OPENAI_COMPATIBLE or config.get("llm_client") == "litellm":
+        return None
+    if provider in ("ollama", "ollama_chat"):
+        return str(kwargs["api_base"]).rstrip("/") + "/v1" if kwargs.get("api_base") else None
+    base = kwargs.get("api_base") or OPENAI_COMPATIBLE[provider]
+    return str(base) if base else None
 
 
 def resolve(config: Config, model: str) -> Route:
@@ -77,82 +84,20 @@ def resolve(config: Config, model: str) -> Route:
             f"set {variable}, or use a local model: `memos config set providers.openai.base_url "
             f"http://localhost:11434/v1` with an openai/<model> name, or an ollama/<model> name",
         )
-    return Route(model if "/" in model else f"openai/{model}", kwargs)
+    key = kwargs.get("api_key") or (os.environ.get(variable) if variable else None)
+    return Route(model if "/" in model else f"openai/{model}", kwargs, _http_base(config, provider, kwargs), key)
 
 
-def _first_line(exc: BaseException) -> str:
-    return first_line(exc).replace("litellm.", "")[:300]
+def warm_client(route: Route) -> None:
+    """Import now the client a route's first call would import (a server's first reply waits less)."""
+    if route.base_url is not None:
+        from memos.core import llm_http
 
+        llm_http.client()
+    else:
+        from memos.lazy import import_litellm
 
-def _retryable(litellm: Any, exc: BaseException) -> bool:
-    kinds = tuple(getattr(litellm, name) for name in (
-        "RateLimitError", "InternalServerError", "ServiceUnavailableError", "Timeout", "APIConnectionError")
-        if hasattr(litellm, name))
-    return isinstance(exc, kinds)
-
-
-class ContextTooLong(ProviderError):
-    """The provider refused a request as longer than the model's context window."""
-
-
-def _says_too_long(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return "context_length_exceeded" in text or "maximum context length" in text or "context window" in text
-
-
-def _refusal(litellm: Any, exc: BaseException, model: str) -> ProviderError:
-    if isinstance(exc, getattr(litellm, "AuthenticationError", ())):
-        return ProviderError(f"the provider refused the API key for {model}", "check the key in the environment")
-    if isinstance(exc, getattr(litellm, "NotFoundError", ())):
-        return ProviderError(f"the provider does not know the model {model}", "check the name with `memos models`")
-    if isinstance(exc, getattr(litellm, "ContextWindowExceededError", ())) or _says_too_long(exc):
-        return ContextTooLong(f"the prompt is too long for {model}",
-                              "lower the agent's context_window to the model's (memos agents update --context-window)")
-    return ProviderError(f"the LLM call to {model} failed: {_first_line(exc)}")
-
-
-def cost_of(litellm: Any, model: str, prompt: int, completion: int) -> float | None:
-    try:
-        prompt_cost, completion_cost = litellm.cost_per_token(model=model, prompt_tokens=prompt,
-                                                              completion_tokens=completion)
-        return float(prompt_cost + completion_cost)
-    except Exception:
-        return None  # not in the local cost map (local or custom models)
-
-
-_TOKEN_CACHE: dict[tuple[str, str], int] = {}
-_TOKEN_CACHE_LIMIT = 50_000
-PER_MESSAGE_TOKENS = 4  # role and separators, as OpenAI's chat format counts them
-
-
-def _text_tokens(litellm: Any, model: str, text: str) -> int:
-    """Tokens of one text, cached: stored messages never change, and litellm's counter
-    costs milliseconds per call to set up."""
-    key = (model, text)
-    cached = _TOKEN_CACHE.get(key)
-    if cached is None:
-        try:
-            cached = int(litellm.token_counter(model=model, text=text))
-        except Exception:
-            cached = len(text) // 4
-        if len(_TOKEN_CACHE) >= _TOKEN_CACHE_LIMIT:
-            _TOKEN_CACHE.clear()
-        _TOKEN_CACHE[key] = cached
-    return cached
-
-
-def count_tokens(model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> int:
-    """Prompt tokens of a chat request, counted with litellm's tokenizer for the model."""
-    litellm = import_litellm()
-    total = 0
-    for message in messages:
-        text = message.get("content") or ""
-        if message.get("tool_calls"):
-            text += json.dumps(message["tool_calls"])
-        total += _text_tokens(litellm, model, text) + PER_MESSAGE_TOKENS
-    if tools:
-        total += _text_tokens(litellm, model, json.dumps(tools))
-    return total
+        import_litellm()
 
 
 class LLM:
@@ -163,101 +108,37 @@ class LLM:
                  on_text: Callable[[str], None] | None = None, cancel: threading.Event | None = None,
                  stream: bool = True) -> Completion:
         route = resolve(self.config, model)
-        litellm = import_litellm()
         base_delay = float(os.environ.get("MEMOS_RETRY_BASE_SECONDS", RETRY_BASE_SECONDS))
         for attempt in range(1, MAX_ATTEMPTS + 1):
             started = time.perf_counter()
             try:
-                result = self._call(litellm, route, messages, tools, on_text, cancel, stream)
-                result.latency_ms = (time.perf_counter() - started) * 1000
-                if not result.prompt_tokens:
-                    result.prompt_tokens = count_tokens(route.model, messages, tools)
-                result.cost_usd = cost_of(litellm, route.model, result.prompt_tokens, result.completion_tokens)
-                return result
-            except ProviderError:
-                raise
-            except KeyboardInterrupt:
-                raise
-            except Exception as exc:
-                if _retryable(litellm, exc) and attempt < MAX_ATTEMPTS:
-                    time.sleep(base_delay * (2 ** (attempt - 1)) * (0.5 + random.random()))
-                    continue
-                if _retryable(litellm, exc):
+                result = self._call(route, messages, tools, on_text, cancel, stream)
+            except Transient as exc:
+                if attempt == MAX_ATTEMPTS:
                     raise ProviderError(f"the LLM call to {model} kept failing after {MAX_ATTEMPTS} tries: "
-                                        f"{_first_line(exc)}", "try again later") from None
-                raise _refusal(litellm, exc, model) from None
+                                        f"{exc.detail}", "try again later") from None
+                backoff = base_delay * (2 ** (attempt - 1)) * (0.5 + random.random())
+                time.sleep(max(backoff, exc.retry_after or 0.0))
+                continue
+            result.latency_ms = (time.perf_counter() - started) * 1000
+            if not result.prompt_tokens:  # the provider did not say: count what was sent
+                result.prompt_tokens = count_tokens(route.model, messages, tools)
+            result.cost_usd = cost_of(route.model, result.prompt_tokens, result.completion_tokens)
+            return result
         raise AssertionError("unreachable")
 
-    def _call(self, litellm: Any, route: Route, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
-              on_text: Callable[[str], None] | None, cancel: threading.Event | None, stream: bool) -> Completion:
-        params: dict[str, Any] = {"model": route.model, "messages": messages, "timeout": REQUEST_TIMEOUT,
-                                  "num_retries": 0, **route.kwargs}
-        if tools:
-            params["tools"] = tools
-        if not stream:
-            response = litellm.completion(**params)
-            return self._from_response(route.model, response)
-        params.update(stream=True, stream_options={"include_usage": True})
-        response = litellm.completion(**params)
-        out = Completion(model=route.model)
-        calls: dict[int, dict[str, str]] = {}
-        try:
-            for chunk in response:
-                if cancel is not None and cancel.is_set():
-                    out.cancelled, out.finish_reason = True, "cancelled"
-                    break
-                usage = getattr(chunk, "usage", None)
-                if usage:
-                    out.prompt_tokens = getattr(usage, "prompt_tokens", 0) or out.prompt_tokens
-                    out.completion_tokens = getattr(usage, "completion_tokens", 0) or out.completion_tokens
-                if not chunk.choices:
-                    continue
-                choice = chunk.choices[0]
-                delta = choice.delta
-                text = getattr(delta, "content", None)
-                if text:
-                    out.content += text
-                    if on_text:
-                        on_text(text)
-                reasoning = getattr(delta, "reasoning_content", None)
-                if reasoning:
-                    out.reasoning += reasoning
-                for call in getattr(delta, "tool_calls", None) or []:
-                    slot = calls.setdefault(call.index or 0, {"id": "", "name": "", "arguments": ""})
-                    if call.id:
-                        slot["id"] = call.id
-                    if call.function is not None:
-                        slot["name"] += call.function.name or ""
-                        slot["arguments"] += call.function.arguments or ""
-                if choice.finish_reason:
-                    out.finish_reason = choice.finish_reason
-        except KeyboardInterrupt:
-            out.cancelled, out.finish_reason = True, "cancelled"
-        finally:
-            closer = getattr(getattr(response, "completion_stream", None), "close", None)
-            if out.cancelled and closer:
-                try:
-                    closer()
-                except Exception:
-                    pass
-        out.tool_calls = [ToolCallRequest(c["id"] or f"call-{i}", c["name"], c["arguments"])
-                          for i, c in sorted(calls.items()) if c["name"]]
-        if not out.completion_tokens:
-            out.completion_tokens = max(1, len(out.content) // 4) if out.content else 0
-        return out
-
     @staticmethod
-    def _from_response(model: str, response: Any) -> Completion:
-        choice = response.choices[0]
-        message = choice.message
-        calls = [ToolCallRequest(c.id, c.function.name, c.function.arguments or "")
-                 for c in (getattr(message, "tool_calls", None) or [])]
-        usage = getattr(response, "usage", None)
-        return Completion(model=model, content=message.content or "",
-                          reasoning=getattr(message, "reasoning_content", None) or "", tool_calls=calls,
-                          prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-                          completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
-                          finish_reason=choice.finish_reason or "stop")
+    def _call(route: Route, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
+              on_text: Callable[[str], None] | None, cancel: threading.Event | None, stream: bool) -> Completion:
+        if route.base_url is not None:
+            from memos.core import llm_http  # httpx: ~0.1 s, only when a call is made
+
+            return llm_http.call(route.model, route.wire_model, route.base_url, route.api_key, messages, tools,
+                                 on_text, cancel, stream, REQUEST_TIMEOUT)
+        from memos.core import llm_litellm  # litellm: ~3 s, only for providers httpx cannot reach
+
+        return llm_litellm.call(route.model, route.kwargs, messages, tools, on_text, cancel, stream,
+                                REQUEST_TIMEOUT)
 
 
 @dataclass(frozen=True)

