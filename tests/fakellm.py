@@ -1,8 +1,9 @@
 """A local OpenAI-compatible chat-completions server, scripted per test.
 
-memos reaches it through the real litellm client (``openai/<model>`` with an
-api_base), so the whole provider path is exercised: HTTP, JSON, SSE
-streaming, tool calls, usage, errors and retries.
+memos reaches it as any OpenAI-compatible server (``openai/<model>`` with a base
+URL) through its real client: plain httpx by default, litellm with the
+``llm_client = litellm`` setting. So the whole provider path is exercised: HTTP,
+JSON, SSE streaming, tool calls, usage, errors and retries.
 
 A script is a list of replies, one per request, in order:
     {"content": "Hello"}                                   a plain answer
@@ -12,6 +13,8 @@ A script is a list of replies, one per request, in order:
     {"content": "slow...", "chunk_delay": 0.5}             stream slowly (for cancellation)
     {"content": "late", "delay": 30}                       answer only after 30 s
     {"content": "held", "gate": threading.Event()}        answer only once the test sets the event
+    {"status": 429, "retry_after": 1}                      an error with a Retry-After header
+    {"content": "cut off here", "break_after": 1}          stream that many content chunks, then hang up
 A request past the end of the script gets HTTP 500 "script exhausted", so a
 test that makes more calls than it planned fails loudly; a fuzz test or a
 benchmark that cannot plan its calls gives a ``default`` reply instead.
@@ -43,6 +46,7 @@ class FakeLLM:
         self.chunks_sent = 0  # streamed chunks written so far (a test interrupts mid-stream by it)
         self.max_request_chars = max_request_chars
         self.requests: list[dict[str, Any]] = []
+        self.authorizations: list[str | None] = []  # each request's Authorization header
         self.rejected: list[tuple[str, dict[str, Any]]] = []
         self.arrived = threading.Condition()
         self._lock = threading.Lock()
@@ -149,9 +153,11 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: Any) -> None:  # keep test output clean
             pass
 
-        def _json(self, status: int, body: dict[str, Any]) -> None:
+        def _json(self, status: int, body: dict[str, Any], retry_after: Any = None) -> None:
             data = json.dumps(body).encode()
             self.send_response(status)
+            if retry_after is not None:
+                self.send_header("Retry-After", str(retry_after))
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -169,6 +175,7 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
             if not self.path.rstrip("/").endswith("/chat/completions"):
                 self._json(404, {"error": {"message": f"no route {self.path}"}})
                 return
+            fake.authorizations.append(self.headers.get("Authorization"))
             reply = fake.next_reply(request)
             if reply.get("gate") is not None:
                 reply["gate"].wait(120)  # held until the test lets it go
@@ -178,7 +185,8 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
             if status != 200:
                 message = reply.get("message", f"fake error {status}")
                 code = "context_length_exceeded" if "maximum context length" in message else str(status)
-                self._json(status, {"error": {"message": message, "type": "invalid_request_error", "code": code}})
+                self._json(status, {"error": {"message": message, "type": "invalid_request_error", "code": code}},
+                           reply.get("retry_after"))
                 return
             usage = {"prompt_tokens": reply.get("prompt_tokens", 100), "completion_tokens": reply.get("completion_tokens", 20)}
             usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
@@ -215,7 +223,10 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
             try:
                 send([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
                 content = reply.get("content") or ""
-                for start in range(0, len(content), 8):
+                for number, start in enumerate(range(0, len(content), 8)):
+                    if number == reply.get("break_after"):
+                        self.close_connection = True
+                        return  # hang up mid-answer: no finish, no [DONE]
                     send([{"index": 0, "delta": {"content": content[start:start + 8]}, "finish_reason": None}])
                 for index, call in enumerate(calls):
                     head = {"index": index, "id": call["id"], "type": "function",

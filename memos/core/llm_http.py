@@ -135,7 +135,11 @@ def _json(text: str) -> dict[str, Any]:
 
 
 def _events(response: httpx.Response) -> Iterator[dict[str, Any]]:
-    """The JSON payloads of a server-sent event stream, up to ``[DONE]``."""
+    """The JSON payloads of a server-sent event stream, up to ``[DONE]``.
+
+    A stream that ends without ``[DONE]`` and without a finish reason was cut off: the
+    answer is not whole, and saying so beats keeping half a reply as if it were one."""
+    finished = False
     for line in response.iter_lines():
         if not line.startswith("data:"):
             continue  # comments, event names, keep-alives
@@ -143,7 +147,11 @@ def _events(response: httpx.Response) -> Iterator[dict[str, Any]]:
         if payload == "[DONE]":
             return
         if payload:
-            yield _json(payload)
+            chunk = _json(payload)
+            finished = finished or any(c.get("finish_reason") for c in chunk.get("choices") or [])
+            yield chunk
+    if not finished:
+        raise Transient("the answer's stream ended before it was complete")
 
 
 def _from_events(model: str, events: Iterator[dict[str, Any]], on_text: Callable[[str], None] | None,

@@ -102,12 +102,20 @@ def test_messages_add_list_search_stats(memos):
 
 
 @pytest.mark.slow
-def test_a_big_import_embeds_in_a_child_and_keeps_its_output_clean(memos, tmp_path):
-    """Over 1,000 passages, `memos archival add` embeds them in a child process (so the insert
-    does not hold torch as well): the passages are the same, and nothing of the child reaches
+@pytest.mark.parametrize("model_cache", ["shared", "unusable"])
+def test_a_big_import_embeds_and_keeps_its_output_clean(memos, tmp_path, model_cache):
+    """Over 1,000 passages, `memos archival add` embeds them on onnxruntime in its own process,
+    or, without the ONNX copy (a cache it cannot write), in a child process (so the insert does
+    not hold torch as well): the passages are the same, and nothing of the embedding reaches
     stdout or stderr."""
+    import os
+
     from memos.store.embeddings import BULK_IN_CHILD
 
+    if model_cache == "unusable":
+        unusable = tmp_path / "not-a-directory"
+        unusable.write_text("")
+        os.environ["MEMOS_MODEL_CACHE"] = str(unusable)  # memos_home's monkeypatch restores it
     memos("agents", "create", "ada")
     lines = [f"Note {i}: the shelf number {i} holds tins." for i in range(BULK_IN_CHILD)] + \
         ["The spare house key hangs behind the blue door."]
@@ -123,6 +131,8 @@ def test_a_big_import_embeds_in_a_child_and_keeps_its_output_clean(memos, tmp_pa
 
 @pytest.mark.slow
 def test_ctrl_c_during_a_big_import_inserts_nothing_and_leaves_no_child(memos, tmp_path):
+    """Without the ONNX copy of the model (a cache it cannot write), a big import embeds in a
+    child process that loads torch; Ctrl-C stops both and keeps nothing."""
     import os
     import signal
     import subprocess
@@ -135,9 +145,11 @@ def test_ctrl_c_during_a_big_import_inserts_nothing_and_leaves_no_child(memos, t
     memos("agents", "create", "ada")
     source = tmp_path / "many.txt"
     source.write_text("".join(f"Line {i} of a long import about shelves and tins.\n" for i in range(BULK_IN_CHILD * 3)))
+    unusable = tmp_path / "not-a-directory"
+    unusable.write_text("")
     importing = subprocess.Popen([str(MEMOS_BIN), "archival", "add", "--format", "lines", "--file", str(source)],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                 preexec_fn=as_from_a_terminal)
+                                 preexec_fn=as_from_a_terminal, env={**os.environ, "MEMOS_MODEL_CACHE": str(unusable)})
 
     def children() -> list[int]:
         found = []
@@ -188,3 +200,38 @@ def test_ctrl_c_during_a_big_import_inserts_nothing_and_leaves_no_child(memos, t
                                              if alive(pid)]
         time.sleep(0.05)
     assert memos("archival", "stats", "--json").json()["total"] == 0  # all or nothing
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_onnxruntime_embeds_a_big_import_inserts_nothing(memos, tmp_path):
+    """With the ONNX copy the import embeds in its own process; Ctrl-C mid-way keeps nothing."""
+    import signal
+    import subprocess
+    import time
+    from pathlib import Path
+
+    from tests.conftest import MEMOS_BIN, as_from_a_terminal
+
+    memos("agents", "create", "bea")
+    memos("agents", "create", "warm")
+    memos("archival", "add", "--agent", "warm", "make the shared model cache")  # the ONNX copy exists from here
+    source = tmp_path / "many.txt"
+    source.write_text("".join(f"Line {i} of a long import about shelves and tins.\n" for i in range(6_000)))
+    importing = subprocess.Popen([str(MEMOS_BIN), "archival", "add", "--agent", "bea", "--format", "lines",
+                                  "--file", str(source)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 preexec_fn=as_from_a_terminal)
+
+    def cpu_seconds() -> float:
+        fields = Path(f"/proc/{importing.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks
+
+    deadline = time.monotonic() + 120
+    while cpu_seconds() < 2.0:  # past start-up and the model load: embedding is under way
+        assert importing.poll() is None, importing.communicate()
+        assert time.monotonic() < deadline, "the import never got going"
+        time.sleep(0.05)
+    importing.send_signal(signal.SIGINT)
+    out, err = importing.communicate(timeout=60)
+    assert importing.returncode == 130, err
+    assert out == "" and "Traceback" not in err, err
+    assert memos("archival", "stats", "--agent", "bea", "--json").json()["total"] == 0

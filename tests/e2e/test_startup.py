@@ -37,3 +37,22 @@ def test_version_prints_version(memos):
 
     result = memos("--version")
     assert result.code == 0 and result.out.strip() == f"memos {__version__}"
+
+
+SEND_HEAVY = ["litellm", "torch", "sentence_transformers", "transformers", "textual", "fastapi", "uvicorn"]
+
+
+@pytest.mark.slow
+def test_a_pipeline_send_that_searches_memory_loads_no_heavy_library(memos, chat_agent, fake_llm):
+    """`memos send` to an OpenAI-compatible server, its turn searching archival memory: plain
+    HTTP for the LLM and onnxruntime for the query's vector; litellm and torch stay out."""
+    from tests.conftest import call, say
+
+    assert memos("archival", "add", "--agent", chat_agent, "The user's dog is a border collie named Pixel.").code == 0
+    fake_llm.script(call("archival_memory_search", query="what pet does the user have"), say("A collie, Pixel."))
+    probe = PROBE.format(args=["send", "--agent", chat_agent, "what pet do I have?"], heavy=SEND_HEAVY)
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == "A collie, Pixel.", proc.stderr
+    assert [line for line in proc.stderr.splitlines() if line.startswith("LOADED:")] == ["LOADED:"], proc.stderr
+    tool_result = fake_llm.requests[1]["messages"][-1]["content"]
+    assert "border collie named Pixel" in tool_result
