@@ -123,6 +123,7 @@ async def test_archival_search_and_add(ws) -> None:  # type: ignore[no-untyped-d
         query.focus()
         await pilot.press(*"launch", "enter")
         await _wait(pilot, lambda: table.row_count == 1)
+        await _wait(pilot, lambda: "1 result(s) for 'launch' (text)" in str(app.query_one("#archival-status").render()))
         assert "The launch is on Friday" in str(table.get_row_at(0)[1])
         assert table.get_row_at(0)[2] == "work"
 

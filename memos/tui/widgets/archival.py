@@ -64,6 +64,10 @@ class ArchivalPane(Vertical):
         self.refresh_rows()
 
     def run_search(self) -> None:
+        # Said at once: a first search in a process loads the embedding model before it answers.
+        text = self.query_one("#archival-query", Input).value
+        mode = self.query_one("#archival-mode", Select).value
+        self.query_one("#archival-status", Static).update(f"searching for '{text}' ({mode})…")
         self.run_worker(self._search, thread=True, exclusive=True, group="archival-search")
 
     def _search(self) -> None:
