@@ -2,7 +2,7 @@
 
 10k messages (the oldest summarised out of context, as in steady state) and 100k
 archival passages; the fake OpenAI-compatible server answers instantly through the
-real litellm client. Per step: wall time of the turn minus the LLM call's own latency.
+real LLM client (plain httpx for this OpenAI-compatible server). Per step: wall time of the turn minus the LLM call's own latency.
 Target (issue 4): p50 <= 20 ms.
 Run: .venv/bin/python bench/loop.py [--turns 60]
 """
@@ -53,13 +53,13 @@ def main() -> None:
             events = list(runner.send(f"message {turn}"))
             wall = (time.perf_counter() - started) * 1000
             usage = [e for e in events if e.type == "usage"]
-            if turn >= 5:  # warm-up: litellm import, first connections
+            if turn >= 5:  # warm-up: client imports, first connections
                 overheads.append(wall - usage[0].latency_ms)
                 llm.append(usage[0].latency_ms)
         fake.close()
         ws.close()
     print(machine_line())
-    print("| store | steps | loop overhead p50 ms | p95 ms | fake LLM call p50 ms (HTTP + litellm) |")
+    print("| store | steps | loop overhead p50 ms | p95 ms | fake LLM call p50 ms (HTTP + client) |")
     print("|---|---|---|---|---|")
     print(f"| {args.messages:,} messages, {args.passages:,} passages | {len(overheads)} | "
           f"{np.percentile(overheads, 50):.1f} | {np.percentile(overheads, 95):.1f} | {np.percentile(llm, 50):.1f} |")

@@ -1,7 +1,7 @@
 """`memos serve` under load: agent listing throughput and message round trips.
 
 A real `memos serve` process on a temp home; the fake OpenAI-compatible LLM
-answers every message instantly (through the real litellm client). A local
+answers every message instantly (through the real LLM client: plain httpx). A local
 async load generator (httpx) keeps N clients busy at once.
 Target (issue 8): no errors at 50 concurrent clients.
 Run: .venv/bin/python bench/serve.py [--clients 50]
@@ -76,7 +76,7 @@ def main() -> None:
                     created = http.post("/v1/agents/", json={"name": f"bench-{i}", "model": "openai/fake-model"})
                     created.raise_for_status()
                     agent_ids.append(created.json()["id"])
-                # Warm-up: litellm's import and the first turn of an agent happen once per process.
+                # Warm-up: the LLM client's import and the first turn of an agent happen once per process.
                 http.post(f"/v1/agents/{agent_ids[0]}/messages", json={"input": "warm up"}).raise_for_status()
 
             async def list_agents(http: httpx.AsyncClient, worker: int, number: int) -> httpx.Response:
