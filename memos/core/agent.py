@@ -8,6 +8,7 @@ stops at the next safe point and keeps what was produced.
 
 from __future__ import annotations
 
+import itertools
 import json
 import queue
 import threading
@@ -49,6 +50,10 @@ TOOL_RETURN_LIMIT = 50_000
 SUMMARY_WORDS = 300
 KEEP_AFTER_COUNT_CAP = MAX_IN_CONTEXT // 2  # messages left in context when the count cap forces a summary
 EMBEDDING_TOOLS = {"archival_memory_insert", "archival_memory_search"}
+# Steps a process runs before the store is tuned for a long life (DuckDB's pandas probe): the
+# tune costs a one-shot `memos send` more than it saves it, a chat or a server far less.
+TUNE_AFTER_STEPS = 3
+_steps_in_process = itertools.count(1)
 T = TypeVar("T")
 StopReason = ev.StopReason
 # A step of the loop: yields events for the front end, returns its result to the loop.
@@ -116,7 +121,6 @@ class AgentRunner:
         self.turn_wait = turn_wait
         self.seen: dict[str, int] = {}  # block label -> version the agent has seen (compare-and-set edits)
         self.turn_started = 0.0
-        ws.store.tune_for_long_running()
 
     @property
     def model(self) -> str:
@@ -272,6 +276,8 @@ class AgentRunner:
 
     def _step(self, run_id: str, number: int, state: RuleState,
               cancel: threading.Event) -> Events[StopReason | None]:
+        if next(_steps_in_process) == TUNE_AFTER_STEPS:
+            self.ws.store.tune_for_long_running()
         compiled = yield from self._context()
         available = list(self.specs)
         allowed = state.allowed(available)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, cast
 
 from memos.store.duckdb.arrow_insert import insert_from_arrow
 from memos.store.duckdb.connection import Connections
@@ -68,25 +69,19 @@ class DuckDBStore(PassagesMixin, SQLStore):
 
     def tune_for_long_running(self) -> None:
         """DuckDB tries `import pandas` twice per bound parameter; without pandas installed each
-        failed import rescans sys.path (~9 ms per agent step). A finder placed first answers
-        "no pandas" at once. (Not Python's None-in-sys.modules marker: pyarrow, compiled with
-        Cython, takes that None for the module and fails; importing pyarrow first to settle its
-        answer cost a one-shot `memos send` 26 MiB and 20 ms.)"""
+        failed import rescans sys.path (~9 ms per agent step). Recording its absence in
+        sys.modules makes those imports fail at once. pyarrow reads that entry directly, so it
+        checks for pandas first and caches the answer. (A meta-path finder that fails the import
+        instead, without pyarrow, broke `importlib.util.find_spec("pandas")`, which transformers
+        calls.) Importing pyarrow costs ~20 ms and 26 MiB: the agent loop asks for this only once
+        a process has run a few steps (agent.py: TUNE_AFTER_STEPS)."""
         import importlib.util
         import sys
 
-        if any(isinstance(finder, _NoPandas) for finder in sys.meta_path):
-            return
         if "pandas" in sys.modules or importlib.util.find_spec("pandas") is not None:
             return
-        sys.meta_path.insert(0, _NoPandas())
+        import pyarrow.lib
 
-
-class _NoPandas:
-    """A meta-path finder that fails `import pandas` at once (pandas is not installed)."""
-
-    @staticmethod
-    def find_spec(name: str, path: Any = None, target: Any = None) -> None:
-        if name == "pandas" or name.startswith("pandas."):
-            raise ModuleNotFoundError("No module named 'pandas'", name="pandas")
-        return None
+        if not pyarrow.lib._pandas_api.have_pandas:
+            # None in sys.modules is Python's own "this import fails" marker.
+            sys.modules["pandas"] = cast(ModuleType, None)
