@@ -136,15 +136,15 @@ def load(conversations: dict[str, Conversation], home: Path) -> tuple[Any, dict[
     return ws, agents
 
 
-def measure(ws: Any, agents: dict[str, Any], conversations: dict[str, Conversation],
-            modes: list[str]) -> dict[str, dict[str, list[float]]]:
+def measure(ws: Any, agents: dict[str, Any], conversations: dict[str, Conversation], modes: list[str],
+            halves: dict[str, tuple[str, ...]]) -> dict[str, dict[str, list[float]]]:
     """recall@5, recall@10 and latency per mode and conversation half."""
     from memos.core import archival
     from memos.store.base import PassageQuery
 
     results: dict[str, dict[str, list[float]]] = {}
     for mode in modes:
-        for half, names in (("dev", DEV), ("held out", HELD_OUT)):
+        for half, names in halves.items():
             r5, r10, times = [], [], []
             for name in names:
                 agent = agents[name]
@@ -160,16 +160,17 @@ def measure(ws: Any, agents: dict[str, Any], conversations: dict[str, Conversati
 
 
 def report(results: dict[str, dict[str, list[float]]]) -> None:
-    print(f"{'mode':<10} {'half':<9} {'questions':>9} {'R@5':>6} {'R@10':>6} {'p50 ms':>7}")
-    for key, values in results.items():
+    print(f"{'mode':<10} {'set':<22} {'questions':>9} {'R@5':>6} {'R@10':>6} {'p50 ms':>7}")
+    for key, values in sorted(results.items(), key=lambda kv: (kv[0].split("|")[1], kv[0])):
         mode, half = key.split("|")
-        print(f"{mode:<10} {half:<9} {len(values['r5']):>9} {statistics.mean(values['r5']):6.3f} "
+        print(f"{mode:<10} {half:<22} {len(values['r5']):>9} {statistics.mean(values['r5']):6.3f} "
               f"{statistics.mean(values['r10']):6.3f} {statistics.median(values['ms']):7.1f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--locomo", type=Path, required=True, help="locomo10.zip or its unpacked directory")
+    parser.add_argument("--cranfield", type=Path, help="a directory with cran.all.1400, cran.qry and cranqrel")
     parser.add_argument("--modes", default="hybrid,text,vector")
     parser.add_argument("--tune", action="store_true", help="print the fusion grid on the dev half, then stop")
     args = parser.parse_args()
@@ -181,12 +182,16 @@ def main() -> None:
         print(machine_line())
         tune({name: conversations[name] for name in DEV})
         return
+    halves = {"LoCoMo dev": DEV, "LoCoMo held out": HELD_OUT}
+    if args.cranfield:
+        conversations["cranfield"] = read_cranfield(args.cranfield)
+        halves["Cranfield (held out)"] = ("cranfield",)
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         ws, agents = load(conversations, Path(tmp))
         print(f"# stored {sum(len(c.passages) for c in conversations.values()):,} turns in "
               f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
-        results = measure(ws, agents, conversations, args.modes.split(","))
+        results = measure(ws, agents, conversations, args.modes.split(","), halves)
         ws.close()
     print(machine_line())
     report(results)
@@ -195,7 +200,8 @@ def main() -> None:
 
 # -- tuning on the dev half: every score computed once for every passage, fused offline ------
 
-def _bm25_parts(passages: list[str], question: str) -> tuple[Any, Any, int]:
+def _bm25_parts(passages: list[str], question: str, k1: float | None = None,
+                b: float | None = None) -> tuple[Any, Any, int]:
     """BM25 of every passage for the question (memos's tokenizer, k1 and b), the idf of each
     query term present in the conversation, and how many query terms there are."""
     import numpy as np
@@ -203,7 +209,9 @@ def _bm25_parts(passages: list[str], question: str) -> tuple[Any, Any, int]:
     from memos.store.duckdb.passages import BM25_B, BM25_K1
     from memos.store.text import query_terms, term_counts
 
-    counts = [term_counts(p) for p in passages]
+    k1 = BM25_K1 if k1 is None else k1
+    b = BM25_B if b is None else b
+    counts = _COUNTS.get(id(passages)) or _COUNTS.setdefault(id(passages), [term_counts(p) for p in passages])
     lengths = np.array([sum(c.values()) for c in counts], dtype=np.float64)
     avgdl = max(float(lengths.mean()), 1.0)
     scores = np.zeros(len(passages))
@@ -216,8 +224,11 @@ def _bm25_parts(passages: list[str], question: str) -> tuple[Any, Any, int]:
             continue
         idf = np.log(1 + (len(passages) - df + 0.5) / (df + 0.5))
         idfs.append(idf)
-        scores += idf * tf * (BM25_K1 + 1) / (tf + BM25_K1 * (1 - BM25_B + BM25_B * lengths / avgdl))
+        scores += idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * lengths / avgdl))
     return scores, np.array(idfs), len(terms)
+
+
+_COUNTS: dict[int, Any] = {}
 
 
 def tune(conversations: dict[str, Conversation]) -> None:
@@ -227,6 +238,8 @@ def tune(conversations: dict[str, Conversation]) -> None:
     from memos.store.embeddings import get_embedder
 
     embedder = get_embedder("local/all-MiniLM-L6-v2")
+    grid = [(k1, b) for k1 in (0.9, 1.2, 1.6) for b in (0.4, 0.75, 0.9)]
+    variants: dict[tuple[float, float], list[Any]] = {kb: [] for kb in grid}
     cases = []  # (vector scores, bm25 scores, idfs, n terms, evidence mask)
     for name in DEV:
         conversation = conversations[name]
@@ -238,10 +251,13 @@ def tune(conversations: dict[str, Conversation]) -> None:
             bm25, idfs, n_terms = _bm25_parts(conversation.passages, question)
             mask = np.array([i in evidence for i in ids])
             cases.append((vectors @ query, bm25, idfs, n_terms, mask))
+            for k1, b in grid:
+                other, _, _ = _bm25_parts(conversation.passages, question, k1, b)
+                variants[(k1, b)].append((vectors @ query, other, idfs, n_terms, mask))
 
-    def evaluate(fuse: Any) -> tuple[float, float]:
+    def evaluate(fuse: Any, over: list[Any] | None = None) -> tuple[float, float]:
         r5, r10 = [], []
-        for vector, bm25, idfs, n_terms, mask in cases:
+        for vector, bm25, idfs, n_terms, mask in over or cases:
             order = np.argsort(-fuse(vector, bm25, idfs, n_terms), kind="stable")
             r5.append(mask[order[:5]].sum() / mask.sum())
             r10.append(mask[order[:10]].sum() / mask.sum())
@@ -275,9 +291,21 @@ def tune(conversations: dict[str, Conversation]) -> None:
     rows += [(f"RRF depth 50, vector weight {w}", rrf(50, w)) for w in (0.3, 0.4)]
     for norm in ("max-possible", "query-best"):
         rows += [(f"convex {norm}, vector weight {w}", convex(w, norm)) for w in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)]
+    def zscored(weight: float) -> Any:
+        def fuse(vector: Any, bm25: Any, idfs: Any, n_terms: int) -> Any:
+            top = idfs.sum() * (BM25_K1 + 1) if len(idfs) else 1.0
+            head = np.sort(vector)[-100:]
+            return weight * (vector - head.mean()) / (head.std() + 1e-9) * 0.1 + (1 - weight) * bm25 / top
+        return fuse
+
+    rows += [(f"convex z-scored vector, weight {w}", zscored(w)) for w in (0.3, 0.4, 0.5)]
     for label, fuse in rows:
         r5, r10 = evaluate(fuse)
         print(f"{label:<40} {r5:6.3f} {r10:6.3f}")
+    for (k1, b), over in variants.items():
+        for w in (0.3, 0.4, 0.5):
+            r5, r10 = evaluate(convex(w, "max-possible"), over)
+            print(f"{f'convex max-possible w {w}, k1 {k1} b {b}':<40} {r5:6.3f} {r10:6.3f}")
 
 
 if __name__ == "__main__":

@@ -145,6 +145,9 @@ class NewPassage:
 class PassageHit:
     passage: Passage
     score: float
+    # Why it came back: each mode's rank (None: past that mode's list) and score, and the fused
+    # score with the weights (`memos archival search --explain`). Filled by every search.
+    explain: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,21 @@
-"""Archival-search helpers both backends share: checking embeddings, filters, rank fusion."""
+"""Archival-search helpers both backends share: checking embeddings, filters, score fusion."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from memos.errors import InvalidInput
 from memos.store.base import EMBEDDING_DIM, NewPassage, Passage, PassageQuery
 
-RRF_K = 60  # the usual reciprocal-rank-fusion constant
+# Hybrid search: a convex combination of the vector's cosine and the text score as a share of
+# the best the query could score, weighted 0.4 : 0.6. Tuned on LoCoMo's dev conversations only
+# (bench/recall.py --tune; docs/design.md): equal-weight reciprocal rank fusion let the weaker
+# ranking push good hits out, and recalled less than text search alone.
+HYBRID_VECTOR_WEIGHT = 0.4
+HYBRID_DEPTH = 50  # candidates taken from each mode (more when a page needs more)
 
 
 def vector_literal(vector: np.ndarray) -> str:
@@ -54,10 +60,36 @@ def passes_filters(passage: Passage, agent_id: str, query: PassageQuery) -> bool
     return query.end is None or passage.created_at <= query.end
 
 
-def fuse(rankings: Sequence[Sequence[tuple[int, float]]], needed: int) -> list[tuple[int, float]]:
-    """Reciprocal rank fusion of several rankings of passage seqs; best first, ties newest first."""
+def mode_explain(mode: str, ranking: Sequence[tuple[int, float]]) -> dict[int, dict[str, Any]]:
+    """The explanation of a single-mode search: each hit's rank and score in that mode."""
+    return {seq: {mode: {"rank": rank, "score": score}, "fused": score}
+            for rank, (seq, score) in enumerate(ranking, start=1)}
+
+
+def fuse_scores(vector: Sequence[tuple[int, float]], text: Sequence[tuple[int, float]], text_scale: float,
+                vector_extra: Mapping[int, float], text_extra: Mapping[int, float],
+                needed: int) -> tuple[list[tuple[int, float]], dict[int, dict[str, Any]]]:
+    """Hybrid ranking of the union of both modes' candidates, best first (ties newest first).
+
+    ``vector`` and ``text`` are each mode's ranking (seq, score); ``*_extra`` hold the scores of
+    the other mode's candidates, computed exactly, so every candidate is scored by both modes
+    (a candidate with no query term has text score 0). ``text_scale`` is what a passage
+    matching every query term as well as possible would score: text scores become a share of
+    it, comparable with a cosine, and a query whose terms are in every passage (so weigh
+    nothing) leaves the order to the vector."""
+    vector_rank = {seq: rank for rank, (seq, _) in enumerate(vector, start=1)}
+    text_rank = {seq: rank for rank, (seq, _) in enumerate(text, start=1)}
+    vector_score = {**vector_extra, **dict(vector)}
+    text_score = {**text_extra, **dict(text)}
+    weight = HYBRID_VECTOR_WEIGHT
     fused: dict[int, float] = {}
-    for ranking in rankings:
-        for rank, (seq, _) in enumerate(ranking, start=1):
-            fused[seq] = fused.get(seq, 0.0) + 1.0 / (RRF_K + rank)
-    return sorted(fused.items(), key=lambda item: (-item[1], -item[0]))[:needed]
+    explained: dict[int, dict[str, Any]] = {}
+    for seq in vector_rank.keys() | text_rank.keys():
+        cosine = vector_score.get(seq, 0.0)
+        share = text_score.get(seq, 0.0) / text_scale if text_scale > 0 else 0.0
+        fused[seq] = weight * cosine + (1 - weight) * share
+        explained[seq] = {"vector": {"rank": vector_rank.get(seq), "score": cosine},
+                          "text": {"rank": text_rank.get(seq), "score": text_score.get(seq, 0.0), "share": share},
+                          "fused": fused[seq], "weights": {"vector": weight, "text": 1 - weight}}
+    ranked = sorted(fused.items(), key=lambda item: (-item[1], -item[0]))[:needed]
+    return ranked, {seq: explained[seq] for seq, _ in ranked}

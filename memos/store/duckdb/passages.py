@@ -1,4 +1,4 @@
-"""Archival memory: passages with embeddings; vector, text (BM25) and hybrid (RRF) search."""
+"""Archival memory: passages with embeddings; vector, text (BM25) and hybrid (score fusion) search."""
 
 from __future__ import annotations
 
@@ -20,7 +20,15 @@ from memos.store.base import (
 )
 from memos.store.duckdb.arrow_insert import insert_from_arrow
 from memos.store.duckdb.vector_index import TAIL_LIMIT, IndexState, VectorIndexes
-from memos.store.search import check_embeddings, fuse, passes_filters, query_vector, vector_literal
+from memos.store.search import (
+    HYBRID_DEPTH,
+    check_embeddings,
+    fuse_scores,
+    mode_explain,
+    passes_filters,
+    query_vector,
+    vector_literal,
+)
 from memos.store.sql import rows
 from memos.store.sql.passages import PassageLookups, passage_filters, passage_stats
 from memos.store.text import query_terms, term_counts
@@ -165,17 +173,23 @@ class PassagesMixin(PassageLookups):
         if query.top_k <= 0:
             return []
         needed = query.top_k + query.offset
-        rankers = {"vector": self._vector_ranking, "text": self._text_ranking, "hybrid": self._hybrid_ranking}
-        if query.mode not in rankers:
+        if query.mode not in ("vector", "text", "hybrid"):
             raise InvalidInput(f"unknown search mode '{query.mode}'", "use vector, text or hybrid")
         # One read session for the whole search: each DuckDB open costs milliseconds.
         with self._read() as con:
             rows: dict[int, Passage] = {}
-            ranked = rankers[query.mode](agent_id, query, needed, rows)
+            if query.mode == "hybrid":
+                ranked, explained = self._hybrid_ranking(agent_id, query, needed, rows)
+            elif query.mode == "vector":
+                ranked = self._vector_ranking(agent_id, query, needed, rows)
+                explained = mode_explain("vector", ranked)
+            else:
+                ranked = self._text_ranking(agent_id, query, needed)
+                explained = mode_explain("text", ranked)
             page = ranked[query.offset:needed]
             missing = [seq for seq, _ in page if seq not in rows]
             by_seq = {**rows, **(self._rows_by_seq(con, missing) if missing else {})}
-        return [PassageHit(by_seq[seq], score) for seq, score in page if seq in by_seq]
+        return [PassageHit(by_seq[seq], score, explained.get(seq)) for seq, score in page if seq in by_seq]
 
     def _rows_by_seq(self, con: Any, seqs: Sequence[int]) -> dict[int, Passage]:
         """Passages by seq through the ART index: a literal IN list of ints and nothing else,
@@ -225,13 +239,16 @@ class PassagesMixin(PassageLookups):
         return ranked[:needed]
 
     def _text_ranking(self, agent_id: str, query: PassageQuery, needed: int,
-                      found_rows: dict[int, Passage] | None = None) -> list[tuple[int, float]]:
+                      only: Sequence[int] | None = None) -> list[tuple[int, float]]:
+        """BM25 ranking; with ``only``, the scores of just those passages (a hybrid's vector candidates)."""
         if not query.text or not query.text.strip():
             raise InvalidInput("a text search needs query text")
         terms = query_terms(query.text)
-        if not terms:
+        if not terms or (only is not None and not only):
             return []
         where, params = passage_filters(agent_id, query.tags, query.tag_match, query.start, query.end)
+        if only is not None:  # a literal IN list of ints: DuckDB then uses the index (see _rows_by_seq)
+            where += f" AND t.seq IN ({','.join(str(int(seq)) for seq in only)})"
         params.update(terms=terms, limit=needed, k1=BM25_K1, b=BM25_B)
         sql = f"""
             WITH stats AS (
@@ -248,10 +265,43 @@ class PassagesMixin(PassageLookups):
         with self._read() as con:
             return [(r[0], float(r[1])) for r in con.execute(sql, params).fetchall()]
 
+    def _text_scale(self, agent_id: str, terms: list[str]) -> float:
+        """The most a passage could score for these terms (each term's IDF times k1 + 1): what a
+        hybrid search divides text scores by. Terms no passage has add nothing."""
+        sql = """
+            WITH stats AS (SELECT count(*) AS n FROM passages WHERE agent_id = $agent),
+            df AS (
+                SELECT term, count(*) AS df FROM passage_terms
+                WHERE agent_id = $agent AND term IN (SELECT unnest($terms::VARCHAR[])) GROUP BY term)
+            SELECT coalesce(sum(ln(1 + (stats.n - df.df + 0.5) / (df.df + 0.5))), 0) * ($k1 + 1) FROM df, stats"""
+        with self._read() as con:
+            row = con.execute(sql, {"agent": agent_id, "terms": terms, "k1": BM25_K1}).fetchone()
+        return float(row[0]) if row and row[0] else 0.0
+
+    def _vector_scores(self, vector: np.ndarray, seqs: Sequence[int]) -> dict[int, float]:
+        """Exact cosines of these passages (a hybrid's text candidates the vector search did not return)."""
+        if not seqs:
+            return {}
+        listed = ",".join(str(int(seq)) for seq in seqs)
+        with self._read() as con:
+            return {r[0]: float(r[1]) for r in con.execute(
+                f"SELECT seq, 1 - array_cosine_distance(embedding, $q::VARCHAR::FLOAT[384]) FROM passages "
+                f"WHERE seq IN ({listed})", {"q": vector_literal(vector)}).fetchall()}
+
     def _hybrid_ranking(self, agent_id: str, query: PassageQuery, needed: int,
-                        found_rows: dict[int, Passage]) -> list[tuple[int, float]]:
-        depth = max(50, needed * 2)
-        rankings = [self._vector_ranking(agent_id, query, depth, found_rows)]
-        if query.text and query_terms(query.text):
-            rankings.append(self._text_ranking(agent_id, query, depth))
-        return fuse(rankings, needed)
+                        found_rows: dict[int, Passage]) -> tuple[list[tuple[int, float]], dict[int, dict[str, Any]]]:
+        depth = max(HYBRID_DEPTH, needed * 2)
+        vector = self._vector_ranking(agent_id, query, depth, found_rows)
+        terms = query_terms(query.text) if query.text else []
+        text: list[tuple[int, float]] = []
+        text_extra: dict[int, float] = {}
+        vector_extra: dict[int, float] = {}
+        scale = 0.0
+        if terms:
+            text = self._text_ranking(agent_id, query, depth)
+            scale = self._text_scale(agent_id, terms)
+            in_text = {seq for seq, _ in text}
+            text_extra = dict(self._text_ranking(agent_id, query, depth, only=[s for s, _ in vector if s not in in_text]))
+            in_vector = {seq for seq, _ in vector}
+            vector_extra = self._vector_scores(query_vector(query), [s for s, _ in text if s not in in_vector])
+        return fuse_scores(vector, text, scale, vector_extra, text_extra, needed)

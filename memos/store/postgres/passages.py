@@ -15,7 +15,7 @@ from memos.errors import InvalidInput, NotFound
 from memos.store import ids
 from memos.store.base import NewPassage, Passage, PassageHit, PassageQuery, PassageStats
 from memos.store.postgres.connection import PgConnections
-from memos.store.search import check_embeddings, fuse, query_vector, vector_literal
+from memos.store.search import HYBRID_DEPTH, check_embeddings, fuse_scores, mode_explain, query_vector, vector_literal
 from memos.store.sql import rows
 from memos.store.sql.passages import PassageLookups, passage_filters, passage_stats
 from memos.store.timeutil import from_db, to_db, utcnow
@@ -100,15 +100,36 @@ class PgPassagesMixin(PassageLookups):
         with self._read() as con:
             if query.mode == "vector":
                 ranked = self._vector_ranking(con, agent_id, query, needed, found)
+                explained = mode_explain("vector", ranked)
             elif query.mode == "text":
                 ranked = self._text_ranking(con, agent_id, query, needed, found)
+                explained = mode_explain("text", ranked)
             else:
-                depth = max(50, needed * 2)
-                rankings = [self._vector_ranking(con, agent_id, query, depth, found)]
-                if query.text and query.text.strip():
-                    rankings.append(self._text_ranking(con, agent_id, query, depth, found))
-                ranked = fuse(rankings, needed)
-        return [PassageHit(found[seq], score) for seq, score in ranked[query.offset:needed]]
+                ranked, explained = self._hybrid_ranking(con, agent_id, query, needed, found)
+        return [PassageHit(found[seq], score, explained.get(seq)) for seq, score in ranked[query.offset:needed]]
+
+    def _hybrid_ranking(self, con: Any, agent_id: str, query: PassageQuery, needed: int,
+                        found: dict[int, Passage]) -> tuple[list[tuple[int, float]], dict[int, dict[str, Any]]]:
+        """Both modes' candidates, each scored by both, fused as on DuckDB (search.fuse_scores).
+        ts_rank is not BM25 and has no "best possible" score: text scores are shares of the best
+        candidate's instead."""
+        depth = max(HYBRID_DEPTH, needed * 2)
+        vector = self._vector_ranking(con, agent_id, query, depth, found)
+        text = self._text_ranking(con, agent_id, query, depth, found) if query.text and query.text.strip() else []
+        scale = max((score for _, score in text), default=0.0)
+        in_text, in_vector = {seq for seq, _ in text}, {seq for seq, _ in vector}
+        text_only = [seq for seq, _ in text if seq not in in_vector]
+        vector_only = [seq for seq, _ in vector if seq not in in_text]
+        vector_extra = {r[0]: float(r[1]) for r in con.execute(
+            "SELECT seq, 1 - (embedding <=> $q::vector) FROM passages WHERE seq = ANY($seqs::BIGINT[])",
+            {"q": vector_literal(query_vector(query)), "seqs": text_only}).fetchall()} if text_only else {}
+        text_extra: dict[int, float] = {}
+        if vector_only and text:
+            lexemes = con.execute("SELECT tsvector_to_array(to_tsvector('english', ?))", [query.text]).fetchone()[0]
+            text_extra = {r[0]: float(r[1]) for r in con.execute(
+                f"SELECT p.seq, ts_rank(p.tsv, q.every, 1) FROM passages p, (SELECT {_ANY_OF.format('every')} AS every) q "
+                "WHERE p.seq = ANY($seqs::BIGINT[])", {"every": lexemes, "seqs": vector_only}).fetchall()}
+        return fuse_scores(vector, text, scale, vector_extra, text_extra, needed)
 
     def _vector_ranking(self, con: Any, agent_id: str, query: PassageQuery, needed: int,
                         found: dict[int, Passage]) -> list[tuple[int, float]]:
