@@ -206,7 +206,7 @@ def _bm25_parts(passages: list[str], question: str, k1: float | None = None,
     query term present in the conversation, and how many query terms there are."""
     import numpy as np
 
-    from memos.store.duckdb.passages import BM25_B, BM25_K1
+    from memos.store.search import BM25_B, BM25_K1
     from memos.store.text import query_terms, term_counts
 
     k1 = BM25_K1 if k1 is None else k1
@@ -215,26 +215,30 @@ def _bm25_parts(passages: list[str], question: str, k1: float | None = None,
     lengths = np.array([sum(c.values()) for c in counts], dtype=np.float64)
     avgdl = max(float(lengths.mean()), 1.0)
     scores = np.zeros(len(passages))
-    idfs = []
+    idfs: list[float] = []
+    absent: list[float] = []
     terms = query_terms(question)
     for term in terms:
         tf = np.array([c.get(term, 0) for c in counts], dtype=np.float64)
         df = int((tf > 0).sum())
         if df == 0:
+            absent.append(np.log(1 + (len(passages) + 0.5) / 0.5))
             continue
         idf = np.log(1 + (len(passages) - df + 0.5) / (df + 0.5))
         idfs.append(idf)
         scores += idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * lengths / avgdl))
+    _ABSENT[question] = float(sum(absent))
     return scores, np.array(idfs), len(terms)
 
 
+_ABSENT: dict[str, float] = {}
 _COUNTS: dict[int, Any] = {}
 
 
 def tune(conversations: dict[str, Conversation]) -> None:
     import numpy as np
 
-    from memos.store.duckdb.passages import BM25_K1
+    from memos.store.search import BM25_K1
     from memos.store.embeddings import get_embedder
 
     embedder = get_embedder("local/all-MiniLM-L6-v2")
@@ -250,7 +254,7 @@ def tune(conversations: dict[str, Conversation]) -> None:
         for (question, evidence), query in zip(conversation.questions, query_vectors):
             bm25, idfs, n_terms = _bm25_parts(conversation.passages, question)
             mask = np.array([i in evidence for i in ids])
-            cases.append((vectors @ query, bm25, idfs, n_terms, mask))
+            cases.append((vectors @ query, bm25, idfs, _ABSENT[question], mask))
             for k1, b in grid:
                 other, _, _ = _bm25_parts(conversation.passages, question, k1, b)
                 variants[(k1, b)].append((vectors @ query, other, idfs, n_terms, mask))
@@ -291,6 +295,14 @@ def tune(conversations: dict[str, Conversation]) -> None:
     rows += [(f"RRF depth 50, vector weight {w}", rrf(50, w)) for w in (0.3, 0.4)]
     for norm in ("max-possible", "query-best"):
         rows += [(f"convex {norm}, vector weight {w}", convex(w, norm)) for w in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)]
+    def with_absent(weight: float) -> Any:
+        def fuse(vector: Any, bm25: Any, idfs: Any, absent: float) -> Any:
+            top = (idfs.sum() + absent) * (BM25_K1 + 1)
+            return weight * vector + (1 - weight) * (bm25 / top if top > 0 else 0)
+        return fuse
+
+    rows += [(f"convex incl. absent terms, weight {w}", with_absent(w)) for w in (0.3, 0.4, 0.5, 0.6)]
+
     def zscored(weight: float) -> Any:
         def fuse(vector: Any, bm25: Any, idfs: Any, n_terms: int) -> Any:
             top = idfs.sum() * (BM25_K1 + 1) if len(idfs) else 1.0

@@ -38,8 +38,18 @@ class Format(str, Enum):
 TagOpt = Annotated[list[str] | None, typer.Option("--tag", "-t", help="Tag (repeatable).")]
 
 
-def _hits_json(hits) -> list[dict]:
-    return [{**output.jsonable(h.passage), "score": h.score} for h in hits]
+def _hits_json(hits, explain: bool = False) -> list[dict]:
+    return [{**output.jsonable(h.passage), "score": h.score, **({"explain": h.explain} if explain else {})}
+            for h in hits]
+
+
+def _mode_cell(part: dict | None) -> str:
+    """One mode's part of an explanation: '#rank score', '-' for a rank past that mode's list."""
+    if not part:
+        return ""
+    rank = f"#{part['rank']}" if part.get("rank") else "-"
+    share = f" ({part['share']:.2f})" if "share" in part else ""
+    return f"{rank} {part['score']:.3f}{share}"
 
 
 @app.command("add")
@@ -108,6 +118,7 @@ def search(
     offset: Annotated[int, typer.Option(min=0, help="Skip this many results (paging).")] = 0,
     since: Annotated[str | None, typer.Option(help="From this date (ISO, or 7d / 12h ago).")] = None,
     until: Annotated[str | None, typer.Option(help="Up to this date.")] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Show each mode's rank and score and the fused score per hit.")] = False,
     agent: AgentOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -122,7 +133,13 @@ def search(
         start=parse_when(since) if since else None, end=parse_when(until, end_of_day=True) if until else None,
         top_k=top_k, offset=offset))
     if json_out:
-        output.emit_json(_hits_json(hits))
+        output.emit_json(_hits_json(hits, explain))
+        return
+    if explain:
+        # hybrid: score = vector weight x cosine + text weight x share of the best possible text score
+        output.table(["score", "vector", "text (share)", "text", "id"], [
+            (f"{h.score:.3f}", _mode_cell((h.explain or {}).get("vector")), _mode_cell((h.explain or {}).get("text")),
+             output.shorten(h.passage.text, 50), h.passage.id) for h in hits])
         return
     output.table(["score", "when", "tags", "text", "id"], [
         (f"{h.score:.3f}", output.when(h.passage.created_at), ",".join(h.passage.tags),

@@ -16,6 +16,7 @@ from memos.store.base import EMBEDDING_DIM, NewPassage, Passage, PassageQuery
 # ranking push good hits out, and recalled less than text search alone.
 HYBRID_VECTOR_WEIGHT = 0.4
 HYBRID_DEPTH = 50  # candidates taken from each mode (more when a page needs more)
+BM25_K1, BM25_B = 1.2, 0.75
 
 
 def vector_literal(vector: np.ndarray) -> str:
@@ -75,8 +76,8 @@ def fuse_scores(vector: Sequence[tuple[int, float]], text: Sequence[tuple[int, f
     the other mode's candidates, computed exactly, so every candidate is scored by both modes
     (a candidate with no query term has text score 0). ``text_scale`` is what a passage
     matching every query term as well as possible would score: text scores become a share of
-    it, comparable with a cosine, and a query whose terms are in every passage (so weigh
-    nothing) leaves the order to the vector."""
+    it, comparable with a cosine, and words that are in every passage (so weigh next to
+    nothing) leave the order to the vector."""
     vector_rank = {seq: rank for rank, (seq, _) in enumerate(vector, start=1)}
     text_rank = {seq: rank for rank, (seq, _) in enumerate(text, start=1)}
     vector_score = {**vector_extra, **dict(vector)}

@@ -235,3 +235,24 @@ def test_ctrl_c_while_onnxruntime_embeds_a_big_import_inserts_nothing(memos, tmp
     assert importing.returncode == 130, err
     assert out == "" and "Traceback" not in err, err
     assert memos("archival", "stats", "--agent", "bea", "--json").json()["total"] == 0
+
+
+@pytest.mark.slow
+def test_search_explain_shows_each_modes_rank_and_score(memos):
+    memos("agents", "create", "ada")
+    facts = ["The user's dog is a border collie named Pixel.", "The user works as a nurse in Leeds.",
+             "The user prefers tea over coffee."]
+    assert memos("archival", "add", "-", input="\n".join(facts) + "\n").code == 0
+    found = memos("archival", "search", "what pet does the user have", "--explain", "--json", "-k", "2")
+    assert found.code == 0, found.err
+    first = found.json()[0]
+    assert first["text"] == facts[0]
+    explain = first["explain"]
+    assert explain["vector"]["rank"] == 1 and explain["text"]["rank"] is not None
+    assert first["score"] == pytest.approx(explain["weights"]["vector"] * explain["vector"]["score"]
+                                           + explain["weights"]["text"] * explain["text"]["share"])
+    assert "explain" not in memos("archival", "search", "dog", "--json").json()[0]
+    table = memos("archival", "search", "what pet does the user have", "--explain", "-k", "1")
+    header, row = table.out.splitlines()
+    assert header.split("\t")[:3] == ["score", "vector", "text (share)"]
+    assert row.split("\t")[1].startswith("#1 ")

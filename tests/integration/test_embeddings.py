@@ -9,6 +9,7 @@ from memos.core import archival
 from memos.core.ingest import Record
 from memos.errors import EmbeddingError
 from memos.store.base import PassageQuery
+from tests.conftest import both_backends
 
 
 @pytest.mark.slow
@@ -137,3 +138,22 @@ def test_without_a_usable_cache_sentence_transformers_still_embeds(monkeypatch, 
     vectors = embeddings.LocalMiniLM().embed(["a kitten", "a young cat"])
     assert embeddings.LocalMiniLM.backend() == "sentence-transformers"
     assert np.allclose(vectors, _sentence_transformers_vectors(["a kitten", "a young cat"]), atol=1e-5)
+
+
+FACTS = ["The user's dog is a border collie named Pixel.", "The user works as a nurse in Leeds.",
+         "The user's favourite food is ramen.", "The user is learning Portuguese.", "The user has two sisters.",
+         "The user drives a blue 2015 Honda Civic.", "The user is allergic to penicillin.",
+         "The user plays the cello on weekends.", "The user's birthday is on March 3rd.",
+         "The user prefers tea over coffee."]
+
+
+@pytest.mark.slow
+@both_backends
+def test_hybrid_finds_the_pet_when_every_fact_says_user(workspace, agent):
+    """The issue's case: every fact contains "user", none says "pet". Text search alone ranks by
+    length; the default search must still put the dog first, as meaning does."""
+    archival.insert(workspace.store, agent, [Record(fact) for fact in FACTS])
+    for mode in ("hybrid", "vector"):
+        hits = archival.search(workspace.store, agent, PassageQuery(text="what pet does the user have", mode=mode,
+                                                                    top_k=3))
+        assert hits[0].passage.text == FACTS[0], (mode, [h.passage.text for h in hits])

@@ -110,6 +110,50 @@ def test_hybrid_fuses_text_and_vector(workspace, agent):
 
 
 @every_store
+def test_a_hybrid_hit_explains_its_score(workspace, agent):
+    """Every hit says each mode's rank and score; the fused score is their weighted sum, with
+    the cosine of a text-only candidate computed exactly (not left out)."""
+    from memos.store.search import HYBRID_VECTOR_WEIGHT
+
+    store = workspace.store
+    vectors = unit_vectors(30, seed=8)
+    texts = [f"filler passage {i}" for i in range(30)]
+    texts[3] = "the spare key hangs behind the blue door"
+    inserted = store.insert_passages(agent.id, [NewPassage(t, v) for t, v in zip(texts, vectors)])
+    hits = store.search_passages(agent.id, PassageQuery(mode="hybrid", text="blue door key", embedding=vectors[20],
+                                                        top_k=5))
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    by_id = {h.passage.id: h for h in hits}
+    assert {inserted[3].id, inserted[20].id} <= by_id.keys()
+    for hit in hits:
+        explain = hit.explain
+        assert explain is not None and explain["weights"]["vector"] == HYBRID_VECTOR_WEIGHT
+        cosine = float(vectors[[p.id for p in inserted].index(hit.passage.id)] @ vectors[20])
+        assert explain["vector"]["score"] == pytest.approx(cosine, abs=1e-4)
+        assert hit.score == pytest.approx(HYBRID_VECTOR_WEIGHT * cosine
+                                          + (1 - HYBRID_VECTOR_WEIGHT) * explain["text"]["share"], abs=1e-6)
+    assert by_id[inserted[3].id].explain["text"]["rank"] == 1 and by_id[inserted[20].id].explain["vector"]["rank"] == 1
+    assert 0 < by_id[inserted[3].id].explain["text"]["share"] <= 1
+    text_only = store.search_passages(agent.id, PassageQuery(mode="text", text="blue door key", top_k=1))[0]
+    assert text_only.explain == {"text": {"rank": 1, "score": text_only.score}, "fused": text_only.score}
+
+
+@every_store
+def test_hybrid_keeps_filters_and_other_agents_out(workspace, agent):
+    from memos.core.agents import create_agent
+
+    store = workspace.store
+    other = create_agent(workspace, "bob")
+    vectors = unit_vectors(12, seed=9)
+    store.insert_passages(other.id, [NewPassage("the blue door key is mine", vectors[0])])
+    mine = store.insert_passages(agent.id, [NewPassage(f"blue door note {i}", vectors[i], tags=["odd"] if i % 2 else [])
+                                            for i in range(1, 12)])
+    hits = store.search_passages(agent.id, PassageQuery(mode="hybrid", text="blue door key", embedding=vectors[0],
+                                                        tags=["odd"], top_k=20))
+    assert {h.passage.id for h in hits} == {p.id for p in mine if p.tags == ["odd"]}
+
+
+@every_store
 def test_filters_tags_dates_and_paging(workspace, agent):
     store = workspace.store
     start = datetime(2026, 3, 1, tzinfo=UTC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,8 @@ from memos.store.base import (
 from memos.store.duckdb.arrow_insert import insert_from_arrow
 from memos.store.duckdb.vector_index import TAIL_LIMIT, IndexState, VectorIndexes
 from memos.store.search import (
+    BM25_B,
+    BM25_K1,
     HYBRID_DEPTH,
     check_embeddings,
     fuse_scores,
@@ -33,8 +36,6 @@ from memos.store.sql import rows
 from memos.store.sql.passages import PassageLookups, passage_filters, passage_stats
 from memos.store.text import query_terms, term_counts
 from memos.store.timeutil import to_db, utcnow
-
-BM25_K1, BM25_B = 1.2, 0.75
 
 
 class PassagesMixin(PassageLookups):
@@ -267,16 +268,21 @@ class PassagesMixin(PassageLookups):
 
     def _text_scale(self, agent_id: str, terms: list[str]) -> float:
         """The most a passage could score for these terms (each term's IDF times k1 + 1): what a
-        hybrid search divides text scores by. Terms no passage has add nothing."""
+        hybrid search divides text scores by. A term no passage has counts with the IDF of df = 0:
+        passages lacking some of the query's words are a weaker text match, so a word that is in
+        every passage ("user") cannot make a text share large on its own (docs/design.md)."""
         sql = """
             WITH stats AS (SELECT count(*) AS n FROM passages WHERE agent_id = $agent),
             df AS (
                 SELECT term, count(*) AS df FROM passage_terms
                 WHERE agent_id = $agent AND term IN (SELECT unnest($terms::VARCHAR[])) GROUP BY term)
-            SELECT coalesce(sum(ln(1 + (stats.n - df.df + 0.5) / (df.df + 0.5))), 0) * ($k1 + 1) FROM df, stats"""
+            SELECT coalesce(sum(ln(1 + (stats.n - df.df + 0.5) / (df.df + 0.5))), 0), count(df.term), max(stats.n)
+            FROM stats LEFT JOIN df ON true"""
         with self._read() as con:
-            row = con.execute(sql, {"agent": agent_id, "terms": terms, "k1": BM25_K1}).fetchone()
-        return float(row[0]) if row and row[0] else 0.0
+            row = con.execute(sql, {"agent": agent_id, "terms": terms}).fetchone()
+        present, found, total = (float(row[0] or 0.0), int(row[1] or 0), int(row[2] or 0)) if row else (0.0, 0, 0)
+        absent = (len(terms) - found) * math.log(1 + (total + 0.5) / 0.5)
+        return (present + absent) * (BM25_K1 + 1)
 
     def _vector_scores(self, vector: np.ndarray, seqs: Sequence[int]) -> dict[int, float]:
         """Exact cosines of these passages (a hybrid's text candidates the vector search did not return)."""

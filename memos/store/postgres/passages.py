@@ -7,6 +7,7 @@ separately, unlike DuckDB's.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -15,7 +16,16 @@ from memos.errors import InvalidInput, NotFound
 from memos.store import ids
 from memos.store.base import NewPassage, Passage, PassageHit, PassageQuery, PassageStats
 from memos.store.postgres.connection import PgConnections
-from memos.store.search import HYBRID_DEPTH, check_embeddings, fuse_scores, mode_explain, query_vector, vector_literal
+from memos.store.search import (
+    BM25_B,
+    BM25_K1,
+    HYBRID_DEPTH,
+    check_embeddings,
+    fuse_scores,
+    mode_explain,
+    query_vector,
+    vector_literal,
+)
 from memos.store.sql import rows
 from memos.store.sql.passages import PassageLookups, passage_filters, passage_stats
 from memos.store.timeutil import from_db, to_db, utcnow
@@ -110,26 +120,47 @@ class PgPassagesMixin(PassageLookups):
 
     def _hybrid_ranking(self, con: Any, agent_id: str, query: PassageQuery, needed: int,
                         found: dict[int, Passage]) -> tuple[list[tuple[int, float]], dict[int, dict[str, Any]]]:
-        """Both modes' candidates, each scored by both, fused as on DuckDB (search.fuse_scores).
-        ts_rank is not BM25 and has no "best possible" score: text scores are shares of the best
-        candidate's instead."""
+        """Both modes' candidates, each scored by both and fused as on DuckDB (search.fuse_scores).
+        ts_rank picks the text candidates, but the fused text score is BM25 over PostgreSQL's
+        own lexemes (_bm25_of), with the same "best possible" scale: ts_rank has none, and
+        normalised by its best candidate a word in every passage ranked by length alone."""
         depth = max(HYBRID_DEPTH, needed * 2)
         vector = self._vector_ranking(con, agent_id, query, depth, found)
-        text = self._text_ranking(con, agent_id, query, depth, found) if query.text and query.text.strip() else []
-        scale = max((score for _, score in text), default=0.0)
+        text_candidates = (self._text_ranking(con, agent_id, query, depth, found)
+                           if query.text and query.text.strip() else [])
+        seqs = sorted({seq for seq, _ in vector} | {seq for seq, _ in text_candidates})
+        bm25, scale = self._bm25_of(con, agent_id, query.text or "", seqs)
+        text = sorted(((seq, bm25.get(seq, 0.0)) for seq, _ in text_candidates), key=lambda item: (-item[1], -item[0]))
         in_text, in_vector = {seq for seq, _ in text}, {seq for seq, _ in vector}
         text_only = [seq for seq, _ in text if seq not in in_vector]
-        vector_only = [seq for seq, _ in vector if seq not in in_text]
         vector_extra = {r[0]: float(r[1]) for r in con.execute(
             "SELECT seq, 1 - (embedding <=> $q::vector) FROM passages WHERE seq = ANY($seqs::BIGINT[])",
             {"q": vector_literal(query_vector(query)), "seqs": text_only}).fetchall()} if text_only else {}
-        text_extra: dict[int, float] = {}
-        if vector_only and text:
-            lexemes = con.execute("SELECT tsvector_to_array(to_tsvector('english', ?))", [query.text]).fetchone()[0]
-            text_extra = {r[0]: float(r[1]) for r in con.execute(
-                f"SELECT p.seq, ts_rank(p.tsv, q.every, 1) FROM passages p, (SELECT {_ANY_OF.format('every')} AS every) q "
-                "WHERE p.seq = ANY($seqs::BIGINT[])", {"every": lexemes, "seqs": vector_only}).fetchall()}
+        text_extra = {seq: bm25.get(seq, 0.0) for seq, _ in vector if seq not in in_text}
         return fuse_scores(vector, text, scale, vector_extra, text_extra, needed)
+
+    @staticmethod
+    def _bm25_of(con: Any, agent_id: str, text: str, seqs: list[int]) -> tuple[dict[int, float], float]:
+        """BM25 of these passages for the query, and the best score the query could reach (the
+        scale of search.fuse_scores): term frequencies from each tsvector's positions, document
+        length as its number of distinct lexemes, document frequencies from the GIN index."""
+        lexemes = con.execute("SELECT tsvector_to_array(to_tsvector('english', ?))", [text]).fetchone()[0] or []
+        if not lexemes or not seqs:
+            return {}, 0.0
+        n, avgdl = con.execute("SELECT count(*), coalesce(avg(length(tsv)), 1) FROM passages WHERE agent_id = $agent",
+                               {"agent": agent_id}).fetchone()
+        frequencies = {r[0]: int(r[1]) for r in con.execute(
+            "SELECT l, (SELECT count(*) FROM passages WHERE agent_id = $agent AND tsv @@ CAST(quote_literal(l) AS tsquery)) "
+            "FROM unnest(CAST($lexemes AS VARCHAR[])) AS l", {"agent": agent_id, "lexemes": lexemes}).fetchall()}
+        idf = {lexeme: math.log(1 + (n - df + 0.5) / (df + 0.5)) for lexeme, df in frequencies.items()}
+        scores: dict[int, float] = {}
+        for seq, length, lexeme, tf in con.execute(
+                "SELECT p.seq, length(p.tsv), u.lexeme, coalesce(array_length(u.positions, 1), 1) "
+                "FROM passages p, unnest(p.tsv) u WHERE p.seq = ANY($seqs::BIGINT[]) AND u.lexeme = ANY($lexemes::VARCHAR[])",
+                {"seqs": seqs, "lexemes": lexemes}).fetchall():
+            norm = 1 - BM25_B + BM25_B * length / max(float(avgdl), 1.0)
+            scores[seq] = scores.get(seq, 0.0) + idf[lexeme] * tf * (BM25_K1 + 1) / (tf + BM25_K1 * norm)
+        return scores, sum(idf.values()) * (BM25_K1 + 1)
 
     def _vector_ranking(self, con: Any, agent_id: str, query: PassageQuery, needed: int,
                         found: dict[int, Passage]) -> list[tuple[int, float]]:
