@@ -238,8 +238,8 @@ _COUNTS: dict[int, Any] = {}
 def tune(conversations: dict[str, Conversation]) -> None:
     import numpy as np
 
-    from memos.store.search import BM25_K1
     from memos.store.embeddings import get_embedder
+    from memos.store.search import BM25_K1
 
     embedder = get_embedder("local/all-MiniLM-L6-v2")
     grid = [(k1, b) for k1 in (0.9, 1.2, 1.6) for b in (0.4, 0.75, 0.9)]
