@@ -239,50 +239,59 @@ class PassagesMixin(PassageLookups):
                 ranked = [(r[0], float(r[1])) for r in con.execute(exact_sql, params).fetchall()]
         return ranked[:needed]
 
-    def _text_ranking(self, agent_id: str, query: PassageQuery, needed: int,
-                      only: Sequence[int] | None = None) -> list[tuple[int, float]]:
-        """BM25 ranking; with ``only``, the scores of just those passages (a hybrid's vector candidates)."""
+    def _text_ranking(self, agent_id: str, query: PassageQuery, needed: int) -> list[tuple[int, float]]:
+        return self._text_search(agent_id, query, needed, scaled=False)[0]
+
+    def _text_search(self, agent_id: str, query: PassageQuery, needed: int, also: Sequence[int] = (),
+                     scaled: bool = True) -> tuple[list[tuple[int, float]], dict[int, float], float]:
+        """BM25 in one query: the top ``needed`` (seq, score); the scores of the passages in
+        ``also`` (a hybrid's vector candidates) wherever they rank; and the most a passage could
+        score for these terms (each term's IDF times k1 + 1), what a hybrid divides text scores
+        by. A term no passage has counts there with the IDF of df = 0: passages lacking some of
+        the query's words are a weaker text match, so a word in every passage ("user") cannot
+        make a text share large on its own (docs/design.md)."""
         if not query.text or not query.text.strip():
             raise InvalidInput("a text search needs query text")
         terms = query_terms(query.text)
-        if not terms or (only is not None and not only):
-            return []
+        if not terms:
+            return [], {}, 0.0
         where, params = passage_filters(agent_id, query.tags, query.tag_match, query.start, query.end)
-        if only is not None:  # a literal IN list of ints: DuckDB then uses the index (see _rows_by_seq)
-            where += f" AND t.seq IN ({','.join(str(int(seq)) for seq in only)})"
         params.update(terms=terms, limit=needed, k1=BM25_K1, b=BM25_B)
+        if also:  # the top rows and the wanted ones (a literal IN list of ints, as in _rows_by_seq)
+            rows = (f"SELECT s.seq, s.score, row_number() OVER (ORDER BY s.score DESC, s.seq DESC) AS rank, "
+                    f"NULL AS present, NULL AS found, NULL AS n FROM scored s "
+                    f"QUALIFY rank <= $limit OR s.seq IN ({','.join(str(int(seq)) for seq in also)})")
+        else:  # a plain top-k: no window over every matching passage
+            rows = ("SELECT * FROM (SELECT s.seq, s.score, NULL AS rank, NULL AS present, NULL AS found, NULL AS n "
+                    "FROM scored s ORDER BY s.score DESC, s.seq DESC LIMIT $limit)")
         sql = f"""
             WITH stats AS (
                 SELECT count(*) AS n, greatest(avg(n_terms), 1) AS avgdl FROM passages WHERE agent_id = $agent),
             df AS (
                 SELECT term, count(*) AS df FROM passage_terms
-                WHERE agent_id = $agent AND term IN (SELECT unnest($terms::VARCHAR[])) GROUP BY term)
-            SELECT t.seq, sum(ln(1 + (stats.n - df.df + 0.5) / (df.df + 0.5))
-                              * t.tf * ($k1 + 1)
-                              / (t.tf + $k1 * (1 - $b + $b * p.n_terms / stats.avgdl))) AS score
-            FROM passage_terms t JOIN df ON df.term = t.term JOIN passages p ON p.seq = t.seq, stats
-            WHERE t.agent_id = $agent AND {where}
-            GROUP BY t.seq ORDER BY score DESC, t.seq DESC LIMIT $limit"""
+                WHERE agent_id = $agent AND term IN (SELECT unnest($terms::VARCHAR[])) GROUP BY term),
+            scale AS (
+                SELECT coalesce(sum(ln(1 + (stats.n - df.df + 0.5) / (df.df + 0.5))), 0) AS present,
+                       count(df.term) AS found, max(stats.n) AS n
+                FROM stats LEFT JOIN df ON true),
+            scored AS (
+                SELECT t.seq, sum(ln(1 + (stats.n - df.df + 0.5) / (df.df + 0.5))
+                                  * t.tf * ($k1 + 1)
+                                  / (t.tf + $k1 * (1 - $b + $b * p.n_terms / stats.avgdl))) AS score
+                FROM passage_terms t JOIN df ON df.term = t.term JOIN passages p ON p.seq = t.seq, stats
+                WHERE t.agent_id = $agent AND {where}
+                GROUP BY t.seq)
+            {rows}
+            {"UNION ALL SELECT NULL, NULL, NULL, present, found, n FROM scale" if scaled else ""}"""
         with self._read() as con:
-            return [(r[0], float(r[1])) for r in con.execute(sql, params).fetchall()]
-
-    def _text_scale(self, agent_id: str, terms: list[str]) -> float:
-        """The most a passage could score for these terms (each term's IDF times k1 + 1): what a
-        hybrid search divides text scores by. A term no passage has counts with the IDF of df = 0:
-        passages lacking some of the query's words are a weaker text match, so a word that is in
-        every passage ("user") cannot make a text share large on its own (docs/design.md)."""
-        sql = """
-            WITH stats AS (SELECT count(*) AS n FROM passages WHERE agent_id = $agent),
-            df AS (
-                SELECT term, count(*) AS df FROM passage_terms
-                WHERE agent_id = $agent AND term IN (SELECT unnest($terms::VARCHAR[])) GROUP BY term)
-            SELECT coalesce(sum(ln(1 + (stats.n - df.df + 0.5) / (df.df + 0.5))), 0), count(df.term), max(stats.n)
-            FROM stats LEFT JOIN df ON true"""
-        with self._read() as con:
-            row = con.execute(sql, {"agent": agent_id, "terms": terms}).fetchone()
-        present, found, total = (float(row[0] or 0.0), int(row[1] or 0), int(row[2] or 0)) if row else (0.0, 0, 0)
+            result = con.execute(sql, params).fetchall()
+        ranked = sorted((r for r in result if r[0] is not None), key=lambda r: (-r[1], -r[0]))
+        top = [(r[0], float(r[1])) for r in ranked if r[2] is None or r[2] <= needed][:needed]
+        extra = {r[0]: float(r[1]) for r in ranked if r[2] is not None and r[2] > needed}
+        present, found, total = next(((float(r[3] or 0.0), int(r[4] or 0), int(r[5] or 0))
+                                      for r in result if r[0] is None), (0.0, 0, 0))
         absent = (len(terms) - found) * math.log(1 + (total + 0.5) / 0.5)
-        return (present + absent) * (BM25_K1 + 1)
+        return top, extra, (present + absent) * (BM25_K1 + 1)
 
     def _vector_scores(self, vector: np.ndarray, seqs: Sequence[int]) -> dict[int, float]:
         """Exact cosines of these passages (a hybrid's text candidates the vector search did not return)."""
@@ -298,16 +307,12 @@ class PassagesMixin(PassageLookups):
                         found_rows: dict[int, Passage]) -> tuple[list[tuple[int, float]], dict[int, dict[str, Any]]]:
         depth = max(HYBRID_DEPTH, needed * 2)
         vector = self._vector_ranking(agent_id, query, depth, found_rows)
-        terms = query_terms(query.text) if query.text else []
         text: list[tuple[int, float]] = []
         text_extra: dict[int, float] = {}
         vector_extra: dict[int, float] = {}
         scale = 0.0
-        if terms:
-            text = self._text_ranking(agent_id, query, depth)
-            scale = self._text_scale(agent_id, terms)
-            in_text = {seq for seq, _ in text}
-            text_extra = dict(self._text_ranking(agent_id, query, depth, only=[s for s, _ in vector if s not in in_text]))
+        if query.text and query_terms(query.text):
+            text, text_extra, scale = self._text_search(agent_id, query, depth, also=[seq for seq, _ in vector])
             in_vector = {seq for seq, _ in vector}
             vector_extra = self._vector_scores(query_vector(query), [s for s, _ in text if s not in in_vector])
         return fuse_scores(vector, text, scale, vector_extra, text_extra, needed)
