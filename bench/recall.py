@@ -126,12 +126,24 @@ def load(conversations: dict[str, Conversation], home: Path) -> tuple[Any, dict[
     from memos.core.agents import create_agent
     from memos.core.ingest import Record
     from memos.core.workspace import Workspace
+    from memos.store.base import NewMessage
 
     ws = Workspace()
     agents = {}
     for name, conversation in conversations.items():
         agent = create_agent(ws, f"conv-{name}")
         archival.insert(ws.store, agent, [Record(text) for text in conversation.passages])
+        # The same turns as the agent's message log, for conversation_search (two speakers:
+        # user and assistant, taking turns as they spoke).
+        speakers: list[str] = []
+        messages = []
+        for text in conversation.passages:
+            speaker = text.split(") ", 1)[-1].split(":", 1)[0]
+            if speaker not in speakers:
+                speakers.append(speaker)
+            role = "user" if speakers.index(speaker) == 0 else "assistant"
+            messages.append(NewMessage(role, text, in_context=False))
+        ws.store.append_messages(agent.id, messages)
         agents[name] = agent
     return ws, agents
 
@@ -141,6 +153,7 @@ def measure(ws: Any, agents: dict[str, Any], conversations: dict[str, Conversati
     """recall@5, recall@10 and latency per mode and conversation half."""
     from memos.core import archival
     from memos.store.base import PassageQuery
+    from memos.tools.builtins import ToolContext, conversation_search
 
     results: dict[str, dict[str, list[float]]] = {}
     for mode in modes:
@@ -150,9 +163,14 @@ def measure(ws: Any, agents: dict[str, Any], conversations: dict[str, Conversati
                 agent = agents[name]
                 for question, evidence in conversations[name].questions:
                     started = time.perf_counter()
-                    hits = archival.search(ws.store, agent, PassageQuery(text=question, mode=mode, top_k=10))
+                    if mode == "conversation_search":  # the agent's tool, as the model would call it
+                        answer = conversation_search(ToolContext(ws.store, agent), query=question, limit=10) or ""
+                        texts = [r["content"] for r in json.loads(answer.split("\n", 1)[1])] if "\n" in answer else []
+                    else:
+                        hits = archival.search(ws.store, agent, PassageQuery(text=question, mode=mode, top_k=10))
+                        texts = [hit.passage.text for hit in hits]
                     times.append(time.perf_counter() - started)
-                    found = turn_ids([hit.passage.text for hit in hits])
+                    found = turn_ids(texts)
                     r5.append(recall(found, evidence, 5))
                     r10.append(recall(found, evidence, 10))
             results[f"{mode}|{half}"] = {"r5": r5, "r10": r10, "ms": [t * 1000 for t in times]}
@@ -171,7 +189,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--locomo", type=Path, required=True, help="locomo10.zip or its unpacked directory")
     parser.add_argument("--cranfield", type=Path, help="a directory with cran.all.1400, cran.qry and cranqrel")
-    parser.add_argument("--modes", default="hybrid,text,vector")
+    parser.add_argument("--modes", default="hybrid,text,vector,conversation_search")
     parser.add_argument("--tune", action="store_true", help="print the fusion grid on the dev half, then stop")
     args = parser.parse_args()
     conversations = read_locomo(args.locomo)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
@@ -44,3 +45,38 @@ def query_terms(text: str) -> list[str]:
         return found
     words = _WORD.findall(text.lower())
     return list(dict.fromkeys(_stemmer().stemWords(words))) if words else []
+
+
+class _HasContent(Protocol):
+    @property
+    def content(self) -> str: ...
+
+    @property
+    def seq(self) -> int: ...
+
+
+T = TypeVar("T", bound=_HasContent)
+
+
+def bm25_rerank(items: list[T], words: list[str], total: int, frequencies: list[int],
+                                k1: float = 1.2, b: float = 0.75) -> list[T]:
+    """``items`` by BM25 of their content for the query ``words`` (best first, newest first among
+    equals), given how many documents there are and how many contain each word. A word counts
+    in a document through its stem, as text search counts it."""
+    stems = [terms(word)[:1] or _stemmer().stemWords([word]) for word in words]
+    weights: dict[str, float] = {}
+    for stem, df in zip(stems, frequencies):
+        if stem:
+            idf = math.log(1 + (total - df + 0.5) / (df + 0.5))
+            weights[stem[0]] = max(weights.get(stem[0], 0.0), idf)
+    counted = [(item, term_counts(item.content)) for item in items]
+    avgdl = max(sum(sum(c.values()) for _, c in counted) / max(len(counted), 1), 1.0)
+
+    def score(counts: Counter[str]) -> float:
+        length = sum(counts.values())
+        return sum(idf * counts[stem] * (k1 + 1) / (counts[stem] + k1 * (1 - b + b * length / avgdl))
+                   for stem, idf in weights.items() if counts.get(stem))
+
+    scored = [(score(counts), item) for item, counts in counted]
+    scored.sort(key=lambda pair: (-pair[0], -pair[1].seq))
+    return [item for _, item in scored]

@@ -57,3 +57,18 @@ def test_stats(workspace, agent, log):
     stats = workspace.store.message_stats(agent.id)
     assert stats.total == 30 and stats.by_role == {"assistant": 15, "user": 15}
     assert stats.first_at == datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_a_rare_word_outranks_a_common_one_said_twice(workspace, agent):
+    """conversation_search ranks by BM25: 'user' is in nearly every message, 'collie' in one; the
+    collie message comes first although the others match as many query words and are newer."""
+    store = workspace.store
+    facts = [f"The user mentioned topic {i} today." for i in range(20)]
+    facts[3] = "A border collie named Pixel sleeps by the door."
+    facts.append("The user said the user was busy.")  # the newest, and 'user' twice
+    store.append_messages(agent.id, [NewMessage("user", text) for text in facts])
+    found = store.search_messages(agent.id, "does the user own a collie", limit=3)
+    assert found[0].content == "A border collie named Pixel sleeps by the door."
+    first, second = (store.search_messages(agent.id, "user topic", limit=5, offset=offset) for offset in (0, 5))
+    both = store.search_messages(agent.id, "user topic", limit=10)
+    assert [m.id for m in first + second] == [m.id for m in both]

@@ -12,8 +12,10 @@ from memos.store import ids
 from memos.store.base import Message, MessageStats, NewMessage
 from memos.store.sql import rows
 from memos.store.sql.host import SQLHost
-from memos.store.text import STOP_WORDS
+from memos.store.text import STOP_WORDS, bm25_rerank
 from memos.store.timeutil import from_db, to_db, utcnow
+
+RERANK_POOL = 500  # messages matching the most query words, reranked by BM25
 
 
 def _like_pattern(word: str) -> str:
@@ -102,19 +104,24 @@ class MessagesMixin(SQLHost):
     def search_messages(self, agent_id: str, query: str | None, *, roles: Sequence[str] = (),
                         start: datetime | None = None, end: datetime | None = None,
                         limit: int = 20, offset: int = 0) -> list[Message]:
-        """Messages matching any word of ``query`` (most words matched first, then newest)."""
+        """Messages matching words of ``query``, best first by BM25 (newest first without a query).
+
+        Messages have no term table (passages do): SQL picks the RERANK_POOL messages that match
+        the most query words (newest first among equals), and they are ranked by BM25 over their
+        stemmed terms, each word weighted by how rare it is in the agent's whole log (document
+        frequencies from one counting pass). Before, the order was words matched, then newest:
+        "what pet does the user have" ranked a message saying "user" twice over one about the dog."""
         where = ["agent_id = $agent"]
-        params: dict[str, Any] = {"agent": agent_id, "limit": limit, "offset": offset}
-        score = "0"
+        params: dict[str, Any] = {"agent": agent_id}
+        words: list[str] = []
         if query and query.strip():
-            words = [w for w in dict.fromkeys(query.lower().split()) if w]
-            meaningful = [w for w in words if w.strip(".,;:!?\"'()") not in STOP_WORDS] or words
-            parts = []
-            for i, word in enumerate(meaningful[:16]):
-                params[f"w{i}"] = _like_pattern(word.strip(".,;:!?\"'()") or word)
-                parts.append(f"CAST(content ILIKE $w{i} ESCAPE '\\' AS INTEGER)")
-            score = " + ".join(parts)
-            where.append(f"({score}) > 0")
+            found = [w for w in dict.fromkeys(query.lower().split()) if w]
+            meaningful = [w for w in found if w.strip(".,;:!?\"'()") not in STOP_WORDS] or found
+            words = [w.strip(".,;:!?\"'()") or w for w in meaningful[:16]]
+            for i, word in enumerate(words):
+                params[f"w{i}"] = _like_pattern(word)
+            matched = " + ".join(f"CAST(content ILIKE $w{i} ESCAPE '\\' AS INTEGER)" for i in range(len(words)))
+            where.append(f"({matched}) > 0")
         if roles:
             params["roles"] = list(roles)
             where.append("role IN (SELECT unnest($roles::VARCHAR[]))")
@@ -124,11 +131,22 @@ class MessagesMixin(SQLHost):
         if end:
             params["end"] = to_db(end)
             where.append("created_at <= $end")
-        ranking = f"({score}) DESC, seq DESC" if score != "0" else "seq DESC"
-        sql = (f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)} "
-               f"ORDER BY {ranking} LIMIT $limit OFFSET $offset")
+        if not words:
+            params.update(limit=limit, offset=offset)
+            sql = (f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)} "
+                   f"ORDER BY seq DESC LIMIT $limit OFFSET $offset")
+            with self._read() as con:
+                return [rows.message(r) for r in con.execute(sql, params).fetchall()]
+        params["pool"] = max(RERANK_POOL, offset + limit)
+        counts = ", ".join(f"count(*) FILTER (WHERE content ILIKE $w{i} ESCAPE '\\')" for i in range(len(words)))
         with self._read() as con:
-            return [rows.message(r) for r in con.execute(sql, params).fetchall()]
+            candidates = [rows.message(r) for r in con.execute(
+                f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)} "
+                f"ORDER BY ({matched}) DESC, seq DESC LIMIT $pool", params).fetchall()]
+            totals = con.execute(f"SELECT count(*), {counts} FROM messages WHERE agent_id = $agent",
+                                 {k: v for k, v in params.items() if k == "agent" or k.startswith("w")}).fetchone()
+        ranked = bm25_rerank(candidates, words, int(totals[0]), [int(df) for df in totals[1:]])
+        return ranked[offset:offset + limit]
 
     def set_in_context(self, agent_id: str, message_ids: Sequence[str], in_context: bool) -> None:
         if not message_ids:
