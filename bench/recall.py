@@ -190,6 +190,8 @@ def main() -> None:
     parser.add_argument("--locomo", type=Path, required=True, help="locomo10.zip or its unpacked directory")
     parser.add_argument("--cranfield", type=Path, help="a directory with cran.all.1400, cran.qry and cranqrel")
     parser.add_argument("--modes", default="hybrid,text,vector,conversation_search")
+    parser.add_argument("--postgres", action="store_true",
+                        help="store in PostgreSQL + pgvector (the tests' embedded server) instead of DuckDB")
     parser.add_argument("--tune", action="store_true", help="print the fusion grid on the dev half, then stop")
     args = parser.parse_args()
     conversations = read_locomo(args.locomo)
@@ -205,13 +207,21 @@ def main() -> None:
         conversations["cranfield"] = read_cranfield(args.cranfield)
         halves["Cranfield (held out)"] = ("cranfield",)
     with tempfile.TemporaryDirectory() as tmp:
+        server = None
+        if args.postgres:
+            from tests.postgres import new_database, start_server
+
+            server = start_server(Path(tmp) / "pgdata")
+            os.environ["MEMOS_DATABASE_URL"] = new_database(server)
         started = time.perf_counter()
         ws, agents = load(conversations, Path(tmp))
         print(f"# stored {sum(len(c.passages) for c in conversations.values()):,} turns in "
               f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
         results = measure(ws, agents, conversations, args.modes.split(","), halves)
         ws.close()
-    print(machine_line())
+        if server is not None:
+            server._cleanup()  # also at exit; now, before the temp dir goes
+    print(machine_line() + (" · PostgreSQL" if args.postgres else " · DuckDB"))
     report(results)
 
 

@@ -15,7 +15,7 @@ from memos.store.sql.host import SQLHost
 from memos.store.text import STOP_WORDS, bm25_rerank
 from memos.store.timeutil import from_db, to_db, utcnow
 
-RERANK_POOL = 500  # messages matching the most query words, reranked by BM25
+RERANK_POOL = 200  # messages matching the most query words, reranked by BM25 (500 recalled no more)
 
 
 def _like_pattern(word: str) -> str:
@@ -111,7 +111,7 @@ class MessagesMixin(SQLHost):
         stemmed terms, each word weighted by how rare it is in the agent's whole log (document
         frequencies from one counting pass). Before, the order was words matched, then newest:
         "what pet does the user have" ranked a message saying "user" twice over one about the dog."""
-        where = ["agent_id = $agent"]
+        filters: list[str] = []  # roles and dates
         params: dict[str, Any] = {"agent": agent_id}
         words: list[str] = []
         if query and query.strip():
@@ -120,31 +120,40 @@ class MessagesMixin(SQLHost):
             words = [w.strip(".,;:!?\"'()") or w for w in meaningful[:16]]
             for i, word in enumerate(words):
                 params[f"w{i}"] = _like_pattern(word)
-            matched = " + ".join(f"CAST(content ILIKE $w{i} ESCAPE '\\' AS INTEGER)" for i in range(len(words)))
-            where.append(f"({matched}) > 0")
         if roles:
             params["roles"] = list(roles)
-            where.append("role IN (SELECT unnest($roles::VARCHAR[]))")
+            filters.append("role IN (SELECT unnest($roles::VARCHAR[]))")
         if start:
             params["start"] = to_db(start)
-            where.append("created_at >= $start")
+            filters.append("created_at >= $start")
         if end:
             params["end"] = to_db(end)
-            where.append("created_at <= $end")
+            filters.append("created_at <= $end")
         if not words:
             params.update(limit=limit, offset=offset)
-            sql = (f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)} "
+            sql = (f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(['agent_id = $agent', *filters])} "
                    f"ORDER BY seq DESC LIMIT $limit OFFSET $offset")
             with self._read() as con:
                 return [rows.message(r) for r in con.execute(sql, params).fetchall()]
         params["pool"] = max(RERANK_POOL, offset + limit)
-        counts = ", ".join(f"count(*) FILTER (WHERE content ILIKE $w{i} ESCAPE '\\')" for i in range(len(words)))
+        hits = ", ".join(f"CAST(content ILIKE $w{i} ESCAPE '\\' AS INTEGER) AS h{i}" for i in range(len(words)))
+        matched_sum = " + ".join(f"h{i}" for i in range(len(words)))
+        # One pass of the words over the log: each message's matches, the document frequencies
+        # of the words, and the pool of messages matching the most of them.
+        sql = f"""
+            WITH hits AS (SELECT seq, role, created_at, {hits} FROM messages WHERE agent_id = $agent),
+            totals AS (SELECT count(*), {", ".join(f"sum(h{i})" for i in range(len(words)))} FROM hits),
+            pool AS (SELECT seq FROM hits WHERE {" AND ".join([f"({matched_sum}) > 0", *filters])}
+                     ORDER BY ({matched_sum}) DESC, seq DESC LIMIT $pool)
+            SELECT {", ".join(f"m.{c.strip()}" for c in rows.MESSAGE_COLUMNS.split(","))}, totals.*
+            FROM messages m JOIN pool ON pool.seq = m.seq, totals"""
+        width = len(rows.MESSAGE_COLUMNS.split(","))
         with self._read() as con:
-            candidates = [rows.message(r) for r in con.execute(
-                f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)} "
-                f"ORDER BY ({matched}) DESC, seq DESC LIMIT $pool", params).fetchall()]
-            totals = con.execute(f"SELECT count(*), {counts} FROM messages WHERE agent_id = $agent",
-                                 {k: v for k, v in params.items() if k == "agent" or k.startswith("w")}).fetchone()
+            result = con.execute(sql, params).fetchall()
+        if not result:
+            return []
+        candidates = [rows.message(r[:width]) for r in result]
+        totals = result[0][width:]
         ranked = bm25_rerank(candidates, words, int(totals[0]), [int(df) for df in totals[1:]])
         return ranked[offset:offset + limit]
 
