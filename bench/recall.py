@@ -177,6 +177,20 @@ def measure(ws: Any, agents: dict[str, Any], conversations: dict[str, Conversati
     return results
 
 
+def query_embedding_ms(questions: list[str]) -> tuple[float, float]:
+    """p50 and p95 of embedding one query at a time, warm: what a search waits before it starts."""
+    from memos.store.embeddings import get_embedder
+
+    embedder = get_embedder("local/all-MiniLM-L6-v2")
+    embedder.embed(["warm up"])
+    times = []
+    for question in questions:
+        started = time.perf_counter()
+        embedder.embed([question])
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times), statistics.quantiles(times, n=20)[18]
+
+
 def report(results: dict[str, dict[str, list[float]]]) -> None:
     print(f"{'mode':<10} {'set':<22} {'questions':>9} {'R@5':>6} {'R@10':>6} {'p50 ms':>7}")
     for key, values in sorted(results.items(), key=lambda kv: (kv[0].split("|")[1], kv[0])):
@@ -223,6 +237,10 @@ def main() -> None:
             server._cleanup()  # also at exit; now, before the temp dir goes
     print(machine_line() + (" · PostgreSQL" if args.postgres else " · DuckDB"))
     report(results)
+    from memos.store.embeddings import LocalMiniLM
+
+    p50, p95 = query_embedding_ms([q for name in HELD_OUT for q, _ in conversations[name].questions][:300])
+    print(f"query embedding alone ({LocalMiniLM.backend()}, one query at a time): p50 {p50:.2f} ms, p95 {p95:.2f} ms")
 
 
 
