@@ -46,7 +46,26 @@ def examine(ws: Workspace, agents: list[Agent], *, repair: bool = True) -> Repor
     swept = remove_stale_jails() if repair else 0
     home.append(Finding("sandbox jails", "repaired" if swept else "ok",
                         f"removed {swept} left by killed processes" if swept else ""))
+    home.extend(_embedding_model(ws, agents, repair))
     return Report(home, [AgentReport(agent.name, _agent_findings(ws, agent, repair)) for agent in agents])
+
+
+def _embedding_model(ws: Workspace, agents: list[Agent], repair: bool) -> list[Finding]:
+    """The ONNX copy of the bundled embedding model: without it every process that embeds
+    imports torch (~5 s) instead of loading onnxruntime (~0.3 s)."""
+    from memos.store.embeddings import LOCAL_ALIASES, local_model_copy
+
+    if not ({a.embedding_model for a in agents} | {ws.config.get("embedding_model")}) & LOCAL_ALIASES:
+        return []
+    path, present, made = local_model_copy(make=repair)
+    if made:
+        return [Finding("embedding model", "repaired", f"wrote its ONNX copy to {path}")]
+    if present:
+        return [Finding("embedding model", "ok", f"onnxruntime, from {path}")]
+    return [Finding("embedding model", "problem",
+                    f"no ONNX copy at {path}: every command that embeds loads torch (~5 s); "
+                    + ("is the onnx package installed and the directory writable?" if repair
+                       else "`memos doctor` makes it"))]
 
 
 def _agent_findings(ws: Workspace, agent: Agent, repair: bool) -> list[Finding]:

@@ -215,6 +215,21 @@ def bulk_embedder(name: str, count: int) -> Iterator[Embedder]:
         yield get_embedder(name)
 
 
+def local_model_copy(make: bool) -> tuple[str, bool, bool]:
+    """Where the ONNX copy of the local model lives, whether it is there, and whether it was
+    made just now (``make``: load sentence-transformers and export it, as a first embedding
+    would; `memos doctor` does this so no command pays for it later)."""
+    from memos.paths import model_cache_dir
+    from memos.store import onnx_minilm
+
+    cache = model_cache_dir()
+    path = onnx_minilm.model_file(cache, onnx_minilm.bundled_model_dir())
+    made = False
+    if make and not path.exists():
+        made = onnx_minilm.export(_load_sentence_transformer(), cache) is not None
+    return str(path), path.exists(), made
+
+
 def _onnx_ready() -> bool:
     from memos.paths import model_cache_dir
     from memos.store import onnx_minilm

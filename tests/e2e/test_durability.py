@@ -440,3 +440,21 @@ def test_the_api_answers_409_while_another_process_holds_the_agent(memos, chat_a
     assert "retry" in busy.json()["hint"]
     with store() as s:
         assert s.message_stats(s.get_agent("ada").id).total == 0  # refused before anything was stored
+
+
+@pytest.mark.slow
+def test_doctor_makes_the_fast_copy_of_the_embedding_model(memos, tmp_path):
+    """Without the ONNX copy every command that embeds loads torch; doctor says so, and makes it."""
+    memos("agents", "create", "ada")
+    cache = tmp_path / "fresh-model-cache"
+    env = {"MEMOS_MODEL_CACHE": str(cache)}
+    checked = memos("doctor", "--no-repair", "--json", env=env)
+    found = {f["check"]: f for f in checked.json()["home"]}
+    assert checked.code == 1 and found["embedding model"]["status"] == "problem"
+    assert "loads torch" in found["embedding model"]["detail"] and not cache.exists()
+    repaired = memos("doctor", "--json", env=env)
+    found = {f["check"]: f for f in repaired.json()["home"]}
+    assert repaired.code == 0 and found["embedding model"]["status"] == "repaired", repaired.err
+    assert [p.suffix for p in cache.iterdir() if not p.name.startswith(".")] == [".onnx"]
+    again = {f["check"]: f for f in memos("doctor", "--json", env=env).json()["home"]}
+    assert again["embedding model"]["status"] == "ok" and "onnxruntime" in again["embedding model"]["detail"]
