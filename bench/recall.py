@@ -291,6 +291,7 @@ def tune(conversations: dict[str, Conversation]) -> None:
     grid = [(k1, b) for k1 in (0.9, 1.2, 1.6) for b in (0.4, 0.75, 0.9)]
     variants: dict[tuple[float, float], list[Any]] = {kb: [] for kb in grid}
     cases = []  # (vector scores, bm25 scores, idfs, n terms, evidence mask)
+    expansions: list[tuple[list[str], str]] = []
     for name in DEV:
         conversation = conversations[name]
         ids = turn_ids(conversation.passages)
@@ -301,6 +302,7 @@ def tune(conversations: dict[str, Conversation]) -> None:
             bm25, idfs, n_terms = _bm25_parts(conversation.passages, question)
             mask = np.array([i in evidence for i in ids])
             cases.append((vectors @ query, bm25, idfs, _ABSENT[question], mask))
+            expansions.append((conversation.passages, question))
             for k1, b in grid:
                 other, _, _ = _bm25_parts(conversation.passages, question, k1, b)
                 variants[(k1, b)].append((vectors @ query, other, idfs, n_terms, mask))
@@ -360,6 +362,28 @@ def tune(conversations: dict[str, Conversation]) -> None:
     for label, fuse in rows:
         r5, r10 = evaluate(fuse)
         print(f"{label:<40} {r5:6.3f} {r10:6.3f}")
+    print("# pseudo-relevance feedback: the top text hits' rarest shared terms added to the query")
+    from memos.store.text import query_terms as _query_terms
+    for top_docs, n_new, weight, w in ((3, 5, 0.3, 0.4), (5, 10, 0.3, 0.4), (5, 10, 0.5, 0.4), (3, 5, 0.5, 0.4)):
+        expanded_cases = []
+        for (vector, bm25, idfs, absent, mask), (passages, question) in zip(cases, expansions):
+            counts = _COUNTS[id(passages)]
+            n = len(passages)
+            df: dict[str, int] = {}
+            for c in counts:
+                for t in c:
+                    df[t] = df.get(t, 0) + 1
+            original = set(_query_terms(question))
+            weight_of: dict[str, float] = {}
+            for i in np.argsort(-bm25)[:top_docs]:
+                for t, tf in counts[i].items():
+                    if t not in original:
+                        weight_of[t] = weight_of.get(t, 0.0) + tf * np.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5))
+            new_terms = sorted(weight_of, key=lambda t: -weight_of[t])[:n_new]
+            extra, _, _ = _bm25_parts(passages, " ".join(new_terms)) if new_terms else (np.zeros(n), None, 0)
+            expanded_cases.append((vector, bm25 + weight * extra, idfs, absent, mask))
+        r5, r10 = evaluate(with_absent(w), expanded_cases)
+        print(f"{f'PRF top {top_docs}, {n_new} terms x {weight}, w {w}':<40} {r5:6.3f} {r10:6.3f}")
     for (k1, b), over in variants.items():
         for w in (0.3, 0.4, 0.5):
             r5, r10 = evaluate(convex(w, "max-possible"), over)
