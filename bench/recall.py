@@ -364,7 +364,9 @@ def tune(conversations: dict[str, Conversation]) -> None:
         print(f"{label:<40} {r5:6.3f} {r10:6.3f}")
     print("# pseudo-relevance feedback: the top text hits' rarest shared terms added to the query")
     from memos.store.text import query_terms as _query_terms
-    for top_docs, n_new, weight, w in ((3, 5, 0.3, 0.4), (5, 10, 0.3, 0.4), (5, 10, 0.5, 0.4), (3, 5, 0.5, 0.4)):
+    for top_docs, n_new, weight, w, restricted, gate in (
+            (3, 5, 0.5, 0.4, True, ""), (3, 5, 0.5, 0.4, True, "threshold"), (3, 5, 0.5, 0.4, True, "share"),
+            (3, 5, 1.0, 0.4, True, "share"), (3, 5, 1.5, 0.4, True, "share"), (3, 5, 2.0, 0.4, True, "share")):
         expanded_cases = []
         for (vector, bm25, idfs, absent, mask), (passages, question) in zip(cases, expansions):
             counts = _COUNTS[id(passages)]
@@ -381,9 +383,23 @@ def tune(conversations: dict[str, Conversation]) -> None:
                         weight_of[t] = weight_of.get(t, 0.0) + tf * np.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5))
             new_terms = sorted(weight_of, key=lambda t: -weight_of[t])[:n_new]
             extra, _, _ = _bm25_parts(passages, " ".join(new_terms)) if new_terms else (np.zeros(n), None, 0)
-            expanded_cases.append((vector, bm25 + weight * extra, idfs, absent, mask))
+            scale = (idfs.sum() + absent) * (BM25_K1 + 1)
+            confidence = float(np.sort(bm25)[-top_docs:].mean() / scale) if scale > 0 else 0.0
+            if gate == "share":
+                extra = extra * min(1.0, confidence)
+            elif gate == "threshold" and confidence < 0.2:
+                extra = extra * 0
+            if restricted:  # only the first pass's candidates (each mode's top 50) are re-scored
+                keep = np.zeros(n, dtype=bool)
+                keep[np.argsort(-bm25)[:50]] = True
+                keep[np.argsort(-vector)[:50]] = True
+                expanded_cases.append((np.where(keep, vector, -9), np.where(keep, bm25 + weight * extra, 0), idfs,
+                                       absent, mask))
+            else:
+                expanded_cases.append((vector, bm25 + weight * extra, idfs, absent, mask))
         r5, r10 = evaluate(with_absent(w), expanded_cases)
-        print(f"{f'PRF top {top_docs}, {n_new} terms x {weight}, w {w}':<40} {r5:6.3f} {r10:6.3f}")
+        label = f"PRF top {top_docs}, {n_new} x {weight}, w {w}" + (", rescored" if restricted else "") + f" {gate}"
+        print(f"{label:<40} {r5:6.3f} {r10:6.3f}")
     for (k1, b), over in variants.items():
         for w in (0.3, 0.4, 0.5):
             r5, r10 = evaluate(convex(w, "max-possible"), over)

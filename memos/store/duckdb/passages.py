@@ -25,12 +25,15 @@ from memos.store.search import (
     BM25_B,
     BM25_K1,
     HYBRID_DEPTH,
+    PRF_DOCS,
     check_embeddings,
+    expansion_terms,
     fuse_scores,
     mode_explain,
     passes_filters,
     query_vector,
     vector_literal,
+    with_feedback,
 )
 from memos.store.sql import rows
 from memos.store.sql.passages import PassageLookups, passage_filters, passage_stats
@@ -243,16 +246,19 @@ class PassagesMixin(PassageLookups):
         return self._text_search(agent_id, query, needed, scaled=False)[0]
 
     def _text_search(self, agent_id: str, query: PassageQuery, needed: int, also: Sequence[int] = (),
-                     scaled: bool = True) -> tuple[list[tuple[int, float]], dict[int, float], float]:
+                     scaled: bool = True, terms: list[str] | None = None
+                     ) -> tuple[list[tuple[int, float]], dict[int, float], float]:
         """BM25 in one query: the top ``needed`` (seq, score); the scores of the passages in
         ``also`` (a hybrid's vector candidates) wherever they rank; and the most a passage could
         score for these terms (each term's IDF times k1 + 1), what a hybrid divides text scores
         by. A term no passage has counts there with the IDF of df = 0: passages lacking some of
         the query's words are a weaker text match, so a word in every passage ("user") cannot
-        make a text share large on its own (docs/design.md)."""
-        if not query.text or not query.text.strip():
-            raise InvalidInput("a text search needs query text")
-        terms = query_terms(query.text)
+        make a text share large on its own (docs/design.md). ``terms`` replaces the query's own
+        (the feedback terms of a hybrid)."""
+        if terms is None:
+            if not query.text or not query.text.strip():
+                raise InvalidInput("a text search needs query text")
+            terms = query_terms(query.text)
         if not terms:
             return [], {}, 0.0
         where, params = passage_filters(agent_id, query.tags, query.tag_match, query.start, query.end)
@@ -311,8 +317,34 @@ class PassagesMixin(PassageLookups):
         text_extra: dict[int, float] = {}
         vector_extra: dict[int, float] = {}
         scale = 0.0
+        expanded: list[str] = []
         if query.text and query_terms(query.text):
             text, text_extra, scale = self._text_search(agent_id, query, depth, also=[seq for seq, _ in vector])
+            expanded = self._feedback_terms(agent_id, [seq for seq, _ in text[:PRF_DOCS]], query_terms(query.text))
+            if expanded:
+                candidates = sorted({seq for seq, _ in text} | {seq for seq, _ in vector})
+                _, feedback, _ = self._text_search(agent_id, query, 0, also=candidates, scaled=False, terms=expanded)
+                text, text_extra = with_feedback(text, text_extra, feedback, scale)
             in_vector = {seq for seq, _ in vector}
             vector_extra = self._vector_scores(query_vector(query), [s for s, _ in text if s not in in_vector])
-        return fuse_scores(vector, text, scale, vector_extra, text_extra, needed)
+        return fuse_scores(vector, text, scale, vector_extra, text_extra, needed, expanded)
+
+    def _feedback_terms(self, agent_id: str, top: list[int], original: list[str]) -> list[str]:
+        """The feedback terms of a hybrid search, from the term table: the top text hits' terms
+        and how many of the agent's passages have each."""
+        if not top:
+            return []
+        listed = ",".join(str(int(seq)) for seq in top)
+        with self._read() as con:
+            found = con.execute(f"""
+                WITH mine AS (SELECT seq, term, tf FROM passage_terms WHERE seq IN ({listed})),
+                df AS (SELECT term, count(*) AS df FROM passage_terms
+                       WHERE agent_id = $agent AND term IN (SELECT term FROM mine) GROUP BY term)
+                SELECT mine.seq, mine.term, mine.tf, df.df, (SELECT count(*) FROM passages WHERE agent_id = $agent)
+                FROM mine JOIN df USING (term)""", {"agent": agent_id}).fetchall()
+        counts: dict[int, dict[str, int]] = {}
+        for seq, term, tf, _, _ in found:
+            counts.setdefault(seq, {})[term] = tf
+        frequencies = {term: df for _, term, _, df, _ in found}
+        total = found[0][4] if found else 0
+        return expansion_terms(list(counts.values()), original, frequencies, total)

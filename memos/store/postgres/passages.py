@@ -7,7 +7,6 @@ separately, unlike DuckDB's.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -20,11 +19,15 @@ from memos.store.search import (
     BM25_B,
     BM25_K1,
     HYBRID_DEPTH,
+    PRF_DOCS,
     check_embeddings,
+    expansion_terms,
     fuse_scores,
+    idf,
     mode_explain,
     query_vector,
     vector_literal,
+    with_feedback,
 )
 from memos.store.sql import rows
 from memos.store.sql.passages import PassageLookups, passage_filters, passage_stats
@@ -120,47 +123,74 @@ class PgPassagesMixin(PassageLookups):
 
     def _hybrid_ranking(self, con: Any, agent_id: str, query: PassageQuery, needed: int,
                         found: dict[int, Passage]) -> tuple[list[tuple[int, float]], dict[int, dict[str, Any]]]:
-        """Both modes' candidates, each scored by both and fused as on DuckDB (search.fuse_scores).
-        ts_rank picks the text candidates, but the fused text score is BM25 over PostgreSQL's
-        own lexemes (_bm25_of), with the same "best possible" scale: ts_rank has none, and
-        normalised by its best candidate a word in every passage ranked by length alone."""
+        """Both modes' candidates, each scored by both and fused as on DuckDB (search.fuse_scores),
+        with the same feedback terms. ts_rank picks the text candidates, but the fused text score
+        is BM25 over PostgreSQL's own lexemes (_bm25_of), with the same "best possible" scale:
+        ts_rank has none, and normalised by its best candidate a word in every passage ranked
+        by length alone."""
         depth = max(HYBRID_DEPTH, needed * 2)
         vector = self._vector_ranking(con, agent_id, query, depth, found)
         text_candidates = (self._text_ranking(con, agent_id, query, depth, found)
                            if query.text and query.text.strip() else [])
         seqs = sorted({seq for seq, _ in vector} | {seq for seq, _ in text_candidates})
-        bm25, scale = self._bm25_of(con, agent_id, query.text or "", seqs)
+        lexemes = (con.execute("SELECT tsvector_to_array(to_tsvector('english', ?))", [query.text]).fetchone()[0]
+                   or []) if query.text else []
+        bm25, scale = self._bm25_of(con, agent_id, lexemes, seqs)
         text = sorted(((seq, bm25.get(seq, 0.0)) for seq, _ in text_candidates), key=lambda item: (-item[1], -item[0]))
         in_text, in_vector = {seq for seq, _ in text}, {seq for seq, _ in vector}
+        text_extra = {seq: bm25.get(seq, 0.0) for seq, _ in vector if seq not in in_text}
+        expanded = self._feedback_terms(con, agent_id, [seq for seq, _ in text[:PRF_DOCS]], lexemes)
+        if expanded:
+            feedback, _ = self._bm25_of(con, agent_id, expanded, seqs)
+            text, text_extra = with_feedback(text, text_extra, feedback, scale)
         text_only = [seq for seq, _ in text if seq not in in_vector]
         vector_extra = {r[0]: float(r[1]) for r in con.execute(
             "SELECT seq, 1 - (embedding <=> $q::vector) FROM passages WHERE seq = ANY($seqs::BIGINT[])",
             {"q": vector_literal(query_vector(query)), "seqs": text_only}).fetchall()} if text_only else {}
-        text_extra = {seq: bm25.get(seq, 0.0) for seq, _ in vector if seq not in in_text}
-        return fuse_scores(vector, text, scale, vector_extra, text_extra, needed)
+        return fuse_scores(vector, text, scale, vector_extra, text_extra, needed, expanded)
 
     @staticmethod
-    def _bm25_of(con: Any, agent_id: str, text: str, seqs: list[int]) -> tuple[dict[int, float], float]:
-        """BM25 of these passages for the query, and the best score the query could reach (the
-        scale of search.fuse_scores): term frequencies from each tsvector's positions, document
-        length as its number of distinct lexemes, document frequencies from the GIN index."""
-        lexemes = con.execute("SELECT tsvector_to_array(to_tsvector('english', ?))", [text]).fetchone()[0] or []
-        if not lexemes or not seqs:
-            return {}, 0.0
-        n, avgdl = con.execute("SELECT count(*), coalesce(avg(length(tsv)), 1) FROM passages WHERE agent_id = $agent",
-                               {"agent": agent_id}).fetchone()
+    def _document_frequencies(con: Any, agent_id: str, lexemes: list[str]) -> tuple[dict[str, int], int]:
+        """How many of the agent's passages have each lexeme (the GIN index answers), and how many it has."""
+        total = int(con.execute("SELECT count(*) FROM passages WHERE agent_id = $agent",
+                                {"agent": agent_id}).fetchone()[0])
         frequencies = {r[0]: int(r[1]) for r in con.execute(
             "SELECT l, (SELECT count(*) FROM passages WHERE agent_id = $agent AND tsv @@ CAST(quote_literal(l) AS tsquery)) "
             "FROM unnest(CAST($lexemes AS VARCHAR[])) AS l", {"agent": agent_id, "lexemes": lexemes}).fetchall()}
-        idf = {lexeme: math.log(1 + (n - df + 0.5) / (df + 0.5)) for lexeme, df in frequencies.items()}
+        return frequencies, total
+
+    def _feedback_terms(self, con: Any, agent_id: str, top: list[int], original: list[str]) -> list[str]:
+        """The feedback lexemes of a hybrid search: the top text hits' lexemes (counts from the
+        tsvector's positions) and how many of the agent's passages have each."""
+        if not top:
+            return []
+        counts: dict[int, dict[str, int]] = {}
+        for seq, lexeme, tf in con.execute(
+                "SELECT p.seq, u.lexeme, coalesce(array_length(u.positions, 1), 1) FROM passages p, unnest(p.tsv) u "
+                "WHERE p.seq = ANY($seqs::BIGINT[])", {"seqs": top}).fetchall():
+            counts.setdefault(seq, {})[lexeme] = int(tf)
+        candidates = sorted({lexeme for c in counts.values() for lexeme in c} - set(original))
+        frequencies, total = self._document_frequencies(con, agent_id, candidates)
+        return expansion_terms(list(counts.values()), original, frequencies, total)
+
+    def _bm25_of(self, con: Any, agent_id: str, lexemes: list[str], seqs: list[int]) -> tuple[dict[int, float], float]:
+        """BM25 of these passages for the lexemes, and the best score they could reach (the scale
+        of search.fuse_scores): term frequencies from each tsvector's positions, document length
+        as its number of distinct lexemes, document frequencies from the GIN index."""
+        if not lexemes or not seqs:
+            return {}, 0.0
+        frequencies, total = self._document_frequencies(con, agent_id, lexemes)
+        avgdl = con.execute("SELECT coalesce(avg(length(tsv)), 1) FROM passages WHERE agent_id = $agent",
+                            {"agent": agent_id}).fetchone()[0]
+        weights = {lexeme: idf(df, total) for lexeme, df in frequencies.items()}
         scores: dict[int, float] = {}
         for seq, length, lexeme, tf in con.execute(
                 "SELECT p.seq, length(p.tsv), u.lexeme, coalesce(array_length(u.positions, 1), 1) "
                 "FROM passages p, unnest(p.tsv) u WHERE p.seq = ANY($seqs::BIGINT[]) AND u.lexeme = ANY($lexemes::VARCHAR[])",
                 {"seqs": seqs, "lexemes": lexemes}).fetchall():
             norm = 1 - BM25_B + BM25_B * length / max(float(avgdl), 1.0)
-            scores[seq] = scores.get(seq, 0.0) + idf[lexeme] * tf * (BM25_K1 + 1) / (tf + BM25_K1 * norm)
-        return scores, sum(idf.values()) * (BM25_K1 + 1)
+            scores[seq] = scores.get(seq, 0.0) + weights[lexeme] * tf * (BM25_K1 + 1) / (tf + BM25_K1 * norm)
+        return scores, sum(weights.values()) * (BM25_K1 + 1)
 
     def _vector_ranking(self, con: Any, agent_id: str, query: PassageQuery, needed: int,
                         found: dict[int, Passage]) -> list[tuple[int, float]]:
