@@ -197,3 +197,21 @@ def test_index_files_rebuild_when_lost(workspace, agent):
         path.unlink()
     hits = store.search_passages(agent.id, PassageQuery(mode="vector", embedding=vectors[9], top_k=1))
     assert hits[0].passage.id == inserted[9].id
+
+
+@every_store
+def test_feedback_terms_bring_up_a_passage_without_the_query_words(workspace, agent):
+    """Pseudo-relevance feedback: the best text hit's other words ('sunset', 'lake') find the
+    passage that never says 'Melanie' or 'paint'; the vectors here are noise."""
+    store = workspace.store
+    texts = ["Melanie painted a sunset over the lake last summer.",
+             "That sunset over the lake still hangs in her hallway."] + [f"filler note {i} about groceries"
+                                                                          for i in range(20)]
+    vectors = unit_vectors(len(texts), seed=11)
+    inserted = store.insert_passages(agent.id, [NewPassage(t, v) for t, v in zip(texts, vectors)])
+    query = unit_vectors(1, seed=12)[0]
+    hits = store.search_passages(agent.id, PassageQuery(mode="hybrid", text="Melanie paint", embedding=query, top_k=2))
+    assert [h.passage.id for h in hits] == [inserted[0].id, inserted[1].id]
+    assert "sunset" in hits[1].explain["feedback_terms"] and hits[1].explain["text"]["rank"] is None
+    plain = store.search_passages(agent.id, PassageQuery(mode="text", text="Melanie paint", top_k=5))
+    assert [h.passage.id for h in plain] == [inserted[0].id]  # text search alone never finds it
