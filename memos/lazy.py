@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gc
+import importlib.util
 import os
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 
@@ -23,6 +25,16 @@ def import_litellm() -> Any:
     litellm.telemetry = False
     settle_heap()
     return litellm
+
+
+@lru_cache(maxsize=1)
+def litellm_package_dir() -> Path | None:
+    """Where litellm is installed, found without importing it: memos reads the data files it
+    ships (tiktoken encodings, the price list) directly."""
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def settle_heap() -> None:

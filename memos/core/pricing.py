@@ -8,11 +8,11 @@ the full name first (``groq/llama-3.1-8b-instant``), then without the provider
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
+
+from memos.lazy import litellm_package_dir
 
 PRICE_LIST = "model_prices_and_context_window_backup.json"
 FREE_PROVIDERS = {"ollama", "ollama_chat"}
@@ -20,12 +20,11 @@ FREE_PROVIDERS = {"ollama", "ollama_chat"}
 
 @lru_cache(maxsize=1)
 def _price_list_text() -> str:
-    spec = importlib.util.find_spec("litellm")
-    if spec is None or not spec.submodule_search_locations:
+    package = litellm_package_dir()
+    if package is None:
         return ""
-    path = Path(next(iter(spec.submodule_search_locations))) / PRICE_LIST
     try:
-        return path.read_text(encoding="utf-8")
+        return (package / PRICE_LIST).read_text(encoding="utf-8")
     except OSError:
         return ""
 

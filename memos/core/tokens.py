@@ -13,12 +13,13 @@ one UTF-8 byte, so a prompt whose bytes fit under a limit fits in tokens too
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import threading
 from pathlib import Path
 from typing import Any
+
+from memos.lazy import litellm_package_dir
 
 PER_MESSAGE_TOKENS = 4  # role and separators, as OpenAI's chat format counts them
 DEFAULT_ENCODING = "cl100k_base"
@@ -30,12 +31,10 @@ _counts: dict[tuple[str, str], int] = {}
 
 
 def _bundled_encodings() -> Path | None:
-    """litellm's directory of tiktoken encoding files, found without importing litellm."""
-    spec = importlib.util.find_spec("litellm")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "litellm_core_utils" / "tokenizers"
-    return path if path.is_dir() else None
+    """litellm's directory of tiktoken encoding files."""
+    package = litellm_package_dir()
+    path = package / "litellm_core_utils" / "tokenizers" if package else None
+    return path if path is not None and path.is_dir() else None
 
 
 def encoding_name(model: str) -> str:
