@@ -252,8 +252,7 @@ def _bm25_parts(passages: list[str], question: str, k1: float | None = None,
     query term present in the conversation, and how many query terms there are."""
     import numpy as np
 
-    from memos.store.search import BM25_B, BM25_K1
-    from memos.store.text import query_terms, term_counts
+    from memos.store.text import BM25_B, BM25_K1, query_terms, term_counts
 
     k1 = BM25_K1 if k1 is None else k1
     b = BM25_B if b is None else b
@@ -285,7 +284,7 @@ def tune(conversations: dict[str, Conversation]) -> None:
     import numpy as np
 
     from memos.store.embeddings import get_embedder
-    from memos.store.search import BM25_K1
+    from memos.store.text import BM25_K1
 
     embedder = get_embedder("local/all-MiniLM-L6-v2")
     grid = [(k1, b) for k1 in (0.9, 1.2, 1.6) for b in (0.4, 0.75, 0.9)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -10,6 +9,7 @@ import numpy as np
 
 from memos.errors import InvalidInput
 from memos.store.base import EMBEDDING_DIM, NewPassage, Passage, PassageQuery
+from memos.store.text import idf
 
 # Hybrid search: a convex combination of the vector's cosine and the text score as a share of
 # the best the query could score, weighted 0.4 : 0.6. Tuned on LoCoMo's dev conversations only
@@ -17,7 +17,6 @@ from memos.store.base import EMBEDDING_DIM, NewPassage, Passage, PassageQuery
 # ranking push good hits out, and recalled less than text search alone.
 HYBRID_VECTOR_WEIGHT = 0.4
 HYBRID_DEPTH = 50  # candidates taken from each mode (more when a page needs more)
-BM25_K1, BM25_B = 1.2, 0.75
 # Pseudo-relevance feedback in hybrid search: the PRF_TERMS terms of the top PRF_DOCS text hits
 # with the most tf x IDF (not already in the query) score the candidates again, weighted by how
 # well those hits matched (their mean share of the best possible score): feedback from hits that
@@ -66,11 +65,6 @@ def passes_filters(passage: Passage, agent_id: str, query: PassageQuery) -> bool
     if query.start is not None and passage.created_at < query.start:
         return False
     return query.end is None or passage.created_at <= query.end
-
-
-def idf(df: int, total: int) -> float:
-    """BM25's inverse document frequency, as both backends compute it."""
-    return math.log(1 + (total - df + 0.5) / (df + 0.5))
 
 
 def expansion_terms(top_counts: Sequence[Mapping[str, int]], original: Sequence[str],

@@ -9,6 +9,8 @@ from functools import lru_cache
 from typing import Any, Protocol, TypeVar
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+# BM25's usual constants: a k1/b grid on LoCoMo's dev half moved recall@10 by at most 0.008.
+BM25_K1, BM25_B = 1.2, 0.75
 
 STOP_WORDS = frozenset(
     """a about above after again against all am an and any are as at be because been before being
@@ -47,6 +49,18 @@ def query_terms(text: str) -> list[str]:
     return list(dict.fromkeys(_stemmer().stemWords(words))) if words else []
 
 
+def idf(df: int, total: int) -> float:
+    """BM25's inverse document frequency of a term in ``df`` of ``total`` documents (every
+    backend and the message search compute it so; df = 0 for a term no document has)."""
+    return math.log(1 + (total - df + 0.5) / (df + 0.5))
+
+
+def bm25_term(tf: int, weight: float, length: float, avgdl: float) -> float:
+    """One term's part of a document's BM25: its frequency there, weighted by its IDF, with the
+    document's length against the average."""
+    return weight * tf * (BM25_K1 + 1) / (tf + BM25_K1 * (1 - BM25_B + BM25_B * length / avgdl))
+
+
 class _HasContent(Protocol):
     @property
     def content(self) -> str: ...
@@ -58,8 +72,7 @@ class _HasContent(Protocol):
 T = TypeVar("T", bound=_HasContent)
 
 
-def bm25_rerank(items: list[T], words: list[str], total: int, frequencies: list[int],
-                                k1: float = 1.2, b: float = 0.75) -> list[T]:
+def bm25_rerank(items: list[T], words: list[str], total: int, frequencies: list[int]) -> list[T]:
     """``items`` by BM25 of their content for the query ``words`` (best first, newest first among
     equals), given how many documents there are and how many contain each word. A word counts
     in a document through its stem, as text search counts it."""
@@ -67,15 +80,14 @@ def bm25_rerank(items: list[T], words: list[str], total: int, frequencies: list[
     weights: dict[str, float] = {}
     for stem, df in zip(stems, frequencies):
         if stem:
-            idf = math.log(1 + (total - df + 0.5) / (df + 0.5))
-            weights[stem[0]] = max(weights.get(stem[0], 0.0), idf)
+            weights[stem[0]] = max(weights.get(stem[0], 0.0), idf(df, total))
     counted = [(item, term_counts(item.content)) for item in items]
     avgdl = max(sum(sum(c.values()) for _, c in counted) / max(len(counted), 1), 1.0)
 
     def score(counts: Counter[str]) -> float:
         length = sum(counts.values())
-        return sum(idf * counts[stem] * (k1 + 1) / (counts[stem] + k1 * (1 - b + b * length / avgdl))
-                   for stem, idf in weights.items() if counts.get(stem))
+        return sum(bm25_term(counts[stem], weight, length, avgdl) for stem, weight in weights.items()
+                   if counts.get(stem))
 
     scored = [(score(counts), item) for item, counts in counted]
     scored.sort(key=lambda pair: (-pair[0], -pair[1].seq))

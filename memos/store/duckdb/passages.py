@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,8 +21,6 @@ from memos.store.base import (
 from memos.store.duckdb.arrow_insert import insert_from_arrow
 from memos.store.duckdb.vector_index import TAIL_LIMIT, IndexState, VectorIndexes
 from memos.store.search import (
-    BM25_B,
-    BM25_K1,
     HYBRID_DEPTH,
     PRF_DOCS,
     check_embeddings,
@@ -37,7 +34,7 @@ from memos.store.search import (
 )
 from memos.store.sql import rows
 from memos.store.sql.passages import PassageLookups, passage_filters, passage_stats
-from memos.store.text import query_terms, term_counts
+from memos.store.text import BM25_B, BM25_K1, idf, query_terms, term_counts
 from memos.store.timeutil import to_db, utcnow
 
 
@@ -296,7 +293,7 @@ class PassagesMixin(PassageLookups):
         extra = {r[0]: float(r[1]) for r in ranked if r[2] is not None and r[2] > needed}
         present, found, total = next(((float(r[3] or 0.0), int(r[4] or 0), int(r[5] or 0))
                                       for r in result if r[0] is None), (0.0, 0, 0))
-        absent = (len(terms) - found) * math.log(1 + (total + 0.5) / 0.5)
+        absent = (len(terms) - found) * idf(0, total)
         return top, extra, (present + absent) * (BM25_K1 + 1)
 
     def _vector_scores(self, vector: np.ndarray, seqs: Sequence[int]) -> dict[int, float]:
@@ -318,9 +315,11 @@ class PassagesMixin(PassageLookups):
         vector_extra: dict[int, float] = {}
         scale = 0.0
         expanded: list[str] = []
-        if query.text and query_terms(query.text):
-            text, text_extra, scale = self._text_search(agent_id, query, depth, also=[seq for seq, _ in vector])
-            expanded = self._feedback_terms(agent_id, [seq for seq, _ in text[:PRF_DOCS]], query_terms(query.text))
+        terms = query_terms(query.text) if query.text else []
+        if terms:
+            text, text_extra, scale = self._text_search(agent_id, query, depth, also=[seq for seq, _ in vector],
+                                                        terms=terms)
+            expanded = self._feedback_terms(agent_id, [seq for seq, _ in text[:PRF_DOCS]], terms)
             if expanded:
                 candidates = sorted({seq for seq, _ in text} | {seq for seq, _ in vector})
                 _, feedback, _ = self._text_search(agent_id, query, 0, also=candidates, scaled=False, terms=expanded)

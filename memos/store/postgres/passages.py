@@ -16,14 +16,11 @@ from memos.store import ids
 from memos.store.base import NewPassage, Passage, PassageHit, PassageQuery, PassageStats
 from memos.store.postgres.connection import PgConnections
 from memos.store.search import (
-    BM25_B,
-    BM25_K1,
     HYBRID_DEPTH,
     PRF_DOCS,
     check_embeddings,
     expansion_terms,
     fuse_scores,
-    idf,
     mode_explain,
     query_vector,
     vector_literal,
@@ -31,6 +28,7 @@ from memos.store.search import (
 )
 from memos.store.sql import rows
 from memos.store.sql.passages import PassageLookups, passage_filters, passage_stats
+from memos.store.text import BM25_K1, bm25_term, idf
 from memos.store.timeutil import from_db, to_db, utcnow
 
 # Candidates the HNSW search keeps while walking the graph; the pgvector default (40) gave
@@ -125,7 +123,8 @@ class PgPassagesMixin(PassageLookups):
                         found: dict[int, Passage]) -> tuple[list[tuple[int, float]], dict[int, dict[str, Any]]]:
         """Both modes' candidates, each scored by both and fused as on DuckDB (search.fuse_scores),
         with the same feedback terms. ts_rank picks the text candidates, but the fused text score
-        is BM25 over PostgreSQL's own lexemes (_bm25_of), with the same "best possible" scale:
+        is BM25 over PostgreSQL's own lexemes (_bm25_of), with the same "best possible" scale
+        (each query lexeme's IDF times k1 + 1, lexemes no passage has included):
         ts_rank has none, and normalised by its best candidate a word in every passage ranked
         by length alone."""
         depth = max(HYBRID_DEPTH, needed * 2)
@@ -135,13 +134,18 @@ class PgPassagesMixin(PassageLookups):
         seqs = sorted({seq for seq, _ in vector} | {seq for seq, _ in text_candidates})
         lexemes = (con.execute("SELECT tsvector_to_array(to_tsvector('english', ?))", [query.text]).fetchone()[0]
                    or []) if query.text else []
-        bm25, scale = self._bm25_of(con, agent_id, lexemes, seqs)
+        total, avgdl = con.execute("SELECT count(*), coalesce(avg(length(tsv)), 1) FROM passages WHERE agent_id = $agent",
+                                   {"agent": agent_id}).fetchone()
+        corpus = (int(total), max(float(avgdl), 1.0))
+        frequencies = self._document_frequencies(con, agent_id, lexemes)
+        bm25 = self._bm25_of(con, lexemes, frequencies, corpus, seqs)
+        scale = sum(idf(df, corpus[0]) for df in frequencies.values()) * (BM25_K1 + 1)
         text = sorted(((seq, bm25.get(seq, 0.0)) for seq, _ in text_candidates), key=lambda item: (-item[1], -item[0]))
         in_text, in_vector = {seq for seq, _ in text}, {seq for seq, _ in vector}
         text_extra = {seq: bm25.get(seq, 0.0) for seq, _ in vector if seq not in in_text}
-        expanded = self._feedback_terms(con, agent_id, [seq for seq, _ in text[:PRF_DOCS]], lexemes)
+        expanded, known = self._feedback_terms(con, agent_id, [seq for seq, _ in text[:PRF_DOCS]], lexemes, corpus[0])
         if expanded:
-            feedback, _ = self._bm25_of(con, agent_id, expanded, seqs)
+            feedback = self._bm25_of(con, expanded, known, corpus, seqs)
             text, text_extra = with_feedback(text, text_extra, feedback, scale)
         text_only = [seq for seq, _ in text if seq not in in_vector]
         vector_extra = {r[0]: float(r[1]) for r in con.execute(
@@ -150,47 +154,46 @@ class PgPassagesMixin(PassageLookups):
         return fuse_scores(vector, text, scale, vector_extra, text_extra, needed, expanded)
 
     @staticmethod
-    def _document_frequencies(con: Any, agent_id: str, lexemes: list[str]) -> tuple[dict[str, int], int]:
-        """How many of the agent's passages have each lexeme (the GIN index answers), and how many it has."""
-        total = int(con.execute("SELECT count(*) FROM passages WHERE agent_id = $agent",
-                                {"agent": agent_id}).fetchone()[0])
-        frequencies = {r[0]: int(r[1]) for r in con.execute(
+    def _document_frequencies(con: Any, agent_id: str, lexemes: list[str]) -> dict[str, int]:
+        """How many of the agent's passages have each lexeme (the GIN index answers)."""
+        if not lexemes:
+            return {}
+        return {r[0]: int(r[1]) for r in con.execute(
             "SELECT l, (SELECT count(*) FROM passages WHERE agent_id = $agent AND tsv @@ CAST(quote_literal(l) AS tsquery)) "
             "FROM unnest(CAST($lexemes AS VARCHAR[])) AS l", {"agent": agent_id, "lexemes": lexemes}).fetchall()}
-        return frequencies, total
 
-    def _feedback_terms(self, con: Any, agent_id: str, top: list[int], original: list[str]) -> list[str]:
-        """The feedback lexemes of a hybrid search: the top text hits' lexemes (counts from the
-        tsvector's positions) and how many of the agent's passages have each."""
+    def _feedback_terms(self, con: Any, agent_id: str, top: list[int], original: list[str],
+                        total: int) -> tuple[list[str], dict[str, int]]:
+        """The feedback lexemes of a hybrid search (the top text hits' lexemes, counts from the
+        tsvector's positions), with the document frequencies they were chosen by."""
         if not top:
-            return []
+            return [], {}
         counts: dict[int, dict[str, int]] = {}
         for seq, lexeme, tf in con.execute(
                 "SELECT p.seq, u.lexeme, coalesce(array_length(u.positions, 1), 1) FROM passages p, unnest(p.tsv) u "
                 "WHERE p.seq = ANY($seqs::BIGINT[])", {"seqs": top}).fetchall():
             counts.setdefault(seq, {})[lexeme] = int(tf)
-        candidates = sorted({lexeme for c in counts.values() for lexeme in c} - set(original))
-        frequencies, total = self._document_frequencies(con, agent_id, candidates)
-        return expansion_terms(list(counts.values()), original, frequencies, total)
+        frequencies = self._document_frequencies(
+            con, agent_id, sorted({lexeme for c in counts.values() for lexeme in c} - set(original)))
+        return expansion_terms(list(counts.values()), original, frequencies, total), frequencies
 
-    def _bm25_of(self, con: Any, agent_id: str, lexemes: list[str], seqs: list[int]) -> tuple[dict[int, float], float]:
-        """BM25 of these passages for the lexemes, and the best score they could reach (the scale
-        of search.fuse_scores): term frequencies from each tsvector's positions, document length
-        as its number of distinct lexemes, document frequencies from the GIN index."""
+    @staticmethod
+    def _bm25_of(con: Any, lexemes: list[str], frequencies: dict[str, int], corpus: tuple[int, float],
+                 seqs: list[int]) -> dict[int, float]:
+        """BM25 of these passages for the lexemes: term frequencies from each tsvector's positions,
+        document length as its number of distinct lexemes, ``corpus`` the agent's passage count
+        and average length."""
         if not lexemes or not seqs:
-            return {}, 0.0
-        frequencies, total = self._document_frequencies(con, agent_id, lexemes)
-        avgdl = con.execute("SELECT coalesce(avg(length(tsv)), 1) FROM passages WHERE agent_id = $agent",
-                            {"agent": agent_id}).fetchone()[0]
-        weights = {lexeme: idf(df, total) for lexeme, df in frequencies.items()}
+            return {}
+        total, avgdl = corpus
+        weights = {lexeme: idf(frequencies.get(lexeme, 0), total) for lexeme in lexemes}
         scores: dict[int, float] = {}
         for seq, length, lexeme, tf in con.execute(
                 "SELECT p.seq, length(p.tsv), u.lexeme, coalesce(array_length(u.positions, 1), 1) "
                 "FROM passages p, unnest(p.tsv) u WHERE p.seq = ANY($seqs::BIGINT[]) AND u.lexeme = ANY($lexemes::VARCHAR[])",
                 {"seqs": seqs, "lexemes": lexemes}).fetchall():
-            norm = 1 - BM25_B + BM25_B * length / max(float(avgdl), 1.0)
-            scores[seq] = scores.get(seq, 0.0) + weights[lexeme] * tf * (BM25_K1 + 1) / (tf + BM25_K1 * norm)
-        return scores, sum(weights.values()) * (BM25_K1 + 1)
+            scores[seq] = scores.get(seq, 0.0) + bm25_term(tf, weights[lexeme], length, avgdl)
+        return scores
 
     def _vector_ranking(self, con: Any, agent_id: str, query: PassageQuery, needed: int,
                         found: dict[int, Passage]) -> list[tuple[int, float]]:
