@@ -14,6 +14,7 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -215,27 +216,30 @@ def bulk_embedder(name: str, count: int) -> Iterator[Embedder]:
         yield get_embedder(name)
 
 
+def _onnx_copy() -> Path:
+    """Where the ONNX copy of the local model is (or would be) in this model cache."""
+    from memos.paths import model_cache_dir
+    from memos.store import onnx_minilm
+
+    return onnx_minilm.model_file(model_cache_dir(), onnx_minilm.bundled_model_dir())
+
+
 def local_model_copy(make: bool) -> tuple[str, bool, bool]:
     """Where the ONNX copy of the local model lives, whether it is there, and whether it was
     made just now (``make``: load sentence-transformers and export it, as a first embedding
     would; `memos doctor` does this so no command pays for it later)."""
-    from memos.paths import model_cache_dir
     from memos.store import onnx_minilm
 
-    cache = model_cache_dir()
-    path = onnx_minilm.model_file(cache, onnx_minilm.bundled_model_dir())
+    path = _onnx_copy()
     made = False
     if make and not path.exists():
-        made = onnx_minilm.export(_load_sentence_transformer(), cache) is not None
+        made = onnx_minilm.export(_load_sentence_transformer(), path.parent) is not None
     return str(path), path.exists(), made
 
 
 def _onnx_ready() -> bool:
-    from memos.paths import model_cache_dir
-    from memos.store import onnx_minilm
-
     try:
-        return onnx_minilm.model_file(model_cache_dir(), onnx_minilm.bundled_model_dir()).exists()
+        return _onnx_copy().exists()
     except OSError:
         return False
 
