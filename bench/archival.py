@@ -51,6 +51,7 @@ def search_bench(size: int, queries: int, all_texts: list[str], all_vectors: np.
     lines = []
     with tempfile.TemporaryDirectory() as tmp:
         store, agent, stored, indexed = build_store(Path(tmp), texts, vectors)
+        store.tune_for_long_running()  # as chat, serve and the TUI run after their first steps
         lines.append(f"| {size:,} | build | store {stored:.1f} s, HNSW index {indexed:.1f} s | | |")
         seq_to_row = {p.id: i for i, p in enumerate(store.list_passages(agent.id, limit=size))}
         results: dict[str, list[float]] = {"vector": [], "text": [], "hybrid": [], "numpy exact": []}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -376,10 +377,7 @@ def test_doctor_finds_and_repairs_what_a_crash_leaves(memos, chat_agent, fake_ll
     gate.set()
     assert memos("archival", "add", "The lighthouse keeper feeds the gulls.").code == 0
     db = str(memos_home / "memos.duckdb")
-    con = duckdb.connect(db)
-    con.execute("DELETE FROM passage_terms")  # an index out of step with its rows
-    con.close()
-    assert memos("archival", "search", "lighthouse", "--mode", "text", "--json").json() == []
+    shutil.rmtree(memos_home / "memos.duckdb.text")  # a text index lost (it is derived data)
 
     checked = memos("doctor", "--no-repair", "--json")
     assert checked.code == 1

@@ -2,7 +2,7 @@
 
 Everything but archival search is shared with PostgreSQL (memos/store/sql); what is
 DuckDB's own is the multi-process file locking (connection.py), the vector index kept
-beside the file (vector_index.py) and BM25 over a term table (passages.py).
+beside the file (vector_index.py) and the text index beside it (text_index.py).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any, cast
 from memos.store.duckdb.arrow_insert import insert_from_arrow
 from memos.store.duckdb.connection import Connections
 from memos.store.duckdb.passages import PassagesMixin
+from memos.store.duckdb.text_index import TextIndexes
 from memos.store.duckdb.vector_index import VectorIndexes
 from memos.store.sql.store import SQLStore
 from memos.store.turnlock import FileTurnLock
@@ -33,6 +34,7 @@ class DuckDBStore(PassagesMixin, SQLStore):
         with self._db.session(write=False) as con:
             store_id = con.execute("SELECT value FROM store_meta WHERE key = 'store_id'").fetchone()[0]
         self._vectors = VectorIndexes(path.with_name(path.name + ".vectors"), store_id)
+        self._texts = TextIndexes(path.with_name(path.name + ".text"), store_id)
 
     # -- hooks of SQLStore ---------------------------------------------------------
     def _database_exists(self) -> bool:
@@ -52,8 +54,8 @@ class DuckDBStore(PassagesMixin, SQLStore):
         insert_from_arrow(con, arrow, "memos_new_rows", f"INSERT INTO {table} ({columns}) SELECT {columns} FROM memos_new_rows")
 
     def _delete_agent_extras(self, con: Any, agent_id: str) -> None:
-        con.execute("DELETE FROM passage_terms WHERE agent_id = ?", [agent_id])
         self._db.after_commit(lambda: self._vectors.drop(agent_id))
+        self._db.after_commit(lambda: self._texts.drop(agent_id))
 
     def turn_lock(self, agent_id: str) -> FileTurnLock:
         return FileTurnLock(self.path.with_name(self.path.name + ".turns") / f"{agent_id}.lock")
@@ -65,7 +67,7 @@ class DuckDBStore(PassagesMixin, SQLStore):
 
     def backend_details(self) -> dict[str, Any]:
         return {"backend": "duckdb", "location": str(self.path), "vector_index": "usearch HNSW beside the file",
-                "text_search": "BM25 over stemmed terms"}
+                "text_search": "BM25 over stemmed terms, a tantivy index beside the file"}
 
     def tune_for_long_running(self) -> None:
         """DuckDB tries `import pandas` twice per bound parameter; without pandas installed each

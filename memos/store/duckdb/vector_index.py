@@ -25,6 +25,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,10 @@ class IndexState:
     index: Any | None  # usearch Index (a read-only memory map) or None
     watermark: int
     indexed: int
+
+
+def _write_text(path: str, text: str) -> None:
+    Path(path).write_text(text, encoding="utf-8")
 
 
 def _new_index() -> Any:
@@ -105,37 +110,51 @@ class VectorIndexes:
 
     def catch_up(self, agent_id: str, *, live_indexed: Callable[[int], int],
                  read_vectors: Callable[[int], tuple[np.ndarray, np.ndarray]]) -> IndexState:
-        """Bring an agent's index up to date. Safe to call from several processes."""
+        """Bring an agent's index up to date. Safe to call from several processes.
+
+        The table is read before this agent's lock is taken, never while holding it: if a
+        holder waited for the database, a search holding the database while it waits for this
+        lock, and a writer queued between them, would wait for each other for ever. What
+        changed in between is sorted out under the lock (vectors already indexed are skipped;
+        an index rebuilt or lost meanwhile means reading again)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         index_path, meta_path, lock_path = self._paths(agent_id)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            meta = self._read_meta(meta_path)
-            watermark = int(meta["watermark"]) if meta else 0
-            indexed = int(meta["indexed"]) if meta else 0
-            rebuild = meta is None or not index_path.exists()
-            if not rebuild and indexed and live_indexed(watermark) < indexed * (1 - REBUILD_DELETED_SHARE):
-                rebuild = True
+        while True:
+            seen = self._read_meta(meta_path) if index_path.exists() else None
+            start = int(seen["watermark"]) if seen else 0
+            indexed = int(seen["indexed"]) if seen else 0
+            rebuild = seen is None or bool(
+                indexed and live_indexed(start) < indexed * (1 - REBUILD_DELETED_SHARE))
             if rebuild:
-                index, watermark, indexed = _new_index(), 0, 0
-            else:
-                from usearch.index import Index
+                start = 0
+            seqs, vectors = read_vectors(start)
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                meta = self._read_meta(meta_path) if index_path.exists() else None
+                if rebuild:
+                    index, watermark, indexed = _new_index(), 0, 0
+                else:
+                    if meta is None or int(meta["watermark"]) < start:
+                        continue  # rebuilt or lost since it was read: read again
+                    from usearch.index import Index
 
-                index = Index.restore(str(index_path), view=False)
-            seqs, vectors = read_vectors(watermark)
-            if len(seqs) == 0 and not rebuild:
-                return self.state(agent_id)
-            if len(seqs):
-                index.add(seqs.astype(np.uint64), vectors.astype(np.float32), threads=os.cpu_count() or 1)
-                watermark = int(seqs.max())
-                indexed += len(seqs)
-            self._atomic(index_path, lambda tmp: index.save(tmp))
-            meta_text = json.dumps({"store_id": self.store_id, "watermark": watermark, "indexed": indexed})
-            self._atomic(meta_path, lambda tmp: Path(tmp).write_text(meta_text, encoding="utf-8"))
-        finally:
-            os.close(fd)  # releases the flock
-        return self.state(agent_id)
+                    index = Index.restore(str(index_path), view=False)
+                    watermark, indexed = int(meta["watermark"]), int(meta["indexed"])
+                    newer = seqs > watermark  # another process may have indexed some meanwhile
+                    seqs, vectors = seqs[newer], vectors[newer]
+                    if len(seqs) == 0:
+                        return self.state(agent_id)
+                if len(seqs):
+                    index.add(seqs.astype(np.uint64), vectors.astype(np.float32), threads=os.cpu_count() or 1)
+                    watermark = int(seqs.max())
+                    indexed += len(seqs)
+                self._atomic(index_path, index.save)
+                meta_text = json.dumps({"store_id": self.store_id, "watermark": watermark, "indexed": indexed})
+                self._atomic(meta_path, partial(_write_text, text=meta_text))
+            finally:
+                os.close(fd)  # releases the flock
+            return self.state(agent_id)
 
     def drop(self, agent_id: str) -> None:
         for path in self._paths(agent_id):
