@@ -14,7 +14,6 @@ from memos.store.duckdb.passage_search import PassageSearchMixin
 from memos.store.duckdb.vector_index import TAIL_LIMIT
 from memos.store.search import check_embeddings
 from memos.store.sql.passages import PassageLookups, passage_stats
-from memos.store.text import term_counts
 from memos.store.timeutil import to_db, utcnow
 
 
@@ -27,7 +26,6 @@ class PassagesMixin(PassageSearchMixin, PassageLookups):
             return []
         matrix = check_embeddings(passages)
         now = utcnow()
-        counts = [term_counts(p.text) for p in passages]
         with self._write() as con:
             model = self._agent_row(con, agent_id).embedding_model
             first = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM passages").fetchone()[0]
@@ -43,12 +41,11 @@ class PassagesMixin(PassageSearchMixin, PassageLookups):
                 "embedding": pa.FixedSizeListArray.from_arrays(flat, EMBEDDING_DIM),
                 "embedding_model": [model] * len(passages),
                 "created_at": [to_db(p.created_at or now) for p in passages],
-                "n_terms": pa.array([sum(c.values()) for c in counts], type=pa.int32()),
             })
             insert_from_arrow(
                 con, table, "new_passages",
-                "INSERT INTO passages (id, agent_id, seq, text, tags, embedding, embedding_model, created_at, n_terms) "
-                "SELECT id, agent_id, seq, text, tags, embedding::FLOAT[384], embedding_model, created_at, n_terms "
+                "INSERT INTO passages (id, agent_id, seq, text, tags, embedding, embedding_model, created_at) "
+                "SELECT id, agent_id, seq, text, tags, embedding::FLOAT[384], embedding_model, created_at "
                 "FROM new_passages")
             del table
             self._db.after_commit(lambda: self._text_index_after_write(agent_id))
