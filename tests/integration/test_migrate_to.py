@@ -18,6 +18,7 @@ from memos.store.base import (
     StepRecord,
     ToolCallRecord,
 )
+from memos.store.migrations import migrations_for
 from tests.conftest import unit_vectors
 
 
@@ -111,7 +112,7 @@ def test_everything_is_copied_verified_and_usable(workspace, target, memos):
     info = memos("db", "info", "--json", env={"MEMOS_DATABASE_URL": target}).json()
     assert info["backend"] == "postgresql" and info["selected_by"] == "MEMOS_DATABASE_URL"
     assert (info["agents"], info["messages"], info["passages"]) == (2, 121, 301)
-    assert info["schema_version"] == "0004_text_index_sidecar"
+    assert info["schema_version"] == migrations_for("postgresql")[-1].id
     shown = memos("memory", "show", "project", "--agent", "bob", env={"MEMOS_DATABASE_URL": target})
     assert shown.out.strip() == "memos v0 v1 v2"
     assert memos("db", "info", "--json").json()["backend"] == "duckdb"  # without the variable: the file

@@ -7,7 +7,6 @@ separately, unlike DuckDB's.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -40,7 +39,6 @@ COLUMNS = rows.PASSAGE_COLUMNS_P
 _ANY_OF = "CAST((SELECT string_agg(quote_literal(l), ' | ') FROM unnest(CAST(${} AS VARCHAR[])) AS l) AS tsquery)"
 # A word in more than this share of passages only ranks, it does not select (see _rare_lexemes).
 COMMON_SHARE = 0.01
-STATS_SECONDS = 60.0
 
 
 PASSAGE_COPY_COLUMNS = "id, agent_id, seq, text, tags, embedding, embedding_model, created_at"
@@ -64,8 +62,6 @@ def _ranked(result: Sequence[Sequence[Any]], found: dict[int, Passage]) -> list[
 
 class PgPassagesMixin(PassageLookups):
     _db: PgConnections
-    # (when, {lexeme: share of passages}) from the server's statistics, kept STATS_SECONDS
-    _lexeme_shares: tuple[float, dict[str, float]] | None = None
 
     def insert_passages(self, agent_id: str, passages: Sequence[NewPassage]) -> list[Passage]:
         if not passages:
@@ -134,9 +130,7 @@ class PgPassagesMixin(PassageLookups):
         seqs = sorted({seq for seq, _ in vector} | {seq for seq, _ in text_candidates})
         lexemes = (con.execute("SELECT tsvector_to_array(to_tsvector('english', ?))", [query.text]).fetchone()[0]
                    or []) if query.text else []
-        total, avgdl = con.execute("SELECT count(*), coalesce(avg(length(tsv)), 1) FROM passages WHERE agent_id = $agent",
-                                   {"agent": agent_id}).fetchone()
-        corpus = (int(total), max(float(avgdl), 1.0))
+        corpus = self._corpus(con, agent_id)
         frequencies = self._document_frequencies(con, agent_id, lexemes)
         bm25 = self._bm25_of(con, lexemes, frequencies, corpus, seqs)
         scale = sum(idf(df, corpus[0]) for df in frequencies.values()) * (BM25_K1 + 1)
@@ -154,13 +148,21 @@ class PgPassagesMixin(PassageLookups):
         return fuse_scores(vector, text, scale, vector_extra, text_extra, needed, expanded)
 
     @staticmethod
+    def _corpus(con: Any, agent_id: str) -> tuple[int, float]:
+        """The agent's passage count and average length in lexemes (kept by triggers, 0005)."""
+        row = con.execute("SELECT passages, lexemes FROM passage_text_stats WHERE agent_id = ?", [agent_id]).fetchone()
+        total, lexemes = (int(row[0]), int(row[1])) if row else (0, 0)
+        return total, max(lexemes / total if total else 1.0, 1.0)
+
+    @staticmethod
     def _document_frequencies(con: Any, agent_id: str, lexemes: list[str]) -> dict[str, int]:
-        """How many of the agent's passages have each lexeme (the GIN index answers)."""
+        """How many of the agent's passages have each lexeme (kept by triggers, 0005)."""
         if not lexemes:
             return {}
-        return {r[0]: int(r[1]) for r in con.execute(
-            "SELECT l, (SELECT count(*) FROM passages WHERE agent_id = $agent AND tsv @@ CAST(quote_literal(l) AS tsquery)) "
-            "FROM unnest(CAST($lexemes AS VARCHAR[])) AS l", {"agent": agent_id, "lexemes": lexemes}).fetchall()}
+        found = dict(con.execute(
+            "SELECT lexeme, df FROM passage_lexemes WHERE agent_id = $agent AND lexeme = ANY($lexemes::VARCHAR[])",
+            {"agent": agent_id, "lexemes": lexemes}).fetchall())
+        return {lexeme: int(found.get(lexeme, 0)) for lexeme in lexemes}
 
     def _feedback_terms(self, con: Any, agent_id: str, top: list[int], original: list[str],
                         total: int) -> tuple[list[str], dict[str, int]]:
@@ -217,7 +219,7 @@ class PgPassagesMixin(PassageLookups):
         if not lexemes:
             return []  # only stop words
         where, params = passage_filters(agent_id, query.tags, query.tag_match, query.start, query.end)
-        params.update(every=lexemes, rare=self._rare_lexemes(con, lexemes), limit=needed)
+        params.update(every=lexemes, rare=self._rare_lexemes(con, agent_id, lexemes), limit=needed)
         # Rows must match one of the query's rarer words (as BM25's IDF would favour them); all its
         # words count in the rank: ts_rank normalised by length (flag 1), as BM25 discounts long passages.
         result = con.execute(
@@ -226,18 +228,12 @@ class PgPassagesMixin(PassageLookups):
             f"WHERE {where} AND p.tsv @@ q.rare ORDER BY score DESC, p.seq DESC LIMIT $limit", params).fetchall()
         return _ranked(result, found)
 
-    def _rare_lexemes(self, con: Any, lexemes: list[str]) -> list[str]:
-        """The query's words that are not in more than COMMON_SHARE of passages, by the share
-        PostgreSQL's own statistics of the tsvector column give (kept for STATS_SECONDS). A word
-        matching a large share of 100k passages makes ranking them all cost hundreds of ms."""
-        cached = self._lexeme_shares
-        if cached is None or time.monotonic() - cached[0] > STATS_SECONDS:
-            row = con.execute(
-                "SELECT CAST(CAST(most_common_elems AS VARCHAR) AS VARCHAR[]), most_common_elem_freqs FROM pg_stats "
-                "WHERE schemaname = current_schema() AND tablename = 'passages' AND attname = 'tsv'").fetchone()
-            shares = dict(zip(row[0], row[1])) if row and row[0] else {}  # freqs end with 3 summary values
-            cached = (time.monotonic(), shares)
-            self._lexeme_shares = cached
-        shares = cached[1]
-        rare = [lexeme for lexeme in lexemes if shares.get(lexeme, 0.0) <= COMMON_SHARE]
-        return rare or sorted(lexemes, key=lambda lexeme: shares.get(lexeme, 0.0))[:2]
+    def _rare_lexemes(self, con: Any, agent_id: str, lexemes: list[str]) -> list[str]:
+        """The query's words that are in no more than COMMON_SHARE of the agent's passages: only
+        they select rows (all words still rank them). A word matching a large share of 100k
+        passages makes ranking them all cost hundreds of ms. If every word is common, the two
+        rarest select."""
+        total = self._corpus(con, agent_id)[0]
+        frequencies = self._document_frequencies(con, agent_id, lexemes)
+        rare = [lexeme for lexeme in lexemes if frequencies[lexeme] <= COMMON_SHARE * total]
+        return rare or sorted(lexemes, key=lambda lexeme: (frequencies[lexeme], lexeme))[:2]

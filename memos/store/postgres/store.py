@@ -49,10 +49,9 @@ class PostgresStore(PgPassagesMixin, SQLStore):
     def rebuild_vector_index(self, agent_id: str) -> None:
         """pgvector keeps the index current by itself; what can lag after a bulk load is the
         server's statistics of passages (autovacuum refreshes them within minutes), which
-        the planner and text search's choice of rare words use. Refresh them now."""
+        the planner uses. Refresh them now."""
         with self._write() as con:
             con.execute("ANALYZE passages")
-        self._lexeme_shares = None
 
     def change_stamp(self) -> Any:
         # The server's transaction snapshot (oldest running, next and running transaction ids)
