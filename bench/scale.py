@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -83,6 +84,18 @@ def fill_duckdb(path: Path, texts: list[str], vectors: np.ndarray) -> tuple[str,
     return agent.id, seconds, ids
 
 
+def existing(path: Path) -> tuple[str, float, list[str]]:
+    from memos.store.duckdb.store import DuckDBStore
+
+    store = DuckDBStore(path)
+    with store._read() as con:
+        agent_id = con.execute("SELECT id FROM agents WHERE name = 'bench'").fetchone()[0]
+        ids = [r[0] for r in con.execute("SELECT id FROM passages WHERE agent_id = ? ORDER BY seq",
+                                         [agent_id]).fetchall()]
+    store.close()
+    return agent_id, 0.0, ids
+
+
 def disk_bytes(*paths: Path) -> int:
     total = 0
     for path in paths:
@@ -139,6 +152,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--backends", default="duckdb,postgres")
+    parser.add_argument("--reuse-duckdb", type=Path,
+                        help="a DuckDB file a previous run filled (kept with --keep): skip filling it")
+    parser.add_argument("--keep", type=Path, help="copy the filled DuckDB file here, for --reuse-duckdb")
     parser.add_argument("--search-spec", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.search_spec:
@@ -158,7 +174,21 @@ def main() -> None:
         root = Path(tmp)
         np.save(root / "queries.npy", q_vectors)
         duck_path = root / "scale.duckdb"
-        agent_id, fill_seconds, ids = fill_duckdb(duck_path, texts, vectors)
+        sidecars = (".vectors", ".text")
+        if args.reuse_duckdb:
+            shutil.copy(args.reuse_duckdb, duck_path)
+            for suffix in sidecars:  # the sidecars too, if kept: else the search process builds them
+                kept = args.reuse_duckdb.with_name(args.reuse_duckdb.name + suffix)
+                if kept.is_dir():
+                    shutil.copytree(kept, duck_path.with_name(duck_path.name + suffix))
+            agent_id, fill_seconds, ids = existing(duck_path)
+        else:
+            agent_id, fill_seconds, ids = fill_duckdb(duck_path, texts, vectors)
+            if args.keep:
+                shutil.copy(duck_path, args.keep)
+                for suffix in sidecars:
+                    shutil.copytree(duck_path.with_name(duck_path.name + suffix),
+                                    args.keep.with_name(args.keep.name + suffix), dirs_exist_ok=True)
         row_of = {passage_id: row for row, passage_id in enumerate(ids)}
         del vectors
         rows: list[tuple[str, str, dict[str, Any]]] = []

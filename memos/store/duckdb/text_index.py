@@ -19,24 +19,20 @@ table's) and bring it up to date first, and ``memos doctor`` rebuilds it. Adding
 deletes any document with its seq first, so repeating a catch-up never doubles one.
 
 Files for agent A: ``<db>.text/A/`` (tantivy's files) and ``A.json`` (watermark, store id),
-written after tantivy's commit, so a reader never sees a watermark ahead of the index.
+written after tantivy's commit (sidecar.py).
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
 import shutil
-import tempfile
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from memos.store.duckdb.sidecar import Sidecars
 
 TERMS, SEQ, TAGS, CREATED = "terms", "seq", "tags", "created_us"
 WRITER_HEAP = 15_000_000  # bytes; tantivy's minimum for one thread
@@ -125,51 +121,30 @@ def _filter_query(filters: Filters) -> Any:
     return tantivy.Query.const_score_query(only, 0.0)
 
 
-class TextIndexes:
-    def __init__(self, directory: Path, store_id: str) -> None:
-        self.directory = directory
-        self.store_id = store_id
-        self._cache: dict[str, tuple[tuple[int, int], TextIndexState]] = {}
-        self._lock = threading.Lock()
-
-    def _paths(self, agent_id: str) -> tuple[Path, Path, Path]:
-        base = self.directory / agent_id
-        return base, base.with_suffix(".json"), base.with_suffix(".lock")
-
-    def _read_meta(self, meta_path: Path) -> dict[str, Any] | None:
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return meta if meta.get("store_id") == self.store_id else None
+class TextIndexes(Sidecars[TextIndexState]):
+    def _index_dir(self, agent_id: str) -> Path:
+        return self.directory / agent_id
 
     # -- reading -----------------------------------------------------------------
     def state(self, agent_id: str, *, cached: bool = True) -> TextIndexState:
         """The agent's index as last written (reopened only when its meta file changed, or
         always with ``cached=False``, as ``memos doctor`` checks it)."""
-        index_dir, meta_path, _ = self._paths(agent_id)
-        try:
-            stat = meta_path.stat()
-        except FileNotFoundError:
+        stamp = self._stamp(agent_id)
+        if stamp is None:
             return TextIndexState(None, 0)
-        key = (stat.st_mtime_ns, stat.st_ino)
-        with self._lock:
-            known = self._cache.get(agent_id)
-            if cached and known and known[0] == key:
-                return known[1]
-        meta = self._read_meta(meta_path)
+        known = self._cached(agent_id, stamp) if cached else None
+        if known is not None:
+            return known
+        meta = self._read_meta(self._meta_path(agent_id))
         if meta is None:
             return TextIndexState(None, 0)
         import tantivy
 
         try:
-            index = tantivy.Index.open(str(index_dir))
+            index = tantivy.Index.open(str(self._index_dir(agent_id)))
         except Exception:
             return TextIndexState(None, 0)  # unreadable: treat as absent, it gets rebuilt
-        state = TextIndexState(index, int(meta["watermark"]))
-        with self._lock:
-            self._cache[agent_id] = (key, state)
-        return state
+        return self._remember(agent_id, stamp, TextIndexState(index, int(meta["watermark"])))
 
     @staticmethod
     def _query(terms: Sequence[str], filters: Filters, among: Iterable[int] | None = None) -> Any:
@@ -242,17 +217,6 @@ class TextIndexes:
         return {seq for seq, _ in self._hits(searcher, tantivy.Query.all_query(), total)} if total else set()
 
     # -- writing -----------------------------------------------------------------
-    @contextmanager
-    def _locked(self, agent_id: str) -> Iterator[tuple[Path, Path]]:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        index_dir, meta_path, lock_path = self._paths(agent_id)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield index_dir, meta_path
-        finally:
-            os.close(fd)  # releases the flock
-
     def _open_for_writing(self, index_dir: Path, meta: dict[str, Any] | None) -> tuple[Any, int]:
         """The index and its watermark; a new empty one if it is missing, unreadable or another
         database's."""
@@ -275,12 +239,12 @@ class TextIndexes:
         The passages are read before this agent's lock is taken, never while holding it: if a
         holder waited for the database, a search holding the database while it waits for this
         lock, and a writer queued between them, would wait for each other for ever."""
-        _, meta_path, _ = self._paths(agent_id)
+        index_dir = self._index_dir(agent_id)
         while True:
-            seen = None if rebuild else self._read_meta(meta_path)
+            seen = None if rebuild else self._read_meta(self._meta_path(agent_id))
             start = int(seen["watermark"]) if seen else 0
             new = read_after(start)
-            with self._locked(agent_id) as (index_dir, meta_path):
+            with self._locked(agent_id) as meta_path:
                 meta = None if rebuild else self._read_meta(meta_path)
                 current = int(meta["watermark"]) if meta else 0
                 if current < start:
@@ -295,12 +259,13 @@ class TextIndexes:
                     writer.commit()
                     writer.wait_merging_threads()
                     watermark = max([watermark, *(passage.seq for passage in new)])
-                    self._write_meta(meta_path, watermark)
+                    self._write_meta(meta_path, watermark=watermark)
             return self.state(agent_id)
 
     def remove(self, agent_id: str, seqs: Sequence[int]) -> None:
         """Take deleted passages out of the index (nothing to do if it has none yet)."""
-        with self._locked(agent_id) as (index_dir, meta_path):
+        index_dir = self._index_dir(agent_id)
+        with self._locked(agent_id) as meta_path:
             meta = self._read_meta(meta_path)
             if meta is None or not index_dir.exists() or not seqs:
                 return
@@ -310,7 +275,7 @@ class TextIndexes:
             _delete(writer, seqs)
             writer.commit()
             writer.wait_merging_threads()
-            self._write_meta(meta_path, int(meta["watermark"]))  # a new stamp: readers reopen
+            self._write_meta(meta_path, watermark=int(meta["watermark"]))  # a new stamp: readers reopen
 
     def reconcile(self, agent_id: str, read_seqs: Callable[[int], set[int]],
                   read_some: Callable[[Sequence[int]], list[IndexedPassage]]) -> TextIndexState:
@@ -329,7 +294,8 @@ class TextIndexes:
         if not stale and not missing:
             return state
         passages = read_some(missing)
-        with self._locked(agent_id) as (index_dir, meta_path):
+        index_dir = self._index_dir(agent_id)
+        with self._locked(agent_id) as meta_path:
             meta = self._read_meta(meta_path)
             if meta is None or not index_dir.exists():
                 return self.state(agent_id)
@@ -341,23 +307,9 @@ class TextIndexes:
                 writer.add_document(_document(passage))
             writer.commit()
             writer.wait_merging_threads()
-            self._write_meta(meta_path, int(meta["watermark"]))
+            self._write_meta(meta_path, watermark=int(meta["watermark"]))
         return self.state(agent_id)
 
     def drop(self, agent_id: str) -> None:
-        index_dir, meta_path, lock_path = self._paths(agent_id)
-        meta_path.unlink(missing_ok=True)
-        shutil.rmtree(index_dir, ignore_errors=True)
-        lock_path.unlink(missing_ok=True)
-        with self._lock:
-            self._cache.pop(agent_id, None)
-
-    def _write_meta(self, meta_path: Path, watermark: int) -> None:
-        fd, tmp = tempfile.mkstemp(dir=meta_path.parent, prefix=f".{meta_path.name}.")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump({"store_id": self.store_id, "watermark": watermark}, handle)
-            os.replace(tmp, meta_path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        shutil.rmtree(self._index_dir(agent_id), ignore_errors=True)
+        self._drop_files(agent_id)

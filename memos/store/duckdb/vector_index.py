@@ -12,26 +12,21 @@ passages, measured), and memos must keep connections short for
 multi-process use. See bench/README.md.
 
 Files for agent A: ``<db>.vectors/A.usearch`` (the graph) and ``A.json``
-(watermark, counts, store id). The graph is written before the JSON, both
-by atomic rename, so a reader never sees a watermark ahead of its graph.
+(watermark, counts, store id); see sidecar.py.
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
-import tempfile
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from memos.store.base import EMBEDDING_DIM
+from memos.store.duckdb.sidecar import Sidecars
 
 TAIL_LIMIT = 2048
 # Rebuild from scratch once this share of the indexed passages has been deleted.
@@ -45,10 +40,6 @@ class IndexState:
     indexed: int
 
 
-def _write_text(path: str, text: str) -> None:
-    Path(path).write_text(text, encoding="utf-8")
-
-
 def _new_index() -> Any:
     from usearch.index import Index
 
@@ -57,37 +48,20 @@ def _new_index() -> Any:
                  expansion_add=128, expansion_search=96)
 
 
-class VectorIndexes:
-    def __init__(self, directory: Path, store_id: str) -> None:
-        self.directory = directory
-        self.store_id = store_id
-        self._cache: dict[str, tuple[tuple[int, int], IndexState]] = {}
-        self._lock = threading.Lock()
-
-    def _paths(self, agent_id: str) -> tuple[Path, Path, Path]:
-        base = self.directory / agent_id
-        return base.with_suffix(".usearch"), base.with_suffix(".json"), base.with_suffix(".lock")
-
-    def _read_meta(self, meta_path: Path) -> dict[str, Any] | None:
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return meta if meta.get("store_id") == self.store_id else None
+class VectorIndexes(Sidecars[IndexState]):
+    def _index_path(self, agent_id: str) -> Path:
+        return self.directory / f"{agent_id}.usearch"
 
     def state(self, agent_id: str) -> IndexState:
         """The current index of an agent (cached while its files are unchanged)."""
-        index_path, meta_path, _ = self._paths(agent_id)
-        try:
-            stat = meta_path.stat()
-        except FileNotFoundError:
+        stamp = self._stamp(agent_id)
+        if stamp is None:
             return IndexState(None, 0, 0)
-        key = (stat.st_mtime_ns, stat.st_ino)
-        with self._lock:
-            cached = self._cache.get(agent_id)
-            if cached and cached[0] == key:
-                return cached[1]
-        meta = self._read_meta(meta_path)
+        cached = self._cached(agent_id, stamp)
+        if cached is not None:
+            return cached
+        index_path = self._index_path(agent_id)
+        meta = self._read_meta(self._meta_path(agent_id))
         if meta is None or not index_path.exists():
             return IndexState(None, 0, 0)
         from usearch.index import Index
@@ -96,10 +70,7 @@ class VectorIndexes:
             index = Index.restore(str(index_path), view=True)
         except Exception:
             return IndexState(None, 0, 0)  # unreadable: treat as absent, it gets rebuilt
-        state = IndexState(index, int(meta["watermark"]), int(meta["indexed"]))
-        with self._lock:
-            self._cache[agent_id] = (key, state)
-        return state
+        return self._remember(agent_id, stamp, IndexState(index, int(meta["watermark"]), int(meta["indexed"])))
 
     def search(self, state: IndexState, query: np.ndarray, count: int) -> list[tuple[int, float]]:
         """(seq, cosine distance) of the nearest indexed passages, nearest first."""
@@ -117,10 +88,9 @@ class VectorIndexes:
         lock, and a writer queued between them, would wait for each other for ever. What
         changed in between is sorted out under the lock (vectors already indexed are skipped;
         an index rebuilt or lost meanwhile means reading again)."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        index_path, meta_path, lock_path = self._paths(agent_id)
+        index_path = self._index_path(agent_id)
         while True:
-            seen = self._read_meta(meta_path) if index_path.exists() else None
+            seen = self._read_meta(self._meta_path(agent_id)) if index_path.exists() else None
             start = int(seen["watermark"]) if seen else 0
             indexed = int(seen["indexed"]) if seen else 0
             rebuild = seen is None or bool(
@@ -128,9 +98,7 @@ class VectorIndexes:
             if rebuild:
                 start = 0
             seqs, vectors = read_vectors(start)
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+            with self._locked(agent_id) as meta_path:
                 meta = self._read_meta(meta_path) if index_path.exists() else None
                 if rebuild:
                     index, watermark, indexed = _new_index(), 0, 0
@@ -150,25 +118,9 @@ class VectorIndexes:
                     watermark = int(seqs.max())
                     indexed += len(seqs)
                 self._atomic(index_path, index.save)
-                meta_text = json.dumps({"store_id": self.store_id, "watermark": watermark, "indexed": indexed})
-                self._atomic(meta_path, partial(_write_text, text=meta_text))
-            finally:
-                os.close(fd)  # releases the flock
+                self._write_meta(meta_path, watermark=watermark, indexed=indexed)
             return self.state(agent_id)
 
     def drop(self, agent_id: str) -> None:
-        for path in self._paths(agent_id):
-            path.unlink(missing_ok=True)
-        with self._lock:
-            self._cache.pop(agent_id, None)
-
-    @staticmethod
-    def _atomic(target: Path, write: Callable[[str], Any]) -> None:
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        os.close(fd)
-        try:
-            write(tmp)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        self._index_path(agent_id).unlink(missing_ok=True)
+        self._drop_files(agent_id)

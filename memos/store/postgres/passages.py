@@ -1,5 +1,6 @@
 """Archival memory on PostgreSQL: pgvector's HNSW for vector search, full-text search (a
-generated tsvector with a GIN index) for text, reciprocal rank fusion of both for hybrid.
+generated tsvector with a GIN index) for text, and for hybrid the same score fusion as
+DuckDB's, with BM25 over its own lexemes (statistics kept by triggers, migration 0005).
 
 Both indexes follow every insert and delete, so there is no unindexed tail to score
 separately, unlike DuckDB's.
