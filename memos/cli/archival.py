@@ -52,6 +52,13 @@ def _mode_cell(part: dict | None) -> str:
     return f"{rank} {part['score']:.3f}{share}"
 
 
+def _neighbour_cell(part: dict | None) -> str:
+    """What a neighbour lent: '+0.123 (-1)', the passage stored one before this one."""
+    if not part or part.get("offset") is None:
+        return ""
+    return f"+{part['weight'] * part['score']:.3f} ({part['offset']:+d})"
+
+
 @app.command("add")
 def add(
     text: Annotated[str | None, typer.Argument(help="One passage; '-' or a pipe reads stdin.")] = None,
@@ -136,10 +143,12 @@ def search(
         output.emit_json(_hits_json(hits, explain))
         return
     if explain:
-        # hybrid: score = vector weight x cosine + text weight x share of the best possible text score
-        output.table(["score", "vector", "text (share)", "text", "id"], [
+        # hybrid: score = vector weight x cosine + text weight x share of the best possible text
+        # score + what the best passage stored up to two places before or after lends
+        output.table(["score", "vector", "text (share)", "neighbour", "text", "id"], [
             (f"{h.score:.3f}", _mode_cell((h.explain or {}).get("vector")), _mode_cell((h.explain or {}).get("text")),
-             output.shorten(h.passage.text, 50), h.passage.id) for h in hits])
+             _neighbour_cell((h.explain or {}).get("neighbour")), output.shorten(h.passage.text, 50), h.passage.id)
+            for h in hits])
         return
     output.table(["score", "when", "tags", "text", "id"], [
         (f"{h.score:.3f}", output.when(h.passage.created_at), ",".join(h.passage.tags),

@@ -29,6 +29,7 @@ class ActiveSession:
     con: Any
     write: bool
     after_commit: list[Callable[[], object]] = field(default_factory=list)
+    hook_keys: set[str] = field(default_factory=set)  # of hooks asked for once per session
 
 
 class ThreadSessions:
@@ -50,12 +51,17 @@ class ThreadSessions:
             raise RuntimeError("a write was attempted inside a read-only session")
         return active.con if active is not None else None
 
-    def after_commit(self, hook: Callable[[], object]) -> None:
-        """Run ``hook`` once the current write session has committed (at once outside one)."""
-        if self.active is None:
+    def after_commit(self, hook: Callable[[], object], *, once: str | None = None) -> None:
+        """Run ``hook`` once the current write session has committed (at once outside one).
+        With ``once``, a second hook of that key in the same session is dropped: a bulk import
+        of many batches in one transaction catches an index up once, not once per batch."""
+        active = self.active
+        if active is None:
             hook()
-        else:
-            self.active.after_commit.append(hook)
+        elif once is None or once not in active.hook_keys:
+            if once is not None:
+                active.hook_keys.add(once)
+            active.after_commit.append(hook)
 
     @property
     def in_session(self) -> bool:
@@ -112,7 +118,7 @@ class Sessions(Protocol):
     def session(self, *, write: bool) -> AbstractContextManager[Any]:
         """A connection for one read, or one write transaction (nested sessions join)."""
 
-    def after_commit(self, hook: Callable[[], object]) -> None: ...
+    def after_commit(self, hook: Callable[[], object], *, once: str | None = None) -> None: ...
 
     @property
     def in_session(self) -> bool: ...

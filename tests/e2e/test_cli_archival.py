@@ -250,9 +250,11 @@ def test_search_explain_shows_each_modes_rank_and_score(memos):
     explain = first["explain"]
     assert explain["vector"]["rank"] == 1 and explain["text"]["rank"] is not None
     assert first["score"] == pytest.approx(explain["weights"]["vector"] * explain["vector"]["score"]
-                                           + explain["weights"]["text"] * explain["text"]["share"])
+                                           + explain["weights"]["text"] * explain["text"]["share"]
+                                           + explain["neighbour"]["weight"] * explain["neighbour"]["score"])
+    assert explain["neighbour"]["offset"] in (None, 1, 2)  # only passages stored after the dog's
     assert "explain" not in memos("archival", "search", "dog", "--json").json()[0]
     table = memos("archival", "search", "what pet does the user have", "--explain", "-k", "1")
     header, row = table.out.splitlines()
-    assert header.split("\t")[:3] == ["score", "vector", "text (share)"]
+    assert header.split("\t")[:4] == ["score", "vector", "text (share)", "neighbour"]
     assert row.split("\t")[1].startswith("#1 ")

@@ -112,7 +112,8 @@ def test_hybrid_fuses_text_and_vector(workspace, agent):
 @every_store
 def test_a_hybrid_hit_explains_its_score(workspace, agent):
     """Every hit says each mode's rank and score; the fused score is their weighted sum, with
-    the cosine of a text-only candidate computed exactly (not left out)."""
+    the cosine of a text-only candidate computed exactly (not left out), plus what its
+    best neighbour lends."""
     from memos.store.search import HYBRID_VECTOR_WEIGHT
 
     store = workspace.store
@@ -130,8 +131,10 @@ def test_a_hybrid_hit_explains_its_score(workspace, agent):
         assert explain is not None and explain["weights"]["vector"] == HYBRID_VECTOR_WEIGHT
         cosine = float(vectors[[p.id for p in inserted].index(hit.passage.id)] @ vectors[20])
         assert explain["vector"]["score"] == pytest.approx(cosine, abs=1e-4)
+        neighbour = explain["neighbour"]  # what a passage stored just before or after it lends
         assert hit.score == pytest.approx(HYBRID_VECTOR_WEIGHT * cosine
-                                          + (1 - HYBRID_VECTOR_WEIGHT) * explain["text"]["share"], abs=1e-6)
+                                          + (1 - HYBRID_VECTOR_WEIGHT) * explain["text"]["share"]
+                                          + neighbour["weight"] * neighbour["score"], abs=1e-6)
     assert by_id[inserted[3].id].explain["text"]["rank"] == 1 and by_id[inserted[20].id].explain["vector"]["rank"] == 1
     assert 0 < by_id[inserted[3].id].explain["text"]["share"] <= 1
     text_only = store.search_passages(agent.id, PassageQuery(mode="text", text="blue door key", top_k=1))[0]
@@ -215,3 +218,24 @@ def test_feedback_terms_bring_up_a_passage_without_the_query_words(workspace, ag
     assert "sunset" in hits[1].explain["feedback_terms"] and hits[1].explain["text"]["rank"] is None
     plain = store.search_passages(agent.id, PassageQuery(mode="text", text="Melanie paint", top_k=5))
     assert [h.passage.id for h in plain] == [inserted[0].id]  # text search alone never finds it
+
+
+@every_store
+def test_the_passage_after_a_strong_hit_comes_up_with_it(workspace, agent):
+    """Neighbour context: the answer stored right after the question that names the topic is
+    found although it shares no word with the query; the vectors here are noise. (Without it,
+    the answer ranks among the fillers by its random cosine.)"""
+    store = workspace.store
+    texts = [f"filler note {i} about the weekly groceries" for i in range(40)]
+    texts[17] = "Caroline: What is your favourite colour for the new kitchen?"
+    texts[18] = "Melanie: Definitely teal, like the sea at dawn."
+    vectors = unit_vectors(len(texts), seed=13)
+    inserted = store.insert_passages(agent.id, [NewPassage(t, v) for t, v in zip(texts, vectors)])
+    query = PassageQuery(mode="hybrid", text="favourite colour kitchen", embedding=unit_vectors(1, seed=14)[0], top_k=5)
+    hits = store.search_passages(agent.id, query)
+    # The question first; then the passages up to two places on either side of it (the answer
+    # among them), each lent half the question's score, above every other filler note.
+    assert hits[0].passage.id == inserted[17].id
+    assert {h.passage.id for h in hits[1:]} == {inserted[i].id for i in (15, 16, 18, 19)}
+    answer = next(h for h in hits if h.passage.id == inserted[18].id)
+    assert answer.explain["neighbour"]["offset"] == -1 and answer.explain["text"]["score"] == 0

@@ -132,3 +132,25 @@ def test_another_agents_passages_never_show(workspace, agent):
     mine = store.insert_passages(agent.id, [NewPassage("a fog bank", unit_vectors(1, seed=8)[0])])
     hits = store.search_passages(agent.id, PassageQuery(mode="text", text="fog horn", top_k=5))
     assert [h.passage.id for h in hits] == [mine[0].id]
+
+
+def test_a_transaction_of_many_batches_catches_the_index_up_once(workspace, agent, monkeypatch):
+    store = workspace.store
+    calls = []
+    real = TextIndexes.catch_up
+
+    def counted(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(TextIndexes, "catch_up", counted)
+    texts = _corpus(50)
+    vectors = unit_vectors(50, seed=9)
+    with store.transaction():
+        for start in range(0, 50, 10):
+            store.insert_passages(agent.id, [NewPassage(t, v) for t, v in zip(texts[start:start + 10],
+                                                                              vectors[start:start + 10])])
+    assert len(calls) == 1
+    hits = store.search_passages(agent.id, PassageQuery(mode="text", text=texts[49], top_k=50))
+    assert len(calls) == 1 and len(hits) > 1  # the one catch-up indexed all five batches
+    assert store._texts.state(agent.id).searcher().num_docs == 50

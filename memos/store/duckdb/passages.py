@@ -48,10 +48,10 @@ class PassagesMixin(PassageSearchMixin, PassageLookups):
                 "SELECT id, agent_id, seq, text, tags, embedding::FLOAT[384], embedding_model, created_at "
                 "FROM new_passages")
             del table
-            self._db.after_commit(lambda: self._text_index_after_write(agent_id))
+            self._db.after_commit(lambda: self._text_index_after_write(agent_id), once=f"text-index:{agent_id}")
             watermark = self._vectors.state(agent_id).watermark
             if self._tail_count(con, agent_id, watermark) > TAIL_LIMIT:
-                self._db.after_commit(lambda: self.rebuild_vector_index(agent_id))
+                self._db.after_commit(lambda: self.rebuild_vector_index(agent_id), once=f"vector-index:{agent_id}")
             return self._passages_by_seq(con, seqs)
 
     def delete_passages(self, agent_id: str, passage_ids: Sequence[str]) -> int:

@@ -105,14 +105,14 @@ class VectorIndexes(Sidecars[IndexState]):
                 else:
                     if meta is None or int(meta["watermark"]) < start:
                         continue  # rebuilt or lost since it was read: read again
-                    from usearch.index import Index
-
-                    index = Index.restore(str(index_path), view=False)
                     watermark, indexed = int(meta["watermark"]), int(meta["indexed"])
                     newer = seqs > watermark  # another process may have indexed some meanwhile
                     seqs, vectors = seqs[newer], vectors[newer]
                     if len(seqs) == 0:
-                        return self.state(agent_id)
+                        return self.state(agent_id)  # nothing new: no need to load the graph
+                    from usearch.index import Index
+
+                    index = Index.restore(str(index_path), view=False)
                 if len(seqs):
                     index.add(seqs.astype(np.uint64), vectors.astype(np.float32), threads=os.cpu_count() or 1)
                     watermark = int(seqs.max())
