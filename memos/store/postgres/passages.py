@@ -28,7 +28,7 @@ from memos.store.search import (
 )
 from memos.store.sql import rows
 from memos.store.sql.passages import PassageLookups, passage_filters, passage_stats
-from memos.store.text import BM25_K1, bm25_term, idf
+from memos.store.text import BM25_B, BM25_K1, bm25_term, idf
 from memos.store.timeutil import from_db, to_db, utcnow
 
 # Candidates the HNSW search keeps while walking the graph; the pgvector default (40) gave
@@ -38,8 +38,8 @@ EF_SEARCH_MAX = 1000  # pgvector's ceiling; deeper pages come from the iterative
 COLUMNS = rows.PASSAGE_COLUMNS_P
 # A tsquery matching any of the lexemes in the named parameter (a list of stemmed words).
 _ANY_OF = "CAST((SELECT string_agg(quote_literal(l), ' | ') FROM unnest(CAST(${} AS VARCHAR[])) AS l) AS tsquery)"
-# A word in more than this share of passages only ranks, it does not select (see _rare_lexemes).
-COMMON_SHARE = 0.01
+# How many passages the selecting words of a text search may match together (see _selecting).
+SELECT_BUDGET = 5_000
 
 
 PASSAGE_COPY_COLUMNS = "id, agent_id, seq, text, tags, embedding, embedding_model, created_at"
@@ -214,27 +214,48 @@ class PgPassagesMixin(PassageLookups):
 
     def _text_ranking(self, con: Any, agent_id: str, query: PassageQuery, needed: int,
                       found: dict[int, Passage]) -> list[tuple[int, float]]:
+        """BM25 over the agent's lexemes, as DuckDB ranks: the rows are those matching the
+        query's rarest words (see _selecting), scored in SQL by every query word with the
+        agent's statistics (0005), filters applied before the top k."""
         if not query.text or not query.text.strip():
             raise InvalidInput("a text search needs query text")
         lexemes = con.execute("SELECT tsvector_to_array(to_tsvector('english', ?))", [query.text]).fetchone()[0]
         if not lexemes:
             return []  # only stop words
+        total, avgdl = self._corpus(con, agent_id)
+        frequencies = self._document_frequencies(con, agent_id, lexemes)
+        selecting = _selecting(frequencies)
+        if not selecting:
+            return []  # no passage has any of the words
         where, params = passage_filters(agent_id, query.tags, query.tag_match, query.start, query.end)
-        params.update(every=lexemes, rare=self._rare_lexemes(con, agent_id, lexemes), limit=needed)
-        # Rows must match one of the query's rarer words (as BM25's IDF would favour them); all its
-        # words count in the rank: ts_rank normalised by length (flag 1), as BM25 discounts long passages.
-        result = con.execute(
-            f"SELECT p.seq, ts_rank(p.tsv, q.every, 1) AS score, {COLUMNS} FROM passages p, "
-            f"(SELECT {_ANY_OF.format('every')} AS every, {_ANY_OF.format('rare')} AS rare) q "
-            f"WHERE {where} AND p.tsv @@ q.rare ORDER BY score DESC, p.seq DESC LIMIT $limit", params).fetchall()
+        params.update(selecting=selecting, lexemes=lexemes, weights=[idf(frequencies[word], total) for word in lexemes],
+                      limit=needed, k1=BM25_K1, b=BM25_B, avgdl=avgdl)
+        result = con.execute(f"""
+            WITH q AS (SELECT * FROM unnest($lexemes::VARCHAR[], $weights::FLOAT8[]) AS q(lexeme, weight)),
+            chosen AS (SELECT p.seq, p.tsv FROM passages p WHERE {where} AND p.tsv @@ {_ANY_OF.format('selecting')}),
+            scored AS (
+                SELECT c.seq, sum(q.weight * t.tf * ($k1 + 1)
+                                  / (t.tf + $k1 * (1 - $b + $b * length(c.tsv) / $avgdl))) AS score
+                FROM chosen c,
+                     LATERAL (SELECT u.lexeme, coalesce(array_length(u.positions, 1), 1) AS tf FROM unnest(c.tsv) u) t
+                JOIN q ON q.lexeme = t.lexeme
+                GROUP BY c.seq ORDER BY score DESC, c.seq DESC LIMIT $limit)
+            SELECT p.seq, s.score, {COLUMNS} FROM scored s JOIN passages p ON p.seq = s.seq
+            ORDER BY s.score DESC, p.seq DESC""", params).fetchall()
         return _ranked(result, found)
 
-    def _rare_lexemes(self, con: Any, agent_id: str, lexemes: list[str]) -> list[str]:
-        """The query's words that are in no more than COMMON_SHARE of the agent's passages: only
-        they select rows (all words still rank them). A word matching a large share of 100k
-        passages makes ranking them all cost hundreds of ms. If every word is common, the two
-        rarest select."""
-        total = self._corpus(con, agent_id)[0]
-        frequencies = self._document_frequencies(con, agent_id, lexemes)
-        rare = [lexeme for lexeme in lexemes if frequencies[lexeme] <= COMMON_SHARE * total]
-        return rare or sorted(lexemes, key=lambda lexeme: (frequencies[lexeme], lexeme))[:2]
+
+def _selecting(frequencies: dict[str, int]) -> list[str]:
+    """The query words whose rows a text search scores: the rarest first, while together they
+    match no more than SELECT_BUDGET passages (at least the rarest one). A passage with none of
+    them has only common words of the query, each worth little to BM25 (a low IDF); reading
+    every row of a word in a tenth of a million passages cost ~120 ms (bench/scale.py)."""
+    chosen: list[str] = []
+    rows = 0
+    present = [word for word, df in frequencies.items() if df > 0]
+    for lexeme in sorted(present, key=lambda word: (frequencies[word], word)):
+        if chosen and rows + frequencies[lexeme] > SELECT_BUDGET:
+            break
+        chosen.append(lexeme)
+        rows += frequencies[lexeme]
+    return chosen
