@@ -52,3 +52,13 @@ def test_counts_follow_every_write(workspace, agent):
     hits = store.search_passages(agent.id, PassageQuery(mode="hybrid", text="harbour storm",
                                                         embedding=vectors[0], top_k=1))
     assert hits[0].passage.text == "storm over the harbour"
+
+
+def test_the_rarest_words_select_within_the_budget():
+    from memos.store.postgres.passages import SELECT_BUDGET, _selecting
+
+    frequencies = {"gull": 3, "harbour": SELECT_BUDGET // 2, "the": SELECT_BUDGET * 40, "zeppelin": 0,
+                   "keeper": SELECT_BUDGET // 2 - 3}
+    assert _selecting(frequencies) == ["gull", "keeper", "harbour"]  # 3 + (B/2 - 3) + B/2 = B rows
+    assert _selecting({"the": SELECT_BUDGET * 40, "user": SELECT_BUDGET * 30}) == ["user"]  # at least one
+    assert _selecting({"zeppelin": 0}) == []  # a word no passage has selects nothing

@@ -39,7 +39,7 @@ COLUMNS = rows.PASSAGE_COLUMNS_P
 # A tsquery matching any of the lexemes in the named parameter (a list of stemmed words).
 _ANY_OF = "CAST((SELECT string_agg(quote_literal(l), ' | ') FROM unnest(CAST(${} AS VARCHAR[])) AS l) AS tsquery)"
 # How many passages the selecting words of a text search may match together (see _selecting).
-SELECT_BUDGET = 5_000
+SELECT_BUDGET = 2_000
 
 
 PASSAGE_COPY_COLUMNS = "id, agent_id, seq, text, tags, embedding, embedding_model, created_at"
@@ -249,7 +249,9 @@ def _selecting(frequencies: dict[str, int]) -> list[str]:
     """The query words whose rows a text search scores: the rarest first, while together they
     match no more than SELECT_BUDGET passages (at least the rarest one). A passage with none of
     them has only common words of the query, each worth little to BM25 (a low IDF); reading
-    every row of a word in a tenth of a million passages cost ~120 ms (bench/scale.py)."""
+    every row of a word in a tenth of a million passages cost ~120 ms, and a budget of 5,000
+    rows ~33 ms, at a million passages (bench/scale.py); LoCoMo's and Cranfield's recall were
+    the same with 5,000 and 2,000."""
     chosen: list[str] = []
     rows = 0
     present = [word for word, df in frequencies.items() if df > 0]
