@@ -8,8 +8,8 @@ text, JSON re-serialised with sorted keys, embeddings as their float32 bytes). A
 difference, error or Ctrl-C rolls the transaction back, so the target is left as it
 was: empty. A target that already holds agents is refused before anything is written.
 
-Derived data is not copied but rebuilt by the target: DuckDB's term table and vector
-index files become PostgreSQL's generated tsvector and HNSW index.
+Derived data is not copied but rebuilt by the target: DuckDB's text and vector index
+files become PostgreSQL's generated tsvector, its BM25 statistics and its HNSW index.
 """
 
 from __future__ import annotations

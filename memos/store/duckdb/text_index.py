@@ -4,10 +4,10 @@ Why: BM25 over the ``passage_terms`` table scores every posting of the query's t
 common term has ~13k at 100k passages: 21.5 ms p50), where an inverted index built for it
 skips what cannot reach the top (block-max WAND: 0.2 ms). docs/design.md has the numbers.
 
-The passages table and its term table stay the source of truth; this index is derived and
-can always be rebuilt from them. Each document is one passage: its ``seq`` and memos's own
+The passages table stays the source of truth; this index is derived and can always be
+rebuilt from it. Each document is one passage: its ``seq`` and memos's own
 stemmed terms (store/text.py), given to tantivy already tokenised, so both count the same
-words and tantivy's BM25 (k1 = 1.2, b = 0.75, the same IDF) gives the scores the SQL gives.
+words, and tantivy's BM25 (k1 = 1.2, b = 0.75, the same IDF) gives the formula's scores.
 
 Upkeep, safe with many processes: every change of the passages table is followed, after its
 commit, by :meth:`TextIndexes.catch_up` (new passages past the *watermark*, the highest seq

@@ -119,11 +119,10 @@ class PgPassagesMixin(PassageLookups):
     def _hybrid_ranking(self, con: Any, agent_id: str, query: PassageQuery, needed: int,
                         found: dict[int, Passage]) -> tuple[list[tuple[int, float]], dict[int, dict[str, Any]]]:
         """Both modes' candidates, each scored by both and fused as on DuckDB (search.fuse_scores),
-        with the same feedback terms. ts_rank picks the text candidates, but the fused text score
-        is BM25 over PostgreSQL's own lexemes (_bm25_of), with the same "best possible" scale
-        (each query lexeme's IDF times k1 + 1, lexemes no passage has included):
-        ts_rank has none, and normalised by its best candidate a word in every passage ranked
-        by length alone."""
+        with the same feedback terms and neighbour context. The text candidates and the fused
+        text score are BM25 over PostgreSQL's own lexemes (_text_ranking, _bm25_of), with the
+        same "best possible" scale (each query lexeme's IDF times k1 + 1, lexemes no passage has
+        included), so a word in every passage cannot decide alone."""
         depth = max(HYBRID_DEPTH, needed * 2)
         vector = self._vector_ranking(con, agent_id, query, depth, found)
         text_candidates = (self._text_ranking(con, agent_id, query, depth, found)

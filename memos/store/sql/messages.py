@@ -106,7 +106,7 @@ class MessagesMixin(SQLHost):
                         limit: int = 20, offset: int = 0) -> list[Message]:
         """Messages matching words of ``query``, best first by BM25 (newest first without a query).
 
-        Messages have no term table (passages do): SQL picks the RERANK_POOL messages that match
+        Messages have no text index (passages do): SQL picks the RERANK_POOL messages that match
         the most query words (newest first among equals), and they are ranked by BM25 over their
         stemmed terms, each word weighted by how rare it is in the agent's whole log (document
         frequencies from one counting pass). Before, the order was words matched, then newest:
