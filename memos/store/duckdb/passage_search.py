@@ -118,8 +118,7 @@ class PassageSearchMixin(IndexUpkeepMixin):
         if tail > TAIL_LIMIT:
             # A long tail (index files lost, or a crash before catch-up): index it, then use it.
             state = self.rebuild_vector_index(agent_id)
-            tail = int(con.execute("SELECT count(*) FROM passages WHERE agent_id = ? AND seq > ?",
-                                   [agent_id, state.watermark]).fetchone()[0])
+            tail = self._tail_count(con, agent_id, state.watermark)
             intact = False  # not worth a second count: check the candidates instead
         ranked: list[tuple[int, float]] = []
         if tail:

@@ -71,8 +71,8 @@ class PassagesMixin(PassageSearchMixin, PassageLookups):
     def _check_indexes(self, agent_id: str, *, repair: bool) -> list[Finding]:
         """The text and vector sidecars against the passages."""
         with self._read() as con:
-            live = con.execute("SELECT count(*) FROM passages WHERE agent_id = ?", [agent_id]).fetchone()[0]
             table = {r[0] for r in con.execute("SELECT seq FROM passages WHERE agent_id = ?", [agent_id]).fetchall()}
+        live = len(table)
         text_state = self._texts.state(agent_id, cached=False)
         indexed = self._texts.seqs(text_state.searcher()) if text_state.index is not None else set()
         text = Finding("text index", "ok")

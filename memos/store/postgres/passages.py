@@ -125,13 +125,11 @@ class PgPassagesMixin(PassageLookups):
         included), so a word in every passage cannot decide alone."""
         depth = max(HYBRID_DEPTH, needed * 2)
         vector = self._vector_ranking(con, agent_id, query, depth, found)
-        text_candidates = (self._text_ranking(con, agent_id, query, depth, found)
+        stats = self._query_statistics(con, agent_id, query.text or "")
+        lexemes, frequencies, corpus = stats
+        text_candidates = (self._text_ranking(con, agent_id, query, depth, found, stats)
                            if query.text and query.text.strip() else [])
         seqs = sorted({seq for seq, _ in vector} | {seq for seq, _ in text_candidates})
-        lexemes = (con.execute("SELECT tsvector_to_array(to_tsvector('english', ?))", [query.text]).fetchone()[0]
-                   or []) if query.text else []
-        corpus = self._corpus(con, agent_id)
-        frequencies = self._document_frequencies(con, agent_id, lexemes)
         bm25 = self._bm25_of(con, lexemes, frequencies, corpus, seqs)
         scale = sum(idf(df, corpus[0]) for df in frequencies.values()) * (BM25_K1 + 1)
         text = sorted(((seq, bm25.get(seq, 0.0)) for seq, _ in text_candidates), key=lambda item: (-item[1], -item[0]))
@@ -211,18 +209,25 @@ class PgPassagesMixin(PassageLookups):
             f"WHERE {where} ORDER BY p.embedding <=> $q::vector LIMIT $limit", params).fetchall()
         return _ranked(result, found)
 
-    def _text_ranking(self, con: Any, agent_id: str, query: PassageQuery, needed: int,
-                      found: dict[int, Passage]) -> list[tuple[int, float]]:
+    def _query_statistics(self, con: Any, agent_id: str, text: str
+                          ) -> tuple[list[str], dict[str, int], tuple[int, float]]:
+        """The query's lexemes, their document frequencies and the agent's corpus (count,
+        average length): what both the text ranking and a hybrid's BM25 need, asked once."""
+        lexemes = con.execute("SELECT tsvector_to_array(to_tsvector('english', ?))", [text]).fetchone()[0] or []
+        return lexemes, self._document_frequencies(con, agent_id, lexemes), self._corpus(con, agent_id)
+
+    def _text_ranking(self, con: Any, agent_id: str, query: PassageQuery, needed: int, found: dict[int, Passage],
+                      stats: tuple[list[str], dict[str, int], tuple[int, float]] | None = None
+                      ) -> list[tuple[int, float]]:
         """BM25 over the agent's lexemes, as DuckDB ranks: the rows are those matching the
         query's rarest words (see _selecting), scored in SQL by every query word with the
-        agent's statistics (0005), filters applied before the top k."""
+        agent's statistics (0005), filters applied before the top k. ``stats`` is what
+        _query_statistics gave, if the caller asked already."""
         if not query.text or not query.text.strip():
             raise InvalidInput("a text search needs query text")
-        lexemes = con.execute("SELECT tsvector_to_array(to_tsvector('english', ?))", [query.text]).fetchone()[0]
+        lexemes, frequencies, (total, avgdl) = stats or self._query_statistics(con, agent_id, query.text)
         if not lexemes:
             return []  # only stop words
-        total, avgdl = self._corpus(con, agent_id)
-        frequencies = self._document_frequencies(con, agent_id, lexemes)
         selecting = _selecting(frequencies)
         if not selecting:
             return []  # no passage has any of the words
