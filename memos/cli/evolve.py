@@ -72,7 +72,15 @@ def _row(e: Evolution, ws: Workspace) -> dict[str, Any]:
             "tests": None if e.test_report is None else ("passed" if e.test_report.get("passed") else "failed"),
             "shadow": None if not shadow else {k: shadow.get(k) for k in (
                 "replayed", "errors_fixed", "errors_introduced", "outputs_changed")},
+            "utility": (e.utility or {}).get("score"), "usage": e.usage, "reason": e.reason,
             "decided_by": e.decided_by, "created_at": e.created_at, "updated_at": e.updated_at}
+
+
+def _spent(usage: dict[str, Any] | None) -> str:
+    if not usage or not usage.get("llm_calls"):
+        return "-"
+    cost = usage.get("cost_usd")
+    return f"{usage['tokens']:,} tok" + ("" if cost is None else f" ${cost:.4f}")
 
 
 def _evolutions(agent: str | None, everything: bool) -> tuple[Workspace, list[Evolution]]:
@@ -111,7 +119,8 @@ def log(agent: AgentOpt = None, json_out: JsonOpt = False) -> None:
         return
     for r in shaped:
         output.plain(f"{output.when(r['updated_at'])}  {r['agent']}  {r['status']:<12} by {r['decided_by'] or '-':<8} "
-                     f"{r['title']}  ({r['id']})")
+                     f"{r['title']}  ({r['id']}; spent {_spent(r['usage'])})"
+                     + (f"\n    {r['reason']}" if r["reason"] else ""))
 
 
 @app.command("show")
@@ -121,11 +130,28 @@ def show(evolution_id: IdArg, json_out: JsonOpt = False) -> None:
     e = ws.store.get_evolution(evolution_id)
     if json_out:
         output.emit_json({**_row(e, ws), "rationale": e.rationale, "base_commit": e.base_commit,
-                          "head_commit": e.head_commit, "test_report": e.test_report, "shadow_report": e.shadow_report})
+                          "head_commit": e.head_commit, "test_report": e.test_report, "shadow_report": e.shadow_report,
+                          "stages": e.stages, "utility": e.utility, "canary": e.canary})
         return
     row = _row(e, ws)
     output.plain(f"{e.title}\n{e.id}  agent {row['agent']}  {e.status}  branch {e.branch or '-'}\n")
     output.plain(f"why: {e.rationale or '-'}")
+    if e.reason:
+        output.plain(f"decision: {e.reason} (by {e.decided_by or '-'})")
+    for stage in e.stages or []:
+        output.plain(f"stage {stage['stage']}: {stage['status']}: {stage['summary']}")
+    if e.utility:
+        parts = ", ".join(f"{k.replace('_', ' ')} {v:+g}" for k, v in e.utility.get("parts", {}).items() if v)
+        output.plain(f"utility: {e.utility['score']:+.2f} (threshold {e.utility.get('threshold', 0):+.2f}; "
+                     f"{parts or 'no part counted'})")
+    if e.usage and e.usage.get("llm_calls"):
+        output.plain(f"spent: {_spent(e.usage)} in {e.usage['llm_calls']} LLM call(s) "
+                     f"(budget {e.usage.get('budget_tokens', 0):,} tokens)")
+    if e.canary:
+        c = e.canary
+        ended = f", ended {c['ended_at']}" if c.get("ended_at") else ""
+        output.plain(f"canary: {c.get('mode')} {c.get('share', 0):.0%} of {', '.join(c.get('tools', []))}, "
+                     f"started {c.get('started_at')}{ended}")
     if e.test_report:
         output.plain(f"tests: {'passed' if e.test_report.get('passed') else 'FAILED'}: {e.test_report.get('summary')}")
     if e.shadow_report:
@@ -191,26 +217,58 @@ def _decide(evolution_id: str, yes: bool, json_out: bool, question: str, action:
     ws = workspace()
     e = ws.store.get_evolution(evolution_id)
     confirm(question.format(title=e.title, branch=e.branch), yes)
-    done = {"accept": review.accept, "reject": review.reject, "rollback": review.rollback}[action](ws, e)
+    done = {"accept": review.accept, "reject": review.reject, "rollback": review.rollback,
+            "promote": review.promote}[action](ws, e)
     _report(done, ws, json_out, f"{done.status.replace('_', ' ')}: {done.title}")
 
 
 @app.command("accept")
 def accept(evolution_id: IdArg, yes: YesOpt = False, json_out: JsonOpt = False) -> None:
-    """Merge a pending evolution into the tools (refused if the tools moved in a conflicting way)."""
-    _decide(evolution_id, yes, json_out, "Merge evolution '{title}' into the tools of its agent?", "accept")
+    """Accept a pending evolution: a canary first when it changes existing tools (see `evolve
+    status`), else merged at once (refused if the tools moved in a conflicting way)."""
+    _decide(evolution_id, yes, json_out, "Accept evolution '{title}' for the tools of its agent?", "accept")
 
 
 @app.command("reject")
 def reject(evolution_id: IdArg, yes: YesOpt = False, json_out: JsonOpt = False) -> None:
-    """Reject a pending evolution and delete its branch."""
-    _decide(evolution_id, yes, json_out, "Reject evolution '{title}' and delete branch {branch}?", "reject")
+    """Reject a pending evolution (its branch stays, in the archive of attempts)."""
+    _decide(evolution_id, yes, json_out, "Reject evolution '{title}'?", "reject")
 
 
 @app.command("rollback")
 def rollback(evolution_id: IdArg, yes: YesOpt = False, json_out: JsonOpt = False) -> None:
-    """Undo an accepted evolution with a new commit (history is kept)."""
+    """End a canary (the old code answers every call again), or undo an accepted evolution with
+    a new commit (history is kept)."""
     _decide(evolution_id, yes, json_out, "Roll back evolution '{title}'?", "rollback")
+
+
+@app.command("promote")
+def promote(evolution_id: IdArg, yes: YesOpt = False, json_out: JsonOpt = False) -> None:
+    """Merge a canary into the tools now: every call runs the new code."""
+    _decide(evolution_id, yes, json_out, "Promote canary '{title}' to every call?", "promote")
+
+
+@app.command("status")
+def status(agent: AgentOpt = None, json_out: JsonOpt = False) -> None:
+    """Canaries in flight: calls per version, error rates with their margins, p95 times, and
+    what the monitor will do next."""
+    from memos.evolve.canary import status as canary_status
+    from memos.evolve.canary import status_lines
+
+    ws = workspace()
+    rows = canary_status(ws, ws.store.get_agent(agent).id if agent else None)
+    if json_out:
+        output.emit_json(rows)
+        return
+    if not rows:
+        output.note("no canary in flight")
+        return
+    for r in rows:
+        serving = f"split {r['share']:.0%}" if r["mode"] == "split" else "shadow"
+        output.plain(f"{r['id']}  {r['agent']}  {r['title']}  ({serving}; {', '.join(r['tools'])})")
+        for line in status_lines(r):
+            output.plain(f"  {line}")
+
 
 
 def _report(e: Evolution, ws: Workspace, json_out: bool, line: str) -> None:

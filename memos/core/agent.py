@@ -189,10 +189,11 @@ class AgentRunner:
         with self.ws.store.transaction():
             ends = False
             for call in pending:
-                result, status, ctx = self._invoke(call.name, dumps_raw(call.arguments))
+                result, status, ctx = self._invoke(call.name, dumps_raw(call.arguments), call.tool_call_id)
                 self.ws.store.resolve_tool_call(call.id, status=status, result=result, duration_ms=None,
                                                 message=NewMessage("tool", result, name=call.name,
                                                                    tool_call_id=call.tool_call_id))
+                self.ws.store.record_canary_calls(ctx.canary_calls)
                 results.append((call, result, status, ctx))
                 ends = ends or (status == "success" and state.ends_turn(call.name, call.name in TERMINAL_TOOLS))
             if ends:
@@ -334,7 +335,7 @@ class AgentRunner:
                 plan.append(_Planned(call, None, "deferred"))
                 continue
             started = time.perf_counter()
-            result, status, ctx = self._invoke(call.name, call.arguments)
+            result, status, ctx = self._invoke(call.name, call.arguments, call.id)
             plan.append(_Planned(call, result, status, ctx=ctx, duration_ms=(time.perf_counter() - started) * 1000))
         return plan
 
@@ -352,7 +353,7 @@ class AgentRunner:
                 call = item.call
                 if item.status == "deferred":
                     started = time.perf_counter()
-                    item.result, item.status, item.ctx = self._invoke(call.name, call.arguments)
+                    item.result, item.status, item.ctx = self._invoke(call.name, call.arguments, call.id)
                     item.duration_ms = (time.perf_counter() - started) * 1000
                 if item.status == "pending":
                     records.append(ToolCallRecord(ids.new_id("toolcall"), self.agent.id, call.id, call.name,
@@ -364,13 +365,16 @@ class AgentRunner:
                 spec = self.specs.get(call.name)
                 records.append(ToolCallRecord(ids.new_id("toolcall"), self.agent.id, call.id, call.name,
                                               call.arguments, result, item.status, item.duration_ms,
-                                              tool_commit=spec.commit if spec else None))
+                                              tool_commit=(item.ctx and item.ctx.served_commit)
+                                              or (spec.commit if spec else None)))
                 if item.status == "success" and stop is None \
                         and state.ends_turn(call.name, call.name in TERMINAL_TOOLS):
                     stop = None if state.missing_before_exit() else "end_turn"
             if stop is None and cancel.is_set():
                 stop = "cancelled"
             store.record_step(self.agent.id, record, messages, records)
+            # Canaried calls, with the step: the monitor never counts a call the step lost.
+            store.record_canary_calls([c for item in plan if item.ctx for c in item.ctx.canary_calls])
             if stop is not None:
                 self._finish(run_id, stop)
         # Shown once durable: what the user reads is what a later turn will find.
@@ -391,9 +395,9 @@ class AgentRunner:
 
             get_embedder(self.agent.embedding_model).embed(["warm"])
 
-    def _invoke(self, name: str, raw_arguments: str) -> tuple[str, str, ToolContext]:
+    def _invoke(self, name: str, raw_arguments: str, call_id: str | None = None) -> tuple[str, str, ToolContext]:
         """Run one tool; returns (result text, status, its context). Never raises for a tool's failure."""
-        ctx = ToolContext(self.ws.store, self.agent, seen=self.seen)
+        ctx = ToolContext(self.ws.store, self.agent, seen=self.seen, call_id=call_id)
         spec = self.specs.get(name)
         try:
             if spec is None:

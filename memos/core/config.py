@@ -48,6 +48,30 @@ def _fraction(raw: str) -> float:
     return value
 
 
+def _positive_float(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"'{raw}' is not a number") from None
+    if not value > 0:
+        raise ConfigError(f"'{raw}' must be greater than 0")
+    return value
+
+
+def _any_float(raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"'{raw}' is not a number") from None
+
+
+def _canary_mode(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("split", "shadow", "off"):
+        raise ConfigError(f"'{raw}' is not a canary mode", "use split, shadow or off")
+    return value
+
+
 def _text(raw: str) -> str:
     if not raw.strip():
         raise ConfigError("the value is empty")
@@ -100,6 +124,28 @@ SETTINGS: dict[str, Setting] = {
         Setting("evolve.policy", _evolve_policy, "review",
                 "what a sleep-time pass does with a passing tool change: review (keep it for a person), "
                 "auto (merge when tests pass and shadow replay shows no regression) or off (no proposals)"),
+        Setting("evolve.canary.mode", _canary_mode, "split",
+                "what an accepted change that touches existing tools does first: split (answers a share of the "
+                "live calls), shadow (runs beside the old code on every call, never answers) or off (merged at once)"),
+        Setting("evolve.canary.share", _fraction, 0.2, "split mode: the share of live calls the new version answers"),
+        Setting("evolve.canary.calls", _positive_int, 50,
+                "calls on the new version after which a healthy canary is promoted to all calls"),
+        Setting("evolve.canary.hours", _positive_float, 24.0,
+                "hours after which a canary without a regression is promoted, however few its calls"),
+        Setting("evolve.canary.confidence", _fraction, 0.95,
+                "one-sided confidence of the monitor's Wilson intervals: higher needs more evidence to roll back"),
+        Setting("evolve.canary.latency_factor", _positive_float, 2.0,
+                "roll back when the new version's p95 call time exceeds the old one's by this factor"),
+        Setting("evolve.canary.max_changed", _fraction, 0.1,
+                "shadow mode: roll back when the share of calls whose output changed is surely above this"),
+        Setting("evolve.replay.sample", _positive_int, 20,
+                "stage 2: recorded calls replayed first (errors, then the most recent)"),
+        Setting("evolve.replay.full", _positive_int, 200,
+                "stage 3: recorded calls replayed when the sample showed no regression"),
+        Setting("evolve.utility.threshold", _any_float, 0.25,
+                "policy auto merges a proposal only when its utility score is above this"),
+        Setting("evolve.budget.tokens", _positive_int, 200_000,
+                "LLM tokens one sleep pass may spend per agent; reaching it ends the agent's pass cleanly"),
         Setting("llm_client", _llm_client, "auto",
                 "how LLMs are called: auto (OpenAI-compatible providers over plain HTTP, the rest through "
                 "litellm) or litellm (everything through litellm: slower to start, its provider quirks)"),
@@ -135,7 +181,7 @@ def _lookup_setting(key: str) -> Setting | None:
 
 
 def _check_key(key: str) -> Setting:
-    if _is_secret(key):
+    if key not in SETTINGS and _is_secret(key):  # a named setting (evolve.budget.tokens) is no secret
         variables = ", ".join(PROVIDER_KEY_VARIABLES.values())
         raise ConfigError(
             f"'{key}' looks like a secret; memos never writes secrets to config.toml",

@@ -52,9 +52,22 @@ def branch_head(repo: ToolRepo, branch: str) -> str | None:
 
 def files_at(repo: ToolRepo, commit: str) -> dict[str, str]:
     """The source files of a commit, as the sandbox takes them (what `source_files` reads from disk)."""
-    from git import Blob  # GitPython, imported on first use
+    return files_of_tree(repo, repo.git.commit(commit).tree.hexsha)
 
-    tree = repo.git.commit(commit).tree
+
+def merged_tree(repo: ToolRepo, main: str, head: str) -> str | None:
+    """The tree main would have after merging ``head`` (nothing is written to any branch or the
+    checkout); None when they conflict."""
+    try:
+        return str(repo.git.git.merge_tree("--write-tree", main, head)).splitlines()[0].strip()
+    except Exception:  # git exits 1 on a conflict
+        return None
+
+
+def files_of_tree(repo: ToolRepo, tree_sha: str) -> dict[str, str]:
+    from git import Blob, Tree  # GitPython, imported on first use
+
+    tree = Tree(repo.git, bytes.fromhex(tree_sha), mode=Tree.tree_id << 12, path="")
     files = {}
     for item in tree.traverse():
         if isinstance(item, Blob) and Path(item.path).suffix in SOURCE_SUFFIXES:

@@ -16,7 +16,6 @@ from typing import Any
 from memos.store.base import Agent, Store
 from memos.tools.sandbox import Sandbox, SandboxResult
 
-REPLAY_PER_TOOL = 30
 TEST_OUTPUT_CHARS = 4_000
 
 
@@ -103,34 +102,53 @@ def _text(result: SandboxResult) -> str:
     return result.for_agent() if result.ok else f"Error: {result.message}"
 
 
-def shadow_replay(store: Store, agent: Agent, sandbox: Sandbox, old_files: dict[str, str],
-                  new_files: dict[str, str], tools: list[str]) -> ShadowReport:
-    report = ShadowReport()
+@dataclass(frozen=True)
+class RecordedCall:
+    tool: str
+    arguments: dict[str, Any]
+    failed: bool
+
+
+def recorded_calls(store: Store, agent: Agent, tools: list[str], limit: int) -> list[RecordedCall]:
+    """Distinct recorded calls of the tools, errors first, then the most recent; at most ``limit``."""
+    found: list[RecordedCall] = []
+    seen: set[tuple[str, str]] = set()
+    for tool in tools:
+        for record in store.list_tool_calls(agent.id, name=tool, limit=limit * 3):
+            if record.status not in ("success", "error"):
+                continue
+            arguments = record.arguments if isinstance(record.arguments, dict) else _parsed(record.arguments)
+            if not isinstance(arguments, dict):
+                continue
+            key = (tool, json.dumps(arguments, sort_keys=True, default=str))
+            if key not in seen:
+                seen.add(key)
+                found.append(RecordedCall(tool, arguments, record.status == "error"))
+    found.sort(key=lambda call: not call.failed)  # stable: errors first, each group newest first
+    return found[:limit]
+
+
+def replayable(tools: list[str], old_files: dict[str, str], new_files: dict[str, str],
+               report: ShadowReport) -> list[str]:
+    kept = []
     for tool in tools:
         if f"{tool}.py" not in old_files:
             report.skipped.append(f"{tool}: new tool, no recorded calls")
-            continue
-        if f"{tool}.py" not in new_files:
+        elif f"{tool}.py" not in new_files:
             report.skipped.append(f"{tool}: removed by the change")
-            continue
-        seen: set[str] = set()
-        for record in store.list_tool_calls(agent.id, name=tool, limit=REPLAY_PER_TOOL * 3):
-            if record.status not in ("success", "error"):
-                continue
-            key = json.dumps(record.arguments, sort_keys=True, default=str)
-            if key in seen:
-                continue
-            seen.add(key)
-            arguments = record.arguments if isinstance(record.arguments, dict) else _parsed(record.arguments)
-            if not isinstance(arguments, dict):
-                report.skipped.append(f"{tool}: recorded arguments are not a JSON object")
-                continue
-            old = sandbox.call(old_files, tool, tool, arguments)
-            new = sandbox.call(new_files, tool, tool, arguments)
-            report.calls.append(ReplayedCall(tool, arguments, _text(old), _text(new), old.ok, new.ok,
-                                             old.duration_ms, new.duration_ms))
-            if len(seen) >= REPLAY_PER_TOOL:
-                break
+        else:
+            kept.append(tool)
+    return kept
+
+
+def shadow_replay(sandbox: Sandbox, old_files: dict[str, str], new_files: dict[str, str],
+                  calls: list[RecordedCall], report: ShadowReport) -> ShadowReport:
+    """Run each recorded call on the old code and on the new, adding to ``report``."""
+    for call in calls:
+        old = sandbox.call(old_files, call.tool, call.tool, call.arguments)
+        new = sandbox.call(new_files, call.tool, call.tool, call.arguments)
+        report.calls.append(ReplayedCall(call.tool, call.arguments, _text(old), _text(new), old.ok, new.ok,
+                                         old.duration_ms, new.duration_ms))
     return report
 
 

@@ -12,6 +12,7 @@ from memos.core.context import render_blocks, transcript
 from memos.core.llm import LLM
 from memos.core.workspace import Workspace
 from memos.errors import MemosError
+from memos.evolve.budget import BudgetReached
 from memos.store.base import Agent, Message
 from memos.tools.builtins import ToolContext
 
@@ -36,6 +37,7 @@ class Consolidation:
     edits: list[str] = field(default_factory=list)  # block labels changed
     learnings: int = 0
     steps: int = 0
+    stopped: str | None = None  # why it ended early (the pass's budget)
 
 
 def consolidate(ws: Workspace, agent: Agent, messages: list[Message], llm: LLM | None = None) -> Consolidation:
@@ -50,7 +52,11 @@ def consolidate(ws: Workspace, agent: Agent, messages: list[Message], llm: LLM |
         name=agent.name, blocks=render_blocks(ws.store, agent, ctx.seen), transcript=text)}]
     result = Consolidation()
     for _ in range(MAX_STEPS):
-        completion = llm.complete(agent.model, conversation, tools, stream=False)
+        try:
+            completion = llm.complete(agent.model, conversation, tools, stream=False)
+        except BudgetReached as exc:
+            result.stopped = str(exc)  # what was edited so far stays: each edit is its own write
+            break
         result.steps += 1
         if not completion.tool_calls:
             break

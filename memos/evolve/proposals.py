@@ -46,6 +46,10 @@ Your memory (your own notes about the user and yourself):
 Recorded problems since your last pass:
 {signals}
 
+Earlier attempts that were rejected or rolled back (do not propose the same idea again; if
+you change the same tool, say in the rationale what you do differently):
+{attempts}
+
 Recent conversation (watch for the user correcting you):
 {conversation}
 
@@ -64,6 +68,11 @@ class Proposal:
     delete: list[str] = field(default_factory=list)
 
 
+def problem_tools(calls: list[ToolCallRecord], custom: set[str]) -> set[str]:
+    """The agent's own tools with a failed or slow recorded call."""
+    return {c.name for c in calls if c.name in custom and (c.status == "error" or (c.duration_ms or 0) > SLOW_MS)}
+
+
 def signals(calls: list[ToolCallRecord], custom: set[str]) -> list[str]:
     """Recorded calls worth a look: errors and slow calls of the agent's own tools."""
     lines = []
@@ -80,12 +89,45 @@ def signals(calls: list[ToolCallRecord], custom: set[str]) -> list[str]:
     return lines
 
 
+ARCHIVE_SHOWN = 5
+ENDED = ("rejected", "rolled_back")
+
+
+def archived_attempts(ws: Workspace, agent: Agent, repo: ToolRepo, tools: set[str]) -> list[str]:
+    """The agent's rejected and rolled-back evolutions, newest first, as lines for the prompt:
+    those that touched ``tools`` (the tools with recorded problems), or the latest when none is
+    named. Their branches stay in the repo; this is what the model is told of them."""
+    from memos.evolve import branches
+    from memos.evolve.checks import changed_tools, describe_shadow
+
+    lines = []
+    for evolution in ws.store.list_evolutions(agent.id):
+        if evolution.status not in ENDED or not evolution.base_commit or not evolution.head_commit:
+            continue
+        try:
+            touched = set(changed_tools(branches.changed_paths(repo, evolution.base_commit, evolution.head_commit)))
+        except Exception:  # noqa: BLE001 - a commit gone from the repo: describe it without its tools
+            touched = set()
+        if tools and touched and not touched & tools:
+            continue
+        score = (evolution.utility or {}).get("score")
+        lines.append(f"- {evolution.status.replace('_', ' ')}: \"{evolution.title}\" (tools: "
+                     f"{', '.join(sorted(touched)) or '?'}; branch {evolution.branch}). Rationale: "
+                     f"{evolution.rationale[:300]} Outcome: {describe_shadow(evolution.shadow_report)}"
+                     + (f", utility {score:+.2f}" if score is not None else "")
+                     + f". Why it ended: {evolution.reason or 'not recorded'}")
+        if len(lines) >= ARCHIVE_SHOWN:
+            break
+    return lines
+
+
 def ask(ws: Workspace, agent: Agent, repo: ToolRepo, problem_lines: list[str], recent: list[Message],
-        llm: LLM | None = None) -> Proposal | None:
+        llm: LLM | None = None, attempts: list[str] | None = None) -> Proposal | None:
     files = repo.source_files()
     shown = "\n\n".join(f"--- {path}\n{text}" for path, text in files.items() if path.endswith(".py"))
     memory = "\n".join(f"[{b.label}] {b.value}" for b in ws.store.list_agent_blocks(agent.id))
     prompt = PROMPT.format(name=agent.name, memory=memory or "(empty)", signals="\n".join(problem_lines) or "(none recorded)",
+                           attempts="\n".join(attempts or []) or "(none)",
                            conversation=transcript(recent)[-20_000:] or "(none)", files=shown or "(empty)")
     completion = (llm or LLM(ws.config)).complete(agent.model, [{"role": "user", "content": prompt}],
                                                   [PROPOSE_SCHEMA, NO_CHANGE_SCHEMA], stream=False)

@@ -23,10 +23,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from memos.core.llm import LLM
 from memos.core.workspace import Workspace
 from memos.errors import MemosError
 from memos.evolve import branches, proposals, review
+from memos.evolve.budget import BudgetedLLM, BudgetReached
 from memos.evolve.consolidate import consolidate
+from memos.evolve.memory import remember, summary_text
+from memos.evolve.utility import score
 from memos.store.base import Agent, Evolution, EvolutionStatus, Message
 from memos.tools.custom import tool_repo
 from memos.tools.repo import ToolRepo
@@ -53,6 +57,7 @@ class AgentOutcome:
     evolution: str | None = None
     status: OutcomeStatus = "nothing to do"
     detail: str = ""
+    usage: dict[str, Any] | None = None  # what the pass spent on this agent
 
 
 @dataclass
@@ -67,7 +72,7 @@ class PassReport:
             return EXIT_ERROR
         if "pending" in statuses:
             return EXIT_PENDING
-        if "accepted" in statuses or any(o.consolidated or o.learnings for o in self.outcomes):
+        if statuses & {"accepted", "canary"} or any(o.consolidated or o.learnings for o in self.outcomes):
             return EXIT_CHANGED
         return EXIT_NOTHING
 
@@ -119,9 +124,9 @@ def recover(ws: Workspace, agent: Agent, repo: ToolRepo) -> list[str]:
                 branches.delete_branch(repo, evolution.branch)
             ws.store.update_evolution(evolution.id, status="interrupted", decided_by="recovery")
             done.append(f"evolution {evolution.id} was interrupted; its worktree and branch were removed")
-        elif evolution.status == "pending" and evolution.head_commit:
+        elif evolution.status in ("pending", "canary") and evolution.head_commit:
             main = repo.head()
-            if main and branches.is_ancestor(repo, evolution.head_commit, main):
+            if main and branches.is_ancestor(repo, evolution.head_commit, main):  # killed between merge and record
                 ws.store.update_evolution(evolution.id, status="accepted", decided_by="recovery")
                 ws.store.set_meta(f"evolution.{evolution.id}.merged", main)
                 done.append(f"evolution {evolution.id} had been merged; recorded as accepted")
@@ -163,6 +168,11 @@ def run_pass(ws: Workspace, agents: list[Agent], *, dry_run: bool = False, polic
             except MemosError as exc:
                 outcome.status, outcome.detail = "error", str(exc)
             log.info("%s: %s%s", agent.name, outcome.status, f" ({outcome.detail})" if outcome.detail else "")
+            if outcome.usage and outcome.usage["llm_calls"]:
+                log.info("%s: spent %s tokens in %d LLM call(s) (budget %s)%s", agent.name,
+                         f"{outcome.usage['tokens']:,}", outcome.usage["llm_calls"],
+                         f"{outcome.usage['budget_tokens']:,}",
+                         "; the budget is reached" if outcome.usage["tokens"] >= outcome.usage["budget_tokens"] else "")
             report.outcomes.append(outcome)
         log.info("pass finished: exit %d", report.exit_code)
     return report
@@ -173,7 +183,8 @@ def _agent_pass(ws: Workspace, agent: Agent, policy: str, dry_run: bool, outcome
     started = datetime.now(UTC)
     messages = _since_last_pass(ws, agent)
     custom = set(repo.tool_names())
-    problems = proposals.signals(_recent_calls(ws, agent), custom)
+    calls = _recent_calls(ws, agent)
+    problems = proposals.signals(calls, custom)
     if dry_run:
         leftovers = [e.id for e in ws.store.list_evolutions(agent.id, status="running")]
         outcome.status = "would run" if messages or problems or leftovers else "nothing to do"
@@ -182,36 +193,55 @@ def _agent_pass(ws: Workspace, agent: Agent, policy: str, dry_run: bool, outcome
                           + ("" if policy != "off" else "; proposals are off"))
         return
     outcome.recovered = recover(ws, agent, repo)
+    outcome.recovered += review.settle_canaries(ws, agent)
+    budget = BudgetedLLM(LLM(ws.config), int(ws.config.get("evolve.budget.tokens")))
     if messages:
-        result = consolidate(ws, agent, messages)
+        result = consolidate(ws, agent, messages, budget)
         outcome.consolidated, outcome.learnings = result.edits, result.learnings
+        if result.stopped:
+            outcome.detail = _budget_note(budget, "consolidation stopped early")
     if policy != "off" and (problems or messages):
-        if repo.changes():
+        if budget.exhausted:
+            outcome.detail = _budget_note(budget, "consolidation stopped early; no proposal this time"
+                                          if outcome.detail else "no proposal this time")
+        elif repo.changes():
             outcome.detail = "the tool repo has uncommitted changes; no proposal this time"
         else:
-            _evolve(ws, agent, repo, problems, messages[-40:], policy, outcome)
+            attempts = proposals.archived_attempts(ws, agent, repo, proposals.problem_tools(calls, custom))
+            _evolve(ws, agent, repo, problems, messages[-40:], policy, outcome, budget, attempts)
+    outcome.usage = budget.usage()
     if messages:
         ws.store.set_meta(f"sleep.{agent.id}.last_message", messages[-1].id)
     ws.store.set_meta(f"sleep.{agent.id}.last_pass", started.isoformat())
 
 
+def _budget_note(budget: BudgetedLLM, then: str) -> str:
+    return f"token budget reached ({budget.tokens:,} of {budget.cap_tokens:,}); {then}"
+
+
 def _evolve(ws: Workspace, agent: Agent, repo: ToolRepo, problems: list[str], recent: list[Message], policy: str,
-            outcome: AgentOutcome) -> None:
+            outcome: AgentOutcome, budget: BudgetedLLM, attempts: list[str]) -> None:
     base = repo.head()
     evolution = ws.store.create_evolution(agent.id, "", base, title="(asking the model)")
     outcome.evolution = evolution.id
     try:
-        proposal = proposals.ask(ws, agent, repo, problems, recent)
+        proposal = proposals.ask(ws, agent, repo, problems, recent, budget, attempts)
+    except BudgetReached:
+        ws.store.update_evolution(evolution.id, status="no_change", title="budget reached", decided_by="sleep",
+                                  usage=budget.usage(), reason=_budget_note(budget, "no proposal"))
+        outcome.status, outcome.detail = "no_change", _budget_note(budget, "no proposal this time")
+        return
     except MemosError:
-        ws.store.update_evolution(evolution.id, status="failed", decided_by="sleep")
+        ws.store.update_evolution(evolution.id, status="failed", decided_by="sleep", usage=budget.usage())
         raise
     if proposal is None:
-        ws.store.update_evolution(evolution.id, status="no_change", title="no change proposed", decided_by="sleep")
+        ws.store.update_evolution(evolution.id, status="no_change", title="no change proposed", decided_by="sleep",
+                                  usage=budget.usage())
         outcome.status = "no_change"
         return
     branch = proposals.branch_name(proposal.title, evolution.id)
     evolution = ws.store.update_evolution(evolution.id, branch=branch, title=proposal.title,
-                                          rationale=proposal.rationale)
+                                          rationale=proposal.rationale, usage=budget.usage())
     worktree = branches.start_worktree(repo, branch, base or "HEAD", evolution.id)
     try:
         proposals.write(worktree, proposal)
@@ -227,6 +257,8 @@ def _evolve(ws: Workspace, agent: Agent, repo: ToolRepo, problems: list[str], re
     checks = review.run_checks(ws, agent, repo, base or head, head)
     changes = checks.reports()
     changes["status"] = "pending"
+    changes["utility"] = {**score(checks.shadow, checks.new_tools, budget.tokens),
+                          "threshold": float(ws.config.get("evolve.utility.threshold"))}
     evolution = ws.store.update_evolution(evolution.id, **changes)
     outcome.detail = evolution.title
     _decide(ws, evolution, checks, policy, outcome)
@@ -235,16 +267,25 @@ def _evolve(ws: Workspace, agent: Agent, repo: ToolRepo, problems: list[str], re
 def _decide(ws: Workspace, evolution: Evolution, checks: review.CheckResult, policy: str,
             outcome: AgentOutcome) -> None:
     if not checks.passed:
-        review.reject(ws, evolution, decided_by="sleep", why=f"its tests failed: {checks.tests.summary}",
-                      keep_branch=True)  # kept for inspection
+        review.reject(ws, evolution, decided_by="sleep", why=f"its checks failed: {checks.tests.summary}")
         outcome.status = "rejected"
         return
-    if policy == "auto" and checks.clean:
-        review.accept(ws, evolution, decided_by="sleep", why="tests passed and shadow replay showed no regression")
-        outcome.status = "accepted"
+    utility = evolution.utility or {}
+    above = float(utility.get("score", 0.0)) > float(utility.get("threshold", 0.0))
+    if policy == "auto" and checks.clean and above:
+        decided = review.accept(ws, evolution, decided_by="sleep",
+                                why=f"tests passed, shadow replay showed no regression, utility "
+                                    f"{utility['score']:+.2f} above {utility['threshold']:+.2f}")
+        outcome.status = decided.status
         return
     flagged = checks.shadow.regressions
-    why = (f"kept for review: shadow replay flagged {flagged} recorded call(s) that would behave differently"
-           if flagged else "kept for review (policy review)")
-    review.remember(ws, ws.store.get_agent(evolution.agent_id), review.summary_text(evolution, "proposed", why))
+    if flagged:
+        why = f"kept for review: shadow replay flagged {flagged} recorded call(s) that would behave differently"
+    elif policy == "auto" and not above:
+        why = (f"kept for review: utility {utility.get('score', 0.0):+.2f} is not above the threshold "
+               f"{utility.get('threshold', 0.0):+.2f}")
+    else:
+        why = "kept for review (policy review)"
+    ws.store.update_evolution(evolution.id, reason=why)
+    remember(ws, ws.store.get_agent(evolution.agent_id), summary_text(evolution, "proposed", why))
     outcome.status, outcome.detail = "pending", f"{evolution.title}: {why}"

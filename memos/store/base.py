@@ -23,9 +23,10 @@ SearchMode = Literal["vector", "text", "hybrid"]
 TagMatch = Literal["any", "all"]
 Actor = Literal["user", "agent", "sleep", "system"]
 # An evolution's life: running (being written) -> no_change | failed | pending (checked, awaiting
-# a decision) -> accepted | rejected; accepted -> rolled_back; interrupted if its process died.
-EvolutionStatus = Literal["running", "no_change", "failed", "pending", "accepted", "rejected", "rolled_back",
-                          "interrupted"]
+# a decision) -> canary (serving part of the live calls, watched) | accepted | rejected;
+# canary -> accepted (promoted) | rolled_back; accepted -> rolled_back; interrupted if its process died.
+EvolutionStatus = Literal["running", "no_change", "failed", "pending", "canary", "accepted", "rejected",
+                          "rolled_back", "interrupted"]
 
 EMBEDDING_DIM = 384
 
@@ -275,6 +276,11 @@ class Evolution:
     decided_by: str | None
     created_at: datetime
     updated_at: datetime
+    canary: dict[str, Any] | None = None  # while and after it served live calls: mode, share, tools, start, end
+    stages: list[dict[str, Any]] | None = None  # the checks in the order they ran, each with its outcome
+    utility: dict[str, Any] | None = None  # the score a policy decides on, and its parts
+    usage: dict[str, Any] | None = None  # what the pass that proposed it spent: tokens, cost, LLM calls
+    reason: str | None = None  # why it ended where it did, in words (with the figures)
 
 
 class EvolutionChanges(TypedDict, total=False):
@@ -288,6 +294,35 @@ class EvolutionChanges(TypedDict, total=False):
     test_report: dict[str, Any] | None
     shadow_report: dict[str, Any] | None
     decided_by: str | None
+    canary: dict[str, Any] | None
+    stages: list[dict[str, Any]] | None
+    utility: dict[str, Any] | None
+    usage: dict[str, Any] | None
+    reason: str | None
+
+
+CanaryVersion = Literal["old", "new"]
+CanaryOutcome = Literal["ok", "error", "timeout"]
+
+
+@dataclass(frozen=True)
+class CanaryCall:
+    """A live call of a canaried tool: the version whose answer the agent read, and how it went;
+    in shadow mode also how the new version did on the same arguments (None until it finished)."""
+
+    id: str
+    evolution_id: str
+    agent_id: str
+    tool: str
+    tool_call_id: str | None
+    version: CanaryVersion
+    outcome: CanaryOutcome
+    duration_ms: float | None
+    output_chars: int | None
+    shadow_outcome: CanaryOutcome | None = None
+    shadow_ms: float | None = None
+    differs: bool | None = None
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -545,6 +580,18 @@ class Store(abc.ABC):
     def list_evolutions(self, agent_id: str | None = None,
                         status: EvolutionStatus | None = None) -> list[Evolution]:
         """Newest first."""
+
+    @abc.abstractmethod
+    def record_canary_calls(self, calls: Sequence[CanaryCall]) -> None:
+        """Store live calls of canaried tools (joins an open transaction: the loop writes them with its step)."""
+
+    @abc.abstractmethod
+    def record_shadow_result(self, call_id: str, outcome: CanaryOutcome, duration_ms: float, differs: bool) -> None:
+        """The shadowed new version's result for a stored canary call."""
+
+    @abc.abstractmethod
+    def list_canary_calls(self, evolution_id: str) -> list[CanaryCall]:
+        """Oldest first."""
 
     @abc.abstractmethod
     def get_meta(self, key: str) -> str | None: ...

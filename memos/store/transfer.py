@@ -30,6 +30,7 @@ from memos.store.duckdb.store import DuckDBStore
 from memos.store.postgres.passages import PASSAGE_COPY_COLUMNS, copy_passages
 from memos.store.postgres.store import PostgresStore
 from memos.store.sql import rows
+from memos.store.sql.evolutions import CANARY_COLUMNS, JSON_FIELDS
 from memos.store.sql.evolutions import COLUMNS as EVOLUTION_COLUMNS
 from memos.store.sql.runs import TOOL_CALL_COLUMNS
 
@@ -65,7 +66,8 @@ TABLES = (
     Table("steps", "id, run_id, agent_id, model, prompt_tokens, completion_tokens, cost_usd, latency_ms, "
                    "stop_reason, created_at", "id"),
     Table("tool_calls", TOOL_CALL_COLUMNS, "id", ("arguments",)),
-    Table("evolutions", EVOLUTION_COLUMNS, "id", ("test_report", "shadow_report")),
+    Table("evolutions", EVOLUTION_COLUMNS, "id", JSON_FIELDS),
+    Table("canary_calls", CANARY_COLUMNS, "id"),
 )
 
 

@@ -17,7 +17,7 @@ from memos.core import memory
 from memos.core.memory import Edit
 from memos.core.timeparse import iso_bound
 from memos.errors import InvalidInput
-from memos.store.base import Agent, PassageQuery, Store
+from memos.store.base import Agent, CanaryCall, PassageQuery, Store
 from memos.tools.registry import ToolSpec, build_spec
 from memos.tools.reply import REPLY_TOOL
 
@@ -35,6 +35,9 @@ class ToolContext:
     # label -> the block version the agent last saw (its prompt, or its own edits since): whole-block
     # rewrites are compare-and-set against it, so they never overwrite an edit the agent has not seen.
     seen: dict[str, int] = field(default_factory=dict)
+    call_id: str | None = None  # the model's id of this tool call (a canary routes by it)
+    served_commit: str | None = None  # a canaried custom tool: the commit whose code answered
+    canary_calls: list[CanaryCall] = field(default_factory=list)  # stored with the step
 
     def rewrite_base(self, label: str) -> int | None:
         return self.seen.get(label)

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from memos.core.workspace import Workspace
 from memos.errors import MemosError
-from memos.store.base import Agent, NewTool
+from memos.evolve.canary import Route, Router
+from memos.store import ids
+from memos.store.base import Agent, CanaryCall, CanaryOutcome, NewTool
 from memos.tools.registry import ToolSpec
-from memos.tools.repo import ToolRepo
+from memos.tools.repo import tool_repo
 from memos.tools.sandbox import Limits, Sandbox, SandboxResult
 
 
@@ -48,10 +52,6 @@ class LoadProblem:
         return f"{self.file}:{self.line}: {self.error}" if self.line else f"{self.file}: {self.error}"
 
 
-def tool_repo(ws: Workspace, agent: Agent) -> ToolRepo:
-    return ToolRepo.ensure(ws.home.agent_tools_dir(agent.name), agent.name)
-
-
 def sandbox_limits(ws: Workspace) -> Limits:
     config = ws.config
     output = int(config.get("sandbox.output_kb")) * 1024
@@ -68,6 +68,12 @@ class AgentTools:
         self.tools: dict[str, LoadedTool] = {}
         self.problems: list[LoadProblem] = []
         self._lock = threading.Lock()
+        self.router = Router(ws, agent, self.repo)
+        # Shadow mode runs the new version after the old one answered, on a thread and a sandbox
+        # of its own; close() waits for what is still running, so a `memos send` records it.
+        self._shadow_pool: ThreadPoolExecutor | None = None
+        self._shadow_sandbox: Sandbox | None = None
+        self._shadows: list[Future[None]] = []
 
     # -- loading ---------------------------------------------------------------------
     def load(self) -> list[str]:
@@ -129,7 +135,7 @@ class AgentTools:
 
     def _caller(self, tool: LoadedTool) -> Callable[..., Any]:
         def call(ctx: Any, **arguments: Any) -> Any:
-            result = self.run(tool, arguments)
+            result = self.run_routed(tool.name, arguments, ctx)
             if not result.ok:
                 raise ToolFailed(result.for_agent().removeprefix("Error: "))
             return result.for_agent()
@@ -139,12 +145,75 @@ class AgentTools:
     def run(self, tool: LoadedTool, arguments: dict[str, Any]) -> SandboxResult:
         return self.sandbox.call(tool.files, tool.name, tool.name, arguments)
 
+    def run_routed(self, name: str, arguments: dict[str, Any], ctx: Any) -> SandboxResult:
+        """One live call: the old or the new version while the tool is a canary (recorded on
+        ``ctx.canary_calls`` for the step to store), else the loaded version."""
+        tool = self.get(name)
+        if tool is None:
+            raise ToolFailed(f"tool {name} is no longer loaded")
+        route, reload = self.router.route(name, getattr(ctx, "call_id", None), tool.commit)
+        if reload:  # a canary was promoted just now: main has the new code
+            self.load()
+            tool = self.get(name)
+            if tool is None:
+                raise ToolFailed(f"tool {name} is no longer loaded")
+        if route is None:
+            return self.run(tool, arguments)
+        files = route.new_files if route.version == "new" else tool.files
+        result = self.sandbox.call(files, tool.name, tool.name, arguments)
+        if hasattr(ctx, "served_commit"):
+            ctx.served_commit = route.commit
+        if route.mode == "shadow":
+            self._shadow(route, tool, arguments, result, getattr(ctx, "call_id", None))
+        elif hasattr(ctx, "canary_calls"):
+            ctx.canary_calls.append(_canary_call(route, tool.name, getattr(ctx, "call_id", None), result))
+        return result
+
+    def _shadow(self, route: Route, tool: LoadedTool, arguments: dict[str, Any], old: SandboxResult,
+                call_id: str | None) -> None:
+        with self._lock:
+            if self._shadow_pool is None:
+                self._shadow_pool = ThreadPoolExecutor(1, thread_name_prefix="memos-shadow")
+                self._shadow_sandbox = Sandbox(sandbox_limits(self.ws))
+            pool, sandbox = self._shadow_pool, self._shadow_sandbox
+        assert sandbox is not None
+
+        def compare() -> None:
+            new = sandbox.call(route.new_files, tool.name, tool.name, arguments)
+            differs = old.ok and new.ok and old.for_agent() != new.for_agent()
+            served = _canary_call(route, tool.name, call_id, old)
+            self.ws.store.record_canary_calls([CanaryCall(
+                served.id, served.evolution_id, served.agent_id, served.tool, served.tool_call_id, "old",
+                served.outcome, served.duration_ms, served.output_chars, shadow_outcome=_outcome(new),
+                shadow_ms=new.duration_ms, differs=differs)])
+
+        self._shadows.append(pool.submit(compare))
+
     def get(self, name: str) -> LoadedTool | None:
         with self._lock:
             return self.tools.get(name)
 
     def close(self) -> None:
+        for future in self._shadows:
+            try:
+                future.result(timeout=float(self.ws.config.get("sandbox.wall_seconds")) + 30)
+            except Exception:  # noqa: BLE001 - a lost comparison must not fail the turn that is ending
+                pass
+        if self._shadow_pool is not None:
+            self._shadow_pool.shutdown(wait=True)
+        if self._shadow_sandbox is not None:
+            self._shadow_sandbox.close()
         self.sandbox.close()
+
+
+def _outcome(result: SandboxResult) -> CanaryOutcome:
+    return "ok" if result.ok else "timeout" if result.error == "timeout" else "error"
+
+
+def _canary_call(route: Route, tool: str, call_id: str | None, result: SandboxResult) -> CanaryCall:
+    return CanaryCall(ids.new_id("canary"), route.evolution.id, route.evolution.agent_id, tool, call_id,
+                      route.version, _outcome(result), result.duration_ms, len(result.for_agent()),
+                      created_at=datetime.now(UTC))
 
 
 def custom_tools_for(ws: Workspace, agent: Agent, *, always: bool = False,

@@ -26,6 +26,9 @@ from memos.errors import InvalidInput, NotFound
 if TYPE_CHECKING:
     import git
 
+    from memos.core.workspace import Workspace
+    from memos.store.base import Agent
+
 AUTHOR_NAME, AUTHOR_EMAIL = "memos", "memos@localhost"
 MEMOS_TRAILER = "Memos-Made"
 TOOL_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
@@ -209,3 +212,8 @@ class ToolRepo:
         for p in removed:
             p.unlink()
         return removed
+
+
+def tool_repo(ws: Workspace, agent: Agent) -> ToolRepo:
+    """The agent's tool repo, created on first use."""
+    return ToolRepo.ensure(ws.home.agent_tools_dir(agent.name), agent.name)

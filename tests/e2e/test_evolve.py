@@ -81,26 +81,35 @@ def evolutions(memos) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
     return listed.json()
 
 
-def test_a_fix_that_passes_is_merged_under_auto_and_remembered(memos, fake_llm, priced_agent: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_fix_that_passes_is_canaried_under_auto_promoted_and_remembered(memos, fake_llm, priced_agent: Path) -> None:  # type: ignore[no-untyped-def]
     before = git(priced_agent, "rev-parse", "HEAD").strip()
     fake_llm.script(CONSOLIDATE, propose("Accept thousands separators",
                                          {"parse_price.py": FIXED, "tests/test_parse_price.py": TEST_WITH_COMMAS}))
     result = memos("evolve", "--sleep", "--policy", "auto", "--json")
     assert result.code == 10, result.err
     outcome = result.json()["agents"][0]
-    assert outcome["status"] == "accepted" and outcome["consolidated"] == ["human"]
+    assert outcome["status"] == "canary" and outcome["consolidated"] == ["human"]
+    assert outcome["usage"]["llm_calls"] == 2 and outcome["usage"]["tokens"] == 240  # the fake's 100 + 20, twice
+    assert (priced_agent / "parse_price.py").read_text() == BUGGY  # main has not changed yet
 
+    # A person promotes it without waiting for the monitor: now main has it.
+    promoted = memos("evolve", "promote", outcome["evolution"], "--yes", "--json")
+    assert promoted.code == 0, promoted.err
+    assert promoted.json()["status"] == "accepted" and promoted.json()["decided_by"] == "user"
     assert (priced_agent / "parse_price.py").read_text() == FIXED
     assert git(priced_agent, "merge-base", "--is-ancestor", before, "HEAD") == ""
     message = git(priced_agent, "log", "-1", "--format=%B")
     assert "Memos-Made: true" in message and f"Memos-Evolution: {outcome['evolution']}" in message
 
     [row] = evolutions(memos)
-    assert row["status"] == "accepted" and row["tests"] == "passed" and row["decided_by"] == "sleep"
+    assert row["status"] == "accepted" and row["tests"] == "passed" and row["decided_by"] == "user"
     assert row["shadow"] == {"replayed": 2, "errors_fixed": 1, "errors_introduced": 0, "outputs_changed": 0}
     shown = memos("evolve", "show", row["id"], "--json").json()
     fixed = [c for c in shown["shadow_report"]["calls"] if c["outcome"] == "error fixed"]
     assert fixed[0]["arguments"] == {"text": "$1,200.50"} and fixed[0]["new"] == "1200.5"
+    assert [s["stage"] for s in shown["stages"]] == ["load and test", "replay sample", "full replay"]
+    assert [s["status"] for s in shown["stages"]] == ["passed", "passed", "skipped"]
+    assert shown["utility"]["parts"]["errors_fixed"] == 1.0 and shown["utility"]["score"] > 0.25
 
     # Memory consolidation went through the memory tools, recorded as the sleep actor.
     history = memos("memory", "history", "human", "--agent", "ada", "--json").json()
@@ -114,7 +123,7 @@ def test_a_fix_that_passes_is_merged_under_auto_and_remembered(memos, fake_llm, 
     assert recall.code == 0, recall.err
     returned = [m for m in recall.json()["messages"] if m["type"] == "tool_return"]
     assert returned[0]["name"] == "archival_memory_search"
-    assert "Tool evolution accepted: Accept thousands separators" in returned[0]["result"]
+    assert "Tool evolution promoted from canary to every call: Accept thousands separators" in returned[0]["result"]
 
 
 def test_a_change_that_breaks_its_tests_is_rejected_and_main_is_untouched(memos, fake_llm, priced_agent: Path) -> None:  # type: ignore[no-untyped-def]
@@ -146,9 +155,11 @@ def test_shadow_replay_flags_changed_outputs_and_auto_does_not_merge(memos, fake
 
     diff = memos("evolve", "diff", row["id"])
     assert diff.code == 0 and "+    return round(" in diff.out
-    # A person decides after all: accepting merges it.
-    accepted = memos("evolve", "accept", row["id"], "--yes")
+    # A person decides after all: accepting starts a canary, promoting merges it.
+    accepted = memos("evolve", "accept", row["id"], "--yes", "--json")
     assert accepted.code == 0, accepted.err
+    assert accepted.json()["status"] == "canary" and (priced_agent / "parse_price.py").read_text() == BUGGY
+    assert memos("evolve", "promote", row["id"], "--yes").code == 0
     assert (priced_agent / "parse_price.py").read_text() == ROUNDED
 
 
@@ -159,6 +170,7 @@ def test_rollback_restores_the_previous_tree_byte_for_byte(memos, fake_llm, pric
                                          {"parse_price.py": FIXED, "tests/test_parse_price.py": TEST_WITH_COMMAS}))
     assert memos("evolve", "--sleep", "--policy", "auto").code == 10
     [row] = evolutions(memos)
+    assert memos("evolve", "promote", row["id"], "--yes").code == 0
     commits_before = git(priced_agent, "rev-list", "--count", "HEAD").strip()
 
     refused = memos("evolve", "rollback", row["id"])  # no TTY, no --yes
@@ -179,7 +191,7 @@ def test_rollback_restores_the_previous_tree_byte_for_byte(memos, fake_llm, pric
     assert log[-1]["status"] == "rolled_back"
 
 
-def test_review_policy_keeps_it_pending_and_reject_deletes_the_branch(memos, fake_llm, priced_agent: Path) -> None:  # type: ignore[no-untyped-def]
+def test_review_policy_keeps_it_pending_and_reject_archives_the_branch(memos, fake_llm, priced_agent: Path) -> None:  # type: ignore[no-untyped-def]
     fake_llm.script(CONSOLIDATE, propose("Accept thousands separators",
                                          {"parse_price.py": FIXED, "tests/test_parse_price.py": TEST_WITH_COMMAS}))
     assert memos("evolve", "--sleep").code == 11  # config default: review
@@ -188,7 +200,7 @@ def test_review_policy_keeps_it_pending_and_reject_deletes_the_branch(memos, fak
     retest = memos("evolve", "test", row["id"], "--json")
     assert retest.code == 0 and retest.json()["shadow_report"]["errors_fixed"] == 1
     assert memos("evolve", "reject", row["id"], "--yes").code == 0
-    assert row["branch"] not in git(priced_agent, "branch", "--format=%(refname:short)")
+    assert row["branch"] in git(priced_agent, "branch", "--format=%(refname:short)").split()  # the archive
     assert (priced_agent / "parse_price.py").read_text() == BUGGY
     again = memos("evolve", "accept", row["id"], "--yes")
     assert again.code == 1 and "is rejected, not pending" in again.err
@@ -285,7 +297,8 @@ def test_accept_after_the_tools_moved(memos, fake_llm, priced_agent: Path, memos
     git(priced_agent, "reset", "--hard", "HEAD~1")
     (priced_agent / "README.md").write_text("Tools of ada, with a hand-written note.\n")
     assert memos("tools", "commit", "-m", "Note", "--agent", "ada").code == 0
-    assert memos("evolve", "accept", row["id"], "--yes").code == 0
+    assert memos("evolve", "accept", row["id"], "--yes").code == 0  # a canary, then promoted by hand
+    assert memos("evolve", "promote", row["id"], "--yes").code == 0
     assert len(git(priced_agent, "log", "-1", "--format=%P").split()) == 2  # a merge commit
     assert (priced_agent / "parse_price.py").read_text() == FIXED
     assert memos("evolve", "rollback", row["id"], "--yes").code == 0

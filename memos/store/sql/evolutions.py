@@ -8,13 +8,16 @@ from typing import Any, Unpack
 
 from memos.errors import InvalidInput, NotFound
 from memos.store import ids
-from memos.store.base import Evolution, EvolutionChanges, EvolutionStatus
+from memos.store.base import CanaryCall, CanaryOutcome, Evolution, EvolutionChanges, EvolutionStatus
 from memos.store.sql.host import SQLHost
 from memos.store.timeutil import from_db, to_db, utcnow
 
 COLUMNS = ("id, agent_id, branch, base_commit, head_commit, status, title, rationale, test_report, shadow_report, "
-           "decided_by, created_at, updated_at")
-UPDATABLE = {"branch", "head_commit", "status", "title", "rationale", "test_report", "shadow_report", "decided_by"}
+           "decided_by, created_at, updated_at, canary, stages, utility, usage, reason")
+JSON_FIELDS = ("test_report", "shadow_report", "canary", "stages", "utility", "usage")
+UPDATABLE = {"branch", "head_commit", "status", "title", "rationale", "decided_by", "reason", *JSON_FIELDS}
+CANARY_COLUMNS = ("id, evolution_id, agent_id, tool, tool_call_id, version, outcome, duration_ms, output_chars, "
+                  "shadow_outcome, shadow_ms, differs, created_at")
 
 
 def _json(value: Any) -> Any:
@@ -25,7 +28,14 @@ def _evolution(row: Sequence[Any]) -> Evolution:
     return Evolution(id=row[0], agent_id=row[1], branch=row[2], base_commit=row[3], head_commit=row[4],
                      status=row[5], title=row[6], rationale=row[7], test_report=_json(row[8]),
                      shadow_report=_json(row[9]), decided_by=row[10], created_at=from_db(row[11]),
-                     updated_at=from_db(row[12]))
+                     updated_at=from_db(row[12]), canary=_json(row[13]), stages=_json(row[14]),
+                     utility=_json(row[15]), usage=_json(row[16]), reason=row[17])
+
+
+def _canary_call(row: Sequence[Any]) -> CanaryCall:
+    return CanaryCall(id=row[0], evolution_id=row[1], agent_id=row[2], tool=row[3], tool_call_id=row[4],
+                      version=row[5], outcome=row[6], duration_ms=row[7], output_chars=row[8],
+                      shadow_outcome=row[9], shadow_ms=row[10], differs=row[11], created_at=from_db(row[12]))
 
 
 class EvolutionsMixin(SQLHost):
@@ -34,7 +44,8 @@ class EvolutionsMixin(SQLHost):
         evolution_id, now = ids.new_id("evo"), to_db(utcnow())
         with self._write() as con:
             self._agent_row(con, agent_id)
-            con.execute(f"INSERT INTO evolutions ({COLUMNS}) VALUES (?, ?, ?, ?, NULL, ?, ?, ?, NULL, NULL, NULL, ?, ?)",
+            con.execute("INSERT INTO evolutions (id, agent_id, branch, base_commit, status, title, rationale, created_at, "
+                        "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [evolution_id, agent_id, branch, base_commit, status, title, rationale, now, now])
             return _evolution(con.execute(f"SELECT {COLUMNS} FROM evolutions WHERE id = ?", [evolution_id]).fetchone())
 
@@ -43,7 +54,7 @@ class EvolutionsMixin(SQLHost):
         if unknown:
             raise ValueError(f"cannot update evolution fields {sorted(unknown)}")
         values: dict[str, Any] = dict(fields)
-        for key in ("test_report", "shadow_report"):
+        for key in JSON_FIELDS:
             if values.get(key) is not None:
                 values[key] = json.dumps(values[key])
         with self._write() as con:
@@ -81,6 +92,28 @@ class EvolutionsMixin(SQLHost):
             return [_evolution(r) for r in con.execute(
                 f"SELECT {COLUMNS} FROM evolutions WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC",
                 params).fetchall()]
+
+    def record_canary_calls(self, calls: Sequence[CanaryCall]) -> None:
+        if not calls:
+            return
+        now = to_db(utcnow())
+        with self._write() as con:
+            for call in calls:
+                con.execute(f"INSERT INTO canary_calls ({CANARY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            [call.id, call.evolution_id, call.agent_id, call.tool, call.tool_call_id, call.version,
+                             call.outcome, call.duration_ms, call.output_chars, call.shadow_outcome, call.shadow_ms,
+                             call.differs, to_db(call.created_at) if call.created_at else now])
+
+    def record_shadow_result(self, call_id: str, outcome: CanaryOutcome, duration_ms: float, differs: bool) -> None:
+        with self._write() as con:
+            con.execute("UPDATE canary_calls SET shadow_outcome = ?, shadow_ms = ?, differs = ? WHERE id = ?",
+                        [outcome, duration_ms, differs, call_id])
+
+    def list_canary_calls(self, evolution_id: str) -> list[CanaryCall]:
+        with self._read() as con:
+            return [_canary_call(r) for r in con.execute(
+                f"SELECT {CANARY_COLUMNS} FROM canary_calls WHERE evolution_id = ? ORDER BY created_at, id",
+                [evolution_id]).fetchall()]
 
     def get_meta(self, key: str) -> str | None:
         with self._read() as con:

@@ -183,7 +183,7 @@ class SQLStore(MessagesMixin, RunsMixin, ToolsMixin, EvolutionsMixin, SQLHost):
                         "(SELECT tool_id FROM agent_tools WHERE agent_id <> ?)", [agent.id, agent.id])
             self._delete_agent_extras(con, agent.id)
             for table in ("messages", "passages", "agent_blocks", "agent_tools", "tool_calls", "steps", "runs",
-                          "evolutions"):
+                          "evolutions", "canary_calls"):
                 con.execute(f"DELETE FROM {table} WHERE agent_id = ?", [agent.id])
             for block_id in orphans:
                 con.execute("DELETE FROM block_history WHERE block_id = ?", [block_id])

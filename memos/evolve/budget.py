@@ -1,0 +1,60 @@
+"""What a sleep pass may spend on one agent: `evolve.budget.tokens`. Every LLM call of the pass
+(consolidation and proposal) goes through `BudgetedLLM`, which counts tokens and cost and
+refuses the next call once the cap is reached, so the pass ends cleanly instead of running up
+a bill. What was spent is stored on the evolution and shown by `memos evolve log`."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from memos.core.completion import Completion
+from memos.core.llm import LLM
+from memos.errors import MemosError
+
+
+class BudgetReached(MemosError):
+    """The pass's token budget for this agent is spent."""
+
+
+class BudgetedLLM(LLM):
+    def __init__(self, llm: LLM, cap_tokens: int) -> None:
+        super().__init__(llm.config)
+        self.inner = llm
+        self.cap_tokens = cap_tokens
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.cost_usd: float | None = 0.0  # None once a call's price is unknown: never a made-up total
+        self.calls = 0
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def exhausted(self) -> bool:
+        return self.tokens >= self.cap_tokens
+
+    def refuse_if_exhausted(self) -> None:
+        if self.exhausted:
+            raise BudgetReached(f"the pass's token budget is spent ({self.tokens:,} of {self.cap_tokens:,} tokens)",
+                                "raise evolve.budget.tokens to let a pass do more")
+
+    def complete(self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, *,
+                 on_text: Callable[[str], None] | None = None, cancel: threading.Event | None = None,
+                 stream: bool = True) -> Completion:
+        self.refuse_if_exhausted()
+        completion = self.inner.complete(model, messages, tools, on_text=on_text, cancel=cancel, stream=stream)
+        self.calls += 1
+        self.prompt_tokens += completion.prompt_tokens
+        self.completion_tokens += completion.completion_tokens
+        if self.cost_usd is not None:
+            self.cost_usd = None if completion.cost_usd is None else self.cost_usd + completion.cost_usd
+        return completion
+
+    def usage(self) -> dict[str, Any]:
+        return {"llm_calls": self.calls, "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens, "tokens": self.tokens,
+                "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6),
+                "budget_tokens": self.cap_tokens}
