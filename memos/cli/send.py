@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -45,6 +46,17 @@ def _runner(agent: str | None, model: str | None, max_steps: int, no_wait: bool 
         output.warn(warning)
     return AgentRunner(ws, current, model=model or os.environ.get("MEMOS_MODEL") or None, max_steps=max_steps,
                        custom_tools=tools, turn_wait=0 if no_wait else None)
+
+
+@contextmanager
+def _closing(runner: AgentRunner) -> Iterator[None]:
+    """Close the custom tools when the turn ends, however it ends: a shadowed canary call still
+    comparing in the background is waited for and recorded, and the sandbox workers stop."""
+    try:
+        yield
+    finally:
+        if runner.custom_tools is not None:
+            runner.custom_tools.close()
 
 
 def _describe(event: Any) -> str | None:
@@ -140,7 +152,8 @@ def send(
         raise InvalidInput("no message given", "pass the text as an argument or pipe it on stdin")
     runner = _runner(agent, model, max_steps, no_wait)
     cancel = threading.Event()
-    drive(runner.send(text, cancel), cancel, json_out=json_out, jsonl=jsonl)
+    with _closing(runner):
+        drive(runner.send(text, cancel), cancel, json_out=json_out, jsonl=jsonl)
 
 
 def approve(
@@ -163,7 +176,8 @@ def approve(
                                                          for p in pending])
         return
     cancel = threading.Event()
-    drive(runner.approve(cancel), cancel, json_out=json_out, jsonl=jsonl)
+    with _closing(runner):
+        drive(runner.approve(cancel), cancel, json_out=json_out, jsonl=jsonl)
 
 
 def deny(
@@ -178,4 +192,5 @@ def deny(
     """Deny the tool call the agent waits on (it sees why)."""
     runner = _runner(agent, model, max_steps, no_wait)
     cancel = threading.Event()
-    drive(runner.deny(reason, cancel), cancel, json_out=json_out, jsonl=jsonl)
+    with _closing(runner):
+        drive(runner.deny(reason, cancel), cancel, json_out=json_out, jsonl=jsonl)

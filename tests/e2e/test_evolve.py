@@ -9,76 +9,21 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pexpect
-import pytest
 
 from tests.conftest import MEMOS_BIN, say
-
-BUGGY = '''def parse_price(text: str) -> float:
-    """Parse a price such as "$3" or "$1,200.50".
-
-    Args:
-        text: The price as written.
-    """
-    return float(text.replace("$", ""))
-'''
-FIXED = BUGGY.replace('text.replace("$", "")', 'text.replace("$", "").replace(",", "")')
-ROUNDED = BUGGY.replace('return float(text.replace("$", ""))', 'return round(float(text.replace("$", "").replace(",", "")))')
-TEST = '''from parse_price import parse_price
-
-
-def test_plain_price() -> None:
-    assert parse_price("$3") == 3.0
-'''
-TEST_WITH_COMMAS = TEST + '''
-
-def test_thousands() -> None:
-    assert parse_price("$1,200.50") == 1200.5
-'''
-BROKEN_TEST = TEST + '''
-
-def test_thousands() -> None:
-    assert parse_price("$1,200.50") == 12
-'''
-
-
-def propose(title: str, files: dict[str, str]) -> dict[str, Any]:
-    return {"tool_calls": [{"name": "propose_change", "arguments": {
-        "title": title, "rationale": "parse_price failed on '$1,200.50' (a thousands separator).",
-        "files": files}}]}
-
-
-CONSOLIDATE = {"tool_calls": [
-    {"name": "memory_rethink", "arguments": {"label": "human", "new_memory": "Name: Sam. Buys things priced in dollars."}},
-    {"name": "memory_finish_edits", "arguments": {}}]}
-
-
-@pytest.fixture
-def priced_agent(memos, fake_llm, memos_home: Path) -> Path:  # type: ignore[no-untyped-def]
-    """Agent ada with a buggy parse_price tool, and two recorded calls: one failing, one fine."""
-    assert memos("agents", "create", "ada", "--model", "openai/fake-model").code == 0
-    repo = memos_home / "agents" / "ada" / "tools"
-    (repo / "parse_price.py").write_text(BUGGY)
-    (repo / "tests" / "test_parse_price.py").write_text(TEST)
-    committed = memos("tools", "commit", "-m", "Add parse_price", "--agent", "ada")
-    assert committed.code == 0, committed.err
-    fake_llm.script({"tool_calls": [{"name": "parse_price", "arguments": {"text": "$1,200.50"}},
-                                    {"name": "parse_price", "arguments": {"text": "$3"}}]}, say("Hmm."))
-    sent = memos("send", "--agent", "ada", "how much are $1,200.50 and $3?")
-    assert sent.code == 0, sent.err
-    return repo
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
-
-
-def evolutions(memos) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
-    listed = memos("evolve", "list", "--json")
-    assert listed.code == 0, listed.err
-    return listed.json()
+from tests.e2e.evolving import (
+    BROKEN_TEST,
+    BUGGY,
+    CONSOLIDATE,
+    FIXED,
+    ROUNDED,
+    TEST_WITH_COMMAS,
+    evolutions,
+    git,
+    propose,
+)
 
 
 def test_a_fix_that_passes_is_canaried_under_auto_promoted_and_remembered(memos, fake_llm, priced_agent: Path) -> None:  # type: ignore[no-untyped-def]
