@@ -178,3 +178,44 @@ def test_the_next_proposal_sees_the_archived_failed_attempt(memos, fake_llm, pri
     assert "Earlier attempts that were rejected or rolled back" in prompt
     assert '- rejected: "Misparse thousands" (tools: parse_price;' in prompt
     assert "Why it ended: its checks failed: 1 passed, 1 failed" in prompt
+
+
+def test_the_api_shows_canaries_routes_its_own_turns_through_them_and_decides(memos, fake_llm, priced_agent: Path) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+    import letta_client
+
+    from tests.e2e.test_serve import running_server
+
+    configure(memos, share="0.5", calls="50")
+    canary = start_canary(memos, fake_llm, {"parse_price.py": FIXED, "tests/test_parse_price.py": TEST_WITH_COMMAS})
+    traffic(memos, fake_llm, "cli", ["$2,000"] * 4)  # a CLI process serves the canary ...
+    assert memos("agents", "create", "bob", "--model", "openai/fake-model").code == 0
+    with running_server() as url:
+        http = httpx.Client(base_url=url, timeout=60)
+        agent = http.get("/v1/agents/ada").json()
+        base = f"/v1/agents/{agent['id']}/evolutions"
+        [listed] = http.get(base).json()
+        assert listed["id"] == canary["evolution"] and listed["status"] == "canary"
+        assert listed["canary"]["tools"] == ["parse_price"] and listed["utility"]["score"] > 0
+
+        # ... and so does the server, in another process: a turn sent through Letta's SDK.
+        fake_llm.script({"tool_calls": [{"id": f"api-{i}", "name": "parse_price", "arguments": {"text": "$2,000"}}
+                                        for i in range(4)]}, say("Done."))
+        client = letta_client.Letta(base_url=url, _strict_response_validation=True, max_retries=0)
+        client.agents.messages.create(agent_id=agent["id"], messages=[{"role": "user", "content": "prices"}])
+        [live] = http.get(f"{base}/canaries").json()
+        assert live["old"]["calls"] + live["new"]["calls"] == 8 and live["verdict"] == "continue"
+        shown = http.get(f"{base}/{canary['evolution']}").json()
+        assert shown["health"]["new"]["calls"] == live["new"]["calls"]
+
+        # Decisions: unknown ids and other agents' evolutions are 404, a wrong decision 422.
+        bob = http.get("/v1/agents/bob").json()
+        assert http.get(f"/v1/agents/{bob['id']}/evolutions/{canary['evolution']}").status_code == 404
+        assert http.post(f"{base}/evo-nope/promote").status_code == 404
+        assert http.post(f"{base}/{canary['evolution']}/merge").status_code == 422
+        promoted = http.post(f"{base}/{canary['evolution']}/promote")
+        assert promoted.status_code == 200, promoted.text
+        assert promoted.json()["status"] == "accepted" and promoted.json()["decided_by"] == "user"
+        again = http.post(f"{base}/{canary['evolution']}/promote")
+        assert again.status_code == 422 and "not a canary" in again.json()["detail"]
+    assert (priced_agent / "parse_price.py").read_text() == FIXED
