@@ -186,8 +186,25 @@ async def test_evolution_accept_and_roll_back(ws, fake_llm) -> None:  # type: ig
         await pilot.press("a")
         await pilot.pause()
         await pilot.press("y")
+        await _wait(pilot, lambda: table.get_row_at(0)[0] == "canary")  # shout exists: it is canaried first
+        assert '"!"' not in (repo.path / "shout.py").read_text()
+        panel = app.query_one("#evolution-canaries")
+        await _wait(pilot, lambda: "next: continue" in str(panel.render()))
+        assert "old" in str(panel.render()) and "0 calls" in str(panel.render())
+
+        # Live traffic recorded by another process shows up without a key press.
+        from memos.store.base import CanaryCall
+
+        evolution = ws.store.list_evolutions(agent.id, status="canary")[0]
+        ws.store.record_canary_calls([CanaryCall(f"canary-{i}", evolution.id, agent.id, "shout", f"c{i}",
+                                                 "new" if i % 4 == 0 else "old", "ok", 5.0, 3) for i in range(12)])
+        await _wait(pilot, lambda: "9 calls" in str(panel.render()) and "3 calls" in str(panel.render()))
+        await pilot.press("p")
+        await pilot.pause()
+        await pilot.press("y")
         await _wait(pilot, lambda: table.get_row_at(0)[0] == "accepted")
         assert '"!"' in (repo.path / "shout.py").read_text()
+        await _wait(pilot, lambda: not panel.display)
         await pilot.press("b")
         await pilot.pause()
         await pilot.press("y")

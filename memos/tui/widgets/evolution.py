@@ -1,5 +1,7 @@
-"""Evolution review: pending and past evolutions; the highlighted diff; run the checks with
-progress in a worker; accept, reject and roll back with confirmation; the check reports."""
+"""Evolution review: canaries in flight (a bar per version, refreshed live as calls arrive from
+any process); pending and past evolutions; the highlighted diff; run the checks with progress
+in a worker; accept, reject, promote and roll back with confirmation; the staged check reports,
+the utility score and the reason each decision was taken."""
 
 from __future__ import annotations
 
@@ -15,11 +17,13 @@ from memos.tui.widgets.base import memos_app
 
 class EvolutionPane(Horizontal):
     BINDINGS = [Binding("t", "test", "Run checks"), Binding("a", "accept", "Accept"), Binding("r", "reject", "Reject"),
-                Binding("b", "rollback", "Roll back")]
+                Binding("p", "promote", "Promote"), Binding("b", "rollback", "Roll back")]
+    CANARY_REFRESH_SECONDS = 2.0
 
     def compose(self) -> ComposeResult:
         with Vertical(id="evolution-list-box"):
             yield Static("", id="evolution-status", classes="status", markup=False)
+            yield Static("", id="evolution-canaries", markup=False)
             yield DataTable(id="evolution-table", cursor_type="row", zebra_stripes=True)
         with VerticalScroll(id="evolution-detail-box"):
             yield Static("", id="evolution-report", markup=False)
@@ -27,7 +31,30 @@ class EvolutionPane(Horizontal):
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns("status", "tests", "shadow", "title")
+        self._canaries: list[str] = []
         self.refresh_rows()
+        self.refresh_canaries()
+        self.set_interval(self.CANARY_REFRESH_SECONDS, self.refresh_canaries)
+
+    def refresh_canaries(self) -> None:
+        """The canaries' figures; the list too when one ended (another process may have decided)."""
+        from memos.evolve.canary import status, status_lines
+
+        app = memos_app(self)
+        if app.agent_id is None:
+            return
+        rows = status(app.ws, app.agent_id)
+        lines = []
+        for r in rows:
+            serving = f"split {r['share']:.0%}" if r["mode"] == "split" else "shadow"
+            lines += [f"canary: {r['title']} ({serving}; {', '.join(r['tools'])})"] + [f"  {x}" for x in status_lines(r)]
+        panel = self.query_one("#evolution-canaries", Static)
+        panel.update("\n".join(lines))
+        panel.display = bool(lines)
+        ids = [r["id"] for r in rows]
+        if ids != self._canaries:
+            self._canaries = ids
+            self.refresh_rows()
 
     def refresh_rows(self) -> None:
         app = memos_app(self)
@@ -46,8 +73,11 @@ class EvolutionPane(Horizontal):
             table.move_cursor(row=min(keep, table.row_count - 1))
             self._show(self._selected())
         pending = sum(1 for e in rows if e.status == "pending")
+        canaries = sum(1 for e in rows if e.status == "canary")
         self.query_one("#evolution-status", Static).update(
-            f"{len(rows)} evolution(s), {pending} pending · t checks · a accept · r reject · b roll back")
+            f"{len(rows)} evolution(s), {pending} pending, {canaries} canary · t checks · a accept · r reject · "
+            "p promote · b roll back")
+        self._canaries = [e.id for e in rows if e.status == "canary"]
 
     def _selected(self) -> str | None:
         table = self.query_one(DataTable)
@@ -70,10 +100,16 @@ class EvolutionPane(Horizontal):
         ws = memos_app(self).ws
         e = ws.store.get_evolution(evolution_id)
         report = [f"{e.title}  [{e.status}]", f"why: {e.rationale or '-'}"]
-        if e.test_report:
+        if e.reason:
+            report.append(f"decision: {e.reason} (by {e.decided_by or '-'})")
+        for stage in e.stages or []:
+            report.append(f"stage {stage['stage']}: {stage['status']} — {stage['summary']}")
+        if not e.stages and e.test_report:
             report.append(f"tests: {'passed' if e.test_report.get('passed') else 'FAILED'} — {e.test_report.get('summary')}")
         if e.shadow_report:
             report.append(describe_shadow(e.shadow_report))
+        if e.utility:
+            report.append(f"utility {e.utility['score']:+.2f} (threshold {e.utility.get('threshold', 0):+.2f})")
         self.query_one("#evolution-report", Static).update("\n".join(report))
         diff = ""
         if e.base_commit and e.head_commit:
@@ -119,7 +155,8 @@ class EvolutionPane(Horizontal):
             if not yes:
                 return
             try:
-                done = {"accept": review.accept, "reject": review.reject, "rollback": review.rollback}[action](ws, e)
+                done = {"accept": review.accept, "reject": review.reject, "rollback": review.rollback,
+                        "promote": review.promote}[action](ws, e)
                 self.app.notify(f"{done.status.replace('_', ' ')}: {done.title}")
             except MemosError as exc:
                 self.app.notify(str(exc), severity="error")
@@ -128,10 +165,13 @@ class EvolutionPane(Horizontal):
         self.app.push_screen(Confirm(question.format(title=e.title)), decided)
 
     def action_accept(self) -> None:
-        self._decide("accept", "Merge '{title}' into the tools?")
+        self._decide("accept", "Accept '{title}' (a canary first when it changes existing tools)?")
 
     def action_reject(self) -> None:
-        self._decide("reject", "Reject '{title}' and delete its branch?")
+        self._decide("reject", "Reject '{title}'? (its branch stays in the archive)")
+
+    def action_promote(self) -> None:
+        self._decide("promote", "Promote canary '{title}' to every call?")
 
     def action_rollback(self) -> None:
-        self._decide("rollback", "Roll back '{title}' with a new commit?")
+        self._decide("rollback", "Roll back '{title}'?")
