@@ -182,26 +182,51 @@ class Route:
         return self.evolution.head_commit if self.version == "new" else self.evolution.base_commit
 
 
+MONITOR_INTERVAL = 1.0  # seconds between the monitor's looks in one process
+
+
 class Router:
-    """Routes an agent's custom tool calls during a canary (one per AgentTools)."""
+    """Routes an agent's custom tool calls during a canary (one per AgentTools).
+
+    The monitor looks (reads the canaries and their recorded calls, and acts on its verdict) at
+    most once every `MONITOR_INTERVAL` seconds per process; between looks a call is routed from
+    what the last look saw, for a few microseconds instead of milliseconds of store reads. So a
+    decision taken in another process reaches this one within a second, and one taken here
+    applies from the next call.
+    """
 
     def __init__(self, ws: Workspace, agent: Agent, repo: ToolRepo) -> None:
         self.ws, self.agent, self.repo = ws, agent, repo
         self._files: dict[tuple[str, str | None], dict[str, str] | None] = {}
         self._lock = threading.Lock()
+        self._looked_at: float | None = None
+        self._canaries: list[Evolution] = []
+
+    def _look(self) -> tuple[list[Evolution], bool]:
+        """The canaries in flight after the monitor's verdicts, and whether one was promoted."""
+        now = time.monotonic()
+        if self._looked_at is not None and now - self._looked_at < MONITOR_INTERVAL:
+            return self._canaries, False
+        promoted, running = False, []
+        for evolution in reversed(self.ws.store.list_evolutions(self.agent.id, status="canary")):  # oldest first
+            settled, _figures = settle(self.ws, evolution)
+            promoted = promoted or settled.status == "accepted"
+            if settled.status == "canary":
+                running.append(settled)
+        self._looked_at, self._canaries = time.monotonic(), running
+        return running, promoted
+
+    def forget(self) -> None:
+        """Look again at the next call (after a decision taken by hand in this process)."""
+        self._looked_at = None
 
     def route(self, tool: str, call_id: str | None, main: str | None) -> tuple[Route | None, bool]:
         """(the route of this call, whether main changed under the caller: reload the tools).
         ``main`` is the commit the caller's code came from (None: uncommitted edits, read HEAD)."""
-        canaries = [e for e in self.ws.store.list_evolutions(self.agent.id, status="canary")
-                    if tool in (e.canary or {}).get("tools", [])]
-        if not canaries:
-            return None, False
-        evolution, _figures = settle(self.ws, canaries[-1])  # the oldest canary of this tool
-        if evolution.status == "accepted":
-            return None, True
-        if evolution.status != "canary":
-            return None, False
+        canaries, promoted = self._look()
+        evolution = next((e for e in canaries if tool in (e.canary or {}).get("tools", [])), None)
+        if evolution is None or promoted:
+            return None, promoted
         files = self._merged_files(evolution, main or self.repo.head())
         if files is None:  # main moved and the change no longer merges: the old code answers
             return None, False
