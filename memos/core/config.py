@@ -123,7 +123,8 @@ SETTINGS: dict[str, Setting] = {
                 "(MEMOS_DATABASE_URL overrides it; keep passwords in ~/.pgpass or that variable)"),
         Setting("evolve.policy", _evolve_policy, "review",
                 "what a sleep-time pass does with a passing tool change: review (keep it for a person), "
-                "auto (merge when tests pass and shadow replay shows no regression) or off (no proposals)"),
+                "auto (accept it, as a canary when it changes existing tools, when tests pass, shadow replay "
+                "shows no regression and its utility is above evolve.utility.threshold) or off (no proposals)"),
         Setting("evolve.canary.mode", _canary_mode, "split",
                 "what an accepted change that touches existing tools does first: split (answers a share of the "
                 "live calls), shadow (runs beside the old code on every call, never answers) or off (merged at once)"),

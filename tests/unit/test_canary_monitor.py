@@ -43,7 +43,7 @@ def test_wilson_interval_is_where_the_score_test_stops_rejecting() -> None:
 
 
 def test_one_error_in_three_calls_does_not_trigger() -> None:
-    health = assess("split", calls("old", 10) + calls("new", 2, 1), MonitorSettings(), START, SOON)
+    health = assess("split", calls("old", 12) + calls("new", 2, 1), MonitorSettings(), START, SOON)
     assert health.verdict == "continue" and health.new.errors == 1
     assert health.new.error_low < health.old.error_high  # the intervals overlap
 
