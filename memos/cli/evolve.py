@@ -73,6 +73,8 @@ def _row(e: Evolution, ws: Workspace) -> dict[str, Any]:
             "shadow": None if not shadow else {k: shadow.get(k) for k in (
                 "replayed", "errors_fixed", "errors_introduced", "outputs_changed")},
             "utility": (e.utility or {}).get("score"), "usage": e.usage, "reason": e.reason,
+            "canary": None if not e.canary else {k: e.canary.get(k) for k in (
+                "mode", "share", "tools", "started_at", "ended_at")},
             "decided_by": e.decided_by, "created_at": e.created_at, "updated_at": e.updated_at}
 
 
@@ -120,6 +122,8 @@ def log(agent: AgentOpt = None, json_out: JsonOpt = False) -> None:
     for r in shaped:
         output.plain(f"{output.when(r['updated_at'])}  {r['agent']}  {r['status']:<12} by {r['decided_by'] or '-':<8} "
                      f"{r['title']}  ({r['id']}; spent {_spent(r['usage'])})"
+                     + (f"\n    canary from {r['canary']['started_at']}" if r["canary"] else "")
+                     + (f" to {r['canary']['ended_at']}" if r["canary"] and r["canary"].get("ended_at") else "")
                      + (f"\n    {r['reason']}" if r["reason"] else ""))
 
 

@@ -32,7 +32,7 @@ from typing import Any
 from memos.core.workspace import Workspace
 from memos.errors import InvalidInput
 from memos.evolve import branches
-from memos.evolve.memory import remember, summary_text
+from memos.evolve.memory import evolve_log, remember, summary_text
 from memos.evolve.merge import merge_evolution
 from memos.evolve.monitor import Health, MonitorSettings, assess
 from memos.store.base import Agent, CanaryVersion, Evolution
@@ -80,6 +80,8 @@ def start(ws: Workspace, evolution: Evolution, *, decided_by: str, why: str) -> 
     started = ws.store.update_evolution(evolution.id, status="canary", decided_by=decided_by, canary=canary,
                                         reason=why)
     serving = f"answers {share:.0%} of the calls" if mode == "split" else "runs beside the old code (shadow)"
+    evolve_log(ws).info("%s: canary %s started by %s (%s; %s): %s", agent.name, evolution.id, decided_by,
+                        f"split {share:.0%}" if mode == "split" else "shadow", ", ".join(tools), evolution.title)
     remember(ws, agent, summary_text(started, "started as a canary", f"{why}; the new code {serving} of "
                                      f"{', '.join(tools)} while the monitor watches"))
     return started
@@ -131,6 +133,7 @@ def promote(ws: Workspace, evolution: Evolution, *, decided_by: str, why: str,
         ws.store.set_meta(f"evolution.{current.id}.merged", merged)
         promoted = ws.store.update_evolution(current.id, status="accepted", decided_by=decided_by,
                                              canary=_ended(current, figures), reason=why)
+        evolve_log(ws).info("%s: canary %s promoted by %s: %s", agent.name, current.id, decided_by, why)
     remember(ws, agent, summary_text(promoted, "promoted from canary to every call", why))
     return promoted
 
@@ -145,6 +148,8 @@ def roll_back(ws: Workspace, evolution: Evolution, *, decided_by: str, why: str,
             raise InvalidInput(f"evolution {current.id} is {current.status}, not a canary", "see `memos evolve status`")
         rolled = ws.store.update_evolution(current.id, status="rolled_back", decided_by=decided_by,
                                            canary=_ended(current, figures), reason=why)
+        evolve_log(ws).info("%s: canary %s rolled back by %s: %s", ws.store.get_agent(current.agent_id).name,
+                            current.id, decided_by, why)
     remember(ws, ws.store.get_agent(rolled.agent_id), summary_text(rolled, "rolled back from canary", why))
     return rolled
 

@@ -1,13 +1,31 @@
-"""What the agent remembers of its own evolutions: every decision, in archival memory (tag
-`evolution`), so it can tell later what it changed about itself, what happened to it, and why."""
+"""What is remembered of evolutions: every decision in the agent's archival memory (tag
+`evolution`), so it can tell later what it changed about itself, what happened to it, and why;
+and every pass and canary transition in `$MEMOS_HOME/logs/evolve.log`, for the person."""
 
 from __future__ import annotations
+
+import logging
 
 from memos.core.workspace import Workspace
 from memos.evolve.checks import describe_shadow
 from memos.store.base import Agent, Evolution
 
 EVOLUTION_TAG = "evolution"
+
+
+def evolve_log(ws: Workspace) -> logging.Logger:
+    """The evolution log, written by sleep passes and by any process whose monitor decides."""
+    logs = ws.home.logs_dir
+    logs.mkdir(parents=True, exist_ok=True)
+    logger = logging.getLogger("memos.evolve")
+    logger.setLevel(logging.INFO)
+    target = str(logs / "evolve.log")
+    if not any(getattr(h, "baseFilename", None) == target for h in logger.handlers):
+        handler = logging.FileHandler(target, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+    logger.propagate = False
+    return logger
 
 
 def remember(ws: Workspace, agent: Agent, text: str) -> None:

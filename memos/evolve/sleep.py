@@ -15,7 +15,6 @@ already reached main (killed right after the merge) as accepted.
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,7 +28,7 @@ from memos.errors import MemosError
 from memos.evolve import branches, proposals, review
 from memos.evolve.budget import BudgetedLLM, BudgetReached
 from memos.evolve.consolidate import consolidate
-from memos.evolve.memory import remember, summary_text
+from memos.evolve.memory import evolve_log, remember, summary_text
 from memos.evolve.utility import score
 from memos.store.base import Agent, Evolution, EvolutionStatus, Message
 from memos.tools.custom import tool_repo
@@ -94,20 +93,6 @@ def pass_lock(ws: Workspace) -> Iterator[None]:
         os.close(fd)
 
 
-def pass_logger(ws: Workspace) -> logging.Logger:
-    logs = ws.home.logs_dir
-    logs.mkdir(parents=True, exist_ok=True)
-    logger = logging.getLogger("memos.evolve")
-    logger.setLevel(logging.INFO)
-    target = str(logs / "evolve.log")
-    if not any(getattr(h, "baseFilename", None) == target for h in logger.handlers):
-        handler = logging.FileHandler(target, encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        logger.addHandler(handler)
-    logger.propagate = False
-    return logger
-
-
 # -- recovery ------------------------------------------------------------------------------
 def recover(ws: Workspace, agent: Agent, repo: ToolRepo) -> list[str]:
     """Tidy what an interrupted pass left behind; returns what was done, for the report."""
@@ -159,7 +144,7 @@ def run_pass(ws: Workspace, agents: list[Agent], *, dry_run: bool = False, polic
     report = PassReport(dry_run=dry_run)
     policy = policy or str(ws.config.get("evolve.policy"))
     with pass_lock(ws):
-        log = pass_logger(ws)
+        log = evolve_log(ws)
         log.info("pass started: %d agent(s), policy %s%s", len(agents), policy, ", dry run" if dry_run else "")
         for agent in agents:
             outcome = AgentOutcome(agent.name)

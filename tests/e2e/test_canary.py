@@ -111,6 +111,9 @@ def test_a_change_that_fails_on_new_live_inputs_is_rolled_back_by_the_monitor(me
     assert row["reason"].startswith("error rate regressed: new ") and "Wilson" in row["reason"]
     assert (priced_agent / "parse_price.py").read_text() == BUGGY  # main never had it
     assert row["branch"] in git(priced_agent, "branch", "--format=%(refname:short)").split()  # archived
+    logged = (priced_agent.parents[2] / "logs" / "evolve.log").read_text()
+    assert f"canary {canary['evolution']} started by sleep" in logged
+    assert f"canary {canary['evolution']} rolled back by monitor: error rate regressed" in logged
 
     # The agent finds out what happened to its own code.
     fake_llm.script({"tool_calls": [{"name": "archival_memory_search",
@@ -219,3 +222,23 @@ def test_the_api_shows_canaries_routes_its_own_turns_through_them_and_decides(me
         again = http.post(f"{base}/{canary['evolution']}/promote")
         assert again.status_code == 422 and "not a canary" in again.json()["detail"]
     assert (priced_agent / "parse_price.py").read_text() == FIXED
+
+
+def test_a_promotion_killed_between_merge_and_record_is_finished_by_the_next_pass(memos, fake_llm, priced_agent: Path) -> None:  # type: ignore[no-untyped-def]
+    """The monitor merged the branch and the process died before the row said so: the tools and
+    the store disagree for a moment only. Calls meanwhile run main's code (the new one, once
+    merged); the next pass records the canary as accepted, and promoting again changes nothing."""
+    canary = start_canary(memos, fake_llm, {"parse_price.py": FIXED, "tests/test_parse_price.py": TEST_WITH_COMMAS})
+    branch = status_of(memos, canary["evolution"])["branch"]
+    git(priced_agent, "merge", "--ff-only", branch)  # ... and the process dies here
+    assert status_of(memos, canary["evolution"])["status"] == "canary"
+
+    fake_llm.script({"content": "nothing to consolidate"})
+    result = memos("evolve", "--sleep", "--json")
+    assert result.code in (0, 10), result.err
+    assert any("had been merged" in line for line in result.json()["agents"][0]["recovered"])
+    row = status_of(memos, canary["evolution"])
+    assert row["status"] == "accepted" and row["decided_by"] == "recovery"
+    assert (priced_agent / "parse_price.py").read_text() == FIXED
+    again = memos("evolve", "promote", canary["evolution"], "--yes")
+    assert again.code == 1 and "is accepted, not a canary" in again.err
