@@ -59,6 +59,8 @@ def _canary_home() -> tuple[object, object, object]:
 
     ws = Workspace()
     ws.config.set("evolve.canary.share", "0.2")
+    ws.config.set("evolve.canary.calls", "1000000")  # measured, never promoted half-way
+    ws.config.set("evolve.canary.hours", "1000")
     agent = create_agent(ws, "ada", model="openai/fake-model")
     repo = tool_repo(ws, agent)
     (repo.path / "parse_price.py").write_text(TOOL)
@@ -131,6 +133,7 @@ def overhead(calls: int) -> None:
     # The price of two versions: the sandbox worker imports whichever code it is handed, so a call
     # on the other version than the one before it loads that code again.
     route, _ = tools.router.route("parse_price", "switch", tool.commit)  # type: ignore[attr-defined]
+    assert route is not None, "the canary ended during the measurement"
     same, switched = [], []
     for i in range(calls):
         for files, bucket in ((tool.files, None), (tool.files, same), (route.new_files, None),  # type: ignore[attr-defined,union-attr]

@@ -242,3 +242,15 @@ def test_a_promotion_killed_between_merge_and_record_is_finished_by_the_next_pas
     assert (priced_agent / "parse_price.py").read_text() == FIXED
     again = memos("evolve", "promote", canary["evolution"], "--yes")
     assert again.code == 1 and "is accepted, not a canary" in again.err
+
+
+def test_a_canary_without_traffic_is_promoted_by_the_sleep_pass_when_its_hours_are_up(memos, fake_llm, priced_agent: Path) -> None:  # type: ignore[no-untyped-def]
+    canary = start_canary(memos, fake_llm, {"parse_price.py": FIXED, "tests/test_parse_price.py": TEST_WITH_COMMAS})
+    configure(memos, hours="0.0001")  # a third of a second
+    fake_llm.script({"content": "nothing to consolidate"})
+    result = memos("evolve", "--sleep", "--json")
+    assert result.code in (0, 10), result.err
+    [line] = [x for x in result.json()["agents"][0]["recovered"] if x.startswith(f"canary {canary['evolution']}")]
+    assert "promoted" in line and "h without a regression" in line and "0 calls" in line
+    assert status_of(memos, canary["evolution"])["decided_by"] == "monitor"
+    assert (priced_agent / "parse_price.py").read_text() == FIXED
