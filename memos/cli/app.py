@@ -25,10 +25,12 @@ from memos.cli import (
     memory,
     messages,
     models,
+    runs,
     send,
     serve,
     tools,
     tui,
+    usage,
 )
 
 app = typer.Typer(
@@ -48,12 +50,15 @@ app.command("models")(models.models)
 app.command("serve")(serve.serve)
 app.command("tui")(tui.tui)
 app.command("doctor")(doctor.doctor)
+app.command("usage")(usage.usage)
+app.command("context")(usage.context)
 app.add_typer(agents.app, name="agents")
 app.add_typer(memory.app, name="memory")
 app.add_typer(messages.app, name="messages")
 app.add_typer(archival.app, name="archival")
 app.add_typer(tools.app, name="tools")
 app.add_typer(evolve.app, name="evolve")
+app.add_typer(runs.app, name="runs")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(db.app, name="db")
 

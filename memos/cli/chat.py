@@ -56,6 +56,8 @@ class ChatSession:
         self.model_override = model
         self.max_steps = max_steps
         self.running = True
+        self.turn_usage: list[Any] = []  # the Usage events of the last turn, and of the whole session
+        self.session_usage: list[Any] = []
         self.console = output.out()
         self.notices: list[str] = []  # from the tool watcher's thread, shown between turns
         self.at_prompt = False
@@ -113,6 +115,7 @@ class ChatSession:
         from memos.core.events import consume
 
         state: dict[str, Any] = {"streamed": "", "stop": None, "live": None}
+        self.turn_usage = []
         # Markdown re-rendered as it streams on a real terminal; raw text where Rich cannot redraw.
         live_markdown = self.console.is_terminal and not self.console.is_dumb_terminal
 
@@ -150,6 +153,9 @@ class ChatSession:
                     self._markdown(event.text)
             elif kind == "stop_reason":
                 state["stop"] = event
+            elif kind == "usage":
+                self.turn_usage.append(event)
+                self.session_usage.append(event)
             else:
                 self._render_other(event)
 
@@ -241,6 +247,18 @@ def _tools(session: ChatSession, _: str) -> None:
     for row in list_tools(session.watcher.tools):
         state = "BROKEN " + (row.problem or "") if row.problem else ("attached" if row.attached else "detached")
         session.console.print(f"{row.name:<24} {row.kind:<8} {state}", markup=False)
+
+
+@slash("usage", "", "Tokens and cost of the last turn, and of the whole session.")
+def _usage(session: ChatSession, _: str) -> None:
+    from memos.core.events import TurnResult
+    from memos.core.observe import turn_usage_line
+
+    if not session.session_usage:
+        output.note("no LLM call yet in this session")
+        return
+    output.note("last turn: " + turn_usage_line(TurnResult(events=list(session.turn_usage)).usage))
+    output.note("session:   " + turn_usage_line(TurnResult(events=list(session.session_usage)).usage))
 
 
 @slash("help", "", "Show the slash commands.")

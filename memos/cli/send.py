@@ -73,7 +73,11 @@ def _describe(event: Any) -> str | None:
     return None
 
 
-def drive(events: Iterator[Any], cancel: threading.Event, *, json_out: bool, jsonl: bool) -> None:
+UsageOpt = Annotated[bool, typer.Option("--usage", "-u", help="Print the turn's tokens and cost on stderr.")]
+
+
+def drive(events: Iterator[Any], cancel: threading.Event, *, json_out: bool, jsonl: bool,
+          usage: bool = False) -> None:
     """Consume a turn's events, render them, and exit with the code the stop reason calls for."""
     from memos.core.events import TurnResult, consume
 
@@ -112,6 +116,10 @@ def drive(events: Iterator[Any], cancel: threading.Event, *, json_out: bool, jso
             sys.stdout.write("\n")
         else:
             output.plain(turn.reply)
+    if usage:
+        from memos.core.observe import turn_usage_line
+
+        output.note(turn_usage_line(turn.usage))
     reason = stop.reason if stop else "cancelled"
     if reason == "requires_approval":
         pending = [e for e in turn.events if e.type == "approval_request"]
@@ -141,6 +149,7 @@ def send(
     json_out: JsonOpt = False,
     jsonl: JsonlOpt = False,
     no_wait: NoWaitOpt = False,
+    usage: UsageOpt = False,
 ) -> None:
     """Send one message; print the reply."""
     from memos.cli.inputs import read_stdin, stdin_is_piped
@@ -153,7 +162,7 @@ def send(
     runner = _runner(agent, model, max_steps, no_wait)
     cancel = threading.Event()
     with _closing(runner):
-        drive(runner.send(text, cancel), cancel, json_out=json_out, jsonl=jsonl)
+        drive(runner.send(text, cancel), cancel, json_out=json_out, jsonl=jsonl, usage=usage)
 
 
 def approve(
@@ -164,6 +173,7 @@ def approve(
     json_out: JsonOpt = False,
     jsonl: JsonlOpt = False,
     no_wait: NoWaitOpt = False,
+    usage: UsageOpt = False,
 ) -> None:
     """Approve the tool call the agent waits on, and continue."""
     runner = _runner(agent, model, max_steps, no_wait)
@@ -177,7 +187,7 @@ def approve(
         return
     cancel = threading.Event()
     with _closing(runner):
-        drive(runner.approve(cancel), cancel, json_out=json_out, jsonl=jsonl)
+        drive(runner.approve(cancel), cancel, json_out=json_out, jsonl=jsonl, usage=usage)
 
 
 def deny(
@@ -188,9 +198,10 @@ def deny(
     json_out: JsonOpt = False,
     jsonl: JsonlOpt = False,
     no_wait: NoWaitOpt = False,
+    usage: UsageOpt = False,
 ) -> None:
     """Deny the tool call the agent waits on (it sees why)."""
     runner = _runner(agent, model, max_steps, no_wait)
     cancel = threading.Event()
     with _closing(runner):
-        drive(runner.deny(reason, cancel), cancel, json_out=json_out, jsonl=jsonl)
+        drive(runner.deny(reason, cancel), cancel, json_out=json_out, jsonl=jsonl, usage=usage)

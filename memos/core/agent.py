@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from memos.core import events as ev
@@ -279,16 +279,18 @@ class AgentRunner:
               cancel: threading.Event) -> Events[StopReason | None]:
         if next(_steps_in_process) == TUNE_AFTER_STEPS:
             self.ws.store.tune_for_long_running()
+        self._step_started = time.perf_counter()
         compiled = yield from self._context()
         available = list(self.specs)
         allowed = state.allowed(available)
         tools = [self.specs[name].openai_schema() for name in allowed]
         completion = yield from self._call_with_room(compiled, tools, cancel)
         yield ev.Usage(number, completion.model, completion.prompt_tokens, completion.completion_tokens,
-                       completion.cost_usd, completion.latency_ms)
+                       completion.cost_usd, completion.latency_ms, completion.cached_tokens)
         record = StepRecord(run_id, completion.model, completion.prompt_tokens, completion.completion_tokens,
                             completion.cost_usd, completion.latency_ms,
-                            "cancelled" if completion.cancelled else completion.finish_reason)
+                            "cancelled" if completion.cancelled else completion.finish_reason,
+                            cached_tokens=completion.cached_tokens)
         if completion.reasoning:
             yield ev.Reasoning(completion.reasoning)
 
@@ -297,7 +299,7 @@ class AgentRunner:
             messages = [NewMessage("assistant", text)] if text else []
             reason: ev.StopReason = "cancelled" if completion.cancelled else "end_turn"
             with self.ws.store.transaction():  # the last step and the end of its run, together
-                _, stored = self.ws.store.record_step(self.agent.id, record, messages, [])
+                _, stored = self.ws.store.record_step(self.agent.id, self._timed(record), messages, [])
                 self._finish(run_id, reason)
             if text:
                 yield ev.Assistant(text, stored[0].id if stored else None)
@@ -372,7 +374,7 @@ class AgentRunner:
                     stop = None if state.missing_before_exit() else "end_turn"
             if stop is None and cancel.is_set():
                 stop = "cancelled"
-            store.record_step(self.agent.id, record, messages, records)
+            store.record_step(self.agent.id, self._timed(record), messages, records)
             # Canaried calls, with the step: the monitor never counts a call the step lost.
             store.record_canary_calls([c for item in plan if item.ctx for c in item.ctx.canary_calls])
             if stop is not None:
@@ -382,6 +384,10 @@ class AgentRunner:
             if item.status != "pending" and item.announce and item.result is not None:
                 yield from self._tool_events(item.call.id, item.call.name, item.result, item.status, item.ctx)
         return stop
+
+    def _timed(self, record: StepRecord) -> StepRecord:
+        """The step's record with its whole time so far: context, LLM call, tools."""
+        return replace(record, duration_ms=(time.perf_counter() - self._step_started) * 1000)
 
     def _finish(self, run_id: str, reason: ev.StopReason) -> None:
         self.ws.store.finish_run(run_id, "cancelled" if reason == "cancelled" else "completed", reason)

@@ -9,6 +9,7 @@ llm.py does not care which one ran.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from memos.errors import ProviderError
 
@@ -28,6 +29,7 @@ class Completion:
     tool_calls: list[ToolCallRequest] = field(default_factory=list)
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0  # of the prompt tokens, those the provider served from its prompt cache
     cost_usd: float | None = None
     latency_ms: float = 0.0
     finish_reason: str = "stop"
@@ -89,9 +91,10 @@ class StreamAssembler:
         slot["name"] += name or ""
         slot["arguments"] += arguments or ""
 
-    def usage(self, prompt_tokens: int | None, completion_tokens: int | None) -> None:
+    def usage(self, prompt_tokens: int | None, completion_tokens: int | None, cached_tokens: int | None = None) -> None:
         self.out.prompt_tokens = prompt_tokens or self.out.prompt_tokens
         self.out.completion_tokens = completion_tokens or self.out.completion_tokens
+        self.out.cached_tokens = cached_tokens or self.out.cached_tokens
 
     def finish(self, reason: str | None) -> None:
         if reason:
@@ -107,3 +110,13 @@ class StreamAssembler:
         if not out.completion_tokens:
             out.completion_tokens = max(1, len(out.content) // 4) if out.content else 0
         return out
+
+
+def cached_of(usage: Any) -> int:
+    """Cached prompt tokens from a usage block, a dict or an object (OpenAI's
+    prompt_tokens_details.cached_tokens, which litellm also fills for Anthropic's cache reads)."""
+    details = usage.get("prompt_tokens_details") if isinstance(usage, dict) else getattr(usage, "prompt_tokens_details", None)
+    if details is None:
+        return 0
+    value = details.get("cached_tokens") if isinstance(details, dict) else getattr(details, "cached_tokens", None)
+    return int(value or 0)

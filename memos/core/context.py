@@ -23,28 +23,37 @@ Messages:
 
 def render_blocks(store: Store, agent: Agent, seen: dict[str, int] | None = None) -> str:
     """The memory blocks as the prompt shows them; ``seen`` gets each block's version as shown."""
+    head, sections, tail = block_sections(store, agent, seen)
+    return "\n".join([head, *(text for _, text in sections), tail])
+
+
+def block_sections(store: Store, agent: Agent,
+                   seen: dict[str, int] | None = None) -> tuple[str, list[tuple[str, str]], str]:
+    """The memory part of the prompt in pieces: its opening, each block's section (by label), and
+    the closing with the memory metadata. `memos context` counts each piece's tokens."""
     core = store.core_memory(agent.id)
     blocks, messages, passages = core.blocks, core.messages, core.passages
     if seen is not None:
         seen.update({block.label: block.version for block in blocks})
-    parts = ["<memory_blocks>", "The following memory blocks are currently engaged in your core memory unit:", ""]
+    head = "\n".join(["<memory_blocks>", "The following memory blocks are currently engaged in your core memory unit:", ""])
+    sections = []
     for block in blocks:
         flags = " read_only=true" if block.read_only else ""
-        parts += [f"<{block.label}>", f"<description>{block.description}</description>",
-                  f"<metadata>chars_current={len(block.value)} chars_limit={block.limit}{flags}</metadata>",
-                  f"<value>\n{block.value}\n</value>", f"</{block.label}>", ""]
-    parts.append("</memory_blocks>")
+        sections.append((block.label, "\n".join([
+            f"<{block.label}>", f"<description>{block.description}</description>",
+            f"<metadata>chars_current={len(block.value)} chars_limit={block.limit}{flags}</metadata>",
+            f"<value>\n{block.value}\n</value>", f"</{block.label}>", ""])))
     last_edit = max((b.updated_at for b in blocks), default=None)
     now = datetime.now(UTC)
-    parts += ["<memory_metadata>",
-              f"- The current time is: {now:%Y-%m-%d %H:%M:%S} UTC",
-              f"- Memory blocks were last modified: {last_edit:%Y-%m-%d %H:%M:%S} UTC" if last_edit else "",
-              f"- {messages} previous messages between you and the user are stored in recall memory "
-              "(use conversation_search to access them)",
-              f"- {passages} total memories you created are stored in archival memory "
-              "(use archival_memory_search to access them)",
-              "</memory_metadata>"]
-    return "\n".join(p for p in parts if p is not None)
+    tail = ["</memory_blocks>", "<memory_metadata>",
+            f"- The current time is: {now:%Y-%m-%d %H:%M:%S} UTC",
+            f"- Memory blocks were last modified: {last_edit:%Y-%m-%d %H:%M:%S} UTC" if last_edit else "",
+            f"- {messages} previous messages between you and the user are stored in recall memory "
+            "(use conversation_search to access them)",
+            f"- {passages} total memories you created are stored in archival memory "
+            "(use archival_memory_search to access them)",
+            "</memory_metadata>"]
+    return head, sections, "\n".join(p for p in tail if p)
 
 
 CHARS_PER_TOKEN = 4  # a rough, generous figure for sizing views of text against a token window

@@ -71,6 +71,7 @@ class Usage:
     completion_tokens: int
     cost_usd: float | None
     latency_ms: float
+    cached_tokens: int = 0
     type: Literal["usage"] = "usage"
 
 
@@ -131,10 +132,12 @@ class TurnResult:
     @property
     def usage(self) -> dict[str, Any]:
         steps = [e for e in self.events if isinstance(e, Usage)]
-        costs = [e.cost_usd for e in steps if e.cost_usd is not None]
+        unpriced = sum(1 for e in steps if e.cost_usd is None)
         return {"steps": len(steps), "prompt_tokens": sum(e.prompt_tokens for e in steps),
                 "completion_tokens": sum(e.completion_tokens for e in steps),
-                "cost_usd": sum(costs) if costs else None}
+                "cached_tokens": sum(e.cached_tokens for e in steps),
+                "cost_usd": None if unpriced else sum(e.cost_usd or 0.0 for e in steps),
+                "unpriced_steps": unpriced, "models": sorted({e.model for e in steps})}
 
 
 def consume(events: Any, cancel: Any, handle: Any) -> bool:

@@ -20,6 +20,7 @@ from memos.core.completion import (
     StreamAssembler,
     Transient,
     bad_key,
+    cached_of,
     says_too_long,
     too_long,
     unknown_model,
@@ -164,7 +165,7 @@ def _from_events(model: str, events: Iterator[dict[str, Any]], on_text: Callable
                 break
             usage = chunk.get("usage")
             if isinstance(usage, dict):
-                assembler.usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
+                assembler.usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), cached_of(usage))
             for choice in chunk.get("choices") or []:
                 if choice.get("index", 0) != 0:
                     continue
@@ -203,6 +204,6 @@ def _from_json(model: str, data: dict[str, Any]) -> Completion:
         function = piece.get("function") or {}
         assembler.tool_call(index, piece.get("id"), function.get("name"), _arguments_text(function.get("arguments")))
     usage = data.get("usage") or {}
-    assembler.usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
+    assembler.usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), cached_of(usage))
     assembler.finish(choice.get("finish_reason") or "stop")
     return assembler.result()

@@ -16,6 +16,7 @@ from memos.core.completion import (
     StreamAssembler,
     Transient,
     bad_key,
+    cached_of,
     says_too_long,
     too_long,
     unknown_model,
@@ -73,7 +74,8 @@ def _call(litellm: Any, model: str, kwargs: dict[str, Any], messages: list[dict[
                 break
             usage = getattr(chunk, "usage", None)
             if usage:
-                assembler.usage(getattr(usage, "prompt_tokens", 0), getattr(usage, "completion_tokens", 0))
+                assembler.usage(getattr(usage, "prompt_tokens", 0), getattr(usage, "completion_tokens", 0),
+                                cached_of(usage))
             if not chunk.choices:
                 continue
             choice = chunk.choices[0]
@@ -108,6 +110,6 @@ def _from_response(model: str, response: Any) -> Completion:
     for index, piece in enumerate(getattr(message, "tool_calls", None) or []):
         assembler.tool_call(index, piece.id, piece.function.name, piece.function.arguments or "")
     usage = getattr(response, "usage", None)
-    assembler.usage(getattr(usage, "prompt_tokens", 0), getattr(usage, "completion_tokens", 0))
+    assembler.usage(getattr(usage, "prompt_tokens", 0), getattr(usage, "completion_tokens", 0), cached_of(usage))
     assembler.finish(choice.finish_reason or "stop")
     return assembler.result()

@@ -97,6 +97,9 @@ def pass_lock(ws: Workspace) -> Iterator[None]:
 def recover(ws: Workspace, agent: Agent, repo: ToolRepo) -> list[str]:
     """Tidy what an interrupted pass left behind; returns what was done, for the report."""
     done: list[str] = []
+    stale = ws.store.interrupt_running_runs(agent.id, actor="sleep")  # the pass lock is ours: none is live
+    if stale:
+        done.append(f"{len(stale)} run(s) of an interrupted pass marked interrupted")
     rows = {e.id: e for e in ws.store.list_evolutions(agent.id)}
     for evolution in rows.values():
         if evolution.status == "running":
@@ -179,7 +182,22 @@ def _agent_pass(ws: Workspace, agent: Agent, policy: str, dry_run: bool, outcome
         return
     outcome.recovered = recover(ws, agent, repo)
     outcome.recovered += review.settle_canaries(ws, agent)
-    budget = BudgetedLLM(LLM(ws.config), int(ws.config.get("evolve.budget.tokens")))
+    budget = BudgetedLLM(LLM(ws.config), int(ws.config.get("evolve.budget.tokens")), ws.store, agent.id)
+    try:
+        _consolidate_and_propose(ws, agent, repo, policy, outcome, budget, messages, problems, calls, custom)
+    except BaseException:
+        budget.close("failed")
+        raise
+    budget.close()
+    outcome.usage = budget.usage()
+    if messages:
+        ws.store.set_meta(f"sleep.{agent.id}.last_message", messages[-1].id)
+    ws.store.set_meta(f"sleep.{agent.id}.last_pass", started.isoformat())
+
+
+def _consolidate_and_propose(ws: Workspace, agent: Agent, repo: ToolRepo, policy: str, outcome: AgentOutcome,
+                             budget: BudgetedLLM, messages: list[Message], problems: list[str],
+                             calls: list[Any], custom: set[str]) -> None:
     if messages:
         result = consolidate(ws, agent, messages, budget)
         outcome.consolidated, outcome.learnings = result.edits, result.learnings
@@ -194,10 +212,6 @@ def _agent_pass(ws: Workspace, agent: Agent, policy: str, dry_run: bool, outcome
         else:
             attempts = proposals.archived_attempts(ws, agent, repo, proposals.problem_tools(calls, custom))
             _evolve(ws, agent, repo, problems, messages[-40:], policy, outcome, budget, attempts)
-    outcome.usage = budget.usage()
-    if messages:
-        ws.store.set_meta(f"sleep.{agent.id}.last_message", messages[-1].id)
-    ws.store.set_meta(f"sleep.{agent.id}.last_pass", started.isoformat())
 
 
 def _budget_note(budget: BudgetedLLM, then: str) -> str:

@@ -217,6 +217,8 @@ class StepRecord:
     cost_usd: float | None
     latency_ms: float
     stop_reason: str
+    cached_tokens: int = 0
+    duration_ms: float | None = None  # the whole step: LLM, tools and writes
 
 
 @dataclass(frozen=True)
@@ -325,6 +327,9 @@ class CanaryCall:
     created_at: datetime | None = None
 
 
+RunActor = Literal["agent", "sleep"]
+
+
 @dataclass(frozen=True)
 class Run:
     id: str
@@ -333,6 +338,63 @@ class Run:
     stop_reason: str | None
     created_at: datetime
     completed_at: datetime | None
+    actor: RunActor = "agent"
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A run with its steps' totals (cost None when a step's price was unknown: never guessed)."""
+
+    run: Run
+    agent_name: str
+    steps: int
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    cost_usd: float | None
+    unpriced_steps: int
+    tool_calls: int
+    tool_errors: int
+
+
+@dataclass(frozen=True)
+class Step:
+    """A stored step: one LLM call of a run, and the tool calls it made."""
+
+    id: str
+    run_id: str
+    agent_id: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    cost_usd: float | None
+    latency_ms: float | None
+    duration_ms: float | None
+    stop_reason: str | None
+    created_at: datetime
+    tool_calls: tuple[ToolCallRecord, ...] = ()
+
+
+UsageGroup = Literal["day", "agent", "model", "none"]
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    """Totals of the steps in one group (a day, an agent or a model) for one actor."""
+
+    key: str
+    actor: str
+    llm_calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    cost_usd: float  # of the priced calls only
+    unpriced_calls: int  # calls whose price memos does not know: their cost is not in cost_usd
+    tool_calls: int
+    tool_errors: int
+    step_p50_ms: float | None
+    step_p95_ms: float | None
 
 
 @dataclass(frozen=True)
@@ -504,16 +566,38 @@ class Store(abc.ABC):
         """The lock that keeps the agent's turns apart across every process sharing this store."""
 
     @abc.abstractmethod
-    def running_runs(self, agent_id: str) -> list[str]:
-        """Ids of the agent's runs with status `running`."""
+    def running_runs(self, agent_id: str, actor: RunActor = "agent") -> list[str]:
+        """Ids of the agent's runs with status `running` (its turns', or its sleep passes')."""
 
     @abc.abstractmethod
-    def interrupt_running_runs(self, agent_id: str) -> list[str]:
-        """Mark the agent's runs still `running` as `interrupted` (call it holding the turn lock:
-        then no live process runs them); returns their ids."""
+    def interrupt_running_runs(self, agent_id: str, actor: RunActor = "agent") -> list[str]:
+        """Mark the agent's runs still `running` as `interrupted` (call it holding the turn lock,
+        or for `sleep` the pass lock: then no live process runs them); returns their ids."""
 
     @abc.abstractmethod
-    def start_run(self, agent_id: str) -> Run: ...
+    def start_run(self, agent_id: str, actor: RunActor = "agent") -> Run: ...
+
+    @abc.abstractmethod
+    def get_run(self, run_id: str) -> Run: ...
+
+    @abc.abstractmethod
+    def list_runs(self, *, agent_id: str | None = None, since: datetime | None = None,
+                  status: str | None = None, actor: RunActor | None = None, limit: int = 50,
+                  before: str | None = None, run_ids: Sequence[str] | None = None) -> list[RunSummary]:
+        """Newest first, with their totals; ``before`` is a run id to page from."""
+
+    @abc.abstractmethod
+    def list_steps(self, *, run_id: str | None = None, agent_id: str | None = None, limit: int = 100,
+                   before: str | None = None, order: Literal["asc", "desc"] = "asc") -> list[Step]:
+        """Steps with their tool calls, by creation time."""
+
+    @abc.abstractmethod
+    def get_step(self, step_id: str) -> Step: ...
+
+    @abc.abstractmethod
+    def usage(self, *, since: datetime | None = None, agent_id: str | None = None, model: str | None = None,
+              by: UsageGroup = "none") -> list[UsageRow]:
+        """Step totals per group and actor, groups in order (days oldest first)."""
 
     @abc.abstractmethod
     def finish_run(self, run_id: str, status: str, stop_reason: str) -> None: ...

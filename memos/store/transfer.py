@@ -32,7 +32,7 @@ from memos.store.postgres.store import PostgresStore
 from memos.store.sql import rows
 from memos.store.sql.evolutions import CANARY_COLUMNS, JSON_FIELDS
 from memos.store.sql.evolutions import COLUMNS as EVOLUTION_COLUMNS
-from memos.store.sql.runs import TOOL_CALL_COLUMNS
+from memos.store.sql.runs import RUN_COLUMNS, STEP_COLUMNS, TOOL_CALL_COLUMNS
 
 BATCH = 2000
 # Memory for building the HNSW graph in one piece (100k MiniLM vectors take ~200 MB);
@@ -62,9 +62,8 @@ TABLES = (
     Table("tools", "id, name, description, json_schema, source_type, source_code, repo_commit, created_at, "
                    "updated_at", "id", ("json_schema",)),
     Table("agent_tools", "agent_id, tool_id, created_at", "agent_id, tool_id"),
-    Table("runs", "id, agent_id, status, stop_reason, created_at, completed_at", "id"),
-    Table("steps", "id, run_id, agent_id, model, prompt_tokens, completion_tokens, cost_usd, latency_ms, "
-                   "stop_reason, created_at", "id"),
+    Table("runs", RUN_COLUMNS, "id"),
+    Table("steps", STEP_COLUMNS, "id"),
     Table("tool_calls", TOOL_CALL_COLUMNS, "id", ("arguments",)),
     Table("evolutions", EVOLUTION_COLUMNS, "id", JSON_FIELDS),
     Table("canary_calls", CANARY_COLUMNS, "id"),

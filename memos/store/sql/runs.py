@@ -4,16 +4,47 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from memos.errors import NotFound
 from memos.store import ids
-from memos.store.base import Message, NewMessage, Run, StepRecord, ToolCallRecord
+from memos.store.base import (
+    Message,
+    NewMessage,
+    Run,
+    RunActor,
+    RunSummary,
+    Step,
+    StepRecord,
+    ToolCallRecord,
+    UsageGroup,
+    UsageRow,
+)
 from memos.store.sql.host import SQLHost
 from memos.store.timeutil import from_db, to_db, utcnow
 
 TOOL_CALL_COLUMNS = ("id, agent_id, tool_call_id, name, arguments, result, status, duration_ms, step_id, "
                      "tool_commit, created_at")
+
+
+RUN_COLUMNS = "id, agent_id, status, stop_reason, created_at, completed_at, actor"
+STEP_COLUMNS = ("id, run_id, agent_id, model, prompt_tokens, completion_tokens, cached_tokens, cost_usd, latency_ms, "
+                "duration_ms, stop_reason, created_at")
+
+
+def _run(row: Sequence[Any]) -> Run:
+    return Run(row[0], row[1], row[2], row[3], from_db(row[4]), from_db(row[5]) if row[5] else None,
+               row[6] or "agent")
+
+
+def _step(row: Sequence[Any], calls: tuple[ToolCallRecord, ...]) -> Step:
+    return Step(row[0], row[1], row[2], row[3], int(row[4] or 0), int(row[5] or 0), int(row[6] or 0), row[7], row[8],
+                row[9], row[10], from_db(row[11]), calls)
+
+
+def _ms(value: Any) -> float | None:
+    return None if value is None else round(float(value), 1)
 
 
 def _tool_call(row: Sequence[Any]) -> ToolCallRecord:
@@ -25,26 +56,153 @@ def _tool_call(row: Sequence[Any]) -> ToolCallRecord:
 
 
 class RunsMixin(SQLHost):
-    def running_runs(self, agent_id: str) -> list[str]:
+    def running_runs(self, agent_id: str, actor: RunActor = "agent") -> list[str]:
         with self._read() as con:
             return [r[0] for r in con.execute(
-                "SELECT id FROM runs WHERE agent_id = ? AND status = 'running' ORDER BY created_at",
-                [agent_id]).fetchall()]
+                "SELECT id FROM runs WHERE agent_id = ? AND status = 'running' AND coalesce(actor, 'agent') = ? "
+                "ORDER BY created_at", [agent_id, actor]).fetchall()]
 
-    def interrupt_running_runs(self, agent_id: str) -> list[str]:
-        running = self.running_runs(agent_id)  # the common case writes nothing
+    def interrupt_running_runs(self, agent_id: str, actor: RunActor = "agent") -> list[str]:
+        running = self.running_runs(agent_id, actor)  # the common case writes nothing
         if running:
             with self._write() as con:
                 con.execute("UPDATE runs SET status = 'interrupted', stop_reason = 'interrupted', completed_at = ? "
-                            "WHERE agent_id = ? AND status = 'running'", [to_db(utcnow()), agent_id])
+                            "WHERE agent_id = ? AND status = 'running' AND coalesce(actor, 'agent') = ?",
+                            [to_db(utcnow()), agent_id, actor])
         return running
 
-    def start_run(self, agent_id: str) -> Run:
+    def start_run(self, agent_id: str, actor: RunActor = "agent") -> Run:
         run_id, now = ids.new_id("run"), to_db(utcnow())
         with self._write() as con:
-            con.execute("INSERT INTO runs (id, agent_id, status, stop_reason, created_at, completed_at) "
-                        "VALUES (?, ?, 'running', NULL, ?, NULL)", [run_id, agent_id, now])
-        return Run(run_id, agent_id, "running", None, from_db(now), None)
+            con.execute("INSERT INTO runs (id, agent_id, status, stop_reason, created_at, completed_at, actor) "
+                        "VALUES (?, ?, 'running', NULL, ?, NULL, ?)", [run_id, agent_id, now, actor])
+        return Run(run_id, agent_id, "running", None, from_db(now), None, actor)
+
+    def get_run(self, run_id: str) -> Run:
+        with self._read() as con:
+            row = con.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", [run_id]).fetchone()
+        if row is None:
+            raise NotFound(f"no run '{run_id}'", "see `memos runs list`")
+        return _run(row)
+
+    def list_runs(self, *, agent_id: str | None = None, since: datetime | None = None,
+                  status: str | None = None, actor: RunActor | None = None, limit: int = 50,
+                  before: str | None = None, run_ids: Sequence[str] | None = None) -> list[RunSummary]:
+        where, params = ["true"], list[Any]()
+        if run_ids is not None:
+            if not run_ids:
+                return []
+            where.append(f"r.id IN ({', '.join('?' for _ in run_ids)})")
+            params += list(run_ids)
+        for column, value in (("r.agent_id", agent_id), ("r.status", status), ("r.actor", actor)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if since is not None:
+            where.append("r.created_at >= ?")
+            params.append(to_db(since))
+        with self._read() as con:
+            if before is not None:
+                anchor = con.execute("SELECT created_at FROM runs WHERE id = ?", [before]).fetchone()
+                if anchor is None:
+                    raise NotFound(f"no run '{before}'", "page with an id from the previous page")
+                where.append("(r.created_at < ? OR (r.created_at = ? AND r.id < ?))")
+                params += [anchor[0], anchor[0], before]
+            # The runs first (a page of them), then their steps' and tool calls' totals: the
+            # aggregate touches only the page's rows, however many runs there are.
+            found = con.execute(
+                f"SELECT {', '.join('r.' + c for c in RUN_COLUMNS.split(', '))}, a.name FROM runs r "
+                f"JOIN agents a ON a.id = r.agent_id WHERE {' AND '.join(where)} "
+                "ORDER BY r.created_at DESC, r.id DESC LIMIT ?", [*params, limit]).fetchall()
+            if not found:
+                return []
+            marks = ", ".join("?" for _ in found)
+            run_ids = [r[0] for r in found]
+            totals = {r[0]: r[1:] for r in con.execute(
+                "SELECT run_id, count(*), coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0), "
+                "coalesce(sum(cached_tokens), 0), sum(cost_usd), count(*) - count(cost_usd) "
+                f"FROM steps WHERE run_id IN ({marks}) GROUP BY run_id", run_ids).fetchall()}
+            calls = {r[0]: r[1:] for r in con.execute(
+                "SELECT s.run_id, count(*), sum(CASE WHEN t.status = 'error' THEN 1 ELSE 0 END) FROM tool_calls t "
+                f"JOIN steps s ON s.id = t.step_id WHERE s.run_id IN ({marks}) GROUP BY s.run_id", run_ids).fetchall()}
+        out = []
+        for row in found:
+            steps, prompt, completion, cached, cost, unpriced = totals.get(row[0], (0, 0, 0, 0, None, 0))
+            n_calls, n_errors = calls.get(row[0], (0, 0))
+            out.append(RunSummary(_run(row[:-1]), row[-1], int(steps), int(prompt), int(completion), int(cached),
+                                  None if unpriced else float(cost or 0.0),
+                                  int(unpriced), int(n_calls), int(n_errors or 0)))
+        return out
+
+    def list_steps(self, *, run_id: str | None = None, agent_id: str | None = None, limit: int = 100,
+                   before: str | None = None, order: Literal["asc", "desc"] = "asc") -> list[Step]:
+        where, params = ["true"], []
+        for column, value in (("run_id", run_id), ("agent_id", agent_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        direction = "DESC" if order == "desc" else "ASC"
+        with self._read() as con:
+            if before is not None:
+                anchor = con.execute("SELECT created_at FROM steps WHERE id = ?", [before]).fetchone()
+                if anchor is None:
+                    raise NotFound(f"no step '{before}'", "page with an id from the previous page")
+                where.append("(created_at < ? OR (created_at = ? AND id < ?))" if order == "desc"
+                             else "(created_at > ? OR (created_at = ? AND id > ?))")
+                params += [anchor[0], anchor[0], before]
+            rows = con.execute(f"SELECT {STEP_COLUMNS} FROM steps WHERE {' AND '.join(where)} "
+                               f"ORDER BY created_at {direction}, id {direction} LIMIT ?", [*params, limit]).fetchall()
+            return self._with_calls(con, rows)
+
+    def get_step(self, step_id: str) -> Step:
+        with self._read() as con:
+            rows = con.execute(f"SELECT {STEP_COLUMNS} FROM steps WHERE id = ?", [step_id]).fetchall()
+            if not rows:
+                raise NotFound(f"no step '{step_id}'", "see `memos runs show RUN`")
+            return self._with_calls(con, rows)[0]
+
+    def _with_calls(self, con: Any, rows: list[Any]) -> list[Step]:
+        if not rows:
+            return []
+        step_ids = [r[0] for r in rows]
+        by_step: dict[str, list[ToolCallRecord]] = {}
+        for r in con.execute(f"SELECT {TOOL_CALL_COLUMNS} FROM tool_calls WHERE step_id IN "
+                             f"({', '.join('?' for _ in step_ids)}) ORDER BY created_at, id", step_ids).fetchall():
+            call = _tool_call(r)
+            by_step.setdefault(call.step_id or "", []).append(call)
+        return [_step(r, tuple(by_step.get(r[0], ()))) for r in rows]
+
+    def usage(self, *, since: datetime | None = None, agent_id: str | None = None, model: str | None = None,
+              by: UsageGroup = "none") -> list[UsageRow]:
+        where, params = ["true"], list[Any]()
+        if since is not None:
+            where.append("s.created_at >= ?")
+            params.append(to_db(since))
+        for column, value in (("s.agent_id", agent_id), ("s.model", model)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        key = {"day": "CAST(CAST(s.created_at AS DATE) AS VARCHAR)", "agent": "a.name", "model": "s.model",
+               "none": "'all'"}[by]
+        p50, p95 = (self._percentile("s.duration_ms", q) for q in (0.5, 0.95))
+        # Tool calls are counted per step first, so joining them does not repeat the step's tokens.
+        sql = (f"SELECT {key} AS k, coalesce(r.actor, 'agent') AS actor, count(*), sum(s.prompt_tokens), "
+               "sum(s.completion_tokens), sum(coalesce(s.cached_tokens, 0)), coalesce(sum(s.cost_usd), 0), "
+               f"count(*) - count(s.cost_usd), coalesce(sum(t.calls), 0), coalesce(sum(t.errors), 0), {p50}, {p95} "
+               "FROM steps s JOIN runs r ON r.id = s.run_id JOIN agents a ON a.id = s.agent_id "
+               "LEFT JOIN (SELECT step_id, count(*) AS calls, "
+               "sum(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS errors FROM tool_calls GROUP BY step_id) t "
+               f"ON t.step_id = s.id WHERE {' AND '.join(where)} GROUP BY 1, 2 ORDER BY 1, 2")
+        with self._read() as con:
+            found = con.execute(sql, params).fetchall()
+        return [UsageRow(str(r[0]), str(r[1]), int(r[2]), int(r[3] or 0), int(r[4] or 0), int(r[5] or 0),
+                         float(r[6] or 0.0), int(r[7]), int(r[8]), int(r[9]), _ms(r[10]), _ms(r[11]))
+                for r in found]
+
+    def _percentile(self, expression: str, q: float) -> str:
+        if self.dialect == "postgresql":
+            return f"percentile_cont({q}) WITHIN GROUP (ORDER BY {expression})"
+        return f"quantile_cont({expression}, {q})"
 
     def finish_run(self, run_id: str, status: str, stop_reason: str) -> None:
         with self._write() as con:
@@ -56,9 +214,10 @@ class RunsMixin(SQLHost):
         step_id, now = ids.new_id("step"), to_db(utcnow())
         with self._write() as con:
             con.execute("INSERT INTO steps (id, run_id, agent_id, model, prompt_tokens, completion_tokens, cost_usd, "
-                        "latency_ms, stop_reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "latency_ms, stop_reason, created_at, cached_tokens, duration_ms) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [step_id, step.run_id, agent_id, step.model, step.prompt_tokens, step.completion_tokens,
-                         step.cost_usd, step.latency_ms, step.stop_reason, now])
+                         step.cost_usd, step.latency_ms, step.stop_reason, now, step.cached_tokens, step.duration_ms])
             stored = self.append_messages(agent_id, [
                 NewMessage(m.role, m.content, m.name, m.tool_calls, m.tool_call_id, step_id, step.run_id,
                            m.in_context, m.created_at) for m in messages])

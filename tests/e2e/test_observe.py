@@ -1,0 +1,161 @@
+"""What the agent did and what it cost, from the shell: `memos runs`, `memos usage`,
+`memos send --usage`, `memos context`. The scripted LLM reports usage per reply; prices come
+from litellm's price list bundled with memos (read without importing litellm)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from memos.core.pricing import price_entry
+from tests.conftest import call, say
+
+PRICED = "openai/gpt-4o-mini"  # in the price list; the fake server answers for any model name
+
+
+def priced(prompt: int, completion: int) -> float:
+    entry = price_entry("gpt-4o-mini")
+    assert entry is not None
+    return prompt * entry["input_cost_per_token"] + completion * entry["output_cost_per_token"]
+
+
+@pytest.fixture
+def two_agents(memos, fake_llm):  # type: ignore[no-untyped-def]
+    assert memos("agents", "create", "ada", "--model", PRICED).code == 0
+    assert memos("agents", "create", "bob", "--model", "openai/fake-model").code == 0
+
+
+def test_send_usage_runs_list_and_show(memos, fake_llm, two_agents) -> None:  # type: ignore[no-untyped-def]
+    fake_llm.script({**call("conversation_search", query="pizza"), "prompt_tokens": 1200, "completion_tokens": 30},
+                    {**say("Nothing about pizza yet."), "prompt_tokens": 1300, "completion_tokens": 15})
+    sent = memos("send", "--agent", "ada", "--usage", "what did I say about pizza?")
+    assert sent.code == 0, sent.err
+    assert sent.out == "Nothing about pizza yet.\n"  # stdout stays the reply alone
+    cost = priced(2500, 45)
+    assert f"Token usage: 2,500 input, 45 output in 2 LLM call(s); ${cost:.6f}" in sent.err
+
+    fake_llm.script(say("Hi."))
+    unpriced = memos("send", "--agent", "bob", "-u", "hello")
+    assert "Token usage: 100 input, 20 output in 1 LLM call(s); cost unknown (no price known for " \
+           "openai/fake-model)" in unpriced.err
+
+    runs = memos("runs", "list", "--json").json()
+    assert [(r["agent"], r["steps"], r["tool_calls"], r["status"]) for r in runs] == [
+        ("bob", 1, 1, "completed"), ("ada", 2, 2, "completed")]  # newest first; send_message counts as a call
+    assert runs[0]["cost_usd"] is None and runs[0]["unpriced_steps"] == 1
+    assert runs[1]["cost_usd"] == pytest.approx(cost) and runs[1]["prompt_tokens"] == 2500
+    only_ada = memos("runs", "list", "--agent", "ada", "--json").json()
+    assert [r["id"] for r in only_ada] == [runs[1]["id"]]
+
+    shown = memos("runs", "show", "--last", "--agent", "ada", "--json").json()
+    assert shown["id"] == runs[1]["id"] and shown["stop_reason"] == "end_turn"
+    first, second = shown["step_list"]
+    assert (first["prompt_tokens"], first["completion_tokens"]) == (1200, 30)
+    assert [c["name"] for c in first["tool_calls"]] == ["conversation_search"]
+    assert first["tool_calls"][0]["status"] == "success" and first["tool_calls"][0]["duration_ms"] >= 0
+    assert first["llm_ms"] > 0 and first["step_ms"] >= first["llm_ms"]
+    assert second["cost_usd"] == pytest.approx(priced(1300, 15))
+
+    text = memos("runs", "show", runs[1]["id"])
+    assert text.code == 0 and "step 1" in text.out and "conversation_search" in text.out
+    assert memos("runs", "show", "run-nope").code == 1
+    both = memos("runs", "show", runs[1]["id"], "--last")
+    assert both.code == 1 and "not both" in both.err
+
+
+def test_usage_totals_groups_and_sleep_passes_apart(memos, fake_llm, two_agents) -> None:  # type: ignore[no-untyped-def]
+    fake_llm.script({**say("One."), "prompt_tokens": 1000, "completion_tokens": 10})
+    assert memos("send", "--agent", "ada", "one").code == 0
+    fake_llm.script({**say("Two."), "prompt_tokens": 500, "completion_tokens": 5})
+    assert memos("send", "--agent", "bob", "two").code == 0
+    # A sleep pass consolidates ada's memory: its LLM call is counted, as actor sleep.
+    fake_llm.script({"tool_calls": [{"name": "memory_finish_edits", "arguments": {}}], "prompt_tokens": 700,
+                     "completion_tokens": 7})
+    assert memos("evolve", "--sleep", "--agent", "ada", "--policy", "off").code in (0, 10)
+
+    report = memos("usage", "--json").json()
+    by_actor = {r["actor"]: r for r in report["rows"]}
+    assert by_actor["agent"]["llm_calls"] == 2 and by_actor["agent"]["prompt_tokens"] == 1500
+    assert by_actor["agent"]["tool_calls"] == 2 and by_actor["agent"]["tool_errors"] == 0
+    assert by_actor["agent"]["unpriced_calls"] == 1 and "1 call(s) of unknown price" in by_actor["agent"]["cost"]
+    assert by_actor["agent"]["cost_usd"] == pytest.approx(priced(1000, 10))
+    assert by_actor["agent"]["step_p50_ms"] > 0 and by_actor["agent"]["step_p95_ms"] >= by_actor["agent"]["step_p50_ms"]
+    assert by_actor["sleep"]["llm_calls"] == 1 and by_actor["sleep"]["prompt_tokens"] == 700
+
+    per_agent = memos("usage", "--by", "agent", "--json").json()["rows"]
+    assert {(r["key"], r["actor"], r["prompt_tokens"]) for r in per_agent} == {
+        ("ada", "agent", 1000), ("ada", "sleep", 700), ("bob", "agent", 500)}
+    per_model = memos("usage", "--by", "model", "--agent", "bob", "--json").json()["rows"]
+    assert [(r["key"], r["llm_calls"]) for r in per_model] == [("openai/fake-model", 1)]
+    per_day = memos("usage", "--by", "day", "--since", "1d", "--json").json()
+    assert len({r["key"] for r in per_day["rows"]}) == 1 and sum(r["llm_calls"] for r in per_day["totals"]) == 3
+    assert memos("usage", "--since", "2099-01-01", "--json").json()["rows"] == []
+
+    table = memos("usage", "--by", "agent")
+    assert table.code == 0 and "ada" in table.out and "sleep" in table.out
+    bad = memos("usage", "--by", "week")
+    assert bad.code == 2
+
+    runs = memos("runs", "list", "--json").json()
+    assert {r["actor"] for r in runs} == {"agent", "sleep"}
+
+
+def test_context_shows_what_the_next_prompt_holds(memos, fake_llm, two_agents) -> None:  # type: ignore[no-untyped-def]
+    assert memos("memory", "set", "human", "Name: Sam. Likes pizza.", "--agent", "ada").code == 0
+    before = memos("context", "--agent", "ada", "--json").json()
+    parts = {p["name"]: p for p in before["parts"]}
+    assert {"system prompt", "human", "persona", "memory metadata", "messages", "tool schemas"} <= set(parts)
+    assert parts["human"]["kind"] == "block" and parts["human"]["tokens"] > 0
+    assert before["total_tokens"] == sum(p["tokens"] for p in before["parts"])
+    assert before["window"] == 128_000 and before["summarize_at_tokens"] == int(128_000 * 0.9)
+    assert parts["tool schemas"]["detail"].endswith("tools") and before["tools"] >= 8
+
+    fake_llm.script(say("Noted: " + "pizza " * 200))
+    assert memos("send", "--agent", "ada", "I like pizza " * 50).code == 0
+    after = memos("context", "--agent", "ada", "--json").json()
+    messages = {p["name"]: p for p in after["parts"]}["messages"]
+    # The user's message, the assistant's send_message call and its return.
+    assert after["messages"] == 3 and messages["detail"] == "3 in context"
+    assert messages["tokens"] > 400 and after["total_tokens"] > before["total_tokens"] + 400
+
+    # What was counted is what the loop sends: the next request holds the system prompt, those
+    # three messages and the new one, and the tools counted.
+    fake_llm.script(say("Yes."))
+    assert memos("send", "--agent", "ada", "still there?").code == 0
+    request = fake_llm.requests[-1]
+    assert len(request["messages"]) == 1 + after["messages"] + 1 and len(request["tools"]) == after["tools"]
+
+    shown = memos("context", "--agent", "ada")
+    assert shown.code == 0 and "block human" in shown.out and "summarises at 115,200" in shown.out
+    assert json.loads(json.dumps(after))  # plain JSON
+
+
+def test_chat_usage_command(memos, fake_llm, two_agents) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    import pexpect
+
+    from tests.conftest import MEMOS_BIN, as_from_a_terminal
+    from tests.e2e.test_chat import PROMPT
+
+    fake_llm.script({**say("Hello Sam."), "prompt_tokens": 321, "completion_tokens": 12})
+    child = pexpect.spawn(str(MEMOS_BIN), ["chat", "--agent", "bob"], encoding="utf-8", timeout=60,
+                          env={**os.environ, "NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "160"},
+                          dimensions=(40, 160), preexec_fn=as_from_a_terminal)
+    try:
+        child.expect(PROMPT)
+        child.sendline("/usage")
+        child.expect("no LLM call yet")
+        child.expect(PROMPT)
+        child.sendline("hi")
+        child.expect("Hello Sam.")
+        child.expect(PROMPT)
+        child.sendline("/usage")
+        child.expect(r"last turn: Token usage: 321 input, 12 output in 1 LLM call\(s\); cost unknown")
+        child.expect(r"session:   Token usage: 321 input")
+        child.expect(PROMPT)
+        child.sendeof()
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
