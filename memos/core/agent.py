@@ -168,8 +168,8 @@ class AgentRunner:
         self._refuse_if_pending()
         self.refresh_tools()
         with self.ws.store.transaction():  # the message and its run start together
-            self.ws.store.append_messages(self.agent.id, [NewMessage("user", text)])
             run = self.ws.store.start_run(self.agent.id)
+            self.ws.store.append_messages(self.agent.id, [NewMessage("user", text, run_id=run.id)])
         yield from self._run(run, cancel, RuleState(self.agent.tool_rules))
 
     def _approve(self, cancel: threading.Event) -> Events[None]:
@@ -241,6 +241,7 @@ class AgentRunner:
         self._finished = False
         reason: ev.StopReason = "max_steps"
         step = 0
+        yield ev.RunStarted(run.id)
         try:
             outcome = (yield from first()) if first is not None else None
             if outcome is not None:

@@ -104,6 +104,14 @@ class Error:
 
 
 @dataclass(frozen=True)
+class RunStarted:
+    """The turn's run exists (its id names everything the turn stores)."""
+
+    run_id: str
+    type: Literal["run_started"] = "run_started"
+
+
+@dataclass(frozen=True)
 class Stop:
     reason: StopReason
     steps: int
@@ -112,7 +120,7 @@ class Stop:
 
 
 Event = (Reasoning | AssistantDelta | Assistant | ToolCall | ToolReturn | MemoryEdit | ApprovalRequest | Usage
-         | Summary | Warning | Waiting | Error | Stop)
+         | Summary | Warning | Waiting | Error | RunStarted | Stop)
 
 
 @dataclass

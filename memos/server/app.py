@@ -46,7 +46,7 @@ def error_body(exc: MemosError) -> dict[str, Any]:
 
 
 def create_app(ws: Workspace | None = None, *, token: str | None = None) -> FastAPI:
-    from memos.server.routes import agents, archival, evolutions, memory, messages, meta, tools
+    from memos.server.routes import agents, archival, evolutions, memory, messages, meta, runs, tools
 
     app = FastAPI(title="memos", version=__version__,
                   description="A Letta-compatible API for memos agents: point Letta's clients at it.")
@@ -62,6 +62,6 @@ def create_app(ws: Workspace | None = None, *, token: str | None = None) -> Fast
     async def memos_error(request: Request, exc: MemosError) -> JSONResponse:
         return JSONResponse(error_body(exc), status_code=status_of(exc))
 
-    for module in (meta, agents, memory, messages, archival, tools, evolutions):
+    for module in (meta, agents, memory, messages, archival, tools, evolutions, runs):
         app.include_router(module.router)
     return app

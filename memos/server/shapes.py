@@ -157,6 +157,12 @@ class EventShaper:
         self.run_ids: list[str] = []
 
     def shape(self, event: Any) -> dict[str, Any] | None:
+        shaped = self._shape(event)
+        if shaped is not None and "id" in shaped and self.run_ids:
+            shaped.setdefault("run_id", self.run_ids[-1])  # every message names the run that made it
+        return shaped
+
+    def _shape(self, event: Any) -> dict[str, Any] | None:
         date = now_iso()
         new_id = f"message-{uuid.uuid4()}"
         if isinstance(event, ev.Reasoning):
@@ -182,8 +188,12 @@ class EventShaper:
             self.prompt_tokens += event.prompt_tokens
             self.completion_tokens += event.completion_tokens
             return None
-        if isinstance(event, ev.Stop):
+        if isinstance(event, ev.RunStarted):
             self.run_ids.append(event.run_id)
+            return None
+        if isinstance(event, ev.Stop):
+            if not self.run_ids or self.run_ids[-1] != event.run_id:
+                self.run_ids.append(event.run_id)
             return {"message_type": "stop_reason", "stop_reason": event.reason}
         if isinstance(event, ev.Error):
             return {"message_type": "error_message", "error_type": "llm_error", "message": event.message,

@@ -550,6 +550,11 @@ class Store(abc.ABC):
                       in_context: bool | None = None) -> list[Message]: ...
 
     @abc.abstractmethod
+    def run_messages(self, run_id: str, *, limit: int = 1000, after: str | None = None,
+                     order: Literal["asc", "desc"] = "asc") -> list[Message]:
+        """The messages a run stored (its user message, replies, tool calls and returns), in order."""
+
+    @abc.abstractmethod
     def search_messages(self, agent_id: str, query: str | None, *, roles: Sequence[str] = (),
                         start: datetime | None = None, end: datetime | None = None,
                         limit: int = 20, offset: int = 0) -> list[Message]: ...

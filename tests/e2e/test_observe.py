@@ -159,3 +159,52 @@ def test_chat_usage_command(memos, fake_llm, two_agents) -> None:  # type: ignor
         child.expect(pexpect.EOF)
     finally:
         child.close(force=True)
+
+
+def test_runs_steps_usage_and_context_through_lettas_sdk(fake_llm) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+    import letta_client
+
+    from tests.e2e.test_serve import running_server
+
+    with running_server() as url:
+        client = letta_client.Letta(base_url=url, _strict_response_validation=True, max_retries=0)
+        agent = client.agents.create(name="ada", model=PRICED, memory_blocks=[
+            {"label": "human", "value": "Name: Sam"}, {"label": "persona", "value": "I am Ada."}])
+        other = client.agents.create(name="bob", model="openai/fake-model", memory_blocks=[])
+        fake_llm.script({**call("conversation_search", query="pizza"), "prompt_tokens": 1200, "completion_tokens": 30},
+                        {**say("Nothing yet."), "prompt_tokens": 1300, "completion_tokens": 15})
+        reply = client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "pizza?"}])
+        assert all(m.run_id for m in reply.messages)  # every message names its run
+        run_id = reply.messages[0].run_id
+        fake_llm.script(say("Hi."))
+        client.agents.messages.create(agent_id=other.id, messages=[{"role": "user", "content": "hi"}])
+
+        listed = list(client.runs.list(agent_ids=[agent.id]))
+        assert [r.id for r in listed] == [run_id] and listed[0].status == "completed"
+        assert listed[0].stop_reason == "end_turn" and listed[0].total_duration_ns > 0
+        assert len(list(client.runs.list())) == 2
+        assert client.runs.retrieve(run_id).agent_id == agent.id
+
+        steps = list(client.runs.steps.list(run_id))
+        assert [(s.prompt_tokens, s.completion_tokens) for s in steps] == [(1200, 30), (1300, 15)]
+        assert all(s.run_id == run_id and s.model == PRICED for s in steps)
+        assert client.steps.retrieve(steps[0].id).total_tokens == 1230
+        assert [s.id for s in client.steps.list(agent_id=agent.id, order="asc")] == [s.id for s in steps]
+        usage = client.runs.usage.retrieve(run_id)
+        assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (2500, 45, 2545)
+
+        messages = list(client.runs.messages.list(run_id))
+        kinds = [m.message_type for m in messages]
+        assert kinds[0] == "user_message" and "tool_call_message" in kinds and kinds[-1] == "assistant_message"
+        assert all(m.run_id == run_id for m in messages)
+
+        http = httpx.Client(base_url=url, timeout=30)
+        context = http.get(f"/v1/agents/{agent.id}/context").json()
+        assert context["context_window_size_max"] == 128_000
+        assert context["num_messages"] == len(fake_llm.requests[-2]["messages"]) - 1 + 2  # then: + the last step's two
+        assert context["context_window_size_current"] == sum(p["tokens"] for p in context["parts"])
+        assert context["num_tokens_functions_definitions"] > 0 and "Name: Sam" in context["core_memory"]
+        assert http.get("/v1/runs/run-nope").status_code == 404
+        assert http.get("/v1/steps/step-nope").status_code == 404
+        assert http.get("/v1/agents/agent-nope/context").status_code == 404

@@ -101,6 +101,21 @@ class MessagesMixin(SQLHost):
         found.sort(key=lambda m: sign * m.seq)
         return found
 
+    def run_messages(self, run_id: str, *, limit: int = 1000, after: str | None = None,
+                     order: Literal["asc", "desc"] = "asc") -> list[Message]:
+        sign = 1 if order == "asc" else -1
+        where, params = ["run_id = $run"], {"run": run_id, "limit": limit, "sign": sign}
+        with self._read() as con:
+            if after:
+                row = con.execute("SELECT seq FROM messages WHERE id = ? AND run_id = ?", [after, run_id]).fetchone()
+                if row is None:
+                    raise NotFound(f"run {run_id} has no message '{after}'", "page with an id from the previous page")
+                params["after"] = sign * int(row[0])
+                where.append("$sign * seq > $after")
+            return [rows.message(r) for r in con.execute(
+                f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)} "
+                "ORDER BY $sign * seq LIMIT $limit", params).fetchall()]
+
     def search_messages(self, agent_id: str, query: str | None, *, roles: Sequence[str] = (),
                         start: datetime | None = None, end: datetime | None = None,
                         limit: int = 20, offset: int = 0) -> list[Message]:
