@@ -13,6 +13,7 @@ A script is a list of replies, one per request, in order:
     {"content": "slow...", "chunk_delay": 0.5}             stream slowly (for cancellation)
     {"content": "late", "delay": 30}                       answer only after 30 s
     {"content": "held", "gate": threading.Event()}        answer only once the test sets the event
+    {..., "pause_after": 3, "resume": threading.Event()}  stream 3 chunks, then wait for the event
     {"status": 429, "retry_after": 1}                      an error with a Retry-After header
     {"content": "cut off here", "break_after": 1}          stream that many content chunks, then hang up
 A request past the end of the script gets HTTP 500 "script exhausted", so a
@@ -213,10 +214,16 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
             base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
                     "model": request.get("model", "fake-model")}
 
+            sent_here = 0
+
             def send(choices: list[dict[str, Any]], **extra: Any) -> None:
+                nonlocal sent_here
                 self.wfile.write(f"data: {json.dumps({**base, 'choices': choices, **extra})}\n\n".encode())
                 self.wfile.flush()
                 fake.chunks_sent += 1
+                sent_here += 1
+                if sent_here == reply.get("pause_after"):
+                    reply["resume"].wait(120)  # mid-answer, until the test lets it go on
                 if delay:
                     time.sleep(delay)
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from memos.core import events as ev
+from memos.core.completion import partial_string_field
 from memos.core.context import (
     MAX_IN_CONTEXT,
     Compiled,
@@ -42,6 +43,7 @@ from memos.store import ids
 from memos.store.base import Agent, Message, NewMessage, Run, StepRecord, ToolCallRecord
 from memos.tools.builtins import TERMINAL_TOOLS, ToolContext, builtin_specs
 from memos.tools.registry import check_arguments
+from memos.tools.reply import REPLY_TOOL
 
 if TYPE_CHECKING:
     from memos.tools.custom import AgentTools
@@ -297,6 +299,9 @@ class AgentRunner:
 
         if completion.cancelled or not completion.tool_calls:
             text = completion.content
+            if completion.cancelled and not text:  # stopped while writing its reply through send_message
+                text = next((partial_string_field(c.arguments, "message") for c in completion.tool_calls
+                             if c.name == REPLY_TOOL), "")
             messages = [NewMessage("assistant", text)] if text else []
             reason: ev.StopReason = "cancelled" if completion.cancelled else "end_turn"
             with self.ws.store.transaction():  # the last step and the end of its run, together
@@ -454,7 +459,8 @@ class AgentRunner:
         def work() -> None:
             try:
                 result = self.llm.complete(self.model, compiled, tools or None,
-                                           on_text=lambda t: updates.put(("delta", t)), cancel=cancel)
+                                           on_text=lambda t: updates.put(("delta", t)), cancel=cancel,
+                                           on_tool=lambda *piece: updates.put(("tool", piece)))
                 updates.put(("done", result))
             except BaseException as exc:  # handed to the generator's thread
                 updates.put(("error", exc))
@@ -470,6 +476,8 @@ class AgentRunner:
                 continue
             if kind == "delta":
                 yield ev.AssistantDelta(value)
+            elif kind == "tool":
+                yield ev.ToolCallDelta(*value)
             elif kind == "error":
                 raise value
             else:

@@ -8,6 +8,9 @@ llm.py does not care which one ran.
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,12 +71,18 @@ def unknown_model(model: str) -> ProviderError:
     return ProviderError(f"the provider does not know the model {model}", "check the name with `memos models`")
 
 
-class StreamAssembler:
-    """Folds a stream's deltas (text, reasoning, pieces of tool calls, usage) into one Completion."""
+# A piece of a tool call as it streams: (index, call id, tool name, the new piece of its arguments).
+ToolDelta = Callable[[int, str, str, str], None]
 
-    def __init__(self, model: str) -> None:
+
+class StreamAssembler:
+    """Folds a stream's deltas (text, reasoning, pieces of tool calls, usage) into one Completion;
+    ``on_tool`` hears each piece of a tool call's arguments as it arrives (token streaming)."""
+
+    def __init__(self, model: str, on_tool: ToolDelta | None = None) -> None:
         self.out = Completion(model=model)
         self._calls: dict[int, dict[str, str]] = {}
+        self.on_tool = on_tool
 
     def text(self, piece: str | None) -> str | None:
         if piece:
@@ -90,6 +99,8 @@ class StreamAssembler:
             slot["id"] = call_id
         slot["name"] += name or ""
         slot["arguments"] += arguments or ""
+        if self.on_tool is not None and (arguments or name):
+            self.on_tool(index or 0, slot["id"], slot["name"], arguments or "")
 
     def usage(self, prompt_tokens: int | None, completion_tokens: int | None, cached_tokens: int | None = None) -> None:
         self.out.prompt_tokens = prompt_tokens or self.out.prompt_tokens
@@ -120,3 +131,28 @@ def cached_of(usage: Any) -> int:
         return 0
     value = details.get("cached_tokens") if isinstance(details, dict) else getattr(details, "cached_tokens", None)
     return int(value or 0)
+
+
+def partial_string_field(raw: str, field: str) -> str:
+    """The decoded value of a string field of a JSON object that may still be arriving
+    (``{"message": "Hel`` gives ``Hel``); what is not complete yet (half an escape) is left out."""
+    match = re.search(r'"' + re.escape(field) + r'"\s*:\s*"', raw)
+    if match is None:
+        return ""
+    rest = raw[match.end():]
+    end, escaped = None, False
+    for i, char in enumerate(rest):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            end = i
+            break
+    body = rest if end is None else rest[:end]
+    if end is None:
+        body = re.sub(r'\\(u[0-9a-fA-F]{0,3})?$', "", body)  # a trailing, unfinished escape
+    try:
+        return str(json.loads('"' + body + '"'))
+    except json.JSONDecodeError:
+        return ""

@@ -23,6 +23,17 @@ class AssistantDelta:
 
 
 @dataclass(frozen=True)
+class ToolCallDelta:
+    """A piece of a tool call's arguments as the LLM writes them (for token streaming)."""
+
+    index: int
+    tool_call_id: str
+    name: str
+    arguments: str
+    type: Literal["tool_call_delta"] = "tool_call_delta"
+
+
+@dataclass(frozen=True)
 class Assistant:
     text: str
     message_id: str | None = None
@@ -119,7 +130,7 @@ class Stop:
     type: Literal["stop_reason"] = "stop_reason"
 
 
-Event = (Reasoning | AssistantDelta | Assistant | ToolCall | ToolReturn | MemoryEdit | ApprovalRequest | Usage
+Event = (Reasoning | AssistantDelta | ToolCallDelta | Assistant | ToolCall | ToolReturn | MemoryEdit | ApprovalRequest | Usage
          | Summary | Warning | Waiting | Error | RunStarted | Stop)
 
 

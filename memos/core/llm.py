@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from memos.core.completion import Completion, ContextTooLong, ToolCallRequest, Transient
+from memos.core.completion import Completion, ContextTooLong, ToolCallRequest, ToolDelta, Transient
 from memos.core.config import PROVIDER_KEY_VARIABLES, Config
 from memos.core.pricing import cost_of
 from memos.core.tokens import count_tokens
@@ -106,13 +106,13 @@ class LLM:
 
     def complete(self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, *,
                  on_text: Callable[[str], None] | None = None, cancel: threading.Event | None = None,
-                 stream: bool = True) -> Completion:
+                 stream: bool = True, on_tool: ToolDelta | None = None) -> Completion:
         route = resolve(self.config, model)
         base_delay = float(os.environ.get("MEMOS_RETRY_BASE_SECONDS", RETRY_BASE_SECONDS))
         for attempt in range(1, MAX_ATTEMPTS + 1):
             started = time.perf_counter()
             try:
-                result = self._call(route, messages, tools, on_text, cancel, stream)
+                result = self._call(route, messages, tools, on_text, cancel, stream, on_tool)
             except Transient as exc:
                 if attempt == MAX_ATTEMPTS:
                     raise ProviderError(f"the LLM call to {model} kept failing after {MAX_ATTEMPTS} tries: "
@@ -129,16 +129,17 @@ class LLM:
 
     @staticmethod
     def _call(route: Route, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
-              on_text: Callable[[str], None] | None, cancel: threading.Event | None, stream: bool) -> Completion:
+              on_text: Callable[[str], None] | None, cancel: threading.Event | None, stream: bool,
+              on_tool: ToolDelta | None = None) -> Completion:
         if route.base_url is not None:
             from memos.core import llm_http  # httpx: ~0.1 s, only when a call is made
 
             return llm_http.call(route.model, route.wire_model, route.base_url, route.api_key, messages, tools,
-                                 on_text, cancel, stream, REQUEST_TIMEOUT)
+                                 on_text, cancel, stream, REQUEST_TIMEOUT, on_tool)
         from memos.core import llm_litellm  # litellm: ~3 s, only for providers httpx cannot reach
 
         return llm_litellm.call(route.model, route.kwargs, messages, tools, on_text, cancel, stream,
-                                REQUEST_TIMEOUT)
+                                REQUEST_TIMEOUT, on_tool)
 
 
 @dataclass(frozen=True)

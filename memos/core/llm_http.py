@@ -18,6 +18,7 @@ import httpx
 from memos.core.completion import (
     Completion,
     StreamAssembler,
+    ToolDelta,
     Transient,
     bad_key,
     cached_of,
@@ -83,7 +84,7 @@ def _refusal(model: str, response: httpx.Response) -> Exception:
 
 def call(model: str, wire_model: str, base_url: str, api_key: str | None, messages: list[dict[str, Any]],
          tools: list[dict[str, Any]] | None, on_text: Callable[[str], None] | None,
-         cancel: threading.Event | None, stream: bool, timeout: float) -> Completion:
+         cancel: threading.Event | None, stream: bool, timeout: float, on_tool: ToolDelta | None = None) -> Completion:
     body: dict[str, Any] = {"model": wire_model, "messages": messages}
     if tools:
         body["tools"] = tools
@@ -104,13 +105,19 @@ def call(model: str, wire_model: str, base_url: str, api_key: str | None, messag
         if on_text:
             on_text(text)
 
+    def relay_tool(index: int, call_id: str, name: str, piece: str) -> None:
+        nonlocal shown
+        shown = True
+        if on_tool:
+            on_tool(index, call_id, name, piece)
+
     try:
         if response.status_code >= 400:
             raise _refusal(model, response)
         if not stream:
             response.read()
             return _from_json(model, _json(response.text))
-        return _from_events(model, _events(response), relay, cancel)
+        return _from_events(model, _events(response), relay, cancel, relay_tool if on_tool else None)
     except (httpx.TransportError, Transient) as exc:  # the connection dropped, or the answer broke
         detail = exc.detail if isinstance(exc, Transient) else f"{type(exc).__name__}: {exc}"
         if shown:  # a retry would show the user the same words twice
@@ -156,8 +163,8 @@ def _events(response: httpx.Response) -> Iterator[dict[str, Any]]:
 
 
 def _from_events(model: str, events: Iterator[dict[str, Any]], on_text: Callable[[str], None] | None,
-                 cancel: threading.Event | None) -> Completion:
-    assembler = StreamAssembler(model)
+                 cancel: threading.Event | None, on_tool: ToolDelta | None = None) -> Completion:
+    assembler = StreamAssembler(model, on_tool)
     try:
         for chunk in events:
             if cancel is not None and cancel.is_set():

@@ -14,6 +14,7 @@ from typing import Any
 from memos.core.completion import (
     Completion,
     StreamAssembler,
+    ToolDelta,
     Transient,
     bad_key,
     cached_of,
@@ -46,10 +47,10 @@ def _translated(litellm: Any, exc: Exception, model: str) -> Exception:
 
 def call(model: str, kwargs: dict[str, Any], messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
          on_text: Callable[[str], None] | None, cancel: threading.Event | None, stream: bool,
-         timeout: float) -> Completion:
+         timeout: float, on_tool: ToolDelta | None = None) -> Completion:
     litellm = import_litellm()
     try:
-        return _call(litellm, model, kwargs, messages, tools, on_text, cancel, stream, timeout)
+        return _call(litellm, model, kwargs, messages, tools, on_text, cancel, stream, timeout, on_tool)
     except (ProviderError, KeyboardInterrupt):
         raise
     except Exception as exc:
@@ -58,7 +59,8 @@ def call(model: str, kwargs: dict[str, Any], messages: list[dict[str, Any]], too
 
 def _call(litellm: Any, model: str, kwargs: dict[str, Any], messages: list[dict[str, Any]],
           tools: list[dict[str, Any]] | None, on_text: Callable[[str], None] | None,
-          cancel: threading.Event | None, stream: bool, timeout: float) -> Completion:
+          cancel: threading.Event | None, stream: bool, timeout: float,
+          on_tool: ToolDelta | None = None) -> Completion:
     params: dict[str, Any] = {"model": model, "messages": messages, "timeout": timeout, "num_retries": 0, **kwargs}
     if tools:
         params["tools"] = tools
@@ -66,7 +68,7 @@ def _call(litellm: Any, model: str, kwargs: dict[str, Any], messages: list[dict[
         return _from_response(model, litellm.completion(**params))
     params.update(stream=True, stream_options={"include_usage": True})
     response = litellm.completion(**params)
-    assembler = StreamAssembler(model)
+    assembler = StreamAssembler(model, on_tool)
     try:
         for chunk in response:
             if cancel is not None and cancel.is_set():

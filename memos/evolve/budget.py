@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from memos.core.completion import Completion
+from memos.core.completion import Completion, ToolDelta
 from memos.core.llm import LLM
 from memos.errors import MemosError
 from memos.store.base import Run, StepRecord, Store
@@ -49,9 +49,10 @@ class BudgetedLLM(LLM):
 
     def complete(self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, *,
                  on_text: Callable[[str], None] | None = None, cancel: threading.Event | None = None,
-                 stream: bool = True) -> Completion:
+                 stream: bool = True, on_tool: ToolDelta | None = None) -> Completion:
         self.refuse_if_exhausted()
-        completion = self.inner.complete(model, messages, tools, on_text=on_text, cancel=cancel, stream=stream)
+        completion = self.inner.complete(model, messages, tools, on_text=on_text, cancel=cancel, stream=stream,
+                                         on_tool=on_tool)
         self.calls += 1
         self._record(completion)
         self.prompt_tokens += completion.prompt_tokens

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from memos.core import events as ev
+from memos.core.completion import partial_string_field
 from memos.core.context import SUMMARY_NAME
 from memos.store.base import Agent, Block, Message, Passage, ToolRecord
 from memos.tools.registry import ToolSpec
@@ -148,13 +149,23 @@ def stored_messages(messages: Iterable[Message], pending_call_ids: set[str]) -> 
 
 
 class EventShaper:
-    """Loop events to Letta streaming messages, keeping the usage totals for the end of the turn."""
+    """Loop events to Letta streaming messages, keeping the usage totals for the end of the turn.
 
-    def __init__(self) -> None:
+    With ``stream_tokens`` (Letta's token streaming) assistant text and tool-call arguments go out
+    as deltas while the LLM writes them, each delta a message that repeats its message's id; the
+    whole message is then not sent again. send_message's reply streams as assistant_message
+    deltas of the decoded text, as in Letta."""
+
+    def __init__(self, stream_tokens: bool = False) -> None:
         self.prompt_tokens = 0
         self.completion_tokens = 0
         self.steps = 0
         self.run_ids: list[str] = []
+        self.stream_tokens = stream_tokens
+        self._delta_ids: dict[str, str] = {}  # a streamed call's id (or "text") -> its message id
+        self._arguments: dict[str, str] = {}  # a streamed call's arguments so far
+        self._replies: dict[str, str] = {}  # a streamed send_message's text so far
+        self._text = ""  # the step's streamed content so far
 
     def shape(self, event: Any) -> dict[str, Any] | None:
         shaped = self._shape(event)
@@ -162,7 +173,43 @@ class EventShaper:
             shaped.setdefault("run_id", self.run_ids[-1])  # every message names the run that made it
         return shaped
 
+    def _delta_id(self, key: str) -> str:
+        return self._delta_ids.setdefault(key, f"message-{uuid.uuid4()}")
+
+    def _token(self, event: Any) -> dict[str, Any] | None:
+        """A delta as a Letta message (token streaming only)."""
+        if isinstance(event, ev.AssistantDelta):
+            self._text += event.text
+            return _base(self._delta_id("text"), now_iso(), "assistant_message", content=event.text)
+        call_id = event.tool_call_id or f"index-{event.index}"
+        self._arguments[call_id] = self._arguments.get(call_id, "") + event.arguments
+        if event.name == ASSISTANT_TOOL:
+            text = partial_string_field(self._arguments[call_id], "message")
+            piece, self._replies[call_id] = text[len(self._replies.get(call_id, "")):], text
+            return _base(self._delta_id(call_id), now_iso(), "assistant_message", content=piece) if piece else None
+        call = {"name": event.name, "arguments": event.arguments, "tool_call_id": event.tool_call_id}
+        return _base(self._delta_id(call_id), now_iso(), "tool_call_message", tool_call=call, tool_calls=[call])
+
+    def _already_streamed(self, event: Any) -> bool:
+        """A whole message whose deltas went out already (token streaming)."""
+        if isinstance(event, ev.ToolCall):
+            return event.tool_call_id in self._arguments
+        if isinstance(event, ev.Assistant):
+            if self._text and event.text == self._text:
+                self._text = ""
+                self._delta_ids.pop("text", None)
+                return True
+            for call_id, text in list(self._replies.items()):
+                if text == event.text:
+                    del self._replies[call_id]
+                    return True
+        return False
+
     def _shape(self, event: Any) -> dict[str, Any] | None:
+        if isinstance(event, (ev.AssistantDelta, ev.ToolCallDelta)):
+            return self._token(event) if self.stream_tokens else None
+        if self.stream_tokens and self._already_streamed(event):
+            return None
         date = now_iso()
         new_id = f"message-{uuid.uuid4()}"
         if isinstance(event, ev.Reasoning):

@@ -208,3 +208,77 @@ def test_runs_steps_usage_and_context_through_lettas_sdk(fake_llm) -> None:  # t
         assert http.get("/v1/runs/run-nope").status_code == 404
         assert http.get("/v1/steps/step-nope").status_code == 404
         assert http.get("/v1/agents/agent-nope/context").status_code == 404
+
+
+REPLY = "Hello Sam, here is a reply long enough to arrive in many small pieces over the wire."
+
+
+def test_token_streaming_sends_deltas_before_the_llm_has_finished(fake_llm) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    import letta_client
+
+    from tests.e2e.test_serve import running_server
+
+    resume = threading.Event()
+    with running_server() as url:
+        client = letta_client.Letta(base_url=url, _strict_response_validation=True, max_retries=0)
+        agent = client.agents.create(name="ada", model="openai/fake-model", memory_blocks=[])
+        # Step 1 calls a tool (its arguments stream as tool-call deltas); step 2 replies through
+        # send_message, and the fake LLM stops after 4 chunks of it until the test lets it go on.
+        fake_llm.script(call("conversation_search", query="what did we say about the weather in Lisbon"),
+                        {**say(REPLY), "pause_after": 4, "resume": resume})
+        chunks = []
+        first_reply_before_the_end = None
+        for chunk in client.agents.messages.stream(agent_id=agent.id, stream_tokens=True,
+                                                   messages=[{"role": "user", "content": "hi"}]):
+            chunks.append(chunk)
+            if chunk.message_type == "assistant_message" and first_reply_before_the_end is None:
+                first_reply_before_the_end = not resume.is_set()
+                resume.set()
+        assert first_reply_before_the_end is True  # the delta came while the LLM was still held
+
+        replies = [c for c in chunks if c.message_type == "assistant_message"]
+        assert len(replies) > 3 and len({c.id for c in replies}) == 1  # deltas of one message
+        assert "".join(c.content for c in replies) == REPLY
+        calls = [c for c in chunks if c.message_type == "tool_call_message"]
+        assert len(calls) > 2 and len({c.id for c in calls}) == 1
+        arguments = "".join(c.tool_call.arguments for c in calls)
+        assert json.loads(arguments) == {"query": "what did we say about the weather in Lisbon"}
+        returns = [c for c in chunks if c.message_type == "tool_return_message"]
+        assert [r.name for r in returns] == ["conversation_search"]
+        assert chunks[-1].message_type == "usage_statistics" and all(c.run_id for c in replies + calls)
+
+        # Without stream_tokens: one message per step, as before.
+        fake_llm.script(say(REPLY))
+        whole = [c for c in client.agents.messages.stream(agent_id=agent.id,
+                                                            messages=[{"role": "user", "content": "again"}])
+                 if c.message_type == "assistant_message"]
+        assert [c.content for c in whole] == [REPLY]
+
+
+def test_cancelling_mid_token_keeps_what_was_written(fake_llm) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    import letta_client
+
+    from tests.e2e.test_serve import running_server
+
+    resume = threading.Event()
+    with running_server() as url:
+        client = letta_client.Letta(base_url=url, _strict_response_validation=True, max_retries=0)
+        agent = client.agents.create(name="ada", model="openai/fake-model", memory_blocks=[])
+        fake_llm.script({**say(REPLY), "pause_after": 5, "resume": resume})
+        chunks = []
+        for chunk in client.agents.messages.stream(agent_id=agent.id, stream_tokens=True,
+                                                   messages=[{"role": "user", "content": "hi"}]):
+            chunks.append(chunk)
+            if chunk.message_type == "assistant_message" and not resume.is_set():
+                assert client.agents.messages.cancel(agent_id=agent.id)["cancelled"] == 1
+                resume.set()
+        assert [c.stop_reason for c in chunks if c.message_type == "stop_reason"] == ["cancelled"]
+        streamed = "".join(c.content for c in chunks if c.message_type == "assistant_message")
+        kept = client.agents.messages.list(agent_id=agent.id, limit=1).items[0]
+        assert kept.message_type == "assistant_message"
+        assert kept.content and REPLY.startswith(kept.content) and len(kept.content) < len(REPLY)
+        assert kept.content.startswith(streamed)  # what the client saw is kept (and maybe a piece more)

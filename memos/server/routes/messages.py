@@ -67,9 +67,9 @@ def _collect(events: Iterator[Any]) -> dict[str, Any]:
             "usage": shaper.usage()}
 
 
-def _sse(events: Iterator[Any], first: Any) -> Iterator[str]:
+def _sse(events: Iterator[Any], first: Any, stream_tokens: bool = False) -> Iterator[str]:
     """Bare `data:` lines (letta-client drops events with an `event:` line), then [DONE]."""
-    shaper = shapes.EventShaper()
+    shaper = shapes.EventShaper(stream_tokens)
 
     def line(item: dict[str, Any]) -> str:
         return f"data: {json.dumps(item, ensure_ascii=False)}\n\n"
@@ -109,7 +109,7 @@ def _start(turns: TurnService, agent: Any, body: MessageRequest) -> tuple[Iterat
 
 def _stream(turns: TurnService, agent: Any, body: MessageRequest) -> StreamingResponse:
     events, first = _start(turns, agent, body)
-    return StreamingResponse(_sse(events, first), media_type="text/event-stream",
+    return StreamingResponse(_sse(events, first, body.stream_tokens), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
