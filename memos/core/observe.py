@@ -156,5 +156,16 @@ def context_overview(ws: Workspace, agent: Agent) -> ContextOverview:
                            summary.content if summary is not None else None, schemas)
 
 
+def context_lines(overview: ContextOverview, width: int = 16, name_width: int = 18) -> list[str]:
+    """The overview as short lines with a bar each (the TUI's Memory tab shows these)."""
+    lines = []
+    for part in overview.parts:
+        bar = "█" * max(1 if part.tokens else 0, round(width * part.tokens / max(1, overview.total)))
+        lines.append(f"{part.name[:name_width]:<{name_width}} {part.tokens:>7,} {bar}")
+    lines.append(f"{overview.total:,} of {overview.window:,} tokens ({overview.total / overview.window:.1%})")
+    lines.append(f"summarises at {int(overview.window * overview.threshold):,}")
+    return lines
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)

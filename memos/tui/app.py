@@ -1,4 +1,4 @@
-"""The memos TUI: agents, memory inspector, archival browser, conversation, evolution review.
+"""The memos TUI: agents, memory inspector, archival browser, conversation, evolution review, runs.
 
 A front end only: panes call core and store functions like the CLI does. Writes by
 other processes (a cron pass, a pipeline) are noticed by the store's change stamp
@@ -26,13 +26,14 @@ from memos.tui.widgets.base import memos_app
 from memos.tui.widgets.conversation import ConversationPane
 from memos.tui.widgets.evolution import EvolutionPane
 from memos.tui.widgets.memory import MemoryPane
+from memos.tui.widgets.runs import RunsPane
 
 POLL_SECONDS = 1.0
 # Where the keyboard goes when a tab opens (the pane's bindings work from there).
 FOCUS = {"agents": "#agents-table", "memory": "#block-list", "archival": "#archival-query",
-         "conversation": "#chat-input", "evolution": "#evolution-table"}
+         "conversation": "#chat-input", "evolution": "#evolution-table", "runs": "#runs-table"}
 PANES = {"agents": AgentsPane, "memory": MemoryPane, "archival": ArchivalPane, "conversation": ConversationPane,
-         "evolution": EvolutionPane}
+         "evolution": EvolutionPane, "runs": RunsPane}
 
 
 class PaneTabs(TabbedContent):
@@ -59,7 +60,8 @@ class MemosApp(App[None]):
     AUTO_FOCUS = None
     BINDINGS = [Binding("ctrl+q", "quit", "Quit"), Binding("f1", "show_tab('agents')", "Agents"),
                 Binding("f2", "show_tab('memory')", "Memory"), Binding("f3", "show_tab('archival')", "Archival"),
-                Binding("f4", "show_tab('conversation')", "Chat"), Binding("f5", "show_tab('evolution')", "Evolution")]
+                Binding("f4", "show_tab('conversation')", "Chat"), Binding("f5", "show_tab('evolution')", "Evolution"),
+                Binding("f6", "show_tab('runs')", "Runs")]
 
     def __init__(self, ws: Workspace | None = None, agent: str | None = None) -> None:
         super().__init__()

@@ -70,7 +70,7 @@ def check(svg: str, name: str) -> None:
         pytest.fail(f"the {name} pane looks different: compare {path} with {new}")
 
 
-@pytest.mark.parametrize("pane", ["agents", "memory", "archival", "conversation", "evolution"])
+@pytest.mark.parametrize("pane", ["agents", "memory", "archival", "conversation", "evolution", "runs"])
 async def test_pane_snapshot(ws, pane: str) -> None:  # type: ignore[no-untyped-def]
     from memos.tui.app import MemosApp
 

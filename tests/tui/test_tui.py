@@ -261,3 +261,40 @@ async def test_escape_cancels_a_streaming_reply_and_keeps_the_partial_text(ws, f
         kept = ws.store.list_messages(ws.store.get_agent("ada").id, limit=1)[0]
         assert kept.role == "assistant" and kept.content.startswith("one")
         assert len(kept.content) < len("one two three four five six seven eight nine ten")
+
+
+async def test_runs_pane_follows_a_send_in_another_terminal(ws, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    from textual.widgets import DataTable, Static
+
+    app = _app(ws)
+    async with app.run_test(size=(140, 34)) as pilot:
+        await show(pilot, app, "runs")
+        table = app.query_one("#runs-table", DataTable)
+        assert table.row_count == 0
+        fake_llm.script({"tool_calls": [{"name": "conversation_search", "arguments": {"query": "tea"}}],
+                         "prompt_tokens": 900, "completion_tokens": 9},
+                        {"tool_calls": [{"name": "send_message", "arguments": {"message": "No tea yet."}}]})
+        done = subprocess.run([str(MEMOS_BIN), "send", "--agent", "ada", "tea?"], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        await _wait(pilot, lambda: table.row_count == 1)
+        assert table.get_row_at(0)[2] == "completed" and table.get_row_at(0)[3] == "2"
+        assert table.get_row_at(0)[4] == "1,000/29"
+        detail = app.query_one("#runs-detail", Static)
+        await _wait(pilot, lambda: "conversation_search" in str(detail.render()))
+        assert "step 2" in str(detail.render())
+        usage = str(app.query_one("#runs-usage", Static).render())
+        assert "last 24 h: agent: 2 LLM calls, 1,000 in / 29 out" in usage
+
+
+async def test_memory_tab_shows_what_the_next_prompt_holds(ws) -> None:  # type: ignore[no-untyped-def]
+    from textual.widgets import Static
+
+    from memos.core.observe import context_overview
+
+    app = _app(ws)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await show(pilot, app, "memory")
+        panel = str(app.query_one("#context-panel", Static).render())
+        overview = context_overview(ws, ws.store.get_agent("ada"))
+        assert f"{overview.total:,} of 128,000 tokens" in panel
+        assert "tool schemas" in panel and "summarises at 115,200" in panel

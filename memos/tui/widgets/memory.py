@@ -35,6 +35,7 @@ class MemoryPane(Horizontal):
     def compose(self) -> ComposeResult:
         with Vertical(id="block-list-box"):
             yield ListView(id="block-list")
+            yield Static("", id="context-panel", markup=False)
         with Vertical(id="block-editor-box"):
             yield Static("", id="block-title", classes="status", markup=False)
             yield TextArea(id="block-editor")
@@ -66,6 +67,15 @@ class MemoryPane(Horizontal):
         if self.current:
             listing.index = labels.index(self.current)
             self._show(self.current, keep_edits=True)
+        self._show_context()
+
+    def _show_context(self) -> None:
+        """What the next prompt holds, in tokens (as `memos context` shows it)."""
+        from memos.core.observe import context_lines, context_overview
+
+        app = memos_app(self)
+        overview = context_overview(app.ws, app.agent)
+        self.query_one("#context-panel", Static).update("next prompt\n" + "\n".join(context_lines(overview, width=9, name_width=13)))
 
     def _block(self, label: str):
         return memos_app(self).ws.store.get_agent_block(memos_app(self).chosen_agent_id, label)
