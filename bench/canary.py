@@ -135,7 +135,7 @@ def overhead(calls: int) -> None:
     route, _ = tools.router.route("parse_price", "switch", tool.commit)  # type: ignore[attr-defined]
     assert route is not None, "the canary ended during the measurement"
     same, switched = [], []
-    for i in range(calls):
+    for _ in range(calls):
         for files, bucket in ((tool.files, None), (tool.files, same), (route.new_files, None),  # type: ignore[attr-defined,union-attr]
                               (tool.files, switched)):
             time.sleep(SETTLE)

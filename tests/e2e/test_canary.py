@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from memos.evolve.canary import pick
 from tests.conftest import say
 from tests.e2e.evolving import (
     BROKEN_TEST,
@@ -32,10 +33,23 @@ def configure(memos, **settings: str) -> None:  # type: ignore[no-untyped-def]
         assert done.code == 0, done.err
 
 
-def traffic(memos, fake_llm, batch: str, prices: list[str]) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+def mixed_ids(evolution_id: str, share: float, count: int, batch: str) -> list[str]:
+    """Call ids the canary splits between both versions, at least a third each way (the split is
+    a hash of the evolution's id, a new one in every run, and the call's id)."""
+    for attempt in range(1000):
+        ids = [f"{batch}-{attempt}-{i}" for i in range(count)]
+        new = sum(1 for i in ids if pick(evolution_id, i, share) == "new")
+        if count // 3 <= new <= count - count // 3:
+            return ids
+    raise AssertionError("no mixed split found")
+
+
+def traffic(memos, fake_llm, batch: str, prices: list[str],  # type: ignore[no-untyped-def]
+            ids: list[str] | None = None) -> list[dict[str, Any]]:
     """One `memos send` whose single step calls parse_price once per price; returns the tool returns."""
-    fake_llm.script({"tool_calls": [{"id": f"{batch}-{i}", "name": "parse_price", "arguments": {"text": price}}
-                                    for i, price in enumerate(prices)]}, say("Done."))
+    ids = ids or [f"{batch}-{i}" for i in range(len(prices))]
+    fake_llm.script({"tool_calls": [{"id": call_id, "name": "parse_price", "arguments": {"text": price}}
+                                    for call_id, price in zip(ids, prices)]}, say("Done."))
     sent = memos("send", "--agent", "ada", "--json", f"prices, batch {batch}")
     assert sent.code == 0, sent.err
     return [m for m in sent.json()["messages"] if m["type"] == "tool_return" and m["name"] == "parse_price"]
@@ -67,7 +81,8 @@ def test_a_fix_is_canaried_gets_healthy_traffic_and_is_promoted(memos, fake_llm,
 
     answered: list[str] = []
     for batch in range(6):
-        returns = traffic(memos, fake_llm, f"a{batch}", ["$2,000"] * 6)
+        returns = traffic(memos, fake_llm, f"a{batch}", ["$2,000"] * 6,
+                          mixed_ids(canary["evolution"], 0.5, 6, f"a{batch}"))
         answered += [r["result"] for r in returns]
         if status_of(memos, canary["evolution"])["status"] != "canary":
             break
@@ -95,7 +110,7 @@ def test_a_change_that_fails_on_new_live_inputs_is_rolled_back_by_the_monitor(me
     row = status_of(memos, canary["evolution"])
     assert row["shadow"]["errors_introduced"] == 0 and row["shadow"]["outputs_changed"] == 0  # replay saw nothing
 
-    first = traffic(memos, fake_llm, "b0", ["$ 7"] * 10)
+    first = traffic(memos, fake_llm, "b0", ["$ 7"] * 10, mixed_ids(canary["evolution"], 0.5, 10, "b0"))
     failed = [r for r in first if r["status"] == "error"]
     assert failed and all("unexpected space" in r["result"] for r in failed)  # the new code, on a new input
     assert {r["result"] for r in first if r["status"] != "error"} == {"7.0"}
