@@ -9,6 +9,7 @@ import pytest
 
 from memos.store.base import (
     BlockChange,
+    CanaryCall,
     NewAgent,
     NewBlock,
     NewMessage,
@@ -55,7 +56,11 @@ def _fill(store) -> dict:  # type: ignore[no-untyped-def]
                       [ToolCallRecord("toolcall-x", ada.id, "c1", "weather", '{"city": "Oslo"}', "sunny", "success", 4.5)])
     store.finish_run(run.id, "completed", "end_turn")
     evo = store.create_evolution(ada.id, "evolve/2026-11-25-weather", "abc", title="cache", rationale="slow")
-    store.update_evolution(evo.id, status="pending", test_report={"passed": 2}, shadow_report={"changed": []})
+    store.update_evolution(evo.id, status="canary", test_report={"passed": 2}, shadow_report={"changed": []},
+                           canary={"mode": "shadow", "tools": ["weather"]}, stages=[{"stage": "load and test"}],
+                           utility={"score": 1.5}, usage={"tokens": 240}, reason="tests passed")
+    store.record_canary_calls([CanaryCall("canary-x", evo.id, ada.id, "weather", "c1", "old", "ok", 4.5, 5,
+                                          shadow_outcome="error", shadow_ms=6.0, differs=False)])
     store.set_meta("evolve.last_pass.ada", "2026-11-25T03:00:00")
     return {"ada": ada, "bob": bob, "vectors": vectors}
 
@@ -63,7 +68,9 @@ def _fill(store) -> dict:  # type: ignore[no-untyped-def]
 def _view(store, agent_ids):  # type: ignore[no-untyped-def]
     """What a user can see of a store through its interface."""
     view = {"agents": store.list_agents(), "blocks": store.list_blocks(), "tools": store.list_tools(),
-            "evolutions": store.list_evolutions(), "meta": store.get_meta("evolve.last_pass.ada")}
+            "evolutions": store.list_evolutions(), "meta": store.get_meta("evolve.last_pass.ada"),
+            "canary_calls": [store.list_canary_calls(e.id) for e in store.list_evolutions()],
+            "runs": store.list_runs(limit=100), "steps": store.list_steps(limit=100)}
     for agent_id in agent_ids:
         view[agent_id] = {
             "messages": store.list_messages(agent_id, limit=1000, order="asc"),
@@ -86,7 +93,8 @@ def test_everything_is_copied_verified_and_usable(workspace, target, memos):
     assert report["verified"] is True
     assert {name: t["rows"] for name, t in report["tables"].items()} == {
         "store_meta": 1, "agents": 2, "blocks": 2, "agent_blocks": 3, "block_history": 5, "messages": 121,
-        "passages": 301, "tools": 2, "agent_tools": 1, "runs": 1, "steps": 1, "tool_calls": 1, "evolutions": 1}
+        "passages": 301, "tools": 2, "agent_tools": 1, "runs": 1, "steps": 1, "tool_calls": 1, "evolutions": 1,
+        "canary_calls": 1}
     assert "passages: 301 rows copied and verified" in result.err
 
     from memos.store.postgres.store import PostgresStore
