@@ -32,3 +32,15 @@ def machine_line() -> str:
 def pct(seconds: Sequence[float], q: float) -> float:
     """The q-th percentile of durations in seconds, in milliseconds."""
     return float(np.percentile(np.asarray(seconds) * 1000, q))
+
+
+def timed(fn, repeat: int) -> list[float]:  # type: ignore[no-untyped-def]
+    """Milliseconds of each of ``repeat`` calls of ``fn``."""
+    import time
+
+    out = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - started) * 1000)
+    return out

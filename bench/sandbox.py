@@ -18,21 +18,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import machine_line  # noqa: E402
+from common import machine_line, timed  # noqa: E402
 
 from memos.tools.sandbox import Sandbox  # noqa: E402
 
 TOOL = {"echo.py": 'def echo(text: str) -> str:\n    """Echo.\n\n    Args:\n        text: What to echo.\n    """\n'
                    "    return text\n"}
 
-
-def timed(fn, calls: int) -> list[float]:  # type: ignore[no-untyped-def]
-    out = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - started) * 1000)
-    return out
 
 
 def main() -> None:

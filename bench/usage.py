@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import machine_line  # noqa: E402
+from common import machine_line, timed  # noqa: E402
 
 MEMOS = str(Path(sys.executable).parent / "memos")
 MODELS = ("openai/gpt-4o-mini", "anthropic/claude-3-5-haiku-20241022", "ollama/llama3.1")
@@ -77,14 +77,6 @@ def fill(steps: int) -> None:
             con.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM arrow")
     ws.close()
 
-
-def timed(fn, repeat: int) -> list[float]:  # type: ignore[no-untyped-def]
-    out = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - started) * 1000)
-    return out
 
 
 def main() -> None:

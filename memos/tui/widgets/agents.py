@@ -8,7 +8,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from memos.tui.events import AgentSelected
-from memos.tui.widgets.base import memos_app
+from memos.tui.widgets.base import memos_app, selected_key
 
 
 class AgentsPane(Vertical):
@@ -43,10 +43,7 @@ class AgentsPane(Vertical):
         self.query_one("#agents-status", Static).update(f"{table.row_count} agent(s) · Enter uses one · n new · d delete")
 
     def _selected(self) -> str | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        return selected_key(self.query_one(DataTable))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.post_message(AgentSelected(str(event.row_key.value)))

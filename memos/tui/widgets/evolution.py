@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Static
 
 from memos.errors import MemosError
 from memos.evolve.checks import describe_shadow
-from memos.tui.widgets.base import memos_app
+from memos.tui.widgets.base import memos_app, selected_key
 
 
 class EvolutionPane(Horizontal):
@@ -80,10 +80,7 @@ class EvolutionPane(Horizontal):
         self._canaries = [e.id for e in rows if e.status == "canary"]
 
     def _selected(self) -> str | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        return selected_key(self.query_one(DataTable))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key is not None:

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
-from memos.tui.widgets.base import memos_app
+from memos.tui.widgets.base import memos_app, selected_key
 
 SHOWN = 50
 
@@ -70,10 +70,7 @@ class RunsPane(Horizontal):
         self.query_one("#runs-usage", Static).update("\n".join(lines))
 
     def _selected(self) -> str | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        return selected_key(self.query_one(DataTable))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key is not None:
