@@ -12,6 +12,9 @@ from memos.cli.common import JsonOpt, YesOpt, confirm, workspace
 app = typer.Typer(help="Create and manage agents.", no_args_is_help=True)
 
 
+TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="A tag for the agent (repeatable).")]
+
+
 def _summary_json(summary) -> dict:
     data = output.jsonable(summary.agent)
     data["counts"] = output.jsonable(summary.counts)
@@ -29,6 +32,7 @@ def create(
     context_window: Annotated[int | None, typer.Option(min=1, help="Context window in tokens.")] = None,
     persona: Annotated[str | None, typer.Option(help="Text of the persona block (default: the template).")] = None,
     human: Annotated[str | None, typer.Option(help="Text of the human block (default: the template).")] = None,
+    tag: TagOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Create an agent with the default persona and human blocks."""
@@ -36,7 +40,7 @@ def create(
 
     ws = workspace()
     agent = agents.create_agent(ws, name, description=description, model=model, embedding_model=embedding_model,
-                                context_window=context_window, persona=persona, human=human)
+                                context_window=context_window, persona=persona, human=human, tags=tag or [])
     if json_out:
         output.emit_json(_summary_json(agents.summarize(ws, agent)))
     else:
@@ -45,20 +49,24 @@ def create(
 
 
 @app.command("list")
-def list_agents(json_out: JsonOpt = False) -> None:
-    """List agents with their model, counts and last activity."""
+def list_agents(
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="Only agents with this tag (repeatable: any of them).")] = None,
+    all_tags: Annotated[bool, typer.Option("--all-tags", help="With several --tag: agents with every one.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """List agents with their model, tags, counts and last activity."""
     from memos.core import agents
 
     ws = workspace()
-    summaries = [agents.summarize(ws, a) for a in ws.store.list_agents()]
+    summaries = [agents.summarize(ws, a) for a in agents.with_tags(ws.store.list_agents(), tag or [], all_tags)]
     if json_out:
         output.emit_json([_summary_json(s) for s in summaries])
         return
     default = ws.config.get("default_agent")
     output.table(
-        ["name", "model", "messages", "passages", "last activity", "id"],
-        [(("* " if s.agent.name == default else "") + s.agent.name, s.agent.model, s.counts.messages,
-          s.counts.passages, output.when(s.counts.last_activity), s.agent.id) for s in summaries],
+        ["name", "model", "tags", "messages", "passages", "last activity", "id"],
+        [(("* " if s.agent.name == default else "") + s.agent.name, s.agent.model, ", ".join(s.agent.tags) or "-",
+          s.counts.messages, s.counts.passages, output.when(s.counts.last_activity), s.agent.id) for s in summaries],
     )
 
 
@@ -78,6 +86,7 @@ def show(
     a, c = summary.agent, summary.counts
     output.table(["field", "value"], [
         ("name", a.name), ("id", a.id), ("description", a.description or "-"), ("model", a.model),
+        ("tags", ", ".join(a.tags) or "-"),
         ("embedding model", a.embedding_model), ("context window", f"{a.context_window:,}"),
         ("messages", c.messages), ("passages", c.passages), ("created", output.when(a.created_at)),
         ("last activity", output.when(c.last_activity)),
@@ -113,9 +122,11 @@ def update(
     context_window: Annotated[int | None, typer.Option(help="Context window in tokens.")] = None,
     tool_rule: Annotated[list[str] | None, typer.Option("--tool-rule", help='A tool rule as JSON, e.g. \'{"type": "run_first", "tool_name": "archival_memory_search"}\' (repeatable; replaces the rules).')] = None,
     clear_rules: Annotated[bool, typer.Option("--clear-rules", help="Remove every tool rule.")] = False,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable; replaces the tags).")] = None,
+    clear_tags: Annotated[bool, typer.Option("--clear-tags", help="Remove every tag.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Change an agent's description, model, context window or tool rules."""
+    """Change an agent's description, model, context window, tool rules or tags."""
     import json
 
     from memos.core import agents
@@ -133,7 +144,8 @@ def update(
                 raise InvalidInput(f"--tool-rule is not valid JSON ({exc.msg}): {raw}") from None
     ws = workspace()
     agent = agents.update_agent(ws, ws.resolve_agent(name), description=description, model=model,
-                                context_window=context_window, tool_rules=rules)
+                                context_window=context_window, tool_rules=rules,
+                                tags=[] if clear_tags else (tag or None))
     if json_out:
         output.emit_json(agent)
     else:

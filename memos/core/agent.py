@@ -13,7 +13,7 @@ import json
 import queue
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -133,17 +133,24 @@ class AgentRunner:
         self.model_override = name
 
     # -- public entry points ---------------------------------------------------------
-    def send(self, text: str, cancel: threading.Event | None = None) -> Iterator[ev.Event]:
-        if not text.strip():
+    def send(self, text: str, cancel: threading.Event | None = None,
+             system_notes: Sequence[str] = ()) -> Iterator[ev.Event]:
+        """A turn for a user message; ``system_notes`` go into the log first as system messages
+        (Letta takes role "system" messages from clients; the agent reads them in order)."""
+        notes = [note for note in system_notes if note.strip()]
+        if not text.strip() and not notes:
             raise InvalidInput("the message is empty", "give some text to send")
-        check_message_size(text)
-        return self._exclusive(lambda: self._send(text, cancel or threading.Event()))
+        for piece in (text, *notes):
+            check_message_size(piece)
+        return self._exclusive(lambda: self._send(text, cancel or threading.Event(), notes))
 
-    def approve(self, cancel: threading.Event | None = None) -> Iterator[ev.Event]:
-        return self._exclusive(lambda: self._approve(cancel or threading.Event()))
+    def approve(self, cancel: threading.Event | None = None, call_ids: Sequence[str] = ()) -> Iterator[ev.Event]:
+        """Run the waiting tool calls; ``call_ids``, when a client names them, must be those calls."""
+        return self._exclusive(lambda: self._approve(cancel or threading.Event(), call_ids))
 
-    def deny(self, reason: str, cancel: threading.Event | None = None) -> Iterator[ev.Event]:
-        return self._exclusive(lambda: self._deny(reason, cancel or threading.Event()))
+    def deny(self, reason: str, cancel: threading.Event | None = None,
+             call_ids: Sequence[str] = ()) -> Iterator[ev.Event]:
+        return self._exclusive(lambda: self._deny(reason, cancel or threading.Event(), call_ids))
 
     def refresh_tools(self) -> None:
         """Built-ins plus the attached custom tools as loaded now (once per turn: attachments may change)."""
@@ -166,16 +173,18 @@ class AgentRunner:
         finally:
             lock.release()
 
-    def _send(self, text: str, cancel: threading.Event) -> Events[None]:
+    def _send(self, text: str, cancel: threading.Event, notes: Sequence[str] = ()) -> Events[None]:
         self._refuse_if_pending()
         self.refresh_tools()
         with self.ws.store.transaction():  # the message and its run start together
             run = self.ws.store.start_run(self.agent.id)
-            self.ws.store.append_messages(self.agent.id, [NewMessage("user", text, run_id=run.id)])
+            self.ws.store.append_messages(self.agent.id, [
+                *(NewMessage("system", note, run_id=run.id) for note in notes),
+                *([NewMessage("user", text, run_id=run.id)] if text.strip() else [])])
         yield from self._run(run, cancel, RuleState(self.agent.tool_rules))
 
-    def _approve(self, cancel: threading.Event) -> Events[None]:
-        pending = self._pending()
+    def _approve(self, cancel: threading.Event, call_ids: Sequence[str] = ()) -> Events[None]:
+        pending = self._pending(call_ids)
         self.refresh_tools()
         state = RuleState(self.agent.tool_rules)
         run = self.ws.store.start_run(self.agent.id)
@@ -204,8 +213,8 @@ class AgentRunner:
             yield from self._tool_events(call.tool_call_id, call.name, result, status, ctx)
         return "end_turn" if ends else None
 
-    def _deny(self, reason: str, cancel: threading.Event) -> Events[None]:
-        pending = self._pending()
+    def _deny(self, reason: str, cancel: threading.Event, call_ids: Sequence[str] = ()) -> Events[None]:
+        pending = self._pending(call_ids)
         why = reason.strip() or "no reason given"
         result = f"Error: the user denied this tool call. Reason: {why}"
         run = self.ws.store.start_run(self.agent.id)
@@ -222,10 +231,15 @@ class AgentRunner:
 
         yield from self._run(run, cancel, RuleState(self.agent.tool_rules), first=deny_all)
 
-    def _pending(self) -> list[ToolCallRecord]:
+    def _pending(self, call_ids: Sequence[str] = ()) -> list[ToolCallRecord]:
         pending = self.ws.store.pending_tool_calls(self.agent.id)
+        # Letta's words in both errors: clients match on them.
         if not pending:
-            raise InvalidInput(f"agent '{self.agent.name}' has no tool call waiting for approval")
+            raise InvalidInput(f"No tool call is currently awaiting approval (agent '{self.agent.name}')")
+        unknown = sorted(set(call_ids) - {call.tool_call_id for call in pending if call.tool_call_id})
+        if unknown:
+            raise InvalidInput(f"Invalid tool call IDs: {', '.join(unknown)}",
+                               f"the waiting call is {', '.join(str(c.tool_call_id) for c in pending)}")
         return pending
 
     def _refuse_if_pending(self) -> None:

@@ -65,7 +65,7 @@ def create_agent(ws: Workspace, name: str, *, description: str = "", model: str 
                  persona: str | None = None, human: str | None = None, system: str | None = None,
                  blocks: list[NewBlock] | None = None, tool_rules: list[dict] | None = None,
                  metadata: dict | None = None, shared_block_ids: Sequence[str] = (),
-                 library_tools: Sequence[str] = ()) -> Agent:
+                 library_tools: Sequence[str] = (), tags: Sequence[str] = ()) -> Agent:
     """A new agent; ``blocks`` replaces the default persona and human blocks when given.
 
     ``shared_block_ids``: existing blocks to attach; ``library_tools``: names of tools from the
@@ -98,6 +98,7 @@ def create_agent(ws: Workspace, name: str, *, description: str = "", model: str 
             context_window=context_window or ws.config.get("context_window"),
             tool_rules=rules,
             metadata=metadata or {},
+            tags=checked_tags(tags),
         ),
         chosen,
     )
@@ -146,9 +147,12 @@ def use_agent(ws: Workspace, name: str) -> Agent:
 
 def update_agent(ws: Workspace, agent: Agent, *, description: str | None = None, model: str | None = None,
                  context_window: int | None = None, tool_rules: list[dict] | None = None,
-                 system: str | None = None, metadata: dict | None = None) -> Agent:
+                 system: str | None = None, metadata: dict | None = None,
+                 tags: Sequence[str] | None = None) -> Agent:
     """Change an agent's settings; tool rules are checked against the tools it has."""
     fields: dict = {}
+    if tags is not None:
+        fields["tags"] = checked_tags(tags)
     check_agent_texts(description, system)
     if system is not None:
         if not system.strip():
@@ -167,6 +171,34 @@ def update_agent(ws: Workspace, agent: Agent, *, description: str | None = None,
     if tool_rules is not None:
         fields["tool_rules"] = _checked_rules(tool_rules)
     return ws.store.update_agent(agent.id, **fields) if fields else agent
+
+
+MAX_TAGS, MAX_TAG_CHARS = 100, 200
+
+
+def checked_tags(tags: Sequence[str]) -> list[str]:
+    """An agent's tags: distinct, in the order given, none empty."""
+    if isinstance(tags, str):
+        raise InvalidInput("tags must be a list of strings")
+    kept: list[str] = []
+    for tag in tags:
+        if not isinstance(tag, str) or not tag.strip():
+            raise InvalidInput("a tag is empty", "give tags as non-empty strings")
+        if len(tag) > MAX_TAG_CHARS:
+            raise InvalidInput(f"a tag is longer than {MAX_TAG_CHARS} characters")
+        if tag not in kept:
+            kept.append(tag)
+    if len(kept) > MAX_TAGS:
+        raise InvalidInput(f"an agent has at most {MAX_TAGS} tags")
+    return kept
+
+
+def with_tags(agents: Sequence[Agent], tags: Sequence[str], match_all: bool = False) -> list[Agent]:
+    """The agents with any (or, with ``match_all``, every) one of ``tags``; all of them without tags."""
+    if not tags:
+        return list(agents)
+    wanted = set(tags)
+    return [a for a in agents if (wanted <= set(a.tags) if match_all else wanted & set(a.tags))]
 
 
 def check_context_window(tokens: int) -> int:

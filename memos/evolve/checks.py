@@ -95,7 +95,7 @@ def run_tests(sandbox: Sandbox, files: dict[str, str]) -> TestReport:
 def changed_tools(paths: list[str]) -> list[str]:
     """Tools whose own file changed (a change to a shared helper counts for every tool)."""
     tops = [PurePosixPath(p) for p in paths if len(PurePosixPath(p).parts) == 1 and p.endswith(".py")]
-    return sorted({p.stem for p in tops if not p.stem.startswith(("_", "test"))})
+    return sorted({p.stem for p in tops if not p.stem.startswith("_")})
 
 
 def _text(result: SandboxResult) -> str:

@@ -48,6 +48,7 @@ class AgentCreate(Body):
     tool_rules: list[dict[str, Any]] | None = None
     metadata: dict[str, Any] | None = None
     llm_config: LlmConfigPatch | None = None
+    tags: list[str] | None = None
 
 
 class AgentUpdate(Body):
@@ -59,6 +60,7 @@ class AgentUpdate(Body):
     tool_rules: list[dict[str, Any]] | None = None
     metadata: dict[str, Any] | None = None
     llm_config: LlmConfigPatch | None = None
+    tags: list[str] | None = None
 
 
 class TextPart(Body):
@@ -86,6 +88,7 @@ class MessageRequest(Body):
     stream_tokens: bool = False
     include_pings: bool = False
     override_model: str | None = None
+    include_return_message_types: list[str] | None = None
 
 
 class CancelRequest(Body):
@@ -95,6 +98,19 @@ class CancelRequest(Body):
 class PassageCreate(Body):
     text: str = Field(min_length=1)
     tags: list[str] | None = None
+
+
+class ToolUpdate(Body):
+    source_code: str | None = Field(default=None, min_length=1)
+    description: str | None = None
+    tags: list[str] | None = None
+    json_schema: dict[str, Any] | None = None
+    return_char_limit: int | None = None
+    default_requires_approval: bool | None = None
+
+
+class ToolRunRequest(Body):
+    args: dict[str, Any] | None = None
 
 
 class ToolCreate(Body):

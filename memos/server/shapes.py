@@ -65,7 +65,7 @@ def agent_state(agent: Agent, blocks: list[Block], tools: list[dict[str, Any]]) 
         "system": agent.system, "model": agent.model, "embedding": agent.embedding_model,
         "llm_config": llm_config(agent), "embedding_config": embedding_config(agent.embedding_model),
         "blocks": shaped, "memory": {"blocks": shaped, "agent_type": AGENT_TYPE},
-        "tools": tools, "tool_rules": agent.tool_rules, "sources": [], "tags": [],
+        "tools": tools, "tool_rules": agent.tool_rules, "sources": [], "tags": agent.tags,
         "metadata": agent.metadata, "created_at": iso(agent.created_at), "updated_at": iso(agent.updated_at),
     }
 
@@ -156,7 +156,8 @@ class EventShaper:
     whole message is then not sent again. send_message's reply streams as assistant_message
     deltas of the decoded text, as in Letta."""
 
-    def __init__(self, stream_tokens: bool = False) -> None:
+    def __init__(self, stream_tokens: bool = False, only: Iterable[str] | None = None) -> None:
+        self.only = set(only) if only is not None else None  # include_return_message_types
         self.prompt_tokens = 0
         self.completion_tokens = 0
         self.steps = 0
@@ -169,8 +170,11 @@ class EventShaper:
 
     def shape(self, event: Any) -> dict[str, Any] | None:
         shaped = self._shape(event)
-        if shaped is not None and "id" in shaped and self.run_ids:
-            shaped.setdefault("run_id", self.run_ids[-1])  # every message names the run that made it
+        if shaped is not None and "id" in shaped:
+            if self.only is not None and shaped["message_type"] not in self.only:
+                return None  # a message type the client did not ask for (stop reason and usage always go)
+            if self.run_ids:
+                shaped.setdefault("run_id", self.run_ids[-1])  # every message names the run that made it
         return shaped
 
     def _delta_id(self, key: str) -> str:

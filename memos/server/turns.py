@@ -28,6 +28,8 @@ class TurnRequest:
     text: str = ""  # the user's message, or the reason of a denial
     max_steps: int = DEFAULT_MAX_STEPS
     model: str | None = None
+    system: tuple[str, ...] = ()  # role "system" messages of the request, logged before the user's
+    call_ids: tuple[str, ...] = ()  # an approval's tool call ids, when the client names them
 
 
 class Turns:
@@ -66,11 +68,11 @@ class Turns:
                                  custom_tools=tools, turn_wait=TURN_WAIT)
             try:
                 if request.kind == "send":
-                    events = runner.send(request.text, cancel)
+                    events = runner.send(request.text, cancel, request.system)
                 elif request.kind == "approve":
-                    events = runner.approve(cancel)
+                    events = runner.approve(cancel, request.call_ids)
                 else:
-                    events = runner.deny(request.text, cancel)
+                    events = runner.deny(request.text, cancel, request.call_ids)
                 try:
                     yield from events
                 except GeneratorExit:

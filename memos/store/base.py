@@ -44,6 +44,7 @@ class Agent:
     metadata: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    tags: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -407,6 +408,7 @@ class NewAgent:
     description: str = ""
     tool_rules: list[dict[str, Any]] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -644,6 +646,14 @@ class Store(abc.ABC):
         """Create or replace (by name) a tool of the shared library: source kept, attached to no agent.
 
         Attaching one to an agent copies its code into that agent's tool repo (the API's tools)."""
+
+    @abc.abstractmethod
+    def update_library_tool(self, tool_id: str, tool: NewTool) -> ToolRecord:
+        """Replace a library tool's name, description, schema and source (the API's PATCH)."""
+
+    @abc.abstractmethod
+    def delete_tool(self, tool_id: str) -> list[str]:
+        """Delete a tool and detach it from every agent; returns the ids of the agents it left."""
 
     @abc.abstractmethod
     def list_tools(self) -> list[ToolRecord]:

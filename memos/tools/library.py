@@ -35,6 +35,11 @@ def function_name(source: str) -> str:
 
 def save(ws: Workspace, source: str, description: str | None = None) -> ToolRecord:
     """Describe the source in the sandbox (it is untrusted code) and keep it in the library."""
+    return ws.store.save_library_tool(described(ws, source, description))
+
+
+def described(ws: Workspace, source: str, description: str | None = None) -> NewTool:
+    """A library tool from its source: its schema as the sandbox derives it."""
     name = function_name(source)
     sandbox = Sandbox(sandbox_limits(ws))
     try:
@@ -50,7 +55,23 @@ def save(ws: Workspace, source: str, description: str | None = None) -> ToolReco
                            "it needs type hints on every argument and a docstring")
     tool = result.value["tools"][0]
     schema = {"name": name, "description": description or tool["description"], "parameters": tool["parameters"]}
-    return ws.store.save_library_tool(NewTool(name, schema["description"], schema, source, source_type="python"))
+    return NewTool(name, schema["description"], schema, source, source_type="python")
+
+
+def update(ws: Workspace, record: ToolRecord, *, source_code: str | None = None,
+           description: str | None = None) -> ToolRecord:
+    """Change a library tool's source (described again) or description. An agent's own tools
+    live in its git repo, where they are changed (and reviewed, and evolve)."""
+    if record.source_type != "python":
+        raise InvalidInput(f"tool {record.name} belongs to an agent's tool repo",
+                           "change its file there: memos tools edit / memos tools commit")
+    if source_code is not None:
+        tool = described(ws, source_code, description)
+    else:
+        text = description if description is not None else record.description
+        tool = NewTool(record.name, text, {**record.json_schema, "description": text}, record.source_code,
+                       source_type="python")
+    return ws.store.update_library_tool(record.id, tool)
 
 
 def find(ws: Workspace, tool_id: str) -> ToolRecord:

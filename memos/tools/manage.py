@@ -149,6 +149,36 @@ def run_tool(tools: AgentTools, name: str, arguments: dict[str, Any]) -> Sandbox
     return tools.run(tool, arguments)
 
 
+@dataclass(frozen=True)
+class ToolRun:
+    ok: bool
+    value: Any
+    stdout: str = ""
+    stderr: str = ""
+
+
+def run_now(ws: Workspace, agent: Agent, name: str, arguments: dict[str, Any]) -> ToolRun:
+    """Run one of the agent's tools by hand (the API's tools/{name}/run): a built-in against the
+    agent's memory, a custom tool in the sandbox. Not a turn: nothing goes into the message log."""
+    from memos.tools.builtins import ToolContext, builtin_specs
+
+    spec = builtin_specs().get(name)
+    if spec is not None:
+        check_arguments(name, spec.parameters, arguments)
+        try:
+            return ToolRun(True, spec.function(ToolContext(ws.store, agent, actor="agent"), **arguments))
+        except MemosError as exc:
+            return ToolRun(False, f"Error: {exc}")
+    tools = open_tools(ws, agent)
+    try:
+        if name not in tools.attached_names():
+            raise NotFound(f"agent '{agent.name}' has no tool named '{name}' attached", "attach it first")
+        result = run_tool(tools, name, arguments)
+    finally:
+        tools.close()
+    return ToolRun(result.ok, result.value if result.ok else result.for_agent(), result.stdout, result.stderr)
+
+
 def run_tests(tools: AgentTools, selection: list[str] | None = None) -> SandboxResult:
     args = [f"tests/test_{name}.py" for name in selection] if selection else []
     for path in args:

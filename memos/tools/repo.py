@@ -77,7 +77,9 @@ def test_{name}_returns_its_input() -> None:
 
 
 def check_tool_name(name: str) -> str:
-    if not TOOL_NAME.match(name) or keyword.iskeyword(name) or name.startswith("test"):
+    # A name may start with "test" (Letta allows testing_method): pytest.ini's `testpaths = tests`
+    # keeps pytest from collecting a top-level test_*.py tool as a test module.
+    if not TOOL_NAME.match(name) or keyword.iskeyword(name):
         raise InvalidInput(f"'{name}' is not a valid tool name",
                            "use lower-case letters, digits and '_', starting with a letter (a Python identifier)")
     return name
@@ -161,7 +163,7 @@ class ToolRepo:
 
     def tool_names(self) -> list[str]:
         return sorted(p.stem for p in self.path.glob("*.py")
-                      if not p.name.startswith(("_", "test")) and TOOL_NAME.match(p.stem))
+                      if not p.name.startswith("_") and TOOL_NAME.match(p.stem) and not keyword.iskeyword(p.stem))
 
     def source_files(self, root: Path | None = None) -> dict[str, str]:
         """Every text file of the tree (not .git) as {relative path: text}: what the sandbox receives."""

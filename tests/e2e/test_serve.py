@@ -136,13 +136,21 @@ def test_approval_and_denial_over_the_api(client, fake_llm):  # type: ignore[no-
 
     fake_llm.script({"tool_calls": [{"name": "core_memory_append", "arguments": {"label": "human", "content": "X"}}]},
                     say("Understood, I won't."))
-    client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "remember X"}])
+    asked = client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "remember X"}])
+    call_id = asked.messages[-1].tool_call.tool_call_id
+    with pytest.raises(letta_client.UnprocessableEntityError) as wrong:  # Letta's words, which clients match on
+        client.agents.messages.create(agent_id=agent.id, messages=[
+            {"type": "approval", "approvals": [{"type": "approval", "approve": False, "tool_call_id": "call-nope"}]}])
+    assert wrong.value.body["detail"].startswith("Invalid tool call IDs: call-nope")
     denied = client.agents.messages.create(agent_id=agent.id, messages=[
-        {"type": "approval", "approvals": [{"type": "approval", "approve": False, "tool_call_id": "any",
+        {"type": "approval", "approvals": [{"type": "approval", "approve": False, "tool_call_id": call_id,
                                             "reason": "not that"}]}])
     assert denied.messages[0].message_type == "tool_return_message"
     assert "not that" in denied.messages[0].tool_return
     assert "X" not in client.agents.blocks.retrieve("human", agent_id=agent.id).value.split("\n")
+    with pytest.raises(letta_client.UnprocessableEntityError) as none:
+        client.agents.messages.create(agent_id=agent.id, messages=[{"type": "approval", "approve": True}])
+    assert none.value.body["detail"].startswith("No tool call is currently awaiting approval")
 
 
 def test_cancel_stops_a_stream_and_keeps_the_partial_reply(client, fake_llm):  # type: ignore[no-untyped-def]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
@@ -34,7 +34,7 @@ def create_agent(ws: WS, body: AgentCreate, response: Response) -> dict[str, Any
         ws, body.name or f"agent-{uuid.uuid4().hex[:8]}", description=body.description or "", model=model,
         embedding_model=body.embedding, context_window=window, system=body.system, blocks=_blocks(body),
         tool_rules=body.tool_rules, metadata=body.metadata, shared_block_ids=body.block_ids or [],
-        library_tools=[*(body.tools or []), *by_id])
+        library_tools=[*(body.tools or []), *by_id], tags=body.tags or [])
     response.headers["Location"] = f"/v1/agents/{agent.id}"
     return agent_state(ws, agent)
 
@@ -48,9 +48,12 @@ def _is_builtin_id(tool_id: str) -> bool:
 @router.get("/")
 def list_agents(ws: WS, name: str | None = None, query_text: str | None = None,
                 limit: int = Query(50, ge=1, le=1000), after: str | None = None, before: str | None = None,
-                order: Literal["asc", "desc"] = "desc", ascending: bool | None = None) -> list[dict[str, Any]]:
-    """Agents by creation time (newest first unless ``order=asc``); ``after``/``before`` are agent ids."""
-    agents = sorted(ws.store.list_agents(), key=lambda a: (a.created_at, a.id))
+                order: Literal["asc", "desc"] = "desc", ascending: bool | None = None,
+                tags: Annotated[list[str] | None, Query()] = None, match_all_tags: bool = False) -> list[dict[str, Any]]:
+    """Agents by creation time (newest first unless ``order=asc``); ``after``/``before`` are agent ids;
+    ``tags`` keeps the agents with any of them (every one with ``match_all_tags``)."""
+    agents = sorted(core_agents.with_tags(ws.store.list_agents(), tags or [], match_all_tags),
+                    key=lambda a: (a.created_at, a.id))
     if ascending is not None:
         order = "asc" if ascending else "desc"
     if order == "desc":
@@ -73,7 +76,8 @@ def update_agent(ws: WS, agent: AgentDep, body: AgentUpdate) -> dict[str, Any]:
     window = body.context_window_limit or (body.llm_config.context_window if body.llm_config else None)
     model = body.model or (body.llm_config.model if body.llm_config else None)
     updated = core_agents.update_agent(ws, agent, description=body.description, model=model, context_window=window,
-                                       tool_rules=body.tool_rules, system=body.system, metadata=body.metadata)
+                                       tool_rules=body.tool_rules, system=body.system, metadata=body.metadata,
+                                       tags=body.tags)
     if body.name and body.name != updated.name:
         updated = core_agents.rename_agent(ws, updated, body.name)
     return agent_state(ws, updated)

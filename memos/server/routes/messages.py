@@ -22,8 +22,9 @@ router = APIRouter(prefix="/v1/agents/{agent_id}/messages", tags=["messages"])
 def turn_request(body: MessageRequest) -> TurnRequest:
     """What the body asks for: a user message, or an approval decision on the waiting tool call."""
 
-    def request(kind: TurnKind, text: str) -> TurnRequest:
-        return TurnRequest(kind, text, max_steps=body.max_steps, model=body.override_model)
+    def request(kind: TurnKind, text: str, system: tuple[str, ...] = (), call_ids: tuple[str, ...] = ()) -> TurnRequest:
+        return TurnRequest(kind, text, max_steps=body.max_steps, model=body.override_model, system=system,
+                           call_ids=call_ids)
 
     if body.input is not None and body.messages:
         raise InvalidInput("give either 'input' or 'messages', not both")
@@ -37,24 +38,28 @@ def turn_request(body: MessageRequest) -> TurnRequest:
             raise InvalidInput("an approval must be the only message of its request")
         decision = approvals[0]
         approve, reason = decision.approve, decision.reason
+        ids: list[str] = []
         if decision.approvals:  # the newer per-call form; memos decides all waiting calls together
             approve = all(bool(a.get("approve")) for a in decision.approvals)
             reason = next((a.get("reason") for a in decision.approvals if a.get("reason")), reason)
+            ids = [str(a["tool_call_id"]) for a in decision.approvals if a.get("tool_call_id")]
         if approve is None:
             raise InvalidInput("the approval says neither approve: true nor approve: false")
-        return request("approve" if approve else "deny", reason or "")
-    texts = []
+        return request("approve" if approve else "deny", reason or "", call_ids=tuple(ids))
+    texts: list[str] = []
+    notes: list[str] = []
     for message in body.messages:
-        if message.role != "user":
-            raise InvalidInput(f"memos takes user messages here, not '{message.role}'",
-                               "change the agent's system prompt with PATCH /v1/agents/{id} instead")
+        if message.role not in (None, "user", "system"):
+            raise InvalidInput(f"memos takes user and system messages here, not '{message.role}'",
+                               "send what the user says as role user")
         content = message.content
-        texts.append(content if isinstance(content, str) else "".join(p.text for p in content or []))
-    return request("send", "\n\n".join(texts))
+        text = content if isinstance(content, str) else "".join(p.text for p in content or [])
+        (notes if message.role == "system" else texts).append(text)
+    return request("send", "\n\n".join(texts), system=tuple(notes))
 
 
-def _collect(events: Iterator[Any]) -> dict[str, Any]:
-    shaper, messages, stop = shapes.EventShaper(), [], "end_turn"
+def _collect(events: Iterator[Any], only: list[str] | None = None) -> dict[str, Any]:
+    shaper, messages, stop = shapes.EventShaper(only=only), [], "end_turn"
     for event in events:
         shaped = shaper.shape(event)
         if shaped is None:
@@ -67,9 +72,10 @@ def _collect(events: Iterator[Any]) -> dict[str, Any]:
             "usage": shaper.usage()}
 
 
-def _sse(events: Iterator[Any], first: Any, stream_tokens: bool = False) -> Iterator[str]:
+def _sse(events: Iterator[Any], first: Any, stream_tokens: bool = False,
+         only: list[str] | None = None) -> Iterator[str]:
     """Bare `data:` lines (letta-client drops events with an `event:` line), then [DONE]."""
-    shaper = shapes.EventShaper(stream_tokens)
+    shaper = shapes.EventShaper(stream_tokens, only)
 
     def line(item: dict[str, Any]) -> str:
         return f"data: {json.dumps(item, ensure_ascii=False)}\n\n"
@@ -109,7 +115,8 @@ def _start(turns: TurnService, agent: Any, body: MessageRequest) -> tuple[Iterat
 
 def _stream(turns: TurnService, agent: Any, body: MessageRequest) -> StreamingResponse:
     events, first = _start(turns, agent, body)
-    return StreamingResponse(_sse(events, first, body.stream_tokens), media_type="text/event-stream",
+    return StreamingResponse(_sse(events, first, body.stream_tokens, body.include_return_message_types),
+                             media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
@@ -125,7 +132,7 @@ def send_message(turns: TurnService, agent: AgentDep, body: MessageRequest) -> d
         yield first
         yield from events
 
-    return _collect(everything())
+    return _collect(everything(), body.include_return_message_types)
 
 
 @router.post("/stream", response_model=None)

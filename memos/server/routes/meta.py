@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from memos import __version__
 from memos.server import shapes
@@ -49,3 +49,14 @@ def list_embedding_models(ws: WS) -> list[dict[str, Any]]:
     config = shapes.embedding_config(model)
     return [{**config, "name": model, "display_name": model, "provider_name": "memos", "provider_type": "openai"
              if config["embedding_endpoint_type"] == "openai" else "hugging-face"}]
+
+
+@router.get("/tags/")
+def list_tags(ws: WS, after: str | None = None, limit: int = Query(50, ge=1, le=1000), name: str | None = None,
+              query_text: str | None = None) -> list[str]:
+    """Every agent tag, in order; ``after`` is a tag; ``name`` / ``query_text`` keep tags containing it."""
+    needle = (name or query_text or "").lower()
+    tags = sorted({tag for agent in ws.store.list_agents() for tag in agent.tags if needle in tag.lower()})
+    if after is not None:
+        tags = [tag for tag in tags if tag > after]
+    return tags[:limit]

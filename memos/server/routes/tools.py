@@ -10,7 +10,7 @@ from memos.errors import InvalidInput, NotFound
 from memos.server import shapes
 from memos.server.deps import WS, AgentDep, agent_state, agent_tools
 from memos.server.paging import paged
-from memos.server.schemas import ToolCreate
+from memos.server.schemas import ToolCreate, ToolRunRequest, ToolUpdate
 from memos.tools import library
 from memos.tools.builtins import builtin_specs
 
@@ -57,6 +57,37 @@ def get_tool(ws: WS, tool_id: str) -> dict[str, Any]:
         if shapes.builtin_tool_id(spec.name) == tool_id:
             return shapes.builtin_tool(spec)
     return shapes.custom_tool(ws.store.get_tool(tool_id))
+
+
+@router.patch("/tools/{tool_id}")
+def update_tool(ws: WS, tool_id: str, body: ToolUpdate) -> dict[str, Any]:
+    """A library tool's new source (described again in the sandbox) or description."""
+    if tool_id in {shapes.builtin_tool_id(name) for name in builtin_specs()}:
+        raise InvalidInput("built-in tools cannot be changed", "create your own tool with another name")
+    if body.source_code is not None:
+        _refuse_builtin_name(body.source_code)
+    return shapes.custom_tool(library.update(ws, ws.store.get_tool(tool_id), source_code=body.source_code,
+                                             description=body.description))
+
+
+@router.delete("/tools/{tool_id}")
+def delete_tool(ws: WS, tool_id: str) -> dict[str, Any]:
+    """Delete a tool; agents that had it attached lose it (their repo keeps the file and its history)."""
+    if tool_id in {shapes.builtin_tool_id(name) for name in builtin_specs()}:
+        raise InvalidInput("built-in tools cannot be deleted", "limit them with tool rules instead")
+    detached = ws.store.delete_tool(tool_id)
+    return {"deleted": tool_id, "detached_from": detached}
+
+
+@router.post("/agents/{agent_id}/tools/{tool_name}/run")
+def run_tool(ws: WS, agent: AgentDep, tool_name: str, body: ToolRunRequest | None = None) -> dict[str, Any]:
+    """Run one of the agent's tools now with these arguments (Letta's ToolExecutionResult)."""
+    from memos.tools.manage import run_now
+
+    done = run_now(ws, agent, tool_name, dict((body.args if body else None) or {}))
+    return {"status": "success" if done.ok else "error", "func_return": done.value,
+            "stdout": done.stdout.splitlines() if done.stdout else [],
+            "stderr": done.stderr.splitlines() if done.stderr else []}
 
 
 @router.get("/agents/{agent_id}/tools")

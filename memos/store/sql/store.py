@@ -41,7 +41,7 @@ from memos.store.sql.tools import ToolsMixin
 from memos.store.timeutil import from_db, to_db, utcnow
 
 _AGENT_FIELDS = {"name", "description", "system", "model", "embedding_model", "context_window",
-                 "tool_rules", "metadata"}
+                 "tool_rules", "metadata", "tags"}
 
 
 class SQLStore(MessagesMixin, RunsMixin, ToolsMixin, EvolutionsMixin, SQLHost):
@@ -136,9 +136,10 @@ class SQLStore(MessagesMixin, RunsMixin, ToolsMixin, EvolutionsMixin, SQLHost):
             self._check_name_free(con, agent.name)
             con.execute(
                 "INSERT INTO agents (id, name, description, system, model, embedding_model, context_window, tool_rules, "
-                "metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "metadata, created_at, updated_at, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [agent_id, agent.name, agent.description, agent.system, agent.model, agent.embedding_model,
-                 agent.context_window, json.dumps(agent.tool_rules), json.dumps(agent.metadata), now, now],
+                 agent.context_window, json.dumps(agent.tool_rules), json.dumps(agent.metadata), now, now,
+                 json.dumps(agent.tags)],
             )
             for new_block in blocks:
                 self.create_block(new_block, actor=actor, reason="created with the agent", agent_id=agent_id)
@@ -163,7 +164,7 @@ class SQLStore(MessagesMixin, RunsMixin, ToolsMixin, EvolutionsMixin, SQLHost):
             self._lock(con, current.id)
             if "name" in fields and fields["name"] != current.name:
                 self._check_name_free(con, fields["name"])
-            for key in ("tool_rules", "metadata"):
+            for key in ("tool_rules", "metadata", "tags"):
                 if key in fields:
                     fields[key] = json.dumps(fields[key])
             if fields:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from memos.errors import NotFound
+from memos.errors import InvalidInput, NotFound
 from memos.store import ids
 from memos.store.base import NewTool, ToolRecord
 from memos.store.sql.host import SQLHost
@@ -91,6 +91,32 @@ class ToolsMixin(SQLHost):
                 con.execute("UPDATE tools SET description = ?, json_schema = ?, source_code = ?, updated_at = ? "
                             "WHERE id = ?", [*values, now, tool_id])
             return _tool(con.execute(f"SELECT {TOOL_COLUMNS} FROM tools t WHERE t.id = ?", [tool_id]).fetchone())
+
+    def update_library_tool(self, tool_id: str, tool: NewTool) -> ToolRecord:
+        now = to_db(utcnow())
+        with self._write() as con:
+            self._lock(con, "tool-library")
+            row = con.execute("SELECT source_type FROM tools WHERE id = ?", [tool_id]).fetchone()
+            if row is None:
+                raise NotFound(f"no tool '{tool_id}'", "list them with GET /v1/tools/")
+            clash = con.execute(f"SELECT id FROM tools WHERE name = ? AND source_type = '{LIBRARY}' AND id <> ?",
+                                [tool.name, tool_id]).fetchone()
+            if clash is not None:
+                raise InvalidInput(f"the library already has a tool named {tool.name}", "give the function another name")
+            con.execute("UPDATE tools SET name = ?, description = ?, json_schema = ?, source_code = ?, updated_at = ? "
+                        "WHERE id = ?", [tool.name, tool.description, json.dumps(tool.json_schema), tool.source_code,
+                                         now, tool_id])
+            return _tool(con.execute(f"SELECT {TOOL_COLUMNS} FROM tools t WHERE t.id = ?", [tool_id]).fetchone())
+
+    def delete_tool(self, tool_id: str) -> list[str]:
+        with self._write() as con:
+            if con.execute("SELECT 1 FROM tools WHERE id = ?", [tool_id]).fetchone() is None:
+                raise NotFound(f"no tool '{tool_id}'", "list them with GET /v1/tools/")
+            agents = [r[0] for r in con.execute("SELECT agent_id FROM agent_tools WHERE tool_id = ? ORDER BY agent_id",
+                                                [tool_id]).fetchall()]
+            con.execute("DELETE FROM agent_tools WHERE tool_id = ?", [tool_id])
+            con.execute("DELETE FROM tools WHERE id = ?", [tool_id])
+            return agents
 
     def list_tools(self) -> list[ToolRecord]:
         with self._read() as con:

@@ -1,0 +1,130 @@
+"""Routes and behaviours Letta's own client tests rely on, through letta-client (strict
+validation) against a real `memos serve`: deleting, changing and running tools, agent tags,
+system messages in a request, include_return_message_types, tools named test*."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import letta_client
+import pytest
+
+from tests.conftest import say
+from tests.e2e.test_serve import running_server
+
+SHOUT = '''def shout(text: str) -> str:
+    """Say it loudly.
+
+    Args:
+        text: What to say.
+    """
+    return text.upper() + "!"
+'''
+
+
+@pytest.fixture
+def client(fake_llm) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+    with running_server() as url:
+        yield letta_client.Letta(base_url=url, _strict_response_validation=True, max_retries=0)
+
+
+def _agent(client: Any, name: str = "ada", **extra: Any) -> Any:
+    return client.agents.create(name=name, model="openai/fake-model", memory_blocks=[
+        {"label": "human", "value": "Name: Sam"}, {"label": "persona", "value": "I am Ada."}], **extra)
+
+
+def test_tools_are_run_changed_and_deleted(client, memos_home: Path) -> None:  # type: ignore[no-untyped-def]
+    tool = client.tools.create(source_code=SHOUT)
+    agent = _agent(client)
+    client.agents.tools.attach(tool.id, agent_id=agent.id)
+
+    ran = client.agents.tools.run("shout", agent_id=agent.id, args={"text": "hi"})
+    assert ran.status == "success" and ran.func_return == "HI!"
+    failed = client.agents.tools.run("shout", agent_id=agent.id, args={"text": 3})  # 3 has no .upper()
+    assert failed.status == "error" and "AttributeError" in str(failed.func_return)
+    with pytest.raises(letta_client.UnprocessableEntityError) as missing:
+        client.agents.tools.run("shout", agent_id=agent.id, args={})
+    assert "missing: text" in missing.value.body["detail"]
+    appended = client.agents.tools.run("core_memory_append", agent_id=agent.id,
+                                       args={"label": "human", "content": "Likes boats"})
+    assert appended.status == "success"
+    assert "Likes boats" in client.agents.blocks.retrieve("human", agent_id=agent.id).value
+    with pytest.raises(letta_client.NotFoundError):
+        client.agents.tools.run("nope", agent_id=agent.id, args={})
+
+    renamed = client.tools.update(tool.id, description="Shout it.")
+    assert renamed.description == "Shout it." and renamed.json_schema["description"] == "Shout it."
+    rewritten = client.tools.update(tool.id, source_code=SHOUT.replace('+ "!"', '+ "!!"'))
+    assert rewritten.id == tool.id and '"!!"' in rewritten.source_code
+    attached = [t for t in client.agents.tools.list(agent_id=agent.id) if t.name == "shout"]
+    with pytest.raises(letta_client.UnprocessableEntityError) as repo_tool:
+        client.tools.update(attached[0].id, description="no")
+    assert "tool repo" in repo_tool.value.body["detail"]
+
+    client.tools.delete(attached[0].id)  # the agent's copy: it is detached from the agent
+    assert "shout" not in [t.name for t in client.agents.tools.list(agent_id=agent.id)]
+    assert (memos_home / "agents" / "ada" / "tools" / "shout.py").exists()  # its repo keeps the file
+    client.tools.delete(tool.id)
+    with pytest.raises(letta_client.NotFoundError):
+        client.tools.retrieve(tool.id)
+    with pytest.raises(letta_client.NotFoundError):
+        client.tools.delete(tool.id)
+    builtin = next(t for t in client.tools.list() if t.name == "send_message")
+    with pytest.raises(letta_client.UnprocessableEntityError):
+        client.tools.delete(builtin.id)
+
+
+def test_a_tool_named_test_something_is_a_tool(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    source = SHOUT.replace("def shout", "def testing_method")
+    tool = client.tools.create(source_code=source)
+    agent = _agent(client)
+    client.agents.tools.attach(tool.id, agent_id=agent.id)
+    fake_llm.script({"tool_calls": [{"name": "testing_method", "arguments": {"text": "ok"}}]}, say("done"))
+    reply = client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "go"}])
+    returns = [m for m in reply.messages if m.message_type == "tool_return_message"]
+    assert returns[0].name == "testing_method" and returns[0].tool_return == "OK!"
+
+
+def test_agent_tags_are_kept_filtered_and_listed(client, memos) -> None:  # type: ignore[no-untyped-def]
+    ada = _agent(client, tags=["team:red", "prod"])
+    bob = _agent(client, "bob", tags=["team:blue", "prod"])
+    _agent(client, "cyd")
+    assert client.agents.retrieve(ada.id).tags == ["team:red", "prod"]
+    assert {a.name for a in client.agents.list(tags=["prod"])} == {"ada", "bob"}
+    assert {a.name for a in client.agents.list(tags=["team:red", "team:blue"])} == {"ada", "bob"}
+    assert {a.name for a in client.agents.list(tags=["team:red", "prod"], match_all_tags=True)} == {"ada"}
+    assert client.tags.list() == ["prod", "team:blue", "team:red"]
+    assert client.tags.list(after="prod", limit=1) == ["team:blue"]
+    client.agents.update(bob.id, tags=["staging"])
+    assert client.tags.list(name="sta") == ["staging"]
+
+    listed = memos("agents", "list", "--tag", "staging", "--json")
+    assert [a["name"] for a in listed.json()] == ["bob"] and listed.json()[0]["tags"] == ["staging"]
+    assert memos("agents", "update", "cyd", "--tag", "x", "--tag", "y").code == 0
+    assert [a["name"] for a in memos("agents", "list", "--tag", "x", "--tag", "y", "--all-tags", "--json").json()] \
+        == ["cyd"]
+    with pytest.raises(letta_client.UnprocessableEntityError):
+        client.agents.update(ada.id, tags=[""])
+
+
+def test_system_messages_and_chosen_return_types(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    agent = _agent(client)
+    fake_llm.script({"tool_calls": [{"name": "conversation_search", "arguments": {"query": "x"}}]}, say("Done."))
+    reply = client.agents.messages.create(agent_id=agent.id, include_return_message_types=["assistant_message"],
+                                          messages=[{"role": "system", "content": "The user is in Lisbon."},
+                                                    {"role": "user", "content": "where am I?"}])
+    assert [m.message_type for m in reply.messages] == ["assistant_message"]
+    assert reply.stop_reason.stop_reason == "end_turn"
+    request = fake_llm.requests[-2]["messages"]
+    assert [m["role"] for m in request[-2:]] == ["system", "user"]
+    assert request[-2]["content"] == "The user is in Lisbon." and request[-1]["content"] == "where am I?"
+    listed = client.agents.messages.list(agent_id=agent.id, order="asc").items
+    assert [m.message_type for m in listed][:2] == ["system_message", "user_message"]
+
+    fake_llm.script(say("Noted."))
+    streamed = list(client.agents.messages.stream(agent_id=agent.id, include_return_message_types=["tool_call_message"],
+                                                  messages=[{"role": "user", "content": "hi"}]))
+    assert not [c for c in streamed if c.message_type == "assistant_message"]
+    assert [c.message_type for c in streamed][-2:] == ["stop_reason", "usage_statistics"]
