@@ -8,10 +8,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from memos.core.limits import DEFAULT_MAX_STEPS
+from memos.core.memory import MAX_BLOCK_LIMIT
 
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="allow")
+
+
+# A block created through the API without a limit gets Letta's CORE_MEMORY_BLOCK_CHAR_LIMIT, for an
+# agent's memory blocks and standalone blocks alike (Letta's CreateBlock and Block both default to it).
+LETTA_BLOCK_LIMIT = MAX_BLOCK_LIMIT
 
 
 class BlockCreate(Body):

@@ -128,3 +128,13 @@ def test_system_messages_and_chosen_return_types(client, fake_llm) -> None:  # t
                                                   messages=[{"role": "user", "content": "hi"}]))
     assert not [c for c in streamed if c.message_type == "assistant_message"]
     assert [c.message_type for c in streamed][-2:] == ["stop_reason", "usage_statistics"]
+
+
+def test_blocks_without_a_limit_get_lettas_default(client) -> None:  # type: ignore[no-untyped-def]
+    standalone = client.blocks.create(label="notes", value="shared notes")
+    assert standalone.limit == 100_000  # Letta's CORE_MEMORY_BLOCK_CHAR_LIMIT
+    agent = client.agents.create(name="ada", model="openai/fake-model",
+                                 memory_blocks=[{"label": "human", "value": "Name: Sam"},
+                                                {"label": "persona", "value": "I am Ada.", "limit": 500}])
+    limits = {b.label: b.limit for b in client.agents.blocks.list(agent_id=agent.id)}
+    assert limits == {"human": 100_000, "persona": 500}

@@ -11,7 +11,7 @@ from memos.core import agents as core_agents
 from memos.server import shapes
 from memos.server.deps import WS, AgentDep, agent_state, agent_states
 from memos.server.paging import paged
-from memos.server.schemas import AgentCreate, AgentUpdate
+from memos.server.schemas import LETTA_BLOCK_LIMIT, AgentCreate, AgentUpdate
 from memos.store.base import NewBlock
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
@@ -20,9 +20,8 @@ router = APIRouter(prefix="/v1/agents", tags=["agents"])
 def _blocks(body: AgentCreate) -> list[NewBlock] | None:
     if body.memory_blocks is None:
         return None if not body.block_ids else []
-    limits = {"persona": core_agents.PERSONA_LIMIT, "human": core_agents.HUMAN_LIMIT}
-    return [NewBlock(b.label, b.value, b.limit or max(limits.get(b.label, core_agents.PERSONA_LIMIT), len(b.value)),
-                     b.description or "", b.read_only) for b in body.memory_blocks]
+    return [NewBlock(b.label, b.value, b.limit or LETTA_BLOCK_LIMIT, b.description or "", b.read_only)
+            for b in body.memory_blocks]
 
 
 @router.post("/", status_code=201)

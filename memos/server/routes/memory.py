@@ -7,12 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from memos.core import memory
-from memos.core.agents import PERSONA_LIMIT
 from memos.errors import NotFound
 from memos.server import shapes
 from memos.server.deps import WS, AgentDep, agent_state, agent_states
 from memos.server.paging import paged
-from memos.server.schemas import BlockCreate, BlockUpdate
+from memos.server.schemas import LETTA_BLOCK_LIMIT, BlockCreate, BlockUpdate
 from memos.store.base import Block
 
 router = APIRouter(prefix="/v1", tags=["memory"])
@@ -65,8 +64,8 @@ def list_blocks(ws: WS, label: str | None = None, after: str | None = None, befo
 
 @router.post("/blocks/", status_code=201)
 def create_block(ws: WS, body: BlockCreate) -> dict[str, Any]:
-    block = memory.create_shared(ws.store, body.label, body.value, limit=body.limit or max(PERSONA_LIMIT,
-                                 len(body.value)), description=body.description or "", read_only=body.read_only)
+    block = memory.create_shared(ws.store, body.label, body.value, limit=body.limit or LETTA_BLOCK_LIMIT,
+                                 description=body.description or "", read_only=body.read_only)
     return shapes.block(block)
 
 
