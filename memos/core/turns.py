@@ -75,3 +75,16 @@ def _answer_dangling_calls(store: Store, agent: Agent) -> None:
                     "tool", "Error: this tool call was interrupted (the process running it stopped) and has no "
                     "result.", name=c["name"], tool_call_id=c["id"]) for c in missing])
         return  # only the newest assistant message can still be followed by its results
+
+
+def reset_context(store: Store, agent: Agent, wait: float | None) -> int:
+    """Start the agent's conversation afresh (Letta's reset-messages): every message leaves its
+    context, between turns (the turn lock is held), and stays stored and searchable with
+    conversation_search. Returns how many messages left the context."""
+    lock = store.turn_lock(agent.id)
+    for _ in wait_for_turn(lock, agent, wait):
+        pass
+    try:
+        return store.clear_context(agent.id)
+    finally:
+        lock.release()

@@ -8,6 +8,7 @@ of the turns running now.
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from typing import Any, Literal
 
 from memos.core.limits import DEFAULT_MAX_STEPS
 from memos.core.workspace import Workspace
+from memos.errors import InvalidInput
 from memos.store.base import Agent
 
 TurnKind = Literal["send", "approve", "deny"]
@@ -55,6 +57,29 @@ class Turns:
         for flag in flags:
             flag.set()
         return len(flags)
+
+    def start_background(self, agent: Agent, request: TurnRequest) -> str:
+        """Run the turn on a thread of its own (Letta's messages/async); returns its run's id once
+        the run exists. The client follows it through /v1/runs; /cancel stops it like any turn."""
+        started: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+        def work() -> None:
+            try:
+                for event in self.run(agent, request, threading.Event()):
+                    if event.type == "run_started":
+                        started.put(("run", event.run_id))
+            except BaseException as exc:  # noqa: BLE001 - handed to the request while it waits
+                started.put(("error", exc))
+            finally:
+                started.put(("done", None))
+
+        threading.Thread(target=work, name="memos-background-turn", daemon=True).start()
+        kind, value = started.get(timeout=TURN_WAIT + 30)
+        if kind == "error":
+            raise value
+        if kind == "done":
+            raise InvalidInput("the turn ended before it started")
+        return str(value)
 
     def run(self, agent: Agent, request: TurnRequest, cancel: threading.Event) -> Iterator[Any]:
         """The turn's events. Closing the iterator early (a client gone) cancels the turn and

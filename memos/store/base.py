@@ -567,6 +567,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def set_in_context(self, agent_id: str, message_ids: Sequence[str], in_context: bool) -> None: ...
 
+    @abc.abstractmethod
+    def clear_context(self, agent_id: str) -> int:
+        """Take every message out of the agent's context (they stay stored and searchable); how many."""
+
     # -- turns, runs, steps, tool calls ---------------------------------------------
     @abc.abstractmethod
     def turn_lock(self, agent_id: str) -> TurnLock:

@@ -138,3 +138,38 @@ def test_blocks_without_a_limit_get_lettas_default(client) -> None:  # type: ign
                                                 {"label": "persona", "value": "I am Ada.", "limit": 500}])
     limits = {b.label: b.limit for b in client.agents.blocks.list(agent_id=agent.id)}
     assert limits == {"human": 100_000, "persona": 500}
+
+
+def test_reset_messages_starts_afresh_and_keeps_recall(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    agent = _agent(client)
+    fake_llm.script(say("Noted, oolong."))
+    client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "I drink oolong"}])
+    client.agents.messages.reset(agent.id)
+    fake_llm.script(say("Hello again."))
+    client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "hi"}])
+    prompt = fake_llm.requests[-1]["messages"]
+    assert [m["role"] for m in prompt] == ["system", "user"] and prompt[-1]["content"] == "hi"
+    kept = [m.content for m in client.agents.messages.list(agent_id=agent.id, order="asc").items
+            if m.message_type == "user_message"]
+    assert kept == ["I drink oolong", "hi"]  # still stored: conversation_search finds it
+    ran = client.agents.tools.run("conversation_search", agent_id=agent.id, args={"query": "oolong"})
+    assert "I drink oolong" in str(ran.func_return)
+
+
+def test_messages_async_runs_in_the_background_and_is_followed_through_runs(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    import threading
+    import time
+
+    agent = _agent(client)
+    gate = threading.Event()
+    fake_llm.script({**say("Done in the background."), "gate": gate})
+    run = client.agents.messages.create_async(agent_id=agent.id, messages=[{"role": "user", "content": "work"}])
+    assert run.status == "running" and run.agent_id == agent.id  # returned while the LLM is held
+    gate.set()
+    deadline = time.monotonic() + 60
+    while client.runs.retrieve(run.id).status == "running":
+        assert time.monotonic() < deadline, "the background run never finished"
+        time.sleep(0.1)
+    assert client.runs.retrieve(run.id).status == "completed"
+    replies = [m for m in client.runs.messages.list(run.id) if m.message_type == "assistant_message"]
+    assert [m.content for m in replies] == ["Done in the background."]

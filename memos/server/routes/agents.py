@@ -82,6 +82,17 @@ def update_agent(ws: WS, agent: AgentDep, body: AgentUpdate) -> dict[str, Any]:
     return agent_state(ws, updated)
 
 
+@router.patch("/{agent_id}/reset-messages")
+def reset_messages(ws: WS, agent: AgentDep, add_default_initial_messages: bool = False) -> dict[str, Any]:
+    """Start the conversation afresh: every message leaves the context window (they stay stored and
+    conversation_search still finds them); memory blocks and archival memory are untouched."""
+    from memos.core.turns import reset_context
+    from memos.server.turns import TURN_WAIT
+
+    reset_context(ws.store, agent, TURN_WAIT)
+    return agent_state(ws, agent)
+
+
 @router.delete("/{agent_id}")
 def delete_agent(ws: WS, agent: AgentDep) -> dict[str, Any]:
     core_agents.delete_agent(ws, agent)

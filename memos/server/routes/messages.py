@@ -141,6 +141,15 @@ def stream_message(turns: TurnService, agent: AgentDep, body: MessageRequest) ->
     return _stream(turns, agent, body)
 
 
+@router.post("/async")
+def send_message_async(ws: WS, turns: TurnService, agent: AgentDep, body: MessageRequest) -> dict[str, Any]:
+    """Start the turn in the background and return its run at once; follow it at /v1/runs/{id}."""
+    from memos.core.observe import run_summary
+    from memos.server.routes.runs import run_shape
+
+    return run_shape(run_summary(ws, turns.start_background(agent, turn_request(body))))
+
+
 @router.post("/cancel")
 def cancel(turns: TurnService, agent: AgentDep, body: CancelRequest | None = None) -> dict[str, Any]:
     """Stop the agent's running turns at their next safe point; what they produced is kept."""

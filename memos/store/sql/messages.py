@@ -179,6 +179,14 @@ class MessagesMixin(SQLHost):
             con.execute("UPDATE messages SET in_context = $flag WHERE agent_id = $agent AND id IN (SELECT unnest($ids::VARCHAR[]))",
                         {"flag": in_context, "agent": agent_id, "ids": list(message_ids)})
 
+    def clear_context(self, agent_id: str) -> int:
+        with self._write() as con:
+            self._agent_row(con, agent_id)
+            count = con.execute("SELECT count(*) FROM messages WHERE agent_id = ? AND in_context",
+                                [agent_id]).fetchone()[0]
+            con.execute("UPDATE messages SET in_context = false WHERE agent_id = ? AND in_context", [agent_id])
+            return int(count)
+
     def message_stats(self, agent_id: str) -> MessageStats:
         with self._read() as con:
             total, in_ctx, first, last = con.execute(
