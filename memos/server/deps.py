@@ -46,8 +46,10 @@ def agent_state(ws: Workspace, agent: Agent) -> dict[str, Any]:
     return agent_states(ws, [agent])[0]
 
 
-def agent_states(ws: Workspace, agents: list[Agent]) -> list[dict[str, Any]]:
-    """Many agents in two reads (blocks, tools) rather than two per agent."""
+def agent_states(ws: Workspace, agents: list[Agent], *, with_blocks: bool = True) -> list[dict[str, Any]]:
+    """Many agents in two reads (blocks, tools) rather than two per agent. ``with_blocks=False``:
+    the memory blocks left out, as Letta leaves them out of a read without include=agent.blocks."""
     ids = [a.id for a in agents]
-    blocks, tools = ws.store.blocks_by_agent(ids), ws.store.tools_by_agent(ids)
+    blocks = ws.store.blocks_by_agent(ids) if with_blocks else {a.id: [] for a in agents}
+    tools = ws.store.tools_by_agent(ids)
     return [shapes.agent_state(a, blocks[a.id], _tools(tools[a.id])) for a in agents]

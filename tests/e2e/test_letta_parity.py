@@ -173,3 +173,12 @@ def test_messages_async_runs_in_the_background_and_is_followed_through_runs(clie
     assert client.runs.retrieve(run.id).status == "completed"
     replies = [m for m in client.runs.messages.list(run.id) if m.message_type == "assistant_message"]
     assert [m.content for m in replies] == ["Done in the background."]
+
+
+def test_agent_reads_carry_blocks_only_when_asked(client) -> None:  # type: ignore[no-untyped-def]
+    agent = _agent(client)
+    assert [b.label for b in agent.blocks] == ["human", "persona"]  # the created agent, whole
+    assert client.agents.retrieve(agent.id).blocks == []
+    assert [b.label for b in client.agents.retrieve(agent.id, include=["agent.blocks"]).blocks] == ["human", "persona"]
+    assert [a.blocks for a in client.agents.list()] == [[]]
+    assert [len(a.blocks) for a in client.agents.list(include=["agent.blocks"])] == [2]

@@ -48,7 +48,8 @@ def _is_builtin_id(tool_id: str) -> bool:
 def list_agents(ws: WS, name: str | None = None, query_text: str | None = None,
                 limit: int = Query(50, ge=1, le=1000), after: str | None = None, before: str | None = None,
                 order: Literal["asc", "desc"] = "desc", ascending: bool | None = None,
-                tags: Annotated[list[str] | None, Query()] = None, match_all_tags: bool = False) -> list[dict[str, Any]]:
+                tags: Annotated[list[str] | None, Query()] = None, match_all_tags: bool = False,
+                include: Annotated[list[str] | None, Query()] = None) -> list[dict[str, Any]]:
     """Agents by creation time (newest first unless ``order=asc``); ``after``/``before`` are agent ids;
     ``tags`` keeps the agents with any of them (every one with ``match_all_tags``)."""
     agents = sorted(core_agents.with_tags(ws.store.list_agents(), tags or [], match_all_tags),
@@ -62,12 +63,16 @@ def list_agents(ws: WS, name: str | None = None, query_text: str | None = None,
     if query_text:
         agents = [a for a in agents if query_text.lower() in a.name.lower()]
     page = paged(agents, after=after, before=before, limit=limit)
-    return agent_states(ws, page)
+    return agent_states(ws, page, with_blocks=INCLUDE_BLOCKS in (include or []))
+
+
+INCLUDE_BLOCKS = "agent.blocks"
 
 
 @router.get("/{agent_id}")
-def get_agent(ws: WS, agent: AgentDep) -> dict[str, Any]:
-    return agent_state(ws, agent)
+def get_agent(ws: WS, agent: AgentDep, include: Annotated[list[str] | None, Query()] = None) -> dict[str, Any]:
+    """The agent; its memory blocks with ``include=agent.blocks`` (as Letta: they cost a read)."""
+    return agent_states(ws, [agent], with_blocks=INCLUDE_BLOCKS in (include or []))[0]
 
 
 @router.patch("/{agent_id}")
