@@ -92,7 +92,7 @@ class MessageRequest(Body):
     max_steps: int = Field(default=DEFAULT_MAX_STEPS, ge=1, le=1000)
     streaming: bool = False
     stream_tokens: bool = False
-    include_pings: bool = False
+    include_pings: bool = True  # streams open with a ping, as Letta's do
     override_model: str | None = None
     include_return_message_types: list[str] | None = None
 

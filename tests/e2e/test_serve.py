@@ -81,11 +81,11 @@ def test_sdk_agent_lifecycle_send_stream_blocks_archival_and_paging(client, fake
     chunks = list(client.agents.messages.stream(agent_id=agent.id,
                                                 messages=[{"role": "user", "content": "What do I like?"}]))
     kinds = [c.message_type for c in chunks]
-    assert kinds == ["reasoning_message", "tool_call_message", "tool_return_message", "assistant_message",
-                     "stop_reason", "usage_statistics"]
-    assert "tea" in chunks[2].tool_return and chunks[2].status == "success"
-    assert chunks[3].content == "You told me you like tea."
-    assert chunks[4].stop_reason == "end_turn"
+    assert kinds == ["ping", "reasoning_message", "tool_call_message", "tool_return_message", "assistant_message",
+                     "stop_reason", "usage_statistics"]  # a ping first, as Letta's streams begin
+    assert "tea" in chunks[3].tool_return and chunks[3].status == "success"
+    assert chunks[4].content == "You told me you like tea."
+    assert chunks[5].stop_reason == "end_turn"
 
     # A person edits a block; over its limit is refused with the reason.
     assert client.agents.blocks.update("human", agent_id=agent.id, value="Name: Sam\nLikes coffee").value \

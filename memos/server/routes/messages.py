@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -73,13 +74,16 @@ def _collect(events: Iterator[Any], only: list[str] | None = None) -> dict[str, 
 
 
 def _sse(events: Iterator[Any], first: Any, stream_tokens: bool = False,
-         only: list[str] | None = None) -> Iterator[str]:
-    """Bare `data:` lines (letta-client drops events with an `event:` line), then [DONE]."""
+         only: list[str] | None = None, pings: bool = False) -> Iterator[str]:
+    """Bare `data:` lines (letta-client drops events with an `event:` line), then [DONE]; with
+    ``pings``, a ping first, as Letta opens its streams."""
     shaper = shapes.EventShaper(stream_tokens, only)
 
     def line(item: dict[str, Any]) -> str:
         return f"data: {json.dumps(item, ensure_ascii=False)}\n\n"
 
+    if pings:
+        yield line({"id": f"message-{uuid.uuid4()}", "date": shapes.now_iso(), "message_type": "ping"})
     pending = [first]
     try:
         while True:
@@ -115,7 +119,8 @@ def _start(turns: TurnService, agent: Any, body: MessageRequest) -> tuple[Iterat
 
 def _stream(turns: TurnService, agent: Any, body: MessageRequest) -> StreamingResponse:
     events, first = _start(turns, agent, body)
-    return StreamingResponse(_sse(events, first, body.stream_tokens, body.include_return_message_types),
+    return StreamingResponse(_sse(events, first, body.stream_tokens, body.include_return_message_types,
+                                  body.include_pings),
                              media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
