@@ -8,8 +8,8 @@ alone does not roll a change back:
   Wilson interval lies above the upper bound of the old version's, both at the configured
   one-sided confidence. 1 error in 3 calls against 0 in 10 does not trigger (the intervals
   overlap); 5 in 20 against 0 in 80 does.
-- p95 call time: beyond `latency_factor` times the old version's, once both have
-  `MIN_LATENCY_CALLS` calls (a p95 of three calls is one call).
+- p95 call time: beyond `latency_factor` times the old version's and `LATENCY_MARGIN_MS`
+  more, once both have `MIN_LATENCY_CALLS` calls (a p95 of three calls is one call).
 - shadow mode only: outputs that changed on the same arguments, when the lower Wilson bound
   of their share is above `max_changed`.
 
@@ -29,6 +29,9 @@ from typing import Any, Literal
 from memos.store.base import CanaryCall
 
 MIN_LATENCY_CALLS = 10
+# A p95 must also be this much slower in absolute terms: a fast tool's time is mostly the sandbox's
+# and the machine's load (14 ms against 30 ms on a busy machine is noise, not a regression).
+LATENCY_MARGIN_MS = 100.0
 Verdict = Literal["rollback", "promote", "continue"]
 
 
@@ -136,9 +139,9 @@ def _judge(mode: str, old: VersionStats, new: VersionStats, changed: int, shadow
                             f"against old {old.errors}/{old.calls} (at most {old.error_high:.1%}), {confidence} "
                             "one-sided Wilson intervals")
     if (old.calls >= MIN_LATENCY_CALLS and new.calls >= MIN_LATENCY_CALLS and old.p95_ms and new.p95_ms
-            and new.p95_ms > settings.latency_factor * old.p95_ms):
+            and new.p95_ms > settings.latency_factor * old.p95_ms and new.p95_ms - old.p95_ms >= LATENCY_MARGIN_MS):
         return "rollback", (f"p95 call time regressed: new {_ms(new.p95_ms)} against old {_ms(old.p95_ms)} "
-                            f"(limit {settings.latency_factor:g}x)")
+                            f"(limit {settings.latency_factor:g}x and {LATENCY_MARGIN_MS:.0f} ms)")
     if mode == "shadow" and changed and changed_low > settings.max_changed:
         return "rollback", (f"outputs changed on {changed} of {shadowed} shadowed calls (at least {changed_low:.1%}, "
                             f"limit {settings.max_changed:.0%}, {confidence} one-sided)")

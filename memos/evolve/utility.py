@@ -12,6 +12,9 @@ from memos.evolve.checks import ShadowReport
 FIXED, INTRODUCED, CHANGED = 1.0, -2.0, -0.5  # per replayed call
 NEW_TOOL = 0.5  # a new tool whose tests pass: nothing recorded to replay, still worth something
 LATENCY_NOISE = 0.25  # replay times vary by this much between runs of the same code: not counted
+# Below this mean time per replayed call, a call's time is the sandbox's own (a worker, a jail)
+# and the machine's load, not the tool's: a busy machine made a 15 ms tool look twice as slow.
+LATENCY_FLOOR_MS = 200.0
 LATENCY_WEIGHT, LATENCY_CAP = -1.0, 2.0  # per unit of slowdown beyond the noise, at most -2
 TOKENS_PER_POINT = 100_000  # a pass spending 100k tokens costs one point
 
@@ -19,7 +22,8 @@ TOKENS_PER_POINT = 100_000  # a pass spending 100k tokens costs one point
 def score(shadow: ShadowReport, new_tools: int, tokens: int) -> dict[str, Any]:
     old_ms = sum(c.old_ms for c in shadow.calls)
     new_ms = sum(c.new_ms for c in shadow.calls)
-    slowdown = (new_ms / old_ms - 1.0) if old_ms > 0 else 0.0
+    comparable = bool(shadow.calls) and old_ms / len(shadow.calls) >= LATENCY_FLOOR_MS
+    slowdown = (new_ms / old_ms - 1.0) if comparable else 0.0
     parts = {
         "errors_fixed": FIXED * shadow.count("error fixed"),
         "errors_introduced": INTRODUCED * shadow.count("error introduced"),
@@ -30,4 +34,4 @@ def score(shadow: ShadowReport, new_tools: int, tokens: int) -> dict[str, Any]:
     }
     rounded = {key: round(value, 3) for key, value in parts.items()}
     return {"score": round(sum(parts.values()), 3), "parts": rounded,
-            "slowdown": round(slowdown, 3), "tokens": tokens}
+            "slowdown": round(slowdown, 3) if comparable else None, "tokens": tokens}

@@ -69,12 +69,18 @@ def test_an_old_version_that_fails_more_is_no_regression() -> None:
 
 
 def test_p95_beyond_the_factor_rolls_back_once_both_have_enough_calls() -> None:
-    slow = calls("old", 10, ms=10.0) + calls("new", 9, ms=50.0)
+    slow = calls("old", 10, ms=100.0) + calls("new", 9, ms=500.0)
     assert assess("split", slow, MonitorSettings(), START, SOON).verdict == "continue"  # 9 calls: too few
-    slow += calls("new", 1, ms=50.0)
+    slow += calls("new", 1, ms=500.0)
     health = assess("split", slow, MonitorSettings(), START, SOON)
-    assert health.verdict == "rollback" and "p95 call time regressed: new 50 ms against old 10 ms" in health.reason
+    assert health.verdict == "rollback" and "p95 call time regressed: new 500 ms against old 100 ms" in health.reason
     assert assess("split", slow, MonitorSettings(latency_factor=6.0), START, SOON).verdict == "continue"
+
+
+def test_a_fast_tool_is_not_rolled_back_for_milliseconds() -> None:
+    # 14 ms against 45 ms: three times slower, and all of it the sandbox and a busy machine.
+    noisy = calls("old", 20, ms=14.0) + calls("new", 20, ms=45.0)
+    assert assess("split", noisy, MonitorSettings(calls=50), START, SOON).verdict == "continue"
 
 
 def test_promotion_after_enough_calls_or_hours() -> None:
