@@ -5,11 +5,12 @@ from __future__ import annotations
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from memos.core.limits import MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_SYSTEM_CHARS, check_text
 from memos.core.memory import MAX_BLOCK_LIMIT, check_limit_range
 from memos.core.prompts import template
-from memos.core.workspace import Workspace, check_agent_name
+from memos.core.workspace import AGENT_NAME, Workspace, check_agent_name
 from memos.errors import InvalidInput
 from memos.store.base import Agent, AgentCounts, Block, NewAgent, NewBlock
 
@@ -65,7 +66,7 @@ def create_agent(ws: Workspace, name: str, *, description: str = "", model: str 
                  persona: str | None = None, human: str | None = None, system: str | None = None,
                  blocks: list[NewBlock] | None = None, tool_rules: list[dict] | None = None,
                  metadata: dict | None = None, shared_block_ids: Sequence[str] = (),
-                 library_tools: Sequence[str] = (), tags: Sequence[str] = ()) -> Agent:
+                 library_tools: Sequence[str] = (), tags: Sequence[str] = (), letta_name: bool = False) -> Agent:
     """A new agent; ``blocks`` replaces the default persona and human blocks when given.
 
     ``shared_block_ids``: existing blocks to attach; ``library_tools``: names of tools from the
@@ -73,7 +74,7 @@ def create_agent(ws: Workspace, name: str, *, description: str = "", model: str 
     are always there). All or nothing: anything that fails removes the agent again."""
     from memos.tools.builtins import builtin_specs
 
-    check_agent_name(name)
+    check_letta_agent_name(name) if letta_name else check_agent_name(name)
     check_agent_texts(description, system)
     chosen = default_blocks(persona, human) if blocks is None else blocks
     check_blocks(chosen)
@@ -101,12 +102,13 @@ def create_agent(ws: Workspace, name: str, *, description: str = "", model: str 
             tags=checked_tags(tags),
         ),
         chosen,
+        unique_name=not letta_name,
     )
     from memos.tools import library as tool_library
     from memos.tools.repo import ToolRepo
 
     try:
-        ToolRepo.ensure(ws.home.agent_tools_dir(agent.name), agent.name)  # the agent's own tools, under git
+        ToolRepo.ensure(_own_dir(ws, agent) / "tools", agent.name)  # the agent's own tools, under git
         for block_id in shared_block_ids:
             ws.store.attach_block(agent.id, block_id)
         for tool in wanted:
@@ -121,20 +123,41 @@ def summarize(ws: Workspace, agent: Agent) -> AgentSummary:
     return AgentSummary(agent, ws.store.agent_counts(agent.id), ws.store.list_agent_blocks(agent.id))
 
 
-def rename_agent(ws: Workspace, agent: Agent, new_name: str) -> Agent:
-    check_agent_name(new_name)
-    renamed = ws.store.update_agent(agent.id, name=new_name)
-    old_dir, new_dir = ws.home.agent_dir(agent.name), ws.home.agent_dir(new_name)
-    if old_dir.exists() and not new_dir.exists():
-        old_dir.rename(new_dir)
+def _plain_and_free(ws: Workspace, name: str, agent_id: str) -> bool:
+    """A name that can name the agent's directory: a plain name no other agent has."""
+    return bool(AGENT_NAME.match(name)) and not any(
+        a.name == name and a.id != agent_id for a in ws.store.list_agents()) and \
+        not (ws.home.agents_dir / name).exists()
+
+
+def _own_dir(ws: Workspace, agent: Agent) -> Path:
+    """Where a new agent's files go: agents/<name>, or agents/<id> when the name cannot be a
+    directory of its own (Home.dir_of finds either)."""
+    plain = AGENT_NAME.match(agent.name) and not any(
+        a.name == agent.name and a.id != agent.id for a in ws.store.list_agents())
+    return ws.home.agents_dir / (agent.name if plain else agent.id)
+
+
+def rename_agent(ws: Workspace, agent: Agent, new_name: str, *, letta_name: bool = False) -> Agent:
+    check_letta_agent_name(new_name) if letta_name else check_agent_name(new_name)
+    old_dir = ws.home.dir_of(agent)
+    renamed = ws.store.update_agent(agent.id, unique_name=not letta_name, name=new_name)
+    if old_dir != ws.home.agents_dir / agent.id and old_dir.exists():
+        # A directory named after the agent follows its name, or moves to its id when the new
+        # name cannot name a directory of its own.
+        free = _plain_and_free(ws, new_name, agent.id)
+        new_dir = ws.home.agents_dir / (new_name if free else agent.id)
+        if not new_dir.exists():
+            old_dir.rename(new_dir)
     if ws.config.is_set("default_agent") and ws.config.get("default_agent") == agent.name:
         ws.config.set("default_agent", new_name)
     return renamed
 
 
 def delete_agent(ws: Workspace, agent: Agent) -> None:
+    own = ws.home.dir_of(agent)
     ws.store.delete_agent(agent.id)
-    shutil.rmtree(ws.home.agent_dir(agent.name), ignore_errors=True)
+    shutil.rmtree(own, ignore_errors=True)
     if ws.config.is_set("default_agent") and ws.config.get("default_agent") == agent.name:
         ws.config.unset("default_agent")
 
@@ -171,6 +194,17 @@ def update_agent(ws: Workspace, agent: Agent, *, description: str | None = None,
     if tool_rules is not None:
         fields["tool_rules"] = _checked_rules(tool_rules)
     return ws.store.update_agent(agent.id, **fields) if fields else agent
+
+
+MAX_LETTA_NAME = 255
+
+
+def check_letta_agent_name(name: str) -> str:
+    """A name as Letta's API takes it: any text, spaces included, shared with other agents or not."""
+    if not name.strip() or len(name) > MAX_LETTA_NAME or any(ord(c) < 32 for c in name):
+        raise InvalidInput(f"{name!r} is not a valid agent name",
+                           f"use 1-{MAX_LETTA_NAME} printable characters")
+    return name
 
 
 MAX_TAGS, MAX_TAG_CHARS = 100, 200

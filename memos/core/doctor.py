@@ -93,7 +93,7 @@ def _runs(ws: Workspace, agent: Agent, repair: bool) -> Finding:
 def _tool_repo(ws: Workspace, agent: Agent) -> Finding:
     from memos.tools.repo import ToolRepo
 
-    path = ws.home.agent_tools_dir(agent.name)
+    path = ws.home.tools_dir_of(agent)
     if not (path / ".git").exists():
         return Finding("tool repo", "problem", f"{path} is not a git repo (`memos tools list` makes a new one)")
     dirty = [c.path for c in ToolRepo(path).changes()]

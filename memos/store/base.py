@@ -476,7 +476,9 @@ class Store(abc.ABC):
 
     # -- agents --------------------------------------------------------------
     @abc.abstractmethod
-    def create_agent(self, agent: NewAgent, blocks: Sequence[NewBlock], actor: Actor = "user") -> Agent: ...
+    def create_agent(self, agent: NewAgent, blocks: Sequence[NewBlock], actor: Actor = "user",
+                     unique_name: bool = True) -> Agent:
+        """``unique_name=False``: another agent may have the name (Letta's API allows it)."""
 
     @abc.abstractmethod
     def get_agent(self, id_or_name: str) -> Agent: ...
@@ -485,7 +487,7 @@ class Store(abc.ABC):
     def list_agents(self) -> list[Agent]: ...
 
     @abc.abstractmethod
-    def update_agent(self, agent_id: str, **fields: Any) -> Agent: ...
+    def update_agent(self, agent_id: str, unique_name: bool = True, **fields: Any) -> Agent: ...
 
     @abc.abstractmethod
     def delete_agent(self, agent_id: str) -> None:

@@ -218,4 +218,4 @@ class ToolRepo:
 
 def tool_repo(ws: Workspace, agent: Agent) -> ToolRepo:
     """The agent's tool repo, created on first use."""
-    return ToolRepo.ensure(ws.home.agent_tools_dir(agent.name), agent.name)
+    return ToolRepo.ensure(ws.home.tools_dir_of(agent), agent.name)

@@ -182,3 +182,38 @@ def test_agent_reads_carry_blocks_only_when_asked(client) -> None:  # type: igno
     assert [b.label for b in client.agents.retrieve(agent.id, include=["agent.blocks"]).blocks] == ["human", "persona"]
     assert [a.blocks for a in client.agents.list()] == [[]]
     assert [len(a.blocks) for a in client.agents.list(include=["agent.blocks"])] == [2]
+
+
+def test_letta_names_spaces_and_duplicates(client, memos, fake_llm, memos_home: Path) -> None:  # type: ignore[no-untyped-def]
+    spaced = client.agents.create(name="Search Agent One", model="openai/fake-model", memory_blocks=[])
+    first = client.agents.create(name="helper", model="openai/fake-model", memory_blocks=[])
+    second = client.agents.create(name="helper", model="openai/fake-model", memory_blocks=[])
+    assert {spaced.name, first.name, second.name} == {"Search Agent One", "helper"} and first.id != second.id
+    # Each has its own tool repo: the first "helper" by name, the others by id.
+    assert (memos_home / "agents" / "helper" / "tools" / ".git").is_dir()
+    assert (memos_home / "agents" / second.id / "tools" / ".git").is_dir()
+    assert (memos_home / "agents" / spaced.id / "tools" / ".git").is_dir()
+
+    # Both answer by id; the shared name is refused as ambiguous, with the way out.
+    fake_llm.script(say("Second here."))
+    reply = client.agents.messages.create(agent_id=second.id, messages=[{"role": "user", "content": "who?"}])
+    assert reply.messages[-1].content == "Second here."
+    ambiguous = memos("memory", "show", "human", "--agent", "helper")
+    assert ambiguous.code == 1 and "'helper' names 2 agents" in ambiguous.err and "id" in ambiguous.err
+    assert memos("agents", "show", second.id, "--json").json()["name"] == "helper"
+    assert memos("agents", "show", "Search Agent One", "--json").json()["id"] == spaced.id
+
+    # The CLI keeps its own names plain and unique.
+    refused = memos("agents", "create", "helper")
+    assert refused.code != 0 and "already exists" in refused.err
+    assert memos("agents", "create", "two words").code != 0
+
+    # Renaming over the API may share a name; the files stay with the agent.
+    client.agents.update(first.id, name="Search Agent One")
+    assert (memos_home / "agents" / first.id / "tools" / ".git").is_dir()
+    assert not (memos_home / "agents" / "helper").exists()
+    client.agents.delete(spaced.id)
+    assert not (memos_home / "agents" / spaced.id).exists()
+    assert (memos_home / "agents" / first.id / "tools" / ".git").is_dir()
+    with pytest.raises(letta_client.UnprocessableEntityError):
+        client.agents.create(name="   ", model="openai/fake-model")

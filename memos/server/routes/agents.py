@@ -33,7 +33,7 @@ def create_agent(ws: WS, body: AgentCreate, response: Response) -> dict[str, Any
         ws, body.name or f"agent-{uuid.uuid4().hex[:8]}", description=body.description or "", model=model,
         embedding_model=body.embedding, context_window=window, system=body.system, blocks=_blocks(body),
         tool_rules=body.tool_rules, metadata=body.metadata, shared_block_ids=body.block_ids or [],
-        library_tools=[*(body.tools or []), *by_id], tags=body.tags or [])
+        library_tools=[*(body.tools or []), *by_id], tags=body.tags or [], letta_name=True)
     response.headers["Location"] = f"/v1/agents/{agent.id}"
     return agent_state(ws, agent)
 
@@ -83,7 +83,7 @@ def update_agent(ws: WS, agent: AgentDep, body: AgentUpdate) -> dict[str, Any]:
                                        tool_rules=body.tool_rules, system=body.system, metadata=body.metadata,
                                        tags=body.tags)
     if body.name and body.name != updated.name:
-        updated = core_agents.rename_agent(ws, updated, body.name)
+        updated = core_agents.rename_agent(ws, updated, body.name, letta_name=True)
     return agent_state(ws, updated)
 
 

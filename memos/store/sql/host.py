@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from memos.errors import NotFound
+from memos.errors import InvalidInput, NotFound
 from memos.store import ids
 from memos.store.base import Agent, Store
 from memos.store.sessions import Sessions
@@ -43,7 +43,12 @@ class SQLHost(Store):
 
     def _agent_row(self, con: Any, id_or_name: str) -> Agent:
         column = "id" if ids.looks_like("agent", id_or_name) else "name"
-        row = con.execute(f"SELECT {rows.AGENT_COLUMNS} FROM agents WHERE {column} = ?", [id_or_name]).fetchone()
-        if row is None:
+        found = con.execute(f"SELECT {rows.AGENT_COLUMNS} FROM agents WHERE {column} = ? LIMIT 3",
+                            [id_or_name]).fetchall()
+        if not found:
             raise NotFound(f"no agent named '{id_or_name}'", "see `memos agents list`")
-        return rows.agent(row)
+        if len(found) > 1:  # Letta's clients may give two agents one name; memos's CLI never does
+            raise InvalidInput(f"'{id_or_name}' names {len(found)} agents "
+                               f"({', '.join(r[0] for r in found[:2])}{', ...' if len(found) > 2 else ''})",
+                               "use the agent's id (memos agents list shows it)")
+        return rows.agent(found[0])

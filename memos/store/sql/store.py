@@ -128,12 +128,14 @@ class SQLStore(MessagesMixin, RunsMixin, ToolsMixin, EvolutionsMixin, SQLHost):
         if con.execute("SELECT 1 FROM agents WHERE name = ?", [name]).fetchone():
             raise AlreadyExists(f"an agent named '{name}' already exists", "pick another name")
 
-    def create_agent(self, agent: NewAgent, blocks: Sequence[NewBlock], actor: Actor = "user") -> Agent:
+    def create_agent(self, agent: NewAgent, blocks: Sequence[NewBlock], actor: Actor = "user",
+                     unique_name: bool = True) -> Agent:
         now = to_db(utcnow())
         agent_id = ids.new_id("agent")
         with self._write() as con:
             self._lock(con, "agent-names")
-            self._check_name_free(con, agent.name)
+            if unique_name:
+                self._check_name_free(con, agent.name)
             con.execute(
                 "INSERT INTO agents (id, name, description, system, model, embedding_model, context_window, tool_rules, "
                 "metadata, created_at, updated_at, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -153,7 +155,7 @@ class SQLStore(MessagesMixin, RunsMixin, ToolsMixin, EvolutionsMixin, SQLHost):
         with self._read() as con:
             return [rows.agent(r) for r in con.execute(f"SELECT {rows.AGENT_COLUMNS} FROM agents ORDER BY name").fetchall()]
 
-    def update_agent(self, agent_id: str, **fields: Any) -> Agent:
+    def update_agent(self, agent_id: str, unique_name: bool = True, **fields: Any) -> Agent:
         unknown = set(fields) - _AGENT_FIELDS
         if unknown:
             raise ValueError(f"cannot update agent fields {sorted(unknown)}")
@@ -162,7 +164,7 @@ class SQLStore(MessagesMixin, RunsMixin, ToolsMixin, EvolutionsMixin, SQLHost):
                 self._lock(con, "agent-names")
             current = self._agent_row(con, agent_id)
             self._lock(con, current.id)
-            if "name" in fields and fields["name"] != current.name:
+            if unique_name and "name" in fields and fields["name"] != current.name:
                 self._check_name_free(con, fields["name"])
             for key in ("tool_rules", "metadata", "tags"):
                 if key in fields:
