@@ -106,6 +106,13 @@ class PassageCreate(Body):
     tags: list[str] | None = None
 
 
+class GenerateRequest(Body):
+    prompt: str = Field(min_length=1)
+    system_prompt: str | None = None
+    override_model: str | None = None
+    response_schema: dict[str, Any] | None = None
+
+
 class ToolUpdate(Body):
     source_code: str | None = Field(default=None, min_length=1)
     description: str | None = None

@@ -4,6 +4,7 @@ system messages in a request, include_return_message_types, tools named test*.""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -217,3 +218,27 @@ def test_letta_names_spaces_and_duplicates(client, memos, fake_llm, memos_home: 
     assert (memos_home / "agents" / first.id / "tools" / ".git").is_dir()
     with pytest.raises(letta_client.UnprocessableEntityError):
         client.agents.create(name="   ", model="openai/fake-model")
+
+
+def test_generate_is_one_completion_with_the_agents_model(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    agent = _agent(client)
+    base = str(client.base_url).rstrip("/")
+    fake_llm.script({"content": "Lisbon.", "prompt_tokens": 12, "completion_tokens": 2},
+                    {"tool_calls": [{"name": "respond", "arguments": {"city": "Lisbon", "country": "Portugal"}}]})
+    done = httpx.post(f"{base}/v1/agents/{agent.id}/generate", timeout=30,
+                      json={"prompt": "Capital of Portugal?", "system_prompt": "One word."}).json()
+    assert done == {"content": "Lisbon.", "model": "openai/fake-model",
+                    "usage": {"message_type": "usage_statistics", "prompt_tokens": 12, "completion_tokens": 2,
+                              "total_tokens": 14, "step_count": 1}}
+    request = fake_llm.requests[-1]
+    assert [m["role"] for m in request["messages"]] == ["system", "user"] and "tools" not in request
+    schema = {"properties": {"city": {"type": "string"}, "country": {"type": "string"}}, "required": ["city"]}
+    structured = httpx.post(f"{base}/v1/agents/{agent.id}/generate", timeout=30,
+                            json={"prompt": "Capital of Portugal?", "response_schema": schema}).json()
+    assert json.loads(structured["content"]) == {"city": "Lisbon", "country": "Portugal"}
+    assert fake_llm.requests[-1]["tools"][0]["function"]["parameters"]["properties"] == schema["properties"]
+    assert client.agents.messages.list(agent_id=agent.id).items == []  # nothing stored
+    bad = httpx.post(f"{base}/v1/agents/{agent.id}/generate", json={"prompt": ""}, timeout=30)
+    assert bad.status_code == 422

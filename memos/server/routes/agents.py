@@ -11,7 +11,7 @@ from memos.core import agents as core_agents
 from memos.server import shapes
 from memos.server.deps import WS, AgentDep, agent_state, agent_states
 from memos.server.paging import paged
-from memos.server.schemas import LETTA_BLOCK_LIMIT, AgentCreate, AgentUpdate
+from memos.server.schemas import LETTA_BLOCK_LIMIT, AgentCreate, AgentUpdate, GenerateRequest
 from memos.store.base import NewBlock
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
@@ -96,6 +96,19 @@ def reset_messages(ws: WS, agent: AgentDep, add_default_initial_messages: bool =
 
     reset_context(ws.store, agent, TURN_WAIT)
     return agent_state(ws, agent)
+
+
+@router.post("/{agent_id}/generate")
+def generate(ws: WS, agent: AgentDep, body: GenerateRequest) -> dict[str, Any]:
+    """One completion with the agent's model (or ``override_model``): no memory, no tools, nothing stored."""
+    from memos.core.generate import generate as generate_once
+
+    done = generate_once(ws, agent, body.prompt, system_prompt=body.system_prompt, model=body.override_model,
+                         response_schema=body.response_schema)
+    return {"content": done.content, "model": done.model,
+            "usage": {"message_type": "usage_statistics", "prompt_tokens": done.prompt_tokens,
+                      "completion_tokens": done.completion_tokens,
+                      "total_tokens": done.prompt_tokens + done.completion_tokens, "step_count": 1}}
 
 
 @router.delete("/{agent_id}")
