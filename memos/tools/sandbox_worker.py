@@ -110,6 +110,21 @@ def _line_in(exc: BaseException, filename: str) -> int | None:
     return line
 
 
+# Letta's tool sources often name typing's generics without importing them (Letta reads the
+# annotations without running the code); giving tool code these names lets such a source load
+# here as it does there. Names a tool defines or imports itself take precedence.
+TYPING_NAMES = ("Any", "Dict", "List", "Literal", "Optional", "Union")
+
+
+def _typing_names() -> None:
+    import builtins
+    import typing
+
+    for name in TYPING_NAMES:
+        if not hasattr(builtins, name):
+            setattr(builtins, name, getattr(typing, name))
+
+
 def _load_by_path(name: str, path: str) -> Any:
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
@@ -189,6 +204,7 @@ def main() -> None:
         _write_files(code_dir, job.get("files", {}))
         os.chdir(code_dir)
         sys.path.insert(0, str(code_dir))
+        _typing_names()
         if job["kind"] == "describe":
             value = _describe(job, config["registry_path"])
         elif job["kind"] == "pytest":

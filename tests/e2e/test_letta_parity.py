@@ -242,3 +242,25 @@ def test_generate_is_one_completion_with_the_agents_model(client, fake_llm) -> N
     assert client.agents.messages.list(agent_id=agent.id).items == []  # nothing stored
     bad = httpx.post(f"{base}/v1/agents/{agent.id}/generate", json={"prompt": ""}, timeout=30)
     assert bad.status_code == 422
+
+
+def test_a_letta_source_that_names_typing_generics_without_importing_them(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    source = '''def count_words(texts: List[str], minimum: Optional[int] = None) -> Dict[str, int]:
+    """Count the words of each text.
+
+    Args:
+        texts: The texts.
+        minimum: Leave out texts with fewer words.
+    """
+    counts = {text: len(text.split()) for text in texts}
+    return {text: n for text, n in counts.items() if minimum is None or n >= minimum}
+'''
+    tool = client.tools.create(source_code=source)
+    parameters = tool.json_schema["parameters"]
+    assert parameters["properties"]["texts"] == {"type": "array", "items": {"type": "string"},
+                                                 "description": "The texts."}
+    assert parameters["required"] == ["texts"]
+    agent = _agent(client)
+    client.agents.tools.attach(tool.id, agent_id=agent.id)
+    ran = client.agents.tools.run("count_words", agent_id=agent.id, args={"texts": ["a b", "c"], "minimum": 2})
+    assert ran.status == "success" and ran.func_return == {"a b": 2}
