@@ -114,6 +114,18 @@ def _assistant_text(arguments: Any) -> str:
         return str(arguments)
 
 
+def system_message_id(agent: Agent) -> str:
+    """The agent's system message has no row; a stable id per agent keeps clients' cursors valid."""
+    return f"message-{uuid.uuid5(uuid.NAMESPACE_URL, 'memos:system:' + agent.id)}"
+
+
+def system_message(agent: Agent, memory: str) -> dict[str, Any]:
+    """The system prompt and memory as the model reads them: the first message of Letta's log."""
+    content = agent.system.replace("{agent_name}", agent.name) + "\n\n" + memory
+    return _base(system_message_id(agent), iso(agent.created_at), "system_message", content=content,
+                 run_id=None, step_id=None)
+
+
 def stored_messages(messages: Iterable[Message], pending_call_ids: set[str]) -> list[dict[str, Any]]:
     """Stored messages as Letta messages: one stored assistant message becomes reasoning,
     assistant and tool-call messages that share its id, as in Letta."""

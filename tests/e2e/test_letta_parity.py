@@ -122,7 +122,9 @@ def test_system_messages_and_chosen_return_types(client, fake_llm) -> None:  # t
     assert [m["role"] for m in request[-2:]] == ["system", "user"]
     assert request[-2]["content"] == "The user is in Lisbon." and request[-1]["content"] == "where am I?"
     listed = client.agents.messages.list(agent_id=agent.id, order="asc").items
-    assert [m.message_type for m in listed][:2] == ["system_message", "user_message"]
+    # The log begins with the agent's system message (its prompt), then the request's note and question.
+    assert [m.message_type for m in listed][:3] == ["system_message", "system_message", "user_message"]
+    assert "<memory_blocks>" in listed[0].content and listed[1].content == "The user is in Lisbon."
 
     fake_llm.script(say("Noted."))
     streamed = list(client.agents.messages.stream(agent_id=agent.id, include_return_message_types=["tool_call_message"],
@@ -239,7 +241,7 @@ def test_generate_is_one_completion_with_the_agents_model(client, fake_llm) -> N
                             json={"prompt": "Capital of Portugal?", "response_schema": schema}).json()
     assert json.loads(structured["content"]) == {"city": "Lisbon", "country": "Portugal"}
     assert fake_llm.requests[-1]["tools"][0]["function"]["parameters"]["properties"] == schema["properties"]
-    assert client.agents.messages.list(agent_id=agent.id).items == []  # nothing stored
+    assert [m.message_type for m in client.agents.messages.list(agent_id=agent.id).items] == ["system_message"]
     bad = httpx.post(f"{base}/v1/agents/{agent.id}/generate", json={"prompt": ""}, timeout=30)
     assert bad.status_code == 422
 
@@ -264,3 +266,24 @@ def test_a_letta_source_that_names_typing_generics_without_importing_them(client
     client.agents.tools.attach(tool.id, agent_id=agent.id)
     ran = client.agents.tools.run("count_words", agent_id=agent.id, args={"texts": ["a b", "c"], "minimum": 2})
     assert ran.status == "success" and ran.func_return == {"a b": 2}
+
+
+def test_the_log_begins_with_the_system_message_and_pages_around_it(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    agent = _agent(client)
+    for word in ("one", "two", "three"):
+        fake_llm.script(say(f"ok {word}"))
+        client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": word}])
+    ascending = client.agents.messages.list(agent_id=agent.id, order="asc", limit=100).items
+    descending = client.agents.messages.list(agent_id=agent.id, order="desc", limit=100).items
+    assert ascending[0].message_type == "system_message" and "Name: Sam" in ascending[0].content
+    assert [m.id for m in descending] == [m.id for m in reversed(ascending)]
+    for order, whole in (("asc", ascending), ("desc", descending)):
+        paged = list(client.agents.messages.list(agent_id=agent.id, order=order, limit=2))  # the SDK pages on
+        assert [m.id for m in paged] == [m.id for m in whole]
+    system_id = ascending[0].id
+    assert [m.id for m in client.agents.messages.list(agent_id=agent.id, order="asc", after=system_id).items] \
+        == [m.id for m in ascending[1:]]
+    assert client.agents.messages.list(agent_id=agent.id, order="desc", after=system_id).items == []
+    assert client.agents.messages.list(agent_id=agent.id, order="asc", before=system_id).items == []
+    last_two_before = client.agents.messages.list(agent_id=agent.id, order="asc", before=ascending[3].id, limit=2).items
+    assert [m.id for m in last_two_before] == [m.id for m in ascending[:3]]  # the first page, the system message too

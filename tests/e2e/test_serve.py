@@ -109,7 +109,8 @@ def test_sdk_agent_lifecycle_send_stream_blocks_archival_and_paging(client, fake
     everything = client.agents.messages.list(agent_id=agent.id, limit=100).items
     paged = list(client.agents.messages.list(agent_id=agent.id, limit=2))
     assert [(m.id, m.message_type) for m in paged] == [(m.id, m.message_type) for m in everything]
-    assert everything[-1].message_type == "user_message" and everything[-1].content == "I like tea"
+    assert everything[-1].message_type == "system_message" and "<memory_blocks>" in everything[-1].content  # first
+    assert everything[-2].message_type == "user_message" and everything[-2].content == "I like tea"
     assert everything[0].message_type == "assistant_message"
 
     client.agents.delete(agent.id)

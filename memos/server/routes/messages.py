@@ -11,11 +11,14 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
+from memos.core.context import render_blocks
+from memos.core.workspace import Workspace
 from memos.errors import InvalidInput, MemosError, ProviderError
 from memos.server import shapes
 from memos.server.deps import WS, AgentDep, TurnService
 from memos.server.schemas import CancelRequest, MessageRequest
 from memos.server.turns import TurnKind, TurnRequest
+from memos.store.base import Agent
 
 router = APIRouter(prefix="/v1/agents/{agent_id}/messages", tags=["messages"])
 
@@ -167,13 +170,36 @@ def list_messages(ws: WS, agent: AgentDep, before: str | None = None, after: str
                   limit: int = Query(100, ge=1, le=1000), order: Literal["asc", "desc"] = "desc") -> list[dict[str, Any]]:
     """A page of the message log in Letta's message types; cursors are message ids.
 
-    Stored messages without a Letta message (send_message's return) do not count toward
-    ``limit``; the Letta messages made from one stored message (reasoning, tool calls)
-    share its id and stay on one page, so a page may end a little over ``limit``."""
+    As in Letta, the log begins with the agent's system message (its system prompt and memory
+    as the model reads them now), before every stored message. Stored messages without a Letta
+    message (send_message's return) do not count toward ``limit``; the Letta messages made from
+    one stored message (reasoning, tool calls) share its id and stay on one page, so a page may
+    end a little over ``limit``."""
+    head_id = shapes.system_message_id(agent)
+    if after == head_id:  # after the first message: everything stored (asc), nothing (desc)
+        return [] if order == "desc" else _page(ws, agent, None, None, limit, order)[0]
+    if before == head_id:  # before the first message: nothing (asc); the oldest page (desc)
+        return [] if order == "asc" else list(reversed(_page(ws, agent, None, None, limit, "asc")[0]))
+    head = shapes.system_message(agent, render_blocks(ws.store, agent))
+    if order == "asc" and not before and not after:
+        return [head, *_page(ws, agent, None, None, limit - 1, order)[0]] if limit > 1 else [head]
+    shaped, reached_start = _page(ws, agent, before, after, limit, order)
+    if order == "asc" and before and reached_start:
+        return [head, *shaped]
+    if order == "desc" and not before and reached_start and len(shaped) < limit:
+        return [*shaped, head]
+    return shaped
+
+
+def _page(ws: Workspace, agent: Agent, before: str | None, after: str | None, limit: int,
+          order: Literal["asc", "desc"]) -> tuple[list[dict[str, Any]], bool]:
+    """Stored messages as Letta's, and whether the page reached the oldest stored message."""
+    if limit < 1:
+        return [], False
     pending = {call.tool_call_id for call in ws.store.pending_tool_calls(agent.id)}
     backwards = bool(before) and not after  # the page just before the cursor: fill from the cursor back
     groups: list[list[dict[str, Any]]] = []
-    count, batch = 0, max(limit, 20)
+    count, batch, exhausted = 0, max(limit, 20), False
     while count < limit:
         stored = ws.store.list_messages(agent.id, before=before, after=after, limit=batch, order=order)
         for message in reversed(stored) if backwards else stored:
@@ -183,7 +209,10 @@ def list_messages(ws: WS, agent: AgentDep, before: str | None = None, after: str
                 count += len(group)
             if count >= limit:
                 break
-        if len(stored) < batch or count >= limit:
+        if len(stored) < batch:
+            exhausted = True
+            break
+        if count >= limit:
             break
         if backwards:
             before = stored[0].id
@@ -191,5 +220,6 @@ def list_messages(ws: WS, agent: AgentDep, before: str | None = None, after: str
             after = stored[-1].id
     if backwards:
         groups.reverse()
-    shaped = [item for group in groups for item in group]
-    return shaped
+    # Reaching the end of the log going backwards in asc, or forwards in desc, is reaching its start.
+    reached_start = exhausted and ((order == "asc" and backwards) or (order == "desc" and not backwards))
+    return [item for group in groups for item in group], reached_start
