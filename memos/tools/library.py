@@ -9,8 +9,10 @@ sandbox derived from it; attaching one copies the file into the agent's repo
 from __future__ import annotations
 
 import ast
+import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from memos.core.workspace import Workspace
 from memos.errors import InvalidInput, NotFound
@@ -18,6 +20,8 @@ from memos.store.base import Agent, NewTool, ToolRecord
 from memos.tools.custom import sandbox_limits
 from memos.tools.repo import check_tool_name
 from memos.tools.sandbox import Sandbox
+
+SCHEMA_SUFFIX = ".schema.json"  # beside a tool: its schema as given (the sandbox's describe reads it)
 
 
 def function_name(source: str) -> str:
@@ -33,17 +37,38 @@ def function_name(source: str) -> str:
     return check_tool_name(names[-1])
 
 
-def save(ws: Workspace, source: str, description: str | None = None) -> ToolRecord:
+def save(ws: Workspace, source: str, description: str | None = None,
+         json_schema: dict[str, Any] | None = None) -> ToolRecord:
     """Describe the source in the sandbox (it is untrusted code) and keep it in the library."""
-    return ws.store.save_library_tool(described(ws, source, description))
+    return ws.store.save_library_tool(described(ws, source, description, json_schema))
 
 
-def described(ws: Workspace, source: str, description: str | None = None) -> NewTool:
-    """A library tool from its source: its schema as the sandbox derives it."""
+def given_schema(name: str, json_schema: dict[str, Any] | None, args_json_schema: dict[str, Any] | None,
+                 description: str | None = None) -> dict[str, Any] | None:
+    """A client's schema for a tool (Letta's json_schema, or args_json_schema for the arguments
+    alone), in the shape a tool's schema has; None when the client gave none."""
+    if json_schema is None and args_json_schema is None:
+        return None
+    parameters = args_json_schema if args_json_schema is not None else (json_schema or {}).get("parameters")
+    if not isinstance(parameters, dict) or parameters.get("type", "object") != "object":
+        raise InvalidInput(f"the JSON schema given for {name} has no 'parameters' object",
+                           "give json_schema with parameters: {type: object, properties: ...}")
+    text = description or (json_schema or {}).get("description")
+    return {"name": name, **({"description": text} if text else {}),
+            "parameters": {"type": "object", "properties": {}, **parameters}}
+
+
+def described(ws: Workspace, source: str, description: str | None = None,
+              json_schema: dict[str, Any] | None = None) -> NewTool:
+    """A library tool from its source: its schema as the sandbox derives it, or as the client
+    gave it (for a source whose type hints cannot say it: Letta takes such schemas too)."""
     name = function_name(source)
+    files = {f"{name}.py": source}
+    if json_schema is not None:
+        files[f"{name}{SCHEMA_SUFFIX}"] = json.dumps(json_schema)
     sandbox = Sandbox(sandbox_limits(ws))
     try:
-        result = sandbox.describe({f"{name}.py": source}, [name])
+        result = sandbox.describe(files, [name])
     finally:
         sandbox.close()
     if not result.ok:
@@ -80,7 +105,7 @@ def find(ws: Workspace, tool_id: str) -> ToolRecord:
 
 def attach(ws: Workspace, agent: Agent, record: ToolRecord) -> None:
     """Give the agent this tool: its code goes into the agent's repo, then it is attached."""
-    from memos.tools.manage import import_tool, open_tools
+    from memos.tools.manage import ToolBroken, import_tool, open_tools
 
     if record.name in {t.name for t in ws.store.list_agent_tools(agent.id)}:
         return
@@ -99,6 +124,12 @@ def attach(ws: Workspace, agent: Agent, record: ToolRecord) -> None:
         with tempfile.TemporaryDirectory(prefix="memos-tool-") as tmp:
             source = Path(tmp) / f"{record.name}.py"
             source.write_text(record.source_code)
-            import_tool(tools, source, record.name)
+            try:
+                import_tool(tools, source, record.name)
+            except ToolBroken:
+                # Code whose type hints cannot say its schema (it was created with the client's
+                # json_schema): the schema goes with it into the repo, and the import is tried again.
+                (tools.repo.path / f"{record.name}{SCHEMA_SUFFIX}").write_text(json.dumps(record.json_schema))
+                import_tool(tools, source, record.name)
     finally:
         tools.close()

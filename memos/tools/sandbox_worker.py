@@ -148,14 +148,32 @@ def _describe(job: dict[str, Any], registry_path: str) -> dict[str, Any]:
                 problems.append({"file": filename, "line": None,
                                  "error": f"defines no function named {module_name} (one tool per file, named as the file)"})
                 continue
-            spec = registry.build_spec(function, module_name)
             line = function.__code__.co_firstlineno if hasattr(function, "__code__") else None
+            given = _given_schema(module_name)
+            if given is not None:  # a schema that came with the code (a Letta client's json_schema)
+                doc = registry.parse_docstring(function.__doc__ or "")[0] if function.__doc__ else ""
+                tools.append({"name": module_name, "description": given.get("description") or doc,
+                              "parameters": given["parameters"], "file": filename, "line": line})
+                continue
+            spec = registry.build_spec(function, module_name)
             tools.append({"name": spec.name, "description": spec.description, "parameters": spec.parameters,
                           "file": filename, "line": line})
         except BaseException as exc:  # noqa: BLE001 - every failure is reported, the other tools still load
             problems.append({"file": filename, "line": _line_in(exc, filename),
                              "error": f"{type(exc).__name__}: {exc}"})
     return {"tools": tools, "problems": problems}
+
+
+def _given_schema(module_name: str) -> dict[str, Any] | None:
+    """``<tool>.schema.json`` beside the tool: its JSON schema as given, when the code's own type
+    hints cannot say it (Letta takes a client's json_schema for such sources)."""
+    path = Path(f"{module_name}.schema.json")
+    if not path.exists():
+        return None
+    given = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(given, dict) or not isinstance(given.get("parameters"), dict):
+        raise ValueError(f"{path}: a JSON schema needs a 'parameters' object")
+    return given
 
 
 def _pytest(job: dict[str, Any]) -> dict[str, Any]:

@@ -287,3 +287,36 @@ def test_the_log_begins_with_the_system_message_and_pages_around_it(client, fake
     assert client.agents.messages.list(agent_id=agent.id, order="asc", before=system_id).items == []
     last_two_before = client.agents.messages.list(agent_id=agent.id, order="asc", before=ascending[3].id, limit=2).items
     assert [m.id for m in last_two_before] == [m.id for m in ascending[:3]]  # the first page, the system message too
+
+
+def test_a_tool_without_type_hints_takes_the_clients_schema(client, fake_llm, memos_home: Path) -> None:  # type: ignore[no-untyped-def]
+    source = '''def greet(name, times=1):
+    """Greet someone.
+
+    Args:
+        name: Who.
+        times: How often.
+    """
+    return " ".join(["Hello " + name] * int(times))
+'''
+    with pytest.raises(letta_client.UnprocessableEntityError) as untyped:  # no hints, no schema: refused
+        client.tools.create(source_code=source)
+    assert "no type hint" in untyped.value.body["detail"]
+    schema = {"name": "greet", "description": "Greet someone.", "parameters": {
+        "type": "object", "properties": {"name": {"type": "string", "description": "Who."},
+                                         "times": {"type": "integer", "description": "How often."}},
+        "required": ["name"]}}
+    tool = client.tools.create(source_code=source, json_schema=schema)
+    assert tool.json_schema["parameters"] == schema["parameters"]
+    agent = _agent(client)
+    client.agents.tools.attach(tool.id, agent_id=agent.id)
+    repo = memos_home / "agents" / "ada" / "tools"
+    assert (repo / "greet.schema.json").exists()  # the schema went into the repo with the code
+    fake_llm.script({"tool_calls": [{"name": "greet", "arguments": {"name": "Sam", "times": 2}}]}, say("done"))
+    reply = client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "greet Sam"}])
+    returns = [m for m in reply.messages if m.message_type == "tool_return_message"]
+    assert returns[0].tool_return == "Hello Sam Hello Sam"
+    offered = {t["function"]["name"]: t["function"] for t in fake_llm.requests[-2]["tools"]}
+    assert offered["greet"]["parameters"] == schema["parameters"]  # the model was shown the given schema
+    with pytest.raises(letta_client.UnprocessableEntityError):
+        client.tools.create(source_code=source, json_schema={"name": "greet"})

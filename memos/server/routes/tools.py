@@ -6,11 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
+from memos.core.workspace import Workspace
 from memos.errors import InvalidInput, NotFound
 from memos.server import shapes
 from memos.server.deps import WS, AgentDep, agent_state, agent_tools
 from memos.server.paging import paged
 from memos.server.schemas import ToolCreate, ToolRunRequest, ToolUpdate
+from memos.store.base import ToolRecord
 from memos.tools import library
 from memos.tools.builtins import builtin_specs
 
@@ -41,14 +43,20 @@ def create_tool(ws: WS, body: ToolCreate) -> dict[str, Any]:
            for t in ws.store.list_tools()):
         raise InvalidInput(f"the library already has a tool named {library.function_name(body.source_code)}",
                            "use PUT /v1/tools/ to replace it")
-    return shapes.custom_tool(library.save(ws, body.source_code, body.description))
+    return shapes.custom_tool(_save(ws, body))
+
+
+def _save(ws: Workspace, body: ToolCreate) -> ToolRecord:
+    schema = library.given_schema(library.function_name(body.source_code), body.json_schema, body.args_json_schema,
+                                  body.description)
+    return library.save(ws, body.source_code, body.description, schema)
 
 
 @router.put("/tools/")
 def upsert_tool(ws: WS, body: ToolCreate) -> dict[str, Any]:
     """Create the tool, or replace the library's tool of the same name."""
     _refuse_builtin_name(body.source_code)
-    return shapes.custom_tool(library.save(ws, body.source_code, body.description))
+    return shapes.custom_tool(_save(ws, body))
 
 
 @router.get("/tools/{tool_id}")
