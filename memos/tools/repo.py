@@ -6,6 +6,8 @@ Layout of ``$MEMOS_HOME/agents/<name>/tools/``::
     pytest.ini          so `pytest` finds the tools from tests/
     <tool>.py           def <tool>(...) with type hints and a docstring
     _helpers.py         modules starting with "_" are shared code, not tools
+    <tool>.schema.json  optional: the tool's schema as given (a Letta client's json_schema), for
+                        code whose type hints cannot say it
     tests/test_<tool>.py
 
 Every change memos makes is a commit with a ``Memos-Made`` trailer (evolution
