@@ -108,7 +108,7 @@ def drive(events: Iterator[Any], cancel: threading.Event, *, json_out: bool, jso
         turn.events.append(_interrupted())
     stop = turn.stop
     if json_out:
-        output.emit_json({"messages": [e for e in turn.events if e.type not in ("stop_reason", "usage", "run_started")],
+        output.emit_json({"messages": [e for e in turn.events if e.type not in ("stop_reason", "usage", "run_started", "step_started")],
                           "stop_reason": stop.reason if stop else None,
                           "run_id": stop.run_id if stop else None, "usage": turn.usage})
     elif not jsonl and turn.reply:

@@ -297,6 +297,8 @@ class AgentRunner:
         if next(_steps_in_process) == TUNE_AFTER_STEPS:
             self.ws.store.tune_for_long_running()
         self._step_started = time.perf_counter()
+        step_id = ids.new_id("step")
+        yield ev.StepStarted(step_id)
         compiled = yield from self._context()
         available = list(self.specs)
         allowed = state.allowed(available)
@@ -307,7 +309,7 @@ class AgentRunner:
         record = StepRecord(run_id, completion.model, completion.prompt_tokens, completion.completion_tokens,
                             completion.cost_usd, completion.latency_ms,
                             "cancelled" if completion.cancelled else completion.finish_reason,
-                            cached_tokens=completion.cached_tokens)
+                            cached_tokens=completion.cached_tokens, id=step_id)
         if completion.reasoning:
             yield ev.Reasoning(completion.reasoning)
 

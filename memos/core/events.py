@@ -123,6 +123,14 @@ class RunStarted:
 
 
 @dataclass(frozen=True)
+class StepStarted:
+    """A step (one LLM call and its tools) begins; what it stores will carry this id."""
+
+    step_id: str
+    type: Literal["step_started"] = "step_started"
+
+
+@dataclass(frozen=True)
 class Stop:
     reason: StopReason
     steps: int
@@ -131,7 +139,7 @@ class Stop:
 
 
 Event = (Reasoning | AssistantDelta | ToolCallDelta | Assistant | ToolCall | ToolReturn | MemoryEdit | ApprovalRequest | Usage
-         | Summary | Warning | Waiting | Error | RunStarted | Stop)
+         | Summary | Warning | Waiting | Error | RunStarted | StepStarted | Stop)
 
 
 @dataclass

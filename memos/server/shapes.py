@@ -179,6 +179,7 @@ class EventShaper:
         self._arguments: dict[str, str] = {}  # a streamed call's arguments so far
         self._replies: dict[str, str] = {}  # a streamed send_message's text so far
         self._text = ""  # the step's streamed content so far
+        self.step_id: str | None = None  # the step under way: its messages name it
 
     def shape(self, event: Any) -> dict[str, Any] | None:
         shaped = self._shape(event)
@@ -187,6 +188,8 @@ class EventShaper:
                 return None  # a message type the client did not ask for (stop reason and usage always go)
             if self.run_ids:
                 shaped.setdefault("run_id", self.run_ids[-1])  # every message names the run that made it
+            if self.step_id:
+                shaped.setdefault("step_id", self.step_id)
         return shaped
 
     def _delta_id(self, key: str) -> str:
@@ -253,6 +256,9 @@ class EventShaper:
             return None
         if isinstance(event, ev.RunStarted):
             self.run_ids.append(event.run_id)
+            return None
+        if isinstance(event, ev.StepStarted):
+            self.step_id = event.step_id
             return None
         if isinstance(event, ev.Stop):
             if not self.run_ids or self.run_ids[-1] != event.run_id:

@@ -220,6 +220,7 @@ class StepRecord:
     stop_reason: str
     cached_tokens: int = 0
     duration_ms: float | None = None  # the whole step: LLM, tools and writes
+    id: str | None = None  # made when the step starts, so what it streams can name it; else on write
 
 
 @dataclass(frozen=True)

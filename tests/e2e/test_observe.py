@@ -188,6 +188,8 @@ def test_runs_steps_usage_and_context_through_lettas_sdk(fake_llm) -> None:  # t
 
         steps = list(client.runs.steps.list(run_id))
         assert [(s.prompt_tokens, s.completion_tokens) for s in steps] == [(1200, 30), (1300, 15)]
+        # Each returned message names the step that made it, as stored.
+        assert [m.step_id for m in reply.messages] == [steps[0].id, steps[0].id, steps[1].id]
         assert all(s.run_id == run_id and s.model == PRICED for s in steps)
         assert client.steps.retrieve(steps[0].id).total_tokens == 1230
         assert [s.id for s in client.steps.list(agent_id=agent.id, order="asc")] == [s.id for s in steps]

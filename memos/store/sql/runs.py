@@ -211,7 +211,7 @@ class RunsMixin(SQLHost):
 
     def record_step(self, agent_id: str, step: StepRecord, messages: Sequence[NewMessage],
                     tool_calls: Sequence[ToolCallRecord]) -> tuple[str, list[Message]]:
-        step_id, now = ids.new_id("step"), to_db(utcnow())
+        step_id, now = step.id or ids.new_id("step"), to_db(utcnow())
         with self._write() as con:
             con.execute("INSERT INTO steps (id, run_id, agent_id, model, prompt_tokens, completion_tokens, cost_usd, "
                         "latency_ms, stop_reason, created_at, cached_tokens, duration_ms) "
