@@ -30,10 +30,6 @@ def since_of(raw: str | None) -> Any:
     return parse_when(raw) if raw else None
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value / 1000:.1f}s" if value >= 1000 else f"{value:.0f}ms"
-
-
 @app.command("list")
 def list_runs(
     agent: AgentFilter = None,
@@ -43,7 +39,7 @@ def list_runs(
     json_out: JsonOpt = False,
 ) -> None:
     """Runs, newest first, with their totals."""
-    from memos.core.observe import cost_text, run_view
+    from memos.core.observe import cost_text, duration_text, run_view
 
     ws = workspace()
     found = ws.store.list_runs(agent_id=(a.id if (a := agent_filter(ws, agent)) else None), since=since_of(since),
@@ -57,7 +53,7 @@ def list_runs(
          v["status"] + (f" ({v['stop_reason']})" if v["stop_reason"] not in (None, "end_turn") else ""), v["steps"],
          f"{v['prompt_tokens']:,}/{v['completion_tokens']:,}", cost_text(v["cost_usd"], v["unpriced_steps"]),
          f"{v['tool_calls']}" + (f" ({v['tool_errors']} failed)" if v["tool_errors"] else ""),
-         _ms(v["duration_ms"])) for v in views])
+         duration_text(v["duration_ms"])) for v in views])
 
 
 @app.command("show")
@@ -68,7 +64,7 @@ def show(
     json_out: JsonOpt = False,
 ) -> None:
     """One run, step by step: model, tokens, cost, LLM time, tool calls, stop reason."""
-    from memos.core.observe import cost_text, last_run, run_detail
+    from memos.core.observe import last_run, run_detail, run_lines
     from memos.errors import InvalidInput, NotFound
 
     ws = workspace()
@@ -83,14 +79,4 @@ def show(
     if json_out:
         output.emit_json(view)
         return
-    output.plain(f"{view['id']}  agent {view['agent']} ({view['actor']})  {view['status']}"
-                 f"{' (' + view['stop_reason'] + ')' if view['stop_reason'] else ''}  {output.when(view['created_at'])}"
-                 f"  {_ms(view['duration_ms'])}")
-    output.plain(f"{view['steps']} step(s), {view['prompt_tokens']:,} tokens in ({view['cached_tokens']:,} cached), "
-                 f"{view['completion_tokens']:,} out, {cost_text(view['cost_usd'], view['unpriced_steps'])}")
-    for number, step in enumerate(view["step_list"], 1):
-        output.plain(f"  step {number}  {step['model']}  {step['prompt_tokens']:,} in / {step['completion_tokens']:,} "
-                     f"out  {cost_text(step['cost_usd'], 0 if step['cost_usd'] is not None else 1)}  LLM "
-                     f"{_ms(step['llm_ms'])}, step {_ms(step['step_ms'])}  -> {step['stop_reason'] or '-'}")
-        for call in step["tool_calls"]:
-            output.plain(f"    {call['status']:<8} {call['name']}  {_ms(call['duration_ms'])}")
+    output.plain("\n".join(run_lines(view)))

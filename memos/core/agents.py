@@ -123,19 +123,16 @@ def summarize(ws: Workspace, agent: Agent) -> AgentSummary:
     return AgentSummary(agent, ws.store.agent_counts(agent.id), ws.store.list_agent_blocks(agent.id))
 
 
-def _plain_and_free(ws: Workspace, name: str, agent_id: str) -> bool:
+def _name_is_its_own(ws: Workspace, name: str, agent_id: str) -> bool:
     """A name that can name the agent's directory: a plain name no other agent has."""
     return bool(AGENT_NAME.match(name)) and not any(
-        a.name == name and a.id != agent_id for a in ws.store.list_agents()) and \
-        not (ws.home.agents_dir / name).exists()
+        a.name == name and a.id != agent_id for a in ws.store.list_agents())
 
 
 def _own_dir(ws: Workspace, agent: Agent) -> Path:
     """Where a new agent's files go: agents/<name>, or agents/<id> when the name cannot be a
     directory of its own (Home.dir_of finds either)."""
-    plain = AGENT_NAME.match(agent.name) and not any(
-        a.name == agent.name and a.id != agent.id for a in ws.store.list_agents())
-    return ws.home.agents_dir / (agent.name if plain else agent.id)
+    return ws.home.agents_dir / (agent.name if _name_is_its_own(ws, agent.name, agent.id) else agent.id)
 
 
 def rename_agent(ws: Workspace, agent: Agent, new_name: str, *, letta_name: bool = False) -> Agent:
@@ -145,7 +142,7 @@ def rename_agent(ws: Workspace, agent: Agent, new_name: str, *, letta_name: bool
     if old_dir != ws.home.agents_dir / agent.id and old_dir.exists():
         # A directory named after the agent follows its name, or moves to its id when the new
         # name cannot name a directory of its own.
-        free = _plain_and_free(ws, new_name, agent.id)
+        free = _name_is_its_own(ws, new_name, agent.id) and not (ws.home.agents_dir / new_name).exists()
         new_dir = ws.home.agents_dir / (new_name if free else agent.id)
         if not new_dir.exists():
             old_dir.rename(new_dir)

@@ -40,6 +40,28 @@ def run_view(summary: RunSummary, steps: list[Step] | None = None) -> dict[str, 
     return view
 
 
+def duration_text(ms: float | None) -> str:
+    return "-" if ms is None else f"{ms / 1000:.1f}s" if ms >= 1000 else f"{ms:.0f}ms"
+
+
+def run_lines(view: dict[str, Any]) -> list[str]:
+    """A run step by step, as `memos runs show` and the TUI's Runs tab show it."""
+    when = view["created_at"].astimezone().strftime("%Y-%m-%d %H:%M")
+    stop = f" ({view['stop_reason']})" if view["stop_reason"] else ""
+    lines = [f"{view['id']}  agent {view['agent']} ({view['actor']})  {view['status']}{stop}  {when}"
+             f"  {duration_text(view['duration_ms'])}",
+             f"{view['steps']} step(s), {view['prompt_tokens']:,} tokens in ({view['cached_tokens']:,} cached), "
+             f"{view['completion_tokens']:,} out, {cost_text(view['cost_usd'], view['unpriced_steps'])}"]
+    for number, step in enumerate(view.get("step_list", []), 1):
+        lines.append(f"  step {number}  {step['model']}  {step['prompt_tokens']:,} in / {step['completion_tokens']:,} "
+                     f"out  {cost_text(step['cost_usd'], 0 if step['cost_usd'] is not None else 1)}  LLM "
+                     f"{duration_text(step['llm_ms'])}, step {duration_text(step['step_ms'])}  "
+                     f"-> {step['stop_reason'] or '-'}")
+        lines += [f"    {call['status']:<8} {call['name']}  {duration_text(call['duration_ms'])}"
+                  for call in step["tool_calls"]]
+    return lines
+
+
 def run_summary(ws: Workspace, run_id: str) -> RunSummary:
     found = ws.store.list_runs(run_ids=[run_id], limit=1)
     if not found:

@@ -146,11 +146,11 @@ def roll_back(ws: Workspace, evolution: Evolution, *, decided_by: str, why: str,
         current = ws.store.get_evolution(evolution.id)
         if current.status != "canary":
             raise InvalidInput(f"evolution {current.id} is {current.status}, not a canary", "see `memos evolve status`")
+        agent = ws.store.get_agent(current.agent_id)
         rolled = ws.store.update_evolution(current.id, status="rolled_back", decided_by=decided_by,
                                            canary=_ended(current, figures), reason=why)
-        evolve_log(ws).info("%s: canary %s rolled back by %s: %s", ws.store.get_agent(current.agent_id).name,
-                            current.id, decided_by, why)
-    remember(ws, ws.store.get_agent(rolled.agent_id), summary_text(rolled, "rolled back from canary", why))
+        evolve_log(ws).info("%s: canary %s rolled back by %s: %s", agent.name, current.id, decided_by, why)
+    remember(ws, agent, summary_text(rolled, "rolled back from canary", why))
     return rolled
 
 

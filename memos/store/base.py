@@ -692,10 +692,6 @@ class Store(abc.ABC):
         """Store live calls of canaried tools (joins an open transaction: the loop writes them with its step)."""
 
     @abc.abstractmethod
-    def record_shadow_result(self, call_id: str, outcome: CanaryOutcome, duration_ms: float, differs: bool) -> None:
-        """The shadowed new version's result for a stored canary call."""
-
-    @abc.abstractmethod
     def list_canary_calls(self, evolution_id: str) -> list[CanaryCall]:
         """Oldest first."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -181,11 +181,9 @@ class AgentTools:
         def compare() -> None:
             new = sandbox.call(route.new_files, tool.name, tool.name, arguments)
             differs = old.ok and new.ok and old.for_agent() != new.for_agent()
-            served = _canary_call(route, tool.name, call_id, old)
-            self.ws.store.record_canary_calls([CanaryCall(
-                served.id, served.evolution_id, served.agent_id, served.tool, served.tool_call_id, "old",
-                served.outcome, served.duration_ms, served.output_chars, shadow_outcome=_outcome(new),
-                shadow_ms=new.duration_ms, differs=differs)])
+            served = _canary_call(route, tool.name, call_id, old)  # the old code, which answered
+            self.ws.store.record_canary_calls([replace(served, shadow_outcome=_outcome(new), shadow_ms=new.duration_ms,
+                                                       differs=differs)])
 
         self._shadows.append(pool.submit(compare))
 

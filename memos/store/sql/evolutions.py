@@ -8,7 +8,7 @@ from typing import Any, Unpack
 
 from memos.errors import InvalidInput, NotFound
 from memos.store import ids
-from memos.store.base import CanaryCall, CanaryOutcome, Evolution, EvolutionChanges, EvolutionStatus
+from memos.store.base import CanaryCall, Evolution, EvolutionChanges, EvolutionStatus
 from memos.store.sql.host import SQLHost
 from memos.store.timeutil import from_db, to_db, utcnow
 
@@ -103,11 +103,6 @@ class EvolutionsMixin(SQLHost):
                             [call.id, call.evolution_id, call.agent_id, call.tool, call.tool_call_id, call.version,
                              call.outcome, call.duration_ms, call.output_chars, call.shadow_outcome, call.shadow_ms,
                              call.differs, to_db(call.created_at) if call.created_at else now])
-
-    def record_shadow_result(self, call_id: str, outcome: CanaryOutcome, duration_ms: float, differs: bool) -> None:
-        with self._write() as con:
-            con.execute("UPDATE canary_calls SET shadow_outcome = ?, shadow_ms = ?, differs = ? WHERE id = ?",
-                        [outcome, duration_ms, differs, call_id])
 
     def list_canary_calls(self, evolution_id: str) -> list[CanaryCall]:
         with self._read() as con:

@@ -15,10 +15,6 @@ from memos.tui.widgets.base import memos_app, selected_key
 SHOWN = 50
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value / 1000:.1f}s" if value >= 1000 else f"{value:.0f}ms"
-
-
 class RunsPane(Horizontal):
 
     def compose(self) -> ComposeResult:
@@ -33,7 +29,7 @@ class RunsPane(Horizontal):
         self.refresh_rows()
 
     def refresh_rows(self) -> None:
-        from memos.core.observe import cost_text, run_view
+        from memos.core.observe import cost_text, duration_text, run_view
 
         app = memos_app(self)
         if app.agent_id is None:
@@ -49,7 +45,7 @@ class RunsPane(Horizontal):
                           f"{v['prompt_tokens']:,}/{v['completion_tokens']:,}",
                           cost_text(v["cost_usd"], v["unpriced_steps"]),
                           str(v["tool_calls"]) + (f" ({v['tool_errors']} failed)" if v["tool_errors"] else ""),
-                          _ms(v["duration_ms"]), key=v["id"])
+                          duration_text(v["duration_ms"]), key=v["id"])
         if table.row_count:
             table.move_cursor(row=min(keep, table.row_count - 1))
             self._show(self._selected())
@@ -77,17 +73,8 @@ class RunsPane(Horizontal):
             self._show(str(event.row_key.value))
 
     def _show(self, run_id: str | None) -> None:
-        from memos.core.observe import cost_text, run_detail
+        from memos.core.observe import run_detail, run_lines
 
         if run_id is None:
             return
-        view = run_detail(memos_app(self).ws, run_id)
-        lines = [f"{view['id']}  {view['status']} ({view['stop_reason'] or '-'})  {_ms(view['duration_ms'])}",
-                 f"{view['prompt_tokens']:,} tokens in ({view['cached_tokens']:,} cached), "
-                 f"{view['completion_tokens']:,} out, {cost_text(view['cost_usd'], view['unpriced_steps'])}", ""]
-        for number, step in enumerate(view["step_list"], 1):
-            lines.append(f"step {number}  {step['model']}  {step['prompt_tokens']:,} in / {step['completion_tokens']:,} "
-                         f"out  LLM {_ms(step['llm_ms'])}  step {_ms(step['step_ms'])}  -> {step['stop_reason'] or '-'}")
-            for call in step["tool_calls"]:
-                lines.append(f"    {call['status']:<8} {call['name']}  {_ms(call['duration_ms'])}")
-        self.query_one("#runs-detail", Static).update("\n".join(lines))
+        self.query_one("#runs-detail", Static).update("\n".join(run_lines(run_detail(memos_app(self).ws, run_id))))
