@@ -597,13 +597,17 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def list_runs(self, *, agent_id: str | None = None, since: datetime | None = None,
                   status: str | None = None, actor: RunActor | None = None, limit: int = 50,
-                  before: str | None = None, run_ids: Sequence[str] | None = None) -> list[RunSummary]:
-        """Newest first, with their totals; ``before`` is a run id to page from."""
+                  after: str | None = None, run_ids: Sequence[str] | None = None,
+                  agent_ids: Sequence[str] | None = None, statuses: Sequence[str] | None = None,
+                  order: Literal["asc", "desc"] = "desc") -> list[RunSummary]:
+        """Newest first (or oldest with ``order="asc"``), with their totals; ``after`` is a run id
+        to page on from, in that order."""
 
     @abc.abstractmethod
     def list_steps(self, *, run_id: str | None = None, agent_id: str | None = None, limit: int = 100,
-                   before: str | None = None, order: Literal["asc", "desc"] = "asc") -> list[Step]:
-        """Steps with their tool calls, by creation time."""
+                   after: str | None = None, order: Literal["asc", "desc"] = "asc", model: str | None = None,
+                   start: datetime | None = None, end: datetime | None = None) -> list[Step]:
+        """Steps with their tool calls, by creation time; ``after`` is a step id to page on from."""
 
     @abc.abstractmethod
     def get_step(self, step_id: str) -> Step: ...

@@ -284,3 +284,57 @@ def test_cancelling_mid_token_keeps_what_was_written(fake_llm) -> None:  # type:
         assert kept.message_type == "assistant_message"
         assert kept.content and REPLY.startswith(kept.content) and len(kept.content) < len(REPLY)
         assert kept.content.startswith(streamed)  # what the client saw is kept (and maybe a piece more)
+
+
+def test_runs_page_through_the_store_both_ways(fake_llm) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    from tests.e2e.test_serve import running_server
+
+    with running_server() as url:
+        http = httpx.Client(base_url=url, timeout=30)
+        agent = http.post("/v1/agents/", json={"name": "ada", "model": "openai/fake-model", "memory_blocks": []}).json()
+        for word in ("one", "two", "three", "four", "five"):
+            fake_llm.script(say(f"ok {word}"))
+            http.post(f"/v1/agents/{agent['id']}/messages", json={"messages": [{"role": "user", "content": word}]})
+        newest_first = [r["id"] for r in http.get("/v1/runs/", params={"limit": 100}).json()]
+        assert len(newest_first) == 5
+        pages, after = [], None
+        while True:
+            page = http.get("/v1/runs/", params={"limit": 2, **({"after": after} if after else {})}).json()
+            if not page:
+                break
+            pages += [r["id"] for r in page]
+            after = page[-1]["id"]
+        assert pages == newest_first
+        oldest_first = [r["id"] for r in http.get("/v1/runs/", params={"order": "asc", "limit": 100}).json()]
+        assert oldest_first == list(reversed(newest_first))
+        before = http.get("/v1/runs/", params={"before": newest_first[3], "limit": 2}).json()
+        assert [r["id"] for r in before] == newest_first[1:3]  # the page just before the cursor
+        between = http.get("/v1/runs/", params={"after": newest_first[0], "before": newest_first[3]}).json()
+        assert [r["id"] for r in between] == newest_first[1:3]
+        assert http.get("/v1/runs/", params={"statuses": "failed"}).json() == []
+        assert len(http.get("/v1/runs/", params={"statuses": "completed", "agent_id": agent["id"]}).json()) == 5
+
+
+def test_steps_page_through_the_store_with_their_filters(fake_llm) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    from tests.e2e.test_serve import running_server
+
+    with running_server() as url:
+        http = httpx.Client(base_url=url, timeout=30)
+        agent = http.post("/v1/agents/", json={"name": "ada", "model": "openai/fake-model", "memory_blocks": []}).json()
+        fake_llm.script(call("conversation_search", query="x"), say("one"), say("two"))
+        for word in ("first", "second"):
+            http.post(f"/v1/agents/{agent['id']}/messages", json={"messages": [{"role": "user", "content": word}]})
+        steps = [s["id"] for s in http.get("/v1/steps/", params={"limit": 100}).json()]  # newest first
+        assert len(steps) == 3
+        first_run = http.get("/v1/runs/", params={"order": "asc", "limit": 1}).json()[0]["id"]
+        in_run = [s["id"] for s in http.get(f"/v1/runs/{first_run}/steps", params={"limit": 1}).json()]
+        more = [s["id"] for s in http.get(f"/v1/runs/{first_run}/steps", params={"after": in_run[0]}).json()]
+        assert in_run + more == list(reversed(steps[1:]))  # the first run's two steps, oldest first
+        assert [s["id"] for s in http.get("/v1/steps/", params={"before": steps[2], "limit": 1}).json()] == [steps[1]]
+        assert http.get("/v1/steps/", params={"model": "openai/other"}).json() == []
+        assert http.get("/v1/steps/", params={"start_date": "2099-01-01"}).json() == []
+        assert len(http.get("/v1/steps/", params={"end_date": "2099-01-01T00:00:00Z"}).json()) == 3

@@ -3,8 +3,9 @@ overview (`/v1/agents/{id}/context`): what the agent did, what it cost, what its
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Query
 
@@ -12,10 +13,10 @@ from memos.core.observe import context_overview, run_summary
 from memos.errors import InvalidInput
 from memos.server import shapes
 from memos.server.deps import WS, AgentDep
-from memos.server.paging import paged
 from memos.store.base import RunSummary, Step
 
 router = APIRouter(prefix="/v1", tags=["runs"])
+Order = Literal["asc", "desc"]
 
 # memos's run statuses and stop reasons in Letta's words (a client validates them strictly).
 RUN_STATUS = {"running": "running", "completed": "completed", "cancelled": "cancelled", "failed": "failed",
@@ -65,20 +66,32 @@ def list_runs(ws: WS, agent_id: str | None = None, agent_ids: Annotated[list[str
               statuses: Annotated[list[str] | None, Query()] = None, before: str | None = None, after: str | None = None,
               limit: int = Query(50, ge=1, le=1000), order: Literal["asc", "desc"] = "desc",
               active: bool = False) -> list[dict[str, Any]]:
-    """Newest first by default; ``after`` pages on in the order asked for."""
+    """Newest first by default; ``after`` pages on in the order asked for, ``before`` back. The
+    store pages, so a page costs the same however many runs there are."""
     agents = [ws.store.get_agent(a).id for a in ([agent_id] if agent_id else []) + (agent_ids or [])]
     wanted = set(statuses or []) | ({"running"} if active else set())
-    found: list[RunSummary] = []
-    scopes: list[str | None] = list(agents) or [None]
-    for scope in scopes:
-        found += ws.store.list_runs(agent_id=scope, limit=10_000)
-    found.sort(key=lambda s: (s.run.created_at, s.run.id), reverse=True)
-    shaped = [run_shape(s) for s in found]
-    if wanted:
-        shaped = [r for r in shaped if r["status"] in wanted or r["metadata"]["memos_status"] in wanted]
-    if order == "asc":
-        shaped.reverse()
-    return paged(shaped, after=after, before=before, limit=limit, key=lambda r: r["id"])
+    # Letta's status names to memos's (a run memos marks interrupted is failed to Letta).
+    memos_statuses = sorted({s for name in wanted for s, letta in RUN_STATUS.items() if name in (s, letta)})
+    found = _cursor_page(lambda cursor, way: ws.store.list_runs(
+        agent_ids=agents or None, statuses=memos_statuses if wanted else None, limit=limit, after=cursor, order=way),
+        lambda s: s.run.id, after, before, order)
+    return [run_shape(s) for s in found]
+
+
+T = TypeVar("T")
+
+
+def _cursor_page(fetch: Callable[[str | None, Order], list[T]], key: Callable[[T], str], after: str | None,
+                 before: str | None, order: Order) -> list[T]:
+    """A page the store reads by cursor: ``after`` pages on in ``order``; ``before`` alone is the
+    page just before it (read the other way, then turned round); both: from after up to before."""
+    if before is not None and after is None:
+        return list(reversed(fetch(before, "asc" if order == "desc" else "desc")))
+    found = fetch(after, order)
+    if before is not None:
+        ids = [key(item) for item in found]
+        found = found[:ids.index(before)] if before in ids else found
+    return found
 
 
 @router.get("/runs/{run_id}")
@@ -90,8 +103,9 @@ def get_run(ws: WS, run_id: str) -> dict[str, Any]:
 def run_steps(ws: WS, run_id: str, after: str | None = None, before: str | None = None,
               limit: int = Query(100, ge=1, le=1000), order: Literal["asc", "desc"] = "asc") -> list[dict[str, Any]]:
     ws.store.get_run(run_id)  # 404 for an unknown run
-    steps = [step_shape(s) for s in ws.store.list_steps(run_id=run_id, limit=10_000, order=order)]
-    return paged(steps, after=after, before=before, limit=limit, key=lambda s: s["id"])
+    steps = _cursor_page(lambda cursor, way: ws.store.list_steps(run_id=run_id, limit=limit, after=cursor, order=way),
+                         lambda s: s.id, after, before, order)
+    return [step_shape(s) for s in steps]
 
 
 @router.get("/runs/{run_id}/usage")
@@ -119,10 +133,10 @@ def list_steps(ws: WS, agent_id: str | None = None, before: str | None = None, a
                end_date: str | None = None) -> list[dict[str, Any]]:
     start, end = _date(start_date, "start_date"), _date(end_date, "end_date")
     agent = ws.store.get_agent(agent_id).id if agent_id else None
-    steps = ws.store.list_steps(agent_id=agent, limit=100_000, order=order)
-    kept = [s for s in steps if (model is None or s.model == model) and (start is None or s.created_at >= start)
-            and (end is None or s.created_at <= end)]
-    return paged([step_shape(s) for s in kept], after=after, before=before, limit=limit, key=lambda s: s["id"])
+    steps = _cursor_page(lambda cursor, way: ws.store.list_steps(
+        agent_id=agent, limit=limit, after=cursor, order=way, model=model, start=start, end=end),
+        lambda s: s.id, after, before, order)
+    return [step_shape(s) for s in steps]
 
 
 @router.get("/steps/{step_id}")

@@ -87,13 +87,16 @@ class RunsMixin(SQLHost):
 
     def list_runs(self, *, agent_id: str | None = None, since: datetime | None = None,
                   status: str | None = None, actor: RunActor | None = None, limit: int = 50,
-                  before: str | None = None, run_ids: Sequence[str] | None = None) -> list[RunSummary]:
+                  after: str | None = None, run_ids: Sequence[str] | None = None,
+                  agent_ids: Sequence[str] | None = None, statuses: Sequence[str] | None = None,
+                  order: Literal["asc", "desc"] = "desc") -> list[RunSummary]:
         where, params = ["true"], list[Any]()
-        if run_ids is not None:
-            if not run_ids:
-                return []
-            where.append(f"r.id IN ({', '.join('?' for _ in run_ids)})")
-            params += list(run_ids)
+        for column, values in (("r.id", run_ids), ("r.agent_id", agent_ids), ("r.status", statuses)):
+            if values is not None:
+                if not values:
+                    return []
+                where.append(f"{column} IN ({', '.join('?' for _ in values)})")
+                params += list(values)
         for column, value in (("r.agent_id", agent_id), ("r.status", status), ("r.actor", actor)):
             if value is not None:
                 where.append(f"{column} = ?")
@@ -101,19 +104,20 @@ class RunsMixin(SQLHost):
         if since is not None:
             where.append("r.created_at >= ?")
             params.append(to_db(since))
+        direction, beyond = ("DESC", "<") if order == "desc" else ("ASC", ">")
         with self._read() as con:
-            if before is not None:
-                anchor = con.execute("SELECT created_at FROM runs WHERE id = ?", [before]).fetchone()
+            if after is not None:
+                anchor = con.execute("SELECT created_at FROM runs WHERE id = ?", [after]).fetchone()
                 if anchor is None:
-                    raise NotFound(f"no run '{before}'", "page with an id from the previous page")
-                where.append("(r.created_at < ? OR (r.created_at = ? AND r.id < ?))")
-                params += [anchor[0], anchor[0], before]
+                    raise NotFound(f"no run '{after}'", "page with an id from the previous page")
+                where.append(f"(r.created_at {beyond} ? OR (r.created_at = ? AND r.id {beyond} ?))")
+                params += [anchor[0], anchor[0], after]
             # The runs first (a page of them), then their steps' and tool calls' totals: the
             # aggregate touches only the page's rows, however many runs there are.
             found = con.execute(
                 f"SELECT {', '.join('r.' + c for c in RUN_COLUMNS.split(', '))}, a.name FROM runs r "
                 f"JOIN agents a ON a.id = r.agent_id WHERE {' AND '.join(where)} "
-                "ORDER BY r.created_at DESC, r.id DESC LIMIT ?", [*params, limit]).fetchall()
+                f"ORDER BY r.created_at {direction}, r.id {direction} LIMIT ?", [*params, limit]).fetchall()
             if not found:
                 return []
             marks = ", ".join("?" for _ in found)
@@ -135,21 +139,25 @@ class RunsMixin(SQLHost):
         return out
 
     def list_steps(self, *, run_id: str | None = None, agent_id: str | None = None, limit: int = 100,
-                   before: str | None = None, order: Literal["asc", "desc"] = "asc") -> list[Step]:
-        where, params = ["true"], []
-        for column, value in (("run_id", run_id), ("agent_id", agent_id)):
+                   after: str | None = None, order: Literal["asc", "desc"] = "asc", model: str | None = None,
+                   start: datetime | None = None, end: datetime | None = None) -> list[Step]:
+        where, params = ["true"], list[Any]()
+        for column, value in (("run_id", run_id), ("agent_id", agent_id), ("model", model)):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
-        direction = "DESC" if order == "desc" else "ASC"
+        for bound, moment in ((">=", start), ("<=", end)):
+            if moment is not None:
+                where.append(f"created_at {bound} ?")
+                params.append(to_db(moment))
+        direction, beyond = ("DESC", "<") if order == "desc" else ("ASC", ">")
         with self._read() as con:
-            if before is not None:
-                anchor = con.execute("SELECT created_at FROM steps WHERE id = ?", [before]).fetchone()
+            if after is not None:
+                anchor = con.execute("SELECT created_at FROM steps WHERE id = ?", [after]).fetchone()
                 if anchor is None:
-                    raise NotFound(f"no step '{before}'", "page with an id from the previous page")
-                where.append("(created_at < ? OR (created_at = ? AND id < ?))" if order == "desc"
-                             else "(created_at > ? OR (created_at = ? AND id > ?))")
-                params += [anchor[0], anchor[0], before]
+                    raise NotFound(f"no step '{after}'", "page with an id from the previous page")
+                where.append(f"(created_at {beyond} ? OR (created_at = ? AND id {beyond} ?))")
+                params += [anchor[0], anchor[0], after]
             rows = con.execute(f"SELECT {STEP_COLUMNS} FROM steps WHERE {' AND '.join(where)} "
                                f"ORDER BY created_at {direction}, id {direction} LIMIT ?", [*params, limit]).fetchall()
             return self._with_calls(con, rows)
