@@ -175,8 +175,15 @@ class AdvisoryTurnLock:
         return str(row[0]).removeprefix("memos turn ")
 
     def release(self) -> None:
-        """Give the turn back, or leave the line: closing the session drops its locks."""
+        """Give the turn back, or leave the line, at once; then close the session."""
         self._in_line = False
         if self._con is not None:
             con, self._con = self._con, None
-            con.close()
+            try:
+                # Closing alone lets go only when the server's backend exits, a moment after
+                # close() returns; a turn handed over must be free when release() returns.
+                con.execute("SELECT pg_advisory_unlock_all()")
+            except Exception:  # a broken session: the server drops its locks with it
+                pass
+            finally:
+                con.close()
