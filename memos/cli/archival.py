@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -76,7 +77,7 @@ def add(
     for bad in bad_lines:
         output.warn(f"skipped line {bad.line}: {bad.reason}")
     ws, current = agent_and_workspace(agent)
-    if output.err().is_terminal and len(records) > 1:
+    if output.is_terminal(sys.stderr) and len(records) > 1:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
         with Progress("embedding", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),

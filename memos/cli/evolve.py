@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -187,7 +188,7 @@ def diff(evolution_id: IdArg, json_out: JsonOpt = False) -> None:
         output.emit_json({"id": e.id, "base_commit": e.base_commit, "head_commit": e.head_commit,
                           "files": branches.changed_paths(repo, e.base_commit, e.head_commit), "diff": text})
         return
-    if output.out().is_terminal:
+    if output.is_terminal(sys.stdout):
         from rich.syntax import Syntax
 
         output.out().print(Syntax(text, "diff", theme="ansi_dark", background_color="default"))

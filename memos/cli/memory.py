@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -50,8 +51,7 @@ def show(
     if json_out:
         output.emit_json([_block_json(b) for b in blocks])
         return
-    console = output.out()
-    if not console.is_terminal:
+    if not output.is_terminal(sys.stdout):
         for block in blocks:
             output.plain(f"<{block.label} chars={len(block.value)} limit={block.limit}"
                          f"{' read_only' if block.read_only else ''}>\n{block.value}\n</{block.label}>")
@@ -59,6 +59,7 @@ def show(
     from rich.panel import Panel
     from rich.text import Text
 
+    console = output.out()
     for block in blocks:
         flags = "".join(f" · {f}" for f, on in (("read-only", block.read_only), ("shared", block.shared)) if on)
         used = len(block.value) / block.limit if block.limit else 0

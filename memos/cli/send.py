@@ -82,7 +82,7 @@ def drive(events: Iterator[Any], cancel: threading.Event, *, json_out: bool, jso
     from memos.core.events import TurnResult, consume
 
     turn = TurnResult()
-    live = output.err().is_terminal and not (json_out or jsonl)
+    live = output.is_terminal(sys.stderr) and not (json_out or jsonl)
     streamed = False
 
     def handle(event: Any) -> None:

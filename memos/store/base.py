@@ -12,9 +12,10 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack
 
-import numpy as np  # noqa: F401  (only for type hints of embeddings)
+if TYPE_CHECKING:  # numpy costs 40 ms to import, and most commands never touch a vector
+    import numpy as np  # noqa: F401
 
 from memos.store.turnlock import TurnLock
 

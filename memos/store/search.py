@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from memos.errors import InvalidInput
 from memos.store.base import EMBEDDING_DIM, NewPassage, Passage, PassageQuery
 from memos.store.text import idf
+
+if TYPE_CHECKING:  # numpy is imported where vectors are used: most commands never do
+    import numpy as np
 
 # Hybrid search: a convex combination of the vector's cosine and the text score as a share of
 # the best the query could score, weighted 0.4 : 0.6. Tuned on LoCoMo's dev conversations only
@@ -40,6 +41,8 @@ def vector_literal(vector: np.ndarray) -> str:
 
 def check_embeddings(passages: Sequence[NewPassage]) -> np.ndarray:
     """The passages' embeddings as one float32 matrix, or InvalidInput saying what is wrong."""
+    import numpy as np
+
     for passage in passages:
         if not passage.text.strip():
             raise InvalidInput("a passage is empty", "give every passage some text")
@@ -52,6 +55,8 @@ def check_embeddings(passages: Sequence[NewPassage]) -> np.ndarray:
 
 
 def query_vector(query: PassageQuery) -> np.ndarray:
+    import numpy as np
+
     if query.embedding is None:
         raise InvalidInput("a vector search needs a query embedding")
     vector = np.asarray(query.embedding, dtype=np.float32).reshape(-1)

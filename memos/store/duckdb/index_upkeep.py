@@ -7,9 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from memos.store.base import EMBEDDING_DIM, Passage
 from memos.store.duckdb.text_index import IndexedPassage, TextIndexes, TextIndexState
@@ -18,6 +16,9 @@ from memos.store.sql import rows
 from memos.store.sql.host import SQLHost
 from memos.store.text import terms as passage_terms
 from memos.store.timeutil import to_db
+
+if TYPE_CHECKING:  # numpy is imported where vectors are used: most commands never do
+    import numpy as np
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from memos.errors import InvalidInput
 from memos.store.base import Passage, PassageHit, PassageQuery
@@ -35,6 +33,9 @@ from memos.store.search import (
 )
 from memos.store.sql.passages import passage_filters
 from memos.store.text import BM25_K1, idf, query_terms
+
+if TYPE_CHECKING:  # numpy is imported where vectors are used: most commands never do
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,8 @@ class PassageSearchMixin(IndexUpkeepMixin):
     def _vector_scores(self, con: Any, fresh: Freshness, vector: np.ndarray, seqs: Sequence[int]) -> dict[int, float]:
         """Exact cosines of these passages (a hybrid's text candidates the vector search did not
         return): from the graph's stored vectors where it has them, else from the table."""
+        import numpy as np
+
         if not seqs:
             return {}
         scores: dict[int, float] = {}

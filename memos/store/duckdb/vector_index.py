@@ -21,12 +21,13 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from memos.store.base import EMBEDDING_DIM
 from memos.store.duckdb.sidecar import Sidecars
+
+if TYPE_CHECKING:  # numpy is imported where vectors are used: most commands never do
+    import numpy as np
 
 TAIL_LIMIT = 2048
 # Rebuild from scratch once this share of the indexed passages has been deleted.
@@ -74,6 +75,8 @@ class VectorIndexes(Sidecars[IndexState]):
 
     def search(self, state: IndexState, query: np.ndarray, count: int) -> list[tuple[int, float]]:
         """(seq, cosine distance) of the nearest indexed passages, nearest first."""
+        import numpy as np
+
         if state.index is None or state.indexed == 0 or count <= 0:
             return []
         matches = state.index.search(query.astype(np.float32), min(count, len(state.index)))
@@ -88,6 +91,8 @@ class VectorIndexes(Sidecars[IndexState]):
         lock, and a writer queued between them, would wait for each other for ever. What
         changed in between is sorted out under the lock (vectors already indexed are skipped;
         an index rebuilt or lost meanwhile means reading again)."""
+        import numpy as np
+
         index_path = self._index_path(agent_id)
         while True:
             seen = self._read_meta(self._meta_path(agent_id)) if index_path.exists() else None
