@@ -93,13 +93,15 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str |
     rows = list(rows)
     if is_terminal(sys.stdout):
         from rich.table import Table
+        from rich.text import Text
 
         console = out()
         grid = Table(title=title, show_edge=False, header_style="bold")
         for column in columns:
             grid.add_column(column, overflow="fold")
         for row in rows:
-            grid.add_row(*["" if cell is None else str(cell) for cell in row])
+            # Text, not str: a cell is data, never markup ("[bold]" in a name stays as typed).
+            grid.add_row(*[Text("" if cell is None else str(cell)) for cell in row])
         console.print(grid)
     else:
         lines = ["\t".join(columns)] + ["\t".join("" if c is None else str(c).replace("\n", " ") for c in r) for r in rows]
