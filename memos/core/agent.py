@@ -201,6 +201,7 @@ class AgentRunner:
             ends = False
             for call in pending:
                 result, status, ctx = self._invoke(call.name, dumps_raw(call.arguments), call.tool_call_id)
+                state.returned(call.name, result)
                 self.ws.store.resolve_tool_call(call.id, status=status, result=result, duration_ms=None,
                                                 message=NewMessage("tool", result, name=call.name,
                                                                    tool_call_id=call.tool_call_id))
@@ -360,6 +361,7 @@ class AgentRunner:
                 continue
             started = time.perf_counter()
             result, status, ctx = self._invoke(call.name, call.arguments, call.id)
+            state.returned(call.name, result)
             plan.append(_Planned(call, result, status, ctx=ctx, duration_ms=(time.perf_counter() - started) * 1000))
         return plan
 
@@ -379,6 +381,7 @@ class AgentRunner:
                     started = time.perf_counter()
                     item.result, item.status, item.ctx = self._invoke(call.name, call.arguments, call.id)
                     item.duration_ms = (time.perf_counter() - started) * 1000
+                    state.returned(call.name, item.result)
                 if item.status == "pending":
                     records.append(ToolCallRecord(ids.new_id("toolcall"), self.agent.id, call.id, call.name,
                                                   call.arguments, None, "pending", None))

@@ -13,7 +13,7 @@ from memos.errors import InvalidInput
 RULE_TYPES = {"run_first", "exit_loop", "continue_loop", "constrain_child_tools", "max_count_per_step",
               "requires_approval", "parent_last_tool", "required_before_exit", "conditional"}
 SUPPORTED = {"run_first", "exit_loop", "continue_loop", "constrain_child_tools", "max_count_per_step",
-             "requires_approval", "required_before_exit"}
+             "requires_approval", "required_before_exit", "conditional"}
 ALIASES = {"child": "constrain_child_tools", "terminal": "exit_loop", "init": "run_first"}
 
 
@@ -39,7 +39,33 @@ def normalise(rule: dict[str, Any], known_tools: set[str]) -> dict[str, Any]:
         if not isinstance(limit, int) or limit < 1:
             raise InvalidInput(f"max_count_per_step for {name} needs 'max_count_limit': a whole number >= 1")
         out["max_count_limit"] = limit
+    if kind == "conditional":
+        out.update(_conditional(rule, name, known_tools))
     return out
+
+
+def _conditional(rule: dict[str, Any], name: str, known_tools: set[str]) -> dict[str, Any]:
+    """Letta's conditional rule: the tool's output picks the next tool (mapping keys are outputs)."""
+    mapping = rule.get("child_output_mapping")
+    if not isinstance(mapping, dict) or not mapping:
+        raise InvalidInput(f"conditional rule for {name} needs 'child_output_mapping': output -> tool")
+    default = rule.get("default_child")
+    for child in [*mapping.values(), *([default] if default is not None else [])]:
+        if child not in known_tools:
+            raise InvalidInput(f"conditional rule for {name} names an unknown tool '{child}'")
+    return {"child_output_mapping": {str(k): v for k, v in mapping.items()}, "default_child": default,
+            "require_output_mapping": bool(rule.get("require_output_mapping", False))}
+
+
+def _matches(output: str, key: str) -> bool:
+    """An output matches a mapping key as Letta matches it: true/false without case, numbers by value."""
+    text = output.strip()
+    if key.lower() in ("true", "false"):
+        return text.lower() == key.lower()
+    try:
+        return float(text) == float(key)
+    except ValueError:
+        return text == key
 
 
 @dataclass
@@ -48,6 +74,7 @@ class RuleState:
 
     rules: list[dict[str, Any]]
     calls: list[str] = field(default_factory=list)
+    last_output: str | None = None  # what the last call returned (conditional rules read it)
 
     def _of(self, kind: str) -> list[dict[str, Any]]:
         return [r for r in self.rules if r["type"] == kind]
@@ -62,6 +89,9 @@ class RuleState:
             for rule in self._of("constrain_child_tools"):
                 if rule["tool_name"] == last:
                     allowed = [t for t in allowed if t in rule["children"]]
+            for rule in self._of("conditional"):
+                if rule["tool_name"] == last:
+                    allowed = [t for t in allowed if t in self._chosen_by(rule, allowed)]
         for rule in self._of("max_count_per_step"):
             if self.calls.count(rule["tool_name"]) >= rule["max_count_limit"]:
                 allowed = [t for t in allowed if t != rule["tool_name"]]
@@ -72,8 +102,24 @@ class RuleState:
             return f"tool '{name}' is not allowed now by the agent's tool rules; allowed: {', '.join(self.allowed(available)) or 'none'}"
         return None
 
+    def _chosen_by(self, rule: dict[str, Any], allowed: list[str]) -> list[str]:
+        output = self.last_output
+        if output is not None:
+            for key, child in rule["child_output_mapping"].items():
+                if _matches(output, key):
+                    return [child]
+        if rule["require_output_mapping"]:
+            return []
+        return [rule["default_child"]] if rule["default_child"] else allowed
+
     def record(self, name: str) -> None:
         self.calls.append(name)
+        self.last_output = None
+
+    def returned(self, name: str, output: str) -> None:
+        """A call's output; kept when it is the last call recorded (built-ins run after the others)."""
+        if self.calls and self.calls[-1] == name:
+            self.last_output = output
 
     def needs_approval(self, name: str) -> bool:
         return any(r["tool_name"] == name for r in self._of("requires_approval"))

@@ -182,6 +182,40 @@ def test_rule_state_and_rule_checks():
         normalise({"type": "exit_loop", "tool_name": "z"}, {"a"})
 
 
+def test_a_conditional_rule_lets_the_output_pick_the_next_tool():
+    """Letta's conditional rule (outreach_workflow_agent.af): True -> send_email, False -> reject,
+    anything else -> the default child; strict mode allows nothing on an unmapped output."""
+    tools = ["evaluate", "send_email", "reject", "other"]
+    rule = normalise({"type": "conditional", "tool_name": "evaluate", "default_child": "reject",
+                      "child_output_mapping": {"True": "send_email", "False": "reject"}}, set(tools))
+    state = RuleState([rule])
+    state.record("evaluate")
+    state.returned("evaluate", "True")
+    assert state.allowed(tools) == ["send_email"]
+    state.record("evaluate")
+    state.returned("evaluate", "false\n")
+    assert state.allowed(tools) == ["reject"]
+    state.record("evaluate")
+    state.returned("evaluate", "maybe")
+    assert state.allowed(tools) == ["reject"]
+    state.record("send_email")
+    state.returned("evaluate", "True")  # not the last call: ignored
+    assert state.allowed(tools) == tools
+    strict = RuleState([normalise({**rule, "default_child": None, "require_output_mapping": True}, set(tools))])
+    strict.record("evaluate")
+    strict.returned("evaluate", "maybe")
+    assert strict.allowed(tools) == []
+    numbers = RuleState([normalise({"type": "conditional", "tool_name": "evaluate",
+                                    "child_output_mapping": {"1": "other"}}, set(tools))])
+    numbers.record("evaluate")
+    numbers.returned("evaluate", "1.0")
+    assert numbers.allowed(tools) == ["other"]
+    with pytest.raises(InvalidInput, match="unknown tool 'nowhere'"):
+        normalise({**rule, "child_output_mapping": {"True": "nowhere"}}, set(tools))
+    with pytest.raises(InvalidInput, match="child_output_mapping"):
+        normalise({"type": "conditional", "tool_name": "evaluate"}, set(tools))
+
+
 def test_check_arguments_names_unknown_and_missing():
     schema = {"properties": {"city": {}, "unit": {}}, "required": ["city"]}
     check_arguments("weather", schema, {"city": "Oslo"})
