@@ -41,6 +41,10 @@ class InvalidInput(MemosError):
     """Input that cannot be used as given (empty, malformed, wrong type)."""
 
 
+class BadAgentFile(InvalidInput):
+    """An agent file (.af) that cannot be read or is not one (Letta answers these with 400)."""
+
+
 class LimitExceeded(MemosError):
     """A value over a block's character limit."""
 

@@ -175,3 +175,57 @@ def remove(
     confirm(f"Delete agent '{agent.name}' with {counts.messages} messages and {counts.passages} passages?", yes)
     agents.delete_agent(ws, agent)
     output.note(f"deleted agent '{agent.name}'")
+
+
+@app.command("export")
+def export(
+    name: Annotated[str | None, typer.Argument(help="Agent name or id (default: the current agent).")] = None,
+    out_path: Annotated[str, typer.Option("--output", "-o", help="The .af file to write ('-': stdout).")] = "-",
+    no_messages: Annotated[bool, typer.Option("--no-messages", help="Leave the message history out.")] = False,
+) -> None:
+    """Write the agent as a Letta agent file (.af): blocks, messages, tools with their code, rules, settings."""
+    import json
+
+    from memos.agentfile.export import export_agent
+    from memos.core.files import write_atomically
+
+    ws = workspace()
+    agent = ws.resolve_agent(name)
+    document = export_agent(ws, agent, messages=not no_messages)
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if out_path == "-":
+        output.plain(text)
+        return
+    write_atomically(out_path, text)
+    counted = document["agents"][0]
+    output.note(f"exported agent '{agent.name}' to {out_path}: {len(counted['block_ids'])} blocks, "
+                f"{max(len(counted['messages']) - 1, 0)} messages, {len(document['tools'])} tools")
+
+
+@app.command("import")
+def import_file(
+    path: Annotated[str, typer.Argument(help="A Letta agent file (.af); '-' reads stdin.")],
+    name: Annotated[str | None, typer.Option("--name", help="Name for the imported agent (default: the file's).")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="LLM for the agent (default: the file's, the litellm way).")] = None,
+    no_messages: Annotated[bool, typer.Option("--no-messages", help="Leave the message history out.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create agents from a Letta agent file: blocks, history, tools (checked in the sandbox), rules."""
+    from memos.agentfile.importer import import_agent_file
+    from memos.agentfile.read import load_bytes
+
+    ws = workspace()
+    source = "standard input" if path == "-" else path
+    report = import_agent_file(ws, load_bytes(path), source=source, name=name, model=model,
+                               messages=not no_messages)
+    if json_out:
+        output.emit_json({"agents": [{"id": a.agent.id, "name": a.agent.name, "model": a.agent.model,
+                                      "blocks": a.blocks, "messages": a.messages, "tools": a.tools}
+                                     for a in report.agents], "notes": report.notes})
+        return
+    for imported in report.agents:
+        output.plain(imported.agent.id)
+        output.note(f"imported agent '{imported.agent.name}' ({imported.agent.model}): {imported.blocks} blocks, "
+                    f"{imported.messages} messages, {len(imported.tools)} tools of its own")
+    for note in report.notes:
+        output.note(note)

@@ -78,7 +78,7 @@ def create_agent(ws: Workspace, name: str, *, description: str = "", model: str 
     check_agent_texts(description, system)
     chosen = default_blocks(persona, human) if blocks is None else blocks
     check_blocks(chosen)
-    rules = _checked_rules(tool_rules) if tool_rules else []
+    rules = _checked_rules(tool_rules, library_tools) if tool_rules else []
     if context_window is not None:
         check_context_window(context_window)
     builtins = set(builtin_specs())
@@ -108,7 +108,7 @@ def create_agent(ws: Workspace, name: str, *, description: str = "", model: str 
     from memos.tools.repo import ToolRepo
 
     try:
-        ToolRepo.ensure(_own_dir(ws, agent) / "tools", agent.name)  # the agent's own tools, under git
+        ToolRepo.ensure(own_dir(ws, agent) / "tools", agent.name)  # the agent's own tools, under git
         for block_id in shared_block_ids:
             ws.store.attach_block(agent.id, block_id)
         for tool in wanted:
@@ -129,7 +129,7 @@ def _name_is_its_own(ws: Workspace, name: str, agent_id: str) -> bool:
         a.name == name and a.id != agent_id for a in ws.store.list_agents())
 
 
-def _own_dir(ws: Workspace, agent: Agent) -> Path:
+def own_dir(ws: Workspace, agent: Agent) -> Path:
     """Where a new agent's files go: agents/<name>, or agents/<id> when the name cannot be a
     directory of its own (Home.dir_of finds either)."""
     return ws.home.agents_dir / (agent.name if _name_is_its_own(ws, agent.name, agent.id) else agent.id)
@@ -189,7 +189,7 @@ def update_agent(ws: Workspace, agent: Agent, *, description: str | None = None,
     if context_window is not None:
         fields["context_window"] = check_context_window(context_window)
     if tool_rules is not None:
-        fields["tool_rules"] = _checked_rules(tool_rules)
+        fields["tool_rules"] = _checked_rules(tool_rules, [t.name for t in ws.store.list_agent_tools(agent.id)])
     return ws.store.update_agent(agent.id, **fields) if fields else agent
 
 
@@ -241,9 +241,10 @@ def check_context_window(tokens: int) -> int:
     return tokens
 
 
-def _checked_rules(tool_rules: list[dict]) -> list[dict]:
+def _checked_rules(tool_rules: list[dict], tools: Sequence[str] = ()) -> list[dict]:
+    """Rules normalised, naming only tools the agent has: the built-ins and ``tools``."""
     from memos.core.rules import normalise
     from memos.tools.builtins import builtin_specs
 
-    known = set(builtin_specs())
+    known = set(builtin_specs()) | set(tools)
     return [normalise(rule, known) for rule in tool_rules]

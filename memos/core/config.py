@@ -8,7 +8,6 @@ shared or committed without leaking secrets.
 from __future__ import annotations
 
 import os
-import tempfile
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -268,16 +267,9 @@ class Config:
     def _write(self) -> None:
         import tomli_w
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        text = tomli_w.dumps(_nest(self._values))
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".config.", suffix=".toml")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        from memos.core.files import write_atomically
+
+        write_atomically(self.path, tomli_w.dumps(_nest(self._values)))
 
 
 def provider_key_status() -> dict[str, bool]:

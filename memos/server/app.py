@@ -17,6 +17,7 @@ from memos.core.workspace import Workspace
 from memos.errors import (
     AgentBusy,
     AlreadyExists,
+    BadAgentFile,
     ConfigError,
     DatabaseBusy,
     DatabaseUnavailable,
@@ -32,7 +33,7 @@ from memos.server.guards import BodyTooLarge, Guards
 from memos.server.turns import Turns
 
 # What each memos error means over HTTP.
-STATUS = [(NotFound, 404), (AlreadyExists, 409), (AgentBusy, 409), (ReadOnly, 403), (LimitExceeded, 422), (InvalidInput, 422),
+STATUS = [(NotFound, 404), (AlreadyExists, 409), (AgentBusy, 409), (ReadOnly, 403), (LimitExceeded, 422), (BadAgentFile, 400), (InvalidInput, 422),
           (ConfigError, 422), (EmbeddingError, 422), (DatabaseBusy, 503), (DatabaseUnavailable, 503),
           (ProviderError, 502)]
 

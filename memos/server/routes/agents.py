@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Body, File, Form, Header, Query, Response, UploadFile
 
 from memos.core import agents as core_agents
+from memos.errors import InvalidInput, NotFound
 from memos.server import shapes
 from memos.server.deps import WS, AgentDep, agent_state, agent_states
 from memos.server.paging import paged
@@ -67,6 +68,66 @@ def list_agents(ws: WS, name: str | None = None, query_text: str | None = None,
 
 
 INCLUDE_BLOCKS = "agent.blocks"
+
+
+@router.post("/import")
+def import_agent(ws: WS, file: Annotated[UploadFile, File()],
+                 name: Annotated[str | None, Form()] = None, override_name: Annotated[str | None, Form()] = None,
+                 model: Annotated[str | None, Form()] = None,
+                 override_model_handle: Annotated[str | None, Form()] = None,
+                 strip_messages: Annotated[bool, Form()] = False,
+                 append_copy_suffix: Annotated[bool, Form()] = True,
+                 embedding: Annotated[str | None, Form()] = None,
+                 override_embedding_handle: Annotated[str | None, Form()] = None,
+                 x_override_embedding_model: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+    """Letta's agent-file import (multipart ``file``): every agent of the file, as one import.
+    Names as Letta gives them ("_copy" appended unless a name is given or append_copy_suffix is
+    false); what memos leaves out is in the log and in each agent's metadata."""
+    import logging
+
+    from memos.agentfile.importer import import_agent_file
+    from memos.agentfile.read import MAX_FILE_BYTES
+
+    if embedding or override_embedding_handle or x_override_embedding_model:
+        raise InvalidInput("memos embeds archival memory with its own model; an embedding cannot be chosen at import",
+                           "leave the embedding out (the agent gets memos's embedding model)")
+    data = file.file.read(MAX_FILE_BYTES + 1)
+    report = import_agent_file(ws, data, source=file.filename or "the uploaded file",
+                               name=name or override_name, model=model or override_model_handle,
+                               messages=not strip_messages, letta_names=True, copy_suffix=append_copy_suffix)
+    for note in report.notes:
+        logging.getLogger("memos.server").info("import of %s: %s", file.filename, note)
+    return {"agent_ids": [imported.agent.id for imported in report.agents]}
+
+
+@router.get("/{agent_id}/export")
+def export_agent(ws: WS, agent: AgentDep, scrub_messages: bool = False, use_legacy_format: bool = False,
+                 conversation_id: str | None = None, max_steps: int | None = None) -> dict[str, Any]:
+    """The agent as a Letta agent file (AgentFileSchema); ``scrub_messages`` leaves the history out."""
+    from memos.agentfile.export import export_agent as export_document
+
+    if use_legacy_format:
+        raise InvalidInput("Legacy format is not supported", "export in the current format (the default)")
+    if conversation_id is not None:
+        raise NotFound(f"conversation {conversation_id} not found", "memos agents have one conversation")
+    return export_document(ws, agent, messages=not scrub_messages)
+
+
+@router.post("/{agent_id}/export")
+def export_agent_with_skills(ws: WS, agent: AgentDep, body: Annotated[dict[str, Any] | None, Body()] = None
+                             ) -> dict[str, Any]:
+    """Letta's POST export: as the GET, with the client's ``skills`` (name and files) carried in the file."""
+    from memos.agentfile.export import export_agent as export_document
+
+    body = body or {}
+    if body.get("conversation_id") is not None:
+        raise NotFound(f"conversation {body['conversation_id']} not found", "memos agents have one conversation")
+    skills = body.get("skills") or []
+    if not isinstance(skills, list) or not all(isinstance(s, dict) and isinstance(s.get("name"), str) for s in skills):
+        raise InvalidInput("skills must be a list of objects with a name", "give [{name, files: {SKILL.md: ...}}]")
+    document = export_document(ws, agent, messages=not body.get("scrub_messages"))
+    document["skills"] = [*document["skills"], *skills]
+    return document
 
 
 @router.get("/{agent_id}")

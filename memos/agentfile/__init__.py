@@ -1,0 +1,1 @@
+"""Letta agent files (.af): reading them into memos agents and writing memos agents out as them."""

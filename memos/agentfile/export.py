@@ -1,0 +1,140 @@
+"""Writing a memos agent as a Letta agent file (the current multi-entity format).
+
+What memos kept from an import that it cannot use (``letta_agent_file`` in the agent's
+metadata: Letta's own tools, rules it does not enforce, groups, files, the full llm_config) goes
+back into the file, so Letta -> memos -> Letta loses nothing memos was given, and
+memos -> .af -> memos gives the same agent (its block history excepted).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from memos import __version__
+from memos.agentfile.importer import DEFAULT_AGENT_TYPE, KEPT
+from memos.agentfile.read import PROVIDERS
+from memos.core.workspace import Workspace
+from memos.store.base import EMBEDDING_DIM, Agent, Message
+
+ENDPOINT_OF = {prefix: endpoint for endpoint, prefix in PROVIDERS.items()}
+LETTA_TOOL_TYPES = {"send_message": "letta_core", "conversation_search": "letta_core",
+                    "archival_memory_insert": "letta_core", "archival_memory_search": "letta_core",
+                    "core_memory_append": "letta_memory_core", "core_memory_replace": "letta_memory_core",
+                    "memory_insert": "letta_sleeptime_core", "memory_replace": "letta_sleeptime_core",
+                    "memory_rethink": "letta_sleeptime_core", "memory_finish_edits": "letta_sleeptime_core",
+                    "memory_apply_patch": "letta_memory_core"}
+MAX_EXPORTED_MESSAGES = 1_000_000
+
+
+def llm_config_for(model: str, context_window: int, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Letta's llm_config for a memos (litellm) model name. ``handle`` carries the exact name back."""
+    prefix, _, rest = model.partition("/")
+    if rest and prefix in ENDPOINT_OF:
+        endpoint, name = ENDPOINT_OF[prefix], rest
+    else:
+        endpoint, name = "openai", model  # an OpenAI-compatible server, or a name litellm knows bare
+    return {**(base or {}), "model": name, "model_endpoint_type": endpoint, "context_window": context_window,
+            "handle": model}
+
+
+def embedding_config_for(model: str, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {**(base or {}), "embedding_endpoint_type": "hugging-face", "embedding_model": model,
+            "embedding_dim": EMBEDDING_DIM, "handle": model}
+
+
+def export_agent(ws: Workspace, agent: Agent, *, messages: bool = True) -> dict[str, Any]:
+    """The agent as an AgentFileSchema document (JSON-ready)."""
+    from memos.tools.builtins import builtin_specs
+
+    kept: dict[str, Any] = dict(agent.metadata.get(KEPT) or {})
+    blocks = ws.store.list_agent_blocks(agent.id)
+    block_docs: list[dict[str, Any]] = [{"id": f"block-{i}", "label": b.label, "value": b.value, "limit": b.limit,
+                   "description": b.description or None, "read_only": b.read_only, "is_template": False,
+                   "metadata": {}} for i, b in enumerate(blocks)]
+    tools, tool_ids = _tool_docs(ws, agent, builtin_specs(), kept.get("tools") or [],
+                                 set(kept.get("detached_tools") or []))
+    log = _messages(ws, agent) if messages else []
+    message_docs = [{"id": "message-0", "role": "system", "content": [{"type": "text", "text": agent.system}],
+                     "agent_id": "agent-0", "created_at": _iso(agent.created_at)}] if messages else []
+    in_context = ["message-0"] if messages else []
+    for i, message in enumerate(log, start=1):
+        message_docs.append(_message_doc(message, f"message-{i}"))
+        if message.in_context:
+            in_context.append(f"message-{i}")
+    agent_doc = {
+        **(kept.get("agent") or {}),
+        "id": "agent-0", "name": agent.name, "description": agent.description or None, "system": agent.system,
+        "agent_type": kept.get("agent_type") or DEFAULT_AGENT_TYPE,
+        "llm_config": llm_config_for(agent.model, agent.context_window, kept.get("llm_config")),
+        "embedding_config": embedding_config_for(agent.embedding_model, kept.get("embedding_config")),
+        "block_ids": [b["id"] for b in block_docs], "tool_ids": tool_ids,
+        "tool_rules": [*agent.tool_rules, *(kept.get("tool_rules") or [])], "tags": list(agent.tags),
+        "metadata": {k: v for k, v in agent.metadata.items() if k != KEPT} or None,
+        "messages": message_docs, "in_context_message_ids": in_context,
+        "memory_blocks": [], "tools": [], "include_base_tools": False,
+    }
+    return {"agents": [agent_doc], "groups": kept.get("groups") or [], "blocks": block_docs,
+            "files": kept.get("files") or [], "sources": kept.get("sources") or [], "tools": tools,
+            "mcp_servers": kept.get("mcp_servers") or [], "skills": kept.get("skills") or [],
+            "metadata": {"exported_by": f"memos {__version__}"}, "created_at": _iso(datetime.now(UTC))}
+
+
+def _tool_docs(ws: Workspace, agent: Agent, builtins: dict[str, Any], kept: list[dict[str, Any]],
+               detached_in_letta: set[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The file's tools and the ids of those the agent uses: built-ins, its attached tools, the
+    Letta tools memos kept aside, and (unused by the agent, as Letta lists a tool no agent has)
+    the tools in its repo it does not have attached."""
+    from memos.tools.repo import tool_repo
+
+    docs: list[dict[str, Any]] = []
+    for name, spec in builtins.items():
+        schema = {"name": name, "description": spec.description, "parameters": spec.parameters}
+        docs.append({"name": name, "tool_type": LETTA_TOOL_TYPES.get(name, "letta_core"), "source_type": "python",
+                     "description": spec.description, "json_schema": schema, "tags": [], "source_code": None})
+    for record in ws.store.list_agent_tools(agent.id):
+        docs.append({"name": record.name, "tool_type": "custom", "source_type": "python",
+                     "description": record.description, "json_schema": record.json_schema, "tags": [],
+                     "source_code": _source(ws, agent, record.name) or record.source_code})
+    have = {d["name"] for d in docs}
+    docs.extend(dict(tool) for tool in kept if tool.get("name") not in have)
+    used = len(docs)
+    for name in tool_repo(ws, agent).tool_names():
+        if name not in have and (code := _source(ws, agent, name)) is not None:
+            docs.append({"name": name, "tool_type": "custom", "source_type": "python", "description": "",
+                         "json_schema": None, "tags": [], "source_code": code})
+    for i, doc in enumerate(docs):
+        doc["id"] = f"tool-{i}"
+    return docs, [d["id"] for i, d in enumerate(docs) if i < used or d["name"] in detached_in_letta]
+
+
+def _source(ws: Workspace, agent: Agent, name: str) -> str | None:
+    """The tool's code as the agent's repo has it now (what the agent runs)."""
+    path = ws.home.tools_dir_of(agent) / f"{name}.py"
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
+def _messages(ws: Workspace, agent: Agent) -> list[Message]:
+    return ws.store.list_messages(agent.id, order="asc", limit=MAX_EXPORTED_MESSAGES)
+
+
+def _message_doc(message: Message, key: str) -> dict[str, Any]:
+    doc: dict[str, Any] = {"id": key, "role": message.role, "content": [{"type": "text", "text": message.content}],
+                           "agent_id": "agent-0", "created_at": _iso(message.created_at)}
+    if message.name:
+        doc["name"] = message.name
+    if message.tool_calls:
+        doc["tool_calls"] = [{"id": c.get("id") or "", "type": "function",
+                              "function": {"name": c.get("name"), "arguments": c.get("arguments") or ""}}
+                             for c in message.tool_calls]
+    if message.tool_call_id:
+        doc["tool_call_id"] = message.tool_call_id
+    return doc
+
+
+def _iso(moment: datetime) -> str:
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
