@@ -24,7 +24,7 @@ WHY_NOT = {
     "groups": "multi-agent groups: not built yet (issue 21); memos's sleep pass is its own sleep-time agent",
     "folders": "files as memory (folders, files, their tools): not built yet (issue 21)",
     "sources": "the older name of folders: not built yet",
-    "mcp-servers": "MCP tool servers: issue 19",
+    "mcp-servers": "connect (an OAuth flow for a remote server) is not served: memos takes credentials from its environment",
     "identities": "identities (end users behind agents): not built",
     "archives": "shared archives across agents: memos's archival memory is per agent",
     "templates": "Letta Cloud's templates: a hosted-service feature",

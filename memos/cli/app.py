@@ -40,6 +40,7 @@ class MemosGroup(LazyGroup):
         "runs": "runs:app",
         "config": "config_cmd:app",
         "db": "db:app",
+        "mcp": "mcp:app",
     }.items()}
 
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="The agent's own tools: write, test, run, attach.", no_args_is_help=True)
 
-NameArg = Annotated[str, typer.Argument(help="Tool name (a Python identifier; the file is <name>.py).")]
+NameArg = Annotated[str, typer.Argument(help="Tool name (a Python identifier; the file is <name>.py), or mcp:SERVER/tool.")]
 
 
 def _tools(agent: str | None) -> AgentTools:
@@ -204,21 +204,28 @@ def run(
 
 @app.command("attach")
 def attach(name: NameArg, agent: AgentOpt = None) -> None:
-    """Let the agent use a tool from its repo."""
+    """Let the agent use a tool from its repo, or an MCP server's tool (mcp:SERVER/tool)."""
+    from memos.tools.manage import attach as attach_tool
+
     tools = _tools(agent)
-    tools.attach(name)
-    tools.close()
-    output.note(f"attached {name}")
+    try:
+        seen_as = attach_tool(tools, name)
+    finally:
+        tools.close()
+    output.note(f"attached {name}" + (f" (the model calls it {seen_as})" if seen_as != name else ""))
 
 
 @app.command("detach")
 def detach(name: NameArg, agent: AgentOpt = None) -> None:
     """Stop offering a tool to the agent (its file stays in the repo)."""
     from memos.errors import NotFound
+    from memos.tools.manage import detach as detach_tool
 
     tools = _tools(agent)
-    detached = tools.detach(name)
-    tools.close()
+    try:
+        detached = detach_tool(tools, name)
+    finally:
+        tools.close()
     if not detached:
         raise NotFound(f"tool {name} is not attached", "see `memos tools list`")
     output.note(f"detached {name}")

@@ -158,6 +158,8 @@ SETTINGS: dict[str, Setting] = {
 
 # Free-form tables: any key below them is allowed (model aliases, for example).
 FREE_TABLES = {"aliases": "model alias, e.g. aliases.fast = groq/llama-3.1-8b-instant"}
+# Tables a command writes whole (structured values); `memos config set` leaves them alone.
+MANAGED_TABLES = {"mcp": "an MCP tool server (memos mcp add / rm)"}
 
 PROVIDER_KEY_VARIABLES = {
     "openai": "OPENAI_API_KEY",
@@ -188,6 +190,8 @@ def _check_key(key: str) -> Setting:
             f"set it in the environment instead: {variables}",
         )
     setting = _lookup_setting(key)
+    if setting is None and key.split(".", 1)[0] in MANAGED_TABLES:
+        raise ConfigError(f"'{key}' is managed by `memos mcp`", "use memos mcp add / rm")
     if setting is None:
         raise ConfigError(f"unknown config key '{key}'", "see `memos config show` for the keys")
     return setting
@@ -261,8 +265,24 @@ class Config:
         for key, value in sorted(self._values.items()):
             if key not in SETTINGS:
                 setting = _lookup_setting(key)
-                rows.append((key, value, setting.description if setting else "unknown key", True))
+                managed = MANAGED_TABLES.get(key.split(".", 1)[0])
+                rows.append((key, value, setting.description if setting else managed or "unknown key", True))
         return rows
+
+    def section(self, prefix: str) -> dict[str, Any]:
+        """The table at ``prefix`` (e.g. "mcp.servers"), nested as the file has it."""
+        start = prefix + "."
+        return _nest({k[len(start):]: v for k, v in self._values.items() if k.startswith(start)})
+
+    def set_section(self, prefix: str, values: dict[str, Any] | None) -> None:
+        """Replace the table at ``prefix`` (None removes it). For tables a command manages
+        (MANAGED_TABLES), whose values are structured: `config set` takes one text value."""
+        if prefix.split(".", 1)[0] not in MANAGED_TABLES:
+            raise ConfigError(f"'{prefix}' is not a table memos manages")
+        start = prefix + "."
+        kept = {k: v for k, v in self._values.items() if not k.startswith(start) and k != prefix}
+        self._values = {**kept, **_flatten(values, start)} if values else kept
+        self._write()
 
     def _write(self) -> None:
         import tomli_w

@@ -84,6 +84,13 @@ def builtin_tool(spec: ToolSpec) -> dict[str, Any]:
 
 
 def custom_tool(record: ToolRecord) -> dict[str, Any]:
+    if record.source_type == "mcp":  # an MCP server's tool attached to an agent: its address is its source
+        server = (record.source_code or "").removeprefix("mcp:").split("/", 1)[0]
+        return {"id": record.id, "name": record.name, "description": record.description,
+                "json_schema": record.json_schema, "tool_type": "external_mcp", "source_type": "python",
+                "source_code": None, "tags": [f"mcp:{server}"], "return_char_limit": 50_000,
+                "metadata": {"mcp": {"server_name": server, "address": record.source_code}},
+                "default_requires_approval": False}
     return {"id": record.id, "name": record.name, "description": record.description,
             "json_schema": record.json_schema, "tool_type": "custom", "source_type": "python",
             "source_code": record.source_code, "tags": [], "return_char_limit": 50_000,

@@ -128,10 +128,17 @@ class AgentTools:
         return [r.name for r in self.ws.store.list_agent_tools(self.agent.id)]
 
     def specs(self, attached: list[str] | None = None) -> dict[str, ToolSpec]:
-        names = self.attached_names() if attached is None else attached
+        """The attached tools the loop offers: the repo's as loaded, and those of MCP servers."""
+        from memos.mcp_tools.tools import is_mcp
+        from memos.mcp_tools.tools import specs as mcp_specs
+
+        records = self.ws.store.list_agent_tools(self.agent.id)
+        names = [r.name for r in records] if attached is None else attached
         with self._lock:
-            return {name: ToolSpec(name, tool.description, tool.parameters, self._caller(tool), tool.commit)
-                    for name in names if (tool := self.tools.get(name)) is not None}
+            own = {name: ToolSpec(name, tool.description, tool.parameters, self._caller(tool), tool.commit)
+                   for name in names if (tool := self.tools.get(name)) is not None}
+        remote = [r for r in records if is_mcp(r) and r.name in names]
+        return {**own, **(mcp_specs(self.ws, remote) if remote else {})}
 
     def _caller(self, tool: LoadedTool) -> Callable[..., Any]:
         def call(ctx: Any, **arguments: Any) -> Any:

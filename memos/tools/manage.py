@@ -51,9 +51,12 @@ def require(tools: AgentTools, name: str) -> LoadedTool:
 
 
 def list_tools(tools: AgentTools) -> list[ToolRow]:
+    """Built-ins, the repo's tools, and the tools of every configured MCP server (as last listed)."""
+    from memos.mcp_tools import tools as mcp
     from memos.tools.builtins import builtin_specs
 
-    attached = set(tools.attached_names())
+    records = tools.ws.store.list_agent_tools(tools.agent.id)
+    attached = {r.name for r in records if not mcp.is_mcp(r)}
     rows = [ToolRow(s.name, "builtin", True, s.description) for s in builtin_specs().values()]
     for name in tools.repo.tool_names():
         tool, problem = tools.get(name), _problem(tools, name)
@@ -61,7 +64,33 @@ def list_tools(tools: AgentTools) -> list[ToolRow]:
                             str(problem) if problem else None))
     for name in sorted(attached - set(tools.repo.tool_names())):
         rows.append(ToolRow(name, "custom", True, "", None, "attached, but its file is gone from the repo"))
+    remote_attached = {r.source_code or "": r for r in records if mcp.is_mcp(r)}
+    listed = set()
+    for server, remote in mcp.known_tools(tools.ws):
+        name = mcp.address(server.name, remote.name)
+        listed.add(name)
+        rows.append(ToolRow(name, "mcp", name in remote_attached, remote.description))
+    for name in sorted(set(remote_attached) - listed):
+        rows.append(ToolRow(name, "mcp", True, remote_attached[name].description, None,
+                            "attached, but its server no longer lists it (memos mcp tools SERVER)"))
     return rows
+
+
+def attach(tools: AgentTools, name: str) -> str:
+    """Attach a repo tool, or an MCP server's (mcp:SERVER/tool); returns the name the model sees."""
+    from memos.mcp_tools import tools as mcp
+
+    if name.startswith("mcp:"):
+        return mcp.attach(tools.ws, tools.agent, *mcp.parse_address(name)).name
+    return tools.attach(name).name
+
+
+def detach(tools: AgentTools, name: str) -> bool:
+    from memos.mcp_tools import tools as mcp
+
+    if name.startswith("mcp:"):
+        return mcp.detach(tools.ws, tools.agent, *mcp.parse_address(name))
+    return tools.detach(name)
 
 
 def _check_loads(tools: AgentTools, name: str) -> LoadedTool:
@@ -173,6 +202,13 @@ def run_now(ws: Workspace, agent: Agent, name: str, arguments: dict[str, Any]) -
     try:
         if name not in tools.attached_names():
             raise NotFound(f"agent '{agent.name}' has no tool named '{name}' attached", "attach it first")
+        remote = tools.specs([name]).get(name)
+        if remote is not None and tools.get(name) is None:  # an MCP server's tool
+            check_arguments(name, remote.parameters, arguments)
+            try:
+                return ToolRun(True, remote.function(None, **arguments))
+            except MemosError as exc:
+                return ToolRun(False, f"Error: {exc}")
         result = run_tool(tools, name, arguments)
     finally:
         tools.close()

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-HEAVY = ["litellm", "torch", "sentence_transformers", "transformers", "textual", "fastapi", "uvicorn",
+HEAVY = ["litellm", "torch", "sentence_transformers", "transformers", "textual", "fastapi", "uvicorn", "mcp",
          "duckdb", "numpy", "pyarrow", "usearch"]
 
 PROBE = """
@@ -39,7 +39,7 @@ def test_version_prints_version(memos):
     assert result.code == 0 and result.out.strip() == f"memos {__version__}"
 
 
-SEND_HEAVY = ["litellm", "torch", "sentence_transformers", "transformers", "textual", "fastapi", "uvicorn"]
+SEND_HEAVY = ["litellm", "torch", "sentence_transformers", "transformers", "textual", "fastapi", "uvicorn", "mcp"]
 
 
 @pytest.mark.slow

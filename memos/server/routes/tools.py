@@ -107,7 +107,14 @@ def list_agent_tools(ws: WS, agent: AgentDep, after: str | None = None, before: 
 @router.patch("/agents/{agent_id}/tools/attach/{tool_id}")
 def attach_tool(ws: WS, agent: AgentDep, tool_id: str) -> dict[str, Any]:
     """Attach a library tool (its code is copied into the agent's tool repo) or another agent's tool."""
-    if tool_id not in {shapes.builtin_tool_id(name) for name in builtin_specs()}:  # built-ins are always on
+    from memos.mcp_tools import tools as mcp_tools
+
+    if tool_id in {shapes.builtin_tool_id(name) for name in builtin_specs()}:
+        return agent_state(ws, agent)  # built-ins are always on
+    remote = mcp_tools.find_by_id(ws, tool_id)
+    if remote is not None:
+        mcp_tools.attach(ws, agent, *remote)
+    else:
         library.attach(ws, agent, ws.store.get_tool(tool_id))
     return agent_state(ws, agent)
 
@@ -116,9 +123,14 @@ def attach_tool(ws: WS, agent: AgentDep, tool_id: str) -> dict[str, Any]:
 def detach_tool(ws: WS, agent: AgentDep, tool_id: str) -> dict[str, Any]:
     if tool_id in {shapes.builtin_tool_id(name) for name in builtin_specs()}:
         raise InvalidInput("built-in tools cannot be detached", "limit them with tool rules instead")
+    from memos.mcp_tools import tools as mcp_tools
+
     attached = {t.id: t.name for t in ws.store.list_agent_tools(agent.id)}
     by_name = {t.name: t.name for t in ws.store.list_agent_tools(agent.id)}
     name = attached.get(tool_id)
+    remote = mcp_tools.find_by_id(ws, tool_id)
+    if name is None and remote is not None:
+        name = by_name.get(mcp_tools.llm_name(*remote))
     if name is None:
         library_name = next((t.name for t in ws.store.list_tools() if t.id == tool_id), None)
         name = by_name.get(library_name or "")

@@ -1,0 +1,193 @@
+"""Tools from MCP servers: a stdio server and a streamable-HTTP one (tests/mcp_server.py, built on
+the official SDK) are added with `memos mcp add`, their tools attached and called in `memos send`
+turns through the scripted LLM; a server that crashes, hangs or garbles its stream gives the agent a
+clear tool error and the turn goes on; secrets stay out of config.toml and out of the server."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import call, say
+
+SERVER = str(Path(__file__).resolve().parents[1] / "mcp_server.py")
+
+
+def tool_results(fake_llm) -> list[str]:  # type: ignore[no-untyped-def]
+    """The tool results the model was shown, in order (from the last request)."""
+    return [m["content"] for m in fake_llm.requests[-1]["messages"] if m["role"] == "tool"]
+
+
+def recorded_calls(name: str) -> list[tuple[str, str]]:
+    from memos.core.workspace import Workspace
+
+    ws = Workspace()
+    try:
+        agent = ws.store.get_agent(name)
+        return [(c.name, c.status) for c in reversed(ws.store.list_tool_calls(agent.id))]
+    finally:
+        ws.close()
+
+
+@pytest.fixture
+def weather(memos, chat_agent) -> str:  # type: ignore[no-untyped-def]
+    added = memos("mcp", "add", "weather", "--timeout", "3", "--", sys.executable, SERVER)
+    assert added.code == 0, added.err
+    assert "with 6 tools" in added.err
+    return chat_agent
+
+
+def test_a_stdio_server_s_tool_is_listed_attached_and_called_in_a_turn(memos, fake_llm, weather):
+    listed = {r["name"]: r for r in memos("tools", "list", "--agent", weather, "--json").json()}
+    assert listed["mcp:weather/forecast"]["kind"] == "mcp" and not listed["mcp:weather/forecast"]["attached"]
+    attached = memos("tools", "attach", "mcp:weather/forecast", "--agent", weather)
+    assert attached.code == 0 and "mcp__weather__forecast" in attached.err
+
+    fake_llm.script(call("mcp__weather__forecast", city="Oslo", days=2), say("Sunny, two days."))
+    sent = memos("send", "--agent", weather, "weather in Oslo?")
+    assert sent.code == 0, sent.err
+    assert sent.out.strip() == "Sunny, two days."
+    offered = {t["function"]["name"] for t in fake_llm.requests[0]["tools"]}
+    assert "mcp__weather__forecast" in offered and "mcp__weather__crash" not in offered  # only what is attached
+    assert tool_results(fake_llm) == ["Sunny in Oslo for 2 day(s)"]
+    assert recorded_calls(weather)[0] == ("mcp__weather__forecast", "success")
+
+    assert memos("tools", "detach", "mcp:weather/forecast", "--agent", weather).code == 0
+    fake_llm.script(say("No tools."))
+    memos("send", "--agent", weather, "again")
+    assert "mcp__weather__forecast" not in {t["function"]["name"] for t in fake_llm.requests[-1]["tools"]}
+
+
+def test_a_server_that_crashes_hangs_or_garbles_gives_a_tool_error_and_the_turn_goes_on(memos, fake_llm, weather):
+    for tool in ("crash", "hang", "garble", "fail", "forecast"):
+        assert memos("tools", "attach", f"mcp:weather/{tool}", "--agent", weather).code == 0
+    fake_llm.script(call("mcp__weather__crash"), call("mcp__weather__forecast", city="Bergen"),
+                    call("mcp__weather__hang"), call("mcp__weather__garble"),
+                    call("mcp__weather__fail", reason="no data for Mars"), call("mcp__weather__forecast", city="Oslo"),
+                    say("Done despite the server."))
+    started = time.monotonic()
+    sent = memos("send", "--agent", weather, "try everything")
+    assert sent.code == 0, sent.err
+    assert sent.out.strip() == "Done despite the server."
+    crashed, after_crash, hung, garbled, failed, recovered = tool_results(fake_llm)
+    assert crashed.startswith("Error:") and "MCP server weather" in crashed
+    assert after_crash == "Sunny in Bergen for 1 day(s)"  # started afresh
+    assert "did not answer a call of hang within 3 s" in hung
+    assert garbled.startswith("Error:") and "weather" in garbled
+    assert "no data for Mars" in failed and failed.startswith("Error:")
+    assert recovered == "Sunny in Oslo for 1 day(s)"
+    statuses = [status for _, status in recorded_calls(weather)[:6]]
+    assert statuses == ["error", "success", "error", "error", "error", "success"]
+    assert time.monotonic() - started < 60
+    assert "Traceback" not in sent.err and "JSONRPC" not in sent.err  # the SDK's log goes to a file
+
+
+def test_secrets_stay_out_of_the_config_and_out_of_the_server(memos, fake_llm, chat_agent, memos_home, monkeypatch):
+    monkeypatch.setenv("MCP_TEST_SECRET", "s3cret-value")
+    assert memos("mcp", "add", "envy", "--env", "MCP_TEST_SECRET", "--", sys.executable, SERVER).code == 0
+    assert memos("tools", "attach", "mcp:envy/environment", "--agent", chat_agent).code == 0
+    fake_llm.script(call("mcp__envy__environment", variable="MCP_TEST_SECRET"),
+                    call("mcp__envy__environment", variable="OPENAI_API_KEY"), say("ok"))
+    assert memos("send", "--agent", chat_agent, "env?").code == 0
+    assert tool_results(fake_llm) == ["s3cret-value", "(unset)"]  # named: passed; memos's own key: not
+    config = (memos_home / "config.toml").read_text()
+    assert "MCP_TEST_SECRET" in config and "s3cret-value" not in config
+
+    refused = {
+        "remote URL": (["mcp", "add", "far", "--url", "http://example.com/mcp"], "not this machine"),
+        "secret header": (["mcp", "add", "h", "--url", "http://127.0.0.1:9/mcp", "--header", "Authorization=Bearer sk-1"],
+                          "would write a secret"),
+        "env value": (["mcp", "add", "v", "--env", "KEY=sk-1", "--", sys.executable, SERVER], "takes variable names"),
+        "no command": (["mcp", "add", "nothing"], "either a command"),
+        "bad command": (["mcp", "add", "gone", "--", "/nonexistent/server"], "MCP server gone stopped"),
+        "bad name": (["mcp", "add", "a/b", "--", sys.executable, SERVER], "not a valid MCP server name"),
+    }
+    for what, (argv, expected) in refused.items():
+        result = memos(*argv)
+        lines = result.err.strip().splitlines()
+        assert result.code != 0 and len(lines) == 1 and expected in lines[0], (what, result.err)
+    assert [s["name"] for s in memos("mcp", "list", "--json").json()] == ["envy"]  # nothing half-added
+
+    assert memos("mcp", "rm", "envy", "--yes").code == 0
+    assert "mcp:envy/environment" not in {r["name"] for r in memos("tools", "list", "--agent", chat_agent,
+                                                                    "--json").json()}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def http_server() -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, SERVER, "http", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None, "the MCP test server exited"
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_a_streamable_http_server_works_the_same(memos, fake_llm, chat_agent, http_server, memos_home, monkeypatch):
+    monkeypatch.setenv("MCP_TEST_TOKEN", "t0ken")
+    added = memos("mcp", "add", "web", "--url", http_server, "--header", "Authorization=Bearer ${MCP_TEST_TOKEN}")
+    assert added.code == 0, added.err
+    assert "t0ken" not in (memos_home / "config.toml").read_text()
+    assert memos("tools", "attach", "mcp:web/forecast", "--agent", chat_agent).code == 0
+    fake_llm.script(call("mcp__web__forecast", city="Lima"), say("Sunny in Lima."))
+    sent = memos("send", "--agent", chat_agent, "Lima?")
+    assert sent.code == 0, sent.err
+    assert tool_results(fake_llm) == ["Sunny in Lima for 1 day(s)"]
+    shown = memos("mcp", "show", "web", "--json").json()
+    assert shown["transport"] == "http" and "mcp:web/forecast" in [t["name"] for t in shown["tools"]]
+
+
+def test_letta_client_manages_mcp_servers(fake_llm, memos_home):
+    import letta_client
+
+    from tests.e2e.test_serve import running_server
+
+    with running_server() as url:
+        client = letta_client.Letta(base_url=url, _strict_response_validation=True, max_retries=0)
+        created = client.mcp_servers.create(server_name="weather", config={
+            "mcp_server_type": "stdio", "command": sys.executable, "args": [SERVER]})
+        assert created.server_name == "weather"
+        assert [s.server_name for s in client.mcp_servers.list()] == ["weather"]
+        tools = {t.name: t for t in client.mcp_servers.tools.list(created.id)}
+        assert tools["forecast"].tool_type == "external_mcp"
+        ran = client.mcp_servers.tools.run(tools["forecast"].id, mcp_server_id=created.id, args={"city": "Rome"})
+        assert ran.status == "success" and ran.func_return == "Sunny in Rome for 1 day(s)"
+
+        agent = client.agents.create(name="ada", model="openai/fake-model",
+                                     memory_blocks=[{"label": "human", "value": "Name: Sam"}])
+        client.agents.tools.attach(tools["forecast"].id, agent_id=agent.id)
+        assert "mcp__weather__forecast" in {t.name for t in client.agents.retrieve(agent.id).tools}
+        fake_llm.script(call("mcp__weather__forecast", city="Rome"), say("Sunny in Rome."))
+        reply = client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "Rome?"}])
+        returns = [m for m in reply.messages if m.message_type == "tool_return_message"]
+        assert returns and returns[0].tool_return == "Sunny in Rome for 1 day(s)"
+
+        with pytest.raises(letta_client.UnprocessableEntityError) as secret:
+            client.mcp_servers.create(server_name="keyed", config={
+                "mcp_server_type": "stdio", "command": sys.executable, "args": [SERVER], "env": {"API_KEY": "sk-1"}})
+        assert "never writes the value of API_KEY" in str(secret.value.body)
+        client.mcp_servers.delete(created.id)
+        assert client.mcp_servers.list() == []
+        assert "mcp__weather__forecast" not in {t.name for t in client.agents.retrieve(agent.id).tools}
