@@ -12,12 +12,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from memos import __version__
-from memos.agentfile.importer import DEFAULT_AGENT_TYPE, KEPT
-from memos.agentfile.read import PROVIDERS
+from memos.agentfile.configs import DEFAULT_AGENT_TYPE, KEPT, embedding_config_for, llm_config_for
 from memos.core.workspace import Workspace
-from memos.store.base import EMBEDDING_DIM, Agent, Message
+from memos.store.base import Agent, Message
 
-ENDPOINT_OF = {prefix: endpoint for endpoint, prefix in PROVIDERS.items()}
 LETTA_TOOL_TYPES = {"send_message": "letta_core", "conversation_search": "letta_core",
                     "archival_memory_insert": "letta_core", "archival_memory_search": "letta_core",
                     "core_memory_append": "letta_memory_core", "core_memory_replace": "letta_memory_core",
@@ -25,22 +23,6 @@ LETTA_TOOL_TYPES = {"send_message": "letta_core", "conversation_search": "letta_
                     "memory_rethink": "letta_sleeptime_core", "memory_finish_edits": "letta_sleeptime_core",
                     "memory_apply_patch": "letta_memory_core"}
 MAX_EXPORTED_MESSAGES = 1_000_000
-
-
-def llm_config_for(model: str, context_window: int, base: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Letta's llm_config for a memos (litellm) model name. ``handle`` carries the exact name back."""
-    prefix, _, rest = model.partition("/")
-    if rest and prefix in ENDPOINT_OF:
-        endpoint, name = ENDPOINT_OF[prefix], rest
-    else:
-        endpoint, name = "openai", model  # an OpenAI-compatible server, or a name litellm knows bare
-    return {**(base or {}), "model": name, "model_endpoint_type": endpoint, "context_window": context_window,
-            "handle": model}
-
-
-def embedding_config_for(model: str, base: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {**(base or {}), "embedding_endpoint_type": "hugging-face", "embedding_model": model,
-            "embedding_dim": EMBEDDING_DIM, "handle": model}
 
 
 def export_agent(ws: Workspace, agent: Agent, *, messages: bool = True) -> dict[str, Any]:
@@ -76,7 +58,7 @@ def export_agent(ws: Workspace, agent: Agent, *, messages: bool = True) -> dict[
     }
     return {"agents": [agent_doc], "groups": kept.get("groups") or [], "blocks": block_docs,
             "files": kept.get("files") or [], "sources": kept.get("sources") or [], "tools": tools,
-            "mcp_servers": kept.get("mcp_servers") or [], "skills": kept.get("skills") or [],
+            "mcp_servers": _mcp_servers(ws, tools, kept.get("mcp_servers") or []), "skills": kept.get("skills") or [],
             "metadata": {"exported_by": f"memos {__version__}"}, "created_at": _iso(datetime.now(UTC))}
 
 
@@ -85,6 +67,7 @@ def _tool_docs(ws: Workspace, agent: Agent, builtins: dict[str, Any], kept: list
     """The file's tools and the ids of those the agent uses: built-ins, its attached tools, the
     Letta tools memos kept aside, and (unused by the agent, as Letta lists a tool no agent has)
     the tools in its repo it does not have attached."""
+    from memos.mcp_tools.tools import is_mcp, parse_address
     from memos.tools.repo import tool_repo
 
     docs: list[dict[str, Any]] = []
@@ -93,6 +76,13 @@ def _tool_docs(ws: Workspace, agent: Agent, builtins: dict[str, Any], kept: list
         docs.append({"name": name, "tool_type": LETTA_TOOL_TYPES.get(name, "letta_core"), "source_type": "python",
                      "description": spec.description, "json_schema": schema, "tags": [], "source_code": None})
     for record in ws.store.list_agent_tools(agent.id):
+        if is_mcp(record):  # an MCP server's tool: no source, its server named (see mcp_servers)
+            server, remote = parse_address(record.source_code or "")
+            docs.append({"name": record.name, "tool_type": "external_mcp", "source_type": "python",
+                         "description": record.description, "json_schema": record.json_schema,
+                         "tags": [f"mcp:{server}"], "source_code": None,
+                         "metadata_": {"mcp": {"server_name": server, "tool_name": remote}}})
+            continue
         docs.append({"name": record.name, "tool_type": "custom", "source_type": "python",
                      "description": record.description, "json_schema": record.json_schema, "tags": [],
                      "source_code": _source(ws, agent, record.name) or record.source_code})
@@ -106,6 +96,26 @@ def _tool_docs(ws: Workspace, agent: Agent, builtins: dict[str, Any], kept: list
     for i, doc in enumerate(docs):
         doc["id"] = f"tool-{i}"
     return docs, [d["id"] for i, d in enumerate(docs) if i < used or d["name"] in detached_in_letta]
+
+
+def _mcp_servers(ws: Workspace, tools: list[dict[str, Any]], kept: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The MCP servers the agent's tools come from, as configured here (no environment values,
+    no headers: those may be secrets), after those kept from an import."""
+    from memos.mcp_tools.servers import list_servers
+
+    used = {t["metadata_"]["mcp"]["server_name"] for t in tools if t.get("tool_type") == "external_mcp"
+            and isinstance(t.get("metadata_"), dict) and "mcp" in t["metadata_"]}
+    out = list(kept)
+    have = {s.get("server_name") for s in out}
+    for server in list_servers(ws.config):
+        if server.name in used and server.name not in have:
+            out.append({"server_type": "streamable_http" if server.url else "stdio", "server_name": server.name,
+                        "server_url": server.url,
+                        "stdio_config": None if server.url else {"command": server.command[0], "args": server.command[1:]},
+                        "metadata_": None})
+    for i, doc in enumerate(out):
+        doc["id"] = f"mcp_server-{i}"
+    return out
 
 
 def _source(ws: Workspace, agent: Agent, name: str) -> str | None:

@@ -21,13 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from memos.agentfile.configs import DEFAULT_AGENT_TYPE, KEPT, embedding_config_for, llm_config_for
 from memos.agentfile.read import AgentFile, FileAgent, FileBlock, FileMessage, FileTool, litellm_model, read_agent_file
 from memos.core.workspace import Workspace
 from memos.errors import AlreadyExists, InvalidInput
 from memos.store.base import EMBEDDING_DIM, Agent, NewAgent, NewBlock, NewMessage, NewTool
-
-KEPT = "letta_agent_file"  # the agent metadata key holding what memos keeps only for export
-DEFAULT_AGENT_TYPE = "letta_v1_agent"
 
 
 @dataclass(frozen=True)
@@ -69,6 +67,7 @@ class _Plan:
     metadata: dict[str, Any]
     tags: list[str]
     notes: list[str] = field(default_factory=list)
+    mcp_tools: list[tuple[str, str]] = field(default_factory=list)  # (server, tool) configured here
 
 
 def import_agent_file(ws: Workspace, data: bytes | str, *, source: str, name: str | None = None,
@@ -168,7 +167,6 @@ def _describe(ws: Workspace, tools: Sequence[_Tool], *, with_schema: bool, suffi
 # -- one agent's plan ------------------------------------------------------------------------------
 def _plan(ws: Workspace, parsed: AgentFile, agent: FileAgent, loaded: dict[str, _Tool], *, name: str | None,
           model: str | None, messages: bool, letta_names: bool, copy_suffix: bool) -> _Plan:
-    from memos.agentfile.export import embedding_config_for, llm_config_for
     from memos.core import agents as core_agents
     from memos.core.rules import normalise
     from memos.tools.builtins import builtin_specs
@@ -203,6 +201,8 @@ def _plan(ws: Workspace, parsed: AgentFile, agent: FileAgent, loaded: dict[str, 
     used = [parsed.tools[k] for k in agent.tool_keys]
     attached = [loaded[t.name] for t in used if t.name in loaded and loaded[t.name].schema is not None]
     missing = [t for t in used if t.name not in builtins and t.name not in loaded]
+    remote = [found for t in missing if (found := _local_mcp_tool(ws, t)) is not None]
+    missing = [t for t in missing if _local_mcp_tool(ws, t) is None]
     for tool in used:
         if tool.name in loaded and loaded[tool.name].problem:
             notes.append(f"agent {chosen}: tool {tool.name} is in the repo but not attached: "
@@ -216,7 +216,9 @@ def _plan(ws: Workspace, parsed: AgentFile, agent: FileAgent, loaded: dict[str, 
                      f"{', '.join(f'{t.name} ({t.tool_type})' for t in missing)}; not attached, kept for export")
 
     # Rules memos can enforce, against the tools the agent ends up with.
-    known = builtins | {t.tool.name for t in attached}
+    from memos.mcp_tools.tools import llm_name
+
+    known = builtins | {t.tool.name for t in attached} | {llm_name(*r) for r in remote}
     rules, unenforced = [], []
     for rule in agent.tool_rules:
         try:
@@ -259,15 +261,49 @@ def _plan(ws: Workspace, parsed: AgentFile, agent: FileAgent, loaded: dict[str, 
         kept["tool_rules"] = [rule for rule, _ in unenforced]
     if agent.extra:
         kept["agent"] = agent.extra
-    kept.update(parsed.leftovers)
-    for kind, items in parsed.leftovers.items():
+    leftovers = _leftovers(ws, parsed)
+    kept.update(leftovers)
+    for kind, items in leftovers.items():
         notes.append(f"agent {chosen}: {len(items)} {kind.replace('_', ' ')} in the file; memos has none yet "
                      "(kept for export)")
     metadata = dict(agent.metadata)
     if kept:
         metadata[KEPT] = kept
     return _Plan(agent, chosen, chosen_model, context_window, embedding, own, shared, rules, attached,
-                 _log(agent, system) if messages else [], metadata, core_agents.checked_tags(agent.tags), notes)
+                 _log(agent, system) if messages else [], metadata, core_agents.checked_tags(agent.tags), notes,
+                 remote)
+
+
+def _local_mcp_tool(ws: Workspace, tool: FileTool) -> tuple[str, str] | None:
+    """(server, tool) when the file's MCP tool is one of an MCP server configured here (same name),
+    which lists it: then the imported agent gets it attached."""
+    from memos.mcp_tools.tools import cached
+
+    if tool.tool_type != "external_mcp":
+        return None
+    mcp = (tool.raw.get("metadata_") or {}).get("mcp") if isinstance(tool.raw.get("metadata_"), dict) else None
+    server = mcp.get("server_name") if isinstance(mcp, dict) else None
+    name = (mcp.get("tool_name") if isinstance(mcp, dict) else None) or tool.name
+    if not isinstance(server, str) or not server or not isinstance(name, str):
+        return None
+    listed = cached(ws, server)
+    if listed is None or not any(t.name == name for t in listed):
+        return None
+    return server, name
+
+
+def _leftovers(ws: Workspace, parsed: AgentFile) -> dict[str, list[Any]]:
+    """The file's parts memos has no place for; MCP servers configured here by the same name are not."""
+    from memos.mcp_tools.servers import list_servers
+
+    local = {s.name for s in list_servers(ws.config)}
+    out = dict(parsed.leftovers)
+    servers = [s for s in out.get("mcp_servers", []) if not (isinstance(s, dict) and s.get("server_name") in local)]
+    if servers:
+        out["mcp_servers"] = servers
+    else:
+        out.pop("mcp_servers", None)
+    return out
 
 
 def _new_block(block: FileBlock) -> NewBlock:
@@ -352,6 +388,10 @@ def _write(ws: Workspace, parsed: AgentFile, plans: list[_Plan], source: str,
                     assert tool.schema is not None
                     ws.store.attach_tool(agent.id, NewTool(tool.tool.name, tool.schema["description"], tool.schema,
                                                            tool.tool.source_code, commit))
+                for server_name, remote_name in plan.mcp_tools:
+                    from memos.mcp_tools.tools import attach as attach_mcp
+
+                    attach_mcp(ws, agent, server_name, remote_name)
                 imported.append(ImportedAgent(ws.store.get_agent(agent.id), len(plan.own_blocks) + len(plan.shared_keys),
                                               len(plan.messages), [t.tool.name for t in plan.tools]))
     except BaseException:

@@ -185,8 +185,9 @@ def test_a_memos_agent_round_trips_exactly(workspace, memos, fake_llm):
 
 
 def test_shared_blocks_stay_shared_and_groups_are_kept(workspace):
+    from memos.agentfile.configs import KEPT
     from memos.agentfile.export import export_agent
-    from memos.agentfile.importer import KEPT, import_agent_file
+    from memos.agentfile.importer import import_agent_file
 
     two = document(FILES / "memgpt_agent.af")
     twin = {**two["agents"][0], "id": "agent-1", "name": "memgpt_twin", "block_ids": ["block-0"]}

@@ -191,3 +191,29 @@ def test_letta_client_manages_mcp_servers(fake_llm, memos_home):
         client.mcp_servers.delete(created.id)
         assert client.mcp_servers.list() == []
         assert "mcp__weather__forecast" not in {t.name for t in client.agents.retrieve(agent.id).tools}
+
+
+def test_an_agent_with_mcp_tools_exports_and_imports_with_them(memos, weather, memos_home):
+    from memos.core.workspace import Workspace
+    from tests.e2e.test_agentfile import agent_state, letta_errors
+
+    assert memos("tools", "attach", "mcp:weather/forecast", "--agent", weather).code == 0
+    assert memos("agents", "update", weather, "--tool-rule",
+                 '{"type": "run_first", "tool_name": "mcp__weather__forecast"}').code == 0
+    exported = memos("agents", "export", weather, "-o", str(memos_home / "w.af"))
+    assert exported.code == 0, exported.err
+    document = __import__("json").loads((memos_home / "w.af").read_text())
+    assert letta_errors(document) == []
+    [server] = document["mcp_servers"]
+    assert server["server_name"] == "weather" and server["stdio_config"]["args"] == [SERVER]
+    tool = next(t for t in document["tools"] if t["tool_type"] == "external_mcp")
+    assert tool["metadata_"]["mcp"] == {"server_name": "weather", "tool_name": "forecast"}
+
+    imported = memos("agents", "import", str(memos_home / "w.af"), "--name", "copy")
+    assert imported.code == 0, imported.err
+    assert "mcp" not in imported.err  # the server is configured here: nothing left out
+    ws = Workspace()
+    try:
+        assert agent_state(ws, "copy") == agent_state(ws, weather)
+    finally:
+        ws.close()
