@@ -1,5 +1,6 @@
 """A small MCP server for the tests, written with the official SDK: stdio by default,
-streamable HTTP with `http PORT`. Some tools misbehave on purpose."""
+streamable HTTP with `http PORT`, the older SSE transport with `sse PORT`. Some tools
+misbehave on purpose."""
 
 from __future__ import annotations
 
@@ -55,5 +56,7 @@ def fail(reason: str) -> str:
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "http":
         server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+    elif len(sys.argv) > 2 and sys.argv[1] == "sse":
+        server.run("sse", host="127.0.0.1", port=int(sys.argv[2]))
     else:
         server.run()

@@ -31,7 +31,8 @@ def add(
     name: ServerArg,
     command: Annotated[list[str] | None, typer.Argument(help="After --: the command that starts a stdio server.")] = None,
     url: Annotated[str | None, typer.Option("--url", help="A streamable-HTTP server, e.g. http://127.0.0.1:8931/mcp.")] = None,
-    env: Annotated[list[str] | None, typer.Option("--env", help="An environment variable to pass to a stdio server, by name (repeatable).")] = None,
+    env: Annotated[list[str] | None, typer.Option("--env", help="An environment variable for a stdio server: NAME passes memos's value, NAME=VALUE a fixed one (not for secrets; repeatable).")] = None,
+    sse: Annotated[bool, typer.Option("--sse", help="The URL speaks the older HTTP+SSE transport.")] = False,
     header: Annotated[list[str] | None, typer.Option("--header", help="NAME=VALUE for an HTTP server; ${VAR} takes VAR from the environment (repeatable).")] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds a call may take.")] = 30.0,
     allow_remote: Annotated[bool, typer.Option("--allow-remote", help="Allow a URL that is not on this machine.")] = False,
@@ -51,9 +52,11 @@ def add(
         if not sep or not key.strip():
             raise InvalidInput(f"--header takes NAME=VALUE, not '{item}'", "e.g. --header 'Authorization=Bearer ${TOKEN}'")
         headers[key.strip()] = value
+    names = [item for item in env or [] if "=" not in item]
+    values = dict(item.split("=", 1) for item in env or [] if "=" in item)
     ws = workspace()
-    server = servers.add_server(ws.config, name, command=command or [], url=url, env=env or [], headers=headers,
-                                timeout=timeout, allow_remote=allow_remote)
+    server = servers.add_server(ws.config, name, command=command or [], url=url, env=names, headers=headers,
+                                timeout=timeout, allow_remote=allow_remote, sse=sse, env_values=values)
     listed = None
     if not no_check:
         try:
@@ -97,7 +100,7 @@ def show(name: ServerArg, json_out: JsonOpt = False) -> None:
         return
     output.table(["field", "value"], [
         ("name", server.name), ("transport", server.transport), ("address", server.address),
-        ("environment", ", ".join(server.env) or "-"), ("headers", ", ".join(server.headers) or "-"),
+        ("environment", ", ".join([*server.env, *(f"{k}={v}" for k, v in server.env_values.items())]) or "-"), ("headers", ", ".join(server.headers) or "-"),
         ("timeout", f"{server.timeout:g} s"), ("remote allowed", "yes" if server.allow_remote else "no")])
     if listed:
         output.table(["tool", "description"], [(tools.address(name, t.name), output.shorten(t.description, 70))

@@ -93,7 +93,13 @@ class _Session:
 
         @asynccontextmanager
         async def connected() -> Any:
-            if server.url:
+            if server.url and server.sse:
+                from mcp.client.sse import sse_client
+
+                async with Client(sse_client(server.url, headers=server.header_values()),
+                                  read_timeout_seconds=server.timeout) as client:
+                    yield client
+            elif server.url:
                 from mcp.client.streamable_http import streamable_http_client
                 from mcp.shared._httpx_utils import create_mcp_http_client
 

@@ -3,10 +3,11 @@
     [mcp.servers.weather]
     command = ["python", "weather_server.py"]   # stdio: memos starts it
     env = ["WEATHER_API_KEY"]                   # passed from memos's environment, by name only
+    env_values = { PYTHONPATH = "/opt/lib" }    # fixed values, never for a name that looks secret
     timeout = 30.0
 
     [mcp.servers.search]
-    url = "http://127.0.0.1:8931/mcp"           # streamable HTTP
+    url = "http://127.0.0.1:8931/mcp"           # streamable HTTP (sse = true: the older SSE transport)
     headers = { Authorization = "Bearer ${SEARCH_TOKEN}" }   # filled in from the environment
 
 A stdio server gets only a minimal environment (PATH, HOME, ...) plus the variables its ``env``
@@ -32,6 +33,11 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 TEMPLATE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 SECRET_HEADERS = ("authorization", "key", "token", "secret", "cookie", "password")
+SECRET_NAMES = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH", "COOKIE")
+
+
+def looks_secret(variable: str) -> bool:
+    return any(word in variable.upper() for word in SECRET_NAMES)
 
 
 @dataclass(frozen=True)
@@ -43,10 +49,12 @@ class ServerConfig:
     headers: dict[str, str] = field(default_factory=dict)  # values may hold ${VAR}
     timeout: float = DEFAULT_TIMEOUT
     allow_remote: bool = False
+    sse: bool = False  # the URL speaks the older HTTP+SSE transport
+    env_values: dict[str, str] = field(default_factory=dict)  # fixed, non-secret values
 
     @property
     def transport(self) -> str:
-        return "http" if self.url else "stdio"
+        return ("sse" if self.sse else "http") if self.url else "stdio"
 
     @property
     def address(self) -> str:
@@ -56,6 +64,10 @@ class ServerConfig:
         table: dict[str, Any] = {"command": self.command} if self.command else {"url": self.url}
         if self.env:
             table["env"] = self.env
+        if self.env_values:
+            table["env_values"] = self.env_values
+        if self.sse:
+            table["sse"] = True
         if self.headers:
             table["headers"] = self.headers
         if self.timeout != DEFAULT_TIMEOUT:
@@ -70,7 +82,7 @@ class ServerConfig:
         if missing:
             raise InvalidInput(f"MCP server {self.name} needs {', '.join(missing)} in the environment",
                                f"export {missing[0]}=... before starting memos")
-        return {name: os.environ[name] for name in self.env}
+        return {**self.env_values, **{name: os.environ[name] for name in self.env}}
 
     def header_values(self) -> dict[str, str]:
         def fill(match: re.Match[str]) -> str:
@@ -97,12 +109,14 @@ def get_server(config: Config, name: str) -> ServerConfig:
 
 def add_server(config: Config, name: str, *, command: list[str] | None = None, url: str | None = None,
                env: list[str] | None = None, headers: dict[str, str] | None = None,
-               timeout: float = DEFAULT_TIMEOUT, allow_remote: bool = False, replace: bool = False) -> ServerConfig:
+               timeout: float = DEFAULT_TIMEOUT, allow_remote: bool = False, replace: bool = False,
+               sse: bool = False, env_values: dict[str, str] | None = None) -> ServerConfig:
     if not NAME.match(name):
         raise InvalidInput(f"'{name}' is not a valid MCP server name", "use 1-40 letters, digits, _ or -")
     if not replace and name in config.section(SECTION):
         raise AlreadyExists(f"an MCP server named '{name}' exists", f"remove it first: memos mcp rm {name}")
-    server = ServerConfig(name, list(command or []), url, list(env or []), dict(headers or {}), timeout, allow_remote)
+    server = ServerConfig(name, list(command or []), url, list(env or []), dict(headers or {}), timeout, allow_remote,
+                          sse, dict(env_values or {}))
     check_server(server)
     config.set_section(f"{SECTION}.{name}", server.as_table())
     return server
@@ -119,10 +133,15 @@ def check_server(server: ServerConfig) -> None:
                            "memos mcp add NAME -- COMMAND ARGS... or memos mcp add NAME --url http://127.0.0.1:PORT/mcp")
     if not 0 < server.timeout <= 3600:
         raise InvalidInput(f"a timeout of {server.timeout} s is out of range", "use 0-3600 seconds")
-    for name in server.env:
+    for name in [*server.env, *server.env_values]:
         if not ENV_NAME.match(name):
-            raise InvalidInput(f"--env takes variable names, not '{name}'",
-                               "memos never writes values: name the variable, export it in the environment")
+            raise InvalidInput(f"'{name}' is not an environment variable name", "use letters, digits and _")
+    for name in server.env_values:
+        if looks_secret(name):
+            raise InvalidInput(f"{name} looks like a secret, which memos never writes to config.toml",
+                               f"pass it by name: export {name}=... and give --env {name}")
+    if server.sse and not server.url:
+        raise InvalidInput("the SSE transport needs a --url")
     for key, value in server.headers.items():
         if any(word in key.lower() for word in SECRET_HEADERS) and not TEMPLATE.search(value):
             raise InvalidInput(f"the {key} header would write a secret to config.toml",
@@ -157,6 +176,8 @@ def _from_table(name: str, table: dict[str, Any]) -> ServerConfig:
     if isinstance(command, str):
         command = [command]
     headers = table.get("headers") or {}
+    values = table.get("env_values") or {}
     return ServerConfig(name, [str(c) for c in command], table.get("url"),
                         [str(e) for e in table.get("env") or []], {str(k): str(v) for k, v in headers.items()},
-                        float(table.get("timeout", DEFAULT_TIMEOUT)), bool(table.get("allow_remote", False)))
+                        float(table.get("timeout", DEFAULT_TIMEOUT)), bool(table.get("allow_remote", False)),
+                        bool(table.get("sse", False)), {str(k): str(v) for k, v in values.items()})

@@ -90,12 +90,15 @@ def test_a_server_that_crashes_hangs_or_garbles_gives_a_tool_error_and_the_turn_
 
 def test_secrets_stay_out_of_the_config_and_out_of_the_server(memos, fake_llm, chat_agent, memos_home, monkeypatch):
     monkeypatch.setenv("MCP_TEST_SECRET", "s3cret-value")
-    assert memos("mcp", "add", "envy", "--env", "MCP_TEST_SECRET", "--", sys.executable, SERVER).code == 0
+    assert memos("mcp", "add", "envy", "--env", "MCP_TEST_SECRET", "--env", "MCP_TEST_MODE=fast",
+                 "--", sys.executable, SERVER).code == 0
     assert memos("tools", "attach", "mcp:envy/environment", "--agent", chat_agent).code == 0
     fake_llm.script(call("mcp__envy__environment", variable="MCP_TEST_SECRET"),
+                    call("mcp__envy__environment", variable="MCP_TEST_MODE"),
                     call("mcp__envy__environment", variable="OPENAI_API_KEY"), say("ok"))
     assert memos("send", "--agent", chat_agent, "env?").code == 0
-    assert tool_results(fake_llm) == ["s3cret-value", "(unset)"]  # named: passed; memos's own key: not
+    # named: memos's value; NAME=VALUE: that value; memos's own provider key: not passed
+    assert tool_results(fake_llm) == ["s3cret-value", "fast", "(unset)"]
     config = (memos_home / "config.toml").read_text()
     assert "MCP_TEST_SECRET" in config and "s3cret-value" not in config
 
@@ -103,7 +106,8 @@ def test_secrets_stay_out_of_the_config_and_out_of_the_server(memos, fake_llm, c
         "remote URL": (["mcp", "add", "far", "--url", "http://example.com/mcp"], "not this machine"),
         "secret header": (["mcp", "add", "h", "--url", "http://127.0.0.1:9/mcp", "--header", "Authorization=Bearer sk-1"],
                           "would write a secret"),
-        "env value": (["mcp", "add", "v", "--env", "KEY=sk-1", "--", sys.executable, SERVER], "takes variable names"),
+        "secret env value": (["mcp", "add", "v", "--env", "API_KEY=sk-1", "--", sys.executable, SERVER],
+                             "API_KEY looks like a secret"),
         "no command": (["mcp", "add", "nothing"], "either a command"),
         "bad command": (["mcp", "add", "gone", "--", "/nonexistent/server"], "MCP server gone stopped"),
         "bad name": (["mcp", "add", "a/b", "--", sys.executable, SERVER], "not a valid MCP server name"),
@@ -125,10 +129,11 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def http_server() -> Iterator[str]:
+@pytest.fixture(params=["http", "sse"])
+def http_server(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The test server over streamable HTTP (…/mcp) or the older SSE transport (…/sse)."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, SERVER, "http", str(port)], stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, SERVER, request.param, str(port)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
@@ -139,7 +144,7 @@ def http_server() -> Iterator[str]:
             except OSError:
                 assert proc.poll() is None, "the MCP test server exited"
                 time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}/mcp"
+        yield f"http://127.0.0.1:{port}/{'mcp' if request.param == 'http' else 'sse'}"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -147,7 +152,8 @@ def http_server() -> Iterator[str]:
 
 def test_a_streamable_http_server_works_the_same(memos, fake_llm, chat_agent, http_server, memos_home, monkeypatch):
     monkeypatch.setenv("MCP_TEST_TOKEN", "t0ken")
-    added = memos("mcp", "add", "web", "--url", http_server, "--header", "Authorization=Bearer ${MCP_TEST_TOKEN}")
+    sse = ["--sse"] if http_server.endswith("/sse") else []
+    added = memos("mcp", "add", "web", "--url", http_server, *sse, "--header", "Authorization=Bearer ${MCP_TEST_TOKEN}")
     assert added.code == 0, added.err
     assert "t0ken" not in (memos_home / "config.toml").read_text()
     assert memos("tools", "attach", "mcp:web/forecast", "--agent", chat_agent).code == 0
@@ -156,7 +162,8 @@ def test_a_streamable_http_server_works_the_same(memos, fake_llm, chat_agent, ht
     assert sent.code == 0, sent.err
     assert tool_results(fake_llm) == ["Sunny in Lima for 1 day(s)"]
     shown = memos("mcp", "show", "web", "--json").json()
-    assert shown["transport"] == "http" and "mcp:web/forecast" in [t["name"] for t in shown["tools"]]
+    assert shown["transport"] == ("sse" if sse else "http")
+    assert "mcp:web/forecast" in [t["name"] for t in shown["tools"]]
 
 
 def test_letta_client_manages_mcp_servers(fake_llm, memos_home):
@@ -184,6 +191,14 @@ def test_letta_client_manages_mcp_servers(fake_llm, memos_home):
         returns = [m for m in reply.messages if m.message_type == "tool_return_message"]
         assert returns and returns[0].tool_return == "Sunny in Rome for 1 day(s)"
 
+        kept = client.mcp_servers.create(server_name="elsewhere", config={
+            "mcp_server_type": "stdio", "command": "python", "args": ["-m", "no_such_mcp_server"],
+            "env": {"PYTHONPATH": "/usr/local/lib"}})  # as Letta: kept although it cannot start now
+        assert client.mcp_servers.retrieve(kept.id).env == {"PYTHONPATH": "/usr/local/lib"}
+        client.mcp_servers.delete(kept.id)
+        with_tools = client.agents.create(name="bea", model="openai/fake-model", tool_ids=[tools["forecast"].id])
+        assert "mcp__weather__forecast" in {t.name for t in with_tools.tools}
+
         with pytest.raises(letta_client.UnprocessableEntityError) as secret:
             client.mcp_servers.create(server_name="keyed", config={
                 "mcp_server_type": "stdio", "command": sys.executable, "args": [SERVER], "env": {"API_KEY": "sk-1"}})
@@ -191,6 +206,7 @@ def test_letta_client_manages_mcp_servers(fake_llm, memos_home):
         client.mcp_servers.delete(created.id)
         assert client.mcp_servers.list() == []
         assert "mcp__weather__forecast" not in {t.name for t in client.agents.retrieve(agent.id).tools}
+        assert "mcp__weather__forecast" not in {t.name for t in client.agents.retrieve(with_tools.id).tools}
 
 
 def test_an_agent_with_mcp_tools_exports_and_imports_with_them(memos, weather, memos_home):

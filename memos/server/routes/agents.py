@@ -27,7 +27,11 @@ def _blocks(body: AgentCreate) -> list[NewBlock] | None:
 
 @router.post("/", status_code=201)
 def create_agent(ws: WS, body: AgentCreate, response: Response) -> dict[str, Any]:
-    by_id = [ws.store.get_tool(tool_id).name for tool_id in body.tool_ids or [] if not _is_builtin_id(tool_id)]
+    from memos.mcp_tools import tools as mcp_tools
+
+    remote = {tool_id: found for tool_id in body.tool_ids or [] if (found := mcp_tools.find_by_id(ws, tool_id))}
+    by_id = [ws.store.get_tool(tool_id).name for tool_id in body.tool_ids or []
+             if not _is_builtin_id(tool_id) and tool_id not in remote]
     window = body.context_window_limit or (body.llm_config.context_window if body.llm_config else None)
     model = body.model or (body.llm_config.model if body.llm_config else None)
     agent = core_agents.create_agent(
@@ -35,6 +39,12 @@ def create_agent(ws: WS, body: AgentCreate, response: Response) -> dict[str, Any
         embedding_model=body.embedding, context_window=window, system=body.system, blocks=_blocks(body),
         tool_rules=body.tool_rules, metadata=body.metadata, shared_block_ids=body.block_ids or [],
         library_tools=[*(body.tools or []), *by_id], tags=body.tags or [], letta_name=True)
+    try:
+        for server, tool in remote.values():  # an MCP server's tools (Letta's tool ids from /v1/mcp-servers)
+            mcp_tools.attach(ws, agent, server, tool)
+    except BaseException:
+        core_agents.delete_agent(ws, agent)
+        raise
     response.headers["Location"] = f"/v1/agents/{agent.id}"
     return agent_state(ws, agent)
 

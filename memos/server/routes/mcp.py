@@ -32,10 +32,11 @@ def server_id(name: str) -> str:
 def _shape(server: ServerConfig) -> dict[str, Any]:
     common = {"id": server_id(server.name), "server_name": server.name}
     if server.url:
-        return {**common, "mcp_server_type": "streamable_http", "server_url": server.url,
+        return {**common, "mcp_server_type": "sse" if server.sse else "streamable_http", "server_url": server.url,
                 "custom_headers": server.headers or None, "auth_header": None, "auth_token": None}
+    env = {**server.env_values, **{name: f"${{{name}}}" for name in server.env}}
     return {**common, "mcp_server_type": "stdio", "command": server.command[0], "args": server.command[1:],
-            "env": {name: f"${{{name}}}" for name in server.env} or None}
+            "env": env or None}
 
 
 def _tool_shape(server: ServerConfig, tool: RemoteTool) -> dict[str, Any]:
@@ -60,31 +61,38 @@ def _from_letta(name: str, config: dict[str, Any]) -> ServerConfig:
         command = config.get("command")
         if not isinstance(command, str) or not command:
             raise InvalidInput("a stdio MCP server needs a command")
-        env = []
+        env, values = [], {}
         for key, value in (config.get("env") or {}).items():
             match = VARIABLE.match(str(value))
-            if match is None or match.group(1) != key:
+            if match is not None and match.group(1) == key:
+                env.append(key)  # "${KEY}": memos's own value, by name
+            elif mcp_servers.looks_secret(key):
                 raise InvalidInput(f"memos never writes the value of {key} to its config",
                                    f"set {key} in memos's environment and send env {{\"{key}\": \"${{{key}}}\"}}")
-            env.append(key)
-        return ServerConfig(name, [command, *[str(a) for a in config.get("args") or []]], env=env)
-    if kind == "streamable_http":
+            else:
+                values[str(key)] = str(value)
+        return ServerConfig(name, [command, *[str(a) for a in config.get("args") or []]], env=env, env_values=values)
+    if kind in ("streamable_http", "sse"):
         headers = {str(k): str(v) for k, v in (config.get("custom_headers") or {}).items()}
         if config.get("auth_token"):
             headers[str(config.get("auth_header") or "Authorization")] = str(config["auth_token"])
-        return ServerConfig(name, url=str(config.get("server_url") or ""), headers=headers)
-    raise InvalidInput(f"memos does not serve {kind} MCP servers", "use stdio or streamable_http")
+        return ServerConfig(name, url=str(config.get("server_url") or ""), headers=headers, sse=kind == "sse")
+    raise InvalidInput(f"'{kind}' is not an MCP server type", "use stdio, sse or streamable_http")
 
 
 def _added(ws: Workspace, server: ServerConfig, replace: bool = False) -> dict[str, Any]:
+    """Keep the server and list its tools. As Letta, a server that cannot be reached now is kept
+    (its tools are listed when it can be); the reason goes to the server's log."""
+    import logging
+
     mcp_servers.add_server(ws.config, server.name, command=server.command, url=server.url, env=server.env,
-                           headers=server.headers, timeout=server.timeout, replace=replace)
+                           headers=server.headers, timeout=server.timeout, replace=replace, sse=server.sse,
+                           env_values=server.env_values)
     try:
         mcp_tools.refresh(ws, server)
-    except MCPError:
-        if not replace:
-            mcp_servers.remove_server(ws.config, server.name)  # unreachable: not added
-        raise
+    except MCPError as exc:
+        mcp_tools.forget(ws, server.name)
+        logging.getLogger("memos.server").warning("MCP server %s: tools not listed: %s", server.name, exc)
     return _shape(server)
 
 
