@@ -94,24 +94,13 @@ class AgentFile:
 def load_bytes(path: str) -> bytes:
     """A file's bytes ('-': standard input), refusing one too big to be an agent file before reading it."""
     import sys
-    from pathlib import Path
 
     if path == "-":
         data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
     else:
-        file = Path(path)
-        try:
-            size = file.stat().st_size
-            if size > MAX_FILE_BYTES:
-                raise BadAgentFile(f"{path} is {size / 1024 / 1024:,.0f} MB; memos imports agent files up to "
-                                   f"{MAX_FILE_BYTES // 1024 // 1024} MB", "export the agent without its messages")
-            data = file.read_bytes()
-        except FileNotFoundError:
-            raise BadAgentFile(f"no such file: {path}") from None
-        except IsADirectoryError:
-            raise BadAgentFile(f"{path} is a directory, not an agent file") from None
-        except PermissionError:
-            raise BadAgentFile(f"cannot read {path}: permission denied") from None
+        from memos.core.files import read_bytes
+
+        data = read_bytes(path, limit=MAX_FILE_BYTES, what="agent files")
     if len(data) > MAX_FILE_BYTES:
         raise BadAgentFile(f"standard input holds more than {MAX_FILE_BYTES // 1024 // 1024} MB; memos imports "
                            "agent files up to that", "export the agent without its messages")

@@ -21,15 +21,9 @@ def read_stdin() -> str:
 
 
 def read_file(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InvalidInput(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise InvalidInput(f"{path} is a directory, not a file") from None
-    except PermissionError:
-        raise InvalidInput(f"cannot read {path}: permission denied") from None
-    return decode(data, str(path))
+    from memos.core.files import read_bytes
+
+    return decode(read_bytes(path), str(path))
 
 
 def edit_in_editor(initial: str, what: str) -> str:

@@ -27,3 +27,22 @@ def write_atomically(path: str | Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_bytes(path: str | Path, *, limit: int | None = None, what: str = "a file") -> bytes:
+    """A file's bytes, or one line saying why not; with ``limit``, a bigger file is refused
+    before it is read."""
+    file = Path(path)
+    try:
+        if limit is not None:
+            size = file.stat().st_size
+            if size > limit:
+                raise InvalidInput(f"{file} is {size / 1024 / 1024:,.0f} MB; memos reads {what} up to "
+                                   f"{limit // 1024 // 1024} MB")
+        return file.read_bytes()
+    except FileNotFoundError:
+        raise InvalidInput(f"no such file: {file}") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{file} is a directory, not {what}") from None
+    except PermissionError:
+        raise InvalidInput(f"cannot read {file}: permission denied") from None

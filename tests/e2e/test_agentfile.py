@@ -242,7 +242,7 @@ def hostile_files(tmp: Path) -> dict[str, tuple[Path, str]]:
     huge = tmp / "huge.af"
     with huge.open("wb") as handle:  # 1 GB, sparse: nothing is read
         handle.truncate(1 << 30)
-    files["huge"] = (huge, "is 1,024 MB; memos imports agent files up to 100 MB")
+    files["huge"] = (huge, "is 1,024 MB; memos reads agent files up to 100 MB")
     write("deep", "[" * 200_000 + "]" * 200_000, "nested too deeply")
     write("deepish", {"agents": [{"name": "x", "metadata": json.loads('{"a":' * 100 + "1" + "}" * 100)}]},
           "nests deeper than 64 levels")
