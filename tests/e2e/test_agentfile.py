@@ -306,6 +306,9 @@ def test_letta_client_imports_and_exports(fake_llm, memos_home):
         reply = client.agents.messages.create(agent_id=back.id, messages=[{"role": "user", "content": "order 7?"}])
         assert any(getattr(m, "content", None) == "Order 7 is on its way." for m in reply.messages)
 
+        with pytest.raises(letta_client.UnprocessableEntityError) as secret:
+            client.agents.import_file(file=("s.af", text.encode()), secrets='{"API_KEY": "sk-1"}')
+        assert "does not store tool secrets" in str(secret.value.body)
         with pytest.raises(letta_client.BadRequestError) as bad:
             client.agents.import_file(file=("bad.af", b"{ nope"))
         assert "not valid JSON" in str(bad.value.body)

@@ -89,6 +89,7 @@ def import_agent(ws: WS, file: Annotated[UploadFile, File()],
                  append_copy_suffix: Annotated[bool, Form()] = True,
                  embedding: Annotated[str | None, Form()] = None,
                  override_embedding_handle: Annotated[str | None, Form()] = None,
+                 secrets: Annotated[str | None, Form()] = None, env_vars_json: Annotated[str | None, Form()] = None,
                  x_override_embedding_model: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     """Letta's agent-file import (multipart ``file``): every agent of the file, as one import.
     Names as Letta gives them ("_copy" appended unless a name is given or append_copy_suffix is
@@ -101,6 +102,8 @@ def import_agent(ws: WS, file: Annotated[UploadFile, File()],
     if embedding or override_embedding_handle or x_override_embedding_model:
         raise InvalidInput("memos embeds archival memory with its own model; an embedding cannot be chosen at import",
                            "leave the embedding out (the agent gets memos's embedding model)")
+    if secrets or env_vars_json:
+        raise InvalidInput("memos does not store tool secrets", "set them in the environment memos serve runs in")
     data = file.file.read(MAX_FILE_BYTES + 1)
     report = import_agent_file(ws, data, source=file.filename or "the uploaded file",
                                name=name or override_name, model=model or override_model_handle,
