@@ -32,7 +32,7 @@ from memos.core.context import (
     to_openai,
     unsummarised_note,
 )
-from memos.core.limits import DEFAULT_MAX_STEPS, check_message_size
+from memos.core.limits import DEFAULT_MAX_STEPS, TOOL_RETURN_LIMIT, check_message_size
 from memos.core.llm import LLM, Completion, ContextTooLong
 from memos.core.rules import RuleState
 from memos.core.tokens import count_tokens, fits_within
@@ -48,7 +48,6 @@ from memos.tools.reply import REPLY_TOOL
 if TYPE_CHECKING:
     from memos.tools.custom import AgentTools
 
-TOOL_RETURN_LIMIT = 50_000
 SUMMARY_WORDS = 300
 KEEP_AFTER_COUNT_CAP = MAX_IN_CONTEXT // 2  # messages left in context when the count cap forces a summary
 EMBEDDING_TOOLS = {"archival_memory_insert", "archival_memory_search"}
@@ -93,10 +92,12 @@ class _DaemonWorkers:
 _llm_workers = _DaemonWorkers()
 
 
-def _cap(text: str) -> str:
-    if len(text) <= TOOL_RETURN_LIMIT:
+def _cap(text: str, limit: int | None = None) -> str:
+    """A tool result as the agent reads it: at most the tool's return_char_limit (memos's cap by default)."""
+    cap = limit or TOOL_RETURN_LIMIT
+    if len(text) <= cap:
         return text
-    return text[:TOOL_RETURN_LIMIT] + f"\n[truncated: {len(text) - TOOL_RETURN_LIMIT:,} more chars]"
+    return text[:cap] + f"\n[truncated: {len(text) - cap:,} more chars]"
 
 
 class AgentRunner:
@@ -443,7 +444,7 @@ class AgentRunner:
             arguments.pop("request_heartbeat", None)
             check_arguments(name, spec.parameters, arguments)
             value = spec.function(ctx, **arguments)
-            return _cap("None" if value is None else str(value)), "success", ctx
+            return _cap("None" if value is None else str(value), spec.return_char_limit), "success", ctx
         except MemosError as exc:
             return _cap(f"Error: {exc}"), "error", ctx
         except Exception as exc:  # a tool bug must not crash the loop

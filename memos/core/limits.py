@@ -16,6 +16,7 @@ MAX_NAME_CHARS = 200  # names, labels, tags
 MAX_DESCRIPTION_CHARS = 20_000  # agent and block descriptions
 MAX_SYSTEM_CHARS = 200_000  # an agent's system prompt
 MAX_REQUEST_BYTES = 32 * 1024 * 1024  # one HTTP request body to `memos serve`
+TOOL_RETURN_LIMIT = 50_000  # the longest tool result the agent reads (Letta's default return_char_limit)
 
 
 def check_text(value: str, what: str, limit: int, hint: str | None = None) -> str:

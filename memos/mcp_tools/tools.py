@@ -159,7 +159,8 @@ def specs(ws: Workspace, records: list[ToolRecord]) -> dict[str, ToolSpec]:
         server_name, remote = parse_address(record.source_code or "")
         parameters = record.json_schema.get("parameters") or {"type": "object", "properties": {}}
         out[record.name] = ToolSpec(record.name, record.description, parameters,
-                                    _caller(servers.get(server_name), server_name, remote))
+                                    _caller(servers.get(server_name), server_name, remote),
+                                    return_char_limit=record.return_char_limit)
     return out
 
 

@@ -130,5 +130,6 @@ class ToolCreate(Body):
     source_code: str = Field(min_length=1)
     description: str | None = None
     tags: list[str] | None = None
+    return_char_limit: int | None = None
     json_schema: dict[str, Any] | None = None
     args_json_schema: dict[str, Any] | None = None

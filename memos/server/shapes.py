@@ -15,6 +15,7 @@ from typing import Any
 from memos.core import events as ev
 from memos.core.completion import partial_string_field
 from memos.core.context import SUMMARY_NAME
+from memos.core.limits import TOOL_RETURN_LIMIT
 from memos.store.base import Agent, Block, Message, Passage, ToolRecord
 from memos.tools.registry import ToolSpec
 from memos.tools.reply import REPLY_TOOL
@@ -93,7 +94,8 @@ def custom_tool(record: ToolRecord) -> dict[str, Any]:
                 "default_requires_approval": False}
     return {"id": record.id, "name": record.name, "description": record.description,
             "json_schema": record.json_schema, "tool_type": "custom", "source_type": "python",
-            "source_code": record.source_code, "tags": [], "return_char_limit": 50_000,
+            "source_code": record.source_code, "tags": list(record.tags),
+            "return_char_limit": record.return_char_limit or TOOL_RETURN_LIMIT,
             "metadata": {"repo_commit": record.repo_commit, "library": record.source_type == "python"},
             "default_requires_approval": False}
 

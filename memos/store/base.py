@@ -252,6 +252,8 @@ class ToolRecord:
     repo_commit: str | None
     created_at: datetime
     updated_at: datetime
+    tags: list[str] = field(default_factory=list)
+    return_char_limit: int | None = None  # the longest result the agent reads; None: memos's own cap
 
 
 @dataclass(frozen=True)
@@ -262,6 +264,8 @@ class NewTool:
     source_code: str | None = None
     repo_commit: str | None = None
     source_type: str = "repo"
+    tags: list[str] | None = None  # None: as the row has them (or none, for a new row)
+    return_char_limit: int | None = None  # None: as the row has it
 
 
 @dataclass(frozen=True)

@@ -134,9 +134,10 @@ class AgentTools:
 
         records = self.ws.store.list_agent_tools(self.agent.id)
         names = [r.name for r in records] if attached is None else attached
+        limits = {r.name: r.return_char_limit for r in records}
         with self._lock:
-            own = {name: ToolSpec(name, tool.description, tool.parameters, self._caller(tool), tool.commit)
-                   for name in names if (tool := self.tools.get(name)) is not None}
+            own = {name: ToolSpec(name, tool.description, tool.parameters, self._caller(tool), tool.commit,
+                                  limits.get(name)) for name in names if (tool := self.tools.get(name)) is not None}
         remote = [r for r in records if is_mcp(r) and r.name in names]
         return {**own, **(mcp_specs(self.ws, remote) if remote else {})}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import json
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from memos.tools.repo import check_tool_name
 from memos.tools.sandbox import Sandbox
 
 SCHEMA_SUFFIX = ".schema.json"  # beside a tool: its schema as given (the sandbox's describe reads it)
+TOOL_RESULT_CEILING = 1_000_000  # a return_char_limit above this would not fit a context window anyway
 
 
 def function_name(source: str) -> str:
@@ -38,9 +40,23 @@ def function_name(source: str) -> str:
 
 
 def save(ws: Workspace, source: str, description: str | None = None,
-         json_schema: dict[str, Any] | None = None) -> ToolRecord:
+         json_schema: dict[str, Any] | None = None, *, tags: list[str] | None = None,
+         return_char_limit: int | None = None) -> ToolRecord:
     """Describe the source in the sandbox (it is untrusted code) and keep it in the library."""
-    return ws.store.save_library_tool(described(ws, source, description, json_schema))
+    tool = described(ws, source, description, json_schema)
+    return ws.store.save_library_tool(replace(tool, tags=_tags(tags), return_char_limit=_limit(return_char_limit)))
+
+
+def _tags(tags: list[str] | None) -> list[str] | None:
+    if tags is not None and not all(isinstance(t, str) and t.strip() for t in tags):
+        raise InvalidInput("a tool's tags must be non-empty strings")
+    return None if tags is None else list(dict.fromkeys(tags))
+
+
+def _limit(limit: int | None) -> int | None:
+    if limit is not None and not 1 <= limit <= TOOL_RESULT_CEILING:
+        raise InvalidInput(f"return_char_limit must be between 1 and {TOOL_RESULT_CEILING:,}")
+    return limit
 
 
 def given_schema(name: str, json_schema: dict[str, Any] | None, args_json_schema: dict[str, Any] | None,
@@ -84,7 +100,8 @@ def described(ws: Workspace, source: str, description: str | None = None,
 
 
 def update(ws: Workspace, record: ToolRecord, *, source_code: str | None = None,
-           description: str | None = None) -> ToolRecord:
+           description: str | None = None, tags: list[str] | None = None,
+           return_char_limit: int | None = None) -> ToolRecord:
     """Change a library tool's source (described again) or description. An agent's own tools
     live in its git repo, where they are changed (and reviewed, and evolve)."""
     if record.source_type != "python":
@@ -96,7 +113,8 @@ def update(ws: Workspace, record: ToolRecord, *, source_code: str | None = None,
         text = description if description is not None else record.description
         tool = NewTool(record.name, text, {**record.json_schema, "description": text}, record.source_code,
                        source_type="python")
-    return ws.store.update_library_tool(record.id, tool)
+    return ws.store.update_library_tool(record.id, replace(tool, tags=_tags(tags),
+                                                           return_char_limit=_limit(return_char_limit)))
 
 
 def find(ws: Workspace, tool_id: str) -> ToolRecord:
@@ -120,6 +138,7 @@ def attach(ws: Workspace, agent: Agent, record: ToolRecord) -> None:
                                    "rename one of them")
             tools.load()
             tools.attach(record.name)
+            _inherit_settings(ws, agent, record)
             return
         with tempfile.TemporaryDirectory(prefix="memos-tool-") as tmp:
             source = Path(tmp) / f"{record.name}.py"
@@ -131,5 +150,16 @@ def attach(ws: Workspace, agent: Agent, record: ToolRecord) -> None:
                 # json_schema): the schema goes with it into the repo, and the import is tried again.
                 (tools.repo.path / f"{record.name}{SCHEMA_SUFFIX}").write_text(json.dumps(record.json_schema))
                 import_tool(tools, source, record.name)
+        _inherit_settings(ws, agent, record)
     finally:
         tools.close()
+
+
+def _inherit_settings(ws: Workspace, agent: Agent, record: ToolRecord) -> None:
+    """The agent's copy of a library tool keeps the library's tags and return_char_limit."""
+    if not record.tags and record.return_char_limit is None:
+        return
+    mine = next(t for t in ws.store.list_agent_tools(agent.id) if t.name == record.name)
+    ws.store.attach_tool(agent.id, NewTool(mine.name, mine.description, mine.json_schema, mine.source_code,
+                                           mine.repo_commit, mine.source_type, list(record.tags),
+                                           record.return_char_limit))

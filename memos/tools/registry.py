@@ -30,6 +30,7 @@ class ToolSpec:
     parameters: dict[str, Any]
     function: Callable[..., Any]
     commit: str | None = None  # a custom tool's: the tool repo commit its code came from
+    return_char_limit: int | None = None  # the longest result the agent reads (None: memos's cap)
 
     def openai_schema(self) -> dict[str, Any]:
         return {"type": "function",

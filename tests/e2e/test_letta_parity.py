@@ -320,3 +320,39 @@ def test_a_tool_without_type_hints_takes_the_clients_schema(client, fake_llm, me
     assert offered["greet"]["parameters"] == schema["parameters"]  # the model was shown the given schema
     with pytest.raises(letta_client.UnprocessableEntityError):
         client.tools.create(source_code=source, json_schema={"name": "greet"})
+
+
+LONG = '''def long_report(size: int) -> str:
+    """A report of this many characters.
+
+    Args:
+        size: How many characters.
+    """
+    return "x" * size
+'''
+
+
+def test_tool_tags_and_return_char_limit_are_kept_and_cut_results(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    """As Letta 0.16.8's own tools_test.py checks: tags and return_char_limit survive create and
+    update; the agent then reads at most return_char_limit characters of the tool's result."""
+    from tests.conftest import call
+
+    tool = client.tools.create(source_code=LONG, tags=["reports"], return_char_limit=1000)
+    assert tool.tags == ["reports"] and tool.return_char_limit == 1000
+    updated = client.tools.update(tool.id, tags=["reports", "sdk_test"], return_char_limit=300)
+    assert updated.tags == ["reports", "sdk_test"] and updated.return_char_limit == 300
+    assert client.tools.retrieve(tool.id).return_char_limit == 300
+    agent = _agent(client)
+    client.agents.tools.attach(tool.id, agent_id=agent.id)
+    attached = next(t for t in client.agents.tools.list(agent_id=agent.id) if t.name == "long_report")
+    assert attached.return_char_limit == 300 and attached.tags == ["reports", "sdk_test"]
+
+    fake_llm.script(call("long_report", size=5000), say("Long."))
+    client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "report"}])
+    result = [m["content"] for m in fake_llm.requests[-1]["messages"] if m["role"] == "tool"][-1]
+    assert result.startswith("x" * 300) and "[truncated: 4,700 more chars]" in result
+    with pytest.raises(letta_client.UnprocessableEntityError):
+        client.tools.update(tool.id, return_char_limit=0)
+    with pytest.raises(letta_client.UnprocessableEntityError) as schema:
+        client.tools.update(tool.id, json_schema={"name": "long_report", "parameters": {"type": "object"}})
+    assert "derives a tool's schema" in str(schema.value.body)

@@ -49,7 +49,8 @@ def create_tool(ws: WS, body: ToolCreate) -> dict[str, Any]:
 def _save(ws: Workspace, body: ToolCreate) -> ToolRecord:
     schema = library.given_schema(library.function_name(body.source_code), body.json_schema, body.args_json_schema,
                                   body.description)
-    return library.save(ws, body.source_code, body.description, schema)
+    return library.save(ws, body.source_code, body.description, schema, tags=body.tags,
+                        return_char_limit=body.return_char_limit)
 
 
 @router.put("/tools/")
@@ -74,8 +75,14 @@ def update_tool(ws: WS, tool_id: str, body: ToolUpdate) -> dict[str, Any]:
         raise InvalidInput("built-in tools cannot be changed", "create your own tool with another name")
     if body.source_code is not None:
         _refuse_builtin_name(body.source_code)
+    if body.json_schema is not None:
+        raise InvalidInput("memos derives a tool's schema from its source", "change the source (source_code)")
+    if body.default_requires_approval:
+        raise InvalidInput("memos asks for approval by the agent's tool rules",
+                           'give the agent a rule {"type": "requires_approval", "tool_name": ...}')
     return shapes.custom_tool(library.update(ws, ws.store.get_tool(tool_id), source_code=body.source_code,
-                                             description=body.description))
+                                             description=body.description, tags=body.tags,
+                                             return_char_limit=body.return_char_limit))
 
 
 @router.delete("/tools/{tool_id}")

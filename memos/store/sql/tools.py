@@ -13,19 +13,29 @@ from memos.store.sql.host import SQLHost
 from memos.store.timeutil import from_db, to_db, utcnow
 
 TOOL_COLUMNS = ("t.id, t.name, t.description, t.json_schema, t.source_type, t.source_code, t.repo_commit, "
-                "t.created_at, t.updated_at")
+                "t.created_at, t.updated_at, t.tags, t.return_char_limit")
 LIBRARY = "python"  # source_type of the shared library's tools (Letta's name for plain Python tools)
 AGENT_TOOLS = "FROM tools t JOIN agent_tools x ON x.tool_id = t.id WHERE x.agent_id = ?"
 
 
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def _tool(row: Sequence[Any]) -> ToolRecord:
-    schema = json.loads(row[3]) if isinstance(row[3], str) else row[3]
-    return ToolRecord(id=row[0], name=row[1], description=row[2], json_schema=schema, source_type=row[4],
+    return ToolRecord(id=row[0], name=row[1], description=row[2], json_schema=_json(row[3]), source_type=row[4],
                       source_code=row[5], repo_commit=row[6], created_at=from_db(row[7]),
-                      updated_at=from_db(row[8]))
+                      updated_at=from_db(row[8]), tags=list(_json(row[9]) or []), return_char_limit=row[10])
 
 
-TOOL_INSERT = "id, name, description, json_schema, source_type, source_code, repo_commit, created_at, updated_at"
+TOOL_INSERT = ("id, name, description, json_schema, source_type, source_code, repo_commit, created_at, updated_at, "
+               "tags, return_char_limit")
+# Settings a NewTool leaves at None keep what the row has.
+KEEP_SETTINGS = "tags = coalesce(?, tags), return_char_limit = coalesce(?, return_char_limit)"
+
+
+def _settings(tool: NewTool) -> list[Any]:
+    return [None if tool.tags is None else json.dumps(tool.tags), tool.return_char_limit]
 
 
 class ToolsMixin(SQLHost):
@@ -39,13 +49,14 @@ class ToolsMixin(SQLHost):
                       tool.repo_commit]
             if row is None:
                 tool_id = ids.new_id("tool")
-                con.execute(f"INSERT INTO tools ({TOOL_INSERT}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            [tool_id, tool.name, *values, now, now])
+                con.execute(f"INSERT INTO tools ({TOOL_INSERT}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            [tool_id, tool.name, *values, now, now, *_settings(tool)])
                 con.execute("INSERT INTO agent_tools (agent_id, tool_id, created_at) VALUES (?, ?, ?)", [agent_id, tool_id, now])
             else:
                 tool_id = row[0]
                 con.execute("UPDATE tools SET description = ?, json_schema = ?, source_type = ?, source_code = ?, "
-                            "repo_commit = ?, updated_at = ? WHERE id = ?", [*values, now, tool_id])
+                            f"repo_commit = ?, updated_at = ?, {KEEP_SETTINGS} WHERE id = ?",
+                            [*values, now, *_settings(tool), tool_id])
             return _tool(con.execute(f"SELECT {TOOL_COLUMNS} FROM tools t WHERE t.id = ?", [tool_id]).fetchone())
 
     def detach_tool(self, agent_id: str, name: str) -> bool:
@@ -84,12 +95,13 @@ class ToolsMixin(SQLHost):
             values = [tool.description, json.dumps(tool.json_schema), tool.source_code]
             if row is None:
                 tool_id = ids.new_id("tool")
-                con.execute(f"INSERT INTO tools ({TOOL_INSERT}) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?)",
-                            [tool_id, tool.name, tool.description, values[1], LIBRARY, tool.source_code, now, now])
+                con.execute(f"INSERT INTO tools ({TOOL_INSERT}) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
+                            [tool_id, tool.name, tool.description, values[1], LIBRARY, tool.source_code, now, now,
+                             *_settings(tool)])
             else:
                 tool_id = row[0]
-                con.execute("UPDATE tools SET description = ?, json_schema = ?, source_code = ?, updated_at = ? "
-                            "WHERE id = ?", [*values, now, tool_id])
+                con.execute(f"UPDATE tools SET description = ?, json_schema = ?, source_code = ?, updated_at = ?, "
+                            f"{KEEP_SETTINGS} WHERE id = ?", [*values, now, *_settings(tool), tool_id])
             return _tool(con.execute(f"SELECT {TOOL_COLUMNS} FROM tools t WHERE t.id = ?", [tool_id]).fetchone())
 
     def update_library_tool(self, tool_id: str, tool: NewTool) -> ToolRecord:
@@ -103,9 +115,9 @@ class ToolsMixin(SQLHost):
                                 [tool.name, tool_id]).fetchone()
             if clash is not None:
                 raise InvalidInput(f"the library already has a tool named {tool.name}", "give the function another name")
-            con.execute("UPDATE tools SET name = ?, description = ?, json_schema = ?, source_code = ?, updated_at = ? "
-                        "WHERE id = ?", [tool.name, tool.description, json.dumps(tool.json_schema), tool.source_code,
-                                         now, tool_id])
+            con.execute(f"UPDATE tools SET name = ?, description = ?, json_schema = ?, source_code = ?, updated_at = ?, "
+                        f"{KEEP_SETTINGS} WHERE id = ?", [tool.name, tool.description, json.dumps(tool.json_schema),
+                                                          tool.source_code, now, *_settings(tool), tool_id])
             return _tool(con.execute(f"SELECT {TOOL_COLUMNS} FROM tools t WHERE t.id = ?", [tool_id]).fetchone())
 
     def delete_tool(self, tool_id: str) -> list[str]:
