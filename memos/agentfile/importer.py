@@ -67,7 +67,7 @@ class _Plan:
     metadata: dict[str, Any]
     tags: list[str]
     notes: list[str] = field(default_factory=list)
-    mcp_tools: list[tuple[str, str]] = field(default_factory=list)  # (server, tool) configured here
+    mcp_tools: list[tuple[str, str, str]] = field(default_factory=list)  # (server, tool, name) configured here
 
 
 def import_agent_file(ws: Workspace, data: bytes | str, *, source: str, name: str | None = None,
@@ -201,7 +201,7 @@ def _plan(ws: Workspace, parsed: AgentFile, agent: FileAgent, loaded: dict[str, 
     used = [parsed.tools[k] for k in agent.tool_keys]
     attached = [loaded[t.name] for t in used if t.name in loaded and loaded[t.name].schema is not None]
     missing = [t for t in used if t.name not in builtins and t.name not in loaded]
-    remote = [found for t in missing if (found := _local_mcp_tool(ws, t)) is not None]
+    remote = [(*found, t.name) for t in missing if (found := _local_mcp_tool(ws, t)) is not None]
     missing = [t for t in missing if _local_mcp_tool(ws, t) is None]
     for tool in used:
         if tool.name in loaded and loaded[tool.name].problem:
@@ -216,9 +216,8 @@ def _plan(ws: Workspace, parsed: AgentFile, agent: FileAgent, loaded: dict[str, 
                      f"{', '.join(f'{t.name} ({t.tool_type})' for t in missing)}; not attached, kept for export")
 
     # Rules memos can enforce, against the tools the agent ends up with.
-    from memos.mcp_tools.tools import llm_name
-
-    known = builtins | {t.tool.name for t in attached} | {llm_name(*r) for r in remote}
+    # An MCP tool keeps its name from the file (the export wrote the name the model called it by).
+    known = builtins | {t.tool.name for t in attached} | {t.name for t in used if _local_mcp_tool(ws, t)}
     rules, unenforced = [], []
     for rule in agent.tool_rules:
         try:
@@ -388,10 +387,10 @@ def _write(ws: Workspace, parsed: AgentFile, plans: list[_Plan], source: str,
                     assert tool.schema is not None
                     ws.store.attach_tool(agent.id, NewTool(tool.tool.name, tool.schema["description"], tool.schema,
                                                            tool.tool.source_code, commit))
-                for server_name, remote_name in plan.mcp_tools:
+                for server_name, remote_name, as_name in plan.mcp_tools:
                     from memos.mcp_tools.tools import attach as attach_mcp
 
-                    attach_mcp(ws, agent, server_name, remote_name)
+                    attach_mcp(ws, agent, server_name, remote_name, as_name)
                 imported.append(ImportedAgent(ws.store.get_agent(agent.id), len(plan.own_blocks) + len(plan.shared_keys),
                                               len(plan.messages), [t.tool.name for t in plan.tools]))
     except BaseException:

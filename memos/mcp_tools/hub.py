@@ -38,7 +38,9 @@ class RemoteTool:
 
 
 class _Session:
-    """One server's connection: a task on the hub's loop that runs the requests it is given."""
+    """One server's connection: a task on the hub's loop that runs the requests it is given.
+    The caller's wait is the timeout (Hub._run): a request that hangs gets the session cancelled,
+    which ends a stdio server's process too."""
 
     def __init__(self, server: ServerConfig, loop: asyncio.AbstractEventLoop, errlog: Any) -> None:
         self.server = server
@@ -96,24 +98,21 @@ class _Session:
             if server.url and server.sse:
                 from mcp.client.sse import sse_client
 
-                async with Client(sse_client(server.url, headers=server.header_values()),
-                                  read_timeout_seconds=server.timeout) as client:
+                async with Client(sse_client(server.url, headers=server.header_values())) as client:
                     yield client
             elif server.url:
                 from mcp.client.streamable_http import streamable_http_client
                 from mcp.shared._httpx_utils import create_mcp_http_client
 
                 async with create_mcp_http_client(headers=server.header_values()) as http, \
-                        Client(streamable_http_client(server.url, http_client=http),
-                               read_timeout_seconds=server.timeout) as client:
+                        Client(streamable_http_client(server.url, http_client=http)) as client:
                     yield client
             else:
                 from mcp.client.stdio import StdioServerParameters, stdio_client
 
                 params = StdioServerParameters(command=server.command[0], args=server.command[1:],
                                                env=server.environment())
-                async with Client(stdio_client(params, errlog=self.errlog),
-                                  read_timeout_seconds=server.timeout) as client:
+                async with Client(stdio_client(params, errlog=self.errlog)) as client:
                     yield client
 
         return connected()

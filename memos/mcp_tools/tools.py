@@ -3,7 +3,7 @@
 A server's tool list is fetched when it is added (and by `memos mcp tools`), and kept in
 ``$MEMOS_HOME/mcp/SERVER.tools.json`` so listing tools never waits for a server. An attached
 tool is a row like any other (source_type "mcp", its address as its source); the model sees it
-as ``mcp__SERVER__tool`` (function names allow no ':' or '/').
+by its own name, or ``mcp__SERVER__tool`` when that is taken.
 """
 
 from __future__ import annotations
@@ -37,12 +37,34 @@ def parse_address(text: str) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
+FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
 def llm_name(server: str, tool: str) -> str:
-    """The function name the model calls: [A-Za-z0-9_-], at most 64 characters."""
+    """The server-qualified function name ([A-Za-z0-9_-], at most 64 characters), for a tool whose
+    own name the model cannot be given (taken, or not a valid function name)."""
     name = re.sub(r"[^A-Za-z0-9_-]", "_", f"mcp__{server}__{tool}")
     if len(name) > 64:
         name = name[:55] + "_" + hashlib.sha256(name.encode()).hexdigest()[:8]
     return name
+
+
+def name_for(ws: Workspace, agent: Agent, server: str, tool: str) -> str:
+    """The name the model calls the tool by: its own, as Letta gives it, unless a built-in, one of the
+    agent's own tools or another server's tool has it (then mcp__SERVER__tool)."""
+    from memos.tools.builtins import builtin_specs
+    from memos.tools.repo import tool_repo
+
+    here = address(server, tool)
+    taken = set(builtin_specs()) | set(tool_repo(ws, agent).tool_names()) | {
+        r.name for r in ws.store.list_agent_tools(agent.id) if r.source_code != here}
+    return tool if FUNCTION_NAME.match(tool) and tool not in taken else llm_name(server, tool)
+
+
+def attached_as(ws: Workspace, agent: Agent, server: str, tool: str) -> str | None:
+    """The name an attached MCP tool has for this agent, or None when it is not attached."""
+    here = address(server, tool)
+    return next((r.name for r in ws.store.list_agent_tools(agent.id) if is_mcp(r) and r.source_code == here), None)
 
 
 def tool_id(server: str, tool: str) -> str:
@@ -95,10 +117,14 @@ def _remote(ws: Workspace, server: ServerConfig, name: str) -> RemoteTool:
 
 
 # -- attaching -----------------------------------------------------------------------------------
-def attach(ws: Workspace, agent: Agent, server_name: str, tool_name: str) -> ToolRecord:
+def attach(ws: Workspace, agent: Agent, server_name: str, tool_name: str, as_name: str | None = None) -> ToolRecord:
+    """Attach a server's tool; ``as_name``: the name the model should call it by (an agent file's)."""
     server = get_server(ws.config, server_name)
     remote = _remote(ws, server, tool_name)
-    name = llm_name(server.name, remote.name)
+    name = attached_as(ws, agent, server.name, remote.name) or as_name or name_for(ws, agent, server.name,
+                                                                                   remote.name)
+    if not FUNCTION_NAME.match(name):
+        raise InvalidInput(f"'{name}' cannot be a tool's name", "use letters, digits, _ or -, at most 64")
     parameters = {"type": "object", "properties": {}, **remote.input_schema}
     description = remote.description or f"{remote.name} (MCP server {server.name})"
     schema = {"name": name, "description": description, "parameters": parameters}
@@ -107,7 +133,8 @@ def attach(ws: Workspace, agent: Agent, server_name: str, tool_name: str) -> Too
 
 
 def detach(ws: Workspace, agent: Agent, server_name: str, tool_name: str) -> bool:
-    return ws.store.detach_tool(agent.id, llm_name(server_name, tool_name))
+    name = attached_as(ws, agent, server_name, tool_name)
+    return name is not None and ws.store.detach_tool(agent.id, name)
 
 
 def detach_everywhere(ws: Workspace, server_name: str) -> int:

@@ -47,29 +47,34 @@ def test_a_stdio_server_s_tool_is_listed_attached_and_called_in_a_turn(memos, fa
     listed = {r["name"]: r for r in memos("tools", "list", "--agent", weather, "--json").json()}
     assert listed["mcp:weather/forecast"]["kind"] == "mcp" and not listed["mcp:weather/forecast"]["attached"]
     attached = memos("tools", "attach", "mcp:weather/forecast", "--agent", weather)
-    assert attached.code == 0 and "mcp__weather__forecast" in attached.err
+    assert attached.code == 0 and "the model calls it forecast" in attached.err
 
-    fake_llm.script(call("mcp__weather__forecast", city="Oslo", days=2), say("Sunny, two days."))
+    fake_llm.script(call("forecast", city="Oslo", days=2), say("Sunny, two days."))
     sent = memos("send", "--agent", weather, "weather in Oslo?")
     assert sent.code == 0, sent.err
     assert sent.out.strip() == "Sunny, two days."
     offered = {t["function"]["name"] for t in fake_llm.requests[0]["tools"]}
-    assert "mcp__weather__forecast" in offered and "mcp__weather__crash" not in offered  # only what is attached
+    assert "forecast" in offered and "crash" not in offered  # only what is attached, by its own name (as Letta)
     assert tool_results(fake_llm) == ["Sunny in Oslo for 2 day(s)"]
-    assert recorded_calls(weather)[0] == ("mcp__weather__forecast", "success")
+    assert recorded_calls(weather)[0] == ("forecast", "success")
 
+    # A second server's tool of the same name gets the server-qualified name.
+    assert memos("mcp", "add", "weather2", "--", sys.executable, SERVER).code == 0
+    second = memos("tools", "attach", "mcp:weather2/forecast", "--agent", weather)
+    assert second.code == 0 and "the model calls it mcp__weather2__forecast" in second.err
+    assert memos("tools", "detach", "mcp:weather2/forecast", "--agent", weather).code == 0
     assert memos("tools", "detach", "mcp:weather/forecast", "--agent", weather).code == 0
     fake_llm.script(say("No tools."))
     memos("send", "--agent", weather, "again")
-    assert "mcp__weather__forecast" not in {t["function"]["name"] for t in fake_llm.requests[-1]["tools"]}
+    assert "forecast" not in {t["function"]["name"] for t in fake_llm.requests[-1]["tools"]}
 
 
 def test_a_server_that_crashes_hangs_or_garbles_gives_a_tool_error_and_the_turn_goes_on(memos, fake_llm, weather):
     for tool in ("crash", "hang", "garble", "fail", "forecast"):
         assert memos("tools", "attach", f"mcp:weather/{tool}", "--agent", weather).code == 0
-    fake_llm.script(call("mcp__weather__crash"), call("mcp__weather__forecast", city="Bergen"),
-                    call("mcp__weather__hang"), call("mcp__weather__garble"),
-                    call("mcp__weather__fail", reason="no data for Mars"), call("mcp__weather__forecast", city="Oslo"),
+    fake_llm.script(call("crash"), call("forecast", city="Bergen"),
+                    call("hang"), call("garble"),
+                    call("fail", reason="no data for Mars"), call("forecast", city="Oslo"),
                     say("Done despite the server."))
     started = time.monotonic()
     sent = memos("send", "--agent", weather, "try everything")
@@ -93,9 +98,9 @@ def test_secrets_stay_out_of_the_config_and_out_of_the_server(memos, fake_llm, c
     assert memos("mcp", "add", "envy", "--env", "MCP_TEST_SECRET", "--env", "MCP_TEST_MODE=fast",
                  "--", sys.executable, SERVER).code == 0
     assert memos("tools", "attach", "mcp:envy/environment", "--agent", chat_agent).code == 0
-    fake_llm.script(call("mcp__envy__environment", variable="MCP_TEST_SECRET"),
-                    call("mcp__envy__environment", variable="MCP_TEST_MODE"),
-                    call("mcp__envy__environment", variable="OPENAI_API_KEY"), say("ok"))
+    fake_llm.script(call("environment", variable="MCP_TEST_SECRET"),
+                    call("environment", variable="MCP_TEST_MODE"),
+                    call("environment", variable="OPENAI_API_KEY"), say("ok"))
     assert memos("send", "--agent", chat_agent, "env?").code == 0
     # named: memos's value; NAME=VALUE: that value; memos's own provider key: not passed
     assert tool_results(fake_llm) == ["s3cret-value", "fast", "(unset)"]
@@ -157,7 +162,7 @@ def test_a_streamable_http_server_works_the_same(memos, fake_llm, chat_agent, ht
     assert added.code == 0, added.err
     assert "t0ken" not in (memos_home / "config.toml").read_text()
     assert memos("tools", "attach", "mcp:web/forecast", "--agent", chat_agent).code == 0
-    fake_llm.script(call("mcp__web__forecast", city="Lima"), say("Sunny in Lima."))
+    fake_llm.script(call("forecast", city="Lima"), say("Sunny in Lima."))
     sent = memos("send", "--agent", chat_agent, "Lima?")
     assert sent.code == 0, sent.err
     assert tool_results(fake_llm) == ["Sunny in Lima for 1 day(s)"]
@@ -185,8 +190,8 @@ def test_letta_client_manages_mcp_servers(fake_llm, memos_home):
         agent = client.agents.create(name="ada", model="openai/fake-model",
                                      memory_blocks=[{"label": "human", "value": "Name: Sam"}])
         client.agents.tools.attach(tools["forecast"].id, agent_id=agent.id)
-        assert "mcp__weather__forecast" in {t.name for t in client.agents.retrieve(agent.id).tools}
-        fake_llm.script(call("mcp__weather__forecast", city="Rome"), say("Sunny in Rome."))
+        assert "forecast" in {t.name for t in client.agents.retrieve(agent.id).tools}
+        fake_llm.script(call("forecast", city="Rome"), say("Sunny in Rome."))
         reply = client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "Rome?"}])
         returns = [m for m in reply.messages if m.message_type == "tool_return_message"]
         assert returns and returns[0].tool_return == "Sunny in Rome for 1 day(s)"
@@ -197,7 +202,7 @@ def test_letta_client_manages_mcp_servers(fake_llm, memos_home):
         assert client.mcp_servers.retrieve(kept.id).env == {"PYTHONPATH": "/usr/local/lib"}
         client.mcp_servers.delete(kept.id)
         with_tools = client.agents.create(name="bea", model="openai/fake-model", tool_ids=[tools["forecast"].id])
-        assert "mcp__weather__forecast" in {t.name for t in with_tools.tools}
+        assert "forecast" in {t.name for t in with_tools.tools}
 
         with pytest.raises(letta_client.UnprocessableEntityError) as secret:
             client.mcp_servers.create(server_name="keyed", config={
@@ -205,8 +210,8 @@ def test_letta_client_manages_mcp_servers(fake_llm, memos_home):
         assert "never writes the value of API_KEY" in str(secret.value.body)
         client.mcp_servers.delete(created.id)
         assert client.mcp_servers.list() == []
-        assert "mcp__weather__forecast" not in {t.name for t in client.agents.retrieve(agent.id).tools}
-        assert "mcp__weather__forecast" not in {t.name for t in client.agents.retrieve(with_tools.id).tools}
+        assert "forecast" not in {t.name for t in client.agents.retrieve(agent.id).tools}
+        assert "forecast" not in {t.name for t in client.agents.retrieve(with_tools.id).tools}
 
 
 def test_an_agent_with_mcp_tools_exports_and_imports_with_them(memos, weather, memos_home):
@@ -215,7 +220,7 @@ def test_an_agent_with_mcp_tools_exports_and_imports_with_them(memos, weather, m
 
     assert memos("tools", "attach", "mcp:weather/forecast", "--agent", weather).code == 0
     assert memos("agents", "update", weather, "--tool-rule",
-                 '{"type": "run_first", "tool_name": "mcp__weather__forecast"}').code == 0
+                 '{"type": "run_first", "tool_name": "forecast"}').code == 0
     exported = memos("agents", "export", weather, "-o", str(memos_home / "w.af"))
     assert exported.code == 0, exported.err
     document = __import__("json").loads((memos_home / "w.af").read_text())

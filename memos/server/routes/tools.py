@@ -137,7 +137,7 @@ def detach_tool(ws: WS, agent: AgentDep, tool_id: str) -> dict[str, Any]:
     name = attached.get(tool_id)
     remote = mcp_tools.find_by_id(ws, tool_id)
     if name is None and remote is not None:
-        name = by_name.get(mcp_tools.llm_name(*remote))
+        name = mcp_tools.attached_as(ws, agent, *remote)
     if name is None:
         library_name = next((t.name for t in ws.store.list_tools() if t.id == tool_id), None)
         name = by_name.get(library_name or "")
