@@ -159,6 +159,24 @@ def update(
     _report(edit, json_out, "updated")
 
 
+@app.command("rename")
+def rename(
+    label: Annotated[str, typer.Argument(help="Block label.")],
+    new_label: Annotated[str, typer.Argument(help="Its new label (one word).")],
+    agent: AgentOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Give a block a new label (for every agent that shares it)."""
+    from memos.core import memory
+
+    ws, current = agent_and_workspace(agent)
+    block = memory.relabel(ws.store, ws.store.get_agent_block(current.id, label), new_label)
+    if json_out:
+        output.emit_json(block)
+    else:
+        output.note(f"renamed block '{label}' to '{block.label}'")
+
+
 @app.command("delete")
 def delete(
     label: Annotated[str, typer.Argument(help="Block label.")],

@@ -78,7 +78,7 @@ def create_agent(ws: Workspace, name: str, *, description: str = "", model: str 
     check_agent_texts(description, system)
     chosen = default_blocks(persona, human) if blocks is None else blocks
     check_blocks(chosen)
-    rules = _checked_rules(tool_rules, library_tools) if tool_rules else []
+    rules = _checked_rules(tool_rules, library_tools, any_tool=letta_name) if tool_rules else []
     if context_window is not None:
         check_context_window(context_window)
     builtins = set(builtin_specs())
@@ -168,8 +168,9 @@ def use_agent(ws: Workspace, name: str) -> Agent:
 def update_agent(ws: Workspace, agent: Agent, *, description: str | None = None, model: str | None = None,
                  context_window: int | None = None, tool_rules: list[dict] | None = None,
                  system: str | None = None, metadata: dict | None = None,
-                 tags: Sequence[str] | None = None) -> Agent:
-    """Change an agent's settings; tool rules are checked against the tools it has."""
+                 tags: Sequence[str] | None = None, any_tool_rules: bool = False) -> Agent:
+    """Change an agent's settings; tool rules are checked against the tools it has (unless
+    ``any_tool_rules``, as Letta's API takes them)."""
     fields: dict = {}
     if tags is not None:
         fields["tags"] = checked_tags(tags)
@@ -189,7 +190,8 @@ def update_agent(ws: Workspace, agent: Agent, *, description: str | None = None,
     if context_window is not None:
         fields["context_window"] = check_context_window(context_window)
     if tool_rules is not None:
-        fields["tool_rules"] = _checked_rules(tool_rules, [t.name for t in ws.store.list_agent_tools(agent.id)])
+        fields["tool_rules"] = _checked_rules(tool_rules, [t.name for t in ws.store.list_agent_tools(agent.id)],
+                                              any_tool=any_tool_rules)
     return ws.store.update_agent(agent.id, **fields) if fields else agent
 
 
@@ -241,10 +243,15 @@ def check_context_window(tokens: int) -> int:
     return tokens
 
 
-def _checked_rules(tool_rules: list[dict], tools: Sequence[str] = ()) -> list[dict]:
-    """Rules normalised, naming only tools the agent has: the built-ins and ``tools``."""
+def _checked_rules(tool_rules: list[dict], tools: Sequence[str] = (), any_tool: bool = False) -> list[dict]:
+    """Rules normalised, naming only tools the agent has (the built-ins and ``tools``), unless
+    ``any_tool`` (Letta's API takes rules for tools an agent does not have)."""
     from memos.core.rules import normalise
     from memos.tools.builtins import builtin_specs
 
     known = set(builtin_specs()) | set(tools)
-    return [normalise(rule, known) for rule in tool_rules]
+    rules: list[dict] = []
+    for rule in (normalise(rule, known, any_tool=any_tool) for rule in tool_rules):
+        if rule not in rules:  # as Letta: the same rule twice is one rule
+            rules.append(rule)
+    return rules

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from memos.core.limits import MAX_NAME_CHARS
 from memos.errors import EditConflict, InvalidInput, LimitExceeded, NotFound, ReadOnly
 from memos.store.base import Actor, Agent, Block, BlockChange, BlockVersion, NewBlock, Store
 
@@ -133,10 +134,22 @@ def transform(store: Store, agent: Agent, label: str, compute: Callable[[str], s
                        expect_version=expect_version)
 
 
+def check_label(label: str) -> str:
+    if not label.strip() or any(ch.isspace() for ch in label) or len(label) > MAX_NAME_CHARS:
+        raise InvalidInput(f"'{label}' is not a valid block label", "use one word, e.g. projects or notes")
+    return label
+
+
+def relabel(store: Store, block: Block, label: str, *, actor: Actor = "user") -> Block:
+    """A person renames a block (an agent cannot: its prompt names blocks by label)."""
+    if actor in AGENT_ACTORS:
+        raise ReadOnly("only a person can rename a block")
+    return block if label == block.label else store.relabel_block(block.id, check_label(label))
+
+
 def create(store: Store, agent: Agent, label: str, value: str, *, limit: int, description: str = "",
            read_only: bool = False, actor: Actor = "user") -> Block:
-    if not label.strip() or any(ch.isspace() for ch in label):
-        raise InvalidInput(f"'{label}' is not a valid block label", "use one word, e.g. projects or notes")
+    check_label(label)
     check_limit_range(limit)
     check_limit(label, value, limit)
     return store.create_block(NewBlock(label, value, limit, description, read_only), actor=actor,

@@ -17,7 +17,17 @@ SUPPORTED = {"run_first", "exit_loop", "continue_loop", "constrain_child_tools",
 ALIASES = {"child": "constrain_child_tools", "terminal": "exit_loop", "init": "run_first"}
 
 
-def normalise(rule: dict[str, Any], known_tools: set[str]) -> dict[str, Any]:
+def normalise(rule: dict[str, Any], known_tools: set[str], *, any_tool: bool = False) -> dict[str, Any]:
+    """A rule in memos's shape, or InvalidInput. ``any_tool``: as Letta's API takes rules, naming
+    tools the agent does not have (yet); such a rule does nothing until it has them."""
+    if any_tool and isinstance(rule, dict):
+        named = [rule.get("tool_name"), *(rule.get("children") or []),
+                 *((rule.get("child_output_mapping") or {}).values()), rule.get("default_child")]
+        known_tools = known_tools | {n for n in named if isinstance(n, str) and n}
+    return _normalise(rule, known_tools)
+
+
+def _normalise(rule: dict[str, Any], known_tools: set[str]) -> dict[str, Any]:
     if not isinstance(rule, dict):
         raise InvalidInput("a tool rule must be a JSON object with 'type' and 'tool_name'")
     kind = ALIASES.get(str(rule.get("type")), rule.get("type"))
@@ -81,8 +91,9 @@ class RuleState:
 
     def allowed(self, available: list[str]) -> list[str]:
         """Tools the model may call now."""
-        if not self.calls and self._of("run_first"):
-            return [r["tool_name"] for r in self._of("run_first") if r["tool_name"] in available]
+        firsts = [r["tool_name"] for r in self._of("run_first") if r["tool_name"] in available]
+        if not self.calls and firsts:  # a rule for a tool the agent does not have does nothing
+            return firsts
         allowed = list(available)
         if self.calls:
             last = self.calls[-1]

@@ -29,6 +29,7 @@ class BlockCreate(Body):
 
 
 class BlockUpdate(Body):
+    label: str | None = None
     value: str | None = None
     limit: int | None = Field(default=None, ge=1)
     description: str | None = None

@@ -533,6 +533,10 @@ class Store(abc.ABC):
     def detach_block(self, agent_id: str, block_id: str) -> None: ...
 
     @abc.abstractmethod
+    def relabel_block(self, block_id: str, label: str) -> Block:
+        """Give a block a new label; AlreadyExists when an agent that has it has another block so labelled."""
+
+    @abc.abstractmethod
     def modify_block(self, block_id: str, change: ChangeFn, *, actor: Actor, reason: str,
                      restored_from: int | None = None) -> tuple[Block, Block]:
         """Atomically read a block, apply ``change`` and record history; returns (old, new).

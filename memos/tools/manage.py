@@ -11,7 +11,7 @@ from memos.core.workspace import Workspace
 from memos.errors import InvalidInput, MemosError, NotFound
 from memos.store.base import Agent
 from memos.tools.custom import AgentTools, LoadedTool, LoadProblem
-from memos.tools.registry import check_arguments
+from memos.tools.registry import ToolSpec, check_arguments
 from memos.tools.repo import check_tool_name
 from memos.tools.sandbox import SandboxResult
 
@@ -193,26 +193,34 @@ def run_now(ws: Workspace, agent: Agent, name: str, arguments: dict[str, Any]) -
 
     spec = builtin_specs().get(name)
     if spec is not None:
-        check_arguments(name, spec.parameters, arguments)
-        try:
-            return ToolRun(True, spec.function(ToolContext(ws.store, agent, actor="agent"), **arguments))
-        except MemosError as exc:
-            return ToolRun(False, f"Error: {exc}")
+        return _run_spec(spec, ToolContext(ws.store, agent, actor="agent"), arguments)
     tools = open_tools(ws, agent)
     try:
         if name not in tools.attached_names():
             raise NotFound(f"agent '{agent.name}' has no tool named '{name}' attached", "attach it first")
         remote = tools.specs([name]).get(name)
         if remote is not None and tools.get(name) is None:  # an MCP server's tool
-            check_arguments(name, remote.parameters, arguments)
-            try:
-                return ToolRun(True, remote.function(None, **arguments))
-            except MemosError as exc:
-                return ToolRun(False, f"Error: {exc}")
-        result = run_tool(tools, name, arguments)
+            return _run_spec(remote, None, arguments)
+        try:
+            result = run_tool(tools, name, arguments)
+        except InvalidInput as exc:  # arguments that do not fit: a failed run, as Letta answers it
+            return ToolRun(False, None, stderr=str(exc))
     finally:
         tools.close()
     return ToolRun(result.ok, result.value if result.ok else result.for_agent(), result.stdout, result.stderr)
+
+
+def _run_spec(spec: ToolSpec, ctx: Any, arguments: dict[str, Any]) -> ToolRun:
+    """A built-in or an MCP tool run now: arguments that do not fit are a failed run (no value, the
+    reason on stderr), as Letta answers them; a tool's own failure is its error text."""
+    try:
+        check_arguments(spec.name, spec.parameters, arguments)
+    except InvalidInput as exc:
+        return ToolRun(False, None, stderr=str(exc))
+    try:
+        return ToolRun(True, spec.function(ctx, **arguments))
+    except MemosError as exc:
+        return ToolRun(False, f"Error: {exc}")
 
 
 def run_tests(tools: AgentTools, selection: list[str] | None = None) -> SandboxResult:

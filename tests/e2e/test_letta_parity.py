@@ -45,9 +45,10 @@ def test_tools_are_run_changed_and_deleted(client, memos_home: Path) -> None:  #
     assert ran.status == "success" and ran.func_return == "HI!"
     failed = client.agents.tools.run("shout", agent_id=agent.id, args={"text": 3})  # 3 has no .upper()
     assert failed.status == "error" and "AttributeError" in str(failed.func_return)
-    with pytest.raises(letta_client.UnprocessableEntityError) as missing:
-        client.agents.tools.run("shout", agent_id=agent.id, args={})
-    assert "missing: text" in missing.value.body["detail"]
+    missing = client.agents.tools.run("shout", agent_id=agent.id, args={})  # as Letta: a failed run, no value
+    assert missing.status == "error" and missing.func_return is None and "missing: text" in " ".join(missing.stderr)
+    wrong = client.agents.tools.run("memory_insert", agent_id=agent.id, args={"label": "human", "FAKE_ARG": "x"})
+    assert wrong.status == "error" and wrong.func_return is None and "unknown: FAKE_ARG" in " ".join(wrong.stderr)
     appended = client.agents.tools.run("core_memory_append", agent_id=agent.id,
                                        args={"label": "human", "content": "Likes boats"})
     assert appended.status == "success"
@@ -356,3 +357,27 @@ def test_tool_tags_and_return_char_limit_are_kept_and_cut_results(client, fake_l
     with pytest.raises(letta_client.UnprocessableEntityError) as schema:
         client.tools.update(tool.id, json_schema={"name": "long_report", "parameters": {"type": "object"}})
     assert "derives a tool's schema" in str(schema.value.body)
+
+
+def test_a_block_label_changes_and_a_repeated_rule_is_one_rule(client, memos) -> None:  # type: ignore[no-untyped-def]
+    """Letta 0.16.8's test_sdk_client.py: agents.blocks.update(label=...) renames the block, and
+    the same tool rule given twice is kept once."""
+    agent = _agent(client, tool_rules=[{"type": "exit_loop", "tool_name": "send_message"}] * 3)
+    assert [r.type for r in client.agents.retrieve(agent.id).tool_rules] == ["exit_loop"]
+    # As Letta: a rule may name a tool the agent does not have (yet); it does nothing until then.
+    updated = client.agents.update(agent.id, tool_rules=[
+        {"type": "max_count_per_step", "tool_name": "test_tool", "max_count_limit": 2},
+        {"type": "max_count_per_step", "tool_name": "test_tool", "max_count_limit": 2},
+        {"type": "max_count_per_step", "tool_name": "test_tool", "max_count_limit": 3},
+        {"type": "run_first", "tool_name": "not_here"}])
+    assert [(r.type, getattr(r, "max_count_limit", None)) for r in updated.tool_rules] == [
+        ("max_count_per_step", 2), ("max_count_per_step", 3), ("run_first", None)]
+    client.agents.blocks.update("human", agent_id=agent.id, label="person")
+    assert client.agents.blocks.retrieve("person", agent_id=agent.id).value == "Name: Sam"
+    with pytest.raises(letta_client.NotFoundError):
+        client.agents.blocks.retrieve("human", agent_id=agent.id)
+    with pytest.raises(letta_client.ConflictError):
+        client.agents.blocks.update("person", agent_id=agent.id, label="persona")  # taken
+    renamed = memos("memory", "rename", "person", "human", "--agent", "ada")
+    assert renamed.code == 0 and "renamed block 'person' to 'human'" in renamed.err
+    assert memos("memory", "rename", "human", "two words", "--agent", "ada").code != 0

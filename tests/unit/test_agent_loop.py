@@ -178,6 +178,9 @@ def test_rule_state_and_rule_checks():
     assert "b" not in state.allowed(["a", "b", "c"]) and state.missing_before_exit() == ["c"]
     with pytest.raises(InvalidInput, match="unknown tool rule type"):
         normalise({"type": "nope", "tool_name": "a"}, {"a"})
+    # A rule naming a tool the agent lacks (Letta's API takes those) does nothing: it blocks no tool.
+    absent = RuleState([normalise({"type": "run_first", "tool_name": "gone"}, {"a"}, any_tool=True)])
+    assert absent.allowed(["a", "b"]) == ["a", "b"]
     with pytest.raises(InvalidInput, match="unknown tool"):
         normalise({"type": "exit_loop", "tool_name": "z"}, {"a"})
 

@@ -169,3 +169,32 @@ def test_one_turn_of_an_agent_at_a_time_across_processes(workspace, tmp_path):
     mine.release()
     after = subprocess.run([sys.executable, str(probe)], capture_output=True, text=True, timeout=60)
     assert after.stdout.split()[0] == "True", after.stderr
+
+
+def test_a_block_is_relabelled_for_every_agent_unless_one_has_the_label(workspace):
+    store = workspace.store
+    ada, bob = _agent(store), _agent(store, "bob")
+    shared = store.create_block(NewBlock("team", "Both of us.", 100), actor="user", reason="test")
+    for agent in (ada, bob):
+        store.attach_block(agent.id, shared.id)
+    store.create_block(NewBlock("notes", "Bob's.", 100), actor="user", reason="test", agent_id=bob.id)
+    with pytest.raises(AlreadyExists, match="agent 'bob' already has a block labelled 'notes'"):
+        store.relabel_block(shared.id, "notes")
+    assert store.get_block(shared.id).label == "team"  # nothing changed
+    renamed = store.relabel_block(shared.id, "crew")
+    assert renamed.label == "crew" and renamed.value == "Both of us." and renamed.version == shared.version
+    assert store.get_agent_block(ada.id, "crew").id == store.get_agent_block(bob.id, "crew").id == shared.id
+    with pytest.raises(NotFound):
+        store.get_agent_block(ada.id, "team")
+
+
+def test_tool_tags_and_return_char_limit_are_kept_and_left_alone_when_not_given(workspace):
+    store = workspace.store
+    agent = _agent(store)
+    schema = {"name": "t", "description": "T.", "parameters": {"type": "object", "properties": {}}}
+    first = store.attach_tool(agent.id, NewTool("t", "T.", schema, "src", None, tags=["a", "b"], return_char_limit=300))
+    assert (first.tags, first.return_char_limit) == (["a", "b"], 300)
+    again = store.attach_tool(agent.id, NewTool("t", "T, again.", schema, "src2"))  # settings not given: kept
+    assert (again.tags, again.return_char_limit, again.description) == (["a", "b"], 300, "T, again.")
+    library = store.save_library_tool(NewTool("lib", "L.", schema, "code", tags=["x"], source_type="python"))
+    assert library.tags == ["x"] and library.return_char_limit is None

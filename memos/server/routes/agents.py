@@ -155,7 +155,7 @@ def update_agent(ws: WS, agent: AgentDep, body: AgentUpdate) -> dict[str, Any]:
     model = body.model or (body.llm_config.model if body.llm_config else None)
     updated = core_agents.update_agent(ws, agent, description=body.description, model=model, context_window=window,
                                        tool_rules=body.tool_rules, system=body.system, metadata=body.metadata,
-                                       tags=body.tags)
+                                       tags=body.tags, any_tool_rules=True)
     if body.name and body.name != updated.name:
         updated = core_agents.rename_agent(ws, updated, body.name, letta_name=True)
     return agent_state(ws, updated)

@@ -18,6 +18,8 @@ router = APIRouter(prefix="/v1", tags=["memory"])
 
 
 def _edit(ws: WS, block: Block, body: BlockUpdate) -> Block:
+    if body.label is not None:
+        block = memory.relabel(ws.store, block, body.label)
     edit = memory.edit_block(ws.store, block.id, value=body.value, limit=body.limit, description=body.description,
                              read_only=body.read_only, actor="user", reason="api")
     return edit.after

@@ -355,6 +355,22 @@ class SQLStore(MessagesMixin, RunsMixin, ToolsMixin, EvolutionsMixin, SQLHost):
                             [block_id, version, old.value, new.value, actor, reason, restored_from, now])
             return old, self._block_row(con, block_id)
 
+    def relabel_block(self, block_id: str, label: str) -> Block:
+        with self._write() as con:
+            block = self._block_row(con, block_id)
+            for agent_id in sorted(block.agent_ids):
+                self._lock(con, agent_id)  # labels are unique per agent
+            for agent_id in block.agent_ids:
+                clash = con.execute(
+                    "SELECT b.id FROM blocks b JOIN agent_blocks ab ON ab.block_id = b.id "
+                    "WHERE ab.agent_id = ? AND b.label = ? AND b.id <> ?", [agent_id, label, block_id]).fetchone()
+                if clash is not None:
+                    name = self._agent_row(con, agent_id).name
+                    raise AlreadyExists(f"agent '{name}' already has a block labelled '{label}'",
+                                        "choose another label")
+            con.execute("UPDATE blocks SET label = ?, updated_at = ? WHERE id = ?", [label, to_db(utcnow()), block_id])
+            return self._block_row(con, block_id)
+
     def delete_block(self, block_id: str) -> None:
         with self._write() as con:
             self._block_row(con, block_id)
