@@ -11,9 +11,10 @@ from __future__ import annotations
 import itertools
 import json
 import queue
+import re
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -42,13 +43,14 @@ from memos.errors import InvalidInput, MemosError, ProviderError
 from memos.store import ids
 from memos.store.base import Agent, Message, NewMessage, Run, StepRecord, ToolCallRecord
 from memos.tools.builtins import TERMINAL_TOOLS, ToolContext, builtin_specs
-from memos.tools.registry import check_arguments
+from memos.tools.registry import ToolSpec, check_arguments
 from memos.tools.reply import REPLY_TOOL
 
 if TYPE_CHECKING:
     from memos.tools.custom import AgentTools
 
 SUMMARY_WORDS = 300
+CLIENT_TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what a provider takes as a function name
 KEEP_AFTER_COUNT_CAP = MAX_IN_CONTEXT // 2  # messages left in context when the count cap forces a summary
 EMBEDDING_TOOLS = {"archival_memory_insert", "archival_memory_search"}
 # Steps a process runs before the store is tuned for a long life (DuckDB's pandas probe): the
@@ -100,6 +102,26 @@ def _cap(text: str, limit: int | None = None) -> str:
     return text[:cap] + f"\n[truncated: {len(text) - cap:,} more chars]"
 
 
+def client_tool_specs(tools: Sequence[dict[str, Any]]) -> dict[str, ToolSpec]:
+    """A request's client-side tools ({name, description, parameters}) as the loop's tools. The
+    loop never runs one: calling it pauses the turn for the client's answer."""
+    specs: dict[str, ToolSpec] = {}
+    for tool in tools:
+        name = tool.get("name") if isinstance(tool, dict) else None
+        if not isinstance(name, str) or not CLIENT_TOOL_NAME.match(name):
+            raise InvalidInput(f"client tool name {name!r} is not a function name", "use letters, digits, _ or -")
+        parameters = tool.get("parameters") or {"type": "object", "properties": {}}
+        if not isinstance(parameters, dict) or parameters.get("type", "object") != "object":
+            raise InvalidInput(f"client tool {name}'s parameters must be a JSON schema object")
+
+        def on_client(ctx: Any, _name: str = name, **arguments: Any) -> Any:
+            raise InvalidInput(f"{_name} runs on the client; its result comes back in an approval message")
+
+        specs[name] = ToolSpec(name, str(tool.get("description") or ""),
+                               {"type": "object", "properties": {}, **parameters}, on_client)
+    return specs
+
+
 class AgentRunner:
     """Runs an agent's turns. Each public entry point is a generator of events that holds the
     agent's turn lock for the whole turn: turns of one agent never interleave, in any process.
@@ -109,7 +131,8 @@ class AgentRunner:
 
     def __init__(self, ws: Workspace, agent: Agent, *, model: str | None = None,
                  max_steps: int = DEFAULT_MAX_STEPS, llm: LLM | None = None,
-                 custom_tools: AgentTools | None = None, turn_wait: float | None = None) -> None:
+                 custom_tools: AgentTools | None = None, turn_wait: float | None = None,
+                 client_tools: Sequence[dict[str, Any]] = ()) -> None:
         if max_steps < 1:
             raise InvalidInput("max steps must be at least 1")
         self.ws = ws
@@ -120,6 +143,9 @@ class AgentRunner:
         self.builtins = builtin_specs()
         self.specs = dict(self.builtins)
         self.custom_tools = custom_tools  # the agent's own tools (hot-reloaded), run in the sandbox
+        # Tools the request brought, which the client runs (Letta's client_tools): calling one pauses
+        # the turn as an approval does; the client answers with the tool's return (supply).
+        self.client_specs = client_tool_specs(client_tools)
         self.threshold = float(ws.config.get("summarize_threshold"))
         self.turn_wait = turn_wait
         self.seen: dict[str, int] = {}  # block label -> version the agent has seen (compare-and-set edits)
@@ -153,11 +179,17 @@ class AgentRunner:
              call_ids: Sequence[str] = ()) -> Iterator[ev.Event]:
         return self._exclusive(lambda: self._deny(reason, cancel or threading.Event(), call_ids))
 
+    def supply(self, returns: Mapping[str, tuple[str, str]], cancel: threading.Event | None = None) -> Iterator[ev.Event]:
+        """The waiting calls' results as the client ran them (tool call id -> (status, return)), and
+        the turn goes on: how a client-side tool answers."""
+        return self._exclusive(lambda: self._supply(returns, cancel or threading.Event()))
+
     def refresh_tools(self) -> None:
-        """Built-ins plus the attached custom tools as loaded now (once per turn: attachments may change)."""
-        if self.custom_tools is not None:
-            custom = {n: s for n, s in self.custom_tools.specs().items() if n not in self.builtins}
-            self.specs = {**self.builtins, **custom}
+        """Built-ins, the attached custom tools as loaded now (once per turn: attachments may change),
+        and the request's client tools, which take the place of a tool of the same name."""
+        custom = {} if self.custom_tools is None else {
+            n: s for n, s in self.custom_tools.specs().items() if n not in self.builtins}
+        self.specs = {**self.builtins, **custom, **self.client_specs}
 
     # -- turns -----------------------------------------------------------------------------
     def _exclusive(self, turn: Callable[[], Events[None]]) -> Iterator[ev.Event]:
@@ -191,22 +223,45 @@ class AgentRunner:
         run = self.ws.store.start_run(self.agent.id)
         return (yield from self._run(run, cancel, state, first=lambda: self._run_approved(pending, state, run)))
 
-    def _run_approved(self, pending: list[ToolCallRecord], state: RuleState, run: Run) -> Events[StopReason | None]:
-        """The approved calls run and their results are stored in one transaction, with the run
-        ending there if a call ends the turn; returns the stop reason, or None to go on."""
+    def _supply(self, returns: Mapping[str, tuple[str, str]], cancel: threading.Event) -> Events[None]:
+        pending = self._pending(list(returns))
+        missing = [call.tool_call_id for call in pending if call.tool_call_id not in returns]
+        if missing:
+            raise InvalidInput(f"no tool_return for the waiting call {missing[0]}",
+                               "answer every waiting call in one approval message")
+        self.refresh_tools()
+        state = RuleState(self.agent.tool_rules)
+        run = self.ws.store.start_run(self.agent.id)
+
+        def supplied(call: ToolCallRecord) -> tuple[str, str, ToolContext | None]:
+            status, text = returns[str(call.tool_call_id)]
+            return _cap(text), "success" if status == "success" else "error", None
+
+        return (yield from self._run(run, cancel, state,
+                                     first=lambda: self._run_approved(pending, state, run, supplied)))
+
+    def _run_approved(self, pending: list[ToolCallRecord], state: RuleState, run: Run,
+                      outcome: Callable[[ToolCallRecord], tuple[str, str, ToolContext | None]] | None = None,
+                      ) -> Events[StopReason | None]:
+        """The waiting calls' results (run here, or as ``outcome`` gives them: the client's) are
+        stored in one transaction, with the run ending there if a call ends the turn; returns the
+        stop reason, or None to go on."""
         results = []
         for call in pending:
             state.record(call.name)
-        self._warm_for([call.name for call in pending])
+        if outcome is None:
+            self._warm_for([call.name for call in pending])
         with self.ws.store.transaction():
             ends = False
             for call in pending:
-                result, status, ctx = self._invoke(call.name, dumps_raw(call.arguments), call.tool_call_id)
+                result, status, ctx = (outcome(call) if outcome is not None else
+                                       self._invoke(call.name, dumps_raw(call.arguments), call.tool_call_id))
                 state.returned(call.name, result)
                 self.ws.store.resolve_tool_call(call.id, status=status, result=result, duration_ms=None,
                                                 message=NewMessage("tool", result, name=call.name,
                                                                    tool_call_id=call.tool_call_id))
-                self.ws.store.record_canary_calls(ctx.canary_calls)
+                if ctx is not None:
+                    self.ws.store.record_canary_calls(ctx.canary_calls)
                 results.append((call, result, status, ctx))
                 ends = ends or (status == "success" and state.ends_turn(call.name, call.name in TERMINAL_TOOLS))
             if ends:
@@ -347,7 +402,7 @@ class AgentRunner:
                 continue
             yield ev.ToolCall(call.id, call.name, _parsed_or_raw(call.arguments))
             violation = state.violation(call.name, available)
-            if violation is None and state.needs_approval(call.name):
+            if violation is None and (state.needs_approval(call.name) or call.name in self.client_specs):
                 state.record(call.name)
                 yield ev.ApprovalRequest(call.id, call.name, _parsed_or_raw(call.arguments))
                 plan.append(_Planned(call, None, "pending"))

@@ -87,8 +87,17 @@ class MessageIn(Body):
     reason: str | None = None
 
 
+class ClientTool(Body):
+    """A tool the client runs (Letta's client_tools): offered to the model for this request."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+
+
 class MessageRequest(Body):
     messages: list[MessageIn] | None = None
+    client_tools: list[ClientTool] | None = None
     input: str | None = None
     max_steps: int = Field(default=DEFAULT_MAX_STEPS, ge=1, le=1000)
     streaming: bool = False

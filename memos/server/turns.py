@@ -20,7 +20,7 @@ from memos.core.workspace import Workspace
 from memos.errors import InvalidInput
 from memos.store.base import Agent
 
-TurnKind = Literal["send", "approve", "deny"]
+TurnKind = Literal["send", "approve", "deny", "supply"]
 TURN_WAIT = 30.0  # seconds a request waits for a busy agent before 409
 
 
@@ -32,6 +32,8 @@ class TurnRequest:
     model: str | None = None
     system: tuple[str, ...] = ()  # role "system" messages of the request, logged before the user's
     call_ids: tuple[str, ...] = ()  # an approval's tool call ids, when the client names them
+    client_tools: tuple[dict[str, Any], ...] = ()  # tools the client runs, offered for this turn
+    returns: tuple[tuple[str, str, str], ...] = ()  # supply: (tool call id, status, return) the client ran
 
 
 class Turns:
@@ -90,12 +92,15 @@ class Turns:
         with self._registered(agent.id, cancel):
             tools, _warnings = custom_tools_for(self.ws, agent)
             runner = AgentRunner(self.ws, agent, model=request.model, max_steps=request.max_steps,
-                                 custom_tools=tools, turn_wait=TURN_WAIT)
+                                 custom_tools=tools, turn_wait=TURN_WAIT, client_tools=request.client_tools)
             try:
                 if request.kind == "send":
                     events = runner.send(request.text, cancel, request.system)
                 elif request.kind == "approve":
                     events = runner.approve(cancel, request.call_ids)
+                elif request.kind == "supply":
+                    events = runner.supply({call_id: (status, text) for call_id, status, text in request.returns},
+                                           cancel)
                 else:
                     events = runner.deny(request.text, cancel, request.call_ids)
                 try:

@@ -26,9 +26,12 @@ router = APIRouter(prefix="/v1/agents/{agent_id}/messages", tags=["messages"])
 def turn_request(body: MessageRequest) -> TurnRequest:
     """What the body asks for: a user message, or an approval decision on the waiting tool call."""
 
-    def request(kind: TurnKind, text: str, system: tuple[str, ...] = (), call_ids: tuple[str, ...] = ()) -> TurnRequest:
+    client_tools = tuple(t.model_dump(exclude_none=True) for t in body.client_tools or [])
+
+    def request(kind: TurnKind, text: str, system: tuple[str, ...] = (), call_ids: tuple[str, ...] = (),
+                returns: tuple[tuple[str, str, str], ...] = ()) -> TurnRequest:
         return TurnRequest(kind, text, max_steps=body.max_steps, model=body.override_model, system=system,
-                           call_ids=call_ids)
+                           call_ids=call_ids, client_tools=client_tools, returns=returns)
 
     if body.input is not None and body.messages:
         raise InvalidInput("give either 'input' or 'messages', not both")
@@ -41,6 +44,18 @@ def turn_request(body: MessageRequest) -> TurnRequest:
         if len(body.messages) > 1:
             raise InvalidInput("an approval must be the only message of its request")
         decision = approvals[0]
+        supplied = [a for a in decision.approvals or [] if a.get("type") == "tool"]
+        if supplied:  # the client ran the calls (client-side tools): their returns, and the turn goes on
+            if len(supplied) != len(decision.approvals or []):
+                raise InvalidInput("an approval message either returns tool results or decides, not both")
+            returns = []
+            for item in supplied:
+                if not item.get("tool_call_id"):
+                    raise InvalidInput("a tool return needs the tool_call_id it answers")
+                value = item.get("tool_return")
+                text = value if isinstance(value, str) else json.dumps(value)
+                returns.append((str(item["tool_call_id"]), str(item.get("status") or "success"), text))
+            return request("supply", "", returns=tuple(returns))
         approve, reason = decision.approve, decision.reason
         ids: list[str] = []
         if decision.approvals:  # the newer per-call form; memos decides all waiting calls together
