@@ -196,7 +196,7 @@ def export(
     if out_path == "-":
         output.plain(text)
         return
-    write_atomically(out_path, text)
+    write_atomically(out_path, text, make_parents=False, private=False)
     counted = document["agents"][0]
     output.note(f"exported agent '{agent.name}' to {out_path}: {len(counted['block_ids'])} blocks, "
                 f"{max(len(counted['messages']) - 1, 0)} messages, {len(document['tools'])} tools")

@@ -9,9 +9,13 @@ from pathlib import Path
 from memos.errors import InvalidInput
 
 
-def write_atomically(path: str | Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
+def write_atomically(path: str | Path, text: str, *, make_parents: bool = True, private: bool = True) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it into place. Without
+    ``make_parents`` (a path a user typed) a missing directory is an error, not created; without
+    ``private`` the file gets the permissions the user's umask gives (an export, not a config)."""
     target = Path(path)
+    if not make_parents and not target.parent.is_dir():
+        raise InvalidInput(f"cannot write {target}: no directory {target.parent}", "create it first, or pick another path")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
@@ -20,6 +24,10 @@ def write_atomically(path: str | Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        if not private:
+            mask = os.umask(0)
+            os.umask(mask)
+            os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, target)
     except IsADirectoryError:
         Path(tmp).unlink(missing_ok=True)

@@ -151,6 +151,8 @@ def test_what_memos_lacks_is_reported_and_given_back_on_export(memos, memos_home
     assert exported["agents"][0]["agent_type"] == "letta_v1_agent"
     assert exported["agents"][0]["llm_config"]["model"] == "claude-sonnet-4-5-20250929"
     assert letta_errors(exported) == []
+    nowhere = memos("agents", "export", "deep", "-o", str(memos_home / "missing" / "deep.af"))
+    assert nowhere.code == 1 and "no directory" in nowhere.err and not (memos_home / "missing").exists()
 
 
 def test_a_memos_agent_round_trips_exactly(workspace, memos, fake_llm):
