@@ -24,6 +24,7 @@ from memos.errors import MemosError
 from memos.mcp_tools.servers import ServerConfig
 
 CONNECT_SECONDS = 30.0  # starting a server and the protocol handshake
+CLOSE_SECONDS = 10.0  # an ending session's time to stop its server before it is cancelled
 
 
 class MCPError(MemosError):
@@ -38,16 +39,17 @@ class RemoteTool:
 
 
 class _Session:
-    """One server's connection: a task on the hub's loop that runs the requests it is given.
-    The caller's wait is the timeout (Hub._run): a request that hangs gets the session cancelled,
-    which ends a stdio server's process too."""
+    """One server's connection: a task on the hub's loop that runs the requests it is given, one
+    at a time, each within the server's timeout. A request that times out ends the session the
+    orderly way (the SDK then stops a stdio server, killing it if it will not exit), so no server
+    process outlives its session; the next request starts a new one."""
 
     def __init__(self, server: ServerConfig, loop: asyncio.AbstractEventLoop, errlog: Any) -> None:
         self.server = server
         self.loop = loop
         self.errlog = errlog
-        self.requests: asyncio.Queue[tuple[Callable[[Any], Awaitable[Any]], Future[Any]] | None] = asyncio.Queue()
-        self.answered = False  # the first request also waits for the server to start
+        self.requests: asyncio.Queue[tuple[Callable[[Any], Awaitable[Any]], Future[Any], str] | None] = \
+            asyncio.Queue()
         self.failure: MCPError | None = None  # set (on the loop) once the connection is gone
         self.task = loop.create_task(self._run())
 
@@ -59,11 +61,17 @@ class _Session:
                     item = await self.requests.get()
                     if item is None:
                         return
-                    work, future = item
+                    work, future, what = item
+                    if not future.set_running_or_notify_cancel():
+                        continue
                     pending = [future]
                     try:
-                        if future.set_running_or_notify_cancel():
-                            future.set_result(await work(client))
+                        future.set_result(await asyncio.wait_for(work(client), self.server.timeout))
+                    except TimeoutError:
+                        future.set_exception(MCPError(
+                            f"MCP server {self.server.name} did not answer {what} within {self.server.timeout:g} s"))
+                        self.failure = MCPError(f"MCP server {self.server.name} timed out")
+                        return  # close the connection: a hung server is stopped with it
                     except Exception as exc:  # the call's own failure: the session may live on
                         if not future.done():
                             future.set_exception(exc)
@@ -72,11 +80,15 @@ class _Session:
             # The connection is gone (the server exited, or never started): fail what waits,
             # and (self.failure) whatever is submitted later.
             self.failure = MCPError(f"MCP server {self.server.name} stopped: {_reason(exc)}")
-            for future in pending + self._drain():
+            for future in pending:
                 if not future.done():
                     future.set_exception(self.failure)
             if not isinstance(exc, Exception):
                 raise
+        finally:
+            for future in self._drain():
+                if not future.done():
+                    future.set_exception(self.failure or MCPError(f"MCP server {self.server.name} was closed"))
 
     def _drain(self) -> list[Future[Any]]:
         futures = []
@@ -85,6 +97,13 @@ class _Session:
             if item is not None:
                 futures.append(item[1])
         return futures
+
+    async def closed(self) -> None:
+        """Wait for the session to end; after CLOSE_SECONDS, cancel it (a last resort)."""
+        try:
+            await asyncio.wait_for(asyncio.shield(self.task), CLOSE_SECONDS)
+        except BaseException:  # noqa: BLE001 - timed out or failed: it is being stopped either way
+            self.task.cancel()
 
     def _client(self) -> Any:
         from contextlib import asynccontextmanager
@@ -117,27 +136,26 @@ class _Session:
 
         return connected()
 
-    def submit(self, work: Callable[[Any], Awaitable[Any]]) -> Future[Any]:
+    def submit(self, work: Callable[[Any], Awaitable[Any]], what: str) -> Future[Any]:
         future: Future[Any] = Future()
 
         def enqueue() -> None:  # on the loop, so it cannot slip past a failure being handled
-            if self.failure is not None:
-                future.set_exception(self.failure)
+            if self.failure is not None or self.task.done():
+                future.set_exception(self.failure or MCPError(f"MCP server {self.server.name} was closed"))
             else:
-                self.requests.put_nowait((work, future))
+                self.requests.put_nowait((work, future, what))
 
         self.loop.call_soon_threadsafe(enqueue)
         return future
 
     @property
     def alive(self) -> bool:
-        return not self.task.done()
+        return not self.task.done() and self.failure is None
 
     def stop(self) -> None:
+        """End the session after what it is running (the server process ends with it)."""
         self.loop.call_soon_threadsafe(self.requests.put_nowait, None)
-
-    def kill(self) -> None:
-        self.loop.call_soon_threadsafe(self.task.cancel)
+        asyncio.run_coroutine_threadsafe(self.closed(), self.loop)
 
 
 class Hub:
@@ -147,6 +165,7 @@ class Hub:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sessions: dict[str, _Session] = {}
+        self._ended: list[_Session] = []  # dropped or replaced: close() still waits for their servers
         # A server's stderr, and the SDK's own log (it logs a garbled line with a traceback), go to
         # a log file: memos's stderr is for its diagnostics and stdout for its data.
         self._errlog = open(errlog_path, "a", encoding="utf-8") if errlog_path else open(os.devnull, "w")  # noqa: SIM115
@@ -167,7 +186,8 @@ class Hub:
             session = self._sessions.get(server.name)
             if session is None or not session.alive or session.server != server:
                 if session is not None:
-                    session.kill()
+                    session.stop()
+                    self._ended.append(session)
                 loop = self._running_loop()
                 session = asyncio.run_coroutine_threadsafe(_make(server, loop, self._errlog), loop).result()
                 self._sessions[server.name] = session
@@ -175,14 +195,13 @@ class Hub:
 
     def _run(self, server: ServerConfig, work: Callable[[Any], Awaitable[Any]], what: str) -> Any:
         session = self._session(server)
-        future = session.submit(work)
+        future = session.submit(work, what)
         try:
-            value = future.result(timeout=server.timeout + (0 if session.answered else CONNECT_SECONDS))
-            session.answered = True
-            return value
+            # The session times the call itself; this wait adds the server's start-up and a margin.
+            return future.result(timeout=server.timeout + CONNECT_SECONDS + CLOSE_SECONDS)
         except FutureTimeout:
-            self.drop(server.name)  # a hung server: the next call starts it afresh
-            raise MCPError(f"MCP server {server.name} did not answer {what} within {server.timeout:g} s") from None
+            self.drop(server.name)  # a server that did not even start: the next call tries afresh
+            raise MCPError(f"MCP server {server.name} did not answer {what}") from None
         except MemosError as exc:
             self.drop(server.name)  # the connection is gone, or the server could not be started
             if isinstance(exc, MCPError):
@@ -214,23 +233,27 @@ class Hub:
     def drop(self, name: str) -> None:
         with self._lock:
             session = self._sessions.pop(name, None)
+            if session is not None:
+                self._ended.append(session)
         if session is not None:
-            session.kill()
+            session.stop()
 
     def close(self) -> None:
         """Stop every session (a stdio server process ends with its session)."""
         with self._lock:
-            sessions, self._sessions = list(self._sessions.values()), {}
+            sessions, self._sessions = [*self._sessions.values(), *self._ended], {}
+            self._ended = []
         loop = self._loop
         if loop is not None:
             for session in sessions:
                 session.stop()
 
             async def finished() -> None:
-                await asyncio.wait([s.task for s in sessions], timeout=5) if sessions else None
+                if sessions:
+                    await asyncio.gather(*(s.closed() for s in sessions), return_exceptions=True)
 
             try:
-                asyncio.run_coroutine_threadsafe(finished(), loop).result(timeout=10)
+                asyncio.run_coroutine_threadsafe(finished(), loop).result(timeout=CLOSE_SECONDS + 5)
             except Exception:  # closing is best effort: the process is leaving
                 pass
             loop.call_soon_threadsafe(loop.stop)

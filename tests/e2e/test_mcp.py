@@ -19,6 +19,31 @@ from tests.conftest import call, say
 SERVER = str(Path(__file__).resolve().parents[1] / "mcp_server.py")
 
 
+def orphaned_servers() -> list[int]:
+    """stdio test servers whose memos process is gone (reparented to init): none may be left."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if SERVER.encode() in args and b"http" not in args and b"sse" not in args and parent == 1:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_server_outlives_memos() -> Iterator[None]:
+    yield
+    deadline = time.monotonic() + 15
+    while orphaned_servers() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert orphaned_servers() == [], "an MCP server process outlived the memos process that started it"
+
+
 def tool_results(fake_llm) -> list[str]:  # type: ignore[no-untyped-def]
     """The tool results the model was shown, in order (from the last request)."""
     return [m["content"] for m in fake_llm.requests[-1]["messages"] if m["role"] == "tool"]
