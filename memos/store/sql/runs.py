@@ -183,9 +183,13 @@ class RunsMixin(SQLHost):
     def usage(self, *, since: datetime | None = None, agent_id: str | None = None, model: str | None = None,
               by: UsageGroup = "none") -> list[UsageRow]:
         where, params = ["true"], list[Any]()
+        calls_where, calls_params = "", list[Any]()
         if since is not None:
             where.append("s.created_at >= ?")
             params.append(to_db(since))
+            # A step's tool calls carry its time (record_step writes both), so the same bound
+            # leaves out no call of a counted step and spares aggregating the older ones.
+            calls_where, calls_params = "WHERE created_at >= ? ", [to_db(since)]
         for column, value in (("s.agent_id", agent_id), ("s.model", model)):
             if value is not None:
                 where.append(f"{column} = ?")
@@ -199,10 +203,11 @@ class RunsMixin(SQLHost):
                f"count(*) - count(s.cost_usd), coalesce(sum(t.calls), 0), coalesce(sum(t.errors), 0), {p50}, {p95} "
                "FROM steps s JOIN runs r ON r.id = s.run_id JOIN agents a ON a.id = s.agent_id "
                "LEFT JOIN (SELECT step_id, count(*) AS calls, "
-               "sum(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS errors FROM tool_calls GROUP BY step_id) t "
+               f"sum(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS errors FROM tool_calls {calls_where}"
+               "GROUP BY step_id) t "
                f"ON t.step_id = s.id WHERE {' AND '.join(where)} GROUP BY 1, 2 ORDER BY 1, 2")
         with self._read() as con:
-            found = con.execute(sql, params).fetchall()
+            found = con.execute(sql, [*calls_params, *params]).fetchall()
         return [UsageRow(str(r[0]), str(r[1]), int(r[2]), int(r[3] or 0), int(r[4] or 0), int(r[5] or 0),
                          float(r[6] or 0.0), int(r[7]), int(r[8]), int(r[9]), _ms(r[10]), _ms(r[11]))
                 for r in found]
