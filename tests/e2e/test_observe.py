@@ -82,6 +82,8 @@ def test_usage_totals_groups_and_sleep_passes_apart(memos, fake_llm, two_agents)
     assert by_actor["agent"]["cost_usd"] == pytest.approx(priced(1000, 10))
     assert by_actor["agent"]["step_p50_ms"] > 0 and by_actor["agent"]["step_p95_ms"] >= by_actor["agent"]["step_p50_ms"]
     assert by_actor["sleep"]["llm_calls"] == 1 and by_actor["sleep"]["prompt_tokens"] == 700
+    recent = {r["actor"]: r for r in memos("usage", "--since", "1d", "--json").json()["rows"]}
+    assert (recent["agent"]["llm_calls"], recent["agent"]["tool_calls"]) == (2, 2)  # calls bounded like steps
 
     per_agent = memos("usage", "--by", "agent", "--json").json()["rows"]
     assert {(r["key"], r["actor"], r["prompt_tokens"]) for r in per_agent} == {
