@@ -92,8 +92,9 @@ def render() -> str:
              "Routes are matched by method and shape (parameter names and a trailing slash aside).", "",
              "Letta's own SDK tests for agents, tools and blocks (`tests/sdk/agents_test.py`, `tools_test.py`, "
              "`blocks_test.py` at 0.16.8, with pytest-order) pass against `memos serve`: 24 passed, 2 skipped "
-             "(methods letta-client 1.12.1 no longer has), checked on 2026-11-30 by pointing their "
-             "`LETTA_SERVER_URL` at it. Its `tests/test_sdk_client.py`, with an always-answering stand-in "
+             "(methods letta-client 1.12.1 no longer has), checked on 2026-11-30 with "
+             "`scripts/letta_sdk_tests.py`, which points their `LETTA_SERVER_URL` at a fresh `memos serve`. "
+             "Its `tests/test_sdk_client.py`, with an always-answering stand-in "
              "for the LLM: 15 passed, 4 skipped; of the 14 failed, 6 call methods letta-client 1.12.1 no longer "
              "has (`tools.upsert_from_function`) or import Letta's server, 4 ask an Anthropic model without a "
              "key, 3 need folders and files (not built), 1 needs a real model to edit memory; 6 errors are "
