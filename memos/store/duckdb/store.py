@@ -8,22 +8,61 @@ beside the file (vector_index.py) and the text index beside it (text_index.py).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import cache, cached_property
 from pathlib import Path
 from types import ModuleType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from memos.store.duckdb.arrow_insert import insert_from_arrow
 from memos.store.duckdb.connection import Connections
-from memos.store.duckdb.passages import PassagesMixin
-from memos.store.duckdb.text_index import TextIndexes
-from memos.store.duckdb.vector_index import VectorIndexes
 from memos.store.sql.store import SQLStore
 from memos.store.turnlock import FileTurnLock
 
+if TYPE_CHECKING:
+    from memos.store.duckdb.text_index import TextIndexes
+    from memos.store.duckdb.vector_index import VectorIndexes
 
-class DuckDBStore(PassagesMixin, SQLStore):
+
+@cache
+def _archival() -> type:
+    """Archival memory's machinery (passages.py and what it builds on: search, both sidecar
+    indexes), imported on first use: most commands never touch a passage, and importing it all
+    costs ~12 ms of every command's start-up (bench/usage.py)."""
+    from memos.store.duckdb.passages import PassagesMixin
+
+    return PassagesMixin
+
+
+def _archival_method(name: str) -> Any:
+    def method(self: DuckDBStore, *args: Any, **kwargs: Any) -> Any:
+        return getattr(_archival(), name)(self, *args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+class DuckDBStore(SQLStore):
+    """SQLStore plus archival memory (duckdb/passages.py, whose methods it takes on first use)."""
+
     dialect = "duckdb"
     _db: Connections
+
+    # What the archival machinery overrides of SQLStore's; its own helpers come through __getattr__.
+    insert_passages = _archival_method("insert_passages")
+    get_passage = _archival_method("get_passage")
+    list_passages = _archival_method("list_passages")
+    search_passages = _archival_method("search_passages")
+    delete_passages = _archival_method("delete_passages")
+    passage_stats = _archival_method("passage_stats")
+    rebuild_vector_index = _archival_method("rebuild_vector_index")
+    _check_indexes = _archival_method("_check_indexes")
+
+    def __getattr__(self, name: str) -> Any:
+        """The archival machinery's other methods (its helpers call each other through self)."""
+        found = getattr(_archival(), name, None) if not name.startswith("__") else None
+        if not callable(found):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return found.__get__(self, type(self))
 
     def __init__(self, path: Path, *, lock_timeout: float | None = None) -> None:
         self.path = path
@@ -32,9 +71,19 @@ class DuckDBStore(PassagesMixin, SQLStore):
         self._db = Connections(path, timeout=lock_timeout)
         self._migrate()
         with self._db.session(write=False) as con:
-            store_id = con.execute("SELECT value FROM store_meta WHERE key = 'store_id'").fetchone()[0]
-        self._vectors = VectorIndexes(path.with_name(path.name + ".vectors"), store_id)
-        self._texts = TextIndexes(path.with_name(path.name + ".text"), store_id)
+            self._store_id = con.execute("SELECT value FROM store_meta WHERE key = 'store_id'").fetchone()[0]
+
+    @cached_property
+    def _vectors(self) -> VectorIndexes:
+        from memos.store.duckdb.vector_index import VectorIndexes
+
+        return VectorIndexes(self.path.with_name(self.path.name + ".vectors"), self._store_id)
+
+    @cached_property
+    def _texts(self) -> TextIndexes:
+        from memos.store.duckdb.text_index import TextIndexes
+
+        return TextIndexes(self.path.with_name(self.path.name + ".text"), self._store_id)
 
     # -- hooks of SQLStore ---------------------------------------------------------
     def _database_exists(self) -> bool:
