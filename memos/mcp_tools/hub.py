@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -52,6 +53,7 @@ class _Session:
             asyncio.Queue()
         self.failure: MCPError | None = None  # set (on the loop) once the connection is gone
         self.task = loop.create_task(self._run())
+        self._stopping: Future[None] | None = None
 
     async def _run(self) -> None:
         pending: list[Future[Any]] = []
@@ -152,10 +154,13 @@ class _Session:
     def alive(self) -> bool:
         return not self.task.done() and self.failure is None
 
-    def stop(self) -> None:
-        """End the session after what it is running (the server process ends with it)."""
-        self.loop.call_soon_threadsafe(self.requests.put_nowait, None)
-        asyncio.run_coroutine_threadsafe(self.closed(), self.loop)
+    def stop(self) -> Future[None]:
+        """End the session after what it is running (the server process ends with it); the
+        future is done once it has ended. Asking again returns the same future."""
+        if self._stopping is None:
+            self.loop.call_soon_threadsafe(self.requests.put_nowait, None)
+            self._stopping = asyncio.run_coroutine_threadsafe(self.closed(), self.loop)
+        return self._stopping
 
 
 class Hub:
@@ -245,17 +250,13 @@ class Hub:
             self._ended = []
         loop = self._loop
         if loop is not None:
-            for session in sessions:
-                session.stop()
-
-            async def finished() -> None:
-                if sessions:
-                    await asyncio.gather(*(s.closed() for s in sessions), return_exceptions=True)
-
-            try:
-                asyncio.run_coroutine_threadsafe(finished(), loop).result(timeout=CLOSE_SECONDS + 5)
-            except Exception:  # closing is best effort: the process is leaving
-                pass
+            stopping = [session.stop() for session in sessions]
+            deadline = time.monotonic() + CLOSE_SECONDS + 5
+            for future in stopping:
+                try:
+                    future.result(timeout=max(0.0, deadline - time.monotonic()))
+                except Exception:  # closing is best effort: the process is leaving
+                    pass
             loop.call_soon_threadsafe(loop.stop)
             self._loop = None
         logging.getLogger("mcp").removeHandler(self._log_handler)

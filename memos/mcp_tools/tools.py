@@ -106,14 +106,13 @@ def known_tools(ws: Workspace) -> list[tuple[ServerConfig, RemoteTool]]:
 
 
 def _remote(ws: Workspace, server: ServerConfig, name: str) -> RemoteTool:
-    for tools in (cached(ws, server.name), None):
-        listed = tools if tools is not None else refresh(ws, server)
-        found = next((t for t in listed if t.name == name), None)
-        if found is not None:
-            return found
-        if tools is None:
-            break
-    raise NotFound(f"MCP server {server.name} has no tool named '{name}'", f"see `memos mcp tools {server.name}`")
+    """The server's tool as last listed; one it did not list then is asked of the server now."""
+    found = next((t for t in cached(ws, server.name) or [] if t.name == name), None)
+    if found is None:
+        found = next((t for t in refresh(ws, server) if t.name == name), None)
+    if found is None:
+        raise NotFound(f"MCP server {server.name} has no tool named '{name}'", f"see `memos mcp tools {server.name}`")
+    return found
 
 
 # -- attaching -----------------------------------------------------------------------------------
@@ -137,29 +136,30 @@ def detach(ws: Workspace, agent: Agent, server_name: str, tool_name: str) -> boo
     return name is not None and ws.store.detach_tool(agent.id, name)
 
 
+def _attached_from(ws: Workspace, server_name: str) -> list[tuple[str, ToolRecord, str]]:
+    """(agent id, its tool row, the server's tool name) for each of the server's tools any agent has."""
+    found = []
+    for agent_id, records in ws.store.tools_by_agent([a.id for a in ws.store.list_agents()]).items():
+        for record in records:
+            if is_mcp(record):
+                server, tool = parse_address(record.source_code or "")
+                if server == server_name:
+                    found.append((agent_id, record, tool))
+    return found
+
+
 def detach_everywhere(ws: Workspace, server_name: str) -> int:
     """Detach a server's tools from every agent (the server is going away); returns how many."""
-    agents = ws.store.list_agents()
-    count = 0
-    for agent_id, records in ws.store.tools_by_agent([a.id for a in agents]).items():
-        for record in records:
-            if record.source_type == MCP_SOURCE and (record.source_code or "").startswith(f"mcp:{server_name}/"):
-                count += ws.store.detach_tool(agent_id, record.name)
-    return count
+    return sum(ws.store.detach_tool(agent_id, record.name) for agent_id, record, _ in _attached_from(ws, server_name))
 
 
 def update_attached(ws: Workspace, server_name: str) -> int:
     """Give agents the server's tools as it lists them now (a changed schema or description)."""
     listed = {t.name for t in cached(ws, server_name) or []}
-    count = 0
-    for agent_id, records in ws.store.tools_by_agent([a.id for a in ws.store.list_agents()]).items():
-        for record in records:
-            if is_mcp(record) and (record.source_code or "").startswith(f"mcp:{server_name}/"):
-                _, tool = parse_address(record.source_code or "")
-                if tool in listed:
-                    attach(ws, ws.store.get_agent(agent_id), server_name, tool)
-                    count += 1
-    return count
+    updated = [(agent_id, tool) for agent_id, _, tool in _attached_from(ws, server_name) if tool in listed]
+    for agent_id, tool in updated:
+        attach(ws, ws.store.get_agent(agent_id), server_name, tool)
+    return len(updated)
 
 
 def find_by_id(ws: Workspace, wanted: str) -> tuple[str, str] | None:
