@@ -9,19 +9,17 @@ memos -> .af -> memos gives the same agent (its block history excepted).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memos import __version__
-from memos.agentfile.configs import DEFAULT_AGENT_TYPE, KEPT, embedding_config_for, llm_config_for
+from memos.agentfile.configs import KEPT
+from memos.core.letta import AGENT_TYPE, embedding_config_for, llm_config_for, tool_type
 from memos.core.workspace import Workspace
 from memos.store.base import Agent, Message
 
-LETTA_TOOL_TYPES = {"send_message": "letta_core", "conversation_search": "letta_core",
-                    "archival_memory_insert": "letta_core", "archival_memory_search": "letta_core",
-                    "core_memory_append": "letta_memory_core", "core_memory_replace": "letta_memory_core",
-                    "memory_insert": "letta_sleeptime_core", "memory_replace": "letta_sleeptime_core",
-                    "memory_rethink": "letta_sleeptime_core", "memory_finish_edits": "letta_sleeptime_core",
-                    "memory_apply_patch": "letta_memory_core"}
+if TYPE_CHECKING:
+    from memos.tools.repo import ToolRepo
+
 MAX_EXPORTED_MESSAGES = 1_000_000
 
 
@@ -47,7 +45,7 @@ def export_agent(ws: Workspace, agent: Agent, *, messages: bool = True) -> dict[
     agent_doc = {
         **(kept.get("agent") or {}),
         "id": "agent-0", "name": agent.name, "description": agent.description or None, "system": agent.system,
-        "agent_type": kept.get("agent_type") or DEFAULT_AGENT_TYPE,
+        "agent_type": kept.get("agent_type") or AGENT_TYPE,
         "llm_config": llm_config_for(agent.model, agent.context_window, kept.get("llm_config")),
         "embedding_config": embedding_config_for(agent.embedding_model, kept.get("embedding_config")),
         "block_ids": [b["id"] for b in block_docs], "tool_ids": tool_ids,
@@ -70,10 +68,11 @@ def _tool_docs(ws: Workspace, agent: Agent, builtins: dict[str, Any], kept: list
     from memos.mcp_tools.tools import is_mcp, parse_address
     from memos.tools.repo import tool_repo
 
+    repo = tool_repo(ws, agent)
     docs: list[dict[str, Any]] = []
     for name, spec in builtins.items():
         schema = {"name": name, "description": spec.description, "parameters": spec.parameters}
-        docs.append({"name": name, "tool_type": LETTA_TOOL_TYPES.get(name, "letta_core"), "source_type": "python",
+        docs.append({"name": name, "tool_type": tool_type(name), "source_type": "python",
                      "description": spec.description, "json_schema": schema, "tags": [], "source_code": None})
     for record in ws.store.list_agent_tools(agent.id):
         if is_mcp(record):  # an MCP server's tool: no source, its server named (see mcp_servers)
@@ -85,12 +84,12 @@ def _tool_docs(ws: Workspace, agent: Agent, builtins: dict[str, Any], kept: list
             continue
         docs.append({"name": record.name, "tool_type": "custom", "source_type": "python",
                      "description": record.description, "json_schema": record.json_schema, "tags": [],
-                     "source_code": _source(ws, agent, record.name) or record.source_code})
+                     "source_code": _source(repo, record.name) or record.source_code})
     have = {d["name"] for d in docs}
     docs.extend(dict(tool) for tool in kept if tool.get("name") not in have)
     used = len(docs)
-    for name in tool_repo(ws, agent).tool_names():
-        if name not in have and (code := _source(ws, agent, name)) is not None:
+    for name in repo.tool_names():
+        if name not in have and (code := _source(repo, name)) is not None:
             docs.append({"name": name, "tool_type": "custom", "source_type": "python", "description": "",
                          "json_schema": None, "tags": [], "source_code": code})
     for i, doc in enumerate(docs):
@@ -118,11 +117,10 @@ def _mcp_servers(ws: Workspace, tools: list[dict[str, Any]], kept: list[dict[str
     return out
 
 
-def _source(ws: Workspace, agent: Agent, name: str) -> str | None:
+def _source(repo: ToolRepo, name: str) -> str | None:
     """The tool's code as the agent's repo has it now (what the agent runs)."""
-    path = ws.home.tools_dir_of(agent) / f"{name}.py"
     try:
-        return path.read_text(encoding="utf-8")
+        return repo.tool_file(name).read_text(encoding="utf-8")
     except OSError:
         return None
 

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from memos.agentfile.configs import DEFAULT_AGENT_TYPE, KEPT, embedding_config_for, llm_config_for
+from memos.agentfile.configs import KEPT
 from memos.agentfile.read import AgentFile, FileAgent, FileBlock, FileMessage, FileTool, litellm_model, read_agent_file
+from memos.core.letta import AGENT_TYPE, embedding_config_for, llm_config_for
 from memos.core.workspace import Workspace
 from memos.errors import AlreadyExists, InvalidInput
 from memos.store.base import EMBEDDING_DIM, Agent, NewAgent, NewBlock, NewMessage, NewTool
@@ -201,8 +202,9 @@ def _plan(ws: Workspace, parsed: AgentFile, agent: FileAgent, loaded: dict[str, 
     used = [parsed.tools[k] for k in agent.tool_keys]
     attached = [loaded[t.name] for t in used if t.name in loaded and loaded[t.name].schema is not None]
     missing = [t for t in used if t.name not in builtins and t.name not in loaded]
-    remote = [(*found, t.name) for t in missing if (found := _local_mcp_tool(ws, t)) is not None]
-    missing = [t for t in missing if _local_mcp_tool(ws, t) is None]
+    local_mcp = {t.name: found for t in missing if (found := _local_mcp_tool(ws, t)) is not None}
+    remote = [(*found, name) for name, found in local_mcp.items()]
+    missing = [t for t in missing if t.name not in local_mcp]
     for tool in used:
         if tool.name in loaded and loaded[tool.name].problem:
             notes.append(f"agent {chosen}: tool {tool.name} is in the repo but not attached: "
@@ -217,7 +219,7 @@ def _plan(ws: Workspace, parsed: AgentFile, agent: FileAgent, loaded: dict[str, 
 
     # Rules memos can enforce, against the tools the agent ends up with.
     # An MCP tool keeps its name from the file (the export wrote the name the model called it by).
-    known = builtins | {t.tool.name for t in attached} | {t.name for t in used if _local_mcp_tool(ws, t)}
+    known = builtins | {t.tool.name for t in attached} | set(local_mcp)
     rules, unenforced = [], []
     for rule in agent.tool_rules:
         try:
@@ -242,7 +244,7 @@ def _plan(ws: Workspace, parsed: AgentFile, agent: FileAgent, loaded: dict[str, 
         notes.append(f"agent {chosen}: {agent.skipped_messages} approval message(s) left out of the log")
 
     kept: dict[str, Any] = {}
-    if agent.agent_type and agent.agent_type != DEFAULT_AGENT_TYPE:
+    if agent.agent_type and agent.agent_type != AGENT_TYPE:
         kept["agent_type"] = agent.agent_type
     # Of Letta's configs, memos keeps what its own settings do not say (temperature, endpoints...).
     llm_rest = {k: v for k, v in agent.llm_config.items() if k not in llm_config_for(chosen_model, context_window)}
@@ -352,6 +354,7 @@ def _write(ws: Workspace, parsed: AgentFile, plans: list[_Plan], source: str,
            letta_names: bool) -> list[ImportedAgent]:
     from memos.core.agents import own_dir
     from memos.core.prompts import template
+    from memos.mcp_tools.tools import attach as attach_mcp
     from memos.tools.library import SCHEMA_SUFFIX
     from memos.tools.repo import ToolRepo
 
@@ -378,7 +381,7 @@ def _write(ws: Workspace, parsed: AgentFile, plans: list[_Plan], source: str,
                 repo = ToolRepo.ensure(home / "tools", agent.name)
                 in_repo = [*plan.tools, *_broken(plan, parsed)]
                 for tool in in_repo:
-                    (repo.path / f"{tool.tool.name}.py").write_text(tool.tool.source_code or "")
+                    repo.tool_file(tool.tool.name).write_text(tool.tool.source_code or "")
                     if tool.schema_file:
                         (repo.path / f"{tool.tool.name}{SCHEMA_SUFFIX}").write_text(json.dumps(tool.tool.json_schema))
                 commit = repo.commit_all(f"Import {_tools_phrase(in_repo)} from {Path(source).name}") \
@@ -388,8 +391,6 @@ def _write(ws: Workspace, parsed: AgentFile, plans: list[_Plan], source: str,
                     ws.store.attach_tool(agent.id, NewTool(tool.tool.name, tool.schema["description"], tool.schema,
                                                            tool.tool.source_code, commit))
                 for server_name, remote_name, as_name in plan.mcp_tools:
-                    from memos.mcp_tools.tools import attach as attach_mcp
-
                     attach_mcp(ws, agent, server_name, remote_name, as_name)
                 imported.append(ImportedAgent(ws.store.get_agent(agent.id), len(plan.own_blocks) + len(plan.shared_keys),
                                               len(plan.messages), [t.tool.name for t in plan.tools]))

@@ -15,18 +15,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from memos.core.letta import PROVIDERS
 from memos.errors import BadAgentFile
 
 MAX_FILE_BYTES = 100 * 1024 * 1024  # Letta's own exports with long histories stay well under this
 MAX_DEPTH = 64  # the deepest real file nests ~10 levels; more is a hostile or broken file
-
-# Letta's model_endpoint_type -> litellm's provider prefix (and back, for export).
-PROVIDERS = {"openai": "openai", "anthropic": "anthropic", "google_ai": "gemini", "google_vertex": "vertex_ai",
-             "azure": "azure", "groq": "groq", "ollama": "ollama", "mistral": "mistral", "together": "together_ai",
-             "bedrock": "bedrock", "deepseek": "deepseek", "xai": "xai", "openrouter": "openrouter",
-             "fireworks": "fireworks_ai", "vllm": "hosted_vllm", "lmstudio": "lm_studio",
-             "hugging-face": "huggingface"}
-
 
 @dataclass
 class FileBlock:
@@ -92,26 +85,22 @@ class AgentFile:
 
 
 def load_bytes(path: str) -> bytes:
-    """A file's bytes ('-': standard input), refusing one too big to be an agent file before reading it."""
+    """A file's bytes ('-': standard input), at most one byte more than an agent file may have
+    (read_agent_file refuses that); a file too big is refused before it is read."""
     import sys
 
     if path == "-":
-        data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
-    else:
-        from memos.core.files import read_bytes
+        return sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+    from memos.core.files import read_bytes
 
-        data = read_bytes(path, limit=MAX_FILE_BYTES, what="agent files")
-    if len(data) > MAX_FILE_BYTES:
-        raise BadAgentFile(f"standard input holds more than {MAX_FILE_BYTES // 1024 // 1024} MB; memos imports "
-                           "agent files up to that", "export the agent without its messages")
-    return data
+    return read_bytes(path, limit=MAX_FILE_BYTES, what="agent files")
 
 
 def read_agent_file(data: bytes | str, source: str = "the agent file") -> AgentFile:
-    """The file's agents and what they use, or InvalidInput naming the first problem."""
-    if len(data) > MAX_FILE_BYTES:
-        raise BadAgentFile(f"{source} is {len(data) / 1024 / 1024:,.0f} MB; memos imports agent files up to "
-                           f"{MAX_FILE_BYTES // 1024 // 1024} MB", "export the agent without its messages")
+    """The file's agents and what they use, or BadAgentFile naming the first problem."""
+    if len(data) > MAX_FILE_BYTES:  # read with one byte to spare: more than the limit, however much more
+        raise BadAgentFile(f"{source} holds more than {MAX_FILE_BYTES // 1024 // 1024} MB; memos imports agent "
+                           "files up to that", "export the agent without its messages")
     document = _parse(data, source)
     if isinstance(document, str):  # some published files hold their JSON as one JSON string
         document = _parse(document, source)
@@ -366,6 +355,8 @@ def litellm_model(llm_config: dict[str, Any]) -> str | None:
     model = llm_config.get("model")
     if not isinstance(model, str) or not model:
         return None
+    if llm_config.get("handle") == model:  # memos's export of a name without a known provider prefix
+        return model
     endpoint = str(llm_config.get("model_endpoint_type") or "")
     prefix = PROVIDERS.get(endpoint, endpoint)
     return f"{prefix}/{model}" if prefix and not model.startswith(f"{prefix}/") else model

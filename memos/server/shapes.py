@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from memos.core import events as ev
+from memos.core import letta
 from memos.core.completion import partial_string_field
 from memos.core.context import SUMMARY_NAME
 from memos.core.limits import TOOL_RETURN_LIMIT
@@ -20,8 +21,6 @@ from memos.store.base import Agent, Block, Message, Passage, ToolRecord
 from memos.tools.registry import ToolSpec
 from memos.tools.reply import REPLY_TOOL
 
-AGENT_TYPE = "memgpt_v2_agent"  # memory tools by label, like Letta's v2 agents
-EMBEDDING_DIM = 384
 ASSISTANT_TOOL = REPLY_TOOL
 
 
@@ -37,12 +36,6 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def provider_of(model: str) -> str:
-    """Letta's endpoint type for a litellm model name ("anthropic/claude-..." -> "anthropic")."""
-    prefix = model.split("/", 1)[0] if "/" in model else "openai"
-    return {"ollama_chat": "ollama", "ollama": "ollama", "anthropic": "anthropic", "groq": "groq"}.get(prefix, "openai")
-
-
 def block(b: Block) -> dict[str, Any]:
     return {"id": b.id, "label": b.label, "value": b.value, "limit": b.limit, "description": b.description,
             "read_only": b.read_only, "is_template": b.is_template, "metadata": {}, "tags": [],
@@ -50,22 +43,22 @@ def block(b: Block) -> dict[str, Any]:
 
 
 def llm_config(agent: Agent) -> dict[str, Any]:
-    return {"model": agent.model, "model_endpoint_type": provider_of(agent.model), "handle": agent.model,
+    # The whole litellm name as the model: what clients send back to create or change an agent.
+    return {"model": agent.model, "model_endpoint_type": letta.endpoint_of(agent.model), "handle": agent.model,
             "context_window": agent.context_window}
 
 
 def embedding_config(model: str) -> dict[str, Any]:
-    return {"embedding_model": model, "embedding_endpoint_type": "hugging-face" if "minilm" in model.lower()
-            else "openai", "embedding_dim": EMBEDDING_DIM, "handle": model}
+    return letta.embedding_config_for(model)
 
 
 def agent_state(agent: Agent, blocks: list[Block], tools: list[dict[str, Any]]) -> dict[str, Any]:
     shaped = [block(b) for b in blocks]
     return {
-        "id": agent.id, "name": agent.name, "description": agent.description, "agent_type": AGENT_TYPE,
+        "id": agent.id, "name": agent.name, "description": agent.description, "agent_type": letta.AGENT_TYPE,
         "system": agent.system, "model": agent.model, "embedding": agent.embedding_model,
         "llm_config": llm_config(agent), "embedding_config": embedding_config(agent.embedding_model),
-        "blocks": shaped, "memory": {"blocks": shaped, "agent_type": AGENT_TYPE},
+        "blocks": shaped, "memory": {"blocks": shaped, "agent_type": letta.AGENT_TYPE},
         "tools": tools, "tool_rules": agent.tool_rules, "sources": [], "tags": agent.tags,
         "metadata": agent.metadata, "created_at": iso(agent.created_at), "updated_at": iso(agent.updated_at),
     }
@@ -79,7 +72,7 @@ def builtin_tool_id(name: str) -> str:
 def builtin_tool(spec: ToolSpec) -> dict[str, Any]:
     return {"id": builtin_tool_id(spec.name), "name": spec.name, "description": spec.description,
             "json_schema": {"name": spec.name, "description": spec.description, "parameters": spec.parameters},
-            "tool_type": "letta_core" if spec.name in {ASSISTANT_TOOL, "conversation_search"} else "letta_memory_core",
+            "tool_type": letta.tool_type(spec.name),
             "source_type": "python", "source_code": None, "tags": [], "return_char_limit": 50_000,
             "default_requires_approval": False}
 

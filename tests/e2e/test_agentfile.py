@@ -315,3 +315,18 @@ def test_letta_client_imports_and_exports(fake_llm, memos_home):
             client.agents.import_file(file=("bad.af", b"{ nope"))
         assert "not valid JSON" in str(bad.value.body)
         assert [a.name for a in client.agents.list()] .count("back") == 1
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "my-proxy/llama-3", "gemini/gemini-2.0-flash", "ollama_chat/llama3.1"])
+def test_a_model_name_comes_back_exactly(workspace, model):
+    """The export's llm_config says the exact litellm name in `handle`; a name without a provider
+    prefix memos knows (a bare OpenAI name, an OpenAI-compatible proxy's) must not gain one."""
+    from memos.agentfile.export import export_agent
+    from memos.agentfile.importer import import_agent_file
+    from memos.core.agents import create_agent
+
+    agent = create_agent(workspace, "ada", model=model)
+    exported = export_agent(workspace, agent)
+    assert letta_errors(json.loads(json.dumps(exported))) == []
+    import_agent_file(workspace, json.dumps(exported), source="ada.af", name="copy")
+    assert workspace.store.get_agent("copy").model == model

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from memos import __version__
+from memos.core import letta
 from memos.server import shapes
 from memos.server.deps import WS
 
@@ -20,7 +21,7 @@ def health() -> dict[str, str]:
 
 def _model(name: str, context_window: int, provider: str) -> dict[str, Any]:
     return {"handle": name, "name": name, "model": name, "display_name": name, "context_window": context_window,
-            "max_context_window": context_window, "model_endpoint_type": shapes.provider_of(name),
+            "max_context_window": context_window, "model_endpoint_type": letta.endpoint_of(name),
             "provider_type": provider, "provider_name": provider, "provider_category": "base"}
 
 
@@ -37,9 +38,9 @@ def list_models(ws: WS) -> list[dict[str, Any]]:
                 names.setdefault(model if "/" in model else f"{status.provider}/{model}", status.provider)
     for key, value, _, _ in ws.config.items():
         if key.startswith("aliases."):
-            names.setdefault(key.split(".", 1)[1], shapes.provider_of(str(value)))
+            names.setdefault(key.split(".", 1)[1], letta.endpoint_of(str(value)))
     default = str(ws.config.get("default_model"))
-    names.setdefault(default, shapes.provider_of(default))
+    names.setdefault(default, letta.endpoint_of(default))
     return [_model(name, window, provider) for name, provider in names.items()]
 
 

@@ -1,0 +1,54 @@
+"""memos's things in Letta's terms: the agent type, the built-in tools' types, the provider
+(endpoint) of a model, llm_config and embedding_config. The API's shapes and agent files use these
+alike, so an agent reads the same over the API and in an exported .af file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from memos.store.base import EMBEDDING_DIM
+
+AGENT_TYPE = "memgpt_v2_agent"  # memory tools by label, like Letta's v2 agents
+
+# Letta's model_endpoint_type -> litellm's provider prefix; and back (with litellm's aliases).
+PROVIDERS = {"openai": "openai", "anthropic": "anthropic", "google_ai": "gemini", "google_vertex": "vertex_ai",
+             "azure": "azure", "groq": "groq", "ollama": "ollama", "mistral": "mistral", "together": "together_ai",
+             "bedrock": "bedrock", "deepseek": "deepseek", "xai": "xai", "openrouter": "openrouter",
+             "fireworks": "fireworks_ai", "vllm": "hosted_vllm", "lmstudio": "lm_studio",
+             "hugging-face": "huggingface"}
+ENDPOINT_OF = {**{prefix: endpoint for endpoint, prefix in PROVIDERS.items()}, "ollama_chat": "ollama"}
+
+# Letta's tool_type of each built-in tool (as Letta's own agent files give them).
+TOOL_TYPES = {"send_message": "letta_core", "conversation_search": "letta_core",
+              "archival_memory_insert": "letta_core", "archival_memory_search": "letta_core",
+              "core_memory_append": "letta_memory_core", "core_memory_replace": "letta_memory_core",
+              "memory_insert": "letta_sleeptime_core", "memory_replace": "letta_sleeptime_core",
+              "memory_rethink": "letta_sleeptime_core", "memory_finish_edits": "letta_sleeptime_core",
+              "memory_apply_patch": "letta_memory_core"}
+
+
+def tool_type(name: str) -> str:
+    return TOOL_TYPES.get(name, "letta_core")
+
+
+def endpoint_of(model: str) -> str:
+    """Letta's endpoint type for a litellm model name ("anthropic/claude-..." -> "anthropic"); a name
+    without a provider prefix memos knows is an OpenAI-compatible one."""
+    prefix, _, rest = model.partition("/")
+    return ENDPOINT_OF.get(prefix, "openai") if rest else "openai"
+
+
+def llm_config_for(model: str, context_window: int, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Letta's llm_config for a memos (litellm) model name, the name as Letta splits it (provider
+    apart); ``handle`` carries the exact name back."""
+    prefix, _, rest = model.partition("/")
+    # Split only a prefix an import turns back into the same name (PROVIDERS); other names stay whole.
+    name = rest if rest and prefix in PROVIDERS.values() else model
+    return {**(base or {}), "model": name, "model_endpoint_type": endpoint_of(model),
+            "context_window": context_window, "handle": model}
+
+
+def embedding_config_for(model: str, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    endpoint = "hugging-face" if "minilm" in model.lower() else "openai"
+    return {**(base or {}), "embedding_endpoint_type": endpoint, "embedding_model": model,
+            "embedding_dim": EMBEDDING_DIM, "handle": model}
