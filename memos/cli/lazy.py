@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import typer
-from typer import _click as click  # Typer 0.29 vendors click; its groups hold these commands
+from typer import _click as click  # Typer vendors click; its groups hold these commands
 from typer.core import TyperGroup
 
 
@@ -71,7 +71,7 @@ class LazyCommands(MutableMapping[str, click.Command]):
 
     def __delitem__(self, name: str) -> None:
         self._built.pop(name, None)
-        self._addresses = {key: value for key, value in self._addresses.items() if key != name}
+        self._addresses.pop(name, None)  # the group's own copy
 
     def __iter__(self) -> Iterator[str]:
         return iter([*self._addresses, *(name for name in self._built if name not in self._addresses)])

@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import json
 import queue
-import re
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
@@ -43,14 +42,13 @@ from memos.errors import InvalidInput, MemosError, ProviderError
 from memos.store import ids
 from memos.store.base import Agent, Message, NewMessage, Run, StepRecord, ToolCallRecord
 from memos.tools.builtins import TERMINAL_TOOLS, ToolContext, builtin_specs
-from memos.tools.registry import ToolSpec, check_arguments
+from memos.tools.registry import FUNCTION_NAME, ToolSpec, check_arguments
 from memos.tools.reply import REPLY_TOOL
 
 if TYPE_CHECKING:
     from memos.tools.custom import AgentTools
 
 SUMMARY_WORDS = 300
-CLIENT_TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what a provider takes as a function name
 KEEP_AFTER_COUNT_CAP = MAX_IN_CONTEXT // 2  # messages left in context when the count cap forces a summary
 EMBEDDING_TOOLS = {"archival_memory_insert", "archival_memory_search"}
 # Steps a process runs before the store is tuned for a long life (DuckDB's pandas probe): the
@@ -108,7 +106,7 @@ def client_tool_specs(tools: Sequence[dict[str, Any]]) -> dict[str, ToolSpec]:
     specs: dict[str, ToolSpec] = {}
     for tool in tools:
         name = tool.get("name") if isinstance(tool, dict) else None
-        if not isinstance(name, str) or not CLIENT_TOOL_NAME.match(name):
+        if not isinstance(name, str) or not FUNCTION_NAME.match(name):
             raise InvalidInput(f"client tool name {name!r} is not a function name", "use letters, digits, _ or -")
         parameters = tool.get("parameters") or {"type": "object", "properties": {}}
         if not isinstance(parameters, dict) or parameters.get("type", "object") != "object":

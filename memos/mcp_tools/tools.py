@@ -20,7 +20,7 @@ from memos.errors import InvalidInput, NotFound
 from memos.mcp_tools.hub import MCPError, RemoteTool, hub
 from memos.mcp_tools.servers import ServerConfig, get_server, list_servers
 from memos.store.base import Agent, NewTool, ToolRecord
-from memos.tools.registry import ToolSpec
+from memos.tools.registry import FUNCTION_NAME, ToolSpec
 
 MCP_SOURCE = "mcp"
 ADDRESS = re.compile(r"^mcp:([^/\s]+)/(\S+)$")
@@ -37,7 +37,6 @@ def parse_address(text: str) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def llm_name(server: str, tool: str) -> str:

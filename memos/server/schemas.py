@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from memos.core.limits import DEFAULT_MAX_STEPS
 from memos.core.memory import MAX_BLOCK_LIMIT
+from memos.tools.registry import FUNCTION_NAME
 
 
 class Body(BaseModel):
@@ -90,7 +91,7 @@ class MessageIn(Body):
 class ClientTool(Body):
     """A tool the client runs (Letta's client_tools): offered to the model for this request."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    name: str = Field(pattern=FUNCTION_NAME.pattern)
     description: str | None = None
     parameters: dict[str, Any] | None = None
 

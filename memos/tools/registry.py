@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, Union
 
 HIDDEN_PARAMETERS = {"ctx"}
+# A name a model can be given for a tool (OpenAI's function names; the other providers take these too).
+FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class SchemaError(ValueError):
