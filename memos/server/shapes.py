@@ -79,18 +79,23 @@ def builtin_tool(spec: ToolSpec) -> dict[str, Any]:
 
 def custom_tool(record: ToolRecord) -> dict[str, Any]:
     if record.source_type == "mcp":  # an MCP server's tool attached to an agent: its address is its source
-        server = (record.source_code or "").removeprefix("mcp:").split("/", 1)[0]
-        return {"id": record.id, "name": record.name, "description": record.description,
-                "json_schema": record.json_schema, "tool_type": "external_mcp", "source_type": "python",
-                "source_code": None, "tags": [f"mcp:{server}"], "return_char_limit": 50_000,
-                "metadata": {"mcp": {"server_name": server, "address": record.source_code}},
-                "default_requires_approval": False}
+        server, tool = record.source_code.removeprefix("mcp:").split("/", 1) if record.source_code else ("", "")
+        return mcp_tool(record.id, record.name, record.json_schema, server, tool, record.return_char_limit)
     return {"id": record.id, "name": record.name, "description": record.description,
             "json_schema": record.json_schema, "tool_type": "custom", "source_type": "python",
             "source_code": record.source_code, "tags": list(record.tags),
             "return_char_limit": record.return_char_limit or TOOL_RETURN_LIMIT,
-            "metadata": {"repo_commit": record.repo_commit, "library": record.source_type == "python"},
+            "metadata_": {"repo_commit": record.repo_commit, "library": record.source_type == "python"},
             "default_requires_approval": False}
+
+
+def mcp_tool(tool_id: str, name: str, json_schema: dict[str, Any], server: str, tool: str,
+             return_char_limit: int | None = None) -> dict[str, Any]:
+    """An MCP server's tool as Letta shows one (listed by its server, or attached to an agent)."""
+    return {"id": tool_id, "name": name, "description": json_schema.get("description", ""),
+            "json_schema": json_schema, "tool_type": "external_mcp", "source_type": "python", "source_code": None,
+            "tags": [f"mcp:{server}"], "return_char_limit": return_char_limit or TOOL_RETURN_LIMIT,
+            "metadata_": {"mcp": {"server_name": server, "tool_name": tool}}, "default_requires_approval": False}
 
 
 def passage(p: Passage, embedding_model: str) -> dict[str, Any]:

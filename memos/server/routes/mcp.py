@@ -19,6 +19,7 @@ from memos.mcp_tools import servers as mcp_servers
 from memos.mcp_tools import tools as mcp_tools
 from memos.mcp_tools.hub import MCPError, RemoteTool, hub
 from memos.mcp_tools.servers import ServerConfig
+from memos.server import shapes
 from memos.server.deps import WS
 
 router = APIRouter(prefix="/v1/mcp-servers", tags=["mcp"])
@@ -40,11 +41,8 @@ def _shape(server: ServerConfig) -> dict[str, Any]:
 
 
 def _tool_shape(server: ServerConfig, tool: RemoteTool) -> dict[str, Any]:
-    return {"id": mcp_tools.tool_id(server.name, tool.name), "name": tool.name, "description": tool.description,
-            "json_schema": {"name": tool.name, "description": tool.description, "parameters": tool.input_schema},
-            "tool_type": "external_mcp", "source_type": "python", "source_code": None,
-            "tags": [f"mcp:{server.name}"], "return_char_limit": 50_000,
-            "metadata_": {"mcp": {"server_name": server.name}}, "default_requires_approval": False}
+    schema = {"name": tool.name, "description": tool.description, "parameters": tool.input_schema}
+    return shapes.mcp_tool(mcp_tools.tool_id(server.name, tool.name), tool.name, schema, server.name, tool.name)
 
 
 def _find(ws: Workspace, mcp_server_id: str) -> ServerConfig:

@@ -132,15 +132,13 @@ def detach_tool(ws: WS, agent: AgentDep, tool_id: str) -> dict[str, Any]:
         raise InvalidInput("built-in tools cannot be detached", "limit them with tool rules instead")
     from memos.mcp_tools import tools as mcp_tools
 
-    attached = {t.id: t.name for t in ws.store.list_agent_tools(agent.id)}
-    by_name = {t.name: t.name for t in ws.store.list_agent_tools(agent.id)}
-    name = attached.get(tool_id)
-    remote = mcp_tools.find_by_id(ws, tool_id)
-    if name is None and remote is not None:
+    records = ws.store.list_agent_tools(agent.id)
+    name = next((t.name for t in records if t.id == tool_id), None)
+    if name is None and (remote := mcp_tools.find_by_id(ws, tool_id)) is not None:
         name = mcp_tools.attached_as(ws, agent, *remote)
-    if name is None:
+    if name is None:  # a library tool's id: the agent has its own copy, by the same name
         library_name = next((t.name for t in ws.store.list_tools() if t.id == tool_id), None)
-        name = by_name.get(library_name or "")
+        name = library_name if library_name in {t.name for t in records} else None
     if name is None:
         raise NotFound(f"tool '{tool_id}' is not attached to agent '{agent.name}'")
     ws.store.detach_tool(agent.id, name)
