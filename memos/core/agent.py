@@ -40,7 +40,7 @@ from memos.core.turns import recover, wait_for_turn
 from memos.core.workspace import Workspace
 from memos.errors import InvalidInput, MemosError, ProviderError
 from memos.store import ids
-from memos.store.base import Agent, Message, NewMessage, Run, StepRecord, ToolCallRecord
+from memos.store.base import Agent, Conversation, Message, NewMessage, Role, Run, StepRecord, ToolCallRecord
 from memos.tools.builtins import TERMINAL_TOOLS, ToolContext, builtin_specs
 from memos.tools.registry import FUNCTION_NAME, ToolSpec, check_arguments
 from memos.tools.reply import REPLY_TOOL
@@ -130,11 +130,14 @@ class AgentRunner:
     def __init__(self, ws: Workspace, agent: Agent, *, model: str | None = None,
                  max_steps: int = DEFAULT_MAX_STEPS, llm: LLM | None = None,
                  custom_tools: AgentTools | None = None, turn_wait: float | None = None,
-                 client_tools: Sequence[dict[str, Any]] = ()) -> None:
+                 client_tools: Sequence[dict[str, Any]] = (), conversation: Conversation | None = None) -> None:
         if max_steps < 1:
             raise InvalidInput("max steps must be at least 1")
         self.ws = ws
         self.agent = agent
+        # One of the agent's conversations (None: its own): the turn's messages, context and runs
+        # are that conversation's; memory blocks and archival memory are the agent's.
+        self.conversation = conversation
         self.model_override = model
         self.max_steps = max_steps
         self.llm = llm or LLM(ws.config)
@@ -151,11 +154,19 @@ class AgentRunner:
 
     @property
     def model(self) -> str:
-        return self.model_override or self.agent.model
+        return self.model_override or (self.conversation and self.conversation.model) or self.agent.model
 
     @model.setter
     def model(self, name: str) -> None:
         self.model_override = name
+
+    @property
+    def conversation_id(self) -> str | None:
+        return self.conversation.id if self.conversation is not None else None
+
+    def _message(self, role: Role, content: str, **fields: Any) -> NewMessage:
+        """A message of this turn, in the runner's conversation."""
+        return NewMessage(role, content, conversation_id=self.conversation_id, **fields)
 
     # -- public entry points ---------------------------------------------------------
     def send(self, text: str, cancel: threading.Event | None = None,
@@ -197,6 +208,8 @@ class AgentRunner:
         try:
             self.agent = self.ws.store.get_agent(self.agent.id)  # as it is now, after any wait
             interrupted = recover(self.ws.store, self.agent)
+            if self.conversation is not None:  # as it is now (renamed, or deleted while we waited)
+                self.conversation = self.ws.store.get_conversation(self.conversation.id)
             if interrupted:
                 yield ev.Warning(f"{len(interrupted)} earlier turn(s) of agent '{self.agent.name}' had been "
                                  "interrupted (a process stopped mid-turn); they are marked interrupted")
@@ -208,17 +221,19 @@ class AgentRunner:
         self._refuse_if_pending()
         self.refresh_tools()
         with self.ws.store.transaction():  # the message and its run start together
-            run = self.ws.store.start_run(self.agent.id)
+            run = self.ws.store.start_run(self.agent.id, conversation_id=self.conversation_id)
             self.ws.store.append_messages(self.agent.id, [
-                *(NewMessage("system", note, run_id=run.id) for note in notes),
-                *([NewMessage("user", text, run_id=run.id)] if text.strip() else [])])
+                *(self._message("system", note, run_id=run.id) for note in notes),
+                *([self._message("user", text, run_id=run.id)] if text.strip() else [])])
+            if self.conversation is not None:
+                self.conversation = self.ws.store.update_conversation(self.conversation.id, touched=True)
         yield from self._run(run, cancel, RuleState(self.agent.tool_rules))
 
     def _approve(self, cancel: threading.Event, call_ids: Sequence[str] = ()) -> Events[None]:
         pending = self._pending(call_ids)
         self.refresh_tools()
         state = RuleState(self.agent.tool_rules)
-        run = self.ws.store.start_run(self.agent.id)
+        run = self.ws.store.start_run(self.agent.id, conversation_id=self.conversation_id)
         return (yield from self._run(run, cancel, state, first=lambda: self._run_approved(pending, state, run)))
 
     def _supply(self, returns: Mapping[str, tuple[str, str]], cancel: threading.Event) -> Events[None]:
@@ -229,7 +244,7 @@ class AgentRunner:
                                "answer every waiting call in one approval message")
         self.refresh_tools()
         state = RuleState(self.agent.tool_rules)
-        run = self.ws.store.start_run(self.agent.id)
+        run = self.ws.store.start_run(self.agent.id, conversation_id=self.conversation_id)
 
         def supplied(call: ToolCallRecord) -> tuple[str, str, ToolContext | None]:
             status, text = returns[str(call.tool_call_id)]
@@ -256,7 +271,7 @@ class AgentRunner:
                                        self._invoke(call.name, dumps_raw(call.arguments), call.tool_call_id))
                 state.returned(call.name, result)
                 self.ws.store.resolve_tool_call(call.id, status=status, result=result, duration_ms=None,
-                                                message=NewMessage("tool", result, name=call.name,
+                                                message=self._message("tool", result, name=call.name,
                                                                    tool_call_id=call.tool_call_id))
                 if ctx is not None:
                     self.ws.store.record_canary_calls(ctx.canary_calls)
@@ -272,13 +287,13 @@ class AgentRunner:
         pending = self._pending(call_ids)
         why = reason.strip() or "no reason given"
         result = f"Error: the user denied this tool call. Reason: {why}"
-        run = self.ws.store.start_run(self.agent.id)
+        run = self.ws.store.start_run(self.agent.id, conversation_id=self.conversation_id)
 
         def deny_all() -> Events[StopReason | None]:
             with self.ws.store.transaction():
                 for call in pending:
                     self.ws.store.resolve_tool_call(call.id, status="denied", result=result, duration_ms=None,
-                                                    message=NewMessage("tool", result, name=call.name,
+                                                    message=self._message("tool", result, name=call.name,
                                                                        tool_call_id=call.tool_call_id))
             for call in pending:
                 yield ev.ToolReturn(call.tool_call_id, call.name, "error", result)
@@ -287,7 +302,7 @@ class AgentRunner:
         yield from self._run(run, cancel, RuleState(self.agent.tool_rules), first=deny_all)
 
     def _pending(self, call_ids: Sequence[str] = ()) -> list[ToolCallRecord]:
-        pending = self.ws.store.pending_tool_calls(self.agent.id)
+        pending = self.ws.store.pending_tool_calls(self.agent.id, self.conversation_id)
         # Letta's words in both errors: clients match on them.
         if not pending:
             raise InvalidInput(f"No tool call is currently awaiting approval (agent '{self.agent.name}')")
@@ -298,7 +313,7 @@ class AgentRunner:
         return pending
 
     def _refuse_if_pending(self) -> None:
-        pending = self.ws.store.pending_tool_calls(self.agent.id)
+        pending = self.ws.store.pending_tool_calls(self.agent.id, self.conversation_id)
         if pending:
             raise InvalidInput(f"agent '{self.agent.name}' is waiting for approval of {pending[0].name}",
                                "run `memos approve` or `memos deny --reason ...` first")
@@ -373,7 +388,7 @@ class AgentRunner:
             if completion.cancelled and not text:  # stopped while writing its reply through send_message
                 text = next((partial_string_field(c.arguments, "message") for c in completion.tool_calls
                              if c.name == REPLY_TOOL), "")
-            messages = [NewMessage("assistant", text)] if text else []
+            messages = [self._message("assistant", text)] if text else []
             reason: ev.StopReason = "cancelled" if completion.cancelled else "end_turn"
             with self.ws.store.transaction():  # the last step and the end of its run, together
                 _, stored = self.ws.store.record_step(self.agent.id, self._timed(record), messages, [])
@@ -423,7 +438,7 @@ class AgentRunner:
                      state: RuleState, cancel: threading.Event) -> Events[StopReason | None]:
         store = self.ws.store
         self._warm_for([p.call.name for p in plan if p.status == "deferred"])
-        assistant = NewMessage("assistant", completion.content, tool_calls=[
+        assistant = self._message("assistant", completion.content, tool_calls=[
             {"id": c.id, "name": c.name, "arguments": c.arguments} for c in completion.tool_calls])
         stop: ev.StopReason | None = None
         with store.transaction():
@@ -442,7 +457,7 @@ class AgentRunner:
                     stop = "requires_approval"
                     continue
                 result = item.result or ""
-                messages.append(NewMessage("tool", result, name=call.name, tool_call_id=call.id))
+                messages.append(self._message("tool", result, name=call.name, tool_call_id=call.id))
                 spec = self.specs.get(call.name)
                 records.append(ToolCallRecord(ids.new_id("toolcall"), self.agent.id, call.id, call.name,
                                               call.arguments, result, item.status, item.duration_ms,
@@ -565,7 +580,7 @@ class AgentRunner:
         refused the prompt as too long). Every request stays within the window, and the turn
         goes on even when summarising fails."""
         store = self.ws.store
-        compiled = compile_context(store, self.agent)
+        compiled = compile_context(store, self.agent, self.conversation_id)
         self.seen.clear()
         self.seen.update(compiled.versions)
         window = self.agent.context_window
@@ -588,11 +603,11 @@ class AgentRunner:
         previous = compiled.summary.content if compiled.summary else None
         text = yield from self._summarise(previous, evicted)
         with store.transaction():
-            store.append_messages(self.agent.id, [new_summary_message(text)])
+            store.append_messages(self.agent.id, [replace(new_summary_message(text), conversation_id=self.conversation_id)])
             stale = [m.id for m in evicted] + ([compiled.summary.id] if compiled.summary else [])
             store.set_in_context(self.agent.id, stale, False)
         yield ev.Summary(len(evicted), text)
-        compiled = compile_context(store, self.agent)
+        compiled = compile_context(store, self.agent, self.conversation_id)
         self.seen.update(compiled.versions)
         return compiled.messages
 
@@ -604,7 +619,7 @@ class AgentRunner:
         cursor = compiled.history[0].id
         while True:  # newest first: with order="desc", `after` pages on to older messages
             page = self.ws.store.list_messages(self.agent.id, after=cursor, limit=1_000, order="desc",
-                                               in_context=True)
+                                               in_context=True, conversation=self.conversation_id)
             out.extend(m for m in page if not is_summary(m))
             if len(page) < 1_000:
                 break

@@ -99,10 +99,13 @@ def is_summary(message: Message) -> bool:
     return message.role == "system" and message.name == SUMMARY_NAME
 
 
-def compile_context(store: Store, agent: Agent) -> Compiled:
+def compile_context(store: Store, agent: Agent, conversation: str | None = None) -> Compiled:
+    """The prompt of one of the agent's conversations (None: its own): the agent's system prompt
+    and memory blocks, then that conversation's in-context messages."""
     # The newest MAX_IN_CONTEXT in-context messages; one more tells whether older ones remain
     # (then the loop summarises: the prompt never silently loses the newest messages).
-    newest = store.list_messages(agent.id, limit=MAX_IN_CONTEXT + 1, order="desc", in_context=True)
+    newest = store.list_messages(agent.id, limit=MAX_IN_CONTEXT + 1, order="desc", in_context=True,
+                                 conversation=conversation)
     older = len(newest) > MAX_IN_CONTEXT
     in_context = list(reversed(newest[:MAX_IN_CONTEXT]))
     summaries = [m for m in in_context if is_summary(m)]

@@ -55,29 +55,31 @@ def recover(store: Store, agent: Agent) -> list[str]:
     step left nothing half-written; calls that no result answers at the end of the log
     (from older versions, or an imported log) get an error result the agent sees."""
     interrupted = store.interrupt_running_runs(agent.id)
-    if interrupted:
-        _answer_dangling_calls(store, agent)
+    # Each conversation a killed turn was in (None: the agent's own).
+    for conversation in dict.fromkeys(store.get_run(run_id).conversation_id for run_id in interrupted):
+        _answer_dangling_calls(store, agent, conversation)
     return interrupted
 
 
-def _answer_dangling_calls(store: Store, agent: Agent) -> None:
-    recent = store.list_messages(agent.id, limit=RECENT, order="desc", in_context=True)
+def _answer_dangling_calls(store: Store, agent: Agent, conversation: str | None) -> None:
+    recent = store.list_messages(agent.id, limit=RECENT, order="desc", in_context=True, conversation=conversation)
     answered: set[str] = set()
     for message in recent:  # newest first: the tool results, then the call they answer
         if message.role == "tool" and message.tool_call_id:
             answered.add(message.tool_call_id)
             continue
         if message.role == "assistant" and message.tool_calls:
-            pending = {c.tool_call_id for c in store.pending_tool_calls(agent.id)}
+            pending = {c.tool_call_id for c in store.pending_tool_calls(agent.id, conversation)}
             missing = [c for c in message.tool_calls if c["id"] not in answered and c["id"] not in pending]
             if missing:
                 store.append_messages(agent.id, [NewMessage(
                     "tool", "Error: this tool call was interrupted (the process running it stopped) and has no "
-                    "result.", name=c["name"], tool_call_id=c["id"]) for c in missing])
+                    "result.", name=c["name"], tool_call_id=c["id"], conversation_id=conversation)
+                    for c in missing])
         return  # only the newest assistant message can still be followed by its results
 
 
-def reset_context(store: Store, agent: Agent, wait: float | None) -> int:
+def reset_context(store: Store, agent: Agent, wait: float | None, conversation: str | None = None) -> int:
     """Start the agent's conversation afresh (Letta's reset-messages): every message leaves its
     context, between turns (the turn lock is held), and stays stored and searchable with
     conversation_search. Returns how many messages left the context."""
@@ -85,6 +87,6 @@ def reset_context(store: Store, agent: Agent, wait: float | None) -> int:
     for _ in wait_for_turn(lock, agent, wait):
         pass
     try:
-        return store.clear_context(agent.id)
+        return store.clear_context(agent.id, conversation)
     finally:
         lock.release()

@@ -30,6 +30,10 @@ EvolutionStatus = Literal["running", "no_change", "failed", "pending", "canary",
                           "rolled_back", "interrupted"]
 
 EMBEDDING_DIM = 384
+# Which messages a query covers: a conversation's id, None for the agent's own (default)
+# conversation, or ALL_CONVERSATIONS.
+ALL_CONVERSATIONS = "*"
+ConversationScope = str | None
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,7 @@ class Message:
     run_id: str | None
     in_context: bool
     created_at: datetime
+    conversation_id: str | None = None  # None: the agent's own (default) conversation
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,22 @@ class NewMessage:
     run_id: str | None = None
     in_context: bool = True
     created_at: datetime | None = None
+    conversation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """One of an agent's conversations (Letta's): its own message log and context, the agent's
+    memory blocks shared with every other conversation of the agent."""
+
+    id: str
+    agent_id: str
+    name: str | None  # memos's handle for it (`memos chat --conversation NAME`), unique per agent
+    summary: str | None
+    model: str | None  # overrides the agent's model for this conversation's turns
+    created_at: datetime
+    updated_at: datetime
+    last_message_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -346,6 +367,7 @@ class Run:
     created_at: datetime
     completed_at: datetime | None
     actor: RunActor = "agent"
+    conversation_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -561,7 +583,8 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def list_messages(self, agent_id: str, *, before: str | None = None, after: str | None = None,
                       limit: int = 50, order: Literal["asc", "desc"] = "desc",
-                      in_context: bool | None = None) -> list[Message]: ...
+                      in_context: bool | None = None, conversation: ConversationScope = None) -> list[Message]:
+        """A page of the messages of one conversation (None: the agent's own), or of all of them."""
 
     @abc.abstractmethod
     def run_messages(self, run_id: str, *, limit: int = 1000, after: str | None = None,
@@ -580,8 +603,41 @@ class Store(abc.ABC):
     def set_in_context(self, agent_id: str, message_ids: Sequence[str], in_context: bool) -> None: ...
 
     @abc.abstractmethod
-    def clear_context(self, agent_id: str) -> int:
-        """Take every message out of the agent's context (they stay stored and searchable); how many."""
+    def clear_context(self, agent_id: str, conversation: str | None = None) -> int:
+        """Take every message of a conversation out of its context (they stay stored and searchable); how many."""
+
+    # -- conversations -------------------------------------------------------------
+    @abc.abstractmethod
+    def create_conversation(self, agent_id: str, *, name: str | None = None, summary: str | None = None,
+                            model: str | None = None) -> Conversation:
+        """A new, empty conversation of the agent; ``name`` must be unused by its other conversations."""
+
+    @abc.abstractmethod
+    def get_conversation(self, conversation_id: str) -> Conversation: ...
+
+    @abc.abstractmethod
+    def find_conversation(self, agent_id: str, name_or_id: str) -> Conversation:
+        """The agent's conversation with this name or id."""
+
+    @abc.abstractmethod
+    def list_conversations(self, agent_id: str | None = None, *, limit: int = 50, after: str | None = None,
+                           order: Literal["asc", "desc"] = "desc",
+                           order_by: Literal["created_at", "last_message_at"] = "created_at",
+                           summary_search: str | None = None) -> list[Conversation]: ...
+
+    @abc.abstractmethod
+    def update_conversation(self, conversation_id: str, *, name: str | None = None, summary: str | None = None,
+                            model: str | None = None, touched: bool = False) -> Conversation:
+        """Change what is given (``touched``: a message was just sent to it)."""
+
+    @abc.abstractmethod
+    def delete_conversation(self, conversation_id: str) -> None:
+        """The conversation and its messages; the agent's blocks and other conversations stay."""
+
+    @abc.abstractmethod
+    def fork_conversation(self, agent_id: str, source: str | None, *, name: str | None = None) -> Conversation:
+        """A new conversation whose context starts as a copy of ``source``'s in-context messages
+        (None: the agent's own conversation)."""
 
     # -- turns, runs, steps, tool calls ---------------------------------------------
     @abc.abstractmethod
@@ -598,7 +654,7 @@ class Store(abc.ABC):
         or for `sleep` the pass lock: then no live process runs them); returns their ids."""
 
     @abc.abstractmethod
-    def start_run(self, agent_id: str, actor: RunActor = "agent") -> Run: ...
+    def start_run(self, agent_id: str, actor: RunActor = "agent", conversation_id: str | None = None) -> Run: ...
 
     @abc.abstractmethod
     def get_run(self, run_id: str) -> Run: ...
@@ -608,7 +664,7 @@ class Store(abc.ABC):
                   status: str | None = None, actor: RunActor | None = None, limit: int = 50,
                   after: str | None = None, run_ids: Sequence[str] | None = None,
                   agent_ids: Sequence[str] | None = None, statuses: Sequence[str] | None = None,
-                  order: Literal["asc", "desc"] = "desc") -> list[RunSummary]:
+                  order: Literal["asc", "desc"] = "desc", conversation_id: str | None = None) -> list[RunSummary]:
         """Newest first (or oldest with ``order="asc"``), with their totals; ``after`` is a run id
         to page on from, in that order."""
 
@@ -635,7 +691,9 @@ class Store(abc.ABC):
         """Persist one step (its messages and tool calls) in one transaction; returns (step id, messages)."""
 
     @abc.abstractmethod
-    def pending_tool_calls(self, agent_id: str) -> list[ToolCallRecord]: ...
+    def pending_tool_calls(self, agent_id: str, conversation: ConversationScope = ALL_CONVERSATIONS
+                           ) -> list[ToolCallRecord]:
+        """Calls waiting for approval (or a client's result), in one conversation or in all."""
 
     @abc.abstractmethod
     def resolve_tool_call(self, tool_call_row_id: str, *, status: str, result: str, duration_ms: float | None,

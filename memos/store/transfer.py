@@ -57,6 +57,7 @@ TABLES = (
                     "updated_at", "id"),
     Table("agent_blocks", "agent_id, block_id, created_at", "agent_id, block_id"),
     Table("block_history", rows.HISTORY_COLUMNS, "block_id, version"),
+    Table("conversations", rows.CONVERSATION_COLUMNS, "id"),
     Table("messages", rows.MESSAGE_COLUMNS, "seq", ("tool_calls",)),
     Table("passages", PASSAGE_COPY_COLUMNS, "seq"),
     Table("tools", "id, name, description, json_schema, source_type, source_code, repo_commit, created_at, "

@@ -8,6 +8,7 @@ import os
 import pytest
 
 from memos.store.base import (
+    ALL_CONVERSATIONS,
     BlockChange,
     CanaryCall,
     NewAgent,
@@ -55,6 +56,11 @@ def _fill(store) -> dict:  # type: ignore[no-untyped-def]
                       [NewMessage("assistant", "done")],
                       [ToolCallRecord("toolcall-x", ada.id, "c1", "weather", '{"city": "Oslo"}', "sunny", "success", 4.5)])
     store.finish_run(run.id, "completed", "end_turn")
+    side = store.create_conversation(ada.id, name="side", summary="a side thread", model="openai/other")
+    store.update_conversation(side.id, touched=True)
+    side_run = store.start_run(ada.id, conversation_id=side.id)
+    store.append_messages(ada.id, [NewMessage("user", "in the side thread", run_id=side_run.id,
+                                              conversation_id=side.id)])
     evo = store.create_evolution(ada.id, "evolve/2026-11-25-weather", "abc", title="cache", rationale="slow")
     store.update_evolution(evo.id, status="canary", test_report={"passed": 2}, shadow_report={"changed": []},
                            canary={"mode": "shadow", "tools": ["weather"]}, stages=[{"stage": "load and test"}],
@@ -70,10 +76,11 @@ def _view(store, agent_ids):  # type: ignore[no-untyped-def]
     view = {"agents": store.list_agents(), "blocks": store.list_blocks(), "tools": store.list_tools(),
             "evolutions": store.list_evolutions(), "meta": store.get_meta("evolve.last_pass.ada"),
             "canary_calls": [store.list_canary_calls(e.id) for e in store.list_evolutions()],
-            "runs": store.list_runs(limit=100), "steps": store.list_steps(limit=100)}
+            "runs": store.list_runs(limit=100), "steps": store.list_steps(limit=100),
+            "conversations": store.list_conversations()}
     for agent_id in agent_ids:
         view[agent_id] = {
-            "messages": store.list_messages(agent_id, limit=1000, order="asc"),
+            "messages": store.list_messages(agent_id, limit=1000, order="asc", conversation=ALL_CONVERSATIONS),
             "passages": store.list_passages(agent_id, limit=1000),
             "tool_calls": store.list_tool_calls(agent_id),
             "history": [store.block_history(b.id) for b in store.list_agent_blocks(agent_id)],
@@ -92,8 +99,8 @@ def test_everything_is_copied_verified_and_usable(workspace, target, memos):
     report = result.json()
     assert report["verified"] is True
     assert {name: t["rows"] for name, t in report["tables"].items()} == {
-        "store_meta": 1, "agents": 2, "blocks": 2, "agent_blocks": 3, "block_history": 5, "messages": 121,
-        "passages": 301, "tools": 2, "agent_tools": 1, "runs": 1, "steps": 1, "tool_calls": 1, "evolutions": 1,
+        "store_meta": 1, "agents": 2, "blocks": 2, "agent_blocks": 3, "block_history": 5, "messages": 122,
+        "conversations": 1, "passages": 301, "tools": 2, "agent_tools": 1, "runs": 2, "steps": 1, "tool_calls": 1, "evolutions": 1,
         "canary_calls": 1}
     assert "passages: 301 rows copied and verified" in result.err
 
@@ -119,7 +126,7 @@ def test_everything_is_copied_verified_and_usable(workspace, target, memos):
     # memos works on the copy, and says which backend it uses.
     info = memos("db", "info", "--json", env={"MEMOS_DATABASE_URL": target}).json()
     assert info["backend"] == "postgresql" and info["selected_by"] == "MEMOS_DATABASE_URL"
-    assert (info["agents"], info["messages"], info["passages"]) == (2, 121, 301)
+    assert (info["agents"], info["messages"], info["passages"]) == (2, 122, 301)
     assert info["schema_version"] == migrations_for("postgresql")[-1].id
     shown = memos("memory", "show", "project", "--agent", "bob", env={"MEMOS_DATABASE_URL": target})
     assert shown.out.strip() == "memos v0 v1 v2"
@@ -135,7 +142,7 @@ def test_a_failed_copy_leaves_the_target_empty(workspace, target, memos):
     result = memos("db", "migrate-to", target)
     assert result.code == 1
     lines = result.err.strip().splitlines()
-    assert lines[-1].startswith("error: copying messages into PostgreSQL failed at row 122")
+    assert lines[-1].startswith("error: copying messages into PostgreSQL failed at row 123")
     assert "nothing was kept in the target" in lines[-1] and "Traceback" not in result.err
 
     import psycopg

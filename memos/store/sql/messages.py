@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from memos.errors import NotFound
 from memos.store import ids
-from memos.store.base import Message, MessageStats, NewMessage
+from memos.store.base import ALL_CONVERSATIONS, ConversationScope, Message, MessageStats, NewMessage
 from memos.store.sql import rows
 from memos.store.sql.host import SQLHost
 from memos.store.text import STOP_WORDS, bm25_rerank
@@ -24,6 +24,17 @@ def _like_pattern(word: str) -> str:
 
 
 SMALL_BATCH = 50
+
+
+def scope_to(conversation: ConversationScope, where: list[str], params: dict[str, Any]) -> None:
+    """Narrow a query of messages (or runs) to one conversation; None is the agent's own."""
+    if conversation == ALL_CONVERSATIONS:
+        return
+    if conversation is None:
+        where.append("conversation_id IS NULL")
+    else:
+        params["conversation"] = conversation
+        where.append("conversation_id = $conversation")
 
 
 class MessagesMixin(SQLHost):
@@ -46,11 +57,11 @@ class MessagesMixin(SQLHost):
             values = [
                 (message_id, agent_id, first + i, m.role, m.content, m.name,
                  json.dumps(m.tool_calls) if m.tool_calls is not None else None, m.tool_call_id, m.step_id,
-                 m.run_id, m.in_context, to_db(m.created_at) if m.created_at else now)
+                 m.run_id, m.in_context, to_db(m.created_at) if m.created_at else now, m.conversation_id)
                 for i, (message_id, m) in enumerate(zip(new_ids, messages))]
             if len(values) <= SMALL_BATCH:
                 # A few rows (an agent step): one plain INSERT is the cheapest round trip.
-                placeholders = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(values))
+                placeholders = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(values))
                 con.execute(f"INSERT INTO messages ({rows.MESSAGE_COLUMNS}) VALUES {placeholders}",
                             [v for row in values for v in row])
             else:
@@ -59,7 +70,8 @@ class MessagesMixin(SQLHost):
         # The records as stored, built here rather than read back (one query less per step).
         return [Message(id=message_id, agent_id=agent_id, seq=first + i, role=m.role, content=m.content, name=m.name,
                         tool_calls=m.tool_calls, tool_call_id=m.tool_call_id, step_id=m.step_id, run_id=m.run_id,
-                        in_context=m.in_context, created_at=from_db(to_db(m.created_at) if m.created_at else now))
+                        in_context=m.in_context, created_at=from_db(to_db(m.created_at) if m.created_at else now),
+                        conversation_id=m.conversation_id)
                 for i, (message_id, m) in enumerate(zip(new_ids, messages))]
 
     def _message_seq(self, con: Any, agent_id: str, message_id: str) -> int:
@@ -77,12 +89,13 @@ class MessagesMixin(SQLHost):
 
     def list_messages(self, agent_id: str, *, before: str | None = None, after: str | None = None,
                       limit: int = 50, order: Literal["asc", "desc"] = "desc",
-                      in_context: bool | None = None) -> list[Message]:
+                      in_context: bool | None = None, conversation: ConversationScope = None) -> list[Message]:
         """A page of messages. Cursors follow Letta: ``after``/``before`` are relative to ``order``
         (with ``order="desc"``, ``after=X`` pages on to older messages than X)."""
         # Position in the requested order: seq for asc, -seq for desc.
         sign = 1 if order == "asc" else -1
         where, params = ["agent_id = $agent"], {"agent": agent_id, "limit": limit, "sign": sign}
+        scope_to(conversation, where, params)
         with self._read() as con:
             if after:
                 params["after"] = sign * self._message_seq(con, agent_id, after)
@@ -179,12 +192,13 @@ class MessagesMixin(SQLHost):
             con.execute("UPDATE messages SET in_context = $flag WHERE agent_id = $agent AND id IN (SELECT unnest($ids::VARCHAR[]))",
                         {"flag": in_context, "agent": agent_id, "ids": list(message_ids)})
 
-    def clear_context(self, agent_id: str) -> int:
+    def clear_context(self, agent_id: str, conversation: str | None = None) -> int:
+        where, params = ["agent_id = $agent", "in_context"], {"agent": agent_id}
+        scope_to(conversation, where, params)
         with self._write() as con:
             self._agent_row(con, agent_id)
-            count = con.execute("SELECT count(*) FROM messages WHERE agent_id = ? AND in_context",
-                                [agent_id]).fetchone()[0]
-            con.execute("UPDATE messages SET in_context = false WHERE agent_id = ? AND in_context", [agent_id])
+            count = con.execute(f"SELECT count(*) FROM messages WHERE {' AND '.join(where)}", params).fetchone()[0]
+            con.execute(f"UPDATE messages SET in_context = false WHERE {' AND '.join(where)}", params)
             return int(count)
 
     def message_stats(self, agent_id: str) -> MessageStats:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from memos.store.base import Agent, Block, BlockVersion, Message, Passage
+from memos.store.base import Agent, Block, BlockVersion, Conversation, Message, Passage
 from memos.store.timeutil import from_db
 
 AGENT_COLUMNS = ("id, name, description, system, model, embedding_model, context_window, "
@@ -18,7 +18,8 @@ BLOCK_OWNERS = ("LEFT JOIN (SELECT block_id, array_agg(agent_id ORDER BY created
                 "GROUP BY block_id) owners ON owners.block_id = b.id")
 HISTORY_COLUMNS = "block_id, version, old_value, new_value, actor, reason, restored_from, created_at"
 MESSAGE_COLUMNS = ("id, agent_id, seq, role, content, name, tool_calls, tool_call_id, step_id, run_id, "
-                   "in_context, created_at")
+                   "in_context, created_at, conversation_id")
+CONVERSATION_COLUMNS = "id, agent_id, name, summary, model, created_at, updated_at, last_message_at"
 PASSAGE_COLUMNS = "id, agent_id, text, tags, created_at"
 PASSAGE_COLUMNS_P = ", ".join(f"p.{column}" for column in PASSAGE_COLUMNS.split(", "))  # from `passages p`
 
@@ -57,8 +58,14 @@ def message(row: Sequence[Any]) -> Message:
     return Message(
         id=row[0], agent_id=row[1], seq=row[2], role=row[3], content=row[4], name=row[5],
         tool_calls=_json(row[6], None), tool_call_id=row[7], step_id=row[8], run_id=row[9],
-        in_context=row[10], created_at=from_db(row[11]),
+        in_context=row[10], created_at=from_db(row[11]), conversation_id=row[12],
     )
+
+
+def conversation(row: Sequence[Any]) -> Conversation:
+    return Conversation(id=row[0], agent_id=row[1], name=row[2], summary=row[3], model=row[4],
+                        created_at=from_db(row[5]), updated_at=from_db(row[6]),
+                        last_message_at=from_db(row[7]))
 
 
 def passage(row: Sequence[Any]) -> Passage:

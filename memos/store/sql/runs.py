@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal
 
 from memos.errors import NotFound
 from memos.store import ids
 from memos.store.base import (
+    ALL_CONVERSATIONS,
+    ConversationScope,
     Message,
     NewMessage,
     Run,
@@ -28,14 +31,14 @@ TOOL_CALL_COLUMNS = ("id, agent_id, tool_call_id, name, arguments, result, statu
                      "tool_commit, created_at")
 
 
-RUN_COLUMNS = "id, agent_id, status, stop_reason, created_at, completed_at, actor"
+RUN_COLUMNS = "id, agent_id, status, stop_reason, created_at, completed_at, actor, conversation_id"
 STEP_COLUMNS = ("id, run_id, agent_id, model, prompt_tokens, completion_tokens, cached_tokens, cost_usd, latency_ms, "
                 "duration_ms, stop_reason, created_at")
 
 
 def _run(row: Sequence[Any]) -> Run:
     return Run(row[0], row[1], row[2], row[3], from_db(row[4]), from_db(row[5]) if row[5] else None,
-               row[6] or "agent")
+               row[6] or "agent", row[7])
 
 
 def _step(row: Sequence[Any], calls: tuple[ToolCallRecord, ...]) -> Step:
@@ -71,12 +74,12 @@ class RunsMixin(SQLHost):
                             [to_db(utcnow()), agent_id, actor])
         return running
 
-    def start_run(self, agent_id: str, actor: RunActor = "agent") -> Run:
+    def start_run(self, agent_id: str, actor: RunActor = "agent", conversation_id: str | None = None) -> Run:
         run_id, now = ids.new_id("run"), to_db(utcnow())
         with self._write() as con:
-            con.execute("INSERT INTO runs (id, agent_id, status, stop_reason, created_at, completed_at, actor) "
-                        "VALUES (?, ?, 'running', NULL, ?, NULL, ?)", [run_id, agent_id, now, actor])
-        return Run(run_id, agent_id, "running", None, from_db(now), None, actor)
+            con.execute(f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, 'running', NULL, ?, NULL, ?, ?)",
+                        [run_id, agent_id, now, actor, conversation_id])
+        return Run(run_id, agent_id, "running", None, from_db(now), None, actor, conversation_id)
 
     def get_run(self, run_id: str) -> Run:
         with self._read() as con:
@@ -89,7 +92,7 @@ class RunsMixin(SQLHost):
                   status: str | None = None, actor: RunActor | None = None, limit: int = 50,
                   after: str | None = None, run_ids: Sequence[str] | None = None,
                   agent_ids: Sequence[str] | None = None, statuses: Sequence[str] | None = None,
-                  order: Literal["asc", "desc"] = "desc") -> list[RunSummary]:
+                  order: Literal["asc", "desc"] = "desc", conversation_id: str | None = None) -> list[RunSummary]:
         where, params = ["true"], list[Any]()
         for column, values in (("r.id", run_ids), ("r.agent_id", agent_ids), ("r.status", statuses)):
             if values is not None:
@@ -97,7 +100,8 @@ class RunsMixin(SQLHost):
                     return []
                 where.append(f"{column} IN ({', '.join('?' for _ in values)})")
                 params += list(values)
-        for column, value in (("r.agent_id", agent_id), ("r.status", status), ("r.actor", actor)):
+        for column, value in (("r.agent_id", agent_id), ("r.status", status), ("r.actor", actor),
+                              ("r.conversation_id", conversation_id)):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
@@ -231,9 +235,8 @@ class RunsMixin(SQLHost):
                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [step_id, step.run_id, agent_id, step.model, step.prompt_tokens, step.completion_tokens,
                          step.cost_usd, step.latency_ms, step.stop_reason, now, step.cached_tokens, step.duration_ms])
-            stored = self.append_messages(agent_id, [
-                NewMessage(m.role, m.content, m.name, m.tool_calls, m.tool_call_id, step_id, step.run_id,
-                           m.in_context, m.created_at) for m in messages])
+            stored = self.append_messages(agent_id, [replace(m, step_id=step_id, run_id=step.run_id)
+                                                     for m in messages])
             if any(call.status == "pending" for call in tool_calls):
                 self._db.memo.pending_call_added(agent_id)
             for call in tool_calls:
@@ -242,17 +245,21 @@ class RunsMixin(SQLHost):
                              call.result, call.status, call.duration_ms, step_id, call.tool_commit, now])
         return step_id, stored
 
-    def pending_tool_calls(self, agent_id: str) -> list[ToolCallRecord]:
+    def pending_tool_calls(self, agent_id: str, conversation: ConversationScope = ALL_CONVERSATIONS
+                           ) -> list[ToolCallRecord]:
         with self._read() as con:
             # Asked before every turn; while this process keeps the file, only it can add one.
             if self._db.memo.has_no_pending_calls(agent_id):
                 return []
-            pending = [_tool_call(r) for r in con.execute(
-                f"SELECT {TOOL_CALL_COLUMNS} FROM tool_calls WHERE agent_id = ? AND status = 'pending' "
-                "ORDER BY created_at, id", [agent_id]).fetchall()]
+            pending = [(_tool_call(r[:-1]), r[-1]) for r in con.execute(
+                f"SELECT {', '.join('c.' + c for c in TOOL_CALL_COLUMNS.split(', '))}, r.conversation_id "
+                "FROM tool_calls c LEFT JOIN steps s ON s.id = c.step_id LEFT JOIN runs r ON r.id = s.run_id "
+                "WHERE c.agent_id = ? AND c.status = 'pending' ORDER BY c.created_at, c.id", [agent_id]).fetchall()]
             if not pending:
                 self._db.memo.no_pending_calls(agent_id)
-            return pending
+            # A call belongs to the conversation of the run that made it.
+            return [call for call, where in pending
+                    if conversation == ALL_CONVERSATIONS or where == conversation]
 
     def resolve_tool_call(self, tool_call_row_id: str, *, status: str, result: str, duration_ms: float | None,
                           message: NewMessage) -> Message:
