@@ -193,6 +193,15 @@ class AgentRunner:
         the turn goes on: how a client-side tool answers."""
         return self._exclusive(lambda: self._supply(returns, cancel or threading.Event()))
 
+    def compact(self) -> Iterator[ev.Event]:
+        """Summarise the older part of the conversation's context now, between turns (Letta's
+        compact): at least half of it leaves the context (stays searchable) for one summary.
+        Yields a Summary event when something was summarised."""
+        def compact_now() -> Events[None]:
+            yield from self._context(force=True)
+
+        return self._exclusive(compact_now)
+
     def refresh_tools(self) -> None:
         """Built-ins, the attached custom tools as loaded now (once per turn: attachments may change),
         and the request's client tools, which take the place of a tool of the same name."""

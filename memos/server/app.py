@@ -47,7 +47,18 @@ def error_body(exc: MemosError) -> dict[str, Any]:
 
 
 def create_app(ws: Workspace | None = None, *, token: str | None = None) -> FastAPI:
-    from memos.server.routes import agents, archival, evolutions, mcp, memory, messages, meta, runs, tools
+    from memos.server.routes import (
+        agents,
+        archival,
+        conversations,
+        evolutions,
+        mcp,
+        memory,
+        messages,
+        meta,
+        runs,
+        tools,
+    )
 
     app = FastAPI(title="memos", version=__version__,
                   description="A Letta-compatible API for memos agents: point Letta's clients at it.")
@@ -63,6 +74,6 @@ def create_app(ws: Workspace | None = None, *, token: str | None = None) -> Fast
     async def memos_error(request: Request, exc: MemosError) -> JSONResponse:
         return JSONResponse(error_body(exc), status_code=status_of(exc))
 
-    for module in (meta, agents, memory, messages, archival, tools, evolutions, runs, mcp):
+    for module in (meta, agents, memory, messages, conversations, archival, tools, evolutions, runs, mcp):
         app.include_router(module.router)
     return app

@@ -144,3 +144,28 @@ class ToolCreate(Body):
     return_char_limit: int | None = None
     json_schema: dict[str, Any] | None = None
     args_json_schema: dict[str, Any] | None = None
+
+
+class ConversationCreate(Body):
+    summary: str | None = None
+    model: str | None = None
+    model_settings: dict[str, Any] | None = None
+    isolated_block_labels: list[str] | None = None
+    name: str | None = None  # memos's handle for it (memos chat --conversation NAME); not Letta's
+
+
+class ConversationUpdate(Body):
+    summary: str | None = None
+    model: str | None = None
+    model_settings: dict[str, Any] | None = None
+    name: str | None = None
+
+
+class ConversationMessageRequest(MessageRequest):
+    streaming: bool = True  # Letta streams a conversation's reply unless told not to
+    agent_id: str | None = None  # with conversation "default": the agent whose own conversation it is
+
+
+class CompactRequest(Body):
+    agent_id: str | None = None
+    compaction_settings: dict[str, Any] | None = None

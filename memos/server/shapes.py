@@ -17,7 +17,7 @@ from memos.core import letta
 from memos.core.completion import partial_string_field
 from memos.core.context import SUMMARY_NAME
 from memos.core.limits import TOOL_RETURN_LIMIT
-from memos.store.base import Agent, Block, Message, Passage, ToolRecord
+from memos.store.base import Agent, Block, Conversation, Message, Passage, ToolRecord
 from memos.tools.registry import ToolSpec
 from memos.tools.reply import REPLY_TOOL
 
@@ -121,16 +121,28 @@ def _assistant_text(arguments: Any) -> str:
         return str(arguments)
 
 
-def system_message_id(agent: Agent) -> str:
-    """The agent's system message has no row; a stable id per agent keeps clients' cursors valid."""
-    return f"message-{uuid.uuid5(uuid.NAMESPACE_URL, 'memos:system:' + agent.id)}"
+def system_message_id(agent: Agent, conversation: Conversation | None = None) -> str:
+    """The system message has no row (memos compiles it for each step); a stable id per agent,
+    and per conversation, keeps clients' cursors valid."""
+    owner = conversation.id if conversation is not None else agent.id
+    return f"message-{uuid.uuid5(uuid.NAMESPACE_URL, 'memos:system:' + owner)}"
 
 
-def system_message(agent: Agent, memory: str) -> dict[str, Any]:
+def system_message(agent: Agent, memory: str, conversation: Conversation | None = None) -> dict[str, Any]:
     """The system prompt and memory as the model reads them: the first message of Letta's log."""
     content = agent.system.replace("{agent_name}", agent.name) + "\n\n" + memory
-    return _base(system_message_id(agent), iso(agent.created_at), "system_message", content=content,
+    since = conversation.created_at if conversation is not None else agent.created_at
+    return _base(system_message_id(agent, conversation), iso(since), "system_message", content=content,
                  run_id=None, step_id=None)
+
+
+def conversation(c: Conversation, agent: Agent, in_context_ids: list[str]) -> dict[str, Any]:
+    """Letta's Conversation; its in-context messages start with its system message, as Letta's do."""
+    return {"id": c.id, "agent_id": c.agent_id, "summary": c.summary, "model": c.model, "model_settings": None,
+            "in_context_message_ids": [system_message_id(agent, c), *in_context_ids], "isolated_block_ids": [],
+            "last_message_at": iso(c.last_message_at), "created_at": iso(c.created_at),
+            "updated_at": iso(c.updated_at), "created_by_id": None, "last_updated_by_id": None,
+            "name": c.name}  # memos's handle for it (memos chat --conversation NAME); Letta has none
 
 
 def stored_messages(messages: Iterable[Message], pending_call_ids: set[str]) -> list[dict[str, Any]]:

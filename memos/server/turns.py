@@ -18,7 +18,7 @@ from typing import Any, Literal
 from memos.core.limits import DEFAULT_MAX_STEPS
 from memos.core.workspace import Workspace
 from memos.errors import InvalidInput
-from memos.store.base import Agent
+from memos.store.base import ALL_CONVERSATIONS, Agent, ConversationScope
 
 TurnKind = Literal["send", "approve", "deny", "supply"]
 TURN_WAIT = 30.0  # seconds a request waits for a busy agent before 409
@@ -34,28 +34,31 @@ class TurnRequest:
     call_ids: tuple[str, ...] = ()  # an approval's tool call ids, when the client names them
     client_tools: tuple[dict[str, Any], ...] = ()  # tools the client runs, offered for this turn
     returns: tuple[tuple[str, str, str], ...] = ()  # supply: (tool call id, status, return) the client ran
+    conversation: str | None = None  # one of the agent's conversations (None: its own)
 
 
 class Turns:
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
         self._guard = threading.Lock()
-        self._running: dict[str, set[threading.Event]] = {}
+        self._running: dict[tuple[str, str | None], set[threading.Event]] = {}
 
     @contextmanager
-    def _registered(self, agent_id: str, cancel: threading.Event) -> Iterator[None]:
+    def _registered(self, agent_id: str, conversation: str | None, cancel: threading.Event) -> Iterator[None]:
         with self._guard:
-            self._running.setdefault(agent_id, set()).add(cancel)
+            self._running.setdefault((agent_id, conversation), set()).add(cancel)
         try:
             yield
         finally:
             with self._guard:
-                self._running.get(agent_id, set()).discard(cancel)
+                self._running.get((agent_id, conversation), set()).discard(cancel)
 
-    def cancel(self, agent_id: str) -> int:
-        """Ask every running turn of the agent to stop at its next safe point; how many there were."""
+    def cancel(self, agent_id: str, conversation: ConversationScope = ALL_CONVERSATIONS) -> int:
+        """Ask the agent's running turns (in one conversation, or in all) to stop at their next
+        safe point; how many there were."""
         with self._guard:
-            flags = list(self._running.get(agent_id, ()))
+            flags = [flag for (agent, where), running in self._running.items() for flag in running
+                     if agent == agent_id and conversation in (ALL_CONVERSATIONS, where)]
         for flag in flags:
             flag.set()
         return len(flags)
@@ -89,10 +92,12 @@ class Turns:
         from memos.core.agent import AgentRunner
         from memos.tools.custom import custom_tools_for
 
-        with self._registered(agent.id, cancel):
+        conversation = self.ws.store.get_conversation(request.conversation) if request.conversation else None
+        with self._registered(agent.id, request.conversation, cancel):
             tools, _warnings = custom_tools_for(self.ws, agent)
             runner = AgentRunner(self.ws, agent, model=request.model, max_steps=request.max_steps,
-                                 custom_tools=tools, turn_wait=TURN_WAIT, client_tools=request.client_tools)
+                                 custom_tools=tools, turn_wait=TURN_WAIT, client_tools=request.client_tools,
+                                 conversation=conversation)
             try:
                 if request.kind == "send":
                     events = runner.send(request.text, cancel, request.system)
@@ -116,3 +121,16 @@ class Turns:
             finally:
                 if tools is not None:
                     tools.close()
+
+    def compact(self, agent: Agent, conversation: str | None) -> tuple[int, int, str | None]:
+        """Summarise the older part of a conversation's context now; (in-context messages before,
+        after, the summary), the summary None when there was too little to summarise."""
+        from memos.core.agent import AgentRunner
+
+        where = self.ws.store.get_conversation(conversation) if conversation else None
+        before = len(self.ws.store.list_messages(agent.id, limit=100_000, in_context=True, conversation=conversation))
+        runner = AgentRunner(self.ws, agent, turn_wait=TURN_WAIT, conversation=where)
+        summaries = [e.text for e in runner.compact() if e.type == "summary"]  # to the end: the lock is let go
+        summary = summaries[-1] if summaries else None
+        after = len(self.ws.store.list_messages(agent.id, limit=100_000, in_context=True, conversation=conversation))
+        return before, after, summary

@@ -6,6 +6,7 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query
@@ -13,12 +14,12 @@ from fastapi.responses import StreamingResponse
 
 from memos.core.context import render_blocks
 from memos.core.workspace import Workspace
-from memos.errors import InvalidInput, MemosError, ProviderError
+from memos.errors import InvalidInput, MemosError, NotFound, ProviderError
 from memos.server import shapes
 from memos.server.deps import WS, AgentDep, TurnService
 from memos.server.schemas import CancelRequest, MessageRequest
 from memos.server.turns import TurnKind, TurnRequest
-from memos.store.base import Agent
+from memos.store.base import ALL_CONVERSATIONS, Agent, Conversation, ConversationScope
 
 router = APIRouter(prefix="/v1/agents/{agent_id}/messages", tags=["messages"])
 
@@ -122,10 +123,11 @@ def _sse(events: Iterator[Any], first: Any, stream_tokens: bool = False,
     yield "data: [DONE]\n\n"
 
 
-def _start(turns: TurnService, agent: Any, body: MessageRequest) -> tuple[Iterator[Any], Any]:
+def _start(turns: TurnService, agent: Any, body: MessageRequest,
+           conversation: str | None = None) -> tuple[Iterator[Any], Any]:
     """Start the turn and take its first event here, so a refused request is an HTTP error
     rather than a stream that opens and fails."""
-    events = turns.run(agent, turn_request(body), threading.Event())
+    events = turns.run(agent, replace(turn_request(body), conversation=conversation), threading.Event())
     try:
         first = next(events)
         while first.type == "waiting":  # a busy agent: wait here, so a timeout is a 409, not a broken stream
@@ -135,8 +137,8 @@ def _start(turns: TurnService, agent: Any, body: MessageRequest) -> tuple[Iterat
     return events, first
 
 
-def _stream(turns: TurnService, agent: Any, body: MessageRequest) -> StreamingResponse:
-    events, first = _start(turns, agent, body)
+def _stream(turns: TurnService, agent: Any, body: MessageRequest, conversation: str | None = None) -> StreamingResponse:
+    events, first = _start(turns, agent, body, conversation)
     return StreamingResponse(_sse(events, first, body.stream_tokens, body.include_return_message_types,
                                   body.include_pings),
                              media_type="text/event-stream",
@@ -147,9 +149,16 @@ def _stream(turns: TurnService, agent: Any, body: MessageRequest) -> StreamingRe
 def send_message(turns: TurnService, agent: AgentDep, body: MessageRequest) -> dict[str, Any] | StreamingResponse:
     """Send a message and get the turn's messages, stop reason and usage (or an SSE stream with
     ``streaming: true``)."""
+    return respond(turns, agent, body)
+
+
+def respond(turns: TurnService, agent: Agent, body: MessageRequest,
+            conversation: str | None = None) -> dict[str, Any] | StreamingResponse:
+    """The turn a request asks for, in one of the agent's conversations (None: its own): an SSE
+    stream with ``streaming``, else its messages, stop reason and usage."""
     if body.streaming:
-        return _stream(turns, agent, body)
-    events, first = _start(turns, agent, body)
+        return _stream(turns, agent, body, conversation)
+    events, first = _start(turns, agent, body, conversation)
 
     def everything() -> Iterator[Any]:
         yield first
@@ -182,23 +191,46 @@ def cancel(turns: TurnService, agent: AgentDep, body: CancelRequest | None = Non
 
 @router.get("")
 def list_messages(ws: WS, agent: AgentDep, before: str | None = None, after: str | None = None,
-                  limit: int = Query(100, ge=1, le=1000), order: Literal["asc", "desc"] = "desc") -> list[dict[str, Any]]:
+                  limit: int = Query(100, ge=1, le=1000), order: Literal["asc", "desc"] = "desc",
+                  conversation_id: str | None = None) -> list[dict[str, Any]]:
     """A page of the message log in Letta's message types; cursors are message ids.
+    ``conversation_id``: only that conversation's messages ("default": the agent's own); without
+    it, every conversation's, as in Letta."""
+    scope: ConversationScope = ALL_CONVERSATIONS
+    conversation = None
+    if conversation_id == "default":
+        scope = None
+    elif conversation_id is not None:
+        conversation = ws.store.get_conversation(conversation_id)
+        if conversation.agent_id != agent.id:
+            raise NotFound(f"agent '{agent.name}' has no conversation '{conversation_id}'")
+        scope = conversation.id
+    return message_log(ws, agent, scope, conversation, before, after, limit, order)
 
-    As in Letta, the log begins with the agent's system message (its system prompt and memory
-    as the model reads them now), before every stored message. Stored messages without a Letta
+
+def message_log(ws: Workspace, agent: Agent, scope: ConversationScope, conversation: Conversation | None,
+                before: str | None, after: str | None, limit: int, order: Literal["asc", "desc"]) -> list[dict[str, Any]]:
+    """A page of a message log (one conversation's, or all of the agent's).
+
+    As in Letta, the log begins with the system message (the system prompt and memory as the
+    model reads them now), before every stored message. Stored messages without a Letta
     message (send_message's return) do not count toward ``limit``; the Letta messages made from
     one stored message (reasoning, tool calls) share its id and stay on one page, so a page may
     end a little over ``limit``."""
-    head_id = shapes.system_message_id(agent)
+    head_id = shapes.system_message_id(agent, conversation)
+
+    def page(before: str | None, after: str | None, limit: int,
+             order: Literal["asc", "desc"]) -> tuple[list[dict[str, Any]], bool]:
+        return _page(ws, agent, scope, before, after, limit, order)
+
     if after == head_id:  # after the first message: everything stored (asc), nothing (desc)
-        return [] if order == "desc" else _page(ws, agent, None, None, limit, order)[0]
+        return [] if order == "desc" else page(None, None, limit, order)[0]
     if before == head_id:  # before the first message: nothing (asc); the oldest page (desc)
-        return [] if order == "asc" else list(reversed(_page(ws, agent, None, None, limit, "asc")[0]))
-    head = shapes.system_message(agent, render_blocks(ws.store, agent))
+        return [] if order == "asc" else list(reversed(page(None, None, limit, "asc")[0]))
+    head = shapes.system_message(agent, render_blocks(ws.store, agent), conversation)
     if order == "asc" and not before and not after:
-        return [head, *_page(ws, agent, None, None, limit - 1, order)[0]] if limit > 1 else [head]
-    shaped, reached_start = _page(ws, agent, before, after, limit, order)
+        return [head, *page(None, None, limit - 1, order)[0]] if limit > 1 else [head]
+    shaped, reached_start = page(before, after, limit, order)
     if order == "asc" and before and reached_start:
         return [head, *shaped]
     if order == "desc" and not before and reached_start and len(shaped) < limit:
@@ -206,7 +238,7 @@ def list_messages(ws: WS, agent: AgentDep, before: str | None = None, after: str
     return shaped
 
 
-def _page(ws: Workspace, agent: Agent, before: str | None, after: str | None, limit: int,
+def _page(ws: Workspace, agent: Agent, scope: ConversationScope, before: str | None, after: str | None, limit: int,
           order: Literal["asc", "desc"]) -> tuple[list[dict[str, Any]], bool]:
     """Stored messages as Letta's, and whether the page reached the oldest stored message."""
     if limit < 1:
@@ -216,7 +248,8 @@ def _page(ws: Workspace, agent: Agent, before: str | None, after: str | None, li
     groups: list[list[dict[str, Any]]] = []
     count, batch, exhausted = 0, max(limit, 20), False
     while count < limit:
-        stored = ws.store.list_messages(agent.id, before=before, after=after, limit=batch, order=order)
+        stored = ws.store.list_messages(agent.id, before=before, after=after, limit=batch, order=order,
+                                        conversation=scope)
         for message in reversed(stored) if backwards else stored:
             group = shapes.stored_messages([message], pending)
             if group:

@@ -32,6 +32,7 @@ def run_shape(summary: RunSummary) -> dict[str, Any]:
             "stop_reason": STOP_REASON.get(run.stop_reason or "") if run.stop_reason else None,
             "created_at": shapes.iso(run.created_at), "completed_at": shapes.iso(run.completed_at),
             "total_duration_ns": None if took is None else int(took * 1e9), "background": False,
+            "conversation_id": run.conversation_id,
             "metadata": {"memos_status": run.status, "actor": run.actor, "steps": summary.steps,
                          "cost_usd": summary.cost_usd, "unpriced_steps": summary.unpriced_steps,
                          "tool_calls": summary.tool_calls, "tool_errors": summary.tool_errors}}
@@ -65,7 +66,7 @@ def _date(raw: str | None, name: str) -> datetime | None:
 def list_runs(ws: WS, agent_id: str | None = None, agent_ids: Annotated[list[str] | None, Query()] = None,
               statuses: Annotated[list[str] | None, Query()] = None, before: str | None = None, after: str | None = None,
               limit: int = Query(50, ge=1, le=1000), order: Literal["asc", "desc"] = "desc",
-              active: bool = False) -> list[dict[str, Any]]:
+              active: bool = False, conversation_id: str | None = None) -> list[dict[str, Any]]:
     """Newest first by default; ``after`` pages on in the order asked for, ``before`` back. The
     store pages, so a page costs the same however many runs there are."""
     agents = [ws.store.get_agent(a).id for a in ([agent_id] if agent_id else []) + (agent_ids or [])]
@@ -73,7 +74,8 @@ def list_runs(ws: WS, agent_id: str | None = None, agent_ids: Annotated[list[str
     # Letta's status names to memos's (a run memos marks interrupted is failed to Letta).
     memos_statuses = sorted({s for name in wanted for s, letta in RUN_STATUS.items() if name in (s, letta)})
     found = _cursor_page(lambda cursor, way: ws.store.list_runs(
-        agent_ids=agents or None, statuses=memos_statuses if wanted else None, limit=limit, after=cursor, order=way),
+        agent_ids=agents or None, statuses=memos_statuses if wanted else None, limit=limit, after=cursor, order=way,
+        conversation_id=conversation_id),
         lambda s: s.run.id, after, before, order)
     return [run_shape(s) for s in found]
 

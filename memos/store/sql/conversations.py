@@ -11,7 +11,7 @@ import re
 from dataclasses import replace
 from typing import Any, Literal, cast
 
-from memos.errors import InvalidInput, NotFound
+from memos.errors import AlreadyExists, InvalidInput, NotFound
 from memos.store import ids
 from memos.store.base import Conversation, NewMessage, Role
 from memos.store.sql import rows
@@ -45,7 +45,7 @@ class ConversationsMixin(SQLHost):
         taken = con.execute("SELECT id FROM conversations WHERE agent_id = ? AND name = ? AND id <> ?",
                             [agent_id, name, but or ""]).fetchone()
         if taken:
-            raise InvalidInput(f"the agent already has a conversation named '{name}'", "choose another name")
+            raise AlreadyExists(f"the agent already has a conversation named '{name}'", "choose another name")
 
     def create_conversation(self, agent_id: str, *, name: str | None = None, summary: str | None = None,
                             model: str | None = None) -> Conversation:

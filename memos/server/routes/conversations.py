@@ -1,0 +1,157 @@
+"""Conversations (Letta's /v1/conversations): several threads of an agent sharing its memory.
+
+Each conversation has its own messages, context and runs; memory blocks, archival memory and
+tools are the agent's. As in Letta, a path's conversation id may be "default" (with the agent's
+id in the query or body) for the agent's own conversation. Turns of one agent take turns across
+its conversations (memos's turn lock is per agent): a busy conversation answers 409 after
+waiting as a busy agent does.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+
+from memos.core.context import render_blocks
+from memos.core.workspace import Workspace
+from memos.errors import InvalidInput, NotFound
+from memos.server import shapes
+from memos.server.deps import WS, TurnService
+from memos.server.routes.messages import message_log, respond
+from memos.server.schemas import CompactRequest, ConversationCreate, ConversationMessageRequest, ConversationUpdate
+from memos.store.base import Agent, Conversation
+
+router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
+DEFAULT = "default"
+
+
+def _target(ws: Workspace, conversation_id: str, agent_id: str | None) -> tuple[Agent, Conversation | None]:
+    """The agent and conversation a path names: a conversation id, or "default" (or, as Letta
+    still takes, an agent id) for the agent's own conversation."""
+    if conversation_id == DEFAULT or conversation_id.startswith("agent-"):
+        named = agent_id if conversation_id == DEFAULT else conversation_id
+        if not named:
+            raise InvalidInput("conversation 'default' needs the agent_id of the agent it belongs to")
+        return ws.store.get_agent(named), None
+    conversation = ws.store.get_conversation(conversation_id)
+    return ws.store.get_agent(conversation.agent_id), conversation
+
+
+def _shape(ws: Workspace, conversation: Conversation, agent: Agent | None = None) -> dict[str, Any]:
+    agent = agent or ws.store.get_agent(conversation.agent_id)
+    in_context = ws.store.list_messages(agent.id, limit=100_000, order="asc", in_context=True,
+                                        conversation=conversation.id)
+    return shapes.conversation(conversation, agent, [m.id for m in in_context])
+
+
+def _no_settings(model_settings: dict[str, Any] | None) -> None:
+    if model_settings:
+        raise InvalidInput("memos does not keep model settings per conversation",
+                           "set the model's settings in config.toml; a conversation may name its own model")
+
+
+@router.post("/")
+def create_conversation(ws: WS, body: ConversationCreate | None = None,
+                        agent_id: str = Query(description="The agent the conversation belongs to")) -> dict[str, Any]:
+    body = body or ConversationCreate()
+    if body.isolated_block_labels:
+        raise InvalidInput("memos's conversations share all of the agent's memory blocks",
+                           "leave out isolated_block_labels, or give the thread an agent of its own")
+    _no_settings(body.model_settings)
+    agent = ws.store.get_agent(agent_id)
+    return _shape(ws, ws.store.create_conversation(agent.id, name=body.name, summary=body.summary,
+                                                   model=body.model), agent)
+
+
+@router.get("/")
+def list_conversations(ws: WS, agent_id: str | None = None, limit: int = Query(50, ge=1, le=1000),
+                       after: str | None = None, summary_search: str | None = None,
+                       order: Literal["asc", "desc"] = "desc",
+                       order_by: Literal["created_at", "last_message_at", "last_run_completion"] = "created_at",
+                       ) -> list[dict[str, Any]]:
+    agent = ws.store.get_agent(agent_id) if agent_id else None
+    # A run ends in the turn its message started: the last run's completion orders as the last message.
+    key: Literal["created_at", "last_message_at"] = "created_at" if order_by == "created_at" else "last_message_at"
+    found = ws.store.list_conversations(agent.id if agent else None, limit=limit, after=after, order=order,
+                                        order_by=key, summary_search=summary_search)
+    return [_shape(ws, c, agent) for c in found]
+
+
+@router.get("/{conversation_id}")
+def retrieve_conversation(ws: WS, conversation_id: str) -> dict[str, Any]:
+    return _shape(ws, ws.store.get_conversation(conversation_id))
+
+
+@router.patch("/{conversation_id}")
+def update_conversation(ws: WS, conversation_id: str, body: ConversationUpdate) -> dict[str, Any]:
+    _no_settings(body.model_settings)
+    return _shape(ws, ws.store.update_conversation(conversation_id, name=body.name, summary=body.summary,
+                                                   model=body.model))
+
+
+@router.delete("/{conversation_id}")
+def delete_conversation(ws: WS, turns: TurnService, conversation_id: str) -> None:
+    conversation = ws.store.get_conversation(conversation_id)
+    turns.cancel(conversation.agent_id, conversation.id)
+    ws.store.delete_conversation(conversation.id)
+
+
+@router.get("/{conversation_id}/messages")
+def list_conversation_messages(ws: WS, conversation_id: str, agent_id: str | None = None,
+                               before: str | None = None, after: str | None = None,
+                               limit: int = Query(100, ge=1, le=1000),
+                               order: Literal["asc", "desc"] = "desc") -> list[dict[str, Any]]:
+    agent, conversation = _target(ws, conversation_id, agent_id)
+    return message_log(ws, agent, conversation.id if conversation else None, conversation, before, after, limit, order)
+
+
+@router.post("/{conversation_id}/messages", response_model=None)
+def send_conversation_message(ws: WS, turns: TurnService, conversation_id: str,
+                              body: ConversationMessageRequest) -> dict[str, Any] | StreamingResponse:
+    """A turn in the conversation: an SSE stream (Letta's default), or with ``streaming: false``
+    the turn's messages, stop reason and usage."""
+    agent, conversation = _target(ws, conversation_id, body.agent_id)
+    return respond(turns, agent, body, conversation.id if conversation else None)
+
+
+@router.post("/{conversation_id}/cancel")
+def cancel_conversation(ws: WS, turns: TurnService, conversation_id: str,
+                        agent_id: str | None = None) -> dict[str, Any]:
+    """Stop the conversation's running turns at their next safe point; {run id: "cancelled"}."""
+    agent, conversation = _target(ws, conversation_id, agent_id)
+    scope = conversation.id if conversation else None
+    running = [r.run.id for r in ws.store.list_runs(agent_id=agent.id, statuses=["running"], limit=100)
+               if r.run.conversation_id == scope]
+    if not turns.cancel(agent.id, scope) or not running:
+        raise NotFound(f"No active runs to cancel in conversation {conversation_id}")
+    return {run_id: "cancelled" for run_id in running}
+
+
+@router.post("/{conversation_id}/fork")
+def fork_conversation(ws: WS, conversation_id: str, agent_id: str | None = None) -> dict[str, Any]:
+    """A new conversation of the same agent starting from a copy of this one's context."""
+    agent, conversation = _target(ws, conversation_id, agent_id)
+    return _shape(ws, ws.store.fork_conversation(agent.id, conversation.id if conversation else None), agent)
+
+
+@router.post("/{conversation_id}/compact")
+def compact_conversation(ws: WS, turns: TurnService, conversation_id: str,
+                         body: CompactRequest | None = None) -> dict[str, Any]:
+    """Summarise the older part of the conversation's context now, between its turns."""
+    agent, conversation = _target(ws, conversation_id, body.agent_id if body else None)
+    before, after, summary = turns.compact(agent, conversation.id if conversation else None)
+    if summary is None:
+        raise InvalidInput("the conversation has too few messages in context to compact")
+    # Letta counts the system message among the context's messages.
+    return {"summary": summary, "num_messages_before": before + 1, "num_messages_after": after + 1}
+
+
+@router.post("/{conversation_id}/recompile")
+def recompile_conversation(ws: WS, conversation_id: str, agent_id: str | None = None,
+                           dry_run: bool = False) -> str:
+    """The system prompt as the model reads it now. memos compiles it afresh for every step, so
+    there is nothing to persist (``dry_run`` changes nothing)."""
+    agent, conversation = _target(ws, conversation_id, agent_id)
+    return str(shapes.system_message(agent, render_blocks(ws.store, agent), conversation)["content"])

@@ -1,0 +1,139 @@
+"""Conversations through letta-client (strict validation) against a real `memos serve`:
+threads of one agent with their own messages and context, its memory blocks shared."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import letta_client
+import pytest
+
+from tests.conftest import call, say
+from tests.e2e.test_serve import running_server
+
+
+@pytest.fixture
+def client(fake_llm) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+    with running_server() as url:
+        yield letta_client.Letta(base_url=url, _strict_response_validation=True, max_retries=0)
+
+
+def _agent(client: Any, name: str = "ada") -> Any:
+    return client.agents.create(name=name, model="openai/fake-model", memory_blocks=[
+        {"label": "human", "value": "Name: Sam"}, {"label": "persona", "value": "I am Ada."}])
+
+
+def _prompt_texts(request: dict[str, Any]) -> str:
+    return "\n".join(str(m.get("content") or "") for m in request["messages"][1:])
+
+
+def _send(client: Any, conversation_id: str, text: str) -> list[Any]:
+    return list(client.conversations.messages.create(conversation_id, messages=[{"role": "user", "content": text}]))
+
+
+def test_conversations_keep_their_own_messages_and_share_memory(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    agent = _agent(client)
+    first = client.conversations.create(agent_id=agent.id)
+    second = client.conversations.create(agent_id=agent.id)
+    assert first.id.startswith("conv-") and first.agent_id == agent.id
+    fresh = client.conversations.retrieve(first.id)
+    assert len(fresh.in_context_message_ids) == 1 and fresh.in_context_message_ids[0].startswith("message-")
+
+    fake_llm.script(call("core_memory_append", label="human", content="Likes apples"), say("Noted: APPLE."),
+                    say("Noted: BANANA."))
+    streamed = _send(client, first.id, "My favourite fruit is APPLE.")
+    assert [m.message_type for m in streamed if m.message_type == "assistant_message"] == ["assistant_message"]
+    client.conversations.messages.create(second.id, messages=[{"role": "user", "content": "Mine is BANANA."}],
+                                         streaming=False)
+
+    # Each model request saw only its own conversation's messages, and the shared memory.
+    third_request = fake_llm.requests[2]
+    assert "BANANA" in _prompt_texts(third_request) and "APPLE" not in _prompt_texts(third_request)
+    assert "Likes apples" in third_request["messages"][0]["content"]  # the block edit made in the first
+
+    one = list(client.conversations.messages.list(first.id, order="asc"))
+    two = list(client.conversations.messages.list(second.id, order="asc"))
+    assert one[0].message_type == "system_message" and one[1].message_type == "user_message"
+    assert "APPLE" in str([getattr(m, "content", "") for m in one]) and "BANANA" not in str(
+        [getattr(m, "content", "") for m in one])
+    assert "BANANA" in str([getattr(m, "content", "") for m in two])
+    assert one[0].id != two[0].id  # each conversation has its own system message
+    retrieved = client.conversations.retrieve(first.id)
+    assert retrieved.in_context_message_ids[0] == one[0].id and len(retrieved.in_context_message_ids) >= 3
+    assert retrieved.last_message_at is not None
+
+    # The agent's own conversation has neither; the agent's whole log has both.
+    own = client.agents.messages.list(agent.id, conversation_id="default")
+    assert not [m for m in own if m.message_type == "user_message"]
+    everything = client.agents.messages.list(agent.id, order="asc")
+    assert len([m for m in everything if m.message_type == "user_message"]) == 2
+    default_listed = list(client.conversations.messages.list("default", agent_id=agent.id))
+    assert [m.message_type for m in default_listed] == ["system_message"]
+
+    # Runs name their conversation.
+    runs = client.runs.list(agent_id=agent.id)
+    assert {r.conversation_id for r in runs} == {first.id, second.id}
+
+    ordered = client.conversations.list(agent_id=agent.id, order_by="last_message_at", order="desc")
+    assert [c.id for c in ordered][:2] == [second.id, first.id]
+    assert {c.id for c in client.conversations.list(agent_id=agent.id)} == {first.id, second.id}
+
+
+def test_fork_compact_recompile_update_delete(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    agent = _agent(client)
+    source = client.conversations.create(agent_id=agent.id, summary="colours")
+    fake_llm.script(say("Red it is."), say("You said red."))
+    _send(client, source.id, "My favourite colour is red.")
+
+    forked = client.conversations.fork(source.id)
+    assert forked.id != source.id and forked.agent_id == agent.id
+    _send(client, forked.id, "What colour did I say?")
+    assert "favourite colour is red" in _prompt_texts(fake_llm.requests[-1])
+    source_texts = [getattr(m, "content", "") for m in client.conversations.messages.list(source.id)]
+    assert "What colour did I say?" not in source_texts  # the fork went its own way
+
+    fake_llm.script(say("one"), say("two"), say("three"), {"content": "Sam likes red and counting."})
+    for text in ("count one", "count two", "count three"):
+        _send(client, source.id, text)
+    compacted = client.conversations.messages.compact(source.id)
+    assert compacted.summary == "Sam likes red and counting."
+    assert compacted.num_messages_after < compacted.num_messages_before
+    after = client.conversations.retrieve(source.id)
+    assert len(after.in_context_message_ids) == compacted.num_messages_after  # the system message, the summary, the rest
+
+    prompt = client.conversations.recompile(source.id)
+    assert "I am Ada." in prompt and "<memory_blocks>" in prompt
+
+    changed = client.conversations.update(source.id, summary="colours and counting")
+    assert changed.summary == "colours and counting"
+    assert [c.id for c in client.conversations.list(agent_id=agent.id, summary_search="counting")] == [source.id]
+
+    client.conversations.delete(forked.id)
+    with pytest.raises(letta_client.NotFoundError):
+        client.conversations.retrieve(forked.id)
+    with pytest.raises(letta_client.NotFoundError):
+        client.conversations.messages.list(forked.id)
+    assert client.agents.retrieve(agent.id).id == agent.id  # the agent and its other threads stay
+    assert client.conversations.retrieve(source.id).id == source.id
+
+
+def test_errors_answer_as_letta_does(client) -> None:  # type: ignore[no-untyped-def]
+    agent = _agent(client)
+    with pytest.raises(letta_client.NotFoundError):
+        client.conversations.retrieve("conv-00000000-0000-4000-8000-000000000000")
+    with pytest.raises(letta_client.NotFoundError):
+        client.conversations.create(agent_id="agent-00000000-0000-4000-8000-000000000000")
+    with pytest.raises(letta_client.NotFoundError):
+        client.conversations.fork("conv-00000000-0000-4000-8000-000000000000")
+    with pytest.raises(letta_client.UnprocessableEntityError) as isolated:
+        client.conversations.create(agent_id=agent.id, extra_body={"isolated_block_labels": ["human"]})
+    assert "share all of the agent's memory blocks" in isolated.value.body["detail"]
+    conversation = client.conversations.create(agent_id=agent.id)
+    with pytest.raises(letta_client.UnprocessableEntityError):
+        client.conversations.messages.create(conversation.id, messages=[{"role": "user", "content": " "}])
+    with pytest.raises(letta_client.NotFoundError) as idle:
+        client.conversations.cancel(conversation.id)
+    assert "No active runs" in idle.value.body["detail"]
+    with pytest.raises(letta_client.UnprocessableEntityError):  # too little to compact
+        client.conversations.messages.compact(conversation.id)
