@@ -34,6 +34,7 @@ class MemosGroup(LazyGroup):
         "agents": "agents:app",
         "memory": "memory:app",
         "messages": "messages:app",
+        "conversations": "conversations:app",
         "archival": "archival:app",
         "tools": "tools:app",
         "evolve": "evolve:app",

@@ -49,7 +49,9 @@ PROMPT = "you> "
 
 
 class ChatSession:
-    def __init__(self, agent_name: str | None, model: str | None, max_steps: int) -> None:
+    def __init__(self, agent_name: str | None, model: str | None, max_steps: int,
+                 conversation: str | None = None) -> None:
+        from memos.core.conversations import open_conversation
         from memos.core.workspace import Workspace
 
         self.ws = Workspace()
@@ -62,7 +64,11 @@ class ChatSession:
         self.notices: list[str] = []  # from the tool watcher's thread, shown between turns
         self.at_prompt = False
         self.watcher: Any = None
-        self.runner: AgentRunner = self._start(self.ws.resolve_agent(agent_name))
+        agent = self.ws.resolve_agent(agent_name)
+        self.conversation, created = open_conversation(self.ws.store, agent, conversation)
+        if created:
+            self.notices.append(f"started conversation '{conversation}'")
+        self.runner: AgentRunner = self._start(agent)
 
     def _start(self, agent: Any) -> AgentRunner:
         """A runner for ``agent`` with its custom tools, watched for changes while the chat runs."""
@@ -77,7 +83,8 @@ class ChatSession:
         self.notices.extend(warnings)
         assert tools is not None
         self.watcher = ToolWatcher(tools, self._notice).start()
-        return AgentRunner(self.ws, agent, model=self.model_override, max_steps=self.max_steps, custom_tools=tools)
+        return AgentRunner(self.ws, agent, model=self.model_override, max_steps=self.max_steps, custom_tools=tools,
+                           conversation=self.conversation)
 
     def _notice(self, message: str) -> None:
         """From the watcher thread: shown at once while the prompt waits, else after the reply."""
@@ -95,6 +102,7 @@ class ChatSession:
             sys.stdout.flush()
 
     def switch(self, name: str) -> None:
+        self.conversation = None  # another agent: its own conversation
         self.runner = self._start(self.ws.store.get_agent(name))
 
     def show_notices(self) -> None:
@@ -373,6 +381,9 @@ def chat(
     agent: AgentOpt = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model for this session.")] = None,
     max_steps: Annotated[int, typer.Option("--max-steps", min=1, help="Stop a reply after this many LLM calls.")] = DEFAULT_MAX_STEPS,
+    conversation: Annotated[str | None, typer.Option(
+        "--conversation", "-c", help="Chat in one of the agent's conversations, by name or id (a new name starts "
+        "one; default: the agent's own).")] = None,
 ) -> None:
     """Chat with an agent interactively."""
     import os
@@ -380,10 +391,12 @@ def chat(
     from memos.core.llm import resolve
     from memos.errors import ProviderError
 
-    session = ChatSession(agent, model or os.environ.get("MEMOS_MODEL"), max_steps)
+    session = ChatSession(agent, model or os.environ.get("MEMOS_MODEL"), max_steps, conversation)
     _setup_readline(str(session.ws.home.root / "chat_history"))
     console = session.console
-    console.print(f"memos chat · agent {session.runner.agent.name} · model {session.runner.model} · /help, Ctrl-D to leave",
+    thread = f" · conversation {session.conversation.name or session.conversation.id}" if session.conversation else ""
+    console.print(f"memos chat · agent {session.runner.agent.name}{thread} · model {session.runner.model} · "
+                  "/help, Ctrl-D to leave",
                   style="dim", markup=False)
     try:
         resolve(session.ws.config, session.runner.model)

@@ -47,11 +47,22 @@ def list_messages(
     after: Annotated[str | None, typer.Option(help="Cursor: the page after this message id (in --order).")] = None,
     order: Annotated[Order, typer.Option(help="desc = newest first.")] = Order.desc,
     agent: AgentOpt = None,
+    conversation: Annotated[str | None, typer.Option(
+        "--conversation", "-c", help="Only this conversation's messages, by name or id ('all': every conversation's; "
+        "default: the agent's own).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """A page of messages (newest first by default)."""
+    from memos.core.conversations import open_conversation
+    from memos.store.base import ALL_CONVERSATIONS, ConversationScope
+
     ws, current = agent_and_workspace(agent)
-    found = ws.store.list_messages(current.id, before=before, after=after, limit=limit, order=order.value)
+    scope: ConversationScope = ALL_CONVERSATIONS
+    if conversation != "all":
+        thread, _ = open_conversation(ws.store, current, conversation, create=False)
+        scope = thread.id if thread else None
+    found = ws.store.list_messages(current.id, before=before, after=after, limit=limit, order=order.value,
+                                   conversation=scope)
     if json_out:
         output.emit_json(found)
     else:

@@ -36,16 +36,26 @@ NoWaitOpt = Annotated[bool, typer.Option(
     "--no-wait", help="If the agent is busy with another turn, exit at once with code 75 instead of waiting.")]
 
 
-def _runner(agent: str | None, model: str | None, max_steps: int, no_wait: bool = False) -> AgentRunner:
+ConversationOpt = Annotated[str | None, typer.Option(
+    "--conversation", "-c", help="One of the agent's conversations, by name or id (a new name starts one; "
+    "default: the agent's own). See `memos conversations`.")]
+
+
+def _runner(agent: str | None, model: str | None, max_steps: int, no_wait: bool = False,
+            conversation: str | None = None, create: bool = True) -> AgentRunner:
     from memos.core.agent import AgentRunner
+    from memos.core.conversations import open_conversation
     from memos.tools.custom import custom_tools_for
 
     ws, current = agent_and_workspace(agent)
+    thread, created = open_conversation(ws.store, current, conversation, create=create)
+    if created:
+        output.note(f"started conversation '{conversation}' of agent '{current.name}'")
     tools, warnings = custom_tools_for(ws, current)
     for warning in warnings:
         output.warn(warning)
     return AgentRunner(ws, current, model=model or os.environ.get("MEMOS_MODEL") or None, max_steps=max_steps,
-                       custom_tools=tools, turn_wait=0 if no_wait else None)
+                       custom_tools=tools, turn_wait=0 if no_wait else None, conversation=thread)
 
 
 @contextmanager
@@ -144,6 +154,7 @@ def _interrupted() -> Any:
 def send(
     text: Annotated[str | None, typer.Argument(help="The message; '-' or a pipe reads stdin.")] = None,
     agent: AgentOpt = None,
+    conversation: ConversationOpt = None,
     model: ModelOpt = None,
     max_steps: MaxStepsOpt = DEFAULT_MAX_STEPS,
     json_out: JsonOpt = False,
@@ -159,7 +170,7 @@ def send(
         text = read_stdin()
     if text is None:
         raise InvalidInput("no message given", "pass the text as an argument or pipe it on stdin")
-    runner = _runner(agent, model, max_steps, no_wait)
+    runner = _runner(agent, model, max_steps, no_wait, conversation)
     cancel = threading.Event()
     with _closing(runner):
         drive(runner.send(text, cancel), cancel, json_out=json_out, jsonl=jsonl, usage=usage)
@@ -167,6 +178,7 @@ def send(
 
 def approve(
     agent: AgentOpt = None,
+    conversation: ConversationOpt = None,
     model: ModelOpt = None,
     max_steps: MaxStepsOpt = DEFAULT_MAX_STEPS,
     list_only: Annotated[bool, typer.Option("--list", help="Only list what waits for approval.")] = False,
@@ -176,9 +188,9 @@ def approve(
     usage: UsageOpt = False,
 ) -> None:
     """Approve the tool call the agent waits on, and continue."""
-    runner = _runner(agent, model, max_steps, no_wait)
+    runner = _runner(agent, model, max_steps, no_wait, conversation, create=False)
     if list_only:
-        pending = runner.ws.store.pending_tool_calls(runner.agent.id)
+        pending = runner.ws.store.pending_tool_calls(runner.agent.id, runner.conversation_id)
         if json_out:
             output.emit_json(pending)
         else:
@@ -193,6 +205,7 @@ def approve(
 def deny(
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why (the agent sees it).")] = "",
     agent: AgentOpt = None,
+    conversation: ConversationOpt = None,
     model: ModelOpt = None,
     max_steps: MaxStepsOpt = DEFAULT_MAX_STEPS,
     json_out: JsonOpt = False,
@@ -201,7 +214,7 @@ def deny(
     usage: UsageOpt = False,
 ) -> None:
     """Deny the tool call the agent waits on (it sees why)."""
-    runner = _runner(agent, model, max_steps, no_wait)
+    runner = _runner(agent, model, max_steps, no_wait, conversation, create=False)
     cancel = threading.Event()
     with _closing(runner):
         drive(runner.deny(reason, cancel), cancel, json_out=json_out, jsonl=jsonl, usage=usage)

@@ -324,8 +324,9 @@ class AgentRunner:
     def _refuse_if_pending(self) -> None:
         pending = self.ws.store.pending_tool_calls(self.agent.id, self.conversation_id)
         if pending:
+            where = f" -c {self.conversation.name or self.conversation.id}" if self.conversation else ""
             raise InvalidInput(f"agent '{self.agent.name}' is waiting for approval of {pending[0].name}",
-                               "run `memos approve` or `memos deny --reason ...` first")
+                               f"run `memos approve{where}` or `memos deny{where} --reason ...` first")
 
     # -- the loop ---------------------------------------------------------------------
     def _run(self, run: Run, cancel: threading.Event, state: RuleState,

@@ -27,4 +27,5 @@ def test_the_table_counts_what_the_server_serves() -> None:
     assert ("DELETE", "/v1/tools/{}") in served and ("GET", "/v1/runs") in served
     letta = {(m, letta_compat._shape(p)) for m, p, _ in letta_compat.letta_routes()}
     assert ("PATCH", "/v1/agents/{}/reset-messages") in letta & served
-    assert ("GET", "/v1/conversations") in letta - served  # not built yet, and the table says so
+    assert ("GET", "/v1/conversations") in letta & served
+    assert ("POST", "/v1/conversations/{}/stream") in letta - served  # not served, and the table says why
