@@ -30,7 +30,7 @@ from memos.evolve.budget import BudgetedLLM, BudgetReached
 from memos.evolve.consolidate import consolidate
 from memos.evolve.memory import evolve_log, remember, summary_text
 from memos.evolve.utility import score
-from memos.store.base import Agent, Evolution, EvolutionStatus, Message
+from memos.store.base import ALL_CONVERSATIONS, Agent, Evolution, EvolutionStatus, Message
 from memos.tools.custom import tool_repo
 from memos.tools.repo import ToolRepo
 
@@ -127,11 +127,13 @@ def recover(ws: Workspace, agent: Agent, repo: ToolRepo) -> list[str]:
 
 # -- the pass ------------------------------------------------------------------------------
 def _since_last_pass(ws: Workspace, agent: Agent) -> list[Message]:
+    """What the agent's conversations (all of them: its memory is shared) said since the last pass."""
     cursor = ws.store.get_meta(f"sleep.{agent.id}.last_message")
     try:
-        return ws.store.list_messages(agent.id, after=cursor, limit=MAX_MESSAGES, order="asc")
+        return ws.store.list_messages(agent.id, after=cursor, limit=MAX_MESSAGES, order="asc",
+                                      conversation=ALL_CONVERSATIONS)
     except MemosError:  # the cursor's message is gone: start from the recent past
-        return ws.store.list_messages(agent.id, limit=MAX_MESSAGES, order="asc")
+        return ws.store.list_messages(agent.id, limit=MAX_MESSAGES, order="asc", conversation=ALL_CONVERSATIONS)
 
 
 def _recent_calls(ws: Workspace, agent: Agent) -> list[Any]:
