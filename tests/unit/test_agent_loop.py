@@ -119,6 +119,43 @@ def test_approval_waits_then_runs_in_a_run_of_its_own(runner, fake_llm, workspac
     assert fake_llm.rejected == []
 
 
+def test_a_conversation_has_its_own_context_approvals_model_and_recovery(runner, fake_llm, workspace):
+    from memos.core.agent import AgentRunner
+    from memos.core.agents import update_agent
+
+    store = workspace.store
+    runner.agent = update_agent(workspace, runner.agent, tool_rules=[
+        {"type": "requires_approval", "tool_name": "core_memory_append"}])
+    side = store.create_conversation(runner.agent.id, name="side", model="openai/fake-side")
+    threaded = AgentRunner(workspace, runner.agent, max_steps=5, conversation=side)
+    fake_llm.script(call("core_memory_append", label="human", content="likes tea"), say("own thread answers"))
+    assert list(threaded.send("remember tea"))[-1].reason == "requires_approval"
+    # The agent's own conversation is not held up by the side thread's waiting call.
+    assert list(runner.send("hello"))[-1].reason == "end_turn"
+    assert [m["content"] for m in fake_llm.requests[1]["messages"] if m["role"] == "user"] == ["hello"]
+    assert fake_llm.requests[0]["model"] == "fake-side" and fake_llm.requests[1]["model"] == "fake-model"
+    with pytest.raises(InvalidInput, match="No tool call is currently awaiting approval"):
+        list(runner.approve())
+    with pytest.raises(InvalidInput, match="memos approve -c side"):
+        list(threaded.send("again"))
+
+    # A turn killed in the side thread: its run left running and a call with no answer. The next
+    # turn of the agent closes the run and answers the call in that thread, not in the other.
+    store.delete_conversation(side.id)
+    side = store.create_conversation(runner.agent.id, name="side2")
+    killed = store.start_run(runner.agent.id, conversation_id=side.id)
+    store.append_messages(runner.agent.id, [
+        NewMessage("user", "do it", run_id=killed.id, conversation_id=side.id),
+        NewMessage("assistant", "", tool_calls=[{"id": "call_k", "name": "conversation_search", "arguments": "{}"}],
+                   run_id=killed.id, conversation_id=side.id)])
+    fake_llm.script(say("back"))
+    events = list(runner.send("are you there"))
+    assert any(e.type == "warning" and "interrupted" in e.message for e in events)
+    answered = store.list_messages(runner.agent.id, conversation=side.id, order="asc")
+    assert answered[-1].role == "tool" and answered[-1].tool_call_id == "call_k"
+    assert all(m.tool_call_id != "call_k" for m in store.list_messages(runner.agent.id))
+
+
 def test_deny_tells_the_agent_why(runner, fake_llm, workspace):
     from memos.core.agents import update_agent
 

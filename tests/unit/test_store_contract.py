@@ -198,3 +198,57 @@ def test_tool_tags_and_return_char_limit_are_kept_and_left_alone_when_not_given(
     assert (again.tags, again.return_char_limit, again.description) == (["a", "b"], 300, "T, again.")
     library = store.save_library_tool(NewTool("lib", "L.", schema, "code", tags=["x"], source_type="python"))
     assert library.tags == ["x"] and library.return_char_limit is None
+
+
+def test_conversations_keep_their_messages_pending_calls_and_runs_apart(workspace):
+    from memos.store.base import ALL_CONVERSATIONS
+
+    store = workspace.store
+    agent = _agent(store)
+    other = _agent(store, "bob")
+    ticket = store.create_conversation(agent.id, name="ticket", summary="printer", model="openai/other")
+    assert ticket.id.startswith("conv-") and store.find_conversation(agent.id, "ticket") == ticket
+    assert store.find_conversation(agent.id, ticket.id) == ticket
+    with pytest.raises(AlreadyExists):
+        store.create_conversation(agent.id, name="ticket")
+    store.create_conversation(other.id, name="ticket")  # names are per agent
+    with pytest.raises(InvalidInput):
+        store.create_conversation(agent.id, name="two words")
+    with pytest.raises(NotFound):
+        store.find_conversation(other.id, ticket.id)
+
+    store.append_messages(agent.id, [NewMessage("user", "own thread")])
+    run = store.start_run(agent.id, conversation_id=ticket.id)
+    assert store.get_run(run.id).conversation_id == ticket.id
+    call = ToolCallRecord("toolcall-t", agent.id, "call_t", "shout", "{}", None, "pending", None)
+    store.record_step(agent.id, StepRecord(run.id, "openai/m", 1, 1, None, 1.0, "requires_approval"),
+                      [NewMessage("user", "ticket thread", conversation_id=ticket.id),
+                       NewMessage("assistant", "", tool_calls=[{"id": "call_t"}], conversation_id=ticket.id)], [call])
+    assert [m.content for m in store.list_messages(agent.id)] == ["own thread"]
+    assert [m.content for m in store.list_messages(agent.id, conversation=ticket.id, order="asc")] == [
+        "ticket thread", ""]
+    assert len(store.list_messages(agent.id, conversation=ALL_CONVERSATIONS)) == 3
+    assert store.pending_tool_calls(agent.id, None) == []
+    assert [c.tool_call_id for c in store.pending_tool_calls(agent.id, ticket.id)] == ["call_t"]
+    assert [r.run.id for r in store.list_runs(conversation_id=ticket.id)] == [run.id]
+
+    forked = store.fork_conversation(agent.id, ticket.id, name="copy")
+    copied = store.list_messages(agent.id, conversation=forked.id, order="asc")
+    assert [m.content for m in copied] == ["ticket thread", ""] and copied[0].id not in {
+        m.id for m in store.list_messages(agent.id, conversation=ticket.id)}
+    assert store.clear_context(agent.id, ticket.id) == 2
+    assert [m.in_context for m in store.list_messages(agent.id, conversation=forked.id)] == [True, True]
+
+    touched = store.update_conversation(ticket.id, touched=True)
+    assert touched.last_message_at is not None and touched.summary == "printer"
+    assert [c.id for c in store.list_conversations(agent.id, order_by="last_message_at")][0] == ticket.id
+    assert [c.id for c in store.list_conversations(agent.id, summary_search="print")] == [ticket.id]
+
+    store.delete_conversation(ticket.id)
+    with pytest.raises(NotFound):
+        store.get_conversation(ticket.id)
+    assert store.pending_tool_calls(agent.id) == []  # its waiting call went with it
+    assert [m.content for m in store.list_messages(agent.id, conversation=ALL_CONVERSATIONS, order="asc")] == [
+        "own thread", "ticket thread", ""]  # the fork's copies
+    store.delete_agent(agent.id)
+    assert [c.agent_id for c in store.list_conversations()] == [other.id]
