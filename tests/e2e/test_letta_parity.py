@@ -381,3 +381,25 @@ def test_a_block_label_changes_and_a_repeated_rule_is_one_rule(client, memos) ->
     renamed = memos("memory", "rename", "person", "human", "--agent", "ada")
     assert renamed.code == 0 and "renamed block 'person' to 'human'" in renamed.err
     assert memos("memory", "rename", "human", "two words", "--agent", "ada").code != 0
+
+
+def test_counts_summarize_and_recompile(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    ada = _agent(client, tags=["team"])
+    _agent(client, "bob")
+    assert client.get("/v1/agents/count", cast_to=int) == 2
+    assert client.get("/v1/agents/count", cast_to=int, options={"params": {"tags": ["team"]}}) == 1
+    tools = list(client.tools.list(limit=1000))
+    assert client.get("/v1/tools/count", cast_to=int) == len(tools)
+    assert client.get("/v1/blocks/count", cast_to=int, options={"params": {"label": "human"}}) == 2
+
+    prompt = client.agents.recompile(ada.id)
+    assert "I am Ada." in prompt and "Name: Sam" in prompt
+    with pytest.raises(letta_client.UnprocessableEntityError):  # nothing to summarise yet
+        client.agents.messages.compact(ada.id)
+    fake_llm.script(say("one"), say("two"), say("three"), {"content": "Sam counted to three."})
+    for text in ("one", "two", "three"):
+        client.agents.messages.create(ada.id, messages=[{"role": "user", "content": text}])
+    summarised = client.agents.messages.compact(ada.id)
+    assert summarised.summary == "Sam counted to three."
+    assert summarised.num_messages_after < summarised.num_messages_before
+    assert "Sam counted to three." in client.agents.recompile(ada.id)

@@ -8,12 +8,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, File, Form, Header, Query, Response, UploadFile
 
 from memos.core import agents as core_agents
+from memos.core.workspace import Workspace
 from memos.errors import InvalidInput, NotFound
 from memos.server import shapes
-from memos.server.deps import WS, AgentDep, agent_state, agent_states
+from memos.server.deps import WS, AgentDep, TurnService, agent_state, agent_states
 from memos.server.paging import paged
-from memos.server.schemas import LETTA_BLOCK_LIMIT, AgentCreate, AgentUpdate, GenerateRequest
-from memos.store.base import NewBlock
+from memos.server.schemas import LETTA_BLOCK_LIMIT, AgentCreate, AgentUpdate, CompactRequest, GenerateRequest
+from memos.store.base import Agent, NewBlock
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
 
@@ -63,18 +64,31 @@ def list_agents(ws: WS, name: str | None = None, query_text: str | None = None,
                 include: Annotated[list[str] | None, Query()] = None) -> list[dict[str, Any]]:
     """Agents by creation time (newest first unless ``order=asc``); ``after``/``before`` are agent ids;
     ``tags`` keeps the agents with any of them (every one with ``match_all_tags``)."""
-    agents = sorted(core_agents.with_tags(ws.store.list_agents(), tags or [], match_all_tags),
-                    key=lambda a: (a.created_at, a.id))
+    agents = _matching(ws, name, query_text, tags, match_all_tags)
     if ascending is not None:
         order = "asc" if ascending else "desc"
     if order == "desc":
         agents.reverse()
+    page = paged(agents, after=after, before=before, limit=limit)
+    return agent_states(ws, page, with_blocks=INCLUDE_BLOCKS in (include or []))
+
+
+def _matching(ws: Workspace, name: str | None, query_text: str | None, tags: list[str] | None,
+              match_all_tags: bool) -> list[Agent]:
+    """The agents a list or count asks for, oldest first."""
+    agents = sorted(core_agents.with_tags(ws.store.list_agents(), tags or [], match_all_tags),
+                    key=lambda a: (a.created_at, a.id))
     if name:
         agents = [a for a in agents if a.name == name]
     if query_text:
         agents = [a for a in agents if query_text.lower() in a.name.lower()]
-    page = paged(agents, after=after, before=before, limit=limit)
-    return agent_states(ws, page, with_blocks=INCLUDE_BLOCKS in (include or []))
+    return agents
+
+
+@router.get("/count")
+def count_agents(ws: WS, name: str | None = None, query_text: str | None = None,
+                 tags: Annotated[list[str] | None, Query()] = None, match_all_tags: bool = False) -> int:
+    return len(_matching(ws, name, query_text, tags, match_all_tags))
 
 
 INCLUDE_BLOCKS = "agent.blocks"
@@ -189,3 +203,26 @@ def generate(ws: WS, agent: AgentDep, body: GenerateRequest) -> dict[str, Any]:
 def delete_agent(ws: WS, agent: AgentDep) -> dict[str, Any]:
     core_agents.delete_agent(ws, agent)
     return {"deleted": agent.id}
+
+
+@router.post("/{agent_id}/summarize")
+def summarize_messages(turns: TurnService, agent: AgentDep, body: CompactRequest | None = None) -> dict[str, Any]:
+    """Summarise the older part of the agent's own conversation now (Letta's summarize)."""
+    from memos.server.routes.conversations import compact
+
+    return compact(turns, agent, None)
+
+
+@router.post("/{agent_id}/recompile")
+def recompile_agent(ws: WS, agent: AgentDep, update_timestamp: bool = False, dry_run: bool = False) -> str:
+    """The system prompt as the model reads it now (memos compiles it for every step)."""
+    from memos.server.routes.conversations import compiled_prompt
+
+    return compiled_prompt(ws, agent, None)
+
+
+@router.post("/{agent_id}/system-prompt/recompile")
+def recompile_agent_system_prompt(ws: WS, agent: AgentDep, update_timestamp: bool = False,
+                                  dry_run: bool = False) -> str:
+    """The older name of /recompile."""
+    return recompile_agent(ws, agent, update_timestamp, dry_run)

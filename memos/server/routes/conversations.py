@@ -14,7 +14,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from memos.core.context import render_blocks
+from memos.core.context import compile_context
 from memos.core.workspace import Workspace
 from memos.errors import InvalidInput, NotFound
 from memos.server import shapes
@@ -141,11 +141,22 @@ def compact_conversation(ws: WS, turns: TurnService, conversation_id: str,
                          body: CompactRequest | None = None) -> dict[str, Any]:
     """Summarise the older part of the conversation's context now, between its turns."""
     agent, conversation = _target(ws, conversation_id, body.agent_id if body else None)
-    before, after, summary = turns.compact(agent, conversation.id if conversation else None)
+    return compact(turns, agent, conversation.id if conversation else None)
+
+
+def compact(turns: TurnService, agent: Agent, conversation: str | None) -> dict[str, Any]:
+    """Letta's CompactionResponse for summarising a conversation's older context now."""
+    before, after, summary = turns.compact(agent, conversation)
     if summary is None:
         raise InvalidInput("the conversation has too few messages in context to compact")
     # Letta counts the system message among the context's messages.
     return {"summary": summary, "num_messages_before": before + 1, "num_messages_after": after + 1}
+
+
+def compiled_prompt(ws: Workspace, agent: Agent, conversation: Conversation | None) -> str:
+    """The system message as the model reads it now: prompt, memory blocks, the conversation's summary."""
+    compiled = compile_context(ws.store, agent, conversation.id if conversation else None)
+    return str(compiled.messages[0]["content"])
 
 
 @router.post("/{conversation_id}/recompile")
@@ -154,4 +165,4 @@ def recompile_conversation(ws: WS, conversation_id: str, agent_id: str | None = 
     """The system prompt as the model reads it now. memos compiles it afresh for every step, so
     there is nothing to persist (``dry_run`` changes nothing)."""
     agent, conversation = _target(ws, conversation_id, agent_id)
-    return str(shapes.system_message(agent, render_blocks(ws.store, agent), conversation)["content"])
+    return compiled_prompt(ws, agent, conversation)

@@ -64,6 +64,11 @@ def list_blocks(ws: WS, label: str | None = None, after: str | None = None, befo
     return [shapes.block(b) for b in paged(blocks, after=after, before=before, limit=limit)]
 
 
+@router.get("/blocks/count")
+def count_blocks(ws: WS, label: str | None = None) -> int:
+    return len([b for b in ws.store.list_blocks() if label is None or b.label == label])
+
+
 @router.post("/blocks/", status_code=201)
 def create_block(ws: WS, body: BlockCreate) -> dict[str, Any]:
     block = memory.create_shared(ws.store, body.label, body.value, limit=body.limit or LETTA_BLOCK_LIMIT,

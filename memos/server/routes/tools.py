@@ -29,6 +29,11 @@ def list_tools(ws: WS, name: str | None = None, after: str | None = None, before
     return paged(tools, after=after, before=before, limit=limit, key=lambda t: t["id"])
 
 
+@router.get("/tools/count")
+def count_tools(ws: WS, name: str | None = None) -> int:
+    return len(list_tools(ws, name=name, limit=1000)) if name else len(builtin_specs()) + len(ws.store.list_tools())
+
+
 def _refuse_builtin_name(source: str) -> None:
     name = library.function_name(source)
     if name in builtin_specs():
