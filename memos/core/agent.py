@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 SUMMARY_WORDS = 300
 KEEP_AFTER_COUNT_CAP = MAX_IN_CONTEXT // 2  # messages left in context when the count cap forces a summary
-EMBEDDING_TOOLS = {"archival_memory_insert", "archival_memory_search"}
+EMBEDDING_TOOLS = {"archival_memory_insert", "archival_memory_search", "semantic_search_files"}
 # Steps a process runs before the store is tuned for a long life (DuckDB's pandas probe): the
 # tune costs a one-shot `memos send` more than it saves it, a chat or a server far less.
 TUNE_AFTER_STEPS = 3
@@ -207,7 +207,12 @@ class AgentRunner:
         and the request's client tools, which take the place of a tool of the same name."""
         custom = {} if self.custom_tools is None else {
             n: s for n, s in self.custom_tools.specs().items() if n not in self.builtins}
-        self.specs = {**self.builtins, **custom, **self.client_specs}
+        files: dict[str, ToolSpec] = {}
+        if self.ws.store.agent_folders(self.agent.id):  # Letta's file tools, while folders are attached
+            from memos.tools.files import FILE_TOOLS
+
+            files = {n: s for n, s in FILE_TOOLS.items() if n not in custom}
+        self.specs = {**self.builtins, **files, **custom, **self.client_specs}
 
     # -- turns -----------------------------------------------------------------------------
     def _exclusive(self, turn: Callable[[], Events[None]]) -> Iterator[ev.Event]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from memos.core.folders import directories_for
 from memos.store.base import Agent, Message, NewMessage, Store
 
 SUMMARY_NAME = "summary"
@@ -113,6 +114,9 @@ def compile_context(store: Store, agent: Agent, conversation: str | None = None)
     history = well_formed([m for m in in_context if not is_summary(m)])
     versions: dict[str, int] = {}
     system = agent.system.replace("{agent_name}", agent.name) + "\n\n" + render_blocks(store, agent, versions)
+    directories = directories_for(store, agent)
+    if directories:
+        system += "\n\n" + directories
     if summary is not None:
         system += ("\n\n<conversation_summary>\nEarlier messages were summarised to save space (they are still "
                    f"searchable with conversation_search):\n{summary.content}\n</conversation_summary>")

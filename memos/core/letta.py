@@ -24,7 +24,8 @@ TOOL_TYPES = {"send_message": "letta_core", "conversation_search": "letta_core",
               "core_memory_append": "letta_memory_core", "core_memory_replace": "letta_memory_core",
               "memory_insert": "letta_sleeptime_core", "memory_replace": "letta_sleeptime_core",
               "memory_rethink": "letta_sleeptime_core", "memory_finish_edits": "letta_sleeptime_core",
-              "memory_apply_patch": "letta_memory_core"}
+              "memory_apply_patch": "letta_memory_core", "open_files": "letta_files_core",
+              "grep_files": "letta_files_core", "semantic_search_files": "letta_files_core"}
 
 
 def tool_type(name: str) -> str:

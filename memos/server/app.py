@@ -52,6 +52,7 @@ def create_app(ws: Workspace | None = None, *, token: str | None = None) -> Fast
         archival,
         conversations,
         evolutions,
+        folders,
         mcp,
         memory,
         messages,
@@ -74,6 +75,6 @@ def create_app(ws: Workspace | None = None, *, token: str | None = None) -> Fast
     async def memos_error(request: Request, exc: MemosError) -> JSONResponse:
         return JSONResponse(error_body(exc), status_code=status_of(exc))
 
-    for module in (meta, agents, memory, messages, conversations, archival, tools, evolutions, runs, mcp):
+    for module in (meta, agents, memory, messages, conversations, folders, archival, tools, evolutions, runs, mcp):
         app.include_router(module.router)
     return app

@@ -9,7 +9,7 @@ from fastapi import Depends, Path, Request
 from memos.core.workspace import Workspace
 from memos.server import shapes
 from memos.server.turns import Turns
-from memos.store.base import Agent, ToolRecord
+from memos.store.base import Agent, Folder, ToolRecord
 
 
 def workspace(request: Request) -> Workspace:
@@ -39,7 +39,16 @@ def _tools(records: list[ToolRecord]) -> list[dict[str, Any]]:
 
 
 def agent_tools(ws: Workspace, agent: Agent) -> list[dict[str, Any]]:
-    return _tools(ws.store.list_agent_tools(agent.id))
+    return _tools(ws.store.list_agent_tools(agent.id)) + file_tools(ws.store.agent_folders(agent.id))
+
+
+def file_tools(folders: list[Folder]) -> list[dict[str, Any]]:
+    """Letta's file tools, which an agent has while a folder is attached to it."""
+    if not folders:
+        return []
+    from memos.tools.files import FILE_TOOLS
+
+    return [shapes.builtin_tool(spec) for spec in FILE_TOOLS.values()]
 
 
 def agent_state(ws: Workspace, agent: Agent) -> dict[str, Any]:
@@ -52,4 +61,6 @@ def agent_states(ws: Workspace, agents: list[Agent], *, with_blocks: bool = True
     ids = [a.id for a in agents]
     blocks = ws.store.blocks_by_agent(ids) if with_blocks else {a.id: [] for a in agents}
     tools = ws.store.tools_by_agent(ids)
-    return [shapes.agent_state(a, blocks[a.id], _tools(tools[a.id])) for a in agents]
+    folders = {a.id: ws.store.agent_folders(a.id) for a in agents}
+    return [shapes.agent_state(a, blocks[a.id], _tools(tools[a.id]) + file_tools(folders[a.id]), folders[a.id])
+            for a in agents]

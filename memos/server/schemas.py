@@ -169,3 +169,20 @@ class ConversationMessageRequest(MessageRequest):
 class CompactRequest(Body):
     agent_id: str | None = None
     compaction_settings: dict[str, Any] | None = None
+
+
+class FolderCreate(Body):
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = None
+    instructions: str | None = None
+    metadata: dict[str, Any] | None = None
+    embedding: str | None = None
+    embedding_config: dict[str, Any] | None = None
+    embedding_chunk_size: int | None = None
+
+
+class FolderUpdate(Body):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = None
+    instructions: str | None = None
+    metadata: dict[str, Any] | None = None

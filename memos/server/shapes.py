@@ -17,7 +17,7 @@ from memos.core import letta
 from memos.core.completion import partial_string_field
 from memos.core.context import SUMMARY_NAME
 from memos.core.limits import TOOL_RETURN_LIMIT
-from memos.store.base import Agent, Block, Conversation, Message, Passage, ToolRecord
+from memos.store.base import Agent, Block, Conversation, Folder, Message, Passage, ToolRecord
 from memos.tools.registry import ToolSpec
 from memos.tools.reply import REPLY_TOOL
 
@@ -52,14 +52,16 @@ def embedding_config(model: str) -> dict[str, Any]:
     return letta.embedding_config_for(model)
 
 
-def agent_state(agent: Agent, blocks: list[Block], tools: list[dict[str, Any]]) -> dict[str, Any]:
+def agent_state(agent: Agent, blocks: list[Block], tools: list[dict[str, Any]],
+                folders: list[Folder] | None = None) -> dict[str, Any]:
     shaped = [block(b) for b in blocks]
     return {
         "id": agent.id, "name": agent.name, "description": agent.description, "agent_type": letta.AGENT_TYPE,
         "system": agent.system, "model": agent.model, "embedding": agent.embedding_model,
         "llm_config": llm_config(agent), "embedding_config": embedding_config(agent.embedding_model),
         "blocks": shaped, "memory": {"blocks": shaped, "agent_type": letta.AGENT_TYPE},
-        "tools": tools, "tool_rules": agent.tool_rules, "sources": [], "tags": agent.tags,
+        "tools": tools, "tool_rules": agent.tool_rules,
+        "sources": [folder(f) for f in folders or []], "tags": agent.tags,
         "metadata": agent.metadata, "created_at": iso(agent.created_at), "updated_at": iso(agent.updated_at),
     }
 
@@ -134,6 +136,14 @@ def system_message(agent: Agent, memory: str, conversation: Conversation | None 
     since = conversation.created_at if conversation is not None else agent.created_at
     return _base(system_message_id(agent, conversation), iso(since), "system_message", content=content,
                  run_id=None, step_id=None)
+
+
+def folder(f: Folder) -> dict[str, Any]:
+    """Letta's Folder (a "source" in an agent's state)."""
+    return {"id": f.id, "name": f.name, "description": f.description, "instructions": f.instructions,
+            "metadata": f.metadata, "embedding_config": letta.embedding_config_for(f.embedding_model),
+            "vector_db_provider": "native", "created_at": iso(f.created_at), "updated_at": iso(f.updated_at),
+            "created_by_id": None, "last_updated_by_id": None}
 
 
 def conversation(c: Conversation, agent: Agent, in_context_ids: list[str]) -> dict[str, Any]:

@@ -140,6 +140,56 @@ class Conversation:
 
 
 @dataclass(frozen=True)
+class Folder:
+    """A folder of files (Letta's folder, once "source") that agents read once it is attached."""
+
+    id: str
+    name: str
+    description: str | None
+    instructions: str | None  # how an agent should use it, shown with the folder in the prompt
+    metadata: dict[str, Any]
+    embedding_model: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class FolderFile:
+    id: str
+    folder_id: str
+    file_name: str  # unique in its folder
+    original_file_name: str
+    file_type: str | None
+    file_size: int
+    content: str
+    created_at: datetime
+    updated_at: datetime
+    chunks: int = 0
+
+
+@dataclass(frozen=True)
+class FileChunk:
+    """A piece of a file's text with its embedding, for semantic search."""
+
+    start_line: int  # 1-based line of the file the piece starts on
+    text: str
+    embedding: Any  # np.ndarray of EMBEDDING_DIM float32
+
+
+@dataclass(frozen=True)
+class AgentFile:
+    """A file of a folder attached to an agent, as the agent sees it: open (a window of its lines
+    in the prompt) or closed (its name only)."""
+
+    file: FolderFile
+    folder: Folder
+    is_open: bool
+    start_line: int | None  # the window, 1-based and inclusive; end None: to the end
+    end_line: int | None
+    opened_at: datetime | None
+
+
+@dataclass(frozen=True)
 class MessageStats:
     total: int
     in_context: int
@@ -638,6 +688,71 @@ class Store(abc.ABC):
     def fork_conversation(self, agent_id: str, source: str | None, *, name: str | None = None) -> Conversation:
         """A new conversation whose context starts as a copy of ``source``'s in-context messages
         (None: the agent's own conversation)."""
+
+    # -- folders and files ------------------------------------------------------------
+    @abc.abstractmethod
+    def create_folder(self, name: str, *, description: str | None = None, instructions: str | None = None,
+                      metadata: dict[str, Any] | None = None, embedding_model: str) -> Folder: ...
+
+    @abc.abstractmethod
+    def get_folder(self, id_or_name: str) -> Folder: ...
+
+    @abc.abstractmethod
+    def list_folders(self) -> list[Folder]:
+        """Every folder, oldest first."""
+
+    @abc.abstractmethod
+    def update_folder(self, folder_id: str, *, name: str | None = None, description: str | None = None,
+                      instructions: str | None = None, metadata: dict[str, Any] | None = None) -> Folder: ...
+
+    @abc.abstractmethod
+    def delete_folder(self, folder_id: str) -> None:
+        """The folder, its files and chunks; agents it was attached to no longer see it."""
+
+    @abc.abstractmethod
+    def add_file(self, folder_id: str, *, file_name: str, original_file_name: str, file_type: str | None,
+                 content: str, chunks: Sequence[FileChunk], replace: bool = False) -> FolderFile:
+        """Store a file with its chunks; a name taken in the folder is refused unless ``replace``."""
+
+    @abc.abstractmethod
+    def get_file(self, file_id: str) -> FolderFile: ...
+
+    @abc.abstractmethod
+    def list_files(self, folder_id: str) -> list[FolderFile]:
+        """The folder's files by name, with their chunk counts (content included)."""
+
+    @abc.abstractmethod
+    def delete_file(self, file_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def attach_folder(self, agent_id: str, folder_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def detach_folder(self, agent_id: str, folder_id: str) -> None:
+        """The agent no longer sees the folder (its open files close)."""
+
+    @abc.abstractmethod
+    def agent_folders(self, agent_id: str) -> list[Folder]: ...
+
+    @abc.abstractmethod
+    def folder_agents(self, folder_id: str) -> list[str]:
+        """Ids of the agents the folder is attached to."""
+
+    @abc.abstractmethod
+    def agent_files(self, agent_id: str) -> list[AgentFile]:
+        """The files of the agent's folders, by folder and name, with what the agent has open."""
+
+    @abc.abstractmethod
+    def open_file(self, agent_id: str, file_id: str, start_line: int, end_line: int | None) -> None:
+        """Open (or move the window of) one of the agent's files."""
+
+    @abc.abstractmethod
+    def close_files(self, agent_id: str, file_ids: Sequence[str] | None = None) -> int:
+        """Close these of the agent's files (None: all); how many were open."""
+
+    @abc.abstractmethod
+    def folder_chunks(self, folder_ids: Sequence[str]) -> list[tuple[str, FileChunk]]:
+        """(file id, chunk) of every file in these folders, for semantic search."""
 
     # -- turns, runs, steps, tool calls ---------------------------------------------
     @abc.abstractmethod

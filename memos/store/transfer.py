@@ -32,6 +32,7 @@ from memos.store.postgres.store import PostgresStore
 from memos.store.sql import rows
 from memos.store.sql.evolutions import CANARY_COLUMNS, JSON_FIELDS
 from memos.store.sql.evolutions import COLUMNS as EVOLUTION_COLUMNS
+from memos.store.sql.folders import CHUNK_COLUMNS, FILE_COLUMNS, FOLDER_COLUMNS
 from memos.store.sql.runs import RUN_COLUMNS, STEP_COLUMNS, TOOL_CALL_COLUMNS
 
 BATCH = 2000
@@ -47,6 +48,7 @@ class Table:
     key: str  # the order rows are compared in
     json_columns: tuple[str, ...] = ()
     where: str = "true"
+    float32_columns: tuple[str, ...] = ()  # float lists compared as float32 (PostgreSQL's real[] reads back in text)
 
 
 # In dependency order. store_meta's store_id names a store and stays the target's own.
@@ -63,6 +65,11 @@ TABLES = (
     Table("tools", "id, name, description, json_schema, source_type, source_code, repo_commit, created_at, "
                    "updated_at, tags, return_char_limit", "id", ("json_schema", "tags")),
     Table("agent_tools", "agent_id, tool_id, created_at", "agent_id, tool_id"),
+    Table("folders", FOLDER_COLUMNS, "id", ("metadata",)),
+    Table("folder_files", FILE_COLUMNS, "id"),
+    Table("file_chunks", CHUNK_COLUMNS, "file_id, chunk", float32_columns=("vector",)),
+    Table("agent_folders", "agent_id, folder_id, created_at", "agent_id, folder_id"),
+    Table("agent_files", "agent_id, file_id, start_line, end_line, opened_at", "agent_id, file_id"),
     Table("runs", RUN_COLUMNS, "id"),
     Table("steps", STEP_COLUMNS, "id"),
     Table("tool_calls", TOOL_CALL_COLUMNS, "id", ("arguments",)),
@@ -115,11 +122,13 @@ class _Digest:
     def __init__(self, table: Table) -> None:
         names = [c.strip() for c in table.columns.split(",")]
         self.json_flags = [name in table.json_columns for name in names]
+        self.float32_flags = [name in table.float32_columns for name in names]
         self.sha = hashlib.sha256()
         self.count = 0
 
     def add(self, row: Sequence[Any]) -> None:
-        canonical = [_canonical(v, j) for v, j in zip(row, self.json_flags)]
+        canonical = [np.asarray(v, dtype="<f4").tobytes().hex() if f else _canonical(v, j)
+                     for v, j, f in zip(row, self.json_flags, self.float32_flags)]
         self.sha.update(json.dumps(canonical, separators=(",", ":")).encode())
         self.sha.update(b"\n")
         self.count += 1

@@ -9,6 +9,7 @@ import pytest
 
 from memos.store.base import (
     ALL_CONVERSATIONS,
+    FileChunk,
     BlockChange,
     CanaryCall,
     NewAgent,
@@ -56,6 +57,12 @@ def _fill(store) -> dict:  # type: ignore[no-untyped-def]
                       [NewMessage("assistant", "done")],
                       [ToolCallRecord("toolcall-x", ada.id, "c1", "weather", '{"city": "Oslo"}', "sunny", "success", 4.5)])
     store.finish_run(run.id, "completed", "end_turn")
+    manuals = store.create_folder("manuals", description="how-tos", metadata={"v": 1},
+                                  embedding_model="local/all-MiniLM-L6-v2")
+    guide = store.add_file(manuals.id, file_name="guide.md", original_file_name="guide.md", file_type="text/markdown",
+                           content="step one\nstep two", chunks=[FileChunk(1, "step one\nstep two", vectors[5])])
+    store.attach_folder(ada.id, manuals.id)
+    store.open_file(ada.id, guide.id, 1, 2)
     side = store.create_conversation(ada.id, name="side", summary="a side thread", model="openai/other")
     store.update_conversation(side.id, touched=True)
     side_run = store.start_run(ada.id, conversation_id=side.id)
@@ -77,13 +84,17 @@ def _view(store, agent_ids):  # type: ignore[no-untyped-def]
             "evolutions": store.list_evolutions(), "meta": store.get_meta("evolve.last_pass.ada"),
             "canary_calls": [store.list_canary_calls(e.id) for e in store.list_evolutions()],
             "runs": store.list_runs(limit=100), "steps": store.list_steps(limit=100),
-            "conversations": store.list_conversations()}
+            "conversations": store.list_conversations(), "folders": store.list_folders(),
+            "files": [store.list_files(f.id) for f in store.list_folders()],
+            "chunks": [(fid, c.start_line, c.text, c.embedding.tolist())
+                       for fid, c in store.folder_chunks([f.id for f in store.list_folders()])]}
     for agent_id in agent_ids:
         view[agent_id] = {
             "messages": store.list_messages(agent_id, limit=1000, order="asc", conversation=ALL_CONVERSATIONS),
             "passages": store.list_passages(agent_id, limit=1000),
             "tool_calls": store.list_tool_calls(agent_id),
             "history": [store.block_history(b.id) for b in store.list_agent_blocks(agent_id)],
+            "agent_files": store.agent_files(agent_id),
         }
     return view
 
@@ -100,7 +111,8 @@ def test_everything_is_copied_verified_and_usable(workspace, target, memos):
     assert report["verified"] is True
     assert {name: t["rows"] for name, t in report["tables"].items()} == {
         "store_meta": 1, "agents": 2, "blocks": 2, "agent_blocks": 3, "block_history": 5, "messages": 122,
-        "conversations": 1, "passages": 301, "tools": 2, "agent_tools": 1, "runs": 2, "steps": 1, "tool_calls": 1, "evolutions": 1,
+        "conversations": 1, "passages": 301, "tools": 2, "agent_tools": 1, "runs": 2, "folders": 1,
+        "folder_files": 1, "file_chunks": 1, "agent_folders": 1, "agent_files": 1, "steps": 1, "tool_calls": 1, "evolutions": 1,
         "canary_calls": 1}
     assert "passages: 301 rows copied and verified" in result.err
 

@@ -252,3 +252,55 @@ def test_conversations_keep_their_messages_pending_calls_and_runs_apart(workspac
         "own thread", "ticket thread", ""]  # the fork's copies
     store.delete_agent(agent.id)
     assert [c.agent_id for c in store.list_conversations()] == [other.id]
+
+
+def test_folders_files_chunks_and_what_an_agent_has_open(workspace):
+    from memos.store.base import FileChunk
+
+    store = workspace.store
+    agent = _agent(store)
+    docs = store.create_folder("docs", description="the manual", instructions="read it first",
+                               metadata={"team": "x"}, embedding_model="local/all-MiniLM-L6-v2")
+    assert docs.id.startswith("source-") and store.get_folder("docs") == docs
+    with pytest.raises(AlreadyExists):
+        store.create_folder("docs", embedding_model="local/all-MiniLM-L6-v2")
+    vectors = unit_vectors(2, seed=3)
+    guide = store.add_file(docs.id, file_name="guide.md", original_file_name="guide.md", file_type="text/markdown",
+                           content="line one\nline two\nline three", chunks=[
+                               FileChunk(1, "line one\nline two", vectors[0]), FileChunk(3, "line three", vectors[1])])
+    assert guide.chunks == 2 and guide.file_size == len("line one\nline two\nline three")
+    with pytest.raises(AlreadyExists):
+        store.add_file(docs.id, file_name="guide.md", original_file_name="guide.md", file_type=None, content="x",
+                       chunks=[])
+    replaced = store.add_file(docs.id, file_name="guide.md", original_file_name="guide.md", file_type=None,
+                              content="new", chunks=[FileChunk(1, "new", vectors[0])], replace=True)
+    assert [f.id for f in store.list_files(docs.id)] == [replaced.id]
+    chunks = store.folder_chunks([docs.id])
+    assert [(fid, c.text) for fid, c in chunks] == [(replaced.id, "new")]
+    assert abs(float(chunks[0][1].embedding @ vectors[0]) - 1.0) < 1e-5
+
+    assert store.agent_files(agent.id) == []
+    store.attach_folder(agent.id, docs.id)
+    store.attach_folder(agent.id, docs.id)  # once is enough
+    assert [f.id for f in store.agent_folders(agent.id)] == [docs.id]
+    assert store.folder_agents(docs.id) == [agent.id]
+    (item,) = store.agent_files(agent.id)
+    assert not item.is_open and item.folder.name == "docs" and item.file.content == "new"
+    store.open_file(agent.id, replaced.id, 2, 5)
+    (item,) = store.agent_files(agent.id)
+    assert item.is_open and (item.start_line, item.end_line) == (2, 5)
+    assert store.close_files(agent.id) == 1 and not store.agent_files(agent.id)[0].is_open
+
+    store.open_file(agent.id, replaced.id, 1, None)
+    store.detach_folder(agent.id, docs.id)
+    assert store.agent_files(agent.id) == [] and store.folder_agents(docs.id) == []
+    store.attach_folder(agent.id, docs.id)
+    assert not store.agent_files(agent.id)[0].is_open  # detaching closed it
+    renamed = store.update_folder(docs.id, name="manual", instructions="skim it")
+    assert renamed.name == "manual" and renamed.description == "the manual" and renamed.metadata == {"team": "x"}
+    store.delete_file(replaced.id)
+    with pytest.raises(NotFound):
+        store.get_file(replaced.id)
+    store.delete_folder(docs.id)
+    assert store.list_folders() == [] and store.agent_folders(agent.id) == []
+    assert store.folder_chunks([docs.id]) == []

@@ -35,6 +35,7 @@ from memos.store.migrations import migrations_for
 from memos.store.sql import rows
 from memos.store.sql.conversations import ConversationsMixin
 from memos.store.sql.evolutions import EvolutionsMixin
+from memos.store.sql.folders import FoldersMixin
 from memos.store.sql.host import SQLHost
 from memos.store.sql.messages import MessagesMixin
 from memos.store.sql.runs import RunsMixin
@@ -45,7 +46,7 @@ _AGENT_FIELDS = {"name", "description", "system", "model", "embedding_model", "c
                  "tool_rules", "metadata", "tags"}
 
 
-class SQLStore(MessagesMixin, ConversationsMixin, RunsMixin, ToolsMixin, EvolutionsMixin, SQLHost):
+class SQLStore(MessagesMixin, ConversationsMixin, FoldersMixin, RunsMixin, ToolsMixin, EvolutionsMixin, SQLHost):
     # -- what each backend supplies (and SQLHost's _lock and _insert_many) --------
     def _delete_agent_extras(self, con: Any, agent_id: str) -> None:
         """Delete what only this backend keeps for an agent (called inside delete_agent)."""
@@ -187,7 +188,7 @@ class SQLStore(MessagesMixin, ConversationsMixin, RunsMixin, ToolsMixin, Evoluti
                         "(SELECT tool_id FROM agent_tools WHERE agent_id <> ?)", [agent.id, agent.id])
             self._delete_agent_extras(con, agent.id)
             for table in ("messages", "conversations", "passages", "agent_blocks", "agent_tools", "tool_calls",
-                          "steps", "runs", "evolutions", "canary_calls"):
+                          "steps", "runs", "evolutions", "canary_calls", "agent_folders", "agent_files"):
                 con.execute(f"DELETE FROM {table} WHERE agent_id = ?", [agent.id])
             for block_id in orphans:
                 con.execute("DELETE FROM block_history WHERE block_id = ?", [block_id])
