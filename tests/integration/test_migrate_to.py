@@ -9,9 +9,9 @@ import pytest
 
 from memos.store.base import (
     ALL_CONVERSATIONS,
-    FileChunk,
     BlockChange,
     CanaryCall,
+    FileChunk,
     NewAgent,
     NewBlock,
     NewMessage,
