@@ -26,8 +26,10 @@ WHY_NOT = {
                       "refused (every block is shared; settings live in config.toml), and turns of one agent "
                       "take turns across its conversations (Letta runs them at once)"),
     "groups": "multi-agent groups: not built yet (issue 21); memos's sleep pass is its own sleep-time agent",
-    "folders": "files as memory (folders, files, their tools): not built yet (issue 21)",
-    "sources": "the older name of folders: not built yet",
+    "folders": ("served but `metadata` (Letta Cloud's usage figures) and a folder's `passages` list; "
+                "uploads are read as UTF-8 text (PDFs and other binary files are refused: convert them first) "
+                "and processed before the request returns"),
+    "sources": "the older name of folders: memos serves /v1/folders only (letta-client 1.x uses those)",
     "mcp-servers": "connect (an OAuth flow for a remote server) is not served: memos takes credentials from its environment",
     "identities": "identities (end users behind agents): not built",
     "archives": "shared archives across agents: memos's archival memory is per agent",
@@ -101,7 +103,7 @@ def render() -> str:
              "Its `tests/test_sdk_client.py`, with an always-answering stand-in "
              "for the LLM: 15 passed, 4 skipped; of the 14 failed, 6 call methods letta-client 1.12.1 no longer "
              "has (`tools.upsert_from_function`) or import Letta's server, 4 ask an Anthropic model without a "
-             "key, 3 need folders and files (not built), 1 needs a real model to edit memory; 6 errors are "
+             "key, 3 need folders and files (since built: see tests/e2e/test_folders.py), 1 needs a real model to edit memory; 6 errors are "
              "fixtures that start Letta's own server or E2B.", "",
              "| group | served | of | not served, and why |", "|---|---|---|---|"]
     for group, members in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):

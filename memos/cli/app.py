@@ -35,6 +35,7 @@ class MemosGroup(LazyGroup):
         "memory": "memory:app",
         "messages": "messages:app",
         "conversations": "conversations:app",
+        "folders": "folders:app",
         "archival": "archival:app",
         "tools": "tools:app",
         "evolve": "evolve:app",
