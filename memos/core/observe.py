@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from memos.core.context import block_sections, compile_context, is_summary
+from memos.core.folders import directories_for
 from memos.core.tokens import count_tokens, text_tokens
 from memos.core.workspace import Workspace
 from memos.errors import NotFound
@@ -118,7 +119,7 @@ def _usage(row: UsageRow) -> dict[str, Any]:
 @dataclass(frozen=True)
 class ContextPart:
     name: str
-    kind: str  # system | block | memory | summary | messages | tools
+    kind: str  # system | block | memory | files | summary | messages | tools
     tokens: int
     detail: str = ""
 
@@ -159,6 +160,10 @@ def context_overview(ws: Workspace, agent: Agent) -> ContextOverview:
     parts = [ContextPart("system prompt", "system", text_tokens(model, system))]
     parts += [ContextPart(label, "block", text_tokens(model, text)) for label, text in sections]
     parts.append(ContextPart("memory metadata", "memory", text_tokens(model, head + "\n" + tail)))
+    directories = directories_for(ws.store, agent)
+    if directories:
+        open_files = sum(f.is_open for f in ws.store.agent_files(agent.id))
+        parts.append(ContextPart("files", "files", text_tokens(model, directories), f"{open_files} open"))
     summary = compiled.summary
     if summary is not None:
         parts.append(ContextPart("summary", "summary", text_tokens(model, summary.content),
@@ -168,6 +173,10 @@ def context_overview(ws: Workspace, agent: Agent) -> ContextOverview:
     parts.append(ContextPart("messages", "messages", count_tokens(model, history) if history else 0,
                              f"{len(shown)} in context"))
     schemas = [spec.openai_schema() for spec in builtin_specs().values()]
+    if directories:
+        from memos.tools.files import FILE_TOOLS
+
+        schemas += [spec.openai_schema() for spec in FILE_TOOLS.values()]
     schemas += [{"type": "function", "function": record.json_schema}
                 for record in ws.store.list_agent_tools(agent.id)]
     parts.append(ContextPart("tool schemas", "tools", text_tokens(model, json.dumps(schemas)),

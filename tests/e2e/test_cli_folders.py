@@ -42,6 +42,8 @@ def test_a_folder_an_agent_reads_from_the_terminal(memos, chat_agent, fake_llm, 
     assert [(f["file"], f["open"]) for f in opened] == [
         ("runbooks/faq.txt", False), ("runbooks/oncall.md", True), ("runbooks/piped.txt", False)]
 
+    parts = {p["name"]: p for p in memos("context", "--json").json()["parts"]}
+    assert parts["files"]["tokens"] > 0 and parts["files"]["detail"] == "1 open"
     assert memos("folders", "detach", "runbooks").code == 0
     fake_llm.script(say("ok"))
     assert memos("send", "hi").code == 0
