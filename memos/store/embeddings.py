@@ -135,7 +135,14 @@ class LiteLLMEmbedder:
         except Exception as exc:  # litellm raises many provider-specific types
             raise ProviderError(f"embedding with {self.name} failed: {first_line(exc)}",
                                 "check the model name and the provider's API key") from None
-        matrix = np.asarray([item["embedding"] for item in response["data"]], dtype=np.float32)
+        try:
+            matrix = np.asarray([item["embedding"] for item in response["data"]], dtype=np.float32)
+        except (KeyError, TypeError, ValueError) as exc:  # a server that answered something else
+            raise ProviderError(f"embedding with {self.name} returned no vectors ({first_line(exc)})",
+                                "check that the provider serves embeddings for this model") from None
+        if matrix.ndim != 2 or len(matrix) != len(texts):
+            raise ProviderError(f"embedding with {self.name} returned {len(matrix)} vectors for {len(texts)} texts",
+                                "check that the provider serves embeddings for this model")
         if matrix.shape[1] != self.dim:
             raise EmbeddingError(
                 f"embedding model {self.name} returns {matrix.shape[1]}-dim vectors; this store holds {self.dim}-dim vectors",

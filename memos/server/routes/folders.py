@@ -59,9 +59,12 @@ def create_folder(ws: WS, body: FolderCreate) -> dict[str, Any]:
     if body.embedding_chunk_size is not None:
         raise InvalidInput("memos cuts files into chunks of whole lines of its own size",
                            "leave out embedding_chunk_size")
-    model = body.embedding or (body.embedding_config or {}).get("handle") or ws.config.get("embedding_model")
+    # Files are embedded with memos's model (384 dimensions, like every vector in its store), whatever
+    # a client names: Letta's clients name OpenAI's by habit, which has other dimensions. The
+    # folder's embedding_config says which model it is.
+    model = str(ws.config.get("embedding_model"))
     return shapes.folder(ws.store.create_folder(body.name, description=body.description, instructions=body.instructions,
-                                               metadata=body.metadata, embedding_model=str(model)))
+                                               metadata=body.metadata, embedding_model=model))
 
 
 @router.get("/folders/count")
