@@ -212,7 +212,14 @@ class AgentRunner:
             from memos.tools.files import FILE_TOOLS
 
             files = {n: s for n, s in FILE_TOOLS.items() if n not in custom}
-        self.specs = {**self.builtins, **files, **custom, **self.client_specs}
+        self.specs = {**self.builtins, **files, **custom, **self.attached_letta_tools(), **self.client_specs}
+
+    def attached_letta_tools(self) -> dict[str, ToolSpec]:
+        """Letta's multi-agent tools the agent was given (tool rows of their own source type)."""
+        from memos.tools.multi_agent import MULTI_AGENT_TOOLS, SOURCE_TYPE
+
+        return {r.name: MULTI_AGENT_TOOLS[r.name] for r in self.ws.store.list_agent_tools(self.agent.id)
+                if r.source_type == SOURCE_TYPE and r.name in MULTI_AGENT_TOOLS}
 
     # -- turns -----------------------------------------------------------------------------
     def _exclusive(self, turn: Callable[[], Events[None]]) -> Iterator[ev.Event]:
@@ -512,7 +519,7 @@ class AgentRunner:
 
     def _invoke(self, name: str, raw_arguments: str, call_id: str | None = None) -> tuple[str, str, ToolContext]:
         """Run one tool; returns (result text, status, its context). Never raises for a tool's failure."""
-        ctx = ToolContext(self.ws.store, self.agent, seen=self.seen, call_id=call_id)
+        ctx = ToolContext(self.ws.store, self.agent, seen=self.seen, call_id=call_id, workspace=self.ws)
         spec = self.specs.get(name)
         try:
             if spec is None:

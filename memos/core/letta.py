@@ -4,6 +4,7 @@ alike, so an agent reads the same over the API and in an exported .af file."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from memos.store.base import EMBEDDING_DIM
@@ -25,7 +26,14 @@ TOOL_TYPES = {"send_message": "letta_core", "conversation_search": "letta_core",
               "memory_insert": "letta_sleeptime_core", "memory_replace": "letta_sleeptime_core",
               "memory_rethink": "letta_sleeptime_core", "memory_finish_edits": "letta_sleeptime_core",
               "memory_apply_patch": "letta_memory_core", "open_files": "letta_files_core",
-              "grep_files": "letta_files_core", "semantic_search_files": "letta_files_core"}
+              "grep_files": "letta_files_core", "semantic_search_files": "letta_files_core",
+              "send_message_to_agent_and_wait_for_reply": "letta_multi_agent_core",
+              "send_message_to_agents_matching_tags": "letta_multi_agent_core"}
+
+
+def builtin_tool_id(name: str) -> str:
+    """Built-ins have no rows; a stable id per name keeps clients' tool ids valid across restarts."""
+    return f"tool-{uuid.uuid5(uuid.NAMESPACE_URL, 'memos:builtin:' + name)}"
 
 
 def tool_type(name: str) -> str:

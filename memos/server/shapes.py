@@ -16,6 +16,7 @@ from memos.core import events as ev
 from memos.core import letta
 from memos.core.completion import partial_string_field
 from memos.core.context import SUMMARY_NAME
+from memos.core.letta import builtin_tool_id
 from memos.core.limits import TOOL_RETURN_LIMIT
 from memos.store.base import Agent, Block, Conversation, Folder, Message, Passage, ToolRecord
 from memos.tools.registry import ToolSpec
@@ -66,11 +67,6 @@ def agent_state(agent: Agent, blocks: list[Block], tools: list[dict[str, Any]],
     }
 
 
-def builtin_tool_id(name: str) -> str:
-    """Built-ins have no rows; a stable id per name keeps clients' tool ids valid across restarts."""
-    return f"tool-{uuid.uuid5(uuid.NAMESPACE_URL, 'memos:builtin:' + name)}"
-
-
 def builtin_tool(spec: ToolSpec) -> dict[str, Any]:
     return {"id": builtin_tool_id(spec.name), "name": spec.name, "description": spec.description,
             "json_schema": {"name": spec.name, "description": spec.description, "parameters": spec.parameters},
@@ -80,6 +76,10 @@ def builtin_tool(spec: ToolSpec) -> dict[str, Any]:
 
 
 def custom_tool(record: ToolRecord) -> dict[str, Any]:
+    from memos.tools.multi_agent import MULTI_AGENT_TOOLS, SOURCE_TYPE
+
+    if record.source_type == SOURCE_TYPE and record.name in MULTI_AGENT_TOOLS:  # Letta's, given to this agent
+        return builtin_tool(MULTI_AGENT_TOOLS[record.name])
     if record.source_type == "mcp":  # an MCP server's tool attached to an agent: its address is its source
         server, tool = record.source_code.removeprefix("mcp:").split("/", 1) if record.source_code else ("", "")
         return mcp_tool(record.id, record.name, record.json_schema, server, tool, record.return_char_limit)

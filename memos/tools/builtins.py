@@ -38,6 +38,7 @@ class ToolContext:
     call_id: str | None = None  # the model's id of this tool call (a canary routes by it)
     served_commit: str | None = None  # a canaried custom tool: the commit whose code answered
     canary_calls: list[CanaryCall] = field(default_factory=list)  # stored with the step
+    workspace: Any = None  # the runner's Workspace: tools that run other agents' turns need it
 
     def rewrite_base(self, label: str) -> int | None:
         return self.seen.get(label)

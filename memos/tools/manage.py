@@ -10,6 +10,7 @@ from typing import Any
 from memos.core.workspace import Workspace
 from memos.errors import InvalidInput, MemosError, NotFound
 from memos.store.base import Agent
+from memos.tools import multi_agent
 from memos.tools.custom import AgentTools, LoadedTool, LoadProblem
 from memos.tools.registry import ToolSpec, check_arguments
 from memos.tools.repo import check_tool_name
@@ -56,8 +57,10 @@ def list_tools(tools: AgentTools) -> list[ToolRow]:
     from memos.tools.builtins import builtin_specs
 
     records = tools.ws.store.list_agent_tools(tools.agent.id)
-    attached = {r.name for r in records if not mcp.is_mcp(r)}
+    given = {r.name for r in records if r.source_type == multi_agent.SOURCE_TYPE}
+    attached = {r.name for r in records if not mcp.is_mcp(r)} - given
     rows = [ToolRow(s.name, "builtin", True, s.description) for s in builtin_specs().values()]
+    rows += [ToolRow(s.name, "letta", s.name in given, s.description) for s in multi_agent.MULTI_AGENT_TOOLS.values()]
     for name in tools.repo.tool_names():
         tool, problem = tools.get(name), _problem(tools, name)
         rows.append(ToolRow(name, "custom", name in attached, tool.description if tool else "", f"{name}.py",
@@ -82,6 +85,9 @@ def attach(tools: AgentTools, name: str) -> str:
 
     if name.startswith("mcp:"):
         return mcp.attach(tools.ws, tools.agent, *mcp.parse_address(name)).name
+    if name in multi_agent.MULTI_AGENT_TOOLS and tools.get(name) is None:  # Letta's, not a repo tool of that name
+        multi_agent.attach(tools.ws.store, tools.agent, multi_agent.MULTI_AGENT_TOOLS[name])
+        return name
     return tools.attach(name).name
 
 

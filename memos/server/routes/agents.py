@@ -29,20 +29,28 @@ def _blocks(body: AgentCreate) -> list[NewBlock] | None:
 @router.post("/", status_code=201)
 def create_agent(ws: WS, body: AgentCreate, response: Response) -> dict[str, Any]:
     from memos.mcp_tools import tools as mcp_tools
+    from memos.tools import multi_agent
 
     remote = {tool_id: found for tool_id in body.tool_ids or [] if (found := mcp_tools.find_by_id(ws, tool_id))}
+    # Letta's multi-agent tools, given by id or by name.
+    letta_tools = {spec.name: spec for tool_id in body.tool_ids or [] if (spec := multi_agent.by_id(tool_id))}
+    letta_tools.update({name: multi_agent.MULTI_AGENT_TOOLS[name] for name in body.tools or []
+                        if name in multi_agent.MULTI_AGENT_TOOLS})
     by_id = [ws.store.get_tool(tool_id).name for tool_id in body.tool_ids or []
-             if not _is_builtin_id(tool_id) and tool_id not in remote]
+             if not _is_builtin_id(tool_id) and tool_id not in remote and multi_agent.by_id(tool_id) is None]
     window = body.context_window_limit or (body.llm_config.context_window if body.llm_config else None)
     model = body.model or (body.llm_config.model if body.llm_config else None)
     agent = core_agents.create_agent(
         ws, body.name or f"agent-{uuid.uuid4().hex[:8]}", description=body.description or "", model=model,
         embedding_model=body.embedding, context_window=window, system=body.system, blocks=_blocks(body),
         tool_rules=body.tool_rules, metadata=body.metadata, shared_block_ids=body.block_ids or [],
-        library_tools=[*(body.tools or []), *by_id], tags=body.tags or [], letta_name=True)
+        library_tools=[*(t for t in body.tools or [] if t not in letta_tools), *by_id], tags=body.tags or [],
+        letta_name=True)
     try:
         for server, tool in remote.values():  # an MCP server's tools (Letta's tool ids from /v1/mcp-servers)
             mcp_tools.attach(ws, agent, server, tool)
+        for spec in letta_tools.values():
+            multi_agent.attach(ws.store, agent, spec)
     except BaseException:
         core_agents.delete_agent(ws, agent)
         raise

@@ -13,8 +13,9 @@ from memos.server.deps import WS, AgentDep, agent_state, agent_tools
 from memos.server.paging import paged
 from memos.server.schemas import ToolCreate, ToolRunRequest, ToolUpdate
 from memos.store.base import ToolRecord
-from memos.tools import library
+from memos.tools import library, multi_agent
 from memos.tools.builtins import builtin_specs
+from memos.tools.multi_agent import MULTI_AGENT_TOOLS
 
 router = APIRouter(prefix="/v1", tags=["tools"])
 
@@ -24,6 +25,7 @@ def list_tools(ws: WS, name: str | None = None, after: str | None = None, before
                limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
     """Built-ins first, then the library's and the agents' own tools."""
     tools = ([shapes.builtin_tool(spec) for spec in builtin_specs().values()]
+             + [shapes.builtin_tool(spec) for spec in MULTI_AGENT_TOOLS.values()]  # attached per agent
              + [shapes.custom_tool(record) for record in ws.store.list_tools()])
     tools = [t for t in tools if name is None or t["name"] == name]
     return paged(tools, after=after, before=before, limit=limit, key=lambda t: t["id"])
@@ -31,7 +33,9 @@ def list_tools(ws: WS, name: str | None = None, after: str | None = None, before
 
 @router.get("/tools/count")
 def count_tools(ws: WS, name: str | None = None) -> int:
-    return len(list_tools(ws, name=name, limit=1000)) if name else len(builtin_specs()) + len(ws.store.list_tools())
+    if name:
+        return len(list_tools(ws, name=name, limit=1000))
+    return len(builtin_specs()) + len(MULTI_AGENT_TOOLS) + len(ws.store.list_tools())
 
 
 def _refuse_builtin_name(source: str) -> None:
@@ -67,7 +71,7 @@ def upsert_tool(ws: WS, body: ToolCreate) -> dict[str, Any]:
 
 @router.get("/tools/{tool_id}")
 def get_tool(ws: WS, tool_id: str) -> dict[str, Any]:
-    for spec in builtin_specs().values():
+    for spec in [*builtin_specs().values(), *MULTI_AGENT_TOOLS.values()]:
         if shapes.builtin_tool_id(spec.name) == tool_id:
             return shapes.builtin_tool(spec)
     return shapes.custom_tool(ws.store.get_tool(tool_id))
@@ -123,6 +127,9 @@ def attach_tool(ws: WS, agent: AgentDep, tool_id: str) -> dict[str, Any]:
 
     if tool_id in {shapes.builtin_tool_id(name) for name in builtin_specs()}:
         return agent_state(ws, agent)  # built-ins are always on
+    if (letta_tool := multi_agent.by_id(tool_id)) is not None:
+        multi_agent.attach(ws.store, agent, letta_tool)
+        return agent_state(ws, agent)
     remote = mcp_tools.find_by_id(ws, tool_id)
     if remote is not None:
         mcp_tools.attach(ws, agent, *remote)
@@ -139,6 +146,8 @@ def detach_tool(ws: WS, agent: AgentDep, tool_id: str) -> dict[str, Any]:
 
     records = ws.store.list_agent_tools(agent.id)
     name = next((t.name for t in records if t.id == tool_id), None)
+    if name is None and (letta_tool := multi_agent.by_id(tool_id)) is not None:
+        name = letta_tool.name if letta_tool.name in {t.name for t in records} else None
     if name is None and (remote := mcp_tools.find_by_id(ws, tool_id)) is not None:
         name = mcp_tools.attached_as(ws, agent, *remote)
     if name is None:  # a library tool's id: the agent has its own copy, by the same name
