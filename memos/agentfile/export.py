@@ -16,6 +16,7 @@ from memos.agentfile.configs import KEPT
 from memos.core.letta import AGENT_TYPE, embedding_config_for, llm_config_for, tool_type
 from memos.core.workspace import Workspace
 from memos.store.base import Agent, Message
+from memos.tools.multi_agent import SOURCE_TYPE as MULTI_AGENT_SOURCE
 
 if TYPE_CHECKING:
     from memos.tools.repo import ToolRepo
@@ -81,6 +82,11 @@ def _tool_docs(ws: Workspace, agent: Agent, builtins: dict[str, Any], kept: list
                          "description": record.description, "json_schema": record.json_schema,
                          "tags": [f"mcp:{server}"], "source_code": None,
                          "metadata_": {"mcp": {"server_name": server, "tool_name": remote}}})
+            continue
+        if record.source_type == MULTI_AGENT_SOURCE:  # one of Letta's own tools, given to this agent
+            docs.append({"name": record.name, "tool_type": tool_type(record.name), "source_type": "python",
+                         "description": record.description, "json_schema": record.json_schema, "tags": [],
+                         "source_code": None})
             continue
         docs.append({"name": record.name, "tool_type": "custom", "source_type": "python",
                      "description": record.description, "json_schema": record.json_schema, "tags": [],

@@ -27,6 +27,7 @@ from memos.core.letta import AGENT_TYPE, embedding_config_for, llm_config_for
 from memos.core.workspace import Workspace
 from memos.errors import AlreadyExists, InvalidInput
 from memos.store.base import EMBEDDING_DIM, Agent, NewAgent, NewBlock, NewMessage, NewTool
+from memos.tools.multi_agent import MULTI_AGENT_TOOLS
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class _Plan:
     tags: list[str]
     notes: list[str] = field(default_factory=list)
     mcp_tools: list[tuple[str, str, str]] = field(default_factory=list)  # (server, tool, name) configured here
+    letta_tools: list[str] = field(default_factory=list)  # Letta's multi-agent tools it was given
 
 
 def import_agent_file(ws: Workspace, data: bytes | str, *, source: str, name: str | None = None,
@@ -205,6 +207,8 @@ def _plan(ws: Workspace, parsed: AgentFile, agent: FileAgent, loaded: dict[str, 
     local_mcp = {t.name: found for t in missing if (found := _local_mcp_tool(ws, t)) is not None}
     remote = [(*found, name) for name, found in local_mcp.items()]
     missing = [t for t in missing if t.name not in local_mcp]
+    letta_given = [t.name for t in missing if t.name in MULTI_AGENT_TOOLS]
+    missing = [t for t in missing if t.name not in MULTI_AGENT_TOOLS]
     for tool in used:
         if tool.name in loaded and loaded[tool.name].problem:
             notes.append(f"agent {chosen}: tool {tool.name} is in the repo but not attached: "
@@ -219,7 +223,7 @@ def _plan(ws: Workspace, parsed: AgentFile, agent: FileAgent, loaded: dict[str, 
 
     # Rules memos can enforce, against the tools the agent ends up with.
     # An MCP tool keeps its name from the file (the export wrote the name the model called it by).
-    known = builtins | {t.tool.name for t in attached} | set(local_mcp)
+    known = builtins | {t.tool.name for t in attached} | set(local_mcp) | set(letta_given)
     rules, unenforced = [], []
     for rule in agent.tool_rules:
         try:
@@ -272,7 +276,7 @@ def _plan(ws: Workspace, parsed: AgentFile, agent: FileAgent, loaded: dict[str, 
         metadata[KEPT] = kept
     return _Plan(agent, chosen, chosen_model, context_window, embedding, own, shared, rules, attached,
                  _log(agent, system) if messages else [], metadata, core_agents.checked_tags(agent.tags), notes,
-                 remote)
+                 remote, letta_given)
 
 
 def _local_mcp_tool(ws: Workspace, tool: FileTool) -> tuple[str, str] | None:
@@ -356,6 +360,7 @@ def _write(ws: Workspace, parsed: AgentFile, plans: list[_Plan], source: str,
     from memos.core.prompts import template
     from memos.mcp_tools.tools import attach as attach_mcp
     from memos.tools.library import SCHEMA_SUFFIX
+    from memos.tools.multi_agent import attach as attach_letta_tool
     from memos.tools.repo import ToolRepo
 
     created: list[Path] = []
@@ -392,6 +397,8 @@ def _write(ws: Workspace, parsed: AgentFile, plans: list[_Plan], source: str,
                                                            tool.tool.source_code, commit))
                 for server_name, remote_name, as_name in plan.mcp_tools:
                     attach_mcp(ws, agent, server_name, remote_name, as_name)
+                for name in plan.letta_tools:
+                    attach_letta_tool(ws.store, agent, MULTI_AGENT_TOOLS[name])
                 imported.append(ImportedAgent(ws.store.get_agent(agent.id), len(plan.own_blocks) + len(plan.shared_keys),
                                               len(plan.messages), [t.tool.name for t in plan.tools]))
     except BaseException:

@@ -53,6 +53,12 @@ def test_an_agent_asks_another_and_agents_with_tags(client, fake_llm) -> None:  
     answers = ast.literal_eval(returned)
     assert [a["response"] for a in answers] == [["All good."]] and answers[0]["agent_id"] != worker.id
 
+    exported = client.agents.export_file(manager.id)
+    imported = client.agents.import_file(file=("manager.af", exported.encode() if isinstance(exported, str)
+                                               else exported), append_copy_suffix=True)
+    copy_tools = {t.name for t in client.agents.tools.list(imported.agent_ids[0])}
+    assert {"send_message_to_agent_and_wait_for_reply", "send_message_to_agents_matching_tags"} <= copy_tools
+
     client.agents.tools.detach(ask.id, agent_id=manager.id)
     assert "send_message_to_agent_and_wait_for_reply" not in {t.name for t in client.agents.tools.list(manager.id)}
 
