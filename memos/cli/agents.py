@@ -23,6 +23,12 @@ def _summary_json(summary) -> dict:
     return data
 
 
+SleeptimeOpt = Annotated[int | None, typer.Option(
+    "--sleeptime", min=1, max=1000, metavar="EVERY",
+    help="Give it a sleep-time agent (NAME-sleeptime, sharing its memory) that reviews the conversation every "
+         "EVERY turns and keeps the memory blocks (Letta's; Letta's default is 5).")]
+
+
 @app.command("create")
 def create(
     name: Annotated[str, typer.Argument(help="A unique name (letters, digits, . _ -).")],
@@ -33,6 +39,7 @@ def create(
     persona: Annotated[str | None, typer.Option(help="Text of the persona block (default: the template).")] = None,
     human: Annotated[str | None, typer.Option(help="Text of the human block (default: the template).")] = None,
     tag: TagOpt = None,
+    sleeptime: SleeptimeOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Create an agent with the default persona and human blocks."""
@@ -41,6 +48,9 @@ def create(
     ws = workspace()
     agent = agents.create_agent(ws, name, description=description, model=model, embedding_model=embedding_model,
                                 context_window=context_window, persona=persona, human=human, tags=tag or [])
+    if sleeptime:
+        group = agents.enable_sleeptime(ws, agent, sleeptime)
+        output.note(f"agent '{agent.name}-sleeptime' reviews its conversation every {group.frequency} turn(s)")
     if json_out:
         output.emit_json(_summary_json(agents.summarize(ws, agent)))
     else:
@@ -124,9 +134,11 @@ def update(
     clear_rules: Annotated[bool, typer.Option("--clear-rules", help="Remove every tool rule.")] = False,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable; replaces the tags).")] = None,
     clear_tags: Annotated[bool, typer.Option("--clear-tags", help="Remove every tag.")] = False,
+    sleeptime: SleeptimeOpt = None,
+    no_sleeptime: Annotated[bool, typer.Option("--no-sleeptime", help="Remove its sleep-time agent.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Change an agent's description, model, context window, tool rules or tags."""
+    """Change an agent's description, model, context window, tool rules, tags or sleep-time agent."""
     import json
 
     from memos.core import agents
@@ -146,6 +158,13 @@ def update(
     agent = agents.update_agent(ws, ws.resolve_agent(name), description=description, model=model,
                                 context_window=context_window, tool_rules=rules,
                                 tags=[] if clear_tags else (tag or None))
+    if no_sleeptime:
+        agents.disable_sleeptime(ws, agent)
+    elif sleeptime:
+        group = agents.enable_sleeptime(ws, agent, sleeptime)
+        if group.frequency != sleeptime:
+            group = ws.store.update_group(group.id, frequency=sleeptime)
+        output.note(f"its sleep-time agent reviews the conversation every {group.frequency} turn(s)")
     if json_out:
         output.emit_json(agent)
     else:

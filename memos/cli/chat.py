@@ -246,6 +246,10 @@ class ChatSession:
             self.render(self.runner.send(text, cancel), cancel)
         except MemosError as exc:
             output.err().print(f"error: {exc}", style="red", markup=False)
+            return
+        from memos.cli.sleeptime_worker import start_reviews
+
+        start_reviews(self.runner)
 
 
 @slash("tools", "", "List the agent's tools (custom ones reload as their files change).")

@@ -61,9 +61,17 @@ def _runner(agent: str | None, model: str | None, max_steps: int, no_wait: bool 
 @contextmanager
 def _closing(runner: AgentRunner) -> Iterator[None]:
     """Close the custom tools when the turn ends, however it ends: a shadowed canary call still
-    comparing in the background is waited for and recorded, and the sandbox workers stop."""
+    comparing in the background is waited for and recorded, and the sandbox workers stop. A turn
+    that ran to a stop (whatever its exit code) counts toward a sleep-time review."""
+    from memos.cli.sleeptime_worker import start_reviews
+
     try:
         yield
+    except typer.Exit:
+        start_reviews(runner)
+        raise
+    else:
+        start_reviews(runner)
     finally:
         if runner.custom_tools is not None:
             runner.custom_tools.close()

@@ -35,6 +35,7 @@ from memos.core.context import (
 from memos.core.limits import DEFAULT_MAX_STEPS, TOOL_RETURN_LIMIT, check_message_size
 from memos.core.llm import LLM, Completion, ContextTooLong
 from memos.core.rules import RuleState
+from memos.core.sleeptime import builtins_for
 from memos.core.tokens import count_tokens, fits_within
 from memos.core.turns import recover, wait_for_turn
 from memos.core.workspace import Workspace
@@ -212,7 +213,10 @@ class AgentRunner:
             from memos.tools.files import FILE_TOOLS
 
             files = {n: s for n, s in FILE_TOOLS.items() if n not in custom}
-        self.specs = {**self.builtins, **files, **custom, **self.attached_letta_tools(), **self.client_specs}
+        # One side of a sleep-time pair keeps only its share of the built-ins (core/sleeptime.py).
+        kept = builtins_for(self.ws.store.list_groups(self.agent.id), self.agent.id)
+        builtins = self.builtins if kept is None else {n: s for n, s in self.builtins.items() if n in kept}
+        self.specs = {**builtins, **files, **custom, **self.attached_letta_tools(), **self.client_specs}
 
     def attached_letta_tools(self) -> dict[str, ToolSpec]:
         """Letta's multi-agent tools the agent was given (tool rows of their own source type)."""

@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from memos.core import sleeptime
 from memos.core.limits import MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_SYSTEM_CHARS, check_text
 from memos.core.memory import MAX_BLOCK_LIMIT, check_limit_range
 from memos.core.prompts import template
 from memos.core.workspace import AGENT_NAME, Workspace, check_agent_name
 from memos.errors import InvalidInput
-from memos.store.base import Agent, AgentCounts, Block, NewAgent, NewBlock
+from memos.store.base import Agent, AgentCounts, Block, Group, NewAgent, NewBlock
 
 # Letta's defaults for the two standard blocks.
 PERSONA_LIMIT = 20_000
@@ -152,6 +153,9 @@ def rename_agent(ws: Workspace, agent: Agent, new_name: str, *, letta_name: bool
 
 
 def delete_agent(ws: Workspace, agent: Agent) -> None:
+    """Delete the agent, its data and files, and its sleep-time agent if it has one."""
+    for helper_id in sleeptime.release(ws.store, agent):
+        delete_agent(ws, ws.store.get_agent(helper_id))
     own = ws.home.dir_of(agent)
     ws.store.delete_agent(agent.id)
     shutil.rmtree(own, ignore_errors=True)
@@ -255,3 +259,31 @@ def _checked_rules(tool_rules: list[dict], tools: Sequence[str] = (), any_tool: 
         if rule not in rules:  # as Letta: the same rule twice is one rule
             rules.append(rule)
     return rules
+
+
+def enable_sleeptime(ws: Workspace, agent: Agent, frequency: int = sleeptime.DEFAULT_FREQUENCY) -> Group:
+    """Give ``agent`` a sleep-time agent (NAME-sleeptime) sharing its memory blocks, which reviews
+    its conversation every ``frequency`` turns (core/sleeptime.py); the group they form."""
+    existing = sleeptime.group_of(ws.store, agent)
+    if existing is not None:
+        return existing
+    if sleeptime.builtins_for(ws.store.list_groups(agent.id), agent.id) == sleeptime.MEMORY_TOOLS:
+        raise InvalidInput(f"agent '{agent.name}' is a sleep-time agent itself")
+    taken = {a.name for a in ws.store.list_agents()}
+    name = next(n for n in [f"{agent.name}-sleeptime", *(f"{agent.name}-sleeptime-{i}" for i in range(2, 10_000))]
+                if n not in taken)
+    blocks = ws.store.list_agent_blocks(agent.id)
+    helper = create_agent(ws, name, model=agent.model, embedding_model=agent.embedding_model,
+                          context_window=agent.context_window, system=sleeptime.SYSTEM,
+                          blocks=[NewBlock(sleeptime.PERSONA_LABEL, sleeptime.PERSONA, 5_000,
+                                           "How the sleep-time agent works.")],
+                          shared_block_ids=[b.id for b in blocks],
+                          tool_rules=[{"type": "exit_loop", "tool_name": "memory_finish_edits"}],
+                          metadata={"sleeptime_for": agent.id}, letta_name=True)
+    return ws.store.create_group(sleeptime.SLEEPTIME, agent.id, [helper.id], frequency=frequency)
+
+
+def disable_sleeptime(ws: Workspace, agent: Agent) -> None:
+    """Remove ``agent``'s sleep-time agent (the memory blocks they shared stay with ``agent``)."""
+    for helper_id in sleeptime.release(ws.store, agent):
+        delete_agent(ws, ws.store.get_agent(helper_id))

@@ -191,12 +191,19 @@ def delete(store: Store, agent: Agent, label: str) -> Block:
 
 
 def attach(store: Store, agent: Agent, block_id: str) -> Block:
-    return store.attach_block(agent.id, block_id)
+    from memos.core.sleeptime import share_block
+
+    block = store.attach_block(agent.id, block_id)
+    share_block(store, agent, block.id, attach=True)  # its sleep-time agent keeps the same memory
+    return block
 
 
 def detach(store: Store, agent: Agent, label: str) -> Block:
+    from memos.core.sleeptime import share_block
+
     block = store.get_agent_block(agent.id, label)
     store.detach_block(agent.id, block.id)
+    share_block(store, agent, block.id, attach=False)
     return block
 
 

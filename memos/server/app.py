@@ -53,6 +53,7 @@ def create_app(ws: Workspace | None = None, *, token: str | None = None) -> Fast
         conversations,
         evolutions,
         folders,
+        groups,
         mcp,
         memory,
         messages,
@@ -75,6 +76,7 @@ def create_app(ws: Workspace | None = None, *, token: str | None = None) -> Fast
     async def memos_error(request: Request, exc: MemosError) -> JSONResponse:
         return JSONResponse(error_body(exc), status_code=status_of(exc))
 
-    for module in (meta, agents, memory, messages, conversations, folders, archival, tools, evolutions, runs, mcp):
+    for module in (meta, agents, memory, messages, conversations, folders, groups, archival, tools, evolutions, runs,
+                   mcp):
         app.include_router(module.router)
     return app

@@ -6,10 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 
+from memos.core import sleeptime
 from memos.core.workspace import Workspace
 from memos.server import shapes
 from memos.server.turns import Turns
-from memos.store.base import Agent, Folder, ToolRecord
+from memos.store.base import Agent, Folder, Group, ToolRecord
 
 
 def workspace(request: Request) -> Workspace:
@@ -31,15 +32,17 @@ def agent(ws: WS, agent_id: Annotated[str, Path(description="The agent's id (or 
 AgentDep = Annotated[Agent, Depends(agent)]
 
 
-def _tools(records: list[ToolRecord]) -> list[dict[str, Any]]:
+def _tools(records: list[ToolRecord], kept: frozenset[str] | None = None) -> list[dict[str, Any]]:
+    """Built-ins (``kept``: only these, for one side of a sleep-time pair), then the agent's own."""
     from memos.tools.builtins import builtin_specs
 
-    return ([shapes.builtin_tool(spec) for spec in builtin_specs().values()]
+    return ([shapes.builtin_tool(spec) for spec in builtin_specs().values() if kept is None or spec.name in kept]
             + [shapes.custom_tool(record) for record in records])
 
 
 def agent_tools(ws: Workspace, agent: Agent) -> list[dict[str, Any]]:
-    return _tools(ws.store.list_agent_tools(agent.id)) + file_tools(ws.store.agent_folders(agent.id))
+    kept = sleeptime.builtins_for(ws.store.list_groups(agent.id), agent.id)
+    return _tools(ws.store.list_agent_tools(agent.id), kept) + file_tools(ws.store.agent_folders(agent.id))
 
 
 def file_tools(folders: list[Folder]) -> list[dict[str, Any]]:
@@ -62,5 +65,12 @@ def agent_states(ws: Workspace, agents: list[Agent], *, with_blocks: bool = True
     blocks = ws.store.blocks_by_agent(ids) if with_blocks else {a.id: [] for a in agents}
     tools = ws.store.tools_by_agent(ids)
     folders = {a.id: ws.store.agent_folders(a.id) for a in agents}
-    return [shapes.agent_state(a, blocks[a.id], _tools(tools[a.id]) + file_tools(folders[a.id]), folders[a.id])
+    groups = ws.store.list_groups()
+    return [shapes.agent_state(a, blocks[a.id], _tools(tools[a.id], sleeptime.builtins_for(groups, a.id))
+                               + file_tools(folders[a.id]), folders[a.id], _sleeptime_group(groups, a.id))
             for a in agents]
+
+
+def _sleeptime_group(groups: list[Group], agent_id: str) -> Group | None:
+    return next((g for g in groups if g.manager_type == sleeptime.SLEEPTIME
+                 and (g.manager_agent_id == agent_id or agent_id in g.agent_ids)), None)

@@ -43,6 +43,7 @@ class LlmConfigPatch(Body):
 
 
 class AgentCreate(Body):
+    enable_sleeptime: bool | None = None  # a sleep-time agent sharing its memory (core/sleeptime.py)
     name: str | None = None
     description: str | None = None
     system: str | None = None
@@ -60,6 +61,7 @@ class AgentCreate(Body):
 
 
 class AgentUpdate(Body):
+    enable_sleeptime: bool | None = None
     name: str | None = None
     description: str | None = None
     system: str | None = None
@@ -186,3 +188,22 @@ class FolderUpdate(Body):
     description: str | None = None
     instructions: str | None = None
     metadata: dict[str, Any] | None = None
+
+
+class SleeptimeManagerConfig(Body):
+    manager_type: str
+    manager_agent_id: str | None = None
+    sleeptime_agent_frequency: int | None = Field(default=None, ge=1, le=1000)
+
+
+class GroupCreate(Body):
+    agent_ids: list[str]
+    description: str | None = None
+    manager_config: SleeptimeManagerConfig | None = None
+    shared_block_ids: list[str] | None = None
+
+
+class GroupUpdate(Body):
+    agent_ids: list[str] | None = None
+    description: str | None = None
+    manager_config: SleeptimeManagerConfig | None = None

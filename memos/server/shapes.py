@@ -18,7 +18,7 @@ from memos.core.completion import partial_string_field
 from memos.core.context import SUMMARY_NAME
 from memos.core.letta import builtin_tool_id
 from memos.core.limits import TOOL_RETURN_LIMIT
-from memos.store.base import Agent, Block, Conversation, Folder, Message, Passage, ToolRecord
+from memos.store.base import Agent, Block, Conversation, Folder, Group, Message, Passage, ToolRecord
 from memos.tools.registry import ToolSpec
 from memos.tools.reply import REPLY_TOOL
 
@@ -54,17 +54,32 @@ def embedding_config(model: str) -> dict[str, Any]:
 
 
 def agent_state(agent: Agent, blocks: list[Block], tools: list[dict[str, Any]],
-                folders: list[Folder] | None = None) -> dict[str, Any]:
+                folders: list[Folder] | None = None, group: Group | None = None) -> dict[str, Any]:
     shaped = [block(b) for b in blocks]
+    helper = group is not None and agent.id in group.agent_ids  # the sleep-time side of a pair
+    kind = "sleeptime_agent" if helper else letta.AGENT_TYPE
     return {
-        "id": agent.id, "name": agent.name, "description": agent.description, "agent_type": letta.AGENT_TYPE,
+        "id": agent.id, "name": agent.name, "description": agent.description, "agent_type": kind,
         "system": agent.system, "model": agent.model, "embedding": agent.embedding_model,
         "llm_config": llm_config(agent), "embedding_config": embedding_config(agent.embedding_model),
-        "blocks": shaped, "memory": {"blocks": shaped, "agent_type": letta.AGENT_TYPE},
+        "blocks": shaped, "memory": {"blocks": shaped, "agent_type": kind},
         "tools": tools, "tool_rules": agent.tool_rules,
         "sources": [folder(f) for f in folders or []], "tags": agent.tags,
+        "enable_sleeptime": group is not None and group.manager_agent_id == agent.id,
+        "multi_agent_group": group_shape(group) if group is not None else None,
         "metadata": agent.metadata, "created_at": iso(agent.created_at), "updated_at": iso(agent.updated_at),
     }
+
+
+def group_shape(g: Group) -> dict[str, Any]:
+    """Letta's Group (a sleep-time pair, the only kind memos runs)."""
+    return {"id": g.id, "manager_type": g.manager_type, "manager_agent_id": g.manager_agent_id,
+            "agent_ids": list(g.agent_ids), "description": g.description or "",
+            "sleeptime_agent_frequency": g.frequency, "turns_counter": g.turns_counter,
+            "last_processed_message_id": g.last_processed_message_id, "shared_block_ids": [], "hidden": False,
+            "max_turns": None, "termination_token": None, "max_message_buffer_length": None,
+            "min_message_buffer_length": None, "project_id": None, "template_id": None,
+            "base_template_id": None, "deployment_id": None}
 
 
 def builtin_tool(spec: ToolSpec) -> dict[str, Any]:

@@ -110,6 +110,8 @@ class Turns:
                     events = runner.deny(request.text, cancel, request.call_ids)
                 try:
                     yield from events
+                    if request.conversation is None:
+                        yield from self._reviews(agent)
                 except GeneratorExit:
                     cancel.set()
                     try:
@@ -121,6 +123,15 @@ class Turns:
             finally:
                 if tools is not None:
                     tools.close()
+
+    def _reviews(self, agent: Agent) -> Iterator[Any]:
+        """Count the turn for the agent's sleep-time agent; start its review in the background when
+        due, and name the review's run (Letta lists it in the turn's usage.run_ids)."""
+        from memos.core.events import RunStarted
+        from memos.core.sleeptime import due_reviews
+
+        for helper, text in due_reviews(self.ws.store, agent):
+            yield RunStarted(self.start_background(helper, TurnRequest("send", text)))
 
     def compact(self, agent: Agent, conversation: str | None) -> tuple[int, int, str | None]:
         """Summarise the older part of a conversation's context now; (in-context messages before,

@@ -190,6 +190,23 @@ class AgentFile:
 
 
 @dataclass(frozen=True)
+class Group:
+    """Letta's multi-agent group; memos runs sleep-time ones: ``agent_ids`` (the sleep-time
+    agents) take a turn on the manager's conversation every ``frequency`` of its turns."""
+
+    id: str
+    manager_type: str  # "sleeptime"
+    manager_agent_id: str | None
+    agent_ids: tuple[str, ...]
+    description: str | None
+    frequency: int | None
+    turns_counter: int
+    last_processed_message_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
 class MessageStats:
     total: int
     in_context: int
@@ -753,6 +770,31 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def folder_chunks(self, folder_ids: Sequence[str]) -> list[tuple[str, FileChunk]]:
         """(file id, chunk) of every file in these folders, for semantic search."""
+
+    # -- groups ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_group(self, manager_type: str, manager_agent_id: str | None, agent_ids: Sequence[str], *,
+                     description: str | None = None, frequency: int | None = None) -> Group: ...
+
+    @abc.abstractmethod
+    def get_group(self, group_id: str) -> Group: ...
+
+    @abc.abstractmethod
+    def list_groups(self, agent_id: str | None = None) -> list[Group]:
+        """Every group (with ``agent_id``: those it manages or belongs to), oldest first."""
+
+    @abc.abstractmethod
+    def update_group(self, group_id: str, *, description: str | None = None, frequency: int | None = None,
+                     agent_ids: Sequence[str] | None = None) -> Group: ...
+
+    @abc.abstractmethod
+    def delete_group(self, group_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def count_group_turn(self, group_id: str, last_message_id: str | None) -> tuple[bool, str | None]:
+        """One more turn of the manager: whether the group's agents are due now and, if so, the
+        message id processed up to before (the new mark is ``last_message_id``). Atomic, so two
+        processes never both run the same turns."""
 
     # -- turns, runs, steps, tool calls ---------------------------------------------
     @abc.abstractmethod

@@ -33,6 +33,7 @@ from memos.store.sql import rows
 from memos.store.sql.evolutions import CANARY_COLUMNS, JSON_FIELDS
 from memos.store.sql.evolutions import COLUMNS as EVOLUTION_COLUMNS
 from memos.store.sql.folders import CHUNK_COLUMNS, FILE_COLUMNS, FOLDER_COLUMNS
+from memos.store.sql.groups import GROUP_COLUMNS
 from memos.store.sql.runs import RUN_COLUMNS, STEP_COLUMNS, TOOL_CALL_COLUMNS
 
 BATCH = 2000
@@ -70,6 +71,7 @@ TABLES = (
     Table("file_chunks", CHUNK_COLUMNS, "file_id, chunk", float32_columns=("vector",)),
     Table("agent_folders", "agent_id, folder_id, created_at", "agent_id, folder_id"),
     Table("agent_files", "agent_id, file_id, start_line, end_line, opened_at", "agent_id, file_id"),
+    Table("agent_groups", GROUP_COLUMNS, "id", ("agent_ids",)),
     Table("runs", RUN_COLUMNS, "id"),
     Table("steps", STEP_COLUMNS, "id"),
     Table("tool_calls", TOOL_CALL_COLUMNS, "id", ("arguments",)),

@@ -51,6 +51,8 @@ def create_agent(ws: WS, body: AgentCreate, response: Response) -> dict[str, Any
             mcp_tools.attach(ws, agent, server, tool)
         for spec in letta_tools.values():
             multi_agent.attach(ws.store, agent, spec)
+        if body.enable_sleeptime:
+            core_agents.enable_sleeptime(ws, agent)
     except BaseException:
         core_agents.delete_agent(ws, agent)
         raise
@@ -180,6 +182,10 @@ def update_agent(ws: WS, agent: AgentDep, body: AgentUpdate) -> dict[str, Any]:
                                        tags=body.tags, any_tool_rules=True)
     if body.name and body.name != updated.name:
         updated = core_agents.rename_agent(ws, updated, body.name, letta_name=True)
+    if body.enable_sleeptime is True:
+        core_agents.enable_sleeptime(ws, updated)
+    elif body.enable_sleeptime is False:
+        core_agents.disable_sleeptime(ws, updated)
     return agent_state(ws, updated)
 
 

@@ -36,6 +36,7 @@ from memos.store.sql import rows
 from memos.store.sql.conversations import ConversationsMixin
 from memos.store.sql.evolutions import EvolutionsMixin
 from memos.store.sql.folders import FoldersMixin
+from memos.store.sql.groups import GroupsMixin
 from memos.store.sql.host import SQLHost
 from memos.store.sql.messages import MessagesMixin
 from memos.store.sql.runs import RunsMixin
@@ -46,7 +47,7 @@ _AGENT_FIELDS = {"name", "description", "system", "model", "embedding_model", "c
                  "tool_rules", "metadata", "tags"}
 
 
-class SQLStore(MessagesMixin, ConversationsMixin, FoldersMixin, RunsMixin, ToolsMixin, EvolutionsMixin, SQLHost):
+class SQLStore(MessagesMixin, ConversationsMixin, FoldersMixin, GroupsMixin, RunsMixin, ToolsMixin, EvolutionsMixin, SQLHost):
     # -- what each backend supplies (and SQLHost's _lock and _insert_many) --------
     def _delete_agent_extras(self, con: Any, agent_id: str) -> None:
         """Delete what only this backend keeps for an agent (called inside delete_agent)."""

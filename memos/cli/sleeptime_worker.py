@@ -1,0 +1,64 @@
+"""Sleep-time reviews started by the CLI: a detached process per review, so `memos send` and
+`memos chat` return at once while the sleep-time agent works (core/sleeptime.py).
+
+    python -m memos.cli.sleeptime_worker AGENT_ID  < review message
+
+Its output goes to logs/sleeptime.log; its run is stored like any turn (`memos runs list`).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from memos.core.agent import AgentRunner
+
+
+def start_reviews(runner: AgentRunner) -> None:
+    """Count the turn that just ended; start the sleep-time agent's review if one is due."""
+    from memos.core.sleeptime import due_reviews
+
+    if runner.conversation_id is not None:  # only the agent's own conversation is reviewed
+        return
+    for helper, text in due_reviews(runner.ws.store, runner.agent):
+        log = runner.ws.home.logs_dir / "sleeptime.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as sink:
+            child = subprocess.Popen([sys.executable, "-m", "memos.cli.sleeptime_worker", helper.id],
+                                     stdin=subprocess.PIPE, stdout=sink, stderr=sink, start_new_session=True,
+                                     env=os.environ.copy())
+        assert child.stdin is not None
+        child.stdin.write(text.encode())
+        child.stdin.close()
+
+
+def main(argv: list[str]) -> int:
+    from datetime import datetime
+
+    from memos.core.agent import AgentRunner
+    from memos.core.workspace import Workspace
+    from memos.errors import MemosError
+
+    text = sys.stdin.read()
+    ws = Workspace()
+    try:
+        helper = ws.store.get_agent(argv[0])
+        stop = None
+        for event in AgentRunner(ws, helper).send(text):
+            if event.type == "stop_reason":
+                stop = event
+        print(f"{datetime.now():%Y-%m-%d %H:%M:%S} {helper.name}: review done "
+              f"({stop.reason if stop else 'no stop'}, run {stop.run_id if stop else '-'})", flush=True)
+        return 0
+    except MemosError as exc:
+        print(f"{datetime.now():%Y-%m-%d %H:%M:%S} review by {argv[0]} failed: {exc}", flush=True)
+        return 1
+    finally:
+        ws.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

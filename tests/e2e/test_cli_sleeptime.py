@@ -1,0 +1,36 @@
+"""A sleep-time agent from the terminal: `memos agents create --sleeptime N`; `memos send`
+returns at once and the review runs in a detached process, stored like any turn."""
+
+from __future__ import annotations
+
+import time
+
+from tests.conftest import call, say
+
+
+def test_send_starts_a_background_review_every_n_turns(memos, fake_llm, memos_home):  # type: ignore[no-untyped-def]
+    made = memos("agents", "create", "ada", "--model", "openai/fake-model", "--sleeptime", "2")
+    assert made.code == 0, made.err
+    assert "agent 'ada-sleeptime' reviews its conversation every 2 turn(s)" in made.err
+    fake_llm.script(say("Hello."), say("Noted."),
+                    call("memory_rethink", label="human", new_memory="Name: Sam. Works night shifts."),
+                    call("memory_finish_edits"))
+    assert memos("send", "--agent", "ada", "Hi, I am Sam.").code == 0
+    assert memos("runs", "list", "--agent", "ada-sleeptime", "--json").json() == []  # 1 turn of 2
+    assert memos("send", "--agent", "ada", "I work night shifts.").code == 0
+
+    deadline = time.monotonic() + 60
+    while True:
+        runs = memos("runs", "list", "--agent", "ada-sleeptime", "--json").json()
+        if runs and runs[0]["status"] not in ("running",):
+            break
+        assert time.monotonic() < deadline, (memos_home / "logs" / "sleeptime.log").read_text()
+        time.sleep(0.1)
+    assert runs[0]["status"] == "completed"
+    assert memos("memory", "show", "human", "--agent", "ada").out.strip() == "Name: Sam. Works night shifts."
+    assert "ada-sleeptime: review done (end_turn" in (memos_home / "logs" / "sleeptime.log").read_text()
+    offered = {t["function"]["name"] for t in fake_llm.requests[0]["tools"]}
+    assert "core_memory_append" not in offered and "send_message" in offered
+
+    assert memos("agents", "update", "ada", "--no-sleeptime").code == 0
+    assert [a["name"] for a in memos("agents", "list", "--json").json()] == ["ada"]
