@@ -25,7 +25,9 @@ WHY_NOT = {
                       "messages (new ids; Letta shares them), `isolated_block_labels` and `model_settings` are "
                       "refused (every block is shared; settings live in config.toml), and turns of one agent "
                       "take turns across its conversations (Letta runs them at once)"),
-    "groups": "multi-agent groups: not built yet (issue 21); memos's sleep pass is its own sleep-time agent",
+    "groups": ("sleep-time groups are served (enable_sleeptime, /v1/groups); other kinds (round robin, "
+               "supervisor, dynamic) are refused, and so are group messages: agents talk to each other through "
+               "Letta's multi-agent tools instead"),
     "folders": ("served but `metadata` (Letta Cloud's usage figures) and a folder's `passages` list; "
                 "uploads are read as UTF-8 text (PDFs and other binary files are refused: convert them first) "
                 "and processed before the request returns"),
