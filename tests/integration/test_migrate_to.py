@@ -63,6 +63,7 @@ def _fill(store) -> dict:  # type: ignore[no-untyped-def]
                            content="step one\nstep two", chunks=[FileChunk(1, "step one\nstep two", vectors[5])])
     store.attach_folder(ada.id, manuals.id)
     store.open_file(ada.id, guide.id, 1, 2)
+    store.create_group("sleeptime", ada.id, [bob.id], description="pair", frequency=2)
     side = store.create_conversation(ada.id, name="side", summary="a side thread", model="openai/other")
     store.update_conversation(side.id, touched=True)
     side_run = store.start_run(ada.id, conversation_id=side.id)
@@ -85,6 +86,7 @@ def _view(store, agent_ids):  # type: ignore[no-untyped-def]
             "canary_calls": [store.list_canary_calls(e.id) for e in store.list_evolutions()],
             "runs": store.list_runs(limit=100), "steps": store.list_steps(limit=100),
             "conversations": store.list_conversations(), "folders": store.list_folders(),
+            "groups": store.list_groups(),
             "files": [store.list_files(f.id) for f in store.list_folders()],
             "chunks": [(fid, c.start_line, c.text, c.embedding.tolist())
                        for fid, c in store.folder_chunks([f.id for f in store.list_folders()])]}
@@ -112,7 +114,7 @@ def test_everything_is_copied_verified_and_usable(workspace, target, memos):
     assert {name: t["rows"] for name, t in report["tables"].items()} == {
         "store_meta": 1, "agents": 2, "blocks": 2, "agent_blocks": 3, "block_history": 5, "messages": 122,
         "conversations": 1, "passages": 301, "tools": 2, "agent_tools": 1, "runs": 2, "folders": 1,
-        "folder_files": 1, "file_chunks": 1, "agent_folders": 1, "agent_files": 1, "steps": 1, "tool_calls": 1, "evolutions": 1,
+        "folder_files": 1, "file_chunks": 1, "agent_folders": 1, "agent_files": 1, "agent_groups": 1, "steps": 1, "tool_calls": 1, "evolutions": 1,
         "canary_calls": 1}
     assert "passages: 301 rows copied and verified" in result.err
 
