@@ -247,7 +247,7 @@ class ChatSession:
         except MemosError as exc:
             output.err().print(f"error: {exc}", style="red", markup=False)
             return
-        from memos.cli.sleeptime_worker import start_reviews
+        from memos.core.reviews import start_reviews
 
         start_reviews(self.runner)
 

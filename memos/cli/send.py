@@ -63,7 +63,7 @@ def _closing(runner: AgentRunner) -> Iterator[None]:
     """Close the custom tools when the turn ends, however it ends: a shadowed canary call still
     comparing in the background is waited for and recorded, and the sandbox workers stop. A turn
     that ran to a stop (whatever its exit code) counts toward a sleep-time review."""
-    from memos.cli.sleeptime_worker import start_reviews
+    from memos.core.reviews import start_reviews
 
     try:
         yield

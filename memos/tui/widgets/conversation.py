@@ -114,6 +114,9 @@ class ConversationPane(Vertical):
                     app.call_from_thread(self.query_one("#conversation-live", Static).update, "")
             if tools is not None:
                 tools.close()
+            from memos.core.reviews import start_reviews
+
+            start_reviews(runner)  # a sleep-time agent's review, when one is due
         except MemosError as exc:
             app.call_from_thread(app.notify, str(exc), severity="error")
         finally:

@@ -1,7 +1,8 @@
-"""Sleep-time reviews started by the CLI: a detached process per review, so `memos send` and
-`memos chat` return at once while the sleep-time agent works (core/sleeptime.py).
+"""Sleep-time reviews started by a front end that does not stay up (`memos send`, `memos chat`,
+the TUI): a detached process per review, so they return at once while the sleep-time agent
+works (core/sleeptime.py). `memos serve` runs reviews on a thread of its own instead.
 
-    python -m memos.cli.sleeptime_worker AGENT_ID  < review message
+    python -m memos.core.reviews AGENT_ID  < review message
 
 Its output goes to logs/sleeptime.log; its run is stored like any turn (`memos runs list`).
 """
@@ -27,7 +28,7 @@ def start_reviews(runner: AgentRunner) -> None:
         log = runner.ws.home.logs_dir / "sleeptime.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as sink:
-            child = subprocess.Popen([sys.executable, "-m", "memos.cli.sleeptime_worker", helper.id],
+            child = subprocess.Popen([sys.executable, "-m", "memos.core.reviews", helper.id],
                                      stdin=subprocess.PIPE, stdout=sink, stderr=sink, start_new_session=True,
                                      env=os.environ.copy())
         assert child.stdin is not None
