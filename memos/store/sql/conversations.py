@@ -16,6 +16,7 @@ from memos.store import ids
 from memos.store.base import Conversation, NewMessage, Role
 from memos.store.sql import rows
 from memos.store.sql.host import SQLHost
+from memos.store.sql.keyset import page_after
 from memos.store.sql.messages import scope_to
 from memos.store.timeutil import to_db, utcnow
 
@@ -85,14 +86,8 @@ class ConversationsMixin(SQLHost):
         if summary_search:
             where.append("summary ILIKE ?")
             params.append("%" + summary_search.replace("%", "\\%").replace("_", "\\_") + "%")
-        direction, beyond = ("DESC", "<") if order == "desc" else ("ASC", ">")
         with self._read() as con:
-            if after is not None:
-                anchor = con.execute(f"SELECT {key} FROM conversations WHERE id = ?", [after]).fetchone()
-                if anchor is None:
-                    raise NotFound(f"no conversation '{after}'", "page with an id from the previous page")
-                where.append(f"({key} {beyond} ? OR ({key} = ? AND id {beyond} ?))")
-                params += [anchor[0], anchor[0], after]
+            direction = page_after(con, "conversations", key, after, order, where, params, what="conversation")
             found = con.execute(f"SELECT {rows.CONVERSATION_COLUMNS} FROM conversations WHERE {' AND '.join(where)} "
                                 f"ORDER BY {key} {direction}, id {direction} LIMIT ?", [*params, limit]).fetchall()
         return [rows.conversation(r) for r in found]

@@ -25,6 +25,7 @@ from memos.store.base import (
     UsageRow,
 )
 from memos.store.sql.host import SQLHost
+from memos.store.sql.keyset import page_after
 from memos.store.timeutil import from_db, to_db, utcnow
 
 TOOL_CALL_COLUMNS = ("id, agent_id, tool_call_id, name, arguments, result, status, duration_ms, step_id, "
@@ -108,14 +109,8 @@ class RunsMixin(SQLHost):
         if since is not None:
             where.append("r.created_at >= ?")
             params.append(to_db(since))
-        direction, beyond = ("DESC", "<") if order == "desc" else ("ASC", ">")
         with self._read() as con:
-            if after is not None:
-                anchor = con.execute("SELECT created_at FROM runs WHERE id = ?", [after]).fetchone()
-                if anchor is None:
-                    raise NotFound(f"no run '{after}'", "page with an id from the previous page")
-                where.append(f"(r.created_at {beyond} ? OR (r.created_at = ? AND r.id {beyond} ?))")
-                params += [anchor[0], anchor[0], after]
+            direction = page_after(con, "runs", "created_at", after, order, where, params, alias="r.", what="run")
             # The runs first (a page of them), then their steps' and tool calls' totals: the
             # aggregate touches only the page's rows, however many runs there are.
             found = con.execute(
@@ -154,14 +149,8 @@ class RunsMixin(SQLHost):
             if moment is not None:
                 where.append(f"created_at {bound} ?")
                 params.append(to_db(moment))
-        direction, beyond = ("DESC", "<") if order == "desc" else ("ASC", ">")
         with self._read() as con:
-            if after is not None:
-                anchor = con.execute("SELECT created_at FROM steps WHERE id = ?", [after]).fetchone()
-                if anchor is None:
-                    raise NotFound(f"no step '{after}'", "page with an id from the previous page")
-                where.append(f"(created_at {beyond} ? OR (created_at = ? AND id {beyond} ?))")
-                params += [anchor[0], anchor[0], after]
+            direction = page_after(con, "steps", "created_at", after, order, where, params, what="step")
             rows = con.execute(f"SELECT {STEP_COLUMNS} FROM steps WHERE {' AND '.join(where)} "
                                f"ORDER BY created_at {direction}, id {direction} LIMIT ?", [*params, limit]).fetchall()
             return self._with_calls(con, rows)
