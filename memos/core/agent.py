@@ -55,6 +55,7 @@ EMBEDDING_TOOLS = {"archival_memory_insert", "archival_memory_search", "semantic
 # Steps a process runs before the store is tuned for a long life (DuckDB's pandas probe): the
 # tune costs a one-shot `memos send` more than it saves it, a chat or a server far less.
 TUNE_AFTER_STEPS = 3
+OTHER_TURN_WAIT = 30.0  # seconds a multi-agent tool waits for the other agent to be free
 _steps_in_process = itertools.count(1)
 T = TypeVar("T")
 StopReason = ev.StopReason
@@ -523,7 +524,7 @@ class AgentRunner:
 
     def _invoke(self, name: str, raw_arguments: str, call_id: str | None = None) -> tuple[str, str, ToolContext]:
         """Run one tool; returns (result text, status, its context). Never raises for a tool's failure."""
-        ctx = ToolContext(self.ws.store, self.agent, seen=self.seen, call_id=call_id, workspace=self.ws)
+        ctx = ToolContext(self.ws.store, self.agent, seen=self.seen, call_id=call_id, converse=self._turn_of)
         spec = self.specs.get(name)
         try:
             if spec is None:
@@ -543,6 +544,19 @@ class AgentRunner:
             return _cap(f"Error: {exc}"), "error", ctx
         except Exception as exc:  # a tool bug must not crash the loop
             return _cap(f"Error: {type(exc).__name__}: {exc}"), "error", ctx
+
+    def _turn_of(self, other: Agent, note: str) -> list[str]:
+        """A whole turn of another agent on a system message (Letta's multi-agent tools); its replies.
+        It waits OTHER_TURN_WAIT seconds at most for that agent to be free."""
+        from memos.tools.custom import custom_tools_for
+
+        tools, _ = custom_tools_for(self.ws, other)
+        runner = AgentRunner(self.ws, other, custom_tools=tools, turn_wait=OTHER_TURN_WAIT)
+        try:
+            return [event.text for event in runner.send("", system_notes=[note]) if event.type == "assistant"]
+        finally:
+            if tools is not None:
+                tools.close()
 
     @staticmethod
     def _tool_events(call_id: str, name: str, result: str, status: str,

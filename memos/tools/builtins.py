@@ -38,7 +38,9 @@ class ToolContext:
     call_id: str | None = None  # the model's id of this tool call (a canary routes by it)
     served_commit: str | None = None  # a canaried custom tool: the commit whose code answered
     canary_calls: list[CanaryCall] = field(default_factory=list)  # stored with the step
-    workspace: Any = None  # the runner's Workspace: tools that run other agents' turns need it
+    # Runs a turn of another agent on a system message and returns what it sent back (the runner
+    # gives it; the multi-agent tools use it). None outside an agent's turn.
+    converse: Callable[[Agent, str], list[str]] | None = None
 
     def rewrite_base(self, label: str) -> int | None:
         return self.seen.get(label)

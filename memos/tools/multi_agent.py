@@ -5,8 +5,8 @@ talks to others only if someone gave it the tool.
 A message arrives at the other agent as a system message naming the sender (Letta's words),
 and runs a whole turn of that agent, in this process, under its own turn lock. A chain of
 agents calling agents stops at MAX_DEPTH, or at once where it loops back to an agent that
-waits for it; an agent busy elsewhere answers after TURN_WAIT seconds at most, as an error the
-sender reads.
+waits for it; an agent busy elsewhere answers after the runner's wait (30 s) at most, as an error
+the sender reads.
 """
 
 from __future__ import annotations
@@ -21,16 +21,12 @@ from memos.tools.registry import ToolSpec
 
 SOURCE_TYPE = "letta_multi_agent"  # a tool row of this source type is one of these tools, attached
 MAX_DEPTH = 3  # agent -> agent -> agent: deeper chains are refused
-TURN_WAIT = 30.0
 _chain = threading.local()  # the agents of this thread waiting for a reply, first asker first
 
 
 def _ask(ctx: ToolContext, other: Agent, message: str) -> list[str]:
     """Run a turn of ``other`` for a message from ctx.agent; the texts it sent back."""
-    from memos.core.agent import AgentRunner
-    from memos.tools.custom import custom_tools_for
-
-    if ctx.workspace is None:
+    if ctx.converse is None:
         raise InvalidInput("this tool runs inside an agent's turn")
     if other.id == ctx.agent.id:
         raise InvalidInput("an agent cannot send a message to itself")
@@ -42,17 +38,13 @@ def _ask(ctx: ToolContext, other: Agent, message: str) -> list[str]:
                            "asking further")
     note = (f"[Incoming message from agent with ID '{ctx.agent.id}' (name '{ctx.agent.name}') - your response will "
             f"be delivered to the sender] {message}")
-    tools, _ = custom_tools_for(ctx.workspace, other)
-    runner = AgentRunner(ctx.workspace, other, custom_tools=tools, turn_wait=TURN_WAIT)
     _chain.agents = [*chain, ctx.agent.id]
     try:
-        replies = [event.text for event in runner.send("", system_notes=[note]) if event.type == "assistant"]
+        replies = ctx.converse(other, note)
     except AgentBusy as exc:
         raise InvalidInput(f"agent '{other.name}' is busy ({exc.message}); try again later") from None
     finally:
         _chain.agents = chain
-        if tools is not None:
-            tools.close()
     return replies or ["<no response>"]
 
 
@@ -63,11 +55,9 @@ def send_message_to_agent_and_wait_for_reply(ctx: ToolContext, message: str, oth
 
 def send_message_to_agents_matching_tags(ctx: ToolContext, message: str, match_all: list[str],
                                          match_some: list[str]) -> str:
-    from memos.core.agents import with_tags
-
-    agents = [a for a in ctx.store.list_agents() if a.id != ctx.agent.id]
-    chosen = with_tags(with_tags(agents, match_all, match_all=True), match_some) if match_some else \
-        with_tags(agents, match_all, match_all=True)
+    every, some = set(match_all), set(match_some)
+    chosen = [a for a in ctx.store.list_agents()
+              if a.id != ctx.agent.id and every <= set(a.tags) and (not some or some & set(a.tags))]
     if not match_all and not match_some:
         raise InvalidInput("give tags in match_all or match_some: a message to every agent needs them")
     results: list[dict[str, Any]] = []
