@@ -22,16 +22,19 @@ Messages:
 {transcript}"""
 
 
-def render_blocks(store: Store, agent: Agent, seen: dict[str, int] | None = None) -> str:
+def render_blocks(store: Store, agent: Agent, seen: dict[str, int] | None = None,
+                  conversation: str | None = None) -> str:
     """The memory blocks as the prompt shows them; ``seen`` gets each block's version as shown."""
-    head, sections, tail = block_sections(store, agent, seen)
+    head, sections, tail = block_sections(store, agent, seen, conversation)
     return "\n".join([head, *(text for _, text in sections), tail])
 
 
-def block_sections(store: Store, agent: Agent,
-                   seen: dict[str, int] | None = None) -> tuple[str, list[tuple[str, str]], str]:
+def block_sections(store: Store, agent: Agent, seen: dict[str, int] | None = None,
+                   conversation: str | None = None) -> tuple[str, list[tuple[str, str]], str]:
     """The memory part of the prompt in pieces: its opening, each block's section (by label), and
-    the closing with the memory metadata. `memos context` counts each piece's tokens."""
+    the closing with the memory metadata (which names the agent and the conversation, as Letta's
+    does: an agent gives its id to others through the multi-agent tools). `memos context` counts
+    each piece's tokens."""
     core = store.core_memory(agent.id)
     blocks, messages, passages = core.blocks, core.messages, core.passages
     if seen is not None:
@@ -47,6 +50,7 @@ def block_sections(store: Store, agent: Agent,
     last_edit = max((b.updated_at for b in blocks), default=None)
     now = datetime.now(UTC)
     tail = ["</memory_blocks>", "<memory_metadata>",
+            f"- AGENT_ID: {agent.id}", f"- CONVERSATION_ID: {conversation or 'default'}",
             f"- The current time is: {now:%Y-%m-%d %H:%M:%S} UTC",
             f"- Memory blocks were last modified: {last_edit:%Y-%m-%d %H:%M:%S} UTC" if last_edit else "",
             f"- {messages} previous messages between you and the user are stored in recall memory "
@@ -113,7 +117,8 @@ def compile_context(store: Store, agent: Agent, conversation: str | None = None)
     summary = summaries[-1] if summaries else None
     history = well_formed([m for m in in_context if not is_summary(m)])
     versions: dict[str, int] = {}
-    system = agent.system.replace("{agent_name}", agent.name) + "\n\n" + render_blocks(store, agent, versions)
+    system = (agent.system.replace("{agent_name}", agent.name) + "\n\n"
+              + render_blocks(store, agent, versions, conversation))
     directories = directories_for(store, agent)
     if directories:
         system += "\n\n" + directories

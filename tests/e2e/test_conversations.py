@@ -62,6 +62,11 @@ def test_conversations_keep_their_own_messages_and_share_memory(client, fake_llm
     retrieved = client.conversations.retrieve(first.id)
     assert retrieved.in_context_message_ids[0] == one[0].id and len(retrieved.in_context_message_ids) >= 3
     assert retrieved.last_message_at is not None
+    # The system message names the agent and the conversation, as Letta's does.
+    assert f"- AGENT_ID: {agent.id}" in one[0].content and f"- CONVERSATION_ID: {first.id}" in one[0].content
+    assert f"- CONVERSATION_ID: {first.id}" in fake_llm.requests[0]["messages"][0]["content"]
+    own_head = client.agents.messages.list(agent.id, order="asc", limit=1).items[0]
+    assert "- CONVERSATION_ID: default" in own_head.content
 
     # The agent's own conversation has neither; the agent's whole log has both.
     own = client.agents.messages.list(agent.id, conversation_id="default")

@@ -227,7 +227,8 @@ def message_log(ws: Workspace, agent: Agent, scope: ConversationScope, conversat
         return [] if order == "desc" else page(None, None, limit, order)[0]
     if before == head_id:  # before the first message: nothing (asc); the oldest page (desc)
         return [] if order == "asc" else list(reversed(page(None, None, limit, "asc")[0]))
-    head = shapes.system_message(agent, render_blocks(ws.store, agent), conversation)
+    head = shapes.system_message(agent, render_blocks(ws.store, agent, conversation=conversation.id
+                                                      if conversation else None), conversation)
     if order == "asc" and not before and not after:
         return [head, *page(None, None, limit - 1, order)[0]] if limit > 1 else [head]
     shaped, reached_start = page(before, after, limit, order)
