@@ -312,6 +312,24 @@ def _agent(session: ChatSession, arg: str) -> None:
     session.console.print(f"agent {agent.name} · model {session.runner.model}", markup=False)
 
 
+@slash("conversation", "[name]", "Show the conversation, or go to another ('default': the agent's own; "
+       "a new name starts one).")
+def _conversation(session: ChatSession, arg: str) -> None:
+    from memos.core.conversations import open_conversation
+
+    if arg:
+        thread, created = open_conversation(session.ws.store, session.runner.agent, arg)
+        session.conversation = session.runner.conversation = thread
+        if created:
+            output.note(f"started conversation '{arg}'")
+    current = session.conversation
+    name = (current.name or current.id) if current else "default (the agent's own)"
+    others = [c.name or c.id for c in session.ws.store.list_conversations(session.runner.agent.id,
+                                                                          order_by="last_message_at")]
+    session.console.print(f"conversation {name}" + (f" · others: {', '.join(others)}" if others else ""),
+                          markup=False)
+
+
 @slash("model", "[name]", "Show the model, or use another for this session.")
 def _model(session: ChatSession, arg: str) -> None:
     if arg:

@@ -16,7 +16,7 @@ def _user_texts(request: dict) -> list[str]:
 
 def test_send_and_chat_in_named_conversations(memos, chat_agent, fake_llm):  # type: ignore[no-untyped-def]
     fake_llm.script(call("core_memory_append", label="human", content="Works on ticket 42"), say("On it."),
-                    say("Hello from the main thread."), say("Still ticket 42."))
+                    say("Hello from the main thread."), say("Still ticket 42."), say("Main again."))
     sent = memos("send", "-c", "ticket-42", "The printer in ticket 42 is on fire.")
     assert sent.code == 0, sent.err
     assert "started conversation 'ticket-42'" in sent.err and "On it." in sent.out
@@ -34,6 +34,13 @@ def test_send_and_chat_in_named_conversations(memos, chat_agent, fake_llm):  # t
     child.sendline("Any news?")
     child.expect("Still ticket 42.")
     child.expect("you> ")
+    child.sendline("/conversation default")
+    child.expect("conversation default")
+    child.expect("others: ticket-42")
+    child.expect("you> ")
+    child.sendline("Back in the main thread.")
+    child.expect("Main again.")
+    child.expect("you> ")
     child.sendeof()
     child.expect(pexpect.EOF)
     child.close()
@@ -45,10 +52,10 @@ def test_send_and_chat_in_named_conversations(memos, chat_agent, fake_llm):  # t
     ticket = memos("messages", "list", "-c", "ticket-42", "--order", "asc", "--json").json()
     assert [m["content"] for m in ticket if m["role"] == "user"] == ["The printer in ticket 42 is on fire.",
                                                                      "Any news?"]
-    own = memos("messages", "list", "--json").json()
-    assert [m["content"] for m in own if m["role"] == "user"] == ["hello"]
+    own = memos("messages", "list", "--order", "asc", "--json").json()
+    assert [m["content"] for m in own if m["role"] == "user"] == ["hello", "Back in the main thread."]
     everything = memos("messages", "list", "-c", "all", "--json").json()
-    assert len([m for m in everything if m["role"] == "user"]) == 3
+    assert len([m for m in everything if m["role"] == "user"]) == 4
 
 
 def test_manage_conversations_and_errors(memos, chat_agent, fake_llm):  # type: ignore[no-untyped-def]
