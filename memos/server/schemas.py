@@ -106,6 +106,7 @@ class MessageRequest(Body):
     streaming: bool = False
     stream_tokens: bool = False
     include_pings: bool = True  # streams open with a ping, as Letta's do
+    background: bool = False  # a streamed turn that goes on when the client leaves, and can be resumed
     override_model: str | None = None
     include_return_message_types: list[str] | None = None
 
@@ -207,3 +208,10 @@ class GroupUpdate(Body):
     agent_ids: list[str] | None = None
     description: str | None = None
     manager_config: SleeptimeManagerConfig | None = None
+
+
+class StreamResume(Body):
+    starting_after: int = Field(default=0, ge=0)
+    include_pings: bool | None = True
+    poll_interval: float | None = None
+    batch_size: int | None = None

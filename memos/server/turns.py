@@ -18,6 +18,7 @@ from typing import Any, Literal
 from memos.core.limits import DEFAULT_MAX_STEPS
 from memos.core.workspace import Workspace
 from memos.errors import InvalidInput
+from memos.server.streams import RunStreams
 from memos.store.base import ALL_CONVERSATIONS, Agent, ConversationScope
 
 TurnKind = Literal["send", "approve", "deny", "supply"]
@@ -42,6 +43,7 @@ class Turns:
         self.ws = ws
         self._guard = threading.Lock()
         self._running: dict[tuple[str, str | None], set[threading.Event]] = {}
+        self.streams = RunStreams()  # background streamed turns, resumable (server/streams.py)
 
     @contextmanager
     def _registered(self, agent_id: str, conversation: str | None, cancel: threading.Event) -> Iterator[None]:

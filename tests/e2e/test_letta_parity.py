@@ -403,3 +403,40 @@ def test_counts_summarize_and_recompile(client, fake_llm) -> None:  # type: igno
     assert summarised.summary == "Sam counted to three."
     assert summarised.num_messages_after < summarised.num_messages_before
     assert "Sam counted to three." in client.agents.recompile(ada.id)
+
+
+def test_a_background_stream_goes_on_without_its_client_and_resumes(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    agent = _agent(client)
+    resume = threading.Event()
+    fake_llm.script({"content": "one two three four five six seven eight", "pause_after": 2, "resume": resume})
+    stream = client.agents.messages.stream(agent.id, messages=[{"role": "user", "content": "count"}],
+                                           background=True, stream_tokens=True)
+    seen = []
+    for chunk in stream:
+        seen.append(chunk)
+        if chunk.message_type == "assistant_message":
+            break  # the client leaves mid-reply
+    stream.close()
+    run_id = next(c.run_id for c in seen if getattr(c, "run_id", None))
+    resume.set()  # the model goes on after the client left
+    assert client.runs.retrieve(run_id).background is True
+
+    rest = list(client.runs.messages.stream(run_id, starting_after=seen[-1].seq_id))
+    text = "".join(c.content for c in [*seen, *rest] if c.message_type == "assistant_message")
+    assert text == "one two three four five six seven eight"  # nothing lost, nothing twice
+    assert [c.message_type for c in rest][-2:] == ["stop_reason", "usage_statistics"]
+    assert client.runs.retrieve(run_id).status == "completed"  # not cancelled by the client leaving
+    again = list(client.runs.messages.stream(run_id))  # read from the start, after the end
+    assert "".join(c.content for c in again if c.message_type == "assistant_message") == text
+
+    fake_llm.script(say("plain"))
+    plain = client.agents.messages.create(agent.id, messages=[{"role": "user", "content": "hi"}])
+    with pytest.raises(letta_client.UnprocessableEntityError) as refused:
+        list(client.runs.messages.stream(plain.usage.run_ids[0]))
+    assert "not created in background mode" in refused.value.body["detail"]
+    conversation = client.conversations.create(agent_id=agent.id)
+    with pytest.raises(letta_client.NotFoundError) as idle:
+        list(client.conversations.messages.stream(conversation.id))
+    assert "No active runs found" in idle.value.body["detail"]

@@ -20,7 +20,13 @@ from memos.errors import InvalidInput, NotFound
 from memos.server import shapes
 from memos.server.deps import WS, TurnService
 from memos.server.routes.messages import message_log, respond
-from memos.server.schemas import CompactRequest, ConversationCreate, ConversationMessageRequest, ConversationUpdate
+from memos.server.schemas import (
+    CompactRequest,
+    ConversationCreate,
+    ConversationMessageRequest,
+    ConversationUpdate,
+    StreamResume,
+)
 from memos.store.base import Agent, Conversation
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
@@ -166,3 +172,18 @@ def recompile_conversation(ws: WS, conversation_id: str, agent_id: str | None = 
     there is nothing to persist (``dry_run`` changes nothing)."""
     agent, conversation = _target(ws, conversation_id, agent_id)
     return compiled_prompt(ws, agent, conversation)
+
+
+@router.post("/{conversation_id}/stream", response_model=None)
+def resume_conversation_stream(ws: WS, turns: TurnService, conversation_id: str, agent_id: str | None = None,
+                               body: StreamResume | None = None) -> StreamingResponse:
+    """Resume the stream of the conversation's newest running turn (one streamed with background: true)."""
+    from memos.server.routes.runs import resume
+
+    agent, conversation = _target(ws, conversation_id, agent_id)
+    scope = conversation.id if conversation else None
+    running = [r.run.id for r in ws.store.list_runs(agent_id=agent.id, statuses=["running"], limit=100)
+               if r.run.conversation_id == scope]
+    if not running:
+        raise NotFound(f"No active runs found for conversation {conversation_id}")
+    return resume(ws, turns, running[0], body)

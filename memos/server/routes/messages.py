@@ -145,6 +145,29 @@ def _stream(turns: TurnService, agent: Any, body: MessageRequest, conversation: 
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
+def _background_stream(turns: TurnService, agent: Agent, body: MessageRequest,
+                       conversation: str | None) -> StreamingResponse:
+    """Letta's background mode: the turn runs on a thread of its own and its chunks are kept
+    (server/streams.py), so this client may leave and it, or another, may resume."""
+    from memos.server.streams import RunStream
+
+    events, first = _start(turns, agent, body, conversation)
+    stream = RunStream()
+
+    def watched(items: Iterator[Any]) -> Iterator[Any]:
+        for event in items:
+            if event.type == "run_started" and stream.run_id is None:
+                turns.streams.name(stream, event.run_id)
+            yield event
+
+    if first.type == "run_started":
+        turns.streams.name(stream, first.run_id)
+    lines = _sse(watched(events), first, body.stream_tokens, body.include_return_message_types, body.include_pings)
+    threading.Thread(target=stream.fill, args=(lines,), name="memos-background-stream", daemon=True).start()
+    return StreamingResponse(stream.follow(0), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
 @router.post("", response_model=None)
 def send_message(turns: TurnService, agent: AgentDep, body: MessageRequest) -> dict[str, Any] | StreamingResponse:
     """Send a message and get the turn's messages, stop reason and usage (or an SSE stream with
@@ -156,6 +179,8 @@ def respond(turns: TurnService, agent: Agent, body: MessageRequest,
             conversation: str | None = None) -> dict[str, Any] | StreamingResponse:
     """The turn a request asks for, in one of the agent's conversations (None: its own): an SSE
     stream with ``streaming``, else its messages, stop reason and usage."""
+    if body.streaming and body.background:
+        return _background_stream(turns, agent, body, conversation)
     if body.streaming:
         return _stream(turns, agent, body, conversation)
     events, first = _start(turns, agent, body, conversation)
@@ -169,7 +194,10 @@ def respond(turns: TurnService, agent: Agent, body: MessageRequest,
 
 @router.post("/stream", response_model=None)
 def stream_message(turns: TurnService, agent: AgentDep, body: MessageRequest) -> StreamingResponse:
-    """Send a message and stream the turn as server-sent events in Letta's message shapes."""
+    """Send a message and stream the turn as server-sent events in Letta's message shapes (with
+    ``background``: a turn that goes on if the client leaves, resumable at /v1/runs/{id}/stream)."""
+    if body.background:
+        return _background_stream(turns, agent, body, None)
     return _stream(turns, agent, body)
 
 

@@ -8,11 +8,15 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
 
 from memos.core.observe import context_overview, run_summary
+from memos.core.workspace import Workspace
 from memos.errors import InvalidInput
 from memos.server import shapes
-from memos.server.deps import WS, AgentDep
+from memos.server.deps import WS, AgentDep, TurnService
+from memos.server.schemas import StreamResume
+from memos.server.turns import Turns
 from memos.store.base import RunSummary, Step
 
 router = APIRouter(prefix="/v1", tags=["runs"])
@@ -25,13 +29,13 @@ STOP_REASON = {"end_turn": "end_turn", "cancelled": "cancelled", "max_steps": "m
                "requires_approval": "requires_approval", "error": "error", "interrupted": "error"}
 
 
-def run_shape(summary: RunSummary) -> dict[str, Any]:
+def run_shape(summary: RunSummary, background: bool = False) -> dict[str, Any]:
     run = summary.run
     took = (run.completed_at - run.created_at).total_seconds() if run.completed_at else None
     return {"id": run.id, "agent_id": run.agent_id, "status": RUN_STATUS.get(run.status, "failed"),
             "stop_reason": STOP_REASON.get(run.stop_reason or "") if run.stop_reason else None,
             "created_at": shapes.iso(run.created_at), "completed_at": shapes.iso(run.completed_at),
-            "total_duration_ns": None if took is None else int(took * 1e9), "background": False,
+            "total_duration_ns": None if took is None else int(took * 1e9), "background": background,
             "conversation_id": run.conversation_id,
             "metadata": {"memos_status": run.status, "actor": run.actor, "steps": summary.steps,
                          "cost_usd": summary.cost_usd, "unpriced_steps": summary.unpriced_steps,
@@ -63,7 +67,7 @@ def _date(raw: str | None, name: str) -> datetime | None:
 
 
 @router.get("/runs/")
-def list_runs(ws: WS, agent_id: str | None = None, agent_ids: Annotated[list[str] | None, Query()] = None,
+def list_runs(ws: WS, turns: TurnService, agent_id: str | None = None, agent_ids: Annotated[list[str] | None, Query()] = None,
               statuses: Annotated[list[str] | None, Query()] = None, before: str | None = None, after: str | None = None,
               limit: int = Query(50, ge=1, le=1000), order: Literal["asc", "desc"] = "desc",
               active: bool = False, conversation_id: str | None = None) -> list[dict[str, Any]]:
@@ -77,7 +81,7 @@ def list_runs(ws: WS, agent_id: str | None = None, agent_ids: Annotated[list[str
         agent_ids=agents or None, statuses=memos_statuses if wanted else None, limit=limit, after=cursor, order=way,
         conversation_id=conversation_id),
         lambda s: s.run.id, after, before, order)
-    return [run_shape(s) for s in found]
+    return [run_shape(s, turns.streams.is_background(s.run.id)) for s in found]
 
 
 T = TypeVar("T")
@@ -97,8 +101,27 @@ def _cursor_page(fetch: Callable[[str | None, Order], list[T]], key: Callable[[T
 
 
 @router.get("/runs/{run_id}")
-def get_run(ws: WS, run_id: str) -> dict[str, Any]:
-    return run_shape(run_summary(ws, run_id))
+def get_run(ws: WS, turns: TurnService, run_id: str) -> dict[str, Any]:
+    return run_shape(run_summary(ws, run_id), turns.streams.is_background(run_id))
+
+
+@router.post("/runs/{run_id}/stream", response_model=None)
+def resume_run_stream(ws: WS, turns: TurnService, run_id: str, body: StreamResume | None = None) -> StreamingResponse:
+    """The chunks of a background streamed turn after ``starting_after`` (a seq_id), then the rest
+    as it comes: how a client that left reads on."""
+    return resume(ws, turns, run_id, body)
+
+
+def resume(ws: Workspace, turns: Turns, run_id: str, body: StreamResume | None) -> StreamingResponse:
+    stream = turns.streams.get(run_id)
+    if stream is None:
+        ws.store.get_run(run_id)  # unknown: 404
+        raise InvalidInput("Run was not created in background mode, so it cannot be retrieved.",
+                           "stream with background: true to resume later (memos keeps streams while the server "
+                           "that ran them runs)")
+    body = body or StreamResume()
+    return StreamingResponse(stream.follow(body.starting_after, bool(body.include_pings)),
+                             media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/runs/{run_id}/steps")
