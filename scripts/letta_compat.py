@@ -20,7 +20,7 @@ TARGET = ROOT / "docs" / "letta-compat.md"
 
 # Why memos does not serve a group of Letta's routes (by the path's first segment after /v1/).
 WHY_NOT = {
-    "conversations": ("served but `preview-raw-payload`. Differences a client can see: a fork copies the "
+    "conversations": ("all served. Differences a client can see: a fork copies the "
                       "messages (new ids; Letta shares them), `isolated_block_labels` and `model_settings` are "
                       "refused (every block is shared; settings live in config.toml), and turns of one agent "
                       "take turns across its conversations (Letta runs them at once)"),

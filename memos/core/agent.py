@@ -204,6 +204,19 @@ class AgentRunner:
 
         return self._exclusive(compact_now)
 
+    def preview(self, text: str, system_notes: Sequence[str] = ()) -> dict[str, Any]:
+        """The request the first step of a turn for this message would send to the model, built
+        the way the loop builds it, without calling the model or storing anything (Letta's
+        preview-raw-payload). Summarising, if the prompt were over its threshold, is not shown."""
+        self.refresh_tools()
+        compiled = compile_context(self.ws.store, self.agent, self.conversation_id).messages
+        incoming = [{"role": "system", "content": note} for note in system_notes if note.strip()]
+        if text.strip():
+            incoming.append({"role": "user", "content": text})
+        allowed = RuleState(self.agent.tool_rules).allowed(list(self.specs))
+        return {"model": self.model, "messages": [*compiled, *incoming],
+                "tools": [self.specs[name].openai_schema() for name in allowed], "stream": True}
+
     def refresh_tools(self) -> None:
         """Built-ins, the attached custom tools as loaded now (once per turn: attachments may change),
         and the request's client tools, which take the place of a tool of the same name."""

@@ -142,3 +142,24 @@ def test_errors_answer_as_letta_does(client) -> None:  # type: ignore[no-untyped
     assert "No active runs" in idle.value.body["detail"]
     with pytest.raises(letta_client.UnprocessableEntityError):  # too little to compact
         client.conversations.messages.compact(conversation.id)
+
+
+def test_preview_raw_payload_shows_the_request_without_sending_it(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    agent = _agent(client)
+    conversation = client.conversations.create(agent_id=agent.id)
+    fake_llm.script(say("Red."))
+    _send(client, conversation.id, "My colour is red.")
+    sent = fake_llm.request_count
+    before = len(list(client.conversations.messages.list(conversation.id)))
+    payload = client.post(f"/v1/conversations/{conversation.id}/messages/preview-raw-payload", cast_to=object,
+                          body={"messages": [{"role": "user", "content": "And now?"}]})
+    assert fake_llm.request_count == sent  # nothing went to the model
+    assert payload["model"] == "openai/fake-model"
+    roles = [(m["role"], m.get("content")) for m in payload["messages"]]
+    assert roles[0][0] == "system" and f"CONVERSATION_ID: {conversation.id}" in roles[0][1]
+    assert ("user", "My colour is red.") in roles and roles[-1] == ("user", "And now?")
+    assert "send_message" in {t["function"]["name"] for t in payload["tools"]}
+    own = client.post(f"/v1/agents/{agent.id}/messages/preview-raw-payload", cast_to=object,
+                      body={"messages": [{"role": "user", "content": "hello"}]})
+    assert [m["content"] for m in own["messages"] if m["role"] == "user"] == ["hello"]  # not the conversation's
+    assert len(list(client.conversations.messages.list(conversation.id))) == before  # nothing stored

@@ -187,3 +187,13 @@ def resume_conversation_stream(ws: WS, turns: TurnService, conversation_id: str,
     if not running:
         raise NotFound(f"No active runs found for conversation {conversation_id}")
     return resume(ws, turns, running[0], body)
+
+
+@router.post("/{conversation_id}/messages/preview-raw-payload")
+def preview_conversation_payload(ws: WS, turns: TurnService, conversation_id: str,
+                                 body: ConversationMessageRequest) -> dict[str, Any]:
+    """The request a message to the conversation would send to the model first (nothing is sent or stored)."""
+    from memos.server.routes.messages import preview
+
+    agent, conversation = _target(ws, conversation_id, body.agent_id)
+    return preview(turns, agent, body, conversation.id if conversation else None)

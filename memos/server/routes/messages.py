@@ -210,6 +210,31 @@ def send_message_async(ws: WS, turns: TurnService, agent: AgentDep, body: Messag
     return run_shape(run_summary(ws, turns.start_background(agent, turn_request(body))))
 
 
+@router.post("/preview-raw-payload")
+def preview_raw_payload(turns: TurnService, agent: AgentDep, body: MessageRequest) -> dict[str, Any]:
+    """The request the turn's first step would send to the model (nothing is sent or stored)."""
+    return preview(turns, agent, body, None)
+
+
+def preview(turns: TurnService, agent: Agent, body: MessageRequest, conversation: str | None) -> dict[str, Any]:
+    from memos.core.agent import AgentRunner
+
+    request = turn_request(body)
+    if request.kind != "send":
+        raise InvalidInput("a preview is of a message to send, not of an approval")
+    from memos.tools.custom import custom_tools_for
+
+    where = turns.ws.store.get_conversation(conversation) if conversation else None
+    tools, _ = custom_tools_for(turns.ws, agent)
+    try:
+        runner = AgentRunner(turns.ws, agent, model=request.model, client_tools=request.client_tools,
+                             conversation=where, custom_tools=tools)
+        return runner.preview(request.text, request.system)
+    finally:
+        if tools is not None:
+            tools.close()
+
+
 @router.post("/cancel")
 def cancel(turns: TurnService, agent: AgentDep, body: CancelRequest | None = None) -> dict[str, Any]:
     """Stop the agent's running turns at their next safe point; what they produced is kept."""
