@@ -58,6 +58,23 @@ WHY_NOT = {
     "messages": "batch messages across agents: not built",
     "passages": "passages across agents: memos searches one agent's archival memory",
 }
+# What a client can tell apart on routes memos does serve.
+DIFFERENCES = [
+    "Conversations: a fork copies the source's messages (new ids; Letta's fork shares them); "
+    "`isolated_block_labels` and per-conversation `model_settings` are refused (every block is shared, settings "
+    "live in config.toml); turns of one agent take turns across its conversations (Letta runs them at once), so "
+    "a second message waits up to 30 s and then gets 409.",
+    "Folders: files are read as UTF-8 text (PDFs and other binary files are refused: convert them first) and "
+    "processed before the upload returns (status `completed` at once); files are embedded with memos's model "
+    "whatever `embedding` a client names, and the folder's `embedding_config` says which.",
+    "Groups: only sleep-time groups run (`enable_sleeptime`, or a group with `manager_type: sleeptime`); other "
+    "kinds are refused, as are group messages. The sleep-time agent's review runs on a thread of `memos serve` "
+    "(a detached process when the turn came from the CLI).",
+    "Background streams (`background: true`) are kept in the memory of the server that ran them, for the newest "
+    "200 runs and 3 hours; resuming one after a restart is refused as for a run not streamed in the background.",
+    "Agents' embeddings: memos's store holds 384-dimension vectors; an agent created with another embedding "
+    "model keeps its name, and archival inserts fail with a clear error if that model gives other dimensions.",
+]
 DEFAULT_WHY = "not built yet (issue 21 lists the routes Letta's own client tests call)"
 
 
@@ -111,6 +128,8 @@ def render() -> str:
         done = sum(1 for m, p, _ in members if (m, _shape(p)) in served)
         why = "" if done == len(members) else WHY_NOT.get(group, DEFAULT_WHY)
         lines.append(f"| {group} | {done} | {len(members)} | {why} |")
+    lines += ["", "## Where a served route differs from Letta's", ""]
+    lines += [f"- {item}" for item in DIFFERENCES]
     lines += ["", "## Every route", "", "| method | path | memos | Letta's summary |", "|---|---|---|---|"]
     for method, path, summary in rows:
         mark = "yes" if (method, _shape(path)) in served else "no"
