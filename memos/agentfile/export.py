@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from memos import __version__
 from memos.agentfile.configs import KEPT
+from memos.agentfile.folders import export_folders
 from memos.core.letta import AGENT_TYPE, embedding_config_for, llm_config_for, tool_type
 from memos.core.workspace import Workspace
 from memos.store.base import Agent, Message
@@ -55,8 +56,12 @@ def export_agent(ws: Workspace, agent: Agent, *, messages: bool = True) -> dict[
         "messages": message_docs, "in_context_message_ids": in_context,
         "memory_blocks": [], "tools": [], "include_base_tools": False,
     }
+    sources, files, links, source_ids = export_folders(ws, agent)
+    if source_ids:
+        agent_doc.update(source_ids=source_ids, files_agents=links)
     return {"agents": [agent_doc], "groups": kept.get("groups") or [], "blocks": block_docs,
-            "files": kept.get("files") or [], "sources": kept.get("sources") or [], "tools": tools,
+            "files": [*(kept.get("files") or []), *files], "sources": [*(kept.get("sources") or []), *sources],
+            "tools": tools,
             "mcp_servers": _mcp_servers(ws, tools, kept.get("mcp_servers") or []), "skills": kept.get("skills") or [],
             "metadata": {"exported_by": f"memos {__version__}"}, "created_at": _iso(datetime.now(UTC))}
 

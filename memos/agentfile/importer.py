@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from memos.agentfile.configs import KEPT
+from memos.agentfile.folders import FOLDER_KINDS, FolderPlan, link_agent, plan_folders, write_folders
 from memos.agentfile.read import AgentFile, FileAgent, FileBlock, FileMessage, FileTool, litellm_model, read_agent_file
 from memos.core.letta import AGENT_TYPE, embedding_config_for, llm_config_for
 from memos.core.workspace import Workspace
@@ -83,10 +84,11 @@ def import_agent_file(ws: Workspace, data: bytes | str, *, source: str, name: st
         raise InvalidInput(f"{source} holds {len(parsed.agents)} agents; a name can only be given to one")
     tools = _load_tools(ws, parsed, source)
     notes = ["read the older single-agent format"] if parsed.legacy else []
+    folders = plan_folders(ws, parsed.leftovers, notes)  # embedded now: nothing is written yet
     plans = [_plan(ws, parsed, agent, tools, name=name, model=model, messages=messages, letta_names=letta_names,
                    copy_suffix=copy_suffix) for agent in parsed.agents]
     _check_names(ws, plans, letta_names)
-    imported = _write(ws, parsed, plans, source, letta_names)
+    imported = _write(ws, parsed, plans, source, letta_names, folders)
     return ImportReport(imported, notes + [note for plan in plans for note in plan.notes])
 
 
@@ -264,8 +266,9 @@ def _plan(ws: Workspace, parsed: AgentFile, agent: FileAgent, loaded: dict[str, 
         kept["detached_tools"] = detached
     if unenforced:
         kept["tool_rules"] = [rule for rule, _ in unenforced]
-    if agent.extra:
-        kept["agent"] = agent.extra
+    extra = {k: v for k, v in agent.extra.items() if k not in ("source_ids", "files_agents")}  # now real folders
+    if extra:
+        kept["agent"] = extra
     leftovers = _leftovers(ws, parsed)
     kept.update(leftovers)
     for kind, items in leftovers.items():
@@ -302,7 +305,7 @@ def _leftovers(ws: Workspace, parsed: AgentFile) -> dict[str, list[Any]]:
     from memos.mcp_tools.servers import list_servers
 
     local = {s.name for s in list_servers(ws.config)}
-    out = dict(parsed.leftovers)
+    out = {kind: items for kind, items in parsed.leftovers.items() if kind not in FOLDER_KINDS}  # imported as folders
     servers = [s for s in out.get("mcp_servers", []) if not (isinstance(s, dict) and s.get("server_name") in local)]
     if servers:
         out["mcp_servers"] = servers
@@ -355,7 +358,7 @@ def _check_names(ws: Workspace, plans: list[_Plan], letta_names: bool) -> None:
 
 # -- writing ---------------------------------------------------------------------------------------
 def _write(ws: Workspace, parsed: AgentFile, plans: list[_Plan], source: str,
-           letta_names: bool) -> list[ImportedAgent]:
+           letta_names: bool, folders: dict[str, FolderPlan]) -> list[ImportedAgent]:
     from memos.core.agents import own_dir
     from memos.core.prompts import template
     from memos.mcp_tools.tools import attach as attach_mcp
@@ -370,6 +373,8 @@ def _write(ws: Workspace, parsed: AgentFile, plans: list[_Plan], source: str,
             shared_ids = {key: ws.store.create_block(_new_block(parsed.blocks[key]), actor="user",
                                                      reason=f"imported from {source}").id
                           for key in dict.fromkeys(k for p in plans for k in p.shared_keys)}
+            placed = write_folders(ws.store, folders)
+            files_by_key = {f["id"]: f for f in parsed.leftovers.get("files", []) if isinstance(f, dict)}
             for plan in plans:
                 agent = ws.store.create_agent(NewAgent(
                     name=plan.name, description=plan.source.description,
@@ -379,6 +384,7 @@ def _write(ws: Workspace, parsed: AgentFile, plans: list[_Plan], source: str,
                     plan.own_blocks, unique_name=not letta_names)
                 for key in plan.shared_keys:
                     ws.store.attach_block(agent.id, shared_ids[key])
+                link_agent(ws.store, agent, plan.source.extra, placed, files_by_key)
                 if plan.messages:
                     ws.store.append_messages(agent.id, plan.messages)
                 home = own_dir(ws, agent)

@@ -50,6 +50,17 @@ def chunk_lines(text: str, size: int = CHUNK_CHARS) -> list[tuple[int, str]]:
     return [(line, piece) for line, piece in pieces if piece.strip()]
 
 
+def embedded_chunks(text: str, model: str) -> list[FileChunk]:
+    """The file's text in chunks of lines, each with its embedding (for semantic_search_files)."""
+    from memos.store.embeddings import get_embedder
+
+    pieces = chunk_lines(text)
+    if not pieces:
+        return []
+    vectors = get_embedder(model).embed([piece for _, piece in pieces])
+    return [FileChunk(line, piece, vector) for (line, piece), vector in zip(pieces, vectors)]
+
+
 def free_name(taken: set[str], name: str) -> str:
     """``name`` with _1, _2 ... before its suffix until it is free in the folder (Letta's "suffix")."""
     if name not in taken:
@@ -66,8 +77,6 @@ def upload(store: Store, folder: Folder, name: str, data: bytes, *, file_type: s
            duplicates: Duplicates = "suffix") -> FolderFile | None:
     """Read, chunk, embed and store one file in ``folder``; None when ``duplicates`` is "skip"
     and the name is taken. Nothing is stored if any step fails."""
-    from memos.store.embeddings import get_embedder
-
     clean = PurePath(name.replace("\\", "/")).name
     if not clean or clean in (".", ".."):
         raise InvalidInput(f"'{name}' is not a file name")
@@ -82,11 +91,7 @@ def upload(store: Store, folder: Folder, name: str, data: bytes, *, file_type: s
                                 "upload with duplicate_handling suffix or replace")
         if duplicates == "suffix":
             file_name = free_name(taken, clean)
-    pieces = chunk_lines(text)
-    chunks: list[FileChunk] = []
-    if pieces:
-        vectors = get_embedder(folder.embedding_model).embed([piece for _, piece in pieces])
-        chunks = [FileChunk(line, piece, vector) for (line, piece), vector in zip(pieces, vectors)]
+    chunks = embedded_chunks(text, folder.embedding_model)
     return store.add_file(folder.id, file_name=file_name, original_file_name=clean, file_type=file_type,
                           content=text, chunks=chunks, replace=duplicates == "replace")
 

@@ -100,3 +100,44 @@ def test_folder_errors(client) -> None:  # type: ignore[no-untyped-def]
     agent = _agent(client)
     with pytest.raises(letta_client.NotFoundError):
         client.agents.folders.attach("source-00000000-0000-4000-8000-000000000000", agent_id=agent.id)
+
+
+def test_folders_travel_in_agent_files(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from tests.e2e.test_agentfile import letta_errors
+
+    folder = client.folders.create(name="manuals", description="Device manuals")
+    _upload(client, folder.id, "printer.md", MANUAL)
+    agent = _agent(client)
+    client.agents.folders.attach(folder.id, agent_id=agent.id)
+    (item,) = list(client.agents.files.list(agent.id))
+    client.agents.files.open(item.file_id, agent_id=agent.id)
+
+    exported = client.agents.export_file(agent.id)
+    document = json.loads(exported) if isinstance(exported, str) else exported
+    assert letta_errors(document) == []
+    assert [s["name"] for s in document["sources"]] == ["manuals"]
+    assert [f["file_name"] for f in document["files"]] == ["printer.md"] and "call Sam" in document["files"][0]["content"]
+    (link,) = document["agents"][0]["files_agents"]
+    assert link["is_open"] is True and link["file_name"] == "manuals/printer.md"
+
+    # Into a server that has the folder: it is used as it is.
+    copy = client.agents.import_file(file=("ada.af", json.dumps(document).encode()), append_copy_suffix=True)
+    copied = copy.agent_ids[0]
+    assert [f.id for f in client.agents.folders.list(copied)] == [folder.id]
+    assert [f.is_open for f in client.agents.files.list(copied)] == [True]
+    assert len(list(client.folders.list())) == 1
+
+    # Into one that has not: the folder is made, its file chunked and searchable.
+    client.agents.delete(copied)
+    client.folders.delete(folder.id)
+    again = client.agents.import_file(file=("ada.af", json.dumps(document).encode()), append_copy_suffix=True)
+    made = list(client.agents.folders.list(again.agent_ids[0]))
+    assert [f.name for f in made] == ["manuals"] and made[0].id != folder.id
+    (stored,) = list(client.folders.files.list(made[0].id))
+    assert stored.total_chunks and stored.total_chunks >= 2
+    fake_llm.script(call("semantic_search_files", query="printer on fire"), say("Unplug it."))
+    reply = client.agents.messages.create(again.agent_ids[0], messages=[{"role": "user", "content": "Fire!"}])
+    (found,) = [m.tool_return for m in reply.messages if m.message_type == "tool_return_message"]
+    assert "call Sam on 555-0199" in found
