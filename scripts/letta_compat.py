@@ -62,8 +62,8 @@ WHY_NOT = {
 DIFFERENCES = [
     "Conversations: a fork copies the source's messages (new ids; Letta's fork shares them); "
     "`isolated_block_labels` and per-conversation `model_settings` are refused (every block is shared, settings "
-    "live in config.toml); turns of one agent take turns across its conversations (Letta runs them at once), so "
-    "a second message waits up to 30 s and then gets 409.",
+    "live in config.toml); a second message to a busy conversation waits up to 30 s for it, then gets 409 "
+    "(Letta answers 409 at once).",
     "Folders: files are read as UTF-8 text (PDFs and other binary files are refused: convert them first) and "
     "processed before the upload returns (status `completed` at once); files are embedded with memos's model "
     "whatever `embedding` a client names, and the folder's `embedding_config` says which.",

@@ -124,7 +124,9 @@ def client_tool_specs(tools: Sequence[dict[str, Any]]) -> dict[str, ToolSpec]:
 
 class AgentRunner:
     """Runs an agent's turns. Each public entry point is a generator of events that holds the
-    agent's turn lock for the whole turn: turns of one agent never interleave, in any process.
+    turn lock of the agent's conversation for the whole turn: turns of one conversation never
+    interleave, in any process (turns in different conversations of an agent may run at once;
+    memory edits are compare-and-set, so neither loses the other's).
 
     ``turn_wait``: seconds to wait for another turn of the agent to finish (None: as long as it
     takes; 0: not at all, `AgentBusy` at once)."""
@@ -241,12 +243,12 @@ class AgentRunner:
 
     # -- turns -----------------------------------------------------------------------------
     def _exclusive(self, turn: Callable[[], Events[None]]) -> Iterator[ev.Event]:
-        lock = self.ws.store.turn_lock(self.agent.id)
+        lock = self.ws.store.turn_lock(self.agent.id, self.conversation_id)  # conversations run at once
         yield from wait_for_turn(lock, self.agent, self.turn_wait)
         self.turn_started = time.monotonic()  # the turn's own time starts here, after any wait
         try:
             self.agent = self.ws.store.get_agent(self.agent.id)  # as it is now, after any wait
-            interrupted = recover(self.ws.store, self.agent)
+            interrupted = recover(self.ws.store, self.agent, self.conversation_id)
             if self.conversation is not None:  # as it is now (renamed, or deleted while we waited)
                 self.conversation = self.ws.store.get_conversation(self.conversation.id)
             if interrupted:

@@ -73,21 +73,26 @@ def _agent_findings(ws: Workspace, agent: Agent, repair: bool) -> list[Finding]:
 
 
 def _runs(ws: Workspace, agent: Agent, repair: bool) -> Finding:
-    """Runs left `running` by a killed process (checked holding the turn lock, so none is live)."""
-    lock = ws.store.turn_lock(agent.id)
-    if not lock.try_acquire():
-        holder = lock.holder()
-        return Finding("runs", "ok", f"a turn is running now ({holder or 'another process'}); not checked")
-    try:
-        if not repair:
-            stuck = ws.store.running_runs(agent.id)
-            return Finding("runs", "problem" if stuck else "ok",
-                           f"{len(stuck)} run(s) left running by a killed process" if stuck else "")
-        interrupted = recover(ws.store, agent)
-        return Finding("runs", "repaired" if interrupted else "ok",
-                       f"{len(interrupted)} run(s) left running marked interrupted" if interrupted else "")
-    finally:
-        lock.release()
+    """Runs left `running` by a killed process, in each of the agent's conversations (each checked
+    holding its turn lock, so none is live)."""
+    scopes: list[str | None] = [None, *(c.id for c in ws.store.list_conversations(agent.id, limit=100_000))]
+    stuck: list[str] = []
+    busy = 0
+    for scope in scopes:
+        lock = ws.store.turn_lock(agent.id, scope)
+        if not lock.try_acquire():
+            busy += 1
+            continue
+        try:
+            stuck += recover(ws.store, agent, scope) if repair else ws.store.running_runs(agent.id, conversation=scope)
+        finally:
+            lock.release()
+    note = f"; {busy} conversation(s) in a turn now, not checked" if busy else ""
+    if not stuck:
+        return Finding("runs", "ok", note.lstrip("; "))
+    if repair:
+        return Finding("runs", "repaired", f"{len(stuck)} run(s) left running marked interrupted{note}")
+    return Finding("runs", "problem", f"{len(stuck)} run(s) left running by a killed process{note}")
 
 
 def _tool_repo(ws: Workspace, agent: Agent) -> Finding:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from memos.core import events as ev
 from memos.errors import AgentBusy
-from memos.store.base import Agent, NewMessage, Store
+from memos.store.base import Agent, ConversationScope, NewMessage, Store
 from memos.store.turnlock import TurnLock
 
 NOTICE_AFTER = 1.0  # seconds of waiting before the front end is told (a Waiting event)
@@ -48,13 +48,13 @@ def wait_for_turn(lock: TurnLock, agent: Agent, wait: float | None) -> Iterator[
         raise
 
 
-def recover(store: Store, agent: Agent) -> list[str]:
+def recover(store: Store, agent: Agent, conversation: ConversationScope = None) -> list[str]:
     """Close what a killed process left of the agent's turns; returns the interrupted runs' ids.
 
     Runs still `running` become `interrupted`. A step is one transaction, so a killed
     step left nothing half-written; calls that no result answers at the end of the log
     (from older versions, or an imported log) get an error result the agent sees."""
-    interrupted = store.interrupt_running_runs(agent.id)
+    interrupted = store.interrupt_running_runs(agent.id, conversation=conversation)
     # Each conversation a killed turn was in (None: the agent's own).
     for conversation in dict.fromkeys(store.get_run(run_id).conversation_id for run_id in interrupted):
         _answer_dangling_calls(store, agent, conversation)
@@ -83,7 +83,7 @@ def reset_context(store: Store, agent: Agent, wait: float | None, conversation: 
     """Start the agent's conversation afresh (Letta's reset-messages): every message leaves its
     context, between turns (the turn lock is held), and stays stored and searchable with
     conversation_search. Returns how many messages left the context."""
-    lock = store.turn_lock(agent.id)
+    lock = store.turn_lock(agent.id, conversation)
     for _ in wait_for_turn(lock, agent, wait):
         pass
     try:

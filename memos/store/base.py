@@ -798,17 +798,22 @@ class Store(abc.ABC):
 
     # -- turns, runs, steps, tool calls ---------------------------------------------
     @abc.abstractmethod
-    def turn_lock(self, agent_id: str) -> TurnLock:
-        """The lock that keeps the agent's turns apart across every process sharing this store."""
+    def turn_lock(self, agent_id: str, conversation: str | None = None) -> TurnLock:
+        """The lock that keeps the turns of one conversation of the agent (None: its own) apart,
+        across every process sharing this store. Conversations of one agent run at once."""
 
     @abc.abstractmethod
-    def running_runs(self, agent_id: str, actor: RunActor = "agent") -> list[str]:
-        """Ids of the agent's runs with status `running` (its turns', or its sleep passes')."""
+    def running_runs(self, agent_id: str, actor: RunActor = "agent",
+                     conversation: ConversationScope = ALL_CONVERSATIONS) -> list[str]:
+        """Ids of the agent's runs with status `running` (its turns', or its sleep passes'), in one
+        conversation or in all."""
 
     @abc.abstractmethod
-    def interrupt_running_runs(self, agent_id: str, actor: RunActor = "agent") -> list[str]:
-        """Mark the agent's runs still `running` as `interrupted` (call it holding the turn lock,
-        or for `sleep` the pass lock: then no live process runs them); returns their ids."""
+    def interrupt_running_runs(self, agent_id: str, actor: RunActor = "agent",
+                               conversation: ConversationScope = ALL_CONVERSATIONS) -> list[str]:
+        """Mark the agent's runs still `running` (in one conversation, or in all) as `interrupted`
+        (call it holding that conversation's turn lock, or for `sleep` the pass lock: then no live
+        process runs them); returns their ids."""
 
     @abc.abstractmethod
     def start_run(self, agent_id: str, actor: RunActor = "agent", conversation_id: str | None = None) -> Run: ...

@@ -163,3 +163,22 @@ def test_preview_raw_payload_shows_the_request_without_sending_it(client, fake_l
                       body={"messages": [{"role": "user", "content": "hello"}]})
     assert [m["content"] for m in own["messages"] if m["role"] == "user"] == ["hello"]  # not the conversation's
     assert len(list(client.conversations.messages.list(conversation.id))) == before  # nothing stored
+
+
+def test_conversations_of_one_agent_run_at_once(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    agent = _agent(client)
+    slow, quick = client.conversations.create(agent_id=agent.id), client.conversations.create(agent_id=agent.id)
+    held = threading.Event()
+    fake_llm.script({**say("finally"), "gate": held}, say("at once"))
+    results: dict[str, Any] = {}
+    first = threading.Thread(target=lambda: results.update(slow=_send(client, slow.id, "take your time")))
+    first.start()
+    fake_llm.wait_for_requests(1)  # the slow conversation's turn is with the model
+    answered = _send(client, quick.id, "quick one")  # does not wait for the other conversation
+    assert "at once" in [m.content for m in answered if m.message_type == "assistant_message"]
+    assert first.is_alive()
+    held.set()
+    first.join(60)
+    assert "finally" in [m.content for m in results["slow"] if m.message_type == "assistant_message"]

@@ -370,10 +370,13 @@ def test_doctor_finds_and_repairs_what_a_crash_leaves(memos, chat_agent, fake_ll
     import duckdb
 
     gate = threading.Event()
-    fake_llm.script({**say("never seen"), "gate": gate})
+    fake_llm.script({**say("never seen"), "gate": gate}, {**say("nor this"), "gate": gate})
     turn = start("send", "hello")
     fake_llm.wait_for_requests(1)
     kill(turn)
+    side = start("send", "-c", "side", "hello there")  # a turn killed in a conversation too
+    fake_llm.wait_for_requests(2)
+    kill(side)
     gate.set()
     assert memos("archival", "add", "The lighthouse keeper feeds the gulls.").code == 0
     db = str(memos_home / "memos.duckdb")
@@ -383,12 +386,13 @@ def test_doctor_finds_and_repairs_what_a_crash_leaves(memos, chat_agent, fake_ll
     assert checked.code == 1
     found = {f["check"]: f for f in checked.json()["agents"][0]["findings"]}
     assert found["runs"]["status"] == "problem" and found["text index"]["status"] == "problem"
-    assert runs()[0][0] == "running"  # --no-repair changed nothing
+    assert found["runs"]["detail"].startswith("2 run(s) left running")
+    assert [r[0] for r in runs()] == ["running", "running"]  # --no-repair changed nothing
 
     repaired = memos("doctor")
     assert repaired.code == 0, repaired.out + repaired.err
     assert "repaired" in repaired.out
-    assert runs() == [("interrupted", "interrupted")]
+    assert runs() == [("interrupted", "interrupted")] * 2
     hits = memos("archival", "search", "lighthouse", "--mode", "text", "--json").json()
     assert [h["text"] for h in hits] == ["The lighthouse keeper feeds the gulls."]
     again = memos("doctor", "--json")

@@ -139,8 +139,9 @@ def test_a_conversation_has_its_own_context_approvals_model_and_recovery(runner,
     with pytest.raises(InvalidInput, match="memos approve -c side"):
         list(threaded.send("again"))
 
-    # A turn killed in the side thread: its run left running and a call with no answer. The next
-    # turn of the agent closes the run and answers the call in that thread, not in the other.
+    # A turn killed in the side thread: its run left running and a call with no answer. A turn in
+    # another conversation leaves it alone (it could be live: conversations run at once); the next
+    # turn in that thread closes the run and answers the call there.
     store.delete_conversation(side.id)
     side = store.create_conversation(runner.agent.id, name="side2")
     killed = store.start_run(runner.agent.id, conversation_id=side.id)
@@ -148,11 +149,14 @@ def test_a_conversation_has_its_own_context_approvals_model_and_recovery(runner,
         NewMessage("user", "do it", run_id=killed.id, conversation_id=side.id),
         NewMessage("assistant", "", tool_calls=[{"id": "call_k", "name": "conversation_search", "arguments": "{}"}],
                    run_id=killed.id, conversation_id=side.id)])
-    fake_llm.script(say("back"))
-    events = list(runner.send("are you there"))
+    fake_llm.script(say("elsewhere"), say("back"))
+    assert not any(e.type == "warning" for e in runner.send("meanwhile"))
+    assert store.get_run(killed.id).status == "running"
+    events = list(AgentRunner(workspace, runner.agent, max_steps=5, conversation=side).send("are you there"))
     assert any(e.type == "warning" and "interrupted" in e.message for e in events)
+    assert store.get_run(killed.id).status == "interrupted"
     answered = store.list_messages(runner.agent.id, conversation=side.id, order="asc")
-    assert answered[-1].role == "tool" and answered[-1].tool_call_id == "call_k"
+    assert [m.role for m in answered if m.tool_call_id == "call_k"] == ["tool"]
     assert all(m.tool_call_id != "call_k" for m in store.list_messages(runner.agent.id))
 
 

@@ -2,9 +2,8 @@
 
 Each conversation has its own messages, context and runs; memory blocks, archival memory and
 tools are the agent's. As in Letta, a path's conversation id may be "default" (with the agent's
-id in the query or body) for the agent's own conversation. Turns of one agent take turns across
-its conversations (memos's turn lock is per agent): a busy conversation answers 409 after
-waiting as a busy agent does.
+id in the query or body) for the agent's own conversation. Conversations of one agent run at
+once; a busy conversation answers 409 after waiting for it as a busy agent does.
 """
 
 from __future__ import annotations

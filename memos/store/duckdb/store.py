@@ -106,8 +106,9 @@ class DuckDBStore(SQLStore):
         self._db.after_commit(lambda: self._vectors.drop(agent_id))
         self._db.after_commit(lambda: self._texts.drop(agent_id))
 
-    def turn_lock(self, agent_id: str) -> FileTurnLock:
-        return FileTurnLock(self.path.with_name(self.path.name + ".turns") / f"{agent_id}.lock")
+    def turn_lock(self, agent_id: str, conversation: str | None = None) -> FileTurnLock:
+        name = f"{agent_id}.lock" if conversation is None else f"{agent_id}.{conversation}.lock"
+        return FileTurnLock(self.path.with_name(self.path.name + ".turns") / name)
 
     def change_stamp(self) -> Any:
         from memos.store.duckdb.watch import file_stamp

@@ -43,8 +43,8 @@ class PostgresStore(PgPassagesMixin, SQLStore):
             for row in values:
                 copy.write_row(row)
 
-    def turn_lock(self, agent_id: str) -> AdvisoryTurnLock:
-        return AdvisoryTurnLock(self.url, f"memos:turn:{agent_id}")
+    def turn_lock(self, agent_id: str, conversation: str | None = None) -> AdvisoryTurnLock:
+        return AdvisoryTurnLock(self.url, f"memos:turn:{agent_id}" + (f":{conversation}" if conversation else ""))
 
     def rebuild_vector_index(self, agent_id: str) -> None:
         """pgvector keeps the index current by itself; what can lag after a bulk load is the

@@ -26,6 +26,7 @@ from memos.store.base import (
 )
 from memos.store.sql.host import SQLHost
 from memos.store.sql.keyset import page_after
+from memos.store.sql.messages import scope_to
 from memos.store.timeutil import from_db, to_db, utcnow
 
 TOOL_CALL_COLUMNS = ("id, agent_id, tool_call_id, name, arguments, result, status, duration_ms, step_id, "
@@ -60,20 +61,29 @@ def _tool_call(row: Sequence[Any]) -> ToolCallRecord:
 
 
 class RunsMixin(SQLHost):
-    def running_runs(self, agent_id: str, actor: RunActor = "agent") -> list[str]:
+    def running_runs(self, agent_id: str, actor: RunActor = "agent",
+                     conversation: ConversationScope = ALL_CONVERSATIONS) -> list[str]:
+        where, params = self._running_where(agent_id, actor, conversation)
         with self._read() as con:
-            return [r[0] for r in con.execute(
-                "SELECT id FROM runs WHERE agent_id = ? AND status = 'running' AND coalesce(actor, 'agent') = ? "
-                "ORDER BY created_at", [agent_id, actor]).fetchall()]
+            return [r[0] for r in con.execute(f"SELECT id FROM runs WHERE {where} ORDER BY created_at", params)
+                    .fetchall()]
 
-    def interrupt_running_runs(self, agent_id: str, actor: RunActor = "agent") -> list[str]:
-        running = self.running_runs(agent_id, actor)  # the common case writes nothing
+    def interrupt_running_runs(self, agent_id: str, actor: RunActor = "agent",
+                               conversation: ConversationScope = ALL_CONVERSATIONS) -> list[str]:
+        running = self.running_runs(agent_id, actor, conversation)  # the common case writes nothing
         if running:
+            where, params = self._running_where(agent_id, actor, conversation)
             with self._write() as con:
-                con.execute("UPDATE runs SET status = 'interrupted', stop_reason = 'interrupted', completed_at = ? "
-                            "WHERE agent_id = ? AND status = 'running' AND coalesce(actor, 'agent') = ?",
-                            [to_db(utcnow()), agent_id, actor])
+                con.execute("UPDATE runs SET status = 'interrupted', stop_reason = 'interrupted', completed_at = $now "
+                            f"WHERE {where}", {**params, "now": to_db(utcnow())})
         return running
+
+    @staticmethod
+    def _running_where(agent_id: str, actor: RunActor, conversation: ConversationScope) -> tuple[str, dict[str, Any]]:
+        where = ["agent_id = $agent", "status = 'running'", "coalesce(actor, 'agent') = $actor"]
+        params: dict[str, Any] = {"agent": agent_id, "actor": actor}
+        scope_to(conversation, where, params)
+        return " AND ".join(where), params
 
     def start_run(self, agent_id: str, actor: RunActor = "agent", conversation_id: str | None = None) -> Run:
         run_id, now = ids.new_id("run"), to_db(utcnow())
