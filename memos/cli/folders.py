@@ -97,11 +97,10 @@ def upload(
         loaded.append((name or source.name, data))
     added = []
     for file_name, data in loaded:
-        stored = store_file(ws.store, target, file_name, data, duplicates="replace" if replace else "suffix")
-        if stored is not None:
-            added.append(stored)
-            if not json_out:
-                output.note(f"added {stored.file_name} to '{target.name}' ({stored.chunks} chunks)")
+        stored, _ = store_file(ws.store, target, file_name, data, duplicates="replace" if replace else "suffix")
+        added.append(stored)
+        if not json_out:
+            output.note(f"added {stored.file_name} to '{target.name}' ({stored.chunks} chunks)")
     if json_out:
         output.emit_json([_file_view(f) for f in added])
 

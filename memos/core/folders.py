@@ -74,18 +74,20 @@ def free_name(taken: set[str], name: str) -> str:
 
 
 def upload(store: Store, folder: Folder, name: str, data: bytes, *, file_type: str | None = None,
-           duplicates: Duplicates = "suffix") -> FolderFile | None:
-    """Read, chunk, embed and store one file in ``folder``; None when ``duplicates`` is "skip"
-    and the name is taken. Nothing is stored if any step fails."""
+           duplicates: Duplicates = "suffix") -> tuple[FolderFile, bool]:
+    """Read, chunk, embed and store one file in ``folder``; (the file, whether it was added): with
+    ``duplicates`` "skip" and the name taken, the file already there. Nothing is stored if any
+    step fails."""
     clean = PurePath(name.replace("\\", "/")).name
     if not clean or clean in (".", ".."):
         raise InvalidInput(f"'{name}' is not a file name")
     text = decode_text(data, clean)
-    taken = {f.file_name for f in store.list_files(folder.id)}
+    present = {f.file_name: f for f in store.list_files(folder.id)}
+    taken = set(present)
     file_name = clean
     if clean in taken:
         if duplicates == "skip":
-            return None
+            return present[clean], False
         if duplicates == "error":
             raise AlreadyExists(f"folder '{folder.name}' already has a file named '{clean}'",
                                 "upload with duplicate_handling suffix or replace")
@@ -93,7 +95,7 @@ def upload(store: Store, folder: Folder, name: str, data: bytes, *, file_type: s
             file_name = free_name(taken, clean)
     chunks = embedded_chunks(text, folder.embedding_model)
     return store.add_file(folder.id, file_name=file_name, original_file_name=clean, file_type=file_type,
-                          content=text, chunks=chunks, replace=duplicates == "replace")
+                          content=text, chunks=chunks, replace=duplicates == "replace"), True
 
 
 def file_label(item: AgentFile) -> str:

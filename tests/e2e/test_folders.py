@@ -92,6 +92,8 @@ def test_folder_errors(client) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(letta_client.ConflictError):
         _upload(client, folder.id, "a.txt", "two\n", duplicate_handling="error")
     replaced = _upload(client, folder.id, "a.txt", "three\n", duplicate_handling="replace")
+    kept = _upload(client, folder.id, "a.txt", "four\n", duplicate_handling="skip")
+    assert kept.id == replaced.id  # skipped: the file already there
     listed = list(client.folders.files.list(folder.id, include_content=True))
     assert [(f.id, f.content) for f in listed] == [(replaced.id, "three\n")]
     with pytest.raises(letta_client.NotFoundError):

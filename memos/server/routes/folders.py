@@ -108,12 +108,9 @@ def upload_file(ws: WS, folder_id: str, file: Annotated[UploadFile, File()],
                 name: str | None = None) -> dict[str, Any]:
     folder = _folder(ws, folder_id)
     data = file.file.read(core_folders.MAX_FILE_BYTES + 1)
-    stored = core_folders.upload(ws.store, folder, name or file.filename or "file.txt", data,
-                                 file_type=file.content_type, duplicates=duplicate_handling)
-    if stored is None:  # skipped: the file already there
-        existing = [f for f in ws.store.list_files(folder.id) if f.file_name == (name or file.filename)]
-        return file_shape(existing[0])
-    return file_shape(stored)
+    stored, _added = core_folders.upload(ws.store, folder, name or file.filename or "file.txt", data,
+                                         file_type=file.content_type, duplicates=duplicate_handling)
+    return file_shape(stored)  # with "skip", the file already there
 
 
 @router.get("/folders/{folder_id}/files")
