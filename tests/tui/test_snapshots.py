@@ -32,8 +32,16 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def ws(memos_home: Path):  # type: ignore[no-untyped-def]
+def ws(memos_home: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    import itertools
+    import uuid
+
     from memos.core import memory
+    from memos.store import ids
+
+    # Fixed ids: the prompt names the agent's id, and `memos context` counts its tokens.
+    numbers = itertools.count(1)
+    monkeypatch.setattr(ids, "new_id", lambda prefix: f"{prefix}-{uuid.UUID(int=next(numbers))}")
     from memos.core.agents import create_agent
     from memos.core.workspace import Workspace
     from memos.store.base import NewMessage, NewPassage
