@@ -116,12 +116,14 @@ def render() -> str:
              "Routes are matched by method and shape (parameter names and a trailing slash aside).", "",
              "Letta's own SDK tests for agents, tools and blocks (`tests/sdk/agents_test.py`, `tools_test.py`, "
              "`blocks_test.py` at 0.16.8, with pytest-order) pass against `memos serve`: 24 passed, 2 skipped "
-             "(methods letta-client 1.12.1 no longer has), checked on 2026-11-30 with "
+             "(methods letta-client 1.12.1 no longer has), checked again on 2026-11-30 (end of the day) with "
              "`scripts/letta_sdk_tests.py`, which points their `LETTA_SERVER_URL` at a fresh `memos serve`. "
              "Its `tests/test_sdk_client.py`, with an always-answering stand-in "
-             "for the LLM: 15 passed, 4 skipped; of the 14 failed, 6 call methods letta-client 1.12.1 no longer "
+             "for the LLM: 17 passed, 4 skipped; of the 12 failed, 6 call methods letta-client 1.12.1 no longer "
              "has (`tools.upsert_from_function`) or import Letta's server, 4 ask an Anthropic model without a "
-             "key, 3 need folders and files (since built: see tests/e2e/test_folders.py), 1 needs a real model to edit memory; 6 errors are "
+             "key, 1 needs a real model to edit memory, and 1 imports an agent file with files from Letta's "
+             "test data asking for OpenAI's embedding (memos refuses to embed with a model of other "
+             "dimensions); 6 errors are "
              "fixtures that start Letta's own server or E2B.", "",
              "| group | served | of | not served, and why |", "|---|---|---|---|"]
     for group, members in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
