@@ -100,6 +100,9 @@ def _python_read_paths() -> list[str]:
     return sorted(paths) + [str(HERE / "landlock.py"), str(HERE / "registry.py")]
 
 
+CGROUP_PREFIX = "memos-sandbox-"  # then the owner's pid and the worker's
+
+
 class PidsCgroup:
     """A pids cgroup per worker (v2 where delegated, else v1): caps forks where RLIMIT_NPROC cannot."""
 
@@ -126,7 +129,9 @@ class PidsCgroup:
     def create(self, pid: int, limit: int) -> Path | None:
         if self.base is None:
             return None
-        group = self.base / f"memos-sandbox-{os.getpid()}-{pid}"
+        group = self.base / f"{CGROUP_PREFIX}{os.getpid()}-{pid}"
+        if group.exists():  # left by an earlier owner with these same pids (killed before it cleaned up)
+            self.remove(group)
         try:
             group.mkdir()
             (group / "pids.max").write_text(str(limit))
@@ -135,6 +140,15 @@ class PidsCgroup:
         except OSError:
             self.remove(group)
             return None
+
+    def sweep(self) -> None:
+        """Remove the groups of owners that are gone (a killed process cannot remove its own)."""
+        if self.base is None:
+            return
+        for group in self.base.glob(f"{CGROUP_PREFIX}*"):
+            owner = group.name.removeprefix(CGROUP_PREFIX).split("-")[0]
+            if owner.isdigit() and not _alive(int(owner)):
+                self.remove(group)
 
     @staticmethod
     def remove(group: Path | None) -> None:
@@ -166,7 +180,9 @@ def _pids_cgroup() -> PidsCgroup:
     global _cgroups
     if _cgroups is None:
         _cgroups = PidsCgroup()
+        _cgroups.sweep()
     return _cgroups
+
 
 
 class _Worker:

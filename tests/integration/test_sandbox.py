@@ -272,3 +272,31 @@ def test_workers_die_with_memos_and_their_jails_are_swept(jail_root: Path, tmp_p
     """))
     subprocess.run([sys.executable, str(script)], check=True, timeout=60)
     assert list(jail_root.iterdir()) == []
+
+
+def test_pids_groups_of_dead_owners_are_swept_and_a_reused_name_still_caps() -> None:
+    import subprocess
+
+    from memos.tools.sandbox import CGROUP_PREFIX, PidsCgroup
+
+    cgroups = PidsCgroup()
+    if cgroups.base is None:
+        pytest.skip(f"no pids cgroup here: {cgroups.reason}")
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid no process has now: the owner of a group left by a kill -9
+    stale = cgroups.base / f"{CGROUP_PREFIX}{gone.pid}-1"
+    stale.mkdir()
+    cgroups.sweep()
+    assert not stale.exists()
+
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        name = cgroups.base / f"{CGROUP_PREFIX}{os.getpid()}-{child.pid}"
+        name.mkdir()  # the same owner and worker pids as a group someone left behind
+        group = cgroups.create(child.pid, 5)
+        assert group == name and (group / "pids.max").read_text().strip() == "5"
+        assert str(child.pid) in (group / "cgroup.procs").read_text().split()
+    finally:
+        child.kill()
+        child.wait()
+        PidsCgroup.remove(name)
