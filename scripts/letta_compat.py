@@ -75,7 +75,7 @@ DIFFERENCES = [
     "Agents' embeddings: memos's store holds 384-dimension vectors; an agent created with another embedding "
     "model keeps its name, and archival inserts fail with a clear error if that model gives other dimensions.",
 ]
-DEFAULT_WHY = "not built yet (issue 21 lists the routes Letta's own client tests call)"
+DEFAULT_WHY = "the rest is not served (route by route below): none of it is among what Letta's clients were seen to need (issue 21)"
 
 
 def _shape(path: str) -> str:
