@@ -83,16 +83,15 @@ def upload(store: Store, folder: Folder, name: str, data: bytes, *, file_type: s
         raise InvalidInput(f"'{name}' is not a file name")
     text = decode_text(data, clean)
     present = {f.file_name: f for f in store.list_files(folder.id)}
-    taken = set(present)
     file_name = clean
-    if clean in taken:
+    if clean in present:
         if duplicates == "skip":
             return present[clean], False
         if duplicates == "error":
             raise AlreadyExists(f"folder '{folder.name}' already has a file named '{clean}'",
                                 "upload with duplicate_handling suffix or replace")
         if duplicates == "suffix":
-            file_name = free_name(taken, clean)
+            file_name = free_name(set(present), clean)
     chunks = embedded_chunks(text, folder.embedding_model)
     return store.add_file(folder.id, file_name=file_name, original_file_name=clean, file_type=file_type,
                           content=text, chunks=chunks, replace=duplicates == "replace"), True
@@ -146,6 +145,16 @@ def render_directories(files: Sequence[AgentFile], folders: Sequence[Folder]) ->
         parts.append("</directory>")
     parts.append("</directories>")
     return "\n".join(parts)
+
+
+def close_over_limit(store: Store, agent: Agent) -> list[str]:
+    """Close the files opened longest ago while more than MAX_FILES_OPEN are open; their names."""
+    open_now = sorted((f for f in store.agent_files(agent.id) if f.is_open),
+                      key=lambda f: f.opened_at or f.file.created_at)
+    excess = open_now[:max(0, len(open_now) - MAX_FILES_OPEN)]
+    if excess:
+        store.close_files(agent.id, [f.file.id for f in excess])
+    return [file_label(f) for f in excess]
 
 
 def directories_for(store: Store, agent: Agent) -> str:

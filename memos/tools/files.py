@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from memos.core.folders import MAX_FILES_OPEN, file_label, window
+from memos.core.folders import MAX_FILES_OPEN, close_over_limit, file_label, window
 from memos.errors import InvalidInput
 from memos.store.base import AgentFile
 from memos.tools.builtins import ToolContext
@@ -53,25 +53,15 @@ def open_files(ctx: ToolContext, file_requests: list[dict[str, Any]], close_all_
         start = (offset or 0) + 1
         end = start + length - 1 if length else None
         ctx.store.open_file(ctx.agent.id, item.file.id, start, end)
-    closed = close_over_limit(ctx)
+    closed = close_over_limit(ctx.store, ctx.agent)
     notes = ["closed to stay within the limit: " + ", ".join(closed)] if closed else []
+    now = {f.file.id: f for f in ctx.store.agent_files(ctx.agent.id)}
     opened = []
     for item, _, _ in wanted:
-        current = next(f for f in ctx.store.agent_files(ctx.agent.id) if f.file.id == item.file.id)
-        _, first, last = window(current)
+        _, first, last = window(now[item.file.id])
         opened.append(f"{file_label(item)} (lines {first}-{last})")
     return "Opened " + ", ".join(opened) + (". " + "; ".join(notes) if notes else "") + \
         ". Their text is in the <directories> section of your prompt."
-
-
-def close_over_limit(ctx: ToolContext) -> list[str]:
-    """Close the files opened longest ago while more than MAX_FILES_OPEN are open; their names."""
-    open_now = sorted((f for f in ctx.store.agent_files(ctx.agent.id) if f.is_open),
-                      key=lambda f: f.opened_at or f.file.created_at)
-    excess = open_now[:max(0, len(open_now) - MAX_FILES_OPEN)]
-    if excess:
-        ctx.store.close_files(ctx.agent.id, [f.file.id for f in excess])
-    return [file_label(f) for f in excess]
 
 
 def grep_files(ctx: ToolContext, pattern: str, include: str | None = None, context_lines: int | None = 1,
@@ -122,10 +112,8 @@ def semantic_search_files(ctx: ToolContext, query: str, limit: int = 5) -> str:
     if not chunks:
         return "No file content to search."
     matrix = np.stack([chunk.embedding for _, chunk in chunks])
-    by_model: dict[str, Any] = {}
     model = next(iter(files.values())).folder.embedding_model
-    by_model[model] = get_embedder(model).embed([query])[0]
-    scores = matrix @ by_model[model]
+    scores = matrix @ get_embedder(model).embed([query])[0]
     best = np.argsort(-scores)[:max(1, min(limit, 50))]
     out = []
     for index in best:

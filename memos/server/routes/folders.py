@@ -18,7 +18,7 @@ from memos.server import shapes
 from memos.server.deps import WS, AgentDep
 from memos.server.paging import paged
 from memos.server.schemas import FolderCreate, FolderUpdate
-from memos.store.base import AgentFile, Folder, FolderFile
+from memos.store.base import AgentFile, FolderFile
 
 router = APIRouter(prefix="/v1", tags=["folders"])
 
@@ -39,10 +39,6 @@ def agent_file_shape(item: AgentFile) -> dict[str, Any]:
             "folder_id": item.folder.id, "folder_name": item.folder.name, "is_open": item.is_open,
             "visible_content": visible, "start_line": first, "end_line": last,
             "last_accessed_at": shapes.iso(item.opened_at)}
-
-
-def _folder(ws: Workspace, folder_id: str) -> Folder:
-    return ws.store.get_folder(folder_id)
 
 
 @router.get("/folders/")
@@ -83,30 +79,30 @@ def folder_by_name(ws: WS, folder_name: str) -> str:
 
 @router.get("/folders/{folder_id}")
 def retrieve_folder(ws: WS, folder_id: str) -> dict[str, Any]:
-    return shapes.folder(_folder(ws, folder_id))
+    return shapes.folder(ws.store.get_folder(folder_id))
 
 
 @router.patch("/folders/{folder_id}")
 def update_folder(ws: WS, folder_id: str, body: FolderUpdate) -> dict[str, Any]:
-    return shapes.folder(ws.store.update_folder(_folder(ws, folder_id).id, name=body.name, description=body.description,
+    return shapes.folder(ws.store.update_folder(ws.store.get_folder(folder_id).id, name=body.name, description=body.description,
                                                instructions=body.instructions, metadata=body.metadata))
 
 
 @router.delete("/folders/{folder_id}")
 def delete_folder(ws: WS, folder_id: str) -> None:
-    ws.store.delete_folder(_folder(ws, folder_id).id)
+    ws.store.delete_folder(ws.store.get_folder(folder_id).id)
 
 
 @router.get("/folders/{folder_id}/agents")
 def folder_agents(ws: WS, folder_id: str) -> list[str]:
-    return ws.store.folder_agents(_folder(ws, folder_id).id)
+    return ws.store.folder_agents(ws.store.get_folder(folder_id).id)
 
 
 @router.post("/folders/{folder_id}/upload")
 def upload_file(ws: WS, folder_id: str, file: Annotated[UploadFile, File()],
                 duplicate_handling: Literal["skip", "error", "suffix", "replace"] = "suffix",
                 name: str | None = None) -> dict[str, Any]:
-    folder = _folder(ws, folder_id)
+    folder = ws.store.get_folder(folder_id)
     data = file.file.read(core_folders.MAX_FILE_BYTES + 1)
     stored, _added = core_folders.upload(ws.store, folder, name or file.filename or "file.txt", data,
                                          file_type=file.content_type, duplicates=duplicate_handling)
@@ -116,24 +112,25 @@ def upload_file(ws: WS, folder_id: str, file: Annotated[UploadFile, File()],
 @router.get("/folders/{folder_id}/files")
 def list_folder_files(ws: WS, folder_id: str, after: str | None = None, before: str | None = None,
                       limit: int = Query(1000, ge=1, le=1000), include_content: bool = False) -> list[dict[str, Any]]:
-    files = ws.store.list_files(_folder(ws, folder_id).id)
+    files = ws.store.list_files(ws.store.get_folder(folder_id).id)
     return [file_shape(f, include_content) for f in paged(files, after=after, before=before, limit=limit)]
+
+
+def _file_in(ws: Workspace, folder_id: str, file_id: str) -> FolderFile:
+    found = ws.store.get_file(file_id)
+    if found.folder_id != ws.store.get_folder(folder_id).id:
+        raise NotFound(f"folder '{folder_id}' has no file '{file_id}'")
+    return found
 
 
 @router.get("/folders/{folder_id}/files/{file_id}")
 def retrieve_folder_file(ws: WS, folder_id: str, file_id: str, include_content: bool = False) -> dict[str, Any]:
-    found = ws.store.get_file(file_id)
-    if found.folder_id != _folder(ws, folder_id).id:
-        raise NotFound(f"folder '{folder_id}' has no file '{file_id}'")
-    return file_shape(found, include_content)
+    return file_shape(_file_in(ws, folder_id, file_id), include_content)
 
 
 @router.delete("/folders/{folder_id}/{file_id}")
 def delete_folder_file(ws: WS, folder_id: str, file_id: str) -> None:
-    found = ws.store.get_file(file_id)
-    if found.folder_id != _folder(ws, folder_id).id:
-        raise NotFound(f"folder '{folder_id}' has no file '{file_id}'")
-    ws.store.delete_file(found.id)
+    ws.store.delete_file(_file_in(ws, folder_id, file_id).id)
 
 
 @router.get("/agents/{agent_id}/folders")
@@ -146,7 +143,7 @@ def agent_folders(ws: WS, agent: AgentDep, after: str | None = None, before: str
 def attach_folder(ws: WS, agent: AgentDep, folder_id: str) -> dict[str, Any]:
     from memos.server.deps import agent_state
 
-    ws.store.attach_folder(agent.id, _folder(ws, folder_id).id)
+    ws.store.attach_folder(agent.id, ws.store.get_folder(folder_id).id)
     return agent_state(ws, agent)
 
 
@@ -154,7 +151,7 @@ def attach_folder(ws: WS, agent: AgentDep, folder_id: str) -> dict[str, Any]:
 def detach_folder(ws: WS, agent: AgentDep, folder_id: str) -> dict[str, Any]:
     from memos.server.deps import agent_state
 
-    ws.store.detach_folder(agent.id, _folder(ws, folder_id).id)
+    ws.store.detach_folder(agent.id, ws.store.get_folder(folder_id).id)
     return agent_state(ws, agent)
 
 
@@ -180,12 +177,9 @@ def _agent_file(ws: Workspace, agent_id: str, file_id: str) -> AgentFile:
 @router.patch("/agents/{agent_id}/files/{file_id}/open")
 def open_agent_file(ws: WS, agent: AgentDep, file_id: str) -> list[str]:
     """Open the whole file for the agent; the names of files closed to stay within the limit."""
-    from memos.tools.builtins import ToolContext
-    from memos.tools.files import close_over_limit
-
     item = _agent_file(ws, agent.id, file_id)
     ws.store.open_file(agent.id, item.file.id, 1, None)
-    return close_over_limit(ToolContext(ws.store, agent))
+    return core_folders.close_over_limit(ws.store, agent)
 
 
 @router.patch("/agents/{agent_id}/files/{file_id}/close")

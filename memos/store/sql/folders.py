@@ -170,18 +170,19 @@ class FoldersMixin(SQLHost):
                                               "ORDER BY created_at", [folder.id]).fetchall()]
 
     def agent_files(self, agent_id: str) -> list[AgentFile]:
-        folders = {f.id: f for f in self.agent_folders(agent_id)}
-        if not folders:
-            return []
-        marks = ", ".join("?" for _ in folders)
+        # One read: the agent's folders with their files and what it has open (compile_context
+        # asks for it every step of an agent with folders).
         with self._read() as con:
             found = con.execute(
-                f"SELECT {_prefixed(FILE_COLUMNS, 'x')}, o.start_line, o.end_line, o.opened_at "
-                f"FROM folder_files x LEFT JOIN agent_files o ON o.file_id = x.id AND o.agent_id = ? "
-                f"WHERE x.folder_id IN ({marks}) ORDER BY x.folder_id, x.file_name", [agent_id, *folders]).fetchall()
-        width = len(FILE_COLUMNS.split(", "))
-        return [AgentFile(_file(r[:width]), folders[r[1]], r[width + 2] is not None, r[width], r[width + 1],
-                          from_db(r[width + 2])) for r in found]
+                f"SELECT {_prefixed(FILE_COLUMNS, 'x')}, {_prefixed(FOLDER_COLUMNS, 'f')}, "
+                "o.start_line, o.end_line, o.opened_at FROM agent_folders a JOIN folders f ON f.id = a.folder_id "
+                "JOIN folder_files x ON x.folder_id = f.id "
+                "LEFT JOIN agent_files o ON o.file_id = x.id AND o.agent_id = a.agent_id "
+                "WHERE a.agent_id = ? ORDER BY a.created_at, f.id, x.file_name", [agent_id]).fetchall()
+        files, folders = len(FILE_COLUMNS.split(", ")), len(FOLDER_COLUMNS.split(", "))
+        at = files + folders
+        return [AgentFile(_file(r[:files]), _folder(r[files:at]), r[at + 2] is not None, r[at], r[at + 1],
+                          from_db(r[at + 2])) for r in found]
 
     def open_file(self, agent_id: str, file_id: str, start_line: int, end_line: int | None) -> None:
         with self._write() as con:
