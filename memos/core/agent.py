@@ -14,6 +14,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -35,7 +36,6 @@ from memos.core.context import (
 from memos.core.limits import DEFAULT_MAX_STEPS, TOOL_RETURN_LIMIT, check_message_size
 from memos.core.llm import LLM, Completion, ContextTooLong
 from memos.core.rules import RuleState
-from memos.core.sleeptime import builtins_for
 from memos.core.tokens import count_tokens, fits_within
 from memos.core.turns import recover, wait_for_turn
 from memos.core.workspace import Workspace
@@ -43,6 +43,7 @@ from memos.errors import InvalidInput, MemosError, ProviderError
 from memos.store import ids
 from memos.store.base import Agent, Conversation, Message, NewMessage, Role, Run, StepRecord, ToolCallRecord
 from memos.tools.builtins import TERMINAL_TOOLS, ToolContext, builtin_specs
+from memos.tools.offered import offered_for
 from memos.tools.registry import FUNCTION_NAME, ToolSpec, check_arguments
 from memos.tools.reply import REPLY_TOOL
 
@@ -215,24 +216,22 @@ class AgentRunner:
         incoming = [{"role": "system", "content": note} for note in system_notes if note.strip()]
         if text.strip():
             incoming.append({"role": "user", "content": text})
-        allowed = RuleState(self.agent.tool_rules).allowed(list(self.specs))
         return {"model": self.model, "messages": [*compiled, *incoming],
-                "tools": [self.specs[name].openai_schema() for name in allowed], "stream": True}
+                "tools": self._tool_schemas(RuleState(self.agent.tool_rules)), "stream": True}
+
+    def _tool_schemas(self, state: RuleState) -> list[dict[str, Any]]:
+        """The tools a step offers the model: those the rules allow now."""
+        return [self.specs[name].openai_schema() for name in state.allowed(list(self.specs))]
 
     def refresh_tools(self) -> None:
         """Built-ins, the attached custom tools as loaded now (once per turn: attachments may change),
         and the request's client tools, which take the place of a tool of the same name."""
         custom = {} if self.custom_tools is None else {
             n: s for n, s in self.custom_tools.specs().items() if n not in self.builtins}
-        files: dict[str, ToolSpec] = {}
-        if self.ws.store.agent_folders(self.agent.id):  # Letta's file tools, while folders are attached
-            from memos.tools.files import FILE_TOOLS
-
-            files = {n: s for n, s in FILE_TOOLS.items() if n not in custom}
-        # One side of a sleep-time pair keeps only its share of the built-ins (core/sleeptime.py).
-        kept = builtins_for(self.ws.store.list_groups(self.agent.id), self.agent.id)
-        builtins = self.builtins if kept is None else {n: s for n, s in self.builtins.items() if n in kept}
-        self.specs = {**builtins, **files, **custom, **self.attached_letta_tools(), **self.client_specs}
+        # The built-ins this agent is offered (tools/offered.py); a custom tool takes the place of a
+        # file tool of the same name.
+        self.specs = {**offered_for(self.ws.store, self.agent), **custom, **self.attached_letta_tools(),
+                      **self.client_specs}
 
     def attached_letta_tools(self) -> dict[str, ToolSpec]:
         """Letta's multi-agent tools the agent was given (tool rows of their own source type)."""
@@ -413,8 +412,7 @@ class AgentRunner:
         yield ev.StepStarted(step_id)
         compiled = yield from self._context()
         available = list(self.specs)
-        allowed = state.allowed(available)
-        tools = [self.specs[name].openai_schema() for name in allowed]
+        tools = self._tool_schemas(state)
         completion = yield from self._call_with_room(compiled, tools, cancel)
         yield ev.Usage(number, completion.model, completion.prompt_tokens, completion.completion_tokens,
                        completion.cost_usd, completion.latency_ms, completion.cached_tokens)
@@ -563,15 +561,8 @@ class AgentRunner:
     def _turn_of(self, other: Agent, note: str) -> list[str]:
         """A whole turn of another agent on a system message (Letta's multi-agent tools); its replies.
         It waits OTHER_TURN_WAIT seconds at most for that agent to be free."""
-        from memos.tools.custom import custom_tools_for
-
-        tools, _ = custom_tools_for(self.ws, other)
-        runner = AgentRunner(self.ws, other, custom_tools=tools, turn_wait=OTHER_TURN_WAIT)
-        try:
+        with runner_with_tools(self.ws, other, turn_wait=OTHER_TURN_WAIT) as runner:
             return [event.text for event in runner.send("", system_notes=[note]) if event.type == "assistant"]
-        finally:
-            if tools is not None:
-                tools.close()
 
     @staticmethod
     def _tool_events(call_id: str, name: str, result: str, status: str,
@@ -703,6 +694,20 @@ class AgentRunner:
                 return unsummarised_note(previous, len(evicted), "the summary came back empty or too long")
             summary = text
         return summary or unsummarised_note(previous, len(evicted), "nothing to summarise")
+
+
+@contextmanager
+def runner_with_tools(ws: Workspace, agent: Agent, **options: Any) -> Iterator[AgentRunner]:
+    """A runner with the agent's own tools loaded (its repo's and its MCP servers'), closed when
+    done: a shadowed canary call still comparing is waited for, the sandbox workers stop."""
+    from memos.tools.custom import custom_tools_for
+
+    tools, _warnings = custom_tools_for(ws, agent)
+    try:
+        yield AgentRunner(ws, agent, custom_tools=tools, **options)
+    finally:
+        if tools is not None:
+            tools.close()
 
 
 @dataclass

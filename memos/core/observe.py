@@ -151,7 +151,7 @@ class ContextOverview:
 
 def context_overview(ws: Workspace, agent: Agent) -> ContextOverview:
     """What the agent's next prompt holds, in tokens, counted the way the loop counts them."""
-    from memos.tools.builtins import builtin_specs
+    from memos.tools.offered import offered_for
 
     model = agent.model
     system = agent.system.replace("{agent_name}", agent.name)
@@ -172,11 +172,7 @@ def context_overview(ws: Workspace, agent: Agent) -> ContextOverview:
     shown = [m for m in compiled.history if not is_summary(m)]
     parts.append(ContextPart("messages", "messages", count_tokens(model, history) if history else 0,
                              f"{len(shown)} in context"))
-    schemas = [spec.openai_schema() for spec in builtin_specs().values()]
-    if directories:
-        from memos.tools.files import FILE_TOOLS
-
-        schemas += [spec.openai_schema() for spec in FILE_TOOLS.values()]
+    schemas = [spec.openai_schema() for spec in offered_for(ws.store, agent).values()]
     schemas += [{"type": "function", "function": record.json_schema}
                 for record in ws.store.list_agent_tools(agent.id)]
     parts.append(ContextPart("tool schemas", "tools", text_tokens(model, json.dumps(schemas)),

@@ -39,7 +39,7 @@ def start_reviews(runner: AgentRunner) -> None:
 def main(argv: list[str]) -> int:
     from datetime import datetime
 
-    from memos.core.agent import AgentRunner
+    from memos.core.agent import runner_with_tools
     from memos.core.workspace import Workspace
     from memos.errors import MemosError
 
@@ -48,9 +48,10 @@ def main(argv: list[str]) -> int:
     try:
         helper = ws.store.get_agent(argv[0])
         stop = None
-        for event in AgentRunner(ws, helper).send(text):
-            if event.type == "stop_reason":
-                stop = event
+        with runner_with_tools(ws, helper) as runner:  # its own tools, as when memos serve runs it
+            for event in runner.send(text):
+                if event.type == "stop_reason":
+                    stop = event
         print(f"{datetime.now():%Y-%m-%d %H:%M:%S} {helper.name}: review done "
               f"({stop.reason if stop else 'no stop'}, run {stop.run_id if stop else '-'})", flush=True)
         return 0

@@ -10,7 +10,9 @@ from memos.core import sleeptime
 from memos.core.workspace import Workspace
 from memos.server import shapes
 from memos.server.turns import Turns
-from memos.store.base import Agent, Folder, Group, ToolRecord
+from memos.store.base import Agent, Group, ToolRecord
+from memos.tools.offered import offered_builtins, offered_for
+from memos.tools.registry import ToolSpec
 
 
 def workspace(request: Request) -> Workspace:
@@ -32,26 +34,13 @@ def agent(ws: WS, agent_id: Annotated[str, Path(description="The agent's id (or 
 AgentDep = Annotated[Agent, Depends(agent)]
 
 
-def _tools(records: list[ToolRecord], kept: frozenset[str] | None = None) -> list[dict[str, Any]]:
-    """Built-ins (``kept``: only these, for one side of a sleep-time pair), then the agent's own."""
-    from memos.tools.builtins import builtin_specs
-
-    return ([shapes.builtin_tool(spec) for spec in builtin_specs().values() if kept is None or spec.name in kept]
-            + [shapes.custom_tool(record) for record in records])
+def _tools(offered: dict[str, ToolSpec], records: list[ToolRecord]) -> list[dict[str, Any]]:
+    """The built-ins the agent is offered (tools/offered.py), then its own tools."""
+    return [shapes.builtin_tool(spec) for spec in offered.values()] + [shapes.custom_tool(r) for r in records]
 
 
 def agent_tools(ws: Workspace, agent: Agent) -> list[dict[str, Any]]:
-    kept = sleeptime.builtins_for(ws.store.list_groups(agent.id), agent.id)
-    return _tools(ws.store.list_agent_tools(agent.id), kept) + file_tools(ws.store.agent_folders(agent.id))
-
-
-def file_tools(folders: list[Folder]) -> list[dict[str, Any]]:
-    """Letta's file tools, which an agent has while a folder is attached to it."""
-    if not folders:
-        return []
-    from memos.tools.files import FILE_TOOLS
-
-    return [shapes.builtin_tool(spec) for spec in FILE_TOOLS.values()]
+    return _tools(offered_for(ws.store, agent), ws.store.list_agent_tools(agent.id))
 
 
 def agent_state(ws: Workspace, agent: Agent) -> dict[str, Any]:
@@ -66,8 +55,8 @@ def agent_states(ws: Workspace, agents: list[Agent], *, with_blocks: bool = True
     tools = ws.store.tools_by_agent(ids)
     folders = {a.id: ws.store.agent_folders(a.id) for a in agents}
     groups = ws.store.list_groups()
-    return [shapes.agent_state(a, blocks[a.id], _tools(tools[a.id], sleeptime.builtins_for(groups, a.id))
-                               + file_tools(folders[a.id]), folders[a.id], _sleeptime_group(groups, a.id))
+    return [shapes.agent_state(a, blocks[a.id], _tools(offered_builtins(a.id, groups, bool(folders[a.id])), tools[a.id]),
+                               folders[a.id], _sleeptime_group(groups, a.id))
             for a in agents]
 
 

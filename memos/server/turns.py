@@ -91,40 +91,33 @@ class Turns:
     def run(self, agent: Agent, request: TurnRequest, cancel: threading.Event) -> Iterator[Any]:
         """The turn's events. Closing the iterator early (a client gone) cancels the turn and
         lets it finish persisting what it produced."""
-        from memos.core.agent import AgentRunner
-        from memos.tools.custom import custom_tools_for
+        from memos.core.agent import runner_with_tools
 
         conversation = self.ws.store.get_conversation(request.conversation) if request.conversation else None
-        with self._registered(agent.id, request.conversation, cancel):
-            tools, _warnings = custom_tools_for(self.ws, agent)
-            runner = AgentRunner(self.ws, agent, model=request.model, max_steps=request.max_steps,
-                                 custom_tools=tools, turn_wait=TURN_WAIT, client_tools=request.client_tools,
-                                 conversation=conversation)
+        with self._registered(agent.id, request.conversation, cancel), runner_with_tools(
+                self.ws, agent, model=request.model, max_steps=request.max_steps, turn_wait=TURN_WAIT,
+                client_tools=request.client_tools, conversation=conversation) as runner:
+            if request.kind == "send":
+                events = runner.send(request.text, cancel, request.system)
+            elif request.kind == "approve":
+                events = runner.approve(cancel, request.call_ids)
+            elif request.kind == "supply":
+                events = runner.supply({call_id: (status, text) for call_id, status, text in request.returns},
+                                       cancel)
+            else:
+                events = runner.deny(request.text, cancel, request.call_ids)
             try:
-                if request.kind == "send":
-                    events = runner.send(request.text, cancel, request.system)
-                elif request.kind == "approve":
-                    events = runner.approve(cancel, request.call_ids)
-                elif request.kind == "supply":
-                    events = runner.supply({call_id: (status, text) for call_id, status, text in request.returns},
-                                           cancel)
-                else:
-                    events = runner.deny(request.text, cancel, request.call_ids)
+                yield from events
+                if request.conversation is None:
+                    yield from self._reviews(agent)
+            except GeneratorExit:
+                cancel.set()
                 try:
-                    yield from events
-                    if request.conversation is None:
-                        yield from self._reviews(agent)
-                except GeneratorExit:
-                    cancel.set()
-                    try:
-                        for _ in events:  # drain: the loop stops at its next safe point and persists
-                            pass
-                    except Exception:
-                        pass  # a provider error after the client left: the run is already marked failed
-                    raise
-            finally:
-                if tools is not None:
-                    tools.close()
+                    for _ in events:  # drain: the loop stops at its next safe point and persists
+                        pass
+                except Exception:
+                    pass  # a provider error after the client left: the run is already marked failed
+                raise
 
     def _reviews(self, agent: Agent) -> Iterator[Any]:
         """Count the turn for the agent's sleep-time agent; start its review in the background when

@@ -217,22 +217,15 @@ def preview_raw_payload(turns: TurnService, agent: AgentDep, body: MessageReques
 
 
 def preview(turns: TurnService, agent: Agent, body: MessageRequest, conversation: str | None) -> dict[str, Any]:
-    from memos.core.agent import AgentRunner
+    from memos.core.agent import runner_with_tools
 
     request = turn_request(body)
     if request.kind != "send":
         raise InvalidInput("a preview is of a message to send, not of an approval")
-    from memos.tools.custom import custom_tools_for
-
     where = turns.ws.store.get_conversation(conversation) if conversation else None
-    tools, _ = custom_tools_for(turns.ws, agent)
-    try:
-        runner = AgentRunner(turns.ws, agent, model=request.model, client_tools=request.client_tools,
-                             conversation=where, custom_tools=tools)
+    with runner_with_tools(turns.ws, agent, model=request.model, client_tools=request.client_tools,
+                           conversation=where) as runner:
         return runner.preview(request.text, request.system)
-    finally:
-        if tools is not None:
-            tools.close()
 
 
 @router.post("/cancel")
