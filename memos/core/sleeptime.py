@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from memos.errors import NotFound
 from memos.store.base import Agent, Group, Message, Store
 
 SLEEPTIME = "sleeptime"
@@ -80,8 +81,7 @@ def release(store: Store, agent: Agent) -> list[str]:
 
 def share_block(store: Store, agent: Agent, block_id: str, attach: bool) -> None:
     """A block attached to (or detached from) a main agent is its sleep-time agents' too."""
-    group = next((g for g in store.list_groups(agent.id) if g.manager_type == SLEEPTIME
-                  and g.manager_agent_id == agent.id), None)
+    group = group_of(store, agent)
     for helper_id in group.agent_ids if group else ():
         has = {b.id for b in store.list_agent_blocks(helper_id)}
         if attach and block_id not in has:
@@ -108,7 +108,7 @@ def due_reviews(store: Store, agent: Agent) -> list[tuple[Agent, str]]:
 def _since(store: Store, agent: Agent, since: str | None) -> list[Message]:
     try:
         found = store.list_messages(agent.id, after=since, limit=TRANSCRIPT_MESSAGES, order="asc") if since else []
-    except Exception:  # noqa: BLE001 - the mark's message is gone: review the newest instead
+    except NotFound:  # the mark's message is gone: review the newest instead
         found = []
     if not found:
         found = list(reversed(store.list_messages(agent.id, limit=TRANSCRIPT_MESSAGES, order="desc")))

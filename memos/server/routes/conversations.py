@@ -44,6 +44,11 @@ def _target(ws: Workspace, conversation_id: str, agent_id: str | None) -> tuple[
     return ws.store.get_agent(conversation.agent_id), conversation
 
 
+def _id(conversation: Conversation | None) -> str | None:
+    """The store's name for a conversation: its id, None for the agent's own."""
+    return conversation.id if conversation else None
+
+
 def _shape(ws: Workspace, conversation: Conversation, agent: Agent | None = None) -> dict[str, Any]:
     agent = agent or ws.store.get_agent(conversation.agent_id)
     in_context = ws.store.list_messages(agent.id, limit=100_000, order="asc", in_context=True,
@@ -109,7 +114,7 @@ def list_conversation_messages(ws: WS, conversation_id: str, agent_id: str | Non
                                limit: int = Query(100, ge=1, le=1000),
                                order: Literal["asc", "desc"] = "desc") -> list[dict[str, Any]]:
     agent, conversation = _target(ws, conversation_id, agent_id)
-    return message_log(ws, agent, conversation.id if conversation else None, conversation, before, after, limit, order)
+    return message_log(ws, agent, _id(conversation), conversation, before, after, limit, order)
 
 
 @router.post("/{conversation_id}/messages", response_model=None)
@@ -118,7 +123,7 @@ def send_conversation_message(ws: WS, turns: TurnService, conversation_id: str,
     """A turn in the conversation: an SSE stream (Letta's default), or with ``streaming: false``
     the turn's messages, stop reason and usage."""
     agent, conversation = _target(ws, conversation_id, body.agent_id)
-    return respond(turns, agent, body, conversation.id if conversation else None)
+    return respond(turns, agent, body, _id(conversation))
 
 
 @router.post("/{conversation_id}/cancel")
@@ -126,9 +131,8 @@ def cancel_conversation(ws: WS, turns: TurnService, conversation_id: str,
                         agent_id: str | None = None) -> dict[str, Any]:
     """Stop the conversation's running turns at their next safe point; {run id: "cancelled"}."""
     agent, conversation = _target(ws, conversation_id, agent_id)
-    scope = conversation.id if conversation else None
-    running = [r.run.id for r in ws.store.list_runs(agent_id=agent.id, statuses=["running"], limit=100)
-               if r.run.conversation_id == scope]
+    scope = _id(conversation)
+    running = ws.store.running_runs(agent.id, conversation=scope)
     if not turns.cancel(agent.id, scope) or not running:
         raise NotFound(f"No active runs to cancel in conversation {conversation_id}")
     return {run_id: "cancelled" for run_id in running}
@@ -138,7 +142,7 @@ def cancel_conversation(ws: WS, turns: TurnService, conversation_id: str,
 def fork_conversation(ws: WS, conversation_id: str, agent_id: str | None = None) -> dict[str, Any]:
     """A new conversation of the same agent starting from a copy of this one's context."""
     agent, conversation = _target(ws, conversation_id, agent_id)
-    return _shape(ws, ws.store.fork_conversation(agent.id, conversation.id if conversation else None), agent)
+    return _shape(ws, ws.store.fork_conversation(agent.id, _id(conversation)), agent)
 
 
 @router.post("/{conversation_id}/compact")
@@ -146,7 +150,7 @@ def compact_conversation(ws: WS, turns: TurnService, conversation_id: str,
                          body: CompactRequest | None = None) -> dict[str, Any]:
     """Summarise the older part of the conversation's context now, between its turns."""
     agent, conversation = _target(ws, conversation_id, body.agent_id if body else None)
-    return compact(turns, agent, conversation.id if conversation else None)
+    return compact(turns, agent, _id(conversation))
 
 
 def compact(turns: TurnService, agent: Agent, conversation: str | None) -> dict[str, Any]:
@@ -160,7 +164,7 @@ def compact(turns: TurnService, agent: Agent, conversation: str | None) -> dict[
 
 def compiled_prompt(ws: Workspace, agent: Agent, conversation: Conversation | None) -> str:
     """The system message as the model reads it now: prompt, memory blocks, the conversation's summary."""
-    compiled = compile_context(ws.store, agent, conversation.id if conversation else None)
+    compiled = compile_context(ws.store, agent, _id(conversation))
     return str(compiled.messages[0]["content"])
 
 
@@ -180,12 +184,10 @@ def resume_conversation_stream(ws: WS, turns: TurnService, conversation_id: str,
     from memos.server.routes.runs import resume
 
     agent, conversation = _target(ws, conversation_id, agent_id)
-    scope = conversation.id if conversation else None
-    running = [r.run.id for r in ws.store.list_runs(agent_id=agent.id, statuses=["running"], limit=100)
-               if r.run.conversation_id == scope]
+    running = ws.store.running_runs(agent.id, conversation=_id(conversation))  # oldest first
     if not running:
         raise NotFound(f"No active runs found for conversation {conversation_id}")
-    return resume(ws, turns, running[0], body)
+    return resume(ws, turns, running[-1], body)
 
 
 @router.post("/{conversation_id}/messages/preview-raw-payload")
@@ -195,4 +197,4 @@ def preview_conversation_payload(ws: WS, turns: TurnService, conversation_id: st
     from memos.server.routes.messages import preview
 
     agent, conversation = _target(ws, conversation_id, body.agent_id)
-    return preview(turns, agent, body, conversation.id if conversation else None)
+    return preview(turns, agent, body, _id(conversation))
