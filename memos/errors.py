@@ -49,6 +49,10 @@ class LimitExceeded(MemosError):
     """A value over a block's character limit."""
 
 
+class NotAllowed(MemosError):
+    """A request this server or command is not set up to grant (HTTP 403), with how to allow it."""
+
+
 class ReadOnly(MemosError):
     """An agent edit to a read-only block."""
 

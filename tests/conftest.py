@@ -68,6 +68,18 @@ def memos():  # type: ignore[no-untyped-def]
     return run_memos
 
 
+def agent_dir(home: Path, name: str) -> Path:
+    """An agent's directory in a home: agents/<its id> (names never name directories)."""
+    from memos.core.home import Home
+    from memos.core.workspace import Workspace
+
+    ws = Workspace(Home(home))
+    try:
+        return home / "agents" / ws.store.get_agent(name).id
+    finally:
+        ws.close()
+
+
 BACKENDS = ("duckdb", "postgresql")
 both_backends = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 # For the store's own tests, also duckdb-widened: a DuckDB store where a later migration added a

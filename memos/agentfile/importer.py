@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ast
 import json
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,9 +75,13 @@ class _Plan:
 
 def import_agent_file(ws: Workspace, data: bytes | str, *, source: str, name: str | None = None,
                       model: str | None = None, messages: bool = True, letta_names: bool = False,
-                      copy_suffix: bool = False) -> ImportReport:
+                      copy_suffix: bool = False, allow_local_tools: bool = False) -> ImportReport:
     """Import every agent of the file. ``letta_names``: names as Letta's API takes them (any text,
-    duplicates allowed); ``copy_suffix``: Letta's "_copy" after each name not given."""
+    duplicates allowed); ``copy_suffix``: Letta's "_copy" after each name not given.
+    ``allow_local_tools``: attach the tools the file names that run outside the sandbox on this
+    machine (an MCP server configured here, Letta's multi-agent tools, which reach this home's
+    other agents); without it each is left out, in a note naming it. A file is someone else's
+    word: it must not hand its agent the user's own tools unasked."""
     parsed = read_agent_file(data, source)
     if name is not None and len(parsed.agents) > 1:
         raise InvalidInput(f"{source} holds {len(parsed.agents)} agents; a name can only be given to one")
@@ -86,7 +89,7 @@ def import_agent_file(ws: Workspace, data: bytes | str, *, source: str, name: st
     notes = ["read the older single-agent format"] if parsed.legacy else []
     folders = plan_folders(ws, parsed.leftovers, notes)  # embedded now: nothing is written yet
     plans = [_plan(ws, parsed, agent, tools, name=name, model=model, messages=messages, letta_names=letta_names,
-                   copy_suffix=copy_suffix) for agent in parsed.agents]
+                   copy_suffix=copy_suffix, allow_local_tools=allow_local_tools) for agent in parsed.agents]
     _check_names(ws, plans, letta_names)
     imported = _write(ws, parsed, plans, source, letta_names, folders)
     return ImportReport(imported, notes + [note for plan in plans for note in plan.notes])
@@ -171,20 +174,19 @@ def _describe(ws: Workspace, tools: Sequence[_Tool], *, with_schema: bool, suffi
 
 # -- one agent's plan ------------------------------------------------------------------------------
 def _plan(ws: Workspace, parsed: AgentFile, agent: FileAgent, loaded: dict[str, _Tool], *, name: str | None,
-          model: str | None, messages: bool, letta_names: bool, copy_suffix: bool) -> _Plan:
+          model: str | None, messages: bool, letta_names: bool, copy_suffix: bool,
+          allow_local_tools: bool = False) -> _Plan:
     from memos.core import agents as core_agents
     from memos.core.rules import normalise
     from memos.tools.builtins import builtin_specs
 
     chosen = name if name is not None else agent.name + ("_copy" if copy_suffix else "")
-    if letta_names:
-        core_agents.check_letta_agent_name(chosen)
-    else:
-        try:
-            core_agents.check_agent_name(chosen)
-        except InvalidInput:
-            raise InvalidInput(f"the agent name {chosen!r} from the file is not a memos name",
-                               "give one with --name (letters, digits, . _ -)") from None
+    try:
+        core_agents.check_agent_name(chosen)
+    except InvalidInput as exc:
+        if name is not None:
+            raise
+        raise InvalidInput(f"the agent name {chosen!r} from the file is not valid", "give one with --name") from exc
     system = agent.system or ""
     core_agents.check_agent_texts(agent.description, system)
     notes: list[str] = []
@@ -211,6 +213,14 @@ def _plan(ws: Workspace, parsed: AgentFile, agent: FileAgent, loaded: dict[str, 
     missing = [t for t in missing if t.name not in local_mcp]
     letta_given = [t.name for t in missing if t.name in MULTI_AGENT_TOOLS]
     missing = [t for t in missing if t.name not in MULTI_AGENT_TOOLS]
+    if not allow_local_tools:
+        for server_name, remote_name, _ in remote:
+            notes.append(f"agent {chosen}: tool {remote_name} of this machine's MCP server {server_name} not attached "
+                         "(it runs outside the sandbox; import with --allow-local-tools to attach it)")
+        for tool_name in letta_given:
+            notes.append(f"agent {chosen}: multi-agent tool {tool_name} not attached (it reaches this home's other "
+                         "agents; import with --allow-local-tools to attach it)")
+        remote, letta_given = [], []
     for tool in used:
         if tool.name in loaded and loaded[tool.name].problem:
             notes.append(f"agent {chosen}: tool {tool.name} is in the repo but not attached: "
@@ -409,7 +419,7 @@ def _write(ws: Workspace, parsed: AgentFile, plans: list[_Plan], source: str,
                                               len(plan.messages), [t.tool.name for t in plan.tools]))
     except BaseException:
         for path in created:
-            shutil.rmtree(path, ignore_errors=True)
+            ws.home.remove_agent_dir(path)
         raise
     return imported
 

@@ -227,6 +227,9 @@ def import_file(
     name: Annotated[str | None, typer.Option("--name", help="Name for the imported agent (default: the file's).")] = None,
     model: Annotated[str | None, typer.Option("--model", help="LLM for the agent (default: the file's, the litellm way).")] = None,
     no_messages: Annotated[bool, typer.Option("--no-messages", help="Leave the message history out.")] = False,
+    allow_local_tools: Annotated[bool, typer.Option(
+        "--allow-local-tools", help="Attach the file's tools that run outside the sandbox here: tools of MCP "
+        "servers configured on this machine, Letta's multi-agent tools (left out by default, each named).")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Create agents from a Letta agent file: blocks, history, tools (checked in the sandbox), rules."""
@@ -236,7 +239,7 @@ def import_file(
     ws = workspace()
     source = "standard input" if path == "-" else path
     report = import_agent_file(ws, load_bytes(path), source=source, name=name, model=model,
-                               messages=not no_messages)
+                               messages=not no_messages, allow_local_tools=allow_local_tools)
     if json_out:
         output.emit_json({"agents": [{"id": a.agent.id, "name": a.agent.name, "model": a.agent.model,
                                       "blocks": a.blocks, "messages": a.messages, "tools": a.tools}

@@ -28,6 +28,9 @@ def serve(
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port (0 picks a free one).")] = DEFAULT_PORT,
     token: Annotated[str | None, typer.Option(
         "--token", help="Require 'Authorization: Bearer TOKEN' (default: MEMOS_SERVER_TOKEN).")] = None,
+    allow_mcp_stdio: Annotated[bool, typer.Option(
+        "--allow-mcp-stdio", help="Let API clients add MCP servers that run a command (always allowed with a "
+        "token; without one any local user could run code as you through it).")] = False,
 ) -> None:
     """Serve the Letta-compatible REST API (docs at /docs)."""
     token = token or os.environ.get("MEMOS_SERVER_TOKEN") or None
@@ -42,7 +45,7 @@ def serve(
     from memos.server.app import create_app
 
     ws = Workspace()
-    app = create_app(ws, token=token)
+    app = create_app(ws, token=token, allow_mcp_stdio=allow_mcp_stdio)
     # Bind first so the address printed (and a test waiting for it) is the real one, even with --port 0.
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +10,7 @@ from memos.core import sleeptime
 from memos.core.limits import MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_SYSTEM_CHARS, check_text
 from memos.core.memory import MAX_BLOCK_LIMIT, check_limit_range
 from memos.core.prompts import template
-from memos.core.workspace import AGENT_NAME, Workspace, check_agent_name
+from memos.core.workspace import Workspace, check_agent_name
 from memos.errors import InvalidInput
 from memos.store.base import Agent, AgentCounts, Block, Group, NewAgent, NewBlock
 
@@ -75,7 +74,7 @@ def create_agent(ws: Workspace, name: str, *, description: str = "", model: str 
     are always there). All or nothing: anything that fails removes the agent again."""
     from memos.tools.builtins import builtin_specs
 
-    check_letta_agent_name(name) if letta_name else check_agent_name(name)
+    check_agent_name(name)
     check_agent_texts(description, system)
     chosen = default_blocks(persona, human) if blocks is None else blocks
     check_blocks(chosen)
@@ -124,29 +123,15 @@ def summarize(ws: Workspace, agent: Agent) -> AgentSummary:
     return AgentSummary(agent, ws.store.agent_counts(agent.id), ws.store.list_agent_blocks(agent.id))
 
 
-def _name_is_its_own(ws: Workspace, name: str, agent_id: str) -> bool:
-    """A name that can name the agent's directory: a plain name no other agent has."""
-    return bool(AGENT_NAME.match(name)) and not any(
-        a.name == name and a.id != agent_id for a in ws.store.list_agents())
-
-
 def own_dir(ws: Workspace, agent: Agent) -> Path:
-    """Where a new agent's files go: agents/<name>, or agents/<id> when the name cannot be a
-    directory of its own (Home.dir_of finds either)."""
-    return ws.home.agents_dir / (agent.name if _name_is_its_own(ws, agent.name, agent.id) else agent.id)
+    """Where a new agent's files go: agents/<id> (a name never names a directory)."""
+    return ws.home.new_dir_of(agent)
 
 
 def rename_agent(ws: Workspace, agent: Agent, new_name: str, *, letta_name: bool = False) -> Agent:
-    check_letta_agent_name(new_name) if letta_name else check_agent_name(new_name)
-    old_dir = ws.home.dir_of(agent)
+    check_agent_name(new_name)
+    ws.home.dir_of(agent)  # an older home's directory of the old name moves to the id first
     renamed = ws.store.update_agent(agent.id, unique_name=not letta_name, name=new_name)
-    if old_dir != ws.home.agents_dir / agent.id and old_dir.exists():
-        # A directory named after the agent follows its name, or moves to its id when the new
-        # name cannot name a directory of its own.
-        free = _name_is_its_own(ws, new_name, agent.id) and not (ws.home.agents_dir / new_name).exists()
-        new_dir = ws.home.agents_dir / (new_name if free else agent.id)
-        if not new_dir.exists():
-            old_dir.rename(new_dir)
     if ws.config.is_set("default_agent") and ws.config.get("default_agent") == agent.name:
         ws.config.set("default_agent", new_name)
     return renamed
@@ -158,7 +143,7 @@ def delete_agent(ws: Workspace, agent: Agent) -> None:
         delete_agent(ws, ws.store.get_agent(helper_id))
     own = ws.home.dir_of(agent)
     ws.store.delete_agent(agent.id)
-    shutil.rmtree(own, ignore_errors=True)
+    ws.home.remove_agent_dir(own)
     if ws.config.is_set("default_agent") and ws.config.get("default_agent") == agent.name:
         ws.config.unset("default_agent")
 
@@ -197,17 +182,6 @@ def update_agent(ws: Workspace, agent: Agent, *, description: str | None = None,
         fields["tool_rules"] = _checked_rules(tool_rules, [t.name for t in ws.store.list_agent_tools(agent.id)],
                                               any_tool=any_tool_rules)
     return ws.store.update_agent(agent.id, **fields) if fields else agent
-
-
-MAX_LETTA_NAME = 255
-
-
-def check_letta_agent_name(name: str) -> str:
-    """A name as Letta's API takes it: any text, spaces included, shared with other agents or not."""
-    if not name.strip() or len(name) > MAX_LETTA_NAME or any(ord(c) < 32 for c in name):
-        raise InvalidInput(f"{name!r} is not a valid agent name",
-                           f"use 1-{MAX_LETTA_NAME} printable characters")
-    return name
 
 
 MAX_TAGS, MAX_TAG_CHARS = 100, 200

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from functools import cached_property
 
 from memos.core.config import Config
@@ -64,13 +63,19 @@ def check_database_url(url: str) -> str:
     return url
 
 
-AGENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+MAX_AGENT_NAME = 255  # Letta's column
 
 
 def check_agent_name(name: str) -> str:
-    if not AGENT_NAME.match(name):
+    """The one rule for an agent's name, however it comes in (CLI, API, agent files, rename):
+    printable text as Letta takes it, spaces included, that could never be read as a path.
+    (An agent's directory is named after its id, so a name never reaches the file system;
+    this keeps it so should anything ever build a path from one.)"""
+    printable = all(ord(c) >= 32 and ord(c) != 127 and not 0xD800 <= ord(c) <= 0xDFFF for c in name)
+    if (not name.strip() or len(name) > MAX_AGENT_NAME or not printable or "/" in name or "\\" in name
+            or name.strip() in {".", ".."}):
         raise InvalidInput(
-            f"'{name}' is not a valid agent name",
-            "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+            f"{name!r} is not a valid agent name",
+            f"use 1-{MAX_AGENT_NAME} printable characters, without '/' or a backslash, and not '.' or '..'",
         )
     return name

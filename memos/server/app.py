@@ -25,6 +25,7 @@ from memos.errors import (
     InvalidInput,
     LimitExceeded,
     MemosError,
+    NotAllowed,
     NotFound,
     ProviderError,
     ReadOnly,
@@ -33,7 +34,7 @@ from memos.server.guards import BodyTooLarge, Guards
 from memos.server.turns import Turns
 
 # What each memos error means over HTTP.
-STATUS = [(NotFound, 404), (AlreadyExists, 409), (AgentBusy, 409), (ReadOnly, 403), (LimitExceeded, 422), (BadAgentFile, 400), (InvalidInput, 422),
+STATUS = [(NotFound, 404), (AlreadyExists, 409), (AgentBusy, 409), (ReadOnly, 403), (NotAllowed, 403), (LimitExceeded, 422), (BadAgentFile, 400), (InvalidInput, 422),
           (ConfigError, 422), (EmbeddingError, 422), (DatabaseBusy, 503), (DatabaseUnavailable, 503),
           (ProviderError, 502)]
 
@@ -46,7 +47,10 @@ def error_body(exc: MemosError) -> dict[str, Any]:
     return {"detail": exc.message, "hint": exc.hint}
 
 
-def create_app(ws: Workspace | None = None, *, token: str | None = None) -> FastAPI:
+def create_app(ws: Workspace | None = None, *, token: str | None = None, allow_mcp_stdio: bool = False) -> FastAPI:
+    """The API. ``allow_mcp_stdio``: let clients add MCP servers that memos starts as a command
+    (always allowed with a token; without one, any local user or page could run code as memos's
+    user through it)."""
     from memos.server.routes import (
         agents,
         archival,
@@ -66,6 +70,7 @@ def create_app(ws: Workspace | None = None, *, token: str | None = None) -> Fast
                   description="A Letta-compatible API for memos agents: point Letta's clients at it.")
     app.state.ws = ws or Workspace()
     app.state.turns = Turns(app.state.ws)
+    app.state.allow_mcp_stdio = bool(token) or allow_mcp_stdio
     app.add_middleware(Guards, token=token or None, max_body=MAX_REQUEST_BYTES)
 
     @app.exception_handler(BodyTooLarge)

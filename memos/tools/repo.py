@@ -19,6 +19,7 @@ from __future__ import annotations
 import keyword
 import re
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,12 +79,21 @@ def test_{name}_returns_its_input() -> None:
 '''
 
 
+# Modules the sandbox imports by name: a tool file of the same name, first on the sandbox's path,
+# would stand in for them (a tool named pytest broke `memos tools test` and evolution's checks).
+SANDBOX_MODULES = frozenset({"pytest", "_pytest", "pluggy", "iniconfig", "packaging", "py", "conftest", "tests",
+                             "memos", "memos_tool_registry", "memos_landlock", "memos_seccomp"})
+
+
 def check_tool_name(name: str) -> str:
     # A name may start with "test" (Letta allows testing_method): pytest.ini's `testpaths = tests`
     # keeps pytest from collecting a top-level test_*.py tool as a test module.
     if not TOOL_NAME.match(name) or keyword.iskeyword(name):
         raise InvalidInput(f"'{name}' is not a valid tool name",
                            "use lower-case letters, digits and '_', starting with a letter (a Python identifier)")
+    if name in SANDBOX_MODULES or name in sys.stdlib_module_names:
+        raise InvalidInput(f"'{name}' is the name of a Python module the sandbox uses, not free for a tool",
+                           f"name it something else, e.g. {name}_tool")
     return name
 
 

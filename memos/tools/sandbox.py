@@ -9,6 +9,11 @@ Layers, strongest the kernel allows (``memos tools sandbox-info`` says which hol
 - resource limits: CPU time, address space, file size, open files, and process
   count (a pids cgroup when running as root, where RLIMIT_NPROC does not bind);
 - the parent enforces wall time and an output cap, and kills the process group;
+- a seccomp filter: no Unix socket can be made (Landlock does not cover connecting to
+  a socket file), nor io_uring, keyrings, ptrace and a few other calls (seccomp.py);
+- an unprivileged uid: memos running as root starts workers as ``nobody`` where the
+  Python installation is readable by it (else root's uid is kept, with no capability:
+  the worker has a user namespace of its own), see ``worker_identity``;
 - a scrubbed environment: no API keys, no MEMOS_HOME, HOME and TMPDIR in the jail.
 
 Each call gets a fresh process. Workers are started ahead of time (a warm pool)
@@ -17,6 +22,7 @@ so a call costs a pipe round trip rather than an interpreter start.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import selectors
@@ -24,7 +30,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import threading
 import time
@@ -92,12 +97,43 @@ def _scrubbed_env(jail: str) -> dict[str, str]:
             "LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}
 
 
+SANDBOX_PYTHON_VARIABLE = "MEMOS_SANDBOX_PYTHON"
+# What another interpreter reads: its prefixes and library directories (as below for our own).
+_PATHS_SCRIPT = ("import json, sys, sysconfig; from pathlib import Path; "
+                 "p = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, "
+                 "str(Path(sys.executable).resolve().parent.parent)}; "
+                 "p.update(sysconfig.get_paths()[k] for k in ('stdlib', 'platstdlib', 'purelib', 'platlib')); "
+                 "print(json.dumps(sorted(p)))")
+OWN_FILES = [str(HERE / "landlock.py"), str(HERE / "registry.py"), str(HERE / "seccomp.py")]
+
+
+def worker_python() -> str:
+    """The interpreter that runs tool code: memos's own, or MEMOS_SANDBOX_PYTHON (a Python that
+    other users can read lets a memos running as root start workers as nobody)."""
+    return os.environ.get(SANDBOX_PYTHON_VARIABLE) or sys.executable
+
+
+@functools.lru_cache(maxsize=4)
+def _interpreter_paths(python: str) -> tuple[str, ...]:
+    if python == sys.executable:
+        import sysconfig
+
+        paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+                 str(Path(sys.executable).resolve().parent.parent)}
+        paths.update(sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib"))
+        return tuple(sorted(paths))
+    try:
+        done = subprocess.run([python, "-I", "-c", _PATHS_SCRIPT], capture_output=True, timeout=30, check=True)
+        return tuple(json.loads(done.stdout))
+    except (OSError, subprocess.SubprocessError, ValueError) as exc:
+        from memos.errors import ConfigError
+
+        raise ConfigError(f"{SANDBOX_PYTHON_VARIABLE}={python} cannot run: {exc}",
+                          "point it at a Python 3.11 interpreter, or unset it") from exc
+
+
 def _python_read_paths() -> list[str]:
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-             str(Path(sys.executable).resolve().parent.parent)}
-    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
-        paths.add(sysconfig.get_paths()[key])
-    return sorted(paths) + [str(HERE / "landlock.py"), str(HERE / "registry.py")]
+    return list(_interpreter_paths(worker_python())) + OWN_FILES
 
 
 CGROUP_PREFIX = "memos-sandbox-"  # then the owner's pid and the worker's
@@ -196,16 +232,22 @@ class _Worker:
         # The worker watches the read end of this pipe: when this process dies, however it dies,
         # the write end closes and the worker kills itself and everything it started.
         life_read, self._life = os.pipe()
+        uid, gid, uid_note = worker_identity()
         config = {"jail": self.jail, "result_fd": write_end, "life_fd": life_read, "limits": {
             "cpu_seconds": limits.cpu_seconds, "memory_bytes": limits.memory_bytes, "file_bytes": limits.file_bytes,
             "open_files": limits.open_files, "processes": limits.processes},
-            "read_paths": _python_read_paths() + SYSTEM_READ_PATHS,
-            "root": os.geteuid() == 0, "landlock_path": str(HERE / "landlock.py"), "registry_path": str(HERE / "registry.py")}
+            "read_paths": _python_read_paths() + SYSTEM_READ_PATHS, "uid_note": uid_note,
+            "root": uid == 0, "landlock_path": str(HERE / "landlock.py"), "registry_path": str(HERE / "registry.py"),
+            "seccomp_path": str(HERE / "seccomp.py")}
+        drop: dict[str, Any] = {}
+        if uid != os.geteuid():
+            os.chown(self.jail, uid, gid)
+            drop = {"user": uid, "group": gid, "extra_groups": []}
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-B", str(WORKER), json.dumps(config)], stdin=subprocess.PIPE,
+                [worker_python(), "-I", "-B", str(WORKER), json.dumps(config)], stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(write_end, life_read), cwd=self.jail,
-                env=_scrubbed_env(self.jail), start_new_session=True)
+                env=_scrubbed_env(self.jail), start_new_session=True, **drop)
         except OSError:
             os.close(read_end)
             os.close(self._life)
@@ -264,10 +306,11 @@ class _Worker:
         code = self.proc.returncode
         stdout = bytes(buffers["stdout"][:cap]).decode("utf-8", "replace")
         stderr = bytes(buffers["stderr"][:cap]).decode("utf-8", "replace")
-        lines = [json.loads(line) for line in bytes(buffers["result"]).decode("utf-8", "replace").splitlines()
-                 if line.strip().startswith("{") and line.strip().endswith("}")]
-        layers: dict[str, Any] = next((line["ready"] for line in lines if "ready" in line), {})
-        final = next((line for line in lines if "ok" in line), None)
+        lines = _result_lines(bytes(buffers["result"]))
+        # The worker's own "ready" line comes before any tool code runs; its result line comes
+        # last. Tool code can write to the pipe in between: it cannot displace either.
+        layers: dict[str, Any] = next((line["ready"] for line in lines if isinstance(line.get("ready"), dict)), {})
+        final = next((line for line in reversed(lines) if isinstance(line.get("ok"), bool)), None)
         if failure is None and final is not None:
             if final["ok"]:
                 return SandboxResult(True, final.get("value"), stdout=stdout, stderr=stderr, layers=layers)
@@ -315,6 +358,78 @@ class _Worker:
             except OSError:
                 pass
         shutil.rmtree(self.jail, ignore_errors=True)
+
+
+def _result_lines(raw: bytes) -> list[dict[str, Any]]:
+    """The well-formed JSON objects of the result pipe, in order; anything else is skipped."""
+    found = []
+    for line in raw.decode("utf-8", "replace").splitlines():
+        line = line.strip()
+        if not (line.startswith("{") and line.endswith("}")):
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            found.append(value)
+    return found
+
+
+SANDBOX_USER = "nobody"
+
+
+def _others_can_read(path: str, *, traverse_only: bool = False) -> bool:
+    """Whether a user with no rights of its own can reach and read ``path`` (mode bits of it and
+    of every directory above it); ``traverse_only``: pass through the directory (a jail's parent)."""
+    import stat
+
+    target = Path(path).resolve()
+    for directory in target.parents:
+        try:
+            if not os.stat(directory).st_mode & stat.S_IXOTH:
+                return False
+        except OSError:
+            return False
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        return True  # optional paths (some read paths do not exist on every system)
+    wanted = stat.S_IXOTH if traverse_only else stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(mode) else 0)
+    return mode & wanted == wanted
+
+
+@functools.lru_cache(maxsize=8)
+def _identity_for(python: str, jails: str) -> tuple[int, int, str]:
+    """(uid, gid, note) the workers run as. memos running as root starts them as ``nobody``, so
+    tool code owns no file and matches no root-only permission; that needs the Python it runs
+    on to be readable by other users (a Python under a private /root is not), else the worker
+    keeps root's uid (without its capabilities: it lives in a user namespace of its own) and
+    the note says why."""
+    uid, gid = os.geteuid(), os.getegid()
+    note = ""
+    if uid == 0:
+        import pwd
+
+        try:
+            user = pwd.getpwnam(SANDBOX_USER)
+        except KeyError:
+            note = f"kept uid 0: this system has no '{SANDBOX_USER}' user"
+        else:
+            needed = [python, str(WORKER), *(p for p in _python_read_paths() if Path(p).exists())]
+            private = next((p for p in needed if not _others_can_read(p)), None)
+            if private is None and not _others_can_read(jails, traverse_only=True):
+                private = jails
+            if private is None:
+                uid, gid = user.pw_uid, user.pw_gid
+            else:
+                note = (f"kept uid 0: {Path(private).resolve()} is not readable by other users "
+                        f"(set {SANDBOX_PYTHON_VARIABLE} to a Python they can read)")
+    return uid, gid, note
+
+
+def worker_identity() -> tuple[int, int, str]:
+    return _identity_for(worker_python(), tempfile.gettempdir())
 
 
 def remove_stale_jails() -> int:

@@ -86,10 +86,13 @@ def _limit(limits: dict[str, int], root: bool) -> list[str]:
 
 class _Result:
     def __init__(self, fd: int) -> None:
-        self._out = os.fdopen(fd, "w", encoding="utf-8")
+        self._out = os.fdopen(fd, "w", encoding="utf-8", errors="surrogatepass")
 
     def send(self, payload: dict[str, Any]) -> None:
-        self._out.write(json.dumps(payload, default=repr) + "\n")
+        # Tool code can write to this pipe too (its fd is no secret): the line starts on a line of
+        # its own, so whatever the tool left unfinished cannot run into it. The parent reads the
+        # last well-formed line of each kind.
+        self._out.write("\n" + json.dumps(payload, default=repr) + "\n")
         self._out.flush()
 
 
@@ -200,10 +203,26 @@ def _call(job: dict[str, Any]) -> Any:
     return function(**job.get("args", {}))
 
 
+def _host_capabilities() -> str:
+    """This process's effective capabilities as the host sees them, before any namespace."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapEff:"):
+                return "none" if int(line.split()[1], 16) == 0 else line.split()[1]
+    except OSError:
+        pass
+    return "unknown"
+
+
 def main() -> None:
     config = json.loads(sys.argv[1])
     libc = ctypes.CDLL(None, use_errno=True)
+    identity = {"uid": os.getuid(), "gid": os.getgid(), "groups": os.getgroups(),
+                "host_capabilities": _host_capabilities(), "uid_note": config.get("uid_note", "")}
     layers: dict[str, Any] = _unshare(libc) if config.get("namespaces", True) else {}
+    if layers.get("user"):  # a process in a user namespace of its own has no capability on the host
+        identity["host_capabilities"] = "none"
+    layers.update(identity)
     _supervise(libc, config.get("life_fd"))
     result = _Result(config["result_fd"])
     jail = Path(config["jail"])
@@ -214,6 +233,9 @@ def main() -> None:
     applied = landlock.restrict(config["read_paths"], [str(jail), "/dev/null"])
     layers.update(landlock_abi=applied.abi, filesystem=applied.filesystem, landlock_network=applied.network,
                   ipc_scope=applied.ipc_scope)
+    seccomp = _load_by_path("memos_seccomp", config["seccomp_path"])
+    refused = seccomp.install()
+    layers.update(syscall_filter=not refused, syscall_filter_note=refused)
     result.send({"ready": layers})
 
     job = json.loads(sys.stdin.readline())

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import say
+from tests.conftest import agent_dir, say
 from tests.e2e.evolving import BUGGY, TEST
 
 
@@ -14,7 +14,7 @@ from tests.e2e.evolving import BUGGY, TEST
 def priced_agent(memos, fake_llm, memos_home: Path) -> Path:  # type: ignore[no-untyped-def]
     """Agent ada with a buggy parse_price tool, and two recorded calls: one failing, one fine."""
     assert memos("agents", "create", "ada", "--model", "openai/fake-model").code == 0
-    repo = memos_home / "agents" / "ada" / "tools"
+    repo = agent_dir(memos_home, "ada") / "tools"
     (repo / "parse_price.py").write_text(BUGGY)
     (repo / "tests" / "test_parse_price.py").write_text(TEST)
     committed = memos("tools", "commit", "-m", "Add parse_price", "--agent", "ada")

@@ -7,7 +7,7 @@ import re
 
 import pexpect
 
-from tests.conftest import MEMOS_BIN, as_from_a_terminal, call, say
+from tests.conftest import MEMOS_BIN, agent_dir, as_from_a_terminal, call, say
 
 PROMPT = "you> "
 
@@ -86,7 +86,7 @@ def test_first_run_without_provider_explains_what_to_set(memos, monkeypatch):
 
 
 def test_a_running_chat_picks_up_added_changed_and_broken_tools(memos, chat_agent, fake_llm, memos_home):
-    repo = memos_home / "agents" / "ada" / "tools"
+    repo = agent_dir(memos_home, "ada") / "tools"
     fake_llm.script(call("double", n=21), say("It is 42."), call("double", n=5), say("Now it is 15."))
     child = _spawn()
     child.expect(PROMPT)

@@ -12,7 +12,7 @@ def test_agent_lifecycle(memos, memos_home):
     data = created.json()
     assert data["name"] == "ada" and data["id"].startswith("agent-")
     assert {b["label"]: b["limit"] for b in data["blocks"]} == {"persona": 20000, "human": 20000}
-    assert (memos_home / "agents" / "ada").is_dir() and (memos_home / "memos.duckdb").exists()
+    assert (memos_home / "agents" / data["id"] / "tools" / ".git").is_dir() and (memos_home / "memos.duckdb").exists()
     assert memos("agents", "create", "ada").err.strip() == "error: an agent named 'ada' already exists (pick another name)"
 
     memos("agents", "create", "bob")
@@ -27,7 +27,8 @@ def test_agent_lifecycle(memos, memos_home):
     assert memos("memory", "show", "human", "--json").json()["agent_ids"] == [listed[1]["id"]]
 
     assert memos("agents", "rename", "bob", "carl").code == 0
-    assert (memos_home / "agents" / "carl").is_dir() and not (memos_home / "agents" / "bob").exists()
+    assert (memos_home / "agents" / listed[1]["id"] / "tools" / ".git").is_dir()  # its files stay with its id
+    assert sorted(p.name for p in (memos_home / "agents").iterdir()) == sorted(a["id"] for a in listed)
     assert memos("config", "get", "default_agent").out.strip() == "carl"
 
     refused = memos("agents", "rm", "carl")  # stdin is not a terminal: no silent deletion

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import git
 
-from tests.conftest import call, say
+from tests.conftest import agent_dir, call, say
 
 WEATHER = '''"""Weather lookups (from a table: tools have no network)."""
 
@@ -28,7 +28,7 @@ def weather(city: str, unit: str = "C") -> str:
 
 
 def repo_of(home: Path, agent: str = "ada") -> Path:
-    return home / "agents" / agent / "tools"
+    return agent_dir(home, agent) / "tools"
 
 
 def test_an_agent_starts_with_a_tool_repo(memos, memos_home):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pexpect
 
-from tests.conftest import MEMOS_BIN, say
+from tests.conftest import MEMOS_BIN, agent_dir, say
 from tests.e2e.evolving import (
     BROKEN_TEST,
     BUGGY,
@@ -219,8 +219,8 @@ def test_a_killed_pass_is_recovered_by_the_next(memos, fake_llm, priced_agent: P
     assert recovered.code in (0, 10), recovered.err
     statuses = sorted(r["status"] for r in evolutions(memos))
     assert "interrupted" in statuses and "running" not in statuses
-    assert not (memos_home / "agents" / "ada" / "evolve-worktrees").exists() or \
-        not any((memos_home / "agents" / "ada" / "evolve-worktrees").iterdir())
+    assert not (agent_dir(memos_home, "ada") / "evolve-worktrees").exists() or \
+        not any((agent_dir(memos_home, "ada") / "evolve-worktrees").iterdir())
     assert git(priced_agent, "status", "--porcelain") == ""
 
 

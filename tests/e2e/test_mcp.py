@@ -201,8 +201,14 @@ def test_letta_client_manages_mcp_servers(fake_llm, memos_home):
 
     from tests.e2e.test_serve import running_server
 
-    with running_server() as url:
+    with running_server() as url:  # no token: a client may not make memos run a command
         client = letta_client.Letta(base_url=url, _strict_response_validation=True, max_retries=0)
+        with pytest.raises(letta_client.PermissionDeniedError) as refused:
+            client.mcp_servers.create(server_name="weather", config={
+                "mcp_server_type": "stdio", "command": sys.executable, "args": [SERVER]})
+        assert "--allow-mcp-stdio" in str(refused.value.body) and client.mcp_servers.list() == []
+    with running_server(env={"MEMOS_SERVER_TOKEN": "s3cret"}) as url:  # with a token it may
+        client = letta_client.Letta(base_url=url, api_key="s3cret", _strict_response_validation=True, max_retries=0)
         created = client.mcp_servers.create(server_name="weather", config={
             "mcp_server_type": "stdio", "command": sys.executable, "args": [SERVER]})
         assert created.server_name == "weather"
@@ -255,7 +261,13 @@ def test_an_agent_with_mcp_tools_exports_and_imports_with_them(memos, weather, m
     tool = next(t for t in document["tools"] if t["tool_type"] == "external_mcp")
     assert tool["metadata_"]["mcp"] == {"server_name": "weather", "tool_name": "forecast"}
 
-    imported = memos("agents", "import", str(memos_home / "w.af"), "--name", "copy")
+    guarded = memos("agents", "import", str(memos_home / "w.af"), "--name", "guarded")
+    assert guarded.code == 0, guarded.err
+    assert "tool forecast of this machine's MCP server weather not attached" in guarded.err
+    assert "--allow-local-tools" in guarded.err
+    listed = {t["name"]: t for t in memos("tools", "list", "--agent", "guarded", "--json").json()}
+    assert not listed["mcp:weather/forecast"]["attached"]
+    imported = memos("agents", "import", str(memos_home / "w.af"), "--name", "copy", "--allow-local-tools")
     assert imported.code == 0, imported.err
     assert "mcp" not in imported.err  # the server is configured here: nothing left out
     ws = Workspace()

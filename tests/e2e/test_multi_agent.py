@@ -54,10 +54,15 @@ def test_an_agent_asks_another_and_agents_with_tags(client, fake_llm) -> None:  
     assert [a["response"] for a in answers] == [["All good."]] and answers[0]["agent_id"] != worker.id
 
     exported = client.agents.export_file(manager.id)
-    imported = client.agents.import_file(file=("manager.af", exported.encode() if isinstance(exported, str)
-                                               else exported), append_copy_suffix=True)
+    data = exported.encode() if isinstance(exported, str) else exported
+    # A file does not hand its agent tools that reach this home's other agents unless asked.
+    guarded = client.agents.import_file(file=("manager.af", data), append_copy_suffix=True)
+    multi = {"send_message_to_agent_and_wait_for_reply", "send_message_to_agents_matching_tags"}
+    assert not multi & {t.name for t in client.agents.tools.list(guarded.agent_ids[0])}
+    imported = client.agents.import_file(file=("manager.af", data), append_copy_suffix=True,
+                                         extra_body={"allow_local_tools": "true"})
     copy_tools = {t.name for t in client.agents.tools.list(imported.agent_ids[0])}
-    assert {"send_message_to_agent_and_wait_for_reply", "send_message_to_agents_matching_tags"} <= copy_tools
+    assert multi <= copy_tools
 
     client.agents.tools.detach(ask.id, agent_id=manager.id)
     assert "send_message_to_agent_and_wait_for_reply" not in {t.name for t in client.agents.tools.list(manager.id)}

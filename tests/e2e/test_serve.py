@@ -16,7 +16,7 @@ import httpx
 import letta_client
 import pytest
 
-from tests.conftest import MEMOS_BIN, say
+from tests.conftest import MEMOS_BIN, agent_dir, say
 
 
 @contextmanager
@@ -193,7 +193,7 @@ def test_library_tool_created_attached_and_called(client, fake_llm, memos_home: 
     agent = _new_agent(client)
     client.agents.tools.attach(tool.id, agent_id=agent.id)
     assert "shout" in [t.name for t in client.agents.tools.list(agent_id=agent.id)]
-    repo = memos_home / "agents" / "ada" / "tools"
+    repo = agent_dir(memos_home, "ada") / "tools"
     assert (repo / "shout.py").read_text() == source
     log = subprocess.run(["git", "-C", str(repo), "log", "-1", "--format=%B"], capture_output=True, text=True).stdout
     assert "Memos-Made: true" in log

@@ -114,6 +114,7 @@ def import_agent(ws: WS, file: Annotated[UploadFile, File()],
                  embedding: Annotated[str | None, Form()] = None,
                  override_embedding_handle: Annotated[str | None, Form()] = None,
                  secrets: Annotated[str | None, Form()] = None, env_vars_json: Annotated[str | None, Form()] = None,
+                 allow_local_tools: Annotated[bool, Form()] = False,
                  x_override_embedding_model: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     """Letta's agent-file import (multipart ``file``): every agent of the file, as one import.
     Names as Letta gives them ("_copy" appended unless a name is given or append_copy_suffix is
@@ -131,7 +132,8 @@ def import_agent(ws: WS, file: Annotated[UploadFile, File()],
     data = file.file.read(MAX_FILE_BYTES + 1)
     report = import_agent_file(ws, data, source=file.filename or "the uploaded file",
                                name=name or override_name, model=model or override_model_handle,
-                               messages=not strip_messages, letta_names=True, copy_suffix=append_copy_suffix)
+                               messages=not strip_messages, letta_names=True, copy_suffix=append_copy_suffix,
+                               allow_local_tools=allow_local_tools)
     for note in report.notes:
         logging.getLogger("memos.server").info("import of %s: %s", file.filename, note)
     return {"agent_ids": [imported.agent.id for imported in report.agents]}

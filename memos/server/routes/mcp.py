@@ -11,10 +11,10 @@ import re
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
 
 from memos.core.workspace import Workspace
-from memos.errors import InvalidInput, NotFound
+from memos.errors import InvalidInput, NotAllowed, NotFound
 from memos.mcp_tools import servers as mcp_servers
 from memos.mcp_tools import tools as mcp_tools
 from memos.mcp_tools.hub import MCPError, RemoteTool, hub
@@ -99,12 +99,27 @@ def list_servers(ws: WS) -> list[dict[str, Any]]:
     return [_shape(server) for server in mcp_servers.list_servers(ws.config)]
 
 
+def _check_command_allowed(request: Request, server: ServerConfig, current: ServerConfig | None = None) -> None:
+    """A stdio server is a command memos runs as its own user: over a tokenless API (which any
+    local user, or a page on localhost, can reach) that is running code for anyone. Refused
+    unless the server has a token or was started with --allow-mcp-stdio."""
+    if server.url or request.app.state.allow_mcp_stdio:
+        return
+    if current is not None and current.command == server.command and not current.url:
+        return  # the command the user configured, unchanged
+    raise NotAllowed("adding an MCP server that runs a command is refused by a server without a token",
+                     "start memos serve with a token (MEMOS_SERVER_TOKEN) or --allow-mcp-stdio, "
+                     "or add it on this machine with `memos mcp add`")
+
+
 @router.post("/")
-def create_server(ws: WS, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+def create_server(ws: WS, request: Request, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
     name, config = body.get("server_name"), body.get("config")
     if not isinstance(name, str) or not isinstance(config, dict):
         raise InvalidInput("give server_name and config", "config: {mcp_server_type, command, args} or {server_url}")
-    return _added(ws, _from_letta(name, config))
+    server = _from_letta(name, config)
+    _check_command_allowed(request, server)
+    return _added(ws, server)
 
 
 @router.get("/{mcp_server_id}")
@@ -113,13 +128,18 @@ def get_server(ws: WS, mcp_server_id: str) -> dict[str, Any]:
 
 
 @router.patch("/{mcp_server_id}")
-def update_server(ws: WS, mcp_server_id: str, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+def update_server(ws: WS, request: Request, mcp_server_id: str,
+                  body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
     current = _find(ws, mcp_server_id)
     config = body.get("config") or {}
+    if not isinstance(config, dict):
+        raise InvalidInput("config must be a JSON object")
     if body.get("server_name") not in (None, current.name):
         raise InvalidInput("an MCP server keeps its name", "remove it and add it under the new name")
     merged = {**(_shape(current)), **{k: v for k, v in config.items() if v is not None}}
-    return _added(ws, _from_letta(current.name, merged), replace=True)
+    server = _from_letta(current.name, merged)
+    _check_command_allowed(request, server, current)
+    return _added(ws, server, replace=True)
 
 
 @router.delete("/{mcp_server_id}")

@@ -65,6 +65,15 @@ class IndexUpkeepMixin(SQLHost):
         return int(con.execute("SELECT count(*) FROM passages WHERE agent_id = ? AND seq > ?",
                                [agent_id, watermark]).fetchone()[0])
 
+    def _vector_index_after_write(self, agent_id: str) -> None:
+        """Catch the vector index up after a commit. The passages are saved whatever happens
+        here: a failure is logged and left to the next search (reporting the write as failed
+        would make a caller retry it and store the passages twice)."""
+        try:
+            self.rebuild_vector_index(agent_id)
+        except Exception as exc:
+            log.warning("vector index of %s not updated (%s); the next search updates it", agent_id, exc)
+
     def rebuild_vector_index(self, agent_id: str) -> IndexState:
         """Bring the agent's vector index up to date now (normally done in batches by itself)."""
 

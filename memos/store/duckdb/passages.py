@@ -51,7 +51,7 @@ class PassagesMixin(PassageSearchMixin, PassageLookups):
             self._db.after_commit(lambda: self._text_index_after_write(agent_id), once=f"text-index:{agent_id}")
             watermark = self._vectors.state(agent_id).watermark
             if self._tail_count(con, agent_id, watermark) > TAIL_LIMIT:
-                self._db.after_commit(lambda: self.rebuild_vector_index(agent_id), once=f"vector-index:{agent_id}")
+                self._db.after_commit(lambda: self._vector_index_after_write(agent_id), once=f"vector-index:{agent_id}")
             return self._passages_by_seq(con, seqs)
 
     def delete_passages(self, agent_id: str, passage_ids: Sequence[str]) -> int:
@@ -84,8 +84,11 @@ class PassagesMixin(PassageSearchMixin, PassageLookups):
         state = self._vectors.state(agent_id)
         behind = live - state.indexed if state.index is not None else live
         vector = Finding("vector index", "ok")
-        if state.index is None and live or behind > TAIL_LIMIT:
-            detail = f"{behind} of {live} passages not in the vector index"
+        # Up to TAIL_LIMIT passages past the index are by design (searches score them exactly);
+        # a problem is an index file that cannot be trusted, or a tail longer than that.
+        if state.damaged or behind > TAIL_LIMIT:
+            detail = (f"the index file is unreadable or does not match its meta ({live} passages to index again)"
+                      if state.damaged else f"{behind} of {live} passages not in the vector index")
             if repair:
                 self.rebuild_vector_index(agent_id)
             vector = Finding("vector index", "repaired" if repair else "problem", detail)

@@ -23,7 +23,7 @@ class Sidecars(Generic[State]):
     def __init__(self, directory: Path, store_id: str) -> None:
         self.directory = directory
         self.store_id = store_id
-        self._cache: dict[str, tuple[tuple[int, int], State]] = {}
+        self._cache: dict[str, tuple[tuple[int, ...], State]] = {}
         self._cache_lock = threading.Lock()
 
     def _meta_path(self, agent_id: str) -> Path:
@@ -37,19 +37,19 @@ class Sidecars(Generic[State]):
             return None
         return meta if meta.get("store_id") == self.store_id else None
 
-    def _stamp(self, agent_id: str) -> tuple[int, int] | None:
+    def _stamp(self, agent_id: str) -> tuple[int, ...] | None:
         try:
             stat = self._meta_path(agent_id).stat()
         except FileNotFoundError:
             return None
         return stat.st_mtime_ns, stat.st_ino
 
-    def _cached(self, agent_id: str, stamp: tuple[int, int]) -> State | None:
+    def _cached(self, agent_id: str, stamp: tuple[int, ...]) -> State | None:
         with self._cache_lock:
             known = self._cache.get(agent_id)
         return known[1] if known and known[0] == stamp else None
 
-    def _remember(self, agent_id: str, stamp: tuple[int, int], state: State) -> State:
+    def _remember(self, agent_id: str, stamp: tuple[int, ...], state: State) -> State:
         with self._cache_lock:
             self._cache[agent_id] = (stamp, state)
         return state
@@ -80,11 +80,24 @@ class Sidecars(Generic[State]):
 
     @staticmethod
     def _atomic(target: Path, write: Callable[[str], Any]) -> None:
+        """Write through a temporary file, flushed to disk before it takes the name and the
+        rename flushed after: after a power cut the name holds the old file or the whole new
+        one, never an empty or truncated file (which readers would have to distrust)."""
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
         os.close(fd)
         try:
             write(tmp)
+            _fsync(tmp)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        _fsync(str(target.parent))
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

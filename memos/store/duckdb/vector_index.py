@@ -39,6 +39,21 @@ class IndexState:
     index: Any | None  # usearch Index (a read-only memory map) or None
     watermark: int
     indexed: int
+    damaged: bool = False  # files there, but unreadable or not matching their meta: rebuild
+
+
+def _restore(path: Path, *, view: bool, expected: int) -> Any | None:
+    """The index in ``path``, or None when it cannot be trusted: unreadable, truncated (a
+    power cut, a full disk) or holding another number of vectors than its meta file says."""
+    from usearch.index import Index
+
+    try:
+        index = Index.restore(str(path), view=view)
+    except Exception:  # usearch raises ValueError/RuntimeError for a damaged file
+        return None
+    if index is None or len(index) != expected:
+        return None
+    return index
 
 
 def _new_index() -> Any:
@@ -53,8 +68,22 @@ class VectorIndexes(Sidecars[IndexState]):
     def _index_path(self, agent_id: str) -> Path:
         return self.directory / f"{agent_id}.usearch"
 
+    def _stamp(self, agent_id: str) -> tuple[int, ...] | None:
+        # The index file's own stamp too: the cached state is a memory map of that file, and a
+        # file changed under it (truncated in place) must be read again, not used (SIGBUS).
+        meta = super()._stamp(agent_id)
+        if meta is None:
+            return None
+        try:
+            index = self._index_path(agent_id).stat()
+        except FileNotFoundError:
+            return (*meta, -1, -1, -1)
+        return (*meta, index.st_size, index.st_mtime_ns, index.st_ino)
+
     def state(self, agent_id: str) -> IndexState:
-        """The current index of an agent (cached while its files are unchanged)."""
+        """The current index of an agent (cached while its files are unchanged). An index whose
+        file cannot be trusted is reported ``damaged`` and used as no index at all (searches
+        score every passage exactly, and the next catch-up rebuilds it from the table)."""
         stamp = self._stamp(agent_id)
         if stamp is None:
             return IndexState(None, 0, 0)
@@ -63,14 +92,13 @@ class VectorIndexes(Sidecars[IndexState]):
             return cached
         index_path = self._index_path(agent_id)
         meta = self._read_meta(self._meta_path(agent_id))
-        if meta is None or not index_path.exists():
+        if meta is None:
             return IndexState(None, 0, 0)
-        from usearch.index import Index
-
-        try:
-            index = Index.restore(str(index_path), view=True)
-        except Exception:
-            return IndexState(None, 0, 0)  # unreadable: treat as absent, it gets rebuilt
+        if not index_path.exists():
+            return IndexState(None, 0, 0, damaged=True)
+        index = _restore(index_path, view=True, expected=int(meta["indexed"]))
+        if index is None:
+            return IndexState(None, 0, 0, damaged=True)
         return self._remember(agent_id, stamp, IndexState(index, int(meta["watermark"]), int(meta["indexed"])))
 
     def search(self, state: IndexState, query: np.ndarray, count: int) -> list[tuple[int, float]]:
@@ -94,11 +122,12 @@ class VectorIndexes(Sidecars[IndexState]):
         import numpy as np
 
         index_path = self._index_path(agent_id)
+        damaged = False
         while True:
             seen = self._read_meta(self._meta_path(agent_id)) if index_path.exists() else None
             start = int(seen["watermark"]) if seen else 0
             indexed = int(seen["indexed"]) if seen else 0
-            rebuild = seen is None or bool(
+            rebuild = damaged or seen is None or bool(
                 indexed and live_indexed(start) < indexed * (1 - REBUILD_DELETED_SHARE))
             if rebuild:
                 start = 0
@@ -113,11 +142,12 @@ class VectorIndexes(Sidecars[IndexState]):
                     watermark, indexed = int(meta["watermark"]), int(meta["indexed"])
                     newer = seqs > watermark  # another process may have indexed some meanwhile
                     seqs, vectors = seqs[newer], vectors[newer]
-                    if len(seqs) == 0:
+                    if len(seqs) == 0 and not self.state(agent_id).damaged:
                         return self.state(agent_id)  # nothing new: no need to load the graph
-                    from usearch.index import Index
-
-                    index = Index.restore(str(index_path), view=False)
+                    index = _restore(index_path, view=False, expected=indexed)
+                    if index is None:  # damaged: never extended, rebuilt whole from the table
+                        damaged = True
+                        continue
                 if len(seqs):
                     index.add(seqs.astype(np.uint64), vectors.astype(np.float32), threads=os.cpu_count() or 1)
                     watermark = int(seqs.max())
