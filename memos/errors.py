@@ -93,3 +93,28 @@ class AgentBusy(MemosError):
     """Another turn of the agent is running (in this or another process) and the caller would not wait."""
 
     exit_code = 75  # EX_TEMPFAIL: try again later
+
+
+class StorageProblem(MemosError):
+    """The disk is full, or memos's files are read-only. Transactions keep the store whole:
+    what failed was not written at all."""
+
+
+def storage_problem(exc: BaseException) -> StorageProblem | None:
+    """A full disk or a read-only file system behind ``exc`` (or what caused it), as one line."""
+    import errno
+
+    seen: BaseException | None = exc
+    for _ in range(8):  # the exception and what it was raised from
+        if seen is None:
+            return None
+        code = getattr(seen, "errno", None)
+        text = str(seen)
+        if code in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in text or "Disk quota exceeded" in text:
+            return StorageProblem("the disk is full: memos could not write, and nothing was half-written",
+                                  "free some space and run it again")
+        if code == errno.EROFS or "Read-only file system" in text:
+            return StorageProblem("memos's files are on a read-only file system: they can be read, not changed",
+                                  "make MEMOS_HOME writable, or point MEMOS_HOME at a writable copy")
+        seen = seen.__cause__ or seen.__context__
+    return None

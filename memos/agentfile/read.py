@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from memos.core.letta import PROVIDERS
+from memos.core.limits import value_problem
 from memos.errors import BadAgentFile
 
 MAX_FILE_BYTES = 100 * 1024 * 1024  # Letta's own exports with long histories stay well under this
@@ -108,6 +109,9 @@ def read_agent_file(data: bytes | str, source: str = "the agent file") -> AgentF
         raise BadAgentFile(f"{source} is not a Letta agent file: it holds a JSON {type(document).__name__}",
                            "give a .af file exported by Letta or memos")
     _check_depth(document, source)
+    problem = value_problem(document, "the file")
+    if problem:
+        raise BadAgentFile(f"{source}: {problem}", "no agent file holds NUL bytes or text that is not Unicode")
     if isinstance(document.get("agents"), list):
         parsed = _current(document, source)
     elif "core_memory" in document or "llm_config" in document:

@@ -82,11 +82,11 @@ def _log_unexpected(exc: BaseException) -> str | None:
         logs = memos_home().logs_dir
         logs.mkdir(parents=True, exist_ok=True)
         path = logs / f"error-{datetime.now():%Y%m%d}.log"
-        with path.open("a", encoding="utf-8") as handle:
+        with path.open("a", encoding="utf-8", errors="backslashreplace") as handle:
             handle.write(f"--- {datetime.now().isoformat()} memos {' '.join(sys.argv[1:])}\n")
             handle.write("".join(traceback.format_exception(exc)))
         return str(path)
-    except OSError:
+    except (OSError, ValueError):
         return None
 
 
@@ -108,9 +108,24 @@ def main() -> None:
         gc.freeze()
 
 
+def _invalid_argument() -> str | None:
+    """An argument that is not UTF-8 (Python hands it over with lone surrogates): named here, in
+    one line, before any command could store or print it."""
+    from memos.core.limits import text_problem
+
+    for position, argument in enumerate(sys.argv[1:], start=1):
+        if text_problem(argument):
+            shown = argument.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            return f"argument {position} ({shown[:60]}) is not valid UTF-8 (convert it to UTF-8, e.g. with iconv)"
+    return None
+
+
 def _run() -> None:
     from memos.errors import MemosError
 
+    problem = _invalid_argument()
+    if problem:
+        _fail(problem, 2)
     try:
         code = app(standalone_mode=False)  # returns the code of a typer.Exit raised by a command
     except MemosError as exc:
@@ -135,6 +150,11 @@ def _run() -> None:
     except Exception as exc:  # the last line of defence: one line, details in the log
         if os.environ.get("MEMOS_DEBUG"):
             raise
+        from memos.errors import storage_problem
+
+        storage = storage_problem(exc)  # a full disk or a read-only home: said plainly
+        if storage is not None:
+            _fail(str(storage), 1)
         where = _log_unexpected(exc)
         detail = f"; details in {where}" if where else ""
         _fail(f"unexpected failure: {type(exc).__name__}: {exc}{detail} (rerun with --debug to see the traceback)", 1)

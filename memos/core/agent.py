@@ -33,7 +33,7 @@ from memos.core.context import (
     to_openai,
     unsummarised_note,
 )
-from memos.core.limits import DEFAULT_MAX_STEPS, TOOL_RETURN_LIMIT, check_message_size
+from memos.core.limits import DEFAULT_MAX_STEPS, TOOL_RETURN_LIMIT, check_message_size, storable
 from memos.core.llm import LLM, Completion, ContextTooLong
 from memos.core.rules import RuleState
 from memos.core.tokens import count_tokens, fits_within
@@ -98,6 +98,7 @@ _llm_workers = _DaemonWorkers()
 def _cap(text: str, limit: int | None = None) -> str:
     """A tool result as the agent reads it: at most the tool's return_char_limit (memos's cap by default)."""
     cap = limit or TOOL_RETURN_LIMIT
+    text = storable(text)  # a NUL or lone surrogate from a tool must not fail the turn's write
     if len(text) <= cap:
         return text
     return text[:cap] + f"\n[truncated: {len(text) - cap:,} more chars]"
@@ -171,7 +172,7 @@ class AgentRunner:
 
     def _message(self, role: Role, content: str, **fields: Any) -> NewMessage:
         """A message of this turn, in the runner's conversation."""
-        return NewMessage(role, content, conversation_id=self.conversation_id, **fields)
+        return NewMessage(role, storable(content), conversation_id=self.conversation_id, **fields)
 
     # -- public entry points ---------------------------------------------------------
     def send(self, text: str, cancel: threading.Event | None = None,
@@ -479,7 +480,7 @@ class AgentRunner:
         store = self.ws.store
         self._warm_for([p.call.name for p in plan if p.status == "deferred"])
         assistant = self._message("assistant", completion.content, tool_calls=[
-            {"id": c.id, "name": c.name, "arguments": c.arguments} for c in completion.tool_calls])
+            {"id": c.id, "name": storable(c.name), "arguments": storable(c.arguments)} for c in completion.tool_calls])
         stop: ev.StopReason | None = None
         with store.transaction():
             messages: list[NewMessage] = [assistant]
@@ -493,14 +494,14 @@ class AgentRunner:
                     state.returned(call.name, item.result)
                 if item.status == "pending":
                     records.append(ToolCallRecord(ids.new_id("toolcall"), self.agent.id, call.id, call.name,
-                                                  call.arguments, None, "pending", None))
+                                                  storable(call.arguments), None, "pending", None))
                     stop = "requires_approval"
                     continue
                 result = item.result or ""
                 messages.append(self._message("tool", result, name=call.name, tool_call_id=call.id))
                 spec = self.specs.get(call.name)
                 records.append(ToolCallRecord(ids.new_id("toolcall"), self.agent.id, call.id, call.name,
-                                              call.arguments, result, item.status, item.duration_ms,
+                                              storable(call.arguments), result, item.status, item.duration_ms,
                                               tool_commit=(item.ctx and item.ctx.served_commit)
                                               or (spec.commit if spec else None)))
                 if item.status == "success" and stop is None \

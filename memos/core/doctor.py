@@ -37,6 +37,9 @@ def examine(ws: Workspace, agents: list[Agent], *, repair: bool = True) -> Repor
     from memos.tools.sandbox import remove_stale_jails
 
     store = ws.store
+    read_only = _read_only(ws)
+    if read_only:
+        repair = False  # every repair is a write: look, say, and leave it as it is
     applied = store.schema_version()
     dialect = getattr(store, "dialect", "duckdb")
     known = [m.id for m in migrations_for(dialect)]
@@ -47,7 +50,19 @@ def examine(ws: Workspace, agents: list[Agent], *, repair: bool = True) -> Repor
     home.append(Finding("sandbox jails", "repaired" if swept else "ok",
                         f"removed {swept} left by killed processes" if swept else ""))
     home.extend(_embedding_model(ws, agents, repair))
-    return Report(home, [AgentReport(agent.name, _agent_findings(ws, agent, repair)) for agent in agents])
+    if read_only:
+        home.append(Finding("home", "ok", f"{ws.home.root} is read-only: checked, nothing repaired"))
+    return Report(home, [AgentReport(agent.name, _agent_findings(ws, agent, repair, read_only)) for agent in agents])
+
+
+def _read_only(ws: Workspace) -> bool:
+    """The home is on a read-only mount (a snapshot, a backup, a container's read-only volume)."""
+    import os
+
+    try:
+        return bool(os.statvfs(ws.home.root).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _embedding_model(ws: Workspace, agents: list[Agent], repair: bool) -> list[Finding]:
@@ -68,17 +83,20 @@ def _embedding_model(ws: Workspace, agents: list[Agent], repair: bool) -> list[F
                        else "`memos doctor` makes it"))]
 
 
-def _agent_findings(ws: Workspace, agent: Agent, repair: bool) -> list[Finding]:
-    return [_runs(ws, agent, repair), *ws.store.check_agent(agent.id, repair=repair), _tool_repo(ws, agent)]
+def _agent_findings(ws: Workspace, agent: Agent, repair: bool, read_only: bool = False) -> list[Finding]:
+    return [_runs(ws, agent, repair, read_only), *ws.store.check_agent(agent.id, repair=repair), _tool_repo(ws, agent)]
 
 
-def _runs(ws: Workspace, agent: Agent, repair: bool) -> Finding:
+def _runs(ws: Workspace, agent: Agent, repair: bool, read_only: bool = False) -> Finding:
     """Runs left `running` by a killed process, in each of the agent's conversations (each checked
-    holding its turn lock, so none is live)."""
+    holding its turn lock, so none is live; in a read-only home no turn can run)."""
     scopes: list[str | None] = [None, *(c.id for c in ws.store.list_conversations(agent.id, limit=100_000))]
     stuck: list[str] = []
     busy = 0
     for scope in scopes:
+        if read_only:
+            stuck += ws.store.running_runs(agent.id, conversation=scope)
+            continue
         lock = ws.store.turn_lock(agent.id, scope)
         if not lock.try_acquire():
             busy += 1

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import PurePath
 from typing import Literal
 
+from memos.core.limits import text_problem
 from memos.errors import AlreadyExists, InvalidInput
 from memos.store.base import Agent, AgentFile, FileChunk, Folder, FolderFile, Store
 
@@ -22,7 +23,10 @@ def decode_text(data: bytes, name: str) -> str:
     if len(data) > MAX_FILE_BYTES:
         raise InvalidInput(f"{name} is {len(data):,} bytes; memos reads files up to {MAX_FILE_BYTES:,}",
                            "split it into smaller files")
-    if b"\x00" in data[:8192]:
+    problem = text_problem(name)
+    if problem:
+        raise InvalidInput(f"the file name {name[:60]!r} {problem}", "rename the file")
+    if b"\x00" in data:  # binary, or text no store keeps whole (PostgreSQL refuses NUL)
         raise InvalidInput(f"{name} looks binary; memos reads text files (UTF-8)",
                            "convert it to text first (e.g. pdftotext, pandoc)")
     try:

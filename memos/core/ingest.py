@@ -85,6 +85,10 @@ def decode(data: bytes, source: str = "the input") -> str:
         line = data.count(b"\n", 0, exc.start) + 1
         raise InvalidInput(f"{source} is not valid UTF-8 (line {line}, byte {exc.start})",
                            "convert it to UTF-8, e.g. with iconv") from None
+    if "\x00" in text:  # the shared input rule (memos.core.limits): no store keeps NUL everywhere
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise InvalidInput(f"{source} contains a NUL byte (line {line}): it is not text",
+                           "give plain UTF-8 text")
     if text.startswith("\ufeff"):
         text = text[1:]
     return text

@@ -34,3 +34,58 @@ def check_message_size(text: str) -> str:
     The prompt shows long ones cut to a share of the window, with a pointer to the whole text."""
     return check_text(text, "message", MAX_MESSAGE_CHARS,
                       "put long text in archival memory (`memos archival add --file FILE`) and ask about it")
+
+
+# -- the one input check every route and command shares --------------------------------------
+MAX_NESTING = 64  # JSON levels in one request or value (Letta's deepest real shapes use ~10)
+
+
+def text_problem(text: str) -> str | None:
+    """What makes ``text`` unstorable, or None: a NUL byte (PostgreSQL refuses it, and so would
+    `db migrate-to` later) or a lone surrogate (not Unicode: it cannot be written as UTF-8)."""
+    if "\x00" in text:
+        return "contains a NUL byte"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid Unicode text (it holds a lone surrogate)"
+    return None
+
+
+def value_problem(value: object, where: str) -> str | None:
+    """The first thing in a JSON-like value that memos refuses (NUL, lone surrogates, nesting
+    deeper than MAX_NESTING), as a phrase naming where it is; None when all is well."""
+    todo: list[tuple[object, str, int]] = [(value, where, 0)]
+    while todo:
+        node, path, depth = todo.pop()
+        if depth > MAX_NESTING:
+            return f"{where} is nested deeper than {MAX_NESTING} levels"
+        if isinstance(node, str):
+            problem = text_problem(node)
+            if problem:
+                return f"{path} {problem}"
+        elif isinstance(node, dict):
+            for key, item in node.items():
+                problem = text_problem(str(key))
+                if problem:
+                    return f"a key in {path} {problem}"
+                todo.append((item, f"{path}.{str(key)[:40]}", depth + 1))
+        elif isinstance(node, list):
+            todo.extend((item, f"{path}[{index}]", depth + 1) for index, item in enumerate(node))
+    return None
+
+
+def check_value(value: object, where: str) -> None:
+    """One InvalidInput line for the first problem :func:`value_problem` finds."""
+    problem = value_problem(value, where)
+    if problem:
+        raise InvalidInput(problem, f"send UTF-8 text without NUL bytes, nested at most {MAX_NESTING} levels")
+
+
+def storable(text: str) -> str:
+    """Text from a tool or a model as memos keeps it: a NUL byte or a lone surrogate (which no
+    database or UTF-8 file takes) becomes U+FFFD, so one odd character never fails a turn."""
+    if text_problem(text) is None:
+        return text
+    cleaned = text.replace("\x00", "\ufffd")
+    return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in cleaned)

@@ -6,6 +6,7 @@ them with the workspace, bearer-token auth and JSON errors.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -29,6 +30,8 @@ from memos.errors import (
     NotFound,
     ProviderError,
     ReadOnly,
+    first_line,
+    storage_problem,
 )
 from memos.server.guards import BodyTooLarge, Guards
 from memos.server.turns import Turns
@@ -80,6 +83,17 @@ def create_app(ws: Workspace | None = None, *, token: str | None = None, allow_m
     @app.exception_handler(MemosError)
     async def memos_error(request: Request, exc: MemosError) -> JSONResponse:
         return JSONResponse(error_body(exc), status_code=status_of(exc))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # JSON like every other answer, never a plain-text page; the traceback goes to the log.
+        problem = storage_problem(exc)
+        if problem is not None:
+            return JSONResponse(error_body(problem), status_code=507)
+        logging.getLogger("memos.server").error("unexpected failure on %s %s", request.method, request.url.path,
+                                                 exc_info=exc)
+        return JSONResponse({"detail": f"unexpected failure: {type(exc).__name__}: {first_line(exc)}",
+                             "hint": "this is a memos bug; the server's log has the details"}, status_code=500)
 
     for module in (meta, agents, memory, messages, conversations, folders, groups, archival, tools, evolutions, runs,
                    mcp):

@@ -8,7 +8,9 @@ import json
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
+
+from memos.core.limits import MAX_NESTING, text_problem, value_problem
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -41,6 +43,24 @@ def _host_name(value: str) -> str:
     return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 
+def _same_origin(origin: str, host: str) -> bool:
+    """A browser's Origin is this server's own (its /docs page) only with the Host's very name
+    and port: any other page on localhost (a dev server on :3000, another app) is cross-origin,
+    and its form posts need no preflight."""
+    parts = urlsplit(origin.strip().lower())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return False  # "null" (a sandboxed frame, a file:// page) and anything odd
+    default = "443" if parts.scheme == "https" else "80"
+
+    def with_port(netloc: str) -> str:
+        name = _host_name(netloc)
+        port = netloc.rsplit(":", 1)[1] if netloc.count(":") == 1 or netloc.startswith("[") and "]:" in netloc \
+            else default
+        return f"{name}:{port}"
+
+    return with_port(parts.netloc) == with_port(host.strip().lower())
+
+
 def bearer_matches(header: str | None, token: str) -> bool:
     """RFC 7235: the scheme is case-insensitive ('bearer x' is 'Bearer x'); the token is not."""
     scheme, _, given = (header or "").strip().partition(" ")
@@ -68,9 +88,9 @@ class Guards:
                               "reach it as 127.0.0.1, localhost or [::1], or start it with a token")
                 return
             origin = _header(scope, b"origin")
-            if origin is not None and _host_name((urlsplit(origin).netloc or origin).lower()) not in LOOPBACK_NAMES:
+            if origin is not None and not _same_origin(origin, host):
                 await _refuse(send, 403, f"cross-origin request from '{origin}' refused",
-                              "a tokenless server answers only its own loopback origin; start it with a token")
+                              "a tokenless server answers only pages it serves itself; start it with a token")
                 return
         elif scope["path"] not in OPEN_PATHS and not bearer_matches(_header(scope, b"authorization"), self.token):
             given = _header(scope, b"authorization")
@@ -82,6 +102,24 @@ class Guards:
             await _refuse(send, 413, f"the request body is {int(length):,} bytes; at most {self.max_body:,} are taken",
                           "send less at once (long text: several archival inserts)")
             return
+        problem = _address_problem(scope)
+        if problem is not None:
+            await _refuse(send, 422, problem, INPUT_HINT)
+            return
+        if _carries_json(scope):
+            # The one input check (memos.core.limits): a NUL byte or a lone surrogate anywhere,
+            # or nesting no client needs, is refused here for every route at once, before
+            # anything is stored (PostgreSQL refuses NUL mid-write; a 260-deep metadata once
+            # made every later agent listing fail).
+            body = await _whole_body(receive, self.max_body)
+            if body is None:
+                await _refuse(send, 413, f"the request body is over {self.max_body:,} bytes", "send less at once")
+                return
+            problem = _json_problem(body)
+            if problem is not None:
+                await _refuse(send, 422, problem, INPUT_HINT)
+                return
+            receive = _replayed(body, receive)
         await self.app(scope, self._limited(receive, send), send)
 
     def _limited(self, receive: Receive, send: Send) -> Receive:
@@ -98,6 +136,72 @@ class Guards:
             return message
 
         return limited
+
+
+INPUT_HINT = f"send UTF-8 text without NUL bytes, nested at most {MAX_NESTING} levels"
+
+
+def _address_problem(scope: Scope) -> str | None:
+    problem = text_problem(scope.get("path", ""))
+    if problem:
+        return f"the path {problem}"
+    for key, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
+        problem = text_problem(key) or text_problem(value)
+        if problem:
+            return f"the query parameter {key[:40]!r} {problem}"
+    return None
+
+
+def _carries_json(scope: Scope) -> bool:
+    if scope.get("method") not in ("POST", "PUT", "PATCH", "DELETE"):
+        return False
+    kind = (_header(scope, b"content-type") or "").lower()
+    return not kind or "json" in kind  # FastAPI reads a body without a type as JSON too
+
+
+async def _whole_body(receive: Receive, limit: int) -> bytes | None:
+    """The request body (None past ``limit``); bounded by the size checks above."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _json_problem(body: bytes) -> str | None:
+    if not body.strip():
+        return None
+    try:
+        document = json.loads(body)
+    except RecursionError:
+        return f"the request body is nested deeper than {MAX_NESTING} levels"
+    except ValueError:
+        return None  # not JSON: the route's own validation says so (422 naming the field)
+    return value_problem(document, "body")
+
+
+def _replayed(body: bytes, receive: Receive) -> Receive:
+    """A receive that gives the app the body already read, then waits on the real one (for the
+    disconnect a streaming response watches for)."""
+    sent = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 class BodyTooLarge(Exception):

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, File, Form, Header, Query, Response, UploadFile
 
 from memos.core import agents as core_agents
+from memos.core.limits import check_value
 from memos.core.workspace import Workspace
 from memos.errors import InvalidInput, NotFound
 from memos.server import shapes
@@ -129,6 +130,8 @@ def import_agent(ws: WS, file: Annotated[UploadFile, File()],
                            "leave the embedding out (the agent gets memos's embedding model)")
     if secrets or env_vars_json:
         raise InvalidInput("memos does not store tool secrets", "set them in the environment memos serve runs in")
+    check_value({"name": name, "override_name": override_name, "model": model,
+                 "override_model_handle": override_model_handle}, "form")  # (JSON bodies are checked by the guard)
     data = file.file.read(MAX_FILE_BYTES + 1)
     report = import_agent_file(ws, data, source=file.filename or "the uploaded file",
                                name=name or override_name, model=model or override_model_handle,

@@ -33,6 +33,7 @@ excludes readers in other processes. memos runs many processes on one file
 from __future__ import annotations
 
 import atexit
+import errno
 import fcntl
 import os
 import random
@@ -43,7 +44,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from memos.errors import DatabaseBusy
+from memos.errors import DatabaseBusy, StorageProblem
 from memos.store.sessions import ActiveSession, ConnectionMemo, ThreadSessions, lock_timeout_from_env
 
 IDLE = 0.25  # seconds a cached connection may sit unused
@@ -65,6 +66,24 @@ class _Backoff:
         # sleeping waiter would leave it idle.
         self.delay = min(self.delay * 1.5, 0.01)
         return True
+
+
+def _read_only(exc: OSError) -> bool:
+    return exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def _lock_file(path: Path) -> int | None:
+    """A lock file to flock (a read-only descriptor does for flock); None where it does not
+    exist and cannot be made."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        if not _read_only(exc):
+            raise
+    try:
+        return os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
 
 
 def _is_lock_conflict(exc: Exception) -> bool:
@@ -175,7 +194,10 @@ class Connections(ThreadSessions):
     def _someone_waiting(self) -> bool:
         """Another process queues for the file: a writer (turnstile) or, when we hold it
         exclusively, anyone (waiters lock)."""
-        _, turnstile_fd, waiters_fd = self._fds()
+        fds = self._fds()
+        if fds is None:
+            return False  # a read-only home: nobody can be waiting to write
+        _, turnstile_fd, waiters_fd = fds
         fd, mode = (waiters_fd, fcntl.LOCK_EX) if self._cached_write else (turnstile_fd, fcntl.LOCK_SH)
         try:
             fcntl.flock(fd, mode | fcntl.LOCK_NB)
@@ -224,12 +246,23 @@ class Connections(ThreadSessions):
             "wait for the other memos command to finish, or raise MEMOS_LOCK_TIMEOUT",
         )
 
-    def _fds(self) -> tuple[int, int, int]:
+    def _fds(self) -> tuple[int, int, int] | None:
+        """The three lock files' descriptors; None in a home that is read-only (a read-only
+        mount, a snapshot) and never had them: nothing can write there, so reads need no lock."""
         if self._lock_fd is None or self._turnstile_fd is None or self._waiters_fd is None:
-            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-            self._lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-            self._turnstile_fd = os.open(self.turnstile_path, os.O_RDWR | os.O_CREAT, 0o600)
-            self._waiters_fd = os.open(self.waiters_path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                if not _read_only(exc):
+                    raise
+            opened = [_lock_file(path) for path in (self.lock_path, self.turnstile_path, self.waiters_path)]
+            fds = [fd for fd in opened if fd is not None]
+            if len(fds) < len(opened):
+                for fd in fds:
+                    os.close(fd)
+                return None
+            self._lock_fd, self._turnstile_fd, self._waiters_fd = fds
+            return fds[0], fds[1], fds[2]
         return self._lock_fd, self._turnstile_fd, self._waiters_fd
 
     def _take(self, fd: int, mode: int, backoff: _Backoff) -> None:
@@ -242,7 +275,13 @@ class Connections(ThreadSessions):
                     raise self._busy() from None
 
     def _flock(self, write: bool) -> None:
-        lock_fd, turnstile_fd, waiters_fd = self._fds()
+        fds = self._fds()
+        if fds is None:
+            if write:
+                raise StorageProblem(f"memos's home {self.path.parent} is read-only: it can be read, not changed",
+                                     "make it writable, or point MEMOS_HOME at a writable copy")
+            return
+        lock_fd, turnstile_fd, waiters_fd = fds
         backoff = _Backoff(time.monotonic() + self.timeout)
         # Announce that we wait, so a process keeping the file lets go of it.
         self._take(waiters_fd, fcntl.LOCK_SH, backoff)

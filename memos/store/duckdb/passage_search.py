@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from memos.errors import InvalidInput
+from memos.errors import InvalidInput, storage_problem
 from memos.store.base import Passage, PassageHit, PassageQuery
 from memos.store.duckdb.index_upkeep import IndexUpkeepMixin, micros
 from memos.store.duckdb.text_index import Filters, IndexedPassage, TextIndexState
@@ -92,7 +92,13 @@ class PassageSearchMixin(IndexUpkeepMixin):
         (one died after a delete's), or no index yet."""
         state = fresh.texts
         if state.index is None or fresh.text_tail:
-            state = self._catch_up_text_index(agent_id)
+            try:
+                state = self._catch_up_text_index(agent_id)
+            except OSError as exc:
+                if storage_problem(exc) is None:
+                    raise
+                # A read-only home (or a full disk): search an index built in memory instead.
+                return self._texts.in_memory(self._indexed_passages("agent_id = ? AND seq > ?", [agent_id, -1]))
         if state.index is not None and state.searcher().num_docs != fresh.text_covered + fresh.text_tail:
 
             def read_seqs(watermark: int) -> set[int]:

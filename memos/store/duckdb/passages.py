@@ -3,7 +3,9 @@ checking them (``memos doctor``); the search itself is in passage_search.py."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from memos.errors import NotFound
@@ -76,7 +78,10 @@ class PassagesMixin(PassageSearchMixin, PassageLookups):
         text_state = self._texts.state(agent_id, cached=False)
         indexed = self._texts.seqs(text_state.searcher()) if text_state.index is not None else set()
         text = Finding("text index", "ok")
-        if (text_state.index is None and live) or indexed != table:
+        if text_state.index is None and live and _read_only_mount(self._texts.directory):
+            # tantivy cannot open an index without writing its lock file: searches build one in memory
+            text = Finding("text index", "ok", "not opened on a read-only file system; searches index in memory")
+        elif (text_state.index is None and live) or indexed != table:
             detail = f"{len(table - indexed)} passages missing from the text index, {len(indexed - table)} stale entries"
             if repair:
                 self.rebuild_text_index(agent_id)
@@ -103,3 +108,10 @@ class PassagesMixin(PassageSearchMixin, PassageLookups):
         watermark = self._vectors.state(agent_id).watermark
         with self._read() as con:
             return passage_stats(con, agent_id, watermark)
+
+
+def _read_only_mount(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False

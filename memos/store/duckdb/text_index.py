@@ -262,6 +262,21 @@ class TextIndexes(Sidecars[TextIndexState]):
                     self._write_meta(meta_path, watermark=watermark)
             return self.state(agent_id)
 
+    @staticmethod
+    def in_memory(passages: list[IndexedPassage]) -> TextIndexState:
+        """An index held in memory for one search, where the sidecar cannot be written (a
+        read-only home): searching must not need a write."""
+        import tantivy
+
+        index = tantivy.Index(_schema())
+        writer = index.writer(WRITER_HEAP, 1)
+        for passage in passages:
+            writer.add_document(_document(passage))
+        writer.commit()
+        writer.wait_merging_threads()
+        index.reload()
+        return TextIndexState(index, max((p.seq for p in passages), default=0))
+
     def remove(self, agent_id: str, seqs: Sequence[int]) -> None:
         """Take deleted passages out of the index (nothing to do if it has none yet)."""
         index_dir = self._index_dir(agent_id)
