@@ -314,43 +314,6 @@ def test_a_server_killed_mid_stream(memos, chat_agent, fake_llm):
     assert fake_llm.rejected == []
 
 
-@pytest.mark.parametrize("host", ["attacker.example", "attacker.example:8283", "127.0.0.1.nip.io"])
-def test_a_tokenless_server_refuses_foreign_host_names(memos, chat_agent, host):
-    from fastapi.testclient import TestClient
-
-    from memos.server.app import create_app
-
-    client = TestClient(create_app(), base_url="http://127.0.0.1:8283")
-    blocks = f"/v1/agents/{agent_id()}/core-memory/blocks/human"
-    refused = client.patch(blocks, json={"value": "pwned"}, headers={"Host": host})
-    assert refused.status_code == 403 and "Host" in refused.json()["detail"]
-    cross = client.patch(blocks, json={"value": "pwned"}, headers={"Origin": "https://attacker.example"})
-    assert cross.status_code == 403
-    assert client.patch(blocks, json={"value": "fine"}, headers={"Host": "localhost:8283"}).status_code == 200
-    assert client.get(blocks, headers={"Origin": "http://127.0.0.1:8283"}).status_code == 200
-    assert memos("memory", "show", "human").out.strip() == "fine"
-
-
-def test_the_bearer_scheme_is_case_insensitive_and_bodies_have_limits(memos, chat_agent):
-    from fastapi.testclient import TestClient
-
-    from memos.core.limits import MAX_REQUEST_BYTES
-    from memos.server.app import create_app
-
-    client = TestClient(create_app(token="s3cret"), base_url="http://127.0.0.1:8283")
-    for scheme in ("Bearer", "bearer", "BEARER"):
-        assert client.get("/v1/agents/", headers={"Authorization": f"{scheme} s3cret"}).status_code == 200
-    assert client.get("/v1/agents/", headers={"Authorization": "bearer S3CRET"}).status_code == 401
-    auth = {"Authorization": "Bearer s3cret"}
-    huge = client.post("/v1/agents/", content=b"{" + b" " * (MAX_REQUEST_BYTES + 1) + b"}",
-                       headers={**auth, "Content-Type": "application/json"})
-    assert huge.status_code == 413 and "at most" in huge.json()["detail"]
-    long_description = client.post("/v1/agents/", headers=auth,
-                                   json={"name": "big", "description": "d" * 1_000_000})
-    assert long_description.status_code == 422 and "description" in long_description.json()["detail"]
-    nul = client.post("/v1/agents/", headers=auth, json={"name": "nul", "description": "a\u0000b"})
-    assert nul.status_code == 422 and "NUL" in nul.json()["detail"]
-    assert [a["name"] for a in client.get("/v1/agents/", headers=auth).json()] == ["ada"]  # nothing half-made
 
 
 def test_long_text_becomes_several_passages(memos, chat_agent):
@@ -405,20 +368,6 @@ def test_doctor_finds_and_repairs_what_a_crash_leaves(memos, chat_agent, fake_ll
     broken = memos("doctor")
     assert broken.code == 1 and "core_memory_append edit(s) without a recorded tool call" in broken.out
 
-
-def test_nul_bytes_are_refused_the_same_way_everywhere(memos, chat_agent):
-    from fastapi.testclient import TestClient
-
-    from memos.server.app import create_app
-
-    client = TestClient(create_app(), base_url="http://127.0.0.1:8283")
-    blocks = f"/v1/agents/{agent_id()}/core-memory/blocks/human"
-    patched = client.patch(blocks, json={"value": "a\u0000b"})
-    assert patched.status_code == 422 and "NUL" in patched.json()["detail"]
-    for args in (("send", "a\x00b"), ("archival", "add", "a\x00b"), ("memory", "set", "human", "a\x00b"),
-                 ("messages", "add", "a\x00b")):
-        result = memos(*args[:-1], "-", input=args[-1])
-        assert result.code == 1 and "NUL byte" in result.err and "Traceback" not in result.err, (args, result.err)
 
 
 def test_the_api_answers_409_while_another_process_holds_the_agent(memos, chat_agent, monkeypatch):
