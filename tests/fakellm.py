@@ -16,6 +16,8 @@ A script is a list of replies, one per request, in order:
     {..., "pause_after": 3, "resume": threading.Event()}  stream 3 chunks, then wait for the event
     {"status": 429, "retry_after": 1}                      an error with a Retry-After header
     {"content": "cut off here", "break_after": 1}          stream that many content chunks, then hang up
+    {"tool_calls": [...], "finish_reason": "length"}       a reply cut off by max_tokens (raw
+                                                           arguments may stop mid-string)
 A request past the end of the script gets HTTP 500 "script exhausted", so a
 test that makes more calls than it planned fails loudly; a fuzz test or a
 benchmark that cannot plan its calls gives a ``default`` reply instead.
@@ -25,6 +27,12 @@ whose messages break OpenAI's ordering rules (a tool message that answers no cal
 made just before it, a call left unanswered) and, with ``max_request_chars``, one
 larger than that, with OpenAI's "maximum context length" error. Refusals are kept in
 ``rejected``.
+
+``LlamaCppReplica`` answers as llama.cpp's ``llama-server`` does where it differs: a request
+whose history holds tool-call arguments that are not JSON is a 500 ("Failed to parse tool
+call arguments as JSON"), one over its context (``n_ctx`` tokens, counted as the whole request
+over 4 characters, tool schemas included) a 400 ``exceed_context_size_error``, and its model
+list carries the Ollama-style ``models`` key (the file path) beside OpenAI's ``data`` (the alias).
 """
 
 from __future__ import annotations
@@ -102,6 +110,9 @@ class FakeLLM:
             self._calls += 1
             return reply
 
+    def models_body(self) -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": "fake-model", "object": "model"}]}
+
     @property
     def remaining(self) -> int:
         return len(self.replies) - self._calls
@@ -166,7 +177,7 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             if self.path.rstrip("/").endswith("/models"):
-                self._json(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+                self._json(200, fake.models_body())
             else:
                 self._json(404, {"error": {"message": "not found"}})
 
@@ -184,6 +195,9 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 time.sleep(float(reply["delay"]))  # a provider that takes its time (a pass to interrupt)
             status = reply.get("status", 200)
             if status != 200:
+                if reply.get("body") is not None:  # a server's own error body, as it sends it
+                    self._json(status, reply["body"], reply.get("retry_after"))
+                    return
                 message = reply.get("message", f"fake error {status}")
                 code = "context_length_exceeded" if "maximum context length" in message else str(status)
                 self._json(status, {"error": {"message": message, "type": "invalid_request_error", "code": code}},
@@ -192,7 +206,7 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
             usage = {"prompt_tokens": reply.get("prompt_tokens", 100), "completion_tokens": reply.get("completion_tokens", 20)}
             usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
             calls = _tool_calls(reply)
-            finish = "tool_calls" if calls else "stop"
+            finish = reply.get("finish_reason") or ("tool_calls" if calls else "stop")
             if request.get("stream"):
                 self._stream(request, reply, calls, finish, usage)
                 return
@@ -253,3 +267,46 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
             self.close_connection = True
 
     return Handler
+
+
+class LlamaCppReplica(FakeLLM):
+    """A scripted server that refuses and lists as llama.cpp's llama-server (see the module doc)."""
+
+    MODEL_PATH = "/models/gemma-3-270m-it-Q4_K_M.gguf"
+
+    def __init__(self, *args: Any, n_ctx: int = 8192, alias: str = "gemma", **kwargs: Any) -> None:
+        self.n_ctx = n_ctx
+        self.alias = alias
+        super().__init__(*args, **kwargs)
+
+    def models_body(self) -> dict[str, Any]:
+        return {"models": [{"name": self.MODEL_PATH, "model": self.MODEL_PATH, "type": "model"}],
+                "object": "list", "data": [{"id": self.alias, "object": "model", "owned_by": "llamacpp"}]}
+
+    def refusal_reply(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        for message in request.get("messages", []):
+            for call in message.get("tool_calls") or []:
+                try:
+                    json.loads(call["function"]["arguments"])
+                except (ValueError, KeyError, TypeError):
+                    return {"status": 500, "body": {"error": {
+                        "code": 500, "type": "server_error",
+                        "message": "Failed to parse tool call arguments as JSON: [json.exception.parse_error.101] "
+                                   "parse error at line 1, column 13: syntax error while parsing value - "
+                                   "invalid string: missing closing quote; last read: '\"My old'"}}}
+        tokens = len(json.dumps({"messages": request.get("messages", []), "tools": request.get("tools", [])})) // 4
+        if tokens > self.n_ctx:
+            return {"status": 400, "body": {"error": {
+                "code": 400, "type": "exceed_context_size_error", "n_prompt_tokens": tokens, "n_ctx": self.n_ctx,
+                "message": f"request ({tokens} tokens) exceeds the available context size ({self.n_ctx} tokens), "
+                           "try increasing it"}}}
+        return None
+
+    def next_reply(self, request: dict[str, Any]) -> dict[str, Any]:
+        refused = self.refusal_reply(request)
+        if refused is not None:
+            with self.arrived:
+                self.rejected.append((json.dumps(refused["body"]), request if self.keep_requests else {}))
+                self.arrived.notify_all()
+            return refused
+        return super().next_reply(request)

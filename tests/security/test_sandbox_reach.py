@@ -93,7 +93,14 @@ def test_postgresql_socket_cannot_be_reached(sandbox: Sandbox, postgres_server) 
     path = Path(str(info["host"])) / f".s.PGSQL.{info.get('port') or 5432}"
     assert path.is_socket(), path  # the test's own server, on its socket: reachable from here
     socket.socket(socket.AF_UNIX).connect(str(path))
-    result = sandbox.call(tool("reach", CONNECT_UNIX, "path: str"), "reach", "reach", {"path": str(path)})
+    # Open the way as a packaged PostgreSQL does (/var/run/postgresql is world-traversable, its
+    # socket 0777): the embedded server's own directory is private to its user.
+    before = path.parent.stat().st_mode & 0o777
+    path.parent.chmod(0o755)
+    try:
+        result = sandbox.call(tool("reach", CONNECT_UNIX, "path: str"), "reach", "reach", {"path": str(path)})
+    finally:
+        path.parent.chmod(before)
     assert result.ok and result.value.startswith("refused"), result
 
 
