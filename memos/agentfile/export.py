@@ -48,7 +48,7 @@ def export_agent(ws: Workspace, agent: Agent, *, messages: bool = True) -> dict[
         **(kept.get("agent") or {}),
         "id": "agent-0", "name": agent.name, "description": agent.description or None, "system": agent.system,
         "agent_type": kept.get("agent_type") or AGENT_TYPE,
-        "llm_config": llm_config_for(agent.model, agent.context_window, kept.get("llm_config")),
+        "llm_config": llm_config_for(agent.model, agent.context_window, kept.get("llm_config"), agent.max_tokens),
         "embedding_config": embedding_config_for(agent.embedding_model, kept.get("embedding_config")),
         "block_ids": [b["id"] for b in block_docs], "tool_ids": tool_ids,
         "tool_rules": [*agent.tool_rules, *(kept.get("tool_rules") or [])], "tags": list(agent.tags),

@@ -62,6 +62,7 @@ class _Plan:
     context_window: int
     embedding_model: str
     own_blocks: list[NewBlock]
+    max_tokens: int | None
     shared_keys: list[str]
     rules: list[dict[str, Any]]
     tools: list[_Tool]
@@ -252,6 +253,8 @@ def _plan(ws: Workspace, parsed: AgentFile, agent: FileAgent, loaded: dict[str, 
     context_window = window if isinstance(window, int) and not isinstance(window, bool) else int(
         ws.config.get("context_window"))
     core_agents.check_context_window(context_window)
+    cap = agent.llm_config.get("max_tokens")
+    max_tokens = core_agents.check_max_tokens(cap) if isinstance(cap, int) and not isinstance(cap, bool) and cap else None
     embedding = _embedding_model(ws, agent, chosen, notes)
     if agent.env_var_names:
         notes.append(f"agent {chosen}: tool environment variables not imported ({', '.join(agent.env_var_names)}): "
@@ -287,7 +290,7 @@ def _plan(ws: Workspace, parsed: AgentFile, agent: FileAgent, loaded: dict[str, 
     metadata = dict(agent.metadata)
     if kept:
         metadata[KEPT] = kept
-    return _Plan(agent, chosen, chosen_model, context_window, embedding, own, shared, rules, attached,
+    return _Plan(agent, chosen, chosen_model, context_window, embedding, own, max_tokens, shared, rules, attached,
                  _log(agent, system) if messages else [], metadata, core_agents.checked_tags(agent.tags), notes,
                  remote, letta_given)
 
@@ -390,7 +393,7 @@ def _write(ws: Workspace, parsed: AgentFile, plans: list[_Plan], source: str,
                     name=plan.name, description=plan.source.description,
                     system=plan.source.system or template("system_default"), model=plan.model,
                     embedding_model=plan.embedding_model, context_window=plan.context_window,
-                    tool_rules=plan.rules, metadata=plan.metadata, tags=plan.tags),
+                    tool_rules=plan.rules, metadata=plan.metadata, tags=plan.tags, max_tokens=plan.max_tokens),
                     plan.own_blocks, unique_name=not letta_names)
                 for key in plan.shared_keys:
                     ws.store.attach_block(agent.id, shared_ids[key])

@@ -36,6 +36,8 @@ def create(
     model: Annotated[str | None, typer.Option(help="LLM, named the litellm way (default: config default_model).")] = None,
     embedding_model: Annotated[str | None, typer.Option(help="Embedding model (default: config embedding_model).")] = None,
     context_window: Annotated[int | None, typer.Option(min=1, help="Context window in tokens.")] = None,
+    max_tokens: Annotated[int | None, typer.Option(
+        "--max-tokens", min=1, help="Cap on the tokens of one reply (default: the server's own).")] = None,
     persona: Annotated[str | None, typer.Option(help="Text of the persona block (default: the template).")] = None,
     human: Annotated[str | None, typer.Option(help="Text of the human block (default: the template).")] = None,
     tag: TagOpt = None,
@@ -47,7 +49,8 @@ def create(
 
     ws = workspace()
     agent = agents.create_agent(ws, name, description=description, model=model, embedding_model=embedding_model,
-                                context_window=context_window, persona=persona, human=human, tags=tag or [])
+                                context_window=context_window, persona=persona, human=human, tags=tag or [],
+                                max_tokens=max_tokens)
     if sleeptime:
         group = agents.enable_sleeptime(ws, agent, sleeptime)
         output.note(f"agent '{agent.name}-sleeptime' reviews its conversation every {group.frequency} turn(s)")
@@ -98,6 +101,7 @@ def show(
         ("name", a.name), ("id", a.id), ("description", a.description or "-"), ("model", a.model),
         ("tags", ", ".join(a.tags) or "-"),
         ("embedding model", a.embedding_model), ("context window", f"{a.context_window:,}"),
+        ("max tokens", f"{a.max_tokens:,}" if a.max_tokens else "the server's default"),
         ("messages", c.messages), ("passages", c.passages), ("created", output.when(a.created_at)),
         ("last activity", output.when(c.last_activity)),
     ])
@@ -130,6 +134,8 @@ def update(
     description: Annotated[str | None, typer.Option(help="New description.")] = None,
     model: Annotated[str | None, typer.Option(help="New LLM, named the litellm way.")] = None,
     context_window: Annotated[int | None, typer.Option(help="Context window in tokens.")] = None,
+    max_tokens: Annotated[int | None, typer.Option(
+        "--max-tokens", min=0, help="Cap on the tokens of one reply; 0 leaves it to the server.")] = None,
     tool_rule: Annotated[list[str] | None, typer.Option("--tool-rule", help='A tool rule as JSON, e.g. \'{"type": "run_first", "tool_name": "archival_memory_search"}\' (repeatable; replaces the rules).')] = None,
     clear_rules: Annotated[bool, typer.Option("--clear-rules", help="Remove every tool rule.")] = False,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable; replaces the tags).")] = None,
@@ -138,7 +144,7 @@ def update(
     no_sleeptime: Annotated[bool, typer.Option("--no-sleeptime", help="Remove its sleep-time agent.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Change an agent's description, model, context window, tool rules, tags or sleep-time agent."""
+    """Change an agent's description, model, context window, reply cap, tool rules, tags or sleep-time agent."""
     import json
 
     from memos.core import agents
@@ -157,7 +163,7 @@ def update(
     ws = workspace()
     agent = agents.update_agent(ws, ws.resolve_agent(name), description=description, model=model,
                                 context_window=context_window, tool_rules=rules,
-                                tags=[] if clear_tags else (tag or None))
+                                tags=[] if clear_tags else (tag or None), max_tokens=max_tokens)
     if no_sleeptime:
         agents.disable_sleeptime(ws, agent)
     elif sleeptime:

@@ -121,6 +121,9 @@ class ChatSession:
     # -- rendering ------------------------------------------------------------------------
     def render(self, events: Iterator[Any], cancel: threading.Event) -> None:
         from memos.core.events import consume
+        from memos.core.reply_stream import with_reply_text
+
+        events = with_reply_text(events)  # a send_message reply streams like plain text
 
         state: dict[str, Any] = {"streamed": "", "stop": None, "live": None}
         self.turn_usage = []

@@ -22,6 +22,7 @@ import typer
 from memos.cli import output
 from memos.cli.common import AgentOpt, JsonOpt, agent_and_workspace
 from memos.core.limits import DEFAULT_MAX_STEPS
+from memos.tools.reply import REPLY_TOOL
 
 if TYPE_CHECKING:
     from memos.core.agent import AgentRunner
@@ -79,7 +80,7 @@ def _closing(runner: AgentRunner) -> Iterator[None]:
 
 def _describe(event: Any) -> str | None:
     kind = event.type
-    if kind == "tool_call":
+    if kind == "tool_call" and event.name != REPLY_TOOL:  # the reply itself is on stdout already
         args = event.arguments if isinstance(event.arguments, str) else json.dumps(event.arguments, ensure_ascii=False)
         return f"→ {event.name}({output.shorten(args, 100)})"
     if kind == "tool_return" and event.status == "error":
@@ -98,7 +99,11 @@ def drive(events: Iterator[Any], cancel: threading.Event, *, json_out: bool, jso
           usage: bool = False) -> None:
     """Consume a turn's events, render them, and exit with the code the stop reason calls for."""
     from memos.core.events import TurnResult, consume
+    from memos.core.reply_stream import with_reply_text
+    from memos.errors import MemosError
 
+    if not jsonl:  # --jsonl keeps the loop's own events; on a terminal a send_message reply streams
+        events = with_reply_text(events)
     turn = TurnResult()
     live = output.is_terminal(sys.stderr) and not (json_out or jsonl)
     streamed = False
@@ -122,13 +127,16 @@ def drive(events: Iterator[Any], cancel: threading.Event, *, json_out: bool, jso
             sys.stdout.flush()
             streamed = True
 
-    if consume(events, cancel, handle) and (turn.stop is None):
-        turn.events.append(_interrupted())
+    try:
+        if consume(events, cancel, handle) and (turn.stop is None):
+            turn.events.append(_interrupted())
+    except MemosError as exc:
+        if json_out:  # a failed turn still answers in JSON on stdout (the error line goes to stderr)
+            _emit_turn_json(turn, error=str(exc))
+        raise
     stop = turn.stop
     if json_out:
-        output.emit_json({"messages": [e for e in turn.events if e.type not in ("stop_reason", "usage", "run_started", "step_started")],
-                          "stop_reason": stop.reason if stop else None,
-                          "run_id": stop.run_id if stop else None, "usage": turn.usage})
+        _emit_turn_json(turn)
     elif not jsonl and turn.reply:
         if streamed:
             sys.stdout.write("\n")
@@ -151,6 +159,17 @@ def drive(events: Iterator[Any], cancel: threading.Event, *, json_out: bool, jso
         output.warn(f"stopped after {stop.steps if stop else '?'} steps (--max-steps) before the agent finished")
     if reason == "error":
         raise typer.Exit(1)
+
+
+def _emit_turn_json(turn: Any, error: str | None = None) -> None:
+    stop = turn.stop
+    document = {"messages": [e for e in turn.events if e.type not in ("stop_reason", "usage", "run_started",
+                                                                        "step_started", "error")],
+                "stop_reason": "error" if error else (stop.reason if stop else None),
+                "run_id": stop.run_id if stop else None, "usage": turn.usage}
+    if error:
+        document["error"] = error
+    output.emit_json(document)
 
 
 def _interrupted() -> Any:

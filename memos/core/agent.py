@@ -28,6 +28,7 @@ from memos.core.context import (
     is_summary,
     message_view_limit,
     new_summary_message,
+    sendable_arguments,
     summary_chunks,
     summary_request,
     to_openai,
@@ -156,6 +157,7 @@ class AgentRunner:
         self.threshold = float(ws.config.get("summarize_threshold"))
         self.turn_wait = turn_wait
         self.seen: dict[str, int] = {}  # block label -> version the agent has seen (compare-and-set edits)
+        self._run_id: str | None = None  # the run under way (its summary calls are its steps too)
         self.turn_started = 0.0
 
     @property
@@ -363,12 +365,20 @@ class AgentRunner:
     # -- the loop ---------------------------------------------------------------------
     def _run(self, run: Run, cancel: threading.Event, state: RuleState,
              first: Callable[[], Events[StopReason | None]] | None = None) -> Events[None]:
+        try:
+            yield from self._run_steps(run, cancel, state, first)
+        finally:
+            self._run_id = None
+
+    def _run_steps(self, run: Run, cancel: threading.Event, state: RuleState,
+                   first: Callable[[], Events[StopReason | None]] | None = None) -> Events[None]:
         """Steps until a stop reason. The run is closed however the loop ends: a stop reason,
         a provider error, an exception, Ctrl-C, or the consumer walking away (GeneratorExit).
         Only a killed process leaves it open, and the next turn's recovery closes it."""
         self._finished = False
         reason: ev.StopReason = "max_steps"
         step = 0
+        self._run_id = run.id
         yield ev.RunStarted(run.id)
         try:
             outcome = (yield from first()) if first is not None else None
@@ -411,9 +421,9 @@ class AgentRunner:
         self._step_started = time.perf_counter()
         step_id = ids.new_id("step")
         yield ev.StepStarted(step_id)
-        compiled = yield from self._context()
         available = list(self.specs)
         tools = self._tool_schemas(state)
+        compiled = yield from self._context(tools=tools)
         completion = yield from self._call_with_room(compiled, tools, cancel)
         yield ev.Usage(number, completion.model, completion.prompt_tokens, completion.completion_tokens,
                        completion.cost_usd, completion.latency_ms, completion.cached_tokens)
@@ -423,6 +433,9 @@ class AgentRunner:
                             cached_tokens=completion.cached_tokens, id=step_id)
         if completion.reasoning:
             yield ev.Reasoning(completion.reasoning)
+        cut = completion.finish_reason == "length" and not completion.cancelled
+        if cut:
+            yield ev.Warning(self._cut_off_note(completion))
 
         if completion.cancelled or not completion.tool_calls:
             text = completion.content
@@ -430,7 +443,7 @@ class AgentRunner:
                 text = next((partial_string_field(c.arguments, "message") for c in completion.tool_calls
                              if c.name == REPLY_TOOL), "")
             messages = [self._message("assistant", text)] if text else []
-            reason: ev.StopReason = "cancelled" if completion.cancelled else "end_turn"
+            reason: ev.StopReason = "cancelled" if completion.cancelled else "max_tokens_exceeded" if cut else "end_turn"
             with self.ws.store.transaction():  # the last step and the end of its run, together
                 _, stored = self.ws.store.record_step(self.agent.id, self._timed(record), messages, [])
                 self._finish(run_id, reason)
@@ -524,6 +537,31 @@ class AgentRunner:
         """The step's record with its whole time so far: context, LLM call, tools."""
         return replace(record, duration_ms=(time.perf_counter() - self._step_started) * 1000)
 
+    def _record_summary_call(self, completion: Completion) -> Events[None]:
+        """A summary's LLM call counts like any other: a step of the turn's run (or of a run of
+        its own, for a compact between turns), so `memos usage` and `memos runs` see its tokens."""
+        own_run = self._run_id is None
+        run_id = self.ws.store.start_run(self.agent.id, conversation_id=self.conversation_id).id if own_run \
+            else self._run_id
+        assert run_id is not None
+        with self.ws.store.transaction():
+            self.ws.store.record_step(self.agent.id, StepRecord(
+                run_id, completion.model, completion.prompt_tokens, completion.completion_tokens, completion.cost_usd,
+                completion.latency_ms, "summary", cached_tokens=completion.cached_tokens,
+                duration_ms=completion.latency_ms), [], [])
+            if own_run:
+                self.ws.store.finish_run(run_id, "completed", "end_turn")
+        yield ev.Usage(0, completion.model, completion.prompt_tokens, completion.completion_tokens,
+                       completion.cost_usd, completion.latency_ms, completion.cached_tokens)
+
+    def _cut_off_note(self, completion: Completion) -> str:
+        limit = f"max_tokens {self.agent.max_tokens}" if self.agent.max_tokens else "the server's own output limit"
+        broken = [c.name for c in completion.tool_calls if sendable_arguments(c.arguments) != c.arguments]
+        what = (f"in the middle of a call to {', '.join(broken)} (the call fails with an error the model reads; "
+                "its unfinished arguments are kept for display only)" if broken else "before it finished")
+        return (f"the model's reply was cut off at its token limit ({limit}) {what}; "
+                "raise it with `memos agents update --max-tokens N`")
+
     def _finish(self, run_id: str, reason: ev.StopReason) -> None:
         self.ws.store.finish_run(run_id, "cancelled" if reason == "cancelled" else "completed", reason)
         self._finished = True
@@ -583,7 +621,7 @@ class AgentRunner:
             return (yield from self._call_llm(compiled, tools, cancel))
         except ContextTooLong as exc:
             yield ev.Warning(f"{exc.message}; making room by summarising older messages")
-            compiled = yield from self._context(force=True)
+            compiled = yield from self._context(force=True, tools=tools)
             return (yield from self._call_llm(compiled, tools, cancel))
 
     def _call_llm(self, compiled: list[dict[str, Any]], tools: list[dict[str, Any]],
@@ -595,7 +633,8 @@ class AgentRunner:
             try:
                 result = self.llm.complete(self.model, compiled, tools or None,
                                            on_text=lambda t: updates.put(("delta", t)), cancel=cancel,
-                                           on_tool=lambda *piece: updates.put(("tool", piece)))
+                                           on_tool=lambda *piece: updates.put(("tool", piece)),
+                                           max_tokens=self.agent.max_tokens)
                 updates.put(("done", result))
             except BaseException as exc:  # handed to the generator's thread
                 updates.put(("error", exc))
@@ -621,22 +660,24 @@ class AgentRunner:
                     completion.cancelled = True
                 return completion
 
-    def _context(self, force: bool = False) -> Events[list[dict[str, Any]]]:
-        """The prompt's messages; summarises the oldest part first when the prompt passes the
-        threshold, more messages are in context than are fetched, or ``force`` (the provider
-        refused the prompt as too long). Every request stays within the window, and the turn
-        goes on even when summarising fails."""
+    def _context(self, force: bool = False, tools: list[dict[str, Any]] | None = None) -> Events[list[dict[str, Any]]]:
+        """The prompt's messages; summarises the oldest part first when the whole request (system
+        prompt, memory, messages and the ``tools`` schemas it carries) passes the threshold,
+        more messages are in context than are fetched, or ``force`` (the provider refused the
+        prompt as too long). Every request stays within the window, and the turn goes on even
+        when summarising fails."""
         store = self.ws.store
         compiled = compile_context(store, self.agent, self.conversation_id)
         self.seen.clear()
         self.seen.update(compiled.versions)
         window = self.agent.context_window
-        over = not fits_within(self.threshold * window, self.model, compiled.messages)
+        over = not fits_within(self.threshold * window, self.model, compiled.messages, tools or None)
         if not (force or compiled.older or over) or len(compiled.history) < 2:
             return compiled.messages
         limit = message_view_limit(window)
         counts = [count_tokens(self.model, [to_openai(m, limit)]) for m in compiled.history]
-        system_tokens = count_tokens(self.model, compiled.messages[:1])
+        # What every request carries whatever is evicted: the system message and the tool schemas.
+        system_tokens = count_tokens(self.model, compiled.messages[:1], tools or None)
         budget = max(0, int(window * 0.5) - system_tokens)
         if force:  # the provider's window is smaller than we counted: at least halve the history
             budget = min(budget, sum(counts) // 2)
@@ -683,6 +724,7 @@ class AgentRunner:
             try:
                 completion = self.llm.complete(self.model, summary_request(summary, chunk, SUMMARY_WORDS),
                                                stream=False)
+                yield from self._record_summary_call(completion)
             except ProviderError as exc:
                 yield ev.Warning(f"summarising older messages failed ({exc.message}); they leave the context "
                                  "unsummarised and stay searchable")

@@ -66,7 +66,8 @@ def create_agent(ws: Workspace, name: str, *, description: str = "", model: str 
                  persona: str | None = None, human: str | None = None, system: str | None = None,
                  blocks: list[NewBlock] | None = None, tool_rules: list[dict] | None = None,
                  metadata: dict | None = None, shared_block_ids: Sequence[str] = (),
-                 library_tools: Sequence[str] = (), tags: Sequence[str] = (), letta_name: bool = False) -> Agent:
+                 library_tools: Sequence[str] = (), tags: Sequence[str] = (), letta_name: bool = False,
+                 max_tokens: int | None = None) -> Agent:
     """A new agent; ``blocks`` replaces the default persona and human blocks when given.
 
     ``shared_block_ids``: existing blocks to attach; ``library_tools``: names of tools from the
@@ -81,6 +82,8 @@ def create_agent(ws: Workspace, name: str, *, description: str = "", model: str 
     rules = _checked_rules(tool_rules, library_tools, any_tool=letta_name) if tool_rules else []
     if context_window is not None:
         check_context_window(context_window)
+    if max_tokens is not None:
+        check_max_tokens(max_tokens)
     builtins = set(builtin_specs())
     library = {t.name: t for t in ws.store.list_tools() if t.source_type == "python"}
     wanted = [tool for tool in library_tools if tool not in builtins]
@@ -100,6 +103,7 @@ def create_agent(ws: Workspace, name: str, *, description: str = "", model: str 
             tool_rules=rules,
             metadata=metadata or {},
             tags=checked_tags(tags),
+            max_tokens=max_tokens or None,
         ),
         chosen,
         unique_name=not letta_name,
@@ -157,7 +161,8 @@ def use_agent(ws: Workspace, name: str) -> Agent:
 def update_agent(ws: Workspace, agent: Agent, *, description: str | None = None, model: str | None = None,
                  context_window: int | None = None, tool_rules: list[dict] | None = None,
                  system: str | None = None, metadata: dict | None = None,
-                 tags: Sequence[str] | None = None, any_tool_rules: bool = False) -> Agent:
+                 tags: Sequence[str] | None = None, any_tool_rules: bool = False,
+                 max_tokens: int | None = None) -> Agent:
     """Change an agent's settings; tool rules are checked against the tools it has (unless
     ``any_tool_rules``, as Letta's API takes them)."""
     fields: dict = {}
@@ -178,6 +183,8 @@ def update_agent(ws: Workspace, agent: Agent, *, description: str | None = None,
         fields["model"] = model.strip()
     if context_window is not None:
         fields["context_window"] = check_context_window(context_window)
+    if max_tokens is not None:  # 0: back to the server's own limit
+        fields["max_tokens"] = check_max_tokens(max_tokens) if max_tokens else None
     if tool_rules is not None:
         fields["tool_rules"] = _checked_rules(tool_rules, [t.name for t in ws.store.list_agent_tools(agent.id)],
                                               any_tool=any_tool_rules)
@@ -210,6 +217,17 @@ def with_tags(agents: Sequence[Agent], tags: Sequence[str], match_all: bool = Fa
         return list(agents)
     wanted = set(tags)
     return [a for a in agents if (wanted <= set(a.tags) if match_all else wanted & set(a.tags))]
+
+
+MAX_REPLY_TOKENS = 1_000_000
+
+
+def check_max_tokens(tokens: int) -> int:
+    """A cap on one reply's tokens (sent as max_tokens / max_completion_tokens)."""
+    if isinstance(tokens, bool) or not isinstance(tokens, int) or not 1 <= tokens <= MAX_REPLY_TOKENS:
+        raise InvalidInput(f"max_tokens {tokens!r} is not a number of tokens from 1 to {MAX_REPLY_TOKENS:,}",
+                           "give the most tokens one reply may have, e.g. 1024")
+    return tokens
 
 
 def check_context_window(tokens: int) -> int:

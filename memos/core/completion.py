@@ -52,10 +52,36 @@ class Transient(Exception):
         self.retry_after = retry_after  # seconds the provider asked us to wait, if it said
 
 
+# How each server words "the request is longer than the context" (tests/data/context_overflow_errors.json
+# keeps their real bodies): OpenAI and vLLM, Anthropic, llama.cpp, Ollama, LM Studio (llama.cpp and MLX).
+CONTEXT_OVERFLOW_WORDS = (
+    "context_length_exceeded", "maximum context length", "context window",  # OpenAI, vLLM
+    "prompt is too long", "exceed context limit",  # Anthropic
+    "exceed_context_size_error", "exceeds the available context size",  # llama.cpp
+    "exceeds the context length",  # Ollama
+    "context the overflows", "context length of only", "context size has been exceeded",  # LM Studio
+)
+# How servers word "this request is malformed" when they answer 500 rather than 400 (llama.cpp
+# parses the history's tool calls in its handler): sending the same request again cannot help.
+MALFORMED_REQUEST_WORDS = ("failed to parse", "parse error", "invalid json", "json.exception")
+
+
 def says_too_long(text: str) -> bool:
     """Whether a provider's error text is the context-window refusal (each words it its own way)."""
     lowered = text.lower()
-    return "context_length_exceeded" in lowered or "maximum context length" in lowered or "context window" in lowered
+    return any(words in lowered for words in CONTEXT_OVERFLOW_WORDS)
+
+
+def says_malformed(text: str) -> bool:
+    """Whether a server error's text says the request itself is bad (not worth a retry)."""
+    lowered = text.lower()
+    return any(words in lowered for words in MALFORMED_REQUEST_WORDS)
+
+
+def malformed_request(model: str, status: int, text: str) -> ProviderError:
+    return ProviderError(f"the server of {model} refused the request as malformed (HTTP {status}: {text[:200]})",
+                         "memos did not retry it, as it would fail the same way; if it names a tool call, "
+                         "tell the memos developers which server this was")
 
 
 def too_long(model: str) -> ContextTooLong:

@@ -71,6 +71,17 @@ def _canary_mode(raw: str) -> str:
     return value
 
 
+def _price(raw: str) -> str:
+    """'IN/OUT' US dollars per million tokens, e.g. '0.15/0.60'."""
+    parts = str(raw).split("/")
+    try:
+        if len(parts) != 2 or any(float(part) < 0 for part in parts):
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"'{raw}' is not a price", "give USD per million input/output tokens, e.g. 0.15/0.60") from None
+    return str(raw)
+
+
 def _text(raw: str) -> str:
     if not raw.strip():
         raise ConfigError("the value is empty")
@@ -153,6 +164,10 @@ SETTINGS: dict[str, Setting] = {
         Setting("providers.anthropic.base_url", _text, None, "Anthropic API base URL override"),
         Setting("providers.groq.base_url", _text, None, "Groq API base URL override"),
         Setting("providers.ollama.base_url", _text, "http://localhost:11434", "Ollama server (or OLLAMA_HOST)"),
+        *(Setting(f"providers.{provider}.price", _price, None,
+                  f"USD per million input/output tokens ('0.15/0.60', '0/0' for a free local server) of {provider} "
+                  "models served from a base URL other than the provider's own (unset there: cost unknown)")
+          for provider in ("openai", "anthropic", "groq")),
     ]
 }
 

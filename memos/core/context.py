@@ -78,12 +78,26 @@ def _view(message: Message, limit: int | None) -> str:
             "conversation_search finds the whole text]")
 
 
+def sendable_arguments(raw: Any) -> str:
+    """A stored call's arguments as a request may carry them: a JSON object always. A call the
+    model never finished (cut off by its token limit: ``{"content": "My old``) or wrote badly
+    is kept as it came, for display, but goes back to the model as ``{}``: its tool return
+    already told the model what was wrong, and servers such as llama.cpp refuse (HTTP 500,
+    on every later request) a history holding arguments that are not JSON."""
+    text = raw if isinstance(raw, str) else json.dumps(raw)
+    try:
+        parsed = json.loads(text) if text.strip() else {}
+    except ValueError:
+        return "{}"
+    return text if isinstance(parsed, dict) else "{}"
+
+
 def to_openai(message: Message, limit: int | None = None) -> dict[str, Any]:
     if message.role == "assistant":
         out: dict[str, Any] = {"role": "assistant", "content": _view(message, limit) or None}
         if message.tool_calls:
             out["tool_calls"] = [{"id": c["id"], "type": "function",
-                                  "function": {"name": c["name"], "arguments": c["arguments"]}}
+                                  "function": {"name": c["name"], "arguments": sendable_arguments(c["arguments"])}}
                                  for c in message.tool_calls]
         return out
     if message.role == "tool":
@@ -178,8 +192,10 @@ def eviction_split(history: list[Message], token_counts: list[int], budget: int,
 
     The cut lands just before a user message, so a turn stays whole. With ``within_turn``
     (the prompt must shrink now), where no user message follows, just before any message
-    that is not a tool result, so a call is never separated from its result. Returns 0 when
-    no such cut exists.
+    that is not a tool result, so a call is never separated from its result. When even what
+    follows the last such cut passes the budget (a small window, most of it taken by the system
+    prompt and the tool schemas), every turn before the newest goes. Returns 0 when no cut
+    exists at all.
     """
     total = sum(token_counts)
     cut = 0
@@ -193,6 +209,8 @@ def eviction_split(history: list[Message], token_counts: list[int], budget: int,
     rules = (lambda m: m.role == "user", lambda m: m.role != "tool")
     for wanted in rules if within_turn else rules[:1]:
         at = next((i for i in range(cut, len(history)) if wanted(history[i])), None)
+        if at is None:
+            at = next((i for i in range(min(cut, len(history)) - 1, 0, -1) if wanted(history[i])), None)
         if at is not None:
             return at
     return 0

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-StopReason = Literal["end_turn", "max_steps", "requires_approval", "cancelled", "error", "no_tool_call"]
+StopReason = Literal["end_turn", "max_steps", "requires_approval", "cancelled", "error", "no_tool_call",
+                     "max_tokens_exceeded"]
 
 
 @dataclass(frozen=True)

@@ -47,14 +47,15 @@ def endpoint_of(model: str) -> str:
     return ENDPOINT_OF.get(prefix, "openai") if rest else "openai"
 
 
-def llm_config_for(model: str, context_window: int, base: dict[str, Any] | None = None) -> dict[str, Any]:
+def llm_config_for(model: str, context_window: int, base: dict[str, Any] | None = None,
+                   max_tokens: int | None = None) -> dict[str, Any]:
     """Letta's llm_config for a memos (litellm) model name, the name as Letta splits it (provider
-    apart); ``handle`` carries the exact name back."""
+    apart); ``handle`` carries the exact name back; ``max_tokens`` the cap on one reply."""
     prefix, _, rest = model.partition("/")
     # Split only a prefix an import turns back into the same name (PROVIDERS); other names stay whole.
     name = rest if rest and prefix in PROVIDERS.values() else model
     return {**(base or {}), "model": name, "model_endpoint_type": endpoint_of(model),
-            "context_window": context_window, "handle": model}
+            "context_window": context_window, "handle": model, "max_tokens": max_tokens}
 
 
 def embedding_config_for(model: str, base: dict[str, Any] | None = None) -> dict[str, Any]:

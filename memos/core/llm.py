@@ -35,6 +35,9 @@ REQUEST_TIMEOUT = 120.0
 # Providers whose chat API is OpenAI's: reached over httpx at these base URLs unless configured.
 OPENAI_COMPATIBLE = {"openai": "https://api.openai.com/v1", "groq": "https://api.groq.com/openai/v1",
                      "ollama": None, "ollama_chat": None}
+OFFICIAL_BASES = {"openai": "https://api.openai.com/v1", "groq": "https://api.groq.com/openai/v1",
+                  "anthropic": "https://api.anthropic.com"}
+PRICED_ELSEWHERE = ("openai", "anthropic", "groq")  # providers.<name>.price applies to these
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,17 @@ class Route:
     kwargs: dict[str, Any]  # for litellm: api_base, api_key
     base_url: str | None = None  # set: an OpenAI-compatible endpoint, called over httpx
     api_key: str | None = field(default=None, repr=False)
+
+    @property
+    def provider(self) -> str:
+        return self.model.split("/", 1)[0]
+
+    @property
+    def served_elsewhere(self) -> bool:
+        """Called at a base URL that is not the provider's own (a local or self-hosted server)."""
+        base = self.kwargs.get("api_base")
+        official = OFFICIAL_BASES.get(self.provider)
+        return bool(base) and (official is None or str(base).rstrip("/") != official)
 
     @property
     def wire_model(self) -> str:
@@ -106,13 +120,13 @@ class LLM:
 
     def complete(self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, *,
                  on_text: Callable[[str], None] | None = None, cancel: threading.Event | None = None,
-                 stream: bool = True, on_tool: ToolDelta | None = None) -> Completion:
+                 stream: bool = True, on_tool: ToolDelta | None = None, max_tokens: int | None = None) -> Completion:
         route = resolve(self.config, model)
         base_delay = float(os.environ.get("MEMOS_RETRY_BASE_SECONDS", RETRY_BASE_SECONDS))
         for attempt in range(1, MAX_ATTEMPTS + 1):
             started = time.perf_counter()
             try:
-                result = self._call(route, messages, tools, on_text, cancel, stream, on_tool)
+                result = self._call(route, messages, tools, on_text, cancel, stream, on_tool, max_tokens)
             except Transient as exc:
                 if attempt == MAX_ATTEMPTS:
                     raise ProviderError(f"the LLM call to {model} kept failing after {MAX_ATTEMPTS} tries: "
@@ -123,23 +137,34 @@ class LLM:
             result.latency_ms = (time.perf_counter() - started) * 1000
             if not result.prompt_tokens:  # the provider did not say: count what was sent
                 result.prompt_tokens = count_tokens(route.model, messages, tools)
-            result.cost_usd = cost_of(route.model, result.prompt_tokens, result.completion_tokens)
+            result.cost_usd = self._cost(route, result.prompt_tokens, result.completion_tokens)
             return result
         raise AssertionError("unreachable")
+
+    def _cost(self, route: Route, prompt_tokens: int, completion_tokens: int) -> float | None:
+        """The call's price: the provider's list price on its own servers; elsewhere (a local or
+        self-hosted server answering to the same model name) only a price the user configured."""
+        if not route.served_elsewhere:
+            return cost_of(route.model, prompt_tokens, completion_tokens)
+        price = self.config.get(f"providers.{route.provider}.price") if route.provider in PRICED_ELSEWHERE else None
+        if not price:
+            return None
+        per_input, per_output = (float(part) / 1_000_000 for part in str(price).split("/"))
+        return prompt_tokens * per_input + completion_tokens * per_output
 
     @staticmethod
     def _call(route: Route, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
               on_text: Callable[[str], None] | None, cancel: threading.Event | None, stream: bool,
-              on_tool: ToolDelta | None = None) -> Completion:
+              on_tool: ToolDelta | None = None, max_tokens: int | None = None) -> Completion:
         if route.base_url is not None:
             from memos.core import llm_http  # httpx: ~0.1 s, only when a call is made
 
             return llm_http.call(route.model, route.wire_model, route.base_url, route.api_key, messages, tools,
-                                 on_text, cancel, stream, REQUEST_TIMEOUT, on_tool)
+                                 on_text, cancel, stream, REQUEST_TIMEOUT, on_tool, max_tokens=max_tokens)
         from memos.core import llm_litellm  # litellm: ~3 s, only for providers httpx cannot reach
 
         return llm_litellm.call(route.model, route.kwargs, messages, tools, on_text, cancel, stream,
-                                REQUEST_TIMEOUT, on_tool)
+                                REQUEST_TIMEOUT, on_tool, max_tokens=max_tokens)
 
 
 @dataclass(frozen=True)
@@ -159,9 +184,11 @@ def _list_remote_models(url: str, key: str | None) -> list[str]:
     response = httpx.get(url, headers=headers, timeout=3.0)
     response.raise_for_status()
     data = response.json()
-    if "models" in data:  # Ollama
-        return sorted(m.get("name", "") for m in data["models"])
-    return sorted(m.get("id", "") for m in data.get("data", []))
+    # OpenAI's "data" first: llama.cpp sends both, its "models" naming the file, "data" the alias
+    # that requests use. Ollama's /api/tags has only "models".
+    if isinstance(data.get("data"), list):
+        return sorted(str(m.get("id", "")) for m in data["data"])
+    return sorted(str(m.get("name", "")) for m in data.get("models", []))
 
 
 def provider_statuses(config: Config) -> list[ProviderStatus]:

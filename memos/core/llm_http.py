@@ -22,6 +22,8 @@ from memos.core.completion import (
     Transient,
     bad_key,
     cached_of,
+    malformed_request,
+    says_malformed,
     says_too_long,
     too_long,
     unknown_model,
@@ -71,6 +73,10 @@ def _refusal(model: str, response: httpx.Response) -> Exception:
     response.read()
     text = _error_text(response)
     status = response.status_code
+    if says_too_long(text):  # llama.cpp and others answer 400 or 500: either way, make room
+        return too_long(model)
+    if status >= 500 and says_malformed(text):
+        return malformed_request(model, status, text)
     if status in RETRY_STATUSES:
         return Transient(f"HTTP {status}: {text}", _retry_after(response))
     if status in (401, 403):
@@ -84,10 +90,16 @@ def _refusal(model: str, response: httpx.Response) -> Exception:
 
 def call(model: str, wire_model: str, base_url: str, api_key: str | None, messages: list[dict[str, Any]],
          tools: list[dict[str, Any]] | None, on_text: Callable[[str], None] | None,
-         cancel: threading.Event | None, stream: bool, timeout: float, on_tool: ToolDelta | None = None) -> Completion:
+         cancel: threading.Event | None, stream: bool, timeout: float, on_tool: ToolDelta | None = None,
+         *, max_tokens: int | None = None) -> Completion:
     body: dict[str, Any] = {"model": wire_model, "messages": messages}
     if tools:
         body["tools"] = tools
+    if max_tokens:
+        # OpenAI's own API takes max_completion_tokens (its reasoning models refuse max_tokens);
+        # every other OpenAI-compatible server (llama.cpp, Ollama, vLLM, LM Studio) takes max_tokens.
+        official = base_url.rstrip("/").startswith("https://api.openai.com")
+        body["max_completion_tokens" if official else "max_tokens"] = max_tokens
     if stream:
         body.update(stream=True, stream_options={"include_usage": True})
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}

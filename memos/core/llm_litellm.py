@@ -7,6 +7,7 @@ instead and this module is imported only when a route needs it (or the
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,8 @@ from memos.core.completion import (
     Transient,
     bad_key,
     cached_of,
+    malformed_request,
+    says_malformed,
     says_too_long,
     too_long,
     unknown_model,
@@ -33,22 +36,32 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _translated(litellm: Any, exc: Exception, model: str) -> Exception:
-    """litellm's exception as a Transient (retry) or a ProviderError (final)."""
+    """litellm's exception as a Transient (retry) or a ProviderError (final), by the same rules
+    as the plain HTTP client: an overflow in any server's words makes room; a server error that
+    says the request is malformed is not retried."""
+    # The server's own words: litellm's message may leave out a body that is not OpenAI's shape
+    # (LM Studio answers {"error": "..."}), which it keeps on the exception.
+    body = getattr(exc, "body", None)
+    text = f"{exc} {json.dumps(body) if isinstance(body, (dict, list)) else body or ''}"
+    if isinstance(exc, getattr(litellm, "ContextWindowExceededError", ())) or says_too_long(text):
+        return too_long(model)
+    if says_malformed(text):
+        return malformed_request(model, int(getattr(exc, "status_code", 0) or 0), _first_line(exc))
     if isinstance(exc, tuple(getattr(litellm, name) for name in _TRANSIENT if hasattr(litellm, name))):
         return Transient(_first_line(exc))
     if isinstance(exc, getattr(litellm, "AuthenticationError", ())):
         return bad_key(model)
     if isinstance(exc, getattr(litellm, "NotFoundError", ())):
         return unknown_model(model)
-    if isinstance(exc, getattr(litellm, "ContextWindowExceededError", ())) or says_too_long(str(exc)):
-        return too_long(model)
     return ProviderError(f"the LLM call to {model} failed: {_first_line(exc)}")
 
 
 def call(model: str, kwargs: dict[str, Any], messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
          on_text: Callable[[str], None] | None, cancel: threading.Event | None, stream: bool,
-         timeout: float, on_tool: ToolDelta | None = None) -> Completion:
+         timeout: float, on_tool: ToolDelta | None = None, *, max_tokens: int | None = None) -> Completion:
     litellm = import_litellm()
+    if max_tokens:
+        kwargs = {**kwargs, "max_tokens": max_tokens}  # litellm maps it to each provider's own name
     try:
         return _call(litellm, model, kwargs, messages, tools, on_text, cancel, stream, timeout, on_tool)
     except (ProviderError, KeyboardInterrupt):

@@ -109,6 +109,8 @@ class RuleState:
         return allowed
 
     def violation(self, name: str, available: list[str]) -> str | None:
+        if name not in available:  # a name the model made up: not a rule's doing
+            return f"there is no tool named '{name}'; the tools are: {', '.join(available) or 'none'}"
         if name not in self.allowed(available):
             return f"tool '{name}' is not allowed now by the agent's tool rules; allowed: {', '.join(self.allowed(available)) or 'none'}"
         return None

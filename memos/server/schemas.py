@@ -40,6 +40,7 @@ class BlockUpdate(Body):
 class LlmConfigPatch(Body):
     model: str | None = None
     context_window: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=0)
 
 
 class AgentCreate(Body):
@@ -50,6 +51,7 @@ class AgentCreate(Body):
     model: str | None = None
     embedding: str | None = None
     context_window_limit: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=0)  # Letta's: one reply's cap (0 or none: the server's)
     memory_blocks: list[BlockCreate] | None = None
     block_ids: list[str] | None = None
     tools: list[str] | None = None
@@ -67,6 +69,7 @@ class AgentUpdate(Body):
     system: str | None = None
     model: str | None = None
     context_window_limit: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=0)
     tool_rules: list[dict[str, Any]] | None = None
     metadata: dict[str, Any] | None = None
     llm_config: LlmConfigPatch | None = None

@@ -46,7 +46,7 @@ def block(b: Block) -> dict[str, Any]:
 def llm_config(agent: Agent) -> dict[str, Any]:
     # The whole litellm name as the model: what clients send back to create or change an agent.
     return {"model": agent.model, "model_endpoint_type": letta.endpoint_of(agent.model), "handle": agent.model,
-            "context_window": agent.context_window}
+            "context_window": agent.context_window, "max_tokens": agent.max_tokens}
 
 
 def embedding_config(model: str) -> dict[str, Any]:

@@ -50,6 +50,7 @@ class Agent:
     created_at: datetime
     updated_at: datetime
     tags: list[str] = field(default_factory=list)
+    max_tokens: int | None = None  # the cap on one reply's tokens; None: the server's default
 
 
 @dataclass(frozen=True)
@@ -504,6 +505,7 @@ class NewAgent:
     tool_rules: list[dict[str, Any]] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
+    max_tokens: int | None = None
 
 
 @dataclass(frozen=True)

@@ -298,3 +298,24 @@ async def test_memory_tab_shows_what_the_next_prompt_holds(ws) -> None:  # type:
         overview = context_overview(ws, ws.store.get_agent("ada"))
         assert f"{overview.total:,} of 128,000 tokens" in panel
         assert "tool schemas" in panel and "summarises at 115,200" in panel
+
+
+async def test_a_send_message_reply_streams_into_the_conversation(ws, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    from textual.widgets import Input, Static
+
+    from tests.conftest import say
+
+    resume = threading.Event()  # the model pauses after '{"message": "Hello Ana, the weat'
+    fake_llm.script({**say("Hello Ana, the weather in Lisbon is sunny today."), "pause_after": 4, "resume": resume})
+    app = _app(ws)
+    async with app.run_test(size=(110, 30)) as pilot:
+        await show(pilot, app, "conversation")
+        app.query_one("#chat-input", Input).focus()
+        await pilot.press(*"weather?", "enter")
+        live = app.query_one("#conversation-live", Static)
+        await _wait(pilot, lambda: "Hello Ana" in str(live.render()))
+        assert "sunny" not in str(live.render())
+        resume.set()
+        await _wait(pilot, lambda: "sunny today." in _log_text(app))

@@ -46,7 +46,7 @@ def create_agent(ws: WS, body: AgentCreate, response: Response) -> dict[str, Any
         embedding_model=body.embedding, context_window=window, system=body.system, blocks=_blocks(body),
         tool_rules=body.tool_rules, metadata=body.metadata, shared_block_ids=body.block_ids or [],
         library_tools=[*(t for t in body.tools or [] if t not in letta_tools), *by_id], tags=body.tags or [],
-        letta_name=True)
+        letta_name=True, max_tokens=_max_tokens(body) or None)
     try:
         for server, tool in remote.values():  # an MCP server's tools (Letta's tool ids from /v1/mcp-servers)
             mcp_tools.attach(ws, agent, server, tool)
@@ -178,13 +178,20 @@ def get_agent(ws: WS, agent: AgentDep, include: Annotated[list[str] | None, Quer
     return agent_states(ws, [agent], with_blocks=INCLUDE_BLOCKS in (include or []))[0]
 
 
+def _max_tokens(body: AgentCreate | AgentUpdate) -> int | None:
+    """Letta takes the cap at the top level or in llm_config (letta-client's create(max_tokens=...))."""
+    if body.max_tokens is not None:
+        return body.max_tokens
+    return body.llm_config.max_tokens if body.llm_config else None
+
+
 @router.patch("/{agent_id}")
 def update_agent(ws: WS, agent: AgentDep, body: AgentUpdate) -> dict[str, Any]:
     window = body.context_window_limit or (body.llm_config.context_window if body.llm_config else None)
     model = body.model or (body.llm_config.model if body.llm_config else None)
     updated = core_agents.update_agent(ws, agent, description=body.description, model=model, context_window=window,
                                        tool_rules=body.tool_rules, system=body.system, metadata=body.metadata,
-                                       tags=body.tags, any_tool_rules=True)
+                                       tags=body.tags, any_tool_rules=True, max_tokens=_max_tokens(body))
     if body.name and body.name != updated.name:
         updated = core_agents.rename_agent(ws, updated, body.name, letta_name=True)
     if body.enable_sleeptime is True:

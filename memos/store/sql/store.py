@@ -43,7 +43,7 @@ from memos.store.sql.runs import RunsMixin
 from memos.store.sql.tools import ToolsMixin
 from memos.store.timeutil import from_db, to_db, utcnow
 
-_AGENT_FIELDS = {"name", "description", "system", "model", "embedding_model", "context_window",
+_AGENT_FIELDS = {"name", "description", "system", "model", "embedding_model", "context_window", "max_tokens",
                  "tool_rules", "metadata", "tags"}
 
 
@@ -141,10 +141,10 @@ class SQLStore(MessagesMixin, ConversationsMixin, FoldersMixin, GroupsMixin, Run
                 self._check_name_free(con, agent.name)
             con.execute(
                 "INSERT INTO agents (id, name, description, system, model, embedding_model, context_window, tool_rules, "
-                "metadata, created_at, updated_at, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "metadata, created_at, updated_at, tags, max_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [agent_id, agent.name, agent.description, agent.system, agent.model, agent.embedding_model,
                  agent.context_window, json.dumps(agent.tool_rules), json.dumps(agent.metadata), now, now,
-                 json.dumps(agent.tags)],
+                 json.dumps(agent.tags), agent.max_tokens],
             )
             for new_block in blocks:
                 self.create_block(new_block, actor=actor, reason="created with the agent", agent_id=agent_id)

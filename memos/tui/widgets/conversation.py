@@ -93,6 +93,7 @@ class ConversationPane(Vertical):
 
     def _turn(self, begin: Any, cancel: threading.Event) -> None:
         from memos.core.agent import AgentRunner
+        from memos.core.reply_stream import with_reply_text
         from memos.tools.custom import custom_tools_for
 
         app = memos_app(self)
@@ -102,7 +103,7 @@ class ConversationPane(Vertical):
             agent = app.agent
             tools, _ = custom_tools_for(ws, agent)
             runner = AgentRunner(ws, agent, custom_tools=tools)
-            for event in begin(runner, cancel):
+            for event in with_reply_text(begin(runner, cancel)):  # send_message replies stream too
                 if event.type == "assistant_delta":
                     live += event.text
                     app.call_from_thread(self.query_one("#conversation-live", Static).update, live)
