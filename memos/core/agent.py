@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from memos.tools.custom import AgentTools
 
 SUMMARY_WORDS = 300
+ROOM_ATTEMPTS = 3  # requests a step makes when the server says the prompt is too long (summarising in between)
 KEEP_AFTER_COUNT_CAP = MAX_IN_CONTEXT // 2  # messages left in context when the count cap forces a summary
 EMBEDDING_TOOLS = {"archival_memory_insert", "archival_memory_search", "semantic_search_files"}
 # Steps a process runs before the store is tuned for a long life (DuckDB's pandas probe): the
@@ -617,12 +618,22 @@ class AgentRunner:
                         cancel: threading.Event) -> Events[Completion]:
         """Call the LLM; if the provider says the prompt is too long for it (its window may be
         smaller than the agent's setting), make room by evicting older messages and try once more."""
-        try:
-            return (yield from self._call_llm(compiled, tools, cancel))
-        except ContextTooLong as exc:
-            yield ev.Warning(f"{exc.message}; making room by summarising older messages")
-            compiled = yield from self._context(force=True, tools=tools)
-            return (yield from self._call_llm(compiled, tools, cancel))
+        window: int | None = None
+        for attempt in range(1, ROOM_ATTEMPTS + 1):
+            try:
+                return (yield from self._call_llm(compiled, tools, cancel))
+            except ContextTooLong as exc:
+                if attempt == ROOM_ATTEMPTS:
+                    raise
+                # The server's own window, when it says it, is what the retry must fit: memos counts
+                # tokens with its own tokenizer, which can undercount another model's by a quarter.
+                window = min(w for w in (exc.window, window, self.agent.context_window) if w)
+                note = (f"; the agent's context_window ({self.agent.context_window:,}) is larger than the "
+                        f"server's ({window:,}): `memos agents update --context-window {window}`"
+                        if window < self.agent.context_window else "")
+                yield ev.Warning(f"{exc.message}; making room by summarising older messages{note}")
+                compiled = yield from self._context(force=True, tools=tools, window=window)
+        raise AssertionError("unreachable")
 
     def _call_llm(self, compiled: list[dict[str, Any]], tools: list[dict[str, Any]],
                   cancel: threading.Event) -> Events[Completion]:
@@ -660,7 +671,8 @@ class AgentRunner:
                     completion.cancelled = True
                 return completion
 
-    def _context(self, force: bool = False, tools: list[dict[str, Any]] | None = None) -> Events[list[dict[str, Any]]]:
+    def _context(self, force: bool = False, tools: list[dict[str, Any]] | None = None,
+                 window: int | None = None) -> Events[list[dict[str, Any]]]:
         """The prompt's messages; summarises the oldest part first when the whole request (system
         prompt, memory, messages and the ``tools`` schemas it carries) passes the threshold,
         more messages are in context than are fetched, or ``force`` (the provider refused the
@@ -670,7 +682,7 @@ class AgentRunner:
         compiled = compile_context(store, self.agent, self.conversation_id)
         self.seen.clear()
         self.seen.update(compiled.versions)
-        window = self.agent.context_window
+        window = min(window or self.agent.context_window, self.agent.context_window)
         over = not fits_within(self.threshold * window, self.model, compiled.messages, tools or None)
         if not (force or compiled.older or over) or len(compiled.history) < 2:
             return compiled.messages
@@ -689,7 +701,7 @@ class AgentRunner:
             return compiled.messages
         evicted = self._older_in_context(compiled) + compiled.history[:cut]
         previous = compiled.summary.content if compiled.summary else None
-        text = yield from self._summarise(previous, evicted)
+        text = yield from self._summarise(previous, evicted, window)
         with store.transaction():
             store.append_messages(self.agent.id, [replace(new_summary_message(text), conversation_id=self.conversation_id)])
             stale = [m.id for m in evicted] + ([compiled.summary.id] if compiled.summary else [])
@@ -715,12 +727,12 @@ class AgentRunner:
         out.reverse()
         return out
 
-    def _summarise(self, previous: str | None, evicted: list[Message]) -> Events[str]:
+    def _summarise(self, previous: str | None, evicted: list[Message], window: int | None = None) -> Events[str]:
         """Fold ``evicted`` into the running summary, one request per piece that fits the window.
         If a request fails, the messages still leave the context (they stay searchable) and the
         summary says so: a failing summary must never block the next turn."""
         summary = previous
-        for chunk in summary_chunks(evicted, self.agent.context_window):
+        for chunk in summary_chunks(evicted, window or self.agent.context_window):
             try:
                 completion = self.llm.complete(self.model, summary_request(summary, chunk, SUMMARY_WORDS),
                                                stream=False)

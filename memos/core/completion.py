@@ -40,7 +40,12 @@ class Completion:
 
 
 class ContextTooLong(ProviderError):
-    """The provider refused a request as longer than the model's context window."""
+    """The provider refused a request as longer than the model's context window; ``window`` is
+    that window when the refusal says it (most servers do), so the retry can fit it."""
+
+    def __init__(self, message: str, hint: str | None = None, window: int | None = None) -> None:
+        super().__init__(message, hint)
+        self.window = window
 
 
 class Transient(Exception):
@@ -84,9 +89,28 @@ def malformed_request(model: str, status: int, text: str) -> ProviderError:
                          "tell the memos developers which server this was")
 
 
-def too_long(model: str) -> ContextTooLong:
-    return ContextTooLong(f"the prompt is too long for {model}",
-                          "lower the agent's context_window to the model's (memos agents update --context-window)")
+# Where a refusal states the window: llama.cpp "available context size (8192 tokens)", OpenAI and
+# vLLM "maximum context length is 8192 tokens", LM Studio "context length of only 4096 tokens",
+# Anthropic "> 200000 maximum".
+_STATED_WINDOW = [re.compile(pattern, re.IGNORECASE) for pattern in (
+    r"available context size \((\d+) tokens\)", r"maximum context length is (\d+) tokens",
+    r"context length of only (\d+) tokens", r"> (\d+) maximum", r'"n_ctx":\s*(\d+)')]
+
+
+def stated_window(text: str) -> int | None:
+    for pattern in _STATED_WINDOW:
+        found = pattern.search(text)
+        if found:
+            return int(found.group(1))
+    return None
+
+
+def too_long(model: str, text: str = "") -> ContextTooLong:
+    window = stated_window(text)
+    size = f" (its window is {window:,} tokens)" if window else ""
+    return ContextTooLong(f"the prompt is too long for {model}{size}",
+                          f"set the agent's context_window to the model's: memos agents update --context-window "
+                          f"{window or 'N'}", window=window)
 
 
 def bad_key(model: str) -> ProviderError:

@@ -74,7 +74,7 @@ def _refusal(model: str, response: httpx.Response) -> Exception:
     text = _error_text(response)
     status = response.status_code
     if says_too_long(text):  # llama.cpp and others answer 400 or 500: either way, make room
-        return too_long(model)
+        return too_long(model, text)
     if status >= 500 and says_malformed(text):
         return malformed_request(model, status, text)
     if status in RETRY_STATUSES:
@@ -82,7 +82,7 @@ def _refusal(model: str, response: httpx.Response) -> Exception:
     if status in (401, 403):
         return bad_key(model)
     if says_too_long(text):
-        return too_long(model)
+        return too_long(model, text)
     if status == 404:
         return unknown_model(model)
     return ProviderError(f"the LLM call to {model} failed: HTTP {status}: {text}")

@@ -44,7 +44,7 @@ def _translated(litellm: Any, exc: Exception, model: str) -> Exception:
     body = getattr(exc, "body", None)
     text = f"{exc} {json.dumps(body) if isinstance(body, (dict, list)) else body or ''}"
     if isinstance(exc, getattr(litellm, "ContextWindowExceededError", ())) or says_too_long(text):
-        return too_long(model)
+        return too_long(model, text)
     if says_malformed(text):
         return malformed_request(model, int(getattr(exc, "status_code", 0) or 0), _first_line(exc))
     if isinstance(exc, tuple(getattr(litellm, name) for name in _TRANSIENT if hasattr(litellm, name))):

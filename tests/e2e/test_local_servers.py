@@ -258,3 +258,17 @@ def test_send_on_a_terminal_streams_a_send_message_reply(memos, llama, gemma) ->
     child.close()
     assert child.exitstatus == 0
     assert (child.before or "").count("Hello Ana") == 0 and "warm." in child.before
+
+
+def test_a_server_window_smaller_than_the_agents_is_fitted_and_named(memos, llama, gemma) -> None:  # type: ignore[no-untyped-def]
+    assert memos("agents", "update", "ada", "--context-window", "32000").code == 0
+    refusal = OVERFLOWS["llama.cpp"]  # "... exceeds the available context size (8192 tokens)"
+    llama.script(say("One."), say("Two."), {"status": refusal["status"], "body": refusal["body"]},
+                 {"content": "Summary: the user counted to two."}, {"status": refusal["status"], "body": refusal["body"]},
+                 say("Three."))
+    for text in ("count", "go on"):
+        assert memos("send", text).code == 0
+    third = memos("send", "and again")
+    assert third.code == 0, third.err  # refused twice, answered on the third request
+    assert third.out == "Three.\n"
+    assert "the server's (8,192): `memos agents update --context-window 8192`" in third.err
