@@ -169,12 +169,26 @@ def fake_llm(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """A scripted OpenAI-compatible server; memos reaches it as openai/fake-model via OPENAI_BASE_URL."""
     from tests.fakellm import FakeLLM
 
-    server = FakeLLM()
+    yield from serving(FakeLLM(), monkeypatch)
+
+
+def serving(server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Point memos at a scripted server (openai/<model> via OPENAI_BASE_URL) for one test."""
     monkeypatch.setenv("OPENAI_BASE_URL", server.url)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-fake")
     monkeypatch.setenv("MEMOS_RETRY_BASE_SECONDS", "0.05")
     yield server
     server.close()
+
+
+def stop_process(proc: subprocess.Popen[Any], seconds: float = 15) -> None:
+    """SIGTERM, then SIGKILL if it is still there after ``seconds``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from tests.conftest import MEMOS_BIN, as_from_a_terminal, call, say
+from tests.conftest import MEMOS_BIN, as_from_a_terminal, call, say, serving
 from tests.fakellm import LlamaCppReplica
 
 OVERFLOWS = json.loads((Path(__file__).parent.parent / "data" / "context_overflow_errors.json").read_text())
@@ -39,12 +39,7 @@ def client(request: pytest.FixtureRequest, memos) -> str:  # type: ignore[no-unt
 
 @pytest.fixture
 def llama(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    server = LlamaCppReplica(n_ctx=8192)
-    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
-    monkeypatch.setenv("OPENAI_API_KEY", "none")
-    monkeypatch.setenv("MEMOS_RETRY_BASE_SECONDS", "0.05")
-    yield server
-    server.close()
+    yield from serving(LlamaCppReplica(n_ctx=8192), monkeypatch)
 
 
 @pytest.fixture

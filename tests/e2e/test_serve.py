@@ -16,7 +16,7 @@ import httpx
 import letta_client
 import pytest
 
-from tests.conftest import MEMOS_BIN, agent_dir, say
+from tests.conftest import MEMOS_BIN, agent_dir, say, stop_process
 
 
 @contextmanager
@@ -29,12 +29,7 @@ def running_server(*args: str, env: dict[str, str] | None = None) -> Iterator[st
         assert match, f"no address announced: {line!r} {proc.stderr.read() if proc.poll() is not None else ''}"
         yield f"http://{match.group(1)}:{match.group(2)}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         assert proc.stdout.read() == "", "the server printed to stdout"
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import stop_process
+
 TEMPLATE = Path(__file__).parent / "chatml_tools.jinja"
 CONTEXT_TOKENS = 4096  # the server's -c: what the overflow test exceeds
 
@@ -55,11 +57,7 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                    json={"model": "gemma", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4})
         yield f"{url}/v1"
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_process(server)
 
 
 @pytest.fixture
