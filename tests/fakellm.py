@@ -54,6 +54,7 @@ class FakeLLM:
         self.request_count = 0
         self.chunks_sent = 0  # streamed chunks written so far (a test interrupts mid-stream by it)
         self.max_request_chars = max_request_chars
+        self.model_ids = ["fake-model"]  # what /v1/models lists (a benchmark may add an embedding model)
         self.requests: list[dict[str, Any]] = []
         self.authorizations: list[str | None] = []  # each request's Authorization header
         self.rejected: list[tuple[str, dict[str, Any]]] = []
@@ -111,7 +112,7 @@ class FakeLLM:
             return reply
 
     def models_body(self) -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": "fake-model", "object": "model"}]}
+        return {"object": "list", "data": [{"id": model, "object": "model"} for model in self.model_ids]}
 
     @property
     def remaining(self) -> int:
@@ -184,6 +185,9 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             request = json.loads(self.rfile.read(length) or b"{}")
+            if self.path.rstrip("/").endswith("/embeddings"):
+                self._json(200, _embeddings(request))
+                return
             if not self.path.rstrip("/").endswith("/chat/completions"):
                 self._json(404, {"error": {"message": f"no route {self.path}"}})
                 return
@@ -310,3 +314,25 @@ class LlamaCppReplica(FakeLLM):
                 self.arrived.notify_all()
             return refused
         return super().next_reply(request)
+
+
+def _embeddings(request: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI's /v1/embeddings: a deterministic unit vector per text (its words hashed), of the
+    width the request asks for (default 1536, text-embedding-3-small's), so texts sharing words
+    come out close. For servers under test that embed through their provider (Letta)."""
+    import hashlib
+    import math
+
+    texts = request.get("input", [])
+    texts = [texts] if isinstance(texts, str) else texts
+    width = int(request.get("dimensions") or 1536)
+    data = []
+    for index, text in enumerate(texts):
+        vector = [0.0] * width
+        for word in str(text).lower().split():
+            digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+            vector[int.from_bytes(digest[:4], "little") % width] += 1.0 if digest[4] & 1 else -1.0
+        norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+        data.append({"object": "embedding", "index": index, "embedding": [v / norm for v in vector]})
+    return {"object": "list", "data": data, "model": request.get("model", "text-embedding-3-small"),
+            "usage": {"prompt_tokens": sum(len(str(t).split()) for t in texts), "total_tokens": 0}}

@@ -37,27 +37,16 @@ def serve(
     if not is_loopback(host) and not token:
         raise InvalidInput(f"refusing to serve on {host} without a token: anyone who can reach it could read "
                            "and change your agents", "set MEMOS_SERVER_TOKEN or pass --token, or bind 127.0.0.1")
-    import socket
-
     import uvicorn
 
     from memos.core.workspace import Workspace
     from memos.server.app import create_app
+    from memos.server.listen import listening_socket
 
     ws = Workspace()
+    ws.store.defer_index_upkeep()  # search indexes catch up just after each write, off the request's path
     app = create_app(ws, token=token, allow_mcp_stdio=allow_mcp_stdio)
-    # Bind first so the address printed (and a test waiting for it) is the real one, even with --port 0.
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror}",
-                           "pick another --port, or stop the other server") from None
-    # Listen before saying where: a client that connects at once waits in the backlog until
-    # uvicorn accepts, instead of being refused (start-up competes with the warm-up below).
-    sock.listen(2048)
+    sock = listening_socket(host, port)
     bound_port = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     output.note(f"memos API on http://{shown}:{bound_port} (docs at /docs)" + ("; bearer token required" if token else ""))
@@ -69,4 +58,5 @@ def serve(
     try:
         server.run(sockets=[sock])
     finally:
+        ws.store.wait_for_index_upkeep(5)  # the last writes' indexes, if it is quick (else the next search)
         ws.close()

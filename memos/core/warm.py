@@ -15,7 +15,8 @@ def warm_up(ws: Workspace) -> None:
 
     try:
         agents = ws.store.list_agents()
-        models = {a.embedding_model for a in agents} | {ws.config.get("embedding_model")}
+        # Only what an agent uses: a server with no agent (or only remote embeddings) loads no model.
+        models = {a.embedding_model for a in agents}
         for model in sorted(models & set(LOCAL_ALIASES)):  # a remote model costs a call: never warmed
             get_embedder(model).embed(["warm"])
         for llm in sorted({a.model for a in agents} | {ws.config.get("default_model")}):

@@ -551,6 +551,16 @@ class Store(abc.ABC):
 
         Optional; a backend without such costs does nothing."""
 
+    def defer_index_upkeep(self) -> None:  # noqa: B027 -- optional hook, deliberately empty
+        """In a long-lived process: keep derived search indexes in step just after each write,
+        in the background, rather than before the write returns. Searches stay right meanwhile.
+
+        Optional; a backend whose indexes follow every write in the database does nothing."""
+
+    def wait_for_index_upkeep(self, timeout: float = 30.0) -> bool:
+        """Until deferred index upkeep has caught up (True), or ``timeout`` passed."""
+        return True
+
     def rebuild_vector_index(self, agent_id: str) -> Any:
         """Bring the agent's vector index up to date now (backends normally do it by themselves).
 

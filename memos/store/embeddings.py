@@ -52,8 +52,9 @@ def _normalise(matrix: np.ndarray) -> np.ndarray:
 class LocalMiniLM:
     """all-MiniLM-L6-v2 on the CPU, from the model files the package ships.
 
-    It runs on onnxruntime when the model cache holds its ONNX copy (onnx_minilm), else on
-    sentence-transformers, whose first load also writes that copy for the next process."""
+    It runs on onnxruntime from the ONNX copy in the model cache (onnx_minilm), made the first
+    time by a child process so this one never loads torch; where the copy cannot be made, on
+    sentence-transformers."""
 
     name = "local/all-MiniLM-L6-v2"
     dim = EMBEDDING_DIM
@@ -69,10 +70,9 @@ class LocalMiniLM:
                 from memos.store import onnx_minilm
 
                 cache = model_cache_dir()
-                model = onnx_minilm.load_cached(cache)
-                if model is None:
-                    transformer = _load_sentence_transformer()
-                    model = onnx_minilm.export(transformer, cache) or transformer
+                model = onnx_minilm.load_cached(cache) or onnx_minilm.export_in_child(cache)
+                if model is None:  # the copy cannot be made here (no onnx package, a read-only cache)
+                    model = _load_sentence_transformer()
                 cls._model = model
                 settle_heap()
             return cls._model
@@ -240,7 +240,7 @@ def local_model_copy(make: bool) -> tuple[str, bool, bool]:
     path = _onnx_copy()
     made = False
     if make and not path.exists():
-        made = onnx_minilm.export(_load_sentence_transformer(), path.parent) is not None
+        made = onnx_minilm.export_in_child(path.parent) is not None
     return str(path), path.exists(), made
 
 

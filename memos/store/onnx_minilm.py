@@ -161,3 +161,19 @@ def _export_checked(sentence_transformer: Any, model_dir: Path, target: Path) ->
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+def export_in_child(cache_dir: Path) -> OnnxMiniLM | None:
+    """Make the ONNX copy in a child process and load it here: torch, transformers and
+    sentence-transformers (hundreds of MiB) then never enter this process, which matters for a
+    long-lived one (`memos serve` held 800 MiB after exporting in-process). None when the child
+    could not make it; the caller falls back to sentence-transformers here."""
+    import subprocess
+    import sys
+
+    try:
+        subprocess.run([sys.executable, "-m", "memos.store.onnx_export", str(cache_dir)], check=False,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return load_cached(cache_dir)

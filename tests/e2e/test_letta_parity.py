@@ -274,20 +274,30 @@ def test_the_log_begins_with_the_system_message_and_pages_around_it(client, fake
     for word in ("one", "two", "three"):
         fake_llm.script(say(f"ok {word}"))
         client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": word}])
+    # Letta 0.16.8's paging (its message manager and get_agent_recall_async): the cursors are
+    # chronological whatever the order; desc takes the newest messages and lists them oldest first.
     ascending = client.agents.messages.list(agent_id=agent.id, order="asc", limit=100).items
     descending = client.agents.messages.list(agent_id=agent.id, order="desc", limit=100).items
     assert ascending[0].message_type == "system_message" and "Name: Sam" in ascending[0].content
-    assert [m.id for m in descending] == [m.id for m in reversed(ascending)]
-    for order, whole in (("asc", ascending), ("desc", descending)):
-        paged = list(client.agents.messages.list(agent_id=agent.id, order=order, limit=2))  # the SDK pages on
-        assert [m.id for m in paged] == [m.id for m in whole]
-    system_id = ascending[0].id
-    assert [m.id for m in client.agents.messages.list(agent_id=agent.id, order="asc", after=system_id).items] \
-        == [m.id for m in ascending[1:]]
-    assert client.agents.messages.list(agent_id=agent.id, order="desc", after=system_id).items == []
-    assert client.agents.messages.list(agent_id=agent.id, order="asc", before=system_id).items == []
-    last_two_before = client.agents.messages.list(agent_id=agent.id, order="asc", before=ascending[3].id, limit=2).items
-    assert [m.id for m in last_two_before] == [m.id for m in ascending[:3]]  # the first page, the system message too
+    ids = [m.id for m in ascending]
+    assert [m.id for m in descending] == ids  # every message fits: the same page, oldest first
+
+    def page(**query) -> list[str]:  # type: ignore[no-untyped-def]
+        return [m.id for m in client.agents.messages.list(agent_id=agent.id, **query).items]
+
+    assert page(order="desc", limit=2) == ids[-2:]  # the newest two, oldest first
+    assert page(order="asc", limit=2) == ids[:2]
+    assert [m.id for m in client.agents.messages.list(agent_id=agent.id, order="asc", limit=2)] == ids  # the SDK pages on
+    # After the last item of a newest-first page comes nothing, as in Letta: the SDK stops there.
+    assert [m.id for m in client.agents.messages.list(agent_id=agent.id, order="desc", limit=2)] == ids[-2:]
+    system_id = ids[0]
+    assert page(order="asc", after=system_id) == ids[1:]
+    assert page(order="desc", after=system_id) == ids[1:]
+    assert page(order="asc", before=system_id) == [] and page(order="desc", before=system_id) == []
+    assert page(order="asc", before=ids[3], limit=2) == ids[:2]  # the oldest two before it
+    assert page(order="desc", before=ids[3], limit=2) == ids[1:3]  # the newest two before it
+    assert page(order="desc", after=ids[-2]) == ids[-1:]
+    assert page(order="asc", after=ids[1], before=ids[4]) == ids[2:4]
 
 
 def test_a_tool_without_type_hints_takes_the_clients_schema(client, fake_llm, memos_home: Path) -> None:  # type: ignore[no-untyped-def]

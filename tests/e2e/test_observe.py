@@ -21,9 +21,17 @@ def priced(prompt: int, completion: int) -> float:
 
 
 @pytest.fixture
-def two_agents(memos, fake_llm):  # type: ignore[no-untyped-def]
+def two_agents(memos, fake_llm, monkeypatch):  # type: ignore[no-untyped-def]
+    # Both answered by the scripted server, which is not OpenAI's own: ada's calls are priced as
+    # configured (gpt-4o-mini's list price), bob's, named for another provider, have no price.
+    entry = price_entry("gpt-4o-mini")
+    assert entry is not None
+    per_million = f"{entry['input_cost_per_token'] * 1e6:g}/{entry['output_cost_per_token'] * 1e6:g}"
+    assert memos("config", "set", "providers.openai.price", per_million).code == 0
+    assert memos("config", "set", "providers.groq.base_url", fake_llm.url).code == 0
+    monkeypatch.setenv("GROQ_API_KEY", "gsk-fake")
     assert memos("agents", "create", "ada", "--model", PRICED).code == 0
-    assert memos("agents", "create", "bob", "--model", "openai/fake-model").code == 0
+    assert memos("agents", "create", "bob", "--model", "groq/fake-model").code == 0
 
 
 def test_send_usage_runs_list_and_show(memos, fake_llm, two_agents) -> None:  # type: ignore[no-untyped-def]
@@ -38,7 +46,7 @@ def test_send_usage_runs_list_and_show(memos, fake_llm, two_agents) -> None:  # 
     fake_llm.script(say("Hi."))
     unpriced = memos("send", "--agent", "bob", "-u", "hello")
     assert "Token usage: 100 input, 20 output in 1 LLM call(s); cost unknown (no price known for " \
-           "openai/fake-model)" in unpriced.err
+           "groq/fake-model)" in unpriced.err
 
     runs = memos("runs", "list", "--json").json()
     assert [(r["agent"], r["steps"], r["tool_calls"], r["status"]) for r in runs] == [
@@ -89,7 +97,7 @@ def test_usage_totals_groups_and_sleep_passes_apart(memos, fake_llm, two_agents)
     assert {(r["key"], r["actor"], r["prompt_tokens"]) for r in per_agent} == {
         ("ada", "agent", 1000), ("ada", "sleep", 700), ("bob", "agent", 500)}
     per_model = memos("usage", "--by", "model", "--agent", "bob", "--json").json()["rows"]
-    assert [(r["key"], r["llm_calls"]) for r in per_model] == [("openai/fake-model", 1)]
+    assert [(r["key"], r["llm_calls"]) for r in per_model] == [("groq/fake-model", 1)]
     per_day = memos("usage", "--by", "day", "--since", "1d", "--json").json()
     assert len({r["key"] for r in per_day["rows"]}) == 1 and sum(r["llm_calls"] for r in per_day["totals"]) == 3
     assert memos("usage", "--since", "2099-01-01", "--json").json()["rows"] == []

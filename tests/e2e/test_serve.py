@@ -100,13 +100,14 @@ def test_sdk_agent_lifecycle_send_stream_blocks_archival_and_paging(client, fake
     client.agents.passages.delete(inserted[0].id, agent_id=agent.id)
     assert len(client.agents.passages.list(agent_id=agent.id)) == 1
 
-    # Messages, newest first, page by page: every message once, the same as one big page.
+    # Messages: the default page is the newest ones, listed oldest first, as Letta lists them; in
+    # ascending order the SDK pages on through all of them, the same as one big page.
     everything = client.agents.messages.list(agent_id=agent.id, limit=100).items
-    paged = list(client.agents.messages.list(agent_id=agent.id, limit=2))
+    paged = list(client.agents.messages.list(agent_id=agent.id, order="asc", limit=2))
     assert [(m.id, m.message_type) for m in paged] == [(m.id, m.message_type) for m in everything]
-    assert everything[-1].message_type == "system_message" and "<memory_blocks>" in everything[-1].content  # first
-    assert everything[-2].message_type == "user_message" and everything[-2].content == "I like tea"
-    assert everything[0].message_type == "assistant_message"
+    assert everything[0].message_type == "system_message" and "<memory_blocks>" in everything[0].content  # first
+    assert everything[1].message_type == "user_message" and everything[1].content == "I like tea"
+    assert everything[-1].message_type == "assistant_message"
 
     client.agents.delete(agent.id)
     with pytest.raises(letta_client.NotFoundError):
@@ -121,8 +122,8 @@ def test_approval_and_denial_over_the_api(client, fake_llm):  # type: ignore[no-
     waiting = client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "I own a boat"}])
     assert waiting.stop_reason.stop_reason == "requires_approval"
     assert waiting.messages[-1].message_type == "approval_request_message"
-    listed = client.agents.messages.list(agent_id=agent.id, limit=5).items
-    assert listed[0].message_type == "approval_request_message"
+    listed = client.agents.messages.list(agent_id=agent.id, limit=5).items  # the newest five, oldest first
+    assert listed[-1].message_type == "approval_request_message"
 
     fake_llm.script(say("Saved."))
     approved = client.agents.messages.create(agent_id=agent.id, messages=[

@@ -256,65 +256,58 @@ def list_messages(ws: WS, agent: AgentDep, before: str | None = None, after: str
 
 def message_log(ws: Workspace, agent: Agent, scope: ConversationScope, conversation: Conversation | None,
                 before: str | None, after: str | None, limit: int, order: Literal["asc", "desc"]) -> list[dict[str, Any]]:
-    """A page of a message log (one conversation's, or all of the agent's).
+    """A page of a message log (one conversation's, or all of the agent's), as Letta 0.16.8 pages.
 
-    As in Letta, the log begins with the system message (the system prompt and memory as the
-    model reads them now), before every stored message. Stored messages without a Letta
-    message (send_message's return) do not count toward ``limit``; the Letta messages made from
-    one stored message (reasoning, tool calls) share its id and stay on one page, so a page may
-    end a little over ``limit``."""
+    The cursors are chronological whatever the order: ``after`` means newer than that message,
+    ``before`` older. ``asc`` takes the oldest ``limit`` messages between them, ``desc`` the
+    newest, and both pages list oldest first (Letta reverses a newest-first page before it
+    answers; so `after` the last item of such a page is nothing). The log begins with the
+    system message (the system prompt and memory as the model reads them now), which counts
+    like any message. Stored messages without a Letta message (send_message's return) do not
+    count toward ``limit``; the Letta messages made from one stored message (reasoning, tool
+    calls) share its id and stay on one page, so a page may end a little over ``limit``."""
     head_id = shapes.system_message_id(agent, conversation)
+    if before == head_id:
+        return []  # nothing is older than the system message
+    with_head = after is None  # the page may reach back to the start of the log
+    newer_than = None if after == head_id else after
+    if order == "asc":
+        room = limit - 1 if with_head else limit
+        groups, _ = _walk(ws, agent, scope, newer_than, before, room, "asc")
+        head = [_head(ws, agent, conversation)] if with_head else []
+        return head + [item for group in groups for item in group]
+    groups, reached_start = _walk(ws, agent, scope, before, newer_than, limit, "desc")
+    count = sum(len(group) for group in groups)
+    head = [_head(ws, agent, conversation)] if with_head and reached_start and count < limit else []
+    return head + [item for group in reversed(groups) for item in group]
 
-    def page(before: str | None, after: str | None, limit: int,
-             order: Literal["asc", "desc"]) -> tuple[list[dict[str, Any]], bool]:
-        return _page(ws, agent, scope, before, after, limit, order)
 
-    if after == head_id:  # after the first message: everything stored (asc), nothing (desc)
-        return [] if order == "desc" else page(None, None, limit, order)[0]
-    if before == head_id:  # before the first message: nothing (asc); the oldest page (desc)
-        return [] if order == "asc" else list(reversed(page(None, None, limit, "asc")[0]))
-    head = shapes.system_message(agent, render_blocks(ws.store, agent, conversation=conversation.id
+def _head(ws: Workspace, agent: Agent, conversation: Conversation | None) -> dict[str, Any]:
+    return shapes.system_message(agent, render_blocks(ws.store, agent, conversation=conversation.id
                                                       if conversation else None), conversation)
-    if order == "asc" and not before and not after:
-        return [head, *page(None, None, limit - 1, order)[0]] if limit > 1 else [head]
-    shaped, reached_start = page(before, after, limit, order)
-    if order == "asc" and before and reached_start:
-        return [head, *shaped]
-    if order == "desc" and not before and reached_start and len(shaped) < limit:
-        return [*shaped, head]
-    return shaped
 
 
-def _page(ws: Workspace, agent: Agent, scope: ConversationScope, before: str | None, after: str | None, limit: int,
-          order: Literal["asc", "desc"]) -> tuple[list[dict[str, Any]], bool]:
-    """Stored messages as Letta's, and whether the page reached the oldest stored message."""
+def _walk(ws: Workspace, agent: Agent, scope: ConversationScope, start: str | None, stop: str | None, limit: int,
+          direction: Literal["asc", "desc"]) -> tuple[list[list[dict[str, Any]]], bool]:
+    """Stored messages as Letta's, grouped by stored message, walking from just past ``start``
+    (the log's first or last message without one) in ``direction`` until ``limit`` Letta
+    messages, the ``stop`` message, or the end; and whether the walk reached the end."""
     if limit < 1:
         return [], False
     pending = {call.tool_call_id for call in ws.store.pending_tool_calls(agent.id)}
-    backwards = bool(before) and not after  # the page just before the cursor: fill from the cursor back
     groups: list[list[dict[str, Any]]] = []
-    count, batch, exhausted = 0, max(limit, 20), False
-    while count < limit:
-        stored = ws.store.list_messages(agent.id, before=before, after=after, limit=batch, order=order,
-                                        conversation=scope)
-        for message in reversed(stored) if backwards else stored:
+    count, batch, cursor = 0, max(limit, 20), start
+    while True:
+        stored = ws.store.list_messages(agent.id, after=cursor, limit=batch, order=direction, conversation=scope)
+        for message in stored:
+            if message.id == stop:
+                return groups, False
             group = shapes.stored_messages([message], pending)
             if group:
                 groups.append(group)
                 count += len(group)
             if count >= limit:
-                break
+                return groups, False
         if len(stored) < batch:
-            exhausted = True
-            break
-        if count >= limit:
-            break
-        if backwards:
-            before = stored[0].id
-        else:
-            after = stored[-1].id
-    if backwards:
-        groups.reverse()
-    # Reaching the end of the log going backwards in asc, or forwards in desc, is reaching its start.
-    reached_start = exhausted and ((order == "asc" and backwards) or (order == "desc" and not backwards))
-    return [item for group in groups for item in group], reached_start
+            return groups, True
+        cursor = stored[-1].id

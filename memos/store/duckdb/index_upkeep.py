@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from memos.store.base import EMBEDDING_DIM, Passage
+from memos.store.duckdb.background import BackgroundUpkeep
 from memos.store.duckdb.text_index import IndexedPassage, TextIndexes, TextIndexState
-from memos.store.duckdb.vector_index import IndexState, VectorIndexes
+from memos.store.duckdb.vector_index import TAIL_LIMIT, IndexState, VectorIndexes
 from memos.store.sql import rows
 from memos.store.sql.host import SQLHost
 from memos.store.text import terms as passage_terms
@@ -32,6 +33,22 @@ def micros(moment: datetime) -> int:
 class IndexUpkeepMixin(SQLHost):
     _vectors: VectorIndexes  # the usearch sidecar, one index per agent
     _texts: TextIndexes  # the tantivy sidecar, one index per agent
+    _upkeep: BackgroundUpkeep | None = None  # set in a long-lived process: indexes caught up just after writes
+
+    def defer_index_upkeep(self) -> None:
+        if self._upkeep is None:
+            self._upkeep = BackgroundUpkeep(self._catch_up_both)
+
+    def wait_for_index_upkeep(self, timeout: float = 30.0) -> bool:
+        return self._upkeep.wait_idle(timeout) if self._upkeep is not None else True
+
+    def _catch_up_both(self, agent_id: str) -> None:
+        self._catch_up_text_index(agent_id)
+        watermark = self._vectors.state(agent_id).watermark
+        with self._read() as con:
+            tail = self._tail_count(con, agent_id, watermark)
+        if tail > TAIL_LIMIT:
+            self.rebuild_vector_index(agent_id)
 
     # -- text index upkeep (text_index.py) ----------------------------------------------
     def _indexed_passages(self, where: str, params: list[Any]) -> list[IndexedPassage]:

@@ -50,6 +50,10 @@ class PassagesMixin(PassageSearchMixin, PassageLookups):
                 "SELECT id, agent_id, seq, text, tags, embedding::FLOAT[384], embedding_model, created_at "
                 "FROM new_passages")
             del table
+            if self._upkeep is not None:  # a long-lived process: just after the request (background.py)
+                upkeep = self._upkeep
+                self._db.after_commit(lambda: upkeep.request(agent_id), once=f"upkeep:{agent_id}")
+                return self._passages_by_seq(con, seqs)
             self._db.after_commit(lambda: self._text_index_after_write(agent_id), once=f"text-index:{agent_id}")
             watermark = self._vectors.state(agent_id).watermark
             if self._tail_count(con, agent_id, watermark) > TAIL_LIMIT:

@@ -55,7 +55,10 @@ class DuckDBStore(SQLStore):
     delete_passages = _archival_method("delete_passages")
     passage_stats = _archival_method("passage_stats")
     rebuild_vector_index = _archival_method("rebuild_vector_index")
+    defer_index_upkeep = _archival_method("defer_index_upkeep")
+    wait_for_index_upkeep = _archival_method("wait_for_index_upkeep")
     _check_indexes = _archival_method("_check_indexes")
+    _upkeep: Any = None  # a BackgroundUpkeep once defer_index_upkeep was asked for (duckdb/background.py)
 
     def __getattr__(self, name: str) -> Any:
         """The archival machinery's other methods (its helpers call each other through self)."""
