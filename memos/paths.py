@@ -19,3 +19,11 @@ def model_cache_dir() -> Path:
     ``$MEMOS_MODEL_CACHE`` lets several homes share one copy (the test suite does)."""
     raw = os.environ.get("MEMOS_MODEL_CACHE")
     return Path(raw).expanduser().resolve() if raw else home_root() / "models"
+
+
+def on_read_only_mount(path: Path) -> bool:
+    """Whether ``path`` lies on a read-only mount (a snapshot, a backup, a read-only volume)."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False

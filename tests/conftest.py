@@ -230,6 +230,25 @@ def command_lines() -> list[str]:
     return lines
 
 
+def spawn_memos(*args: str, extra_env: dict[str, str] | None = None, timeout: float = 60) -> Any:
+    """`memos ARGS` in a pseudo-terminal (a dumb one, 40x100), as a person at a terminal runs it."""
+    import pexpect
+
+    env = {**os.environ, "TERM": "dumb", "COLUMNS": "100", **(extra_env or {})}
+    return pexpect.spawn(str(MEMOS_BIN), list(args), env=env, timeout=timeout, encoding="utf-8", dimensions=(40, 100),
+                         preexec_fn=as_from_a_terminal)
+
+
+def end_chat(child: Any) -> None:
+    """Ctrl-D at the chat prompt: the session ends cleanly, exit 0."""
+    import pexpect
+
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+
 def as_from_a_terminal() -> None:
     """preexec_fn for a `memos` the test will interrupt: SIGINT back to its default. A shell
     starts background jobs with SIGINT ignored, and children inherit that, so a suite started

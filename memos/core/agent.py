@@ -682,7 +682,7 @@ class AgentRunner:
         compiled = compile_context(store, self.agent, self.conversation_id)
         self.seen.clear()
         self.seen.update(compiled.versions)
-        window = min(window or self.agent.context_window, self.agent.context_window)
+        window = window or self.agent.context_window  # (a server's stated window is never larger: _call_with_room)
         over = not fits_within(self.threshold * window, self.model, compiled.messages, tools or None)
         if not (force or compiled.older or over) or len(compiled.history) < 2:
             return compiled.messages

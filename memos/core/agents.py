@@ -103,7 +103,7 @@ def create_agent(ws: Workspace, name: str, *, description: str = "", model: str 
             tool_rules=rules,
             metadata=metadata or {},
             tags=checked_tags(tags),
-            max_tokens=max_tokens or None,
+            max_tokens=max_tokens,
         ),
         chosen,
         unique_name=not letta_name,

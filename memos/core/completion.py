@@ -57,6 +57,11 @@ class Transient(Exception):
         self.retry_after = retry_after  # seconds the provider asked us to wait, if it said
 
 
+# Each provider's own API: a model called anywhere else is served by someone else (its price, its
+# parameter names are not the provider's).
+OFFICIAL_BASES = {"openai": "https://api.openai.com/v1", "groq": "https://api.groq.com/openai/v1",
+                  "anthropic": "https://api.anthropic.com"}
+
 # How each server words "the request is longer than the context" (tests/data/context_overflow_errors.json
 # keeps their real bodies): OpenAI and vLLM, Anthropic, llama.cpp, Ollama, LM Studio (llama.cpp and MLX).
 CONTEXT_OVERFLOW_WORDS = (

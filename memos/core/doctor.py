@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from memos.core.turns import recover
 from memos.core.workspace import Workspace
+from memos.paths import on_read_only_mount
 from memos.store.base import Agent, Finding
 
 
@@ -37,7 +38,7 @@ def examine(ws: Workspace, agents: list[Agent], *, repair: bool = True) -> Repor
     from memos.tools.sandbox import remove_stale_jails
 
     store = ws.store
-    read_only = _read_only(ws)
+    read_only = on_read_only_mount(ws.home.root)
     if read_only:
         repair = False  # every repair is a write: look, say, and leave it as it is
     applied = store.schema_version()
@@ -53,16 +54,6 @@ def examine(ws: Workspace, agents: list[Agent], *, repair: bool = True) -> Repor
     if read_only:
         home.append(Finding("home", "ok", f"{ws.home.root} is read-only: checked, nothing repaired"))
     return Report(home, [AgentReport(agent.name, _agent_findings(ws, agent, repair, read_only)) for agent in agents])
-
-
-def _read_only(ws: Workspace) -> bool:
-    """The home is on a read-only mount (a snapshot, a backup, a container's read-only volume)."""
-    import os
-
-    try:
-        return bool(os.statvfs(ws.home.root).f_flag & os.ST_RDONLY)
-    except OSError:
-        return False
 
 
 def _embedding_model(ws: Workspace, agents: list[Agent], repair: bool) -> list[Finding]:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from memos.core.completion import Completion, ContextTooLong, ToolCallRequest, ToolDelta, Transient
+from memos.core.completion import OFFICIAL_BASES, Completion, ContextTooLong, ToolCallRequest, ToolDelta, Transient
 from memos.core.config import PROVIDER_KEY_VARIABLES, Config
 from memos.core.pricing import cost_of
 from memos.core.tokens import count_tokens
@@ -35,8 +35,6 @@ REQUEST_TIMEOUT = 120.0
 # Providers whose chat API is OpenAI's: reached over httpx at these base URLs unless configured.
 OPENAI_COMPATIBLE = {"openai": "https://api.openai.com/v1", "groq": "https://api.groq.com/openai/v1",
                      "ollama": None, "ollama_chat": None}
-OFFICIAL_BASES = {"openai": "https://api.openai.com/v1", "groq": "https://api.groq.com/openai/v1",
-                  "anthropic": "https://api.anthropic.com"}
 PRICED_ELSEWHERE = ("openai", "anthropic", "groq")  # providers.<name>.price applies to these
 
 

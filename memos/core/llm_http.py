@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from memos.core.completion import (
+    OFFICIAL_BASES,
     Completion,
     StreamAssembler,
     ToolDelta,
@@ -98,7 +99,7 @@ def call(model: str, wire_model: str, base_url: str, api_key: str | None, messag
     if max_tokens:
         # OpenAI's own API takes max_completion_tokens (its reasoning models refuse max_tokens);
         # every other OpenAI-compatible server (llama.cpp, Ollama, vLLM, LM Studio) takes max_tokens.
-        official = base_url.rstrip("/").startswith("https://api.openai.com")
+        official = base_url.rstrip("/") == OFFICIAL_BASES["openai"]
         body["max_completion_tokens" if official else "max_tokens"] = max_tokens
     if stream:
         body.update(stream=True, stream_options={"include_usage": True})

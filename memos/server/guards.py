@@ -47,18 +47,15 @@ def _same_origin(origin: str, host: str) -> bool:
     """A browser's Origin is this server's own (its /docs page) only with the Host's very name
     and port: any other page on localhost (a dev server on :3000, another app) is cross-origin,
     and its form posts need no preflight."""
-    parts = urlsplit(origin.strip().lower())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    page = urlsplit(origin.strip().lower())
+    if page.scheme not in ("http", "https") or not page.netloc:
         return False  # "null" (a sandboxed frame, a file:// page) and anything odd
-    default = "443" if parts.scheme == "https" else "80"
-
-    def with_port(netloc: str) -> str:
-        name = _host_name(netloc)
-        port = netloc.rsplit(":", 1)[1] if netloc.count(":") == 1 or netloc.startswith("[") and "]:" in netloc \
-            else default
-        return f"{name}:{port}"
-
-    return with_port(parts.netloc) == with_port(host.strip().lower())
+    server = urlsplit(f"{page.scheme}://{host.strip().lower()}")  # the Host header, as that page would name it
+    default = 443 if page.scheme == "https" else 80
+    try:
+        return (page.hostname, page.port or default) == (server.hostname, server.port or default)
+    except ValueError:  # a port that is not a number
+        return False
 
 
 def bearer_matches(header: str | None, token: str) -> bool:

@@ -416,7 +416,7 @@ def _identity_for(python: str, jails: str) -> tuple[int, int, str]:
         except KeyError:
             note = f"kept uid 0: this system has no '{SANDBOX_USER}' user"
         else:
-            needed = [python, str(WORKER), *(p for p in _python_read_paths() if Path(p).exists())]
+            needed = [python, str(WORKER), *(p for p in [*_interpreter_paths(python), *OWN_FILES] if Path(p).exists())]
             private = next((p for p in needed if not _others_can_read(p)), None)
             if private is None and not _others_can_read(jails, traverse_only=True):
                 private = jails

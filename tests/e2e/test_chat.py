@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import re
 
 import pexpect
 
-from tests.conftest import MEMOS_BIN, agent_dir, as_from_a_terminal, call, say
+from tests.conftest import agent_dir, call, end_chat, say, spawn_memos
 
 PROMPT = "you> "
 
 
 def _spawn(extra_env: dict[str, str] | None = None) -> pexpect.spawn:
-    env = {**os.environ, "TERM": "dumb", "COLUMNS": "100", **(extra_env or {})}
-    return pexpect.spawn(str(MEMOS_BIN), ["chat"], env=env, timeout=60, encoding="utf-8", dimensions=(40, 100),
-                         preexec_fn=as_from_a_terminal)
+    return spawn_memos("chat", extra_env=extra_env)
 
 
 def test_chat_session_with_memory_edit_slash_commands_and_ctrl_d(memos, chat_agent, fake_llm):
@@ -40,10 +37,7 @@ def test_chat_session_with_memory_edit_slash_commands_and_ctrl_d(memos, chat_age
     child.sendline("/nope")
     child.expect("unknown command /nope")
     child.expect(PROMPT)
-    child.sendeof()
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 0
+    end_chat(child)
     assert memos("memory", "show", "human").out.endswith("Likes oolong tea\n")
 
 
@@ -112,10 +106,7 @@ def test_a_running_chat_picks_up_added_changed_and_broken_tools(memos, chat_agen
     child.sendline("/tools")
     child.expect(r"double\s+custom\s+BROKEN double.py:2")
     child.expect(PROMPT)
-    child.sendeof()
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 0
+    end_chat(child)
 
 
 def test_streamed_markdown_is_rendered_on_a_real_terminal(memos, chat_agent, fake_llm):
@@ -128,7 +119,4 @@ def test_streamed_markdown_is_rendered_on_a_real_terminal(memos, chat_agent, fak
     shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", child.before)  # without the terminal's control codes
     assert "**bold**" not in shown and "Here is bold advice" in shown  # markdown, not its source
     assert "• first item" in shown and "- first item" not in shown
-    child.sendeof()
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 0
+    end_chat(child)

@@ -3,11 +3,7 @@
 
 from __future__ import annotations
 
-import os
-
-import pexpect
-
-from tests.conftest import MEMOS_BIN, as_from_a_terminal, call, say
+from tests.conftest import call, end_chat, say, spawn_memos
 
 
 def _user_texts(request: dict) -> list[str]:
@@ -27,8 +23,7 @@ def test_send_and_chat_in_named_conversations(memos, chat_agent, fake_llm):  # t
     assert _user_texts(main_request) == ["hello"]
     assert "Works on ticket 42" in main_request["messages"][0]["content"]
 
-    child = pexpect.spawn(str(MEMOS_BIN), ["chat", "-c", "ticket-42"], env={**os.environ, "TERM": "dumb"},
-                          timeout=60, encoding="utf-8", dimensions=(40, 100), preexec_fn=as_from_a_terminal)
+    child = spawn_memos("chat", "-c", "ticket-42")
     child.expect("conversation ticket-42")
     child.expect("you> ")
     child.sendline("Any news?")
@@ -41,10 +36,7 @@ def test_send_and_chat_in_named_conversations(memos, chat_agent, fake_llm):  # t
     child.sendline("Back in the main thread.")
     child.expect("Main again.")
     child.expect("you> ")
-    child.sendeof()
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 0
+    end_chat(child)
     assert _user_texts(fake_llm.requests[3]) == ["The printer in ticket 42 is on fire.", "Any news?"]
 
     listed = memos("conversations", "list", "--json").json()

@@ -10,9 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-import pexpect
-
-from tests.conftest import MEMOS_BIN, agent_dir, say
+from tests.conftest import MEMOS_BIN, agent_dir, end_chat, say, spawn_memos
 from tests.e2e.evolving import (
     BROKEN_TEST,
     BUGGY,
@@ -188,16 +186,12 @@ def test_second_pass_exits_at_once_and_chat_keeps_working(memos, fake_llm, price
     assert time.monotonic() - started < 5
     sent = memos("send", "--agent", "ada", "are you there?")  # a pipeline during the pass
     assert sent.code == 0 and sent.out.strip() == "still here"
-    chat = pexpect.spawn(str(MEMOS_BIN), ["chat", "--agent", "ada"], env={**os.environ, "TERM": "dumb"},
-                         timeout=30, encoding="utf-8", dimensions=(40, 100))
+    chat = spawn_memos("chat", "--agent", "ada", timeout=30)
     chat.expect("you> ")
     chat.sendline("hello?")
     chat.expect("chatting during the pass")
     chat.expect("you> ")
-    chat.sendeof()
-    chat.expect(pexpect.EOF)
-    chat.close()
-    assert chat.exitstatus == 0
+    end_chat(chat)
     assert first.poll() is None, "the pass should still be waiting on the model"
     held.set()
     assert first.wait(timeout=60) == 10, first.stderr.read()

@@ -13,14 +13,13 @@ llama.cpp's file path; `memos send --json` printed nothing when a turn failed.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from pathlib import Path
 
 import pexpect
 import pytest
 
-from tests.conftest import MEMOS_BIN, as_from_a_terminal, call, say, serving
+from tests.conftest import call, end_chat, say, serving, spawn_memos
 from tests.fakellm import LlamaCppReplica
 
 OVERFLOWS = json.loads((Path(__file__).parent.parent / "data" / "context_overflow_errors.json").read_text())
@@ -225,9 +224,7 @@ def _paused_reply(text: str) -> tuple[dict, threading.Event]:
 def test_chat_shows_a_send_message_reply_as_it_arrives(memos, llama, gemma) -> None:  # type: ignore[no-untyped-def]
     reply, resume = _paused_reply("Hello Ana, the weather in Lisbon is sunny today and warm.")
     llama.script(reply)
-    env = {**os.environ, "TERM": "dumb", "COLUMNS": "100"}
-    child = pexpect.spawn(str(MEMOS_BIN), ["chat"], env=env, timeout=60, encoding="utf-8", dimensions=(40, 100),
-                          preexec_fn=as_from_a_terminal)
+    child = spawn_memos("chat")
     child.expect("you> ")
     child.sendline("weather?")
     child.expect("Hello Ana")  # on screen while the rest of the reply has not been written yet
@@ -236,17 +233,14 @@ def test_chat_shows_a_send_message_reply_as_it_arrives(memos, llama, gemma) -> N
     resume.set()
     child.expect("warm.")
     child.expect("you> ")
-    child.sendeof()
-    child.expect(pexpect.EOF)
-    child.close()
+    end_chat(child)
     assert child.before.count("Hello Ana") == 0  # the whole reply was not printed a second time
 
 
 def test_send_on_a_terminal_streams_a_send_message_reply(memos, llama, gemma) -> None:  # type: ignore[no-untyped-def]
     reply, resume = _paused_reply("Hello Ana, the weather in Lisbon is sunny today and warm.")
     llama.script(reply)
-    child = pexpect.spawn(str(MEMOS_BIN), ["send", "weather?"], env={**os.environ, "TERM": "dumb"}, timeout=60,
-                          encoding="utf-8", preexec_fn=as_from_a_terminal)
+    child = spawn_memos("send", "weather?")
     child.expect("Hello Ana")
     resume.set()
     child.expect(pexpect.EOF)

@@ -5,12 +5,10 @@ that memos stays usable, streams, and says what happened, is."""
 from __future__ import annotations
 
 import json
-import os
 
-import pexpect
 import pytest
 
-from tests.conftest import MEMOS_BIN, as_from_a_terminal
+from tests.conftest import end_chat, spawn_memos
 
 pytestmark = pytest.mark.llm
 
@@ -70,17 +68,13 @@ def test_replies_stream_from_the_server(memos, agent) -> None:  # type: ignore[n
 
 
 def test_chat_in_a_terminal(memos, agent) -> None:  # type: ignore[no-untyped-def]
-    child = pexpect.spawn(str(MEMOS_BIN), ["chat"], env={**os.environ, "TERM": "dumb", "COLUMNS": "100"},
-                          timeout=300, encoding="utf-8", dimensions=(40, 100), preexec_fn=as_from_a_terminal)
+    child = spawn_memos("chat", timeout=300)
     child.expect("you> ")
     child.sendline("Hello there.")
     child.expect("you> ")
     child.sendline("How are you?")
     child.expect("you> ")
-    child.sendeof()
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 0
+    end_chat(child)
 
 
 def test_the_litellm_client(memos, agent) -> None:  # type: ignore[no-untyped-def]

@@ -12,11 +12,9 @@ from tests.conftest import unit_vectors
 
 def test_deferred_upkeep_keeps_search_right_and_catches_up(workspace, agent, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(vector_index, "TAIL_LIMIT", 50)
-    import memos.store.duckdb.index_upkeep as upkeep_mod
     import memos.store.duckdb.passages as passages_mod
 
     monkeypatch.setattr(passages_mod, "TAIL_LIMIT", 50)
-    monkeypatch.setattr(upkeep_mod, "TAIL_LIMIT", 50)
     store = workspace.store
     store.defer_index_upkeep()
     vectors = unit_vectors(120, seed=4)

@@ -10,9 +10,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from memos.store.base import EMBEDDING_DIM, Passage
+from memos.store.duckdb import vector_index
 from memos.store.duckdb.background import BackgroundUpkeep
 from memos.store.duckdb.text_index import IndexedPassage, TextIndexes, TextIndexState
-from memos.store.duckdb.vector_index import TAIL_LIMIT, IndexState, VectorIndexes
+from memos.store.duckdb.vector_index import IndexState, VectorIndexes
 from memos.store.sql import rows
 from memos.store.sql.host import SQLHost
 from memos.store.text import terms as passage_terms
@@ -37,18 +38,25 @@ class IndexUpkeepMixin(SQLHost):
 
     def defer_index_upkeep(self) -> None:
         if self._upkeep is None:
-            self._upkeep = BackgroundUpkeep(self._catch_up_both)
+            self._upkeep = BackgroundUpkeep(self._indexes_after_write)
 
     def wait_for_index_upkeep(self, timeout: float = 30.0) -> bool:
         return self._upkeep.wait_idle(timeout) if self._upkeep is not None else True
 
-    def _catch_up_both(self, agent_id: str) -> None:
-        self._catch_up_text_index(agent_id)
-        watermark = self._vectors.state(agent_id).watermark
-        with self._read() as con:
-            tail = self._tail_count(con, agent_id, watermark)
-        if tail > TAIL_LIMIT:
-            self.rebuild_vector_index(agent_id)
+    def _indexes_after_write(self, agent_id: str) -> None:
+        """After a commit that added passages (at once, or from the background thread): the text
+        index caught up, and the vector index once its tail passes TAIL_LIMIT. The passages are
+        saved whatever happens here: a failure is logged and left to the next search (reporting
+        the write as failed would make a caller retry it and store the passages twice)."""
+        self._text_index_after_write(agent_id)
+        try:
+            watermark = self._vectors.state(agent_id).watermark
+            with self._read() as con:
+                tail = self._tail_count(con, agent_id, watermark)
+            if tail > vector_index.TAIL_LIMIT:  # (read here, so a test's smaller limit holds)
+                self.rebuild_vector_index(agent_id)
+        except Exception as exc:
+            log.warning("vector index of %s not updated (%s); the next search updates it", agent_id, exc)
 
     # -- text index upkeep (text_index.py) ----------------------------------------------
     def _indexed_passages(self, where: str, params: list[Any]) -> list[IndexedPassage]:
@@ -81,15 +89,6 @@ class IndexUpkeepMixin(SQLHost):
     def _tail_count(self, con: Any, agent_id: str, watermark: int) -> int:
         return int(con.execute("SELECT count(*) FROM passages WHERE agent_id = ? AND seq > ?",
                                [agent_id, watermark]).fetchone()[0])
-
-    def _vector_index_after_write(self, agent_id: str) -> None:
-        """Catch the vector index up after a commit. The passages are saved whatever happens
-        here: a failure is logged and left to the next search (reporting the write as failed
-        would make a caller retry it and store the passages twice)."""
-        try:
-            self.rebuild_vector_index(agent_id)
-        except Exception as exc:
-            log.warning("vector index of %s not updated (%s); the next search updates it", agent_id, exc)
 
     def rebuild_vector_index(self, agent_id: str) -> IndexState:
         """Bring the agent's vector index up to date now (normally done in batches by itself)."""

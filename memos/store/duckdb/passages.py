@@ -3,12 +3,11 @@ checking them (``memos doctor``); the search itself is in passage_search.py."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from memos.errors import NotFound
+from memos.paths import on_read_only_mount
 from memos.store import ids
 from memos.store.base import EMBEDDING_DIM, Finding, NewPassage, Passage, PassageStats
 from memos.store.duckdb.arrow_insert import insert_from_arrow
@@ -50,14 +49,9 @@ class PassagesMixin(PassageSearchMixin, PassageLookups):
                 "SELECT id, agent_id, seq, text, tags, embedding::FLOAT[384], embedding_model, created_at "
                 "FROM new_passages")
             del table
-            if self._upkeep is not None:  # a long-lived process: just after the request (background.py)
-                upkeep = self._upkeep
-                self._db.after_commit(lambda: upkeep.request(agent_id), once=f"upkeep:{agent_id}")
-                return self._passages_by_seq(con, seqs)
-            self._db.after_commit(lambda: self._text_index_after_write(agent_id), once=f"text-index:{agent_id}")
-            watermark = self._vectors.state(agent_id).watermark
-            if self._tail_count(con, agent_id, watermark) > TAIL_LIMIT:
-                self._db.after_commit(lambda: self._vector_index_after_write(agent_id), once=f"vector-index:{agent_id}")
+            upkeep = self._upkeep  # set in a long-lived process: just after the request (background.py)
+            self._db.after_commit(lambda: upkeep.request(agent_id) if upkeep is not None
+                                  else self._indexes_after_write(agent_id), once=f"indexes:{agent_id}")
             return self._passages_by_seq(con, seqs)
 
     def delete_passages(self, agent_id: str, passage_ids: Sequence[str]) -> int:
@@ -82,7 +76,7 @@ class PassagesMixin(PassageSearchMixin, PassageLookups):
         text_state = self._texts.state(agent_id, cached=False)
         indexed = self._texts.seqs(text_state.searcher()) if text_state.index is not None else set()
         text = Finding("text index", "ok")
-        if text_state.index is None and live and _read_only_mount(self._texts.directory):
+        if text_state.index is None and live and on_read_only_mount(self._texts.directory):
             # tantivy cannot open an index without writing its lock file: searches build one in memory
             text = Finding("text index", "ok", "not opened on a read-only file system; searches index in memory")
         elif (text_state.index is None and live) or indexed != table:
@@ -112,10 +106,3 @@ class PassagesMixin(PassageSearchMixin, PassageLookups):
         watermark = self._vectors.state(agent_id).watermark
         with self._read() as con:
             return passage_stats(con, agent_id, watermark)
-
-
-def _read_only_mount(path: Path) -> bool:
-    try:
-        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
-    except OSError:
-        return False
