@@ -95,6 +95,11 @@ class AgentBusy(MemosError):
     exit_code = 75  # EX_TEMPFAIL: try again later
 
 
+class ToolCodeMoved(MemosError):
+    """An agent's tool code changed in the shared store after this process read it (another
+    replica published first): nothing was written; read it again and redo the change."""
+
+
 class StorageProblem(MemosError):
     """The disk is full, or memos's files are read-only. Transactions keep the store whole:
     what failed was not written at all."""

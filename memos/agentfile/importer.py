@@ -378,6 +378,7 @@ def _write(ws: Workspace, parsed: AgentFile, plans: list[_Plan], source: str,
     from memos.tools.library import SCHEMA_SUFFIX
     from memos.tools.multi_agent import attach as attach_letta_tool
     from memos.tools.repo import ToolRepo
+    from memos.tools.shared_code import publish
 
     created: list[Path] = []
     imported: list[ImportedAgent] = []
@@ -410,6 +411,7 @@ def _write(ws: Workspace, parsed: AgentFile, plans: list[_Plan], source: str,
                         (repo.path / f"{tool.tool.name}{SCHEMA_SUFFIX}").write_text(json.dumps(tool.tool.json_schema))
                 commit = repo.commit_all(f"Import {_tools_phrase(in_repo)} from {Path(source).name}") \
                     if in_repo else None
+                publish(ws, agent)  # in the import's transaction: every replica gets the tools, or none
                 for tool in plan.tools:
                     assert tool.schema is not None
                     ws.store.attach_tool(agent.id, NewTool(tool.tool.name, tool.schema["description"], tool.schema,

@@ -110,9 +110,11 @@ def create_agent(ws: Workspace, name: str, *, description: str = "", model: str 
     )
     from memos.tools import library as tool_library
     from memos.tools.repo import ToolRepo
+    from memos.tools.shared_code import publish
 
     try:
         ToolRepo.ensure(own_dir(ws, agent) / "tools", agent.name)  # the agent's own tools, under git
+        publish(ws, agent)  # where replicas share the store, they start from this repo
         for block_id in shared_block_ids:
             ws.store.attach_block(agent.id, block_id)
         for tool in wanted:

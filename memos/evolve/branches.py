@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from memos.errors import InvalidInput
-from memos.tools.repo import MEMOS_TRAILER, SOURCE_SUFFIXES, ToolRepo
+from memos.tools.repo import MEMOS_TRAILER, ToolRepo
 
 EVOLUTION_TRAILER = "Memos-Evolution"
 BRANCH_PREFIX = "evolve/"
@@ -50,11 +50,6 @@ def branch_head(repo: ToolRepo, branch: str) -> str | None:
     return heads.get(branch)
 
 
-def files_at(repo: ToolRepo, commit: str) -> dict[str, str]:
-    """The source files of a commit, as the sandbox takes them (what `source_files` reads from disk)."""
-    return files_of_tree(repo, repo.git.commit(commit).tree.hexsha)
-
-
 def merged_tree(repo: ToolRepo, main: str, head: str) -> str | None:
     """The tree main would have after merging ``head`` (nothing is written to any branch or the
     checkout); None when they conflict."""
@@ -62,17 +57,6 @@ def merged_tree(repo: ToolRepo, main: str, head: str) -> str | None:
         return str(repo.git.git.merge_tree("--write-tree", main, head)).splitlines()[0].strip()
     except Exception:  # git exits 1 on a conflict
         return None
-
-
-def files_of_tree(repo: ToolRepo, tree_sha: str) -> dict[str, str]:
-    from git import Blob, Tree  # GitPython, imported on first use
-
-    tree = Tree(repo.git, bytes.fromhex(tree_sha), mode=Tree.tree_id << 12, path="")
-    files = {}
-    for item in tree.traverse():
-        if isinstance(item, Blob) and Path(item.path).suffix in SOURCE_SUFFIXES:
-            files[str(item.path)] = item.data_stream.read().decode("utf-8", errors="replace")
-    return files
 
 
 def changed_paths(repo: ToolRepo, base: str, head: str) -> list[str]:

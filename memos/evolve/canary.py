@@ -18,25 +18,25 @@ the process that started it.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from memos.core.workspace import Workspace
-from memos.errors import InvalidInput
+from memos.errors import DatabaseBusy, InvalidInput
 from memos.evolve import branches
 from memos.evolve.memory import evolve_log, remember, summary_text
 from memos.evolve.merge import merge_evolution
 from memos.evolve.monitor import Health, MonitorSettings, assess
 from memos.store.base import Agent, CanaryVersion, Evolution
 from memos.tools.repo import ToolRepo, tool_repo
+from memos.tools.shared_code import changing
 
 DECISION_LOCK_SECONDS = 60.0
 
@@ -53,7 +53,7 @@ def canaried_tools(repo: ToolRepo, base: str, head: str) -> list[str]:
     """Tools the change rewrites that exist on both sides (a new tool has no old version to compare)."""
     from memos.evolve.checks import changed_tools
 
-    old, new = set(branches.files_at(repo, base)), set(branches.files_at(repo, head))
+    old, new = set(repo.files_at(base)), set(repo.files_at(head))
     return [t for t in changed_tools(branches.changed_paths(repo, base, head))
             if f"{t}.py" in old and f"{t}.py" in new]
 
@@ -95,22 +95,14 @@ def health(ws: Workspace, evolution: Evolution, now: datetime | None = None) -> 
 
 @contextmanager
 def _decision_lock(ws: Workspace) -> Iterator[None]:
-    """One decision at a time across processes (the row is re-read under it)."""
-    fd = os.open(ws.home.root / "evolve-decide.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        deadline = time.monotonic() + DECISION_LOCK_SECONDS
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise InvalidInput("another process has been deciding an evolution for a minute",
-                                       "try again; see `memos evolve status`") from None
-                time.sleep(0.05)
+    """One decision at a time across processes and machines (the row is re-read under it)."""
+    with ExitStack() as held:
+        try:
+            held.enter_context(ws.store.cluster_lock("evolve-decide", DECISION_LOCK_SECONDS))
+        except DatabaseBusy:
+            raise InvalidInput("another process has been deciding an evolution for a minute",
+                               "try again; see `memos evolve status`") from None
         yield
-    finally:
-        os.close(fd)
 
 
 def _ended(evolution: Evolution, figures: Health | None) -> dict[str, Any]:
@@ -129,7 +121,8 @@ def promote(ws: Workspace, evolution: Evolution, *, decided_by: str, why: str,
         if current.status != "canary":
             raise InvalidInput(f"evolution {current.id} is {current.status}, not a canary", "see `memos evolve status`")
         agent = ws.store.get_agent(current.agent_id)
-        merged = merge_evolution(tool_repo(ws, agent), current)
+        with changing(ws, agent) as repo:
+            merged = merge_evolution(repo, current)
         ws.store.set_meta(f"evolution.{current.id}.merged", merged)
         promoted = ws.store.update_evolution(current.id, status="accepted", decided_by=decided_by,
                                              canary=_ended(current, figures), reason=why)
@@ -247,7 +240,7 @@ class Router:
             if key not in self._files:
                 assert evolution.head_commit
                 tree = branches.merged_tree(self.repo, main, evolution.head_commit) if main else None
-                self._files[key] = None if tree is None else branches.files_of_tree(self.repo, tree)
+                self._files[key] = None if tree is None else self.repo.files_of_tree(tree)
             return self._files[key]
 
 

@@ -29,6 +29,7 @@ from memos.store.base import Agent, Evolution, EvolutionChanges
 from memos.tools.custom import sandbox_limits, tool_repo
 from memos.tools.repo import ToolRepo
 from memos.tools.sandbox import Sandbox
+from memos.tools.shared_code import changing
 
 
 @dataclass
@@ -61,7 +62,7 @@ def run_checks(ws: Workspace, agent: Agent, repo: ToolRepo, base: str, head: str
     """Staged, cheapest first, stopping at the first stage that fails: (1) the changed files load
     and the repo's tests pass; (2) shadow replay of a sample of recorded calls (errors first,
     then the most recent); (3) the full replay, only when the sample showed no regression."""
-    old_files, new_files = branches.files_at(repo, base), branches.files_at(repo, head)
+    old_files, new_files = repo.files_at(base), repo.files_at(head)
     tools = changed_tools(branches.changed_paths(repo, base, head))
     sample_size, full_size = int(ws.config.get("evolve.replay.sample")), int(ws.config.get("evolve.replay.full"))
     sandbox = Sandbox(sandbox_limits(ws))
@@ -135,7 +136,8 @@ def accept(ws: Workspace, evolution: Evolution, *, decided_by: str = "user", why
 
 def _merge(ws: Workspace, evolution: Evolution, *, decided_by: str, why: str) -> Evolution:
     agent = ws.store.get_agent(evolution.agent_id)
-    merged = merge_evolution(tool_repo(ws, agent), evolution)
+    with changing(ws, agent) as repo:
+        merged = merge_evolution(repo, evolution)
     accepted = ws.store.update_evolution(evolution.id, status="accepted", decided_by=decided_by, reason=why)
     ws.store.set_meta(f"evolution.{evolution.id}.merged", merged)
     _refresh_attached(ws, agent)
@@ -198,9 +200,19 @@ def rollback(ws: Workspace, evolution: Evolution, *, decided_by: str = "user") -
     if evolution.status != "accepted":
         raise InvalidInput(f"evolution {evolution.id} is {evolution.status}", "only an accepted one can be rolled back")
     agent = ws.store.get_agent(evolution.agent_id)
-    repo = tool_repo(ws, agent)
-    branches.refuse_unless_clean(repo, "roll back")
     merged = ws.store.get_meta(f"evolution.{evolution.id}.merged") or evolution.head_commit
+    with changing(ws, agent) as repo:
+        _revert(repo, evolution, merged)
+    rolled = ws.store.update_evolution(evolution.id, status="rolled_back", decided_by=decided_by,
+                                       reason=f"rolled back by {decided_by}")
+    _refresh_attached(ws, agent)
+    remember(ws, agent, summary_text(rolled, "rolled back", f"rolled back by {decided_by}"))
+    return rolled
+
+
+def _revert(repo: ToolRepo, evolution: Evolution, merged: str | None) -> None:
+    """Undo an accepted evolution's merge (commit ``merged``) in the tool repo with a new commit."""
+    branches.refuse_unless_clean(repo, "roll back")
     base, head = evolution.base_commit, evolution.head_commit
     if not merged or not base or not head:
         raise InvalidInput(f"evolution {evolution.id} has no recorded merge to undo")
@@ -217,8 +229,3 @@ def rollback(ws: Workspace, evolution: Evolution, *, decided_by: str = "user") -
                            "undo them first, or edit the tools by hand")
     repo.commit_all(f"Roll back evolution: {evolution.title}",
                     trailers={branches.EVOLUTION_TRAILER: evolution.id, "Memos-Rollback-Of": merged})
-    rolled = ws.store.update_evolution(evolution.id, status="rolled_back", decided_by=decided_by,
-                                       reason=f"rolled back by {decided_by}")
-    _refresh_attached(ws, agent)
-    remember(ws, agent, summary_text(rolled, "rolled back", f"rolled back by {decided_by}"))
-    return rolled

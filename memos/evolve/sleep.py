@@ -14,17 +14,15 @@ already reached main (killed right after the merge) as accepted.
 
 from __future__ import annotations
 
-import fcntl
-import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from memos.core.llm import LLM
 from memos.core.workspace import Workspace
-from memos.errors import MemosError
+from memos.errors import DatabaseBusy, MemosError
 from memos.evolve import branches, proposals, review
 from memos.evolve.budget import BudgetedLLM, BudgetReached
 from memos.evolve.consolidate import consolidate
@@ -33,6 +31,7 @@ from memos.evolve.utility import score
 from memos.store.base import ALL_CONVERSATIONS, Agent, Evolution, EvolutionStatus, Message
 from memos.tools.custom import tool_repo
 from memos.tools.repo import ToolRepo
+from memos.tools.shared_code import changing
 
 # Exit codes of `memos evolve --sleep` (documented in the README).
 EXIT_NOTHING, EXIT_ERROR, EXIT_CHANGED, EXIT_PENDING, EXIT_BUSY = 0, 1, 10, 11, 12
@@ -78,19 +77,16 @@ class PassReport:
 
 @contextmanager
 def pass_lock(ws: Workspace) -> Iterator[None]:
-    path = ws.home.root / "evolve.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
+    """One pass at a time for the whole store: on PostgreSQL across every machine, held by the
+    pass's own database session, so a pass whose machine died lets go with it (and only then
+    does the next pass recover what it left)."""
+    with ExitStack() as held:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            held.enter_context(ws.store.cluster_lock("evolve-pass", 0))
+        except DatabaseBusy:
             raise AlreadyRunning("another `memos evolve --sleep` pass is running",
                                  "this one exits; the next cron run will do the work") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
         yield
-    finally:
-        os.close(fd)
 
 
 # -- recovery ------------------------------------------------------------------------------
@@ -182,7 +178,8 @@ def _agent_pass(ws: Workspace, agent: Agent, policy: str, dry_run: bool, outcome
                           + (f", {len(leftovers)} interrupted evolution(s) to clean up" if leftovers else "")
                           + ("" if policy != "off" else "; proposals are off"))
         return
-    outcome.recovered = recover(ws, agent, repo)
+    with changing(ws, agent) as repo:  # what recovery removes goes for every replica
+        outcome.recovered = recover(ws, agent, repo)
     outcome.recovered += review.settle_canaries(ws, agent)
     budget = BudgetedLLM(LLM(ws.config), int(ws.config.get("evolve.budget.tokens")), ws.store, agent.id)
     try:
@@ -243,14 +240,16 @@ def _evolve(ws: Workspace, agent: Agent, repo: ToolRepo, problems: list[str], re
     branch = proposals.branch_name(proposal.title, evolution.id)
     evolution = ws.store.update_evolution(evolution.id, branch=branch, title=proposal.title,
                                           rationale=proposal.rationale, usage=budget.usage())
-    worktree = branches.start_worktree(repo, branch, base or "HEAD", evolution.id)
-    try:
-        proposals.write(worktree, proposal)
-        head = worktree.commit_all(proposal.title, trailers={branches.EVOLUTION_TRAILER: evolution.id})
-    finally:
-        branches.remove_worktree(repo, evolution.id)
+    with changing(ws, agent):  # the branch and its commit, published for every replica
+        worktree = branches.start_worktree(repo, branch, base or "HEAD", evolution.id)
+        try:
+            proposals.write(worktree, proposal)
+            head = worktree.commit_all(proposal.title, trailers={branches.EVOLUTION_TRAILER: evolution.id})
+        finally:
+            branches.remove_worktree(repo, evolution.id)
+        if head is None:
+            branches.delete_branch(repo, branch)
     if head is None:
-        branches.delete_branch(repo, branch)
         ws.store.update_evolution(evolution.id, status="no_change", decided_by="sleep")
         outcome.status = "no_change"
         return

@@ -8,7 +8,7 @@ called inside ``with store.transaction():`` join that transaction instead.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -807,6 +807,30 @@ class Store(abc.ABC):
         """One more turn of the manager: whether the group's agents are due now and, if so, the
         message id processed up to before (the new mark is ``last_message_id``). Atomic, so two
         processes never both run the same turns."""
+
+    # -- what several machines share (PostgreSQL) ----------------------------------------
+    # True where processes on other machines use this store: then an agent's tool code lives in
+    # the database (memos/tools/shared_code.py), not only in a home's git repository.
+    shares_tool_code: bool = False
+
+    @abc.abstractmethod
+    def cluster_lock(self, name: str, timeout: float) -> AbstractContextManager[None]:
+        """Hold ``name`` exclusively against every process using this store, on any machine,
+        waiting up to ``timeout`` seconds (then `DatabaseBusy`). Let go when
+        the block ends, or when the holding process dies."""
+
+    @abc.abstractmethod
+    def tool_code_refs(self, agent_id: str) -> dict[str, str]:
+        """The agent's tool code branches in the store: {branch: commit}."""
+
+    @abc.abstractmethod
+    def tool_code_packs(self, agent_id: str, after: int = 0) -> list[tuple[int, bytes]]:
+        """The git packs of the agent's tool code added after sequence number ``after``, in order."""
+
+    @abc.abstractmethod
+    def publish_tool_code(self, agent_id: str, pack: bytes | None, expected: Mapping[str, str | None],
+                          refs: Mapping[str, str | None]) -> int | None:
+        """Add a pack and move branches at once, if they still are where ``expected`` says."""
 
     # -- turns, runs, steps, tool calls ---------------------------------------------
     @abc.abstractmethod

@@ -8,6 +8,7 @@ warning, until the file is fixed; the other tools are not affected.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -20,8 +21,9 @@ from memos.evolve.canary import Route, Router
 from memos.store import ids
 from memos.store.base import Agent, CanaryCall, CanaryOutcome, NewTool
 from memos.tools.registry import ToolSpec
-from memos.tools.repo import tool_repo
+from memos.tools.repo import tool_names_in, tool_repo
 from memos.tools.sandbox import Limits, Sandbox, SandboxResult
+from memos.tools.shared_code import current, main_in_store
 
 
 class ToolFailed(MemosError):
@@ -59,11 +61,21 @@ def sandbox_limits(ws: Workspace) -> Limits:
                   memory_bytes=int(config.get("sandbox.memory_mb")) << 20, output_bytes=output)
 
 
+FOLLOW_INTERVAL = 1.0  # seconds between a long session's looks at the shared store's tool code
+
+
 class AgentTools:
-    def __init__(self, ws: Workspace, agent: Agent, sandbox: Sandbox | None = None) -> None:
+    """``pinned``: the code that serves turns. On a store several machines share that is the
+    commit the store records as main (a person's uncommitted edits in this home's copy do not
+    run); else, and when not pinned (what `memos tools` checks before it commits), the working tree."""
+
+    def __init__(self, ws: Workspace, agent: Agent, sandbox: Sandbox | None = None, *, pinned: bool = False) -> None:
         self.ws = ws
         self.agent = agent
+        self.pinned = pinned and ws.store.shares_tool_code
         self.repo = tool_repo(ws, agent)
+        self.loaded_main: str | None = None  # pinned: the store's main that the loaded tools come from
+        self._followed_at = 0.0
         self.sandbox = sandbox or Sandbox(sandbox_limits(ws))
         self.tools: dict[str, LoadedTool] = {}
         self.problems: list[LoadProblem] = []
@@ -78,9 +90,15 @@ class AgentTools:
     # -- loading ---------------------------------------------------------------------
     def load(self) -> list[str]:
         """(Re)load every tool from the working tree; returns warnings for the front end."""
-        files = self.repo.source_files()
-        names = self.repo.tool_names()
-        commit = self.repo.head() if not self.repo.changes() else None
+        if self.pinned:
+            self.repo, commit = current(self.ws, self.agent)
+            files = self.repo.files_at(commit) if commit else {}
+            names = tool_names_in(files)
+            self.loaded_main, self._followed_at = commit, time.monotonic()
+        else:
+            files = self.repo.source_files()
+            names = self.repo.tool_names()
+            commit = self.repo.head() if not self.repo.changes() else None
         result = self.sandbox.describe(files, names) if names else SandboxResult(True, {"tools": [], "problems": []})
         if not result.ok:
             return [f"could not load the tools of {self.agent.name}: {result.message}"]
@@ -104,6 +122,8 @@ class AgentTools:
         """Keep the stored schemas of attached tools in step with the code (the server lists them)."""
         for record in self.ws.store.list_agent_tools(self.agent.id):
             tool = self.tools.get(record.name)
+            if tool is not None and tool.commit is None and self.ws.store.shares_tool_code:
+                continue  # uncommitted edits in one home: the record describes what every replica runs
             if tool is not None and (record.json_schema != tool.schema() or record.repo_commit != tool.commit):
                 self.ws.store.attach_tool(self.agent.id, self.new_tool(tool))
 
@@ -132,6 +152,7 @@ class AgentTools:
         from memos.mcp_tools.tools import is_mcp
         from memos.mcp_tools.tools import specs as mcp_specs
 
+        self._follow_store()
         records = self.ws.store.list_agent_tools(self.agent.id)
         names = [r.name for r in records] if attached is None else attached
         limits = {r.name: r.return_char_limit for r in records}
@@ -140,6 +161,15 @@ class AgentTools:
                                   limits.get(name)) for name in names if (tool := self.tools.get(name)) is not None}
         remote = [r for r in records if is_mcp(r) and r.name in names]
         return {**own, **(mcp_specs(self.ws, remote) if remote else {})}
+
+    def _follow_store(self) -> None:
+        """Pinned in a long session: reload when another replica (or process) moved main, looking
+        at most once a FOLLOW_INTERVAL."""
+        if not self.pinned or time.monotonic() - self._followed_at < FOLLOW_INTERVAL:
+            return
+        self._followed_at = time.monotonic()
+        if main_in_store(self.ws, self.agent) != self.loaded_main:
+            self.load()
 
     def _caller(self, tool: LoadedTool) -> Callable[..., Any]:
         def call(ctx: Any, **arguments: Any) -> Any:
@@ -227,5 +257,5 @@ def custom_tools_for(ws: Workspace, agent: Agent, *, always: bool = False,
     """The agent's custom tools, loaded; None when it has none attached (unless ``always``, for watching)."""
     if not always and not ws.store.list_agent_tools(agent.id):
         return None, []
-    tools = AgentTools(ws, agent, Sandbox(sandbox_limits(ws), warm=warm))
+    tools = AgentTools(ws, agent, Sandbox(sandbox_limits(ws), warm=warm), pinned=True)
     return tools, tools.load()

@@ -123,17 +123,24 @@ def find(ws: Workspace, tool_id: str) -> ToolRecord:
 
 def attach(ws: Workspace, agent: Agent, record: ToolRecord) -> None:
     """Give the agent this tool: its code goes into the agent's repo, then it is attached."""
-    from memos.tools.manage import ToolBroken, import_tool, open_tools
+    from memos.tools.shared_code import changing
 
     if record.name in {t.name for t in ws.store.list_agent_tools(agent.id)}:
         return
     if not record.source_code:
         raise NotFound(f"tool {record.name} has no source to copy", "create it again with its source code")
+    with changing(ws, agent):
+        _copy_into_repo(ws, agent, record, record.source_code)
+
+
+def _copy_into_repo(ws: Workspace, agent: Agent, record: ToolRecord, source_code: str) -> None:
+    from memos.tools.manage import ToolBroken, import_tool, open_tools
+
     tools = open_tools(ws, agent)
     try:
         existing = tools.repo.tool_file(record.name)
         if existing.exists():
-            if existing.read_text() != record.source_code:
+            if existing.read_text() != source_code:
                 raise InvalidInput(f"agent '{agent.name}' already has a different tool named {record.name}",
                                    "rename one of them")
             tools.load()
@@ -142,7 +149,7 @@ def attach(ws: Workspace, agent: Agent, record: ToolRecord) -> None:
             return
         with tempfile.TemporaryDirectory(prefix="memos-tool-") as tmp:
             source = Path(tmp) / f"{record.name}.py"
-            source.write_text(record.source_code)
+            source.write_text(source_code)
             try:
                 import_tool(tools, source, record.name)
             except ToolBroken:

@@ -15,6 +15,7 @@ from memos.tools.custom import AgentTools, LoadedTool, LoadProblem
 from memos.tools.registry import ToolSpec, check_arguments
 from memos.tools.repo import check_tool_name
 from memos.tools.sandbox import SandboxResult
+from memos.tools.shared_code import changing
 
 
 class ToolBroken(MemosError):
@@ -105,8 +106,9 @@ def _check_loads(tools: AgentTools, name: str) -> LoadedTool:
 
 
 def new_tool(tools: AgentTools, name: str, description: str, *, attach: bool = True) -> LoadedTool:
-    tools.repo.new_tool(check_tool_name(name), description)
-    tools.repo.commit_all(f"Add tool {name}")
+    with changing(tools.ws, tools.agent):
+        tools.repo.new_tool(check_tool_name(name), description)
+        tools.repo.commit_all(f"Add tool {name}")
     tool = _check_loads(tools, name)
     if attach:
         tools.attach(name)
@@ -114,14 +116,15 @@ def new_tool(tools: AgentTools, name: str, description: str, *, attach: bool = T
 
 
 def import_tool(tools: AgentTools, source: Path, name: str | None = None, *, attach: bool = True) -> LoadedTool:
-    target = tools.repo.import_file(source, name)
-    tools.load()
-    problem = _problem(tools, target.stem)
-    if problem is not None:
-        target.unlink()
-        raise ToolBroken(f"{source} does not load as a tool: {problem}".replace(f"{target.stem}.py:", f"{source}:"),
-                         f"it needs a function named {target.stem} with type hints and a docstring")
-    tools.repo.commit_all(f"Import tool {target.stem} from {source.name}")
+    with changing(tools.ws, tools.agent):
+        target = tools.repo.import_file(source, name)
+        tools.load()
+        problem = _problem(tools, target.stem)
+        if problem is not None:
+            target.unlink()
+            raise ToolBroken(f"{source} does not load as a tool: {problem}".replace(f"{target.stem}.py:", f"{source}:"),
+                             f"it needs a function named {target.stem} with type hints and a docstring")
+        tools.repo.commit_all(f"Import tool {target.stem} from {source.name}")
     tools.load()
     if attach:
         tools.attach(target.stem)
@@ -130,31 +133,34 @@ def import_tool(tools: AgentTools, source: Path, name: str | None = None, *, att
 
 def after_edit(tools: AgentTools, name: str) -> str | None:
     """Commit an edited tool if it still loads; a broken edit is left uncommitted and reported."""
-    tool = _check_loads(tools, name)
-    commit = tools.repo.commit_all(f"Edit tool {name}")
+    with changing(tools.ws, tools.agent):
+        tool = _check_loads(tools, name)
+        commit = tools.repo.commit_all(f"Edit tool {name}")
     if commit and tool.name in tools.attached_names():
         tools.load()
     return commit
 
 
 def remove_tool(tools: AgentTools, name: str) -> None:
-    tools.repo.remove_tool(name)
-    tools.detach(name)
-    tools.repo.commit_all(f"Remove tool {name}")
+    with changing(tools.ws, tools.agent):
+        tools.repo.remove_tool(name)
+        tools.detach(name)
+        tools.repo.commit_all(f"Remove tool {name}")
     tools.load()
 
 
 def commit_changes(tools: AgentTools, message: str | None) -> tuple[str | None, list[str]]:
     """Commit what was changed by hand; returns (commit, tools newly attached)."""
-    changes = tools.repo.changes()
-    if not changes:
-        return None, []
-    tools.load()
-    broken = [p for p in tools.problems if any(c.path == p.file for c in changes)]
-    if broken:
-        raise ToolBroken(f"not committed: {broken[0]}", "fix the file first (the last good version stays in use)")
-    summary = message or "Update tools by hand: " + ", ".join(c.path for c in changes[:5])
-    commit = tools.repo.commit_all(summary)
+    with changing(tools.ws, tools.agent):
+        changes = tools.repo.changes()
+        if not changes:
+            return None, []
+        tools.load()
+        broken = [p for p in tools.problems if any(c.path == p.file for c in changes)]
+        if broken:
+            raise ToolBroken(f"not committed: {broken[0]}", "fix the file first (the last good version stays in use)")
+        summary = message or "Update tools by hand: " + ", ".join(c.path for c in changes[:5])
+        commit = tools.repo.commit_all(summary)
     attached = set(tools.attached_names())
     added = [c.path.removesuffix(".py") for c in changes
              if c.status in ("untracked", "added") and c.path.removesuffix(".py") in tools.tools]
@@ -200,7 +206,8 @@ def run_now(ws: Workspace, agent: Agent, name: str, arguments: dict[str, Any]) -
     spec = builtin_specs().get(name)
     if spec is not None:
         return _run_spec(spec, ToolContext(ws.store, agent, actor="agent"), arguments)
-    tools = open_tools(ws, agent)
+    tools = AgentTools(ws, agent, pinned=True)  # the code turns run: the store's, on a shared store
+    tools.load()
     try:
         if name not in tools.attached_names():
             raise NotFound(f"agent '{agent.name}' has no tool named '{name}' attached", "attach it first")

@@ -20,6 +20,7 @@ import keyword
 import re
 import shutil
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -174,8 +175,21 @@ class ToolRepo:
         return self.path / "tests" / f"test_{name}.py"
 
     def tool_names(self) -> list[str]:
-        return sorted(p.stem for p in self.path.glob("*.py")
-                      if not p.name.startswith("_") and TOOL_NAME.match(p.stem) and not keyword.iskeyword(p.stem))
+        return tool_names_in(p.name for p in self.path.glob("*.py"))
+
+    def files_at(self, commit: str) -> dict[str, str]:
+        """The source files of a commit, as the sandbox takes them (what `source_files` reads from disk)."""
+        return self.files_of_tree(self.git.commit(commit).tree.hexsha)
+
+    def files_of_tree(self, tree_sha: str) -> dict[str, str]:
+        from git import Blob, Tree  # GitPython, imported on first use
+
+        tree = Tree(self.git, bytes.fromhex(tree_sha), mode=Tree.tree_id << 12, path="")
+        files = {}
+        for item in tree.traverse():
+            if isinstance(item, Blob) and Path(item.path).suffix in SOURCE_SUFFIXES:
+                files[str(item.path)] = item.data_stream.read().decode("utf-8", errors="replace")
+        return files
 
     def source_files(self, root: Path | None = None) -> dict[str, str]:
         """Every text file of the tree (not .git) as {relative path: text}: what the sandbox receives."""
@@ -228,6 +242,15 @@ class ToolRepo:
         return removed
 
 
+def tool_names_in(paths: Iterable[str]) -> list[str]:
+    """The tools among a repo's file paths: top-level ``<name>.py`` not starting with ``_``."""
+    stems = (p[:-3] for p in paths if p.endswith(".py") and "/" not in p and not p.startswith("_"))
+    return sorted(s for s in stems if TOOL_NAME.match(s) and not keyword.iskeyword(s))
+
+
 def tool_repo(ws: Workspace, agent: Agent) -> ToolRepo:
-    """The agent's tool repo, created on first use."""
-    return ToolRepo.ensure(ws.home.tools_dir_of(agent), agent.name)
+    """The agent's tool repo, created on first use; on a store several machines share, first
+    brought up to the version the store holds (tools/shared_code.py)."""
+    from memos.tools.shared_code import synced
+
+    return synced(ws, agent)

@@ -8,11 +8,13 @@ beside the file (vector_index.py) and the text index beside it (text_index.py).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from functools import cache, cached_property
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, cast
 
+from memos.store.clusterlock import file_lock, lock_file_name
 from memos.store.duckdb.arrow_insert import insert_from_arrow
 from memos.store.duckdb.connection import Connections
 from memos.store.sql.store import SQLStore
@@ -108,6 +110,9 @@ class DuckDBStore(SQLStore):
     def _delete_agent_extras(self, con: Any, agent_id: str) -> None:
         self._db.after_commit(lambda: self._vectors.drop(agent_id))
         self._db.after_commit(lambda: self._texts.drop(agent_id))
+
+    def cluster_lock(self, name: str, timeout: float) -> AbstractContextManager[None]:
+        return file_lock(self.path.with_name(self.path.name + ".locks") / lock_file_name(name), name, timeout)
 
     def turn_lock(self, agent_id: str, conversation: str | None = None) -> FileTurnLock:
         name = f"{agent_id}.lock" if conversation is None else f"{agent_id}.{conversation}.lock"

@@ -27,6 +27,21 @@ from memos.store.sessions import ActiveSession, ConnectionMemo, ThreadSessions, 
 
 _NAMED = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 POOL_SIZE = 16  # connections one process may hold at once (the API server's worker threads)
+# A machine that vanishes (a frozen VM, a cut cable) leaves its TCP sessions open on the server,
+# and with them its locks, for as long as the kernel's default keepalive (two hours): these end
+# them within ~30 s. Unix-socket connections ignore them (a local peer's death is seen at once).
+KEEPALIVES: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+              "tcp_user_timeout": 30_000}
+
+
+def connect(url: str, role: str = "", **options: Any) -> Any:
+    """A connection of its own (not from the pool), autocommit, named as this process's."""
+    import psycopg
+
+    from memos.store.replica import session_label
+
+    return psycopg.connect(url, autocommit=True, application_name=session_label(role), connect_timeout=10,
+                           **KEEPALIVES, **options)
 
 
 @lru_cache(maxsize=1024)
@@ -102,11 +117,14 @@ class PgConnections(ThreadSessions):
 
                 # One plain connection first: a pool would hide why the server cannot be reached.
                 try:
-                    psycopg.connect(self.url, connect_timeout=10).close()
+                    connect(self.url).close()
                 except psycopg.Error as exc:
                     raise self.unavailable(exc) from None
+                from memos.store.replica import session_label
+
                 self._pool = ConnectionPool(self.url, min_size=1, max_size=POOL_SIZE, open=True,
-                                            kwargs={"autocommit": True, "connect_timeout": 10},
+                                            kwargs={"autocommit": True, "connect_timeout": 10,
+                                                    "application_name": session_label(), **KEEPALIVES},
                                             configure=_configure, name="memos")
                 # Closed at exit, or its worker threads complain as the interpreter shuts down.
                 atexit.register(self.close)

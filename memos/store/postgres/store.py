@@ -8,8 +8,10 @@ concurrent writers must take turns, and pgvector + full-text search (passages.py
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
+from memos.store.clusterlock import advisory_lock
 from memos.store.postgres.connection import PgConnections, redacted
 from memos.store.postgres.passages import PgPassagesMixin
 from memos.store.sql.store import SQLStore
@@ -24,6 +26,7 @@ def is_postgres_url(value: str) -> bool:
 
 class PostgresStore(PgPassagesMixin, SQLStore):
     dialect = "postgresql"
+    shares_tool_code = True  # replicas on other machines serve the same agents
 
     def __init__(self, url: str, *, lock_timeout: float | None = None) -> None:
         self.url = url
@@ -42,6 +45,9 @@ class PostgresStore(PgPassagesMixin, SQLStore):
         with con.raw.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
             for row in values:
                 copy.write_row(row)
+
+    def cluster_lock(self, name: str, timeout: float) -> AbstractContextManager[None]:
+        return advisory_lock(self.url, name, timeout)
 
     def turn_lock(self, agent_id: str, conversation: str | None = None) -> AdvisoryTurnLock:
         return AdvisoryTurnLock(self.url, f"memos:turn:{agent_id}" + (f":{conversation}" if conversation else ""))
