@@ -100,6 +100,11 @@ class ToolCodeMoved(MemosError):
     replica published first): nothing was written; read it again and redo the change."""
 
 
+class TurnLost(AgentBusy):
+    """This process's turn was taken over by another replica (this one had stopped answering,
+    its lease lapsed): what it still wanted to write for the turn was refused."""
+
+
 class StorageProblem(MemosError):
     """The disk is full, or memos's files are read-only. Transactions keep the store whole:
     what failed was not written at all."""

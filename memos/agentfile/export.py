@@ -72,7 +72,7 @@ def _tool_docs(ws: Workspace, agent: Agent, builtins: dict[str, Any], kept: list
     Letta tools memos kept aside, and (unused by the agent, as Letta lists a tool no agent has)
     the tools in its repo it does not have attached."""
     from memos.mcp_tools.tools import is_mcp, parse_address
-    from memos.tools.repo import tool_repo
+    from memos.tools.shared_code import tool_repo
 
     repo = tool_repo(ws, agent)
     docs: list[dict[str, Any]] = []

@@ -14,7 +14,9 @@ app = typer.Typer(help="Show and change settings.", no_args_is_help=True)
 
 @app.command("show")
 def show(json_out: JsonOpt = False) -> None:
-    """Every setting with its value, and which provider keys the environment has."""
+    """Every setting with its value and where it comes from, and which provider keys the
+    environment has. On a PostgreSQL store shared by several machines, most settings are the
+    cluster's (scope "cluster": kept in the database, the same on every replica)."""
     from memos.core.config import PROVIDER_KEY_VARIABLES, provider_key_status
 
     ws = workspace()
@@ -23,13 +25,15 @@ def show(json_out: JsonOpt = False) -> None:
     if json_out:
         output.emit_json({
             "path": str(ws.config.path),
-            "settings": {key: value for key, value, _, _ in items},
+            "settings": {item.key: item.value for item in items},
+            "sources": {item.key: {"source": item.source, "scope": item.scope} for item in items},
             "provider_keys": {p: {"variable": PROVIDER_KEY_VARIABLES[p], "set": s} for p, s in keys.items()},
         })
         return
-    output.table(["key", "value", "source", "about"], [
-        (key, "" if value is None else value, "config" if in_file else "default", about)
-        for key, value, about, in_file in items])
+    output.table(["key", "value", "source", "scope", "about"], [
+        (item.key, "" if item.value is None else item.value, item.source, item.scope, item.about) for item in items])
+    for line in ws.config.drift():
+        output.note(line)
     output.table(["provider", "key variable", "set"], [
         (p, PROVIDER_KEY_VARIABLES[p], "yes" if s else "no") for p, s in keys.items()])
 

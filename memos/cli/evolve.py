@@ -174,7 +174,7 @@ def show(evolution_id: IdArg, json_out: JsonOpt = False) -> None:
 def diff(evolution_id: IdArg, json_out: JsonOpt = False) -> None:
     """The change, as a git diff (highlighted on a terminal)."""
     from memos.evolve import branches
-    from memos.tools.custom import tool_repo
+    from memos.tools.shared_code import tool_repo
 
     ws = workspace()
     e = ws.store.get_evolution(evolution_id)

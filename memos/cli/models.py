@@ -12,7 +12,7 @@ def models(json_out: JsonOpt = False) -> None:
 
     ws = workspace()
     statuses = provider_statuses(ws.config)
-    aliases = {key.split(".", 1)[1]: value for key, value, _, _ in ws.config.items() if key.startswith("aliases.")}
+    aliases = ws.config.section("aliases")
     if json_out:
         output.emit_json({"providers": statuses, "aliases": aliases,
                           "default_model": ws.config.get("default_model")})

@@ -50,6 +50,8 @@ def serve(
     bound_port = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     output.note(f"memos API on http://{shown}:{bound_port} (docs at /docs)" + ("; bearer token required" if token else ""))
+    for line in ws.config.seed_cluster():  # this replica's settings where the cluster has none; drift said
+        output.warn(line)
     from memos.core.warm import warm_up_in_background
 
     warm_up_in_background(ws)  # the first archival request or reply need not wait for model loads

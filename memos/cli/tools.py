@@ -267,7 +267,7 @@ def import_(
 @app.command("log")
 def log(agent: AgentOpt = None, limit: Annotated[int, typer.Option(min=1)] = 20, json_out: JsonOpt = False) -> None:
     """Show the tool repo's history."""
-    from memos.tools.custom import tool_repo
+    from memos.tools.shared_code import tool_repo
 
     ws, resolved = agent_and_workspace(agent)
     entries = tool_repo(ws, resolved).log(limit)

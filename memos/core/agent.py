@@ -38,11 +38,12 @@ from memos.core.limits import DEFAULT_MAX_STEPS, TOOL_RETURN_LIMIT, check_messag
 from memos.core.llm import LLM, Completion, ContextTooLong
 from memos.core.rules import RuleState
 from memos.core.tokens import count_tokens, fits_within
-from memos.core.turns import recover, wait_for_turn
+from memos.core.turns import recover, wait_for_turn, watch_for_cancel
 from memos.core.workspace import Workspace
 from memos.errors import InvalidInput, MemosError, ProviderError
 from memos.store import ids
 from memos.store.base import Agent, Conversation, Message, NewMessage, Role, Run, StepRecord, ToolCallRecord
+from memos.store.turnlock import TurnLock
 from memos.tools.builtins import TERMINAL_TOOLS, ToolContext, builtin_specs
 from memos.tools.offered import offered_for
 from memos.tools.registry import FUNCTION_NAME, ToolSpec, check_arguments
@@ -159,6 +160,7 @@ class AgentRunner:
         self.turn_wait = turn_wait
         self.seen: dict[str, int] = {}  # block label -> version the agent has seen (compare-and-set edits)
         self._run_id: str | None = None  # the run under way (its summary calls are its steps too)
+        self._turn_lock: TurnLock | None = None  # held while a turn runs: its writes are fenced by it
         self.turn_started = 0.0
 
     @property
@@ -248,6 +250,7 @@ class AgentRunner:
     def _exclusive(self, turn: Callable[[], Events[None]]) -> Iterator[ev.Event]:
         lock = self.ws.store.turn_lock(self.agent.id, self.conversation_id)  # conversations run at once
         yield from wait_for_turn(lock, self.agent, self.turn_wait)
+        self._turn_lock = lock
         self.turn_started = time.monotonic()  # the turn's own time starts here, after any wait
         try:
             self.agent = self.ws.store.get_agent(self.agent.id)  # as it is now, after any wait
@@ -259,12 +262,23 @@ class AgentRunner:
                                  "interrupted (a process stopped mid-turn); they are marked interrupted")
             yield from turn()
         finally:
+            self._turn_lock = None
             lock.release()
+
+    @contextmanager
+    def _turn_write(self) -> Iterator[None]:
+        """One write of the turn, in a transaction that first checks the turn is still this
+        process's: where a hung process's turn can be taken over (a lease on PostgreSQL), what
+        the stale turn writes after the takeover is refused (TurnLost) instead of doubling it."""
+        with self.ws.store.transaction():
+            if self._turn_lock is not None:
+                self._turn_lock.fence()
+            yield
 
     def _send(self, text: str, cancel: threading.Event, notes: Sequence[str] = ()) -> Events[None]:
         self._refuse_if_pending()
         self.refresh_tools()
-        with self.ws.store.transaction():  # the message and its run start together
+        with self._turn_write():  # the message and its run start together
             run = self.ws.store.start_run(self.agent.id, conversation_id=self.conversation_id)
             self.ws.store.append_messages(self.agent.id, [
                 *(self._message("system", note, run_id=run.id) for note in notes),
@@ -277,7 +291,8 @@ class AgentRunner:
         pending = self._pending(call_ids)
         self.refresh_tools()
         state = RuleState(self.agent.tool_rules)
-        run = self.ws.store.start_run(self.agent.id, conversation_id=self.conversation_id)
+        with self._turn_write():
+            run = self.ws.store.start_run(self.agent.id, conversation_id=self.conversation_id)
         return (yield from self._run(run, cancel, state, first=lambda: self._run_approved(pending, state, run)))
 
     def _supply(self, returns: Mapping[str, tuple[str, str]], cancel: threading.Event) -> Events[None]:
@@ -288,7 +303,8 @@ class AgentRunner:
                                "answer every waiting call in one approval message")
         self.refresh_tools()
         state = RuleState(self.agent.tool_rules)
-        run = self.ws.store.start_run(self.agent.id, conversation_id=self.conversation_id)
+        with self._turn_write():
+            run = self.ws.store.start_run(self.agent.id, conversation_id=self.conversation_id)
 
         def supplied(call: ToolCallRecord) -> tuple[str, str, ToolContext | None]:
             status, text = returns[str(call.tool_call_id)]
@@ -308,7 +324,7 @@ class AgentRunner:
             state.record(call.name)
         if outcome is None:
             self._warm_for([call.name for call in pending])
-        with self.ws.store.transaction():
+        with self._turn_write():
             ends = False
             for call in pending:
                 result, status, ctx = (outcome(call) if outcome is not None else
@@ -331,10 +347,11 @@ class AgentRunner:
         pending = self._pending(call_ids)
         why = reason.strip() or "no reason given"
         result = f"Error: the user denied this tool call. Reason: {why}"
-        run = self.ws.store.start_run(self.agent.id, conversation_id=self.conversation_id)
+        with self._turn_write():
+            run = self.ws.store.start_run(self.agent.id, conversation_id=self.conversation_id)
 
         def deny_all() -> Events[StopReason | None]:
-            with self.ws.store.transaction():
+            with self._turn_write():
                 for call in pending:
                     self.ws.store.resolve_tool_call(call.id, status="denied", result=result, duration_ms=None,
                                                     message=self._message("tool", result, name=call.name,
@@ -366,9 +383,11 @@ class AgentRunner:
     # -- the loop ---------------------------------------------------------------------
     def _run(self, run: Run, cancel: threading.Event, state: RuleState,
              first: Callable[[], Events[StopReason | None]] | None = None) -> Events[None]:
+        stop_watching = watch_for_cancel(self.ws.store, run.id, cancel)
         try:
             yield from self._run_steps(run, cancel, state, first)
         finally:
+            stop_watching()
             self._run_id = None
 
     def _run_steps(self, run: Run, cancel: threading.Event, state: RuleState,
@@ -411,7 +430,8 @@ class AgentRunner:
     def _close(self, run_id: str, status: str, stop_reason: str) -> None:
         if not self._finished:
             try:
-                self.ws.store.finish_run(run_id, status, stop_reason)
+                with self._turn_write():
+                    self.ws.store.finish_run(run_id, status, stop_reason)
             finally:
                 self._finished = True
 
@@ -445,7 +465,7 @@ class AgentRunner:
                              if c.name == REPLY_TOOL), "")
             messages = [self._message("assistant", text)] if text else []
             reason: ev.StopReason = "cancelled" if completion.cancelled else "max_tokens_exceeded" if cut else "end_turn"
-            with self.ws.store.transaction():  # the last step and the end of its run, together
+            with self._turn_write():  # the last step and the end of its run, together
                 _, stored = self.ws.store.record_step(self.agent.id, self._timed(record), messages, [])
                 self._finish(run_id, reason)
             if text:
@@ -496,7 +516,7 @@ class AgentRunner:
         assistant = self._message("assistant", completion.content, tool_calls=[
             {"id": c.id, "name": storable(c.name), "arguments": storable(c.arguments)} for c in completion.tool_calls])
         stop: ev.StopReason | None = None
-        with store.transaction():
+        with self._turn_write():
             messages: list[NewMessage] = [assistant]
             records: list[ToolCallRecord] = []
             for item in plan:
@@ -545,7 +565,7 @@ class AgentRunner:
         run_id = self.ws.store.start_run(self.agent.id, conversation_id=self.conversation_id).id if own_run \
             else self._run_id
         assert run_id is not None
-        with self.ws.store.transaction():
+        with self._turn_write():
             self.ws.store.record_step(self.agent.id, StepRecord(
                 run_id, completion.model, completion.prompt_tokens, completion.completion_tokens, completion.cost_usd,
                 completion.latency_ms, "summary", cached_tokens=completion.cached_tokens,
@@ -564,7 +584,8 @@ class AgentRunner:
                 "raise it with `memos agents update --max-tokens N`")
 
     def _finish(self, run_id: str, reason: ev.StopReason) -> None:
-        self.ws.store.finish_run(run_id, "cancelled" if reason == "cancelled" else "completed", reason)
+        with self._turn_write():
+            self.ws.store.finish_run(run_id, "cancelled" if reason == "cancelled" else "completed", reason)
         self._finished = True
 
     def _warm_for(self, names: list[str]) -> None:
@@ -702,7 +723,7 @@ class AgentRunner:
         evicted = self._older_in_context(compiled) + compiled.history[:cut]
         previous = compiled.summary.content if compiled.summary else None
         text = yield from self._summarise(previous, evicted, window)
-        with store.transaction():
+        with self._turn_write():
             store.append_messages(self.agent.id, [replace(new_summary_message(text), conversation_id=self.conversation_id)])
             stale = [m.id for m in evicted] + ([compiled.summary.id] if compiled.summary else [])
             store.set_in_context(self.agent.id, stale, False)

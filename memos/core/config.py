@@ -8,11 +8,12 @@ shared or committed without leaking secrets.
 from __future__ import annotations
 
 import os
+import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from memos.errors import ConfigError
 
@@ -212,6 +213,26 @@ def _check_key(key: str) -> Setting:
     return setting
 
 
+# Settings that stay with each machine even where several share one store: how to find the store,
+# and a person's default agent. Every other setting (and model aliases, and MCP servers) is the
+# cluster's on PostgreSQL, so every replica judges, sandboxes and routes alike.
+LOCAL_KEYS = frozenset({"default_agent", "database_url"})
+CLUSTER_REFRESH_SECONDS = 2.0  # how stale a replica's view of the cluster's settings may be
+
+
+def is_cluster_key(key: str) -> bool:
+    return key not in LOCAL_KEYS
+
+
+class ClusterSettings(Protocol):
+    """Where the cluster's settings live (the store, on PostgreSQL)."""
+
+    def cluster_settings(self) -> dict[str, Any]: ...
+
+    def put_cluster_settings(self, values: dict[str, Any], *, only_missing: bool = False) -> None:
+        """Set these keys (a None value removes one); ``only_missing``: leave keys already set alone."""
+
+
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in data.items():
@@ -234,12 +255,73 @@ def _nest(flat: dict[str, Any]) -> dict[str, Any]:
     return nested
 
 
-class Config:
-    """Settings read from ``config.toml``; writes are atomic (temp file + rename)."""
+@dataclass(frozen=True)
+class Item:
+    key: str
+    value: Any
+    about: str
+    source: str  # default | config (this machine's config.toml) | cluster (the shared store)
+    scope: str  # local | cluster: where a change to it goes
 
-    def __init__(self, path: Path) -> None:
+
+class Config:
+    """Settings read from ``config.toml``; writes are atomic (temp file + rename).
+
+    With a cluster (``cluster`` returns the store several machines share, or None), every key
+    but LOCAL_KEYS is read from and written to the store instead: config.toml's value for such
+    a key only seeds the cluster when the cluster has none (`seed_cluster`)."""
+
+    def __init__(self, path: Path, cluster: Callable[[], ClusterSettings | None] | None = None) -> None:
         self.path = path
         self._values = self._read()
+        self._cluster_source = cluster
+        self._cluster_values: dict[str, Any] = {}
+        self._cluster_read_at = float("-inf")
+
+    # -- the cluster's settings -----------------------------------------------------
+    def cluster(self) -> ClusterSettings | None:
+        return self._cluster_source() if self._cluster_source is not None else None
+
+    def _from_cluster(self, cluster: ClusterSettings) -> dict[str, Any]:
+        now = time.monotonic()
+        if now - self._cluster_read_at >= CLUSTER_REFRESH_SECONDS:
+            self._cluster_values, self._cluster_read_at = cluster.cluster_settings(), now
+        return self._cluster_values
+
+    def _effective(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """Every set value, and where each came from."""
+        cluster = self.cluster()
+        if cluster is None:
+            return dict(self._values), dict.fromkeys(self._values, "config")
+        shared = self._from_cluster(cluster)
+        values = {k: v for k, v in self._values.items() if not is_cluster_key(k)}
+        sources = dict.fromkeys(values, "config")
+        values.update(shared)
+        sources.update(dict.fromkeys(shared, "cluster"))
+        return values, sources
+
+    def seed_cluster(self) -> list[str]:
+        """Put this machine's config.toml values into the cluster where it has none; returns a
+        line for each value here that the cluster overrides (a replica set up differently)."""
+        cluster = self.cluster()
+        if cluster is None:
+            return []
+        mine = {k: v for k, v in self._values.items() if is_cluster_key(k)}
+        if mine:
+            cluster.put_cluster_settings(mine, only_missing=True)
+            self._cluster_read_at = float("-inf")
+        return self.drift()
+
+    def drift(self) -> list[str]:
+        """A line for each value of this machine's config.toml that the cluster overrides."""
+        cluster = self.cluster()
+        if cluster is None:
+            return []
+        mine = {k: v for k, v in self._values.items() if is_cluster_key(k)}
+        shared = self._from_cluster(cluster)
+        return [f"config.toml sets {key} = {value!r}, but the cluster's value is {shared.get(key)!r}, which this "
+                f"replica uses (change it for every replica with `memos config set {key} ...`)"
+                for key, value in sorted(mine.items()) if shared.get(key) != value]
 
     def _read(self) -> dict[str, Any]:
         if not self.path.exists():
@@ -252,12 +334,19 @@ class Config:
                 f"{self.path} is not valid TOML: {exc}", "fix the file or delete it to start over"
             ) from None
 
+    def _shared(self, key: str) -> ClusterSettings | None:
+        """The cluster, when ``key`` is the cluster's to keep."""
+        return self.cluster() if is_cluster_key(key) else None
+
     def get(self, key: str) -> Any:
         setting = _check_key(key)
-        return self._values.get(key, setting.default)
+        cluster = self._shared(key)
+        values = self._from_cluster(cluster) if cluster is not None else self._values
+        return values.get(key, setting.default)
 
     def is_set(self, key: str) -> bool:
-        return key in self._values
+        cluster = self._shared(key)
+        return key in (self._from_cluster(cluster) if cluster is not None else self._values)
 
     def set(self, key: str, raw_value: str) -> Any:
         setting = _check_key(key)
@@ -265,29 +354,52 @@ class Config:
             value = setting.parse(raw_value)
         except ConfigError as exc:
             raise ConfigError(f"bad value for {key}: {exc.message}") from None
-        self._values[key] = value
-        self._write()
+        self._store_values({key: value})
         return value
 
     def unset(self, key: str) -> None:
         _check_key(key)
-        if self._values.pop(key, None) is not None:
+        self._store_values({key: None})
+
+    def _store_values(self, changes: dict[str, Any]) -> None:
+        """Set (None: remove) keys where they live: the cluster's in the store, the rest in config.toml."""
+        cluster = self.cluster()
+        shared = {k: v for k, v in changes.items() if cluster is not None and is_cluster_key(k)}
+        if shared:
+            assert cluster is not None
+            cluster.put_cluster_settings(shared)
+            self._cluster_read_at = float("-inf")
+        local = {k: v for k, v in changes.items() if k not in shared}
+        if any(v is not None or k in self._values for k, v in local.items()):
+            for key, value in local.items():
+                if value is None:
+                    self._values.pop(key, None)
+                else:
+                    self._values[key] = value
             self._write()
 
-    def items(self) -> list[tuple[str, Any, str, bool]]:
-        """(key, effective value, description, set in file) for every known key."""
-        rows = [(s.key, self._values.get(s.key, s.default), s.description, s.key in self._values) for s in SETTINGS.values()]
-        for key, value in sorted(self._values.items()):
+    def items(self) -> list[Item]:
+        """Every known key, and every key set, with its effective value and where it comes from."""
+        values, sources = self._effective()
+        cluster = self.cluster() is not None
+        def scope(key: str) -> str:
+            return "cluster" if cluster and is_cluster_key(key) else "local"
+
+        rows = [Item(s.key, values.get(s.key, s.default), s.description, sources.get(s.key, "default"), scope(s.key))
+                for s in SETTINGS.values()]
+        for key, value in sorted(values.items()):
             if key not in SETTINGS:
                 setting = _lookup_setting(key)
                 managed = MANAGED_TABLES.get(key.split(".", 1)[0])
-                rows.append((key, value, setting.description if setting else managed or "unknown key", True))
+                rows.append(Item(key, value, setting.description if setting else managed or "unknown key",
+                                 sources[key], scope(key)))
         return rows
 
     def section(self, prefix: str) -> dict[str, Any]:
         """The table at ``prefix`` (e.g. "mcp.servers"), nested as the file has it."""
         start = prefix + "."
-        return _nest({k[len(start):]: v for k, v in self._values.items() if k.startswith(start)})
+        values, _ = self._effective()
+        return _nest({k[len(start):]: v for k, v in values.items() if k.startswith(start)})
 
     def set_section(self, prefix: str, values: dict[str, Any] | None) -> None:
         """Replace the table at ``prefix`` (None removes it). For tables a command manages
@@ -295,9 +407,9 @@ class Config:
         if prefix.split(".", 1)[0] not in MANAGED_TABLES:
             raise ConfigError(f"'{prefix}' is not a table memos manages")
         start = prefix + "."
-        kept = {k: v for k, v in self._values.items() if not k.startswith(start) and k != prefix}
-        self._values = {**kept, **_flatten(values, start)} if values else kept
-        self._write()
+        current, _ = self._effective()
+        gone = {k: None for k in current if k.startswith(start) or k == prefix}
+        self._store_values({**gone, **(_flatten(values, start) if values else {})})
 
     def _write(self) -> None:
         import tomli_w

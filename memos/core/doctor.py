@@ -51,6 +51,11 @@ def examine(ws: Workspace, agents: list[Agent], *, repair: bool = True) -> Repor
     home.append(Finding("sandbox jails", "repaired" if swept else "ok",
                         f"removed {swept} left by killed processes" if swept else ""))
     home.extend(_embedding_model(ws, agents, repair))
+    if store.cluster:
+        home.extend(store.check_cluster(repair=repair))
+        drift = ws.config.drift()
+        home.append(Finding("settings", "problem" if drift else "ok", "; ".join(drift) if drift
+                            else "this replica uses the cluster's settings (config.toml agrees, or is silent)"))
     if read_only:
         home.append(Finding("home", "ok", f"{ws.home.root} is read-only: checked, nothing repaired"))
     return Report(home, [AgentReport(agent.name, _agent_findings(ws, agent, repair, read_only)) for agent in agents])
@@ -107,6 +112,10 @@ def _runs(ws: Workspace, agent: Agent, repair: bool, read_only: bool = False) ->
 def _tool_repo(ws: Workspace, agent: Agent) -> Finding:
     from memos.tools.repo import ToolRepo
 
+    if ws.store.cluster:
+        problem = _tool_code_in_store(ws, agent)
+        if problem:
+            return Finding("tool repo", "problem", problem)
     path = ws.home.tools_dir_of(agent)
     if not (path / ".git").exists():
         return Finding("tool repo", "problem", f"{path} is not a git repo (`memos tools list` makes a new one)")
@@ -116,3 +125,22 @@ def _tool_repo(ws: Workspace, agent: Agent) -> Finding:
                        f"uncommitted changes in {', '.join(dirty[:5])}: commit them (`memos tools commit`) or "
                        "discard them; evolution refuses a dirty repo")
     return Finding("tool repo", "ok")
+
+
+def _tool_code_in_store(ws: Workspace, agent: Agent) -> str | None:
+    """On a shared store: every branch the store names is in its packs (this home's copy syncs),
+    and every attached tool's recorded commit is one the store holds."""
+    from memos.errors import MemosError
+    from memos.tools.shared_code import current
+
+    try:
+        repo, _main = current(ws, agent)
+    except MemosError as exc:
+        return str(exc)
+    recorded = {t.name: t.repo_commit for t in ws.store.list_agent_tools(agent.id) if t.repo_commit}
+    known = set(repo.git.git.rev_list("--all").split()) if recorded else set()
+    missing = sorted(name for name, commit in recorded.items() if commit not in known)
+    if missing:
+        return (f"attached tool(s) {', '.join(missing)} record commits the store does not hold (written by a "
+                "replica whose repo was never shared): a turn reloads them from the store's main")
+    return None

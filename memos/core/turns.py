@@ -9,8 +9,9 @@ holder marks it interrupted and makes the log well-formed again.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from memos.core import events as ev
 from memos.errors import AgentBusy
@@ -20,6 +21,7 @@ from memos.store.turnlock import TurnLock
 NOTICE_AFTER = 1.0  # seconds of waiting before the front end is told (a Waiting event)
 POLL_MAX = 0.02  # seconds between tries at most: a turn takes milliseconds, the lock must not sit idle
 RECENT = 50  # messages read from the end of the log to find calls a killed turn left unanswered
+CANCEL_POLL = 0.5  # seconds between a running turn's looks at its run row for a cancel request
 
 
 def wait_for_turn(lock: TurnLock, agent: Agent, wait: float | None) -> Iterator[ev.Event]:
@@ -90,3 +92,21 @@ def reset_context(store: Store, agent: Agent, wait: float | None, conversation: 
         return store.clear_context(agent.id, conversation)
     finally:
         lock.release()
+
+
+def watch_for_cancel(store: Store, run_id: str, cancel: threading.Event) -> Callable[[], None]:
+    """Set ``cancel`` when someone asks this run to stop through the store (a cancel sent to any
+    replica, or from another process), looking every CANCEL_POLL seconds while the turn runs.
+    Returns the function that stops watching. A turn that ends sooner never reads the store."""
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(CANCEL_POLL) and not cancel.is_set():
+            try:
+                if store.cancel_requested(run_id):
+                    cancel.set()
+            except Exception:  # noqa: BLE001 - a store hiccup: look again next time
+                continue
+
+    threading.Thread(target=watch, name="memos-cancel-watch", daemon=True).start()
+    return done.set

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 
-from memos.core.config import Config
+from memos.core.config import ClusterSettings, Config
 from memos.core.home import Home, memos_home
 from memos.errors import InvalidInput, NotFound
 from memos.store.base import Agent, Store
@@ -17,7 +17,14 @@ class Workspace:
 
     @cached_property
     def config(self) -> Config:
-        return Config(self.home.config_file)
+        return Config(self.home.config_file, cluster=self._cluster_settings)
+
+    def _cluster_settings(self) -> ClusterSettings | None:
+        """The store, where several machines share it and so keep their settings in it; a DuckDB
+        home's settings are its config.toml (and this opens no store to say so)."""
+        if not self.database_url:
+            return None
+        return self.store if self.store.cluster else None
 
     @cached_property
     def database_url(self) -> str | None:

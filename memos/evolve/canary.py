@@ -35,8 +35,8 @@ from memos.evolve.memory import evolve_log, remember, summary_text
 from memos.evolve.merge import merge_evolution
 from memos.evolve.monitor import Health, MonitorSettings, assess
 from memos.store.base import Agent, CanaryVersion, Evolution
-from memos.tools.repo import ToolRepo, tool_repo
-from memos.tools.shared_code import changing
+from memos.tools.repo import ToolRepo
+from memos.tools.shared_code import changing, tool_repo
 
 DECISION_LOCK_SECONDS = 60.0
 

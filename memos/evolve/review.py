@@ -26,10 +26,10 @@ from memos.evolve.checks import (
 from memos.evolve.memory import remember, summary_text
 from memos.evolve.merge import merge_evolution
 from memos.store.base import Agent, Evolution, EvolutionChanges
-from memos.tools.custom import sandbox_limits, tool_repo
+from memos.tools.custom import sandbox_limits
 from memos.tools.repo import ToolRepo
 from memos.tools.sandbox import Sandbox
-from memos.tools.shared_code import changing
+from memos.tools.shared_code import changing, tool_repo
 
 
 @dataclass

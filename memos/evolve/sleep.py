@@ -29,9 +29,8 @@ from memos.evolve.consolidate import consolidate
 from memos.evolve.memory import evolve_log, remember, summary_text
 from memos.evolve.utility import score
 from memos.store.base import ALL_CONVERSATIONS, Agent, Evolution, EvolutionStatus, Message
-from memos.tools.custom import tool_repo
 from memos.tools.repo import ToolRepo
-from memos.tools.shared_code import changing
+from memos.tools.shared_code import changing, tool_repo
 
 # Exit codes of `memos evolve --sleep` (documented in the README).
 EXIT_NOTHING, EXIT_ERROR, EXIT_CHANGED, EXIT_PENDING, EXIT_BUSY = 0, 1, 10, 11, 12

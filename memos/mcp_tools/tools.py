@@ -52,7 +52,7 @@ def name_for(ws: Workspace, agent: Agent, server: str, tool: str) -> str:
     """The name the model calls the tool by: its own, as Letta gives it, unless a built-in, one of the
     agent's own tools or another server's tool has it (then mcp__SERVER__tool)."""
     from memos.tools.builtins import builtin_specs
-    from memos.tools.repo import tool_repo
+    from memos.tools.shared_code import tool_repo
 
     here = address(server, tool)
     taken = set(builtin_specs()) | set(tool_repo(ws, agent).tool_names()) | {

@@ -43,7 +43,7 @@ class Turns:
         self.ws = ws
         self._guard = threading.Lock()
         self._running: dict[tuple[str, str | None], set[threading.Event]] = {}
-        self.streams = RunStreams()  # background streamed turns, resumable (server/streams.py)
+        self.streams = RunStreams(ws.store)  # background streamed turns, resumable (server/streams.py)
 
     @contextmanager
     def _registered(self, agent_id: str, conversation: str | None, cancel: threading.Event) -> Iterator[None]:
@@ -57,13 +57,14 @@ class Turns:
 
     def cancel(self, agent_id: str, conversation: ConversationScope = ALL_CONVERSATIONS) -> int:
         """Ask the agent's running turns (in one conversation, or in all) to stop at their next
-        safe point; how many there were."""
+        safe point, whichever process or replica runs them; how many there were. This server's
+        own turns are told at once, the others within a second (core/turns.py watch_for_cancel)."""
         with self._guard:
             flags = [flag for (agent, where), running in self._running.items() for flag in running
                      if agent == agent_id and conversation in (ALL_CONVERSATIONS, where)]
         for flag in flags:
             flag.set()
-        return len(flags)
+        return max(len(flags), len(self.ws.store.request_cancel(agent_id, conversation)))
 
     def start_background(self, agent: Agent, request: TurnRequest) -> str:
         """Run the turn on a thread of its own (Letta's messages/async); returns its run's id once

@@ -577,6 +577,11 @@ class Store(abc.ABC):
         of a block made by a recorded tool call, search indexes in step with the rows."""
         return []
 
+    def check_cluster(self, *, repair: bool) -> list[Finding]:
+        """Where machines share the store: turn leases left by replicas that died (repaired) or
+        hang (a problem until the next turn takes over)."""
+        return []
+
     def backend_details(self) -> dict[str, Any]:
         """What `memos db info` shows beside the schema version: backend, location, indexes."""
         return {"backend": type(self).__name__}
@@ -810,14 +815,23 @@ class Store(abc.ABC):
 
     # -- what several machines share (PostgreSQL) ----------------------------------------
     # True where processes on other machines use this store: then an agent's tool code lives in
-    # the database (memos/tools/shared_code.py), not only in a home's git repository.
-    shares_tool_code: bool = False
+    # the database (memos/tools/shared_code.py), not only in a home's git repository, and so
+    # do the settings every machine must share (core/config.py).
+    cluster: bool = False
 
     @abc.abstractmethod
     def cluster_lock(self, name: str, timeout: float) -> AbstractContextManager[None]:
         """Hold ``name`` exclusively against every process using this store, on any machine,
         waiting up to ``timeout`` seconds (then `DatabaseBusy`). Let go when
         the block ends, or when the holding process dies."""
+
+    @abc.abstractmethod
+    def cluster_settings(self) -> dict[str, Any]:
+        """The settings every machine using this store shares (core/config.py says which)."""
+
+    @abc.abstractmethod
+    def put_cluster_settings(self, values: Mapping[str, Any], *, only_missing: bool = False) -> None:
+        """Set these settings for every machine (None removes one); ``only_missing``: keep those set."""
 
     @abc.abstractmethod
     def tool_code_refs(self, agent_id: str) -> dict[str, str]:
@@ -850,6 +864,31 @@ class Store(abc.ABC):
         """Mark the agent's runs still `running` (in one conversation, or in all) as `interrupted`
         (call it holding that conversation's turn lock, or for `sleep` the pass lock: then no live
         process runs them); returns their ids."""
+
+    @abc.abstractmethod
+    def request_cancel(self, agent_id: str, conversation: ConversationScope = ALL_CONVERSATIONS) -> list[str]:
+        """Ask the agent's running turns (in one conversation, or all) to stop, whichever process
+        runs them; returns their run ids."""
+
+    @abc.abstractmethod
+    def cancel_requested(self, run_id: str) -> bool:
+        """Whether someone asked this run to stop (the process running it polls)."""
+
+    @abc.abstractmethod
+    def add_run_chunks(self, run_id: str, chunks: Sequence[tuple[int, str]]) -> None:
+        """Keep SSE chunks of a background stream, numbered from 1 (a number already kept is skipped)."""
+
+    @abc.abstractmethod
+    def run_chunks(self, run_id: str, after: int = 0) -> list[tuple[int, str]]:
+        """A background stream's kept chunks numbered after ``after``, in order."""
+
+    @abc.abstractmethod
+    def streamed_runs(self, run_ids: Sequence[str]) -> set[str]:
+        """Which of these runs were streamed in the background (have chunks kept)."""
+
+    @abc.abstractmethod
+    def prune_run_chunks(self, keep_runs: int, keep_hours: float) -> None:
+        """Forget the chunks of all but the newest ``keep_runs`` streams, and of any older than ``keep_hours``."""
 
     @abc.abstractmethod
     def start_run(self, agent_id: str, actor: RunActor = "agent", conversation_id: str | None = None) -> Run: ...

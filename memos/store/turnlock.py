@@ -8,8 +8,14 @@ it: a killed process lets go at once, and the next holder recovers what it left.
 
 DuckDB: an ``flock`` on a file beside the database, holding the owner's pid.
 PostgreSQL: a session-level advisory lock on a connection of its own, whose
-``application_name`` names the owner's pid (so CLI and server on different
-machines exclude each other too). Both are fair: whoever waits goes before a newcomer.
+``application_name`` names the owner (so CLI and server on different machines
+exclude each other too), plus a lease: a row renewed by a heartbeat, with a
+fencing token. A holder that dies lets go at once (its session ends); one that
+hangs (SIGSTOP, a frozen VM) stops renewing, and once its lease has lapsed the
+next holder ends the hung process's sessions and takes the turn with a new
+token. Whatever the stale holder writes for the turn afterwards is refused
+(`fence`, checked inside each of the turn's write transactions). Both are fair:
+whoever waits goes before a newcomer.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from __future__ import annotations
 import fcntl
 import os
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 
 class TurnLock(Protocol):
@@ -26,6 +32,9 @@ class TurnLock(Protocol):
 
     def holder(self) -> str | None:
         """Who holds it now ('pid 123' or 'pid 123 on host'), when that can be told."""
+
+    def fence(self) -> None:
+        """Inside a write transaction of the turn: raise `TurnLost` if the turn is no longer ours."""
 
     def release(self) -> None: ...
 
@@ -91,99 +100,12 @@ class FileTurnLock:
             return None
         return f"pid {pid}" if pid else None
 
+    def fence(self) -> None:
+        """Nothing to check: an flock is held until its process lets go or dies."""
+
     def release(self) -> None:
         self._leave_line()
         if self._fd is not None:
             fd, self._fd = self._fd, None
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
-
-
-def _advisory_key(name: str) -> int:
-    """A stable signed 64-bit key for ``name`` (computed here so holder() can find it in pg_locks)."""
-    import hashlib
-
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-
-
-class AdvisoryTurnLock:
-    """A PostgreSQL session advisory lock, held on a connection of its own.
-
-    Fair in the same way as `FileTurnLock`: a waiter holds a shared advisory lock on a second
-    key, and a newcomer that finds it held waits too instead of taking the turn first. The
-    connection lives from the first try to `release`; closing it lets go of both locks, and
-    so does the server when the process dies."""
-
-    def __init__(self, url: str, name: str) -> None:
-        self.url = url
-        self.key = _advisory_key(name)
-        self.waiting_key = _advisory_key(name + ":waiting")
-        self._con: Any | None = None
-        self._in_line = False
-
-    def _connect(self, label: str) -> Any:
-        import psycopg
-
-        return psycopg.connect(self.url, autocommit=True, application_name=label[:63])
-
-    def _session(self) -> Any:
-        if self._con is None:
-            import socket
-
-            self._con = self._connect(f"memos turn pid {os.getpid()} on {socket.gethostname()}")
-        return self._con
-
-    def _others_waiting(self, con: Any) -> bool:
-        if con.execute("SELECT pg_try_advisory_lock(%s)", [self.waiting_key]).fetchone()[0]:
-            con.execute("SELECT pg_advisory_unlock(%s)", [self.waiting_key])
-            return False
-        return True
-
-    def _wait_in_line(self, con: Any) -> None:
-        if not self._in_line:
-            # Blocks only while a newcomer's probe holds the key exclusively, for microseconds.
-            con.execute("SELECT pg_advisory_lock_shared(%s)", [self.waiting_key])
-            self._in_line = True
-
-    def try_acquire(self) -> bool:
-        con = self._session()
-        try:
-            if not self._in_line and self._others_waiting(con):
-                self._wait_in_line(con)  # others were first
-                return False
-            if not con.execute("SELECT pg_try_advisory_lock(%s)", [self.key]).fetchone()[0]:
-                self._wait_in_line(con)
-                return False
-            if self._in_line:
-                con.execute("SELECT pg_advisory_unlock_shared(%s)", [self.waiting_key])
-                self._in_line = False
-            return True
-        except BaseException:
-            self.release()
-            raise
-
-    def holder(self) -> str | None:
-        unsigned = self.key & 0xFFFFFFFFFFFFFFFF
-        with self._connect("memos turn probe") as con:
-            row = con.execute(
-                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                "WHERE l.locktype = 'advisory' AND l.granted AND l.mode = 'ExclusiveLock' AND l.objsubid = 1 "
-                "AND l.classid = %s::bigint AND l.objid = %s::bigint",
-                [unsigned >> 32, unsigned & 0xFFFFFFFF]).fetchone()
-        if not row or not row[0]:
-            return None
-        return str(row[0]).removeprefix("memos turn ")
-
-    def release(self) -> None:
-        """Give the turn back, or leave the line, at once; then close the session."""
-        self._in_line = False
-        if self._con is not None:
-            con, self._con = self._con, None
-            try:
-                # Closing alone lets go only when the server's backend exits, a moment after
-                # close() returns; a turn handed over must be free when release() returns.
-                con.execute("SELECT pg_advisory_unlock_all()")
-            except Exception:  # a broken session: the server drops its locks with it
-                pass
-            finally:
-                con.close()

@@ -21,9 +21,9 @@ from memos.evolve.canary import Route, Router
 from memos.store import ids
 from memos.store.base import Agent, CanaryCall, CanaryOutcome, NewTool
 from memos.tools.registry import ToolSpec
-from memos.tools.repo import tool_names_in, tool_repo
+from memos.tools.repo import tool_names_in
 from memos.tools.sandbox import Limits, Sandbox, SandboxResult
-from memos.tools.shared_code import current, main_in_store
+from memos.tools.shared_code import current, main_in_store, tool_repo
 
 
 class ToolFailed(MemosError):
@@ -72,7 +72,7 @@ class AgentTools:
     def __init__(self, ws: Workspace, agent: Agent, sandbox: Sandbox | None = None, *, pinned: bool = False) -> None:
         self.ws = ws
         self.agent = agent
-        self.pinned = pinned and ws.store.shares_tool_code
+        self.pinned = pinned and ws.store.cluster
         self.repo = tool_repo(ws, agent)
         self.loaded_main: str | None = None  # pinned: the store's main that the loaded tools come from
         self._followed_at = 0.0
@@ -122,7 +122,7 @@ class AgentTools:
         """Keep the stored schemas of attached tools in step with the code (the server lists them)."""
         for record in self.ws.store.list_agent_tools(self.agent.id):
             tool = self.tools.get(record.name)
-            if tool is not None and tool.commit is None and self.ws.store.shares_tool_code:
+            if tool is not None and tool.commit is None and self.ws.store.cluster:
                 continue  # uncommitted edits in one home: the record describes what every replica runs
             if tool is not None and (record.json_schema != tool.schema() or record.repo_commit != tool.commit):
                 self.ws.store.attach_tool(self.agent.id, self.new_tool(tool))

@@ -30,8 +30,6 @@ from memos.errors import InvalidInput, NotFound
 if TYPE_CHECKING:
     import git
 
-    from memos.core.workspace import Workspace
-    from memos.store.base import Agent
 
 AUTHOR_NAME, AUTHOR_EMAIL = "memos", "memos@localhost"
 MEMOS_TRAILER = "Memos-Made"
@@ -246,11 +244,3 @@ def tool_names_in(paths: Iterable[str]) -> list[str]:
     """The tools among a repo's file paths: top-level ``<name>.py`` not starting with ``_``."""
     stems = (p[:-3] for p in paths if p.endswith(".py") and "/" not in p and not p.startswith("_"))
     return sorted(s for s in stems if TOOL_NAME.match(s) and not keyword.iskeyword(s))
-
-
-def tool_repo(ws: Workspace, agent: Agent) -> ToolRepo:
-    """The agent's tool repo, created on first use; on a store several machines share, first
-    brought up to the version the store holds (tools/shared_code.py)."""
-    from memos.tools.shared_code import synced
-
-    return synced(ws, agent)

@@ -220,9 +220,15 @@ def _synced(ws: Workspace, agent: Agent) -> tuple[ToolRepo, dict[str, str]]:
         return ToolRepo(path), refs
 
 
+def tool_repo(ws: Workspace, agent: Agent) -> ToolRepo:
+    """The agent's tool repo, created on first use; on a store several machines share, first
+    brought up to the version the store holds."""
+    return synced(ws, agent)
+
+
 def synced(ws: Workspace, agent: Agent) -> ToolRepo:
     """The agent's tool repo, created on first use, at the store's version when the store is shared."""
-    if not ws.store.shares_tool_code:
+    if not ws.store.cluster:
         return ToolRepo.ensure(ws.home.tools_dir_of(agent), agent.name)
     return _synced(ws, agent)[0]
 
@@ -230,7 +236,7 @@ def synced(ws: Workspace, agent: Agent) -> ToolRepo:
 def current(ws: Workspace, agent: Agent) -> tuple[ToolRepo, str | None]:
     """The repo and the commit of main a turn runs: the store's (None on an unshared store: the
     working tree is what runs there)."""
-    if not ws.store.shares_tool_code:
+    if not ws.store.cluster:
         return synced(ws, agent), None
     repo, refs = _synced(ws, agent)
     return repo, refs.get(MAIN)
@@ -238,7 +244,7 @@ def current(ws: Workspace, agent: Agent) -> tuple[ToolRepo, str | None]:
 
 def main_in_store(ws: Workspace, agent: Agent) -> str | None:
     """Main's commit as the store records it now (one query: a running session asks before each step)."""
-    return ws.store.tool_code_refs(agent.id).get(MAIN) if ws.store.shares_tool_code else None
+    return ws.store.tool_code_refs(agent.id).get(MAIN) if ws.store.cluster else None
 
 
 @contextmanager
@@ -247,7 +253,7 @@ def changing(ws: Workspace, agent: Agent) -> Iterator[ToolRepo]:
     doc). Nested uses in one thread join the outer one, which publishes."""
     path = ws.home.tools_dir_of(agent)
     with _local(path) as inside_a_change:
-        if inside_a_change or not ws.store.shares_tool_code:
+        if inside_a_change or not ws.store.cluster:
             yield ToolRepo.ensure(path, agent.name) if not inside_a_change else ToolRepo(path)
             return
         with ws.store.cluster_lock(f"toolcode:{agent.id}", LOCK_SECONDS):
@@ -260,7 +266,7 @@ def changing(ws: Workspace, agent: Agent) -> Iterator[ToolRepo]:
 def publish(ws: Workspace, agent: Agent) -> None:
     """Put a new agent's repo (made by its creator, maybe inside the creating transaction) in the
     store, so that every replica starts from it."""
-    if ws.store.shares_tool_code:
+    if ws.store.cluster:
         path = ws.home.tools_dir_of(agent)
         with _local(path):
             _push(ws, agent, path, ws.store.tool_code_refs(agent.id))

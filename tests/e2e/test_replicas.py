@@ -127,3 +127,168 @@ def test_an_evolution_proposed_on_one_replica_is_accepted_through_the_other(pair
         fake_llm.script(call("parse_price", text="$1,200.50"), say("ok"))
         assert any("1200.5" in text for text in _returns(_send(replica, agent_id, "price?"))), replica.name
     assert b.cli("doctor").code == 0
+
+
+def test_a_renamed_agent_keeps_its_tools_everywhere_and_its_old_name_is_free(pair, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    a, b = pair
+    agent = _agent(a)
+    tool = a.ok("PUT", "/v1/tools/", json={"source_code": SHOUT})
+    a.ok("PATCH", f"/v1/agents/{agent['id']}/tools/attach/{tool['id']}")
+    b.ok("POST", f"/v1/agents/{agent['id']}/tools/shout/run", json={"args": {"text": "x"}})
+    a.ok("PATCH", f"/v1/agents/{agent['id']}", json={"name": "bea"})
+
+    ran = b.ok("POST", f"/v1/agents/{agent['id']}/tools/shout/run", json={"args": {"text": "still"}})
+    assert ran["func_return"] == "STILL!"
+    newcomer = _agent(b, "ada")
+    assert "shout" not in {t["name"] for t in b.ok("GET", f"/v1/agents/{newcomer['id']}/tools")}
+    log = b.cli("tools", "log", "--agent", "ada", "--json")
+    assert log.code == 0, log.err
+    assert [entry["summary"] for entry in log.json()] == ["Start the tool repo of agent ada"]
+
+
+def test_two_agents_may_share_a_name_as_on_duckdb(pair) -> None:  # type: ignore[no-untyped-def]
+    a, b = pair
+    first, second = _agent(a, "twin"), _agent(b, "twin")
+    assert first["id"] != second["id"]
+    names = [x["name"] for x in a.ok("GET", "/v1/agents/")]
+    assert names.count("twin") == 2
+    refused = a.cli("agents", "create", "twin")  # memos's own CLI keeps names unique, on both backends
+    assert refused.code == 1 and "already exists" in refused.err
+
+
+def test_a_cancel_sent_to_one_replica_stops_the_turn_running_on_the_other(pair, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    import threading
+    import time
+
+    a, b = pair
+    agent = _agent(a)
+    fake_llm.script({"content": "slow " * 60, "chunk_delay": 0.1})
+    answered: list[dict[str, Any]] = []
+    turn = threading.Thread(target=lambda: answered.append(a.ok(
+        "POST", f"/v1/agents/{agent['id']}/messages", json={"messages": [{"role": "user", "content": "talk"}]})))
+    turn.start()
+    deadline = time.monotonic() + 30
+    while fake_llm.chunks_sent < 3:
+        assert time.monotonic() < deadline, "the turn never started streaming"
+        time.sleep(0.01)
+    cancelled_at = time.monotonic()
+    assert b.ok("POST", f"/v1/agents/{agent['id']}/messages/cancel")["cancelled"] == 1
+    turn.join(30)
+    assert time.monotonic() - cancelled_at < 3  # seen within a second, not after the 6 s reply
+    assert answered[0]["stop_reason"]["stop_reason"] == "cancelled"
+    [run_id] = answered[0]["usage"]["run_ids"]
+    assert b.ok("GET", f"/v1/runs/{run_id}")["status"] == "cancelled"
+
+
+def test_a_background_stream_resumes_on_the_other_replica_while_it_runs(pair, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    import letta_client
+
+    a, b = pair
+    client_a = letta_client.Letta(base_url=a.url, max_retries=0)
+    client_b = letta_client.Letta(base_url=b.url, max_retries=0)
+    agent = _agent(a)
+    resume = threading.Event()
+    fake_llm.script({"content": "one two three four five six seven eight", "pause_after": 2, "resume": resume})
+    stream = client_a.agents.messages.stream(agent["id"], messages=[{"role": "user", "content": "count"}],
+                                             background=True, stream_tokens=True)
+    seen = []
+    for chunk in stream:
+        seen.append(chunk)
+        if chunk.message_type == "assistant_message":
+            break  # the client leaves mid-reply, and comes back through the other replica
+    stream.close()
+    run_id = next(c.run_id for c in seen if getattr(c, "run_id", None))
+    assert client_b.runs.retrieve(run_id).background is True
+
+    rest: list[Any] = []
+    follower = threading.Thread(target=lambda: rest.extend(
+        client_b.runs.messages.stream(run_id, starting_after=seen[-1].seq_id)))
+    follower.start()
+    resume.set()  # the model goes on while B's client follows
+    follower.join(60)
+    text = "".join(c.content for c in [*seen, *rest] if c.message_type == "assistant_message")
+    assert text == "one two three four five six seven eight"  # nothing lost, nothing twice
+    assert [c.message_type for c in rest][-2:] == ["stop_reason", "usage_statistics"]
+    again = list(client_b.runs.messages.stream(run_id))  # from the start, after the end
+    assert "".join(c.content for c in again if c.message_type == "assistant_message") == text
+
+
+def test_a_frozen_replica_loses_its_turn_to_another_and_writes_nothing_after(postgres_url, fake_llm, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A replica that hangs mid-turn (SIGSTOP: a frozen VM) blocks the agent only until its
+    lease lapses; the replica that takes over answers, and the frozen one, thawed, writes nothing."""
+    import threading
+    import time
+
+    with replicas(tmp_path, 2, env={"MEMOS_TURN_LEASE_SECONDS": "4"}) as (a, b):
+        agent = _agent(a)
+        gate = threading.Event()
+        fake_llm.script({**say("from a"), "gate": gate}, say("from b"))
+        stale: list[Any] = []
+        turn_a = threading.Thread(target=lambda: stale.append(a.http(
+            "POST", f"/v1/agents/{agent['id']}/messages", json={"messages": [{"role": "user", "content": "one"}]},
+            timeout=120)))
+        turn_a.start()
+        fake_llm.wait_for_requests(1)  # A is in its turn, waiting for the model
+        a.freeze()
+        try:
+            started = time.monotonic()
+            messages = _send(b, agent["id"], "two")
+            assert time.monotonic() - started < 30
+            assert [m["content"] for m in messages if m["message_type"] == "assistant_message"] == ["from b"]
+        finally:
+            a.thaw()
+        gate.set()  # the frozen turn's model call returns; its writes are refused
+        turn_a.join(60)
+        assert stale and stale[0].status_code in (409, 503), stale[0].text
+        log = b.ok("GET", f"/v1/agents/{agent['id']}/messages", params={"limit": 50})
+        said = [m["content"] for m in log if m["message_type"] == "assistant_message"]
+        asked = [m["content"] for m in log if m["message_type"] == "user_message"]
+        assert said == ["from b"] and asked == ["one", "two"]
+        runs = b.ok("GET", "/v1/runs/", params={"agent_id": agent["id"]})
+        assert sorted(r["status"] for r in runs) == ["completed", "failed"]  # A's: interrupted, to Letta failed
+        # A serves again once thawed (its dead sessions were replaced), and the cluster is well.
+        fake_llm.script(say("a again"))
+        assert "a again" in [m.get("content") for m in _send(a, agent["id"], "three")]
+        doctor = b.cli("doctor", "--json")
+        assert doctor.code == 0, doctor.out
+
+
+def test_health_names_the_replica_its_database_and_migration(pair) -> None:  # type: ignore[no-untyped-def]
+    from memos.store.migrations import migrations_for
+
+    latest = migrations_for("postgresql")[-1].id
+    for replica in pair:
+        health = replica.ok("GET", "/v1/health/")
+        assert health["status"] == "ok" and health["replica"].startswith(f"{replica.name}:")
+        assert health["database"]["backend"] == "postgresql" and health["database"]["migration"] == latest
+        assert health["database"]["cluster"] is True
+
+
+def test_settings_and_mcp_servers_are_the_cluster_s(pair, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    import sys
+
+    from tests.e2e.test_mcp import SERVER
+
+    a, b = pair
+    assert a.cli("config", "set", "evolve.canary.calls", "7").code == 0
+    assert a.cli("config", "set", "default_agent", "ada").code == 0  # a person's own choice: local
+    shown = b.cli("config", "show", "--json").json()
+    assert shown["settings"]["evolve.canary.calls"] == 7
+    assert shown["sources"]["evolve.canary.calls"] == {"source": "cluster", "scope": "cluster"}
+    assert shown["settings"]["default_agent"] is None and shown["sources"]["default_agent"]["scope"] == "local"
+
+    agent = _agent(a)
+    added = a.cli("mcp", "add", "weather", "--timeout", "5", "--", sys.executable, SERVER)
+    assert added.code == 0, added.err
+    assert [s["server_name"] for s in b.ok("GET", "/v1/mcp-servers/")] == ["weather"]
+    assert b.cli("tools", "attach", "mcp:weather/forecast", "--agent", "ada").code == 0
+    fake_llm.script(call("forecast", city="Oslo", days=2), say("Sunny."))
+    assert any("Sunny in Oslo" in text for text in _returns(_send(a, agent["id"], "weather?")))
+
+    # A replica whose config.toml says otherwise is told so at start, and uses the cluster's value.
+    (b.home / "config.toml").write_text('[evolve.canary]\ncalls = 99\n')
+    assert any("evolve.canary.calls = 99" in line and "cluster's value is 7" in line
+               for line in b.cli("config", "show").err.splitlines())
+    assert b.cli("config", "get", "evolve.canary.calls").out.strip() == "7"

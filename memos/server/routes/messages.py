@@ -152,7 +152,7 @@ def _background_stream(turns: TurnService, agent: Agent, body: MessageRequest,
     from memos.server.streams import RunStream
 
     events, first = _start(turns, agent, body, conversation)
-    stream = RunStream()
+    stream = RunStream(turns.streams.store)
 
     def watched(items: Iterator[Any]) -> Iterator[Any]:
         for event in items:

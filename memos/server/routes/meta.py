@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 
 from memos import __version__
 from memos.core import letta
@@ -15,8 +16,21 @@ router = APIRouter(prefix="/v1", tags=["meta"])
 
 
 @router.get("/health/")
-def health() -> dict[str, str]:
-    return {"status": "ok", "version": __version__}
+def health(ws: WS) -> JSONResponse:
+    """Letta's health answer, and what a load balancer or an operator needs: whether this replica
+    reaches its database, at which migration, and which replica this is (503 without a database)."""
+    from memos.errors import MemosError
+    from memos.store.replica import replica_id
+
+    body: dict[str, Any] = {"status": "ok", "version": __version__, "replica": replica_id()}
+    try:
+        applied = ws.store.schema_version()
+        body["database"] = {"backend": getattr(ws.store, "dialect", "duckdb"), "location": getattr(ws.store, "location", None),
+                            "migration": applied[-1] if applied else None, "cluster": ws.store.cluster}
+    except MemosError as exc:
+        body.update(status="unavailable", database={"error": str(exc)})
+        return JSONResponse(body, status_code=503)
+    return JSONResponse(body)
 
 
 def _model(name: str, context_window: int, provider: str) -> dict[str, Any]:
@@ -36,9 +50,8 @@ def list_models(ws: WS) -> list[dict[str, Any]]:
         if status.usable:
             for model in status.models:  # named the litellm way, as agents take them
                 names.setdefault(model if "/" in model else f"{status.provider}/{model}", status.provider)
-    for key, value, _, _ in ws.config.items():
-        if key.startswith("aliases."):
-            names.setdefault(key.split(".", 1)[1], letta.endpoint_of(str(value)))
+    for alias, value in ws.config.section("aliases").items():
+        names.setdefault(alias, letta.endpoint_of(str(value)))
     default = str(ws.config.get("default_model"))
     names.setdefault(default, letta.endpoint_of(default))
     return [_model(name, window, provider) for name, provider in names.items()]

@@ -16,6 +16,7 @@ from memos.errors import InvalidInput
 from memos.server import shapes
 from memos.server.deps import WS, AgentDep, TurnService
 from memos.server.schemas import StreamResume
+from memos.server.streams import KEEP_HOURS, KEEP_RUNS
 from memos.server.turns import Turns
 from memos.store.base import RunSummary, Step
 
@@ -81,7 +82,8 @@ def list_runs(ws: WS, turns: TurnService, agent_id: str | None = None, agent_ids
         agent_ids=agents or None, statuses=memos_statuses if wanted else None, limit=limit, after=cursor, order=way,
         conversation_id=conversation_id),
         lambda s: s.run.id, after, before, order)
-    return [run_shape(s, turns.streams.is_background(s.run.id)) for s in found]
+    background = turns.streams.background([s.run.id for s in found])
+    return [run_shape(s, s.run.id in background) for s in found]
 
 
 T = TypeVar("T")
@@ -102,7 +104,7 @@ def _cursor_page(fetch: Callable[[str | None, Order], list[T]], key: Callable[[T
 
 @router.get("/runs/{run_id}")
 def get_run(ws: WS, turns: TurnService, run_id: str) -> dict[str, Any]:
-    return run_shape(run_summary(ws, run_id), turns.streams.is_background(run_id))
+    return run_shape(run_summary(ws, run_id), bool(turns.streams.background([run_id])))
 
 
 @router.post("/runs/{run_id}/stream", response_model=None)
@@ -113,15 +115,14 @@ def resume_run_stream(ws: WS, turns: TurnService, run_id: str, body: StreamResum
 
 
 def resume(ws: Workspace, turns: Turns, run_id: str, body: StreamResume | None) -> StreamingResponse:
-    stream = turns.streams.get(run_id)
-    if stream is None:
+    body = body or StreamResume()
+    chunks = turns.streams.follow(run_id, body.starting_after, bool(body.include_pings))
+    if chunks is None:
         ws.store.get_run(run_id)  # unknown: 404
         raise InvalidInput("Run was not created in background mode, so it cannot be retrieved.",
-                           "stream with background: true to resume later (memos keeps streams while the server "
-                           "that ran them runs)")
-    body = body or StreamResume()
-    return StreamingResponse(stream.follow(body.starting_after, bool(body.include_pings)),
-                             media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+                           "stream with background: true to resume later (streams are kept for "
+                           f"{KEEP_HOURS:g} hours, the newest {KEEP_RUNS})")
+    return StreamingResponse(chunks, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/runs/{run_id}/steps")

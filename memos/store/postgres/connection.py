@@ -154,6 +154,10 @@ class PgConnections(ThreadSessions):
             raise DatabaseBusy(f"no connection to {redacted(self.url)} came free within {self.timeout:g}s",
                                "wait for other memos work to finish, or raise MEMOS_LOCK_TIMEOUT") from None
         except psycopg.OperationalError as exc:
+            # A session ended by the server (a replica that took over this one's turn while it
+            # hung ends all of its sessions): replace the pool's other dead connections now,
+            # so only the work in flight fails, not the next requests.
+            pool.check()
             raise self.unavailable(exc) from None
         for hook in after_commit:
             hook()

@@ -11,11 +11,13 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from memos.store.clusterlock import advisory_lock
+from memos.errors import TurnLost
+from memos.store.base import Finding
 from memos.store.postgres.connection import PgConnections, redacted
+from memos.store.postgres.locks import advisory_lock
 from memos.store.postgres.passages import PgPassagesMixin
+from memos.store.postgres.turnlease import AdvisoryTurnLock, lease_key
 from memos.store.sql.store import SQLStore
-from memos.store.turnlock import AdvisoryTurnLock
 
 URL_SCHEMES = ("postgresql://", "postgres://")
 
@@ -26,7 +28,7 @@ def is_postgres_url(value: str) -> bool:
 
 class PostgresStore(PgPassagesMixin, SQLStore):
     dialect = "postgresql"
-    shares_tool_code = True  # replicas on other machines serve the same agents
+    cluster = True  # replicas on other machines serve the same agents
 
     def __init__(self, url: str, *, lock_timeout: float | None = None) -> None:
         self.url = url
@@ -50,7 +52,41 @@ class PostgresStore(PgPassagesMixin, SQLStore):
         return advisory_lock(self.url, name, timeout)
 
     def turn_lock(self, agent_id: str, conversation: str | None = None) -> AdvisoryTurnLock:
-        return AdvisoryTurnLock(self.url, f"memos:turn:{agent_id}" + (f":{conversation}" if conversation else ""))
+        return AdvisoryTurnLock(self.url, f"memos:turn:{agent_id}" + (f":{conversation}" if conversation else ""),
+                                self._check_turn_lease)
+
+    def _check_turn_lease(self, name: str, token: int) -> None:
+        # FOR SHARE: a takeover (which updates the row) waits for this transaction, so the turn's
+        # write lands before it or is refused after it, never both.
+        with self._write() as con:
+            row = con.execute("SELECT token FROM turn_leases WHERE name = ? FOR SHARE", [name]).fetchone()
+        if row is None or int(row[0]) != token:
+            raise TurnLost("another replica took this turn over (this process had stopped answering)",
+                           "send the message again; nothing of this turn was written after the takeover")
+
+    def check_cluster(self, *, repair: bool) -> list[Finding]:
+        with self._read() as con:
+            lapsed = con.execute("SELECT name, holder FROM turn_leases WHERE holder IS NOT NULL "
+                                 "AND expires_at < now()").fetchall()
+            held = {r[0] for r in con.execute(
+                "SELECT (classid::bigint << 32) | objid::bigint FROM pg_locks "
+                "WHERE locktype = 'advisory' AND granted AND objsubid = 1").fetchall()}
+        hung = [(name, holder) for name, holder in lapsed if lease_key(name) & 0xFFFFFFFFFFFFFFFF in held]
+        gone = [(name, holder) for name, holder in lapsed if (name, holder) not in hung]
+        findings = []
+        if gone and repair:
+            with self._write() as con:
+                for name, holder in gone:
+                    con.execute("UPDATE turn_leases SET holder = NULL WHERE name = ? AND holder = ?", [name, holder])
+            findings.append(Finding("turn leases", "repaired", f"{len(gone)} left by replicas that stopped, released"))
+        elif gone:
+            findings.append(Finding("turn leases", "problem", f"{len(gone)} left by replicas that stopped "
+                                    "(`memos doctor` releases them; the next turn would too)"))
+        if hung:
+            holders = ", ".join(sorted({holder for _, holder in hung}))
+            findings.append(Finding("turn leases", "problem", f"{len(hung)} held by replicas that stopped renewing "
+                                    f"({holders}): hung or frozen; the next turn of each agent takes it over"))
+        return findings or [Finding("turn leases", "ok")]
 
     def rebuild_vector_index(self, agent_id: str) -> None:
         """pgvector keeps the index current by itself; what can lag after a bulk load is the

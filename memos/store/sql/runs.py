@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from memos.errors import NotFound
@@ -77,6 +77,47 @@ class RunsMixin(SQLHost):
                 con.execute("UPDATE runs SET status = 'interrupted', stop_reason = 'interrupted', completed_at = $now "
                             f"WHERE {where}", {**params, "now": to_db(utcnow())})
         return running
+
+    def request_cancel(self, agent_id: str, conversation: ConversationScope = ALL_CONVERSATIONS) -> list[str]:
+        running = self.running_runs(agent_id, "agent", conversation)
+        if running:
+            where, params = self._running_where(agent_id, "agent", conversation)
+            with self._write() as con:
+                con.execute(f"UPDATE runs SET cancel_requested_at = $now WHERE {where} AND cancel_requested_at IS NULL",
+                            {**params, "now": to_db(utcnow())})
+        return running
+
+    def cancel_requested(self, run_id: str) -> bool:
+        with self._read() as con:
+            row = con.execute("SELECT cancel_requested_at FROM runs WHERE id = ?", [run_id]).fetchone()
+        return bool(row and row[0] is not None)
+
+    def add_run_chunks(self, run_id: str, chunks: Sequence[tuple[int, str]]) -> None:
+        now = to_db(utcnow())
+        with self._write() as con:
+            for seq, line in chunks:
+                con.execute("INSERT INTO run_chunks (run_id, seq, line, created_at) VALUES (?, ?, ?, ?) "
+                            "ON CONFLICT DO NOTHING", [run_id, seq, line, now])
+
+    def run_chunks(self, run_id: str, after: int = 0) -> list[tuple[int, str]]:
+        with self._read() as con:
+            return [(int(r[0]), r[1]) for r in con.execute(
+                "SELECT seq, line FROM run_chunks WHERE run_id = ? AND seq > ? ORDER BY seq", [run_id, after]).fetchall()]
+
+    def streamed_runs(self, run_ids: Sequence[str]) -> set[str]:
+        if not run_ids:
+            return set()
+        marks = ", ".join("?" for _ in run_ids)
+        with self._read() as con:
+            return {r[0] for r in con.execute(f"SELECT DISTINCT run_id FROM run_chunks WHERE run_id IN ({marks})",
+                                              list(run_ids)).fetchall()}
+
+    def prune_run_chunks(self, keep_runs: int, keep_hours: float) -> None:
+        cutoff = to_db(utcnow() - timedelta(hours=keep_hours))
+        with self._write() as con:
+            con.execute("DELETE FROM run_chunks WHERE created_at < ? OR run_id NOT IN (SELECT run_id FROM "
+                        "(SELECT run_id, max(created_at) AS newest FROM run_chunks GROUP BY run_id "
+                        "ORDER BY newest DESC LIMIT ?) AS kept)", [cutoff, keep_runs])
 
     @staticmethod
     def _running_where(agent_id: str, actor: RunActor, conversation: ConversationScope) -> tuple[str, dict[str, Any]]:

@@ -33,6 +33,7 @@ from memos.store.base import (
 )
 from memos.store.migrations import migrations_for
 from memos.store.sql import rows
+from memos.store.sql.cluster import ClusterMixin
 from memos.store.sql.conversations import ConversationsMixin
 from memos.store.sql.evolutions import EvolutionsMixin
 from memos.store.sql.folders import FoldersMixin
@@ -40,7 +41,6 @@ from memos.store.sql.groups import GroupsMixin
 from memos.store.sql.host import SQLHost
 from memos.store.sql.messages import MessagesMixin
 from memos.store.sql.runs import RunsMixin
-from memos.store.sql.toolcode import ToolCodeMixin
 from memos.store.sql.tools import ToolsMixin
 from memos.store.timeutil import from_db, to_db, utcnow
 
@@ -48,7 +48,7 @@ _AGENT_FIELDS = {"name", "description", "system", "model", "embedding_model", "c
                  "tool_rules", "metadata", "tags"}
 
 
-class SQLStore(MessagesMixin, ConversationsMixin, FoldersMixin, GroupsMixin, RunsMixin, ToolsMixin, ToolCodeMixin,
+class SQLStore(MessagesMixin, ConversationsMixin, FoldersMixin, GroupsMixin, RunsMixin, ToolsMixin, ClusterMixin,
                EvolutionsMixin, SQLHost):
     # -- what each backend supplies (and SQLHost's _lock and _insert_many) --------
     def _delete_agent_extras(self, con: Any, agent_id: str) -> None:

@@ -92,7 +92,7 @@ class EvolutionPane(Horizontal):
         from rich.syntax import Syntax
 
         from memos.evolve import branches
-        from memos.tools.custom import tool_repo
+        from memos.tools.shared_code import tool_repo
 
         ws = memos_app(self).ws
         e = ws.store.get_evolution(evolution_id)

@@ -1,16 +1,19 @@
-"""Agents' tool code in the database: git packs and branch heads (memos/tools/shared_code.py
-reads and writes them; only a store whose `shares_tool_code` is true uses them)."""
+"""What the machines sharing a store keep in it besides agents' data (used where the store's
+`cluster` is true): agents' tool code as git packs and branch heads (memos/tools/shared_code.py
+reads and writes them), and the cluster's settings (memos/core/config.py)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from typing import Any
 
 from memos.errors import ToolCodeMoved
 from memos.store.sql.host import SQLHost
 from memos.store.timeutil import to_db, utcnow
 
 
-class ToolCodeMixin(SQLHost):
+class ClusterMixin(SQLHost):
     def tool_code_refs(self, agent_id: str) -> dict[str, str]:
         with self._read() as con:
             return {r[0]: r[1] for r in con.execute(
@@ -48,3 +51,20 @@ class ToolCodeMixin(SQLHost):
                     con.execute("INSERT INTO tool_code_refs (agent_id, ref, commit_sha, updated_at) "
                                 "VALUES (?, ?, ?, ?)", [agent_id, ref, sha, now])
             return seq
+
+    def cluster_settings(self) -> dict[str, Any]:
+        with self._read() as con:
+            return {r[0]: json.loads(r[1]) for r in con.execute("SELECT key, value FROM cluster_settings").fetchall()}
+
+    def put_cluster_settings(self, values: Mapping[str, Any], *, only_missing: bool = False) -> None:
+        now = to_db(utcnow())
+        with self._write() as con:
+            self._lock(con, "cluster-settings")
+            for key, value in values.items():
+                exists = con.execute("SELECT 1 FROM cluster_settings WHERE key = ?", [key]).fetchone()
+                if exists and only_missing:
+                    continue
+                con.execute("DELETE FROM cluster_settings WHERE key = ?", [key])
+                if value is not None:
+                    con.execute("INSERT INTO cluster_settings (key, value, updated_at) VALUES (?, ?, ?)",
+                                [key, json.dumps(value), now])
