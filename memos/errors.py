@@ -37,6 +37,10 @@ class AlreadyExists(MemosError):
     """A name or label that is already taken."""
 
 
+class AlreadyAnswered(AlreadyExists):
+    """A retried message (same otid) whose turn had already ended: its answer is stored."""
+
+
 class InvalidInput(MemosError):
     """Input that cannot be used as given (empty, malformed, wrong type)."""
 

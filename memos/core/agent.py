@@ -40,7 +40,7 @@ from memos.core.rules import RuleState
 from memos.core.tokens import count_tokens, fits_within
 from memos.core.turns import recover, wait_for_turn, watch_for_cancel
 from memos.core.workspace import Workspace
-from memos.errors import InvalidInput, MemosError, ProviderError
+from memos.errors import AlreadyAnswered, InvalidInput, MemosError, ProviderError
 from memos.store import ids
 from memos.store.base import Agent, Conversation, Message, NewMessage, Role, Run, StepRecord, ToolCallRecord
 from memos.store.turnlock import TurnLock
@@ -181,15 +181,18 @@ class AgentRunner:
 
     # -- public entry points ---------------------------------------------------------
     def send(self, text: str, cancel: threading.Event | None = None,
-             system_notes: Sequence[str] = ()) -> Iterator[ev.Event]:
+             system_notes: Sequence[str] = (), otid: str | None = None) -> Iterator[ev.Event]:
         """A turn for a user message; ``system_notes`` go into the log first as system messages
-        (Letta takes role "system" messages from clients; the agent reads them in order)."""
+        (Letta takes role "system" messages from clients; the agent reads them in order).
+        ``otid``, the client's id for the message, makes a retry safe: a message already stored
+        with it is not stored again; if its turn was cut short (its process died or hung) it is
+        answered now, and if it was answered, `AlreadyAnswered` names the run that did."""
         notes = [note for note in system_notes if note.strip()]
         if not text.strip() and not notes:
             raise InvalidInput("the message is empty", "give some text to send")
         for piece in (text, *notes):
             check_message_size(piece)
-        return self._exclusive(lambda: self._send(text, cancel or threading.Event(), notes))
+        return self._exclusive(lambda: self._send(text, cancel or threading.Event(), notes, otid))
 
     def approve(self, cancel: threading.Event | None = None, call_ids: Sequence[str] = ()) -> Iterator[ev.Event]:
         """Run the waiting tool calls; ``call_ids``, when a client names them, must be those calls."""
@@ -275,17 +278,34 @@ class AgentRunner:
                 self._turn_lock.fence()
             yield
 
-    def _send(self, text: str, cancel: threading.Event, notes: Sequence[str] = ()) -> Events[None]:
+    def _send(self, text: str, cancel: threading.Event, notes: Sequence[str] = (),
+              otid: str | None = None) -> Events[None]:
         self._refuse_if_pending()
+        sent_before = self._sent_before(otid) if otid else None
         self.refresh_tools()
         with self._turn_write():  # the message and its run start together
             run = self.ws.store.start_run(self.agent.id, conversation_id=self.conversation_id)
-            self.ws.store.append_messages(self.agent.id, [
-                *(self._message("system", note, run_id=run.id) for note in notes),
-                *([self._message("user", text, run_id=run.id)] if text.strip() else [])])
+            if sent_before is not None:  # answered by this run now: a later retry finds it answered
+                self.ws.store.move_message_to_run(sent_before.id, run.id)
+            else:
+                self.ws.store.append_messages(self.agent.id, [
+                    *(self._message("system", note, run_id=run.id) for note in notes),
+                    *([replace(self._message("user", text, run_id=run.id), otid=otid)] if text.strip() else [])])
             if self.conversation is not None:
                 self.conversation = self.ws.store.update_conversation(self.conversation.id, touched=True)
         yield from self._run(run, cancel, RuleState(self.agent.tool_rules))
+
+    def _sent_before(self, otid: str) -> Message | None:
+        """The message a client sent before with this otid: None when it is new; raises
+        `AlreadyAnswered` when its turn ended (the client asked again after losing the answer)."""
+        stored = self.ws.store.message_by_otid(self.agent.id, otid)
+        if stored is None or stored.run_id is None:
+            return None
+        status = self.ws.store.get_run(stored.run_id).status
+        if status in ("interrupted", "failed"):  # cut short: this turn answers it, in its place
+            return stored
+        raise AlreadyAnswered(f"message {otid} was already sent, and answered by run {stored.run_id} ({status})",
+                              f"read its answer: GET /v1/runs/{stored.run_id}/messages")
 
     def _approve(self, cancel: threading.Event, call_ids: Sequence[str] = ()) -> Events[None]:
         pending = self._pending(call_ids)

@@ -6,8 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from memos.core.home import Home
 from memos.core.workspace import Workspace, check_database_url
 from memos.errors import InvalidInput, NotFound
+from memos.store.base import Store
 
 
 def database_info(ws: Workspace) -> dict[str, Any]:
@@ -51,8 +53,24 @@ def migrate_to(ws: Workspace, url: str, *, source: Path | None = None,
         try:
             if ws.database_url == url and source is None:
                 raise InvalidInput("the target is the database memos already uses", "give another URL")
-            return migrate_to_postgres(duck, target, progress).to_dict()
+            report = migrate_to_postgres(duck, target, progress).to_dict()
+            report["tool_repos"] = _publish_tool_repos(target, Home(path.parent) if source else ws.home, progress)
+            return report
         finally:
             target.close()
     finally:
         duck.close()
+
+
+def _publish_tool_repos(target: Store, home: Home, progress: Callable[[str], None]) -> int:
+    """Each agent's tool repo goes into the database with its rows: there, every replica reads
+    tool code from the store (tools/shared_code.py), and this home may not be one of them."""
+    from memos.tools.shared_code import publish_repo
+
+    published = 0
+    for agent in target.list_agents():
+        if publish_repo(target, agent, home.tools_dir_of(agent)):
+            published += 1
+    if published:
+        progress(f"published the tool repos of {published} agent(s)")
+    return published

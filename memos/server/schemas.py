@@ -91,6 +91,7 @@ class MessageIn(Body):
     approval_request_id: str | None = None
     approvals: list[dict[str, Any]] | None = None
     reason: str | None = None
+    otid: str | None = Field(default=None, max_length=200)  # the client's id: a retry is answered once
 
 
 class ClientTool(Body):

@@ -36,6 +36,7 @@ class TurnRequest:
     client_tools: tuple[dict[str, Any], ...] = ()  # tools the client runs, offered for this turn
     returns: tuple[tuple[str, str, str], ...] = ()  # supply: (tool call id, status, return) the client ran
     conversation: str | None = None  # one of the agent's conversations (None: its own)
+    otid: str | None = None  # the client's id for its user message: a retry is answered once
 
 
 class Turns:
@@ -43,6 +44,7 @@ class Turns:
         self.ws = ws
         self._guard = threading.Lock()
         self._running: dict[tuple[str, str | None], set[threading.Event]] = {}
+        self._by_run: dict[str, threading.Event] = {}  # the cancel flag of each run this server runs
         self.streams = RunStreams(ws.store)  # background streamed turns, resumable (server/streams.py)
 
     @contextmanager
@@ -54,11 +56,20 @@ class Turns:
         finally:
             with self._guard:
                 self._running.get((agent_id, conversation), set()).discard(cancel)
+                for run_id in [r for r, flag in self._by_run.items() if flag is cancel]:
+                    del self._by_run[run_id]
 
-    def cancel(self, agent_id: str, conversation: ConversationScope = ALL_CONVERSATIONS) -> int:
+    def cancel(self, agent_id: str, conversation: ConversationScope = ALL_CONVERSATIONS,
+               run_ids: tuple[str, ...] | None = None) -> int:
         """Ask the agent's running turns (in one conversation, or in all) to stop at their next
         safe point, whichever process or replica runs them; how many there were. This server's
         own turns are told at once, the others within a second (core/turns.py watch_for_cancel)."""
+        if run_ids is not None:  # only these runs: the store tells their processes (this one too)
+            with self._guard:
+                flags = [self._by_run[run_id] for run_id in run_ids if run_id in self._by_run]
+            for flag in flags:
+                flag.set()
+            return len(self.ws.store.request_cancel(agent_id, conversation, run_ids))
         with self._guard:
             flags = [flag for (agent, where), running in self._running.items() for flag in running
                      if agent == agent_id and conversation in (ALL_CONVERSATIONS, where)]
@@ -99,7 +110,7 @@ class Turns:
                 self.ws, agent, model=request.model, max_steps=request.max_steps, turn_wait=TURN_WAIT,
                 client_tools=request.client_tools, conversation=conversation) as runner:
             if request.kind == "send":
-                events = runner.send(request.text, cancel, request.system)
+                events = runner.send(request.text, cancel, request.system, request.otid)
             elif request.kind == "approve":
                 events = runner.approve(cancel, request.call_ids)
             elif request.kind == "supply":
@@ -108,7 +119,11 @@ class Turns:
             else:
                 events = runner.deny(request.text, cancel, request.call_ids)
             try:
-                yield from events
+                for event in events:
+                    if event.type == "run_started":
+                        with self._guard:
+                            self._by_run[event.run_id] = cancel
+                    yield event
                 if request.conversation is None:
                     yield from self._reviews(agent)
             except GeneratorExit:

@@ -109,6 +109,7 @@ class Message:
     in_context: bool
     created_at: datetime
     conversation_id: str | None = None  # None: the agent's own (default) conversation
+    otid: str | None = None  # the sending client's own id for it (a retry carries the same)
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ class NewMessage:
     in_context: bool = True
     created_at: datetime | None = None
     conversation_id: str | None = None
+    otid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -665,6 +667,14 @@ class Store(abc.ABC):
     def get_message(self, message_id: str) -> Message: ...
 
     @abc.abstractmethod
+    def move_message_to_run(self, message_id: str, run_id: str) -> None:
+        """Count a stored message as the one ``run_id`` answers (a retry answering it in a new run)."""
+
+    @abc.abstractmethod
+    def message_by_otid(self, agent_id: str, otid: str) -> Message | None:
+        """The agent's message a client sent with this otid, if it is stored."""
+
+    @abc.abstractmethod
     def list_messages(self, agent_id: str, *, before: str | None = None, after: str | None = None,
                       limit: int = 50, order: Literal["asc", "desc"] = "desc",
                       in_context: bool | None = None, conversation: ConversationScope = None) -> list[Message]:
@@ -866,9 +876,10 @@ class Store(abc.ABC):
         process runs them); returns their ids."""
 
     @abc.abstractmethod
-    def request_cancel(self, agent_id: str, conversation: ConversationScope = ALL_CONVERSATIONS) -> list[str]:
-        """Ask the agent's running turns (in one conversation, or all) to stop, whichever process
-        runs them; returns their run ids."""
+    def request_cancel(self, agent_id: str, conversation: ConversationScope = ALL_CONVERSATIONS,
+                       run_ids: Sequence[str] | None = None) -> list[str]:
+        """Ask the agent's running turns (in one conversation, or all; only ``run_ids`` when given)
+        to stop, whichever process runs them; returns their run ids."""
 
     @abc.abstractmethod
     def cancel_requested(self, run_id: str) -> bool:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from memos.core.workspace import Workspace
 from memos.errors import MemosError, StorageProblem
-from memos.store.base import Agent
+from memos.store.base import Agent, Store
 from memos.store.clusterlock import file_lock
 from memos.tools.repo import ToolRepo
 
@@ -114,13 +114,13 @@ def _set_applied(path: Path, seq: int) -> None:
     state.with_suffix(".tmp").replace(state)
 
 
-def _fetch(ws: Workspace, agent: Agent, path: Path, refs: dict[str, str]) -> None:
+def _fetch(store: Store, agent: Agent, path: Path, refs: dict[str, str]) -> None:
     """Apply the packs this repo lacks until it holds every commit the store's branches name."""
     wanted = set(refs.values())
     for after in (_applied(path), 0):  # the packs since the last one applied; all of them if that was not enough
         if not _missing(path, wanted):
             return
-        packs = ws.store.tool_code_packs(agent.id, after)
+        packs = store.tool_code_packs(agent.id, after)
         for seq, pack in packs:
             _git(path, "unpack-objects", "-q", data=pack)
             _set_applied(path, seq)
@@ -167,20 +167,20 @@ def _init_empty(path: Path) -> None:
     _git(path, "init", "-q", "--initial-branch", MAIN)
 
 
-def _pull(ws: Workspace, agent: Agent, path: Path, *, strict: bool) -> dict[str, str]:
+def _pull(store: Store, agent: Agent, path: Path, *, strict: bool) -> dict[str, str]:
     """The store's branches, with this repo brought to them; {} when the store has none yet."""
-    refs = ws.store.tool_code_refs(agent.id)
+    refs = store.tool_code_refs(agent.id)
     if not refs:
         return refs
     if not (path / ".git").exists():
         _init_empty(path)
     if _local_heads(path) != refs:
-        _fetch(ws, agent, path, refs)
+        _fetch(store, agent, path, refs)
         _move_branches(path, refs, strict=strict)
     return refs
 
 
-def _push(ws: Workspace, agent: Agent, path: Path, before: dict[str, str]) -> None:
+def _push(store: Store, agent: Agent, path: Path, before: dict[str, str]) -> None:
     """Publish what changed in the repo's branches since ``before`` (the store's branches then)."""
     local = _local_heads(path)
     moved: dict[str, str | None] = {ref: sha for ref, sha in local.items() if before.get(ref) != sha}
@@ -193,7 +193,7 @@ def _push(ws: Workspace, agent: Agent, path: Path, before: dict[str, str]) -> No
         known = sorted(set(before.values()) - _missing(path, set(before.values())))
         revs = "".join(f"{sha}\n" for sha in tips) + "".join(f"^{sha}\n" for sha in known)
         pack = _git(path, "pack-objects", "--revs", "--stdout", "-q", data=revs.encode())
-    seq = ws.store.publish_tool_code(agent.id, pack, {ref: before.get(ref) for ref in moved}, moved)
+    seq = store.publish_tool_code(agent.id, pack, {ref: before.get(ref) for ref in moved}, moved)
     if seq is not None and seq == _applied(path) + 1:
         _set_applied(path, seq)  # this repo has every pack up to it
 
@@ -202,10 +202,10 @@ def _first_version(ws: Workspace, agent: Agent, path: Path) -> ToolRepo:
     """The store holds no tool code for the agent yet: this home's repo (made now if missing)
     becomes the first version, unless another replica published one meanwhile."""
     with ws.store.cluster_lock(f"toolcode:{agent.id}", LOCK_SECONDS):
-        if _pull(ws, agent, path, strict=False):
+        if _pull(ws.store, agent, path, strict=False):
             return ToolRepo(path)
         repo = ToolRepo.ensure(path, agent.name)
-        _push(ws, agent, path, {})
+        _push(ws.store, agent, path, {})
         return repo
 
 
@@ -214,7 +214,7 @@ def _synced(ws: Workspace, agent: Agent) -> tuple[ToolRepo, dict[str, str]]:
     with _local(path) as inside_a_change:
         if inside_a_change:
             return ToolRepo(path), _local_heads(path)
-        refs = _pull(ws, agent, path, strict=False)
+        refs = _pull(ws.store, agent, path, strict=False)
         if not refs:
             return _first_version(ws, agent, path), _local_heads(path)
         return ToolRepo(path), refs
@@ -257,16 +257,24 @@ def changing(ws: Workspace, agent: Agent) -> Iterator[ToolRepo]:
             yield ToolRepo.ensure(path, agent.name) if not inside_a_change else ToolRepo(path)
             return
         with ws.store.cluster_lock(f"toolcode:{agent.id}", LOCK_SECONDS):
-            before = _pull(ws, agent, path, strict=True)
+            before = _pull(ws.store, agent, path, strict=True)
             repo = ToolRepo.ensure(path, agent.name)
             yield repo
-            _push(ws, agent, path, before)
+            _push(ws.store, agent, path, before)
 
 
 def publish(ws: Workspace, agent: Agent) -> None:
     """Put a new agent's repo (made by its creator, maybe inside the creating transaction) in the
     store, so that every replica starts from it."""
     if ws.store.cluster:
-        path = ws.home.tools_dir_of(agent)
-        with _local(path):
-            _push(ws, agent, path, ws.store.tool_code_refs(agent.id))
+        publish_repo(ws.store, agent, ws.home.tools_dir_of(agent))
+
+
+def publish_repo(store: Store, agent: Agent, path: Path) -> bool:
+    """Publish the repo at ``path`` as the agent's tool code in ``store`` (`memos db migrate-to`
+    brings each agent's repo along with its rows); False when there is no repo there."""
+    if not (path / ".git").exists():
+        return False
+    with _local(path):
+        _push(store, agent, path, store.tool_code_refs(agent.id))
+    return True

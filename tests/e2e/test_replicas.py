@@ -215,9 +215,11 @@ def test_a_background_stream_resumes_on_the_other_replica_while_it_runs(pair, fa
     assert "".join(c.content for c in again if c.message_type == "assistant_message") == text
 
 
-def test_a_frozen_replica_loses_its_turn_to_another_and_writes_nothing_after(postgres_url, fake_llm, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_frozen_replica_loses_its_turn_and_the_retried_message_is_answered_once(postgres_url, fake_llm, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A replica that hangs mid-turn (SIGSTOP: a frozen VM) blocks the agent only until its
-    lease lapses; the replica that takes over answers, and the frozen one, thawed, writes nothing."""
+    lease lapses. The client retries its message (same otid) on another replica, which takes
+    the turn over and answers it; the frozen one, thawed, writes nothing; a further retry is
+    told the message was answered."""
     import threading
     import time
 
@@ -225,27 +227,29 @@ def test_a_frozen_replica_loses_its_turn_to_another_and_writes_nothing_after(pos
         agent = _agent(a)
         gate = threading.Event()
         fake_llm.script({**say("from a"), "gate": gate}, say("from b"))
+        message = {"messages": [{"role": "user", "content": "one", "otid": "otid-one"}]}
+        path = f"/v1/agents/{agent['id']}/messages"
         stale: list[Any] = []
-        turn_a = threading.Thread(target=lambda: stale.append(a.http(
-            "POST", f"/v1/agents/{agent['id']}/messages", json={"messages": [{"role": "user", "content": "one"}]},
-            timeout=120)))
+        turn_a = threading.Thread(target=lambda: stale.append(a.http("POST", path, json=message, timeout=120)))
         turn_a.start()
         fake_llm.wait_for_requests(1)  # A is in its turn, waiting for the model
         a.freeze()
         try:
             started = time.monotonic()
-            messages = _send(b, agent["id"], "two")
+            retried = b.ok("POST", path, json=message)  # the client gave up on A and retries on B
             assert time.monotonic() - started < 30
-            assert [m["content"] for m in messages if m["message_type"] == "assistant_message"] == ["from b"]
+            assert [m["content"] for m in retried["messages"] if m["message_type"] == "assistant_message"] == ["from b"]
         finally:
             a.thaw()
         gate.set()  # the frozen turn's model call returns; its writes are refused
         turn_a.join(60)
         assert stale and stale[0].status_code in (409, 503), stale[0].text
-        log = b.ok("GET", f"/v1/agents/{agent['id']}/messages", params={"limit": 50})
-        said = [m["content"] for m in log if m["message_type"] == "assistant_message"]
-        asked = [m["content"] for m in log if m["message_type"] == "user_message"]
-        assert said == ["from b"] and asked == ["one", "two"]
+        again = b.http("POST", path, json=message)
+        assert again.status_code == 409 and "already sent, and answered by run" in again.json()["detail"]
+
+        log = b.ok("GET", path, params={"limit": 50})
+        assert [m["content"] for m in log if m["message_type"] == "user_message"] == ["one"]
+        assert [m["content"] for m in log if m["message_type"] == "assistant_message"] == ["from b"]
         runs = b.ok("GET", "/v1/runs/", params={"agent_id": agent["id"]})
         assert sorted(r["status"] for r in runs) == ["completed", "failed"]  # A's: interrupted, to Letta failed
         # A serves again once thawed (its dead sessions were replaced), and the cluster is well.
@@ -292,3 +296,16 @@ def test_settings_and_mcp_servers_are_the_cluster_s(pair, fake_llm) -> None:  # 
     assert any("evolve.canary.calls = 99" in line and "cluster's value is 7" in line
                for line in b.cli("config", "show").err.splitlines())
     assert b.cli("config", "get", "evolve.canary.calls").out.strip() == "7"
+
+
+def test_migrate_to_brings_each_agent_s_tool_code_along(postgres_database, fake_llm, memos, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    assert memos("agents", "create", "ada", "--model", "openai/fake-model").code == 0
+    made = memos("tools", "new", "echo_back", "--agent", "ada", "-d", "Say it back.")
+    assert made.code == 0, made.err
+    moved = memos("db", "migrate-to", postgres_database, "--json")
+    assert moved.code == 0, moved.err
+    assert moved.json()["tool_repos"] == 1
+    with replicas(tmp_path / "cluster", 1, env={"MEMOS_DATABASE_URL": postgres_database}) as [a]:
+        agent_id = a.ok("GET", "/v1/agents/")[0]["id"]
+        ran = a.ok("POST", f"/v1/agents/{agent_id}/tools/echo_back/run", json={"args": {"text": "hi"}})
+        assert (ran["status"], ran["func_return"]) == ("success", "hi")

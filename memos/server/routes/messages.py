@@ -30,9 +30,9 @@ def turn_request(body: MessageRequest) -> TurnRequest:
     client_tools = tuple(t.model_dump(exclude_none=True) for t in body.client_tools or [])
 
     def request(kind: TurnKind, text: str, system: tuple[str, ...] = (), call_ids: tuple[str, ...] = (),
-                returns: tuple[tuple[str, str, str], ...] = ()) -> TurnRequest:
+                returns: tuple[tuple[str, str, str], ...] = (), otid: str | None = None) -> TurnRequest:
         return TurnRequest(kind, text, max_steps=body.max_steps, model=body.override_model, system=system,
-                           call_ids=call_ids, client_tools=client_tools, returns=returns)
+                           call_ids=call_ids, client_tools=client_tools, returns=returns, otid=otid)
 
     if body.input is not None and body.messages:
         raise InvalidInput("give either 'input' or 'messages', not both")
@@ -75,7 +75,8 @@ def turn_request(body: MessageRequest) -> TurnRequest:
         content = message.content
         text = content if isinstance(content, str) else "".join(p.text for p in content or [])
         (notes if message.role == "system" else texts).append(text)
-    return request("send", "\n\n".join(texts), system=tuple(notes))
+    otids = [m.otid for m in body.messages if m.role != "system" and m.otid]
+    return request("send", "\n\n".join(texts), system=tuple(notes), otid=otids[-1] if otids else None)
 
 
 def _collect(events: Iterator[Any], only: list[str] | None = None) -> dict[str, Any]:
@@ -230,8 +231,9 @@ def preview(turns: TurnService, agent: Agent, body: MessageRequest, conversation
 
 @router.post("/cancel")
 def cancel(turns: TurnService, agent: AgentDep, body: CancelRequest | None = None) -> dict[str, Any]:
-    """Stop the agent's running turns at their next safe point; what they produced is kept."""
-    count = turns.cancel(agent.id)
+    """Stop the agent's running turns (or only the runs named in ``run_ids``) at their next safe
+    point, whichever replica runs them; what they produced is kept."""
+    count = turns.cancel(agent.id, run_ids=tuple(body.run_ids) if body and body.run_ids else None)
     return {"agent_id": agent.id, "cancelled": count}
 
 

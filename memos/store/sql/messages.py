@@ -57,11 +57,11 @@ class MessagesMixin(SQLHost):
             values = [
                 (message_id, agent_id, first + i, m.role, m.content, m.name,
                  json.dumps(m.tool_calls) if m.tool_calls is not None else None, m.tool_call_id, m.step_id,
-                 m.run_id, m.in_context, to_db(m.created_at) if m.created_at else now, m.conversation_id)
+                 m.run_id, m.in_context, to_db(m.created_at) if m.created_at else now, m.conversation_id, m.otid)
                 for i, (message_id, m) in enumerate(zip(new_ids, messages))]
             if len(values) <= SMALL_BATCH:
                 # A few rows (an agent step): one plain INSERT is the cheapest round trip.
-                placeholders = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(values))
+                placeholders = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(values))
                 con.execute(f"INSERT INTO messages ({rows.MESSAGE_COLUMNS}) VALUES {placeholders}",
                             [v for row in values for v in row])
             else:
@@ -71,8 +71,18 @@ class MessagesMixin(SQLHost):
         return [Message(id=message_id, agent_id=agent_id, seq=first + i, role=m.role, content=m.content, name=m.name,
                         tool_calls=m.tool_calls, tool_call_id=m.tool_call_id, step_id=m.step_id, run_id=m.run_id,
                         in_context=m.in_context, created_at=from_db(to_db(m.created_at) if m.created_at else now),
-                        conversation_id=m.conversation_id)
+                        conversation_id=m.conversation_id, otid=m.otid)
                 for i, (message_id, m) in enumerate(zip(new_ids, messages))]
+
+    def move_message_to_run(self, message_id: str, run_id: str) -> None:
+        with self._write() as con:
+            con.execute("UPDATE messages SET run_id = ? WHERE id = ?", [run_id, message_id])
+
+    def message_by_otid(self, agent_id: str, otid: str) -> Message | None:
+        with self._read() as con:
+            row = con.execute(f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE agent_id = ? AND otid = ? "
+                              "ORDER BY seq LIMIT 1", [agent_id, otid]).fetchone()
+        return rows.message(row) if row else None
 
     def _message_seq(self, con: Any, agent_id: str, message_id: str) -> int:
         row = con.execute("SELECT seq FROM messages WHERE id = ? AND agent_id = ?", [message_id, agent_id]).fetchone()

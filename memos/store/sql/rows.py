@@ -18,7 +18,7 @@ BLOCK_OWNERS = ("LEFT JOIN (SELECT block_id, array_agg(agent_id ORDER BY created
                 "GROUP BY block_id) owners ON owners.block_id = b.id")
 HISTORY_COLUMNS = "block_id, version, old_value, new_value, actor, reason, restored_from, created_at"
 MESSAGE_COLUMNS = ("id, agent_id, seq, role, content, name, tool_calls, tool_call_id, step_id, run_id, "
-                   "in_context, created_at, conversation_id")
+                   "in_context, created_at, conversation_id, otid")
 CONVERSATION_COLUMNS = "id, agent_id, name, summary, model, created_at, updated_at, last_message_at"
 PASSAGE_COLUMNS = "id, agent_id, text, tags, created_at"
 PASSAGE_COLUMNS_P = ", ".join(f"p.{column}" for column in PASSAGE_COLUMNS.split(", "))  # from `passages p`
@@ -58,7 +58,7 @@ def message(row: Sequence[Any]) -> Message:
     return Message(
         id=row[0], agent_id=row[1], seq=row[2], role=row[3], content=row[4], name=row[5],
         tool_calls=_json(row[6], None), tool_call_id=row[7], step_id=row[8], run_id=row[9],
-        in_context=row[10], created_at=from_db(row[11]), conversation_id=row[12],
+        in_context=row[10], created_at=from_db(row[11]), conversation_id=row[12], otid=row[13],
     )
 
 

@@ -78,13 +78,13 @@ class RunsMixin(SQLHost):
                             f"WHERE {where}", {**params, "now": to_db(utcnow())})
         return running
 
-    def request_cancel(self, agent_id: str, conversation: ConversationScope = ALL_CONVERSATIONS) -> list[str]:
-        running = self.running_runs(agent_id, "agent", conversation)
+    def request_cancel(self, agent_id: str, conversation: ConversationScope = ALL_CONVERSATIONS,
+                       run_ids: Sequence[str] | None = None) -> list[str]:
+        running = [r for r in self.running_runs(agent_id, "agent", conversation) if run_ids is None or r in run_ids]
         if running:
-            where, params = self._running_where(agent_id, "agent", conversation)
             with self._write() as con:
-                con.execute(f"UPDATE runs SET cancel_requested_at = $now WHERE {where} AND cancel_requested_at IS NULL",
-                            {**params, "now": to_db(utcnow())})
+                con.execute("UPDATE runs SET cancel_requested_at = ? WHERE id IN (SELECT unnest(?::VARCHAR[])) "
+                            "AND status = 'running' AND cancel_requested_at IS NULL", [to_db(utcnow()), running])
         return running
 
     def cancel_requested(self, run_id: str) -> bool:
