@@ -29,19 +29,9 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.replicas import Replica, start_replica
+from tests.e2e.replicas import SHOUT, Replica, start_replica
 
-SHOUT_V1 = '''def shout(text: str) -> str:
-    """Shout the text.
-
-    Args:
-        text: What to shout.
-
-    Returns:
-        The text in capitals.
-    """
-    return text.upper() + "!"
-'''
+SHOUT_V1 = SHOUT
 SHOUT_V2 = SHOUT_V1.replace('+ "!"', '+ "!!"')
 SHOUT_TEST = '''from shout import shout
 

@@ -285,8 +285,11 @@ class AgentRunner:
         self.refresh_tools()
         with self._turn_write():  # the message and its run start together
             run = self.ws.store.start_run(self.agent.id, conversation_id=self.conversation_id)
-            if sent_before is not None:  # answered by this run now: a later retry finds it answered
-                self.ws.store.move_message_to_run(sent_before.id, run.id)
+            if sent_before is not None:
+                # Answered by this run, after whatever was said since it first came: it moves to
+                # the end of the log (the model answers the last message), and a later retry
+                # finds it answered.
+                self.ws.store.requeue_message(sent_before.id, run.id)
             else:
                 self.ws.store.append_messages(self.agent.id, [
                     *(self._message("system", note, run_id=run.id) for note in notes),

@@ -667,8 +667,9 @@ class Store(abc.ABC):
     def get_message(self, message_id: str) -> Message: ...
 
     @abc.abstractmethod
-    def move_message_to_run(self, message_id: str, run_id: str) -> None:
-        """Count a stored message as the one ``run_id`` answers (a retry answering it in a new run)."""
+    def requeue_message(self, message_id: str, run_id: str) -> None:
+        """Move a stored message to the end of the log, as the one ``run_id`` answers: a retried
+        message whose first turn was cut short, answered now after what came meanwhile."""
 
     @abc.abstractmethod
     def message_by_otid(self, agent_id: str, otid: str) -> Message | None:

@@ -19,6 +19,18 @@ import httpx
 
 from tests.conftest import MEMOS_BIN, Result, run_memos, stop_process
 
+SHOUT = '''def shout(text: str) -> str:
+    """Shout the text.
+
+    Args:
+        text: What to shout.
+
+    Returns:
+        The text in capitals.
+    """
+    return text.upper() + "!"
+'''
+
 
 @dataclass
 class Replica:
@@ -35,6 +47,13 @@ class Replica:
         response = self.http(method, path, **kwargs)
         assert response.status_code < 300, f"{self.name} {method} {path}: {response.status_code} {response.text}"
         return response.json()
+
+    def agent_with_shout(self, name: str = "ada") -> dict[str, Any]:
+        """A new agent on this replica, with the custom tool shout (SHOUT) attached."""
+        agent: dict[str, Any] = self.ok("POST", "/v1/agents/", json={"name": name, "model": "openai/fake-model"})
+        tool = self.ok("PUT", "/v1/tools/", json={"source_code": SHOUT})
+        self.ok("PATCH", f"/v1/agents/{agent['id']}/tools/attach/{tool['id']}")
+        return agent
 
     def cli(self, *args: str, input: str | None = None) -> Result:
         """`memos ARGS` on this replica's machine (its home, the shared database)."""

@@ -33,7 +33,7 @@ def letta_errors(exported: dict[str, Any]) -> list[str]:
 
 def agent_state(ws: Any, name: str) -> dict[str, Any]:
     """Everything an agent is in memos, without ids and times of its own making."""
-    from memos.tools.repo import tool_repo
+    from memos.tools.shared_code import tool_repo
 
     agent = ws.store.get_agent(name)
     repo = tool_repo(ws, agent)

@@ -3,26 +3,21 @@ replica serves any request for any agent, with the same tool code."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
+import letta_client
 import pytest
 
-from tests.conftest import call, say
+from tests.conftest import MEMOS_BIN, call, say
 from tests.e2e.evolving import BUGGY, CONSOLIDATE, FIXED, TEST, TEST_WITH_COMMAS, propose
-from tests.e2e.replicas import Replica, replicas
-
-SHOUT = '''def shout(text: str) -> str:
-    """Shout the text.
-
-    Args:
-        text: What to shout.
-
-    Returns:
-        The text in capitals.
-    """
-    return text.upper() + "!"
-'''
+from tests.e2e.replicas import SHOUT, Replica, replicas
+from tests.e2e.test_mcp import SERVER
 
 
 @pytest.fixture
@@ -51,9 +46,7 @@ def _offered(request: dict[str, Any]) -> set[str]:
 
 def test_a_tool_made_on_one_replica_is_offered_and_run_on_the_other(pair, fake_llm) -> None:  # type: ignore[no-untyped-def]
     a, b = pair
-    agent = _agent(a)
-    tool = a.ok("PUT", "/v1/tools/", json={"source_code": SHOUT})
-    a.ok("PATCH", f"/v1/agents/{agent['id']}/tools/attach/{tool['id']}")
+    agent = a.agent_with_shout()
 
     ran = b.ok("POST", f"/v1/agents/{agent['id']}/tools/shout/run", json={"args": {"text": "hi"}})
     assert (ran["status"], ran["func_return"]) == ("success", "HI!")
@@ -72,9 +65,7 @@ def test_a_tool_made_on_one_replica_is_offered_and_run_on_the_other(pair, fake_l
 
 def test_a_change_committed_on_one_home_runs_everywhere_and_the_record_stays_put(pair, fake_llm) -> None:  # type: ignore[no-untyped-def]
     a, b = pair
-    agent = _agent(a)
-    tool = a.ok("PUT", "/v1/tools/", json={"source_code": SHOUT})
-    a.ok("PATCH", f"/v1/agents/{agent['id']}/tools/attach/{tool['id']}")
+    agent = a.agent_with_shout()
     b.ok("POST", f"/v1/agents/{agent['id']}/tools/shout/run", json={"args": {"text": "x"}})  # B has a copy now
 
     repo_b = b.home / "agents" / agent["id"] / "tools"
@@ -97,9 +88,7 @@ def test_a_change_committed_on_one_home_runs_everywhere_and_the_record_stays_put
 
 def test_a_replica_that_never_saw_the_agent_runs_its_tools_at_the_first_turn(postgres_url, fake_llm, tmp_path) -> None:  # type: ignore[no-untyped-def]
     with replicas(tmp_path, 1) as [a]:
-        agent = _agent(a)
-        tool = a.ok("PUT", "/v1/tools/", json={"source_code": SHOUT})
-        a.ok("PATCH", f"/v1/agents/{agent['id']}/tools/attach/{tool['id']}")
+        agent = a.agent_with_shout()
     with replicas(tmp_path / "later", 1) as [c]:
         fake_llm.script(call("shout", text="new"), say("done"))
         assert any("NEW!" in text for text in _returns(_send(c, agent["id"], "shout")))
@@ -131,9 +120,7 @@ def test_an_evolution_proposed_on_one_replica_is_accepted_through_the_other(pair
 
 def test_a_renamed_agent_keeps_its_tools_everywhere_and_its_old_name_is_free(pair, fake_llm) -> None:  # type: ignore[no-untyped-def]
     a, b = pair
-    agent = _agent(a)
-    tool = a.ok("PUT", "/v1/tools/", json={"source_code": SHOUT})
-    a.ok("PATCH", f"/v1/agents/{agent['id']}/tools/attach/{tool['id']}")
+    agent = a.agent_with_shout()
     b.ok("POST", f"/v1/agents/{agent['id']}/tools/shout/run", json={"args": {"text": "x"}})
     a.ok("PATCH", f"/v1/agents/{agent['id']}", json={"name": "bea"})
 
@@ -157,9 +144,6 @@ def test_two_agents_may_share_a_name_as_on_duckdb(pair) -> None:  # type: ignore
 
 
 def test_a_cancel_sent_to_one_replica_stops_the_turn_running_on_the_other(pair, fake_llm) -> None:  # type: ignore[no-untyped-def]
-    import threading
-    import time
-
     a, b = pair
     agent = _agent(a)
     fake_llm.script({"content": "slow " * 60, "chunk_delay": 0.1})
@@ -181,10 +165,6 @@ def test_a_cancel_sent_to_one_replica_stops_the_turn_running_on_the_other(pair, 
 
 
 def test_a_background_stream_resumes_on_the_other_replica_while_it_runs(pair, fake_llm) -> None:  # type: ignore[no-untyped-def]
-    import threading
-
-    import letta_client
-
     a, b = pair
     client_a = letta_client.Letta(base_url=a.url, max_retries=0)
     client_b = letta_client.Letta(base_url=b.url, max_retries=0)
@@ -220,13 +200,10 @@ def test_a_frozen_replica_loses_its_turn_and_the_retried_message_is_answered_onc
     lease lapses. The client retries its message (same otid) on another replica, which takes
     the turn over and answers it; the frozen one, thawed, writes nothing; a further retry is
     told the message was answered."""
-    import threading
-    import time
-
     with replicas(tmp_path, 2, env={"MEMOS_TURN_LEASE_SECONDS": "4"}) as (a, b):
         agent = _agent(a)
         gate = threading.Event()
-        fake_llm.script({**say("from a"), "gate": gate}, say("from b"))
+        fake_llm.script({**say("from a"), "gate": gate}, say("for two"), say("for one"))
         message = {"messages": [{"role": "user", "content": "one", "otid": "otid-one"}]}
         path = f"/v1/agents/{agent['id']}/messages"
         stale: list[Any] = []
@@ -236,9 +213,10 @@ def test_a_frozen_replica_loses_its_turn_and_the_retried_message_is_answered_onc
         a.freeze()
         try:
             started = time.monotonic()
-            retried = b.ok("POST", path, json=message)  # the client gave up on A and retries on B
+            _send(b, agent["id"], "two")  # another client's message comes first, through B: B takes over
             assert time.monotonic() - started < 30
-            assert [m["content"] for m in retried["messages"] if m["message_type"] == "assistant_message"] == ["from b"]
+            retried = b.ok("POST", path, json=message)  # the first client gave up on A and retries on B
+            assert [m["content"] for m in retried["messages"] if m["message_type"] == "assistant_message"] == ["for one"]
         finally:
             a.thaw()
         gate.set()  # the frozen turn's model call returns; its writes are refused
@@ -247,11 +225,13 @@ def test_a_frozen_replica_loses_its_turn_and_the_retried_message_is_answered_onc
         again = b.http("POST", path, json=message)
         assert again.status_code == 409 and "already sent, and answered by run" in again.json()["detail"]
 
-        log = b.ok("GET", path, params={"limit": 50})
-        assert [m["content"] for m in log if m["message_type"] == "user_message"] == ["one"]
-        assert [m["content"] for m in log if m["message_type"] == "assistant_message"] == ["from b"]
+        log = b.ok("GET", path, params={"limit": 50, "order": "asc"})
+        said = [(m["message_type"], m["content"]) for m in log if m["message_type"] in ("user_message", "assistant_message")]
+        # "one" moved to where it was answered: after "two", which came while it waited.
+        assert said == [("user_message", "two"), ("assistant_message", "for two"),
+                        ("user_message", "one"), ("assistant_message", "for one")]
         runs = b.ok("GET", "/v1/runs/", params={"agent_id": agent["id"]})
-        assert sorted(r["status"] for r in runs) == ["completed", "failed"]  # A's: interrupted, to Letta failed
+        assert sorted(r["status"] for r in runs) == ["completed", "completed", "failed"]  # A's: interrupted
         # A serves again once thawed (its dead sessions were replaced), and the cluster is well.
         fake_llm.script(say("a again"))
         assert "a again" in [m.get("content") for m in _send(a, agent["id"], "three")]
@@ -271,10 +251,6 @@ def test_health_names_the_replica_its_database_and_migration(pair) -> None:  # t
 
 
 def test_settings_and_mcp_servers_are_the_cluster_s(pair, fake_llm) -> None:  # type: ignore[no-untyped-def]
-    import sys
-
-    from tests.e2e.test_mcp import SERVER
-
     a, b = pair
     assert a.cli("config", "set", "evolve.canary.calls", "7").code == 0
     assert a.cli("config", "set", "default_agent", "ada").code == 0  # a person's own choice: local
@@ -309,3 +285,28 @@ def test_migrate_to_brings_each_agent_s_tool_code_along(postgres_database, fake_
         agent_id = a.ok("GET", "/v1/agents/")[0]["id"]
         ran = a.ok("POST", f"/v1/agents/{agent_id}/tools/echo_back/run", json={"args": {"text": "hi"}})
         assert (ran["status"], ran["func_return"]) == ("success", "hi")
+
+
+def test_one_sleep_pass_at_a_time_for_the_whole_cluster(pair, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    """A pass running on A's machine keeps B's cron pass out (it exits at once, code 12), and
+    B's pass leaves A's live evolution alone."""
+    a, b = pair
+    agent = _agent(a)
+    fake_llm.script(say("hi"))
+    _send(a, agent["id"], "hello")  # something for the pass to consolidate
+    held = threading.Event()
+    fake_llm.script({**CONSOLIDATE, "gate": held}, {"tool_calls": [{"name": "no_change", "arguments": {"reason": "ok"}}]})
+    first = subprocess.Popen([str(MEMOS_BIN), "evolve", "--sleep"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env={**os.environ, "MEMOS_HOME": str(a.home)})
+    try:
+        deadline = time.monotonic() + 60
+        while fake_llm.request_count < 2:  # the pass on A is waiting on the model
+            assert time.monotonic() < deadline, "the pass never asked the model"
+            time.sleep(0.02)
+        second = b.cli("evolve", "--sleep")
+        assert second.code == 12 and "another `memos evolve --sleep` pass is running" in second.err
+        assert first.poll() is None
+    finally:
+        held.set()
+        first.wait(60)
+    assert first.returncode in (0, 10), first.stderr.read() if first.stderr else ""

@@ -61,7 +61,7 @@ def test_directories_are_named_by_id_and_an_old_name_cannot_delete_outside(ws: W
     agent = ws.store.create_agent(NewAgent(name="../../victimdir", description="", system="s", model="m",
                                            embedding_model="local", context_window=8192), [], unique_name=False)
     assert ws.home.dir_of(agent) == ws.home.agents_dir / agent.id
-    from memos.tools.repo import tool_repo
+    from memos.tools.shared_code import tool_repo
 
     repo = tool_repo(ws, agent)  # `memos tools new` makes the repo here, not outside
     assert repo.path == ws.home.agents_dir / agent.id / "tools" and (repo.path / ".git").is_dir()

@@ -74,9 +74,13 @@ class MessagesMixin(SQLHost):
                         conversation_id=m.conversation_id, otid=m.otid)
                 for i, (message_id, m) in enumerate(zip(new_ids, messages))]
 
-    def move_message_to_run(self, message_id: str, run_id: str) -> None:
+    def requeue_message(self, message_id: str, run_id: str) -> None:
         with self._write() as con:
-            con.execute("UPDATE messages SET run_id = ? WHERE id = ?", [run_id, message_id])
+            self._lock(con, "message-seq")  # as append_messages: seq order stays commit order
+            seq = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM messages").fetchone()[0]
+            con.execute("UPDATE messages SET seq = ?, run_id = ?, in_context = true WHERE id = ?",
+                        [seq, run_id, message_id])
+            self._db.memo.clear()  # its next seq is taken now
 
     def message_by_otid(self, agent_id: str, otid: str) -> Message | None:
         with self._read() as con:
