@@ -38,10 +38,13 @@ class Replica:
     home: Path
     url: str
     proc: subprocess.Popen[str]
+
+    token: str | None = None  # the bearer token the replica was started with
     log: list[str] = field(default_factory=list)
 
     def http(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return httpx.request(method, self.url + path, timeout=kwargs.pop("timeout", 60), **kwargs)
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return httpx.request(method, self.url + path, timeout=kwargs.pop("timeout", 60), headers=headers, **kwargs)
 
     def ok(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.http(method, path, **kwargs)
@@ -76,7 +79,8 @@ def start_replica(name: str, home: Path, env: dict[str, str] | None = None) -> R
     if not match:
         proc.kill()
         raise AssertionError(f"replica {name} did not start: {line!r} {proc.stderr.read()}")
-    replica = Replica(name, home, f"http://{match.group(1)}:{match.group(2)}", proc)
+    replica = Replica(name, home, f"http://{match.group(1)}:{match.group(2)}", proc,
+                      token=(env or {}).get("MEMOS_SERVER_TOKEN"))
     # Drained, or a full pipe would block the server's logging; kept for a failing test's message.
     threading.Thread(target=lambda: replica.log.extend(proc.stderr or ()), daemon=True).start()
     return replica

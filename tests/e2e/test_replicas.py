@@ -250,8 +250,12 @@ def test_health_names_the_replica_its_database_and_migration(pair) -> None:  # t
         assert health["database"]["cluster"] is True
 
 
-def test_settings_and_mcp_servers_are_the_cluster_s(pair, fake_llm) -> None:  # type: ignore[no-untyped-def]
-    a, b = pair
+def test_settings_and_mcp_servers_are_the_cluster_s(postgres_url, fake_llm, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with replicas(tmp_path, 2, env={"MEMOS_SERVER_TOKEN": "s3cret"}) as (a, b):  # a token: stdio MCP over the API
+        _settings_and_mcp_servers(a, b, fake_llm)
+
+
+def _settings_and_mcp_servers(a: Replica, b: Replica, fake_llm: Any) -> None:
     assert a.cli("config", "set", "evolve.canary.calls", "7").code == 0
     assert a.cli("config", "set", "default_agent", "ada").code == 0  # a person's own choice: local
     shown = b.cli("config", "show", "--json").json()
@@ -260,12 +264,12 @@ def test_settings_and_mcp_servers_are_the_cluster_s(pair, fake_llm) -> None:  # 
     assert shown["settings"]["default_agent"] is None and shown["sources"]["default_agent"]["scope"] == "local"
 
     agent = _agent(a)
-    added = a.cli("mcp", "add", "weather", "--timeout", "5", "--", sys.executable, SERVER)
-    assert added.code == 0, added.err
+    a.ok("POST", "/v1/mcp-servers/", json={"server_name": "weather", "config": {
+        "mcp_server_type": "stdio", "command": sys.executable, "args": [SERVER]}})  # through A's API
     assert [s["server_name"] for s in b.ok("GET", "/v1/mcp-servers/")] == ["weather"]
     assert b.cli("tools", "attach", "mcp:weather/forecast", "--agent", "ada").code == 0
     fake_llm.script(call("forecast", city="Oslo", days=2), say("Sunny."))
-    assert any("Sunny in Oslo" in text for text in _returns(_send(a, agent["id"], "weather?")))
+    assert any("Sunny in Oslo" in text for text in _returns(_send(b, agent["id"], "weather?")))
 
     # A replica whose config.toml says otherwise is told so at start, and uses the cluster's value.
     (b.home / "config.toml").write_text('[evolve.canary]\ncalls = 99\n')
