@@ -4,8 +4,8 @@ before it (--baseline, run from a git worktree of that commit on a database of i
 On one embedded PostgreSQL, each version's `memos serve` (a replica with its own home) answers:
 - tool turns: a message whose reply calls a custom tool (two LLM calls, one sandboxed call);
 - plain turns: one LLM call (what the turn lease's fence and heartbeat add per step);
-- (this version) the first tool turn on a replica that has never seen the agent: it fetches the
-  agent's tool code from the store before the call.
+- (this version) the first tool turn on a replica that has never seen the agent (a new home, its
+  process warmed by a turn of another agent): it fetches the agent's tool code from the store first.
 The LLM is the scripted server (answers at once), so the figures are memos's own time.
 Targets: tool turn <= 1.2x the baseline's; first turn on a new replica < 1 s plus the LLM;
 the lease adds < 2 ms per step.
@@ -65,33 +65,86 @@ def turn(replica: Replica, http: httpx.Client, agent_id: str, text: str) -> floa
     return elapsed
 
 
-def measure(name: str, tree: Path | None, server: Any, root: Path, turns: int) -> dict[str, Any]:
-    url = new_database(server)
-    env = {"MEMOS_DATABASE_URL": url, **({"PYTHONPATH": str(tree)} if tree else {})}
-    replica = start_replica("a", root / f"{name}-home-a", env)
+def first_turns(server: Any, url: str, env: dict[str, str], root: Path, http: httpx.Client,
+                agent_id: str, other_id: str, count: int = 5) -> list[float]:
+    """The first tool turn of an agent on replicas that have never seen it (a new home each, the
+    process warmed by a turn of another agent first)."""
+    times = []
+    for i in range(count):
+        fresh = start_replica(f"n{i}", root / f"fresh-{i}", env)
+        try:
+            turn(fresh, http, other_id, "tool please")
+            times.append(turn(fresh, http, agent_id, "tool please"))
+        finally:
+            fresh.proc.terminate()
+            fresh.proc.wait(15)
+    return times
+
+
+def lease_cost(url: str, agent_id: str, repeat: int = 200) -> dict[str, float]:
+    """The turn lease's own cost, in this process: taking and giving back the turn (the lease row
+    written twice beside the advisory lock), and one fenced write transaction's check."""
+    from memos.store.postgres.store import PostgresStore
+
+    store = PostgresStore(url)
     try:
-        with httpx.Client(timeout=120) as http:
-            agent_id = str(replica.agent_with_shout()["id"])
-            for _ in range(5):  # warm: sandbox workers, connections, caches
-                turn(replica, http, agent_id, "tool please")
-                turn(replica, http, agent_id, "hello")
-            tool = [turn(replica, http, agent_id, "tool please") for _ in range(turns)]
-            plain = [turn(replica, http, agent_id, "hello") for _ in range(turns)]
-            first: list[float] = []
-            if tree is None:  # replicas that have never seen the agent (a new home each)
-                for i in range(5):
-                    fresh = start_replica(f"n{i}", root / f"{name}-fresh-{i}", env)
-                    try:
-                        first.append(turn(fresh, http, agent_id, "tool please"))
-                    finally:
-                        fresh.proc.terminate()
-                        fresh.proc.wait(15)
+        lock_ms, plain_ms, fenced_ms = [], [], []
+        for i in range(repeat):
+            lock = store.turn_lock(agent_id)
+            started = time.perf_counter()
+            assert lock.try_acquire()
+            taken = time.perf_counter()
+            with store.transaction():  # a write of the turn, as a step's
+                store.set_meta("bench.lease", str(i))
+            written = time.perf_counter()
+            with store.transaction():  # the same write, fenced
+                lock.fence()
+                store.set_meta("bench.lease", str(i))
+            fenced = time.perf_counter()
+            lock.release()
+            done = time.perf_counter()
+            lock_ms.append((taken - started + done - fenced) * 1000)
+            plain_ms.append((written - taken) * 1000)
+            fenced_ms.append((fenced - written) * 1000)
+        return {"take_and_release_p50_ms": round(statistics.median(lock_ms), 2),
+                "fence_p50_ms": round(statistics.median(fenced_ms) - statistics.median(plain_ms), 2)}
     finally:
-        replica.proc.terminate()
-        replica.proc.wait(15)
-    return {"tool_turn_p50_ms": round(statistics.median(tool), 1), "tool_turn_mean_ms": round(statistics.mean(tool), 1),
-            "plain_turn_p50_ms": round(statistics.median(plain), 1),
-            "first_turn_new_replica_ms": [round(x) for x in first] or None}
+        store.close()
+
+
+def compare(trees: dict[str, Path], server: Any, root: Path, turns: int) -> dict[str, Any]:
+    """Both versions serving at once, their turns interleaved, so the machine's mood is shared."""
+    replicas: dict[str, Replica] = {}
+    envs: dict[str, dict[str, str]] = {}
+    try:
+        for name, tree in trees.items():
+            envs[name] = {"MEMOS_DATABASE_URL": new_database(server), "PYTHONPATH": str(tree)}
+            replicas[name] = start_replica(name[0], root / f"{name}-home", envs[name])
+        with httpx.Client(timeout=120) as http:
+            agents = {name: str(r.agent_with_shout()["id"]) for name, r in replicas.items()}
+            tool: dict[str, list[float]] = {name: [] for name in trees}
+            plain: dict[str, list[float]] = {name: [] for name in trees}
+            for i in range(5 + turns):  # 5 to warm: sandbox workers, connections, caches
+                for name, replica in replicas.items():
+                    took_tool = turn(replica, http, agents[name], "tool please")
+                    took_plain = turn(replica, http, agents[name], "hello")
+                    if i >= 5:
+                        tool[name].append(took_tool)
+                        plain[name].append(took_plain)
+            other = str(replicas["current"].agent_with_shout("bob")["id"])
+            first = first_turns(server, envs["current"]["MEMOS_DATABASE_URL"], envs["current"], root, http,
+                                agents["current"], other)
+            lease = lease_cost(envs["current"]["MEMOS_DATABASE_URL"], other)
+    finally:
+        for replica in replicas.values():
+            replica.proc.terminate()
+            replica.proc.wait(15)
+    return {name: {"tool_turn_p50_ms": round(statistics.median(tool[name]), 1),
+                   "tool_turn_mean_ms": round(statistics.mean(tool[name]), 1),
+                   "plain_turn_p50_ms": round(statistics.median(plain[name]), 1),
+                   **({"first_turn_new_replica_ms": [round(x) for x in first], "lease": lease}
+                      if name == "current" else {})}
+            for name in trees}
 
 
 def main() -> None:
@@ -107,8 +160,7 @@ def main() -> None:
         root = Path(tmp)
         server = start_server(root / "pg")
         try:
-            results = {"baseline": measure("baseline", baseline_tree(args.baseline), server, root, args.turns),
-                       "current": measure("current", None, server, root, args.turns)}
+            results = compare({"baseline": baseline_tree(args.baseline), "current": ROOT}, server, root, args.turns)
         finally:
             server.cleanup()
     base, now = results["baseline"], results["current"]
@@ -120,6 +172,8 @@ def main() -> None:
           f"(+{per_step:.1f} ms a step; target < 2 ms)")
     print(f"first tool turn on a replica that never saw the agent: {now['first_turn_new_replica_ms']} ms "
           "(scripted LLM: ~0; target < 1000 ms)")
+    print(f"turn lease alone: take and release {now['lease']['take_and_release_p50_ms']} ms a turn, "
+          f"the fence {now['lease']['fence_p50_ms']} ms a write transaction (target < 2 ms a step)")
     out = ROOT / "bench" / "results" / "replicas.json"
     out.write_text(json.dumps({"machine": machine_line(), "baseline": args.baseline, **results,
                                "tool_turn_ratio": round(ratio, 3), "per_step_ms": round(per_step, 2)}, indent=2) + "\n")

@@ -20,6 +20,7 @@ import keyword
 import re
 import shutil
 import sys
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +95,11 @@ def check_tool_name(name: str) -> str:
         raise InvalidInput(f"'{name}' is the name of a Python module the sandbox uses, not free for a tool",
                            f"name it something else, e.g. {name}_tool")
     return name
+
+
+FILES_AT_KEPT = 64  # commits' files kept in memory (a few agents' mains and canaries)
+_FILES_AT: dict[tuple[str, str], dict[str, str]] = {}
+_FILES_AT_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -176,8 +182,19 @@ class ToolRepo:
         return tool_names_in(p.name for p in self.path.glob("*.py"))
 
     def files_at(self, commit: str) -> dict[str, str]:
-        """The source files of a commit, as the sandbox takes them (what `source_files` reads from disk)."""
-        return self.files_of_tree(self.git.commit(commit).tree.hexsha)
+        """The source files of a commit, as the sandbox takes them (what `source_files` reads from disk).
+        A commit never changes, so what was read is kept (a turn on a shared store loads its tools
+        from main's commit: reading it through git each time cost ~8 ms)."""
+        key = (str(self.path), commit)
+        with _FILES_AT_LOCK:
+            files = _FILES_AT.get(key)
+        if files is None:
+            files = self.files_of_tree(self.git.commit(commit).tree.hexsha)
+            with _FILES_AT_LOCK:
+                if len(_FILES_AT) >= FILES_AT_KEPT:
+                    _FILES_AT.pop(next(iter(_FILES_AT)))
+                _FILES_AT[key] = files
+        return dict(files)
 
     def files_of_tree(self, tree_sha: str) -> dict[str, str]:
         from git import Blob, Tree  # GitPython, imported on first use

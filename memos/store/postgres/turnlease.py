@@ -29,6 +29,41 @@ def lease_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
+IDLE_SESSIONS = 8  # lock sessions a process keeps open between turns (a new one costs ~10 ms)
+_idle: dict[str, list[Any]] = {}
+_idle_lock = threading.Lock()
+
+
+def _idle_session(url: str) -> Any:
+    """A session of this process's for turn locks: an idle one holding no lock, else a new one.
+    Its lease writes do not wait for the WAL to reach disk (synchronous_commit off): a lease is
+    worth nothing after a server crash, which ends every session and lock anyway."""
+    with _idle_lock:
+        kept = list(_idle.get(url, ()))
+        _idle[url] = []
+    for con in kept:
+        try:
+            con.execute("SELECT 1")  # ended by the server meanwhile (a replica that took a turn over)?
+        except Exception:  # noqa: BLE001 - then it is dropped, and the next one tried
+            con.close()
+            continue
+        for spare in kept[kept.index(con) + 1:]:
+            _keep_idle(url, spare)
+        return con
+    con = connect(url, "turn")
+    con.execute("SET synchronous_commit TO off")
+    return con
+
+
+def _keep_idle(url: str, con: Any) -> None:
+    with _idle_lock:
+        kept = _idle.setdefault(url, [])
+        if len(kept) < IDLE_SESSIONS:
+            kept.append(con)
+            return
+    con.close()
+
+
 class AdvisoryTurnLock:
     """A PostgreSQL session advisory lock, held on a connection of its own, and a lease.
 
@@ -53,7 +88,7 @@ class AdvisoryTurnLock:
 
     def _session(self) -> Any:
         if self._con is None:
-            self._con = connect(self.url, "turn")
+            self._con = _idle_session(self.url)
         return self._con
 
     def _others_waiting(self, con: Any) -> bool:
@@ -149,11 +184,10 @@ class AdvisoryTurnLock:
                 if self.token is not None:  # the lease ends now, not when it would lapse
                     con.execute("UPDATE turn_leases SET holder = NULL, expires_at = now() WHERE name = %s AND token = %s",
                                 [self.name, self.token])
-                # Closing alone lets go only when the server's backend exits, a moment after
-                # close() returns; a turn handed over must be free when release() returns.
+                # A turn handed over must be free when release() returns: let go explicitly
+                # (closing lets go only once the server's backend has exited).
                 con.execute("SELECT pg_advisory_unlock_all()")
+                _keep_idle(self.url, con)
             except Exception:  # a broken session: the server drops its locks with it
-                pass
-            finally:
                 con.close()
         self.token = None
