@@ -40,6 +40,7 @@ class Replica:
     proc: subprocess.Popen[str]
 
     token: str | None = None  # the bearer token the replica was started with
+    env: dict[str, str] = field(default_factory=dict)  # what the replica was started with beside os.environ
     log: list[str] = field(default_factory=list)
 
     def http(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -60,7 +61,7 @@ class Replica:
 
     def cli(self, *args: str, input: str | None = None) -> Result:
         """`memos ARGS` on this replica's machine (its home, the shared database)."""
-        return run_memos(*args, input=input, env={"MEMOS_HOME": str(self.home)})
+        return run_memos(*args, input=input, env={**self.env, "MEMOS_HOME": str(self.home)})
 
     def freeze(self) -> None:
         os.kill(self.proc.pid, signal.SIGSTOP)
@@ -80,7 +81,7 @@ def start_replica(name: str, home: Path, env: dict[str, str] | None = None) -> R
         proc.kill()
         raise AssertionError(f"replica {name} did not start: {line!r} {proc.stderr.read()}")
     replica = Replica(name, home, f"http://{match.group(1)}:{match.group(2)}", proc,
-                      token=(env or {}).get("MEMOS_SERVER_TOKEN"))
+                      token=(env or {}).get("MEMOS_SERVER_TOKEN"), env=dict(env or {}))
     # Drained, or a full pipe would block the server's logging; kept for a failing test's message.
     threading.Thread(target=lambda: replica.log.extend(proc.stderr or ()), daemon=True).start()
     return replica
