@@ -95,7 +95,8 @@ def _tool_docs(ws: Workspace, agent: Agent, builtins: dict[str, Any], kept: list
             continue
         docs.append({"name": record.name, "tool_type": "custom", "source_type": "python",
                      "description": record.description, "json_schema": record.json_schema, "tags": [],
-                     "source_code": _source(repo, record.name) or record.source_code})
+                     "source_code": _source(repo, record.name) or record.source_code,
+                     **({"default_requires_approval": True} if record.requires_approval else {})})
     have = {d["name"] for d in docs}
     docs.extend(dict(tool) for tool in kept if tool.get("name") not in have)
     used = len(docs)

@@ -414,8 +414,9 @@ def _write(ws: Workspace, parsed: AgentFile, plans: list[_Plan], source: str,
                 publish(ws, agent)  # in the import's transaction: every replica gets the tools, or none
                 for tool in plan.tools:
                     assert tool.schema is not None
+                    gated = bool(tool.tool.raw.get("default_requires_approval")) or None  # never dropped
                     ws.store.attach_tool(agent.id, NewTool(tool.tool.name, tool.schema["description"], tool.schema,
-                                                           tool.tool.source_code, commit))
+                                                           tool.tool.source_code, commit, requires_approval=gated))
                 for server_name, remote_name, as_name in plan.mcp_tools:
                     attach_mcp(ws, agent, server_name, remote_name, as_name)
                 for name in plan.letta_tools:

@@ -226,7 +226,15 @@ class AgentRunner:
         if text.strip():
             incoming.append({"role": "user", "content": text})
         return {"model": self.model, "messages": [*compiled, *incoming],
-                "tools": self._tool_schemas(RuleState(self.agent.tool_rules)), "stream": True}
+                "tools": self._tool_schemas(self._rules()), "stream": True}
+
+    def _rules(self) -> RuleState:
+        """The agent's tool rules, with an approval rule for each attached tool that requires
+        approval (Letta's default_requires_approval, inherited or set per agent): a flag that gates
+        a call is never left out."""
+        gated = [{"type": "requires_approval", "tool_name": t.name}
+                 for t in self.ws.store.list_agent_tools(self.agent.id) if t.requires_approval]
+        return RuleState([*self.agent.tool_rules, *gated])
 
     def _tool_schemas(self, state: RuleState) -> list[dict[str, Any]]:
         """The tools a step offers the model: those the rules allow now."""
@@ -296,7 +304,7 @@ class AgentRunner:
                     *([replace(self._message("user", text, run_id=run.id), otid=otid)] if text.strip() else [])])
             if self.conversation is not None:
                 self.conversation = self.ws.store.update_conversation(self.conversation.id, touched=True)
-        yield from self._run(run, cancel, RuleState(self.agent.tool_rules))
+        yield from self._run(run, cancel, self._rules())
 
     def _sent_before(self, otid: str) -> Message | None:
         """The message a client sent before with this otid: None when it is new; raises
@@ -313,7 +321,7 @@ class AgentRunner:
     def _approve(self, cancel: threading.Event, call_ids: Sequence[str] = ()) -> Events[None]:
         pending = self._pending(call_ids)
         self.refresh_tools()
-        state = RuleState(self.agent.tool_rules)
+        state = self._rules()
         with self._turn_write():
             run = self.ws.store.start_run(self.agent.id, conversation_id=self.conversation_id)
         return (yield from self._run(run, cancel, state, first=lambda: self._run_approved(pending, state, run)))
@@ -325,7 +333,7 @@ class AgentRunner:
             raise InvalidInput(f"no tool_return for the waiting call {missing[0]}",
                                "answer every waiting call in one approval message")
         self.refresh_tools()
-        state = RuleState(self.agent.tool_rules)
+        state = self._rules()
         with self._turn_write():
             run = self.ws.store.start_run(self.agent.id, conversation_id=self.conversation_id)
 
@@ -383,7 +391,7 @@ class AgentRunner:
                 yield ev.ToolReturn(call.tool_call_id, call.name, "error", result)
             return None
 
-        yield from self._run(run, cancel, RuleState(self.agent.tool_rules), first=deny_all)
+        yield from self._run(run, cancel, self._rules(), first=deny_all)
 
     def _pending(self, call_ids: Sequence[str] = ()) -> list[ToolCallRecord]:
         pending = self.ws.store.pending_tool_calls(self.agent.id, self.conversation_id)

@@ -151,6 +151,11 @@ class ToolCreate(Body):
     return_char_limit: int | None = None
     json_schema: dict[str, Any] | None = None
     args_json_schema: dict[str, Any] | None = None
+    default_requires_approval: bool | None = None  # every call waits for a person's approval
+
+
+class ApprovalSetting(Body):
+    requires_approval: bool | None = None
 
 
 class ConversationCreate(Body):

@@ -103,7 +103,7 @@ def custom_tool(record: ToolRecord) -> dict[str, Any]:
             "source_code": record.source_code, "tags": list(record.tags),
             "return_char_limit": record.return_char_limit or TOOL_RETURN_LIMIT,
             "metadata_": {"repo_commit": record.repo_commit, "library": record.source_type == "python"},
-            "default_requires_approval": False}
+            "default_requires_approval": record.requires_approval}
 
 
 def mcp_tool(tool_id: str, name: str, json_schema: dict[str, Any], server: str, tool: str,

@@ -345,6 +345,7 @@ class ToolRecord:
     updated_at: datetime
     tags: list[str] = field(default_factory=list)
     return_char_limit: int | None = None  # the longest result the agent reads; None: memos's own cap
+    requires_approval: bool = False  # each call waits for a person's approval (Letta's default_requires_approval)
 
 
 @dataclass(frozen=True)
@@ -357,6 +358,7 @@ class NewTool:
     source_type: str = "repo"
     tags: list[str] | None = None  # None: as the row has them (or none, for a new row)
     return_char_limit: int | None = None  # None: as the row has it
+    requires_approval: bool | None = None  # None: as the row has it (or not, for a new row)
 
 
 @dataclass(frozen=True)

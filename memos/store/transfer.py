@@ -64,7 +64,7 @@ TABLES = (
     Table("messages", rows.MESSAGE_COLUMNS, "seq", ("tool_calls",)),
     Table("passages", PASSAGE_COPY_COLUMNS, "seq"),
     Table("tools", "id, name, description, json_schema, source_type, source_code, repo_commit, created_at, "
-                   "updated_at, tags, return_char_limit", "id", ("json_schema", "tags")),
+                   "updated_at, tags, return_char_limit, requires_approval", "id", ("json_schema", "tags")),
     Table("agent_tools", "agent_id, tool_id, created_at", "agent_id, tool_id"),
     Table("folders", FOLDER_COLUMNS, "id", ("metadata",)),
     Table("folder_files", FILE_COLUMNS, "id"),

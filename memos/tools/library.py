@@ -41,10 +41,12 @@ def function_name(source: str) -> str:
 
 def save(ws: Workspace, source: str, description: str | None = None,
          json_schema: dict[str, Any] | None = None, *, tags: list[str] | None = None,
-         return_char_limit: int | None = None) -> ToolRecord:
-    """Describe the source in the sandbox (it is untrusted code) and keep it in the library."""
+         return_char_limit: int | None = None, requires_approval: bool | None = None) -> ToolRecord:
+    """Describe the source in the sandbox (it is untrusted code) and keep it in the library.
+    ``requires_approval``: every agent given the tool asks a person before each call."""
     tool = described(ws, source, description, json_schema)
-    return ws.store.save_library_tool(replace(tool, tags=_tags(tags), return_char_limit=_limit(return_char_limit)))
+    return ws.store.save_library_tool(replace(tool, tags=_tags(tags), return_char_limit=_limit(return_char_limit),
+                                              requires_approval=requires_approval))
 
 
 def _tags(tags: list[str] | None) -> list[str] | None:
@@ -101,7 +103,7 @@ def described(ws: Workspace, source: str, description: str | None = None,
 
 def update(ws: Workspace, record: ToolRecord, *, source_code: str | None = None,
            description: str | None = None, tags: list[str] | None = None,
-           return_char_limit: int | None = None) -> ToolRecord:
+           return_char_limit: int | None = None, requires_approval: bool | None = None) -> ToolRecord:
     """Change a library tool's source (described again) or description. An agent's own tools
     live in its git repo, where they are changed (and reviewed, and evolve)."""
     if record.source_type != "python":
@@ -113,8 +115,13 @@ def update(ws: Workspace, record: ToolRecord, *, source_code: str | None = None,
         text = description if description is not None else record.description
         tool = NewTool(record.name, text, {**record.json_schema, "description": text}, record.source_code,
                        source_type="python")
-    return ws.store.update_library_tool(record.id, replace(tool, tags=_tags(tags),
-                                                           return_char_limit=_limit(return_char_limit)))
+    updated = ws.store.update_library_tool(record.id, replace(
+        tool, tags=_tags(tags), return_char_limit=_limit(return_char_limit), requires_approval=requires_approval))
+    if requires_approval:  # gating a tool reaches the agents that have it now, not only later ones
+        for agent in ws.store.list_agents():
+            if any(t.name == record.name for t in ws.store.list_agent_tools(agent.id)):
+                set_requires_approval(ws, agent, record.name, True)
+    return updated
 
 
 def find(ws: Workspace, tool_id: str) -> ToolRecord:
@@ -163,10 +170,26 @@ def _copy_into_repo(ws: Workspace, agent: Agent, record: ToolRecord, source_code
 
 
 def _inherit_settings(ws: Workspace, agent: Agent, record: ToolRecord) -> None:
-    """The agent's copy of a library tool keeps the library's tags and return_char_limit."""
-    if not record.tags and record.return_char_limit is None:
+    """The agent's copy of a library tool keeps the library's tags, return_char_limit and approval."""
+    if not record.tags and record.return_char_limit is None and not record.requires_approval:
         return
     mine = next(t for t in ws.store.list_agent_tools(agent.id) if t.name == record.name)
     ws.store.attach_tool(agent.id, NewTool(mine.name, mine.description, mine.json_schema, mine.source_code,
                                            mine.repo_commit, mine.source_type, list(record.tags),
-                                           record.return_char_limit))
+                                           record.return_char_limit, record.requires_approval or None))
+
+
+def set_requires_approval(ws: Workspace, agent: Agent, name: str, required: bool) -> None:
+    """Whether each of the agent's calls of ``name`` waits for a person (Letta's update_approval):
+    its own tool row says so for a tool it has a row of, an approval rule for a built-in."""
+    from memos.core.agents import update_agent
+
+    mine = next((t for t in ws.store.list_agent_tools(agent.id) if t.name == name), None)
+    if mine is not None:
+        ws.store.attach_tool(agent.id, NewTool(mine.name, mine.description, mine.json_schema, mine.source_code,
+                                               mine.repo_commit, mine.source_type, requires_approval=required))
+    rules = [r for r in agent.tool_rules if not (r.get("type") == "requires_approval" and r.get("tool_name") == name)]
+    if required and mine is None:
+        rules.append({"type": "requires_approval", "tool_name": name})
+    if rules != agent.tool_rules:
+        update_agent(ws, agent, tool_rules=rules, any_tool_rules=True)

@@ -3,6 +3,7 @@ a real server process, the fake LLM through the real litellm path."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -233,3 +234,51 @@ def test_cli_and_server_share_the_database(client, memos, fake_llm):  # type: ig
     client.agents.blocks.update("persona", agent_id=agent.id, value="Edited over HTTP")
     shown = memos("memory", "show", "persona", "--agent", "ada", "--json")
     assert shown.code == 0 and shown.json()["value"] == "Edited over HTTP"
+
+
+def test_a_tool_created_to_require_approval_never_runs_without_it(client, fake_llm, server):  # type: ignore[no-untyped-def]
+    """Letta's default_requires_approval gates every call of the tool, for agents given it before
+    or after the flag is set; update_approval turns it on and off per agent (built-ins too)."""
+    source = '''def wire_money(amount: int) -> str:
+    """Send money.
+
+    Args:
+        amount: How much.
+
+    Returns:
+        What was done.
+    """
+    return f"sent {amount}"
+'''
+    tool = client.tools.upsert(source_code=source, default_requires_approval=True)
+    assert tool.default_requires_approval is True
+    agent = _new_agent(client)
+    client.agents.tools.attach(tool.id, agent_id=agent.id)
+    fake_llm.script({"tool_calls": [{"name": "wire_money", "arguments": {"amount": 500}}]})
+    waiting = client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "pay"}])
+    assert waiting.stop_reason.stop_reason == "requires_approval"
+    assert waiting.messages[-1].message_type == "approval_request_message"
+    assert not [m for m in waiting.messages if m.message_type == "tool_return_message"]  # it did not run
+    fake_llm.script(say("Not sent."))
+    client.agents.messages.create(agent_id=agent.id, messages=[
+        {"type": "approval", "approve": False, "approval_request_id": waiting.messages[-1].id, "reason": "no"}])
+
+    client.agents.tools.update_approval("wire_money", agent_id=agent.id, body_requires_approval=False)
+    fake_llm.script({"tool_calls": [{"name": "wire_money", "arguments": {"amount": 5}}]}, say("Sent 5."))
+    ran = client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "pay 5"}])
+    assert any(m.message_type == "tool_return_message" and "sent 5" in m.tool_return for m in ran.messages)
+
+    client.agents.tools.update_approval("core_memory_append", agent_id=agent.id, body_requires_approval=True)
+    fake_llm.script({"tool_calls": [{"name": "core_memory_append", "arguments": {"label": "human", "content": "Y"}}]})
+    gated = client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "remember Y"}])
+    assert gated.stop_reason.stop_reason == "requires_approval"
+    with pytest.raises(letta_client.NotFoundError):
+        client.agents.tools.update_approval("no_such_tool", agent_id=agent.id, body_requires_approval=True)
+
+    # An agent file carries the flag both ways: out, and in again on a copy.
+    client.agents.tools.update_approval("wire_money", agent_id=agent.id, body_requires_approval=True)
+    exported = json.loads(client.agents.export_file(agent.id))
+    assert [t.get("default_requires_approval") for t in exported["tools"] if t["name"] == "wire_money"] == [True]
+    imported = client.agents.import_file(file=("ada.af", json.dumps(exported).encode()))
+    copy = client.agents.retrieve(imported.agent_ids[0])
+    assert [t.default_requires_approval for t in copy.tools if t.name == "wire_money"] == [True]

@@ -11,7 +11,7 @@ from memos.errors import InvalidInput, NotFound
 from memos.server import shapes
 from memos.server.deps import WS, AgentDep, agent_state, agent_tools
 from memos.server.paging import paged
-from memos.server.schemas import ToolCreate, ToolRunRequest, ToolUpdate
+from memos.server.schemas import ApprovalSetting, ToolCreate, ToolRunRequest, ToolUpdate
 from memos.store.base import ToolRecord
 from memos.tools import library, multi_agent
 from memos.tools.builtins import builtin_specs
@@ -59,7 +59,7 @@ def _save(ws: Workspace, body: ToolCreate) -> ToolRecord:
     schema = library.given_schema(library.function_name(body.source_code), body.json_schema, body.args_json_schema,
                                   body.description)
     return library.save(ws, body.source_code, body.description, schema, tags=body.tags,
-                        return_char_limit=body.return_char_limit)
+                        return_char_limit=body.return_char_limit, requires_approval=body.default_requires_approval)
 
 
 @router.put("/tools/")
@@ -86,12 +86,10 @@ def update_tool(ws: WS, tool_id: str, body: ToolUpdate) -> dict[str, Any]:
         _refuse_builtin_name(body.source_code)
     if body.json_schema is not None:
         raise InvalidInput("memos derives a tool's schema from its source", "change the source (source_code)")
-    if body.default_requires_approval:
-        raise InvalidInput("memos asks for approval by the agent's tool rules",
-                           'give the agent a rule {"type": "requires_approval", "tool_name": ...}')
     return shapes.custom_tool(library.update(ws, ws.store.get_tool(tool_id), source_code=body.source_code,
                                              description=body.description, tags=body.tags,
-                                             return_char_limit=body.return_char_limit))
+                                             return_char_limit=body.return_char_limit,
+                                             requires_approval=body.default_requires_approval))
 
 
 @router.delete("/tools/{tool_id}")
@@ -118,6 +116,21 @@ def run_tool(ws: WS, agent: AgentDep, tool_name: str, body: ToolRunRequest | Non
 def list_agent_tools(ws: WS, agent: AgentDep, after: str | None = None, before: str | None = None,
                      limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
     return paged(agent_tools(ws, agent), after=after, before=before, limit=limit, key=lambda t: t["id"])
+
+
+@router.patch("/agents/{agent_id}/tools/approval/{tool_name}")
+def update_approval(ws: WS, agent: AgentDep, tool_name: str, body: ApprovalSetting | None = None,
+                    requires_approval: bool | None = None) -> dict[str, Any]:
+    """Whether the agent asks a person before each call of this tool (Letta's update_approval;
+    the body's requires_approval, or the older query parameter)."""
+    required = body.requires_approval if body is not None and body.requires_approval is not None else requires_approval
+    if required is None:
+        raise InvalidInput("say requires_approval: true or false", 'send {"requires_approval": true}')
+    known = {*builtin_specs(), *(t.name for t in ws.store.list_agent_tools(agent.id))}
+    if tool_name not in known:
+        raise NotFound(f"agent '{agent.name}' has no tool named '{tool_name}'", "attach it first")
+    library.set_requires_approval(ws, agent, tool_name, required)
+    return agent_state(ws, ws.store.get_agent(agent.id))
 
 
 @router.patch("/agents/{agent_id}/tools/attach/{tool_id}")

@@ -13,7 +13,7 @@ from memos.store.sql.host import SQLHost
 from memos.store.timeutil import from_db, to_db, utcnow
 
 TOOL_COLUMNS = ("t.id, t.name, t.description, t.json_schema, t.source_type, t.source_code, t.repo_commit, "
-                "t.created_at, t.updated_at, t.tags, t.return_char_limit")
+                "t.created_at, t.updated_at, t.tags, t.return_char_limit, t.requires_approval")
 LIBRARY = "python"  # source_type of the shared library's tools (Letta's name for plain Python tools)
 AGENT_TOOLS = "FROM tools t JOIN agent_tools x ON x.tool_id = t.id WHERE x.agent_id = ?"
 
@@ -25,17 +25,19 @@ def _json(value: Any) -> Any:
 def _tool(row: Sequence[Any]) -> ToolRecord:
     return ToolRecord(id=row[0], name=row[1], description=row[2], json_schema=_json(row[3]), source_type=row[4],
                       source_code=row[5], repo_commit=row[6], created_at=from_db(row[7]),
-                      updated_at=from_db(row[8]), tags=list(_json(row[9]) or []), return_char_limit=row[10])
+                      updated_at=from_db(row[8]), tags=list(_json(row[9]) or []), return_char_limit=row[10],
+                      requires_approval=bool(row[11]))
 
 
 TOOL_INSERT = ("id, name, description, json_schema, source_type, source_code, repo_commit, created_at, updated_at, "
-               "tags, return_char_limit")
+               "tags, return_char_limit, requires_approval")
 # Settings a NewTool leaves at None keep what the row has.
-KEEP_SETTINGS = "tags = coalesce(?, tags), return_char_limit = coalesce(?, return_char_limit)"
+KEEP_SETTINGS = ("tags = coalesce(?, tags), return_char_limit = coalesce(?, return_char_limit), "
+                 "requires_approval = coalesce(?, requires_approval)")
 
 
 def _settings(tool: NewTool) -> list[Any]:
-    return [None if tool.tags is None else json.dumps(tool.tags), tool.return_char_limit]
+    return [None if tool.tags is None else json.dumps(tool.tags), tool.return_char_limit, tool.requires_approval]
 
 
 class ToolsMixin(SQLHost):
@@ -49,7 +51,7 @@ class ToolsMixin(SQLHost):
                       tool.repo_commit]
             if row is None:
                 tool_id = ids.new_id("tool")
-                con.execute(f"INSERT INTO tools ({TOOL_INSERT}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                con.execute(f"INSERT INTO tools ({TOOL_INSERT}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             [tool_id, tool.name, *values, now, now, *_settings(tool)])
                 con.execute("INSERT INTO agent_tools (agent_id, tool_id, created_at) VALUES (?, ?, ?)", [agent_id, tool_id, now])
             else:
@@ -95,7 +97,7 @@ class ToolsMixin(SQLHost):
             values = [tool.description, json.dumps(tool.json_schema), tool.source_code]
             if row is None:
                 tool_id = ids.new_id("tool")
-                con.execute(f"INSERT INTO tools ({TOOL_INSERT}) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
+                con.execute(f"INSERT INTO tools ({TOOL_INSERT}) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
                             [tool_id, tool.name, tool.description, values[1], LIBRARY, tool.source_code, now, now,
                              *_settings(tool)])
             else:
