@@ -14,9 +14,9 @@ from typing import Any
 import letta_client
 import pytest
 
-from tests.conftest import MEMOS_BIN, call, say
+from tests.conftest import MEMOS_BIN, call, say, stop_process
 from tests.e2e.evolving import BUGGY, CONSOLIDATE, FIXED, TEST, TEST_WITH_COMMAS, propose
-from tests.e2e.replicas import SHOUT, Replica, replicas
+from tests.e2e.replicas import SHOUT, Replica, replicas, start_replica
 from tests.e2e.test_mcp import SERVER
 
 
@@ -276,6 +276,15 @@ def _settings_and_mcp_servers(a: Replica, b: Replica, fake_llm: Any) -> None:
     assert any("evolve.canary.calls = 99" in line and "cluster's value is 7" in line
                for line in b.cli("config", "show").err.splitlines())
     assert b.cli("config", "get", "evolve.canary.calls").out.strip() == "7"
+    restarted = start_replica("b2", b.home, b.env)
+    try:
+        deadline = time.monotonic() + 30
+        while not any("evolve.canary.calls = 99" in line for line in restarted.log):
+            assert time.monotonic() < deadline, restarted.log
+            time.sleep(0.05)
+    finally:
+        stop_process(restarted.proc)
+    assert b.cli("doctor").code == 1  # the drift is a finding until config.toml agrees
 
 
 def test_migrate_to_brings_each_agent_s_tool_code_along(postgres_database, fake_llm, memos, tmp_path) -> None:  # type: ignore[no-untyped-def]
