@@ -182,8 +182,6 @@ def _inherit_settings(ws: Workspace, agent: Agent, record: ToolRecord) -> None:
 def set_requires_approval(ws: Workspace, agent: Agent, name: str, required: bool) -> None:
     """Whether each of the agent's calls of ``name`` waits for a person (Letta's update_approval):
     its own tool row says so for a tool it has a row of, an approval rule for a built-in."""
-    from memos.core.agents import update_agent
-
     mine = next((t for t in ws.store.list_agent_tools(agent.id) if t.name == name), None)
     if mine is not None:
         ws.store.attach_tool(agent.id, NewTool(mine.name, mine.description, mine.json_schema, mine.source_code,
@@ -191,5 +189,5 @@ def set_requires_approval(ws: Workspace, agent: Agent, name: str, required: bool
     rules = [r for r in agent.tool_rules if not (r.get("type") == "requires_approval" and r.get("tool_name") == name)]
     if required and mine is None:
         rules.append({"type": "requires_approval", "tool_name": name})
-    if rules != agent.tool_rules:
-        update_agent(ws, agent, tool_rules=rules, any_tool_rules=True)
+    if rules != agent.tool_rules:  # an approval rule for a tool the agent has: valid as it stands
+        ws.store.update_agent(agent.id, tool_rules=rules)
