@@ -21,7 +21,7 @@ from memos.evolve.canary import Route, Router
 from memos.store import ids
 from memos.store.base import Agent, CanaryCall, CanaryOutcome, NewTool
 from memos.tools.registry import ToolSpec
-from memos.tools.repo import tool_names_in
+from memos.tools.repo import ToolRepo, tool_names_in
 from memos.tools.sandbox import Limits, Sandbox, SandboxResult
 from memos.tools.shared_code import current, main_in_store, tool_repo
 
@@ -73,7 +73,8 @@ class AgentTools:
         self.ws = ws
         self.agent = agent
         self.pinned = pinned and ws.store.cluster
-        self.repo = tool_repo(ws, agent)
+        # Pinned, load() brings the repo up to the store (one sync a turn, not two).
+        self.repo = ToolRepo(ws.home.tools_dir_of(agent)) if self.pinned else tool_repo(ws, agent)
         self.loaded_main: str | None = None  # pinned: the store's main that the loaded tools come from
         self._followed_at = 0.0
         self.sandbox = sandbox or Sandbox(sandbox_limits(ws))

@@ -118,8 +118,10 @@ def update(ws: Workspace, record: ToolRecord, *, source_code: str | None = None,
     updated = ws.store.update_library_tool(record.id, replace(
         tool, tags=_tags(tags), return_char_limit=_limit(return_char_limit), requires_approval=requires_approval))
     if requires_approval:  # gating a tool reaches the agents that have it now, not only later ones
-        for agent in ws.store.list_agents():
-            if any(t.name == record.name for t in ws.store.list_agent_tools(agent.id)):
+        agents = ws.store.list_agents()
+        tools = ws.store.tools_by_agent([agent.id for agent in agents])  # one query, not one per agent
+        for agent in agents:
+            if any(t.name == record.name for t in tools[agent.id]):
                 set_requires_approval(ws, agent, record.name, True)
     return updated
 

@@ -38,18 +38,17 @@ def _idle_session(url: str) -> Any:
     """A session of this process's for turn locks: an idle one holding no lock, else a new one.
     Its lease writes do not wait for the WAL to reach disk (synchronous_commit off): a lease is
     worth nothing after a server crash, which ends every session and lock anyway."""
-    with _idle_lock:
-        kept = list(_idle.get(url, ()))
-        _idle[url] = []
-    for con in kept:
+    while True:
+        with _idle_lock:
+            kept = _idle.get(url)
+            con = kept.pop() if kept else None
+        if con is None:
+            break
         try:
             con.execute("SELECT 1")  # ended by the server meanwhile (a replica that took a turn over)?
+            return con
         except Exception:  # noqa: BLE001 - then it is dropped, and the next one tried
             con.close()
-            continue
-        for spare in kept[kept.index(con) + 1:]:
-            _keep_idle(url, spare)
-        return con
     con = connect(url, "turn")
     con.execute("SET synchronous_commit TO off")
     return con
