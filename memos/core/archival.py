@@ -26,14 +26,12 @@ def _embedder(agent: Agent) -> Embedder:
 
 
 def embed_texts(agent: Agent, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
-    from memos.store.embeddings import bulk_embedder
-
+    embedder = _embedder(agent)
     parts = []
-    with bulk_embedder(agent.embedding_model, len(texts)) as embedder:
-        for start in range(0, len(texts), EMBED_BATCH):
-            parts.append(embedder.embed(texts[start:start + EMBED_BATCH]))
-            if progress:
-                progress(min(start + EMBED_BATCH, len(texts)), len(texts))
+    for start in range(0, len(texts), EMBED_BATCH):
+        parts.append(embedder.embed(texts[start:start + EMBED_BATCH]))
+        if progress:
+            progress(min(start + EMBED_BATCH, len(texts)), len(texts))
     return np.concatenate(parts) if parts else np.zeros((0, 384), dtype=np.float32)
 
 

@@ -41,6 +41,6 @@ def test_a_home_without_agents_loads_no_model(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_the_first_load_in_a_fresh_cache_keeps_torch_out_of_the_process(tmp_path: Path) -> None:
-    seen = _probe("agent", tmp_path / "home", tmp_path / "cache")  # the ONNX copy is made by a child
+    seen = _probe("agent", tmp_path / "home", tmp_path / "cache")  # the ONNX copy is written without torch
     assert seen == {"embedder": "onnxruntime", "torch": False, "transformers": False}
     assert list((tmp_path / "cache").glob("*.onnx"))
