@@ -56,6 +56,10 @@ class FakeLLM:
         self.max_request_chars = max_request_chars
         self.model_ids = ["fake-model"]  # what /v1/models lists (a benchmark may add an embedding model)
         self.requests: list[dict[str, Any]] = []
+        self.embedding_requests: list[dict[str, Any]] = []  # /embeddings bodies, in arrival order
+        self.embedding_failures: list[int] = []  # statuses the next /embeddings requests get, one each
+        self.embedding_hold_after: int | None = None  # requests past this many wait for embedding_gate
+        self.embedding_gate = threading.Event()
         self.authorizations: list[str | None] = []  # each request's Authorization header
         self.rejected: list[tuple[str, dict[str, Any]]] = []
         self.arrived = threading.Condition()
@@ -186,6 +190,13 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length", "0"))
             request = json.loads(self.rfile.read(length) or b"{}")
             if self.path.rstrip("/").endswith("/embeddings"):
+                fake.embedding_requests.append(request)
+                if fake.embedding_failures:
+                    status = fake.embedding_failures.pop(0)
+                    self._json(status, {"error": {"message": f"scripted {status}"}})
+                    return
+                if fake.embedding_hold_after is not None and len(fake.embedding_requests) > fake.embedding_hold_after:
+                    fake.embedding_gate.wait(120)
                 self._json(200, _embeddings(request))
                 return
             if not self.path.rstrip("/").endswith("/chat/completions"):
@@ -316,23 +327,29 @@ class LlamaCppReplica(FakeLLM):
         return super().next_reply(request)
 
 
+# Widths of the embedding models the fake serves (by name, as OpenAI and Ollama do), else 1536.
+EMBEDDING_WIDTHS = {"nomic-embed-text": 768, "all-minilm": 384, "text-embedding-3-large": 3072}
+
+
 def _embeddings(request: dict[str, Any]) -> dict[str, Any]:
-    """OpenAI's /v1/embeddings: a deterministic unit vector per text (its words hashed), of the
-    width the request asks for (default 1536, text-embedding-3-small's), so texts sharing words
-    come out close. For servers under test that embed through their provider (Letta)."""
+    """OpenAI's /v1/embeddings: a deterministic unit vector per text (its words hashed), as wide
+    as the model named (EMBEDDING_WIDTHS; text-embedding-3-small's 1536 otherwise, or the request's
+    ``dimensions``), so texts sharing words come out close."""
     import hashlib
     import math
+    import re
 
     texts = request.get("input", [])
     texts = [texts] if isinstance(texts, str) else texts
-    width = int(request.get("dimensions") or 1536)
+    model = str(request.get("model", "text-embedding-3-small"))
+    width = int(request.get("dimensions") or EMBEDDING_WIDTHS.get(model.split(":")[0], 1536))
     data = []
     for index, text in enumerate(texts):
         vector = [0.0] * width
-        for word in str(text).lower().split():
+        for word in re.findall(r"\w+", str(text).lower()):
             digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
             vector[int.from_bytes(digest[:4], "little") % width] += 1.0 if digest[4] & 1 else -1.0
         norm = math.sqrt(sum(v * v for v in vector)) or 1.0
         data.append({"object": "embedding", "index": index, "embedding": [v / norm for v in vector]})
-    return {"object": "list", "data": data, "model": request.get("model", "text-embedding-3-small"),
+    return {"object": "list", "data": data, "model": model,
             "usage": {"prompt_tokens": sum(len(str(t).split()) for t in texts), "total_tokens": 0}}

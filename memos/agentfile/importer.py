@@ -26,7 +26,7 @@ from memos.agentfile.read import AgentFile, FileAgent, FileBlock, FileMessage, F
 from memos.core.letta import AGENT_TYPE, embedding_config_for, llm_config_for
 from memos.core.workspace import Workspace
 from memos.errors import AlreadyExists, InvalidInput
-from memos.store.base import EMBEDDING_DIM, Agent, NewAgent, NewBlock, NewMessage, NewTool
+from memos.store.base import Agent, NewAgent, NewBlock, NewMessage, NewTool
 from memos.tools.multi_agent import MULTI_AGENT_TOOLS
 
 
@@ -332,16 +332,24 @@ def _new_block(block: FileBlock) -> NewBlock:
 
 
 def _embedding_model(ws: Workspace, agent: FileAgent, name: str, notes: list[str]) -> str:
-    """The file's embedding model when memos can use it (384 dimensions), else memos's default."""
-    config = agent.embedding_config
-    wanted = config.get("handle") or config.get("embedding_model")
-    if isinstance(wanted, str) and wanted and config.get("embedding_dim") == EMBEDDING_DIM:
-        return wanted
+    """The file's embedding model when this machine can reach it (the bundled model, or a
+    provider with its key or base URL set), else memos's default, said in a note: an agent
+    whose model cannot embed could not store or search a passage."""
+    from memos.core.letta import embedding_handle
+    from memos.core.llm import resolve
+    from memos.errors import ProviderError
+    from memos.store.remote_embedders import LOCAL_ALIASES
+
+    wanted = embedding_handle(agent.embedding_config)
     default = str(ws.config.get("embedding_model"))
-    if isinstance(wanted, str) and wanted:
-        notes.append(f"agent {name}: embeds with {default}, not {wanted} ({config.get('embedding_dim')} dimensions): "
-                     f"memos's archival memory has {EMBEDDING_DIM}")
-    return default
+    if wanted is None or wanted in LOCAL_ALIASES:
+        return wanted or default
+    try:
+        resolve(ws.config, wanted)
+    except ProviderError as exc:
+        notes.append(f"agent {name}: embeds with {default}, not {wanted} ({exc.message})")
+        return default
+    return wanted
 
 
 def _log(agent: FileAgent, system: str) -> list[NewMessage]:

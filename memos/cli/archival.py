@@ -206,3 +206,49 @@ def stats(agent: AgentOpt = None, json_out: JsonOpt = False) -> None:
         ("embedding model", result.embedding_model), ("first", output.when(result.first_at)),
         ("last", output.when(result.last_at)),
         *[(f"tag {name}", count) for name, count in list(result.tags.items())[:20]]])
+
+
+@app.command("reembed")
+def reembed(
+    model: Annotated[str, typer.Option("--model", "-m", help="The embedding model to move to, e.g. "
+                                       "openai/text-embedding-3-small, ollama/nomic-embed-text, local/all-MiniLM-L6-v2.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say how many texts (and for a priced model the cost); "
+                                          "change nothing.")] = False,
+    agent: AgentOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Embed every passage again with another model, then switch the agent to it.
+
+    Resumable: after Ctrl-C or a crash, run it again and it goes on from where it stopped.
+    Search keeps the old vectors until every passage has its new one."""
+    from memos.core import reembed as core_reembed
+
+    ws, current = agent_and_workspace(agent)
+    planned = core_reembed.plan(ws, current, model)
+    if dry_run:
+        if json_out:
+            output.emit_json(planned)
+            return
+        cost = f", about {planned.tokens:,} tokens" if planned.tokens is not None else ""
+        cost += f", about ${planned.cost_usd:.2g}" if planned.cost_usd is not None else \
+            (", cost unknown (no list price for this model)" if planned.tokens is not None else "")
+        output.plain(f"{planned.to_embed:,} of {planned.passages:,} passages to embed with {model} "
+                     f"({planned.characters:,} characters{cost})")
+        return
+    if output.is_terminal(sys.stderr) and planned.to_embed:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        with Progress("re-embedding", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=output.err(), transient=True) as bar:
+            task = bar.add_task("embed", total=planned.to_embed)
+            embedded = core_reembed.reembed(ws, current, model,
+                                            lambda done, total: bar.update(task, completed=done, total=total))
+    else:
+        embedded = core_reembed.reembed(ws, current, model)
+    result = {"agent": current.name, "model": model, "passages": planned.passages, "embedded": embedded,
+              "resumed": planned.passages - planned.to_embed if planned.to_embed < planned.passages else 0}
+    if json_out:
+        output.emit_json(result)
+    else:
+        output.note(f"'{current.name}' now embeds with {model}: {embedded:,} passage{'s' if embedded != 1 else ''} "
+                    f"embedded" + (f" ({result['resumed']:,} from an earlier run)" if result["resumed"] else ""))

@@ -48,12 +48,14 @@ def create(
     name: Annotated[str, typer.Argument(help="A name for the folder (the agent sees it).")],
     description: Annotated[str | None, typer.Option(help="What is in it (the agent sees it).")] = None,
     instructions: Annotated[str | None, typer.Option(help="How the agent should use it (in its prompt).")] = None,
+    embedding_model: Annotated[str | None, typer.Option(
+        help="Embed its files with this model (default: config embedding_model).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Make an empty folder."""
     ws = workspace()
     made = ws.store.create_folder(name, description=description, instructions=instructions,
-                                  embedding_model=str(ws.config.get("embedding_model")))
+                                  embedding_model=embedding_model or str(ws.config.get("embedding_model")))
     if json_out:
         output.emit_json(_folder_view(made, 0))
     else:

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from memos.store.base import EMBEDDING_DIM
+from memos.store.remote_embedders import known_width
 
 AGENT_TYPE = "memgpt_v2_agent"  # memory tools by label, like Letta's v2 agents
 
@@ -61,4 +62,22 @@ def llm_config_for(model: str, context_window: int, base: dict[str, Any] | None 
 def embedding_config_for(model: str, base: dict[str, Any] | None = None) -> dict[str, Any]:
     endpoint = "hugging-face" if "minilm" in model.lower() else "openai"
     return {**(base or {}), "embedding_endpoint_type": endpoint, "embedding_model": model,
-            "embedding_dim": EMBEDDING_DIM, "handle": model}
+            "embedding_dim": known_width(model) or EMBEDDING_DIM, "handle": model}
+
+
+def embedding_handle(config: dict[str, Any] | None) -> str | None:
+    """The model a Letta embedding_config names, as memos names models: its handle
+    ("openai/text-embedding-3-small"), else endpoint type and model; None when it names none.
+    Letta's MiniLM (hugging-face endpoint) is memos's bundled model."""
+    if not config:
+        return None
+    handle, model = config.get("handle"), config.get("embedding_model")
+    named = handle if isinstance(handle, str) and handle else model if isinstance(model, str) and model else None
+    if named is None:
+        return None
+    if "minilm" in named.lower() and "l6" in named.lower():
+        return "local/all-MiniLM-L6-v2"
+    if "/" in named:
+        return named
+    endpoint = str(config.get("embedding_endpoint_type") or "openai")
+    return f"{'ollama' if endpoint == 'ollama' else 'openai'}/{named}"

@@ -69,7 +69,7 @@ def _error_text(response: httpx.Response) -> str:
     return str(error or body)[:300]
 
 
-def _refusal(model: str, response: httpx.Response) -> Exception:
+def refusal(model: str, response: httpx.Response) -> Exception:
     """A non-2xx answer as a Transient (retry) or a ProviderError (final)."""
     response.read()
     text = _error_text(response)
@@ -126,7 +126,7 @@ def call(model: str, wire_model: str, base_url: str, api_key: str | None, messag
 
     try:
         if response.status_code >= 400:
-            raise _refusal(model, response)
+            raise refusal(model, response)
         if not stream:
             response.read()
             return _from_json(model, _json(response.text))

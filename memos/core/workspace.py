@@ -8,16 +8,25 @@ from functools import cached_property
 from memos.core.config import ClusterSettings, Config
 from memos.core.home import Home, memos_home
 from memos.errors import InvalidInput, NotFound
+from memos.store import remote_embedders
 from memos.store.base import Agent, Store
 
 
 class Workspace:
     def __init__(self, home: Home | None = None) -> None:
         self.home = (home or memos_home()).ensure()
+        remote_embedders.register(self._remote_embedder)
 
     @cached_property
     def config(self) -> Config:
         return Config(self.home.config_file, cluster=self._cluster_settings)
+
+    def _remote_embedder(self, name: str) -> object:
+        """Embedding models other than the bundled one resolve their base URL and key through
+        this workspace's config, as chat models do (core.embedding)."""
+        from memos.core.embedding import remote_embedder
+
+        return remote_embedder(self.config, name)
 
     def _cluster_settings(self) -> ClusterSettings | None:
         """The store, where several machines share it and so keep their settings in it; a DuckDB

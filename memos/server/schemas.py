@@ -50,6 +50,7 @@ class AgentCreate(Body):
     system: str | None = None
     model: str | None = None
     embedding: str | None = None
+    embedding_config: dict[str, Any] | None = None  # Letta's older way to name it (handle, or endpoint + model)
     context_window_limit: int | None = Field(default=None, ge=1)
     max_tokens: int | None = Field(default=None, ge=0)  # Letta's: one reply's cap (0 or none: the server's)
     memory_blocks: list[BlockCreate] | None = None

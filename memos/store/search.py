@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from memos.errors import InvalidInput
-from memos.store.base import EMBEDDING_DIM, NewPassage, Passage, PassageQuery
+from memos.store.base import NewPassage, Passage, PassageQuery
 from memos.store.text import idf
 
 if TYPE_CHECKING:  # numpy is imported where vectors are used: most commands never do
@@ -32,8 +32,11 @@ PRF_DOCS, PRF_TERMS, PRF_WEIGHT = 3, 5, 1.0
 NEIGHBOUR_WEIGHT, NEIGHBOUR_WINDOW = 0.5, 2
 
 
+MAX_EMBEDDING_DIM = 16_000  # pgvector's limit for a vector column
+
+
 def vector_literal(vector: np.ndarray) -> str:
-    """A vector as text, '[x,y,…]': what DuckDB casts to FLOAT[384] and pgvector to vector.
+    """A vector as text, '[x,y,…]': what DuckDB casts to FLOAT[] and pgvector to vector.
 
     Binding a Python list as a DuckDB array costs 30-50 ms; this costs 0.2."""
     return "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]"
@@ -46,9 +49,12 @@ def check_embeddings(passages: Sequence[NewPassage]) -> np.ndarray:
     for passage in passages:
         if not passage.text.strip():
             raise InvalidInput("a passage is empty", "give every passage some text")
+    widths = {len(p.embedding) for p in passages}
+    if len(widths) != 1:
+        raise InvalidInput(f"embeddings of one insert must have one width, got {sorted(widths)}")
     matrix = np.asarray([p.embedding for p in passages], dtype=np.float32)
-    if matrix.ndim != 2 or matrix.shape[1] != EMBEDDING_DIM:
-        raise InvalidInput(f"embeddings must have {EMBEDDING_DIM} dimensions, got shape {matrix.shape}")
+    if matrix.ndim != 2 or not 1 <= matrix.shape[1] <= MAX_EMBEDDING_DIM:
+        raise InvalidInput(f"embeddings must have 1 to {MAX_EMBEDDING_DIM:,} dimensions, got shape {matrix.shape}")
     if not np.isfinite(matrix).all():
         raise InvalidInput("an embedding contains NaN or infinity")
     return matrix
@@ -60,8 +66,8 @@ def query_vector(query: PassageQuery) -> np.ndarray:
     if query.embedding is None:
         raise InvalidInput("a vector search needs a query embedding")
     vector = np.asarray(query.embedding, dtype=np.float32).reshape(-1)
-    if vector.shape[0] != EMBEDDING_DIM:
-        raise InvalidInput(f"the query embedding has {vector.shape[0]} dimensions, not {EMBEDDING_DIM}")
+    if not 1 <= vector.shape[0] <= MAX_EMBEDDING_DIM:
+        raise InvalidInput(f"the query embedding has {vector.shape[0]} dimensions")
     return vector
 
 

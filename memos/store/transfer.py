@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from memos.errors import InvalidInput, MemosError, first_line
-from memos.store.base import EMBEDDING_DIM
 from memos.store.duckdb.store import DuckDBStore
 from memos.store.postgres.passages import PASSAGE_COPY_COLUMNS, copy_passages
 from memos.store.postgres.store import PostgresStore
@@ -147,8 +146,10 @@ def _duckdb_rows(con: Any, table: Table) -> Iterator[tuple[Any, ...]]:
         columns = []
         for name, column in zip(batch.schema.names, batch.columns):
             if name == "embedding":
+                # Any width (each agent's model has its own): split the flat values row by row.
                 flat = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32)
-                columns.append(list(flat.reshape(-1, EMBEDDING_DIM)))
+                ends = np.cumsum(column.value_lengths().to_numpy(zero_copy_only=False))
+                columns.append(np.split(flat, ends[:-1]) if len(ends) else [])
             else:
                 columns.append(column.to_pylist())
         yield from zip(*columns)

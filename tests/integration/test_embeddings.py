@@ -7,7 +7,6 @@ import pytest
 
 from memos.core import archival
 from memos.core.ingest import Record
-from memos.errors import EmbeddingError
 from memos.store import onnx_bert
 from memos.store.base import PassageQuery
 from tests.conftest import both_backends
@@ -28,18 +27,18 @@ def test_embeddings_are_normalised_384_and_semantic(workspace, agent):
     assert hits[0].passage.text.startswith("The kitten")
 
 
-def test_other_dimension_model_is_refused_clearly(workspace, agent, monkeypatch):
+def test_a_litellm_model_of_another_width_embeds_at_its_own_width(monkeypatch):
+    """Providers only litellm reaches (Cohere, Bedrock...): whatever width the model gives."""
     from memos.store import embeddings
 
     class FakeLitellm:
         @staticmethod
-        def embedding(model, input):  # what a 1536-dim provider returns
-            return {"data": [{"embedding": [0.1] * 1536} for _ in input]}
+        def embedding(model, input, **options):  # what a 1024-dim provider returns
+            return {"data": [{"embedding": [float(len(text))] + [1.0] * 1023} for text in input]}
 
     monkeypatch.setattr("memos.lazy.import_litellm", lambda: FakeLitellm)
-    embedder = embeddings.LiteLLMEmbedder("openai/text-embedding-3-small")
-    with pytest.raises(EmbeddingError, match="returns 1536-dim vectors; this store holds 384-dim"):
-        embedder.embed(["hello"])
+    vectors = embeddings.LiteLLMEmbedder("cohere/embed-english-v3.0").embed(["hello", "hi"])
+    assert vectors.shape == (2, 1024) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
 
 
 # Texts unlike each other in length, script and form: what the ONNX copy must embed as

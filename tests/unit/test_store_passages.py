@@ -184,11 +184,37 @@ def test_filters_tags_dates_and_paging(workspace, agent):
 @every_store
 def test_bad_embeddings_and_empty_text_insert_nothing(workspace, agent):
     store = workspace.store
-    with pytest.raises(InvalidInput, match="384 dimensions"):
-        store.insert_passages(agent.id, [NewPassage("x", np.ones(10, dtype=np.float32))])
+    with pytest.raises(InvalidInput, match="one width"):
+        store.insert_passages(agent.id, [NewPassage("x", np.ones(10, dtype=np.float32)), NewPassage("y", np.ones(9))])
+    with pytest.raises(InvalidInput, match="NaN"):
+        store.insert_passages(agent.id, [NewPassage("x", np.full(384, np.nan, dtype=np.float32))])
     with pytest.raises(InvalidInput, match="empty"):
         store.insert_passages(agent.id, [NewPassage("ok", unit_vectors(1)[0]), NewPassage("  ", unit_vectors(1)[0])])
     assert store.passage_stats(agent.id).total == 0
+
+
+@every_store
+def test_an_agent_keeps_one_width_and_agents_of_other_widths_search_their_own(workspace, agent):
+    """Vectors of any width are stored; an agent's stay one width (a second width would leave
+    some passages unreachable by its queries), and another agent's width is its own business."""
+    from memos.errors import EmbeddingError
+    from memos.store.base import NewAgent, PassageQuery
+
+    store = workspace.store
+    wide = store.create_agent(NewAgent(name="wide", system="s", model="m", embedding_model="openai/text-embedding-3-small",
+                                       context_window=8192), [])
+    narrow_vectors, wide_vectors = unit_vectors(40, seed=1), unit_vectors(40, seed=2, dim=1536)
+    store.insert_passages(agent.id, [NewPassage(f"narrow {i}", v) for i, v in enumerate(narrow_vectors)])
+    store.insert_passages(wide.id, [NewPassage(f"wide {i}", v) for i, v in enumerate(wide_vectors)])
+    with pytest.raises(EmbeddingError, match="1536-dimension vectors .* these have 384"):
+        store.insert_passages(wide.id, [NewPassage("stray", narrow_vectors[0])])
+    for owner, vectors, prefix in ((agent, narrow_vectors, "narrow"), (wide, wide_vectors, "wide")):
+        for mode in ("vector", "hybrid"):
+            hits = store.search_passages(owner.id, PassageQuery(text=f"{prefix} 7", embedding=vectors[7], mode=mode,
+                                                                top_k=3))
+            assert hits[0].passage.text == f"{prefix} 7", (owner.name, mode)
+            assert all(h.passage.text.startswith(prefix) for h in hits)
+    assert store.passage_stats(wide.id).total == 40
 
 
 def test_index_files_rebuild_when_lost(workspace, agent):
@@ -239,3 +265,26 @@ def test_the_passage_after_a_strong_hit_comes_up_with_it(workspace, agent):
     assert {h.passage.id for h in hits[1:]} == {inserted[i].id for i in (15, 16, 18, 19)}
     answer = next(h for h in hits if h.passage.id == inserted[18].id)
     assert answer.explain["neighbour"]["offset"] == -1 and answer.explain["text"]["score"] == 0
+
+
+def test_the_vector_graph_takes_the_width_of_the_agents_model(workspace, agent, monkeypatch):
+    """DuckDB's usearch sidecar is built at the agent's width, and built again when the agent's
+    vectors change width (a reembed to a model of another size)."""
+    from memos.store.base import PassageQuery
+
+    monkeypatch.setattr(vector_index, "TAIL_LIMIT", 8)
+    store = workspace.store
+    vectors = unit_vectors(30, seed=3, dim=768)
+    store.insert_passages(agent.id, [NewPassage(f"note {i}", v) for i, v in enumerate(vectors)])
+    state = store.rebuild_vector_index(agent.id)
+    assert state.index is not None and state.index.ndim == 768 and state.indexed == 30
+    hits = store.search_passages(agent.id, PassageQuery(embedding=vectors[11], mode="vector", top_k=1))
+    assert hits[0].passage.text == "note 11"
+
+    wider = unit_vectors(30, seed=4, dim=1024)
+    seqs = [seq for seq, _ in store.reembed_pending(agent.id, "other/model", 100)]
+    store.stage_vectors(agent.id, "other/model", seqs, wider)
+    assert store.switch_embedding_model(agent.id, "other/model")
+    hits = store.search_passages(agent.id, PassageQuery(embedding=wider[5], mode="vector", top_k=1))
+    assert hits[0].passage.text == "note 5"
+    assert store.rebuild_vector_index(agent.id).index.ndim == 1024

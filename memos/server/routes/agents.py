@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, File, Form, Header, Query, Response, UploadFile
 
 from memos.core import agents as core_agents
+from memos.core import letta
 from memos.core.limits import check_value
 from memos.core.workspace import Workspace
 from memos.errors import InvalidInput, NotFound
@@ -43,7 +44,7 @@ def create_agent(ws: WS, body: AgentCreate, response: Response) -> dict[str, Any
     model = body.model or (body.llm_config.model if body.llm_config else None)
     agent = core_agents.create_agent(
         ws, body.name or f"agent-{uuid.uuid4().hex[:8]}", description=body.description or "", model=model,
-        embedding_model=body.embedding, context_window=window, system=body.system, blocks=_blocks(body),
+        embedding_model=body.embedding or letta.embedding_handle(body.embedding_config), context_window=window, system=body.system, blocks=_blocks(body),
         tool_rules=body.tool_rules, metadata=body.metadata, shared_block_ids=body.block_ids or [],
         library_tools=[*(t for t in body.tools or [] if t not in letta_tools), *by_id], tags=body.tags or [],
         letta_name=True, max_tokens=_max_tokens(body) or None)

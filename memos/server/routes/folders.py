@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, File, Query, UploadFile
 
 from memos.core import folders as core_folders
+from memos.core import letta
 from memos.core.workspace import Workspace
 from memos.errors import InvalidInput, NotFound
 from memos.server import shapes
@@ -55,10 +56,9 @@ def create_folder(ws: WS, body: FolderCreate) -> dict[str, Any]:
     if body.embedding_chunk_size is not None:
         raise InvalidInput("memos cuts files into chunks of whole lines of its own size",
                            "leave out embedding_chunk_size")
-    # Files are embedded with memos's model (384 dimensions, like every vector in its store), whatever
-    # a client names: Letta's clients name OpenAI's by habit, which has other dimensions. The
-    # folder's embedding_config says which model it is.
-    model = str(ws.config.get("embedding_model"))
+    # The model the client names (Letta's clients name OpenAI's by habit: it then works where the
+    # user has a key or an OpenAI-compatible server), else memos's default.
+    model = body.embedding or letta.embedding_handle(body.embedding_config) or str(ws.config.get("embedding_model"))
     return shapes.folder(ws.store.create_folder(body.name, description=body.description, instructions=body.instructions,
                                                metadata=body.metadata, embedding_model=model))
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from memos.store.base import EMBEDDING_DIM, Passage
+from memos.store.base import Passage
 from memos.store.duckdb import vector_index
 from memos.store.duckdb.background import BackgroundUpkeep
 from memos.store.duckdb.text_index import IndexedPassage, TextIndexes, TextIndexState
@@ -105,7 +105,8 @@ class IndexUpkeepMixin(SQLHost):
                     [agent_id, watermark]).to_arrow_table()
             seqs = table.column("seq").to_numpy()
             flat = table.column("embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-            return seqs, flat.reshape(-1, EMBEDDING_DIM)
+            # One width per agent (its model's; sql/passages.check_width keeps it so)
+            return seqs, flat.reshape(len(seqs), -1) if len(seqs) else flat.reshape(0, 0)
 
         return self._vectors.catch_up(agent_id, live_indexed=live_indexed,
                                       read_vectors=read_vectors)

@@ -119,7 +119,7 @@ class PassageSearchMixin(IndexUpkeepMixin):
         state = fresh.vectors
         where, params = passage_filters(agent_id, query.tags, query.tag_match, query.start, query.end, alias="")
         params.update(q=vector_literal(vector), limit=needed)
-        exact_sql = (f"SELECT seq, 1 - array_cosine_distance(embedding, $q::VARCHAR::FLOAT[384]) AS score "
+        exact_sql = (f"SELECT seq, list_cosine_similarity(embedding, $q::VARCHAR::FLOAT[]) AS score "
                      f"FROM passages WHERE {where} AND seq > $wm ORDER BY score DESC, seq DESC LIMIT $limit")
         tail, intact = fresh.vector_tail, fresh.vector_intact
         if tail > TAIL_LIMIT:
@@ -177,7 +177,7 @@ class PassageSearchMixin(IndexUpkeepMixin):
         if rest:
             listed = ",".join(str(int(seq)) for seq in rest)
             scores.update((r[0], float(r[1])) for r in con.execute(
-                f"SELECT seq, 1 - array_cosine_distance(embedding, $q::VARCHAR::FLOAT[384]) FROM passages "
+                f"SELECT seq, list_cosine_similarity(embedding, $q::VARCHAR::FLOAT[]) FROM passages "
                 f"WHERE seq IN ({listed})", {"q": vector_literal(vector)}).fetchall())
         return scores
 

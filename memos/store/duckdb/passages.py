@@ -9,12 +9,12 @@ from typing import Any
 from memos.errors import NotFound
 from memos.paths import on_read_only_mount
 from memos.store import ids
-from memos.store.base import EMBEDDING_DIM, Finding, NewPassage, Passage, PassageStats
+from memos.store.base import Finding, NewPassage, Passage, PassageStats
 from memos.store.duckdb.arrow_insert import insert_from_arrow
 from memos.store.duckdb.passage_search import PassageSearchMixin
 from memos.store.duckdb.vector_index import TAIL_LIMIT
 from memos.store.search import check_embeddings
-from memos.store.sql.passages import PassageLookups, passage_stats
+from memos.store.sql.passages import PassageLookups, check_width, passage_stats
 from memos.store.timeutil import to_db, utcnow
 
 
@@ -29,6 +29,7 @@ class PassagesMixin(PassageSearchMixin, PassageLookups):
         now = utcnow()
         with self._write() as con:
             model = self._agent_row(con, agent_id).embedding_model
+            check_width(con, agent_id, model, matrix.shape[1])
             first = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM passages").fetchone()[0]
             seqs = list(range(first, first + len(passages)))
             new_ids = [ids.new_id("passage") for _ in passages]
@@ -39,14 +40,14 @@ class PassagesMixin(PassageSearchMixin, PassageLookups):
                 "seq": pa.array(seqs, type=pa.int64()),
                 "text": [p.text for p in passages],
                 "tags": pa.array([sorted(set(p.tags)) for p in passages], type=pa.list_(pa.string())),
-                "embedding": pa.FixedSizeListArray.from_arrays(flat, EMBEDDING_DIM),
+                "embedding": pa.FixedSizeListArray.from_arrays(flat, matrix.shape[1]),
                 "embedding_model": [model] * len(passages),
                 "created_at": [to_db(p.created_at or now) for p in passages],
             })
             insert_from_arrow(
                 con, table, "new_passages",
                 "INSERT INTO passages (id, agent_id, seq, text, tags, embedding, embedding_model, created_at) "
-                "SELECT id, agent_id, seq, text, tags, embedding::FLOAT[384], embedding_model, created_at "
+                "SELECT id, agent_id, seq, text, tags, embedding::FLOAT[], embedding_model, created_at "
                 "FROM new_passages")
             del table
             upkeep = self._upkeep  # set in a long-lived process: just after the request (background.py)

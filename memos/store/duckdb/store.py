@@ -107,6 +107,11 @@ class DuckDBStore(SQLStore):
         arrow = pa.table({name: pa.array(list(column)) for name, column in zip(names, zip(*values))})
         insert_from_arrow(con, arrow, "memos_new_rows", f"INSERT INTO {table} ({columns}) SELECT {columns} FROM memos_new_rows")
 
+    def _after_reembed(self, con: Any, agent_id: str) -> None:
+        # The vector graph holds the old model's vectors: dropped at commit, so searches score
+        # the new ones exactly until the next catch-up builds it again.
+        self._db.after_commit(lambda: self._vectors.drop(agent_id))
+
     def _delete_agent_extras(self, con: Any, agent_id: str) -> None:
         self._db.after_commit(lambda: self._vectors.drop(agent_id))
         self._db.after_commit(lambda: self._texts.drop(agent_id))

@@ -56,11 +56,11 @@ def _restore(path: Path, *, view: bool, expected: int) -> Any | None:
     return index
 
 
-def _new_index() -> Any:
+def _new_index(ndim: int) -> Any:
     from usearch.index import Index
 
     # connectivity/expansion chosen for recall@10 >= 0.98 on MiniLM embeddings (bench/).
-    return Index(ndim=EMBEDDING_DIM, metric="cos", dtype="f32", connectivity=16,
+    return Index(ndim=ndim, metric="cos", dtype="f32", connectivity=16,
                  expansion_add=128, expansion_search=96)
 
 
@@ -135,7 +135,9 @@ class VectorIndexes(Sidecars[IndexState]):
             with self._locked(agent_id) as meta_path:
                 meta = self._read_meta(meta_path) if index_path.exists() else None
                 if rebuild:
-                    index, watermark, indexed = _new_index(), 0, 0
+                    # The width of the agent's vectors (its model's); an empty index gets the
+                    # default's and is rebuilt if the first vectors it is given differ.
+                    index, watermark, indexed = _new_index(vectors.shape[1] if len(seqs) else EMBEDDING_DIM), 0, 0
                 else:
                     if meta is None or int(meta["watermark"]) < start:
                         continue  # rebuilt or lost since it was read: read again
@@ -145,6 +147,8 @@ class VectorIndexes(Sidecars[IndexState]):
                     if len(seqs) == 0 and not self.state(agent_id).damaged:
                         return self.state(agent_id)  # nothing new: no need to load the graph
                     index = _restore(index_path, view=False, expected=indexed)
+                    if index is not None and len(seqs) and index.ndim != vectors.shape[1]:
+                        index = None  # the agent moved to a model of another width: start again
                     if index is None:  # damaged: never extended, rebuilt whole from the table
                         damaged = True
                         continue

@@ -14,7 +14,8 @@ from typing import Any
 from memos.errors import InvalidInput, NotFound
 from memos.store import ids
 from memos.store.base import NewPassage, Passage, PassageHit, PassageQuery, PassageStats
-from memos.store.postgres.connection import PgConnections
+from memos.store.postgres import vectors
+from memos.store.postgres.connection import PgConnections, connect
 from memos.store.search import (
     HYBRID_DEPTH,
     PRF_DOCS,
@@ -27,7 +28,7 @@ from memos.store.search import (
     with_feedback,
 )
 from memos.store.sql import rows
-from memos.store.sql.passages import PassageLookups, passage_filters, passage_stats
+from memos.store.sql.passages import PassageLookups, check_width, passage_filters, passage_stats
 from memos.store.text import BM25_B, BM25_K1, bm25_term, idf
 from memos.store.timeutil import from_db, to_db, utcnow
 
@@ -63,14 +64,17 @@ def _ranked(result: Sequence[Sequence[Any]], found: dict[int, Passage]) -> list[
 
 class PgPassagesMixin(PassageLookups):
     _db: PgConnections
+    url: str
 
     def insert_passages(self, agent_id: str, passages: Sequence[NewPassage]) -> list[Passage]:
         if not passages:
             return []
         matrix = check_embeddings(passages)
+        self._vector_index_for(matrix.shape[1])
         now = utcnow()
         with self._write() as con:
             model = self._agent_row(con, agent_id).embedding_model
+            check_width(con, agent_id, model, matrix.shape[1], dims="vector_dims(embedding)")
             self._lock(con, "passage-seq")
             first = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM passages").fetchone()[0]
             made = [Passage(id=ids.new_id("passage"), agent_id=agent_id, text=p.text, tags=sorted(set(p.tags)),
@@ -80,6 +84,19 @@ class PgPassagesMixin(PassageLookups):
                 (passage.id, agent_id, first + i, passage.text, passage.tags, vector, model, to_db(passage.created_at))
                 for i, (passage, vector) in enumerate(zip(made, matrix))])
         return made
+
+    def _vector_index_for(self, width: int) -> None:
+        """The HNSW index for vectors of this width, made before the first of them is stored."""
+        if (self.url, width) in vectors.known:
+            return
+        with self._read() as con:
+            present = con.execute("SELECT 1 FROM pg_indexes WHERE tablename = 'passages' AND indexname = ?",
+                                  [f"passages_embedding_{width}"]).fetchone()
+        if present:
+            vectors.known.add((self.url, width))
+            return
+        with connect(self.url, "vector-index") as raw:
+            vectors.ensure_index(raw, self.url, width)
 
     def delete_passages(self, agent_id: str, passage_ids: Sequence[str]) -> int:
         with self._write() as con:
@@ -141,8 +158,10 @@ class PgPassagesMixin(PassageLookups):
             text, text_extra = with_feedback(text, text_extra, feedback, scale)
         text_only = [seq for seq, _ in text if seq not in in_vector]
         vector_extra = {r[0]: float(r[1]) for r in con.execute(
-            "SELECT seq, 1 - (embedding <=> $q::vector) FROM passages WHERE seq = ANY($seqs::BIGINT[])",
-            {"q": vector_literal(query_vector(query)), "seqs": text_only}).fetchall()} if text_only else {}
+            "SELECT seq, 1 - (embedding <=> $q::vector) FROM passages WHERE seq = ANY($seqs::BIGINT[]) "
+            "AND vector_dims(embedding) = $width",
+            {"q": vector_literal(query_vector(query)), "seqs": text_only,
+             "width": len(query_vector(query))}).fetchall()} if text_only else {}
         return fuse_scores(vector, text, scale, vector_extra, text_extra, needed, expanded)
 
     @staticmethod
@@ -200,13 +219,15 @@ class PgPassagesMixin(PassageLookups):
         vector = query_vector(query)
         where, params = passage_filters(agent_id, query.tags, query.tag_match, query.start, query.end)
         params.update(q=vector_literal(vector), limit=needed)
+        width = len(vector)
+        distance = f"{vectors.expression(width)} <=> {vectors.query_cast(width)}"
         # Filters are applied while walking the graph, and the walk goes on until enough rows
         # pass them (pgvector's iterative scan), so a filter never leaves a page short.
         con.execute(f"SET LOCAL hnsw.ef_search = {min(EF_SEARCH_MAX, max(EF_SEARCH, needed))}")
         con.execute("SET LOCAL hnsw.iterative_scan = strict_order")
         result = con.execute(
-            f"SELECT p.seq, 1 - (p.embedding <=> $q::vector) AS score, {COLUMNS} FROM passages p "
-            f"WHERE {where} ORDER BY p.embedding <=> $q::vector LIMIT $limit", params).fetchall()
+            f"SELECT p.seq, 1 - ({distance}) AS score, {COLUMNS} FROM passages p "
+            f"WHERE {where} AND {vectors.predicate(width)} ORDER BY {distance} LIMIT $limit", params).fetchall()
         return _ranked(result, found)
 
     def _query_statistics(self, con: Any, agent_id: str, text: str

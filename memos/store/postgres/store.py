@@ -28,6 +28,7 @@ def is_postgres_url(value: str) -> bool:
 
 class PostgresStore(PgPassagesMixin, SQLStore):
     dialect = "postgresql"
+    _vector_type = "vector"
     cluster = True  # replicas on other machines serve the same agents
 
     def __init__(self, url: str, *, lock_timeout: float | None = None) -> None:
@@ -37,6 +38,9 @@ class PostgresStore(PgPassagesMixin, SQLStore):
         self._migrate()
 
     # -- hooks of SQLStore ---------------------------------------------------------
+    def _prepare_width(self, width: int) -> None:
+        self._vector_index_for(width)
+
     def _lock(self, con: Any, *keys: str) -> None:
         # Transaction-scoped: released at commit or rollback. Sorted, so two callers taking
         # several keys take them in the same order and cannot deadlock on each other.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from memos.errors import NotFound
+from memos.errors import EmbeddingError, NotFound
 from memos.store.base import Passage, PassageStats, TagMatch
 from memos.store.sql import rows
 from memos.store.sql.host import SQLHost
@@ -80,3 +80,15 @@ def passage_stats(con: Any, agent_id: str, indexed_upto: int | None) -> PassageS
     model = con.execute("SELECT embedding_model FROM agents WHERE id = ?", [agent_id]).fetchone()
     return PassageStats(total=total, tags=tags, first_at=from_db(first), last_at=from_db(last),
                         embedding_model=model[0] if model else "", indexed=indexed)
+
+
+def check_width(con: Any, agent_id: str, model: str, width: int, dims: str = "len(embedding)") -> None:
+    """Refuse vectors of another width than the agent's stored ones: an agent's passages are
+    searched with one model, and a provider that changed its model's width under a name
+    (or a caller's own embeddings of another model) would leave some of them unreachable.
+    ``dims`` is the dialect's length of an embedding."""
+    row = con.execute(f"SELECT {dims}, embedding_model FROM passages WHERE agent_id = ? LIMIT 1", [agent_id]).fetchone()
+    if row is not None and int(row[0]) != width:
+        raise EmbeddingError(
+            f"this agent's passages have {row[0]}-dimension vectors ({row[1]}); these have {width} ({model})",
+            f"embed them all with one model: memos archival reembed --agent NAME --model {model}")

@@ -40,6 +40,7 @@ from memos.store.sql.folders import FoldersMixin
 from memos.store.sql.groups import GroupsMixin
 from memos.store.sql.host import SQLHost
 from memos.store.sql.messages import MessagesMixin
+from memos.store.sql.reembed import ReembedMixin
 from memos.store.sql.runs import RunsMixin
 from memos.store.sql.tools import ToolsMixin
 from memos.store.timeutil import from_db, to_db, utcnow
@@ -49,7 +50,7 @@ _AGENT_FIELDS = {"name", "description", "system", "model", "embedding_model", "c
 
 
 class SQLStore(MessagesMixin, ConversationsMixin, FoldersMixin, GroupsMixin, RunsMixin, ToolsMixin, ClusterMixin,
-               EvolutionsMixin, SQLHost):
+               EvolutionsMixin, ReembedMixin, SQLHost):
     # -- what each backend supplies (and SQLHost's _lock and _insert_many) --------
     def _delete_agent_extras(self, con: Any, agent_id: str) -> None:
         """Delete what only this backend keeps for an agent (called inside delete_agent)."""
@@ -192,7 +193,7 @@ class SQLStore(MessagesMixin, ConversationsMixin, FoldersMixin, GroupsMixin, Run
             self._delete_agent_extras(con, agent.id)
             for table in ("messages", "conversations", "passages", "agent_blocks", "agent_tools", "tool_calls",
                           "steps", "runs", "evolutions", "canary_calls", "agent_folders", "agent_files",
-                          "tool_code_packs", "tool_code_refs"):
+                          "tool_code_packs", "tool_code_refs", "reembed_vectors"):
                 con.execute(f"DELETE FROM {table} WHERE agent_id = ?", [agent.id])
             for block_id in orphans:
                 con.execute("DELETE FROM block_history WHERE block_id = ?", [block_id])
