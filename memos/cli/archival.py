@@ -77,15 +77,19 @@ def add(
     for bad in bad_lines:
         output.warn(f"skipped line {bad.line}: {bad.reason}")
     ws, current = agent_and_workspace(agent)
+    # A document (--format text) is one source whose chunks explain each other; lines and JSONL
+    # records are independent notes (hybrid search lends neighbour context only within a source).
+    related = fmt == Format.text
     if output.is_terminal(sys.stderr) and len(records) > 1:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
         with Progress("embedding", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=output.err(), transient=True) as bar:
             task = bar.add_task("embed", total=len(records))
-            inserted = archival.insert(ws.store, current, records, lambda done, _: bar.update(task, completed=done))
+            inserted = archival.insert(ws.store, current, records, lambda done, _: bar.update(task, completed=done),
+                                       related=related)
     else:
-        inserted = archival.insert(ws.store, current, records)
+        inserted = archival.insert(ws.store, current, records, related=related)
     if json_out:
         output.emit_json(inserted)
     else:
@@ -214,6 +218,8 @@ def reembed(
                                        "openai/text-embedding-3-small, ollama/nomic-embed-text, local/all-MiniLM-L6-v2.")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say how many texts (and for a priced model the cost); "
                                           "change nothing.")] = False,
+    folders: Annotated[bool, typer.Option("--folders", help="Also move the folders attached to the agent "
+                                          "(their files are then embedded with the model for every agent).")] = False,
     agent: AgentOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -245,10 +251,16 @@ def reembed(
                                             lambda done, total: bar.update(task, completed=done, total=total))
     else:
         embedded = core_reembed.reembed(ws, current, model)
-    result = {"agent": current.name, "model": model, "passages": planned.passages, "embedded": embedded,
-              "resumed": planned.passages - planned.to_embed if planned.to_embed < planned.passages else 0}
+    result: dict[str, object] = {"agent": current.name, "model": model, "passages": planned.passages,
+                                 "embedded": embedded,
+                                 "resumed": planned.passages - planned.to_embed if planned.to_embed < planned.passages else 0}
+    moved_folders = {folder.name: core_reembed.reembed_folder(ws, folder, model)
+                     for folder in ws.store.agent_folders(current.id)} if folders else {}
+    if folders:
+        result["folders"] = moved_folders
     if json_out:
         output.emit_json(result)
     else:
         output.note(f"'{current.name}' now embeds with {model}: {embedded:,} passage{'s' if embedded != 1 else ''} "
-                    f"embedded" + (f" ({result['resumed']:,} from an earlier run)" if result["resumed"] else ""))
+                    f"embedded" + (f" ({result['resumed']:,} from an earlier run)" if result["resumed"] else "")
+                    + "".join(f"; folder '{name}': {count:,} chunks" for name, count in moved_folders.items()))

@@ -145,6 +145,24 @@ def remove(folder: FolderArg, yes: YesOpt = False) -> None:
     output.note(f"deleted folder '{target.name}'")
 
 
+@app.command("reembed")
+def reembed(
+    name: Annotated[str, typer.Argument(help="The folder.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="The embedding model to move its files to.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Embed the folder's files again with another model, and switch the folder to it at once."""
+    from memos.core.reembed import reembed_folder
+
+    ws = workspace()
+    folder = ws.store.get_folder(name)
+    chunks = reembed_folder(ws, folder, model)
+    if json_out:
+        output.emit_json({"folder": folder.name, "model": model, "chunks": chunks})
+    else:
+        output.note(f"folder '{folder.name}' now embeds with {model}: {chunks:,} chunks embedded")
+
+
 @app.command("attach")
 def attach(folder: FolderArg, agent: AgentOpt = None) -> None:
     """Let an agent read a folder's files (it gets the file tools while a folder is attached)."""

@@ -35,8 +35,13 @@ def embed_texts(agent: Agent, texts: Sequence[str], progress: Progress | None = 
     return np.concatenate(parts) if parts else np.zeros((0, 384), dtype=np.float32)
 
 
-def insert(store: Store, agent: Agent, records: Sequence[Record], progress: Progress | None = None) -> list[Passage]:
+def insert(store: Store, agent: Agent, records: Sequence[Record], progress: Progress | None = None,
+           related: bool = True) -> list[Passage]:
     """Embed every record, then insert them all in one transaction: all or nothing.
+
+    ``related``: the records were written together (a conversation's turns, a document's
+    chunks), so hybrid search lets neighbours lend each other context; False for independent
+    notes (a list of facts, one per line).
 
     Embedding (the slow part) happens before the write lock is taken, so other
     processes keep working meanwhile; an interrupt before the end inserts nothing.
@@ -49,13 +54,26 @@ def insert(store: Store, agent: Agent, records: Sequence[Record], progress: Prog
             raise InvalidInput(f"record on line {record.line} is empty")
         if "\x00" in record.text:
             raise InvalidInput(f"record on line {record.line} contains a NUL byte", "give plain text")
-    records = split_records(list(records))
-    vectors = embed_texts(agent, [r.text for r in records], progress)
-    passages = [NewPassage(r.text, vectors[i], list(r.tags)) for i, r in enumerate(records)]
+    shared = new_batch() if related else None
+    pieces: list[tuple[Record, int | None]] = []
+    for record in records:
+        split = split_records([record])
+        # Independent notes are each their own source, but a long one's pieces belong together
+        own = shared if related else (new_batch() if len(split) > 1 else None)
+        pieces.extend((piece, own) for piece in split)
+    vectors = embed_texts(agent, [piece.text for piece, _ in pieces], progress)
     inserted: list[Passage] = []
     with store.transaction():
-        for start in range(0, len(passages), INSERT_CHUNK):
-            inserted.extend(store.insert_passages(agent.id, passages[start:start + INSERT_CHUNK]))
+        start = 0
+        while start < len(pieces):
+            batch = pieces[start][1]
+            end = start + 1
+            while end < len(pieces) and end - start < INSERT_CHUNK and pieces[end][1] == batch:
+                end += 1
+            inserted.extend(store.insert_passages(
+                agent.id, [NewPassage(piece.text, vectors[i], list(piece.tags))
+                           for i, (piece, _) in enumerate(pieces[start:end], start=start)], batch))
+            start = end
     return inserted
 
 
@@ -70,3 +88,10 @@ def search(store: Store, agent: Agent, query: PassageQuery) -> list[PassageHit]:
     if query.mode in ("vector", "hybrid") and query.embedding is None:
         query = replace(query, embedding=_embedder(agent).embed([query.text or ""])[0])
     return store.search_passages(agent.id, query)
+
+
+def new_batch() -> int:
+    """An id for passages written together (store.insert_passages)."""
+    import secrets
+
+    return secrets.randbits(62)

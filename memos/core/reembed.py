@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from memos.core.workspace import Workspace
 from memos.errors import InvalidInput
-from memos.store.base import Agent
+from memos.store.base import Agent, Folder
 
 BATCH = 256
 Progress = Callable[[int, int], None]  # (embedded so far, to embed in all)
@@ -68,3 +68,15 @@ def reembed(ws: Workspace, agent: Agent, model: str, progress: Progress | None =
                 progress(done, max(goal, done))
         if ws.store.switch_embedding_model(agent.id, model):
             return done
+
+
+def reembed_folder(ws: Workspace, folder: Folder, model: str) -> int:
+    """Embed every chunk of a folder's files with ``model`` and switch the folder to it; the number
+    of chunks. Folders are small next to archival memory: embedded in memory, swapped at once."""
+    from memos.store.embeddings import get_embedder
+
+    texts = ws.store.folder_chunk_texts(folder.id)
+    embedder = get_embedder(model)
+    vectors = [row for start in range(0, len(texts), BATCH) for row in embedder.embed(texts[start:start + BATCH])]
+    ws.store.replace_folder_vectors(folder.id, model, texts, vectors)
+    return len(texts)

@@ -782,6 +782,12 @@ class Store(abc.ABC):
     def agent_folders(self, agent_id: str) -> list[Folder]: ...
 
     @abc.abstractmethod
+    def folder_chunk_texts(self, folder_id: str) -> list[str]: ...
+
+    @abc.abstractmethod
+    def replace_folder_vectors(self, folder_id: str, model: str, texts: Sequence[str], vectors: Any) -> None: ...
+
+    @abc.abstractmethod
     def folder_agents(self, folder_id: str) -> list[str]:
         """Ids of the agents the folder is attached to."""
 
@@ -1025,7 +1031,11 @@ class Store(abc.ABC):
 
     # -- archival ------------------------------------------------------------
     @abc.abstractmethod
-    def insert_passages(self, agent_id: str, passages: Sequence[NewPassage]) -> list[Passage]: ...
+    def insert_passages(self, agent_id: str, passages: Sequence[NewPassage], batch: int | None = None
+                        ) -> list[Passage]:
+        """Store passages (their embeddings of the agent's one width). ``batch``: the id that
+        marks passages written together (one conversation, one document's chunks), whose
+        neighbours lend each other context in hybrid search; None: independent notes."""
 
     @abc.abstractmethod
     def get_passage(self, agent_id: str, passage_id: str) -> Passage: ...

@@ -30,9 +30,25 @@ PRF_DOCS, PRF_TERMS, PRF_WEIGHT = 3, 5, 1.0
 # other: the answer turn follows the question that names the topic. Tuned on LoCoMo's dev half
 # (bench/recall.py; docs/design.md): R@10 0.718 -> 0.748.
 NEIGHBOUR_WEIGHT, NEIGHBOUR_WINDOW = 0.5, 2
+# Hybrid's text weight is scaled down while the best text match covers less than this share of
+# what the query could score (see fuse_scores).
+TEXT_CONFIDENT_SHARE = 0.25
 
 
 MAX_EMBEDDING_DIM = 16_000  # pgvector's limit for a vector column
+
+
+def common_terms(frequencies: Mapping[str, int], total: int) -> set[str]:
+    """The query terms that do not tell passages apart: those in more than half of them. A text match
+    made only of words most passages share ("user" in a list of facts about the user) says
+    nothing about which one is meant, so hybrid search leaves those words out of its text side
+    and the vector decides (issue 32). Below COMMON_TERMS_FROM passages every term counts."""
+    if total < COMMON_TERMS_FROM:
+        return set()
+    return {term for term, df in frequencies.items() if 2 * df > total}
+
+
+COMMON_TERMS_FROM = 4
 
 
 def vector_literal(vector: np.ndarray) -> str:
@@ -120,7 +136,8 @@ def mode_explain(mode: str, ranking: Sequence[tuple[int, float]]) -> dict[int, d
 
 def fuse_scores(vector: Sequence[tuple[int, float]], text: Sequence[tuple[int, float]], text_scale: float,
                 vector_extra: Mapping[int, float], text_extra: Mapping[int, float],
-                needed: int, expanded: Sequence[str] = ()) -> tuple[list[tuple[int, float]], dict[int, dict[str, Any]]]:
+                needed: int, expanded: Sequence[str] = (), batches: Mapping[int, int] | None = None,
+                ) -> tuple[list[tuple[int, float]], dict[int, dict[str, Any]]]:
     """Hybrid ranking of the union of both modes' candidates, best first (ties newest first).
 
     ``vector`` and ``text`` are each mode's ranking (seq, score); ``*_extra`` hold the scores of
@@ -133,30 +150,41 @@ def fuse_scores(vector: Sequence[tuple[int, float]], text: Sequence[tuple[int, f
     text_rank = {seq: rank for rank, (seq, _) in enumerate(text, start=1)}
     vector_score = {**vector_extra, **dict(vector)}
     text_score = {**text_extra, **dict(text)}
+    # The text side counts in full once some passage matches a good share of the query; a best
+    # match of one everyday word ("old" in "how old is the child") is weak evidence, and lent at
+    # full weight it let notes that merely share that word pass the one meant (issue 32).
+    best_share = max(text_score.values(), default=0.0) / text_scale if text_scale > 0 else 0.0
+    confidence = min(1.0, best_share / TEXT_CONFIDENT_SHARE)
     weight = HYBRID_VECTOR_WEIGHT
+    text_weight = (1 - weight) * confidence
     fused: dict[int, float] = {}
     explained: dict[int, dict[str, Any]] = {}
     for seq in vector_rank.keys() | text_rank.keys():
         cosine = vector_score.get(seq, 0.0)
         share = text_score.get(seq, 0.0) / text_scale if text_scale > 0 else 0.0
-        fused[seq] = weight * cosine + (1 - weight) * share
+        fused[seq] = weight * cosine + text_weight * share
         explained[seq] = {"vector": {"rank": vector_rank.get(seq), "score": cosine},
                           "text": {"rank": text_rank.get(seq), "score": text_score.get(seq, 0.0), "share": share},
-                          "fused": fused[seq], "weights": {"vector": weight, "text": 1 - weight},
+                          "fused": fused[seq], "weights": {"vector": weight, "text": text_weight},
                           "feedback_terms": list(expanded)}
-    final = with_neighbours(fused, explained)
+    final = with_neighbours(fused, explained, batches or {})
     ranked = sorted(final.items(), key=lambda item: (-item[1], -item[0]))[:needed]
     return ranked, {seq: explained[seq] for seq, _ in ranked}
 
 
-def with_neighbours(fused: Mapping[int, float], explained: dict[int, dict[str, Any]]) -> dict[int, float]:
+def with_neighbours(fused: Mapping[int, float], explained: dict[int, dict[str, Any]],
+                    batches: Mapping[int, int]) -> dict[int, float]:
     """Each candidate's fused score plus NEIGHBOUR_WEIGHT times the best fused score of the
-    candidates within NEIGHBOUR_WINDOW seqs of it (written just before or after it); the
-    explanation records which neighbour lent how much."""
+    candidates within NEIGHBOUR_WINDOW seqs of it (written just before or after it) in the same
+    batch: passages written together (a conversation, a document's chunks) explain each other,
+    independent notes stored one after another do not (issue 32: a list of facts lent unrelated
+    facts +0.08). The explanation records which neighbour lent how much."""
     final: dict[int, float] = {}
     for seq, score in fused.items():
+        batch = batches.get(seq)
         near = [(fused[other], other) for step in range(1, NEIGHBOUR_WINDOW + 1)
-                for other in (seq - step, seq + step) if other in fused]
+                for other in (seq - step, seq + step)
+                if other in fused and batch is not None and batches.get(other) == batch]
         best, neighbour = max(near) if near else (0.0, None)
         if best <= 0:  # a neighbour matching nothing lends nothing (nor takes away)
             best, neighbour = 0.0, None

@@ -111,9 +111,11 @@ def semantic_search_files(ctx: ToolContext, query: str, limit: int = 5) -> str:
     chunks = ctx.store.folder_chunks(folders)
     if not chunks:
         return "No file content to search."
-    matrix = np.stack([chunk.embedding for _, chunk in chunks])
-    model = next(iter(files.values())).folder.embedding_model
-    scores = matrix @ get_embedder(model).embed([query])[0]
+    # Each folder's files are embedded with its own model (and width): the query is embedded with
+    # each model its chunks use, once, and every chunk scored against its own model's query.
+    models = [files[file_id].folder.embedding_model for file_id, _ in chunks]
+    queries = {model: get_embedder(model).embed([query])[0] for model in dict.fromkeys(models)}
+    scores = np.asarray([float(np.dot(chunk.embedding, queries[model])) for (_, chunk), model in zip(chunks, models)])
     best = np.argsort(-scores)[:max(1, min(limit, 50))]
     out = []
     for index in best:

@@ -146,3 +146,27 @@ def test_an_unreachable_model_is_one_line_and_nothing_is_written(memos, fake_llm
     assert failed.code == 1 and "embedding with openai/text-embedding-3-large failed" in failed.err
     assert memos("archival", "stats", "--agent", "ada", "--json").json()["embedding_model"] == \
         "openai/text-embedding-3-small"
+
+
+@pytest.mark.slow
+def test_reembed_with_folders_moves_their_files_and_file_search_still_finds(memos, fake_llm, tmp_path) -> None:
+    from tests.conftest import call, say
+
+    manual = tmp_path / "printer.txt"
+    manual.write_text("Paper jams: open tray two and pull gently.\n\n" * 5
+                      + "If the printer catches fire, unplug it and call Sam on 555-0199.\n")
+    assert memos("agents", "create", "ada", "--model", "openai/fake-model").code == 0
+    assert memos("folders", "create", "manuals").code == 0
+    assert memos("folders", "upload", "manuals", str(manual)).code == 0
+    assert memos("folders", "attach", "manuals", "--agent", "ada").code == 0
+    moved = memos("archival", "reembed", "--agent", "ada", "--model", "openai/text-embedding-3-small", "--folders",
+                  "--json")
+    assert moved.code == 0, moved.err
+    assert moved.json()["folders"]["manuals"] >= 1
+    (folder,) = memos("folders", "list", "--json").json()
+    assert folder["embedding_model"] == "openai/text-embedding-3-small"
+
+    fake_llm.script(call("semantic_search_files", query="printer fire"), say("Unplug it."))
+    assert memos("send", "--agent", "ada", "Fire!").code == 0
+    tool_result = [m for m in fake_llm.requests[-1]["messages"] if m["role"] == "tool"][-1]["content"]
+    assert "call Sam on 555-0199" in tool_result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -288,3 +289,35 @@ def test_the_vector_graph_takes_the_width_of_the_agents_model(workspace, agent, 
     hits = store.search_passages(agent.id, PassageQuery(embedding=wider[5], mode="vector", top_k=1))
     assert hits[0].passage.text == "note 5"
     assert store.rebuild_vector_index(agent.id).index.ndim == 1024
+
+
+def test_postgres_searches_each_width_through_its_own_hnsw_index(postgres_url, monkeypatch):
+    """pgvector indexes one width per graph: a partial expression index per width, which the
+    search must hit (its expression and predicate repeated), or every query scans the table."""
+    from memos.core.workspace import Workspace
+    from memos.store.base import NewAgent, PassageQuery
+
+    ws = Workspace()
+    store = ws.store
+    wide = store.create_agent(NewAgent(name="wide", system="s", model="m", embedding_model="openai/text-embedding-3-small",
+                                       context_window=8192), [])
+    vectors = unit_vectors(3000, seed=8, dim=1536)
+    store.insert_passages(wide.id, [NewPassage(f"wide {i}", v) for i, v in enumerate(vectors)])
+    with store._read() as con:
+        con.execute("ANALYZE passages")
+        indexes = {r[0] for r in con.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'passages'").fetchall()}
+
+    def scans() -> int:
+        with store._read() as con:
+            return int(con.execute("SELECT coalesce(sum(idx_scan), 0) FROM pg_stat_user_indexes "
+                                   "WHERE indexrelname = 'passages_embedding_1536'").fetchone()[0])
+
+    assert {"passages_embedding_384", "passages_embedding_1536"} <= indexes
+    before = scans()
+    hits = store.search_passages(wide.id, PassageQuery(embedding=vectors[42], mode="vector", top_k=5))
+    assert hits[0].passage.text == "wide 42"
+    deadline = time.monotonic() + 10
+    while scans() == before and time.monotonic() < deadline:  # the statistics are updated a little later
+        time.sleep(0.1)
+    assert scans() > before
+    ws.close()

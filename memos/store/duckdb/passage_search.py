@@ -23,6 +23,7 @@ from memos.store.duckdb.vector_index import TAIL_LIMIT, IndexState
 from memos.store.search import (
     HYBRID_DEPTH,
     PRF_DOCS,
+    common_terms,
     expansion_terms,
     fuse_scores,
     mode_explain,
@@ -31,7 +32,7 @@ from memos.store.search import (
     vector_literal,
     with_feedback,
 )
-from memos.store.sql.passages import passage_filters
+from memos.store.sql.passages import passage_batches, passage_filters
 from memos.store.text import BM25_K1, idf, query_terms
 
 if TYPE_CHECKING:  # numpy is imported where vectors are used: most commands never do
@@ -229,8 +230,11 @@ class PassageSearchMixin(IndexUpkeepMixin):
         scale = 0.0
         expanded: list[str] = []
         terms = query_terms(query.text) if query.text else []
-        if terms:
-            searcher = self._fresh_text_index(con, agent_id, fresh).searcher()
+        searcher = self._fresh_text_index(con, agent_id, fresh).searcher() if terms else None
+        if searcher is not None:
+            common = common_terms(self._texts.document_frequencies(searcher, terms), int(searcher.num_docs))
+            terms = [term for term in terms if term not in common]
+        if searcher is not None and terms:
             text, text_extra, scale = self._text_search(searcher, query, depth, also=[seq for seq, _ in vector],
                                                         terms=terms)
             expanded = self._feedback_terms(searcher, [seq for seq, _ in text[:PRF_DOCS]], terms)
@@ -241,4 +245,6 @@ class PassageSearchMixin(IndexUpkeepMixin):
             in_vector = {seq for seq, _ in vector}
             vector_extra = self._vector_scores(con, fresh, query_vector(query),
                                                [s for s, _ in text if s not in in_vector])
-        return fuse_scores(vector, text, scale, vector_extra, text_extra, needed, expanded)
+        everyone = {seq for seq, _ in vector} | {seq for seq, _ in text} | set(text_extra) | set(vector_extra)
+        return fuse_scores(vector, text, scale, vector_extra, text_extra, needed, expanded,
+                           passage_batches(con, sorted(everyone)))

@@ -20,7 +20,7 @@ from memos.store.timeutil import to_db, utcnow
 
 class PassagesMixin(PassageSearchMixin, PassageLookups):
     # -- writes ------------------------------------------------------------------
-    def insert_passages(self, agent_id: str, passages: Sequence[NewPassage]) -> list[Passage]:
+    def insert_passages(self, agent_id: str, passages: Sequence[NewPassage], batch: int | None = None) -> list[Passage]:
         import pyarrow as pa
 
         if not passages:
@@ -43,11 +43,12 @@ class PassagesMixin(PassageSearchMixin, PassageLookups):
                 "embedding": pa.FixedSizeListArray.from_arrays(flat, matrix.shape[1]),
                 "embedding_model": [model] * len(passages),
                 "created_at": [to_db(p.created_at or now) for p in passages],
+                "batch": pa.array([batch] * len(passages), type=pa.int64()),
             })
             insert_from_arrow(
                 con, table, "new_passages",
-                "INSERT INTO passages (id, agent_id, seq, text, tags, embedding, embedding_model, created_at) "
-                "SELECT id, agent_id, seq, text, tags, embedding::FLOAT[], embedding_model, created_at "
+                "INSERT INTO passages (id, agent_id, seq, text, tags, embedding, embedding_model, created_at, batch) "
+                "SELECT id, agent_id, seq, text, tags, embedding::FLOAT[], embedding_model, created_at, batch "
                 "FROM new_passages")
             del table
             upkeep = self._upkeep  # set in a long-lived process: just after the request (background.py)

@@ -20,6 +20,7 @@ from memos.store.search import (
     HYBRID_DEPTH,
     PRF_DOCS,
     check_embeddings,
+    common_terms,
     expansion_terms,
     fuse_scores,
     mode_explain,
@@ -28,7 +29,7 @@ from memos.store.search import (
     with_feedback,
 )
 from memos.store.sql import rows
-from memos.store.sql.passages import PassageLookups, check_width, passage_filters, passage_stats
+from memos.store.sql.passages import PassageLookups, check_width, passage_batches, passage_filters, passage_stats
 from memos.store.text import BM25_B, BM25_K1, bm25_term, idf
 from memos.store.timeutil import from_db, to_db, utcnow
 
@@ -43,8 +44,8 @@ _ANY_OF = "CAST((SELECT string_agg(quote_literal(l), ' | ') FROM unnest(CAST(${}
 SELECT_BUDGET = 2_000
 
 
-PASSAGE_COPY_COLUMNS = "id, agent_id, seq, text, tags, embedding, embedding_model, created_at"
-_PASSAGE_COPY_TYPES = ["varchar", "varchar", "int8", "varchar", "varchar[]", "vector", "varchar", "timestamp"]
+PASSAGE_COPY_COLUMNS = "id, agent_id, seq, text, tags, embedding, embedding_model, created_at, batch"
+_PASSAGE_COPY_TYPES = ["varchar", "varchar", "int8", "varchar", "varchar[]", "vector", "varchar", "timestamp", "int8"]
 
 
 def copy_passages(raw: Any, values: Iterable[Sequence[Any]]) -> None:
@@ -66,7 +67,7 @@ class PgPassagesMixin(PassageLookups):
     _db: PgConnections
     url: str
 
-    def insert_passages(self, agent_id: str, passages: Sequence[NewPassage]) -> list[Passage]:
+    def insert_passages(self, agent_id: str, passages: Sequence[NewPassage], batch: int | None = None) -> list[Passage]:
         if not passages:
             return []
         matrix = check_embeddings(passages)
@@ -81,7 +82,8 @@ class PgPassagesMixin(PassageLookups):
                             created_at=from_db(to_db(p.created_at or now)))
                     for p in passages]
             copy_passages(self._db.with_vectors(con), [
-                (passage.id, agent_id, first + i, passage.text, passage.tags, vector, model, to_db(passage.created_at))
+                (passage.id, agent_id, first + i, passage.text, passage.tags, vector, model, to_db(passage.created_at),
+                 batch)
                 for i, (passage, vector) in enumerate(zip(made, matrix))])
         return made
 
@@ -142,10 +144,13 @@ class PgPassagesMixin(PassageLookups):
         included), so a word in every passage cannot decide alone."""
         depth = max(HYBRID_DEPTH, needed * 2)
         vector = self._vector_ranking(con, agent_id, query, depth, found)
-        stats = self._query_statistics(con, agent_id, query.text or "")
-        lexemes, frequencies, corpus = stats
+        lexemes, frequencies, corpus = self._query_statistics(con, agent_id, query.text or "")
+        common = common_terms(frequencies, corpus[0])
+        lexemes = [lexeme for lexeme in lexemes if lexeme not in common]
+        frequencies = {lexeme: df for lexeme, df in frequencies.items() if lexeme not in common}
+        stats = (lexemes, frequencies, corpus)
         text_candidates = (self._text_ranking(con, agent_id, query, depth, found, stats)
-                           if query.text and query.text.strip() else [])
+                           if lexemes and query.text and query.text.strip() else [])
         seqs = sorted({seq for seq, _ in vector} | {seq for seq, _ in text_candidates})
         bm25 = self._bm25_of(con, lexemes, frequencies, corpus, seqs)
         scale = sum(idf(df, corpus[0]) for df in frequencies.values()) * (BM25_K1 + 1)
@@ -162,7 +167,9 @@ class PgPassagesMixin(PassageLookups):
             "AND vector_dims(embedding) = $width",
             {"q": vector_literal(query_vector(query)), "seqs": text_only,
              "width": len(query_vector(query))}).fetchall()} if text_only else {}
-        return fuse_scores(vector, text, scale, vector_extra, text_extra, needed, expanded)
+        candidates = {seq for seq, _ in vector} | {seq for seq, _ in text} | set(text_extra) | set(vector_extra)
+        return fuse_scores(vector, text, scale, vector_extra, text_extra, needed, expanded,
+                           passage_batches(con, sorted(candidates)))
 
     @staticmethod
     def _corpus(con: Any, agent_id: str) -> tuple[int, float]:

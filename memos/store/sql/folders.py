@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from memos.errors import AlreadyExists, NotFound
+from memos.errors import AlreadyExists, EditConflict, NotFound
 from memos.store import ids
 from memos.store.base import AgentFile, FileChunk, Folder, FolderFile
 from memos.store.sql.host import SQLHost
@@ -201,6 +201,29 @@ class FoldersMixin(SQLHost):
             count = con.execute(f"SELECT count(*) FROM agent_files WHERE {where}", params).fetchone()[0]
             con.execute(f"DELETE FROM agent_files WHERE {where}", params)
             return int(count)
+
+    def folder_chunk_texts(self, folder_id: str) -> list[str]:
+        """The text of every chunk of a folder's files, in a fixed order (replace_folder_vectors')."""
+        with self._read() as con:
+            return [r[0] for r in con.execute("SELECT text FROM file_chunks WHERE folder_id = ? ORDER BY file_id, chunk",
+                                              [folder_id]).fetchall()]
+
+    def replace_folder_vectors(self, folder_id: str, model: str, texts: Sequence[str], vectors: Any) -> None:
+        """Give a folder's chunks new vectors (of ``texts``, in folder_chunk_texts' order) and the
+        folder the model they came from, in one transaction: its files are searched with one model
+        at any time. Refused if the files changed since the texts were read."""
+        with self._write() as con:
+            self._lock(con, f"folder:{folder_id}")
+            found = con.execute("SELECT file_id, folder_id, chunk, start_line, text FROM file_chunks "
+                                "WHERE folder_id = ? ORDER BY file_id, chunk", [folder_id]).fetchall()
+            if [row[4] for row in found] != list(texts) or len(texts) != len(vectors):
+                raise EditConflict("the folder's files changed while they were embedded", "run it again")
+            con.execute("DELETE FROM file_chunks WHERE folder_id = ?", [folder_id])
+            if found:
+                self._insert_many(con, "file_chunks", CHUNK_COLUMNS, [
+                    (*row, np.asarray(vector, dtype=np.float32).tolist()) for row, vector in zip(found, vectors)])
+            con.execute("UPDATE folders SET embedding_model = ?, updated_at = ? WHERE id = ?",
+                        [model, to_db(utcnow()), folder_id])
 
     def folder_chunks(self, folder_ids: Sequence[str]) -> list[tuple[str, FileChunk]]:
         if not folder_ids:

@@ -82,6 +82,15 @@ def passage_stats(con: Any, agent_id: str, indexed_upto: int | None) -> PassageS
                         embedding_model=model[0] if model else "", indexed=indexed)
 
 
+def passage_batches(con: Any, seqs: Sequence[int]) -> dict[int, int]:
+    """The batch of each of these passages that has one (written together with others)."""
+    if not seqs:
+        return {}
+    listed = ",".join(str(int(seq)) for seq in seqs)  # a literal list: DuckDB then uses its seq index
+    return {int(seq): int(batch) for seq, batch in con.execute(
+        f"SELECT seq, batch FROM passages WHERE seq IN ({listed}) AND batch IS NOT NULL").fetchall()}
+
+
 def check_width(con: Any, agent_id: str, model: str, width: int, dims: str = "len(embedding)") -> None:
     """Refuse vectors of another width than the agent's stored ones: an agent's passages are
     searched with one model, and a provider that changed its model's width under a name

@@ -1,0 +1,8 @@
+-- Which passages were written together (issue 32): one conversation, one file's chunks, one
+-- import share a batch; hybrid search lends neighbour context only within a batch, never across
+-- independent notes. NULL: a passage of its own. Passages stored before this get the batch of
+-- the insert that wrote them (every passage of one insert has its time).
+ALTER TABLE passages ADD COLUMN batch BIGINT;
+UPDATE passages SET batch = firsts.first_seq
+FROM (SELECT agent_id, created_at, min(seq) AS first_seq FROM passages GROUP BY agent_id, created_at) AS firsts
+WHERE firsts.agent_id = passages.agent_id AND firsts.created_at = passages.created_at;
