@@ -26,6 +26,7 @@ import numpy as np
 
 from memos.errors import InvalidInput, MemosError, first_line
 from memos.store.duckdb.store import DuckDBStore
+from memos.store.postgres import vectors
 from memos.store.postgres.passages import PASSAGE_COPY_COLUMNS, copy_passages
 from memos.store.postgres.store import PostgresStore
 from memos.store.sql import rows
@@ -195,10 +196,13 @@ def migrate_to_postgres(source: DuckDBStore, target: PostgresStore,
         con.execute("DELETE FROM store_meta WHERE key <> 'store_id'")
         # Building the passage indexes once, after the copy, is several times faster than
         # growing them row by row; their definitions come from the target's own migrations.
-        rebuilt = [r[0] for r in con.execute(
-            "SELECT indexdef FROM pg_indexes WHERE tablename = 'passages' AND indexname IN "
-            "('passages_embedding', 'passages_tsv') ORDER BY indexname").fetchall()]
-        con.execute("DROP INDEX IF EXISTS passages_embedding, passages_tsv")
+        # (one HNSW index per width of vector: postgres/vectors.py)
+        found = con.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'passages' AND "
+            "(indexname LIKE 'passages_embedding%' OR indexname = 'passages_tsv') ORDER BY indexname").fetchall()
+        for name, _ in found:
+            con.execute(f"DROP INDEX {name}")
+        rebuilt = [definition for _, definition in found]
         raw = target._db.with_vectors(con)
         reports = []
         with source._db.session(write=False) as duck:
@@ -224,6 +228,9 @@ def migrate_to_postgres(source: DuckDBStore, target: PostgresStore,
         con.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
         for definition in rebuilt:
             con.execute(definition)
+        for (width,) in con.execute("SELECT DISTINCT vector_dims(embedding) FROM passages").fetchall():
+            if width <= vectors.HALFVEC_INDEX_MAX:  # widths the target had no index for yet
+                con.execute(vectors.index_definition(int(width)))
     with target._db.session(write=True) as con:
         con.execute("ANALYZE")  # fresh statistics, so the planner uses the new indexes
     return TransferReport(source.location, target.location, reports, time.monotonic() - started)

@@ -395,14 +395,15 @@ def test_the_api_answers_409_while_another_process_holds_the_agent(memos, chat_a
 
 @pytest.mark.slow
 def test_doctor_makes_the_fast_copy_of_the_embedding_model(memos, tmp_path):
-    """Without the ONNX copy every command that embeds loads torch; doctor says so, and makes it."""
+    """Without the ONNX copy every command that embeds first builds one in memory; doctor says so,
+    and writes it."""
     memos("agents", "create", "ada")
     cache = tmp_path / "fresh-model-cache"
     env = {"MEMOS_MODEL_CACHE": str(cache)}
     checked = memos("doctor", "--no-repair", "--json", env=env)
     found = {f["check"]: f for f in checked.json()["home"]}
     assert checked.code == 1 and found["embedding model"]["status"] == "problem"
-    assert "loads torch" in found["embedding model"]["detail"] and not cache.exists()
+    assert "makes one in memory first" in found["embedding model"]["detail"] and not cache.exists()
     repaired = memos("doctor", "--json", env=env)
     found = {f["check"]: f for f in repaired.json()["home"]}
     assert repaired.code == 0 and found["embedding model"]["status"] == "repaired", repaired.err

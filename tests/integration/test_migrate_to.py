@@ -50,6 +50,9 @@ def _fill(store) -> dict:  # type: ignore[no-untyped-def]
     store.insert_passages(ada.id, [NewPassage(f"fact number {i}", vectors[i], tags=["even" if i % 2 == 0 else "odd"])
                                    for i in range(300)])
     store.insert_passages(bob.id, [NewPassage("bob's only fact", vectors[0])])
+    wide = store.create_agent(NewAgent("wide", "You are Wide.", "openai/m", "openai/text-embedding-3-small", 8000), [])
+    store.insert_passages(wide.id, [NewPassage(f"wide fact {i}", v)
+                                    for i, v in enumerate(unit_vectors(20, seed=12, dim=1536))], batch=7)
     store.attach_tool(ada.id, NewTool("weather", "Weather.", {"name": "weather", "parameters": {}}, "def weather(): ...", "abc"))
     store.save_library_tool(NewTool("roll", "Dice.", {"name": "roll"}, "def roll(): return 4"))
     run = store.start_run(ada.id)
@@ -112,11 +115,11 @@ def test_everything_is_copied_verified_and_usable(workspace, target, memos):
     report = result.json()
     assert report["verified"] is True
     assert {name: t["rows"] for name, t in report["tables"].items()} == {
-        "store_meta": 1, "agents": 2, "blocks": 2, "agent_blocks": 3, "block_history": 5, "messages": 122,
-        "conversations": 1, "passages": 301, "tools": 2, "agent_tools": 1, "runs": 2, "folders": 1,
+        "store_meta": 1, "agents": 3, "blocks": 2, "agent_blocks": 3, "block_history": 5, "messages": 122,
+        "conversations": 1, "passages": 321, "tools": 2, "agent_tools": 1, "runs": 2, "folders": 1,
         "folder_files": 1, "file_chunks": 1, "agent_folders": 1, "agent_files": 1, "agent_groups": 1, "steps": 1, "tool_calls": 1, "evolutions": 1,
         "canary_calls": 1}
-    assert "passages: 301 rows copied and verified" in result.err
+    assert "passages: 321 rows copied and verified" in result.err
 
     from memos.store.postgres.store import PostgresStore
 
@@ -135,12 +138,13 @@ def test_everything_is_copied_verified_and_usable(workspace, target, memos):
 
     with psycopg.connect(target) as con:  # the passage indexes, rebuilt after the copy
         indexes = {r[0] for r in con.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'passages'")}
-    assert {"passages_embedding", "passages_tsv", "passages_seq"} <= indexes
+    # one HNSW graph per width (the 1536-wide agent's made for it)
+    assert {"passages_embedding_384", "passages_embedding_1536", "passages_tsv", "passages_seq"} <= indexes
 
     # memos works on the copy, and says which backend it uses.
     info = memos("db", "info", "--json", env={"MEMOS_DATABASE_URL": target}).json()
     assert info["backend"] == "postgresql" and info["selected_by"] == "MEMOS_DATABASE_URL"
-    assert (info["agents"], info["messages"], info["passages"]) == (2, 122, 301)
+    assert (info["agents"], info["messages"], info["passages"]) == (3, 122, 321)
     assert info["schema_version"] == migrations_for("postgresql")[-1].id
     shown = memos("memory", "show", "project", "--agent", "bob", env={"MEMOS_DATABASE_URL": target})
     assert shown.out.strip() == "memos v0 v1 v2"
@@ -172,7 +176,7 @@ def test_refusals_are_one_clear_line(workspace, target, memos, tmp_path):
     workspace.close()
     assert memos("db", "migrate-to", target).code == 0
     again = memos("db", "migrate-to", target)
-    assert again.code == 1 and "already holds 2 agent(s)" in again.err and len(again.err.strip().splitlines()) == 1
+    assert again.code == 1 and "already holds 3 agent(s)" in again.err and len(again.err.strip().splitlines()) == 1
     wrong = memos("db", "migrate-to", "mysql://x/y")
     assert wrong.code == 1 and "is not a PostgreSQL URL" in wrong.err
     missing = memos("db", "migrate-to", target, "--from", str(tmp_path / "nothing.duckdb"))
@@ -204,7 +208,7 @@ def test_a_copy_that_reads_back_different_is_rolled_back(workspace, target, monk
     monkeypatch.setattr(transfer, "_postgres_rows", one_float_off)
     copy = PostgresStore(target)
     try:
-        with pytest.raises(transfer.TransferFailed, match="passages did not verify: 301 rows sent, 301 stored"):
+        with pytest.raises(transfer.TransferFailed, match="passages did not verify: 321 rows sent, 321 stored"):
             transfer.migrate_to_postgres(workspace.store, copy)
         assert copy.list_agents() == [] and copy.list_tools() == []
     finally:

@@ -38,20 +38,24 @@ def predicate(width: int) -> str:
     return f"vector_dims(p.embedding) = {int(width)}"
 
 
+def index_definition(width: int) -> str:
+    """CREATE INDEX (if missing) of the HNSW graph for vectors of this width."""
+    kind = "vector" if width <= VECTOR_INDEX_MAX else "halfvec"
+    return (f"CREATE INDEX IF NOT EXISTS passages_embedding_{int(width)} ON passages USING hnsw "
+            f"((embedding::{kind}({int(width)})) {kind}_cosine_ops) WITH (m = 16, ef_construction = 128) "
+            f"WHERE vector_dims(embedding) = {int(width)}")
+
+
 def ensure_index(raw: Any, database: str, width: int) -> None:
     """Make the HNSW index for this width if there is none (in its own transaction, on a
     connection in autocommit: CREATE INDEX blocks writes to the table while it builds, so it is
     done once, before the first insert of that width, when the table holds none of them)."""
     if (database, width) in known or width > HALFVEC_INDEX_MAX:
         return
-    kind = "vector" if width <= VECTOR_INDEX_MAX else "halfvec"
-    name = f"passages_embedding_{width}"
     # Two replicas may race: the advisory lock makes the second wait, then find the index.
     raw.execute("SELECT pg_advisory_lock(hashtext('memos:vector-index'))")
     try:
-        raw.execute(f"CREATE INDEX IF NOT EXISTS {name} ON passages USING hnsw "
-                    f"((embedding::{kind}({width})) {kind}_cosine_ops) WITH (m = 16, ef_construction = 128) "
-                    f"WHERE vector_dims(embedding) = {int(width)}")
+        raw.execute(index_definition(width))
     finally:
         raw.execute("SELECT pg_advisory_unlock(hashtext('memos:vector-index'))")
     known.add((database, width))
