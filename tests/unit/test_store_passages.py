@@ -257,7 +257,8 @@ def test_the_passage_after_a_strong_hit_comes_up_with_it(workspace, agent):
     texts[17] = "Caroline: What is your favourite colour for the new kitchen?"
     texts[18] = "Melanie: Definitely teal, like the sea at dawn."
     vectors = unit_vectors(len(texts), seed=13)
-    inserted = store.insert_passages(agent.id, [NewPassage(t, v) for t, v in zip(texts, vectors)])
+    # written together, as a conversation's turns are (a batch: neighbours lend within it only)
+    inserted = store.insert_passages(agent.id, [NewPassage(t, v) for t, v in zip(texts, vectors)], batch=1)
     query = PassageQuery(mode="hybrid", text="favourite colour kitchen", embedding=unit_vectors(1, seed=14)[0], top_k=5)
     hits = store.search_passages(agent.id, query)
     # The question first; then the passages up to two places on either side of it (the answer
