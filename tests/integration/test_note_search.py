@@ -11,16 +11,16 @@ from memos.core.ingest import Record
 from memos.store.base import NewPassage, PassageQuery
 from tests.conftest import both_backends, every_store, unit_vectors
 
-TEN = [("The user works as a marine biologist in Lisbon.", "where is the user's job"),
-       ("The user's dog is a border collie named Pixel.", "what pet does the user have"),
-       ("The user is allergic to penicillin.", "which medicine must be avoided"),
-       ("The user plays the cello on weekends.", "what instrument do they practise"),
-       ("The user's birthday is on March 3rd.", "when was the user born"),
-       ("The user drives a blue 2015 Honda Civic.", "what car does the user own"),
-       ("The user prefers tea over coffee.", "favourite hot drink"),
-       ("The user has two older sisters.", "how many siblings"),
-       ("The user is learning Portuguese for an upcoming move.", "which language is being studied"),
-       ("The user's son Leo started primary school this year.", "how old is the child roughly")]
+TEN = [("The user's sister Ines runs a bakery in Porto.", "what does the user's sibling do for work"),
+       ("The user is training for a half marathon in May.", "upcoming running race"),
+       ("The user's cat Biscuit hates thunderstorms.", "what frightens the user's pet"),
+       ("The user studied mechanical engineering in Delft.", "where did the user go to university"),
+       ("The user takes the 7:40 train to work.", "how does the user commute in the morning"),
+       ("The user is lactose intolerant.", "foods the user cannot digest"),
+       ("The user's favourite film is Spirited Away.", "which movie does the user love most"),
+       ("The user grows tomatoes on the balcony.", "what vegetables does the user garden"),
+       ("The user's anniversary is on the 12th of June.", "when did the user get married"),
+       ("The user speaks Dutch, English and some Japanese.", "which languages can the user talk in")]
 
 
 @pytest.mark.slow
