@@ -622,7 +622,10 @@ class AgentRunner:
     def _warm_for(self, names: list[str]) -> None:
         """Load the embedding model before a transaction that needs it: loading takes seconds, and
         other processes wait for the database while a transaction is open."""
-        if EMBEDDING_TOOLS.intersection(names):
+        from memos.store.remote_embedders import LOCAL_ALIASES
+
+        # Only the bundled model has anything to load; a remote one would cost a call for nothing
+        if EMBEDDING_TOOLS.intersection(names) and self.agent.embedding_model in LOCAL_ALIASES:
             from memos.store.embeddings import get_embedder
 
             get_embedder(self.agent.embedding_model).embed(["warm"])

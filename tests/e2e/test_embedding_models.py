@@ -170,3 +170,21 @@ def test_reembed_with_folders_moves_their_files_and_file_search_still_finds(memo
     assert memos("send", "--agent", "ada", "Fire!").code == 0
     tool_result = [m for m in fake_llm.requests[-1]["messages"] if m["role"] == "tool"][-1]["content"]
     assert "call Sam on 555-0199" in tool_result
+
+
+@pytest.mark.slow
+def test_the_agents_own_memory_tools_embed_with_its_model_and_nothing_more(memos, fake_llm) -> None:
+    """A turn that calls archival_memory_insert and _search embeds each text once with the agent's
+    model (no warm-up call to a remote model), and finds what it stored."""
+    from tests.conftest import call, say
+
+    assert memos("agents", "create", "ada", "--model", "openai/fake-model", "--embedding-model",
+                 "openai/text-embedding-3-small").code == 0
+    fake_llm.script(call("archival_memory_insert", content="The user's locker code is 4471."),
+                    call("archival_memory_search", query="locker code"), say("Stored and found."))
+    sent = memos("send", "--agent", "ada", "remember my locker code 4471")
+    assert sent.code == 0, sent.err
+    assert [request["input"] for request in fake_llm.embedding_requests] == \
+        [["The user's locker code is 4471."], ["locker code"]]
+    searched = [m for m in fake_llm.requests[-1]["messages"] if m["role"] == "tool"][-1]["content"]
+    assert "4471" in searched
