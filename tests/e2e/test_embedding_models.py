@@ -47,7 +47,8 @@ def test_agents_on_three_widths_live_side_by_side(backend, memos, fake_llm, monk
 
 
 @pytest.mark.slow
-def test_letta_client_agents_embed_with_the_model_they_name(fake_llm, monkeypatch) -> None:
+@both_backends
+def test_letta_client_agents_embed_with_the_model_they_name(backend, fake_llm, monkeypatch) -> None:
     """letta-client's agents.create(embedding="openai/text-embedding-3-small") then passages:
     what was a 422 ("this store holds 384-dim vectors") before."""
     with running_server() as url:
@@ -94,7 +95,8 @@ def test_reembed_moves_an_agent_to_another_model_and_search_still_finds(backend,
 
 
 @pytest.mark.slow
-def test_reembed_resumes_after_kill_9_and_search_works_meanwhile(memos, fake_llm, memos_home) -> None:
+@both_backends
+def test_reembed_resumes_after_kill_9_and_search_works_meanwhile(backend, memos, fake_llm, memos_home) -> None:
     notes = [f"note {i}: the user mentioned topic number {i}" for i in range(700)]  # three batches of 256
     assert memos("agents", "create", "ada", "--model", "openai/fake-model").code == 0
     assert memos("archival", "add", "--agent", "ada", "-", input="\n".join(notes) + "\n").code == 0
