@@ -126,6 +126,21 @@ def _base(message_id: str, date: str | None, kind: str, **extra: Any) -> dict[st
     return {"id": message_id, "date": date, "message_type": kind, **extra}
 
 
+def otid_for(message_id: str, index: int) -> str:
+    """Letta's otid of the ``index``-th Letta message made from one stored message: the message's
+    UUID with its last 7 bits replaced by the index (Message.generate_otid_from_id in Letta
+    0.16.8). Clients use it to tell a turn's messages apart and put streamed pieces together;
+    Letta's own tests check the numbering (reasoning 0, then the reply or tool call 1...)."""
+    digits = message_id.removeprefix("message-").replace("-", "")
+    try:
+        number = int(digits, 16)
+    except ValueError:  # not a UUID (memos's ids are): derive one from the text, stably
+        number = int(uuid.uuid5(uuid.NAMESPACE_URL, message_id).hex, 16)
+    number = (number & ~0x7F) | (index & 0x7F)
+    text = f"{number:032x}"[-32:]
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
 def _arguments_text(arguments: Any) -> str:
     return arguments if isinstance(arguments, str) else json.dumps(arguments)
 
@@ -172,35 +187,40 @@ def conversation(c: Conversation, agent: Agent, in_context_ids: list[str]) -> di
 
 def stored_messages(messages: Iterable[Message], pending_call_ids: set[str]) -> list[dict[str, Any]]:
     """Stored messages as Letta messages: one stored assistant message becomes reasoning,
-    assistant and tool-call messages that share its id, as in Letta."""
+    assistant and tool-call messages that share its id, as in Letta, numbered by their otids."""
     out: list[dict[str, Any]] = []
     for m in messages:
         date, extra = iso(m.created_at), {"run_id": m.run_id, "step_id": m.step_id, "seq_id": m.seq}
+        made: list[dict[str, Any]] = []
         if m.role == "user":
-            out.append(_base(m.id, date, "user_message", content=m.content, **extra))
+            made.append(_base(m.id, date, "user_message", content=m.content, **extra))
         elif m.role == "system":
             if m.name == SUMMARY_NAME:
-                out.append(_base(m.id, date, "summary_message", summary=m.content, **extra))
+                made.append(_base(m.id, date, "summary_message", summary=m.content, **extra))
             else:
-                out.append(_base(m.id, date, "system_message", content=m.content, **extra))
+                made.append(_base(m.id, date, "system_message", content=m.content, **extra))
         elif m.role == "assistant":
             if m.content:
                 kind = "reasoning_message" if m.tool_calls else "assistant_message"
                 field = "reasoning" if m.tool_calls else "content"
-                out.append(_base(m.id, date, kind, **{field: m.content}, **extra))
+                made.append(_base(m.id, date, kind, **{field: m.content}, **extra))
             for call in m.tool_calls or []:
                 if call["name"] == ASSISTANT_TOOL:
-                    out.append(_base(m.id, date, "assistant_message", content=_assistant_text(call["arguments"]),
-                                     **extra))
+                    made.append(_base(m.id, date, "assistant_message", content=_assistant_text(call["arguments"]),
+                                      **extra))
                     continue
                 kind = "approval_request_message" if call["id"] in pending_call_ids else "tool_call_message"
                 shaped = {"name": call["name"], "arguments": _arguments_text(call["arguments"]),
                           "tool_call_id": call["id"]}
-                out.append(_base(m.id, date, kind, tool_call=shaped, tool_calls=[shaped], **extra))
+                made.append(_base(m.id, date, kind, tool_call=shaped, tool_calls=[shaped], **extra))
         elif m.role == "tool" and m.name != ASSISTANT_TOOL:
             status = "error" if m.content.startswith("Error") else "success"
-            out.append(_base(m.id, date, "tool_return_message", tool_return=m.content, status=status,
-                             tool_call_id=m.tool_call_id or "", name=m.name, **extra))
+            made.append(_base(m.id, date, "tool_return_message", tool_return=m.content, status=status,
+                              tool_call_id=m.tool_call_id or "", name=m.name, **extra))
+        for index, shaped_message in enumerate(made):
+            # the client's own otid for what it sent; Letta's numbering for the rest
+            shaped_message["otid"] = m.otid if m.role == "user" and m.otid else otid_for(m.id, index)
+        out.extend(made)
     return out
 
 
@@ -224,6 +244,11 @@ class EventShaper:
         self._replies: dict[str, str] = {}  # a streamed send_message's text so far
         self._text = ""  # the step's streamed content so far
         self.step_id: str | None = None  # the step under way: its messages name it
+        # Letta numbers the messages made from one step's LLM output (reasoning, reply, tool calls)
+        # by otid; a tool return is a message of its own (index 0)
+        self._step_message = f"message-{uuid.uuid4()}"
+        self._step_index = 0
+        self._delta_otids: dict[str, str] = {}  # a streamed message's key -> its otid
 
     def shape(self, event: Any) -> dict[str, Any] | None:
         shaped = self._shape(event)
@@ -239,19 +264,34 @@ class EventShaper:
     def _delta_id(self, key: str) -> str:
         return self._delta_ids.setdefault(key, f"message-{uuid.uuid4()}")
 
+    def _next_otid(self) -> str:
+        """The otid of the step's next message."""
+        otid = otid_for(self._step_message, self._step_index)
+        self._step_index += 1
+        return otid
+
+    def _delta_otid(self, key: str) -> str:
+        """One otid for every delta of one streamed message."""
+        if key not in self._delta_otids:
+            self._delta_otids[key] = self._next_otid()
+        return self._delta_otids[key]
+
     def _token(self, event: Any) -> dict[str, Any] | None:
         """A delta as a Letta message (token streaming only)."""
         if isinstance(event, ev.AssistantDelta):
             self._text += event.text
-            return _base(self._delta_id("text"), now_iso(), "assistant_message", content=event.text)
+            return _base(self._delta_id("text"), now_iso(), "assistant_message", content=event.text,
+                         otid=self._delta_otid("text"))
         call_id = event.tool_call_id or f"index-{event.index}"
         self._arguments[call_id] = self._arguments.get(call_id, "") + event.arguments
         if event.name == ASSISTANT_TOOL:
             text = partial_string_field(self._arguments[call_id], "message")
             piece, self._replies[call_id] = text[len(self._replies.get(call_id, "")):], text
-            return _base(self._delta_id(call_id), now_iso(), "assistant_message", content=piece) if piece else None
+            return _base(self._delta_id(call_id), now_iso(), "assistant_message", content=piece,
+                         otid=self._delta_otid(call_id)) if piece else None
         call = {"name": event.name, "arguments": event.arguments, "tool_call_id": event.tool_call_id}
-        return _base(self._delta_id(call_id), now_iso(), "tool_call_message", tool_call=call, tool_calls=[call])
+        return _base(self._delta_id(call_id), now_iso(), "tool_call_message", tool_call=call, tool_calls=[call],
+                     otid=self._delta_otid(call_id))
 
     def _already_streamed(self, event: Any) -> bool:
         """A whole message whose deltas went out already (token streaming)."""
@@ -276,23 +316,25 @@ class EventShaper:
         date = now_iso()
         new_id = f"message-{uuid.uuid4()}"
         if isinstance(event, ev.Reasoning):
-            return _base(new_id, date, "reasoning_message", reasoning=event.text, source="reasoner_model")
+            return _base(new_id, date, "reasoning_message", reasoning=event.text, source="reasoner_model",
+                         otid=self._next_otid())
         if isinstance(event, ev.Assistant):
-            return _base(event.message_id or new_id, date, "assistant_message", content=event.text)
+            return _base(event.message_id or new_id, date, "assistant_message", content=event.text,
+                         otid=self._next_otid())
         if isinstance(event, (ev.ToolCall, ev.ApprovalRequest)):
             if event.name == ASSISTANT_TOOL and isinstance(event, ev.ToolCall):
                 return None  # its text arrives as the assistant message
             call = {"name": event.name, "arguments": _arguments_text(event.arguments),
                     "tool_call_id": event.tool_call_id}
             kind = "approval_request_message" if isinstance(event, ev.ApprovalRequest) else "tool_call_message"
-            return _base(new_id, date, kind, tool_call=call, tool_calls=[call])
+            return _base(new_id, date, kind, tool_call=call, tool_calls=[call], otid=self._next_otid())
         if isinstance(event, ev.ToolReturn):
             if event.name == ASSISTANT_TOOL and event.status == "success":
                 return None
             return _base(new_id, date, "tool_return_message", tool_return=event.result or "", status=event.status,
-                         tool_call_id=event.tool_call_id, name=event.name)
+                         tool_call_id=event.tool_call_id, name=event.name, otid=otid_for(new_id, 0))
         if isinstance(event, ev.Summary):
-            return _base(new_id, date, "summary_message", summary=event.text)
+            return _base(new_id, date, "summary_message", summary=event.text, otid=otid_for(new_id, 0))
         if isinstance(event, ev.Usage):
             self.steps += 1
             self.prompt_tokens += event.prompt_tokens
@@ -303,6 +345,8 @@ class EventShaper:
             return None
         if isinstance(event, ev.StepStarted):
             self.step_id = event.step_id
+            self._step_message, self._step_index = f"message-{uuid.uuid4()}", 0
+            self._delta_otids.clear()
             return None
         if isinstance(event, ev.Stop):
             if not self.run_ids or self.run_ids[-1] != event.run_id:

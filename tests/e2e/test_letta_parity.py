@@ -450,3 +450,38 @@ def test_a_background_stream_goes_on_without_its_client_and_resumes(client, fake
     with pytest.raises(letta_client.NotFoundError) as idle:
         list(client.conversations.messages.stream(conversation.id))
     assert "No active runs found" in idle.value.body["detail"]
+
+
+def _suffixes(messages: list[Any]) -> list[tuple[str, str]]:
+    """(message type, the otid's last hex digit): Letta's tests check the numbering by it."""
+    return [(m.message_type, m.otid[-1]) for m in messages
+            if m.message_type not in ("stop_reason", "usage_statistics", "ping")]
+
+
+def test_every_returned_message_has_letta_otid_numbering(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    """Letta numbers the messages made from one stored message by otid (the message's UUID, its
+    last 7 bits the index): reasoning 0, then the tool call 1; a tool return is its own message
+    (0); the user's message keeps the client's otid. integration_test_send_message_v2 checks this."""
+    from tests.conftest import call
+
+    agent = _agent(client)
+    user_otid = "2b4f1e6a-0000-4000-8000-0000000000aa"
+    fake_llm.script({**call("memory_insert", label="human", new_str="Likes tea"), "content": "Noting that."},
+                    {**say("Noted: tea."), "content": "Thinking it over."})
+    reply = client.agents.messages.create(agent.id, messages=[{"role": "user", "content": "I like tea",
+                                                               "otid": user_otid}])
+    assert _suffixes(reply.messages) == [("reasoning_message", "0"), ("tool_call_message", "1"),
+                                         ("tool_return_message", "0"), ("reasoning_message", "0"),
+                                         ("assistant_message", "1")]
+    assert len({m.otid for m in reply.messages if m.otid}) == 5
+
+    listed = [m for m in client.agents.messages.list(agent.id, order="asc").items
+              if m.message_type != "system_message"]
+    assert listed[0].message_type == "user_message" and listed[0].otid == user_otid
+    assert _suffixes(listed[1:]) == [("reasoning_message", "0"), ("tool_call_message", "1"),
+                                     ("tool_return_message", "0"), ("reasoning_message", "0"),
+                                     ("assistant_message", "1")]
+
+    fake_llm.script({**say("Still tea."), "content": "Again."})
+    streamed = list(client.agents.messages.stream(agent.id, messages=[{"role": "user", "content": "Again"}]))
+    assert _suffixes(streamed) == [("reasoning_message", "0"), ("assistant_message", "1")]
