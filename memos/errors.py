@@ -89,6 +89,11 @@ class ProviderError(MemosError):
     """An LLM or embedding provider refused or failed."""
 
 
+class ToolCodeFailed(MemosError):
+    """A tool's own code raised (its message names the exception): the agent reads it in Letta's
+    words, "Error executing function NAME: ValueError: ..." (core.agent)."""
+
+
 class EditConflict(MemosError):
     """A whole-block rewrite based on a version of the block that someone has changed since."""
 

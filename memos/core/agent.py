@@ -40,7 +40,7 @@ from memos.core.rules import RuleState
 from memos.core.tokens import count_tokens, fits_within
 from memos.core.turns import recover, wait_for_turn, watch_for_cancel
 from memos.core.workspace import Workspace
-from memos.errors import AlreadyAnswered, InvalidInput, MemosError, ProviderError
+from memos.errors import AlreadyAnswered, InvalidInput, MemosError, ProviderError, ToolCodeFailed
 from memos.store import ids
 from memos.store.base import Agent, Conversation, Message, NewMessage, Role, Run, StepRecord, ToolCallRecord
 from memos.store.turnlock import TurnLock
@@ -104,7 +104,9 @@ def _cap(text: str, limit: int | None = None) -> str:
     text = storable(text)  # a NUL or lone surrogate from a tool must not fail the turn's write
     if len(text) <= cap:
         return text
-    return text[:cap] + f"\n[truncated: {len(text) - cap:,} more chars]"
+    # Letta's note, word for word: clients and Letta's tests look for it
+    return f"{text[:cap]}... [NOTE: function output was truncated since it exceeded the character limit " \
+           f"({len(text)} > {cap})]"
 
 
 def client_tool_specs(tools: Sequence[dict[str, Any]]) -> dict[str, ToolSpec]:
@@ -648,10 +650,12 @@ class AgentRunner:
             check_arguments(name, spec.parameters, arguments)
             value = spec.function(ctx, **arguments)
             return _cap("None" if value is None else str(value), spec.return_char_limit), "success", ctx
+        except ToolCodeFailed as exc:  # the tool's own code raised: Letta's words
+            return _cap(f"Error executing function {name}: {exc}"), "error", ctx
         except MemosError as exc:
             return _cap(f"Error: {exc}"), "error", ctx
         except Exception as exc:  # a tool bug must not crash the loop
-            return _cap(f"Error: {type(exc).__name__}: {exc}"), "error", ctx
+            return _cap(f"Error executing function {name}: {type(exc).__name__}: {exc}"), "error", ctx
 
     def _turn_of(self, other: Agent, note: str) -> list[str]:
         """A whole turn of another agent on a system message (Letta's multi-agent tools); its replies.

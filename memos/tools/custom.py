@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from memos.core.workspace import Workspace
-from memos.errors import MemosError
+from memos.errors import MemosError, ToolCodeFailed
 from memos.evolve.canary import Route, Router
 from memos.store import ids
 from memos.store.base import Agent, CanaryCall, CanaryOutcome, NewTool
@@ -26,7 +26,7 @@ from memos.tools.sandbox import Limits, Sandbox, SandboxResult
 from memos.tools.shared_code import current, main_in_store, tool_repo
 
 
-class ToolFailed(MemosError):
+class ToolFailed(ToolCodeFailed):
     """A custom tool call that ended in an error (the agent reads the message)."""
 
 
@@ -189,13 +189,13 @@ class AgentTools:
         ``ctx.canary_calls`` for the step to store), else the loaded version."""
         tool = self.get(name)
         if tool is None:
-            raise ToolFailed(f"tool {name} is no longer loaded")
+            raise MemosError(f"tool {name} is no longer loaded")
         route, reload = self.router.route(name, getattr(ctx, "call_id", None), tool.commit)
         if reload:  # a canary was promoted just now: main has the new code
             self.load()
             tool = self.get(name)
             if tool is None:
-                raise ToolFailed(f"tool {name} is no longer loaded")
+                raise MemosError(f"tool {name} is no longer loaded")
         if route is None:
             return self.run(tool, arguments)
         files = route.new_files if route.version == "new" else tool.files

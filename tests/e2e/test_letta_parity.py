@@ -361,7 +361,8 @@ def test_tool_tags_and_return_char_limit_are_kept_and_cut_results(client, fake_l
     fake_llm.script(call("long_report", size=5000), say("Long."))
     client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "report"}])
     result = [m["content"] for m in fake_llm.requests[-1]["messages"] if m["role"] == "tool"][-1]
-    assert result.startswith("x" * 300) and "[truncated: 4,700 more chars]" in result
+    assert result == "x" * 300 + ("... [NOTE: function output was truncated since it exceeded the character "
+                                  "limit (5000 > 300)]")  # Letta's note, word for word
     with pytest.raises(letta_client.UnprocessableEntityError):
         client.tools.update(tool.id, return_char_limit=0)
     with pytest.raises(letta_client.UnprocessableEntityError) as schema:
