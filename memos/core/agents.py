@@ -267,10 +267,13 @@ def enable_sleeptime(ws: Workspace, agent: Agent, frequency: int = sleeptime.DEF
     name = next(n for n in [f"{agent.name}-sleeptime", *(f"{agent.name}-sleeptime-{i}" for i in range(2, 10_000))]
                 if n not in taken)
     blocks = ws.store.list_agent_blocks(agent.id)
+    # An agent that already has a memory_persona block (Letta's clients give one) shares it with
+    # its helper, as Letta does; a second block of that label would collide with it.
+    has_persona = any(b.label == sleeptime.PERSONA_LABEL for b in blocks)
     helper = create_agent(ws, name, model=agent.model, embedding_model=agent.embedding_model,
                           context_window=agent.context_window, system=sleeptime.SYSTEM,
-                          blocks=[NewBlock(sleeptime.PERSONA_LABEL, sleeptime.PERSONA, 5_000,
-                                           "How the sleep-time agent works.")],
+                          blocks=[] if has_persona else [NewBlock(sleeptime.PERSONA_LABEL, sleeptime.PERSONA, 5_000,
+                                                                  "How the sleep-time agent works.")],
                           shared_block_ids=[b.id for b in blocks],
                           tool_rules=[{"type": "exit_loop", "tool_name": "memory_finish_edits"}],
                           metadata={"sleeptime_for": agent.id}, letta_name=True)

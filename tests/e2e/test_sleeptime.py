@@ -90,3 +90,15 @@ def test_groups_memos_does_not_run_are_refused(client) -> None:  # type: ignore[
     off = client.agents.update(one.id, enable_sleeptime=False)
     assert off.enable_sleeptime is False and off.multi_agent_group is None
     assert [a.name for a in client.agents.list()] == ["one"]  # its sleep-time agent went with it
+
+
+def test_an_agent_with_its_own_memory_persona_shares_it_with_its_sleeptime_agent(client) -> None:  # type: ignore[no-untyped-def]
+    """Letta's sleep-time tests give the agent a memory_persona block of their own: enabling
+    sleep-time must share it with the helper (a 409 for the duplicate label before)."""
+    persona = "Keep only facts about the user's travel plans."
+    main = client.agents.create(name="ada", model="openai/fake-model", enable_sleeptime=True, memory_blocks=[
+        {"label": "human", "value": "Name: Sam"}, {"label": "memory_persona", "value": persona}])
+    (helper_id,) = client.get(f"/v1/groups/{main.multi_agent_group.id}", cast_to=object)["agent_ids"]
+    helper_blocks = [b for b in client.agents.blocks.list(helper_id) if b.label == "memory_persona"]
+    assert [b.value for b in helper_blocks] == [persona]
+    assert helper_blocks[0].id == client.agents.blocks.retrieve("memory_persona", agent_id=main.id).id
