@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from memos.errors import InvalidInput
@@ -136,7 +136,8 @@ def mode_explain(mode: str, ranking: Sequence[tuple[int, float]]) -> dict[int, d
 
 def fuse_scores(vector: Sequence[tuple[int, float]], text: Sequence[tuple[int, float]], text_scale: float,
                 vector_extra: Mapping[int, float], text_extra: Mapping[int, float],
-                needed: int, expanded: Sequence[str] = (), batches: Mapping[int, int] | None = None,
+                needed: int, expanded: Sequence[str] = (),
+                batches_of: Callable[[list[int]], Mapping[int, int]] | None = None,
                 ) -> tuple[list[tuple[int, float]], dict[int, dict[str, Any]]]:
     """Hybrid ranking of the union of both modes' candidates, best first (ties newest first).
 
@@ -167,7 +168,7 @@ def fuse_scores(vector: Sequence[tuple[int, float]], text: Sequence[tuple[int, f
                           "text": {"rank": text_rank.get(seq), "score": text_score.get(seq, 0.0), "share": share},
                           "fused": fused[seq], "weights": {"vector": weight, "text": text_weight},
                           "feedback_terms": list(expanded)}
-    final = with_neighbours(fused, explained, batches or {})
+    final = with_neighbours(fused, explained, batches_of(sorted(fused)) if batches_of else {})
     ranked = sorted(final.items(), key=lambda item: (-item[1], -item[0]))[:needed]
     return ranked, {seq: explained[seq] for seq, _ in ranked}
 

@@ -245,6 +245,5 @@ class PassageSearchMixin(IndexUpkeepMixin):
             in_vector = {seq for seq, _ in vector}
             vector_extra = self._vector_scores(con, fresh, query_vector(query),
                                                [s for s, _ in text if s not in in_vector])
-        everyone = {seq for seq, _ in vector} | {seq for seq, _ in text} | set(text_extra) | set(vector_extra)
         return fuse_scores(vector, text, scale, vector_extra, text_extra, needed, expanded,
-                           passage_batches(con, sorted(everyone)))
+                           lambda seqs: passage_batches(con, seqs))

@@ -89,7 +89,7 @@ class PgPassagesMixin(PassageLookups):
 
     def _vector_index_for(self, width: int) -> None:
         """The HNSW index for vectors of this width, made before the first of them is stored."""
-        if (self.url, width) in vectors.known:
+        if vectors.indexed(self.url, width):
             return
         with self._read() as con:
             present = con.execute("SELECT 1 FROM pg_indexes WHERE tablename = 'passages' AND indexname = ?",
@@ -162,14 +162,13 @@ class PgPassagesMixin(PassageLookups):
             feedback = self._bm25_of(con, expanded, known, corpus, seqs)
             text, text_extra = with_feedback(text, text_extra, feedback, scale)
         text_only = [seq for seq, _ in text if seq not in in_vector]
+        embedding = query_vector(query)
         vector_extra = {r[0]: float(r[1]) for r in con.execute(
             "SELECT seq, 1 - (embedding <=> $q::vector) FROM passages WHERE seq = ANY($seqs::BIGINT[]) "
             "AND vector_dims(embedding) = $width",
-            {"q": vector_literal(query_vector(query)), "seqs": text_only,
-             "width": len(query_vector(query))}).fetchall()} if text_only else {}
-        candidates = {seq for seq, _ in vector} | {seq for seq, _ in text} | set(text_extra) | set(vector_extra)
+            {"q": vector_literal(embedding), "seqs": text_only, "width": len(embedding)}).fetchall()} if text_only else {}
         return fuse_scores(vector, text, scale, vector_extra, text_extra, needed, expanded,
-                           passage_batches(con, sorted(candidates)))
+                           lambda seqs: passage_batches(con, seqs))
 
     @staticmethod
     def _corpus(con: Any, agent_id: str) -> tuple[int, float]:

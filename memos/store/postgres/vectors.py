@@ -23,15 +23,18 @@ HALFVEC_INDEX_MAX = 4_000
 known: set[tuple[str, int]] = set()  # (database, width) whose index this process has seen
 
 
+def _kind(width: int) -> str:
+    """The pgvector type a vector of this width is indexed (and searched) as."""
+    return "vector" if width <= VECTOR_INDEX_MAX else "halfvec"
+
+
 def expression(width: int) -> str:
-    """The indexed expression for this width (the same text in the index and in searches)."""
-    kind = "vector" if width <= VECTOR_INDEX_MAX else "halfvec"
-    return f"(p.embedding::{kind}({width}))"
+    """The indexed expression for this width (the same cast in the index and in searches)."""
+    return f"(p.embedding::{_kind(width)}({int(width)}))"
 
 
 def query_cast(width: int) -> str:
-    kind = "vector" if width <= VECTOR_INDEX_MAX else "halfvec"
-    return f"$q::{kind}({width})"
+    return f"$q::{_kind(width)}({int(width)})"
 
 
 def predicate(width: int) -> str:
@@ -40,18 +43,21 @@ def predicate(width: int) -> str:
 
 def index_definition(width: int) -> str:
     """CREATE INDEX (if missing) of the HNSW graph for vectors of this width."""
-    kind = "vector" if width <= VECTOR_INDEX_MAX else "halfvec"
+    kind = _kind(width)
     return (f"CREATE INDEX IF NOT EXISTS passages_embedding_{int(width)} ON passages USING hnsw "
             f"((embedding::{kind}({int(width)})) {kind}_cosine_ops) WITH (m = 16, ef_construction = 128) "
             f"WHERE vector_dims(embedding) = {int(width)}")
+
+
+def indexed(database: str, width: int) -> bool:
+    """Whether this process knows the width's index is there, or that it gets none (too wide)."""
+    return (database, width) in known or width > HALFVEC_INDEX_MAX
 
 
 def ensure_index(raw: Any, database: str, width: int) -> None:
     """Make the HNSW index for this width if there is none (in its own transaction, on a
     connection in autocommit: CREATE INDEX blocks writes to the table while it builds, so it is
     done once, before the first insert of that width, when the table holds none of them)."""
-    if (database, width) in known or width > HALFVEC_INDEX_MAX:
-        return
     # Two replicas may race: the advisory lock makes the second wait, then find the index.
     raw.execute("SELECT pg_advisory_lock(hashtext('memos:vector-index'))")
     try:
