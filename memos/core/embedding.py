@@ -15,14 +15,13 @@ The store asks for embedders by name (store/embeddings.get_embedder); a workspac
 
 from __future__ import annotations
 
-import os
-import random
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from memos.core.completion import Transient
 from memos.core.config import Config
+from memos.core.llm import MAX_ATTEMPTS, retry_delay
 from memos.errors import ProviderError, first_line
 from memos.store import embeddings
 from memos.store.remote_embedders import known_width, remember_width
@@ -31,7 +30,6 @@ if TYPE_CHECKING:
     import numpy as np
 
 BATCH = 256  # texts per request: OpenAI takes up to 2,048, local servers prefer fewer
-MAX_ATTEMPTS = 4
 REQUEST_TIMEOUT = 120.0
 
 
@@ -56,7 +54,6 @@ class HttpEmbedder:
         return matrix
 
     def _with_retries(self, batch: list[str]) -> np.ndarray:
-        base_delay = float(os.environ.get("MEMOS_RETRY_BASE_SECONDS", 0.5))
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 return self._request(batch)
@@ -64,12 +61,11 @@ class HttpEmbedder:
                 if attempt == MAX_ATTEMPTS:
                     raise ProviderError(f"embedding with {self.name} kept failing after {MAX_ATTEMPTS} tries: "
                                         f"{exc.detail}", "try again later; nothing was stored") from None
-                time.sleep(max(base_delay * (2 ** (attempt - 1)) * (0.5 + random.random()), exc.retry_after or 0.0))
+                time.sleep(retry_delay(attempt, exc.retry_after))
         raise AssertionError("unreachable")
 
     def _request(self, batch: list[str]) -> np.ndarray:
         import httpx
-        import numpy as np
 
         from memos.core import llm_http
 
@@ -90,15 +86,10 @@ class HttpEmbedder:
             raise ProviderError(f"embedding with {self.name} failed: {first_line(refusal)}",
                                 "check the model name, the server and its API key; nothing was stored") from None
         try:
-            data = sorted(response.json()["data"], key=lambda item: item.get("index", 0))
-            matrix = np.asarray([item["embedding"] for item in data], dtype=np.float32)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ProviderError(f"embedding with {self.name} returned no vectors ({first_line(exc)})",
-                                "check that the server serves embeddings for this model") from None
-        if matrix.ndim != 2 or len(matrix) != len(batch):
-            raise ProviderError(f"embedding with {self.name} returned {len(matrix)} vectors for {len(batch)} texts",
-                                "check that the server serves embeddings for this model")
-        return matrix
+            data = response.json()["data"]
+        except (KeyError, TypeError, ValueError):
+            data = None
+        return embeddings.vectors_in(self.name, data, len(batch))
 
 
 def remote_embedder(config: Config, name: str) -> embeddings.Embedder:

@@ -100,6 +100,14 @@ def resolve(config: Config, model: str) -> Route:
     return Route(model if "/" in model else f"openai/{model}", kwargs, _http_base(config, provider, kwargs), key)
 
 
+def retry_delay(attempt: int, retry_after: float | None) -> float:
+    """How long to wait before try ``attempt + 1``: exponential backoff with jitter, or longer
+    when the provider asked (Retry-After). Chat and embedding calls wait alike."""
+    base_delay = float(os.environ.get("MEMOS_RETRY_BASE_SECONDS", RETRY_BASE_SECONDS))
+    backoff: float = base_delay * 2.0 ** (attempt - 1) * (0.5 + random.random())
+    return max(backoff, retry_after or 0.0)
+
+
 def warm_client(route: Route) -> None:
     """Import now the client a route's first call would import (a server's first reply waits less)."""
     if route.base_url is not None:
@@ -120,7 +128,6 @@ class LLM:
                  on_text: Callable[[str], None] | None = None, cancel: threading.Event | None = None,
                  stream: bool = True, on_tool: ToolDelta | None = None, max_tokens: int | None = None) -> Completion:
         route = resolve(self.config, model)
-        base_delay = float(os.environ.get("MEMOS_RETRY_BASE_SECONDS", RETRY_BASE_SECONDS))
         for attempt in range(1, MAX_ATTEMPTS + 1):
             started = time.perf_counter()
             try:
@@ -129,8 +136,7 @@ class LLM:
                 if attempt == MAX_ATTEMPTS:
                     raise ProviderError(f"the LLM call to {model} kept failing after {MAX_ATTEMPTS} tries: "
                                         f"{exc.detail}", "try again later") from None
-                backoff = base_delay * (2 ** (attempt - 1)) * (0.5 + random.random())
-                time.sleep(max(backoff, exc.retry_after or 0.0))
+                time.sleep(retry_delay(attempt, exc.retry_after))
                 continue
             result.latency_ms = (time.perf_counter() - started) * 1000
             if not result.prompt_tokens:  # the provider did not say: count what was sent

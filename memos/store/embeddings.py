@@ -42,6 +42,21 @@ def unit_rows(matrix: np.ndarray) -> np.ndarray:
     return unit
 
 
+def vectors_in(name: str, data: Any, count: int) -> np.ndarray:
+    """The vectors of an OpenAI-shaped embeddings answer (``data``: its "data" list, in index
+    order), or a clear ProviderError when it holds something else or not one per text."""
+    try:
+        items = sorted(data, key=lambda item: item.get("index", 0))
+        matrix = np.asarray([item["embedding"] for item in items], dtype=np.float32)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a server that answered something else
+        raise ProviderError(f"embedding with {name} returned no vectors ({first_line(exc)})",
+                            "check that the provider serves embeddings for this model") from None
+    if matrix.ndim != 2 or len(matrix) != count:
+        raise ProviderError(f"embedding with {name} returned {len(matrix)} vectors for {count} texts",
+                            "check that the provider serves embeddings for this model")
+    return matrix
+
+
 class LocalMiniLM:
     """all-MiniLM-L6-v2 on the CPU through onnxruntime, from the model files the package ships."""
 
@@ -94,13 +109,10 @@ class LiteLLMEmbedder:
             raise ProviderError(f"embedding with {self.name} failed: {first_line(exc)}",
                                 "check the model name and the provider's API key; nothing was stored") from None
         try:
-            matrix = np.asarray([item["embedding"] for item in response["data"]], dtype=np.float32)
-        except (KeyError, TypeError, ValueError) as exc:  # a server that answered something else
-            raise ProviderError(f"embedding with {self.name} returned no vectors ({first_line(exc)})",
-                                "check that the provider serves embeddings for this model") from None
-        if matrix.ndim != 2 or len(matrix) != len(texts):
-            raise ProviderError(f"embedding with {self.name} returned {len(matrix)} vectors for {len(texts)} texts",
-                                "check that the provider serves embeddings for this model")
+            data = response["data"]
+        except (KeyError, TypeError):
+            data = None
+        matrix = vectors_in(self.name, data, len(texts))
         self.dim = remember_width(self.name, matrix.shape[1])
         return unit_rows(matrix)
 
@@ -120,10 +132,6 @@ def local_model_copy(make: bool) -> tuple[str, bool, bool]:
 
 
 _embedders: dict[str, tuple[int, Embedder]] = {}  # name -> (factory generation, embedder)
-
-
-def is_local(name: str) -> bool:
-    return name in LOCAL_ALIASES
 
 
 def get_embedder(name: str) -> Embedder:
