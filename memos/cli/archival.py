@@ -253,7 +253,7 @@ def reembed(
         embedded = core_reembed.reembed(ws, current, model)
     result: dict[str, object] = {"agent": current.name, "model": model, "passages": planned.passages,
                                  "embedded": embedded,
-                                 "resumed": planned.passages - planned.to_embed if planned.to_embed < planned.passages else 0}
+                                 "resumed": planned.passages - planned.to_embed}  # staged by an earlier run
     moved_folders = {folder.name: core_reembed.reembed_folder(ws, folder, model)
                      for folder in ws.store.agent_folders(current.id)} if folders else {}
     if folders:

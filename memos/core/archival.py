@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from itertools import groupby
 
 import numpy as np
 
@@ -32,7 +33,7 @@ def embed_texts(agent: Agent, texts: Sequence[str], progress: Progress | None = 
         parts.append(embedder.embed(texts[start:start + EMBED_BATCH]))
         if progress:
             progress(min(start + EMBED_BATCH, len(texts)), len(texts))
-    return np.concatenate(parts) if parts else np.zeros((0, 384), dtype=np.float32)
+    return np.concatenate(parts) if parts else np.zeros((0, embedder.dim), dtype=np.float32)
 
 
 def insert(store: Store, agent: Agent, records: Sequence[Record], progress: Progress | None = None,
@@ -63,17 +64,12 @@ def insert(store: Store, agent: Agent, records: Sequence[Record], progress: Prog
         pieces.extend((piece, own) for piece in split)
     vectors = embed_texts(agent, [piece.text for piece, _ in pieces], progress)
     inserted: list[Passage] = []
+    passages = [(NewPassage(piece.text, vectors[i], list(piece.tags)), batch) for i, (piece, batch) in enumerate(pieces)]
     with store.transaction():
-        start = 0
-        while start < len(pieces):
-            batch = pieces[start][1]
-            end = start + 1
-            while end < len(pieces) and end - start < INSERT_CHUNK and pieces[end][1] == batch:
-                end += 1
-            inserted.extend(store.insert_passages(
-                agent.id, [NewPassage(piece.text, vectors[i], list(piece.tags))
-                           for i, (piece, _) in enumerate(pieces[start:end], start=start)], batch))
-            start = end
+        for batch, group in groupby(passages, key=lambda item: item[1]):  # one insert per batch and chunk
+            same = [passage for passage, _ in group]
+            for start in range(0, len(same), INSERT_CHUNK):
+                inserted.extend(store.insert_passages(agent.id, same[start:start + INSERT_CHUNK], batch))
     return inserted
 
 

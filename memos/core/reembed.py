@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from memos.core.workspace import Workspace
 from memos.errors import InvalidInput
 from memos.store.base import Agent, Folder
+from memos.store.remote_embedders import LOCAL_ALIASES
 
 BATCH = 256
 Progress = Callable[[int, int], None]  # (embedded so far, to embed in all)
@@ -38,9 +39,7 @@ def plan(ws: Workspace, agent: Agent, model: str) -> ReembedPlan:
         raise InvalidInput("the model name is empty", "name one, e.g. --model openai/text-embedding-3-small")
     total, missing, chars = ws.store.reembed_counts(agent.id, model)
     tokens = cost = None
-    from memos.store.embeddings import is_local
-
-    if not is_local(model):
+    if model not in LOCAL_ALIASES:
         # tiktoken over every text would take as long as a small run: a sample gives the ratio
         sample = ws.store.reembed_pending(agent.id, model, 200)
         sampled_chars = sum(len(text) for _, text in sample) or 1
@@ -76,7 +75,6 @@ def reembed_folder(ws: Workspace, folder: Folder, model: str) -> int:
     from memos.store.embeddings import get_embedder
 
     texts = ws.store.folder_chunk_texts(folder.id)
-    embedder = get_embedder(model)
-    vectors = [row for start in range(0, len(texts), BATCH) for row in embedder.embed(texts[start:start + BATCH])]
-    ws.store.replace_folder_vectors(folder.id, model, texts, vectors)
+    # one call, as an upload embeds its chunks (core/folders.py); the embedders batch their requests
+    ws.store.replace_folder_vectors(folder.id, model, texts, get_embedder(model).embed(texts))
     return len(texts)

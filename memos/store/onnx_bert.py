@@ -38,21 +38,29 @@ class BertGraph:
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
         self._count = 0
+        self._constants: dict[str, str] = {}  # hint -> name: each small constant is stored once
 
     def _name(self, hint: str) -> str:
         self._count += 1
         return f"{hint}_{self._count}"
 
     def constant(self, hint: str, value: np.ndarray) -> str:
+        """A small constant, named by its hint (every hint stands for one value), stored once and
+        shared by every layer that uses it."""
         from onnx import numpy_helper
 
-        name = self._name(hint)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
-        return name
+        if hint not in self._constants:
+            self._constants[hint] = self._name(hint)
+            self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), self._constants[hint]))
+        return self._constants[hint]
 
     def weight(self, key: str, transpose: bool = False) -> str:
+        from onnx import numpy_helper
+
         value = self.weights[key].astype(np.float32)
-        return self.constant(key, value.T if transpose else value)
+        name = self._name(key)
+        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value.T if transpose else value), name))
+        return name
 
     def op(self, kind: str, inputs: list[str], hint: str = "", **attributes: Any) -> str:
         from onnx import helper
