@@ -33,8 +33,6 @@ MODELS = ("openai/gpt-4o-mini", "anthropic/claude-3-5-haiku-20241022", "ollama/l
 
 def fill(steps: int) -> None:
     """Runs, steps and tool calls written straight into the tables (the loop would take hours)."""
-    import pyarrow as pa
-
     from memos.core.agents import create_agent
     from memos.core.workspace import Workspace
 
@@ -71,10 +69,11 @@ def fill(steps: int) -> None:
                                               "error" if rng.random() < 0.02 else "success", rng.uniform(2, 40),
                                               step_id, None, started + timedelta(seconds=s))):
                     calls[key].append(value)
-    with ws.store._db.session(write=True) as con:  # one transaction, straight to DuckDB (Arrow)
+    from memos.store.duckdb.bulk_insert import insert_rows
+
+    with ws.store._db.session(write=True) as con:  # one transaction, straight to DuckDB
         for table, columns in (("runs", runs), ("steps", step_rows), ("tool_calls", calls)):
-            arrow = pa.table(columns)  # noqa: F841 - DuckDB reads the local by name
-            con.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM arrow")
+            insert_rows(con, table, list(columns), list(zip(*columns.values())))
     ws.close()
 
 

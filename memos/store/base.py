@@ -550,11 +550,6 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None: ...
 
-    def tune_for_long_running(self) -> None:  # noqa: B027 -- optional hook, deliberately empty
-        """Make many small calls cheaper in a long-lived process (chat, server, agent loop).
-
-        Optional; a backend without such costs does nothing."""
-
     def defer_index_upkeep(self) -> None:  # noqa: B027 -- optional hook, deliberately empty
         """In a long-lived process: keep derived search indexes in step just after each write,
         in the background, rather than before the write returns. Searches stay right meanwhile.

@@ -141,19 +141,15 @@ class _Digest:
 
 def _duckdb_rows(con: Any, table: Table) -> Iterator[tuple[Any, ...]]:
     """Rows in key order, in batches; embeddings as float32 numpy rows."""
-    reader = con.execute(f"SELECT {table.columns} FROM {table.name} WHERE {table.where} "
-                         f"ORDER BY {table.key}").to_arrow_reader(BATCH)
-    for batch in reader:
-        columns = []
-        for name, column in zip(batch.schema.names, batch.columns):
-            if name == "embedding":
-                # Any width (each agent's model has its own): split the flat values row by row.
-                flat = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32)
-                ends = np.cumsum(column.value_lengths().to_numpy(zero_copy_only=False))
-                columns.append(np.split(flat, ends[:-1]) if len(ends) else [])
-            else:
-                columns.append(column.to_pylist())
-        yield from zip(*columns)
+    names = [c.strip() for c in table.columns.split(",")]
+    vector_at = names.index("embedding") if "embedding" in names else None
+    result = con.execute(f"SELECT {table.columns} FROM {table.name} WHERE {table.where} ORDER BY {table.key}")
+    while batch := result.fetchmany(BATCH):
+        if vector_at is None:
+            yield from batch
+            continue
+        for row in batch:
+            yield (*row[:vector_at], np.asarray(row[vector_at], dtype=np.float32), *row[vector_at + 1:])
 
 
 def _postgres_rows(raw: Any, table: Table) -> Iterator[tuple[Any, ...]]:

@@ -99,14 +99,16 @@ class IndexUpkeepMixin(SQLHost):
                                        [agent_id, watermark]).fetchone()[0])
 
         def read_vectors(watermark: int) -> tuple[np.ndarray, np.ndarray]:
+            import numpy as np
+
             with self._read() as con:
-                table = con.execute(
+                found = con.execute(
                     "SELECT seq, embedding FROM passages WHERE agent_id = ? AND seq > ? ORDER BY seq",
-                    [agent_id, watermark]).to_arrow_table()
-            seqs = table.column("seq").to_numpy()
-            flat = table.column("embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-            # One width per agent (its model's; sql/passages.check_width keeps it so)
-            return seqs, flat.reshape(len(seqs), -1) if len(seqs) else flat.reshape(0, 0)
+                    [agent_id, watermark]).fetchnumpy()
+            seqs = np.asarray(found["seq"], dtype=np.int64)
+            # One width per agent (its model's; sql/passages.check_width keeps it so): rows stack.
+            vectors = np.stack(found["embedding"]).astype(np.float32, copy=False) if len(seqs) else np.zeros((0, 0))
+            return seqs, vectors
 
         return self._vectors.catch_up(agent_id, live_indexed=live_indexed,
                                       read_vectors=read_vectors)

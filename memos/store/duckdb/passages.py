@@ -10,7 +10,7 @@ from memos.errors import NotFound
 from memos.paths import on_read_only_mount
 from memos.store import ids
 from memos.store.base import Finding, NewPassage, Passage, PassageStats
-from memos.store.duckdb.arrow_insert import insert_from_arrow
+from memos.store.duckdb.bulk_insert import insert_rows
 from memos.store.duckdb.passage_search import PassageSearchMixin
 from memos.store.duckdb.vector_index import TAIL_LIMIT
 from memos.store.search import check_embeddings
@@ -21,8 +21,6 @@ from memos.store.timeutil import to_db, utcnow
 class PassagesMixin(PassageSearchMixin, PassageLookups):
     # -- writes ------------------------------------------------------------------
     def insert_passages(self, agent_id: str, passages: Sequence[NewPassage], batch: int | None = None) -> list[Passage]:
-        import pyarrow as pa
-
         if not passages:
             return []
         matrix = check_embeddings(passages)
@@ -32,25 +30,11 @@ class PassagesMixin(PassageSearchMixin, PassageLookups):
             check_width(con, agent_id, model, matrix.shape[1])
             first = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM passages").fetchone()[0]
             seqs = list(range(first, first + len(passages)))
-            new_ids = [ids.new_id("passage") for _ in passages]
-            flat = pa.array(matrix.reshape(-1), type=pa.float32())
-            table = pa.table({
-                "id": new_ids,
-                "agent_id": [agent_id] * len(passages),
-                "seq": pa.array(seqs, type=pa.int64()),
-                "text": [p.text for p in passages],
-                "tags": pa.array([sorted(set(p.tags)) for p in passages], type=pa.list_(pa.string())),
-                "embedding": pa.FixedSizeListArray.from_arrays(flat, matrix.shape[1]),
-                "embedding_model": [model] * len(passages),
-                "created_at": [to_db(p.created_at or now) for p in passages],
-                "batch": pa.array([batch] * len(passages), type=pa.int64()),
-            })
-            insert_from_arrow(
-                con, table, "new_passages",
-                "INSERT INTO passages (id, agent_id, seq, text, tags, embedding, embedding_model, created_at, batch) "
-                "SELECT id, agent_id, seq, text, tags, embedding::FLOAT[], embedding_model, created_at, batch "
-                "FROM new_passages")
-            del table
+            insert_rows(con, "passages",
+                        ("id", "agent_id", "seq", "text", "tags", "embedding", "embedding_model", "created_at", "batch"),
+                        [(ids.new_id("passage"), agent_id, seq, p.text, sorted(set(p.tags)), vector, model,
+                          to_db(p.created_at or now), batch)
+                         for seq, p, vector in zip(seqs, passages, matrix)])
             upkeep = self._upkeep  # set in a long-lived process: just after the request (background.py)
             self._db.after_commit(lambda: upkeep.request(agent_id) if upkeep is not None
                                   else self._indexes_after_write(agent_id), once=f"indexes:{agent_id}")

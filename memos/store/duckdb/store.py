@@ -11,11 +11,10 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from functools import cache, cached_property
 from pathlib import Path
-from types import ModuleType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from memos.store.clusterlock import file_lock, lock_file_name
-from memos.store.duckdb.arrow_insert import insert_from_arrow
+from memos.store.duckdb.bulk_insert import insert_rows, skip_pandas_lookups
 from memos.store.duckdb.connection import Connections
 from memos.store.sql.store import SQLStore
 from memos.store.turnlock import FileTurnLock
@@ -73,6 +72,7 @@ class DuckDBStore(SQLStore):
         self.path = path
         self.location = str(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        skip_pandas_lookups()  # before the first bound parameter
         self._db = Connections(path, timeout=lock_timeout)
         self._migrate()
         with self._db.session(write=False) as con:
@@ -100,12 +100,8 @@ class DuckDBStore(SQLStore):
         self._db.checkpoint()
 
     def _insert_many(self, con: Any, table: str, columns: str, values: Iterable[Sequence[Any]]) -> None:
-        # DuckDB's executemany runs one statement per row; an Arrow table goes in at once.
-        import pyarrow as pa
-
-        names = [c.strip() for c in columns.split(",")]
-        arrow = pa.table({name: pa.array(list(column)) for name, column in zip(names, zip(*values))})
-        insert_from_arrow(con, arrow, "memos_new_rows", f"INSERT INTO {table} ({columns}) SELECT {columns} FROM memos_new_rows")
+        # DuckDB's executemany runs one statement per row; bulk_insert puts them in at once.
+        insert_rows(con, table, [c.strip() for c in columns.split(",")], list(values))
 
     def _after_reembed(self, con: Any, agent_id: str) -> None:
         # The vector graph holds the old model's vectors: dropped at commit, so searches score
@@ -131,22 +127,3 @@ class DuckDBStore(SQLStore):
     def backend_details(self) -> dict[str, Any]:
         return {"backend": "duckdb", "location": str(self.path), "vector_index": "usearch HNSW beside the file",
                 "text_search": "BM25 over stemmed terms, a tantivy index beside the file"}
-
-    def tune_for_long_running(self) -> None:
-        """DuckDB tries `import pandas` twice per bound parameter; without pandas installed each
-        failed import rescans sys.path (~9 ms per agent step). Recording its absence in
-        sys.modules makes those imports fail at once. pyarrow reads that entry directly, so it
-        checks for pandas first and caches the answer. (A meta-path finder that fails the import
-        instead, without pyarrow, broke `importlib.util.find_spec("pandas")`, which transformers
-        calls.) Importing pyarrow costs ~20 ms and 26 MiB: the agent loop asks for this only once
-        a process has run a few steps (agent.py: TUNE_AFTER_STEPS)."""
-        import importlib.util
-        import sys
-
-        if "pandas" in sys.modules or importlib.util.find_spec("pandas") is not None:
-            return
-        import pyarrow.lib
-
-        if not pyarrow.lib._pandas_api.have_pandas:
-            # None in sys.modules is Python's own "this import fails" marker.
-            sys.modules["pandas"] = cast(ModuleType, None)

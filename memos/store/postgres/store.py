@@ -48,9 +48,12 @@ class PostgresStore(PgPassagesMixin, SQLStore):
             con.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", [f"memos:{key}"])
 
     def _insert_many(self, con: Any, table: str, columns: str, values: Iterable[Sequence[Any]]) -> None:
+        import numpy as np
+
         with con.raw.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
             for row in values:
-                copy.write_row(row)
+                # COPY's text form of a real[] is {…}; pgvector's dumper would write a numpy array as [...]
+                copy.write_row([v.tolist() if isinstance(v, np.ndarray) else v for v in row])
 
     def cluster_lock(self, name: str, timeout: float) -> AbstractContextManager[None]:
         return advisory_lock(self.url, name, timeout)

@@ -110,7 +110,7 @@ class FoldersMixin(SQLHost):
             if chunks:
                 self._insert_many(con, "file_chunks", CHUNK_COLUMNS, [
                     (file_id, folder.id, i, c.start_line, c.text,
-                     np.asarray(c.embedding, dtype=np.float32).tolist()) for i, c in enumerate(chunks)])
+                     np.asarray(c.embedding, dtype=np.float32)) for i, c in enumerate(chunks)])
             row = con.execute(f"SELECT {FILE_COLUMNS} FROM folder_files WHERE id = ?", [file_id]).fetchone()
             return _file(row, len(chunks))
 
@@ -221,7 +221,7 @@ class FoldersMixin(SQLHost):
             con.execute("DELETE FROM file_chunks WHERE folder_id = ?", [folder_id])
             if found:
                 self._insert_many(con, "file_chunks", CHUNK_COLUMNS, [
-                    (*row, np.asarray(vector, dtype=np.float32).tolist()) for row, vector in zip(found, vectors)])
+                    (*row, np.asarray(vector, dtype=np.float32)) for row, vector in zip(found, vectors)])
             con.execute("UPDATE folders SET embedding_model = ?, updated_at = ? WHERE id = ?",
                         [model, to_db(utcnow()), folder_id])
 

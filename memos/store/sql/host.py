@@ -27,7 +27,8 @@ class SQLHost(Store):
         DuckDB needs nothing: one process writes the file at a time."""
 
     def _insert_many(self, con: Any, table: str, columns: str, values: Iterable[Sequence[Any]]) -> None:
-        """Insert many rows at once, the engine's fastest way (DuckDB: Arrow; PostgreSQL: COPY)."""
+        """Insert many rows at once, the engine's fastest way (DuckDB: one statement of list
+        parameters; PostgreSQL: COPY). NumPy arrays in a column are vectors (float lists)."""
         raise NotImplementedError
 
     # -- sessions ----------------------------------------------------------------
