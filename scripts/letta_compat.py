@@ -65,15 +65,19 @@ DIFFERENCES = [
     "live in config.toml); a second message to a busy conversation waits up to 30 s for it, then gets 409 "
     "(Letta answers 409 at once).",
     "Folders: files are read as UTF-8 text (PDFs and other binary files are refused: convert them first) and "
-    "processed before the upload returns (status `completed` at once); files are embedded with memos's model "
-    "whatever `embedding` a client names, and the folder's `embedding_config` says which.",
+    "processed before the upload returns (status `completed` at once); files are embedded with the model the "
+    "folder names (`embedding` or `embedding_config`, else memos's bundled MiniLM), searched per folder with its "
+    "own model.",
     "Groups: only sleep-time groups run (`enable_sleeptime`, or a group with `manager_type: sleeptime`); other "
     "kinds are refused, as are group messages. The sleep-time agent's review runs on a thread of `memos serve` "
     "(a detached process when the turn came from the CLI).",
     "Background streams (`background: true`) are kept in the memory of the server that ran them, for the newest "
     "200 runs and 3 hours; resuming one after a restart is refused as for a run not streamed in the background.",
-    "Agents' embeddings: memos's store holds 384-dimension vectors; an agent created with another embedding "
-    "model keeps its name, and archival inserts fail with a clear error if that model gives other dimensions.",
+    "Agents' embeddings: any model and width (`embedding` or `embedding_config`): memos's bundled MiniLM "
+    "(also what Letta's MiniLM handles name), any OpenAI-compatible `/v1/embeddings` (OpenAI, Ollama, LM Studio, "
+    "vLLM, llama.cpp), the rest through litellm; a model this machine cannot reach fails the insert with one "
+    "line and stores nothing. Changing an agent's model re-embeds its passages (`memos archival reembed`); "
+    "PATCHing `embedding` alone is refused while the agent holds passages of another width.",
 ]
 DEFAULT_WHY = "the rest is not served (route by route below): none of it is among what Letta's clients were seen to need (issue 21)"
 

@@ -76,21 +76,26 @@ class _Plan:
 
 def import_agent_file(ws: Workspace, data: bytes | str, *, source: str, name: str | None = None,
                       model: str | None = None, messages: bool = True, letta_names: bool = False,
-                      copy_suffix: bool = False, allow_local_tools: bool = False) -> ImportReport:
+                      copy_suffix: bool = False, allow_local_tools: bool = False,
+                      embedding: str | None = None) -> ImportReport:
     """Import every agent of the file. ``letta_names``: names as Letta's API takes them (any text,
     duplicates allowed); ``copy_suffix``: Letta's "_copy" after each name not given.
     ``allow_local_tools``: attach the tools the file names that run outside the sandbox on this
     machine (an MCP server configured here, Letta's multi-agent tools, which reach this home's
     other agents); without it each is left out, in a note naming it. A file is someone else's
-    word: it must not hand its agent the user's own tools unasked."""
+    word: it must not hand its agent the user's own tools unasked. ``embedding``: the model
+    every imported agent embeds with, in place of the file's (refused if it cannot be reached)."""
     parsed = read_agent_file(data, source)
     if name is not None and len(parsed.agents) > 1:
         raise InvalidInput(f"{source} holds {len(parsed.agents)} agents; a name can only be given to one")
     tools = _load_tools(ws, parsed, source)
     notes = ["read the older single-agent format"] if parsed.legacy else []
     folders = plan_folders(ws, parsed.leftovers, notes)  # embedded now: nothing is written yet
+    if embedding is not None:
+        _check_embedding_model(ws, embedding)
     plans = [_plan(ws, parsed, agent, tools, name=name, model=model, messages=messages, letta_names=letta_names,
-                   copy_suffix=copy_suffix, allow_local_tools=allow_local_tools) for agent in parsed.agents]
+                   copy_suffix=copy_suffix, allow_local_tools=allow_local_tools, embedding=embedding)
+             for agent in parsed.agents]
     _check_names(ws, plans, letta_names)
     imported = _write(ws, parsed, plans, source, letta_names, folders)
     return ImportReport(imported, notes + [note for plan in plans for note in plan.notes])
@@ -176,7 +181,7 @@ def _describe(ws: Workspace, tools: Sequence[_Tool], *, with_schema: bool, suffi
 # -- one agent's plan ------------------------------------------------------------------------------
 def _plan(ws: Workspace, parsed: AgentFile, agent: FileAgent, loaded: dict[str, _Tool], *, name: str | None,
           model: str | None, messages: bool, letta_names: bool, copy_suffix: bool,
-          allow_local_tools: bool = False) -> _Plan:
+          allow_local_tools: bool = False, embedding: str | None = None) -> _Plan:
     from memos.core import agents as core_agents
     from memos.core.rules import normalise
     from memos.tools.builtins import builtin_specs
@@ -255,7 +260,7 @@ def _plan(ws: Workspace, parsed: AgentFile, agent: FileAgent, loaded: dict[str, 
     core_agents.check_context_window(context_window)
     cap = agent.llm_config.get("max_tokens")
     max_tokens = core_agents.check_max_tokens(cap) if isinstance(cap, int) and not isinstance(cap, bool) and cap else None
-    embedding = _embedding_model(ws, agent, chosen, notes)
+    embedding = embedding or _embedding_model(ws, agent, chosen, notes)
     if agent.env_var_names:
         notes.append(f"agent {chosen}: tool environment variables not imported ({', '.join(agent.env_var_names)}): "
                      "their values are secrets; set them in memos's environment")
@@ -329,6 +334,21 @@ def _leftovers(ws: Workspace, parsed: AgentFile) -> dict[str, list[Any]]:
 
 def _new_block(block: FileBlock) -> NewBlock:
     return NewBlock(block.label, block.value, block.limit, block.description, block.read_only)
+
+
+def _check_embedding_model(ws: Workspace, model: str) -> None:
+    """An embedding model asked for by name must be one this machine can reach."""
+    from memos.core.llm import resolve
+    from memos.errors import ProviderError
+    from memos.store.remote_embedders import LOCAL_ALIASES
+
+    if model in LOCAL_ALIASES:
+        return
+    try:
+        resolve(ws.config, model)
+    except ProviderError as exc:
+        raise InvalidInput(f"cannot embed with {model}: {exc.message}",
+                           exc.hint or "name a model this machine can reach, or leave the embedding out") from exc
 
 
 def _embedding_model(ws: Workspace, agent: FileAgent, name: str, notes: list[str]) -> str:

@@ -232,6 +232,9 @@ def import_file(
     path: Annotated[str, typer.Argument(help="A Letta agent file (.af); '-' reads stdin.")],
     name: Annotated[str | None, typer.Option("--name", help="Name for the imported agent (default: the file's).")] = None,
     model: Annotated[str | None, typer.Option("--model", help="LLM for the agent (default: the file's, the litellm way).")] = None,
+    embedding_model: Annotated[str | None, typer.Option(
+        "--embedding-model", help="Embedding model for the agent (default: the file's when reachable, else "
+        "config embedding_model).")] = None,
     no_messages: Annotated[bool, typer.Option("--no-messages", help="Leave the message history out.")] = False,
     allow_local_tools: Annotated[bool, typer.Option(
         "--allow-local-tools", help="Attach the file's tools that run outside the sandbox here: tools of MCP "
@@ -245,7 +248,8 @@ def import_file(
     ws = workspace()
     source = "standard input" if path == "-" else path
     report = import_agent_file(ws, load_bytes(path), source=source, name=name, model=model,
-                               messages=not no_messages, allow_local_tools=allow_local_tools)
+                               messages=not no_messages, allow_local_tools=allow_local_tools,
+                               embedding=embedding_model)
     if json_out:
         output.emit_json({"agents": [{"id": a.agent.id, "name": a.agent.name, "model": a.agent.model,
                                       "blocks": a.blocks, "messages": a.messages, "tools": a.tools}

@@ -6,6 +6,7 @@ OpenAI's and Ollama's API, vectors as wide as the model named), reached by memos
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import time
@@ -67,6 +68,41 @@ def test_letta_client_agents_embed_with_the_model_they_name(backend, fake_llm, m
         folder = client.folders.create(name="notes", embedding="openai/text-embedding-3-small")
         assert folder.embedding_config.embedding_dim == 1536
     assert any(r["model"] == "text-embedding-3-small" for r in fake_llm.embedding_requests)
+
+
+def test_an_agent_file_imports_onto_the_embedding_model_the_client_names(fake_llm, monkeypatch) -> None:
+    """letta-client's agents.import_file(embedding=...) (was refused: "memos embeds archival
+    memory with its own model"); a model this machine cannot reach is one clear 4xx."""
+    with running_server() as url:
+        client = letta_client.Letta(base_url=url, _strict_response_validation=True, max_retries=0)
+        source = client.agents.create(name="source", model="openai/fake-model",
+                                      memory_blocks=[{"label": "human", "value": "x"}])
+        exported = client.agents.export_file(agent_id=source.id)
+        document = exported if isinstance(exported, str) else json.dumps(exported)
+        made = client.agents.import_file(file=("source.af", document.encode()), name="moved",
+                                         embedding="openai/text-embedding-3-small")
+        moved = client.agents.retrieve(agent_id=made.agent_ids[0])
+        assert moved.embedding_config.embedding_dim == 1536
+        client.agents.passages.create(agent_id=moved.id, text=FACTS[1])
+        assert client.agents.passages.search(agent_id=moved.id, query="job", top_k=1).results[0].content == FACTS[1]
+        assert any(r["model"] == "text-embedding-3-small" for r in fake_llm.embedding_requests)
+
+
+
+def test_an_import_onto_a_model_this_machine_cannot_reach_is_one_line(memos, fake_llm, tmp_path) -> None:
+    assert memos("agents", "create", "ada", "--model", "openai/fake-model").code == 0
+    assert memos("agents", "export", "ada", "--output", str(tmp_path / "ada.af")).code == 0
+    keyless = {"OPENAI_BASE_URL": "", "OPENAI_API_KEY": ""}
+    refused = memos("agents", "import", str(tmp_path / "ada.af"), "--name", "bob",
+                    "--embedding-model", "openai/text-embedding-3-small", env=keyless)
+    assert refused.code != 0 and "Traceback" not in refused.err
+    assert "cannot embed with openai/text-embedding-3-small: no API key for openai" in refused.err
+    assert [a["name"] for a in memos("agents", "list", "--json").json()] == ["ada"]  # nothing half-imported
+
+    made = memos("agents", "import", str(tmp_path / "ada.af"), "--name", "bob", "--embedding-model",
+                 "openai/text-embedding-3-small")
+    assert made.code == 0, made.err
+    assert memos("agents", "show", "bob", "--json").json()["embedding_model"] == "openai/text-embedding-3-small"
 
 
 @pytest.mark.slow

@@ -126,9 +126,6 @@ def import_agent(ws: WS, file: Annotated[UploadFile, File()],
     from memos.agentfile.importer import import_agent_file
     from memos.agentfile.read import MAX_FILE_BYTES
 
-    if embedding or override_embedding_handle or x_override_embedding_model:
-        raise InvalidInput("memos embeds archival memory with its own model; an embedding cannot be chosen at import",
-                           "leave the embedding out (the agent gets memos's embedding model)")
     if secrets or env_vars_json:
         raise InvalidInput("memos does not store tool secrets", "set them in the environment memos serve runs in")
     check_value({"name": name, "override_name": override_name, "model": model,
@@ -137,7 +134,8 @@ def import_agent(ws: WS, file: Annotated[UploadFile, File()],
     report = import_agent_file(ws, data, source=file.filename or "the uploaded file",
                                name=name or override_name, model=model or override_model_handle,
                                messages=not strip_messages, letta_names=True, copy_suffix=append_copy_suffix,
-                               allow_local_tools=allow_local_tools)
+                               allow_local_tools=allow_local_tools,
+                               embedding=x_override_embedding_model or embedding or override_embedding_handle)
     for note in report.notes:
         logging.getLogger("memos.server").info("import of %s: %s", file.filename, note)
     return {"agent_ids": [imported.agent.id for imported in report.agents]}
