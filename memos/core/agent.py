@@ -304,10 +304,16 @@ class AgentRunner:
         yield from self._run(run, cancel, self._rules())
 
     def _sent_before(self, otid: str) -> Message | None:
-        """The message a client sent before with this otid: None when it is new; raises
-        `AlreadyAnswered` when its turn ended (the client asked again after losing the answer)."""
+        """The message a client sent before with this otid, when this is a retry of it (its turn
+        is the agent's latest): None when it is new; raises `AlreadyAnswered` when its turn ended
+        (the client asked again after losing the answer)."""
         stored = self.ws.store.message_by_otid(self.agent.id, otid)
         if stored is None or stored.run_id is None:
+            return None
+        latest = self.ws.store.list_runs(agent_id=self.agent.id, actor="agent", limit=1)
+        if latest and latest[0].run.id != stored.run_id:
+            # Other turns came since (an approval, other messages): not a retry but the same
+            # words said again, a new message as Letta takes it.
             return None
         status = self.ws.store.get_run(stored.run_id).status
         if status in ("interrupted", "failed"):  # cut short: this turn answers it, in its place
@@ -405,7 +411,9 @@ class AgentRunner:
         pending = self.ws.store.pending_tool_calls(self.agent.id, self.conversation_id)
         if pending:
             where = f" -c {self.conversation.name or self.conversation.id}" if self.conversation else ""
-            raise InvalidInput(f"agent '{self.agent.name}' is waiting for approval of {pending[0].name}",
+            # Letta's words first: its clients and tests match on them
+            raise InvalidInput("Please approve or deny the pending request before continuing "
+                               f"(agent '{self.agent.name}' is waiting for approval of {pending[0].name})",
                                f"run `memos approve{where}` or `memos deny{where} --reason ...` first")
 
     # -- the loop ---------------------------------------------------------------------

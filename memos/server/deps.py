@@ -55,9 +55,23 @@ def agent_states(ws: Workspace, agents: list[Agent], *, with_blocks: bool = True
     tools = ws.store.tools_by_agent(ids)
     folders = {a.id: ws.store.agent_folders(a.id) for a in agents}
     groups = ws.store.list_groups()
+    stop_reasons = ws.store.last_stop_reasons(ids)
     return [shapes.agent_state(a, blocks[a.id], _tools(offered_builtins(a.id, groups, bool(folders[a.id])), tools[a.id]),
-                               folders[a.id], _sleeptime_group(groups, a.id))
+                               folders[a.id], _sleeptime_group(groups, a.id), stop_reasons.get(a.id))
             for a in agents]
+
+
+def pending_approval(ws: Workspace, agent: Agent) -> dict[str, Any] | None:
+    """Letta's ``include=agent.pending_approval``: the approval request the agent waits on (every
+    call of it in ``tool_calls``), or None."""
+    pending = {call.tool_call_id for call in ws.store.pending_tool_calls(agent.id)}
+    if not pending:
+        return None
+    for message in ws.store.list_messages(agent.id, limit=20, order="desc"):
+        asked = [m for m in shapes.stored_messages([message], pending) if m["message_type"] == "approval_request_message"]
+        if asked:
+            return {**asked[0], "tool_calls": [m["tool_call"] for m in asked]}
+    return None
 
 
 def _sleeptime_group(groups: list[Group], agent_id: str) -> Group | None:

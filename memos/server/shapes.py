@@ -54,7 +54,8 @@ def embedding_config(model: str) -> dict[str, Any]:
 
 
 def agent_state(agent: Agent, blocks: list[Block], tools: list[dict[str, Any]],
-                folders: list[Folder] | None = None, group: Group | None = None) -> dict[str, Any]:
+                folders: list[Folder] | None = None, group: Group | None = None,
+                last_stop_reason: str | None = None) -> dict[str, Any]:
     shaped = [block(b) for b in blocks]
     helper = group is not None and agent.id in group.agent_ids  # the sleep-time side of a pair
     kind = "sleeptime_agent" if helper else letta.AGENT_TYPE
@@ -68,6 +69,7 @@ def agent_state(agent: Agent, blocks: list[Block], tools: list[dict[str, Any]],
         "enable_sleeptime": group is not None and group.manager_agent_id == agent.id,
         "multi_agent_group": group_shape(group) if group is not None else None,
         "metadata": agent.metadata, "created_at": iso(agent.created_at), "updated_at": iso(agent.updated_at),
+        "last_stop_reason": last_stop_reason,
     }
 
 
@@ -204,24 +206,40 @@ def stored_messages(messages: Iterable[Message], pending_call_ids: set[str]) -> 
                 kind = "reasoning_message" if m.tool_calls else "assistant_message"
                 field = "reasoning" if m.tool_calls else "content"
                 made.append(_base(m.id, date, kind, **{field: m.content}, **extra))
+            grouped: dict[str, list[dict[str, Any]]] = {}
             for call in m.tool_calls or []:
                 if call["name"] == ASSISTANT_TOOL:
                     made.append(_base(m.id, date, "assistant_message", content=_assistant_text(call["arguments"]),
                                       **extra))
                     continue
                 kind = "approval_request_message" if call["id"] in pending_call_ids else "tool_call_message"
-                shaped = {"name": call["name"], "arguments": _arguments_text(call["arguments"]),
-                          "tool_call_id": call["id"]}
-                made.append(_base(m.id, date, kind, tool_call=shaped, tool_calls=[shaped], **extra))
+                grouped.setdefault(kind, []).append(
+                    {"name": call["name"], "arguments": _arguments_text(call["arguments"]), "tool_call_id": call["id"]})
+            made += [_calls_message(m.id, date, kind, calls, **extra) for kind, calls in grouped.items()]
         elif m.role == "tool" and m.name != ASSISTANT_TOOL:
             status = "error" if m.content.startswith("Error") else "success"
-            made.append(_base(m.id, date, "tool_return_message", tool_return=m.content, status=status,
-                              tool_call_id=m.tool_call_id or "", name=m.name, **extra))
+            made.append(_tool_return(m.id, date, m.content, status, m.tool_call_id or "", m.name, **extra))
         for index, shaped_message in enumerate(made):
             # the client's own otid for what it sent; Letta's numbering for the rest
             shaped_message["otid"] = m.otid if m.role == "user" and m.otid else otid_for(m.id, index)
         out.extend(made)
     return out
+
+
+def _calls_message(message_id: str, date: str | None, kind: str, calls: list[dict[str, Any]],
+                   **extra: Any) -> dict[str, Any]:
+    """One message for the calls of one LLM response, as Letta's v1 agent sends parallel calls:
+    ``tool_calls`` holds them all, ``tool_call`` the first (its older, single-call field)."""
+    return _base(message_id, date, kind, tool_call=calls[0], tool_calls=calls, **extra)
+
+
+def _tool_return(message_id: str, date: str | None, result: str, status: str, tool_call_id: str, name: str | None,
+                 **extra: Any) -> dict[str, Any]:
+    """A tool's result; ``tool_returns`` as Letta's v1 agent lists them."""
+    returned = {"type": "tool", "tool_call_id": tool_call_id, "status": status, "tool_return": result,
+                "stdout": None, "stderr": None}
+    return _base(message_id, date, "tool_return_message", tool_return=result, status=status,
+                 tool_call_id=tool_call_id, name=name, tool_returns=[returned], **extra)
 
 
 class EventShaper:
@@ -249,12 +267,32 @@ class EventShaper:
         self._step_message = f"message-{uuid.uuid4()}"
         self._step_index = 0
         self._delta_otids: dict[str, str] = {}  # a streamed message's key -> its otid
+        self._calls: dict[str, tuple[str, dict[str, Any]]] = {}  # the step's tool calls, gathering
 
-    def shape(self, event: Any) -> dict[str, Any] | None:
-        shaped = self._shape(event)
-        if shaped is not None and "id" in shaped:
-            if self.only is not None and shaped["message_type"] not in self.only:
-                return None  # a message type the client did not ask for (stop reason and usage always go)
+    def shape(self, event: Any) -> list[dict[str, Any]]:
+        """The Letta messages an event makes: none while a step's tool calls gather (they go out
+        as one message, before whatever the step does next), else its own, after those."""
+        if isinstance(event, (ev.ToolCall, ev.ApprovalRequest)) and not (
+                self.stream_tokens and self._already_streamed(event)) and event.name != ASSISTANT_TOOL:
+            call = {"name": event.name, "arguments": _arguments_text(event.arguments),
+                    "tool_call_id": event.tool_call_id}
+            kind = "approval_request_message" if isinstance(event, ev.ApprovalRequest) else "tool_call_message"
+            self._calls[event.tool_call_id] = (kind, call)  # an approval request replaces its call
+            return []
+        return [self._finish(shaped) for shaped in (*self.flush(), self._shape(event)) if shaped is not None
+                and (self.only is None or "id" not in shaped or shaped["message_type"] in self.only)]
+
+    def flush(self) -> list[dict[str, Any]]:
+        """The step's gathered tool calls as messages (one per kind); call at the end of a stream."""
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for kind, call in self._calls.values():
+            grouped.setdefault(kind, []).append(call)
+        self._calls.clear()
+        return [_calls_message(f"message-{uuid.uuid4()}", now_iso(), kind, calls, otid=self._next_otid())
+                for kind, calls in grouped.items()]
+
+    def _finish(self, shaped: dict[str, Any]) -> dict[str, Any]:
+        if "id" in shaped:
             if self.run_ids:
                 shaped.setdefault("run_id", self.run_ids[-1])  # every message names the run that made it
             if self.step_id:
@@ -322,17 +360,12 @@ class EventShaper:
             return _base(event.message_id or new_id, date, "assistant_message", content=event.text,
                          otid=self._next_otid())
         if isinstance(event, (ev.ToolCall, ev.ApprovalRequest)):
-            if event.name == ASSISTANT_TOOL and isinstance(event, ev.ToolCall):
-                return None  # its text arrives as the assistant message
-            call = {"name": event.name, "arguments": _arguments_text(event.arguments),
-                    "tool_call_id": event.tool_call_id}
-            kind = "approval_request_message" if isinstance(event, ev.ApprovalRequest) else "tool_call_message"
-            return _base(new_id, date, kind, tool_call=call, tool_calls=[call], otid=self._next_otid())
+            return None  # send_message's (its text arrives as the assistant message), or streamed already
         if isinstance(event, ev.ToolReturn):
             if event.name == ASSISTANT_TOOL and event.status == "success":
                 return None
-            return _base(new_id, date, "tool_return_message", tool_return=event.result or "", status=event.status,
-                         tool_call_id=event.tool_call_id, name=event.name, otid=otid_for(new_id, 0))
+            return _tool_return(new_id, date, event.result or "", event.status, event.tool_call_id, event.name,
+                                otid=otid_for(new_id, 0))
         if isinstance(event, ev.Summary):
             return _base(new_id, date, "summary_message", summary=event.text, otid=otid_for(new_id, 0))
         if isinstance(event, ev.Usage):

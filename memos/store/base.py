@@ -670,7 +670,7 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def message_by_otid(self, agent_id: str, otid: str) -> Message | None:
-        """The agent's message a client sent with this otid, if it is stored."""
+        """The agent's newest message a client sent with this otid, if one is stored."""
 
     @abc.abstractmethod
     def list_messages(self, agent_id: str, *, before: str | None = None, after: str | None = None,
@@ -871,6 +871,11 @@ class Store(abc.ABC):
                      conversation: ConversationScope = ALL_CONVERSATIONS) -> list[str]:
         """Ids of the agent's runs with status `running` (its turns', or its sleep passes'), in one
         conversation or in all."""
+
+    @abc.abstractmethod
+    def last_stop_reasons(self, agent_ids: Sequence[str]) -> dict[str, str | None]:
+        """Each agent's newest turn's stop reason (None while it runs; agents without a turn
+        are left out): Letta's ``last_stop_reason``."""
 
     @abc.abstractmethod
     def interrupt_running_runs(self, agent_id: str, actor: RunActor = "agent",

@@ -12,7 +12,7 @@ from typing import Any
 import letta_client
 import pytest
 
-from tests.conftest import agent_dir, say
+from tests.conftest import agent_dir, call, say
 from tests.e2e.test_serve import running_server
 
 SHOUT = '''def shout(text: str) -> str:
@@ -486,3 +486,66 @@ def test_every_returned_message_has_letta_otid_numbering(client, fake_llm) -> No
     fake_llm.script({**say("Still tea."), "content": "Again."})
     streamed = list(client.agents.messages.stream(agent.id, messages=[{"role": "user", "content": "Again"}]))
     assert _suffixes(streamed) == [("reasoning_message", "0"), ("assistant_message", "1")]
+
+
+def test_parallel_calls_go_out_as_one_message_with_every_return_listed(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    """Letta's v1 agent sends the calls of one LLM response as one tool_call_message
+    (tool_calls holds them all); each return lists itself in tool_returns."""
+    agent = _agent(client)
+    queries = ["tea", "boats", "cello"]
+    parallel = {"tool_calls": [{"name": "conversation_search", "arguments": {"query": q}} for q in queries]}
+    fake_llm.script(parallel, say("Searched."))
+    sent = client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "search"}])
+    calls = [m for m in sent.messages if m.message_type == "tool_call_message"]
+    assert len(calls) == 1 and [json.loads(c.arguments)["query"] for c in calls[0].tool_calls] == queries
+    assert calls[0].tool_call.tool_call_id == calls[0].tool_calls[0].tool_call_id
+    returns = [m for m in sent.messages if m.message_type == "tool_return_message"]
+    assert [r.tool_returns[0].tool_call_id for r in returns] == [c.tool_call_id for c in calls[0].tool_calls]
+
+    fake_llm.script(parallel, say("Searched again."))
+    streamed = [m for m in client.agents.messages.stream(agent_id=agent.id, messages=[
+        {"role": "user", "content": "again"}]) if getattr(m, "message_type", None) == "tool_call_message"]
+    assert len(streamed) == 1 and len(streamed[0].tool_calls) == 3
+
+    listed = [m for m in client.agents.messages.list(agent_id=agent.id, limit=50).items
+              if m.message_type == "tool_call_message"]
+    assert [len(m.tool_calls) for m in listed] == [3, 3]
+
+
+def test_an_agent_shows_the_approval_it_waits_on_and_its_last_stop_reason(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    tool = client.tools.create(source_code=SHOUT, default_requires_approval=True)
+    agent = _agent(client, tool_ids=[tool.id])
+    assert client.agents.retrieve(agent_id=agent.id).last_stop_reason is None
+    fake_llm.script(call("shout", text="hi"), say("Shouted."))
+    asked = client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "shout hi"}])
+    request = asked.messages[-1]
+    assert request.message_type == "approval_request_message"
+
+    waiting = client.agents.retrieve(agent_id=agent.id, include=["agent.pending_approval"])
+    assert waiting.last_stop_reason == "requires_approval"
+    assert waiting.pending_approval.tool_calls[0].tool_call_id == request.tool_call.tool_call_id
+    assert client.agents.retrieve(agent_id=agent.id).pending_approval is None  # only when asked for
+    with pytest.raises(letta_client.APIError, match="Please approve or deny the pending request before continuing"):
+        client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "hi"}])
+
+    client.agents.messages.create(agent_id=agent.id, messages=[{"type": "approval", "approvals": [
+        {"type": "approval", "approve": True, "tool_call_id": request.tool_call.tool_call_id}]}])
+    done = client.agents.retrieve(agent_id=agent.id, include=["agent.pending_approval"])
+    assert done.pending_approval is None and done.last_stop_reason == "end_turn"
+
+
+def test_an_otid_said_again_after_other_turns_is_a_new_message(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    """A retry (the agent's latest turn) is answered once; the same otid after other turns is a
+    new message, as Letta takes it (its tests reuse one otid across a conversation)."""
+    agent = _agent(client)
+    fake_llm.script(say("First."), say("Other."), say("Again."))
+    hello = [{"role": "user", "content": "hello", "otid": "otid-hello"}]
+    client.agents.messages.create(agent_id=agent.id, messages=hello)
+    with pytest.raises(letta_client.ConflictError, match="already sent"):
+        client.agents.messages.create(agent_id=agent.id, messages=hello)
+    client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "other"}])
+    again = client.agents.messages.create(agent_id=agent.id, messages=hello)
+    assert [m.content for m in again.messages if m.message_type == "assistant_message"] == ["Again."]
+    users = [m for m in client.agents.messages.list(agent_id=agent.id, limit=50).items
+             if m.message_type == "user_message"]
+    assert [m.content for m in users] == ["hello", "other", "hello"]

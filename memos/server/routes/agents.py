@@ -13,7 +13,7 @@ from memos.core.limits import check_value
 from memos.core.workspace import Workspace
 from memos.errors import InvalidInput, NotFound
 from memos.server import shapes
-from memos.server.deps import WS, AgentDep, TurnService, agent_state, agent_states
+from memos.server.deps import WS, AgentDep, TurnService, agent_state, agent_states, pending_approval
 from memos.server.paging import paged
 from memos.server.schemas import LETTA_BLOCK_LIMIT, AgentCreate, AgentUpdate, CompactRequest, GenerateRequest
 from memos.store.base import Agent, NewBlock
@@ -173,8 +173,12 @@ def export_agent_with_skills(ws: WS, agent: AgentDep, body: Annotated[dict[str, 
 
 @router.get("/{agent_id}")
 def get_agent(ws: WS, agent: AgentDep, include: Annotated[list[str] | None, Query()] = None) -> dict[str, Any]:
-    """The agent; its memory blocks with ``include=agent.blocks`` (as Letta: they cost a read)."""
-    return agent_states(ws, [agent], with_blocks=INCLUDE_BLOCKS in (include or []))[0]
+    """The agent; its memory blocks with ``include=agent.blocks`` (as Letta: they cost a read), the
+    approval it waits on with ``include=agent.pending_approval``."""
+    state = agent_states(ws, [agent], with_blocks=INCLUDE_BLOCKS in (include or []))[0]
+    if "agent.pending_approval" in (include or []):
+        state["pending_approval"] = pending_approval(ws, agent)
+    return state
 
 
 def _max_tokens(body: AgentCreate | AgentUpdate) -> int | None:

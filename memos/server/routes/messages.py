@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import uuid
@@ -81,14 +82,12 @@ def turn_request(body: MessageRequest) -> TurnRequest:
 
 def _collect(events: Iterator[Any], only: list[str] | None = None) -> dict[str, Any]:
     shaper, messages, stop = shapes.EventShaper(only=only), [], "end_turn"
-    for event in events:
-        shaped = shaper.shape(event)
-        if shaped is None:
-            continue
+    for shaped in itertools.chain.from_iterable(map(shaper.shape, events)):
         if shaped["message_type"] == "stop_reason":
             stop = shaped["stop_reason"]
         elif shaped["message_type"] != "error_message":
             messages.append(shaped)
+    messages += shaper.flush()
     return {"messages": messages, "stop_reason": {"message_type": "stop_reason", "stop_reason": stop},
             "usage": shaper.usage()}
 
@@ -108,9 +107,7 @@ def _sse(events: Iterator[Any], first: Any, stream_tokens: bool = False,
     try:
         while True:
             for event in pending:
-                shaped = shaper.shape(event)
-                if shaped is not None:
-                    yield line(shaped)
+                yield from map(line, shaper.shape(event))
             pending = [next(events)]
     except StopIteration:
         pass
@@ -120,6 +117,7 @@ def _sse(events: Iterator[Any], first: Any, stream_tokens: bool = False,
         yield line({"message_type": "error_message", "error_type": type(exc).__name__, "message": str(exc),
                     "run_id": shaper.run_ids[-1] if shaper.run_ids else ""})
         yield line({"message_type": "stop_reason", "stop_reason": "error"})
+    yield from map(line, shaper.flush())
     yield line(shaper.usage())
     yield "data: [DONE]\n\n"
 

@@ -85,7 +85,7 @@ class MessagesMixin(SQLHost):
     def message_by_otid(self, agent_id: str, otid: str) -> Message | None:
         with self._read() as con:
             row = con.execute(f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE agent_id = ? AND otid = ? "
-                              "ORDER BY seq LIMIT 1", [agent_id, otid]).fetchone()
+                              "ORDER BY seq DESC LIMIT 1", [agent_id, otid]).fetchone()
         return rows.message(row) if row else None
 
     def _message_seq(self, con: Any, agent_id: str, message_id: str) -> int:

@@ -68,6 +68,17 @@ class RunsMixin(SQLHost):
             return [r[0] for r in con.execute(f"SELECT id FROM runs WHERE {where} ORDER BY created_at", params)
                     .fetchall()]
 
+    def last_stop_reasons(self, agent_ids: Sequence[str]) -> dict[str, str | None]:
+        if not agent_ids:
+            return {}
+        marks = ", ".join("?" for _ in agent_ids)
+        with self._read() as con:
+            return {r[0]: r[1] for r in con.execute(
+                "SELECT r.agent_id, r.stop_reason FROM runs r JOIN (SELECT agent_id, max(created_at) AS newest "
+                f"FROM runs WHERE agent_id IN ({marks}) AND actor = 'agent' GROUP BY agent_id) latest "
+                "ON r.agent_id = latest.agent_id AND r.created_at = latest.newest WHERE r.actor = 'agent'",
+                list(agent_ids)).fetchall()}
+
     def interrupt_running_runs(self, agent_id: str, actor: RunActor = "agent",
                                conversation: ConversationScope = ALL_CONVERSATIONS) -> list[str]:
         running = self.running_runs(agent_id, actor, conversation)  # the common case writes nothing
