@@ -168,7 +168,17 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
         return {"role": "assistant", "content": None, "tool_calls": [
             {"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function",
              "function": {"name": name, "arguments": json.dumps(arguments)}} for name, arguments in calls]}
-    return {"role": "assistant", "content": reply_for(messages)}
+    return {"role": "assistant", "content": _formatted(reply_for(messages), request.get("response_format"))}
+
+
+def _formatted(text: str, response_format: Any) -> str:
+    """The reply as JSON when the request asks for a JSON schema (each string field the reply)."""
+    if not isinstance(response_format, dict) or response_format.get("type") != "json_schema":
+        return text
+    schema = (response_format.get("json_schema") or {}).get("schema") or {}
+    values = {"string": text, "integer": 1, "number": 1.0, "boolean": True, "array": [], "object": {}}
+    return json.dumps({name: values.get(spec.get("type"), text)
+                       for name, spec in (schema.get("properties") or {}).items()})
 
 
 class RuleLLM(BaseHTTPRequestHandler):

@@ -67,7 +67,9 @@ STAND_INS = {
                               "    return lambda func: func  # once: the scripted LLM answers the same every time\n",
     # The conversation tests skip their lock tests without Redis (Letta's lock); memos always
     # locks a conversation's turn (a file lock, or an advisory lock on PostgreSQL), so they run.
-    "letta/settings.py": "class _Settings:\n    redis_host = 'memos-turn-locks'\n    redis_port = 1\n\n\n"
+    # (and it always tracks runs).
+    "letta/settings.py": "class _Settings:\n    redis_host = 'memos-turn-locks'\n    redis_port = 1\n"
+                         "    track_agent_run = True\n\n\n"
                          "settings = _Settings()\n",
     "letta/constants.py": "DEFAULT_HUMAN = 'basic'\nDEFAULT_PERSONA = 'sam_pov'\n",
     "letta/utils.py": "from pathlib import Path\n\n_HERE = Path(__file__).parent\n\n\n"
@@ -212,19 +214,21 @@ def run_group(work: Path, llm: ThreadingHTTPServer, args: list[str]) -> dict[str
 
 
 def counted(report: Path) -> dict[str, int]:
-    """passed / failed / errors / skipped from pytest's JUnit XML (all zero if it wrote none)."""
+    """passed / failed / errors / skipped from pytest's JUnit XML, one outcome per test (a test
+    that failed and then errored in teardown is failed); all zero if pytest wrote none."""
     import xml.etree.ElementTree as ElementTree
 
-    counts = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
-    if not report.exists():
-        return counts
-    for suite in ElementTree.parse(report).getroot().iter("testsuite"):
-        tests, failures, errors, skipped = (int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped"))
-        counts["failed"] += failures
-        counts["errors"] += errors
-        counts["skipped"] += skipped
-        counts["passed"] += tests - failures - errors - skipped
-    return counts
+    rank = {"passed": 0, "skipped": 1, "errors": 2, "failed": 3}
+    outcomes: dict[tuple[str, str], str] = {}
+    if report.exists():
+        for case in ElementTree.parse(report).getroot().iter("testcase"):
+            found = {child.tag for child in case}
+            outcome = ("failed" if "failure" in found else "errors" if "error" in found
+                       else "skipped" if "skipped" in found else "passed")
+            key = (case.get("classname", ""), case.get("name", ""))
+            if rank[outcome] >= rank[outcomes.get(key, "passed")]:
+                outcomes[key] = outcome
+    return {kind: sum(1 for o in outcomes.values() if o == kind) for kind in rank}
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ def export_agent(ws: Workspace, agent: Agent, *, messages: bool = True) -> dict[
         "block_ids": [b["id"] for b in block_docs], "tool_ids": tool_ids,
         "tool_rules": [*agent.tool_rules, *(kept.get("tool_rules") or [])], "tags": list(agent.tags),
         "metadata": {k: v for k, v in agent.metadata.items() if k != KEPT} or None,
+        "response_format": agent.response_format,
         "messages": message_docs, "in_context_message_ids": in_context,
         "memory_blocks": [], "tools": [], "include_base_tools": False,
     }

@@ -63,6 +63,7 @@ class _Plan:
     embedding_model: str
     own_blocks: list[NewBlock]
     max_tokens: int | None
+    response_format: dict[str, Any] | None
     shared_keys: list[str]
     rules: list[dict[str, Any]]
     tools: list[_Tool]
@@ -284,7 +285,10 @@ def _plan(ws: Workspace, parsed: AgentFile, agent: FileAgent, loaded: dict[str, 
         kept["detached_tools"] = detached
     if unenforced:
         kept["tool_rules"] = [rule for rule, _ in unenforced]
-    extra = {k: v for k, v in agent.extra.items() if k not in ("source_ids", "files_agents")}  # now real folders
+    # folders are real now, and structured output is the agent's own setting
+    extra = {k: v for k, v in agent.extra.items() if k not in ("source_ids", "files_agents", "response_format")}
+    chosen_format = agent.extra.get("response_format")
+    response_format = core_agents.check_response_format(chosen_format) if isinstance(chosen_format, dict) else None
     if extra:
         kept["agent"] = extra
     leftovers = _leftovers(ws, parsed)
@@ -295,7 +299,8 @@ def _plan(ws: Workspace, parsed: AgentFile, agent: FileAgent, loaded: dict[str, 
     metadata = dict(agent.metadata)
     if kept:
         metadata[KEPT] = kept
-    return _Plan(agent, chosen, chosen_model, context_window, embedding, own, max_tokens, shared, rules, attached,
+    return _Plan(agent, chosen, chosen_model, context_window, embedding, own, max_tokens, response_format, shared,
+                 rules, attached,
                  _log(agent, system) if messages else [], metadata, core_agents.checked_tags(agent.tags), notes,
                  remote, letta_given)
 
@@ -422,7 +427,8 @@ def _write(ws: Workspace, parsed: AgentFile, plans: list[_Plan], source: str,
                     name=plan.name, description=plan.source.description,
                     system=plan.source.system or template("system_default"), model=plan.model,
                     embedding_model=plan.embedding_model, context_window=plan.context_window,
-                    tool_rules=plan.rules, metadata=plan.metadata, tags=plan.tags, max_tokens=plan.max_tokens),
+                    tool_rules=plan.rules, metadata=plan.metadata, tags=plan.tags, max_tokens=plan.max_tokens,
+                    response_format=plan.response_format),
                     plan.own_blocks, unique_name=not letta_names)
                 for key in plan.shared_keys:
                     ws.store.attach_block(agent.id, shared_ids[key])

@@ -29,6 +29,43 @@ SleeptimeOpt = Annotated[int | None, typer.Option(
          "EVERY turns and keeps the memory blocks (Letta's; Letta's default is 5).")]
 
 
+ResponseFormatOpt = Annotated[str | None, typer.Option(
+    "--response-format", help="Structured output: 'json_object', 'text' (plain, the default), or a file holding a "
+    "JSON Schema the replies must follow.")]
+
+
+def _response_format(value: str | None) -> dict[str, Any] | None:
+    """--response-format's value as Letta's response_format (core/agents.check_response_format checks it)."""
+    import json
+    from pathlib import Path
+
+    from memos.errors import InvalidInput
+
+    if value is None:
+        return None
+    if value in ("text", "json_object"):
+        return {"type": value}
+    path = Path(value)
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidInput(f"cannot read the JSON Schema {value}: {exc.strerror}",
+                           "give 'text', 'json_object' or a JSON Schema file") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{value} is not JSON ({exc.msg}, line {exc.lineno})") from None
+    if isinstance(schema, dict) and schema.get("type") == "json_schema":
+        return schema  # already a whole response_format
+    return {"type": "json_schema", "json_schema": {"name": path.stem, "schema": schema}}
+
+
+def _format_name(chosen: dict[str, Any] | None) -> str:
+    if chosen is None:
+        return "text"
+    if chosen["type"] == "json_schema":
+        return f"JSON Schema '{chosen['json_schema'].get('name', 'response')}'"
+    return "JSON object"
+
+
 @app.command("create")
 def create(
     name: Annotated[str, typer.Argument(help="A unique name (letters, digits, . _ -).")],
@@ -38,6 +75,7 @@ def create(
     context_window: Annotated[int | None, typer.Option(min=1, help="Context window in tokens.")] = None,
     max_tokens: Annotated[int | None, typer.Option(
         "--max-tokens", min=1, help="Cap on the tokens of one reply (default: the server's own).")] = None,
+    response_format: ResponseFormatOpt = None,
     persona: Annotated[str | None, typer.Option(help="Text of the persona block (default: the template).")] = None,
     human: Annotated[str | None, typer.Option(help="Text of the human block (default: the template).")] = None,
     tag: TagOpt = None,
@@ -50,7 +88,7 @@ def create(
     ws = workspace()
     agent = agents.create_agent(ws, name, description=description, model=model, embedding_model=embedding_model,
                                 context_window=context_window, persona=persona, human=human, tags=tag or [],
-                                max_tokens=max_tokens)
+                                max_tokens=max_tokens, response_format=_response_format(response_format))
     if sleeptime:
         group = agents.enable_sleeptime(ws, agent, sleeptime)
         output.note(f"agent '{agent.name}-sleeptime' reviews its conversation every {group.frequency} turn(s)")
@@ -102,6 +140,7 @@ def show(
         ("tags", ", ".join(a.tags) or "-"),
         ("embedding model", a.embedding_model), ("context window", f"{a.context_window:,}"),
         ("max tokens", f"{a.max_tokens:,}" if a.max_tokens else "the server's default"),
+        ("response format", _format_name(a.response_format)),
         ("messages", c.messages), ("passages", c.passages), ("created", output.when(a.created_at)),
         ("last activity", output.when(c.last_activity)),
     ])
@@ -136,6 +175,7 @@ def update(
     context_window: Annotated[int | None, typer.Option(help="Context window in tokens.")] = None,
     max_tokens: Annotated[int | None, typer.Option(
         "--max-tokens", min=0, help="Cap on the tokens of one reply; 0 leaves it to the server.")] = None,
+    response_format: ResponseFormatOpt = None,
     tool_rule: Annotated[list[str] | None, typer.Option("--tool-rule", help='A tool rule as JSON, e.g. \'{"type": "run_first", "tool_name": "archival_memory_search"}\' (repeatable; replaces the rules).')] = None,
     clear_rules: Annotated[bool, typer.Option("--clear-rules", help="Remove every tool rule.")] = False,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable; replaces the tags).")] = None,
@@ -163,7 +203,8 @@ def update(
     ws = workspace()
     agent = agents.update_agent(ws, ws.resolve_agent(name), description=description, model=model,
                                 context_window=context_window, tool_rules=rules,
-                                tags=[] if clear_tags else (tag or None), max_tokens=max_tokens)
+                                tags=[] if clear_tags else (tag or None), max_tokens=max_tokens,
+                                response_format=_response_format(response_format))
     if no_sleeptime:
         agents.disable_sleeptime(ws, agent)
     elif sleeptime:

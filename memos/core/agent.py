@@ -705,7 +705,8 @@ class AgentRunner:
                 result = self.llm.complete(self.model, compiled, tools or None,
                                            on_text=lambda t: updates.put(("delta", t)), cancel=cancel,
                                            on_tool=lambda *piece: updates.put(("tool", piece)),
-                                           max_tokens=self.agent.max_tokens)
+                                           max_tokens=self.agent.max_tokens,
+                                           response_format=self.agent.response_format)
                 updates.put(("done", result))
             except BaseException as exc:  # handed to the generator's thread
                 updates.put(("error", exc))

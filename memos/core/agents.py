@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from memos.core import sleeptime
 from memos.core.limits import MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_SYSTEM_CHARS, check_text
@@ -67,7 +68,7 @@ def create_agent(ws: Workspace, name: str, *, description: str = "", model: str 
                  blocks: list[NewBlock] | None = None, tool_rules: list[dict] | None = None,
                  metadata: dict | None = None, shared_block_ids: Sequence[str] = (),
                  library_tools: Sequence[str] = (), tags: Sequence[str] = (), letta_name: bool = False,
-                 max_tokens: int | None = None) -> Agent:
+                 max_tokens: int | None = None, response_format: dict[str, Any] | None = None) -> Agent:
     """A new agent; ``blocks`` replaces the default persona and human blocks when given.
 
     ``shared_block_ids``: existing blocks to attach; ``library_tools``: names of tools from the
@@ -84,6 +85,7 @@ def create_agent(ws: Workspace, name: str, *, description: str = "", model: str 
         check_context_window(context_window)
     if max_tokens is not None:
         check_max_tokens(max_tokens)
+    structured = check_response_format(response_format) if response_format is not None else None
     builtins = set(builtin_specs())
     library = {t.name: t for t in ws.store.list_tools() if t.source_type == "python"}
     wanted = [tool for tool in library_tools if tool not in builtins]
@@ -104,6 +106,7 @@ def create_agent(ws: Workspace, name: str, *, description: str = "", model: str 
             metadata=metadata or {},
             tags=checked_tags(tags),
             max_tokens=max_tokens,
+            response_format=structured,
         ),
         chosen,
         unique_name=not letta_name,
@@ -164,7 +167,7 @@ def update_agent(ws: Workspace, agent: Agent, *, description: str | None = None,
                  context_window: int | None = None, tool_rules: list[dict] | None = None,
                  system: str | None = None, metadata: dict | None = None,
                  tags: Sequence[str] | None = None, any_tool_rules: bool = False,
-                 max_tokens: int | None = None) -> Agent:
+                 max_tokens: int | None = None, response_format: dict[str, Any] | None = None) -> Agent:
     """Change an agent's settings; tool rules are checked against the tools it has (unless
     ``any_tool_rules``, as Letta's API takes them)."""
     fields: dict = {}
@@ -187,6 +190,8 @@ def update_agent(ws: Workspace, agent: Agent, *, description: str | None = None,
         fields["context_window"] = check_context_window(context_window)
     if max_tokens is not None:  # 0: back to the server's own limit
         fields["max_tokens"] = check_max_tokens(max_tokens) if max_tokens else None
+    if response_format is not None:  # {"type": "text"}: back to plain text
+        fields["response_format"] = check_response_format(response_format)
     if tool_rules is not None:
         fields["tool_rules"] = _checked_rules(tool_rules, [t.name for t in ws.store.list_agent_tools(agent.id)],
                                               any_tool=any_tool_rules)
@@ -222,6 +227,24 @@ def with_tags(agents: Sequence[Agent], tags: Sequence[str], match_all: bool = Fa
 
 
 MAX_REPLY_TOKENS = 1_000_000
+
+
+def check_response_format(chosen: Any) -> dict[str, Any] | None:
+    """Structured output as Letta and OpenAI name it: {"type": "text"} (None: plain text),
+    {"type": "json_object"}, or {"type": "json_schema", "json_schema": {"name": ..., "schema": {...}}}."""
+    kind = chosen.get("type") if isinstance(chosen, dict) else None
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return {"type": "json_object"}
+    if kind == "json_schema":
+        spec = chosen.get("json_schema")
+        if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
+            raise InvalidInput("a json_schema response_format needs json_schema.schema (a JSON Schema object)",
+                               'e.g. {"type": "json_schema", "json_schema": {"name": "answer", "schema": {...}}}')
+        return {"type": "json_schema", "json_schema": {"name": "response", **spec}}
+    raise InvalidInput(f"response_format type {kind!r} is not text, json_object or json_schema",
+                       'e.g. {"type": "json_object"}')
 
 
 def check_max_tokens(tokens: int) -> int:

@@ -126,12 +126,14 @@ class LLM:
 
     def complete(self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, *,
                  on_text: Callable[[str], None] | None = None, cancel: threading.Event | None = None,
-                 stream: bool = True, on_tool: ToolDelta | None = None, max_tokens: int | None = None) -> Completion:
+                 stream: bool = True, on_tool: ToolDelta | None = None, max_tokens: int | None = None,
+                 response_format: dict[str, Any] | None = None) -> Completion:
         route = resolve(self.config, model)
         for attempt in range(1, MAX_ATTEMPTS + 1):
             started = time.perf_counter()
             try:
-                result = self._call(route, messages, tools, on_text, cancel, stream, on_tool, max_tokens)
+                result = self._call(route, messages, tools, on_text, cancel, stream, on_tool, max_tokens,
+                                    response_format)
             except Transient as exc:
                 if attempt == MAX_ATTEMPTS:
                     raise ProviderError(f"the LLM call to {model} kept failing after {MAX_ATTEMPTS} tries: "
@@ -159,16 +161,18 @@ class LLM:
     @staticmethod
     def _call(route: Route, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
               on_text: Callable[[str], None] | None, cancel: threading.Event | None, stream: bool,
-              on_tool: ToolDelta | None = None, max_tokens: int | None = None) -> Completion:
+              on_tool: ToolDelta | None = None, max_tokens: int | None = None,
+              response_format: dict[str, Any] | None = None) -> Completion:
         if route.base_url is not None:
             from memos.core import llm_http  # httpx: ~0.1 s, only when a call is made
 
             return llm_http.call(route.model, route.wire_model, route.base_url, route.api_key, messages, tools,
-                                 on_text, cancel, stream, REQUEST_TIMEOUT, on_tool, max_tokens=max_tokens)
+                                 on_text, cancel, stream, REQUEST_TIMEOUT, on_tool, max_tokens=max_tokens,
+                                 response_format=response_format)
         from memos.core import llm_litellm  # litellm: ~3 s, only for providers httpx cannot reach
 
         return llm_litellm.call(route.model, route.kwargs, messages, tools, on_text, cancel, stream,
-                                REQUEST_TIMEOUT, on_tool, max_tokens=max_tokens)
+                                REQUEST_TIMEOUT, on_tool, max_tokens=max_tokens, response_format=response_format)
 
 
 @dataclass(frozen=True)

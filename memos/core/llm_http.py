@@ -92,8 +92,10 @@ def refusal(model: str, response: httpx.Response) -> Exception:
 def call(model: str, wire_model: str, base_url: str, api_key: str | None, messages: list[dict[str, Any]],
          tools: list[dict[str, Any]] | None, on_text: Callable[[str], None] | None,
          cancel: threading.Event | None, stream: bool, timeout: float, on_tool: ToolDelta | None = None,
-         *, max_tokens: int | None = None) -> Completion:
+         *, max_tokens: int | None = None, response_format: dict[str, Any] | None = None) -> Completion:
     body: dict[str, Any] = {"model": wire_model, "messages": messages}
+    if response_format:
+        body["response_format"] = response_format
     if tools:
         body["tools"] = tools
     if max_tokens:

@@ -58,10 +58,13 @@ def _translated(litellm: Any, exc: Exception, model: str) -> Exception:
 
 def call(model: str, kwargs: dict[str, Any], messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
          on_text: Callable[[str], None] | None, cancel: threading.Event | None, stream: bool,
-         timeout: float, on_tool: ToolDelta | None = None, *, max_tokens: int | None = None) -> Completion:
+         timeout: float, on_tool: ToolDelta | None = None, *, max_tokens: int | None = None,
+         response_format: dict[str, Any] | None = None) -> Completion:
     litellm = import_litellm()
     if max_tokens:
         kwargs = {**kwargs, "max_tokens": max_tokens}  # litellm maps it to each provider's own name
+    if response_format:
+        kwargs = {**kwargs, "response_format": response_format}  # as is, or as a tool for Anthropic (litellm)
     try:
         return _call(litellm, model, kwargs, messages, tools, on_text, cancel, stream, timeout, on_tool)
     except (ProviderError, KeyboardInterrupt):

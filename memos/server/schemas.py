@@ -61,6 +61,8 @@ class AgentCreate(Body):
     metadata: dict[str, Any] | None = None
     llm_config: LlmConfigPatch | None = None
     tags: list[str] | None = None
+    response_format: dict[str, Any] | None = None  # structured output (core/agents.check_response_format)
+    model_settings: dict[str, Any] | None = None  # letta-client 1.x: response_format is read from it
 
 
 class AgentUpdate(Body):
@@ -75,6 +77,8 @@ class AgentUpdate(Body):
     metadata: dict[str, Any] | None = None
     llm_config: LlmConfigPatch | None = None
     tags: list[str] | None = None
+    response_format: dict[str, Any] | None = None
+    model_settings: dict[str, Any] | None = None
 
 
 class TextPart(Body):

@@ -69,7 +69,7 @@ def agent_state(agent: Agent, blocks: list[Block], tools: list[dict[str, Any]],
         "enable_sleeptime": group is not None and group.manager_agent_id == agent.id,
         "multi_agent_group": group_shape(group) if group is not None else None,
         "metadata": agent.metadata, "created_at": iso(agent.created_at), "updated_at": iso(agent.updated_at),
-        "last_stop_reason": last_stop_reason,
+        "last_stop_reason": last_stop_reason, "response_format": agent.response_format,
     }
 
 

@@ -51,6 +51,8 @@ class Agent:
     updated_at: datetime
     tags: list[str] = field(default_factory=list)
     max_tokens: int | None = None  # the cap on one reply's tokens; None: the server's default
+    # structured output (Letta's response_format, OpenAI's shape), sent with each LLM request; None: text
+    response_format: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -510,6 +512,7 @@ class NewAgent:
     metadata: dict[str, Any] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
     max_tokens: int | None = None
+    response_format: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

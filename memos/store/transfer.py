@@ -55,7 +55,7 @@ class Table:
 # In dependency order. store_meta's store_id names a store and stays the target's own.
 TABLES = (
     Table("store_meta", "key, value", "key", where="key <> 'store_id'"),
-    Table("agents", rows.AGENT_COLUMNS, "id", ("tool_rules", "metadata", "tags")),
+    Table("agents", rows.AGENT_COLUMNS, "id", ("tool_rules", "metadata", "tags", "response_format")),
     Table("blocks", "id, label, value, char_limit, description, read_only, is_template, version, created_at, "
                     "updated_at", "id"),
     Table("agent_blocks", "agent_id, block_id, created_at", "agent_id, block_id"),

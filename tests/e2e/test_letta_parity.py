@@ -549,3 +549,35 @@ def test_an_otid_said_again_after_other_turns_is_a_new_message(client, fake_llm)
     users = [m for m in client.agents.messages.list(agent_id=agent.id, limit=50).items
              if m.message_type == "user_message"]
     assert [m.content for m in users] == ["hello", "other", "hello"]
+
+
+ANSWER_SCHEMA = {"name": "capital_response", "strict": True, "schema": {
+    "type": "object", "properties": {"response": {"type": "string"}, "justification": {"type": "string"}},
+    "required": ["response", "justification"], "additionalProperties": False}}
+
+
+def test_structured_output_goes_with_every_request_and_survives_an_agent_file(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    """Letta's response_format (letta-client: model_settings.response_format): was accepted and
+    silently ignored."""
+    agent = _agent(client, model_settings={"provider_type": "openai", "response_format": {
+        "type": "json_schema", "json_schema": ANSWER_SCHEMA}})
+    assert agent.response_format.type == "json_schema"
+    answer = json.dumps({"response": "Paris", "justification": "It is the capital."})
+    fake_llm.script({"content": answer})
+    sent = client.agents.messages.create(agent_id=agent.id, messages=[
+        {"role": "user", "content": "What is the capital of France?"}])
+    assert json.loads(next(m for m in sent.messages if m.message_type == "assistant_message").content)["response"] == "Paris"
+    assert fake_llm.requests[-1]["response_format"] == {"type": "json_schema", "json_schema": ANSWER_SCHEMA}
+
+    exported = client.agents.export_file(agent_id=agent.id)
+    document = exported if isinstance(exported, str) else json.dumps(exported)
+    copy = client.agents.import_file(file=("a.af", document.encode()), name="copy").agent_ids[0]
+    assert client.agents.retrieve(agent_id=copy).response_format.type == "json_schema"
+
+    plain = client.agents.update(agent_id=agent.id, response_format={"type": "text"})
+    assert plain.response_format is None
+    fake_llm.script(say("Plain."))
+    client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "hi"}])
+    assert "response_format" not in fake_llm.requests[-1]
+    with pytest.raises(letta_client.UnprocessableEntityError, match="json_schema.schema"):
+        client.agents.update(agent_id=agent.id, response_format={"type": "json_schema", "json_schema": {"name": "x"}})

@@ -240,3 +240,24 @@ def test_continue_loop_keeps_going_after_send_message(memos, chat_agent, fake_ll
     fake_llm.script(say("First part."), call("memory_finish_edits"))
     result = memos("send", "go")
     assert result.code == 0 and result.out == "First part.\n" and fake_llm.remaining == 0
+
+
+def test_an_agent_with_a_json_schema_answers_in_it(memos, fake_llm, tmp_path):
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    (tmp_path / "city.json").write_text(json.dumps(schema))
+    created = memos("agents", "create", "geo", "--model", "openai/fake-model", "--response-format",
+                    str(tmp_path / "city.json"))
+    assert created.code == 0, created.err
+    assert memos("agents", "show", "geo", "--json").json()["response_format"] == {
+        "type": "json_schema", "json_schema": {"name": "city", "schema": schema}}
+    assert "JSON Schema 'city'" in memos("agents", "show", "geo").out
+
+    fake_llm.script({"content": '{"city": "Lisbon"}'})
+    sent = memos("send", "--agent", "geo", "Where does the user work?")
+    assert sent.code == 0 and json.loads(sent.out) == {"city": "Lisbon"}
+    assert fake_llm.requests[-1]["response_format"]["json_schema"]["schema"] == schema
+
+    assert memos("agents", "update", "geo", "--response-format", "text").code == 0
+    assert memos("agents", "show", "geo", "--json").json()["response_format"] is None
+    missing = memos("agents", "update", "geo", "--response-format", str(tmp_path / "nope.json"))
+    assert missing.code == 1 and "cannot read the JSON Schema" in missing.err and "Traceback" not in missing.err

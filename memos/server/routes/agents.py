@@ -47,7 +47,7 @@ def create_agent(ws: WS, body: AgentCreate, response: Response) -> dict[str, Any
         embedding_model=body.embedding or letta.embedding_handle(body.embedding_config), context_window=window, system=body.system, blocks=_blocks(body),
         tool_rules=body.tool_rules, metadata=body.metadata, shared_block_ids=body.block_ids or [],
         library_tools=[*(t for t in body.tools or [] if t not in letta_tools), *by_id], tags=body.tags or [],
-        letta_name=True, max_tokens=_max_tokens(body) or None)
+        letta_name=True, max_tokens=_max_tokens(body) or None, response_format=_response_format(body))
     try:
         for server, tool in remote.values():  # an MCP server's tools (Letta's tool ids from /v1/mcp-servers)
             mcp_tools.attach(ws, agent, server, tool)
@@ -181,6 +181,15 @@ def get_agent(ws: WS, agent: AgentDep, include: Annotated[list[str] | None, Quer
     return state
 
 
+def _response_format(body: AgentCreate | AgentUpdate) -> dict[str, Any] | None:
+    """Structured output, at the top level or in model_settings as letta-client 1.x sends it."""
+    if body.response_format is not None:
+        return body.response_format
+    settings = body.model_settings or {}
+    chosen = settings.get("response_format")
+    return chosen if isinstance(chosen, dict) else None
+
+
 def _max_tokens(body: AgentCreate | AgentUpdate) -> int | None:
     """Letta takes the cap at the top level or in llm_config (letta-client's create(max_tokens=...))."""
     if body.max_tokens is not None:
@@ -194,7 +203,8 @@ def update_agent(ws: WS, agent: AgentDep, body: AgentUpdate) -> dict[str, Any]:
     model = body.model or (body.llm_config.model if body.llm_config else None)
     updated = core_agents.update_agent(ws, agent, description=body.description, model=model, context_window=window,
                                        tool_rules=body.tool_rules, system=body.system, metadata=body.metadata,
-                                       tags=body.tags, any_tool_rules=True, max_tokens=_max_tokens(body))
+                                       tags=body.tags, any_tool_rules=True, max_tokens=_max_tokens(body),
+                                       response_format=_response_format(body))
     if body.name and body.name != updated.name:
         updated = core_agents.rename_agent(ws, updated, body.name, letta_name=True)
     if body.enable_sleeptime is True:

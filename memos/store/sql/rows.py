@@ -10,7 +10,7 @@ from memos.store.base import Agent, Block, BlockVersion, Conversation, Message, 
 from memos.store.timeutil import from_db
 
 AGENT_COLUMNS = ("id, name, description, system, model, embedding_model, context_window, "
-                 "tool_rules, metadata, created_at, updated_at, tags, max_tokens")
+                 "tool_rules, metadata, created_at, updated_at, tags, max_tokens, response_format")
 BLOCK_COLUMNS = ("b.id, b.label, b.value, b.char_limit, b.description, b.read_only, b.is_template, "
                  "b.version, b.created_at, b.updated_at, owners.agent_ids")
 # Joined after `FROM blocks b`: the agents sharing each block (a join, not a correlated subquery: 4x faster).
@@ -35,7 +35,7 @@ def agent(row: Sequence[Any]) -> Agent:
         id=row[0], name=row[1], description=row[2], system=row[3], model=row[4],
         embedding_model=row[5], context_window=row[6], tool_rules=_json(row[7], []),
         metadata=_json(row[8], {}), created_at=from_db(row[9]), updated_at=from_db(row[10]),
-        tags=_json(row[11], []), max_tokens=row[12],
+        tags=_json(row[11], []), max_tokens=row[12], response_format=_json(row[13], None),
     )
 
 

@@ -46,7 +46,7 @@ from memos.store.sql.tools import ToolsMixin
 from memos.store.timeutil import from_db, to_db, utcnow
 
 _AGENT_FIELDS = {"name", "description", "system", "model", "embedding_model", "context_window", "max_tokens",
-                 "tool_rules", "metadata", "tags"}
+                 "tool_rules", "metadata", "tags", "response_format"}
 
 
 class SQLStore(MessagesMixin, ConversationsMixin, FoldersMixin, GroupsMixin, RunsMixin, ToolsMixin, ClusterMixin,
@@ -144,10 +144,12 @@ class SQLStore(MessagesMixin, ConversationsMixin, FoldersMixin, GroupsMixin, Run
                 self._check_name_free(con, agent.name)
             con.execute(
                 "INSERT INTO agents (id, name, description, system, model, embedding_model, context_window, tool_rules, "
-                "metadata, created_at, updated_at, tags, max_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "metadata, created_at, updated_at, tags, max_tokens, response_format) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [agent_id, agent.name, agent.description, agent.system, agent.model, agent.embedding_model,
                  agent.context_window, json.dumps(agent.tool_rules), json.dumps(agent.metadata), now, now,
-                 json.dumps(agent.tags), agent.max_tokens],
+                 json.dumps(agent.tags), agent.max_tokens,
+                 json.dumps(agent.response_format) if agent.response_format is not None else None],
             )
             for new_block in blocks:
                 self.create_block(new_block, actor=actor, reason="created with the agent", agent_id=agent_id)
@@ -172,8 +174,8 @@ class SQLStore(MessagesMixin, ConversationsMixin, FoldersMixin, GroupsMixin, Run
             self._lock(con, current.id)
             if unique_name and "name" in fields and fields["name"] != current.name:
                 self._check_name_free(con, fields["name"])
-            for key in ("tool_rules", "metadata", "tags"):
-                if key in fields:
+            for key in ("tool_rules", "metadata", "tags", "response_format"):
+                if key in fields and fields[key] is not None:
                     fields[key] = json.dumps(fields[key])
             if fields:
                 assignments = ", ".join(f"{key} = ?" for key in fields)
