@@ -49,6 +49,15 @@ class BadAgentFile(InvalidInput):
     """An agent file (.af) that cannot be read or is not one (Letta answers these with 400)."""
 
 
+class NothingToDo(InvalidInput):
+    """A request that is well formed but finds nothing to act on: no running turn to stream,
+    nothing in context to compact (Letta answers these with 400)."""
+
+
+class NothingRunning(MemosError):
+    """Nothing is running to cancel (Letta answers with 409)."""
+
+
 class LimitExceeded(MemosError):
     """A value over a block's character limit."""
 

@@ -51,7 +51,8 @@ def block_sections(store: Store, agent: Agent, seen: dict[str, int] | None = Non
     now = datetime.now(UTC)
     tail = ["</memory_blocks>", "<memory_metadata>",
             f"- AGENT_ID: {agent.id}", f"- CONVERSATION_ID: {conversation or 'default'}",
-            f"- The current time is: {now:%Y-%m-%d %H:%M:%S} UTC",
+            # Letta's line: memos compiles the prompt for every step, so this is also the current time
+            f"- System prompt last recompiled: {now:%Y-%m-%d %H:%M:%S} UTC",
             f"- Memory blocks were last modified: {last_edit:%Y-%m-%d %H:%M:%S} UTC" if last_edit else "",
             f"- {messages} previous messages between you and the user are stored in recall memory "
             "(use conversation_search to access them)",

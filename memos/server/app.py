@@ -28,6 +28,8 @@ from memos.errors import (
     MemosError,
     NotAllowed,
     NotFound,
+    NothingRunning,
+    NothingToDo,
     ProviderError,
     ReadOnly,
     ToolCodeMoved,
@@ -38,7 +40,7 @@ from memos.server.guards import BodyTooLarge, Guards
 from memos.server.turns import Turns
 
 # What each memos error means over HTTP.
-STATUS = [(NotFound, 404), (AlreadyExists, 409), (AgentBusy, 409), (ToolCodeMoved, 409), (ReadOnly, 403), (NotAllowed, 403), (LimitExceeded, 422), (BadAgentFile, 400), (InvalidInput, 422),
+STATUS = [(NotFound, 404), (AlreadyExists, 409), (AgentBusy, 409), (ToolCodeMoved, 409), (ReadOnly, 403), (NotAllowed, 403), (LimitExceeded, 422), (BadAgentFile, 400), (NothingToDo, 400), (NothingRunning, 409), (InvalidInput, 422),
           (ConfigError, 422), (EmbeddingError, 422), (DatabaseBusy, 503), (DatabaseUnavailable, 503),
           (ProviderError, 502)]
 

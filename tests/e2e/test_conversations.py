@@ -137,11 +137,14 @@ def test_errors_answer_as_letta_does(client) -> None:  # type: ignore[no-untyped
     conversation = client.conversations.create(agent_id=agent.id)
     with pytest.raises(letta_client.UnprocessableEntityError):
         client.conversations.messages.create(conversation.id, messages=[{"role": "user", "content": " "}])
-    with pytest.raises(letta_client.NotFoundError) as idle:
+    with pytest.raises(letta_client.ConflictError) as idle:  # Letta's 409: nothing running to cancel
         client.conversations.cancel(conversation.id)
     assert "No active runs" in idle.value.body["detail"]
-    with pytest.raises(letta_client.UnprocessableEntityError):  # too little to compact
+    with pytest.raises(letta_client.BadRequestError):  # too little to compact (Letta's 400)
         client.conversations.messages.compact(conversation.id)
+    with pytest.raises(letta_client.BadRequestError) as nothing:  # "default" names its agent in the body too
+        client.conversations.messages.stream("default", extra_body={"agent_id": agent.id})
+    assert "No active runs found" in nothing.value.body["detail"]
 
 
 def test_preview_raw_payload_shows_the_request_without_sending_it(client, fake_llm) -> None:  # type: ignore[no-untyped-def]

@@ -405,7 +405,7 @@ def test_counts_summarize_and_recompile(client, fake_llm) -> None:  # type: igno
 
     prompt = client.agents.recompile(ada.id)
     assert "I am Ada." in prompt and "Name: Sam" in prompt
-    with pytest.raises(letta_client.UnprocessableEntityError):  # nothing to summarise yet
+    with pytest.raises(letta_client.BadRequestError):  # nothing to summarise yet (Letta's 400)
         client.agents.messages.compact(ada.id)
     fake_llm.script(say("one"), say("two"), say("three"), {"content": "Sam counted to three."})
     for text in ("one", "two", "three"):
@@ -444,11 +444,11 @@ def test_a_background_stream_goes_on_without_its_client_and_resumes(client, fake
 
     fake_llm.script(say("plain"))
     plain = client.agents.messages.create(agent.id, messages=[{"role": "user", "content": "hi"}])
-    with pytest.raises(letta_client.UnprocessableEntityError) as refused:
+    with pytest.raises(letta_client.BadRequestError) as refused:
         list(client.runs.messages.stream(plain.usage.run_ids[0]))
     assert "not created in background mode" in refused.value.body["detail"]
     conversation = client.conversations.create(agent_id=agent.id)
-    with pytest.raises(letta_client.NotFoundError) as idle:
+    with pytest.raises(letta_client.BadRequestError) as idle:  # Letta's 400
         list(client.conversations.messages.stream(conversation.id))
     assert "No active runs found" in idle.value.body["detail"]
 

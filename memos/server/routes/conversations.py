@@ -15,7 +15,7 @@ from fastapi.responses import StreamingResponse
 
 from memos.core.context import compile_context
 from memos.core.workspace import Workspace
-from memos.errors import InvalidInput, NotFound
+from memos.errors import InvalidInput, NothingRunning, NothingToDo
 from memos.server import shapes
 from memos.server.deps import WS, TurnService
 from memos.server.routes.messages import message_log, respond
@@ -134,7 +134,7 @@ def cancel_conversation(ws: WS, turns: TurnService, conversation_id: str,
     scope = _id(conversation)
     running = ws.store.running_runs(agent.id, conversation=scope)
     if not turns.cancel(agent.id, scope) or not running:
-        raise NotFound(f"No active runs to cancel in conversation {conversation_id}")
+        raise NothingRunning(f"No active runs to cancel in conversation {conversation_id}")
     return {run_id: "cancelled" for run_id in running}
 
 
@@ -157,7 +157,7 @@ def compact(turns: TurnService, agent: Agent, conversation: str | None) -> dict[
     """Letta's CompactionResponse for summarising a conversation's older context now."""
     before, after, summary = turns.compact(agent, conversation)
     if summary is None:
-        raise InvalidInput("the conversation has too few messages in context to compact")
+        raise NothingToDo("the conversation has too few messages in context to compact")
     # Letta counts the system message among the context's messages.
     return {"summary": summary, "num_messages_before": before + 1, "num_messages_after": after + 1}
 
@@ -183,10 +183,11 @@ def resume_conversation_stream(ws: WS, turns: TurnService, conversation_id: str,
     """Resume the stream of the conversation's newest running turn (one streamed with background: true)."""
     from memos.server.routes.runs import resume
 
-    agent, conversation = _target(ws, conversation_id, agent_id)
+    agent, conversation = _target(ws, conversation_id, agent_id or (body.agent_id if body else None))
     running = ws.store.running_runs(agent.id, conversation=_id(conversation))  # oldest first
     if not running:
-        raise NotFound(f"No active runs found for conversation {conversation_id}")
+        raise NothingToDo(f"No active runs found for conversation {conversation_id}",
+                          "a finished turn's messages are in GET .../messages")
     return resume(ws, turns, running[-1], body)
 
 

@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from memos.core.observe import context_overview, run_summary
 from memos.core.workspace import Workspace
-from memos.errors import InvalidInput
+from memos.errors import InvalidInput, NothingToDo
 from memos.server import shapes
 from memos.server.deps import WS, AgentDep, TurnService
 from memos.server.schemas import StreamResume
@@ -119,7 +119,7 @@ def resume(ws: Workspace, turns: Turns, run_id: str, body: StreamResume | None) 
     chunks = turns.streams.follow(run_id, body.starting_after, bool(body.include_pings))
     if chunks is None:
         ws.store.get_run(run_id)  # unknown: 404
-        raise InvalidInput("Run was not created in background mode, so it cannot be retrieved.",
+        raise NothingToDo("Run was not created in background mode, so it cannot be retrieved.",
                            "stream with background: true to resume later (streams are kept for "
                            f"{KEEP_HOURS:g} hours, the newest {KEEP_RUNS})")
     return StreamingResponse(chunks, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
