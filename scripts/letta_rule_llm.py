@@ -9,6 +9,7 @@ tests then check is the agent server (memos), not a model's whim:
   or one per value when it lists several ('a', 'b', 'c' or num_sides=6, num_sides=12), all in one
   response (parallel calls); arguments from the prompt (quoted text, N sides, agent ids, tags);
 - after tool results: a reply that quotes them;
+- a system prompt saying "respond with a single word: "X"": X;
 - "Reply with the message 'X'" / "Say 'X' back": X; "Remember the word: X" and later "what word":
   X; "my favorite color is X" and later "favorite color?": X; asked what a tool returned: the
   last tool result in the conversation;
@@ -121,6 +122,10 @@ def tool_calls_for(prompt: str, tools: dict[str, dict[str, Any]]) -> list[tuple[
 
 def reply_for(messages: list[dict[str, Any]]) -> str:
     """A text answer to the newest user message, from the conversation the request carries."""
+    system = next((text_of(m) for m in messages if m.get("role") == "system"), "")
+    dictated = re.search(r"respond with a single word:\s*[\"']([^\"']+)[\"']", system, re.IGNORECASE)
+    if dictated:
+        return dictated.group(1)
     users = [text_of(m) for m in messages if m.get("role") == "user"]
     prompt = users[-1] if users else ""
     lowered = prompt.lower()

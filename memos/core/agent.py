@@ -136,7 +136,8 @@ class AgentRunner:
     def __init__(self, ws: Workspace, agent: Agent, *, model: str | None = None,
                  max_steps: int = DEFAULT_MAX_STEPS, llm: LLM | None = None,
                  custom_tools: AgentTools | None = None, turn_wait: float | None = None,
-                 client_tools: Sequence[dict[str, Any]] = (), conversation: Conversation | None = None) -> None:
+                 client_tools: Sequence[dict[str, Any]] = (), conversation: Conversation | None = None,
+                 system_prompt: str | None = None) -> None:
         if max_steps < 1:
             raise InvalidInput("max steps must be at least 1")
         self.ws = ws
@@ -145,6 +146,11 @@ class AgentRunner:
         # are that conversation's; memory blocks and archival memory are the agent's.
         self.conversation = conversation
         self.model_override = model
+        self.system_override = system_prompt  # this runner's turns only; the agent's own stays stored
+        if system_prompt is not None:
+            from memos.core.limits import MAX_SYSTEM_CHARS, check_text
+
+            check_text(system_prompt, "system prompt", MAX_SYSTEM_CHARS)
         self.max_steps = max_steps
         self.llm = llm or LLM(ws.config)
         self.builtins = builtin_specs()
@@ -262,6 +268,8 @@ class AgentRunner:
         self.turn_started = time.monotonic()  # the turn's own time starts here, after any wait
         try:
             self.agent = self.ws.store.get_agent(self.agent.id)  # as it is now, after any wait
+            if self.system_override is not None:
+                self.agent = replace(self.agent, system=self.system_override)
             interrupted = recover(self.ws.store, self.agent, self.conversation_id)
             if self.conversation is not None:  # as it is now (renamed, or deleted while we waited)
                 self.conversation = self.ws.store.get_conversation(self.conversation.id)

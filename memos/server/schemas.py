@@ -109,6 +109,7 @@ class ClientTool(Body):
 
 class MessageRequest(Body):
     messages: list[MessageIn] | None = None
+    override_system: str | None = Field(default=None, min_length=1)  # this turn's system prompt (Letta's)
     client_tools: list[ClientTool] | None = None
     input: str | None = None
     max_steps: int = Field(default=DEFAULT_MAX_STEPS, ge=1, le=1000)

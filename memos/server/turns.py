@@ -37,6 +37,7 @@ class TurnRequest:
     returns: tuple[tuple[str, str, str], ...] = ()  # supply: (tool call id, status, return) the client ran
     conversation: str | None = None  # one of the agent's conversations (None: its own)
     otid: str | None = None  # the client's id for its user message: a retry is answered once
+    system_prompt: str | None = None  # Letta's override_system: this turn's system prompt in place of the agent's
 
 
 class Turns:
@@ -108,7 +109,8 @@ class Turns:
         conversation = self.ws.store.get_conversation(request.conversation) if request.conversation else None
         with self._registered(agent.id, request.conversation, cancel), runner_with_tools(
                 self.ws, agent, model=request.model, max_steps=request.max_steps, turn_wait=TURN_WAIT,
-                client_tools=request.client_tools, conversation=conversation) as runner:
+                client_tools=request.client_tools, conversation=conversation,
+                system_prompt=request.system_prompt) as runner:
             if request.kind == "send":
                 events = runner.send(request.text, cancel, request.system, request.otid)
             elif request.kind == "approve":

@@ -581,3 +581,19 @@ def test_structured_output_goes_with_every_request_and_survives_an_agent_file(cl
     assert "response_format" not in fake_llm.requests[-1]
     with pytest.raises(letta_client.UnprocessableEntityError, match="json_schema.schema"):
         client.agents.update(agent_id=agent.id, response_format={"type": "json_schema", "json_schema": {"name": "x"}})
+
+
+def test_override_system_is_that_turns_prompt_only(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    """Letta's override_system (a conversation message's own system prompt): was ignored."""
+    agent = _agent(client)
+    conversation = client.conversations.create(agent_id=agent.id)
+    fake_llm.script(say("blue"), say("Hello."))
+    client.post(f"/v1/conversations/{conversation.id}/messages", cast_to=dict, body={
+        "messages": [{"role": "user", "content": "hi"}], "streaming": False,
+        "override_system": 'Always respond with a single word: "blue"'})
+    overridden = fake_llm.requests[-1]["messages"][0]["content"]
+    assert overridden.startswith('Always respond with a single word: "blue"') and "<memory_blocks>" in overridden
+    client.post(f"/v1/conversations/{conversation.id}/messages", cast_to=dict, body={
+        "messages": [{"role": "user", "content": "hi again"}], "streaming": False})
+    assert "single word" not in fake_llm.requests[-1]["messages"][0]["content"]
+    assert client.agents.retrieve(agent_id=agent.id).system == agent.system  # the agent's own is untouched

@@ -33,7 +33,8 @@ def turn_request(body: MessageRequest) -> TurnRequest:
     def request(kind: TurnKind, text: str, system: tuple[str, ...] = (), call_ids: tuple[str, ...] = (),
                 returns: tuple[tuple[str, str, str], ...] = (), otid: str | None = None) -> TurnRequest:
         return TurnRequest(kind, text, max_steps=body.max_steps, model=body.override_model, system=system,
-                           call_ids=call_ids, client_tools=client_tools, returns=returns, otid=otid)
+                           call_ids=call_ids, client_tools=client_tools, returns=returns, otid=otid,
+                           system_prompt=body.override_system)
 
     if body.input is not None and body.messages:
         raise InvalidInput("give either 'input' or 'messages', not both")
