@@ -197,18 +197,22 @@ class AgentRunner:
             check_message_size(piece)
         return self._exclusive(lambda: self._send(text, cancel or threading.Event(), notes, otid))
 
-    def approve(self, cancel: threading.Event | None = None, call_ids: Sequence[str] = ()) -> Iterator[ev.Event]:
-        """Run the waiting tool calls; ``call_ids``, when a client names them, must be those calls."""
-        return self._exclusive(lambda: self._approve(cancel or threading.Event(), call_ids))
+    def approve(self, cancel: threading.Event | None = None, call_ids: Sequence[str] = (),
+                follow_up: str = "") -> Iterator[ev.Event]:
+        """Run the waiting tool calls; ``call_ids``, when a client names them, must be those calls.
+        ``follow_up`` (here and in deny and supply): a user message sent with the decision, which
+        the model reads after the calls' results (Letta takes both in one request)."""
+        return self._exclusive(lambda: self._approve(cancel or threading.Event(), call_ids, follow_up))
 
     def deny(self, reason: str, cancel: threading.Event | None = None,
-             call_ids: Sequence[str] = ()) -> Iterator[ev.Event]:
-        return self._exclusive(lambda: self._deny(reason, cancel or threading.Event(), call_ids))
+             call_ids: Sequence[str] = (), follow_up: str = "") -> Iterator[ev.Event]:
+        return self._exclusive(lambda: self._deny(reason, cancel or threading.Event(), call_ids, follow_up))
 
-    def supply(self, returns: Mapping[str, tuple[str, str]], cancel: threading.Event | None = None) -> Iterator[ev.Event]:
+    def supply(self, returns: Mapping[str, tuple[str, str]], cancel: threading.Event | None = None,
+               follow_up: str = "") -> Iterator[ev.Event]:
         """The waiting calls' results as the client ran them (tool call id -> (status, return)), and
         the turn goes on: how a client-side tool answers."""
-        return self._exclusive(lambda: self._supply(returns, cancel or threading.Event()))
+        return self._exclusive(lambda: self._supply(returns, cancel or threading.Event(), follow_up))
 
     def compact(self) -> Iterator[ev.Event]:
         """Summarise the older part of the conversation's context now, between turns (Letta's
@@ -329,15 +333,31 @@ class AgentRunner:
         raise AlreadyAnswered(f"message {otid} was already sent, and answered by run {stored.run_id} ({status})",
                               f"read its answer: GET /v1/runs/{stored.run_id}/messages")
 
-    def _approve(self, cancel: threading.Event, call_ids: Sequence[str] = ()) -> Events[None]:
+    def _approve(self, cancel: threading.Event, call_ids: Sequence[str] = (), follow_up: str = "") -> Events[None]:
         pending = self._pending(call_ids)
         self.refresh_tools()
         state = self._rules()
         with self._turn_write():
             run = self.ws.store.start_run(self.agent.id, conversation_id=self.conversation_id)
-        return (yield from self._run(run, cancel, state, first=lambda: self._run_approved(pending, state, run)))
+        return (yield from self._run(run, cancel, state, first=self._then_user(
+            lambda: self._run_approved(pending, state, run), run, follow_up)))
 
-    def _supply(self, returns: Mapping[str, tuple[str, str]], cancel: threading.Event) -> Events[None]:
+    def _then_user(self, first: Callable[[], Events[StopReason | None]], run: Run,
+                   follow_up: str) -> Callable[[], Events[StopReason | None]]:
+        """``first``, then the user's follow-up message (if any) into the context, in this run."""
+        if not follow_up.strip():
+            return first
+
+        def both() -> Events[StopReason | None]:
+            stop = yield from first()
+            with self._turn_write():
+                self.ws.store.append_messages(self.agent.id, [self._message("user", follow_up, run_id=run.id)])
+            return stop
+
+        return both
+
+    def _supply(self, returns: Mapping[str, tuple[str, str]], cancel: threading.Event,
+                follow_up: str = "") -> Events[None]:
         pending = self._pending(list(returns))
         missing = [call.tool_call_id for call in pending if call.tool_call_id not in returns]
         if missing:
@@ -352,8 +372,8 @@ class AgentRunner:
             status, text = returns[str(call.tool_call_id)]
             return _cap(text), "success" if status == "success" else "error", None
 
-        return (yield from self._run(run, cancel, state,
-                                     first=lambda: self._run_approved(pending, state, run, supplied)))
+        return (yield from self._run(run, cancel, state, first=self._then_user(
+            lambda: self._run_approved(pending, state, run, supplied), run, follow_up)))
 
     def _run_approved(self, pending: list[ToolCallRecord], state: RuleState, run: Run,
                       outcome: Callable[[ToolCallRecord], tuple[str, str, ToolContext | None]] | None = None,
@@ -385,7 +405,8 @@ class AgentRunner:
             yield from self._tool_events(call.tool_call_id, call.name, result, status, ctx)
         return "end_turn" if ends else None
 
-    def _deny(self, reason: str, cancel: threading.Event, call_ids: Sequence[str] = ()) -> Events[None]:
+    def _deny(self, reason: str, cancel: threading.Event, call_ids: Sequence[str] = (),
+              follow_up: str = "") -> Events[None]:
         pending = self._pending(call_ids)
         why = reason.strip() or "no reason given"
         result = f"Error: the user denied this tool call. Reason: {why}"
@@ -402,7 +423,7 @@ class AgentRunner:
                 yield ev.ToolReturn(call.tool_call_id, call.name, "error", result)
             return None
 
-        yield from self._run(run, cancel, self._rules(), first=deny_all)
+        yield from self._run(run, cancel, self._rules(), first=self._then_user(deny_all, run, follow_up))
 
     def _pending(self, call_ids: Sequence[str] = ()) -> list[ToolCallRecord]:
         pending = self.ws.store.pending_tool_calls(self.agent.id, self.conversation_id)

@@ -38,6 +38,7 @@ class TurnRequest:
     conversation: str | None = None  # one of the agent's conversations (None: its own)
     otid: str | None = None  # the client's id for its user message: a retry is answered once
     system_prompt: str | None = None  # Letta's override_system: this turn's system prompt in place of the agent's
+    follow_up: str = ""  # user text sent with an approval decision: read after the calls' results
 
 
 class Turns:
@@ -114,12 +115,12 @@ class Turns:
             if request.kind == "send":
                 events = runner.send(request.text, cancel, request.system, request.otid)
             elif request.kind == "approve":
-                events = runner.approve(cancel, request.call_ids)
+                events = runner.approve(cancel, request.call_ids, request.follow_up)
             elif request.kind == "supply":
                 events = runner.supply({call_id: (status, text) for call_id, status, text in request.returns},
-                                       cancel)
+                                       cancel, request.follow_up)
             else:
-                events = runner.deny(request.text, cancel, request.call_ids)
+                events = runner.deny(request.text, cancel, request.call_ids, request.follow_up)
             try:
                 for event in events:
                     if event.type == "run_started":

@@ -597,3 +597,21 @@ def test_override_system_is_that_turns_prompt_only(client, fake_llm) -> None:  #
         "messages": [{"role": "user", "content": "hi again"}], "streaming": False})
     assert "single word" not in fake_llm.requests[-1]["messages"][0]["content"]
     assert client.agents.retrieve(agent_id=agent.id).system == agent.system  # the agent's own is untouched
+
+
+def test_an_approval_can_carry_a_user_message_the_model_reads_after_the_result(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    """Letta takes [approval, user message] in one request (was a 422)."""
+    tool = client.tools.create(source_code=SHOUT, default_requires_approval=True)
+    agent = _agent(client, tool_ids=[tool.id])
+    fake_llm.script(call("shout", text="hi"), say("Shouted, quietly."))
+    asked = client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "shout hi"}])
+    call_id = asked.messages[-1].tool_call.tool_call_id
+    client.agents.messages.create(agent_id=agent.id, messages=[
+        {"type": "approval", "approvals": [{"type": "approval", "approve": True, "tool_call_id": call_id}]},
+        {"type": "message", "role": "user", "content": "Keep it quiet next time."}])
+    sent = fake_llm.requests[-1]["messages"]
+    assert [m["role"] for m in sent[-2:]] == ["tool", "user"] and sent[-2]["content"].startswith("HI!")
+    assert sent[-1]["content"].endswith("Keep it quiet next time.")
+    with pytest.raises(letta_client.UnprocessableEntityError, match="one approval"):
+        client.agents.messages.create(agent_id=agent.id, messages=[
+            {"type": "approval", "approve": True}, {"type": "approval", "approve": False}])

@@ -18,11 +18,16 @@ from memos.core.workspace import Workspace
 from memos.errors import InvalidInput, MemosError, NotFound, ProviderError
 from memos.server import shapes
 from memos.server.deps import WS, AgentDep, TurnService
-from memos.server.schemas import CancelRequest, MessageRequest
+from memos.server.schemas import CancelRequest, MessageIn, MessageRequest
 from memos.server.turns import TurnKind, TurnRequest
 from memos.store.base import ALL_CONVERSATIONS, Agent, Conversation, ConversationScope
 
 router = APIRouter(prefix="/v1/agents/{agent_id}/messages", tags=["messages"])
+
+
+def _text_of(message: MessageIn) -> str:
+    content = message.content
+    return content if isinstance(content, str) else "".join(p.text for p in content or [])
 
 
 def turn_request(body: MessageRequest) -> TurnRequest:
@@ -31,10 +36,11 @@ def turn_request(body: MessageRequest) -> TurnRequest:
     client_tools = tuple(t.model_dump(exclude_none=True) for t in body.client_tools or [])
 
     def request(kind: TurnKind, text: str, system: tuple[str, ...] = (), call_ids: tuple[str, ...] = (),
-                returns: tuple[tuple[str, str, str], ...] = (), otid: str | None = None) -> TurnRequest:
+                returns: tuple[tuple[str, str, str], ...] = (), otid: str | None = None,
+                follow_up: str = "") -> TurnRequest:
         return TurnRequest(kind, text, max_steps=body.max_steps, model=body.override_model, system=system,
                            call_ids=call_ids, client_tools=client_tools, returns=returns, otid=otid,
-                           system_prompt=body.override_system)
+                           system_prompt=body.override_system, follow_up=follow_up)
 
     if body.input is not None and body.messages:
         raise InvalidInput("give either 'input' or 'messages', not both")
@@ -44,8 +50,11 @@ def turn_request(body: MessageRequest) -> TurnRequest:
         raise InvalidInput("the request has no messages", "send {\"messages\": [{\"role\": \"user\", \"content\": ...}]}")
     approvals = [m for m in body.messages if m.type == "approval"]
     if approvals:
-        if len(body.messages) > 1:
-            raise InvalidInput("an approval must be the only message of its request")
+        others = [m for m in body.messages if m.type != "approval"]
+        if len(approvals) > 1 or any(m.role not in (None, "user") for m in others):
+            raise InvalidInput("a request holds one approval, and besides it only user messages",
+                               "send other messages in a request of their own")
+        follow_up = "\n\n".join(_text_of(m) for m in others)
         decision = approvals[0]
         supplied = [a for a in decision.approvals or [] if a.get("type") == "tool"]
         if supplied:  # the client ran the calls (client-side tools): their returns, and the turn goes on
@@ -58,7 +67,7 @@ def turn_request(body: MessageRequest) -> TurnRequest:
                 value = item.get("tool_return")
                 text = value if isinstance(value, str) else json.dumps(value)
                 returns.append((str(item["tool_call_id"]), str(item.get("status") or "success"), text))
-            return request("supply", "", returns=tuple(returns))
+            return request("supply", "", returns=tuple(returns), follow_up=follow_up)
         approve, reason = decision.approve, decision.reason
         ids: list[str] = []
         if decision.approvals:  # the newer per-call form; memos decides all waiting calls together
@@ -67,16 +76,14 @@ def turn_request(body: MessageRequest) -> TurnRequest:
             ids = [str(a["tool_call_id"]) for a in decision.approvals if a.get("tool_call_id")]
         if approve is None:
             raise InvalidInput("the approval says neither approve: true nor approve: false")
-        return request("approve" if approve else "deny", reason or "", call_ids=tuple(ids))
+        return request("approve" if approve else "deny", reason or "", call_ids=tuple(ids), follow_up=follow_up)
     texts: list[str] = []
     notes: list[str] = []
     for message in body.messages:
         if message.role not in (None, "user", "system"):
             raise InvalidInput(f"memos takes user and system messages here, not '{message.role}'",
                                "send what the user says as role user")
-        content = message.content
-        text = content if isinstance(content, str) else "".join(p.text for p in content or [])
-        (notes if message.role == "system" else texts).append(text)
+        (notes if message.role == "system" else texts).append(_text_of(message))
     otids = [m.otid for m in body.messages if m.role != "system" and m.otid]
     return request("send", "\n\n".join(texts), system=tuple(notes), otid=otids[-1] if otids else None)
 
