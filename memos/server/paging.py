@@ -9,21 +9,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from memos.errors import NotFound
-
 T = TypeVar("T")
 
 
 def paged(items: Sequence[T], *, after: str | None, before: str | None, limit: int,
           key: Callable[[T], str] = lambda item: str(getattr(item, "id"))) -> list[T]:  # noqa: B009
     """The items strictly after ``after`` and before ``before`` (ids), at most ``limit``:
-    the first ones, or the last ones when paging backwards with only ``before``."""
+    the first ones, or the last ones when paging backwards with only ``before``. A cursor that
+    names no item (deleted since the client read it) is left out, as Letta does: a client that
+    deletes what it lists page by page then gets what is left."""
     chosen = list(items)
     for cursor, keep_after in ((after, True), (before, False)):
-        if cursor:
-            ids = [key(item) for item in chosen]
-            if cursor not in ids:
-                raise NotFound(f"no item '{cursor}' to page from", "start again without after/before")
+        ids = [key(item) for item in chosen]
+        if cursor and cursor in ids:
             at = ids.index(cursor)
             chosen = chosen[at + 1:] if keep_after else chosen[:at]
     return chosen[-limit:] if before and not after else chosen[:limit]

@@ -113,19 +113,27 @@ def _line_in(exc: BaseException, filename: str) -> int | None:
     return line
 
 
-# Letta's tool sources often name typing's generics without importing them (Letta reads the
-# annotations without running the code); giving tool code these names lets such a source load
-# here as it does there. Names a tool defines or imports itself take precedence.
+# Letta's tool sources often name typing's generics, and pydantic's BaseModel and Field for an
+# argument model defined above the function, without importing them (Letta reads the annotations
+# without running the code, and its sandbox imports them); giving tool code these names lets such
+# a source load here as it does there. Names a tool defines or imports itself take precedence.
 TYPING_NAMES = ("Any", "Dict", "List", "Literal", "Optional", "Union")
+PYDANTIC_NAMES = ("BaseModel", "Field")
 
 
-def _typing_names() -> None:
+def _letta_names(sources: list[str]) -> None:
     import builtins
     import typing
 
     for name in TYPING_NAMES:
         if not hasattr(builtins, name):
             setattr(builtins, name, getattr(typing, name))
+    if any(name in source for source in sources for name in PYDANTIC_NAMES):  # pydantic costs ~0.1 s to import
+        import pydantic
+
+        for name in PYDANTIC_NAMES:
+            if not hasattr(builtins, name):
+                setattr(builtins, name, getattr(pydantic, name))
 
 
 def _load_by_path(name: str, path: str) -> Any:
@@ -244,7 +252,7 @@ def main() -> None:
         _write_files(code_dir, job.get("files", {}))
         os.chdir(code_dir)
         sys.path.insert(0, str(code_dir))
-        _typing_names()
+        _letta_names([text for text in job.get("files", {}).values() if isinstance(text, str)])
         if job["kind"] == "describe":
             value = _describe(job, config["registry_path"])
         elif job["kind"] == "pytest":

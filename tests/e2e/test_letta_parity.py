@@ -615,3 +615,38 @@ def test_an_approval_can_carry_a_user_message_the_model_reads_after_the_result(c
     with pytest.raises(letta_client.UnprocessableEntityError, match="one approval"):
         client.agents.messages.create(agent_id=agent.id, messages=[
             {"type": "approval", "approve": True}, {"type": "approval", "approve": False}])
+
+
+REASON_TOOL = '''class WriteReasonOffer(BaseModel):
+    reason: str = Field(..., description="Why.")
+    score: int = Field(..., description="How sure, 1 to 10.")
+
+
+def write_reason(reason: str, score: int) -> str:
+    """Write down a reason.
+
+    Args:
+        reason: Why.
+        score: How sure, 1 to 10.
+    """
+    return WriteReasonOffer(reason=reason, score=score).model_dump_json()
+'''
+
+
+def test_a_tool_with_its_own_pydantic_model_and_no_imports_loads_and_runs(client) -> None:  # type: ignore[no-untyped-def]
+    """Letta's sources define an argument model above the function without importing pydantic
+    (Letta's sandbox provides BaseModel and Field); this was 'NameError: BaseModel'."""
+    tool = client.tools.create(source_code=REASON_TOOL)
+    assert tool.name == "write_reason" and set(tool.json_schema["parameters"]["properties"]) == {"reason", "score"}
+    agent = _agent(client, tool_ids=[tool.id])
+    ran = client.agents.tools.run("write_reason", agent_id=agent.id, args={"reason": "tested", "score": 9})
+    assert ran.status == "success" and json.loads(ran.func_return) == {"reason": "tested", "score": 9}
+
+
+def test_listing_after_an_item_deleted_meanwhile_pages_on(client) -> None:  # type: ignore[no-untyped-def]
+    """Letta's tests delete what they list, page by page: the next page's cursor is gone (was 404)."""
+    made = [_agent(client, f"a{i}").id for i in range(3)]
+    first = client.agents.list(limit=1).items[0]
+    client.agents.delete(agent_id=first.id)
+    rest = client.agents.list(limit=10, after=first.id).items
+    assert sorted(a.id for a in rest) == sorted(set(made) - {first.id})
