@@ -7,8 +7,8 @@ tests then check is the agent server (memos), not a model's whim:
 
 - a prompt that names tools the request offers and asks to call or use them: one call per tool,
   or one per value when it lists several ('a', 'b', 'c' or num_sides=6, num_sides=12), all in one
-  response (parallel calls), with a line of thought; arguments from the prompt (quoted text, N
-  sides, agent ids, tags);
+  response (parallel calls), with a line of thought for Claude models (Letta's tests take them as
+  reasoners); arguments from the prompt (quoted text, N sides, agent ids, tags);
 - after tool results: a reply that quotes them;
 - a system prompt saying "respond with a single word: "X"": X;
 - "Reply with the message 'X'" / "Say 'X' back": X; "Remember the word: X" and later "what word":
@@ -171,8 +171,9 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
         calls = [(name, {"message": text} if name == "send_message" else
                   _arguments(tools[name], text, _quoted(text), None))]
     if calls:
-        # a word of thought with the calls, as chat models write (Letta shows it as reasoning)
-        thought = "Calling " + ", ".join(dict.fromkeys(name for name, _ in calls)) + "."
+        # Claude (a reasoner to Letta's tests) thinks aloud before its calls; gpt-4o-mini does not
+        thought = ("Calling " + ", ".join(dict.fromkeys(name for name, _ in calls)) + "."
+                   if "claude" in str(request.get("model", "")) else None)
         return {"role": "assistant", "content": thought, "tool_calls": [
             {"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function",
              "function": {"name": name, "arguments": json.dumps(arguments)}} for name, arguments in calls]}

@@ -93,6 +93,8 @@ STAND_INS = {
     "letta_client_shims.py": """import inspect
 import textwrap
 
+import pytest
+from letta_client.resources.agents import AgentsResource
 from letta_client.resources.tools import AsyncToolsResource, ToolsResource
 
 
@@ -119,6 +121,25 @@ def _async(name):
 for resource, make in ((ToolsResource, _sync), (AsyncToolsResource, _async)):
     resource.create_from_function = make("create")
     resource.upsert_from_function = make("upsert")
+
+
+# Arguments of agents.create that letta-client 1.12.1 no longer names: sent as they were.
+_create = AgentsResource.create
+
+
+def _create_with_older_arguments(self, *args, include_multi_agent_tools=None, **kwargs):
+    if include_multi_agent_tools is not None:
+        kwargs["extra_body"] = {**(kwargs.get("extra_body") or {}),
+                                "include_multi_agent_tools": include_multi_agent_tools}
+    return _create(self, *args, **kwargs)
+
+
+AgentsResource.create = _create_with_older_arguments
+
+
+@pytest.fixture
+def e2b_sandbox_mode(request):
+    yield request.param  # memos runs every tool in its own local sandbox, E2B or not
 """,
     "pytest.ini": "[pytest]\nasyncio_mode = auto\n",
 }

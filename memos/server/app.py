@@ -66,6 +66,7 @@ def create_app(ws: Workspace | None = None, *, token: str | None = None, allow_m
         groups,
         mcp,
         memory,
+        message_lookup,
         messages,
         meta,
         runs,
@@ -98,7 +99,7 @@ def create_app(ws: Workspace | None = None, *, token: str | None = None, allow_m
         return JSONResponse({"detail": f"unexpected failure: {type(exc).__name__}: {first_line(exc)}",
                              "hint": "this is a memos bug; the server's log has the details"}, status_code=500)
 
-    for module in (meta, agents, memory, messages, conversations, folders, groups, archival, tools, evolutions, runs,
+    for module in (meta, agents, memory, messages, message_lookup, conversations, folders, groups, archival, tools, evolutions, runs,
                    mcp):
         app.include_router(module.router)
     return app

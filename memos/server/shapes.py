@@ -55,7 +55,7 @@ def embedding_config(model: str) -> dict[str, Any]:
 
 def agent_state(agent: Agent, blocks: list[Block], tools: list[dict[str, Any]],
                 folders: list[Folder] | None = None, group: Group | None = None,
-                last_stop_reason: str | None = None) -> dict[str, Any]:
+                last_stop_reason: str | None = None, message_ids: list[str] | None = None) -> dict[str, Any]:
     shaped = [block(b) for b in blocks]
     helper = group is not None and agent.id in group.agent_ids  # the sleep-time side of a pair
     kind = "sleeptime_agent" if helper else letta.AGENT_TYPE
@@ -70,6 +70,7 @@ def agent_state(agent: Agent, blocks: list[Block], tools: list[dict[str, Any]],
         "multi_agent_group": group_shape(group) if group is not None else None,
         "metadata": agent.metadata, "created_at": iso(agent.created_at), "updated_at": iso(agent.updated_at),
         "last_stop_reason": last_stop_reason, "response_format": agent.response_format,
+        "message_ids": message_ids,  # the context: the system message, then what is in it
     }
 
 

@@ -667,6 +667,11 @@ class Store(abc.ABC):
     def get_message(self, message_id: str) -> Message: ...
 
     @abc.abstractmethod
+    def in_context_message_ids(self, agent_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Each agent's messages in its own conversation's context, oldest first (Letta's
+        ``message_ids``, after the system message); agents with none are left out."""
+
+    @abc.abstractmethod
     def requeue_message(self, message_id: str, run_id: str) -> None:
         """Move a stored message to the end of the log, as the one ``run_id`` answers: a retried
         message whose first turn was cut short, answered now after what came meanwhile."""

@@ -650,3 +650,30 @@ def test_listing_after_an_item_deleted_meanwhile_pages_on(client) -> None:  # ty
     client.agents.delete(agent_id=first.id)
     rest = client.agents.list(limit=10, after=first.id).items
     assert sorted(a.id for a in rest) == sorted(set(made) - {first.id})
+
+
+def test_message_ids_and_any_message_by_id_system_messages_included(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    agent = _agent(client)
+    fake_llm.script(say("Hello, Sam."), say("First."), say("Second."))
+    client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "hi"}])
+    state = client.agents.retrieve(agent_id=agent.id)
+    system = client.get(f"/v1/messages/{state.message_ids[0]}", cast_to=list[dict[str, Any]])
+    assert system[0]["message_type"] == "system_message" and "- AGENT_ID: " + agent.id in system[0]["content"]
+    assert "- CONVERSATION_ID: default" in system[0]["content"] and "- System prompt last recompiled:" in system[0]["content"]
+    user = client.get(f"/v1/messages/{state.message_ids[1]}", cast_to=list[dict[str, Any]])
+    assert user[0]["message_type"] == "user_message" and user[0]["content"].endswith("hi")
+    assert len(state.message_ids) >= 3  # system, user, the reply
+
+    conversation = client.conversations.create(agent_id=agent.id)
+    own = client.conversations.retrieve(conversation_id=conversation.id).in_context_message_ids[0]
+    in_conversation = client.get(f"/v1/messages/{own}", cast_to=list[dict[str, Any]])
+    assert f"- CONVERSATION_ID: {conversation.id}" in in_conversation[0]["content"]
+    with pytest.raises(letta_client.NotFoundError):
+        client.get("/v1/messages/message-00000000-0000-4000-8000-000000000000", cast_to=list[dict[str, Any]])
+
+    for text in ("First message", "Second message"):
+        list(client.conversations.messages.create(conversation_id=conversation.id,
+                                                  messages=[{"role": "user", "content": text}]))
+    page = client.conversations.messages.list(conversation_id=conversation.id, order="desc").items  # one page
+    newest_first = [m.content for m in page if m.message_type == "user_message"]
+    assert [text.split()[-2] for text in newest_first] == ["Second", "First"]

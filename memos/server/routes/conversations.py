@@ -114,7 +114,7 @@ def list_conversation_messages(ws: WS, conversation_id: str, agent_id: str | Non
                                limit: int = Query(100, ge=1, le=1000),
                                order: Literal["asc", "desc"] = "desc") -> list[dict[str, Any]]:
     agent, conversation = _target(ws, conversation_id, agent_id)
-    return message_log(ws, agent, _id(conversation), conversation, before, after, limit, order)
+    return message_log(ws, agent, _id(conversation), conversation, before, after, limit, order, newest_first=True)
 
 
 @router.post("/{conversation_id}/messages", response_model=None)

@@ -263,7 +263,8 @@ def list_messages(ws: WS, agent: AgentDep, before: str | None = None, after: str
 
 
 def message_log(ws: Workspace, agent: Agent, scope: ConversationScope, conversation: Conversation | None,
-                before: str | None, after: str | None, limit: int, order: Literal["asc", "desc"]) -> list[dict[str, Any]]:
+                before: str | None, after: str | None, limit: int, order: Literal["asc", "desc"],
+                newest_first: bool = False) -> list[dict[str, Any]]:
     """A page of a message log (one conversation's, or all of the agent's), as Letta 0.16.8 pages.
 
     The cursors are chronological whatever the order: ``after`` means newer than that message,
@@ -273,7 +274,8 @@ def message_log(ws: Workspace, agent: Agent, scope: ConversationScope, conversat
     system message (the system prompt and memory as the model reads them now), which counts
     like any message. Stored messages without a Letta message (send_message's return) do not
     count toward ``limit``; the Letta messages made from one stored message (reasoning, tool
-    calls) share its id and stay on one page, so a page may end a little over ``limit``."""
+    calls) share its id and stay on one page, so a page may end a little over ``limit``.
+    ``newest_first``: a ``desc`` page listed newest first, as Letta's conversation routes answer."""
     head_id = shapes.system_message_id(agent, conversation)
     if before == head_id:
         return []  # nothing is older than the system message
@@ -282,15 +284,17 @@ def message_log(ws: Workspace, agent: Agent, scope: ConversationScope, conversat
     if order == "asc":
         room = limit - 1 if with_head else limit
         groups, _ = _walk(ws, agent, scope, newer_than, before, room, "asc")
-        head = [_head(ws, agent, conversation)] if with_head else []
+        head = [log_head(ws, agent, conversation)] if with_head else []
         return head + [item for group in groups for item in group]
     groups, reached_start = _walk(ws, agent, scope, before, newer_than, limit, "desc")
     count = sum(len(group) for group in groups)
-    head = [_head(ws, agent, conversation)] if with_head and reached_start and count < limit else []
+    head = [log_head(ws, agent, conversation)] if with_head and reached_start and count < limit else []
+    if newest_first:
+        return [item for group in groups for item in group] + head
     return head + [item for group in reversed(groups) for item in group]
 
 
-def _head(ws: Workspace, agent: Agent, conversation: Conversation | None) -> dict[str, Any]:
+def log_head(ws: Workspace, agent: Agent, conversation: Conversation | None) -> dict[str, Any]:
     return shapes.system_message(agent, render_blocks(ws.store, agent, conversation=conversation.id
                                                       if conversation else None), conversation)
 

@@ -82,6 +82,18 @@ class MessagesMixin(SQLHost):
                         [seq, run_id, message_id])
             self._db.memo.clear()  # its next seq is taken now
 
+    def in_context_message_ids(self, agent_ids: Sequence[str]) -> dict[str, list[str]]:
+        if not agent_ids:
+            return {}
+        found: dict[str, list[str]] = {}
+        marks = ", ".join("?" for _ in agent_ids)
+        with self._read() as con:
+            for agent_id, message_id in con.execute(
+                    f"SELECT agent_id, id FROM messages WHERE agent_id IN ({marks}) AND in_context "
+                    "AND conversation_id IS NULL ORDER BY seq", list(agent_ids)).fetchall():
+                found.setdefault(agent_id, []).append(message_id)
+        return found
+
     def message_by_otid(self, agent_id: str, otid: str) -> Message | None:
         with self._read() as con:
             row = con.execute(f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE agent_id = ? AND otid = ? "
