@@ -171,10 +171,10 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
         calls = [(name, {"message": text} if name == "send_message" else
                   _arguments(tools[name], text, _quoted(text), None))]
     if calls:
-        # Claude (a reasoner to Letta's tests) thinks aloud before its calls; gpt-4o-mini does not
+        # Claude (a reasoner to Letta's tests) thinks before its calls; gpt-4o-mini does not
         thought = ("Calling " + ", ".join(dict.fromkeys(name for name, _ in calls)) + "."
                    if "claude" in str(request.get("model", "")) else None)
-        return {"role": "assistant", "content": thought, "tool_calls": [
+        return {"role": "assistant", "content": None, "reasoning_content": thought, "tool_calls": [
             {"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function",
              "function": {"name": name, "arguments": json.dumps(arguments)}} for name, arguments in calls]}
     return {"role": "assistant", "content": _formatted(reply_for(messages), request.get("response_format"))}
@@ -226,6 +226,8 @@ class RuleLLM(BaseHTTPRequestHandler):
                         "choices": [{"index": 0, "message": message, "finish_reason": finish}]})
             return
         delta: dict[str, Any] = {"role": "assistant", "content": message.get("content")}
+        if message.get("reasoning_content"):
+            delta["reasoning_content"] = message["reasoning_content"]
         if message.get("tool_calls"):
             delta["tool_calls"] = [{"index": i, **call} for i, call in enumerate(message["tool_calls"])]
         self.send_response(200)

@@ -37,7 +37,9 @@ PLUGINS = ROOT / "bench" / ".cache" / "letta-sdk-plugins"
 FILES = {"tests/sdk/conftest.py": "conftest.py", "tests/sdk/agents_test.py": "agents_test.py",
          "tests/sdk/tools_test.py": "tools_test.py", "tests/sdk/blocks_test.py": "blocks_test.py",
          "tests/test_sdk_client.py": "test_sdk_client.py",
-         "tests/model_settings/openai-gpt-4o-mini.json": "tests/model_settings/openai-gpt-4o-mini.json"}
+         "tests/model_settings/openai-gpt-4o-mini.json": "tests/model_settings/openai-gpt-4o-mini.json",
+         "tests/data/test.txt": "tests/data/test.txt",  # the files an agent-file test uploads
+         "tests/data/test.md": "tests/data/test.md"}
 INTEGRATION = ["integration_test_send_message_v2.py", "integration_test_human_in_the_loop.py",
                "integration_test_client_side_tools.py", "integration_test_conversations_sdk.py",
                "integration_test_multi_agent.py", "integration_test_sleeptime_agent.py"]
@@ -84,9 +86,7 @@ STAND_INS = {
                                "@pytest.fixture(scope='session')\ndef server_url():\n"
                                "    return os.environ['LETTA_SERVER_URL']\n\n\n"
                                "@pytest.fixture(scope='session')\ndef client(server_url):\n"
-                               "    return Letta(base_url=server_url)\n\n\n"
-                               "@pytest.fixture\ndef disable_e2b_api_key():\n"
-                               "    yield  # memos runs tools in its own local sandbox: there is no E2B to turn off\n",
+                               "    return Letta(base_url=server_url)\n",
     # letta-client 1.12.1 dropped the helpers that upload a Python function's source as a tool;
     # the tests still call them. What older clients did: the function's (and its argument
     # model's) source, sent to tools.create / tools.upsert.
@@ -140,6 +140,11 @@ AgentsResource.create = _create_with_older_arguments
 @pytest.fixture
 def e2b_sandbox_mode(request):
     yield request.param  # memos runs every tool in its own local sandbox, E2B or not
+
+
+@pytest.fixture
+def disable_e2b_api_key():
+    yield  # memos runs tools in its own local sandbox: there is no E2B to turn off
 """,
     "pytest.ini": "[pytest]\nasyncio_mode = auto\n",
 }

@@ -153,7 +153,7 @@ def _describe(job: dict[str, Any], registry_path: str) -> dict[str, Any]:
     for module_name in job["modules"]:
         filename = f"{module_name}.py"
         try:
-            module = importlib.import_module(module_name)
+            module = _import_tool(module_name)
             function = getattr(module, module_name, None)
             if not callable(function):
                 problems.append({"file": filename, "line": None,
@@ -173,6 +173,29 @@ def _describe(job: dict[str, Any], registry_path: str) -> dict[str, Any]:
             problems.append({"file": filename, "line": _line_in(exc, filename),
                              "error": f"{type(exc).__name__}: {exc}"})
     return {"tools": tools, "problems": problems}
+
+
+def _import_tool(module_name: str) -> Any:
+    """The tool's module. One that came with its schema (a Letta client's json_schema or
+    args_json_schema) is compiled with postponed annotations: its type hints are never read, and
+    Letta's sources often annotate with classes they do not include (Letta never runs them to
+    build a schema)."""
+    if not Path(f"{module_name}.schema.json").exists():
+        return importlib.import_module(module_name)
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    import __future__
+
+    path = Path(f"{module_name}.py").resolve()
+    code = compile(path.read_text(encoding="utf-8"), str(path), "exec",
+                   flags=__future__.annotations.compiler_flag, dont_inherit=True)
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses and pydantic look their module up while a class is built
+    exec(code, module.__dict__)  # noqa: S102 - the tool's own code, in the sandbox, as import would run it
+    return module
 
 
 def _given_schema(module_name: str) -> dict[str, Any] | None:
@@ -206,7 +229,7 @@ def _pytest(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _call(job: dict[str, Any]) -> Any:
-    module = importlib.import_module(job["module"])
+    module = _import_tool(job["module"])
     function = getattr(module, job["function"])
     return function(**job.get("args", {}))
 

@@ -677,3 +677,20 @@ def test_message_ids_and_any_message_by_id_system_messages_included(client, fake
     page = client.conversations.messages.list(conversation_id=conversation.id, order="desc").items  # one page
     newest_first = [m.content for m in page if m.message_type == "user_message"]
     assert [text.split()[-2] for text in newest_first] == ["Second", "First"]
+
+
+def test_a_tool_given_its_schema_loads_though_its_hints_name_missing_classes(client) -> None:  # type: ignore[no-untyped-def]
+    """Letta never runs a source to learn a schema it was given, and its tests upload functions
+    annotated with classes they leave out (was 'NameError: name ... is not defined')."""
+    source = '''def plan_steps(steps: "list[Step]", explanation: StepsList) -> str:
+    """Make a plan."""
+    return f"{len(steps)} steps: {explanation}"
+'''
+    schema = {"type": "object", "properties": {"steps": {"type": "array", "items": {"type": "string"}},
+                                                "explanation": {"type": "string"}},
+              "required": ["steps", "explanation"]}
+    tool = client.tools.create(source_code=source, args_json_schema=schema)
+    assert tool.json_schema["parameters"]["properties"]["explanation"] == {"type": "string"}
+    agent = _agent(client, tool_ids=[tool.id])
+    ran = client.agents.tools.run("plan_steps", agent_id=agent.id, args={"steps": ["a", "b"], "explanation": "why"})
+    assert ran.status == "success" and ran.func_return == "2 steps: why"
