@@ -214,12 +214,13 @@ class AgentRunner:
         the turn goes on: how a client-side tool answers."""
         return self._exclusive(lambda: self._supply(returns, cancel or threading.Event(), follow_up))
 
-    def compact(self) -> Iterator[ev.Event]:
+    def compact(self, everything: bool = False) -> Iterator[ev.Event]:
         """Summarise the older part of the conversation's context now, between turns (Letta's
-        compact): at least half of it leaves the context (stays searchable) for one summary.
+        compact): at least half of it leaves the context (stays searchable) for one summary;
+        with ``everything`` (Letta's mode "all") all of it, the summary alone remaining.
         Yields a Summary event when something was summarised."""
         def compact_now() -> Events[None]:
-            yield from self._context(force=True)
+            yield from self._context(force=True, everything=everything)
 
         return self._exclusive(compact_now)
 
@@ -762,7 +763,7 @@ class AgentRunner:
                 return completion
 
     def _context(self, force: bool = False, tools: list[dict[str, Any]] | None = None,
-                 window: int | None = None) -> Events[list[dict[str, Any]]]:
+                 window: int | None = None, everything: bool = False) -> Events[list[dict[str, Any]]]:
         """The prompt's messages; summarises the oldest part first when the whole request (system
         prompt, memory, messages and the ``tools`` schemas it carries) passes the threshold,
         more messages are in context than are fetched, or ``force`` (the provider refused the
@@ -774,7 +775,7 @@ class AgentRunner:
         self.seen.update(compiled.versions)
         window = window or self.agent.context_window  # (a server's stated window is never larger: _call_with_room)
         over = not fits_within(self.threshold * window, self.model, compiled.messages, tools or None)
-        if not (force or compiled.older or over) or len(compiled.history) < 2:
+        if not (force or compiled.older or over) or len(compiled.history) < (1 if everything else 2):
             return compiled.messages
         limit = message_view_limit(window)
         counts = [count_tokens(self.model, [to_openai(m, limit)]) for m in compiled.history]
@@ -783,9 +784,9 @@ class AgentRunner:
         budget = max(0, int(window * 0.5) - system_tokens)
         if force:  # the provider's window is smaller than we counted: at least halve the history
             budget = min(budget, sum(counts) // 2)
-        cut = eviction_split(compiled.history, counts, budget,
-                             keep_at_most=KEEP_AFTER_COUNT_CAP if compiled.older else None,
-                             within_turn=force or compiled.older)
+        cut = len(compiled.history) if everything else eviction_split(
+            compiled.history, counts, budget, keep_at_most=KEEP_AFTER_COUNT_CAP if compiled.older else None,
+            within_turn=force or compiled.older)
         if cut == 0 and not compiled.older:
             yield ev.Warning("the context is nearly full but no older messages can be summarised yet")
             return compiled.messages

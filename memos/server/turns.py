@@ -147,15 +147,16 @@ class Turns:
         for helper, text in due_reviews(self.ws.store, agent):
             yield RunStarted(self.start_background(helper, TurnRequest("send", text)))
 
-    def compact(self, agent: Agent, conversation: str | None) -> tuple[int, int, str | None]:
-        """Summarise the older part of a conversation's context now; (in-context messages before,
-        after, the summary), the summary None when there was too little to summarise."""
+    def compact(self, agent: Agent, conversation: str | None, everything: bool = False) -> tuple[int, int, str | None]:
+        """Summarise the older part of a conversation's context now (``everything``: all of it);
+        (in-context messages before, after, the summary), the summary None when there was too
+        little to summarise."""
         from memos.core.agent import AgentRunner
 
         where = self.ws.store.get_conversation(conversation) if conversation else None
         before = len(self.ws.store.list_messages(agent.id, limit=100_000, in_context=True, conversation=conversation))
         runner = AgentRunner(self.ws, agent, turn_wait=TURN_WAIT, conversation=where)
-        summaries = [e.text for e in runner.compact() if e.type == "summary"]  # to the end: the lock is let go
+        summaries = [e.text for e in runner.compact(everything) if e.type == "summary"]  # to the end: the lock is let go
         summary = summaries[-1] if summaries else None
         after = len(self.ws.store.list_messages(agent.id, limit=100_000, in_context=True, conversation=conversation))
         return before, after, summary

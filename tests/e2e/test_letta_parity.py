@@ -694,3 +694,13 @@ def test_a_tool_given_its_schema_loads_though_its_hints_name_missing_classes(cli
     agent = _agent(client, tool_ids=[tool.id])
     ran = client.agents.tools.run("plan_steps", agent_id=agent.id, args={"steps": ["a", "b"], "explanation": "why"})
     assert ran.status == "success" and ran.func_return == "2 steps: why"
+
+
+def test_compacting_with_mode_all_leaves_the_summary_alone(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    agent = _agent(client)
+    fake_llm.script(say("one"), say("two"), {"content": "Sam counted to two."})
+    for text in ("one", "two"):
+        client.agents.messages.create(agent.id, messages=[{"role": "user", "content": text}])
+    compacted = client.agents.messages.compact(agent_id=agent.id, compaction_settings={"mode": "all"})
+    assert compacted.summary == "Sam counted to two." and compacted.num_messages_after == 2  # system + summary
+    assert len(client.agents.retrieve(agent_id=agent.id).message_ids) == 2

@@ -249,7 +249,7 @@ def summarize_messages(turns: TurnService, agent: AgentDep, body: CompactRequest
     """Summarise the older part of the agent's own conversation now (Letta's summarize)."""
     from memos.server.routes.conversations import compact
 
-    return compact(turns, agent, None)
+    return compact(turns, agent, None, body)
 
 
 @router.post("/{agent_id}/recompile")

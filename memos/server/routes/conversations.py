@@ -150,12 +150,14 @@ def compact_conversation(ws: WS, turns: TurnService, conversation_id: str,
                          body: CompactRequest | None = None) -> dict[str, Any]:
     """Summarise the older part of the conversation's context now, between its turns."""
     agent, conversation = _target(ws, conversation_id, body.agent_id if body else None)
-    return compact(turns, agent, _id(conversation))
+    return compact(turns, agent, _id(conversation), body)
 
 
-def compact(turns: TurnService, agent: Agent, conversation: str | None) -> dict[str, Any]:
-    """Letta's CompactionResponse for summarising a conversation's older context now."""
-    before, after, summary = turns.compact(agent, conversation)
+def compact(turns: TurnService, agent: Agent, conversation: str | None, body: CompactRequest | None) -> dict[str, Any]:
+    """Letta's CompactionResponse for summarising a conversation's older context now; with
+    compaction_settings mode "all", all of it."""
+    settings = (body.compaction_settings if body else None) or {}
+    before, after, summary = turns.compact(agent, conversation, everything=settings.get("mode") == "all")
     if summary is None:
         raise NothingToDo("the conversation has too few messages in context to compact")
     # Letta counts the system message among the context's messages.
