@@ -10,7 +10,8 @@ tests then check is the agent server (memos), not a model's whim:
   response (parallel calls), with a line of thought for Claude models (Letta's tests take them as
   reasoners); arguments from the prompt (quoted text, N sides, agent ids, tags);
 - after tool results: a reply that quotes them;
-- a system prompt saying "respond with a single word: "X"": X;
+- a system prompt saying "respond with a single word: "X"": X; asked about skills, the names in the
+  prompt's <available_skills>;
 - "Reply with the message 'X'" / "Say 'X' back": X; "Remember the word: X" and later "what word":
   X; "my favorite color is X" and later "favorite color?": X; asked what a tool returned: the
   last tool result in the conversation;
@@ -130,6 +131,9 @@ def reply_for(messages: list[dict[str, Any]]) -> str:
     users = [text_of(m) for m in messages if m.get("role") == "user"]
     prompt = users[-1] if users else ""
     lowered = prompt.lower()
+    skills = re.search(r"<available_skills>(.*?)</available_skills>", system, re.DOTALL)
+    if skills and "skill" in lowered:
+        return "Available skills: " + ", ".join(re.findall(r"^- ([^:(\n]+?)(?::|\s\(|$)", skills.group(1), re.MULTILINE))
     asked = re.search(r"(?:reply with the message|say) '([^']+)'", prompt, re.IGNORECASE)
     if asked:
         return asked.group(1)

@@ -22,6 +22,7 @@ from memos.core.completion import partial_string_field
 from memos.core.context import (
     MAX_IN_CONTEXT,
     Compiled,
+    available_skills,
     compile_context,
     eviction_split,
     is_summary,
@@ -137,7 +138,7 @@ class AgentRunner:
                  max_steps: int = DEFAULT_MAX_STEPS, llm: LLM | None = None,
                  custom_tools: AgentTools | None = None, turn_wait: float | None = None,
                  client_tools: Sequence[dict[str, Any]] = (), conversation: Conversation | None = None,
-                 system_prompt: str | None = None) -> None:
+                 system_prompt: str | None = None, client_skills: Sequence[dict[str, Any]] = ()) -> None:
         if max_steps < 1:
             raise InvalidInput("max steps must be at least 1")
         self.ws = ws
@@ -151,6 +152,7 @@ class AgentRunner:
             from memos.core.limits import MAX_SYSTEM_CHARS, check_text
 
             check_text(system_prompt, "system prompt", MAX_SYSTEM_CHARS)
+        self.skills_block = available_skills(client_skills)  # the client's skills, named to the model, never stored
         self.max_steps = max_steps
         self.llm = llm or LLM(ws.config)
         self.builtins = builtin_specs()
@@ -273,8 +275,8 @@ class AgentRunner:
         self.turn_started = time.monotonic()  # the turn's own time starts here, after any wait
         try:
             self.agent = self.ws.store.get_agent(self.agent.id)  # as it is now, after any wait
-            if self.system_override is not None:
-                self.agent = replace(self.agent, system=self.system_override)
+            if self.system_override is not None or self.skills_block:
+                self.agent = replace(self.agent, system=(self.system_override or self.agent.system) + self.skills_block)
             interrupted = recover(self.ws.store, self.agent, self.conversation_id)
             if self.conversation is not None:  # as it is now (renamed, or deleted while we waited)
                 self.conversation = self.ws.store.get_conversation(self.conversation.id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -60,6 +61,22 @@ def block_sections(store: Store, agent: Agent, seen: dict[str, int] | None = Non
             "(use archival_memory_search to access them)",
             "</memory_metadata>"]
     return head, sections, "\n".join(p for p in tail if p)
+
+
+def available_skills(skills: Sequence[dict[str, Any]]) -> str:
+    """The client's skills (Letta's client_skills: name, description, location) as the prompt
+    names them for one request, in Letta's <available_skills> block; "" when there are none."""
+    seen: set[str] = set()
+    lines = []
+    for skill in skills:
+        name = str(skill.get("name", "")).strip()
+        if not name or name in seen:
+            continue
+        seen.add(name)
+        description = str(skill.get("description") or "").strip().split("\n")[0].strip()
+        location = str(skill.get("location") or "").strip()
+        lines.append(f"- {name}" + (f": {description}" if description else "") + (f" ({location})" if location else ""))
+    return "\n\n<available_skills>\n" + "\n".join(lines) + "\n</available_skills>" if lines else ""
 
 
 CHARS_PER_TOKEN = 4  # a rough, generous figure for sizing views of text against a token window

@@ -107,10 +107,19 @@ class ClientTool(Body):
     parameters: dict[str, Any] | None = None
 
 
+class ClientSkill(Body):
+    """A skill the client has (Letta's client_skills): named to the model for this request only."""
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    location: str | None = Field(default=None, max_length=1000)
+
+
 class MessageRequest(Body):
     messages: list[MessageIn] | None = None
     override_system: str | None = Field(default=None, min_length=1)  # this turn's system prompt (Letta's)
     client_tools: list[ClientTool] | None = None
+    client_skills: list[ClientSkill] | None = Field(default=None, max_length=200)
     input: str | None = None
     max_steps: int = Field(default=DEFAULT_MAX_STEPS, ge=1, le=1000)
     streaming: bool = False

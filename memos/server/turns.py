@@ -39,6 +39,7 @@ class TurnRequest:
     otid: str | None = None  # the client's id for its user message: a retry is answered once
     system_prompt: str | None = None  # Letta's override_system: this turn's system prompt in place of the agent's
     follow_up: str = ""  # user text sent with an approval decision: read after the calls' results
+    client_skills: tuple[dict[str, Any], ...] = ()  # skills the client has, named in this turn's prompt only
 
 
 class Turns:
@@ -111,7 +112,7 @@ class Turns:
         with self._registered(agent.id, request.conversation, cancel), runner_with_tools(
                 self.ws, agent, model=request.model, max_steps=request.max_steps, turn_wait=TURN_WAIT,
                 client_tools=request.client_tools, conversation=conversation,
-                system_prompt=request.system_prompt) as runner:
+                system_prompt=request.system_prompt, client_skills=request.client_skills) as runner:
             if request.kind == "send":
                 events = runner.send(request.text, cancel, request.system, request.otid)
             elif request.kind == "approve":

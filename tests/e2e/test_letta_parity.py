@@ -704,3 +704,21 @@ def test_compacting_with_mode_all_leaves_the_summary_alone(client, fake_llm) -> 
     compacted = client.agents.messages.compact(agent_id=agent.id, compaction_settings={"mode": "all"})
     assert compacted.summary == "Sam counted to two." and compacted.num_messages_after == 2  # system + summary
     assert len(client.agents.retrieve(agent_id=agent.id).message_ids) == 2
+
+
+def test_client_skills_are_named_to_the_model_for_that_request_only(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    agent = _agent(client)
+    conversation = client.conversations.create(agent_id=agent.id)
+    skills = [{"name": "debugging-checklist", "description": "Use this skill to debug stream wiring.",
+               "location": "/tmp/.skills/debugging-checklist/SKILL.md"}, {"name": "api-ops"}]
+    fake_llm.script(say("debugging-checklist, api-ops"), say("Plain."))
+    list(client.conversations.messages.create(conversation_id=conversation.id, client_skills=skills,
+                                              messages=[{"role": "user", "content": "What skills are there?"}]))
+    prompt = fake_llm.requests[-1]["messages"][0]["content"]
+    assert "<available_skills>\n- debugging-checklist: Use this skill to debug stream wiring. " \
+           "(/tmp/.skills/debugging-checklist/SKILL.md)\n- api-ops\n</available_skills>" in prompt
+    system_id = client.conversations.retrieve(conversation_id=conversation.id).in_context_message_ids[0]
+    assert "<available_skills>" not in client.get(f"/v1/messages/{system_id}", cast_to=list[dict[str, Any]])[0]["content"]
+    list(client.conversations.messages.create(conversation_id=conversation.id,
+                                              messages=[{"role": "user", "content": "hi"}]))
+    assert "<available_skills>" not in fake_llm.requests[-1]["messages"][0]["content"]

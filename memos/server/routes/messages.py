@@ -40,7 +40,8 @@ def turn_request(body: MessageRequest) -> TurnRequest:
                 follow_up: str = "") -> TurnRequest:
         return TurnRequest(kind, text, max_steps=body.max_steps, model=body.override_model, system=system,
                            call_ids=call_ids, client_tools=client_tools, returns=returns, otid=otid,
-                           system_prompt=body.override_system, follow_up=follow_up)
+                           system_prompt=body.override_system, follow_up=follow_up,
+                           client_skills=tuple(s.model_dump(exclude_none=True) for s in body.client_skills or []))
 
     if body.input is not None and body.messages:
         raise InvalidInput("give either 'input' or 'messages', not both")
