@@ -442,6 +442,7 @@ class Run:
     completed_at: datetime | None
     actor: RunActor = "agent"
     conversation_id: str | None = None
+    request_config: dict[str, Any] | None = None  # Letta's: what the client asked of its messages
 
 
 @dataclass(frozen=True)
@@ -879,6 +880,10 @@ class Store(abc.ABC):
                      conversation: ConversationScope = ALL_CONVERSATIONS) -> list[str]:
         """Ids of the agent's runs with status `running` (its turns', or its sleep passes'), in one
         conversation or in all."""
+
+    @abc.abstractmethod
+    def set_run_request_config(self, run_id: str, config: dict[str, Any]) -> None:
+        """Keep what the client asked of a run's messages (include_return_message_types) with it."""
 
     @abc.abstractmethod
     def last_stop_reasons(self, agent_ids: Sequence[str]) -> dict[str, str | None]:

@@ -72,7 +72,7 @@ TABLES = (
     Table("agent_folders", "agent_id, folder_id, created_at", "agent_id, folder_id"),
     Table("agent_files", "agent_id, file_id, start_line, end_line, opened_at", "agent_id, file_id"),
     Table("agent_groups", GROUP_COLUMNS, "id", ("agent_ids",)),
-    Table("runs", RUN_COLUMNS, "id"),
+    Table("runs", RUN_COLUMNS, "id", ("request_config",)),
     Table("steps", STEP_COLUMNS, "id"),
     Table("tool_calls", TOOL_CALL_COLUMNS, "id", ("arguments",)),
     Table("evolutions", EVOLUTION_COLUMNS, "id", JSON_FIELDS),

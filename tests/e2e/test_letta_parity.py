@@ -722,3 +722,19 @@ def test_client_skills_are_named_to_the_model_for_that_request_only(client, fake
     list(client.conversations.messages.create(conversation_id=conversation.id,
                                               messages=[{"role": "user", "content": "hi"}]))
     assert "<available_skills>" not in fake_llm.requests[-1]["messages"][0]["content"]
+
+
+def test_a_background_runs_messages_are_filtered_as_its_request_asked(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    agent = _agent(client)
+    fake_llm.script({"content": "Searching.", **call("conversation_search", query="tea")}, say("Found nothing."))
+    run = client.agents.messages.create_async(agent_id=agent.id, messages=[{"role": "user", "content": "tea?"}],
+                                              include_return_message_types=["reasoning_message", "tool_call_message"])
+    deadline = time.monotonic() + 60
+    while (finished := client.runs.retrieve(run.id)).status == "running":
+        assert time.monotonic() < deadline, "the background run never finished"
+        time.sleep(0.05)
+    assert finished.request_config.include_return_message_types == ["reasoning_message", "tool_call_message"]
+    kinds = [m.message_type for m in client.runs.messages.list(run.id)]
+    assert kinds == ["reasoning_message", "tool_call_message"]

@@ -215,7 +215,10 @@ def send_message_async(ws: WS, turns: TurnService, agent: AgentDep, body: Messag
     from memos.core.observe import run_summary
     from memos.server.routes.runs import run_shape
 
-    return run_shape(run_summary(ws, turns.start_background(agent, turn_request(body))))
+    run_id = turns.start_background(agent, turn_request(body))
+    if body.include_return_message_types is not None:  # applied when the run's messages are read
+        ws.store.set_run_request_config(run_id, {"include_return_message_types": body.include_return_message_types})
+    return run_shape(run_summary(ws, run_id))
 
 
 @router.post("/preview-raw-payload")

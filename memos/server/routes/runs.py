@@ -37,7 +37,7 @@ def run_shape(summary: RunSummary, background: bool = False) -> dict[str, Any]:
             "stop_reason": STOP_REASON.get(run.stop_reason or "") if run.stop_reason else None,
             "created_at": shapes.iso(run.created_at), "completed_at": shapes.iso(run.completed_at),
             "total_duration_ns": None if took is None else int(took * 1e9), "background": background,
-            "conversation_id": run.conversation_id,
+            "conversation_id": run.conversation_id, "request_config": run.request_config,
             "metadata": {"memos_status": run.status, "actor": run.actor, "steps": summary.steps,
                          "cost_usd": summary.cost_usd, "unpriced_steps": summary.unpriced_steps,
                          "tool_calls": summary.tool_calls, "tool_errors": summary.tool_errors}}
@@ -149,7 +149,9 @@ def run_messages(ws: WS, run_id: str, after: str | None = None, limit: int = Que
     run = ws.store.get_run(run_id)
     pending = {call.tool_call_id for call in ws.store.pending_tool_calls(run.agent_id)}
     stored = ws.store.run_messages(run_id, after=after, limit=limit, order=order)
-    return shapes.stored_messages(stored, pending)
+    shaped = shapes.stored_messages(stored, pending)
+    wanted = (run.request_config or {}).get("include_return_message_types")
+    return shaped if wanted is None else [m for m in shaped if m["message_type"] in wanted]
 
 
 @router.get("/steps/")

@@ -33,14 +33,15 @@ TOOL_CALL_COLUMNS = ("id, agent_id, tool_call_id, name, arguments, result, statu
                      "tool_commit, created_at")
 
 
-RUN_COLUMNS = "id, agent_id, status, stop_reason, created_at, completed_at, actor, conversation_id"
+RUN_COLUMNS = "id, agent_id, status, stop_reason, created_at, completed_at, actor, conversation_id, request_config"
 STEP_COLUMNS = ("id, run_id, agent_id, model, prompt_tokens, completion_tokens, cached_tokens, cost_usd, latency_ms, "
                 "duration_ms, stop_reason, created_at")
 
 
 def _run(row: Sequence[Any]) -> Run:
+    config = json.loads(row[8]) if isinstance(row[8], str) else row[8]
     return Run(row[0], row[1], row[2], row[3], from_db(row[4]), from_db(row[5]) if row[5] else None,
-               row[6] or "agent", row[7])
+               row[6] or "agent", row[7], config)
 
 
 def _step(row: Sequence[Any], calls: tuple[ToolCallRecord, ...]) -> Step:
@@ -67,6 +68,10 @@ class RunsMixin(SQLHost):
         with self._read() as con:
             return [r[0] for r in con.execute(f"SELECT id FROM runs WHERE {where} ORDER BY created_at", params)
                     .fetchall()]
+
+    def set_run_request_config(self, run_id: str, config: dict[str, Any]) -> None:
+        with self._write() as con:
+            con.execute("UPDATE runs SET request_config = ? WHERE id = ?", [json.dumps(config), run_id])
 
     def last_stop_reasons(self, agent_ids: Sequence[str]) -> dict[str, str | None]:
         if not agent_ids:
@@ -140,7 +145,7 @@ class RunsMixin(SQLHost):
     def start_run(self, agent_id: str, actor: RunActor = "agent", conversation_id: str | None = None) -> Run:
         run_id, now = ids.new_id("run"), to_db(utcnow())
         with self._write() as con:
-            con.execute(f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, 'running', NULL, ?, NULL, ?, ?)",
+            con.execute(f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, 'running', NULL, ?, NULL, ?, ?, NULL)",
                         [run_id, agent_id, now, actor, conversation_id])
         return Run(run_id, agent_id, "running", None, from_db(now), None, actor, conversation_id)
 
