@@ -16,6 +16,7 @@ A script is a list of replies, one per request, in order:
     {..., "pause_after": 3, "resume": threading.Event()}  stream 3 chunks, then wait for the event
     {"status": 429, "retry_after": 1}                      an error with a Retry-After header
     {"content": "cut off here", "break_after": 1}          stream that many content chunks, then hang up
+    {"reasoning": "Let me think.", "tool_calls": [...]}   a reasoning model's thinking (reasoning_content)
     {"tool_calls": [...], "finish_reason": "length"}       a reply cut off by max_tokens (raw
                                                            arguments may stop mid-string)
 A request past the end of the script gets HTTP 500 "script exhausted", so a
@@ -226,6 +227,8 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 self._stream(request, reply, calls, finish, usage)
                 return
             message: dict[str, Any] = {"role": "assistant", "content": reply.get("content")}
+            if reply.get("reasoning"):
+                message["reasoning_content"] = reply["reasoning"]
             if calls:
                 message["tool_calls"] = calls
             self._json(200, {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
@@ -258,6 +261,9 @@ def _make_handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
 
             try:
                 send([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
+                reasoning = reply.get("reasoning") or ""
+                for start in range(0, len(reasoning), 8):
+                    send([{"index": 0, "delta": {"reasoning_content": reasoning[start:start + 8]}, "finish_reason": None}])
                 content = reply.get("content") or ""
                 for number, start in enumerate(range(0, len(content), 8)):
                     if number == reply.get("break_after"):

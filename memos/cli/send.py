@@ -110,7 +110,7 @@ def drive(events: Iterator[Any], cancel: threading.Event, *, json_out: bool, jso
 
     def handle(event: Any) -> None:
         nonlocal streamed
-        if event.type not in ("assistant_delta", "tool_call_delta"):
+        if event.type not in ("assistant_delta", "tool_call_delta", "reasoning_delta"):
             turn.events.append(event)
         if jsonl:
             sys.stdout.write(json.dumps(output.jsonable(event), ensure_ascii=False) + "\n")

@@ -738,7 +738,8 @@ class AgentRunner:
                                            on_text=lambda t: updates.put(("delta", t)), cancel=cancel,
                                            on_tool=lambda *piece: updates.put(("tool", piece)),
                                            max_tokens=self.agent.max_tokens,
-                                           response_format=self.agent.response_format)
+                                           response_format=self.agent.response_format,
+                                           on_reasoning=lambda t: updates.put(("reasoning", t)))
                 updates.put(("done", result))
             except BaseException as exc:  # handed to the generator's thread
                 updates.put(("error", exc))
@@ -754,6 +755,8 @@ class AgentRunner:
                 continue
             if kind == "delta":
                 yield ev.AssistantDelta(value)
+            elif kind == "reasoning":
+                yield ev.ReasoningDelta(value)
             elif kind == "tool":
                 yield ev.ToolCallDelta(*value)
             elif kind == "error":

@@ -134,10 +134,12 @@ class StreamAssembler:
     """Folds a stream's deltas (text, reasoning, pieces of tool calls, usage) into one Completion;
     ``on_tool`` hears each piece of a tool call's arguments as it arrives (token streaming)."""
 
-    def __init__(self, model: str, on_tool: ToolDelta | None = None) -> None:
+    def __init__(self, model: str, on_tool: ToolDelta | None = None,
+                 on_reasoning: Callable[[str], None] | None = None) -> None:
         self.out = Completion(model=model)
         self._calls: dict[int, dict[str, str]] = {}
         self.on_tool = on_tool
+        self.on_reasoning = on_reasoning  # hears the model's reasoning as it arrives (token streaming)
 
     def text(self, piece: str | None) -> str | None:
         if piece:
@@ -147,6 +149,8 @@ class StreamAssembler:
     def reasoning(self, piece: str | None) -> None:
         if piece:
             self.out.reasoning += piece
+            if self.on_reasoning is not None:
+                self.on_reasoning(piece)
 
     def tool_call(self, index: int | None, call_id: str | None, name: str | None, arguments: str | None) -> None:
         slot = self._calls.setdefault(index or 0, {"id": "", "name": "", "arguments": ""})

@@ -16,6 +16,14 @@ class Reasoning:
 
 
 @dataclass(frozen=True)
+class ReasoningDelta:
+    """A piece of the model's reasoning as it arrives (before the step is complete)."""
+
+    text: str
+    type: Literal["reasoning_delta"] = "reasoning_delta"
+
+
+@dataclass(frozen=True)
 class AssistantDelta:
     """A piece of streamed assistant text (before the step is complete)."""
 
@@ -139,7 +147,7 @@ class Stop:
     type: Literal["stop_reason"] = "stop_reason"
 
 
-Event = (Reasoning | AssistantDelta | ToolCallDelta | Assistant | ToolCall | ToolReturn | MemoryEdit | ApprovalRequest | Usage
+Event = (Reasoning | ReasoningDelta | AssistantDelta | ToolCallDelta | Assistant | ToolCall | ToolReturn | MemoryEdit | ApprovalRequest | Usage
          | Summary | Warning | Waiting | Error | RunStarted | StepStarted | Stop)
 
 

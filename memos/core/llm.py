@@ -127,13 +127,14 @@ class LLM:
     def complete(self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, *,
                  on_text: Callable[[str], None] | None = None, cancel: threading.Event | None = None,
                  stream: bool = True, on_tool: ToolDelta | None = None, max_tokens: int | None = None,
-                 response_format: dict[str, Any] | None = None) -> Completion:
+                 response_format: dict[str, Any] | None = None,
+                 on_reasoning: Callable[[str], None] | None = None) -> Completion:
         route = resolve(self.config, model)
         for attempt in range(1, MAX_ATTEMPTS + 1):
             started = time.perf_counter()
             try:
                 result = self._call(route, messages, tools, on_text, cancel, stream, on_tool, max_tokens,
-                                    response_format)
+                                    response_format, on_reasoning)
             except Transient as exc:
                 if attempt == MAX_ATTEMPTS:
                     raise ProviderError(f"the LLM call to {model} kept failing after {MAX_ATTEMPTS} tries: "
@@ -162,17 +163,19 @@ class LLM:
     def _call(route: Route, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
               on_text: Callable[[str], None] | None, cancel: threading.Event | None, stream: bool,
               on_tool: ToolDelta | None = None, max_tokens: int | None = None,
-              response_format: dict[str, Any] | None = None) -> Completion:
+              response_format: dict[str, Any] | None = None,
+              on_reasoning: Callable[[str], None] | None = None) -> Completion:
         if route.base_url is not None:
             from memos.core import llm_http  # httpx: ~0.1 s, only when a call is made
 
             return llm_http.call(route.model, route.wire_model, route.base_url, route.api_key, messages, tools,
                                  on_text, cancel, stream, REQUEST_TIMEOUT, on_tool, max_tokens=max_tokens,
-                                 response_format=response_format)
+                                 response_format=response_format, on_reasoning=on_reasoning)
         from memos.core import llm_litellm  # litellm: ~3 s, only for providers httpx cannot reach
 
         return llm_litellm.call(route.model, route.kwargs, messages, tools, on_text, cancel, stream,
-                                REQUEST_TIMEOUT, on_tool, max_tokens=max_tokens, response_format=response_format)
+                                REQUEST_TIMEOUT, on_tool, max_tokens=max_tokens, response_format=response_format,
+                                on_reasoning=on_reasoning)
 
 
 @dataclass(frozen=True)

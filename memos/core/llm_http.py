@@ -92,7 +92,8 @@ def refusal(model: str, response: httpx.Response) -> Exception:
 def call(model: str, wire_model: str, base_url: str, api_key: str | None, messages: list[dict[str, Any]],
          tools: list[dict[str, Any]] | None, on_text: Callable[[str], None] | None,
          cancel: threading.Event | None, stream: bool, timeout: float, on_tool: ToolDelta | None = None,
-         *, max_tokens: int | None = None, response_format: dict[str, Any] | None = None) -> Completion:
+         *, max_tokens: int | None = None, response_format: dict[str, Any] | None = None,
+         on_reasoning: Callable[[str], None] | None = None) -> Completion:
     body: dict[str, Any] = {"model": wire_model, "messages": messages}
     if response_format:
         body["response_format"] = response_format
@@ -126,13 +127,20 @@ def call(model: str, wire_model: str, base_url: str, api_key: str | None, messag
         if on_tool:
             on_tool(index, call_id, name, piece)
 
+    def relay_reasoning(text: str) -> None:
+        nonlocal shown
+        shown = True
+        if on_reasoning:
+            on_reasoning(text)
+
     try:
         if response.status_code >= 400:
             raise refusal(model, response)
         if not stream:
             response.read()
             return _from_json(model, _json(response.text))
-        return _from_events(model, _events(response), relay, cancel, relay_tool if on_tool else None)
+        return _from_events(model, _events(response), relay, cancel, relay_tool if on_tool else None,
+                            relay_reasoning if on_reasoning else None)
     except (httpx.TransportError, Transient) as exc:  # the connection dropped, or the answer broke
         detail = exc.detail if isinstance(exc, Transient) else f"{type(exc).__name__}: {exc}"
         if shown:  # a retry would show the user the same words twice
@@ -178,8 +186,9 @@ def _events(response: httpx.Response) -> Iterator[dict[str, Any]]:
 
 
 def _from_events(model: str, events: Iterator[dict[str, Any]], on_text: Callable[[str], None] | None,
-                 cancel: threading.Event | None, on_tool: ToolDelta | None = None) -> Completion:
-    assembler = StreamAssembler(model, on_tool)
+                 cancel: threading.Event | None, on_tool: ToolDelta | None = None,
+                 on_reasoning: Callable[[str], None] | None = None) -> Completion:
+    assembler = StreamAssembler(model, on_tool, on_reasoning)
     try:
         for chunk in events:
             if cancel is not None and cancel.is_set():

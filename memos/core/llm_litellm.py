@@ -59,14 +59,14 @@ def _translated(litellm: Any, exc: Exception, model: str) -> Exception:
 def call(model: str, kwargs: dict[str, Any], messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
          on_text: Callable[[str], None] | None, cancel: threading.Event | None, stream: bool,
          timeout: float, on_tool: ToolDelta | None = None, *, max_tokens: int | None = None,
-         response_format: dict[str, Any] | None = None) -> Completion:
+         response_format: dict[str, Any] | None = None, on_reasoning: Callable[[str], None] | None = None) -> Completion:
     litellm = import_litellm()
     if max_tokens:
         kwargs = {**kwargs, "max_tokens": max_tokens}  # litellm maps it to each provider's own name
     if response_format:
         kwargs = {**kwargs, "response_format": response_format}  # as is, or as a tool for Anthropic (litellm)
     try:
-        return _call(litellm, model, kwargs, messages, tools, on_text, cancel, stream, timeout, on_tool)
+        return _call(litellm, model, kwargs, messages, tools, on_text, cancel, stream, timeout, on_tool, on_reasoning)
     except (ProviderError, KeyboardInterrupt):
         raise
     except Exception as exc:
@@ -76,7 +76,7 @@ def call(model: str, kwargs: dict[str, Any], messages: list[dict[str, Any]], too
 def _call(litellm: Any, model: str, kwargs: dict[str, Any], messages: list[dict[str, Any]],
           tools: list[dict[str, Any]] | None, on_text: Callable[[str], None] | None,
           cancel: threading.Event | None, stream: bool, timeout: float,
-          on_tool: ToolDelta | None = None) -> Completion:
+          on_tool: ToolDelta | None = None, on_reasoning: Callable[[str], None] | None = None) -> Completion:
     params: dict[str, Any] = {"model": model, "messages": messages, "timeout": timeout, "num_retries": 0, **kwargs}
     if tools:
         params["tools"] = tools
@@ -84,7 +84,7 @@ def _call(litellm: Any, model: str, kwargs: dict[str, Any], messages: list[dict[
         return _from_response(model, litellm.completion(**params))
     params.update(stream=True, stream_options={"include_usage": True})
     response = litellm.completion(**params)
-    assembler = StreamAssembler(model, on_tool)
+    assembler = StreamAssembler(model, on_tool, on_reasoning)
     try:
         for chunk in response:
             if cancel is not None and cancel.is_set():

@@ -50,10 +50,12 @@ class BudgetedLLM(LLM):
     def complete(self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, *,
                  on_text: Callable[[str], None] | None = None, cancel: threading.Event | None = None,
                  stream: bool = True, on_tool: ToolDelta | None = None, max_tokens: int | None = None,
-                 response_format: dict[str, Any] | None = None) -> Completion:
+                 response_format: dict[str, Any] | None = None,
+                 on_reasoning: Callable[[str], None] | None = None) -> Completion:
         self.refuse_if_exhausted()
         completion = self.inner.complete(model, messages, tools, on_text=on_text, cancel=cancel, stream=stream,
-                                         on_tool=on_tool, max_tokens=max_tokens, response_format=response_format)
+                                         on_tool=on_tool, max_tokens=max_tokens, response_format=response_format,
+                                         on_reasoning=on_reasoning)
         self.calls += 1
         self._record(completion)
         self.prompt_tokens += completion.prompt_tokens

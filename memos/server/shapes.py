@@ -262,6 +262,7 @@ class EventShaper:
         self._arguments: dict[str, str] = {}  # a streamed call's arguments so far
         self._replies: dict[str, str] = {}  # a streamed send_message's text so far
         self._text = ""  # the step's streamed content so far
+        self._reasoning = ""  # the step's streamed reasoning so far
         self.step_id: str | None = None  # the step under way: its messages name it
         # Letta numbers the messages made from one step's LLM output (reasoning, reply, tool calls)
         # by otid; a tool return is a message of its own (index 0)
@@ -317,6 +318,10 @@ class EventShaper:
 
     def _token(self, event: Any) -> dict[str, Any] | None:
         """A delta as a Letta message (token streaming only)."""
+        if isinstance(event, ev.ReasoningDelta):
+            self._reasoning += event.text
+            return _base(self._delta_id("reasoning"), now_iso(), "reasoning_message", reasoning=event.text,
+                         source="reasoner_model", otid=self._delta_otid("reasoning"))
         if isinstance(event, ev.AssistantDelta):
             self._text += event.text
             return _base(self._delta_id("text"), now_iso(), "assistant_message", content=event.text,
@@ -336,6 +341,10 @@ class EventShaper:
         """A whole message whose deltas went out already (token streaming)."""
         if isinstance(event, ev.ToolCall):
             return event.tool_call_id in self._arguments
+        if isinstance(event, ev.Reasoning) and self._reasoning and event.text == self._reasoning:
+            self._reasoning = ""
+            self._delta_ids.pop("reasoning", None)
+            return True
         if isinstance(event, ev.Assistant):
             if self._text and event.text == self._text:
                 self._text = ""
@@ -348,7 +357,7 @@ class EventShaper:
         return False
 
     def _shape(self, event: Any) -> dict[str, Any] | None:
-        if isinstance(event, (ev.AssistantDelta, ev.ToolCallDelta)):
+        if isinstance(event, (ev.ReasoningDelta, ev.AssistantDelta, ev.ToolCallDelta)):
             return self._token(event) if self.stream_tokens else None
         if self.stream_tokens and self._already_streamed(event):
             return None

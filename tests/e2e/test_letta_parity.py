@@ -738,3 +738,18 @@ def test_a_background_runs_messages_are_filtered_as_its_request_asked(client, fa
     assert finished.request_config.include_return_message_types == ["reasoning_message", "tool_call_message"]
     kinds = [m.message_type for m in client.runs.messages.list(run.id)]
     assert kinds == ["reasoning_message", "tool_call_message"]
+
+
+def test_token_streaming_sends_a_reasoning_models_thinking_before_its_calls(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    """The thinking went out after the tool call's deltas (at the end of the step)."""
+    agent = _agent(client)
+    fake_llm.script({"reasoning": "The user wants a search.", **call("conversation_search", query="tea")},
+                    say("Nothing yet."))
+    chunks = [c for c in client.agents.messages.stream(agent_id=agent.id, stream_tokens=True, messages=[
+        {"role": "user", "content": "tea?"}]) if getattr(c, "message_type", None) not in (None, "ping")]
+    kinds = [c.message_type for c in chunks]
+    assert kinds[0] == "reasoning_message" and kinds.index("tool_call_message") > max(
+        i for i, kind in enumerate(kinds) if kind == "reasoning_message")
+    thinking = [c for c in chunks if c.message_type == "reasoning_message"]
+    assert "".join(c.reasoning for c in thinking) == "The user wants a search."
+    assert len({c.id for c in thinking}) == 1  # one message, in pieces

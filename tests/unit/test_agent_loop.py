@@ -32,7 +32,8 @@ def runs(runner: Any) -> list[tuple[str, str | None]]:
 
 
 def kinds(events: list[Any]) -> list[str]:
-    return [e.type for e in events if e.type not in ("usage", "assistant_delta", "tool_call_delta", "step_started")]
+    return [e.type for e in events
+            if e.type not in ("usage", "assistant_delta", "tool_call_delta", "reasoning_delta", "step_started")]
 
 
 def test_a_reply_through_send_message_ends_the_turn(runner, fake_llm):
