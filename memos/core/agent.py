@@ -319,21 +319,21 @@ class AgentRunner:
         yield from self._run(run, cancel, self._rules())
 
     def _sent_before(self, otid: str) -> Message | None:
-        """The message a client sent before with this otid, when this is a retry of it (its turn
-        is the agent's latest): None when it is new; raises `AlreadyAnswered` when its turn ended
-        (the client asked again after losing the answer)."""
+        """The message a client sent before with this otid, when this is a retry of it: None when
+        it is new; raises `AlreadyAnswered` when its turn ended (the client asked again after
+        losing the answer)."""
         stored = self.ws.store.message_by_otid(self.agent.id, otid)
         if stored is None or stored.run_id is None:
             return None
-        latest = self.ws.store.list_runs(agent_id=self.agent.id, actor="agent", limit=1)
-        if latest and latest[0].run.id != stored.run_id:
-            # Other turns came since (an approval, other messages): not a retry but the same
-            # words said again, a new message as Letta takes it.
-            return None
-        status = self.ws.store.get_run(stored.run_id).status
-        if status in ("interrupted", "failed"):  # cut short: this turn answers it, in its place
+        run = self.ws.store.get_run(stored.run_id)
+        if run.status in ("interrupted", "failed"):  # cut short: this turn answers it, in its place
             return stored
-        raise AlreadyAnswered(f"message {otid} was already sent, and answered by run {stored.run_id} ({status})",
+        if run.stop_reason == "requires_approval":
+            # Its turn handed over to a person, who has decided since (a pending approval is
+            # refused before this): the exchange it began is over, and the same otid again is a
+            # new message, as Letta's clients send it (one otid for a whole approval flow).
+            return None
+        raise AlreadyAnswered(f"message {otid} was already sent, and answered by run {stored.run_id} ({run.status})",
                               f"read its answer: GET /v1/runs/{stored.run_id}/messages")
 
     def _approve(self, cancel: threading.Event, call_ids: Sequence[str] = (), follow_up: str = "") -> Events[None]:

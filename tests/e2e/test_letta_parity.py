@@ -534,21 +534,27 @@ def test_an_agent_shows_the_approval_it_waits_on_and_its_last_stop_reason(client
     assert done.pending_approval is None and done.last_stop_reason == "end_turn"
 
 
-def test_an_otid_said_again_after_other_turns_is_a_new_message(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
-    """A retry (the agent's latest turn) is answered once; the same otid after other turns is a
-    new message, as Letta takes it (its tests reuse one otid across a conversation)."""
-    agent = _agent(client)
-    fake_llm.script(say("First."), say("Other."), say("Again."))
+def test_an_otid_said_again_after_its_approval_flow_is_a_new_message(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    """A retry is answered once (409 once answered), but the same otid again after its turn
+    stopped for an approval that has been decided is a new message, as Letta takes it (its
+    clients send one otid for a whole approval flow)."""
+    tool = client.tools.create(source_code=SHOUT, default_requires_approval=True)
+    agent = _agent(client, tool_ids=[tool.id])
+    fake_llm.script(say("First."), call("shout", text="hi"), say("Shouted."), say("Again."))
     hello = [{"role": "user", "content": "hello", "otid": "otid-hello"}]
     client.agents.messages.create(agent_id=agent.id, messages=hello)
     with pytest.raises(letta_client.ConflictError, match="already sent"):
         client.agents.messages.create(agent_id=agent.id, messages=hello)
-    client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "other"}])
-    again = client.agents.messages.create(agent_id=agent.id, messages=hello)
+
+    shout = [{"role": "user", "content": "shout hi", "otid": "otid-shout"}]
+    asked = client.agents.messages.create(agent_id=agent.id, messages=shout)
+    client.agents.messages.create(agent_id=agent.id, messages=[{"type": "approval", "approvals": [
+        {"type": "approval", "approve": True, "tool_call_id": asked.messages[-1].tool_call.tool_call_id}]}])
+    again = client.agents.messages.create(agent_id=agent.id, messages=shout)
     assert [m.content for m in again.messages if m.message_type == "assistant_message"] == ["Again."]
-    users = [m for m in client.agents.messages.list(agent_id=agent.id, limit=50).items
+    users = [m.content for m in client.agents.messages.list(agent_id=agent.id, limit=50).items
              if m.message_type == "user_message"]
-    assert [m.content for m in users] == ["hello", "other", "hello"]
+    assert [u.split()[-1] if u.split() else u for u in users][-3:] == ["hello", "hi", "hi"]
 
 
 ANSWER_SCHEMA = {"name": "capital_response", "strict": True, "schema": {
