@@ -99,14 +99,14 @@ client as older clients had them.
 | file | passed | failed | skipped |
 |---|---|---|---|
 | tests/sdk: agents, tools, blocks | 24 | 0 | 2 |
-| test_sdk_client.py | 26 | 9 | 4 |
+| test_sdk_client.py | 27 | 8 | 4 |
 | integration_test_send_message_v2.py | 17 | 7 | 1 |
 | integration_test_human_in_the_loop.py | 17 | 11 | 0 |
 | integration_test_client_side_tools.py | 6 | 0 | 0 |
 | integration_test_conversations_sdk.py | 46 | 11 | 0 |
 | integration_test_multi_agent.py | 3 | 0 | 0 |
 | integration_test_sleeptime_agent.py | 1 | 2 | 1 |
-| **all** | **140** | **40** | **8** |
+| **all** | **141** | **39** | **8** |
 
 Issue 31 counted 94 passing over these files (with an LLM that always answered "OK"). What still
 fails, test by test, and why:
@@ -127,16 +127,17 @@ the model answers (the scripted LLM answers in about a millisecond, so the run h
 `test_approve_with_cancellation` likewise; `test_shared_blocks` and `test_sleeptime_edit` need the
 model to decide to edit a memory block from what the user says.
 
-**Where memos still differs from Letta** (22), left for the next round:
+**Where memos still differs from Letta** (21), left for the next round:
 - approvals are kept on the tool call, not as a stored `approval_response_message`:
   `test_approve_cursor_fetch`, `test_deny_cursor_fetch`, `test_client_side_tool_call_cursor_fetch`;
   an approval sent again after its call was answered is refused ("No tool call is currently awaiting
   approval"), where Letta answers it again: `test_retry_with_summarization`;
 - a step's calls that need approval: memos asks for the first and leaves the rest of the step unrun,
   Letta asks for all of them at once and shows the others: `test_parallel_tool_calling`;
-- with token streaming, a step's reasoning goes out after its tool-call deltas:
-  `test_invoke_tool_after_turning_off_requires_approval`; after a client-side tool's result the stream
-  starts with that result: `test_client_side_tool_call_request`;
+- after a client-side tool's result the stream starts with that result:
+  `test_client_side_tool_call_request`; `test_invoke_tool_after_turning_off_requires_approval` wants a
+  reasoning message before each reply, which the scripted Claude gives only with tool calls (a model's
+  habit more than memos's; left here as unverified);
 - conversations: memos compiles the system message for every step, so a conversation always reads the
   blocks as they are now, where Letta keeps each conversation's system message until it is recompiled
   (`test_recompile_conversation_updates_existing_conversation_system_message`, `..._dry_run_does_not_persist`,
@@ -146,12 +147,13 @@ model to decide to edit a memory block from what the user says.
   where Letta answers 409 at once (`test_concurrent_messages_to_same_conversation`,
   `test_agent_direct_concurrent_requests_blocked`); a message sent again with the otid of one still
   running is answered after it instead of joining its stream (`test_duplicate_request_recovery_with_same_otid`,
-  `test_otid_recovery_via_retrieve_stream`); request-scoped `client_skills` are not shown to the model
+  `test_otid_recovery_via_retrieve_stream`); and for the same reason as the first, the system message
+  read back between two turns is not byte-identical (its metadata says when it was compiled), though
+  the request's `client_skills` now reach the model and never the stored prompt
   (`test_client_skills_are_rendered_in_conversation_system_prompt`);
 - `usage.run_ids` names the turn's own run (clients follow it), Letta's names the sleep-time runs a
   turn started: `test_sleeptime_group_chat`;
 - a library tool given by id becomes the agent's own copy, with its own id: `test_agent_creation`;
-  `include_return_message_types` is not kept with a background run: `test_include_return_message_types[async]`;
   renaming a tool with both `json_schema` and `source_code` is a 422 where Letta says 400:
   `test_tool_rename_with_json_schema_and_source_code`.
 """
