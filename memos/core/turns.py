@@ -22,6 +22,7 @@ NOTICE_AFTER = 1.0  # seconds of waiting before the front end is told (a Waiting
 POLL_MAX = 0.02  # seconds between tries at most: a turn takes milliseconds, the lock must not sit idle
 RECENT = 50  # messages read from the end of the log to find calls a killed turn left unanswered
 CANCEL_POLL = 0.5  # seconds between a running turn's looks at its run row for a cancel request
+STOP_WAIT = 5.0  # seconds stopping the watch waits for a store read it has under way
 
 
 def wait_for_turn(lock: TurnLock, agent: Agent, wait: float | None) -> Iterator[ev.Event]:
@@ -108,5 +109,14 @@ def watch_for_cancel(store: Store, run_id: str, cancel: threading.Event) -> Call
             except Exception:  # noqa: BLE001 - a store hiccup: look again next time
                 continue
 
-    threading.Thread(target=watch, name="memos-cancel-watch", daemon=True).start()
-    return done.set
+    watcher = threading.Thread(target=watch, name="memos-cancel-watch", daemon=True)
+    watcher.start()
+
+    def stop() -> None:
+        done.set()
+        # Wait out a store read under way: a process that exits while another thread is inside
+        # DuckDB can be aborted by DuckDB's runtime ("terminate called without an active
+        # exception", duckdb issue 13904), as `memos send` once was after printing its answer.
+        watcher.join(timeout=STOP_WAIT)
+
+    return stop
