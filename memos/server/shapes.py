@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -207,16 +207,16 @@ def stored_messages(messages: Iterable[Message], pending_call_ids: set[str]) -> 
                 kind = "reasoning_message" if m.tool_calls else "assistant_message"
                 field = "reasoning" if m.tool_calls else "content"
                 made.append(_base(m.id, date, kind, **{field: m.content}, **extra))
-            grouped: dict[str, list[dict[str, Any]]] = {}
+            calls = []
             for call in m.tool_calls or []:
                 if call["name"] == ASSISTANT_TOOL:
                     made.append(_base(m.id, date, "assistant_message", content=_assistant_text(call["arguments"]),
                                       **extra))
                     continue
                 kind = "approval_request_message" if call["id"] in pending_call_ids else "tool_call_message"
-                grouped.setdefault(kind, []).append(
-                    {"name": call["name"], "arguments": _arguments_text(call["arguments"]), "tool_call_id": call["id"]})
-            made += [_calls_message(m.id, date, kind, calls, **extra) for kind, calls in grouped.items()]
+                calls.append((kind, {"name": call["name"], "arguments": _arguments_text(call["arguments"]),
+                                     "tool_call_id": call["id"]}))
+            made += [_calls_message(m.id, date, kind, grouped, **extra) for kind, grouped in _by_kind(calls).items()]
         elif m.role == "tool" and m.name != ASSISTANT_TOOL:
             status = "error" if m.content.startswith("Error") else "success"
             made.append(_tool_return(m.id, date, m.content, status, m.tool_call_id or "", m.name, **extra))
@@ -225,6 +225,14 @@ def stored_messages(messages: Iterable[Message], pending_call_ids: set[str]) -> 
             shaped_message["otid"] = m.otid if m.role == "user" and m.otid else otid_for(m.id, index)
         out.extend(made)
     return out
+
+
+def _by_kind(calls: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """One LLM response's calls by the message they go out in (tool call or approval request), in order."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for kind, call in calls:
+        grouped.setdefault(kind, []).append(call)
+    return grouped
 
 
 def _calls_message(message_id: str, date: str | None, kind: str, calls: list[dict[str, Any]],
@@ -281,25 +289,35 @@ class EventShaper:
             kind = "approval_request_message" if isinstance(event, ev.ApprovalRequest) else "tool_call_message"
             self._calls[event.tool_call_id] = (kind, call)  # an approval request replaces its call
             return []
-        return [self._finish(shaped) for shaped in (*self.flush(), self._shape(event)) if shaped is not None
-                and (self.only is None or "id" not in shaped or shaped["message_type"] in self.only)]
+        return self._sent([*self._gathered(), self._shape(event)])
 
     def flush(self) -> list[dict[str, Any]]:
-        """The step's gathered tool calls as messages (one per kind); call at the end of a stream."""
-        grouped: dict[str, list[dict[str, Any]]] = {}
-        for kind, call in self._calls.values():
-            grouped.setdefault(kind, []).append(call)
+        """The step's gathered tool calls as messages, as ``shape`` sends them; call at the end of a stream."""
+        return self._sent(self._gathered())
+
+    def _gathered(self) -> list[dict[str, Any]]:
+        """The step's gathered tool calls as messages (one per kind), and none gathered any more."""
+        grouped = _by_kind(self._calls.values())
         self._calls.clear()
         return [_calls_message(f"message-{uuid.uuid4()}", now_iso(), kind, calls, otid=self._next_otid())
                 for kind, calls in grouped.items()]
 
-    def _finish(self, shaped: dict[str, Any]) -> dict[str, Any]:
-        if "id" in shaped:
-            if self.run_ids:
-                shaped.setdefault("run_id", self.run_ids[-1])  # every message names the run that made it
-            if self.step_id:
-                shaped.setdefault("step_id", self.step_id)
-        return shaped
+    def _sent(self, shaped: Sequence[dict[str, Any] | None]) -> list[dict[str, Any]]:
+        """What goes to the client: the message types it asked for (stop reason and usage always
+        go), each naming the run and step that made it."""
+        out = []
+        for message in shaped:
+            if message is None:
+                continue
+            if "id" in message:
+                if self.only is not None and message["message_type"] not in self.only:
+                    continue
+                if self.run_ids:
+                    message.setdefault("run_id", self.run_ids[-1])
+                if self.step_id:
+                    message.setdefault("step_id", self.step_id)
+            out.append(message)
+        return out
 
     def _delta_id(self, key: str) -> str:
         return self._delta_ids.setdefault(key, f"message-{uuid.uuid4()}")
