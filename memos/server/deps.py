@@ -63,10 +63,16 @@ def agent_states(ws: Workspace, agents: list[Agent], *, with_blocks: bool = True
             for a in agents]
 
 
+def pending_call_ids(ws: Workspace, agent_id: str) -> set[str]:
+    """The ids of the agent's tool calls waiting for a decision: shapes.stored_messages shows
+    those as approval requests."""
+    return {call.tool_call_id for call in ws.store.pending_tool_calls(agent_id)}
+
+
 def pending_approval(ws: Workspace, agent: Agent) -> dict[str, Any] | None:
     """Letta's ``include=agent.pending_approval``: the approval request the agent waits on (every
     call of it in ``tool_calls``), or None."""
-    pending = {call.tool_call_id for call in ws.store.pending_tool_calls(agent.id)}
+    pending = pending_call_ids(ws, agent.id)
     if not pending:
         return None
     for message in ws.store.list_messages(agent.id, limit=20, order="desc"):

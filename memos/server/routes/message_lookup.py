@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from memos.errors import NotFound
 from memos.server import shapes
-from memos.server.deps import WS
+from memos.server.deps import WS, pending_call_ids
 from memos.server.routes.messages import log_head
 
 router = APIRouter(prefix="/v1/messages", tags=["messages"])
@@ -22,18 +22,17 @@ def retrieve_message(ws: WS, message_id: str) -> list[dict[str, Any]]:
         message = ws.store.get_message(message_id)
     except NotFound:
         return [_system_message(ws, message_id)]
-    pending = {call.tool_call_id for call in ws.store.pending_tool_calls(message.agent_id)}
-    return shapes.stored_messages([message], pending)
+    return shapes.stored_messages([message], pending_call_ids(ws, message.agent_id))
 
 
 def _system_message(ws: WS, message_id: str) -> dict[str, Any]:
     """The system message with this id: memos keeps none (it compiles the prompt every step), so
     its id is derived from the agent or conversation (shapes.system_message_id); found by trying each."""
-    agents = {agent.id: agent for agent in ws.store.list_agents()}
-    for agent in agents.values():
+    agents = ws.store.list_agents()
+    for agent in agents:
         if shapes.system_message_id(agent) == message_id:
             return log_head(ws, agent, None)
-    for agent in agents.values():
+    for agent in agents:
         for conversation in ws.store.list_conversations(agent.id, limit=100_000):
             if shapes.system_message_id(agent, conversation) == message_id:
                 return log_head(ws, agent, conversation)

@@ -17,7 +17,7 @@ from memos.core.context import render_blocks
 from memos.core.workspace import Workspace
 from memos.errors import InvalidInput, MemosError, NotFound, ProviderError
 from memos.server import shapes
-from memos.server.deps import WS, AgentDep, TurnService
+from memos.server.deps import WS, AgentDep, TurnService, pending_call_ids
 from memos.server.schemas import CancelRequest, MessageIn, MessageRequest
 from memos.server.turns import TurnKind, TurnRequest
 from memos.store.base import ALL_CONVERSATIONS, Agent, Conversation, ConversationScope
@@ -310,7 +310,7 @@ def _walk(ws: Workspace, agent: Agent, scope: ConversationScope, start: str | No
     messages, the ``stop`` message, or the end; and whether the walk reached the end."""
     if limit < 1:
         return [], False
-    pending = {call.tool_call_id for call in ws.store.pending_tool_calls(agent.id)}
+    pending = pending_call_ids(ws, agent.id)
     groups: list[list[dict[str, Any]]] = []
     count, batch, cursor = 0, max(limit, 20), start
     while True:

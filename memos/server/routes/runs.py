@@ -14,7 +14,7 @@ from memos.core.observe import context_overview, run_summary
 from memos.core.workspace import Workspace
 from memos.errors import InvalidInput, NothingToDo
 from memos.server import shapes
-from memos.server.deps import WS, AgentDep, TurnService
+from memos.server.deps import WS, AgentDep, TurnService, pending_call_ids
 from memos.server.schemas import StreamResume
 from memos.server.streams import KEEP_HOURS, KEEP_RUNS
 from memos.server.turns import Turns
@@ -147,9 +147,8 @@ def run_usage(ws: WS, run_id: str) -> dict[str, Any]:
 def run_messages(ws: WS, run_id: str, after: str | None = None, limit: int = Query(100, ge=1, le=1000),
                  order: Literal["asc", "desc"] = "asc") -> list[dict[str, Any]]:
     run = ws.store.get_run(run_id)
-    pending = {call.tool_call_id for call in ws.store.pending_tool_calls(run.agent_id)}
     stored = ws.store.run_messages(run_id, after=after, limit=limit, order=order)
-    shaped = shapes.stored_messages(stored, pending)
+    shaped = shapes.stored_messages(stored, pending_call_ids(ws, run.agent_id))
     wanted = (run.request_config or {}).get("include_return_message_types")
     return shaped if wanted is None else [m for m in shaped if m["message_type"] in wanted]
 
