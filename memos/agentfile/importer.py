@@ -25,7 +25,7 @@ from memos.agentfile.folders import FOLDER_KINDS, FolderPlan, link_agent, plan_f
 from memos.agentfile.read import AgentFile, FileAgent, FileBlock, FileMessage, FileTool, litellm_model, read_agent_file
 from memos.core.letta import AGENT_TYPE, embedding_config_for, llm_config_for
 from memos.core.workspace import Workspace
-from memos.errors import AlreadyExists, InvalidInput
+from memos.errors import AlreadyExists, InvalidInput, ProviderError
 from memos.store.base import Agent, NewAgent, NewBlock, NewMessage, NewTool
 from memos.tools.multi_agent import MULTI_AGENT_TOOLS
 
@@ -341,19 +341,27 @@ def _new_block(block: FileBlock) -> NewBlock:
     return NewBlock(block.label, block.value, block.limit, block.description, block.read_only)
 
 
-def _check_embedding_model(ws: Workspace, model: str) -> None:
-    """An embedding model asked for by name must be one this machine can reach."""
+def _unreachable(ws: Workspace, model: str) -> ProviderError | None:
+    """Why this machine cannot embed with ``model`` (its provider has no key or base URL set),
+    or None when it can (the bundled model always can)."""
     from memos.core.llm import resolve
-    from memos.errors import ProviderError
     from memos.store.remote_embedders import LOCAL_ALIASES
 
     if model in LOCAL_ALIASES:
-        return
+        return None
     try:
         resolve(ws.config, model)
     except ProviderError as exc:
-        raise InvalidInput(f"cannot embed with {model}: {exc.message}",
-                           exc.hint or "name a model this machine can reach, or leave the embedding out") from exc
+        return exc
+    return None
+
+
+def _check_embedding_model(ws: Workspace, model: str) -> None:
+    """An embedding model asked for by name must be one this machine can reach."""
+    problem = _unreachable(ws, model)
+    if problem is not None:
+        raise InvalidInput(f"cannot embed with {model}: {problem.message}",
+                           problem.hint or "name a model this machine can reach, or leave the embedding out")
 
 
 def _embedding_model(ws: Workspace, agent: FileAgent, name: str, notes: list[str]) -> str:
@@ -361,18 +369,14 @@ def _embedding_model(ws: Workspace, agent: FileAgent, name: str, notes: list[str
     provider with its key or base URL set), else memos's default, said in a note: an agent
     whose model cannot embed could not store or search a passage."""
     from memos.core.letta import embedding_handle
-    from memos.core.llm import resolve
-    from memos.errors import ProviderError
-    from memos.store.remote_embedders import LOCAL_ALIASES
 
     wanted = embedding_handle(agent.embedding_config)
     default = str(ws.config.get("embedding_model"))
-    if wanted is None or wanted in LOCAL_ALIASES:
-        return wanted or default
-    try:
-        resolve(ws.config, wanted)
-    except ProviderError as exc:
-        notes.append(f"agent {name}: embeds with {default}, not {wanted} ({exc.message})")
+    if wanted is None:
+        return default
+    problem = _unreachable(ws, wanted)
+    if problem is not None:
+        notes.append(f"agent {name}: embeds with {default}, not {wanted} ({problem.message})")
         return default
     return wanted
 
