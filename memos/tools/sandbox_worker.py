@@ -136,13 +136,19 @@ def _letta_names(sources: list[str]) -> None:
                 setattr(builtins, name, getattr(pydantic, name))
 
 
-def _load_by_path(name: str, path: str) -> Any:
+def _load_by_path(name: str, path: str, compile_flags: int = 0) -> Any:
+    """The module in the file at ``path``, as ``name``; ``compile_flags``: __future__ features
+    its code is compiled with (as though it began with their imports)."""
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
+    sys.modules[name] = module  # dataclasses and pydantic look their module up while a class is built
+    if compile_flags:
+        code = compile(Path(path).read_text(encoding="utf-8"), path, "exec", flags=compile_flags, dont_inherit=True)
+        exec(code, module.__dict__)  # noqa: S102 - the tool's own code, in the sandbox, as import would run it
+    else:
+        spec.loader.exec_module(module)
     return module
 
 
@@ -186,16 +192,7 @@ def _import_tool(module_name: str) -> Any:
         return sys.modules[module_name]
     import __future__
 
-    path = Path(f"{module_name}.py").resolve()
-    code = compile(path.read_text(encoding="utf-8"), str(path), "exec",
-                   flags=__future__.annotations.compiler_flag, dont_inherit=True)
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module  # dataclasses and pydantic look their module up while a class is built
-    exec(code, module.__dict__)  # noqa: S102 - the tool's own code, in the sandbox, as import would run it
-    return module
+    return _load_by_path(module_name, str(Path(f"{module_name}.py").resolve()), __future__.annotations.compiler_flag)
 
 
 def _given_schema(module_name: str) -> dict[str, Any] | None:
