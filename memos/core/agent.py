@@ -782,16 +782,7 @@ class AgentRunner:
         over = not fits_within(self.threshold * window, self.model, compiled.messages, tools or None)
         if not (force or compiled.older or over) or len(compiled.history) < (1 if everything else 2):
             return compiled.messages
-        limit = message_view_limit(window)
-        counts = [count_tokens(self.model, [to_openai(m, limit)]) for m in compiled.history]
-        # What every request carries whatever is evicted: the system message and the tool schemas.
-        system_tokens = count_tokens(self.model, compiled.messages[:1], tools or None)
-        budget = max(0, int(window * 0.5) - system_tokens)
-        if force:  # the provider's window is smaller than we counted: at least halve the history
-            budget = min(budget, sum(counts) // 2)
-        cut = len(compiled.history) if everything else eviction_split(
-            compiled.history, counts, budget, keep_at_most=KEEP_AFTER_COUNT_CAP if compiled.older else None,
-            within_turn=force or compiled.older)
+        cut = len(compiled.history) if everything else self._eviction_cut(compiled, tools, window, force)
         if cut == 0 and not compiled.older:
             yield ev.Warning("the context is nearly full but no older messages can be summarised yet")
             return compiled.messages
@@ -806,6 +797,20 @@ class AgentRunner:
         compiled = compile_context(store, self.agent, self.conversation_id)
         self.seen.update(compiled.versions)
         return compiled.messages
+
+    def _eviction_cut(self, compiled: Compiled, tools: list[dict[str, Any]] | None, window: int,
+                      force: bool) -> int:
+        """How many of the oldest history messages to summarise so that the rest fits half the window."""
+        limit = message_view_limit(window)
+        counts = [count_tokens(self.model, [to_openai(m, limit)]) for m in compiled.history]
+        # What every request carries whatever is evicted: the system message and the tool schemas.
+        system_tokens = count_tokens(self.model, compiled.messages[:1], tools or None)
+        budget = max(0, int(window * 0.5) - system_tokens)
+        if force:  # the provider's window is smaller than we counted: at least halve the history
+            budget = min(budget, sum(counts) // 2)
+        return eviction_split(compiled.history, counts, budget,
+                              keep_at_most=KEEP_AFTER_COUNT_CAP if compiled.older else None,
+                              within_turn=force or compiled.older)
 
     def _older_in_context(self, compiled: Compiled) -> list[Message]:
         """In-context messages older than the ones compile_context fetched (only past the count cap)."""
