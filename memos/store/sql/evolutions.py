@@ -10,6 +10,7 @@ from memos.errors import InvalidInput, NotFound
 from memos.store import ids
 from memos.store.base import CanaryCall, Evolution, EvolutionChanges, EvolutionStatus
 from memos.store.sql.host import SQLHost
+from memos.store.sql.rows import json_value
 from memos.store.timeutil import from_db, to_db, utcnow
 
 COLUMNS = ("id, agent_id, branch, base_commit, head_commit, status, title, rationale, test_report, shadow_report, "
@@ -20,16 +21,12 @@ CANARY_COLUMNS = ("id, evolution_id, agent_id, tool, tool_call_id, version, outc
                   "shadow_outcome, shadow_ms, differs, created_at")
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
 def _evolution(row: Sequence[Any]) -> Evolution:
     return Evolution(id=row[0], agent_id=row[1], branch=row[2], base_commit=row[3], head_commit=row[4],
-                     status=row[5], title=row[6], rationale=row[7], test_report=_json(row[8]),
-                     shadow_report=_json(row[9]), decided_by=row[10], created_at=from_db(row[11]),
-                     updated_at=from_db(row[12]), canary=_json(row[13]), stages=_json(row[14]),
-                     utility=_json(row[15]), usage=_json(row[16]), reason=row[17])
+                     status=row[5], title=row[6], rationale=row[7], test_report=json_value(row[8]),
+                     shadow_report=json_value(row[9]), decided_by=row[10], created_at=from_db(row[11]),
+                     updated_at=from_db(row[12]), canary=json_value(row[13]), stages=json_value(row[14]),
+                     utility=json_value(row[15]), usage=json_value(row[16]), reason=row[17])
 
 
 def _canary_call(row: Sequence[Any]) -> CanaryCall:

@@ -13,6 +13,7 @@ from memos.errors import AlreadyExists, EditConflict, NotFound
 from memos.store import ids
 from memos.store.base import AgentFile, FileChunk, Folder, FolderFile
 from memos.store.sql.host import SQLHost
+from memos.store.sql.rows import json_value
 from memos.store.timeutil import from_db, to_db, utcnow
 
 FOLDER_COLUMNS = "id, name, description, instructions, metadata, embedding_model, created_at, updated_at"
@@ -23,7 +24,7 @@ CHUNK_COLUMNS = "file_id, folder_id, chunk, start_line, text, vector"  # not "em
 
 def _folder(row: Sequence[Any]) -> Folder:
     metadata = row[4]
-    return Folder(row[0], row[1], row[2], row[3], json.loads(metadata) if isinstance(metadata, str) else metadata or {},
+    return Folder(row[0], row[1], row[2], row[3], json_value(metadata, {}),
                   row[5], from_db(row[6]), from_db(row[7]))
 
 

@@ -10,6 +10,7 @@ from memos.errors import NotFound
 from memos.store import ids
 from memos.store.base import Group
 from memos.store.sql.host import SQLHost
+from memos.store.sql.rows import json_value
 from memos.store.timeutil import from_db, to_db, utcnow
 
 GROUP_COLUMNS = ("id, manager_type, manager_agent_id, agent_ids, description, frequency, turns_counter, "
@@ -18,7 +19,7 @@ GROUP_COLUMNS = ("id, manager_type, manager_agent_id, agent_ids, description, fr
 
 def _group(row: Sequence[Any]) -> Group:
     members = row[3]
-    return Group(row[0], row[1], row[2], tuple(json.loads(members) if isinstance(members, str) else members or ()),
+    return Group(row[0], row[1], row[2], tuple(json_value(members, ())),
                  row[4], row[5], int(row[6] or 0), row[7], from_db(row[8]), from_db(row[9]))
 
 

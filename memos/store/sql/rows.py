@@ -24,7 +24,9 @@ PASSAGE_COLUMNS = "id, agent_id, text, tags, created_at"
 PASSAGE_COLUMNS_P = ", ".join(f"p.{column}" for column in PASSAGE_COLUMNS.split(", "))  # from `passages p`
 
 
-def _json(value: Any, default: Any) -> Any:
+def json_value(value: Any, default: Any = None) -> Any:
+    """A JSON column's value: DuckDB hands JSON back as text, PostgreSQL's JSONB as Python
+    values; ``default`` for SQL NULL."""
     if value is None:
         return default
     return json.loads(value) if isinstance(value, str) else value
@@ -33,9 +35,9 @@ def _json(value: Any, default: Any) -> Any:
 def agent(row: Sequence[Any]) -> Agent:
     return Agent(
         id=row[0], name=row[1], description=row[2], system=row[3], model=row[4],
-        embedding_model=row[5], context_window=row[6], tool_rules=_json(row[7], []),
-        metadata=_json(row[8], {}), created_at=from_db(row[9]), updated_at=from_db(row[10]),
-        tags=_json(row[11], []), max_tokens=row[12], response_format=_json(row[13], None),
+        embedding_model=row[5], context_window=row[6], tool_rules=json_value(row[7], []),
+        metadata=json_value(row[8], {}), created_at=from_db(row[9]), updated_at=from_db(row[10]),
+        tags=json_value(row[11], []), max_tokens=row[12], response_format=json_value(row[13], None),
     )
 
 
@@ -57,7 +59,7 @@ def history(row: Sequence[Any]) -> BlockVersion:
 def message(row: Sequence[Any]) -> Message:
     return Message(
         id=row[0], agent_id=row[1], seq=row[2], role=row[3], content=row[4], name=row[5],
-        tool_calls=_json(row[6], None), tool_call_id=row[7], step_id=row[8], run_id=row[9],
+        tool_calls=json_value(row[6], None), tool_call_id=row[7], step_id=row[8], run_id=row[9],
         in_context=row[10], created_at=from_db(row[11]), conversation_id=row[12], otid=row[13],
     )
 

@@ -27,6 +27,7 @@ from memos.store.base import (
 from memos.store.sql.host import SQLHost
 from memos.store.sql.keyset import page_after
 from memos.store.sql.messages import scope_to
+from memos.store.sql.rows import json_value
 from memos.store.timeutil import from_db, to_db, utcnow
 
 TOOL_CALL_COLUMNS = ("id, agent_id, tool_call_id, name, arguments, result, status, duration_ms, step_id, "
@@ -39,9 +40,8 @@ STEP_COLUMNS = ("id, run_id, agent_id, model, prompt_tokens, completion_tokens, 
 
 
 def _run(row: Sequence[Any]) -> Run:
-    config = json.loads(row[8]) if isinstance(row[8], str) else row[8]
     return Run(row[0], row[1], row[2], row[3], from_db(row[4]), from_db(row[5]) if row[5] else None,
-               row[6] or "agent", row[7], config)
+               row[6] or "agent", row[7], json_value(row[8]))
 
 
 def _step(row: Sequence[Any], calls: tuple[ToolCallRecord, ...]) -> Step:
@@ -56,7 +56,7 @@ def _ms(value: Any) -> float | None:
 def _tool_call(row: Sequence[Any]) -> ToolCallRecord:
     arguments = row[4]
     return ToolCallRecord(id=row[0], agent_id=row[1], tool_call_id=row[2], name=row[3],
-                          arguments=json.loads(arguments) if isinstance(arguments, str) else arguments,
+                          arguments=json_value(arguments),
                           result=row[5], status=row[6], duration_ms=row[7], step_id=row[8], tool_commit=row[9],
                           created_at=from_db(row[10]))
 

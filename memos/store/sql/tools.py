@@ -10,6 +10,7 @@ from memos.errors import InvalidInput, NotFound
 from memos.store import ids
 from memos.store.base import NewTool, ToolRecord
 from memos.store.sql.host import SQLHost
+from memos.store.sql.rows import json_value
 from memos.store.timeutil import from_db, to_db, utcnow
 
 TOOL_COLUMNS = ("t.id, t.name, t.description, t.json_schema, t.source_type, t.source_code, t.repo_commit, "
@@ -18,14 +19,10 @@ LIBRARY = "python"  # source_type of the shared library's tools (Letta's name fo
 AGENT_TOOLS = "FROM tools t JOIN agent_tools x ON x.tool_id = t.id WHERE x.agent_id = ?"
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
 def _tool(row: Sequence[Any]) -> ToolRecord:
-    return ToolRecord(id=row[0], name=row[1], description=row[2], json_schema=_json(row[3]), source_type=row[4],
+    return ToolRecord(id=row[0], name=row[1], description=row[2], json_schema=json_value(row[3]), source_type=row[4],
                       source_code=row[5], repo_commit=row[6], created_at=from_db(row[7]),
-                      updated_at=from_db(row[8]), tags=list(_json(row[9]) or []), return_char_limit=row[10],
+                      updated_at=from_db(row[8]), tags=list(json_value(row[9]) or []), return_char_limit=row[10],
                       requires_approval=bool(row[11]))
 
 
