@@ -4,11 +4,14 @@ nested sessions join, and work to run once it has committed."""
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 DEFAULT_LOCK_TIMEOUT = 60.0  # seconds to wait for the database (MEMOS_LOCK_TIMEOUT)
 
@@ -68,6 +71,12 @@ class ThreadSessions:
         return self.active is not None
 
 
+# The table a statement writes, for the statements memos writes with; anything else that is not
+# a SELECT (DDL, a CTE, a quoted name) forgets every remembered read.
+_WRITTEN_TABLE = re.compile(r"\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+(\w+)", re.IGNORECASE)
+_READ_ONLY = re.compile(r"\s*SELECT\b", re.IGNORECASE)
+
+
 class ConnectionMemo:
     """Facts read from the database that stay true while this process alone may write it.
 
@@ -75,6 +84,11 @@ class ConnectionMemo:
     next message seq, which agents have messages and which have no pending tool call need not
     be read again each step; the memo is cleared whenever that connection is dropped. On
     PostgreSQL others write at any time, so its memo is disabled: it remembers nothing.
+
+    It also remembers whole reads that a turn makes several times and that rarely change (an
+    agent's row, tools, folders, blocks, the groups): each names the tables it reads, and every
+    statement of a write session in this process (`wrote`) forgets the reads of the table it
+    writes, before it runs, so a read later in the same transaction sees the write.
     """
 
     def __init__(self, *, enabled: bool = True) -> None:
@@ -82,11 +96,38 @@ class ConnectionMemo:
         self._next_message_seq: int | None = None
         self._agents_with_messages: set[str] = set()
         self._agents_without_pending: set[str] = set()
+        self._reads: dict[tuple[str, ...], tuple[frozenset[str], Any]] = {}
 
     def clear(self) -> None:
         self._next_message_seq = None
         self._agents_with_messages.clear()
         self._agents_without_pending.clear()
+        self._reads.clear()
+
+    def read(self, key: tuple[str, ...], tables: frozenset[str], load: Callable[[], T]) -> T:
+        """What ``load`` returns, read once while nobody writes ``tables`` (call it inside the
+        session whose connection ``load`` uses: the memo lives as long as that connection)."""
+        if not self.enabled:
+            return load()
+        found = self._reads.get(key)
+        if found is not None:
+            return found[1]  # type: ignore[no-any-return]
+        value = load()
+        self._reads[key] = (tables, value)
+        return value
+
+    def wrote(self, sql: str) -> None:
+        """A statement about to run in a write session: forget the reads it may change."""
+        if not self._reads:
+            return
+        written = _WRITTEN_TABLE.match(sql)
+        if written is None:
+            if _READ_ONLY.match(sql) is None:
+                self._reads.clear()
+            return
+        table = written.group(1).lower()
+        for key in [k for k, (tables, _) in self._reads.items() if table in tables]:
+            del self._reads[key]
 
     def next_message_seq(self, agent_id: str) -> int | None:
         """The seq the agent's next message gets, if known (and the agent known to exist)."""

@@ -27,7 +27,8 @@ excludes readers in other processes. memos runs many processes on one file
 * while a connection is kept, no other process can write the file (a writer
   needs the exclusive lock), so ``memo`` may remember facts read from it
   (the next message seq) across sessions; it is emptied whenever the kept
-  connection is dropped, including after a failed transaction.
+  connection is dropped, including after a failed transaction. A write session's statements
+  go through `_WatchedWrites`, which tells the memo the tables they write.
 """
 
 from __future__ import annotations
@@ -95,6 +96,28 @@ class _NeedsRecovery(Exception):
     """A read-only open met a WAL it cannot replay."""
 
 
+class _WatchedWrites:
+    """A write session's connection: each statement first tells the memo which table it writes,
+    so reads remembered from that table are read again (``ConnectionMemo.wrote``)."""
+
+    __slots__ = ("_con", "_memo")
+
+    def __init__(self, con: Any, memo: ConnectionMemo) -> None:
+        self._con = con
+        self._memo = memo
+
+    def execute(self, sql: str, *args: Any, **kwargs: Any) -> Any:
+        self._memo.wrote(sql)
+        return self._con.execute(sql, *args, **kwargs)
+
+    def executemany(self, sql: str, *args: Any, **kwargs: Any) -> Any:
+        self._memo.wrote(sql)
+        return self._con.executemany(sql, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+
 class Connections(ThreadSessions):
     """Sessions on one DuckDB file."""
 
@@ -135,11 +158,12 @@ class Connections(ThreadSessions):
                 self._drop_cached()  # a read-only connection cannot write
                 con, opened_for_write = self._lock_and_open(write)
                 self._cached, self._cached_write = con, opened_for_write
-            self.active = ActiveSession(con, write, after_commit)
+            session_con = _WatchedWrites(con, self.memo) if write else con
+            self.active = ActiveSession(session_con, write, after_commit)
             try:
                 if write:
                     con.execute("BEGIN TRANSACTION")
-                yield con
+                yield session_con
                 if write:
                     con.execute("COMMIT")
             except BaseException:

@@ -16,6 +16,7 @@ from memos.store.sql.host import SQLHost
 from memos.store.sql.rows import json_value
 from memos.store.timeutil import from_db, to_db, utcnow
 
+_FOLDER_TABLES = frozenset({"folders", "agent_folders"})  # what agent_folders reads
 FOLDER_COLUMNS = "id, name, description, instructions, metadata, embedding_model, created_at, updated_at"
 FILE_COLUMNS = ("id, folder_id, file_name, original_file_name, file_type, file_size, content, created_at, "
                 "updated_at")
@@ -159,10 +160,10 @@ class FoldersMixin(SQLHost):
             con.execute("DELETE FROM agent_folders WHERE agent_id = ? AND folder_id = ?", [agent.id, folder.id])
 
     def agent_folders(self, agent_id: str) -> list[Folder]:
-        with self._read() as con:
-            return [_folder(r) for r in con.execute(
+        with self._read() as con:  # a turn asks twice: read again only after a write (ConnectionMemo)
+            return list(self._db.memo.read(("folders", agent_id), _FOLDER_TABLES, lambda: tuple(_folder(r) for r in con.execute(
                 f"SELECT {_prefixed(FOLDER_COLUMNS, 'f')} FROM agent_folders a JOIN folders f ON f.id = a.folder_id "
-                "WHERE a.agent_id = ? ORDER BY a.created_at, f.id", [agent_id]).fetchall()]
+                "WHERE a.agent_id = ? ORDER BY a.created_at, f.id", [agent_id]).fetchall())))
 
     def folder_agents(self, folder_id: str) -> list[str]:
         with self._read() as con:

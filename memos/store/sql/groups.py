@@ -13,6 +13,7 @@ from memos.store.sql.host import SQLHost
 from memos.store.sql.rows import json_value
 from memos.store.timeutil import from_db, to_db, utcnow
 
+_GROUP_TABLES = frozenset({"agent_groups"})  # what list_groups reads
 GROUP_COLUMNS = ("id, manager_type, manager_agent_id, agent_ids, description, frequency, turns_counter, "
                  "last_processed_message_id, created_at, updated_at")
 
@@ -46,9 +47,9 @@ class GroupsMixin(SQLHost):
             return self._group_row(con, group_id)
 
     def list_groups(self, agent_id: str | None = None) -> list[Group]:
-        with self._read() as con:
-            found = [_group(r) for r in con.execute(
-                f"SELECT {GROUP_COLUMNS} FROM agent_groups ORDER BY created_at, id").fetchall()]
+        with self._read() as con:  # read after every turn: again only after a write (ConnectionMemo)
+            found = list(self._db.memo.read(("groups",), _GROUP_TABLES, lambda: tuple(_group(r) for r in con.execute(
+                f"SELECT {GROUP_COLUMNS} FROM agent_groups ORDER BY created_at, id").fetchall())))
         if agent_id is None:
             return found
         return [g for g in found if g.manager_agent_id == agent_id or agent_id in g.agent_ids]

@@ -45,6 +45,10 @@ from memos.store.sql.runs import RunsMixin
 from memos.store.sql.tools import ToolsMixin
 from memos.store.timeutil import from_db, to_db, utcnow
 
+# What each remembered read of a turn is read from (ConnectionMemo.read)
+_AGENT_TABLES = frozenset({"agents"})
+_BLOCK_TABLES = frozenset({"blocks", "agent_blocks"})
+
 _AGENT_FIELDS = {"name", "description", "system", "model", "embedding_model", "context_window", "max_tokens",
                  "tool_rules", "metadata", "tags", "response_format"}
 
@@ -156,8 +160,8 @@ class SQLStore(MessagesMixin, ConversationsMixin, FoldersMixin, GroupsMixin, Run
             return self._agent_row(con, agent_id)
 
     def get_agent(self, id_or_name: str) -> Agent:
-        with self._read() as con:
-            return self._agent_row(con, id_or_name)
+        with self._read() as con:  # read again only after agents is written (ConnectionMemo)
+            return self._db.memo.read(("agent", id_or_name), _AGENT_TABLES, lambda: self._agent_row(con, id_or_name))
 
     def list_agents(self) -> list[Agent]:
         with self._read() as con:
@@ -207,11 +211,12 @@ class SQLStore(MessagesMixin, ConversationsMixin, FoldersMixin, GroupsMixin, Run
         # Two statements in one session: a single query joining counts to blocks measured no
         # faster, and leaving out the sharing owners (list_agent_blocks) saves a millisecond a step.
         with self._read() as con:
-            blocks = tuple(ContextBlock(r[0], r[1], r[2], r[3], r[4], from_db(r[5]), r[6]) for r in con.execute(
-                "SELECT b.label, b.description, b.value, b.char_limit, b.read_only, b.updated_at, b.version "
-                "FROM agent_blocks x "
-                "JOIN blocks b ON b.id = x.block_id WHERE x.agent_id = ? ORDER BY x.created_at, b.label",
-                [agent_id]).fetchall())
+            blocks = self._db.memo.read(("blocks", agent_id), _BLOCK_TABLES, lambda: tuple(
+                ContextBlock(r[0], r[1], r[2], r[3], r[4], from_db(r[5]), r[6]) for r in con.execute(
+                    "SELECT b.label, b.description, b.value, b.char_limit, b.read_only, b.updated_at, b.version "
+                    "FROM agent_blocks x "
+                    "JOIN blocks b ON b.id = x.block_id WHERE x.agent_id = ? ORDER BY x.created_at, b.label",
+                    [agent_id]).fetchall()))
             messages, passages = con.execute(
                 "SELECT (SELECT count(*) FROM messages WHERE agent_id = $a), "
                 "(SELECT count(*) FROM passages WHERE agent_id = $a)", {"a": agent_id}).fetchone()

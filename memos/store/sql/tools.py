@@ -16,6 +16,7 @@ from memos.store.timeutil import from_db, to_db, utcnow
 TOOL_COLUMNS = ("t.id, t.name, t.description, t.json_schema, t.source_type, t.source_code, t.repo_commit, "
                 "t.created_at, t.updated_at, t.tags, t.return_char_limit, t.requires_approval")
 LIBRARY = "python"  # source_type of the shared library's tools (Letta's name for plain Python tools)
+_TOOL_TABLES = frozenset({"tools", "agent_tools"})  # what list_agent_tools reads
 AGENT_TOOLS = "FROM tools t JOIN agent_tools x ON x.tool_id = t.id WHERE x.agent_id = ?"
 
 
@@ -70,9 +71,10 @@ class ToolsMixin(SQLHost):
             return True
 
     def list_agent_tools(self, agent_id: str) -> list[ToolRecord]:
-        with self._read() as con:
-            return [_tool(r) for r in con.execute(f"SELECT {TOOL_COLUMNS} {AGENT_TOOLS} ORDER BY t.name",
-                                                  [agent_id]).fetchall()]
+        with self._read() as con:  # a turn asks several times: read again only after a write (ConnectionMemo)
+            return list(self._db.memo.read(("tools", agent_id), _TOOL_TABLES, lambda: tuple(
+                _tool(r) for r in con.execute(f"SELECT {TOOL_COLUMNS} {AGENT_TOOLS} ORDER BY t.name",
+                                              [agent_id]).fetchall())))
 
     def tools_by_agent(self, agent_ids: Sequence[str]) -> dict[str, list[ToolRecord]]:
         found: dict[str, list[ToolRecord]] = {agent_id: [] for agent_id in agent_ids}
