@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -111,7 +111,7 @@ class ConnectionMemo:
             return load()
         found = self._reads.get(key)
         if found is not None:
-            return found[1]  # type: ignore[no-any-return]
+            return cast(T, found[1])
         value = load()
         self._reads[key] = (tables, value)
         return value
