@@ -15,11 +15,13 @@ from memos.tools.offered import offered_builtins, offered_for
 from memos.tools.registry import ToolSpec
 
 
-def workspace(request: Request) -> Workspace:
+# async: FastAPI runs a plain def dependency on a worker thread, a thread hop per request for
+# reading an attribute (these two are asked for by nearly every route).
+async def workspace(request: Request) -> Workspace:
     return request.app.state.ws
 
 
-def turns(request: Request) -> Turns:
+async def turns(request: Request) -> Turns:
     return request.app.state.turns
 
 
@@ -27,7 +29,12 @@ WS = Annotated[Workspace, Depends(workspace)]
 TurnService = Annotated[Turns, Depends(turns)]
 
 
-def agent(ws: WS, agent_id: Annotated[str, Path(description="The agent's id (or its name)")]) -> Agent:
+AgentId = Annotated[str, Path(description="The agent's id (or its name)")]
+
+
+def agent(ws: WS, agent_id: AgentId) -> Agent:
+    """(A plain def dependency runs on a worker thread of its own: the routes of a turn, where a
+    millisecond counts, take `AgentId` and read the agent on the route's thread instead.)"""
     return ws.store.get_agent(agent_id)
 
 

@@ -96,7 +96,7 @@ class ConnectionMemo:
         self._next_message_seq: int | None = None
         self._agents_with_messages: set[str] = set()
         self._agents_without_pending: set[str] = set()
-        self._reads: dict[tuple[str, ...], tuple[frozenset[str], Any]] = {}
+        self._reads: dict[tuple[Any, ...], tuple[frozenset[str], Any]] = {}
 
     def clear(self) -> None:
         self._next_message_seq = None
@@ -104,7 +104,7 @@ class ConnectionMemo:
         self._agents_without_pending.clear()
         self._reads.clear()
 
-    def read(self, key: tuple[str, ...], tables: frozenset[str], load: Callable[[], T]) -> T:
+    def read(self, key: tuple[Any, ...], tables: frozenset[str], load: Callable[[], T]) -> T:
         """What ``load`` returns, read once while nobody writes ``tables`` (call it inside the
         session whose connection ``load`` uses: the memo lives as long as that connection)."""
         if not self.enabled:
@@ -115,6 +115,15 @@ class ConnectionMemo:
         value = load()
         self._reads[key] = (tables, value)
         return value
+
+    def kept(self, prefix: tuple[Any, ...]) -> dict[tuple[Any, ...], Any]:
+        """The remembered reads whose key starts with ``prefix``: a write that knows how it
+        changes them takes them before its statement forgets them, and `put`s them back changed."""
+        return {key: value for key, (_, value) in self._reads.items() if key[:len(prefix)] == prefix}
+
+    def put(self, key: tuple[Any, ...], tables: frozenset[str], value: Any) -> None:
+        if self.enabled:
+            self._reads[key] = (tables, value)
 
     def wrote(self, sql: str) -> None:
         """A statement about to run in a write session: forget the reads it may change."""

@@ -9,9 +9,9 @@ import textwrap
 
 import pytest
 
-from memos.store.base import BlockChange, NewAgent, NewBlock, NewTool
+from memos.store.base import BlockChange, NewAgent, NewBlock, NewMessage, NewPassage, NewTool
 from memos.store.sessions import ConnectionMemo
-from tests.conftest import every_store
+from tests.conftest import every_store, unit_vectors
 
 SOURCE = 'def shout(text: str) -> str:\n    """Shout.\n\n    Args:\n        text: what to shout\n    """\n    return text.upper()\n'
 
@@ -104,3 +104,38 @@ def test_another_process_write_is_seen_by_the_next_read(workspace, tmp_path) -> 
     assert done.returncode == 0, done.stderr
     assert [t.name for t in store.list_agent_tools(agent.id)] == ["shout"]
     assert store.get_agent(agent.id).description == "from elsewhere"
+
+
+@every_store
+def test_a_prompt_page_counts_and_running_runs_carried_past_writes_equal_a_fresh_read(workspace) -> None:  # type: ignore[no-untyped-def]
+    """What append_messages, start_run and finish_run carry forward instead of reading again
+    is what the database then holds."""
+    store = workspace.store
+    agent = _agent(store)
+    talk = store.create_conversation(agent.id, name="side")
+
+    def seen() -> tuple[object, ...]:
+        return (store.list_messages(agent.id, limit=3, order="desc", in_context=True),
+                store.list_messages(agent.id, limit=3, order="desc", in_context=True, conversation=talk.id),
+                store.core_memory(agent.id).messages, store.running_runs(agent.id),
+                store.running_runs(agent.id, conversation=None), store.running_runs(agent.id, conversation=talk.id))
+
+    seen()  # remembered from here on (DuckDB)
+    run = store.start_run(agent.id)
+    other = store.start_run(agent.id, conversation_id=talk.id)
+    store.append_messages(agent.id, [NewMessage("user", "one"), NewMessage("assistant", "two"),
+                                     NewMessage("system", "hidden", in_context=False)])
+    store.append_messages(agent.id, [NewMessage("user", "aside", conversation_id=talk.id)])
+    store.append_messages(agent.id, [NewMessage("user", "three"), NewMessage("assistant", "four")])
+    after_writes = seen()
+    store.finish_run(run.id, "completed", "end_turn")
+    after_finish = seen()
+    store.insert_passages(agent.id, [NewPassage("a fact", unit_vectors(1, seed=3)[0])])
+    after_passage = store.core_memory(agent.id).passages
+    store._db.memo.clear()  # what a fresh read says
+    assert [m.content for m in after_writes[0]] == ["four", "three", "two"]
+    assert [m.content for m in after_writes[1]] == ["aside"]
+    assert after_writes[2] == 6 and after_writes[3] == [run.id, other.id] and after_writes[4] == [run.id]
+    assert after_writes[5] == [other.id]
+    assert after_finish == seen() and after_finish[3] == [other.id] and after_finish[4] == []
+    assert after_passage == store.core_memory(agent.id).passages == 1

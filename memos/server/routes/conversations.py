@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from memos.core.context import compile_context
 from memos.core.workspace import Workspace
@@ -119,7 +119,7 @@ def list_conversation_messages(ws: WS, conversation_id: str, agent_id: str | Non
 
 @router.post("/{conversation_id}/messages", response_model=None)
 def send_conversation_message(ws: WS, turns: TurnService, conversation_id: str,
-                              body: ConversationMessageRequest) -> dict[str, Any] | StreamingResponse:
+                              body: ConversationMessageRequest) -> JSONResponse | StreamingResponse:
     """A turn in the conversation: an SSE stream (Letta's default), or with ``streaming: false``
     the turn's messages, stop reason and usage."""
     agent, conversation = _target(ws, conversation_id, body.agent_id)

@@ -11,13 +11,13 @@ from dataclasses import replace
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from memos.core.context import render_blocks
 from memos.core.workspace import Workspace
 from memos.errors import InvalidInput, MemosError, NotFound, ProviderError
 from memos.server import shapes
-from memos.server.deps import WS, AgentDep, TurnService, pending_call_ids
+from memos.server.deps import WS, AgentDep, AgentId, TurnService, pending_call_ids
 from memos.server.schemas import CancelRequest, MessageIn, MessageRequest
 from memos.server.turns import TurnKind, TurnRequest
 from memos.store.base import ALL_CONVERSATIONS, Agent, Conversation, ConversationScope
@@ -177,14 +177,14 @@ def _background_stream(turns: TurnService, agent: Agent, body: MessageRequest,
 
 
 @router.post("", response_model=None)
-def send_message(turns: TurnService, agent: AgentDep, body: MessageRequest) -> dict[str, Any] | StreamingResponse:
+def send_message(ws: WS, turns: TurnService, agent_id: AgentId, body: MessageRequest) -> JSONResponse | StreamingResponse:
     """Send a message and get the turn's messages, stop reason and usage (or an SSE stream with
     ``streaming: true``)."""
-    return respond(turns, agent, body)
+    return respond(turns, ws.store.get_agent(agent_id), body)
 
 
 def respond(turns: TurnService, agent: Agent, body: MessageRequest,
-            conversation: str | None = None) -> dict[str, Any] | StreamingResponse:
+            conversation: str | None = None) -> JSONResponse | StreamingResponse:
     """The turn a request asks for, in one of the agent's conversations (None: its own): an SSE
     stream with ``streaming``, else its messages, stop reason and usage."""
     if body.streaming and body.background:
@@ -197,13 +197,15 @@ def respond(turns: TurnService, agent: Agent, body: MessageRequest,
         yield first
         yield from events
 
-    return _collect(everything(), body.include_return_message_types)
+    # Shaped as JSON already (the stream sends the same dicts): FastAPI's encoder walk is skipped.
+    return JSONResponse(_collect(everything(), body.include_return_message_types))
 
 
 @router.post("/stream", response_model=None)
-def stream_message(turns: TurnService, agent: AgentDep, body: MessageRequest) -> StreamingResponse:
+def stream_message(ws: WS, turns: TurnService, agent_id: AgentId, body: MessageRequest) -> StreamingResponse:
     """Send a message and stream the turn as server-sent events in Letta's message shapes (with
     ``background``: a turn that goes on if the client leaves, resumable at /v1/runs/{id}/stream)."""
+    agent = ws.store.get_agent(agent_id)
     if body.background:
         return _background_stream(turns, agent, body, None)
     return _stream(turns, agent, body)

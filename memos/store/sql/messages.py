@@ -24,6 +24,9 @@ def _like_pattern(word: str) -> str:
 
 
 SMALL_BATCH = 50
+# What the remembered prompt pages and an agent's counts are read from (ConnectionMemo.read)
+CONTEXT_TABLES = frozenset({"messages"})
+COUNT_TABLES = frozenset({"messages", "passages"})
 
 
 def scope_to(conversation: ConversationScope, where: list[str], params: dict[str, Any]) -> None:
@@ -44,6 +47,8 @@ class MessagesMixin(SQLHost):
         with self._write() as con:
             # seq is global: writers of any agent take turns choosing it (so seq order is commit order).
             self._lock(con, "message-seq")
+            # The agent's remembered prompt pages and counts, carried past the INSERT below.
+            pages, counts = self._db.memo.kept(("context", agent_id)), self._db.memo.kept(("counts", agent_id))
             first = self._db.memo.next_message_seq(agent_id)  # nobody else can have written since (connection.py)
             if first is None:
                 # One round trip for both: does the agent exist, and where do the new rows start.
@@ -67,12 +72,20 @@ class MessagesMixin(SQLHost):
             else:
                 self._insert_many(con, "messages", rows.MESSAGE_COLUMNS, values)
             self._db.memo.messages_appended(agent_id, first + len(values))
-        # The records as stored, built here rather than read back (one query less per step).
-        return [Message(id=message_id, agent_id=agent_id, seq=first + i, role=m.role, content=m.content, name=m.name,
-                        tool_calls=m.tool_calls, tool_call_id=m.tool_call_id, step_id=m.step_id, run_id=m.run_id,
-                        in_context=m.in_context, created_at=from_db(to_db(m.created_at) if m.created_at else now),
-                        conversation_id=m.conversation_id, otid=m.otid)
-                for i, (message_id, m) in enumerate(zip(new_ids, messages))]
+            # The records as stored, built here rather than read back (one query less per step).
+            stored = [Message(id=message_id, agent_id=agent_id, seq=first + i, role=m.role, content=m.content,
+                              name=m.name, tool_calls=m.tool_calls, tool_call_id=m.tool_call_id, step_id=m.step_id,
+                              run_id=m.run_id, in_context=m.in_context,
+                              created_at=from_db(to_db(m.created_at) if m.created_at else now),
+                              conversation_id=m.conversation_id, otid=m.otid)
+                      for i, (message_id, m) in enumerate(zip(new_ids, messages))]
+            for key, page in pages.items():  # newest first, as list_messages remembered it
+                _, _, scope, limit = key
+                newest = [m for m in reversed(stored) if m.in_context and m.conversation_id == scope]
+                self._db.memo.put(key, CONTEXT_TABLES, (*newest, *page)[:limit])
+            for key, (message_count, passage_count) in counts.items():
+                self._db.memo.put(key, COUNT_TABLES, (message_count + len(stored), passage_count))
+        return stored
 
     def requeue_message(self, message_id: str, run_id: str) -> None:
         with self._write() as con:
@@ -118,25 +131,34 @@ class MessagesMixin(SQLHost):
                       in_context: bool | None = None, conversation: ConversationScope = None) -> list[Message]:
         """A page of messages. Cursors follow Letta: ``after``/``before`` are relative to ``order``
         (with ``order="desc"``, ``after=X`` pages on to older messages than X)."""
+        with self._read() as con:
+            if not before and not after and order == "desc" and in_context is True and conversation != ALL_CONVERSATIONS:
+                # A prompt's messages, read every step: remembered (ConnectionMemo), and carried
+                # forward by append_messages rather than read again after each step's write.
+                return list(self._db.memo.read(("context", agent_id, conversation, limit), CONTEXT_TABLES, lambda: tuple(
+                    self._page(con, agent_id, None, None, limit, order, in_context, conversation))))
+            return self._page(con, agent_id, before, after, limit, order, in_context, conversation)
+
+    def _page(self, con: Any, agent_id: str, before: str | None, after: str | None, limit: int,
+              order: Literal["asc", "desc"], in_context: bool | None, conversation: ConversationScope) -> list[Message]:
         # Position in the requested order: seq for asc, -seq for desc.
         sign = 1 if order == "asc" else -1
         where, params = ["agent_id = $agent"], {"agent": agent_id, "limit": limit, "sign": sign}
         scope_to(conversation, where, params)
-        with self._read() as con:
-            if after:
-                params["after"] = sign * self._message_seq(con, agent_id, after)
-                where.append("$sign * seq > $after")
-            if before:
-                params["before"] = sign * self._message_seq(con, agent_id, before)
-                where.append("$sign * seq < $before")
-            if in_context is not None:
-                params["ctx"] = in_context
-                where.append("in_context = $ctx")
-            # With only `before`, the page is the one just before the cursor.
-            nearest_first = "DESC" if before and not after else "ASC"
-            sql = (f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)} "
-                   f"ORDER BY $sign * seq {nearest_first} LIMIT $limit")
-            found = [rows.message(r) for r in con.execute(sql, params).fetchall()]
+        if after:
+            params["after"] = sign * self._message_seq(con, agent_id, after)
+            where.append("$sign * seq > $after")
+        if before:
+            params["before"] = sign * self._message_seq(con, agent_id, before)
+            where.append("$sign * seq < $before")
+        if in_context is not None:
+            params["ctx"] = in_context
+            where.append("in_context = $ctx")
+        # With only `before`, the page is the one just before the cursor.
+        nearest_first = "DESC" if before and not after else "ASC"
+        sql = (f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)} "
+               f"ORDER BY $sign * seq {nearest_first} LIMIT $limit")
+        found = [rows.message(r) for r in con.execute(sql, params).fetchall()]
         found.sort(key=lambda m: sign * m.seq)
         return found
 

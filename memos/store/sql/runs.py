@@ -34,6 +34,7 @@ TOOL_CALL_COLUMNS = ("id, agent_id, tool_call_id, name, arguments, result, statu
                      "tool_commit, created_at")
 
 
+_RUN_TABLES = frozenset({"runs"})  # what running_runs reads (ConnectionMemo)
 RUN_COLUMNS = "id, agent_id, status, stop_reason, created_at, completed_at, actor, conversation_id, request_config"
 STEP_COLUMNS = ("id, run_id, agent_id, model, prompt_tokens, completion_tokens, cached_tokens, cost_usd, latency_ms, "
                 "duration_ms, stop_reason, created_at")
@@ -65,9 +66,9 @@ class RunsMixin(SQLHost):
     def running_runs(self, agent_id: str, actor: RunActor = "agent",
                      conversation: ConversationScope = ALL_CONVERSATIONS) -> list[str]:
         where, params = self._running_where(agent_id, actor, conversation)
-        with self._read() as con:
-            return [r[0] for r in con.execute(f"SELECT id FROM runs WHERE {where} ORDER BY created_at", params)
-                    .fetchall()]
+        with self._read() as con:  # asked before every turn: remembered, kept by start_run and finish_run
+            return list(self._db.memo.read(("running", agent_id, actor, conversation), _RUN_TABLES, lambda: tuple(
+                r[0] for r in con.execute(f"SELECT id FROM runs WHERE {where} ORDER BY created_at", params).fetchall())))
 
     def set_run_request_config(self, run_id: str, config: dict[str, Any]) -> None:
         with self._write() as con:
@@ -145,8 +146,13 @@ class RunsMixin(SQLHost):
     def start_run(self, agent_id: str, actor: RunActor = "agent", conversation_id: str | None = None) -> Run:
         run_id, now = ids.new_id("run"), to_db(utcnow())
         with self._write() as con:
+            running = self._db.memo.kept(("running", agent_id))
             con.execute(f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, 'running', NULL, ?, NULL, ?, ?, NULL)",
                         [run_id, agent_id, now, actor, conversation_id])
+            for key, ids_ in running.items():
+                _, _, of_actor, scope = key
+                mine = of_actor == actor and scope in (ALL_CONVERSATIONS, conversation_id)
+                self._db.memo.put(key, _RUN_TABLES, (*ids_, run_id) if mine else ids_)
         return Run(run_id, agent_id, "running", None, from_db(now), None, actor, conversation_id)
 
     def get_run(self, run_id: str) -> Run:
@@ -279,8 +285,11 @@ class RunsMixin(SQLHost):
 
     def finish_run(self, run_id: str, status: str, stop_reason: str) -> None:
         with self._write() as con:
+            running = self._db.memo.kept(("running",))
             con.execute("UPDATE runs SET status = ?, stop_reason = ?, completed_at = ? WHERE id = ?",
                         [status, stop_reason, to_db(utcnow()), run_id])
+            for key, ids_ in running.items():  # no longer running, whatever its new status
+                self._db.memo.put(key, _RUN_TABLES, tuple(i for i in ids_ if i != run_id))
 
     def record_step(self, agent_id: str, step: StepRecord, messages: Sequence[NewMessage],
                     tool_calls: Sequence[ToolCallRecord]) -> tuple[str, list[Message]]:

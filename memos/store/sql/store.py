@@ -39,7 +39,7 @@ from memos.store.sql.evolutions import EvolutionsMixin
 from memos.store.sql.folders import FoldersMixin
 from memos.store.sql.groups import GroupsMixin
 from memos.store.sql.host import SQLHost
-from memos.store.sql.messages import MessagesMixin
+from memos.store.sql.messages import COUNT_TABLES, MessagesMixin
 from memos.store.sql.reembed import ReembedMixin
 from memos.store.sql.runs import RunsMixin
 from memos.store.sql.tools import ToolsMixin
@@ -217,9 +217,10 @@ class SQLStore(MessagesMixin, ConversationsMixin, FoldersMixin, GroupsMixin, Run
                     "FROM agent_blocks x "
                     "JOIN blocks b ON b.id = x.block_id WHERE x.agent_id = ? ORDER BY x.created_at, b.label",
                     [agent_id]).fetchall()))
-            messages, passages = con.execute(
+            # (remembered, and counted on by append_messages)
+            messages, passages = self._db.memo.read(("counts", agent_id), COUNT_TABLES, lambda: con.execute(
                 "SELECT (SELECT count(*) FROM messages WHERE agent_id = $a), "
-                "(SELECT count(*) FROM passages WHERE agent_id = $a)", {"a": agent_id}).fetchone()
+                "(SELECT count(*) FROM passages WHERE agent_id = $a)", {"a": agent_id}).fetchone())
         return CoreMemory(blocks, int(messages), int(passages))
 
     def agent_counts(self, agent_id: str) -> AgentCounts:
