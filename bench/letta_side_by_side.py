@@ -268,11 +268,19 @@ def main() -> None:
     parser.add_argument("--inserts", type=int, default=1000)
     parser.add_argument("--searches", type=int, default=100)
     parser.add_argument("--cache", type=Path, default=CACHE)
+    parser.add_argument("--memos-only", action="store_true", help="measure memos alone (while tuning; no ratios)")
     args = parser.parse_args()
-    python, sdist = letta_install(args.cache)
     llm = FakeLLM(default={"content": "ok"})  # a plain reply: how Letta 0.16.8's default agent answers
     llm.model_ids = ["fake-model", "text-embedding-3-small"]
     calls = {"messages": args.messages, "inserts": args.inserts, "searches": args.searches}
+    if args.memos_only:
+        alone = run_memos(llm, **calls)
+        print(machine_line())
+        for label, key, unit in [*ROWS, (f"RSS after {args.inserts} inserts", f"rss_after_{args.inserts}_inserts_mib", "MiB")]:
+            print(f"| {label} | {alone[key]:,.1f} {unit} |")
+        llm.close()
+        return
+    python, sdist = letta_install(args.cache)
     memos = run_memos(llm, **calls)
     letta = run_letta(llm, python, sdist, **calls)
     print(machine_line())
