@@ -116,10 +116,18 @@ class ConnectionMemo:
         self._reads[key] = (tables, value)
         return value
 
+    def known(self, key: tuple[Any, ...]) -> Any | None:
+        """A remembered read, if it is remembered (None: read it)."""
+        found = self._reads.get(key)
+        return None if found is None else found[1]
+
     def kept(self, prefix: tuple[Any, ...]) -> dict[tuple[Any, ...], Any]:
         """The remembered reads whose key starts with ``prefix``: a write that knows how it
         changes them takes them before its statement forgets them, and `put`s them back changed."""
         return {key: value for key, (_, value) in self._reads.items() if key[:len(prefix)] == prefix}
+
+    def forget(self, key: tuple[Any, ...]) -> None:
+        self._reads.pop(key, None)
 
     def put(self, key: tuple[Any, ...], tables: frozenset[str], value: Any) -> None:
         if self.enabled:

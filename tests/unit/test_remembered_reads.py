@@ -139,3 +139,35 @@ def test_a_prompt_page_counts_and_running_runs_carried_past_writes_equal_a_fresh
     assert after_writes[5] == [other.id]
     assert after_finish == seen() and after_finish[3] == [other.id] and after_finish[4] == []
     assert after_passage == store.core_memory(agent.id).passages == 1
+
+
+@pytest.mark.parametrize("backend", ["duckdb"], indirect=True)
+def test_the_remembered_tail_ranks_as_the_table_does_after_inserts_and_a_delete(workspace) -> None:  # type: ignore[no-untyped-def]
+    """Passages past the vector index are scored from a remembered matrix that inserts extend;
+    its ranking is the exact SQL one (a tag filter takes that path), and a delete is seen."""
+    import numpy as np
+
+    from memos.store.base import PassageQuery
+
+    store = workspace.store
+    agent = _agent(store)
+    vectors = unit_vectors(60, seed=11)
+    vectors[7] = vectors[3]  # a tie: the newer passage first
+    store.insert_passages(agent.id, [NewPassage(f"p{i}", v, tags=["all"]) for i, v in enumerate(vectors[:30])])
+    query = vectors[3] + 0.1 * vectors[40]
+
+    def ranked(tags: tuple[str, ...] = ()) -> list[tuple[str, float]]:
+        hits = store.search_passages(agent.id, PassageQuery(mode="vector", embedding=query, top_k=12, tags=tags))
+        return [(h.passage.text, round(h.score, 5)) for h in hits]
+
+    assert ranked() == ranked(("all",))  # remembered matrix = exact SQL
+    assert ranked()[:2] == [("p7", ranked()[0][1]), ("p3", ranked()[0][1])]
+    store.insert_passages(agent.id, [NewPassage(f"p{i}", v, tags=["all"]) for i, v in enumerate(vectors[30:], 30)])
+    carried = ranked()
+    assert carried == ranked(("all",)) and "p40" in [text for text, _ in carried]
+    store._db.memo.clear()
+    assert carried == ranked()
+    victim = next(p for p in store.list_passages(agent.id, limit=100) if p.text == "p7")
+    store.delete_passages(agent.id, [victim.id])
+    assert "p7" not in [text for text, _ in ranked()] and ranked() == ranked(("all",))
+    assert np.isclose(ranked()[0][1], float(query @ vectors[3] / np.linalg.norm(query)), atol=1e-4)

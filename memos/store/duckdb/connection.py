@@ -118,6 +118,16 @@ class _WatchedWrites:
         return getattr(self._con, name)
 
 
+def unwrapped(con: Any, sql: str) -> Any:
+    """The DuckDB connection itself, for ``sql`` (the memo told first, as `_WatchedWrites` would):
+    DuckDB's replacement scan finds a Python variable by its name only in the frame that calls
+    execute, which must be the caller's, not the wrapper's."""
+    if isinstance(con, _WatchedWrites):
+        con._memo.wrote(sql)
+        return con._con
+    return con
+
+
 class Connections(ThreadSessions):
     """Sessions on one DuckDB file."""
 

@@ -32,11 +32,37 @@ from memos.store.search import (
     vector_literal,
     with_feedback,
 )
-from memos.store.sql.passages import passage_batches, passage_filters
+from memos.store.sql.passages import PASSAGE_TABLES, passage_batches, passage_filters
 from memos.store.text import BM25_K1, idf, query_terms
 
 if TYPE_CHECKING:  # numpy is imported where vectors are used: most commands never do
     import numpy as np
+
+
+@dataclass(frozen=True)
+class TailVectors:
+    """The passages past the vector index, in seq order, as unit rows (cosine is a dot product)."""
+
+    seqs: np.ndarray  # int64
+    unit: np.ndarray  # float32, one row per seq; (0, 0) when there are none
+
+    def extended(self, seqs: Sequence[int], vectors: np.ndarray) -> TailVectors | None:
+        """With newly inserted passages at the end (None: of another width, read it again)."""
+        import numpy as np
+
+        if len(self.seqs) and self.unit.shape[1] != vectors.shape[1]:
+            return None
+        unit = unit_rows(vectors.astype(np.float32))
+        return TailVectors(np.concatenate([self.seqs, np.asarray(seqs, dtype=np.int64)]),
+                           np.concatenate([self.unit, unit]) if len(self.seqs) else unit)
+
+
+def unit_rows(matrix: np.ndarray) -> np.ndarray:
+    """Each row scaled to length 1 (a zero row stays zero, as its cosine is 0)."""
+    import numpy as np
+
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms == 0, 1.0, norms)
 
 
 @dataclass(frozen=True)
@@ -79,11 +105,12 @@ class PassageSearchMixin(IndexUpkeepMixin):
     # -- keeping the sidecars honest ---------------------------------------------------
     def _freshness(self, con: Any, agent_id: str) -> Freshness:
         vectors, texts = self._vectors.state(agent_id), self._texts.state(agent_id)
-        vector_tail, vector_live, text_covered, text_tail = con.execute(
+        key = ("freshness", agent_id, vectors.watermark, texts.watermark)  # true until passages change
+        vector_tail, vector_live, text_covered, text_tail = self._db.memo.read(key, PASSAGE_TABLES, lambda: con.execute(
             "SELECT count(*) FILTER (WHERE seq > $vw), count(*) FILTER (WHERE seq <= $vw), "
             "count(*) FILTER (WHERE seq <= $tw), count(*) FILTER (WHERE seq > $tw) "
             "FROM passages WHERE agent_id = $agent",
-            {"vw": vectors.watermark, "tw": texts.watermark, "agent": agent_id}).fetchone()
+            {"vw": vectors.watermark, "tw": texts.watermark, "agent": agent_id}).fetchone())
         return Freshness(vectors, int(vector_tail), vectors.index is not None and vector_live == vectors.indexed,
                          texts, int(text_covered), int(text_tail))
 
@@ -129,13 +156,16 @@ class PassageSearchMixin(IndexUpkeepMixin):
             tail = self._tail_count(con, agent_id, state.watermark)
             intact = False  # not worth a second count: check the candidates instead
         ranked: list[tuple[int, float]] = []
-        if tail:
+        filtered = bool(query.tags or query.start or query.end)
+        scored = self._tail_ranking(con, agent_id, state.watermark, vector, needed) if tail and not filtered else None
+        if scored is not None:
+            ranked = scored
+        elif tail:
             # The unindexed tail, scored exactly.
             params["wm"] = state.watermark
             ranked = [(r[0], float(r[1])) for r in con.execute(exact_sql, params).fetchall()]
         if state.index is None:
             return ranked
-        filtered = bool(query.tags or query.start or query.end)
         if intact and not filtered:
             # Every graph passage is the agent's and still there: no need to look them up.
             ranked += [(seq, 1.0 - distance) for seq, distance in self._vectors.search(state, vector, needed)]
@@ -155,6 +185,39 @@ class PassageSearchMixin(IndexUpkeepMixin):
             params["wm"] = -1
             ranked = [(r[0], float(r[1])) for r in con.execute(exact_sql, params).fetchall()]
         return ranked[:needed]
+
+    def _tail(self, con: Any, agent_id: str, watermark: int) -> TailVectors:
+        """The passages past the vector index's watermark, remembered while no other process
+        writes (ConnectionMemo) and carried forward by insert_passages: the tail a search scores
+        exactly, with one matrix product rather than a scan of the table."""
+        import numpy as np
+
+        def load() -> TailVectors:
+            found = con.execute("SELECT seq, embedding FROM passages WHERE agent_id = ? AND seq > ? ORDER BY seq",
+                                [agent_id, watermark]).fetchnumpy()
+            seqs = np.asarray(found["seq"], dtype=np.int64)
+            if not len(seqs):
+                return TailVectors(seqs, np.zeros((0, 0), dtype=np.float32))
+            return TailVectors(seqs, unit_rows(np.stack(found["embedding"]).astype(np.float32)))
+
+        key = ("tail", agent_id, watermark)
+        for older in self._db.memo.kept(("tail", agent_id)):
+            if older != key:  # the index caught up since: that tail is no longer asked for
+                self._db.memo.forget(older)
+        return self._db.memo.read(key, PASSAGE_TABLES, load)
+
+    def _tail_ranking(self, con: Any, agent_id: str, watermark: int, vector: np.ndarray,
+                      needed: int) -> list[tuple[int, float]] | None:
+        """The tail's top ``needed`` by cosine, ties to the newer passage (as the exact SQL
+        orders); None when the remembered tail cannot answer (then SQL does)."""
+        import numpy as np
+
+        tail = self._tail(con, agent_id, watermark)
+        if not len(tail.seqs) or tail.unit.shape[1] != vector.shape[0]:
+            return None
+        scores = tail.unit @ unit_rows(vector.reshape(1, -1).astype(np.float32))[0]
+        best = np.lexsort((-tail.seqs, -scores))[:needed]
+        return [(int(tail.seqs[i]), float(scores[i])) for i in best]
 
     def _vector_scores(self, con: Any, fresh: Freshness, vector: np.ndarray, seqs: Sequence[int]) -> dict[int, float]:
         """Exact cosines of these passages (a hybrid's text candidates the vector search did not

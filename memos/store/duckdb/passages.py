@@ -4,7 +4,6 @@ checking them (``memos doctor``); the search itself is in passage_search.py."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from memos.errors import NotFound
 from memos.paths import on_read_only_mount
@@ -14,8 +13,8 @@ from memos.store.duckdb.bulk_insert import insert_rows
 from memos.store.duckdb.passage_search import PassageSearchMixin
 from memos.store.duckdb.vector_index import TAIL_LIMIT
 from memos.store.search import check_embeddings
-from memos.store.sql.passages import PassageLookups, check_width, passage_stats
-from memos.store.timeutil import to_db, utcnow
+from memos.store.sql.passages import PASSAGE_TABLES, PassageLookups, check_width, passage_stats
+from memos.store.timeutil import from_db, to_db, utcnow
 
 
 class PassagesMixin(PassageSearchMixin, PassageLookups):
@@ -25,20 +24,32 @@ class PassagesMixin(PassageSearchMixin, PassageLookups):
             return []
         matrix = check_embeddings(passages)
         now = utcnow()
+        width = matrix.shape[1]
+        memo = self._db.memo  # (what the last insert here learned: the agent's width, the next seq)
         with self._write() as con:
-            model = self._agent_row(con, agent_id).embedding_model
-            check_width(con, agent_id, model, matrix.shape[1])
-            first = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM passages").fetchone()[0]
-            seqs = list(range(first, first + len(passages)))
+            tails = memo.kept(("tail", agent_id))  # what searches score exactly, carried past the insert
+            model = self._remembered_agent(con, agent_id).embedding_model
+            if memo.known(("width", agent_id)) != width:
+                check_width(con, agent_id, model, width)
+            first = memo.read(("next passage seq",), PASSAGE_TABLES, lambda: con.execute(
+                "SELECT coalesce(max(seq), 0) + 1 FROM passages").fetchone()[0])
+            values = [(ids.new_id("passage"), agent_id, first + i, p.text, sorted(set(p.tags)), vector, model,
+                       to_db(p.created_at or now), batch) for i, (p, vector) in enumerate(zip(passages, matrix))]
             insert_rows(con, "passages",
                         ("id", "agent_id", "seq", "text", "tags", "embedding", "embedding_model", "created_at", "batch"),
-                        [(ids.new_id("passage"), agent_id, seq, p.text, sorted(set(p.tags)), vector, model,
-                          to_db(p.created_at or now), batch)
-                         for seq, p, vector in zip(seqs, passages, matrix)])
+                        values)
+            memo.put(("width", agent_id), PASSAGE_TABLES, width)
+            memo.put(("next passage seq",), PASSAGE_TABLES, first + len(values))
+            for key, tail in tails.items():
+                extended = tail.extended([row[2] for row in values], matrix)
+                if extended is not None:
+                    memo.put(key, PASSAGE_TABLES, extended)
             upkeep = self._upkeep  # set in a long-lived process: just after the request (background.py)
             self._db.after_commit(lambda: upkeep.request(agent_id) if upkeep is not None
                                   else self._indexes_after_write(agent_id), once=f"indexes:{agent_id}")
-            return self._passages_by_seq(con, seqs)
+        # The records as stored, built here rather than read back
+        return [Passage(id=row[0], agent_id=agent_id, text=row[3], tags=row[4], created_at=from_db(row[7]))
+                for row in values]
 
     def delete_passages(self, agent_id: str, passage_ids: Sequence[str]) -> int:
         with self._write() as con:
@@ -84,10 +95,6 @@ class PassagesMixin(PassageSearchMixin, PassageLookups):
         return [text, vector]
 
     # -- reads ---------------------------------------------------------------------
-    def _passages_by_seq(self, con: Any, seqs: Sequence[int]) -> list[Passage]:
-        found = self._rows_by_seq(con, seqs)
-        return [found[s] for s in seqs if s in found]
-
     def passage_stats(self, agent_id: str) -> PassageStats:
         watermark = self._vectors.state(agent_id).watermark
         with self._read() as con:

@@ -14,6 +14,7 @@ from memos.store.base import Agent, Store
 from memos.store.sessions import Sessions
 from memos.store.sql import rows
 
+AGENT_TABLES = frozenset({"agents"})  # what a remembered agent row is read from
 
 class SQLHost(Store):
     dialect: str
@@ -41,6 +42,11 @@ class SQLHost(Store):
     def _write(self) -> Iterator[Any]:
         with self._db.session(write=True) as con:
             yield con
+
+    def _remembered_agent(self, con: Any, id_or_name: str) -> Agent:
+        """The agent's row, read again only after agents is written (ConnectionMemo): a turn, an
+        insert and the route before them each ask for it."""
+        return self._db.memo.read(("agent", id_or_name), AGENT_TABLES, lambda: self._agent_row(con, id_or_name))
 
     def _agent_row(self, con: Any, id_or_name: str) -> Agent:
         column = "id" if ids.looks_like("agent", id_or_name) else "name"

@@ -91,6 +91,9 @@ def passage_batches(con: Any, seqs: Sequence[int]) -> dict[int, int]:
         f"SELECT seq, batch FROM passages WHERE seq IN ({listed}) AND batch IS NOT NULL").fetchall()}
 
 
+PASSAGE_TABLES = frozenset({"passages"})  # what remembered facts of passages are read from (ConnectionMemo)
+
+
 def check_width(con: Any, agent_id: str, model: str, width: int, dims: str = "len(embedding)") -> None:
     """Refuse vectors of another width than the agent's stored ones: an agent's passages are
     searched with one model, and a provider that changed its model's width under a name

@@ -46,7 +46,6 @@ from memos.store.sql.tools import ToolsMixin
 from memos.store.timeutil import from_db, to_db, utcnow
 
 # What each remembered read of a turn is read from (ConnectionMemo.read)
-_AGENT_TABLES = frozenset({"agents"})
 _BLOCK_TABLES = frozenset({"blocks", "agent_blocks"})
 
 _AGENT_FIELDS = {"name", "description", "system", "model", "embedding_model", "context_window", "max_tokens",
@@ -160,8 +159,8 @@ class SQLStore(MessagesMixin, ConversationsMixin, FoldersMixin, GroupsMixin, Run
             return self._agent_row(con, agent_id)
 
     def get_agent(self, id_or_name: str) -> Agent:
-        with self._read() as con:  # read again only after agents is written (ConnectionMemo)
-            return self._db.memo.read(("agent", id_or_name), _AGENT_TABLES, lambda: self._agent_row(con, id_or_name))
+        with self._read() as con:
+            return self._remembered_agent(con, id_or_name)
 
     def list_agents(self) -> list[Agent]:
         with self._read() as con:
