@@ -152,6 +152,22 @@ def test_a_process_with_the_onnx_copy_never_imports_torch(tmp_path):
     assert out.stdout.strip() == "onnxruntime (1, 384) []", out.stderr
 
 
+def test_a_process_that_finds_no_copy_has_a_child_write_it(tmp_path):
+    """The graph's build (~250 MiB of heap) happens in a child process: the one that asked, a
+    server that lives on, never imports the onnx package and embeds as a warm cache would."""
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import sys\nfrom memos.store.embeddings import LocalMiniLM\n"
+             "vector = LocalMiniLM().embed(['a kitten'])\n"
+             "print(LocalMiniLM.backend(), vector.shape, 'onnx' in sys.modules)")
+    env = {**os.environ, "MEMOS_MODEL_CACHE": str(tmp_path / "fresh")}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, env=env, check=True)
+    assert out.stdout.strip() == "onnxruntime (1, 384) False", out.stderr
+    assert len(list((tmp_path / "fresh").glob("*.onnx"))) == 1
+
+
 @pytest.mark.slow
 def test_without_a_usable_cache_the_copy_is_made_in_memory(monkeypatch, tmp_path):
     from memos.store import embeddings
