@@ -47,6 +47,7 @@ from memos.store.timeutil import from_db, to_db, utcnow
 
 # What each remembered read of a turn is read from (ConnectionMemo.read)
 _BLOCK_TABLES = frozenset({"blocks", "agent_blocks"})
+_SCHEMA_TABLES = frozenset({"schema_migrations"})
 
 _AGENT_FIELDS = {"name", "description", "system", "model", "embedding_model", "context_window", "max_tokens",
                  "tool_rules", "metadata", "tags", "response_format"}
@@ -126,8 +127,8 @@ class SQLStore(MessagesMixin, ConversationsMixin, FoldersMixin, GroupsMixin, Run
         return self._db.session(write=True)
 
     def schema_version(self) -> list[str]:
-        with self._read() as con:
-            return self._applied(con)
+        with self._read() as con:  # asked by every health check: remembered (a migration forgets it)
+            return list(self._db.memo.read(("schema",), _SCHEMA_TABLES, lambda: tuple(self._applied(con))))
 
     def close(self) -> None:
         self._db.close()
