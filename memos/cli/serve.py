@@ -14,6 +14,10 @@ from memos.errors import InvalidInput
 DEFAULT_PORT = 8283
 
 
+# Seconds the server keeps the database open between requests; another process that asks for it
+# gets it within milliseconds all the same (store/duckdb/connection.py).
+SERVER_IDLE = 10.0
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -45,6 +49,7 @@ def serve(
 
     ws = Workspace()
     ws.store.defer_index_upkeep()  # search indexes catch up just after each write, off the request's path
+    ws.store.keep_connection_idle(SERVER_IDLE)
     app = create_app(ws, token=token, allow_mcp_stdio=allow_mcp_stdio)
     sock = listening_socket(host, port)
     bound_port = sock.getsockname()[1]

@@ -560,6 +560,10 @@ class Store(abc.ABC):
 
         Optional; a backend whose indexes follow every write in the database does nothing."""
 
+    def keep_connection_idle(self, seconds: float) -> None:  # noqa: B027 -- optional hook, deliberately empty
+        """In a long-lived process: keep the database open this long between requests (another
+        process that asks for it still gets it at once). Optional."""
+
     def wait_for_index_upkeep(self, timeout: float = 30.0) -> bool:
         """Until deferred index upkeep has caught up (True), or ``timeout`` passed."""
         return True

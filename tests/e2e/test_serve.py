@@ -282,3 +282,22 @@ def test_a_tool_created_to_require_approval_never_runs_without_it(client, fake_l
     imported = client.agents.import_file(file=("ada.af", json.dumps(exported).encode()))
     copy = client.agents.retrieve(imported.agent_ids[0])
     assert [t.default_requires_approval for t in copy.tools if t.name == "wire_money"] == [True]
+
+
+def test_a_server_between_requests_keeps_the_database_and_a_cli_still_gets_it_at_once(client, memos, memos_home):  # type: ignore[no-untyped-def]
+    """The server keeps its connection (and the reads it remembers) across a pause between
+    requests, where it used to let go after a quarter second and reopen for the next request;
+    a CLI command that asks for the file meanwhile is let in at once, as when the server is busy."""
+    import fcntl
+    import time
+
+    agent = _new_agent(client)
+    time.sleep(0.6)  # a pause between a user's requests (the old hold was 0.25 s)
+    with open(memos_home / "memos.duckdb.lock", "rb") as probe:
+        with pytest.raises(BlockingIOError):  # still the server's
+            fcntl.flock(probe.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+    # Waiting out the server's hold (10 s) would exceed this lock timeout: the CLI would fail.
+    listed = memos("agents", "list", "--json", env={"MEMOS_LOCK_TIMEOUT": "5"})
+    assert listed.code == 0, listed.err
+    assert [a["id"] for a in listed.json()] == [agent.id]
+    assert client.agents.retrieve(agent.id).name == "ada"

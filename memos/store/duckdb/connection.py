@@ -48,7 +48,7 @@ from typing import Any
 from memos.errors import DatabaseBusy, StorageProblem
 from memos.store.sessions import ActiveSession, ConnectionMemo, ThreadSessions, lock_timeout_from_env
 
-IDLE = 0.25  # seconds a cached connection may sit unused
+IDLE = 0.25  # seconds a cached connection may sit unused (a server keeps it longer: Connections.idle)
 WATCH_INTERVAL = 0.002
 
 
@@ -147,6 +147,7 @@ class Connections(ThreadSessions):
         self._cached: Any | None = None  # the connection kept between sessions
         self._cached_write = False
         self._cached_at = 0.0
+        self.idle = IDLE  # seconds the kept connection may sit unused before it is let go
         self._watcher: threading.Thread | None = None
         self._has_cached = threading.Event()  # set and cleared only under _thread_lock
         self.memo = ConnectionMemo()  # facts valid while the kept connection lives (see the module doc)
@@ -256,7 +257,7 @@ class Connections(ThreadSessions):
             try:
                 if self._cached is None:
                     self._has_cached.clear()
-                elif time.monotonic() - self._cached_at > IDLE or self._someone_waiting():
+                elif time.monotonic() - self._cached_at > self.idle or self._someone_waiting():
                     self._drop_cached()
             finally:
                 self._thread_lock.release()
