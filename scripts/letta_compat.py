@@ -55,8 +55,9 @@ WHY_NOT = {
     "embeddings": "raw embeddings: not built",
     "metadata": "Letta Cloud metadata: a hosted-service feature",
     "ready": "readiness: /v1/health serves the same purpose",
-    "messages": "batch messages across agents: not built",
-    "passages": "passages across agents: memos searches one agent's archival memory",
+    "messages": ("listed, searched (by their words in every search_mode: messages carry no embeddings in memos) "
+                 "and looked up across agents; batches of messages are not built"),
+    "passages": "all served: each agent's passages are searched with its own embedding model, merged by score",
 }
 # What a client can tell apart on routes memos does serve.
 DIFFERENCES = [

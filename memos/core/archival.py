@@ -86,6 +86,15 @@ def search(store: Store, agent: Agent, query: PassageQuery) -> list[PassageHit]:
     return store.search_passages(agent.id, query)
 
 
+def search_agents(store: Store, agents: Sequence[Agent], query: PassageQuery) -> list[tuple[Agent, PassageHit]]:
+    """One search over several agents' archival memories, best first: each agent's passages
+    searched with its own embedding model, the hits merged by score and cut to ``top_k``
+    (scores of different models are each a similarity in [0, 1], not calibrated to each other)."""
+    found = [(agent, hit) for agent in agents for hit in search(store, agent, query)]
+    found.sort(key=lambda item: -item[1].score)
+    return found[:query.top_k]
+
+
 def new_batch() -> int:
     """An id for passages written together (store.insert_passages)."""
     import secrets

@@ -240,3 +240,28 @@ class StreamResume(Body):
     include_pings: bool | None = True
     poll_interval: float | None = None
     batch_size: int | None = None
+
+
+class MessageSearch(Body):
+    """Letta's POST /v1/messages/search."""
+
+    query: str = Field(min_length=1)
+    agent_id: str | None = None
+    conversation_id: str | None = None
+    start_date: str | None = None
+    end_date: str | None = None
+    limit: int = Field(50, ge=1, le=1000)
+    search_mode: Literal["vector", "fts", "hybrid"] = "hybrid"  # memos searches a log's words in every mode
+
+
+class PassageSearch(Body):
+    """Letta's POST /v1/passages/search."""
+
+    query: str | None = None
+    agent_id: str | None = None
+    archive_id: str | None = None
+    tags: list[str] | None = None
+    tag_match_mode: Literal["any", "all"] = "any"
+    start_date: str | None = None
+    end_date: str | None = None
+    limit: int = Field(50, ge=1, le=1000)

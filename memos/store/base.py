@@ -697,6 +697,12 @@ class Store(abc.ABC):
         """The messages a run stored (its user message, replies, tool calls and returns), in order."""
 
     @abc.abstractmethod
+    def list_all_messages(self, *, before: str | None = None, after: str | None = None, limit: int = 50,
+                          order: Literal["asc", "desc"] = "desc",
+                          conversation: ConversationScope = ALL_CONVERSATIONS) -> list[Message]:
+        """A page of every agent's messages (seq orders them all); cursors as list_messages's."""
+
+    @abc.abstractmethod
     def search_messages(self, agent_id: str, query: str | None, *, roles: Sequence[str] = (),
                         start: datetime | None = None, end: datetime | None = None,
                         limit: int = 20, offset: int = 0) -> list[Message]: ...

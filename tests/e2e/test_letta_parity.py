@@ -759,3 +759,34 @@ def test_token_streaming_sends_a_reasoning_models_thinking_before_its_calls(clie
     thinking = [c for c in chunks if c.message_type == "reasoning_message"]
     assert "".join(c.reasoning for c in thinking) == "The user wants a search."
     assert len({c.id for c in thinking}) == 1  # one message, in pieces
+
+
+def test_every_agents_messages_and_passages_listed_and_searched(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    """letta-client's messages.list / messages.search / passages.search: across agents, or one."""
+    ada, bob = _agent(client), _agent(client, "bob")
+    fake_llm.script(say("Noted, the heron."), say("Noted, the kestrel."))
+    client.agents.messages.create(agent_id=ada.id, messages=[{"role": "user", "content": "I saw a heron at the lake"}])
+    client.agents.messages.create(agent_id=bob.id, messages=[{"role": "user", "content": "a kestrel hovered over the field"}])
+
+    newest = client.messages.list(limit=2)  # every agent's, newest first
+    assert [(m.message_type, m.content) for m in newest] == [
+        ("assistant_message", "Noted, the kestrel."), ("user_message", "a kestrel hovered over the field")]
+    older = client.messages.list(limit=2, after=newest[-1].id)
+    assert [m.content for m in older] == ["Noted, the heron.", "I saw a heron at the lake"]
+    users = client.messages.list(include_return_message_types=["user_message"], order="asc")
+    assert [m.content for m in users] == ["I saw a heron at the lake", "a kestrel hovered over the field"]
+
+    found = client.messages.search(query="which bird hovered over the field")
+    assert (found[0].message_type, found[0].agent_id, found[0].content) == (
+        "user_message", bob.id, "a kestrel hovered over the field")
+    assert all(hit.agent_id == ada.id for hit in client.messages.search(query="kestrel heron", agent_id=ada.id))
+
+    client.agents.passages.create(agent_id=ada.id, text="Ada's locker code is 4471")
+    client.agents.passages.create(agent_id=bob.id, text="Bob keeps bees on the roof")
+    hits = client.passages.search(query="bees on the roof", limit=2)
+    assert [(h.passage.agent_id, h.passage.text) for h in hits][0] == (bob.id, "Bob keeps bees on the roof")
+    assert hits[0].score >= hits[1].score
+    only = client.passages.search(query="bees on the roof", agent_id=ada.id)
+    assert [h.passage.text for h in only] == ["Ada's locker code is 4471"]
+    with pytest.raises(letta_client.NotFoundError, match="no archive 'archive-1'"):
+        client.passages.search(query="bees", archive_id="archive-1")

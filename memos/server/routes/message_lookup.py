@@ -1,17 +1,75 @@
-"""Letta's /v1/messages/{message_id}: one message by id, whichever agent's log holds it."""
+"""Letta's /v1/messages: every agent's messages, searched or paged, and one message by id,
+whichever agent's log holds it."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
+from memos.core import recall
+from memos.core.timeparse import iso_bound
 from memos.errors import NotFound
 from memos.server import shapes
 from memos.server.deps import WS, pending_call_ids
 from memos.server.routes.messages import log_head
+from memos.server.schemas import MessageSearch
+from memos.store.base import ALL_CONVERSATIONS, Message
 
 router = APIRouter(prefix="/v1/messages", tags=["messages"])
+SEARCHED_TYPES = {"system_message": "content", "user_message": "content", "reasoning_message": "reasoning",
+                  "assistant_message": "content"}  # what Letta's search answers, and the field of its text
+
+
+def _as_letta(ws: WS, stored: list[Message]) -> list[dict[str, Any]]:
+    """Stored messages of any agents as Letta messages (each agent's waiting calls asked once)."""
+    pending: dict[str, set[str]] = {}
+    out: list[dict[str, Any]] = []
+    for message in stored:
+        if message.agent_id not in pending:
+            pending[message.agent_id] = pending_call_ids(ws, message.agent_id)
+        out += [{**item, "agent_id": message.agent_id, "conversation_id": message.conversation_id}
+                for item in shapes.stored_messages([message], pending[message.agent_id])]
+    return out
+
+
+@router.get("/")
+def list_all_messages(ws: WS, after: str | None = None, before: str | None = None,
+                      conversation_id: str | None = None, limit: int = Query(100, ge=1, le=1000),
+                      order: Literal["asc", "desc"] = "desc",
+                      include_return_message_types: list[str] | None = Query(None)) -> list[dict[str, Any]]:  # noqa: B008
+    """Every agent's messages, newest first by default; ``after``/``before`` are message ids,
+    relative to ``order`` as on an agent's own list. ``limit`` counts Letta messages: stored
+    ones that make none (send_message's return) are passed over, and the Letta messages of one
+    stored message stay on one page."""
+    page: list[dict[str, Any]] = []
+    batch, cursor = max(limit, 20), after
+    while True:
+        stored = ws.store.list_all_messages(after=cursor, before=before, limit=batch, order=order,
+                                            conversation=conversation_id or ALL_CONVERSATIONS)
+        for message in stored:
+            page += [m for m in _as_letta(ws, [message])
+                     if not include_return_message_types or m["message_type"] in include_return_message_types]
+            if len(page) >= limit:
+                return page
+        if len(stored) < batch:
+            return page
+        cursor = stored[-1].id
+
+
+@router.post("/search")
+def search_messages(ws: WS, body: MessageSearch) -> list[dict[str, Any]]:
+    """Messages of every agent (or one: ``agent_id``) that match the words of ``query``, best
+    first. Each log is searched by its words whatever ``search_mode`` says: messages carry no
+    embeddings in memos (agents find them with conversation_search the same way)."""
+    agents = [ws.store.get_agent(body.agent_id)] if body.agent_id else ws.store.list_agents()
+    found = recall.search_logs(ws.store, agents, body.query, start=iso_bound(body.start_date, "start_date"),
+                               end=iso_bound(body.end_date, "end_date", end=True),
+                               conversation=body.conversation_id, limit=body.limit)
+    return [{"message_type": m["message_type"], "message_id": m["id"], "created_at": m["date"],
+             "agent_id": m["agent_id"], "conversation_id": m["conversation_id"],
+             SEARCHED_TYPES[m["message_type"]]: m[SEARCHED_TYPES[m["message_type"]]]}
+            for m in _as_letta(ws, found) if m["message_type"] in SEARCHED_TYPES]
 
 
 @router.get("/{message_id}")

@@ -113,10 +113,11 @@ class MessagesMixin(SQLHost):
                               "ORDER BY seq DESC LIMIT 1", [agent_id, otid]).fetchone()
         return rows.message(row) if row else None
 
-    def _message_seq(self, con: Any, agent_id: str, message_id: str) -> int:
-        row = con.execute("SELECT seq FROM messages WHERE id = ? AND agent_id = ?", [message_id, agent_id]).fetchone()
+    def _message_seq(self, con: Any, agent_id: str | None, message_id: str) -> int:
+        row = con.execute("SELECT seq FROM messages WHERE id = ? AND (agent_id = ? OR ? IS NULL)",
+                          [message_id, agent_id, agent_id]).fetchone()
         if row is None:
-            raise NotFound(f"no message '{message_id}' for this agent", "see `memos messages list`")
+            raise NotFound(f"no message '{message_id}'{' for this agent' if agent_id else ''}", "see `memos messages list`")
         return int(row[0])
 
     def get_message(self, message_id: str) -> Message:
@@ -139,11 +140,19 @@ class MessagesMixin(SQLHost):
                     self._page(con, agent_id, None, None, limit, order, in_context, conversation))))
             return self._page(con, agent_id, before, after, limit, order, in_context, conversation)
 
-    def _page(self, con: Any, agent_id: str, before: str | None, after: str | None, limit: int,
+    def list_all_messages(self, *, before: str | None = None, after: str | None = None, limit: int = 50,
+                          order: Literal["asc", "desc"] = "desc",
+                          conversation: ConversationScope = ALL_CONVERSATIONS) -> list[Message]:
+        with self._read() as con:
+            return self._page(con, None, before, after, limit, order, None, conversation)
+
+    def _page(self, con: Any, agent_id: str | None, before: str | None, after: str | None, limit: int,
               order: Literal["asc", "desc"], in_context: bool | None, conversation: ConversationScope) -> list[Message]:
+        """A page of one agent's messages (None: every agent's; seq orders them all)."""
         # Position in the requested order: seq for asc, -seq for desc.
         sign = 1 if order == "asc" else -1
-        where, params = ["agent_id = $agent"], {"agent": agent_id, "limit": limit, "sign": sign}
+        where, params = ([], {"limit": limit, "sign": sign}) if agent_id is None else (
+            ["agent_id = $agent"], {"agent": agent_id, "limit": limit, "sign": sign})
         scope_to(conversation, where, params)
         if after:
             params["after"] = sign * self._message_seq(con, agent_id, after)
@@ -156,7 +165,7 @@ class MessagesMixin(SQLHost):
             where.append("in_context = $ctx")
         # With only `before`, the page is the one just before the cursor.
         nearest_first = "DESC" if before and not after else "ASC"
-        sql = (f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)} "
+        sql = (f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where) or 'true'} "
                f"ORDER BY $sign * seq {nearest_first} LIMIT $limit")
         found = [rows.message(r) for r in con.execute(sql, params).fetchall()]
         found.sort(key=lambda m: sign * m.seq)

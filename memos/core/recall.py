@@ -1,0 +1,28 @@
+"""Searching what was said to several agents at once (their message logs, not archival memory)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from memos.store.base import Agent, Message, Store
+
+RANK_CONSTANT = 60  # reciprocal rank fusion's usual k: a deep hit of one log still beats nothing
+
+
+def search_logs(store: Store, agents: Sequence[Agent], query: str, *, start: datetime | None = None,
+                end: datetime | None = None, conversation: str | None = None, limit: int = 50) -> list[Message]:
+    """The messages of these agents that match ``query`` best, best first.
+
+    Each log is searched on its own (store.search_messages: BM25 over the words, each weighted
+    by how rare it is in that agent's log) and the lists are merged by reciprocal rank, since
+    BM25 scores of different logs are not on one scale; among equal ranks, the newer first.
+    ``conversation`` keeps the messages of that conversation only."""
+    scored: list[tuple[float, Message]] = []
+    depth = limit * 4 if conversation else limit  # room for the conversation filter
+    for agent in agents:
+        found = store.search_messages(agent.id, query, start=start, end=end, limit=depth)
+        kept = [m for m in found if conversation is None or m.conversation_id == conversation]
+        scored += [(1.0 / (RANK_CONSTANT + rank), message) for rank, message in enumerate(kept, 1)]
+    scored.sort(key=lambda item: (-item[0], -item[1].created_at.timestamp()))
+    return [message for _, message in scored[:limit]]
