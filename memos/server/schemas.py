@@ -265,3 +265,13 @@ class PassageSearch(Body):
     start_date: str | None = None
     end_date: str | None = None
     limit: int = Field(50, ge=1, le=1000)
+
+
+class ToolSearch(Body):
+    """Letta's POST /v1/tools/search."""
+
+    query: str | None = None
+    search_mode: Literal["vector", "fts", "hybrid"] = "hybrid"
+    tags: list[str] | None = None
+    tool_types: list[str] | None = None
+    limit: int = Field(50, ge=1, le=1000)

@@ -790,3 +790,19 @@ def test_every_agents_messages_and_passages_listed_and_searched(client, fake_llm
     assert [h.passage.text for h in only] == ["Ada's locker code is 4471"]
     with pytest.raises(letta_client.NotFoundError, match="no archive 'archive-1'"):
         client.passages.search(query="bees", archive_id="archive-1")
+
+
+def test_tools_are_found_by_what_they_do(client) -> None:  # type: ignore[no-untyped-def]
+    """letta-client's tools.search: words, meaning and both, with type and tag filters."""
+    shout = client.tools.create(source_code=SHOUT, tags=["voice"])
+    hits = client.tools.search(query="search the conversation history for what was said")
+    assert hits[0].tool.name == "conversation_search" and hits[0].fts_rank and hits[0].vector_rank
+    assert [h.combined_score for h in hits] == sorted((h.combined_score for h in hits), reverse=True)
+    by_meaning = client.tools.search(query="say something loudly", search_mode="vector", tool_types=["custom"])
+    assert [(h.tool.id, h.fts_rank) for h in by_meaning] == [(shout.id, None)]
+    by_words = client.tools.search(query="loudly", search_mode="fts", limit=3)
+    assert [h.tool.name for h in by_words] == ["shout"] and by_words[0].vector_rank is None
+    assert [h.tool.name for h in client.tools.search(query="memory", tags=["voice"])] == ["shout"]  # by meaning
+    assert client.tools.search(query="memory", tags=["no such tag"]) == []
+    with pytest.raises(letta_client.UnprocessableEntityError, match="query is empty"):
+        client.tools.search(query=" ")

@@ -11,7 +11,7 @@ from memos.errors import InvalidInput, NotFound
 from memos.server import shapes
 from memos.server.deps import WS, AgentDep, agent_state, agent_tools
 from memos.server.paging import paged
-from memos.server.schemas import ApprovalSetting, ToolCreate, ToolRunRequest, ToolUpdate
+from memos.server.schemas import ApprovalSetting, ToolCreate, ToolRunRequest, ToolSearch, ToolUpdate
 from memos.store.base import ToolRecord
 from memos.tools import library, multi_agent
 from memos.tools.builtins import builtin_specs
@@ -24,11 +24,31 @@ router = APIRouter(prefix="/v1", tags=["tools"])
 def list_tools(ws: WS, name: str | None = None, after: str | None = None, before: str | None = None,
                limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
     """Built-ins first, then the library's and the agents' own tools."""
-    tools = ([shapes.builtin_tool(spec) for spec in builtin_specs().values()]
-             + [shapes.builtin_tool(spec) for spec in MULTI_AGENT_TOOLS.values()]  # attached per agent
-             + [shapes.custom_tool(record) for record in ws.store.list_tools()])
-    tools = [t for t in tools if name is None or t["name"] == name]
+    tools = [t for t in _all_tools(ws) if name is None or t["name"] == name]
     return paged(tools, after=after, before=before, limit=limit, key=lambda t: t["id"])
+
+
+@router.post("/tools/search")
+def search_tools(ws: WS, body: ToolSearch) -> list[dict[str, Any]]:
+    """Tools whose name and description match the query, by words, meaning or both (Letta's
+    reciprocal-rank fusion), best first; ``tags`` keeps tools with any of them, ``tool_types``
+    tools of those types."""
+    from memos.core import tool_search
+
+    tools = [t for t in _all_tools(ws)
+             if (not body.tags or set(body.tags) & set(t.get("tags") or []))
+             and (not body.tool_types or t.get("tool_type") in body.tool_types)]
+    hits = tool_search.search_tools([tool_search.tool_text(t["name"], t.get("description") or "") for t in tools],
+                                    body.query or "", body.search_mode, body.limit)
+    return [{"tool": tools[h.index], "combined_score": h.combined_score, "fts_rank": h.fts_rank,
+             "vector_rank": h.vector_rank, "embedded_text": h.embedded_text} for h in hits]
+
+
+def _all_tools(ws: Workspace) -> list[dict[str, Any]]:
+    """Built-ins first, then the library's and the agents' own tools, as Letta lists them."""
+    return ([shapes.builtin_tool(spec) for spec in builtin_specs().values()]
+            + [shapes.builtin_tool(spec) for spec in MULTI_AGENT_TOOLS.values()]  # attached per agent
+            + [shapes.custom_tool(record) for record in ws.store.list_tools()])
 
 
 @router.get("/tools/count")
