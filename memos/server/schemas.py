@@ -275,3 +275,14 @@ class ToolSearch(Body):
     tags: list[str] | None = None
     tool_types: list[str] | None = None
     limit: int = Field(50, ge=1, le=1000)
+
+
+class ChatCompletionRequest(Body):
+    """OpenAI's chat completion request, as Letta's /v1/chat/completions takes it: ``model``
+    names the agent (its id, or in memos its name too); the agent keeps the conversation, so only
+    the last user message is read."""
+
+    model: str = Field(min_length=1)
+    messages: list[dict[str, Any]] = Field(min_length=1)
+    stream: bool = False
+    user: str | None = None

@@ -806,3 +806,31 @@ def test_tools_are_found_by_what_they_do(client) -> None:  # type: ignore[no-unt
     assert client.tools.search(query="memory", tags=["no such tag"]) == []
     with pytest.raises(letta_client.UnprocessableEntityError, match="query is empty"):
         client.tools.search(query=" ")
+
+
+def test_an_agent_answers_an_openai_client_at_chat_completions(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    """Letta's /v1/chat/completions through OpenAI's own client: the agent named as the model
+    answers the last user message (it keeps the rest), whole or streamed, and remembers it."""
+    import openai
+
+    agent = _agent(client)
+    base = str(client.base_url).rstrip("/") + "/v1"
+    openai_client = openai.OpenAI(base_url=base, api_key="not-needed", max_retries=0)
+    fake_llm.script(say("Hello Sam, noted: you like oolong."), say("You like oolong."))
+    whole = openai_client.chat.completions.create(model=agent.id, messages=[
+        {"role": "system", "content": "ignored: the agent has its own"},
+        {"role": "user", "content": "I like oolong tea"}])
+    assert whole.choices[0].message.content == "Hello Sam, noted: you like oolong."
+    assert whole.choices[0].finish_reason == "stop" and whole.usage.total_tokens > 0 and whole.model == agent.id
+    pieces = list(openai_client.chat.completions.create(
+        model="ada", stream=True, messages=[{"role": "user", "content": [{"type": "text", "text": "What tea do I like?"}]}]))
+    assert "".join(p.choices[0].delta.content or "" for p in pieces) == "You like oolong."
+    assert pieces[-1].choices[0].finish_reason == "stop"
+    said = [m.content for m in client.agents.messages.list(agent_id=agent.id) if m.message_type == "user_message"]
+    assert said == ["I like oolong tea", "What tea do I like?"]  # kept by the agent, as any turn
+    with pytest.raises(openai.NotFoundError):
+        openai_client.chat.completions.create(model="agent-00000000-0000-4000-8000-000000000000",
+                                              messages=[{"role": "user", "content": "hi"}])
+    with pytest.raises(openai.UnprocessableEntityError) as refused:
+        openai_client.chat.completions.create(model=agent.id, messages=[{"role": "assistant", "content": "hi"}])
+    assert "no user message" in refused.value.response.json()["detail"]

@@ -131,7 +131,7 @@ def _sse(events: Iterator[Any], first: Any, stream_tokens: bool = False,
     yield "data: [DONE]\n\n"
 
 
-def _start(turns: TurnService, agent: Any, body: MessageRequest,
+def start_turn(turns: TurnService, agent: Any, body: MessageRequest,
            conversation: str | None = None) -> tuple[Iterator[Any], Any]:
     """Start the turn and take its first event here, so a refused request is an HTTP error
     rather than a stream that opens and fails."""
@@ -146,7 +146,7 @@ def _start(turns: TurnService, agent: Any, body: MessageRequest,
 
 
 def _stream(turns: TurnService, agent: Any, body: MessageRequest, conversation: str | None = None) -> StreamingResponse:
-    events, first = _start(turns, agent, body, conversation)
+    events, first = start_turn(turns, agent, body, conversation)
     return StreamingResponse(_sse(events, first, body.stream_tokens, body.include_return_message_types,
                                   body.include_pings),
                              media_type="text/event-stream",
@@ -159,7 +159,7 @@ def _background_stream(turns: TurnService, agent: Agent, body: MessageRequest,
     (server/streams.py), so this client may leave and it, or another, may resume."""
     from memos.server.streams import RunStream
 
-    events, first = _start(turns, agent, body, conversation)
+    events, first = start_turn(turns, agent, body, conversation)
     stream = RunStream(turns.streams.store)
 
     def watched(items: Iterator[Any]) -> Iterator[Any]:
@@ -191,7 +191,7 @@ def respond(turns: TurnService, agent: Agent, body: MessageRequest,
         return _background_stream(turns, agent, body, conversation)
     if body.streaming:
         return _stream(turns, agent, body, conversation)
-    events, first = _start(turns, agent, body, conversation)
+    events, first = start_turn(turns, agent, body, conversation)
 
     def everything() -> Iterator[Any]:
         yield first

@@ -1,0 +1,101 @@
+"""Letta's /v1/chat/completions: an agent behind OpenAI's chat API, so any OpenAI client or chat
+UI can talk to it. ``model`` names the agent; it keeps the conversation itself, so only the last
+user message of the request is sent (as Letta does). Unlike Letta 0.16.8, which streams only,
+a request without ``stream`` gets one ``chat.completion``."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from memos.errors import InvalidInput, MemosError, ProviderError
+from memos.server import shapes
+from memos.server.deps import WS, TurnService
+from memos.server.routes.messages import start_turn
+from memos.server.schemas import ChatCompletionRequest, MessageIn, MessageRequest
+from memos.store.base import Agent
+
+router = APIRouter(prefix="/v1", tags=["chat"])
+FINISH = {"end_turn": "stop", "max_tokens_exceeded": "length"}  # anything else ends as "stop" too
+
+
+def _last_user_text(messages: list[dict[str, Any]]) -> str:
+    for message in reversed(messages):
+        if message.get("role", "user") == "user":
+            content = message.get("content")
+            if isinstance(content, list):  # OpenAI's content parts: the text ones
+                content = "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+            if isinstance(content, str) and content.strip():
+                return content
+    raise InvalidInput("the request has no user message with text",
+                       "end messages with {\"role\": \"user\", \"content\": \"...\"}: the agent keeps the rest")
+
+
+@router.post("/chat/completions", response_model=None)
+def create_chat_completion(ws: WS, turns: TurnService, body: ChatCompletionRequest) -> JSONResponse | StreamingResponse:
+    """A turn of the agent that ``model`` names, answered as OpenAI answers a chat completion."""
+    agent = ws.store.get_agent(body.model)
+    request = MessageRequest(messages=[MessageIn(role="user", content=_last_user_text(body.messages))],
+                             streaming=body.stream, stream_tokens=body.stream)
+    events, first = start_turn(turns, agent, request)
+    shaper = shapes.EventShaper(stream_tokens=body.stream, only=["assistant_message", "stop_reason"])
+    created = int(time.time())
+    if body.stream:
+        return StreamingResponse(_chunks(agent, _shaped(first, events, shaper), created),
+                                 media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    said: list[str] = []
+    stop = "end_turn"
+    for item in _shaped(first, events, shaper):
+        if item["message_type"] == "assistant_message":
+            said.append(item["content"])
+        elif item["message_type"] == "stop_reason":
+            stop = item["stop_reason"]
+    usage = shaper.usage()
+    return JSONResponse({
+        "id": f"chatcmpl-{_run_id(shaper)}", "object": "chat.completion", "created": created, "model": agent.id,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "\n\n".join(said)},
+                     "finish_reason": FINISH.get(stop, "stop"), "logprobs": None}],
+        "usage": {k: usage[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens")}})
+
+
+def _run_id(shaper: shapes.EventShaper) -> str:
+    return shaper.run_ids[-1] if shaper.run_ids else "memos"
+
+
+def _shaped(first: Any, events: Iterator[Any], shaper: shapes.EventShaper) -> Iterator[dict[str, Any]]:
+    """The turn as Letta messages: its replies (token by token when streamed) and stop reason."""
+    try:
+        yield from shaper.shape(first)
+        for event in events:
+            yield from shaper.shape(event)
+    except ProviderError:
+        pass  # the loop has yielded its error and stop reason already
+    yield from shaper.flush()
+
+
+def _chunks(agent: Agent, items: Iterator[dict[str, Any]], created: int) -> Iterator[str]:
+    """OpenAI's chat.completion.chunk events: the role, the reply's pieces, the finish, [DONE]."""
+    base = {"object": "chat.completion.chunk", "created": created, "model": agent.id}
+    chunk_id = f"chatcmpl-{created}"
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+        return "data: " + json.dumps({**base, "id": chunk_id, "choices": [
+            {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}, ensure_ascii=False) + "\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    stop = "end_turn"
+    try:
+        for item in items:
+            if item["message_type"] == "assistant_message" and item.get("content"):
+                yield chunk({"content": item["content"]})
+            elif item["message_type"] == "stop_reason":
+                stop = item["stop_reason"]
+    except MemosError as exc:  # the stream has begun: say it in the stream, as OpenAI does
+        yield "data: " + json.dumps({"error": {"message": str(exc), "type": type(exc).__name__}}) + "\n\n"
+    yield chunk({}, FINISH.get(stop, "stop"))
+    yield "data: [DONE]\n\n"
