@@ -133,8 +133,10 @@ model to decide to edit a memory block from what the user says.
   `test_approve_cursor_fetch`, `test_deny_cursor_fetch`, `test_client_side_tool_call_cursor_fetch`;
   an approval sent again after its call was answered is refused ("No tool call is currently awaiting
   approval"), where Letta answers it again: `test_retry_with_summarization`;
-- a step's calls that need approval: memos asks for the first and leaves the rest of the step unrun,
-  Letta asks for all of them at once and shows the others: `test_parallel_tool_calling`;
+- a step's calls that need approval are all asked at once and each is decided on its own (approve
+  one, deny another, the client's result for a third: tests/e2e/test_letta_parity.py), but the
+  step's other calls are still left unrun, where Letta runs them after the decision and returns all
+  results in one message: `test_parallel_tool_calling`;
 - after a client-side tool's result the stream starts with that result:
   `test_client_side_tool_call_request`; `test_invoke_tool_after_turning_off_requires_approval` wants a
   reasoning message before each reply, which the scripted Claude gives only with tool calls (a model's

@@ -34,6 +34,7 @@ from memos.core.context import (
     to_openai,
     unsummarised_note,
 )
+from memos.core.decisions import CallDecision, denial
 from memos.core.limits import DEFAULT_MAX_STEPS, TOOL_RETURN_LIMIT, check_message_size, storable
 from memos.core.llm import LLM, Completion, ContextTooLong
 from memos.core.rules import RuleState
@@ -216,6 +217,13 @@ class AgentRunner:
         the turn goes on: how a client-side tool answers."""
         return self._exclusive(lambda: self._supply(returns, cancel or threading.Event(), follow_up))
 
+    def decide(self, decisions: Mapping[str, CallDecision], cancel: threading.Event | None = None,
+               follow_up: str = "") -> Iterator[ev.Event]:
+        """Each waiting call decided on its own (tool call id -> decision): approved ones run,
+        denied ones return the denial, and the client's results stand for the calls it ran; every
+        waiting call must be decided. Then the turn goes on (Letta's per-call approvals)."""
+        return self._exclusive(lambda: self._decide(decisions, cancel or threading.Event(), follow_up))
+
     def compact(self, everything: bool = False) -> Iterator[ev.Event]:
         """Summarise the older part of the conversation's context now, between turns (Letta's
         compact): at least half of it leaves the context (stays searchable) for one summary;
@@ -378,6 +386,29 @@ class AgentRunner:
         return (yield from self._run(run, cancel, state, first=self._then_user(
             lambda: self._run_approved(pending, state, run, supplied), run, follow_up)))
 
+    def _decide(self, decisions: Mapping[str, CallDecision], cancel: threading.Event, follow_up: str) -> Events[None]:
+        pending = self._pending(list(decisions))
+        missing = [call.tool_call_id for call in pending if call.tool_call_id not in decisions]
+        if missing:
+            raise InvalidInput(f"no decision for the waiting call {missing[0]}",
+                               "decide every waiting call in one approval message")
+        self.refresh_tools()
+        state = self._rules()
+        self._warm_for([call.name for call in pending if decisions[str(call.tool_call_id)].kind == "approve"])
+        with self._turn_write():
+            run = self.ws.store.start_run(self.agent.id, conversation_id=self.conversation_id)
+
+        def decided(call: ToolCallRecord) -> tuple[str, str, ToolContext | None]:
+            decision = decisions[str(call.tool_call_id)]
+            if decision.kind == "approve":
+                return self._invoke(call.name, dumps_raw(call.arguments), call.tool_call_id)
+            if decision.kind == "deny":
+                return denial(decision.text), "denied", None
+            return _cap(decision.text), "success" if decision.status == "success" else "error", None
+
+        return (yield from self._run(run, cancel, state, first=self._then_user(
+            lambda: self._run_approved(pending, state, run, decided), run, follow_up)))
+
     def _run_approved(self, pending: list[ToolCallRecord], state: RuleState, run: Run,
                       outcome: Callable[[ToolCallRecord], tuple[str, str, ToolContext | None]] | None = None,
                       ) -> Events[StopReason | None]:
@@ -411,8 +442,7 @@ class AgentRunner:
     def _deny(self, reason: str, cancel: threading.Event, call_ids: Sequence[str] = (),
               follow_up: str = "") -> Events[None]:
         pending = self._pending(call_ids)
-        why = reason.strip() or "no reason given"
-        result = f"Error: the user denied this tool call. Reason: {why}"
+        result = denial(reason)
         with self._turn_write():
             run = self.ws.store.start_run(self.agent.id, conversation_id=self.conversation_id)
 
@@ -548,19 +578,21 @@ class AgentRunner:
         outside any transaction: they may take seconds). Built-ins run later, in the step's
         transaction, so their store writes and the step's record commit together."""
         plan: list[_Planned] = []
-        waiting = False
+        waiting: str | None = None  # the first call that waits for approval
         for call in completion.tool_calls:
-            if waiting:
-                plan.append(_Planned(call, f"Error: not run, because {plan[-1].call.name} is waiting for approval.",
+            asks = state.violation(call.name, available) is None and (
+                state.needs_approval(call.name) or call.name in self.client_specs)
+            if waiting and not asks:
+                plan.append(_Planned(call, f"Error: not run, because {waiting} is waiting for approval.",
                                      "error", announce=False))
                 continue
             yield ev.ToolCall(call.id, call.name, _parsed_or_raw(call.arguments))
             violation = state.violation(call.name, available)
-            if violation is None and (state.needs_approval(call.name) or call.name in self.client_specs):
+            if asks:  # every call of the step that needs approval is asked at once, each decided on its own
                 state.record(call.name)
                 yield ev.ApprovalRequest(call.id, call.name, _parsed_or_raw(call.arguments))
                 plan.append(_Planned(call, None, "pending"))
-                waiting = True
+                waiting = waiting or call.name
                 continue
             if violation is not None:
                 plan.append(_Planned(call, f"Error: {violation}", "error"))

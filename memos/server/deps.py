@@ -84,8 +84,8 @@ def pending_approval(ws: Workspace, agent: Agent) -> dict[str, Any] | None:
         return None
     for message in ws.store.list_messages(agent.id, limit=20, order="desc"):
         asked = [m for m in shapes.stored_messages([message], pending) if m["message_type"] == "approval_request_message"]
-        if asked:
-            return {**asked[0], "tool_calls": [m["tool_call"] for m in asked]}
+        if asked:  # (one message per LLM response, its waiting calls in tool_calls)
+            return {**asked[0], "tool_calls": [c for m in asked for c in m.get("tool_calls") or [m["tool_call"]]]}
     return None
 
 

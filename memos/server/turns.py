@@ -15,13 +15,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from memos.core.decisions import CallDecision
 from memos.core.limits import DEFAULT_MAX_STEPS
 from memos.core.workspace import Workspace
 from memos.errors import InvalidInput
 from memos.server.streams import RunStreams
 from memos.store.base import ALL_CONVERSATIONS, Agent, ConversationScope
 
-TurnKind = Literal["send", "approve", "deny", "supply"]
+TurnKind = Literal["send", "approve", "deny", "supply", "decide"]
 TURN_WAIT = 30.0  # seconds a request waits for a busy agent before 409
 
 
@@ -35,6 +36,7 @@ class TurnRequest:
     call_ids: tuple[str, ...] = ()  # an approval's tool call ids, when the client names them
     client_tools: tuple[dict[str, Any], ...] = ()  # tools the client runs, offered for this turn
     returns: tuple[tuple[str, str, str], ...] = ()  # supply: (tool call id, status, return) the client ran
+    decisions: tuple[tuple[str, CallDecision], ...] = ()  # decide: each waiting call's own decision
     conversation: str | None = None  # one of the agent's conversations (None: its own)
     otid: str | None = None  # the client's id for its user message: a retry is answered once
     system_prompt: str | None = None  # Letta's override_system: this turn's system prompt in place of the agent's
@@ -117,6 +119,8 @@ class Turns:
                 events = runner.send(request.text, cancel, request.system, request.otid)
             elif request.kind == "approve":
                 events = runner.approve(cancel, request.call_ids, request.follow_up)
+            elif request.kind == "decide":
+                events = runner.decide(dict(request.decisions), cancel, request.follow_up)
             elif request.kind == "supply":
                 events = runner.supply({call_id: (status, text) for call_id, status, text in request.returns},
                                        cancel, request.follow_up)

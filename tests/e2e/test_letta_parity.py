@@ -834,3 +834,36 @@ def test_an_agent_answers_an_openai_client_at_chat_completions(client, fake_llm)
     with pytest.raises(openai.UnprocessableEntityError) as refused:
         openai_client.chat.completions.create(model=agent.id, messages=[{"role": "assistant", "content": "hi"}])
     assert "no user message" in refused.value.response.json()["detail"]
+
+
+def test_each_waiting_call_of_a_step_is_asked_at_once_and_decided_on_its_own(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    """Letta's per-call approvals: a step's three gated calls are asked in one message, then one
+    is approved (it runs), one denied (the model reads why) and one answered by the client."""
+    tool = client.tools.create(source_code=SHOUT, default_requires_approval=True)
+    agent = _agent(client, tool_ids=[tool.id])
+    fake_llm.script({"tool_calls": [{"name": "shout", "arguments": {"text": word}} for word in ("one", "two", "three")]},
+                    say("Done."))
+    asked = client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "shout thrice"}])
+    request = asked.messages[-1]
+    assert request.message_type == "approval_request_message" and asked.stop_reason.stop_reason == "requires_approval"
+    ids = [c.tool_call_id for c in request.tool_calls]
+    assert len(ids) == 3
+    waiting = client.agents.retrieve(agent_id=agent.id, include=["agent.pending_approval"]).pending_approval
+    assert [c.tool_call_id for c in waiting.tool_calls] == ids
+
+    decided = client.agents.messages.create(agent_id=agent.id, messages=[{"type": "approval", "approvals": [
+        {"type": "approval", "approve": True, "tool_call_id": ids[0]},
+        {"type": "approval", "approve": False, "tool_call_id": ids[1], "reason": "too loud"},
+        {"type": "tool", "tool_call_id": ids[2], "tool_return": "THREE (said by the client)", "status": "success"}]}])
+    returns = {r.tool_call_id: (r.status, r.tool_return) for m in decided.messages
+               if m.message_type == "tool_return_message" for r in m.tool_returns}
+    assert returns[ids[0]] == ("success", "ONE!")
+    assert returns[ids[1]][0] == "error" and "too loud" in returns[ids[1]][1]
+    assert returns[ids[2]] == ("success", "THREE (said by the client)")
+    assert [m.content for m in decided.messages if m.message_type == "assistant_message"] == ["Done."]
+    read = [m["content"] for m in fake_llm.requests[-1]["messages"] if m["role"] == "tool"]
+    assert read[0] == "ONE!" and "too loud" in read[1] and read[2] == "THREE (said by the client)"
+    with pytest.raises(letta_client.APIError, match="No tool call is currently awaiting approval"):
+        client.agents.messages.create(agent_id=agent.id, messages=[{"type": "approval", "approvals": [
+            {"type": "approval", "approve": True, "tool_call_id": ids[0]},
+            {"type": "approval", "approve": False, "tool_call_id": ids[1]}]}])

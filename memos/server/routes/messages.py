@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from memos.core.context import render_blocks
+from memos.core.decisions import CallDecision
 from memos.core.workspace import Workspace
 from memos.errors import InvalidInput, MemosError, NotFound, ProviderError
 from memos.server import shapes
@@ -37,9 +38,9 @@ def turn_request(body: MessageRequest) -> TurnRequest:
 
     def request(kind: TurnKind, text: str, system: tuple[str, ...] = (), call_ids: tuple[str, ...] = (),
                 returns: tuple[tuple[str, str, str], ...] = (), otid: str | None = None,
-                follow_up: str = "") -> TurnRequest:
+                follow_up: str = "", decisions: tuple[tuple[str, CallDecision], ...] = ()) -> TurnRequest:
         return TurnRequest(kind, text, max_steps=body.max_steps, model=body.override_model, system=system,
-                           call_ids=call_ids, client_tools=client_tools, returns=returns, otid=otid,
+                           call_ids=call_ids, client_tools=client_tools, returns=returns, otid=otid, decisions=decisions,
                            system_prompt=body.override_system, follow_up=follow_up,
                            client_skills=tuple(s.model_dump(exclude_none=True) for s in body.client_skills or []))
 
@@ -58,9 +59,11 @@ def turn_request(body: MessageRequest) -> TurnRequest:
         follow_up = "\n\n".join(_text_of(m) for m in others)
         decision = approvals[0]
         supplied = [a for a in decision.approvals or [] if a.get("type") == "tool"]
+        verdicts = {bool(a.get("approve")) for a in decision.approvals or [] if a.get("type") != "tool"}
+        if (supplied and len(supplied) < len(decision.approvals or [])) or len(verdicts) > 1:
+            # Letta's per-call form with different answers: approve one, deny another, a result for a third
+            return request("decide", "", decisions=_per_call(decision.approvals or []), follow_up=follow_up)
         if supplied:  # the client ran the calls (client-side tools): their returns, and the turn goes on
-            if len(supplied) != len(decision.approvals or []):
-                raise InvalidInput("an approval message either returns tool results or decides, not both")
             returns = []
             for item in supplied:
                 if not item.get("tool_call_id"):
@@ -87,6 +90,25 @@ def turn_request(body: MessageRequest) -> TurnRequest:
         (notes if message.role == "system" else texts).append(_text_of(message))
     otids = [m.otid for m in body.messages if m.role != "system" and m.otid]
     return request("send", "\n\n".join(texts), system=tuple(notes), otid=otids[-1] if otids else None)
+
+
+def _per_call(items: list[dict[str, Any]]) -> tuple[tuple[str, CallDecision], ...]:
+    """Letta's per-call approvals as one decision per tool call id."""
+    decided: dict[str, CallDecision] = {}
+    for item in items:
+        call_id = item.get("tool_call_id")
+        if not call_id:
+            raise InvalidInput("each approval names the tool_call_id it decides")
+        if item.get("type") == "tool":
+            value = item.get("tool_return")
+            decided[str(call_id)] = CallDecision("return", value if isinstance(value, str) else json.dumps(value),
+                                                 str(item.get("status") or "success"))
+        elif item.get("approve") is None:
+            raise InvalidInput(f"the approval of {call_id} says neither approve: true nor approve: false")
+        else:
+            decided[str(call_id)] = CallDecision("approve") if item["approve"] else CallDecision(
+                "deny", str(item.get("reason") or ""))
+    return tuple(decided.items())
 
 
 def _collect(events: Iterator[Any], only: list[str] | None = None) -> dict[str, Any]:

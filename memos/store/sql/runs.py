@@ -304,10 +304,13 @@ class RunsMixin(SQLHost):
                                                      for m in messages])
             if any(call.status == "pending" for call in tool_calls):
                 self._db.memo.pending_call_added(agent_id)
-            for call in tool_calls:
+            written = from_db(now)
+            for index, call in enumerate(tool_calls):
+                # a microsecond apart: listed by created_at, a step's calls keep the model's order
                 con.execute(f"INSERT INTO tool_calls ({TOOL_CALL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             [call.id, agent_id, call.tool_call_id, call.name, json.dumps(call.arguments),
-                             call.result, call.status, call.duration_ms, step_id, call.tool_commit, now])
+                             call.result, call.status, call.duration_ms, step_id, call.tool_commit,
+                             to_db(written + timedelta(microseconds=index))])
         return step_id, stored
 
     def pending_tool_calls(self, agent_id: str, conversation: ConversationScope = ALL_CONVERSATIONS
