@@ -35,6 +35,23 @@ def test_pagination_with_cursors_covers_everything_once(workspace, agent, log):
     assert [m.id for m in before] == [log[7].id, log[8].id, log[9].id]
 
 
+def test_every_agents_messages_page_in_one_order(workspace, agent, log):
+    """list_all_messages: two agents' logs as one, seq order, cursors as an agent's own list."""
+    from memos.store.base import NewAgent
+
+    store = workspace.store
+    other = store.create_agent(NewAgent("bob", "system", "openai/m", "local/all-MiniLM-L6-v2", 8000), [])
+    said = store.append_messages(other.id, [NewMessage("user", "bob's first"), NewMessage("assistant", "bob's second")])
+    newest = store.list_all_messages(limit=3)
+    assert [m.id for m in newest] == [said[1].id, said[0].id, log[-1].id]
+    older = store.list_all_messages(limit=2, after=newest[-1].id)
+    assert [m.id for m in older] == [log[-2].id, log[-3].id]
+    # (with only `before`, the page just before the cursor)
+    assert [m.id for m in store.list_all_messages(limit=2, order="asc", before=said[0].id)] == [log[-2].id, log[-1].id]
+    with pytest.raises(NotFound):
+        store.list_all_messages(after="message-00000000-0000-0000-0000-000000000000")
+
+
 def test_unknown_cursor_is_not_found(workspace, agent, log):
     with pytest.raises(NotFound):
         workspace.store.list_messages(agent.id, after="message-00000000-0000-0000-0000-000000000000")

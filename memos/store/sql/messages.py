@@ -114,8 +114,8 @@ class MessagesMixin(SQLHost):
         return rows.message(row) if row else None
 
     def _message_seq(self, con: Any, agent_id: str | None, message_id: str) -> int:
-        row = con.execute("SELECT seq FROM messages WHERE id = ? AND (agent_id = ? OR ? IS NULL)",
-                          [message_id, agent_id, agent_id]).fetchone()
+        row = (con.execute("SELECT seq FROM messages WHERE id = ?", [message_id]) if agent_id is None else
+               con.execute("SELECT seq FROM messages WHERE id = ? AND agent_id = ?", [message_id, agent_id])).fetchone()
         if row is None:
             raise NotFound(f"no message '{message_id}'{' for this agent' if agent_id else ''}", "see `memos messages list`")
         return int(row[0])
