@@ -20,6 +20,7 @@ from memos.errors import InvalidInput, MemosError, NotFound, ProviderError
 from memos.server import shapes
 from memos.server.deps import WS, AgentDep, AgentId, TurnService, pending_call_ids
 from memos.server.schemas import CancelRequest, MessageIn, MessageRequest
+from memos.server.sse import on_own_thread
 from memos.server.turns import TurnKind, TurnRequest
 from memos.store.base import ALL_CONVERSATIONS, Agent, Conversation, ConversationScope
 
@@ -169,8 +170,8 @@ def start_turn(turns: TurnService, agent: Any, body: MessageRequest,
 
 def _stream(turns: TurnService, agent: Any, body: MessageRequest, conversation: str | None = None) -> StreamingResponse:
     events, first = start_turn(turns, agent, body, conversation)
-    return StreamingResponse(_sse(events, first, body.stream_tokens, body.include_return_message_types,
-                                  body.include_pings),
+    return StreamingResponse(on_own_thread(_sse(events, first, body.stream_tokens, body.include_return_message_types,
+                                                body.include_pings)),
                              media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
