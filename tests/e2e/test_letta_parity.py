@@ -867,3 +867,28 @@ def test_each_waiting_call_of_a_step_is_asked_at_once_and_decided_on_its_own(cli
         client.agents.messages.create(agent_id=agent.id, messages=[{"type": "approval", "approvals": [
             {"type": "approval", "approve": True, "tool_call_id": ids[0]},
             {"type": "approval", "approve": False, "tool_call_id": ids[1]}]}])
+
+
+def test_a_client_that_leaves_a_stream_cancels_its_turn_and_the_partial_reply_stays(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    import threading
+    import time
+
+    agent = _agent(client)
+    resume = threading.Event()
+    fake_llm.script({"content": "one two three four five six seven eight", "pause_after": 2, "resume": resume})
+    stream = client.agents.messages.stream(agent.id, messages=[{"role": "user", "content": "count"}],
+                                           stream_tokens=True)
+    seen = []
+    for chunk in stream:
+        seen.append(chunk)
+        if chunk.message_type == "assistant_message":
+            break  # the client leaves mid-reply
+    stream.close()
+    run_id = next(c.run_id for c in seen if getattr(c, "run_id", None))
+    resume.set()  # the model goes on, to nobody
+    deadline = time.monotonic() + 60
+    while client.runs.retrieve(run_id).status == "running" and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling the run's state
+    assert client.runs.retrieve(run_id).status == "cancelled"
+    kept = [m.content for m in client.runs.messages.list(run_id) if m.message_type == "assistant_message"]
+    assert len(kept) == 1 and kept[0].startswith("one") and "one two three four five six seven eight".startswith(kept[0])
