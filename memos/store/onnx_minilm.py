@@ -53,6 +53,10 @@ class OnnxMiniLM:
 
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # errors only: stderr is for memos's diagnostics
+        # Its worker threads sleep between operations instead of spinning: as fast for one text
+        # (4.2 ms either way, measured), without burning the cores a server's request, index upkeep
+        # and clients share.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         source = onnx_model if isinstance(onnx_model, bytes) else str(onnx_model)
         self._session = onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
