@@ -215,7 +215,8 @@ class AgentRunner:
                follow_up: str = "") -> Iterator[ev.Event]:
         """The waiting calls' results as the client ran them (tool call id -> (status, return)), and
         the turn goes on: how a client-side tool answers."""
-        return self._exclusive(lambda: self._supply(returns, cancel or threading.Event(), follow_up))
+        decisions = {call_id: CallDecision("return", text, status) for call_id, (status, text) in returns.items()}
+        return self._exclusive(lambda: self._decide(decisions, cancel or threading.Event(), follow_up, "tool_return"))
 
     def decide(self, decisions: Mapping[str, CallDecision], cancel: threading.Event | None = None,
                follow_up: str = "") -> Iterator[ev.Event]:
@@ -367,31 +368,15 @@ class AgentRunner:
 
         return both
 
-    def _supply(self, returns: Mapping[str, tuple[str, str]], cancel: threading.Event,
-                follow_up: str = "") -> Events[None]:
-        pending = self._pending(list(returns))
-        missing = [call.tool_call_id for call in pending if call.tool_call_id not in returns]
-        if missing:
-            raise InvalidInput(f"no tool_return for the waiting call {missing[0]}",
-                               "answer every waiting call in one approval message")
-        self.refresh_tools()
-        state = self._rules()
-        with self._turn_write():
-            run = self.ws.store.start_run(self.agent.id, conversation_id=self.conversation_id)
-
-        def supplied(call: ToolCallRecord) -> tuple[str, str, ToolContext | None]:
-            status, text = returns[str(call.tool_call_id)]
-            return _cap(text), "success" if status == "success" else "error", None
-
-        return (yield from self._run(run, cancel, state, first=self._then_user(
-            lambda: self._run_approved(pending, state, run, supplied), run, follow_up)))
-
-    def _decide(self, decisions: Mapping[str, CallDecision], cancel: threading.Event, follow_up: str) -> Events[None]:
+    def _decide(self, decisions: Mapping[str, CallDecision], cancel: threading.Event, follow_up: str,
+                needed: str = "decision") -> Events[None]:
+        """Each waiting call's own decision, then the turn goes on; ``needed`` names what a call
+        lacking one lacks (a client that only returns results is told of a missing tool_return)."""
         pending = self._pending(list(decisions))
         missing = [call.tool_call_id for call in pending if call.tool_call_id not in decisions]
         if missing:
-            raise InvalidInput(f"no decision for the waiting call {missing[0]}",
-                               "decide every waiting call in one approval message")
+            raise InvalidInput(f"no {needed} for the waiting call {missing[0]}",
+                               "answer every waiting call in one approval message")
         self.refresh_tools()
         state = self._rules()
         self._warm_for([call.name for call in pending if decisions[str(call.tool_call_id)].kind == "approve"])

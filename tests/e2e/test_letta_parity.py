@@ -416,22 +416,28 @@ def test_counts_summarize_and_recompile(client, fake_llm) -> None:  # type: igno
     assert "Sam counted to three." in client.agents.recompile(ada.id)
 
 
-def test_a_background_stream_goes_on_without_its_client_and_resumes(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+def _left_mid_reply(client: Any, fake_llm: Any, agent: Any, **stream: Any) -> tuple[list[Any], str]:
+    """A client streams a counting reply token by token and leaves at its first words, after
+    which the model goes on: what the client saw, and the run's id."""
     import threading
 
-    agent = _agent(client)
     resume = threading.Event()
     fake_llm.script({"content": "one two three four five six seven eight", "pause_after": 2, "resume": resume})
-    stream = client.agents.messages.stream(agent.id, messages=[{"role": "user", "content": "count"}],
-                                           background=True, stream_tokens=True)
+    chunks = client.agents.messages.stream(agent.id, messages=[{"role": "user", "content": "count"}],
+                                           stream_tokens=True, **stream)
     seen = []
-    for chunk in stream:
+    for chunk in chunks:
         seen.append(chunk)
         if chunk.message_type == "assistant_message":
             break  # the client leaves mid-reply
-    stream.close()
-    run_id = next(c.run_id for c in seen if getattr(c, "run_id", None))
-    resume.set()  # the model goes on after the client left
+    chunks.close()
+    resume.set()
+    return seen, next(c.run_id for c in seen if getattr(c, "run_id", None))
+
+
+def test_a_background_stream_goes_on_without_its_client_and_resumes(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    agent = _agent(client)
+    seen, run_id = _left_mid_reply(client, fake_llm, agent, background=True)
     assert client.runs.retrieve(run_id).background is True
 
     rest = list(client.runs.messages.stream(run_id, starting_after=seen[-1].seq_id))
@@ -870,22 +876,9 @@ def test_each_waiting_call_of_a_step_is_asked_at_once_and_decided_on_its_own(cli
 
 
 def test_a_client_that_leaves_a_stream_cancels_its_turn_and_the_partial_reply_stays(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
-    import threading
     import time
 
-    agent = _agent(client)
-    resume = threading.Event()
-    fake_llm.script({"content": "one two three four five six seven eight", "pause_after": 2, "resume": resume})
-    stream = client.agents.messages.stream(agent.id, messages=[{"role": "user", "content": "count"}],
-                                           stream_tokens=True)
-    seen = []
-    for chunk in stream:
-        seen.append(chunk)
-        if chunk.message_type == "assistant_message":
-            break  # the client leaves mid-reply
-    stream.close()
-    run_id = next(c.run_id for c in seen if getattr(c, "run_id", None))
-    resume.set()  # the model goes on, to nobody
+    _, run_id = _left_mid_reply(client, fake_llm, _agent(client))  # the model goes on, to nobody
     deadline = time.monotonic() + 60
     while client.runs.retrieve(run_id).status == "running" and time.monotonic() < deadline:
         time.sleep(0.05)  # polling the run's state
