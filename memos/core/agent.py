@@ -211,18 +211,12 @@ class AgentRunner:
              call_ids: Sequence[str] = (), follow_up: str = "") -> Iterator[ev.Event]:
         return self._exclusive(lambda: self._deny(reason, cancel or threading.Event(), call_ids, follow_up))
 
-    def supply(self, returns: Mapping[str, tuple[str, str]], cancel: threading.Event | None = None,
-               follow_up: str = "") -> Iterator[ev.Event]:
-        """The waiting calls' results as the client ran them (tool call id -> (status, return)), and
-        the turn goes on: how a client-side tool answers."""
-        decisions = {call_id: CallDecision("return", text, status) for call_id, (status, text) in returns.items()}
-        return self._exclusive(lambda: self._decide(decisions, cancel or threading.Event(), follow_up, "tool_return"))
-
     def decide(self, decisions: Mapping[str, CallDecision], cancel: threading.Event | None = None,
                follow_up: str = "") -> Iterator[ev.Event]:
         """Each waiting call decided on its own (tool call id -> decision): approved ones run,
-        denied ones return the denial, and the client's results stand for the calls it ran; every
-        waiting call must be decided. Then the turn goes on (Letta's per-call approvals)."""
+        denied ones return the denial, and the client's results stand for the calls it ran (how a
+        client-side tool answers); every waiting call must be decided. Then the turn goes on
+        (Letta's per-call approvals)."""
         return self._exclusive(lambda: self._decide(decisions, cancel or threading.Event(), follow_up))
 
     def compact(self, everything: bool = False) -> Iterator[ev.Event]:
@@ -368,13 +362,11 @@ class AgentRunner:
 
         return both
 
-    def _decide(self, decisions: Mapping[str, CallDecision], cancel: threading.Event, follow_up: str,
-                needed: str = "decision") -> Events[None]:
-        """Each waiting call's own decision, then the turn goes on; ``needed`` names what a call
-        lacking one lacks (a client that only returns results is told of a missing tool_return)."""
+    def _decide(self, decisions: Mapping[str, CallDecision], cancel: threading.Event, follow_up: str) -> Events[None]:
         pending = self._pending(list(decisions))
         missing = [call.tool_call_id for call in pending if call.tool_call_id not in decisions]
-        if missing:
+        if missing:  # (a client that only returns results is told of a missing tool_return)
+            needed = "tool_return" if all(d.kind == "return" for d in decisions.values()) else "decision"
             raise InvalidInput(f"no {needed} for the waiting call {missing[0]}",
                                "answer every waiting call in one approval message")
         self.refresh_tools()

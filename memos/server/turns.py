@@ -22,7 +22,7 @@ from memos.errors import InvalidInput
 from memos.server.streams import RunStreams
 from memos.store.base import ALL_CONVERSATIONS, Agent, ConversationScope
 
-TurnKind = Literal["send", "approve", "deny", "supply", "decide"]
+TurnKind = Literal["send", "approve", "deny", "decide"]
 TURN_WAIT = 30.0  # seconds a request waits for a busy agent before 409
 
 
@@ -35,7 +35,6 @@ class TurnRequest:
     system: tuple[str, ...] = ()  # role "system" messages of the request, logged before the user's
     call_ids: tuple[str, ...] = ()  # an approval's tool call ids, when the client names them
     client_tools: tuple[dict[str, Any], ...] = ()  # tools the client runs, offered for this turn
-    returns: tuple[tuple[str, str, str], ...] = ()  # supply: (tool call id, status, return) the client ran
     decisions: tuple[tuple[str, CallDecision], ...] = ()  # decide: each waiting call's own decision
     conversation: str | None = None  # one of the agent's conversations (None: its own)
     otid: str | None = None  # the client's id for its user message: a retry is answered once
@@ -121,9 +120,6 @@ class Turns:
                 events = runner.approve(cancel, request.call_ids, request.follow_up)
             elif request.kind == "decide":
                 events = runner.decide(dict(request.decisions), cancel, request.follow_up)
-            elif request.kind == "supply":
-                events = runner.supply({call_id: (status, text) for call_id, status, text in request.returns},
-                                       cancel, request.follow_up)
             else:
                 events = runner.deny(request.text, cancel, request.call_ids, request.follow_up)
             try:

@@ -38,10 +38,10 @@ def turn_request(body: MessageRequest) -> TurnRequest:
     client_tools = tuple(t.model_dump(exclude_none=True) for t in body.client_tools or [])
 
     def request(kind: TurnKind, text: str, system: tuple[str, ...] = (), call_ids: tuple[str, ...] = (),
-                returns: tuple[tuple[str, str, str], ...] = (), otid: str | None = None,
-                follow_up: str = "", decisions: tuple[tuple[str, CallDecision], ...] = ()) -> TurnRequest:
+                otid: str | None = None, follow_up: str = "",
+                decisions: tuple[tuple[str, CallDecision], ...] = ()) -> TurnRequest:
         return TurnRequest(kind, text, max_steps=body.max_steps, model=body.override_model, system=system,
-                           call_ids=call_ids, client_tools=client_tools, returns=returns, otid=otid, decisions=decisions,
+                           call_ids=call_ids, client_tools=client_tools, otid=otid, decisions=decisions,
                            system_prompt=body.override_system, follow_up=follow_up,
                            client_skills=tuple(s.model_dump(exclude_none=True) for s in body.client_skills or []))
 
@@ -61,18 +61,10 @@ def turn_request(body: MessageRequest) -> TurnRequest:
         decision = approvals[0]
         supplied = [a for a in decision.approvals or [] if a.get("type") == "tool"]
         verdicts = {bool(a.get("approve")) for a in decision.approvals or [] if a.get("type") != "tool"}
-        if (supplied and len(supplied) < len(decision.approvals or [])) or len(verdicts) > 1:
-            # Letta's per-call form with different answers: approve one, deny another, a result for a third
+        if supplied or len(verdicts) > 1:
+            # Per call: the client's results for the calls it ran (client-side tools), or Letta's
+            # per-call form with different answers (approve one, deny another, a result for a third)
             return request("decide", "", decisions=_per_call(decision.approvals or []), follow_up=follow_up)
-        if supplied:  # the client ran the calls (client-side tools): their returns, and the turn goes on
-            returns = []
-            for item in supplied:
-                if not item.get("tool_call_id"):
-                    raise InvalidInput("a tool return needs the tool_call_id it answers")
-                value = item.get("tool_return")
-                text = value if isinstance(value, str) else json.dumps(value)
-                returns.append((str(item["tool_call_id"]), str(item.get("status") or "success"), text))
-            return request("supply", "", returns=tuple(returns), follow_up=follow_up)
         approve, reason = decision.approve, decision.reason
         ids: list[str] = []
         if decision.approvals:  # the newer per-call form; memos decides all waiting calls together
@@ -99,7 +91,8 @@ def _per_call(items: list[dict[str, Any]]) -> tuple[tuple[str, CallDecision], ..
     for item in items:
         call_id = item.get("tool_call_id")
         if not call_id:
-            raise InvalidInput("each approval names the tool_call_id it decides")
+            raise InvalidInput("a tool return needs the tool_call_id it answers" if item.get("type") == "tool"
+                               else "each approval names the tool_call_id it decides")
         if item.get("type") == "tool":
             value = item.get("tool_return")
             decided[str(call_id)] = CallDecision("return", value if isinstance(value, str) else json.dumps(value),
@@ -112,7 +105,7 @@ def _per_call(items: list[dict[str, Any]]) -> tuple[tuple[str, CallDecision], ..
     return tuple(decided.items())
 
 
-def _collect(events: Iterator[Any], only: list[str] | None = None) -> dict[str, Any]:
+def collect_turn(events: Iterator[Any], only: list[str] | None = None) -> dict[str, Any]:
     shaper, messages, stop = shapes.EventShaper(only=only), [], "end_turn"
     for shaped in itertools.chain.from_iterable(map(shaper.shape, events)):
         if shaped["message_type"] == "stop_reason":
@@ -221,7 +214,7 @@ def respond(turns: TurnService, agent: Agent, body: MessageRequest,
         yield from events
 
     # Shaped as JSON already (the stream sends the same dicts): FastAPI's encoder walk is skipped.
-    return JSONResponse(_collect(everything(), body.include_return_message_types))
+    return JSONResponse(collect_turn(everything(), body.include_return_message_types))
 
 
 @router.post("/stream", response_model=None)
