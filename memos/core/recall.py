@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from memos.store.base import Agent, Message, Store
-
-RANK_CONSTANT = 60  # reciprocal rank fusion's usual k: a deep hit of one log still beats nothing
+from memos.store.search import reciprocal_rank
 
 
 def search_logs(store: Store, agents: Sequence[Agent], query: str, *, start: datetime | None = None,
@@ -23,6 +22,6 @@ def search_logs(store: Store, agents: Sequence[Agent], query: str, *, start: dat
     for agent in agents:
         found = store.search_messages(agent.id, query, start=start, end=end, limit=depth)
         kept = [m for m in found if conversation is None or m.conversation_id == conversation]
-        scored += [(1.0 / (RANK_CONSTANT + rank), message) for rank, message in enumerate(kept, 1)]
+        scored += [(reciprocal_rank(rank), message) for rank, message in enumerate(kept, 1)]
     scored.sort(key=lambda item: (-item[0], -item[1].created_at.timestamp()))
     return [message for _, message in scored[:limit]]

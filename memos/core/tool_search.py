@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from memos.errors import InvalidInput
+from memos.store.search import reciprocal_rank
 
 if TYPE_CHECKING:
     import numpy as np
 
 SearchMode = Literal["vector", "fts", "hybrid"]
-RANK_CONSTANT = 60  # reciprocal rank fusion's usual k
 EMBEDDING_MODEL = "local/all-MiniLM-L6-v2"  # tools are few and short: the offline model is enough
 
 
@@ -44,7 +44,7 @@ def search_tools(texts: Sequence[str], query: str, mode: SearchMode = "hybrid", 
     for index, text in enumerate(texts):
         ranks = [r for r in (word_ranks.get(index), meaning_ranks.get(index)) if r is not None]
         if ranks:
-            hits.append(ToolHit(index, sum(1.0 / (RANK_CONSTANT + r) for r in ranks), word_ranks.get(index),
+            hits.append(ToolHit(index, sum(reciprocal_rank(r) for r in ranks), word_ranks.get(index),
                                 meaning_ranks.get(index), text))
     hits.sort(key=lambda hit: (-hit.combined_score, hit.index))
     return hits[:limit]

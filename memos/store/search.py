@@ -38,6 +38,14 @@ TEXT_CONFIDENT_SHARE = 0.25
 MAX_EMBEDDING_DIM = 16_000  # pgvector's limit for a vector column
 
 
+RANK_CONSTANT = 60  # reciprocal rank fusion's usual k: a deep hit of one list still beats none
+
+
+def reciprocal_rank(rank: int) -> float:
+    """A 1-based rank's share in a reciprocal rank fusion (lists whose scores share no scale)."""
+    return 1.0 / (RANK_CONSTANT + rank)
+
+
 def common_terms(frequencies: Mapping[str, int], total: int) -> set[str]:
     """The query terms that do not tell passages apart: those in more than half of them. A text match
     made only of words most passages share ("user" in a list of facts about the user) says
