@@ -841,6 +841,14 @@ def test_an_agent_answers_an_openai_client_at_chat_completions(client, fake_llm)
         openai_client.chat.completions.create(model=agent.id, messages=[{"role": "assistant", "content": "hi"}])
     assert "no user message" in refused.value.response.json()["detail"]
 
+    # The model's provider failing is an error either way, never an empty answer
+    fake_llm.script({"status": 401, "message": "bad key"}, {"status": 401, "message": "bad key"})
+    with pytest.raises(openai.APIStatusError):
+        openai_client.chat.completions.create(model=agent.id, messages=[{"role": "user", "content": "hi"}])
+    with pytest.raises(openai.APIError, match="refused the API key"):
+        list(openai_client.chat.completions.create(model=agent.id, stream=True,
+                                                   messages=[{"role": "user", "content": "hi"}]))
+
 
 def test_each_waiting_call_of_a_step_is_asked_at_once_and_decided_on_its_own(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
     """Letta's per-call approvals: a step's three gated calls are asked in one message, then one

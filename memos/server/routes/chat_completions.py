@@ -5,6 +5,7 @@ a request without ``stream`` gets one ``chat.completion``."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -16,8 +17,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from memos.errors import InvalidInput, MemosError, ProviderError
 from memos.server import shapes
 from memos.server.deps import WS, TurnService
-from memos.server.routes.messages import start_turn
+from memos.server.routes.messages import collect_turn, start_turn
 from memos.server.schemas import ChatCompletionRequest, MessageIn, MessageRequest
+from memos.server.sse import on_own_thread
 from memos.store.base import Agent
 
 router = APIRouter(prefix="/v1", tags=["chat"])
@@ -43,28 +45,21 @@ def create_chat_completion(ws: WS, turns: TurnService, body: ChatCompletionReque
     request = MessageRequest(messages=[MessageIn(role="user", content=_last_user_text(body.messages))],
                              streaming=body.stream, stream_tokens=body.stream)
     events, first = start_turn(turns, agent, request)
-    shaper = shapes.EventShaper(stream_tokens=body.stream, only=["assistant_message", "stop_reason"])
     created = int(time.time())
     if body.stream:
-        return StreamingResponse(_chunks(agent, _shaped(first, events, shaper), created),
+        shaper = shapes.EventShaper(stream_tokens=True, only=["assistant_message", "stop_reason"])
+        return StreamingResponse(on_own_thread(_chunks(agent, _shaped(first, events, shaper), created)),
                                  media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
-    said: list[str] = []
-    stop = "end_turn"
-    for item in _shaped(first, events, shaper):
-        if item["message_type"] == "assistant_message":
-            said.append(item["content"])
-        elif item["message_type"] == "stop_reason":
-            stop = item["stop_reason"]
-    usage = shaper.usage()
+    # The turn as the messages route answers it (a provider's failure is its HTTP error too)
+    turn = collect_turn(itertools.chain([first], events), ["assistant_message"])
+    usage = turn["usage"]
     return JSONResponse({
-        "id": f"chatcmpl-{_run_id(shaper)}", "object": "chat.completion", "created": created, "model": agent.id,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "\n\n".join(said)},
-                     "finish_reason": FINISH.get(stop, "stop"), "logprobs": None}],
+        "id": f"chatcmpl-{usage['run_ids'][-1] if usage['run_ids'] else 'memos'}", "object": "chat.completion",
+        "created": created, "model": agent.id,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "\n\n".join(
+            m["content"] for m in turn["messages"] if m["message_type"] == "assistant_message")},
+                     "finish_reason": FINISH.get(turn["stop_reason"]["stop_reason"], "stop"), "logprobs": None}],
         "usage": {k: usage[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens")}})
-
-
-def _run_id(shaper: shapes.EventShaper) -> str:
-    return shaper.run_ids[-1] if shaper.run_ids else "memos"
 
 
 def _shaped(first: Any, events: Iterator[Any], shaper: shapes.EventShaper) -> Iterator[dict[str, Any]]:
@@ -87,15 +82,20 @@ def _chunks(agent: Agent, items: Iterator[dict[str, Any]], created: int) -> Iter
         return "data: " + json.dumps({**base, "id": chunk_id, "choices": [
             {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}, ensure_ascii=False) + "\n\n"
 
+    def error(message: str, kind: str) -> str:  # the stream has begun: said in it, as OpenAI does
+        return "data: " + json.dumps({"error": {"message": message, "type": kind}}, ensure_ascii=False) + "\n\n"
+
     yield chunk({"role": "assistant", "content": ""})
     stop = "end_turn"
     try:
         for item in items:
             if item["message_type"] == "assistant_message" and item.get("content"):
                 yield chunk({"content": item["content"]})
+            elif item["message_type"] == "error_message":  # the model's provider failed
+                yield error(item["message"], "ProviderError")
             elif item["message_type"] == "stop_reason":
                 stop = item["stop_reason"]
-    except MemosError as exc:  # the stream has begun: say it in the stream, as OpenAI does
-        yield "data: " + json.dumps({"error": {"message": str(exc), "type": type(exc).__name__}}) + "\n\n"
+    except MemosError as exc:
+        yield error(str(exc), type(exc).__name__)
     yield chunk({}, FINISH.get(stop, "stop"))
     yield "data: [DONE]\n\n"
