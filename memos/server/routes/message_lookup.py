@@ -3,6 +3,7 @@ whichever agent's log holds it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query
@@ -12,7 +13,7 @@ from memos.core.timeparse import iso_bound
 from memos.errors import NotFound
 from memos.server import shapes
 from memos.server.deps import WS, pending_call_ids
-from memos.server.routes.messages import log_head
+from memos.server.routes.messages import log_head, walk_letta
 from memos.server.schemas import MessageSearch
 from memos.store.base import ALL_CONVERSATIONS, Message
 
@@ -21,16 +22,18 @@ SEARCHED_TYPES = {"system_message": "content", "user_message": "content", "reaso
                   "assistant_message": "content"}  # what Letta's search answers, and the field of its text
 
 
-def _as_letta(ws: WS, stored: list[Message]) -> list[dict[str, Any]]:
-    """Stored messages of any agents as Letta messages (each agent's waiting calls asked once)."""
+def _letta_shaper(ws: WS) -> Callable[[Message], list[dict[str, Any]]]:
+    """A stored message of any agent as Letta messages naming their agent and conversation
+    (each agent's waiting calls asked for once)."""
     pending: dict[str, set[str]] = {}
-    out: list[dict[str, Any]] = []
-    for message in stored:
+
+    def shape(message: Message) -> list[dict[str, Any]]:
         if message.agent_id not in pending:
             pending[message.agent_id] = pending_call_ids(ws, message.agent_id)
-        out += [{**item, "agent_id": message.agent_id, "conversation_id": message.conversation_id}
+        return [{**item, "agent_id": message.agent_id, "conversation_id": message.conversation_id}
                 for item in shapes.stored_messages([message], pending[message.agent_id])]
-    return out
+
+    return shape
 
 
 @router.get("/")
@@ -42,19 +45,14 @@ def list_all_messages(ws: WS, after: str | None = None, before: str | None = Non
     relative to ``order`` as on an agent's own list. ``limit`` counts Letta messages: stored
     ones that make none (send_message's return) are passed over, and the Letta messages of one
     stored message stay on one page."""
-    page: list[dict[str, Any]] = []
-    batch, cursor = max(limit, 20), after
-    while True:
-        stored = ws.store.list_all_messages(after=cursor, before=before, limit=batch, order=order,
-                                            conversation=conversation_id or ALL_CONVERSATIONS)
-        for message in stored:
-            page += [m for m in _as_letta(ws, [message])
-                     if not include_return_message_types or m["message_type"] in include_return_message_types]
-            if len(page) >= limit:
-                return page
-        if len(stored) < batch:
-            return page
-        cursor = stored[-1].id
+    shape = _letta_shaper(ws)
+    groups, _ = walk_letta(
+        lambda cursor, batch: ws.store.list_all_messages(after=cursor, before=before, limit=batch, order=order,
+                                                         conversation=conversation_id or ALL_CONVERSATIONS),
+        lambda message: [m for m in shape(message)
+                         if not include_return_message_types or m["message_type"] in include_return_message_types],
+        after, None, limit)
+    return [m for group in groups for m in group]
 
 
 @router.post("/search")
@@ -66,10 +64,11 @@ def search_messages(ws: WS, body: MessageSearch) -> list[dict[str, Any]]:
     found = recall.search_logs(ws.store, agents, body.query, start=iso_bound(body.start_date, "start_date"),
                                end=iso_bound(body.end_date, "end_date", end=True),
                                conversation=body.conversation_id, limit=body.limit)
+    shape = _letta_shaper(ws)
     return [{"message_type": m["message_type"], "message_id": m["id"], "created_at": m["date"],
              "agent_id": m["agent_id"], "conversation_id": m["conversation_id"],
              SEARCHED_TYPES[m["message_type"]]: m[SEARCHED_TYPES[m["message_type"]]]}
-            for m in _as_letta(ws, found) if m["message_type"] in SEARCHED_TYPES]
+            for m in (item for message in found for item in shape(message)) if m["message_type"] in SEARCHED_TYPES]
 
 
 @router.get("/{message_id}")

@@ -6,7 +6,7 @@ import itertools
 import json
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -22,7 +22,7 @@ from memos.server.deps import WS, AgentDep, AgentId, TurnService, pending_call_i
 from memos.server.schemas import CancelRequest, MessageIn, MessageRequest
 from memos.server.sse import on_own_thread
 from memos.server.turns import TurnKind, TurnRequest
-from memos.store.base import ALL_CONVERSATIONS, Agent, Conversation, ConversationScope
+from memos.store.base import ALL_CONVERSATIONS, Agent, Conversation, ConversationScope, Message
 
 router = APIRouter(prefix="/v1/agents/{agent_id}/messages", tags=["messages"])
 
@@ -326,17 +326,28 @@ def _walk(ws: Workspace, agent: Agent, scope: ConversationScope, start: str | No
     """Stored messages as Letta's, grouped by stored message, walking from just past ``start``
     (the log's first or last message without one) in ``direction`` until ``limit`` Letta
     messages, the ``stop`` message, or the end; and whether the walk reached the end."""
+    pending = pending_call_ids(ws, agent.id)
+    return walk_letta(lambda cursor, batch: ws.store.list_messages(agent.id, after=cursor, limit=batch, order=direction,
+                                                                   conversation=scope),
+                      lambda message: shapes.stored_messages([message], pending), start, stop, limit)
+
+
+def walk_letta(fetch: Callable[[str | None, int], list[Message]], shape: Callable[[Message], list[dict[str, Any]]],
+               start: str | None, stop: str | None, limit: int) -> tuple[list[list[dict[str, Any]]], bool]:
+    """Pages of stored messages (``fetch(cursor, batch)``, each after the last) shaped as Letta's,
+    grouped by stored message, from just past ``start`` until ``limit`` Letta messages, the
+    ``stop`` message, or the end; and whether the walk reached the end. Stored messages that
+    make no Letta message (send_message's return) do not count."""
     if limit < 1:
         return [], False
-    pending = pending_call_ids(ws, agent.id)
     groups: list[list[dict[str, Any]]] = []
     count, batch, cursor = 0, max(limit, 20), start
     while True:
-        stored = ws.store.list_messages(agent.id, after=cursor, limit=batch, order=direction, conversation=scope)
+        stored = fetch(cursor, batch)
         for message in stored:
             if message.id == stop:
                 return groups, False
-            group = shapes.stored_messages([message], pending)
+            group = shape(message)
             if group:
                 groups.append(group)
                 count += len(group)
