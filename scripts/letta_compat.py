@@ -27,10 +27,11 @@ WHY_NOT = {
     "groups": ("sleep-time groups are served (enable_sleeptime, /v1/groups); other kinds (round robin, "
                "supervisor, dynamic) are refused, and so are group messages: agents talk to each other through "
                "Letta's multi-agent tools instead"),
-    "folders": ("served but `metadata` (Letta Cloud's usage figures) and a folder's `passages` list; "
-                "uploads are read as UTF-8 text (PDFs and other binary files are refused: convert them first) "
+    "folders": ("served but `metadata` (Letta Cloud's usage figures); a folder's passages are its files' "
+                "chunks; uploads are read as UTF-8 text (PDFs and other binary files are refused: convert them first) "
                 "and processed before the request returns"),
-    "sources": "the older name of folders: memos serves /v1/folders only (letta-client 1.x uses those)",
+    "sources": ("the older name of folders: memos serves /v1/folders (letta-client 1.x uses those) and an "
+                "agent's /sources (list, attach, detach)"),
     "mcp-servers": "connect (an OAuth flow for a remote server) is not served: memos takes credentials from its environment",
     "identities": "identities (end users behind agents): not built",
     "archives": "shared archives across agents: memos's archival memory is per agent",
@@ -52,9 +53,8 @@ WHY_NOT = {
     "jobs": "jobs: memos's background work is runs (/v1/runs)",
     "voice-beta": "voice: not built",
     "chat": "OpenAI-style chat completions over an agent: not built",
-    "embeddings": "raw embeddings: not built",
+    "embeddings": "the storage size of Letta's hosted vector store (Turbopuffer): memos's vectors are in its own database",
     "metadata": "Letta Cloud metadata: a hosted-service feature",
-    "ready": "readiness: /v1/health serves the same purpose",
     "messages": ("listed, searched (by their words in every search_mode: messages carry no embeddings in memos) "
                  "and looked up across agents; batches of messages are not built"),
     "passages": "all served: each agent's passages are searched with its own embedding model, merged by score",

@@ -242,6 +242,11 @@ class StreamResume(Body):
     batch_size: int | None = None
 
 
+class StepFeedback(Body):
+    feedback: Literal["positive", "negative"] | None = None
+    tags: list[str] | None = None
+
+
 class MessageSearch(Body):
     """Letta's POST /v1/messages/search."""
 
@@ -252,6 +257,7 @@ class MessageSearch(Body):
     end_date: str | None = None
     limit: int = Field(50, ge=1, le=1000)
     search_mode: Literal["vector", "fts", "hybrid"] = "hybrid"  # memos searches a log's words in every mode
+    roles: list[Literal["assistant", "user", "tool", "system"]] | None = None
 
 
 class PassageSearch(Body):

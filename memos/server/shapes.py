@@ -129,6 +129,15 @@ def _base(message_id: str, date: str | None, kind: str, **extra: Any) -> dict[st
     return {"id": message_id, "date": date, "message_type": kind, **extra}
 
 
+def internal_message(m: Message) -> dict[str, Any]:
+    """A stored message in Letta's own (not its API's per-kind) Message form."""
+    return {"id": m.id, "role": m.role, "content": [{"type": "text", "text": m.content}], "agent_id": m.agent_id,
+            "name": m.name, "tool_calls": [{"id": c.get("id") or "", "type": "function", "function": {
+                "name": c.get("name"), "arguments": c.get("arguments") or ""}} for c in m.tool_calls or []] or None,
+            "tool_call_id": m.tool_call_id, "step_id": m.step_id, "run_id": m.run_id, "otid": m.otid,
+            "conversation_id": m.conversation_id, "created_at": iso(m.created_at)}
+
+
 def otid_for(message_id: str, index: int) -> str:
     """Letta's otid of the ``index``-th Letta message made from one stored message: the message's
     UUID with its last 7 bits replaced by the index (Message.generate_otid_from_id in Letta

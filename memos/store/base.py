@@ -478,6 +478,8 @@ class Step:
     stop_reason: str | None
     created_at: datetime
     tool_calls: tuple[ToolCallRecord, ...] = ()
+    feedback: str | None = None  # positive | negative: a person's verdict (Letta's step feedback)
+    feedback_tags: tuple[str, ...] = ()
 
 
 UsageGroup = Literal["day", "agent", "model", "none"]
@@ -956,6 +958,20 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def get_step(self, step_id: str) -> Step: ...
+
+    @abc.abstractmethod
+    def set_step_feedback(self, step_id: str, feedback: str | None, tags: Sequence[str] | None) -> Step:
+        """Record a person's verdict on a step (None leaves that part as it was)."""
+
+    @abc.abstractmethod
+    def step_messages(self, step_id: str, *, limit: int = 100, after: str | None = None,
+                      order: Literal["asc", "desc"] = "asc") -> list[Message]:
+        """The messages one step stored (its reply, tool calls and returns), in order."""
+
+    @abc.abstractmethod
+    def delete_run(self, run_id: str) -> None:
+        """Forget a finished run's record and its steps' (the messages it wrote stay: they are the
+        agent's memory). A running run is refused: cancel it first."""
 
     @abc.abstractmethod
     def usage(self, *, since: datetime | None = None, agent_id: str | None = None, model: str | None = None,

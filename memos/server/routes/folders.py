@@ -7,6 +7,7 @@ to poll.
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Query, UploadFile
@@ -109,6 +110,27 @@ def upload_file(ws: WS, folder_id: str, file: Annotated[UploadFile, File()],
     return file_shape(stored)  # with "skip", the file already there
 
 
+@router.get("/folders/{folder_id}/passages")
+def folder_passages(ws: WS, folder_id: str, after: str | None = None, before: str | None = None,
+                    limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
+    """The chunks the folder's files were cut into, as Letta's passages (file by file, in order).
+    A chunk's id is made from its file and place, the same on every read."""
+    folder = ws.store.get_folder(folder_id)
+    names = {f.id: f.file_name for f in ws.store.list_files(folder.id)}
+    config = letta.embedding_config_for(folder.embedding_model)
+    shaped: list[dict[str, Any]] = []
+    place: dict[str, int] = {}
+    for file_id, chunk in ws.store.folder_chunks([folder.id]):
+        place[file_id] = place.get(file_id, -1) + 1
+        shaped.append({"id": "passage-" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"{file_id}/{place[file_id]}")),
+                       "text": chunk.text, "file_id": file_id, "file_name": names.get(file_id),
+                       "source_id": folder.id, "folder_id": folder.id, "agent_id": None, "archive_id": None,
+                       "embedding": None, "embedding_config": config, "tags": [], "is_deleted": False,
+                       "metadata": {"start_line": chunk.start_line},
+                       "created_at": shapes.iso(folder.created_at), "updated_at": shapes.iso(folder.updated_at)})
+    return paged(shaped, after=after, before=before, limit=limit, key=lambda p: p["id"])
+
+
 @router.get("/folders/{folder_id}/files")
 def list_folder_files(ws: WS, folder_id: str, after: str | None = None, before: str | None = None,
                       limit: int = Query(1000, ge=1, le=1000), include_content: bool = False) -> list[dict[str, Any]]:
@@ -133,12 +155,14 @@ def delete_folder_file(ws: WS, folder_id: str, file_id: str) -> None:
     ws.store.delete_file(_file_in(ws, folder_id, file_id).id)
 
 
+@router.get("/agents/{agent_id}/sources")  # Letta's older name of folders
 @router.get("/agents/{agent_id}/folders")
 def agent_folders(ws: WS, agent: AgentDep, after: str | None = None, before: str | None = None,
                   limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
     return [shapes.folder(f) for f in paged(ws.store.agent_folders(agent.id), after=after, before=before, limit=limit)]
 
 
+@router.patch("/agents/{agent_id}/sources/attach/{folder_id}")
 @router.patch("/agents/{agent_id}/folders/attach/{folder_id}")
 def attach_folder(ws: WS, agent: AgentDep, folder_id: str) -> dict[str, Any]:
     from memos.server.deps import agent_state
@@ -147,6 +171,7 @@ def attach_folder(ws: WS, agent: AgentDep, folder_id: str) -> dict[str, Any]:
     return agent_state(ws, agent)
 
 
+@router.patch("/agents/{agent_id}/sources/detach/{folder_id}")
 @router.patch("/agents/{agent_id}/folders/detach/{folder_id}")
 def detach_folder(ws: WS, agent: AgentDep, folder_id: str) -> dict[str, Any]:
     from memos.server.deps import agent_state

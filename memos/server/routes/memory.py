@@ -25,6 +25,19 @@ def _edit(ws: WS, block: Block, body: BlockUpdate) -> Block:
     return edit.after
 
 
+@router.get("/agents/{agent_id}/core-memory")
+def agent_core_memory(ws: WS, agent: AgentDep) -> dict[str, Any]:
+    """Letta's (older) whole core memory of an agent: its blocks, and the files it has open."""
+    shaped = [shapes.block(b) for b in ws.store.list_agent_blocks(agent.id)]
+    return {"blocks": shaped, "agent_type": "letta_v1_agent", "file_blocks": [], "prompt_template": None}
+
+
+@router.get("/agents/{agent_id}/core-memory/variables")
+def agent_memory_variables(ws: WS, agent: AgentDep) -> dict[str, Any]:
+    """Each block's value by its label: what a prompt template's {{label}} stands for."""
+    return {"variables": {b.label: b.value for b in ws.store.list_agent_blocks(agent.id)}}
+
+
 @router.get("/agents/{agent_id}/core-memory/blocks")
 def list_agent_blocks(ws: WS, agent: AgentDep, after: str | None = None, before: str | None = None,
                       limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from memos.server.schemas import MessageSearch
 from memos.store.base import ALL_CONVERSATIONS, Message
 
 router = APIRouter(prefix="/v1/messages", tags=["messages"])
+agents_router = APIRouter(prefix="/v1/agents", tags=["messages"])
 SEARCHED_TYPES = {"system_message": "content", "user_message": "content", "reasoning_message": "reasoning",
                   "assistant_message": "content"}  # what Letta's search answers, and the field of its text
 
@@ -60,15 +61,27 @@ def search_messages(ws: WS, body: MessageSearch) -> list[dict[str, Any]]:
     """Messages of every agent (or one: ``agent_id``) that match the words of ``query``, best
     first. Each log is searched by its words whatever ``search_mode`` says: messages carry no
     embeddings in memos (agents find them with conversation_search the same way)."""
-    agents = [ws.store.get_agent(body.agent_id)] if body.agent_id else ws.store.list_agents()
-    found = recall.search_logs(ws.store, agents, body.query, start=iso_bound(body.start_date, "start_date"),
-                               end=iso_bound(body.end_date, "end_date", end=True),
-                               conversation=body.conversation_id, limit=body.limit)
+    found = _search(ws, body)
     shape = _letta_shaper(ws)
     return [{"message_type": m["message_type"], "message_id": m["id"], "created_at": m["date"],
              "agent_id": m["agent_id"], "conversation_id": m["conversation_id"],
              SEARCHED_TYPES[m["message_type"]]: m[SEARCHED_TYPES[m["message_type"]]]}
-            for m in (item for message in found for item in shape(message)) if m["message_type"] in SEARCHED_TYPES]
+            for m in (item for hit in found for item in shape(hit.message)) if m["message_type"] in SEARCHED_TYPES]
+
+
+def _search(ws: WS, body: MessageSearch) -> list[recall.FoundMessage]:
+    agents = [ws.store.get_agent(body.agent_id)] if body.agent_id else ws.store.list_agents()
+    return recall.search_logs(ws.store, agents, body.query, start=iso_bound(body.start_date, "start_date"),
+                              end=iso_bound(body.end_date, "end_date", end=True), roles=body.roles or (),
+                              conversation=body.conversation_id, limit=body.limit)
+
+
+@agents_router.post("/messages/search")
+def search_messages_with_ranks(ws: WS, body: MessageSearch) -> list[dict[str, Any]]:
+    """Letta's older search across agents: each hit as the stored message, with its rank in its
+    own log's word search and the fused score (no vector rank: messages carry no embeddings)."""
+    return [{"embedded_text": hit.message.content, "message": shapes.internal_message(hit.message),
+             "fts_rank": hit.rank, "vector_rank": None, "rrf_score": hit.score} for hit in _search(ws, body)]
 
 
 @router.get("/{message_id}")

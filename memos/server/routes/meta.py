@@ -33,6 +33,18 @@ def health(ws: WS) -> JSONResponse:
     return JSONResponse(body)
 
 
+@router.get("/ready/")
+def ready(ws: WS) -> JSONResponse:
+    """Readiness for a load balancer: 200 once this replica reaches its database, else 503."""
+    from memos.errors import MemosError
+
+    try:
+        ws.store.schema_version()
+    except MemosError as exc:
+        return JSONResponse({"status": "unavailable", "error": str(exc)}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
 def _model(name: str, context_window: int, provider: str) -> dict[str, Any]:
     return {"handle": name, "name": name, "model": name, "display_name": name, "context_window": context_window,
             "max_context_window": context_window, "model_endpoint_type": letta.endpoint_of(name),
@@ -57,6 +69,7 @@ def list_models(ws: WS) -> list[dict[str, Any]]:
     return [_model(name, window, provider) for name, provider in names.items()]
 
 
+@router.get("/models/embeddings")  # the path in Letta's OpenAPI; its client asks the one below
 @router.get("/models/embedding")
 def list_embedding_models(ws: WS) -> list[dict[str, Any]]:
     model = str(ws.config.get("embedding_model"))

@@ -4,7 +4,7 @@ overview (`/v1/agents/{id}/context`): what the agent did, what it cost, what its
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Query
@@ -14,8 +14,8 @@ from memos.core.observe import context_overview, run_summary
 from memos.core.workspace import Workspace
 from memos.errors import InvalidInput, NothingToDo
 from memos.server import shapes
-from memos.server.deps import WS, AgentDep, TurnService, pending_call_ids
-from memos.server.schemas import StreamResume
+from memos.server.deps import WS, AgentDep, TurnService, agent_tools, pending_call_ids
+from memos.server.schemas import StepFeedback, StreamResume
 from memos.server.streams import KEEP_HOURS, KEEP_RUNS
 from memos.server.turns import Turns
 from memos.store.base import RunSummary, Step
@@ -48,7 +48,8 @@ def step_shape(step: Step) -> dict[str, Any]:
             "prompt_tokens": step.prompt_tokens, "completion_tokens": step.completion_tokens,
             "total_tokens": step.prompt_tokens + step.completion_tokens, "cached_input_tokens": step.cached_tokens,
             "status": "cancelled" if step.stop_reason == "cancelled" else "success",
-            "stop_reason": "cancelled" if step.stop_reason == "cancelled" else None, "tags": [],
+            "stop_reason": "cancelled" if step.stop_reason == "cancelled" else None,
+            "feedback": step.feedback, "tags": list(step.feedback_tags),
             # memos's own figures: cost (None when the price is unknown), times, the step's tool calls.
             "cost_usd": step.cost_usd, "llm_ms": step.latency_ms, "step_ms": step.duration_ms,
             "created_at": shapes.iso(step.created_at),
@@ -102,9 +103,82 @@ def _cursor_page(fetch: Callable[[str | None, Order], list[T]], key: Callable[[T
     return found
 
 
+@router.get("/runs/active")
+def list_active_runs(ws: WS, turns: TurnService, agent_id: str | None = None,
+                     background: bool | None = None) -> list[dict[str, Any]]:
+    """Letta's running runs, newest first (``background``: only those streamed in the background,
+    or only the others)."""
+    agents = [ws.store.get_agent(agent_id).id] if agent_id else None
+    found = ws.store.list_runs(agent_ids=agents, statuses=["running"], limit=1000)
+    streamed = turns.streams.background([s.run.id for s in found])
+    return [run_shape(s, s.run.id in streamed) for s in found
+            if background is None or (s.run.id in streamed) == background]
+
+
 @router.get("/runs/{run_id}")
 def get_run(ws: WS, turns: TurnService, run_id: str) -> dict[str, Any]:
     return run_shape(run_summary(ws, run_id), bool(turns.streams.background([run_id])))
+
+
+@router.delete("/runs/{run_id}")
+def delete_run(ws: WS, turns: TurnService, run_id: str) -> dict[str, Any]:
+    """Forget a finished run (its steps' records too; the messages it wrote stay in the agent's
+    log). Letta answers with the run as it was."""
+    gone = get_run(ws, turns, run_id)
+    ws.store.delete_run(run_id)
+    return gone
+
+
+@router.get("/runs/{run_id}/metrics")
+def run_metrics(ws: WS, run_id: str) -> dict[str, Any]:
+    """Letta's run metrics from what memos records: when it started, how long it took, its
+    steps, and the tools it called."""
+    summary = run_summary(ws, run_id)
+    run, steps = summary.run, ws.store.list_steps(run_id=run_id, limit=1000)
+    took = (run.completed_at - run.created_at).total_seconds() if run.completed_at else None
+    by_name = {t["name"]: t["id"] for t in agent_tools(ws, ws.store.get_agent(run.agent_id))}
+    used = dict.fromkeys(by_name.get(c.name, c.name) for s in steps for c in s.tool_calls)
+    return {"id": run.id, "agent_id": run.agent_id, "run_start_ns": _ns(run.created_at),
+            "run_ns": None if took is None else int(took * 1e9), "num_steps": summary.steps,
+            "tools_used": list(used), "project_id": None, "template_id": None, "base_template_id": None}
+
+
+@router.get("/runs/{run_id}/trace")
+def run_trace(ws: WS, run_id: str, limit: int = Query(1000, ge=1, le=5000)) -> list[dict[str, Any]]:
+    """The run as spans (OpenTelemetry's names): the run, each step (its LLM call), each tool call
+    a step made. Built from the run's records: memos exports no telemetry."""
+    run = ws.store.get_run(run_id)
+    took = (run.completed_at - run.created_at).total_seconds() if run.completed_at else None
+    spans = [_span(run.id, run.id, None, "agent.run", run.created_at, took,
+                   {"agent_id": run.agent_id, "status": run.status, "stop_reason": run.stop_reason})]
+    for step in ws.store.list_steps(run_id=run_id, limit=1000):
+        spans.append(_span(run.id, step.id, run.id, "agent.step", _step_start(step), _seconds(step.duration_ms),
+                           {"model": step.model, "prompt_tokens": step.prompt_tokens,
+                            "completion_tokens": step.completion_tokens, "llm_ms": step.latency_ms}))
+        spans.extend(_span(run.id, call.id, step.id, f"tool.{call.name}", call.created_at or step.created_at,
+                           _seconds(call.duration_ms), {"tool_call_id": call.tool_call_id, "status": call.status})
+                     for call in step.tool_calls)
+    return spans[:limit]
+
+
+def _ns(moment: datetime) -> int:
+    return int(moment.timestamp() * 1e9)
+
+
+def _seconds(ms: float | None) -> float | None:
+    return None if ms is None else ms / 1000
+
+
+def _step_start(step: Step) -> datetime:
+    """A step is stored when it ends: it began its whole duration before."""
+    return step.created_at - timedelta(milliseconds=step.duration_ms or 0)
+
+
+def _span(trace_id: str, span_id: str, parent: str | None, name: str, start: datetime, seconds: float | None,
+          attributes: dict[str, Any]) -> dict[str, Any]:
+    return {"trace_id": trace_id, "span_id": span_id, "parent_span_id": parent, "name": name,
+            "start_time": shapes.iso(start), "duration_ns": None if seconds is None else int(seconds * 1e9),
+            "attributes": attributes}
 
 
 @router.post("/runs/{run_id}/stream", response_model=None)
@@ -169,6 +243,50 @@ def list_steps(ws: WS, agent_id: str | None = None, before: str | None = None, a
 @router.get("/steps/{step_id}")
 def get_step(ws: WS, step_id: str) -> dict[str, Any]:
     return step_shape(ws.store.get_step(step_id))
+
+
+@router.patch("/steps/{step_id}/feedback")
+def step_feedback(ws: WS, step_id: str, body: StepFeedback) -> dict[str, Any]:
+    return step_shape(ws.store.set_step_feedback(step_id, body.feedback, body.tags))
+
+
+@router.get("/steps/{step_id}/messages")
+def step_messages(ws: WS, step_id: str, after: str | None = None, limit: int = Query(100, ge=1, le=1000),
+                  order: Literal["asc", "desc"] = "asc") -> list[dict[str, Any]]:
+    step = ws.store.get_step(step_id)
+    stored = ws.store.step_messages(step_id, after=after, limit=limit, order=order)
+    return shapes.stored_messages(stored, pending_call_ids(ws, step.agent_id))
+
+
+@router.get("/steps/{step_id}/metrics")
+def step_metrics(ws: WS, step_id: str) -> dict[str, Any]:
+    step = ws.store.get_step(step_id)
+    tools = [c.duration_ms for c in step.tool_calls if c.duration_ms is not None]
+    return {"id": step.id, "agent_id": step.agent_id, "run_id": step.run_id, "provider_id": None,
+            "step_start_ns": _ns(_step_start(step)),
+            "step_ns": None if step.duration_ms is None else int(step.duration_ms * 1e6),
+            "llm_request_start_ns": _ns(_step_start(step)),
+            "llm_request_ns": None if step.latency_ms is None else int(step.latency_ms * 1e6),
+            "tool_execution_ns": int(sum(tools) * 1e6) if tools else None,
+            "project_id": None, "template_id": None, "base_template_id": None}
+
+
+@router.get("/steps/{step_id}/trace")
+def step_trace(ws: WS, step_id: str) -> dict[str, Any]:
+    """Letta's provider trace of a step, rebuilt from what memos stores: the model asked and the
+    answer it gave (the step's reply and tool calls, with the tokens counted). memos does not keep
+    the raw request (the whole prompt) of every step."""
+    step = ws.store.get_step(step_id)
+    replies = [m for m in ws.store.step_messages(step_id, limit=1000) if m.role == "assistant"]
+    usage = {"prompt_tokens": step.prompt_tokens, "completion_tokens": step.completion_tokens,
+             "total_tokens": step.prompt_tokens + step.completion_tokens}
+    return {"id": f"provider_trace-{step.id.removeprefix('step-')}", "step_id": step.id, "agent_id": step.agent_id,
+            "run_id": step.run_id, "call_type": "agent_step", "source": "memos",
+            "request_json": {"model": step.model},
+            "response_json": {"model": step.model, "usage": usage, "choices": [
+                {"index": i, "message": {"role": "assistant", "content": m.content, "tool_calls": m.tool_calls}}
+                for i, m in enumerate(replies)]},
+            "created_at": shapes.iso(step.created_at)}
 
 
 @router.get("/agents/{agent_id}/context")

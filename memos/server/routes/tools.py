@@ -51,6 +51,13 @@ def _all_tools(ws: Workspace) -> list[dict[str, Any]]:
             + [shapes.custom_tool(record) for record in ws.store.list_tools()])
 
 
+@router.post("/tools/add-base-tools")
+def add_base_tools(ws: WS) -> list[dict[str, Any]]:
+    """Letta's upsert of its base tools. memos's built-ins are part of the program, there whatever
+    the store holds: this lists them."""
+    return [shapes.builtin_tool(spec) for spec in builtin_specs().values()]
+
+
 @router.get("/tools/count")
 def count_tools(ws: WS, name: str | None = None) -> int:
     if name:

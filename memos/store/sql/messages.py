@@ -173,13 +173,23 @@ class MessagesMixin(SQLHost):
 
     def run_messages(self, run_id: str, *, limit: int = 1000, after: str | None = None,
                      order: Literal["asc", "desc"] = "asc") -> list[Message]:
+        return self.messages_where("run_id", run_id, limit=limit, after=after, order=order)
+
+    def step_messages(self, step_id: str, *, limit: int = 100, after: str | None = None,
+                      order: Literal["asc", "desc"] = "asc") -> list[Message]:
+        self.get_step(step_id)  # 404 for an unknown step
+        return self.messages_where("step_id", step_id, limit=limit, after=after, order=order)
+
+    def messages_where(self, column: Literal["run_id", "step_id"], value: str, *, limit: int,
+                       after: str | None, order: Literal["asc", "desc"]) -> list[Message]:
+        """The messages one run or step stored, in order; ``after`` a message id of theirs."""
         sign = 1 if order == "asc" else -1
-        where, params = ["run_id = $run"], {"run": run_id, "limit": limit, "sign": sign}
+        where, params = [f"{column} = $owner"], {"owner": value, "limit": limit, "sign": sign}
         with self._read() as con:
             if after:
-                row = con.execute("SELECT seq FROM messages WHERE id = ? AND run_id = ?", [after, run_id]).fetchone()
+                row = con.execute(f"SELECT seq FROM messages WHERE id = ? AND {column} = ?", [after, value]).fetchone()
                 if row is None:
-                    raise NotFound(f"run {run_id} has no message '{after}'", "page with an id from the previous page")
+                    raise NotFound(f"{value} has no message '{after}'", "page with an id from the previous page")
                 params["after"] = sign * int(row[0])
                 where.append("$sign * seq > $after")
             return [rows.message(r) for r in con.execute(

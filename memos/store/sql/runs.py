@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from memos.errors import NotFound
+from memos.errors import AgentBusy, NotFound
 from memos.store import ids
 from memos.store.base import (
     ALL_CONVERSATIONS,
@@ -37,7 +37,7 @@ TOOL_CALL_COLUMNS = ("id, agent_id, tool_call_id, name, arguments, result, statu
 _RUN_TABLES = frozenset({"runs"})  # what running_runs reads (ConnectionMemo)
 RUN_COLUMNS = "id, agent_id, status, stop_reason, created_at, completed_at, actor, conversation_id, request_config"
 STEP_COLUMNS = ("id, run_id, agent_id, model, prompt_tokens, completion_tokens, cached_tokens, cost_usd, latency_ms, "
-                "duration_ms, stop_reason, created_at")
+                "duration_ms, stop_reason, created_at, feedback, feedback_tags")
 
 
 def _run(row: Sequence[Any]) -> Run:
@@ -47,7 +47,7 @@ def _run(row: Sequence[Any]) -> Run:
 
 def _step(row: Sequence[Any], calls: tuple[ToolCallRecord, ...]) -> Step:
     return Step(row[0], row[1], row[2], row[3], int(row[4] or 0), int(row[5] or 0), int(row[6] or 0), row[7], row[8],
-                row[9], row[10], from_db(row[11]), calls)
+                row[9], row[10], from_db(row[11]), calls, row[12], tuple(json_value(row[13], ())))
 
 
 def _ms(value: Any) -> float | None:
@@ -157,7 +157,11 @@ class RunsMixin(SQLHost):
 
     def get_run(self, run_id: str) -> Run:
         with self._read() as con:
-            row = con.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", [run_id]).fetchone()
+            return self._run_row(con, run_id)
+
+    @staticmethod
+    def _run_row(con: Any, run_id: str) -> Run:
+        row = con.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", [run_id]).fetchone()
         if row is None:
             raise NotFound(f"no run '{run_id}'", "see `memos runs list`")
         return _run(row)
@@ -234,6 +238,32 @@ class RunsMixin(SQLHost):
             if not rows:
                 raise NotFound(f"no step '{step_id}'", "see `memos runs show RUN`")
             return self._with_calls(con, rows)[0]
+
+    def set_step_feedback(self, step_id: str, feedback: str | None, tags: Sequence[str] | None) -> Step:
+        with self._write() as con:
+            if con.execute("SELECT 1 FROM steps WHERE id = ?", [step_id]).fetchone() is None:
+                raise NotFound(f"no step '{step_id}'", "see `memos runs show RUN`")
+            if feedback is not None:
+                con.execute("UPDATE steps SET feedback = ? WHERE id = ?", [feedback, step_id])
+            if tags is not None:
+                con.execute("UPDATE steps SET feedback_tags = ? WHERE id = ?", [json.dumps(list(tags)), step_id])
+            rows = con.execute(f"SELECT {STEP_COLUMNS} FROM steps WHERE id = ?", [step_id]).fetchall()
+            return self._with_calls(con, rows)[0]
+
+    def delete_run(self, run_id: str) -> None:
+        with self._write() as con:
+            run = self._run_row(con, run_id)
+            if run.status == "running":
+                raise AgentBusy(f"run {run_id} is still running", "cancel it first: memos cancel / POST "
+                                "/v1/agents/{id}/messages/cancel")
+            step_ids = [r[0] for r in con.execute("SELECT id FROM steps WHERE run_id = ?", [run_id]).fetchall()]
+            if step_ids:
+                marks = ", ".join("?" for _ in step_ids)
+                # A call still waiting for approval is the agent's open question, not history.
+                con.execute(f"DELETE FROM tool_calls WHERE step_id IN ({marks}) AND status <> 'pending'", step_ids)
+            con.execute("DELETE FROM steps WHERE run_id = ?", [run_id])
+            con.execute("DELETE FROM run_chunks WHERE run_id = ?", [run_id])
+            con.execute("DELETE FROM runs WHERE id = ?", [run_id])
 
     def _with_calls(self, con: Any, rows: list[Any]) -> list[Step]:
         if not rows:
