@@ -325,3 +325,34 @@ def test_groups_count_turns_and_mark_what_was_reviewed(workspace):
     store.delete_group(group.id)
     with pytest.raises(NotFound):
         store.get_group(group.id)
+
+
+def test_a_steps_feedback_messages_and_deleting_a_finished_run(workspace):
+    from memos.errors import AgentBusy
+
+    store = workspace.store
+    agent = _agent(store)
+    run = store.start_run(agent.id)
+    call = ToolCallRecord("toolcall-2", agent.id, "call_2", "conversation_search", "{}", "[]", "success", 3.0)
+    step_id, stored = store.record_step(agent.id, StepRecord(run.id, "openai/m", 10, 5, None, 12.5, "tool_call"),
+                                        [NewMessage("assistant", "", tool_calls=[{"id": "call_2"}]),
+                                         NewMessage("tool", "[]", tool_call_id="call_2")], [call])
+    assert [m.id for m in store.step_messages(step_id)] == [m.id for m in stored]
+    assert [m.id for m in store.step_messages(step_id, after=stored[0].id)] == [stored[1].id]
+    assert [m.id for m in store.step_messages(step_id, order="desc")] == [stored[1].id, stored[0].id]
+    assert store.get_step(step_id).feedback is None
+    marked = store.set_step_feedback(step_id, "negative", ["slow"])
+    assert (marked.feedback, marked.feedback_tags) == ("negative", ("slow",))
+    assert store.set_step_feedback(step_id, None, None).feedback_tags == ("slow",)  # None leaves it as it was
+    with pytest.raises(NotFound):
+        store.set_step_feedback("step-none", "positive", None)
+
+    with pytest.raises(AgentBusy):
+        store.delete_run(run.id)  # still running
+    store.finish_run(run.id, "completed", "end_turn")
+    store.delete_run(run.id)
+    for gone in (lambda: store.get_run(run.id), lambda: store.get_step(step_id), lambda: store.delete_run(run.id)):
+        with pytest.raises(NotFound):
+            gone()
+    assert store.list_tool_calls(agent.id) == []
+    assert [m.id for m in store.list_messages(agent.id, order="asc")][-2:] == [m.id for m in stored]  # memory stays
