@@ -64,9 +64,11 @@ def agent_states(ws: Workspace, agents: list[Agent], *, with_blocks: bool = True
     groups = ws.store.list_groups()
     stop_reasons = ws.store.last_stop_reasons(ids)
     in_context = ws.store.in_context_message_ids(ids)
+    identities = ws.store.list_identities()
     return [shapes.agent_state(a, blocks[a.id], _tools(offered_builtins(a.id, groups, bool(folders[a.id])), tools[a.id]),
                                folders[a.id], _sleeptime_group(groups, a.id), stop_reasons.get(a.id),
-                               [shapes.system_message_id(a), *in_context.get(a.id, [])])
+                               [shapes.system_message_id(a), *in_context.get(a.id, [])],
+                               [i for i in identities if a.id in i.agent_ids])
             for a in agents]
 
 

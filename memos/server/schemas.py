@@ -45,6 +45,7 @@ class LlmConfigPatch(Body):
 
 class AgentCreate(Body):
     enable_sleeptime: bool | None = None  # a sleep-time agent sharing its memory (core/sleeptime.py)
+    identity_ids: list[str] | None = None
     name: str | None = None
     description: str | None = None
     system: str | None = None
@@ -79,6 +80,7 @@ class AgentUpdate(Body):
     tags: list[str] | None = None
     response_format: dict[str, Any] | None = None
     model_settings: dict[str, Any] | None = None
+    identity_ids: list[str] | None = None
 
 
 class TextPart(Body):
@@ -240,6 +242,33 @@ class StreamResume(Body):
     include_pings: bool | None = True
     poll_interval: float | None = None
     batch_size: int | None = None
+
+
+class IdentityProperty(BaseModel):
+    key: str
+    value: str | int | float | bool | dict[str, Any]
+    type: Literal["string", "number", "boolean", "json"]
+
+
+class IdentityCreate(Body):
+    """Letta's IdentityCreate and IdentityUpsert."""
+
+    identifier_key: str = Field(min_length=1)
+    name: str
+    identity_type: Literal["org", "user", "other"]
+    project_id: str | None = None
+    agent_ids: list[str] | None = None
+    block_ids: list[str] | None = None
+    properties: list[IdentityProperty] | None = None
+
+
+class IdentityUpdate(Body):
+    identifier_key: str | None = Field(None, min_length=1)
+    name: str | None = None
+    identity_type: Literal["org", "user", "other"] | None = None
+    agent_ids: list[str] | None = None
+    block_ids: list[str] | None = None
+    properties: list[IdentityProperty] | None = None
 
 
 class StepFeedback(Body):

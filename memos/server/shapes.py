@@ -18,7 +18,7 @@ from memos.core.completion import partial_string_field
 from memos.core.context import SUMMARY_NAME
 from memos.core.letta import builtin_tool_id
 from memos.core.limits import TOOL_RETURN_LIMIT
-from memos.store.base import Agent, Block, Conversation, Folder, Group, Message, Passage, ToolRecord
+from memos.store.base import Agent, Block, Conversation, Folder, Group, Identity, Message, Passage, ToolRecord
 from memos.tools.registry import ToolSpec
 from memos.tools.reply import REPLY_TOOL
 
@@ -53,9 +53,16 @@ def embedding_config(model: str) -> dict[str, Any]:
     return letta.embedding_config_for(model)
 
 
+def identity(i: Identity) -> dict[str, Any]:
+    return {"id": i.id, "identifier_key": i.identifier_key, "name": i.name, "identity_type": i.identity_type,
+            "project_id": i.project_id, "agent_ids": list(i.agent_ids), "block_ids": list(i.block_ids),
+            "organization_id": None, "properties": list(i.properties)}
+
+
 def agent_state(agent: Agent, blocks: list[Block], tools: list[dict[str, Any]],
                 folders: list[Folder] | None = None, group: Group | None = None,
-                last_stop_reason: str | None = None, message_ids: list[str] | None = None) -> dict[str, Any]:
+                last_stop_reason: str | None = None, message_ids: list[str] | None = None,
+                identities: list[Identity] | None = None) -> dict[str, Any]:
     shaped = [block(b) for b in blocks]
     helper = group is not None and agent.id in group.agent_ids  # the sleep-time side of a pair
     kind = "sleeptime_agent" if helper else letta.AGENT_TYPE
@@ -71,6 +78,7 @@ def agent_state(agent: Agent, blocks: list[Block], tools: list[dict[str, Any]],
         "metadata": agent.metadata, "created_at": iso(agent.created_at), "updated_at": iso(agent.updated_at),
         "last_stop_reason": last_stop_reason, "response_format": agent.response_format,
         "message_ids": message_ids,  # the context: the system message, then what is in it
+        "identities": [identity(i) for i in identities or []], "identity_ids": [i.id for i in identities or []],
     }
 
 

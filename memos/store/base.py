@@ -194,6 +194,43 @@ class AgentFile:
     opened_at: datetime | None
 
 
+IdentityType = Literal["org", "user", "other"]
+IDENTITY_TYPES: tuple[IdentityType, ...] = ("org", "user", "other")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is behind agents and blocks (Letta's identity): a person, an organisation, or other,
+    known by the caller's own ``identifier_key`` (unique within a project), with properties
+    (Letta's: dicts of key, value and type)."""
+
+    id: str
+    identifier_key: str
+    name: str
+    identity_type: str
+    project_id: str | None
+    properties: tuple[dict[str, Any], ...]
+    agent_ids: tuple[str, ...]
+    block_ids: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class IdentityChange:
+    """What to set on an identity; None leaves a field as it is. ``replace``: properties and
+    members given replace the old ones (an upsert); else properties merge by key and members are
+    added (Letta's PATCH)."""
+
+    identifier_key: str | None = None
+    name: str | None = None
+    identity_type: str | None = None
+    properties: Sequence[dict[str, Any]] | None = None
+    agent_ids: Sequence[str] | None = None
+    block_ids: Sequence[str] | None = None
+    replace: bool = False
+
+
 @dataclass(frozen=True)
 class Group:
     """Letta's multi-agent group; memos runs sleep-time ones: ``agent_ids`` (the sleep-time
@@ -822,6 +859,34 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def folder_chunks(self, folder_ids: Sequence[str]) -> list[tuple[str, FileChunk]]:
         """(file id, chunk) of every file in these folders, for semantic search."""
+
+    # -- identities --------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_identity(self, identifier_key: str, name: str, identity_type: str, *, project_id: str | None = None,
+                        properties: Sequence[dict[str, Any]] = (), agent_ids: Sequence[str] = (),
+                        block_ids: Sequence[str] = ()) -> Identity:
+        """A new identity; its key taken in the project already is AlreadyExists, an unknown
+        agent or block NotFound (nothing written)."""
+
+    @abc.abstractmethod
+    def find_identity(self, identifier_key: str, project_id: str | None) -> Identity | None: ...
+
+    @abc.abstractmethod
+    def get_identity(self, identity_id: str) -> Identity: ...
+
+    @abc.abstractmethod
+    def list_identities(self) -> list[Identity]:
+        """Every identity, oldest first."""
+
+    @abc.abstractmethod
+    def update_identity(self, identity_id: str, change: IdentityChange) -> Identity: ...
+
+    @abc.abstractmethod
+    def delete_identity(self, identity_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def link_identity(self, identity_id: str, kind: Literal["agent", "block"], member_id: str, linked: bool) -> None:
+        """Attach (``linked``) or detach an agent or block; doing it twice changes nothing."""
 
     # -- groups ------------------------------------------------------------------------
     @abc.abstractmethod

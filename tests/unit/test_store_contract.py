@@ -356,3 +356,42 @@ def test_a_steps_feedback_messages_and_deleting_a_finished_run(workspace):
             gone()
     assert store.list_tool_calls(agent.id) == []
     assert [m.id for m in store.list_messages(agent.id, order="asc")][-2:] == [m.id for m in stored]  # memory stays
+
+
+def test_identities_keys_members_and_what_deleting_takes(workspace):
+    from memos.store.base import IdentityChange
+
+    store = workspace.store
+    ada, bob = _agent(store), _agent(store, "bob")
+    block = store.get_agent_block(ada.id, "persona")
+    sam = store.create_identity("user-1", "Sam", "user", properties=[{"key": "a", "value": 1, "type": "number"}],
+                                agent_ids=[ada.id], block_ids=[block.id])
+    with pytest.raises(AlreadyExists):
+        store.create_identity("user-1", "Other", "user")
+    other_project = store.create_identity("user-1", "Sam elsewhere", "user", project_id="p2")  # keys are per project
+    assert store.find_identity("user-1", None) == sam and store.find_identity("user-1", "p2") == other_project
+    with pytest.raises(NotFound):  # an unknown member: nothing is written
+        store.create_identity("user-2", "Kim", "user", agent_ids=[ada.id, "agent-none"])
+    assert store.find_identity("user-2", None) is None
+
+    added = store.update_identity(sam.id, IdentityChange(agent_ids=[bob.id], properties=[
+        {"key": "b", "value": "x", "type": "string"}]))
+    assert added.agent_ids == (ada.id, bob.id) and [p["key"] for p in added.properties] == ["a", "b"]
+    replaced = store.update_identity(sam.id, IdentityChange(agent_ids=[bob.id], properties=[], replace=True))
+    assert replaced.agent_ids == (bob.id,) and replaced.properties == ()
+    store.update_identity(other_project.id, IdentityChange(identifier_key="user-3"))  # free in its project
+    store.create_identity("user-3", "Kim", "user")
+    with pytest.raises(AlreadyExists):
+        store.update_identity(sam.id, IdentityChange(identifier_key="user-3"))
+    store.link_identity(sam.id, "agent", ada.id, True)
+    store.link_identity(sam.id, "agent", ada.id, True)  # twice: once
+    assert store.get_identity(sam.id).agent_ids == (bob.id, ada.id)
+
+    store.delete_agent(bob.id)
+    assert store.get_identity(sam.id).agent_ids == (ada.id,)
+    store.delete_agent(ada.id)  # and its own blocks with it
+    assert store.get_identity(sam.id).block_ids == () and store.get_identity(sam.id).agent_ids == ()
+    store.delete_identity(sam.id)
+    assert [i.name for i in store.list_identities()] == ["Sam elsewhere", "Kim"]
+    with pytest.raises(NotFound):
+        store.get_identity(sam.id)

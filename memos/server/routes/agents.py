@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, File, Form, Header, Query, Response, UploadFile
 
 from memos.core import agents as core_agents
+from memos.core import identities as core_identities
 from memos.core import letta
 from memos.core.limits import check_value
 from memos.core.workspace import Workspace
@@ -42,6 +43,7 @@ def create_agent(ws: WS, body: AgentCreate, response: Response) -> dict[str, Any
              if not _is_builtin_id(tool_id) and tool_id not in remote and multi_agent.by_id(tool_id) is None]
     window = body.context_window_limit or (body.llm_config.context_window if body.llm_config else None)
     model = body.model or (body.llm_config.model if body.llm_config else None)
+    core_identities.check_identities(ws.store, body.identity_ids or [])
     agent = core_agents.create_agent(
         ws, body.name or f"agent-{uuid.uuid4().hex[:8]}", description=body.description or "", model=model,
         embedding_model=body.embedding or letta.embedding_handle(body.embedding_config), context_window=window, system=body.system, blocks=_blocks(body),
@@ -55,6 +57,8 @@ def create_agent(ws: WS, body: AgentCreate, response: Response) -> dict[str, Any
             multi_agent.attach(ws.store, agent, spec)
         if body.enable_sleeptime:
             core_agents.enable_sleeptime(ws, agent)
+        if body.identity_ids:
+            core_identities.set_identities(ws.store, "agent", agent.id, body.identity_ids)
     except BaseException:
         core_agents.delete_agent(ws, agent)
         raise
@@ -73,10 +77,12 @@ def list_agents(ws: WS, name: str | None = None, query_text: str | None = None,
                 limit: int = Query(50, ge=1, le=1000), after: str | None = None, before: str | None = None,
                 order: Literal["asc", "desc"] = "desc", ascending: bool | None = None,
                 tags: Annotated[list[str] | None, Query()] = None, match_all_tags: bool = False,
-                include: Annotated[list[str] | None, Query()] = None) -> list[dict[str, Any]]:
+                include: Annotated[list[str] | None, Query()] = None, identity_id: str | None = None,
+                identifier_keys: Annotated[list[str] | None, Query()] = None) -> list[dict[str, Any]]:
     """Agents by creation time (newest first unless ``order=asc``); ``after``/``before`` are agent ids;
-    ``tags`` keeps the agents with any of them (every one with ``match_all_tags``)."""
-    agents = _matching(ws, name, query_text, tags, match_all_tags)
+    ``tags`` keeps the agents with any of them (every one with ``match_all_tags``); ``identity_id``
+    and ``identifier_keys`` those of that identity, or of one of those keys."""
+    agents = _matching(ws, name, query_text, tags, match_all_tags, identity_id, identifier_keys)
     if ascending is not None:
         order = "asc" if ascending else "desc"
     if order == "desc":
@@ -86,10 +92,15 @@ def list_agents(ws: WS, name: str | None = None, query_text: str | None = None,
 
 
 def _matching(ws: Workspace, name: str | None, query_text: str | None, tags: list[str] | None,
-              match_all_tags: bool) -> list[Agent]:
+              match_all_tags: bool, identity_id: str | None = None,
+              identifier_keys: list[str] | None = None) -> list[Agent]:
     """The agents a list or count asks for, oldest first."""
     agents = sorted(core_agents.with_tags(ws.store.list_agents(), tags or [], match_all_tags),
                     key=lambda a: (a.created_at, a.id))
+    if identity_id or identifier_keys:
+        kept = core_identities.with_identities([a.id for a in agents], ws.store.list_identities(), "agent",
+                                               identity_id, identifier_keys)
+        agents = [a for a in agents if a.id in kept]
     if name:
         agents = [a for a in agents if a.name == name]
     if query_text:
@@ -99,8 +110,9 @@ def _matching(ws: Workspace, name: str | None, query_text: str | None, tags: lis
 
 @router.get("/count")
 def count_agents(ws: WS, name: str | None = None, query_text: str | None = None,
-                 tags: Annotated[list[str] | None, Query()] = None, match_all_tags: bool = False) -> int:
-    return len(_matching(ws, name, query_text, tags, match_all_tags))
+                 tags: Annotated[list[str] | None, Query()] = None, match_all_tags: bool = False,
+                 identity_id: str | None = None, identifier_keys: Annotated[list[str] | None, Query()] = None) -> int:
+    return len(_matching(ws, name, query_text, tags, match_all_tags, identity_id, identifier_keys))
 
 
 INCLUDE_BLOCKS = "agent.blocks"
@@ -205,6 +217,8 @@ def update_agent(ws: WS, agent: AgentDep, body: AgentUpdate) -> dict[str, Any]:
                                        tool_rules=body.tool_rules, system=body.system, metadata=body.metadata,
                                        tags=body.tags, any_tool_rules=True, max_tokens=_max_tokens(body),
                                        response_format=_response_format(body))
+    if body.identity_ids is not None:
+        core_identities.set_identities(ws.store, "agent", updated.id, body.identity_ids)
     if body.name and body.name != updated.name:
         updated = core_agents.rename_agent(ws, updated, body.name, letta_name=True)
     if body.enable_sleeptime is True:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from memos.core import identities as core_identities
 from memos.core import memory
 from memos.errors import NotFound
 from memos.server import shapes
@@ -72,8 +73,13 @@ def detach_block(ws: WS, agent: AgentDep, block_id: str) -> dict[str, Any]:
 
 @router.get("/blocks/")
 def list_blocks(ws: WS, label: str | None = None, after: str | None = None, before: str | None = None,
-                limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
+                limit: int = Query(100, ge=1, le=1000), identity_id: str | None = None,
+                identifier_keys: Annotated[list[str] | None, Query()] = None) -> list[dict[str, Any]]:
     blocks = [b for b in ws.store.list_blocks() if label is None or b.label == label]
+    if identity_id or identifier_keys:
+        kept = core_identities.with_identities([b.id for b in blocks], ws.store.list_identities(), "block",
+                                               identity_id, identifier_keys)
+        blocks = [b for b in blocks if b.id in kept]
     return [shapes.block(b) for b in paged(blocks, after=after, before=before, limit=limit)]
 
 

@@ -39,6 +39,7 @@ from memos.store.sql.evolutions import EvolutionsMixin
 from memos.store.sql.folders import FoldersMixin
 from memos.store.sql.groups import GroupsMixin
 from memos.store.sql.host import SQLHost
+from memos.store.sql.identities import IdentitiesMixin
 from memos.store.sql.messages import COUNT_TABLES, MessagesMixin
 from memos.store.sql.reembed import ReembedMixin
 from memos.store.sql.runs import RunsMixin
@@ -53,7 +54,7 @@ _AGENT_FIELDS = {"name", "description", "system", "model", "embedding_model", "c
                  "tool_rules", "metadata", "tags", "response_format"}
 
 
-class SQLStore(MessagesMixin, ConversationsMixin, FoldersMixin, GroupsMixin, RunsMixin, ToolsMixin, ClusterMixin,
+class SQLStore(MessagesMixin, ConversationsMixin, FoldersMixin, GroupsMixin, IdentitiesMixin, RunsMixin, ToolsMixin, ClusterMixin,
                EvolutionsMixin, ReembedMixin, SQLHost):
     # -- what each backend supplies (and SQLHost's _lock and _insert_many) --------
     def _delete_agent_extras(self, con: Any, agent_id: str) -> None:
@@ -201,7 +202,9 @@ class SQLStore(MessagesMixin, ConversationsMixin, FoldersMixin, GroupsMixin, Run
                           "steps", "runs", "evolutions", "canary_calls", "agent_folders", "agent_files",
                           "tool_code_packs", "tool_code_refs", "reembed_vectors"):
                 con.execute(f"DELETE FROM {table} WHERE agent_id = ?", [agent.id])
+            con.execute("DELETE FROM identity_members WHERE kind = 'agent' AND member_id = ?", [agent.id])
             for block_id in orphans:
+                con.execute("DELETE FROM identity_members WHERE kind = 'block' AND member_id = ?", [block_id])
                 con.execute("DELETE FROM block_history WHERE block_id = ?", [block_id])
                 con.execute("DELETE FROM blocks WHERE id = ?", [block_id])
             con.execute("DELETE FROM agents WHERE id = ?", [agent.id])
@@ -390,6 +393,7 @@ class SQLStore(MessagesMixin, ConversationsMixin, FoldersMixin, GroupsMixin, Run
         with self._write() as con:
             self._block_row(con, block_id)
             for sql in ("DELETE FROM agent_blocks WHERE block_id = ?", "DELETE FROM block_history WHERE block_id = ?",
+                        "DELETE FROM identity_members WHERE kind = 'block' AND member_id = ?",
                         "DELETE FROM blocks WHERE id = ?"):
                 con.execute(sql, [block_id])
 
