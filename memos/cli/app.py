@@ -40,6 +40,7 @@ class MemosGroup(LazyGroup):
         "tools": "tools:app",
         "evolve": "evolve:app",
         "runs": "runs:app",
+        "schedule": "schedule:app",
         "config": "config_cmd:app",
         "db": "db:app",
         "mcp": "mcp:app",

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from memos.cli import output
 from memos.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from memos.core.schedules import ScheduleOutcome
 
 DEFAULT_PORT = 8283
 
@@ -17,6 +20,13 @@ DEFAULT_PORT = 8283
 # Seconds the server keeps the database open between requests; another process that asks for it
 # gets it within milliseconds all the same (store/duckdb/connection.py).
 SERVER_IDLE = 10.0
+
+def _said_schedule(outcome: ScheduleOutcome) -> None:
+    if outcome.status == "completed":
+        output.note(f"sent scheduled message {outcome.schedule.id}: run {outcome.run_id}")
+    else:
+        output.warn(f"scheduled message {outcome.schedule.id} failed: {outcome.detail}")
+
 
 def is_loopback(host: str) -> bool:
     if host == "localhost":
@@ -60,10 +70,19 @@ def serve(
     from memos.core.warm import warm_up_in_background
 
     warm_up_in_background(ws)  # the first archival request or reply need not wait for model loads
+    from memos.core.schedules import ScheduleWatcher
+
+    # Scheduled messages fall due while the server runs: it sends them (each due time once, even
+    # beside other replicas or a `memos schedule run` from cron).
+    schedules = ScheduleWatcher(ws, on_outcome=_said_schedule, on_error=lambda exc: output.warn(
+        f"looking for due scheduled messages failed: {exc}"))
+    schedules.start()
+    app.state.schedules = schedules  # the schedule routes poke it when they add one
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])
     finally:
+        schedules.stop()
         ws.store.wait_for_index_upkeep(5)  # the last writes' indexes, if it is quick (else the next search)
         ws.close()

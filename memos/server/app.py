@@ -73,6 +73,7 @@ def create_app(ws: Workspace | None = None, *, token: str | None = None, allow_m
         meta,
         passage_search,
         runs,
+        schedules,
         tools,
     )
 
@@ -103,7 +104,7 @@ def create_app(ws: Workspace | None = None, *, token: str | None = None, allow_m
                              "hint": "this is a memos bug; the server's log has the details"}, status_code=500)
 
     app.include_router(message_lookup.agents_router)  # /v1/agents/messages/search, before /agents/{agent_id}
-    for module in (meta, agents, memory, messages, chat_completions, message_lookup, passage_search, identities, conversations, folders, groups, archival, tools, evolutions, runs,
+    for module in (meta, agents, memory, messages, chat_completions, message_lookup, passage_search, identities, schedules, conversations, folders, groups, archival, tools, evolutions, runs,
                    mcp):
         app.include_router(module.router)
     return app

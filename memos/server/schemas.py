@@ -271,6 +271,25 @@ class IdentityUpdate(Body):
     properties: list[IdentityProperty] | None = None
 
 
+class ScheduledMessageIn(BaseModel):
+    role: Literal["user", "system"] = "user"
+    content: str | list[TextPart]
+    name: str | None = None
+    otid: str | None = None
+    sender_id: str | None = None
+    type: Literal["message"] | None = None
+
+
+class ScheduleCreate(Body):
+    """Letta's POST /v1/agents/{id}/schedule."""
+
+    messages: list[ScheduledMessageIn] = Field(min_length=1)
+    schedule: dict[str, Any]
+    callback_url: str | None = None
+    include_return_message_types: list[str] | None = None
+    max_steps: int | None = Field(default=None, ge=1)
+
+
 class StepFeedback(Body):
     feedback: Literal["positive", "negative"] | None = None
     tags: list[str] | None = None

@@ -232,6 +232,37 @@ class IdentityChange:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """Messages sent to an agent at a time or on a cron expression (Letta's scheduled message).
+    ``messages``: Letta's message dicts (role and content); ``options``: what the turn is run
+    with (max_steps, include_return_message_types, callback_url)."""
+
+    id: str
+    agent_id: str
+    messages: tuple[dict[str, Any], ...]
+    options: dict[str, Any]
+    cron_expression: str | None  # None: a one-off at scheduled_at
+    time_zone: str  # the zone the cron expression is read in (IANA name)
+    scheduled_at: datetime | None
+    next_run_at: datetime | None  # None: a one-off that has run
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ScheduledRun:
+    """One due time of a schedule, claimed by one process: the turn it ran, and how it ended."""
+
+    schedule_id: str
+    due_at: datetime
+    agent_id: str
+    claimed_by: str
+    claimed_at: datetime
+    run_id: str | None
+    status: str  # claimed | completed | failed
+    detail: str | None
+
+
+@dataclass(frozen=True)
 class Group:
     """Letta's multi-agent group; memos runs sleep-time ones: ``agent_ids`` (the sleep-time
     agents) take a turn on the manager's conversation every ``frequency`` of its turns."""
@@ -887,6 +918,40 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def link_identity(self, identity_id: str, kind: Literal["agent", "block"], member_id: str, linked: bool) -> None:
         """Attach (``linked``) or detach an agent or block; doing it twice changes nothing."""
+
+    # -- scheduled messages --------------------------------------------------------------
+    @abc.abstractmethod
+    def create_schedule(self, agent_id: str, messages: Sequence[dict[str, Any]], options: Mapping[str, Any], *,
+                        cron_expression: str | None, time_zone: str, scheduled_at: datetime | None,
+                        next_run_at: datetime) -> Schedule: ...
+
+    @abc.abstractmethod
+    def get_schedule(self, schedule_id: str) -> Schedule: ...
+
+    @abc.abstractmethod
+    def list_schedules(self, agent_id: str | None = None) -> list[Schedule]:
+        """Schedules (of one agent), oldest first."""
+
+    @abc.abstractmethod
+    def delete_schedule(self, schedule_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def due_schedules(self, now: datetime) -> list[Schedule]:
+        """Schedules whose next run is at or before ``now``, the most overdue first."""
+
+    @abc.abstractmethod
+    def claim_schedule(self, schedule_id: str, due_at: datetime, next_run_at: datetime | None,
+                       claimed_by: str) -> bool:
+        """Take the run due at ``due_at`` and move the schedule on to ``next_run_at``, if nobody
+        did first (the schedule is still due at ``due_at``): True for exactly one caller."""
+
+    @abc.abstractmethod
+    def finish_scheduled_run(self, schedule_id: str, due_at: datetime, *, run_id: str | None, status: str,
+                             detail: str | None = None) -> None: ...
+
+    @abc.abstractmethod
+    def scheduled_runs(self, schedule_id: str | None = None, limit: int = 100) -> list[ScheduledRun]:
+        """Claimed due times (of one schedule), newest first."""
 
     # -- groups ------------------------------------------------------------------------
     @abc.abstractmethod

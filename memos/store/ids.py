@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-PREFIXES = ("agent", "block", "message", "passage", "tool", "run", "step", "toolcall", "evo", "canary", "conv", "source", "file", "group", "identity")
+PREFIXES = ("agent", "block", "message", "passage", "tool", "run", "step", "toolcall", "evo", "canary", "conv", "source", "file", "group", "identity", "schedule")
 
 
 def new_id(prefix: str) -> str:

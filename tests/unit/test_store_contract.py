@@ -395,3 +395,38 @@ def test_identities_keys_members_and_what_deleting_takes(workspace):
     assert [i.name for i in store.list_identities()] == ["Sam elsewhere", "Kim"]
     with pytest.raises(NotFound):
         store.get_identity(sam.id)
+
+
+def test_a_due_time_is_claimed_once_and_the_schedule_moves_on(workspace):
+    from datetime import UTC, datetime, timedelta
+
+    store = workspace.store
+    ada = _agent(store)
+    now = datetime.now(UTC).replace(microsecond=0)
+    daily = store.create_schedule(ada.id, [{"role": "user", "content": "plan my day"}], {"max_steps": 3},
+                                  cron_expression="0 8 * * *", time_zone="Europe/Lisbon", scheduled_at=None,
+                                  next_run_at=now - timedelta(minutes=1))
+    later = store.create_schedule(ada.id, [{"role": "user", "content": "tea"}], {}, cron_expression=None,
+                                  time_zone="UTC", scheduled_at=now + timedelta(hours=1),
+                                  next_run_at=now + timedelta(hours=1))
+    assert store.get_schedule(daily.id).options == {"max_steps": 3}
+    assert [s.id for s in store.list_schedules(ada.id)] == [daily.id, later.id]
+    assert [s.id for s in store.due_schedules(now)] == [daily.id]
+    due = store.due_schedules(now)[0].next_run_at
+    assert due == now - timedelta(minutes=1)
+    tomorrow = now + timedelta(days=1)
+    assert store.claim_schedule(daily.id, due, tomorrow, "one") is True
+    assert store.claim_schedule(daily.id, due, tomorrow, "two") is False  # taken: the second caller gets nothing
+    assert store.due_schedules(now) == [] and store.get_schedule(daily.id).next_run_at == tomorrow
+    assert [(r.status, r.claimed_by) for r in store.scheduled_runs(daily.id)] == [("claimed", "one")]
+    store.finish_scheduled_run(daily.id, due, run_id="run-1", status="completed")
+    assert [(r.status, r.run_id) for r in store.scheduled_runs()] == [("completed", "run-1")]
+
+    assert store.claim_schedule(later.id, later.next_run_at, None, "one") is True  # a one-off is spent
+    assert store.get_schedule(later.id).next_run_at is None
+    assert [s.id for s in store.due_schedules(tomorrow)] == [daily.id]
+    store.delete_schedule(later.id)
+    with pytest.raises(NotFound):
+        store.get_schedule(later.id)
+    store.delete_agent(ada.id)
+    assert store.list_schedules() == [] and store.scheduled_runs() == []

@@ -43,6 +43,7 @@ from memos.store.sql.identities import IdentitiesMixin
 from memos.store.sql.messages import COUNT_TABLES, MessagesMixin
 from memos.store.sql.reembed import ReembedMixin
 from memos.store.sql.runs import RunsMixin
+from memos.store.sql.schedules import SchedulesMixin
 from memos.store.sql.tools import ToolsMixin
 from memos.store.timeutil import from_db, to_db, utcnow
 
@@ -54,7 +55,7 @@ _AGENT_FIELDS = {"name", "description", "system", "model", "embedding_model", "c
                  "tool_rules", "metadata", "tags", "response_format"}
 
 
-class SQLStore(MessagesMixin, ConversationsMixin, FoldersMixin, GroupsMixin, IdentitiesMixin, RunsMixin, ToolsMixin, ClusterMixin,
+class SQLStore(MessagesMixin, ConversationsMixin, FoldersMixin, GroupsMixin, IdentitiesMixin, SchedulesMixin, RunsMixin, ToolsMixin, ClusterMixin,
                EvolutionsMixin, ReembedMixin, SQLHost):
     # -- what each backend supplies (and SQLHost's _lock and _insert_many) --------
     def _delete_agent_extras(self, con: Any, agent_id: str) -> None:
@@ -200,7 +201,8 @@ class SQLStore(MessagesMixin, ConversationsMixin, FoldersMixin, GroupsMixin, Ide
             self._delete_agent_extras(con, agent.id)
             for table in ("messages", "conversations", "passages", "agent_blocks", "agent_tools", "tool_calls",
                           "steps", "runs", "evolutions", "canary_calls", "agent_folders", "agent_files",
-                          "tool_code_packs", "tool_code_refs", "reembed_vectors"):
+                          "tool_code_packs", "tool_code_refs", "reembed_vectors", "scheduled_messages",
+                          "scheduled_runs"):
                 con.execute(f"DELETE FROM {table} WHERE agent_id = ?", [agent.id])
             con.execute("DELETE FROM identity_members WHERE kind = 'agent' AND member_id = ?", [agent.id])
             for block_id in orphans:
