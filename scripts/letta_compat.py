@@ -33,7 +33,6 @@ WHY_NOT = {
     "sources": ("the older name of folders: memos serves /v1/folders (letta-client 1.x uses those) and an "
                 "agent's /sources (list, attach, detach)"),
     "mcp-servers": "connect (an OAuth flow for a remote server) is not served: memos takes credentials from its environment",
-    "archives": "shared archives across agents: memos's archival memory is per agent",
     "templates": "Letta Cloud's templates: a hosted-service feature",
     "_internal_templates": "Letta Cloud internals",
     "_internal_blocks": "Letta Cloud internals",

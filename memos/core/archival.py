@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from itertools import groupby
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,6 +14,18 @@ from memos.errors import InvalidInput
 from memos.store.base import Agent, NewPassage, Passage, PassageHit, PassageQuery, Store
 from memos.store.embeddings import Embedder
 
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class PassageOwner(Protocol):
+        """An agent, or an archive (passages shared by agents): whoever passages are stored under."""
+
+        @property
+        def id(self) -> str: ...
+
+        @property
+        def embedding_model(self) -> str: ...
+
 EMBED_BATCH = 256
 INSERT_CHUNK = 1_000  # passages per insert call: bounds the term rows held at once (a 50 MB import)
 MAX_TOP_K = 1_000
@@ -20,13 +33,13 @@ MAX_TOP_K = 1_000
 Progress = Callable[[int, int], None]  # (done, total)
 
 
-def _embedder(agent: Agent) -> Embedder:
+def _embedder(agent: PassageOwner) -> Embedder:
     from memos.store.embeddings import get_embedder
 
     return get_embedder(agent.embedding_model)
 
 
-def embed_texts(agent: Agent, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+def embed_texts(agent: PassageOwner, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
     embedder = _embedder(agent)
     parts = []
     for start in range(0, len(texts), EMBED_BATCH):
@@ -36,7 +49,7 @@ def embed_texts(agent: Agent, texts: Sequence[str], progress: Progress | None = 
     return np.concatenate(parts) if parts else np.zeros((0, embedder.dim), dtype=np.float32)
 
 
-def insert(store: Store, agent: Agent, records: Sequence[Record], progress: Progress | None = None,
+def insert(store: Store, agent: PassageOwner, records: Sequence[Record], progress: Progress | None = None,
            related: bool = True) -> list[Passage]:
     """Embed every record, then insert them all in one transaction: all or nothing.
 
@@ -64,7 +77,8 @@ def insert(store: Store, agent: Agent, records: Sequence[Record], progress: Prog
         pieces.extend((piece, own) for piece in split)
     vectors = embed_texts(agent, [piece.text for piece, _ in pieces], progress)
     inserted: list[Passage] = []
-    passages = [(NewPassage(piece.text, vectors[i], list(piece.tags)), batch) for i, (piece, batch) in enumerate(pieces)]
+    passages = [(NewPassage(piece.text, vectors[i], list(piece.tags), piece.created_at), batch)
+                for i, (piece, batch) in enumerate(pieces)]
     with store.transaction():
         for batch, group in groupby(passages, key=lambda item: item[1]):  # one insert per batch and chunk
             same = [passage for passage, _ in group]
@@ -74,23 +88,42 @@ def insert(store: Store, agent: Agent, records: Sequence[Record], progress: Prog
 
 
 def search(store: Store, agent: Agent, query: PassageQuery) -> list[PassageHit]:
-    """Search with ``query.text``; the query embedding is computed here when the mode needs it."""
+    """Search with ``query.text`` the agent's archival memory and the archives attached to it;
+    the query embedding is computed here, per model, when the mode needs it."""
     if not (query.text or "").strip():
         raise InvalidInput("the search query is empty", "give some words to search for")
     if not 0 < query.top_k <= MAX_TOP_K:
         raise InvalidInput(f"top-k must be between 1 and {MAX_TOP_K}")
     if query.offset < 0:
         raise InvalidInput("offset must be 0 or more")
+    shared = store.agent_archives(agent.id)
+    if not shared:
+        return search_owner(store, agent, query)
+    # Each owner's best top_k + offset, merged by score (a similarity in [0, 1] for every model),
+    # then the page asked for.
+    deep = replace(query, top_k=query.top_k + query.offset, offset=0)
+    found = search_owner(store, agent, deep)
+    for archive in shared:  # a query embedded by the caller is the agent's model's: others embed their own
+        same_model = archive.embedding_model == agent.embedding_model
+        found += search_owner(store, archive, deep if same_model else replace(deep, embedding=None))
+    found.sort(key=lambda hit: -hit.score)
+    return found[query.offset:query.offset + query.top_k]
+
+
+def search_owner(store: Store, owner: PassageOwner, query: PassageQuery) -> list[PassageHit]:
+    """Search the passages of one agent (its own only) or one archive."""
     if query.mode in ("vector", "hybrid") and query.embedding is None:
-        query = replace(query, embedding=_embedder(agent).embed([query.text or ""])[0])
-    return store.search_passages(agent.id, query)
+        query = replace(query, embedding=_embedder(owner).embed([query.text or ""])[0])
+    return store.search_passages(owner.id, query)
 
 
-def search_agents(store: Store, agents: Sequence[Agent], query: PassageQuery) -> list[tuple[Agent, PassageHit]]:
-    """One search over several agents' archival memories, best first: each agent's passages
-    searched with its own embedding model, the hits merged by score and cut to ``top_k``
-    (scores of different models are each a similarity in [0, 1], not calibrated to each other)."""
-    found = [(agent, hit) for agent in agents for hit in search(store, agent, query)]
+def search_owners(store: Store, owners: Sequence[PassageOwner], query: PassageQuery
+                  ) -> list[tuple[PassageOwner, PassageHit]]:
+    """One search over the passages of several agents (each its own only) and archives, best
+    first: each owner's with its own embedding model, the hits merged by score and cut to
+    ``top_k`` (scores of different models are each a similarity in [0, 1], not calibrated to
+    each other)."""
+    found = [(owner, hit) for owner in owners for hit in search_owner(store, owner, query)]
     found.sort(key=lambda item: -item[1].score)
     return found[:query.top_k]
 

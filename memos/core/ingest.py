@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 from memos.errors import InvalidInput
@@ -25,6 +26,7 @@ class Record:
     text: str
     tags: list[str] = field(default_factory=list)
     line: int = 0
+    created_at: datetime | None = None  # when it was written, if not now (an API client may say)
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,8 @@ def split_records(records: list[Record]) -> list[Record]:
         if len(record.text) <= PASSAGE_CHARS:
             out.append(record)
         else:
-            out.extend(Record(piece, record.tags, record.line) for piece in split_passage(record.text))
+            out.extend(Record(piece, record.tags, record.line, record.created_at)
+                       for piece in split_passage(record.text))
     return out
 
 

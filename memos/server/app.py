@@ -60,6 +60,7 @@ def create_app(ws: Workspace | None = None, *, token: str | None = None, allow_m
     from memos.server.routes import (
         agents,
         archival,
+        archives,
         chat_completions,
         conversations,
         evolutions,
@@ -104,7 +105,7 @@ def create_app(ws: Workspace | None = None, *, token: str | None = None, allow_m
                              "hint": "this is a memos bug; the server's log has the details"}, status_code=500)
 
     app.include_router(message_lookup.agents_router)  # /v1/agents/messages/search, before /agents/{agent_id}
-    for module in (meta, agents, memory, messages, chat_completions, message_lookup, passage_search, identities, schedules, conversations, folders, groups, archival, tools, evolutions, runs,
+    for module in (meta, agents, memory, messages, chat_completions, message_lookup, passage_search, identities, schedules, archives, conversations, folders, groups, archival, tools, evolutions, runs,
                    mcp):
         app.include_router(module.router)
     return app

@@ -210,6 +210,31 @@ class FolderCreate(Body):
     embedding_chunk_size: int | None = None
 
 
+class ArchiveCreate(Body):
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = None
+    embedding: str | None = None
+    embedding_config: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class ArchiveUpdate(Body):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class ArchivePassageIn(Body):
+    text: str = Field(min_length=1)
+    tags: list[str] | None = None
+    metadata: dict[str, Any] | None = None
+    created_at: str | None = None
+
+
+class ArchivePassagesIn(Body):
+    passages: list[ArchivePassageIn] = Field(min_length=1)
+
+
 class FolderUpdate(Body):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = None

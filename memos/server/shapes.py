@@ -127,8 +127,10 @@ def mcp_tool(tool_id: str, name: str, json_schema: dict[str, Any], server: str, 
 
 
 def passage(p: Passage, embedding_model: str) -> dict[str, Any]:
+    shared = p.agent_id.startswith("archive-")  # an archive's passage (shared by agents), not an agent's own
     return {"id": p.id, "text": p.text, "tags": p.tags, "created_at": iso(p.created_at),
-            "updated_at": iso(p.created_at), "agent_id": p.agent_id, "embedding": None,
+            "updated_at": iso(p.created_at), "agent_id": None if shared else p.agent_id,
+            "archive_id": p.agent_id if shared else None, "embedding": None,
             "embedding_config": embedding_config(embedding_model), "metadata": {}, "is_deleted": False}
 
 

@@ -232,6 +232,20 @@ class IdentityChange:
 
 
 @dataclass(frozen=True)
+class Archive:
+    """Passages shared by several agents (Letta's archive): embedded with its own model, searched
+    by every agent it is attached to beside that agent's own archival memory."""
+
+    id: str
+    name: str
+    description: str | None
+    embedding_model: str
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
 class Schedule:
     """Messages sent to an agent at a time or on a cron expression (Letta's scheduled message).
     ``messages``: Letta's message dicts (role and content); ``options``: what the turn is run
@@ -918,6 +932,39 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def link_identity(self, identity_id: str, kind: Literal["agent", "block"], member_id: str, linked: bool) -> None:
         """Attach (``linked``) or detach an agent or block; doing it twice changes nothing."""
+
+    # -- archives: passages shared by agents (their passages are stored as an agent's are,
+    #    under the archive's id: insert_passages, search_passages, delete_passages take it) ------
+    @abc.abstractmethod
+    def create_archive(self, name: str, embedding_model: str, *, description: str | None = None,
+                       metadata: Mapping[str, Any] | None = None) -> Archive: ...
+
+    @abc.abstractmethod
+    def get_archive(self, archive_id: str) -> Archive: ...
+
+    @abc.abstractmethod
+    def list_archives(self) -> list[Archive]:
+        """Every archive, oldest first."""
+
+    @abc.abstractmethod
+    def update_archive(self, archive_id: str, *, name: str | None = None, description: str | None = None,
+                       metadata: Mapping[str, Any] | None = None) -> Archive: ...
+
+    @abc.abstractmethod
+    def delete_archive(self, archive_id: str) -> None:
+        """The archive, its passages and its attachments."""
+
+    @abc.abstractmethod
+    def attach_archive(self, agent_id: str, archive_id: str, attached: bool) -> None:
+        """Attach (``attached``) or detach; doing it twice changes nothing."""
+
+    @abc.abstractmethod
+    def agent_archives(self, agent_id: str) -> list[Archive]:
+        """The archives attached to an agent (read before each of its searches: remembered)."""
+
+    @abc.abstractmethod
+    def archive_agents(self, archive_id: str) -> list[str]:
+        """The ids of the agents an archive is attached to, in the order they were attached."""
 
     # -- scheduled messages --------------------------------------------------------------
     @abc.abstractmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-PREFIXES = ("agent", "block", "message", "passage", "tool", "run", "step", "toolcall", "evo", "canary", "conv", "source", "file", "group", "identity", "schedule")
+PREFIXES = ("agent", "block", "message", "passage", "tool", "run", "step", "toolcall", "evo", "canary", "conv", "source", "file", "group", "identity", "schedule", "archive")
 
 
 def new_id(prefix: str) -> str:

@@ -33,7 +33,11 @@ from memos.store.sql import rows
 from memos.store.sql.evolutions import CANARY_COLUMNS, JSON_FIELDS
 from memos.store.sql.evolutions import COLUMNS as EVOLUTION_COLUMNS
 from memos.store.sql.folders import CHUNK_COLUMNS, FILE_COLUMNS, FOLDER_COLUMNS
+from memos.store.sql.archives import ARCHIVE_COLUMNS
 from memos.store.sql.groups import GROUP_COLUMNS
+from memos.store.sql.identities import IDENTITY_COLUMNS
+from memos.store.sql.schedules import RUN_COLUMNS as SCHEDULED_RUN_COLUMNS
+from memos.store.sql.schedules import SCHEDULE_COLUMNS
 from memos.store.sql.runs import RUN_COLUMNS, STEP_COLUMNS, TOOL_CALL_COLUMNS
 
 BATCH = 2000
@@ -73,10 +77,16 @@ TABLES = (
     Table("agent_files", "agent_id, file_id, start_line, end_line, opened_at", "agent_id, file_id"),
     Table("agent_groups", GROUP_COLUMNS, "id", ("agent_ids",)),
     Table("runs", RUN_COLUMNS, "id", ("request_config",)),
-    Table("steps", STEP_COLUMNS, "id"),
+    Table("steps", STEP_COLUMNS, "id", ("feedback_tags",)),
     Table("tool_calls", TOOL_CALL_COLUMNS, "id", ("arguments",)),
     Table("evolutions", EVOLUTION_COLUMNS, "id", JSON_FIELDS),
     Table("canary_calls", CANARY_COLUMNS, "id"),
+    Table("identities", IDENTITY_COLUMNS, "id", ("properties",)),
+    Table("identity_members", "identity_id, kind, member_id, created_at", "identity_id, kind, member_id"),
+    Table("scheduled_messages", SCHEDULE_COLUMNS, "id", ("messages", "options")),
+    Table("scheduled_runs", SCHEDULED_RUN_COLUMNS, "schedule_id, due_at"),
+    Table("archives", ARCHIVE_COLUMNS, "id", ("metadata",)),
+    Table("agent_archives", "agent_id, archive_id, created_at", "agent_id, archive_id"),
 )
 
 

@@ -4,6 +4,7 @@ and `memos db info` naming the backend in use."""
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -79,7 +80,22 @@ def _fill(store) -> dict:  # type: ignore[no-untyped-def]
     store.record_canary_calls([CanaryCall("canary-x", evo.id, ada.id, "weather", "c1", "old", "ok", 4.5, 5,
                                           shadow_outcome="error", shadow_ms=6.0, differs=False)])
     store.set_meta("evolve.last_pass.ada", "2026-11-25T03:00:00")
+    store.set_step_feedback(store.list_steps(limit=1)[0].id, "positive", ["clear"])
+    store.create_identity("user-1", "Sam", "user", properties=[{"key": "plan", "value": "pro", "type": "string"}],
+                          agent_ids=[ada.id], block_ids=[shared.id])
+    at = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    daily = store.create_schedule(ada.id, [{"role": "user", "content": "plan my day"}], {"max_steps": 2},
+                                  cron_expression="0 8 * * *", time_zone="Europe/Lisbon", scheduled_at=None,
+                                  next_run_at=at)
+    store.claim_schedule(daily.id, at, at + timedelta(days=1), "test")
+    handbook = store.create_archive("handbook", "local/all-MiniLM-L6-v2", metadata={"team": "core"})
+    store.insert_passages(handbook.id, [NewPassage("shared fact", vectors[9], tags=["team"])])
+    store.attach_archive(bob.id, handbook.id, True)
     return {"ada": ada, "bob": bob, "vectors": vectors}
+
+
+def ids_of(store) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {a.name: a.id for a in store.list_agents()}
 
 
 def _view(store, agent_ids):  # type: ignore[no-untyped-def]
@@ -89,7 +105,10 @@ def _view(store, agent_ids):  # type: ignore[no-untyped-def]
             "canary_calls": [store.list_canary_calls(e.id) for e in store.list_evolutions()],
             "runs": store.list_runs(limit=100), "steps": store.list_steps(limit=100),
             "conversations": store.list_conversations(), "folders": store.list_folders(),
-            "groups": store.list_groups(),
+            "groups": store.list_groups(), "identities": store.list_identities(),
+            "schedules": store.list_schedules(), "scheduled_runs": store.scheduled_runs(),
+            "archives": store.list_archives(), "bob_archives": store.agent_archives(ids_of(store)["bob"]),
+            "archive_passages": [store.list_passages(a.id) for a in store.list_archives()],
             "files": [store.list_files(f.id) for f in store.list_folders()],
             "chunks": [(fid, c.start_line, c.text, c.embedding.tolist())
                        for fid, c in store.folder_chunks([f.id for f in store.list_folders()])]}
@@ -116,10 +135,11 @@ def test_everything_is_copied_verified_and_usable(workspace, target, memos):
     assert report["verified"] is True
     assert {name: t["rows"] for name, t in report["tables"].items()} == {
         "store_meta": 1, "agents": 3, "blocks": 2, "agent_blocks": 3, "block_history": 5, "messages": 122,
-        "conversations": 1, "passages": 321, "tools": 2, "agent_tools": 1, "runs": 2, "folders": 1,
+        "conversations": 1, "passages": 322, "tools": 2, "agent_tools": 1, "runs": 2, "folders": 1,
         "folder_files": 1, "file_chunks": 1, "agent_folders": 1, "agent_files": 1, "agent_groups": 1, "steps": 1, "tool_calls": 1, "evolutions": 1,
-        "canary_calls": 1}
-    assert "passages: 321 rows copied and verified" in result.err
+        "canary_calls": 1, "identities": 1, "identity_members": 2, "scheduled_messages": 1, "scheduled_runs": 1,
+        "archives": 1, "agent_archives": 1}
+    assert "passages: 322 rows copied and verified" in result.err
 
     from memos.store.postgres.store import PostgresStore
 
@@ -208,7 +228,7 @@ def test_a_copy_that_reads_back_different_is_rolled_back(workspace, target, monk
     monkeypatch.setattr(transfer, "_postgres_rows", one_float_off)
     copy = PostgresStore(target)
     try:
-        with pytest.raises(transfer.TransferFailed, match="passages did not verify: 321 rows sent, 321 stored"):
+        with pytest.raises(transfer.TransferFailed, match="passages did not verify: 322 rows sent, 322 stored"):
             transfer.migrate_to_postgres(workspace.store, copy)
         assert copy.list_agents() == [] and copy.list_tools() == []
     finally:

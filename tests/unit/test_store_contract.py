@@ -430,3 +430,28 @@ def test_a_due_time_is_claimed_once_and_the_schedule_moves_on(workspace):
         store.get_schedule(later.id)
     store.delete_agent(ada.id)
     assert store.list_schedules() == [] and store.scheduled_runs() == []
+
+
+def test_an_archives_passages_are_stored_searched_and_deleted_with_it(workspace):
+    from memos.store.base import PassageQuery
+
+    store = workspace.store
+    ada = _agent(store)
+    shared = store.create_archive("handbook", "local/all-MiniLM-L6-v2", description="team", metadata={"v": 1})
+    vectors = unit_vectors(3, seed=7)
+    inserted = store.insert_passages(shared.id, [NewPassage(f"note {i}", vectors[i]) for i in range(3)])
+    assert {p.agent_id for p in inserted} == {shared.id}
+    hits = store.search_passages(shared.id, PassageQuery(mode="vector", embedding=vectors[1], top_k=1))
+    assert [h.passage.text for h in hits] == ["note 1"]
+    assert store.search_passages(ada.id, PassageQuery(mode="vector", embedding=vectors[1], top_k=3)) == []
+    store.attach_archive(ada.id, shared.id, True)
+    store.attach_archive(ada.id, shared.id, True)  # twice: once
+    assert [a.id for a in store.agent_archives(ada.id)] == [shared.id] and store.archive_agents(shared.id) == [ada.id]
+    assert store.update_archive(shared.id, name="book").name == "book" and store.get_archive(shared.id).metadata == {"v": 1}
+    with pytest.raises(NotFound):
+        store.insert_passages("archive-00000000-0000-4000-8000-000000000000", [NewPassage("x", vectors[0])])
+    store.delete_archive(shared.id)
+    assert store.agent_archives(ada.id) == [] and store.list_archives() == []
+    assert store.search_passages(shared.id, PassageQuery(mode="vector", embedding=vectors[1], top_k=3)) == []
+    with pytest.raises(NotFound):
+        store.attach_archive(ada.id, shared.id, True)

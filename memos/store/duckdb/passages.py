@@ -28,7 +28,7 @@ class PassagesMixin(PassageSearchMixin, PassageLookups):
         memo = self._db.memo  # (what the last insert here learned: the agent's width, the next seq)
         with self._write() as con:
             tails = memo.kept(("tail", agent_id))  # what searches score exactly, carried past the insert
-            model = self._remembered_agent(con, agent_id).embedding_model
+            model = self._passage_model(con, agent_id)
             if memo.known(("width", agent_id)) != width:
                 check_width(con, agent_id, model, width)
             first = memo.read(("next passage seq",), PASSAGE_TABLES, lambda: con.execute(

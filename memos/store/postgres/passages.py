@@ -74,7 +74,7 @@ class PgPassagesMixin(PassageLookups):
         self._vector_index_for(matrix.shape[1])
         now = utcnow()
         with self._write() as con:
-            model = self._agent_row(con, agent_id).embedding_model
+            model = self._passage_model(con, agent_id)
             check_width(con, agent_id, model, matrix.shape[1], dims="vector_dims(embedding)")
             self._lock(con, "passage-seq")
             first = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM passages").fetchone()[0]

@@ -48,6 +48,19 @@ class SQLHost(Store):
         insert and the route before them each ask for it."""
         return self._db.memo.read(("agent", id_or_name), AGENT_TABLES, lambda: self._agent_row(con, id_or_name))
 
+    def _delete_agent_extras(self, con: Any, agent_id: str) -> None:
+        """Delete what only this backend keeps for an agent or an archive (their passages'
+        indexes), inside the transaction that deletes it."""
+
+    def _passage_model(self, con: Any, owner_id: str) -> str:
+        """The embedding model of whoever owns passages: an agent, or an archive (shared passages)."""
+        if ids.looks_like("archive", owner_id):
+            row = con.execute("SELECT embedding_model FROM archives WHERE id = ?", [owner_id]).fetchone()
+            if row is None:
+                raise NotFound(f"no archive '{owner_id}'", "see GET /v1/archives/")
+            return str(row[0])
+        return self._remembered_agent(con, owner_id).embedding_model
+
     def _agent_row(self, con: Any, id_or_name: str) -> Agent:
         column = "id" if ids.looks_like("agent", id_or_name) else "name"
         found = con.execute(f"SELECT {rows.AGENT_COLUMNS} FROM agents WHERE {column} = ? LIMIT 3",

@@ -77,7 +77,8 @@ def passage_stats(con: Any, agent_id: str, indexed_upto: int | None) -> PassageS
     tags = dict(con.execute(
         "SELECT tag, count(*) FROM (SELECT unnest(tags) AS tag FROM passages WHERE agent_id = ?) AS t "
         "GROUP BY tag ORDER BY count(*) DESC, tag", [agent_id]).fetchall())
-    model = con.execute("SELECT embedding_model FROM agents WHERE id = ?", [agent_id]).fetchone()
+    model = con.execute("SELECT embedding_model FROM agents WHERE id = ? UNION ALL "
+                        "SELECT embedding_model FROM archives WHERE id = ?", [agent_id, agent_id]).fetchone()
     return PassageStats(total=total, tags=tags, first_at=from_db(first), last_at=from_db(last),
                         embedding_model=model[0] if model else "", indexed=indexed)
 

@@ -33,6 +33,7 @@ from memos.store.base import (
 )
 from memos.store.migrations import migrations_for
 from memos.store.sql import rows
+from memos.store.sql.archives import ArchivesMixin
 from memos.store.sql.cluster import ClusterMixin
 from memos.store.sql.conversations import ConversationsMixin
 from memos.store.sql.evolutions import EvolutionsMixin
@@ -55,12 +56,9 @@ _AGENT_FIELDS = {"name", "description", "system", "model", "embedding_model", "c
                  "tool_rules", "metadata", "tags", "response_format"}
 
 
-class SQLStore(MessagesMixin, ConversationsMixin, FoldersMixin, GroupsMixin, IdentitiesMixin, SchedulesMixin, RunsMixin, ToolsMixin, ClusterMixin,
+class SQLStore(MessagesMixin, ConversationsMixin, FoldersMixin, GroupsMixin, IdentitiesMixin, SchedulesMixin, ArchivesMixin, RunsMixin, ToolsMixin, ClusterMixin,
                EvolutionsMixin, ReembedMixin, SQLHost):
     # -- what each backend supplies (and SQLHost's _lock and _insert_many) --------
-    def _delete_agent_extras(self, con: Any, agent_id: str) -> None:
-        """Delete what only this backend keeps for an agent (called inside delete_agent)."""
-
     def _database_exists(self) -> bool:
         return True
 
@@ -201,7 +199,7 @@ class SQLStore(MessagesMixin, ConversationsMixin, FoldersMixin, GroupsMixin, Ide
             self._delete_agent_extras(con, agent.id)
             for table in ("messages", "conversations", "passages", "agent_blocks", "agent_tools", "tool_calls",
                           "steps", "runs", "evolutions", "canary_calls", "agent_folders", "agent_files",
-                          "tool_code_packs", "tool_code_refs", "reembed_vectors", "scheduled_messages",
+                          "tool_code_packs", "tool_code_refs", "reembed_vectors", "scheduled_messages", "agent_archives",
                           "scheduled_runs"):
                 con.execute(f"DELETE FROM {table} WHERE agent_id = ?", [agent.id])
             con.execute("DELETE FROM identity_members WHERE kind = 'agent' AND member_id = ?", [agent.id])
