@@ -30,15 +30,15 @@ from memos.store.postgres import vectors
 from memos.store.postgres.passages import PASSAGE_COPY_COLUMNS, copy_passages
 from memos.store.postgres.store import PostgresStore
 from memos.store.sql import rows
+from memos.store.sql.archives import ARCHIVE_COLUMNS
 from memos.store.sql.evolutions import CANARY_COLUMNS, JSON_FIELDS
 from memos.store.sql.evolutions import COLUMNS as EVOLUTION_COLUMNS
 from memos.store.sql.folders import CHUNK_COLUMNS, FILE_COLUMNS, FOLDER_COLUMNS
-from memos.store.sql.archives import ARCHIVE_COLUMNS
 from memos.store.sql.groups import GROUP_COLUMNS
 from memos.store.sql.identities import IDENTITY_COLUMNS
+from memos.store.sql.runs import RUN_COLUMNS, STEP_COLUMNS, TOOL_CALL_COLUMNS
 from memos.store.sql.schedules import RUN_COLUMNS as SCHEDULED_RUN_COLUMNS
 from memos.store.sql.schedules import SCHEDULE_COLUMNS
-from memos.store.sql.runs import RUN_COLUMNS, STEP_COLUMNS, TOOL_CALL_COLUMNS
 
 BATCH = 2000
 # Memory for building the HNSW graph in one piece (100k MiniLM vectors take ~200 MB);
