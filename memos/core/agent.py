@@ -166,6 +166,7 @@ class AgentRunner:
         self.turn_wait = turn_wait
         self.seen: dict[str, int] = {}  # block label -> version the agent has seen (compare-and-set edits)
         self._run_id: str | None = None  # the run under way (its summary calls are its steps too)
+        self._answer_id = ids.new_id("message")  # the id the step under way stores the model's answer under
         self._turn_lock: TurnLock | None = None  # held while a turn runs: its writes are fenced by it
         self.turn_started = 0.0
 
@@ -403,17 +404,17 @@ class AgentRunner:
                 result, status, ctx = (outcome(call) if outcome is not None else
                                        self._invoke(call.name, dumps_raw(call.arguments), call.tool_call_id))
                 state.returned(call.name, result)
-                self.ws.store.resolve_tool_call(call.id, status=status, result=result, duration_ms=None,
-                                                message=self._message("tool", result, name=call.name,
-                                                                   tool_call_id=call.tool_call_id))
+                stored = self.ws.store.resolve_tool_call(call.id, status=status, result=result, duration_ms=None,
+                                                         message=self._message("tool", result, name=call.name,
+                                                                            tool_call_id=call.tool_call_id))
                 if ctx is not None:
                     self.ws.store.record_canary_calls(ctx.canary_calls)
-                results.append((call, result, status, ctx))
+                results.append((call, result, status, ctx, stored.id))
                 ends = ends or (status == "success" and state.ends_turn(call.name, call.name in TERMINAL_TOOLS))
             if ends:
                 self._finish(run.id, "end_turn")
-        for call, result, status, ctx in results:
-            yield from self._tool_events(call.tool_call_id, call.name, result, status, ctx)
+        for call, result, status, ctx, message_id in results:
+            yield from self._tool_events(call.tool_call_id, call.name, result, status, ctx, message_id)
         return "end_turn" if ends else None
 
     def _deny(self, reason: str, cancel: threading.Event, call_ids: Sequence[str] = (),
@@ -425,12 +426,12 @@ class AgentRunner:
 
         def deny_all() -> Events[StopReason | None]:
             with self._turn_write():
-                for call in pending:
-                    self.ws.store.resolve_tool_call(call.id, status="denied", result=result, duration_ms=None,
-                                                    message=self._message("tool", result, name=call.name,
-                                                                       tool_call_id=call.tool_call_id))
-            for call in pending:
-                yield ev.ToolReturn(call.tool_call_id, call.name, "error", result)
+                stored = [self.ws.store.resolve_tool_call(call.id, status="denied", result=result, duration_ms=None,
+                                                          message=self._message("tool", result, name=call.name,
+                                                                             tool_call_id=call.tool_call_id))
+                          for call in pending]
+            for call, message in zip(pending, stored):
+                yield ev.ToolReturn(call.tool_call_id, call.name, "error", result, message.id)
             return None
 
         yield from self._run(run, cancel, self._rules(), first=self._then_user(deny_all, run, follow_up))
@@ -514,7 +515,8 @@ class AgentRunner:
               cancel: threading.Event) -> Events[StopReason | None]:
         self._step_started = time.perf_counter()
         step_id = ids.new_id("step")
-        yield ev.StepStarted(step_id)
+        self._answer_id = ids.new_id("message")  # the model's answer is stored under it (shown under it live)
+        yield ev.StepStarted(step_id, self._answer_id)
         available = list(self.specs)
         tools = self._tool_schemas(state)
         compiled = yield from self._context(tools=tools)
@@ -536,7 +538,7 @@ class AgentRunner:
             if completion.cancelled and not text:  # stopped while writing its reply through send_message
                 text = next((partial_string_field(c.arguments, "message") for c in completion.tool_calls
                              if c.name == REPLY_TOOL), "")
-            messages = [self._message("assistant", text)] if text else []
+            messages = [self._message("assistant", text, id=self._answer_id)] if text else []
             reason: ev.StopReason = "cancelled" if completion.cancelled else "max_tokens_exceeded" if cut else "end_turn"
             with self._turn_write():  # the last step and the end of its run, together
                 _, stored = self.ws.store.record_step(self.agent.id, self._timed(record), messages, [])
@@ -588,7 +590,7 @@ class AgentRunner:
                      state: RuleState, cancel: threading.Event) -> Events[StopReason | None]:
         store = self.ws.store
         self._warm_for([p.call.name for p in plan if p.status == "deferred"])
-        assistant = self._message("assistant", completion.content, tool_calls=[
+        assistant = self._message("assistant", completion.content, id=self._answer_id, tool_calls=[
             {"id": c.id, "name": storable(c.name), "arguments": storable(c.arguments)} for c in completion.tool_calls])
         stop: ev.StopReason | None = None
         with self._turn_write():
@@ -607,7 +609,9 @@ class AgentRunner:
                     stop = "requires_approval"
                     continue
                 result = item.result or ""
-                messages.append(self._message("tool", result, name=call.name, tool_call_id=call.id))
+                item.message_id = ids.new_id("message")
+                messages.append(self._message("tool", result, name=call.name, tool_call_id=call.id,
+                                              id=item.message_id))
                 spec = self.specs.get(call.name)
                 records.append(ToolCallRecord(ids.new_id("toolcall"), self.agent.id, call.id, call.name,
                                               storable(call.arguments), result, item.status, item.duration_ms,
@@ -626,7 +630,8 @@ class AgentRunner:
         # Shown once durable: what the user reads is what a later turn will find.
         for item in plan:
             if item.status != "pending" and item.announce and item.result is not None:
-                yield from self._tool_events(item.call.id, item.call.name, item.result, item.status, item.ctx)
+                yield from self._tool_events(item.call.id, item.call.name, item.result, item.status, item.ctx,
+                                             item.message_id, self._answer_id)
         return stop
 
     def _timed(self, record: StepRecord) -> StepRecord:
@@ -706,13 +711,15 @@ class AgentRunner:
             return [event.text for event in runner.send("", system_notes=[note]) if event.type == "assistant"]
 
     @staticmethod
-    def _tool_events(call_id: str, name: str, result: str, status: str,
-                     ctx: ToolContext | None) -> Iterator[ev.Event]:
+    def _tool_events(call_id: str, name: str, result: str, status: str, ctx: ToolContext | None,
+                     message_id: str | None = None, answer_id: str | None = None) -> Iterator[ev.Event]:
+        """What a call did, once stored: ``message_id`` is its result's stored message, and
+        ``answer_id`` the model's answer that made the call (send_message's text is listed under it)."""
         for edit in ctx.edits if ctx else []:
             yield ev.MemoryEdit(edit.after.label, edit.before.value, edit.after.value, edit.after.version)
         for text in ctx.sent_messages if ctx else []:
-            yield ev.Assistant(text)
-        yield ev.ToolReturn(call_id, name, "success" if status == "success" else "error", result)
+            yield ev.Assistant(text, answer_id)
+        yield ev.ToolReturn(call_id, name, "success" if status == "success" else "error", result, message_id)
 
     # -- LLM and context ------------------------------------------------------------------
     def _call_with_room(self, compiled: list[dict[str, Any]], tools: list[dict[str, Any]],
@@ -885,6 +892,7 @@ class _Planned:
     ctx: ToolContext | None = None
     duration_ms: float | None = 0.0
     announce: bool = True  # False: its ToolCall event was never shown (not run behind an approval)
+    message_id: str | None = None  # its result's stored message
 
 
 def dumps_raw(arguments: Any) -> str:

@@ -63,6 +63,7 @@ class ToolReturn:
     name: str
     status: Literal["success", "error"]
     result: str | None
+    message_id: str | None = None  # the stored tool message's id
     type: Literal["tool_return"] = "tool_return"
 
 
@@ -133,9 +134,12 @@ class RunStarted:
 
 @dataclass(frozen=True)
 class StepStarted:
-    """A step (one LLM call and its tools) begins; what it stores will carry this id."""
+    """A step (one LLM call and its tools) begins; what it stores will carry this id, and the
+    message the model's answer is stored as will have ``message_id`` (its reasoning, reply and
+    tool calls are shown under that id as they stream, as they are listed later)."""
 
     step_id: str
+    message_id: str | None = None
     type: Literal["step_started"] = "step_started"
 
 

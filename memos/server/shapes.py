@@ -318,7 +318,7 @@ class EventShaper:
         """The step's gathered tool calls as messages (one per kind), and none gathered any more."""
         grouped = _by_kind(self._calls.values())
         self._calls.clear()
-        return [_calls_message(f"message-{uuid.uuid4()}", now_iso(), kind, calls, otid=self._next_otid())
+        return [_calls_message(self._step_message, now_iso(), kind, calls, otid=self._next_otid())
                 for kind, calls in grouped.items()]
 
     def _sent(self, shaped: Sequence[dict[str, Any] | None]) -> list[dict[str, Any]]:
@@ -339,7 +339,8 @@ class EventShaper:
         return out
 
     def _delta_id(self, key: str) -> str:
-        return self._delta_ids.setdefault(key, f"message-{uuid.uuid4()}")
+        # Every piece of the step's answer is listed later under the one stored message it became.
+        return self._delta_ids.setdefault(key, self._step_message)
 
     def _next_otid(self) -> str:
         """The otid of the step's next message."""
@@ -382,6 +383,11 @@ class EventShaper:
             self._reasoning = ""
             self._delta_ids.pop("reasoning", None)
             return True
+        if isinstance(event, ev.Reasoning) and self._text and event.text == self._text:
+            # The step's text went out token by token before its tool calls made it the step's
+            # reasoning (it is listed so later): not sent a second time.
+            self._text = ""
+            return True
         if isinstance(event, ev.Assistant):
             if self._text and event.text == self._text:
                 self._text = ""
@@ -401,8 +407,8 @@ class EventShaper:
         date = now_iso()
         new_id = f"message-{uuid.uuid4()}"
         if isinstance(event, ev.Reasoning):
-            return _base(new_id, date, "reasoning_message", reasoning=event.text, source="reasoner_model",
-                         otid=self._next_otid())
+            return _base(self._step_message, date, "reasoning_message", reasoning=event.text,
+                         source="reasoner_model", otid=self._next_otid())
         if isinstance(event, ev.Assistant):
             return _base(event.message_id or new_id, date, "assistant_message", content=event.text,
                          otid=self._next_otid())
@@ -411,8 +417,9 @@ class EventShaper:
         if isinstance(event, ev.ToolReturn):
             if event.name == ASSISTANT_TOOL and event.status == "success":
                 return None
-            return _tool_return(new_id, date, event.result or "", event.status, event.tool_call_id, event.name,
-                                otid=otid_for(new_id, 0))
+            returned = event.message_id or new_id
+            return _tool_return(returned, date, event.result or "", event.status, event.tool_call_id, event.name,
+                                otid=otid_for(returned, 0))
         if isinstance(event, ev.Summary):
             return _base(new_id, date, "summary_message", summary=event.text, otid=otid_for(new_id, 0))
         if isinstance(event, ev.Usage):
@@ -425,7 +432,8 @@ class EventShaper:
             return None
         if isinstance(event, ev.StepStarted):
             self.step_id = event.step_id
-            self._step_message, self._step_index = f"message-{uuid.uuid4()}", 0
+            self._step_message, self._step_index = event.message_id or f"message-{uuid.uuid4()}", 0
+            self._delta_ids.clear()
             self._delta_otids.clear()
             return None
         if isinstance(event, ev.Stop):

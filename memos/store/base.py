@@ -127,6 +127,7 @@ class NewMessage:
     created_at: datetime | None = None
     conversation_id: str | None = None
     otid: str | None = None
+    id: str | None = None  # chosen before it is stored (a reply shown as it streams names it); else on write
 
 
 @dataclass(frozen=True)

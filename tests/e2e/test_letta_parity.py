@@ -494,6 +494,42 @@ def test_every_returned_message_has_letta_otid_numbering(client, fake_llm) -> No
     assert _suffixes(streamed) == [("reasoning_message", "0"), ("assistant_message", "1")]
 
 
+def test_a_replys_messages_are_the_ones_listed_after_it_id_for_id(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    """What a turn answers (whole, streamed, or token by token) names the messages as they are
+    stored: a client can look one up, page from it, or match it with the list by id and otid."""
+    from tests.conftest import call
+
+    agent = _agent(client)
+    kinds = ("reasoning_message", "tool_call_message", "tool_return_message", "assistant_message")
+
+    def keys(messages: Any) -> list[tuple[str, str, str | None]]:
+        return [(m.message_type, m.id, m.otid) for m in messages if getattr(m, "message_type", None) in kinds]
+
+    for way in ("create", "stream", "tokens"):
+        fake_llm.script({**call("conversation_search", query=way), "content": "Looking."},
+                        {**say(f"Done with {way}."), "content": "Answering."})
+        before = {m.id for m in client.agents.messages.list(agent.id, limit=1000).items}
+        ask = [{"role": "user", "content": f"search {way}"}]
+        if way == "create":
+            answered = keys(client.agents.messages.create(agent.id, messages=ask).messages)
+        else:
+            answered = keys(client.agents.messages.stream(agent.id, messages=ask, stream_tokens=way == "tokens"))
+        listed = keys(m for m in client.agents.messages.list(agent.id, limit=1000, order="asc").items
+                      if m.id not in before or m.message_type != "user_message")
+        if way == "tokens":
+            # Pieces of one message share its id and otid: one entry each. The text a step writes
+            # before its tool calls streams as an assistant message, then is listed as the step's
+            # reasoning (it could not be known to be reasoning until the calls came): same id and otid.
+            pieces = [(id_, otid) for _, id_, otid in dict.fromkeys(answered)]
+            assert pieces == [(id_, otid) for _, id_, otid in listed[-len(pieces):]], (answered, listed)
+            continue
+        assert answered == listed[-len(answered):], (way, answered, listed)
+        assert [k[0] for k in answered] == ["reasoning_message", "tool_call_message", "tool_return_message",
+                                            "reasoning_message", "assistant_message"], way
+        looked_up = client.messages.retrieve(answered[-1][1])
+        assert "assistant_message" in [m.message_type for m in looked_up]
+
+
 def test_parallel_calls_go_out_as_one_message_with_every_return_listed(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
     """Letta's v1 agent sends the calls of one LLM response as one tool_call_message
     (tool_calls holds them all); each return lists itself in tool_returns."""

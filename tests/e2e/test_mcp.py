@@ -217,6 +217,13 @@ def test_letta_client_manages_mcp_servers(fake_llm, memos_home):
         assert tools["forecast"].tool_type == "external_mcp"
         ran = client.mcp_servers.tools.run(tools["forecast"].id, mcp_server_id=created.id, args={"city": "Rome"})
         assert ran.status == "success" and ran.func_return == "Sunny in Rome for 1 day(s)"
+        one = client.mcp_servers.tools.retrieve(tools["forecast"].id, mcp_server_id=created.id)
+        assert one.name == "forecast" and one.id == tools["forecast"].id
+        refreshed = client.mcp_servers.refresh(created.id)
+        assert refreshed["removed"] == [] and refreshed["total"] == len(tools)
+        changed = client.mcp_servers.update(created.id, config={"mcp_server_type": "stdio", "command": sys.executable,
+                                                                "args": [SERVER], "env": {"UNITS": "metric"}})
+        assert changed.env == {"UNITS": "metric"} and client.mcp_servers.retrieve(created.id).env == {"UNITS": "metric"}
 
         agent = client.agents.create(name="ada", model="openai/fake-model",
                                      memory_blocks=[{"label": "human", "value": "Name: Sam"}])

@@ -58,7 +58,7 @@ class MessagesMixin(SQLHost):
                 if not exists:
                     self._agent_row(con, agent_id)  # raises the usual NotFound
             now = to_db(utcnow())
-            new_ids = [ids.new_id("message") for _ in messages]
+            new_ids = [m.id or ids.new_id("message") for m in messages]
             values = [
                 (message_id, agent_id, first + i, m.role, m.content, m.name,
                  json.dumps(m.tool_calls) if m.tool_calls is not None else None, m.tool_call_id, m.step_id,
