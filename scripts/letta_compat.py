@@ -77,6 +77,16 @@ DIFFERENCES = [
     "vLLM, llama.cpp), the rest through litellm; a model this machine cannot reach fails the insert with one "
     "line and stores nothing. Changing an agent's model re-embeds its passages (`memos archival reembed`); "
     "PATCHing `embedding` alone is refused while the agent holds passages of another width.",
+    "Archives: an archive's passages take no `metadata` (refused: use tags or the text); each is embedded with "
+    "the archive's model, and an agent searches its attached archives beside its own passages, merged by score.",
+    "Scheduled messages: `callback_url` is refused (memos makes no requests to addresses a client names; follow "
+    "the run through /v1/runs); a recurring schedule's cron expression is read in UTC (as Letta Cloud does; "
+    "`memos schedule add --tz` picks another zone); `memos serve` looks for due ones at least every 15 s, "
+    "at once for one added through it; each due time is sent once across processes and replicas.",
+    "Traces and metrics are rebuilt from what memos records (runs, steps, tool calls): a step's provider trace "
+    "holds the model and its answer, not the raw request (memos keeps no copy of every prompt); a run's trace "
+    "is its steps and tool calls as spans. Deleting a run keeps the messages it wrote (the agent's memory) and "
+    "refuses a running one (409).",
 ]
 # Written by hand from `scripts/letta_sdk_tests.py`'s table and logs (the run is minutes long and
 # needs Letta's checkout, so it is not part of the suite).
