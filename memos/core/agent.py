@@ -43,7 +43,17 @@ from memos.core.turns import recover, wait_for_turn, watch_for_cancel
 from memos.core.workspace import Workspace
 from memos.errors import AlreadyAnswered, InvalidInput, MemosError, ProviderError, ToolCodeFailed
 from memos.store import ids
-from memos.store.base import Agent, Conversation, Message, NewMessage, Role, Run, StepRecord, ToolCallRecord
+from memos.store.base import (
+    Agent,
+    Conversation,
+    Decision,
+    Message,
+    NewMessage,
+    Role,
+    Run,
+    StepRecord,
+    ToolCallRecord,
+)
 from memos.store.turnlock import TurnLock
 from memos.tools.builtins import TERMINAL_TOOLS, ToolContext, builtin_specs
 from memos.tools.offered import offered_for
@@ -384,15 +394,21 @@ class AgentRunner:
                 return denial(decision.text), "denied", None
             return _cap(decision.text), "success" if decision.status == "success" else "error", None
 
+        def settled(call: ToolCallRecord) -> Decision:
+            decision = decisions[str(call.tool_call_id)]
+            return Decision(decision.kind, decision.text if decision.kind == "deny" else None)
+
         return (yield from self._run(run, cancel, state, first=self._then_user(
-            lambda: self._run_approved(pending, state, run, decided), run, follow_up)))
+            lambda: self._run_approved(pending, state, run, decided, settled), run, follow_up)))
 
     def _run_approved(self, pending: list[ToolCallRecord], state: RuleState, run: Run,
                       outcome: Callable[[ToolCallRecord], tuple[str, str, ToolContext | None]] | None = None,
+                      settled: Callable[[ToolCallRecord], Decision] | None = None,
                       ) -> Events[StopReason | None]:
         """The waiting calls' results (run here, or as ``outcome`` gives them: the client's) are
         stored in one transaction, with the run ending there if a call ends the turn; returns the
-        stop reason, or None to go on."""
+        stop reason, or None to go on. Each call records how it was settled (``settled``; without
+        it, approved), the first call naming the batch they were settled in together."""
         results = []
         for call in pending:
             state.record(call.name)
@@ -404,9 +420,12 @@ class AgentRunner:
                 result, status, ctx = (outcome(call) if outcome is not None else
                                        self._invoke(call.name, dumps_raw(call.arguments), call.tool_call_id))
                 state.returned(call.name, result)
+                how = settled(call) if settled is not None else Decision("approve")
                 stored = self.ws.store.resolve_tool_call(call.id, status=status, result=result, duration_ms=None,
                                                          message=self._message("tool", result, name=call.name,
-                                                                            tool_call_id=call.tool_call_id))
+                                                                            tool_call_id=call.tool_call_id,
+                                                                            run_id=run.id),
+                                                         decision=replace(how, batch=pending[0].tool_call_id))
                 if ctx is not None:
                     self.ws.store.record_canary_calls(ctx.canary_calls)
                 results.append((call, result, status, ctx, stored.id))
@@ -428,7 +447,9 @@ class AgentRunner:
             with self._turn_write():
                 stored = [self.ws.store.resolve_tool_call(call.id, status="denied", result=result, duration_ms=None,
                                                           message=self._message("tool", result, name=call.name,
-                                                                             tool_call_id=call.tool_call_id))
+                                                                             tool_call_id=call.tool_call_id,
+                                                                             run_id=run.id),
+                                                          decision=Decision("deny", reason, pending[0].tool_call_id))
                           for call in pending]
             for call, message in zip(pending, stored):
                 yield ev.ToolReturn(call.tool_call_id, call.name, "error", result, message.id)

@@ -10,7 +10,7 @@ from memos.core import sleeptime
 from memos.core.workspace import Workspace
 from memos.server import shapes
 from memos.server.turns import Turns
-from memos.store.base import Agent, Group, ToolRecord
+from memos.store.base import Agent, Group, Message, ToolCallRecord, ToolRecord
 from memos.tools.offered import offered_builtins, offered_for
 from memos.tools.registry import ToolSpec
 
@@ -76,6 +76,31 @@ def pending_call_ids(ws: Workspace, agent_id: str) -> set[str]:
     """The ids of the agent's tool calls waiting for a decision: shapes.stored_messages shows
     those as approval requests."""
     return {call.tool_call_id for call in ws.store.pending_tool_calls(agent_id)}
+
+
+class CallStates:
+    """What listing an agent's stored messages needs to know of their tool calls: which wait for a
+    decision (shown as approval requests), and how the settled ones were decided (their results
+    are preceded by the approval response). ``seen`` learns the decisions of a batch of messages."""
+
+    def __init__(self, ws: Workspace, agent_id: str) -> None:
+        self.ws, self.agent_id = ws, agent_id
+        self.pending = pending_call_ids(ws, agent_id)
+        self.decisions: dict[str, list[ToolCallRecord]] = {}  # by the batch's first tool_call_id
+        self._known: set[str] = set()
+
+    def seen(self, messages: list[Message]) -> list[Message]:
+        results = [m.tool_call_id for m in messages if m.role == "tool" and m.tool_call_id
+                   and m.tool_call_id not in self._known]
+        self._known.update(c for c in results if c)
+        for record in self.ws.store.decided_calls(self.agent_id, [c for c in results if c]):
+            batch = self.decisions.setdefault(record.decision_batch or record.tool_call_id, [])
+            if record.id not in {r.id for r in batch}:
+                batch.append(record)
+        return messages
+
+    def shape(self, messages: list[Message]) -> list[dict[str, Any]]:
+        return shapes.stored_messages(self.seen(messages), self.pending, self.decisions)
 
 
 def pending_approval(ws: Workspace, agent: Agent) -> dict[str, Any] | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +18,18 @@ from memos.core.completion import partial_string_field
 from memos.core.context import SUMMARY_NAME
 from memos.core.letta import builtin_tool_id
 from memos.core.limits import TOOL_RETURN_LIMIT
-from memos.store.base import Agent, Block, Conversation, Folder, Group, Identity, Message, Passage, ToolRecord
+from memos.store.base import (
+    Agent,
+    Block,
+    Conversation,
+    Folder,
+    Group,
+    Identity,
+    Message,
+    Passage,
+    ToolCallRecord,
+    ToolRecord,
+)
 from memos.tools.registry import ToolSpec
 from memos.tools.reply import REPLY_TOOL
 
@@ -207,11 +218,16 @@ def conversation(c: Conversation, agent: Agent, in_context_ids: list[str]) -> di
             "name": c.name}  # memos's handle for it (memos chat --conversation NAME); Letta has none
 
 
-def stored_messages(messages: Iterable[Message], pending_call_ids: set[str]) -> list[dict[str, Any]]:
+def stored_messages(messages: Iterable[Message], pending_call_ids: set[str],
+                    decisions: Mapping[str, Sequence[ToolCallRecord]] | None = None) -> list[dict[str, Any]]:
     """Stored messages as Letta messages: one stored assistant message becomes reasoning,
-    assistant and tool-call messages that share its id, as in Letta, numbered by their otids."""
+    assistant and tool-call messages that share its id, as in Letta, numbered by their otids.
+    ``decisions``: the calls settled together in one request, by the first one's tool_call_id;
+    that call's result is preceded by the request's approval_response_message, as Letta lists it."""
     out: list[dict[str, Any]] = []
     for m in messages:
+        if m.role == "tool" and decisions and m.tool_call_id and m.tool_call_id in decisions:
+            out.append(approval_response(m, decisions[m.tool_call_id]))
         date, extra = iso(m.created_at), {"run_id": m.run_id, "step_id": m.step_id, "seq_id": m.seq}
         made: list[dict[str, Any]] = []
         if m.role == "user":
@@ -244,6 +260,24 @@ def stored_messages(messages: Iterable[Message], pending_call_ids: set[str]) -> 
             shaped_message["otid"] = m.otid if m.role == "user" and m.otid else otid_for(m.id, index)
         out.extend(made)
     return out
+
+
+def approval_response(first_result: Message, settled: Sequence[ToolCallRecord]) -> dict[str, Any]:
+    """Letta's approval_response_message for calls settled in one request: listed just before the
+    first one's result, under an id made from that result's (memos stores the decisions on the
+    calls, not as a message of their own)."""
+    made_id = f"message-{uuid.uuid5(uuid.NAMESPACE_URL, first_result.id + '/approval')}"
+    approvals: list[dict[str, Any]] = [
+        {"type": "tool", "tool_call_id": c.tool_call_id, "tool_return": c.result or "",
+         "status": "error" if c.status == "error" else "success"} if c.decision == "return" else
+        {"type": "approval", "tool_call_id": c.tool_call_id, "approve": c.decision == "approve",
+         "reason": c.decision_reason}
+        for c in settled]
+    first = settled[0]
+    return _base(made_id, iso(first_result.created_at), "approval_response_message",
+                 approval_request_id=first.tool_call_id, approve=first.decision != "deny",
+                 reason=first.decision_reason, approvals=approvals, otid=otid_for(made_id, 0),
+                 run_id=first_result.run_id, step_id=first_result.step_id, seq_id=first_result.seq)
 
 
 def _by_kind(calls: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:

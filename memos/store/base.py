@@ -413,6 +413,19 @@ class ToolCallRecord:
     step_id: str | None = None
     tool_commit: str | None = None
     created_at: datetime | None = None
+    decision: str | None = None  # approve | deny | return: how a call that waited was settled
+    decision_reason: str | None = None
+    decision_batch: str | None = None  # the tool_call_id of the first call settled with it, in one request
+
+
+@dataclass(frozen=True)
+class Decision:
+    """How a waiting call is settled: ``kind`` approve, deny or return (the client's result), with
+    the reason given; ``batch`` the tool_call_id of the first call settled in the same request."""
+
+    kind: str
+    reason: str | None = None
+    batch: str | None = None
 
 
 @dataclass(frozen=True)
@@ -1171,8 +1184,13 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def resolve_tool_call(self, tool_call_row_id: str, *, status: str, result: str, duration_ms: float | None,
-                          message: NewMessage) -> Message:
+                          message: NewMessage, decision: Decision | None = None) -> Message:
         """Settle a pending (approval) tool call and append its tool message, in one transaction."""
+
+    @abc.abstractmethod
+    def decided_calls(self, agent_id: str, tool_call_ids: Sequence[str]) -> list[ToolCallRecord]:
+        """The settled calls among these, and every call settled in the same request as one of
+        them, in the order they were made."""
 
     @abc.abstractmethod
     def list_tool_calls(self, agent_id: str, *, name: str | None = None, limit: int = 100) -> list[ToolCallRecord]: ...

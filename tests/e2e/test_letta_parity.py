@@ -918,6 +918,36 @@ def test_each_waiting_call_of_a_step_is_asked_at_once_and_decided_on_its_own(cli
             {"type": "approval", "approve": True, "tool_call_id": ids[0]},
             {"type": "approval", "approve": False, "tool_call_id": ids[1]}]}])
 
+    # Listed back as Letta lists it: the decisions as one approval response, then the results.
+    after = client.agents.messages.list(agent_id=agent.id, after=request.id).items
+    assert [m.message_type for m in after[:4]] == ["approval_response_message", "tool_return_message",
+                                                   "tool_return_message", "tool_return_message"]
+    response = after[0]
+    assert response.approval_request_id == ids[0] and response.approve is True
+    assert [(a.type, a.tool_call_id) for a in response.approvals] == [("approval", ids[0]), ("approval", ids[1]),
+                                                                       ("tool", ids[2])]
+    assert response.approvals[1].approve is False and response.approvals[1].reason == "too loud"
+    assert response.approvals[2].tool_return == "THREE (said by the client)"
+    again = client.agents.messages.list(agent_id=agent.id, after=request.id).items[0]
+    assert (again.id, again.otid) == (response.id, response.otid)  # the same on every read
+    run_listed = [m.message_type for m in client.runs.messages.list(decided.messages[0].run_id)]
+    assert run_listed[0] == "approval_response_message"
+
+
+def test_a_denial_is_listed_as_the_approval_response_before_its_result(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    tool = client.tools.create(source_code=SHOUT, default_requires_approval=True)
+    agent = _agent(client, tool_ids=[tool.id])
+    fake_llm.script(call("shout", text="hi"), say("Fine, quietly."))
+    request = client.agents.messages.create(agent_id=agent.id, messages=[
+        {"role": "user", "content": "shout hi"}]).messages[-1]
+    call_id = request.tool_call.tool_call_id
+    client.agents.messages.create(agent_id=agent.id, messages=[
+        {"type": "approval", "approve": False, "approval_request_id": call_id, "reason": "not now"}])
+    listed = client.agents.messages.list(agent_id=agent.id, after=request.id).items
+    assert [m.message_type for m in listed[:2]] == ["approval_response_message", "tool_return_message"]
+    assert (listed[0].approve, listed[0].reason, listed[0].approval_request_id) == (False, "not now", call_id)
+    assert listed[1].status == "error" and "not now" in listed[1].tool_return
+
 
 def test_a_client_that_leaves_a_stream_cancels_its_turn_and_the_partial_reply_stays(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
     import time

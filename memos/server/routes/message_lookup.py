@@ -12,7 +12,7 @@ from memos.core import recall
 from memos.core.timeparse import iso_bound
 from memos.errors import NotFound
 from memos.server import shapes
-from memos.server.deps import WS, pending_call_ids
+from memos.server.deps import WS, CallStates
 from memos.server.routes.messages import log_head, walk_letta
 from memos.server.schemas import MessageSearch
 from memos.store.base import ALL_CONVERSATIONS, Message
@@ -26,13 +26,13 @@ SEARCHED_TYPES = {"system_message": "content", "user_message": "content", "reaso
 def _letta_shaper(ws: WS) -> Callable[[Message], list[dict[str, Any]]]:
     """A stored message of any agent as Letta messages naming their agent and conversation
     (each agent's waiting calls asked for once)."""
-    pending: dict[str, set[str]] = {}
+    calls: dict[str, CallStates] = {}
 
     def shape(message: Message) -> list[dict[str, Any]]:
-        if message.agent_id not in pending:
-            pending[message.agent_id] = pending_call_ids(ws, message.agent_id)
+        if message.agent_id not in calls:
+            calls[message.agent_id] = CallStates(ws, message.agent_id)
         return [{**item, "agent_id": message.agent_id, "conversation_id": message.conversation_id}
-                for item in shapes.stored_messages([message], pending[message.agent_id])]
+                for item in calls[message.agent_id].shape([message])]
 
     return shape
 
@@ -92,7 +92,7 @@ def retrieve_message(ws: WS, message_id: str) -> list[dict[str, Any]]:
         message = ws.store.get_message(message_id)
     except NotFound:
         return [_system_message(ws, message_id)]
-    return shapes.stored_messages([message], pending_call_ids(ws, message.agent_id))
+    return CallStates(ws, message.agent_id).shape([message])
 
 
 def _system_message(ws: WS, message_id: str) -> dict[str, Any]:

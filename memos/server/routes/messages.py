@@ -18,7 +18,7 @@ from memos.core.decisions import CallDecision
 from memos.core.workspace import Workspace
 from memos.errors import InvalidInput, MemosError, NotFound, ProviderError
 from memos.server import shapes
-from memos.server.deps import WS, AgentDep, AgentId, TurnService, pending_call_ids
+from memos.server.deps import WS, AgentDep, AgentId, CallStates, TurnService
 from memos.server.schemas import CancelRequest, MessageIn, MessageRequest
 from memos.server.sse import on_own_thread
 from memos.server.turns import TurnKind, TurnRequest
@@ -326,10 +326,10 @@ def _walk(ws: Workspace, agent: Agent, scope: ConversationScope, start: str | No
     """Stored messages as Letta's, grouped by stored message, walking from just past ``start``
     (the log's first or last message without one) in ``direction`` until ``limit`` Letta
     messages, the ``stop`` message, or the end; and whether the walk reached the end."""
-    pending = pending_call_ids(ws, agent.id)
-    return walk_letta(lambda cursor, batch: ws.store.list_messages(agent.id, after=cursor, limit=batch, order=direction,
-                                                                   conversation=scope),
-                      lambda message: shapes.stored_messages([message], pending), start, stop, limit)
+    calls = CallStates(ws, agent.id)
+    return walk_letta(lambda cursor, batch: calls.seen(ws.store.list_messages(
+                          agent.id, after=cursor, limit=batch, order=direction, conversation=scope)),
+                      lambda message: calls.shape([message]), start, stop, limit)
 
 
 def walk_letta(fetch: Callable[[str | None, int], list[Message]], shape: Callable[[Message], list[dict[str, Any]]],

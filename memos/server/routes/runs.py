@@ -14,7 +14,7 @@ from memos.core.observe import context_overview, run_summary
 from memos.core.workspace import Workspace
 from memos.errors import InvalidInput, NothingToDo
 from memos.server import shapes
-from memos.server.deps import WS, AgentDep, TurnService, agent_tools, pending_call_ids
+from memos.server.deps import WS, AgentDep, CallStates, TurnService, agent_tools
 from memos.server.schemas import StepFeedback, StreamResume
 from memos.server.streams import KEEP_HOURS, KEEP_RUNS
 from memos.server.turns import Turns
@@ -221,8 +221,7 @@ def run_usage(ws: WS, run_id: str) -> dict[str, Any]:
 def run_messages(ws: WS, run_id: str, after: str | None = None, limit: int = Query(100, ge=1, le=1000),
                  order: Literal["asc", "desc"] = "asc") -> list[dict[str, Any]]:
     run = ws.store.get_run(run_id)
-    stored = ws.store.run_messages(run_id, after=after, limit=limit, order=order)
-    shaped = shapes.stored_messages(stored, pending_call_ids(ws, run.agent_id))
+    shaped = CallStates(ws, run.agent_id).shape(ws.store.run_messages(run_id, after=after, limit=limit, order=order))
     wanted = (run.request_config or {}).get("include_return_message_types")
     return shaped if wanted is None else [m for m in shaped if m["message_type"] in wanted]
 
@@ -254,8 +253,7 @@ def step_feedback(ws: WS, step_id: str, body: StepFeedback) -> dict[str, Any]:
 def step_messages(ws: WS, step_id: str, after: str | None = None, limit: int = Query(100, ge=1, le=1000),
                   order: Literal["asc", "desc"] = "asc") -> list[dict[str, Any]]:
     step = ws.store.get_step(step_id)
-    stored = ws.store.step_messages(step_id, after=after, limit=limit, order=order)
-    return shapes.stored_messages(stored, pending_call_ids(ws, step.agent_id))
+    return CallStates(ws, step.agent_id).shape(ws.store.step_messages(step_id, after=after, limit=limit, order=order))
 
 
 @router.get("/steps/{step_id}/metrics")

@@ -13,6 +13,7 @@ from memos.store import ids
 from memos.store.base import (
     ALL_CONVERSATIONS,
     ConversationScope,
+    Decision,
     Message,
     NewMessage,
     Run,
@@ -31,7 +32,7 @@ from memos.store.sql.rows import json_value
 from memos.store.timeutil import from_db, to_db, utcnow
 
 TOOL_CALL_COLUMNS = ("id, agent_id, tool_call_id, name, arguments, result, status, duration_ms, step_id, "
-                     "tool_commit, created_at")
+                     "tool_commit, created_at, decision, decision_reason, decision_batch")
 
 
 _RUN_TABLES = frozenset({"runs"})  # what running_runs reads (ConnectionMemo)
@@ -59,7 +60,8 @@ def _tool_call(row: Sequence[Any]) -> ToolCallRecord:
     return ToolCallRecord(id=row[0], agent_id=row[1], tool_call_id=row[2], name=row[3],
                           arguments=json_value(arguments),
                           result=row[5], status=row[6], duration_ms=row[7], step_id=row[8], tool_commit=row[9],
-                          created_at=from_db(row[10]))
+                          created_at=from_db(row[10]), decision=row[11], decision_reason=row[12],
+                          decision_batch=row[13])
 
 
 class RunsMixin(SQLHost):
@@ -337,10 +339,12 @@ class RunsMixin(SQLHost):
             written = from_db(now)
             for index, call in enumerate(tool_calls):
                 # a microsecond apart: listed by created_at, a step's calls keep the model's order
-                con.execute(f"INSERT INTO tool_calls ({TOOL_CALL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                con.execute(f"INSERT INTO tool_calls ({TOOL_CALL_COLUMNS}) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             [call.id, agent_id, call.tool_call_id, call.name, json.dumps(call.arguments),
                              call.result, call.status, call.duration_ms, step_id, call.tool_commit,
-                             to_db(written + timedelta(microseconds=index))])
+                             to_db(written + timedelta(microseconds=index)), call.decision, call.decision_reason,
+                             call.decision_batch])
         return step_id, stored
 
     def pending_tool_calls(self, agent_id: str, conversation: ConversationScope = ALL_CONVERSATIONS
@@ -360,15 +364,29 @@ class RunsMixin(SQLHost):
                     if conversation == ALL_CONVERSATIONS or where == conversation]
 
     def resolve_tool_call(self, tool_call_row_id: str, *, status: str, result: str, duration_ms: float | None,
-                          message: NewMessage) -> Message:
+                          message: NewMessage, decision: Decision | None = None) -> Message:
         with self._write() as con:
             self._lock(con, tool_call_row_id)  # settled once, by one caller
             row = con.execute("SELECT agent_id, status FROM tool_calls WHERE id = ?", [tool_call_row_id]).fetchone()
             if row is None or row[1] != "pending":
                 raise NotFound("no pending tool call to settle", "see `memos approve --list`")
-            con.execute("UPDATE tool_calls SET status = ?, result = ?, duration_ms = ? WHERE id = ?",
-                        [status, result, duration_ms, tool_call_row_id])
+            con.execute("UPDATE tool_calls SET status = ?, result = ?, duration_ms = ?, decision = ?, "
+                        "decision_reason = ?, decision_batch = ? WHERE id = ?",
+                        [status, result, duration_ms, decision.kind if decision else None,
+                         decision.reason if decision else None, decision.batch if decision else None,
+                         tool_call_row_id])
             return self.append_messages(row[0], [message])[0]
+
+    def decided_calls(self, agent_id: str, tool_call_ids: Sequence[str]) -> list[ToolCallRecord]:
+        if not tool_call_ids:
+            return []
+        marks = ", ".join("?" for _ in tool_call_ids)
+        with self._read() as con:
+            return [_tool_call(r) for r in con.execute(
+                f"SELECT {TOOL_CALL_COLUMNS} FROM tool_calls WHERE agent_id = ? AND decision_batch IN "
+                f"(SELECT decision_batch FROM tool_calls WHERE agent_id = ? AND tool_call_id IN ({marks}) "
+                "AND decision_batch IS NOT NULL) ORDER BY created_at, id",
+                [agent_id, agent_id, *tool_call_ids]).fetchall()]
 
     def list_tool_calls(self, agent_id: str, *, name: str | None = None, limit: int = 100) -> list[ToolCallRecord]:
         where, params = "agent_id = ?", [agent_id]
