@@ -95,7 +95,7 @@ LETTA_TESTS = """
 
 Letta 0.16.8's SDK tests (`tests/sdk/agents_test.py`, `tools_test.py`, `blocks_test.py`,
 `tests/test_sdk_client.py`) and six of its integration test files, run unchanged against `memos serve`
-by `scripts/letta_sdk_tests.py` (2026-12-07, memos after issue 31's second round, letta-client 1.12.1).
+by `scripts/letta_sdk_tests.py` (2026-12-07, memos after issue 31's third round, letta-client 1.12.1).
 The LLM is `scripts/letta_rule_llm.py`: an OpenAI-compatible server that does what each test's prompt
 asks by rules (calls the tools it names, in parallel when it lists several, quotes tool results,
 repeats the word it was told to remember, follows a system prompt that dictates the reply) and
@@ -110,12 +110,12 @@ client as older clients had them.
 | tests/sdk: agents, tools, blocks | 24 | 0 | 2 |
 | test_sdk_client.py | 27 | 8 | 4 |
 | integration_test_send_message_v2.py | 17 | 7 | 1 |
-| integration_test_human_in_the_loop.py | 17 | 11 | 0 |
+| integration_test_human_in_the_loop.py | 20 | 8 | 0 |
 | integration_test_client_side_tools.py | 6 | 0 | 0 |
 | integration_test_conversations_sdk.py | 46 | 11 | 0 |
 | integration_test_multi_agent.py | 3 | 0 | 0 |
 | integration_test_sleeptime_agent.py | 1 | 2 | 1 |
-| **all** | **141** | **39** | **8** |
+| **all** | **144** | **36** | **8** |
 
 Issue 31 counted 94 passing over these files (with an LLM that always answered "OK"). What still
 fails, test by test, and why:
@@ -136,11 +136,10 @@ the model answers (the scripted LLM answers in about a millisecond, so the run h
 `test_approve_with_cancellation` likewise; `test_shared_blocks` and `test_sleeptime_edit` need the
 model to decide to edit a memory block from what the user says.
 
-**Where memos still differs from Letta** (21), left for the next round:
-- approvals are kept on the tool call, not as a stored `approval_response_message`:
-  `test_approve_cursor_fetch`, `test_deny_cursor_fetch`, `test_client_side_tool_call_cursor_fetch`;
-  an approval sent again after its call was answered is refused ("No tool call is currently awaiting
-  approval"), where Letta answers it again: `test_retry_with_summarization`;
+**Where memos still differs from Letta** (18), left for the next round:
+- an approval sent again after its call was answered is refused ("No tool call is currently awaiting
+  approval"), where Letta answers it again: `test_retry_with_summarization` (decisions are now listed
+  back as Letta's approval_response_message, which the three cursor_fetch tests check);
 - a step's calls that need approval are all asked at once and each is decided on its own (approve
   one, deny another, the client's result for a third: tests/e2e/test_letta_parity.py), but the
   step's other calls are still left unrun, where Letta runs them after the decision and returns all
