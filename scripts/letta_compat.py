@@ -61,8 +61,8 @@ WHY_NOT = {
 DIFFERENCES = [
     "Conversations: a fork copies the source's messages (new ids; Letta's fork shares them); "
     "`isolated_block_labels` and per-conversation `model_settings` are refused (every block is shared, settings "
-    "live in config.toml); a second message to a busy conversation waits up to 30 s for it, then gets 409 "
-    "(Letta answers 409 at once).",
+    "live in config.toml); a message to a busy conversation is a 409 at once, as in Letta (memos's agent route, "
+    "/v1/agents/{id}/messages, waits up to 30 s for the turn instead).",
     "Folders: files are read as UTF-8 text (PDFs and other binary files are refused: convert them first) and "
     "processed before the upload returns (status `completed` at once); files are embedded with the model the "
     "folder names (`embedding` or `embedding_config`, else memos's bundled MiniLM), searched per folder with its "

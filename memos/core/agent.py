@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from memos.core import events as ev
 from memos.core.completion import partial_string_field
@@ -52,6 +52,7 @@ from memos.store.base import (
     Role,
     Run,
     StepRecord,
+    Store,
     ToolCallRecord,
 )
 from memos.store.turnlock import TurnLock
@@ -336,19 +337,14 @@ class AgentRunner:
         """The message a client sent before with this otid, when this is a retry of it: None when
         it is new; raises `AlreadyAnswered` when its turn ended (the client asked again after
         losing the answer)."""
-        stored = self.ws.store.message_by_otid(self.agent.id, otid)
-        if stored is None or stored.run_id is None:
+        kind, stored, run = retry_of(self.ws.store, self.agent.id, otid)
+        if kind == "new":
             return None
-        run = self.ws.store.get_run(stored.run_id)
-        if run.status in ("interrupted", "failed"):  # cut short: this turn answers it, in its place
+        if kind == "redo":
             return stored
-        if run.stop_reason == "requires_approval":
-            # Its turn handed over to a person, who has decided since (a pending approval is
-            # refused before this): the exchange it began is over, and the same otid again is a
-            # new message, as Letta's clients send it (one otid for a whole approval flow).
-            return None
-        raise AlreadyAnswered(f"message {otid} was already sent, and answered by run {stored.run_id} ({run.status})",
-                              f"read its answer: GET /v1/runs/{stored.run_id}/messages")
+        assert stored is not None and run is not None
+        raise AlreadyAnswered(f"message {otid} was already sent, and answered by run {run.id} ({run.status})",
+                              f"read its answer: GET /v1/runs/{run.id}/messages")
 
     def _approve(self, cancel: threading.Event, call_ids: Sequence[str] = (), follow_up: str = "") -> Events[None]:
         pending = self._pending(call_ids)
@@ -914,6 +910,24 @@ class _Planned:
     duration_ms: float | None = 0.0
     announce: bool = True  # False: its ToolCall event was never shown (not run behind an approval)
     message_id: str | None = None  # its result's stored message
+
+
+def retry_of(store: Store, agent_id: str, otid: str) -> tuple[Literal["new", "redo", "taken"], Message | None, Run | None]:
+    """What a message sent with this otid is: ``new``; a retry to ``redo`` (its turn was cut
+    short: this turn answers it in its place); or ``taken`` by a run that answers or answered it
+    (running or ended), with the stored message and that run."""
+    stored = store.message_by_otid(agent_id, otid)
+    if stored is None or stored.run_id is None:
+        return "new", None, None
+    run = store.get_run(stored.run_id)
+    if run.status in ("interrupted", "failed"):
+        return "redo", stored, run
+    if run.stop_reason == "requires_approval":
+        # Its turn handed over to a person, who has decided since (a pending approval is refused
+        # before this): the exchange it began is over, and the same otid again is a new message,
+        # as Letta's clients send it (one otid for a whole approval flow).
+        return "new", None, None
+    return "taken", stored, run
 
 
 def dumps_raw(arguments: Any) -> str:

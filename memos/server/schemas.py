@@ -263,6 +263,7 @@ class GroupUpdate(Body):
 
 class StreamResume(Body):
     agent_id: str | None = None  # with conversation "default": the agent whose own conversation it is
+    otid: str | None = None  # the run that took the message sent with this otid (a conversation's stream)
     starting_after: int = Field(default=0, ge=0)
     include_pings: bool | None = True
     poll_interval: float | None = None

@@ -41,6 +41,7 @@ class TurnRequest:
     system_prompt: str | None = None  # Letta's override_system: this turn's system prompt in place of the agent's
     follow_up: str = ""  # user text sent with an approval decision: read after the calls' results
     client_skills: tuple[dict[str, Any], ...] = ()  # skills the client has, named in this turn's prompt only
+    wait: float = TURN_WAIT  # seconds to wait for a busy conversation before 409 (0: answer 409 at once)
 
 
 class Turns:
@@ -111,7 +112,7 @@ class Turns:
 
         conversation = self.ws.store.get_conversation(request.conversation) if request.conversation else None
         with self._registered(agent.id, request.conversation, cancel), runner_with_tools(
-                self.ws, agent, model=request.model, max_steps=request.max_steps, turn_wait=TURN_WAIT,
+                self.ws, agent, model=request.model, max_steps=request.max_steps, turn_wait=request.wait,
                 client_tools=request.client_tools, conversation=conversation,
                 system_prompt=request.system_prompt, client_skills=request.client_skills) as runner:
             if request.kind == "send":

@@ -185,3 +185,89 @@ def test_conversations_of_one_agent_run_at_once(client, fake_llm) -> None:  # ty
     held.set()
     first.join(60)
     assert "finally" in [m.content for m in results["slow"] if m.message_type == "assistant_message"]
+
+
+def test_a_busy_conversation_answers_409_at_once_and_the_agent_route_waits(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    """As Letta: a message to a conversation that is in a turn is refused at once (409), in a
+    conversation or the agent's own through the conversation routes; memos's agent route waits
+    for the turn instead, and is answered after it."""
+    import threading
+    import time
+
+    agent = _agent(client)
+    thread = client.conversations.create(agent_id=agent.id)
+    for where in (thread.id, agent.id):  # a conversation, then agent-direct
+        held = threading.Event()
+        fake_llm.script({**say("first"), "gate": held})
+        results: dict[str, Any] = {}
+        first = threading.Thread(target=lambda w=where: results.update(first=_send(client, w, "one")))
+        asked = fake_llm.request_count
+        first.start()
+        fake_llm.wait_for_requests(asked + 1)
+        started = time.monotonic()
+        with pytest.raises(letta_client.ConflictError) as busy:
+            _send(client, where, "two")
+        assert "busy" in str(busy.value.body) and time.monotonic() - started < 20  # not after a wait
+        held.set()
+        first.join(60)
+        assert "first" in [m.content for m in results["first"] if m.message_type == "assistant_message"]
+
+    held = threading.Event()
+    fake_llm.script({**say("slow"), "gate": held}, say("queued"))
+    first = threading.Thread(target=lambda: _send(client, agent.id, "one"))
+    asked = fake_llm.request_count
+    first.start()
+    fake_llm.wait_for_requests(asked + 1)
+    releaser = threading.Timer(0.5, held.set)
+    releaser.start()
+    queued = client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "two"}])
+    assert "queued" in [m.content for m in queued.messages if m.message_type == "assistant_message"]
+    first.join(60)
+
+
+def test_a_background_message_sent_again_with_its_otid_joins_its_run(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    """As Letta: the same message (same otid) sent again in background mode, while its run goes on
+    or after it ended, streams that run (same run id, same chunks) instead of sending it twice;
+    the conversation's stream route finds the run by otid too."""
+    import threading
+
+    import httpx
+
+    agent = _agent(client)
+    thread = client.conversations.create(agent_id=agent.id)
+    held = threading.Event()
+    fake_llm.script({**say("Counting: 1 2 3 4 5."), "gate": held})
+    ask = [{"role": "user", "content": "count to five", "otid": "otid-count-5"}]
+    first: list[Any] = []
+    asked = fake_llm.request_count
+    sender = threading.Thread(target=lambda: first.extend(client.conversations.messages.create(
+        thread.id, messages=ask, background=True)))
+    sender.start()
+    fake_llm.wait_for_requests(asked + 1)  # the run is with the model, its message stored
+    second: list[Any] = []
+    joiner = threading.Thread(target=lambda: second.extend(client.conversations.messages.create(
+        thread.id, messages=ask, background=True)))
+    joiner.start()
+    held.set()
+    sender.join(60)
+    joiner.join(60)
+
+    def run_of(chunks: list[Any]) -> str | None:
+        return next((c.run_id for c in chunks if getattr(c, "run_id", None)), None)
+
+    def said(chunks: list[Any]) -> list[str]:
+        return [c.content for c in chunks if getattr(c, "message_type", None) == "assistant_message"]
+
+    assert run_of(first) is not None and run_of(second) == run_of(first)
+    assert said(first) == said(second) == ["Counting: 1 2 3 4 5."]
+    third = list(client.conversations.messages.create(thread.id, messages=ask, background=True))
+    assert run_of(third) == run_of(first) and said(third) == said(first)  # after it ended too
+    user_messages = [m for m in client.conversations.messages.list(thread.id).items
+                     if m.message_type == "user_message"]
+    assert len(user_messages) == 1  # sent once
+
+    base = str(client.base_url).rstrip("/")
+    found = httpx.post(f"{base}/v1/conversations/{thread.id}/stream", json={"otid": "otid-count-5"}, timeout=60)
+    assert found.status_code == 200 and "Counting: 1 2 3 4 5." in found.text
+    unknown = httpx.post(f"{base}/v1/conversations/{thread.id}/stream", json={"otid": "never-sent"}, timeout=60)
+    assert unknown.status_code == 404

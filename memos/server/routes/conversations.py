@@ -3,7 +3,7 @@
 Each conversation has its own messages, context and runs; memory blocks, archival memory and
 tools are the agent's. As in Letta, a path's conversation id may be "default" (with the agent's
 id in the query or body) for the agent's own conversation. Conversations of one agent run at
-once; a busy conversation answers 409 after waiting for it as a busy agent does.
+once; a message to a busy conversation is answered 409 at once, as Letta answers it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from memos.core.context import compile_context
 from memos.core.workspace import Workspace
-from memos.errors import InvalidInput, NothingRunning, NothingToDo
+from memos.errors import InvalidInput, NotFound, NothingRunning, NothingToDo
 from memos.server import shapes
 from memos.server.deps import WS, TurnService
 from memos.server.routes.messages import message_log, respond
@@ -182,10 +182,16 @@ def recompile_conversation(ws: WS, conversation_id: str, agent_id: str | None = 
 @router.post("/{conversation_id}/stream", response_model=None)
 def resume_conversation_stream(ws: WS, turns: TurnService, conversation_id: str, agent_id: str | None = None,
                                body: StreamResume | None = None) -> StreamingResponse:
-    """Resume the stream of the conversation's newest running turn (one streamed with background: true)."""
+    """Resume the stream of the conversation's newest running turn (one streamed with background:
+    true), or with ``otid`` the stream of the run that took the message sent with it."""
     from memos.server.routes.runs import resume
 
     agent, conversation = _target(ws, conversation_id, agent_id or (body.agent_id if body else None))
+    if body is not None and body.otid:
+        sent = ws.store.message_by_otid(agent.id, body.otid)
+        if sent is None or sent.run_id is None:
+            raise NotFound(f"no message was sent with otid {body.otid}", "send it: POST .../messages")
+        return resume(ws, turns, sent.run_id, body)
     running = ws.store.running_runs(agent.id, conversation=_id(conversation))  # oldest first
     if not running:
         raise NothingToDo(f"No active runs found for conversation {conversation_id}",

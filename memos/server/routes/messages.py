@@ -19,9 +19,9 @@ from memos.core.workspace import Workspace
 from memos.errors import InvalidInput, MemosError, NotFound, ProviderError
 from memos.server import shapes
 from memos.server.deps import WS, AgentDep, AgentId, CallStates, TurnService
-from memos.server.schemas import CancelRequest, MessageIn, MessageRequest
+from memos.server.schemas import CancelRequest, ConversationMessageRequest, MessageIn, MessageRequest
 from memos.server.sse import on_own_thread
-from memos.server.turns import TurnKind, TurnRequest
+from memos.server.turns import TURN_WAIT, TurnKind, TurnRequest
 from memos.store.base import ALL_CONVERSATIONS, Agent, Conversation, ConversationScope, Message
 
 router = APIRouter(prefix="/v1/agents/{agent_id}/messages", tags=["messages"])
@@ -43,7 +43,12 @@ def turn_request(body: MessageRequest) -> TurnRequest:
         return TurnRequest(kind, text, max_steps=body.max_steps, model=body.override_model, system=system,
                            call_ids=call_ids, client_tools=client_tools, otid=otid, decisions=decisions,
                            system_prompt=body.override_system, follow_up=follow_up,
-                           client_skills=tuple(s.model_dump(exclude_none=True) for s in body.client_skills or []))
+                           client_skills=tuple(s.model_dump(exclude_none=True) for s in body.client_skills or []),
+                           wait=wait)
+
+    # Letta's conversation routes answer a message to a busy conversation with 409 at once (its
+    # CONVERSATION_BUSY); its agent route queues it. memos's agent route waits TURN_WAIT, then 409.
+    wait = 0.0 if isinstance(body, ConversationMessageRequest) else TURN_WAIT
 
     if body.input is not None and body.messages:
         raise InvalidInput("give either 'input' or 'messages', not both")
@@ -169,12 +174,31 @@ def _stream(turns: TurnService, agent: Any, body: MessageRequest, conversation: 
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
+def _stream_of_otid(turns: TurnService, agent: Agent, otid: str | None, pings: bool) -> StreamingResponse | None:
+    """The background stream of the run that took the message sent with this otid, from its
+    first chunk, while this server keeps it (running or done): Letta's recovery of a request sent
+    again, which joins the run instead of sending the message twice. None when there is none."""
+    from memos.core.agent import retry_of
+
+    if not otid:
+        return None
+    kind, _, run = retry_of(turns.ws.store, agent.id, otid)
+    chunks = turns.streams.follow(run.id, 0, pings) if kind == "taken" and run is not None else None
+    if chunks is None:
+        return None
+    return StreamingResponse(chunks, media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
 def _background_stream(turns: TurnService, agent: Agent, body: MessageRequest,
                        conversation: str | None) -> StreamingResponse:
     """Letta's background mode: the turn runs on a thread of its own and its chunks are kept
     (server/streams.py), so this client may leave and it, or another, may resume."""
     from memos.server.streams import RunStream
 
+    joined = _stream_of_otid(turns, agent, turn_request(body).otid, bool(body.include_pings))
+    if joined is not None:
+        return joined
     events, first = start_turn(turns, agent, body, conversation)
     stream = RunStream(turns.streams.store)
 
