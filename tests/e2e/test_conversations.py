@@ -200,7 +200,7 @@ def test_a_busy_conversation_answers_409_at_once_and_the_agent_route_waits(clien
         held = threading.Event()
         fake_llm.script({**say("first"), "gate": held})
         results: dict[str, Any] = {}
-        first = threading.Thread(target=lambda w=where: results.update(first=_send(client, w, "one")))
+        first = threading.Thread(target=lambda w=where, r=results: r.update(first=_send(client, w, "one")))
         asked = fake_llm.request_count
         first.start()
         fake_llm.wait_for_requests(asked + 1)
