@@ -195,6 +195,10 @@ class ConversationMessageRequest(MessageRequest):
     agent_id: str | None = None  # with conversation "default": the agent whose own conversation it is
 
 
+class RecompileRequest(Body):
+    agent_id: str | None = None  # with conversation "default": the agent whose own conversation it is
+
+
 class CompactRequest(Body):
     agent_id: str | None = None
     compaction_settings: dict[str, Any] | None = None

@@ -109,6 +109,8 @@ def test_fork_compact_recompile_update_delete(client, fake_llm) -> None:  # type
 
     prompt = client.conversations.recompile(source.id)
     assert "I am Ada." in prompt and "<memory_blocks>" in prompt
+    own = client.post("/v1/conversations/default/recompile", cast_to=str, body={"agent_id": agent.id})
+    assert "I am Ada." in own and "CONVERSATION_ID: default" in own  # the agent's own, named in the body
 
     changed = client.conversations.update(source.id, summary="colours and counting")
     assert changed.summary == "colours and counting"

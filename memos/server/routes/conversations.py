@@ -24,6 +24,7 @@ from memos.server.schemas import (
     ConversationCreate,
     ConversationMessageRequest,
     ConversationUpdate,
+    RecompileRequest,
     StreamResume,
 )
 from memos.store.base import Agent, Conversation
@@ -172,10 +173,11 @@ def compiled_prompt(ws: Workspace, agent: Agent, conversation: Conversation | No
 
 @router.post("/{conversation_id}/recompile")
 def recompile_conversation(ws: WS, conversation_id: str, agent_id: str | None = None,
-                           dry_run: bool = False) -> str:
+                           dry_run: bool = False, body: RecompileRequest | None = None) -> str:
     """The system prompt as the model reads it now. memos compiles it afresh for every step, so
-    there is nothing to persist (``dry_run`` changes nothing)."""
-    agent, conversation = _target(ws, conversation_id, agent_id)
+    there is nothing to persist (``dry_run`` changes nothing). With conversation "default", the
+    agent is named in the query or the body, as Letta takes it."""
+    agent, conversation = _target(ws, conversation_id, agent_id or (body.agent_id if body else None))
     return compiled_prompt(ws, agent, conversation)
 
 
