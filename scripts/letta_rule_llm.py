@@ -7,8 +7,9 @@ tests then check is the agent server (memos), not a model's whim:
 
 - a prompt that names tools the request offers and asks to call or use them: one call per tool,
   or one per value when it lists several ('a', 'b', 'c' or num_sides=6, num_sides=12), all in one
-  response (parallel calls), with a line of thought for Claude models (Letta's tests take them as
-  reasoners); arguments from the prompt (quoted text, N sides, agent ids, tags);
+  response (parallel calls); arguments from the prompt (quoted text, N sides, agent ids, tags);
+- for Claude models (reasoners to Letta's tests: extended thinking), a line of thought before
+  every answer;
 - after tool results: a reply that quotes them;
 - a system prompt saying "respond with a single word: "X"": X; asked about skills, the names in the
   prompt's <available_skills>;
@@ -159,13 +160,16 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
     messages = request.get("messages") or []
     tools = {t["function"]["name"]: t["function"] for t in request.get("tools") or [] if t.get("type") == "function"}
     last = next((m for m in reversed(messages) if m.get("role") in ("user", "tool")), {})
+    # Claude (a reasoner to Letta's tests: extended thinking) thinks before every answer; gpt-4o-mini does not
+    reasoner = "claude" in str(request.get("model", ""))
     if last.get("role") == "tool":
         tail = []
         for message in reversed(messages):
             if message.get("role") != "tool":
                 break
             tail.append(text_of(message))
-        return {"role": "assistant", "content": "Here is what came back: " + "; ".join(reversed(tail))}
+        return {"role": "assistant", "content": "Here is what came back: " + "; ".join(reversed(tail)),
+                "reasoning_content": "Reporting what the tools returned." if reasoner else None}
     calls = tool_calls_for(text_of(last), tools) if last else []
     forced = request.get("tool_choice")
     if not calls and tools and (forced == "required" or isinstance(forced, dict)):
@@ -175,13 +179,12 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
         calls = [(name, {"message": text} if name == "send_message" else
                   _arguments(tools[name], text, _quoted(text), None))]
     if calls:
-        # Claude (a reasoner to Letta's tests) thinks before its calls; gpt-4o-mini does not
-        thought = ("Calling " + ", ".join(dict.fromkeys(name for name, _ in calls)) + "."
-                   if "claude" in str(request.get("model", "")) else None)
+        thought = "Calling " + ", ".join(dict.fromkeys(name for name, _ in calls)) + "." if reasoner else None
         return {"role": "assistant", "content": None, "reasoning_content": thought, "tool_calls": [
             {"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function",
              "function": {"name": name, "arguments": json.dumps(arguments)}} for name, arguments in calls]}
-    return {"role": "assistant", "content": _formatted(reply_for(messages), request.get("response_format"))}
+    return {"role": "assistant", "content": _formatted(reply_for(messages), request.get("response_format")),
+            "reasoning_content": "Answering the user." if reasoner else None}
 
 
 def _formatted(text: str, response_format: Any) -> str:

@@ -69,6 +69,9 @@ ROOM_ATTEMPTS = 3  # requests a step makes when the server says the prompt is to
 KEEP_AFTER_COUNT_CAP = MAX_IN_CONTEXT // 2  # messages left in context when the count cap forces a summary
 EMBEDDING_TOOLS = {"archival_memory_insert", "archival_memory_search", "semantic_search_files"}
 OTHER_TURN_WAIT = 30.0  # seconds a multi-agent tool waits for the other agent to be free
+# What the model reads when a decision is sent again after it was applied (Letta's words).
+KEEP_GOING = ("<system-alert>Automated keep-alive ping. Ignore this message and continue from where you "
+              "stopped.</system-alert>")
 T = TypeVar("T")
 StopReason = ev.StopReason
 # A step of the loop: yields events for the front end, returns its result to the loop.
@@ -347,6 +350,8 @@ class AgentRunner:
                               f"read its answer: GET /v1/runs/{run.id}/messages")
 
     def _approve(self, cancel: threading.Event, call_ids: Sequence[str] = (), follow_up: str = "") -> Events[None]:
+        if self._settled_already(call_ids):
+            return (yield from self._carry_on(cancel, follow_up))
         pending = self._pending(call_ids)
         self.refresh_tools()
         state = self._rules()
@@ -369,7 +374,32 @@ class AgentRunner:
 
         return both
 
+    def _settled_already(self, call_ids: Sequence[str]) -> bool:
+        """Whether a decision sent again is a retry of one already applied (Letta's idempotent
+        retry: a client that lost the answer, say to a cancel, sends the same approval): nothing
+        waits, and the calls named are exactly those one earlier decision settled together."""
+        if not call_ids or self.ws.store.pending_tool_calls(self.agent.id, self.conversation_id):
+            return False
+        settled = self.ws.store.decided_calls(self.agent.id, call_ids)
+        batches = {call.decision_batch for call in settled}
+        return len(batches) == 1 and {call.tool_call_id for call in settled} == set(call_ids)
+
+    def _carry_on(self, cancel: threading.Event, follow_up: str) -> Events[None]:
+        """The turn after a decision sent again: the model goes on from the results it has (the
+        client's follow-up, else a note to carry on, is its next message), as Letta answers it."""
+        with self._turn_write():
+            run = self.ws.store.start_run(self.agent.id, conversation_id=self.conversation_id)
+
+        def nothing() -> Events[StopReason | None]:
+            return None
+            yield  # a generator that yields nothing
+
+        return (yield from self._run(run, cancel, self._rules(), first=self._then_user(
+            nothing, run, follow_up.strip() or KEEP_GOING)))
+
     def _decide(self, decisions: Mapping[str, CallDecision], cancel: threading.Event, follow_up: str) -> Events[None]:
+        if self._settled_already(list(decisions)):
+            return (yield from self._carry_on(cancel, follow_up))
         pending = self._pending(list(decisions))
         missing = [call.tool_call_id for call in pending if call.tool_call_id not in decisions]
         if missing:  # (a client that only returns results is told of a missing tool_return)
@@ -434,6 +464,8 @@ class AgentRunner:
 
     def _deny(self, reason: str, cancel: threading.Event, call_ids: Sequence[str] = (),
               follow_up: str = "") -> Events[None]:
+        if self._settled_already(call_ids):
+            return (yield from self._carry_on(cancel, follow_up))
         pending = self._pending(call_ids)
         result = denial(reason)
         with self._turn_write():

@@ -934,6 +934,30 @@ def test_each_waiting_call_of_a_step_is_asked_at_once_and_decided_on_its_own(cli
     assert run_listed[0] == "approval_response_message"
 
 
+def test_a_decision_sent_again_after_it_was_applied_lets_the_agent_carry_on(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    """Letta's idempotent retry: a client that lost the answer to its approval sends it again; the
+    call is not run twice, the model goes on from its result (told to carry on), and the turn ends."""
+    tool = client.tools.create(source_code=SHOUT, default_requires_approval=True)
+    agent = _agent(client, tool_ids=[tool.id])
+    fake_llm.script(call("shout", text="hi"), say("Shouted."), say("As I said: HI!"))
+    call_id = client.agents.messages.create(agent_id=agent.id, messages=[
+        {"role": "user", "content": "shout hi"}]).messages[-1].tool_call.tool_call_id
+    approval = [{"type": "approval", "approvals": [{"type": "approval", "approve": True, "tool_call_id": call_id}]}]
+    first = client.agents.messages.create(agent_id=agent.id, messages=approval)
+    assert [m.tool_return for m in first.messages if m.message_type == "tool_return_message"] == ["HI!"]
+    again = client.agents.messages.create(agent_id=agent.id, messages=approval)
+    assert again.stop_reason.stop_reason == "end_turn"
+    assert [m.content for m in again.messages if m.message_type == "assistant_message"] == ["As I said: HI!"]
+    assert [m.message_type for m in again.messages if m.message_type == "tool_return_message"] == []  # not run again
+    assert "keep-alive" in fake_llm.requests[-1]["messages"][-1]["content"]
+    results = [m for m in client.agents.messages.list(agent_id=agent.id, limit=100).items
+               if m.message_type == "tool_return_message" and m.tool_return == "HI!"]
+    assert len(results) == 1
+    with pytest.raises(letta_client.APIError, match="No tool call is currently awaiting approval"):
+        client.agents.messages.create(agent_id=agent.id, messages=[{"type": "approval", "approvals": [
+            {"type": "approval", "approve": True, "tool_call_id": "call_never_made"}]}])
+
+
 def test_a_denial_is_listed_as_the_approval_response_before_its_result(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
     tool = client.tools.create(source_code=SHOUT, default_requires_approval=True)
     agent = _agent(client, tool_ids=[tool.id])
