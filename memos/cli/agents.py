@@ -25,8 +25,8 @@ def _summary_json(summary) -> dict:
 
 SleeptimeOpt = Annotated[int | None, typer.Option(
     "--sleeptime", min=1, max=1000, metavar="EVERY",
-    help="Give it a sleep-time agent (NAME-sleeptime, sharing its memory) that reviews the conversation every "
-         "EVERY turns and keeps the memory blocks (Letta's; Letta's default is 5).")]
+    help="Give it a sleep-time agent (NAME-sleeptime, sharing its memory) that reviews the conversation after "
+         "the first turn, then every EVERY turns, and keeps the memory blocks (Letta's; Letta's default is 5).")]
 
 
 ResponseFormatOpt = Annotated[str | None, typer.Option(

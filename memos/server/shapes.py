@@ -483,4 +483,6 @@ class EventShaper:
         return {"message_type": "usage_statistics", "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens,
                 "total_tokens": self.prompt_tokens + self.completion_tokens, "step_count": self.steps,
-                "run_ids": self.run_ids}
+                # Letta's: the background runs the turn started (a sleep-time agent's review), not
+                # its own (each message names that one); None when it started none.
+                "run_ids": self.run_ids[1:] or None}

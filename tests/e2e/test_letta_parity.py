@@ -451,7 +451,7 @@ def test_a_background_stream_goes_on_without_its_client_and_resumes(client, fake
     fake_llm.script(say("plain"))
     plain = client.agents.messages.create(agent.id, messages=[{"role": "user", "content": "hi"}])
     with pytest.raises(letta_client.BadRequestError) as refused:
-        list(client.runs.messages.stream(plain.usage.run_ids[0]))
+        list(client.runs.messages.stream(plain.messages[0].run_id))
     assert "not created in background mode" in refused.value.body["detail"]
     conversation = client.conversations.create(agent_id=agent.id)
     with pytest.raises(letta_client.BadRequestError) as idle:  # Letta's 400

@@ -160,7 +160,7 @@ def test_a_cancel_sent_to_one_replica_stops_the_turn_running_on_the_other(pair, 
     turn.join(30)
     assert time.monotonic() - cancelled_at < 3  # seen within a second, not after the 6 s reply
     assert answered[0]["stop_reason"]["stop_reason"] == "cancelled"
-    [run_id] = answered[0]["usage"]["run_ids"]
+    [run_id] = {m["run_id"] for m in answered[0]["messages"]}
     assert b.ok("GET", f"/v1/runs/{run_id}")["status"] == "cancelled"
 
 

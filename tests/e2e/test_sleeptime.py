@@ -55,10 +55,11 @@ def test_a_sleeptime_agent_keeps_the_main_agents_memory(client, fake_llm) -> Non
                     call("memory_insert", label="human", new_string="Drinks oolong tea."),
                     call("memory_finish_edits"))
     first = client.agents.messages.create(main.id, messages=[{"role": "user", "content": "Hi!"}])
-    assert len(first.usage.run_ids or []) == 1  # the main agent's run only: 1 turn of 2
+    assert first.usage.run_ids is None  # 1 turn of 2 since the frequency changed: no review started
     second = client.agents.messages.create(main.id, messages=[{"role": "user", "content": "I drink oolong tea."}])
-    assert len(second.usage.run_ids or []) == 2  # and the sleep-time agent's, started in the background
+    assert len(second.usage.run_ids or []) == 1  # the sleep-time agent's run, started in the background
     review_run = second.usage.run_ids[-1]
+    assert review_run not in {m.run_id for m in second.messages}  # (the turn's own run names its messages)
     assert _wait_for_run(client, review_run).status == "completed"
     assert client.runs.retrieve(review_run).agent_id == helper_id
     assert "Drinks oolong tea." in client.agents.blocks.retrieve("human", agent_id=main.id).value

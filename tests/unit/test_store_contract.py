@@ -310,16 +310,16 @@ def test_groups_count_turns_and_mark_what_was_reviewed(workspace):
     store = workspace.store
     main, helper = _agent(store), _agent(store, "helper")
     group = store.create_group("sleeptime", main.id, [helper.id], description="pair", frequency=3)
-    assert group.id.startswith("group-") and group.agent_ids == (helper.id,) and group.turns_counter == 0
+    assert group.id.startswith("group-") and group.agent_ids == (helper.id,) and group.turns_counter == -1
     assert [g.id for g in store.list_groups(helper.id)] == [group.id] == [g.id for g in store.list_groups(main.id)]
     assert store.list_groups(_agent(store, "other").id) == []
-    # Letta's count: due when the counter comes round to 0, every `frequency` turns.
-    assert [store.count_group_turn(group.id, f"m{i}")[0] for i in range(1, 7)] == [False, False, True] * 2
-    assert store.get_group(group.id).last_processed_message_id == "m6"
-    assert store.count_group_turn(group.id, "m7") == (False, "m6")
+    # Letta's count: due when the counter comes round to 0 (from -1: the first turn), every `frequency` turns.
+    assert [store.count_group_turn(group.id, f"m{i}")[0] for i in range(1, 7)] == [True, False, False] * 2
+    assert store.get_group(group.id).last_processed_message_id == "m4"
+    assert store.count_group_turn(group.id, "m7") == (True, "m4")
     changed = store.update_group(group.id, frequency=1)
     assert changed.frequency == 1 and changed.turns_counter == 0 and changed.description == "pair"
-    assert store.count_group_turn(group.id, "m8") == (True, "m6")
+    assert store.count_group_turn(group.id, "m8") == (True, "m7")
     with pytest.raises(NotFound):
         store.create_group("sleeptime", main.id, ["agent-00000000-0000-4000-8000-000000000000"])
     store.delete_group(group.id)

@@ -37,9 +37,11 @@ class GroupsMixin(SQLHost):
         with self._write() as con:
             for agent_id in [*([manager_agent_id] if manager_agent_id else []), *agent_ids]:
                 self._agent_row(con, agent_id)
-            con.execute(f"INSERT INTO agent_groups ({GROUP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 0, NULL, ?, ?)",
+            # Letta starts a counted group's counter at -1: its agents run on the first turn, then
+            # every `frequency` turns.
+            con.execute(f"INSERT INTO agent_groups ({GROUP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
                         [group_id, manager_type, manager_agent_id, json.dumps(list(agent_ids)), description,
-                         frequency, now, now])
+                         frequency, -1 if frequency else 0, now, now])
             return self._group_row(con, group_id)
 
     def get_group(self, group_id: str) -> Group:
