@@ -51,22 +51,26 @@ def test_a_sleeptime_agent_keeps_the_main_agents_memory(client, fake_llm) -> Non
     assert "send_message" not in {t.name for t in helper.tools}
     assert any(r.type == "exit_loop" for r in helper.tool_rules)
 
-    fake_llm.script(say("Hello Sam."), say("Tea, noted."),
-                    call("memory_insert", label="human", new_string="Drinks oolong tea."),
-                    call("memory_finish_edits"))
+    fake_llm.script(say("Hello Sam."), call("memory_finish_edits"))
     first = client.agents.messages.create(main.id, messages=[{"role": "user", "content": "Hi!"}])
-    assert first.usage.run_ids is None  # 1 turn of 2 since the frequency changed: no review started
+    [first_review] = first.usage.run_ids or []  # the first turn is reviewed (Letta's count starts at -1)
+    assert first_review not in {m.run_id for m in first.messages}  # (the turn's own run names its messages)
+    assert _wait_for_run(client, first_review).status == "completed"
+    fake_llm.script(say("Tea, noted."))
     second = client.agents.messages.create(main.id, messages=[{"role": "user", "content": "I drink oolong tea."}])
-    assert len(second.usage.run_ids or []) == 1  # the sleep-time agent's run, started in the background
-    review_run = second.usage.run_ids[-1]
-    assert review_run not in {m.run_id for m in second.messages}  # (the turn's own run names its messages)
+    assert second.usage.run_ids is None  # 1 turn of 2: no review started
+    fake_llm.script(say("Green, mostly."), call("memory_insert", label="human", new_string="Drinks oolong tea."),
+                    call("memory_finish_edits"))
+    third = client.agents.messages.create(main.id, messages=[{"role": "user", "content": "Green or black?"}])
+    [review_run] = third.usage.run_ids or []  # 2 turns of 2: the sleep-time agent's run, in the background
     assert _wait_for_run(client, review_run).status == "completed"
     assert client.runs.retrieve(review_run).agent_id == helper_id
     assert "Drinks oolong tea." in client.agents.blocks.retrieve("human", agent_id=main.id).value
-    review = fake_llm.requests[2]["messages"][-1]["content"]
-    assert "You are a sleeptime agent" in review and "user: I drink oolong tea." in review
-    assert "assistant: Tea, noted." in review and "user: Hi!" in review
-    assert [r.id for r in client.runs.list(agent_id=helper_id)] == [review_run]
+    review = [r for r in fake_llm.requests if "You are a sleeptime agent" in str(r["messages"][-1]["content"])]
+    said = review[-1]["messages"][-1]["content"]
+    assert "user: I drink oolong tea." in said and "assistant: Tea, noted." in said and "user: Green or black?" in said
+    assert "user: Hi!" not in said  # only what was said since the last review
+    assert {r.id for r in client.runs.list(agent_id=helper_id)} == {first_review, review_run}
 
     notes = client.blocks.create(label="project", value="memos")
     client.agents.blocks.attach(notes.id, agent_id=main.id)

@@ -61,12 +61,14 @@ class GroupsMixin(SQLHost):
         with self._write() as con:
             current = self._group_row(con, group_id)
             self._lock(con, current.id)
-            con.execute("UPDATE agent_groups SET description = ?, frequency = ?, agent_ids = ?, updated_at = ?, "
-                        "turns_counter = ? WHERE id = ?",
+            # A new frequency keeps the count (as Letta's does): a group that has not run yet still
+            # runs on the next turn.
+            con.execute("UPDATE agent_groups SET description = ?, frequency = ?, agent_ids = ?, updated_at = ? "
+                        "WHERE id = ?",
                         [description if description is not None else current.description,
                          frequency if frequency is not None else current.frequency,
                          json.dumps(list(agent_ids if agent_ids is not None else current.agent_ids)),
-                         to_db(utcnow()), 0 if frequency is not None else current.turns_counter, current.id])
+                         to_db(utcnow()), current.id])
             return self._group_row(con, current.id)
 
     def delete_group(self, group_id: str) -> None:
