@@ -24,14 +24,15 @@ Messages:
 
 
 def render_blocks(store: Store, agent: Agent, seen: dict[str, int] | None = None,
-                  conversation: str | None = None) -> str:
+                  conversation: str | None = None, in_context: int | None = None) -> str:
     """The memory blocks as the prompt shows them; ``seen`` gets each block's version as shown."""
-    head, sections, tail = block_sections(store, agent, seen, conversation)
+    head, sections, tail = block_sections(store, agent, seen, conversation, in_context)
     return "\n".join([head, *(text for _, text in sections), tail])
 
 
 def block_sections(store: Store, agent: Agent, seen: dict[str, int] | None = None,
-                   conversation: str | None = None) -> tuple[str, list[tuple[str, str]], str]:
+                   conversation: str | None = None,
+                   in_context: int | None = None) -> tuple[str, list[tuple[str, str]], str]:
     """The memory part of the prompt in pieces: its opening, each block's section (by label), and
     the closing with the memory metadata (which names the agent and the conversation, as Letta's
     does: an agent gives its id to others through the multi-agent tools). `memos context` counts
@@ -49,14 +50,23 @@ def block_sections(store: Store, agent: Agent, seen: dict[str, int] | None = Non
             f"<metadata>chars_current={len(block.value)} chars_limit={block.limit}{flags}</metadata>",
             f"<value>\n{block.value}\n</value>", f"</{block.label}>", ""])))
     last_edit = max((b.updated_at for b in blocks), default=None)
-    now = datetime.now(UTC)
+    if in_context is None:  # (a prompt being compiled says; a read of it counts them here)
+        in_context = len(store.list_messages(agent.id, limit=MAX_IN_CONTEXT + 1, in_context=True,
+                                             conversation=conversation))
+    # Nothing in this text changes from one step to the next unless memory or the context does:
+    # a provider's prompt cache then keeps the whole conversation, and the system message read
+    # back between turns is the one the model read (Letta keeps it until recompiled). The prompt is
+    # compiled afresh from the current memory at every step all the same; the date tells the
+    # model what day it is.
+    compiled_as, today = last_edit or agent.updated_at, datetime.now(UTC)
     tail = ["</memory_blocks>", "<memory_metadata>",
             f"- AGENT_ID: {agent.id}", f"- CONVERSATION_ID: {conversation or 'default'}",
-            # Letta's line: memos compiles the prompt for every step, so this is also the current time
-            f"- System prompt last recompiled: {now:%Y-%m-%d %H:%M:%S} UTC",
+            f"- The current system date is: {today:%B} {today.day}, {today.year}",  # Letta's words
+            f"- System prompt last recompiled: {compiled_as:%Y-%m-%d %H:%M:%S} UTC",
             f"- Memory blocks were last modified: {last_edit:%Y-%m-%d %H:%M:%S} UTC" if last_edit else "",
-            f"- {messages} previous messages between you and the user are stored in recall memory "
-            "(use conversation_search to access them)",
+            # Letta's count: the messages out of the context window (the rest the model reads)
+            f"- {max(0, messages - in_context)} previous messages between you and the user are stored in "
+            "recall memory (use conversation_search to access them)",
             f"- {passages} total memories you created are stored in archival memory "
             "(use archival_memory_search to access them)",
             "</memory_metadata>"]
@@ -150,7 +160,7 @@ def compile_context(store: Store, agent: Agent, conversation: str | None = None)
     history = well_formed([m for m in in_context if not is_summary(m)])
     versions: dict[str, int] = {}
     system = (agent.system.replace("{agent_name}", agent.name) + "\n\n"
-              + render_blocks(store, agent, versions, conversation))
+              + render_blocks(store, agent, versions, conversation, len(newest)))
     directories = directories_for(store, agent)
     if directories:
         system += "\n\n" + directories

@@ -273,3 +273,29 @@ def test_new_messages_keep_their_tool_call_ids(workspace, agent):
         NewMessage("assistant", "", tool_calls=[{"id": "c1", "name": "t", "arguments": "{}"}]),
         NewMessage("tool", "r", tool_call_id="c1")])
     assert well_formed(stored) == stored
+
+
+def test_the_system_message_stays_the_same_until_memory_or_the_context_changes(runner, fake_llm):
+    """Steps send the same system message while nothing it shows changes (a provider's prompt cache
+    keeps the whole conversation, and the system message read back is the one the model read);
+    a block edit changes it, and messages leaving the context are counted as previous ones."""
+    from memos.core import memory
+
+    store, agent = runner.ws.store, runner.agent
+    fake_llm.script(call("conversation_search", query="x"), say("one"), say("two"))
+    list(runner.send("first"))
+    list(runner.send("second"))
+    systems = [r["messages"][0]["content"] for r in fake_llm.requests]
+    assert len(systems) == 3 and systems[0] == systems[1] == systems[2]
+    assert "- 0 previous messages between you and the user" in systems[0]
+    assert f"- The current system date is: {datetime.now(UTC):%B} " in systems[0]
+
+    memory.edit_block(store, store.get_agent_block(agent.id, "human").id, value="Name: Kim", actor="user")
+    fake_llm.script(say("three"))
+    list(runner.send("third"))
+    assert fake_llm.requests[-1]["messages"][0]["content"] != systems[0]
+    stored = store.list_messages(agent.id, limit=100, order="asc")
+    store.set_in_context(agent.id, [m.id for m in stored[:2]], False)  # two leave the context
+    fake_llm.script(say("four"))
+    list(runner.send("fourth"))
+    assert "- 2 previous messages between you and the user" in fake_llm.requests[-1]["messages"][0]["content"]
