@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from memos.core.folders import directories_for
@@ -56,12 +55,11 @@ def block_sections(store: Store, agent: Agent, seen: dict[str, int] | None = Non
     # Nothing in this text changes from one step to the next unless memory or the context does:
     # a provider's prompt cache then keeps the whole conversation, and the system message read
     # back between turns is the one the model read (Letta keeps it until recompiled). The prompt is
-    # compiled afresh from the current memory at every step all the same; the date tells the
-    # model what day it is.
-    compiled_as, today = last_edit or agent.updated_at, datetime.now(UTC)
+    # compiled afresh from the current memory at every step all the same. (Letta 0.16.8 no longer
+    # writes the current date here either.)
+    compiled_as = last_edit or agent.updated_at
     tail = ["</memory_blocks>", "<memory_metadata>",
             f"- AGENT_ID: {agent.id}", f"- CONVERSATION_ID: {conversation or 'default'}",
-            f"- The current system date is: {today:%B} {today.day}, {today.year}",  # Letta's words
             f"- System prompt last recompiled: {compiled_as:%Y-%m-%d %H:%M:%S} UTC",
             f"- Memory blocks were last modified: {last_edit:%Y-%m-%d %H:%M:%S} UTC" if last_edit else "",
             # Letta's count: the messages out of the context window (the rest the model reads)

@@ -288,7 +288,7 @@ def test_the_system_message_stays_the_same_until_memory_or_the_context_changes(r
     systems = [r["messages"][0]["content"] for r in fake_llm.requests]
     assert len(systems) == 3 and systems[0] == systems[1] == systems[2]
     assert "- 0 previous messages between you and the user" in systems[0]
-    assert f"- The current system date is: {datetime.now(UTC):%B} " in systems[0]
+    assert "- The current system date is:" not in systems[0]  # (as Letta 0.16.8: it would change daily)
 
     memory.edit_block(store, store.get_agent_block(agent.id, "human").id, value="Name: Kim", actor="user")
     fake_llm.script(say("three"))
