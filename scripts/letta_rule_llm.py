@@ -232,16 +232,17 @@ class RuleLLM(BaseHTTPRequestHandler):
             self._json({**common, "object": "chat.completion", "usage": usage,
                         "choices": [{"index": 0, "message": message, "finish_reason": finish}]})
             return
+        # As providers stream a reasoner's answer: its thinking first, in chunks of its own, then the text and calls.
+        thinking = [{"choices": [{"index": 0, "delta": {"role": "assistant", "reasoning_content": message[
+            "reasoning_content"]}}]}] if message.get("reasoning_content") else []
         delta: dict[str, Any] = {"role": "assistant", "content": message.get("content")}
-        if message.get("reasoning_content"):
-            delta["reasoning_content"] = message["reasoning_content"]
         if message.get("tool_calls"):
             delta["tool_calls"] = [{"index": i, **call} for i, call in enumerate(message["tool_calls"])]
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Connection", "close")
         self.end_headers()
-        for chunk in ({"choices": [{"index": 0, "delta": delta}]},
+        for chunk in (*thinking, {"choices": [{"index": 0, "delta": delta}]},
                       {"choices": [{"index": 0, "delta": {}, "finish_reason": finish}], "usage": usage}):
             self.wfile.write(f"data: {json.dumps({**common, 'object': 'chat.completion.chunk', **chunk})}\n\n".encode())
         self.wfile.write(b"data: [DONE]\n\n")
