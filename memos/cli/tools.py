@@ -61,16 +61,66 @@ def show(name: NameArg, agent: AgentOpt = None, json_out: JsonOpt = False) -> No
     """Show a tool's JSON schema and source."""
     from memos.tools.manage import require
 
+    from memos.tools.library import requires_approval
+
     tools = _tools(agent)
     tool = require(tools, name)
     tools.close()
+    gated = requires_approval(tools.ws, tools.agent, tool.name)
     if json_out:
-        output.emit_json({**_schema_json(tool), "source": tool.files.get(tool.file, "")})
+        output.emit_json({**_schema_json(tool), "source": tool.files.get(tool.file, ""), "requires_approval": gated})
         return
-    output.note(f"{tool.file} ({'commit ' + tool.commit[:10] if tool.commit else 'uncommitted changes'})")
+    output.note(f"{tool.file} ({'commit ' + tool.commit[:10] if tool.commit else 'uncommitted changes'})"
+                + ("; asks for approval before each call" if gated else ""))
     output.plain(json.dumps({"name": tool.name, "description": tool.description, "parameters": tool.parameters},
                             indent=2))
     output.plain(tool.files.get(tool.file, ""))
+
+
+@app.command("approval")
+def approval(
+    name: Annotated[str, typer.Argument(help="The tool's name (a built-in, the agent's own, or a library tool).")],
+    setting: Annotated[str | None, typer.Argument(metavar="[on|off]", help="Ask before each call, or not "
+                                                                          "(leave out to see the setting).")] = None,
+    agent: AgentOpt = None,
+    library: Annotated[bool, typer.Option("--library", help="The shared library tool's default, for every agent "
+                                                             "given it (Letta's default_requires_approval).")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Whether calls of a tool wait for a person's approval (`memos approve` / `memos deny`): for the
+    agent, or with --library the library tool's default. Turning the default on gates the agents
+    that have the tool now as well; an agent's own setting can then turn it off for that agent."""
+    from memos.core.workspace import Workspace
+    from memos.errors import InvalidInput
+    from memos.tools import library as tool_library
+
+    if setting is not None and setting not in ("on", "off"):
+        raise InvalidInput(f"'{setting}' is neither on nor off", "memos tools approval NAME on|off")
+    wanted = None if setting is None else setting == "on"
+    if library:
+        ws = Workspace()
+        record = tool_library.library_tool(ws, name)
+        if wanted is not None:
+            record = tool_library.update(ws, record, requires_approval=wanted)
+        view = {"tool": name, "library": True, "requires_approval": bool(record.requires_approval)}
+    else:
+        from memos.tools.builtins import builtin_specs
+
+        ws, current = agent_and_workspace(agent)
+        known = {*builtin_specs(), *(t.name for t in ws.store.list_agent_tools(current.id))}
+        if name not in known:
+            raise InvalidInput(f"agent '{current.name}' has no tool named '{name}'", "attach it first: memos tools attach")
+        if wanted is not None:
+            tool_library.set_requires_approval(ws, current, name, wanted)
+            current = ws.store.get_agent(current.id)
+        view = {"tool": name, "agent": current.name,
+                "requires_approval": tool_library.requires_approval(ws, current, name)}
+    if json_out:
+        output.emit_json(view)
+        return
+    whose = "the library's default" if library else f"agent '{view['agent']}'"
+    asks = "asks before each call" if view["requires_approval"] else "runs without asking"
+    output.note(f"{name}: {asks} ({whose})")
 
 
 @app.command("new")

@@ -181,6 +181,22 @@ def _inherit_settings(ws: Workspace, agent: Agent, record: ToolRecord) -> None:
                                            record.return_char_limit, record.requires_approval or None))
 
 
+def requires_approval(ws: Workspace, agent: Agent, name: str) -> bool:
+    """Whether the agent asks a person before each call of ``name``: its own tool row says so,
+    or an approval rule of the agent does (built-ins)."""
+    mine = next((t for t in ws.store.list_agent_tools(agent.id) if t.name == name), None)
+    return bool(mine and mine.requires_approval) or any(
+        r.get("type") == "requires_approval" and r.get("tool_name") == name for r in agent.tool_rules)
+
+
+def library_tool(ws: Workspace, name: str) -> ToolRecord:
+    """The shared library's tool of that name (Letta's global tools)."""
+    found = next((t for t in ws.store.list_tools() if t.name == name and t.source_type == "python"), None)
+    if found is None:
+        raise NotFound(f"the tool library has no tool named '{name}'", "see `memos tools list`, or POST /v1/tools/")
+    return found
+
+
 def set_requires_approval(ws: Workspace, agent: Agent, name: str, required: bool) -> None:
     """Whether each of the agent's calls of ``name`` waits for a person (Letta's update_approval):
     its own tool row says so for a tool it has a row of, an approval rule for a built-in."""

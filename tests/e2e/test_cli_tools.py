@@ -177,3 +177,46 @@ def test_sandbox_info(memos):
     assert info["ok"] and "memory_bytes" in info["layers"]["rlimits"]
     text = memos("tools", "sandbox-info").out
     assert "Landlock filesystem" in text and "network namespace" in text
+
+
+def test_approval_is_shown_and_set_per_agent_and_for_the_library(memos, chat_agent, fake_llm, memos_home, tmp_path):
+    """`memos tools approval NAME on|off` for the agent (a built-in or its own tool) and with
+    --library the shared tool's default, which reaches the agents that have it; a gated call then
+    waits for `memos approve` (exit 3), and `memos tools show` says so."""
+    source = tmp_path / "weather.py"
+    source.write_text(WEATHER)
+    assert memos("tools", "import", str(source)).code == 0
+    assert memos("tools", "approval", "weather", "--json").json() == {
+        "tool": "weather", "agent": "ada", "requires_approval": False}
+    turned = memos("tools", "approval", "weather", "on")
+    assert turned.code == 0 and "weather: asks before each call (agent 'ada')" in turned.err
+    assert memos("tools", "show", "weather", "--json").json()["requires_approval"] is True
+    assert "asks for approval before each call" in memos("tools", "show", "weather").err
+
+    fake_llm.script(call("weather", city="Paris"), say("Sunny."))
+    waiting = memos("send", "Weather in Paris?")
+    assert waiting.code == 3, waiting.err  # waits for a person
+    approved = memos("approve")
+    assert approved.code == 0 and "Sunny." in approved.out
+
+    assert memos("tools", "approval", "weather", "off").code == 0
+    assert memos("tools", "approval", "memory_insert", "on", "--json").json()["requires_approval"] is True
+    assert memos("tools", "approval", "memory_insert", "--json").json()["requires_approval"] is True
+    bad = memos("tools", "approval", "weather", "maybe")
+    assert bad.code == 1 and "neither on nor off" in bad.err
+    missing = memos("tools", "approval", "nope", "on")
+    assert missing.code == 1 and "has no tool named 'nope'" in missing.err
+
+    from memos.core.workspace import Workspace
+    from memos.tools import library
+
+    ws = Workspace()
+    library.save(ws, WEATHER.replace("def weather(", "def forecast("))
+    library.attach(ws, ws.store.get_agent("ada"), library.library_tool(ws, "forecast"))
+    ws.close()
+    assert memos("tools", "approval", "forecast", "--json").json()["requires_approval"] is False
+    shared = memos("tools", "approval", "forecast", "on", "--library", "--json")
+    assert shared.code == 0 and shared.json() == {"tool": "forecast", "library": True, "requires_approval": True}
+    assert memos("tools", "approval", "forecast", "--json").json()["requires_approval"] is True  # reached ada
+    nowhere = memos("tools", "approval", "weather", "on", "--library")
+    assert nowhere.code == 1 and "the tool library has no tool named 'weather'" in nowhere.err
