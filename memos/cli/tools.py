@@ -59,9 +59,8 @@ def list_tools(agent: AgentOpt = None, json_out: JsonOpt = False) -> None:
 @app.command("show")
 def show(name: NameArg, agent: AgentOpt = None, json_out: JsonOpt = False) -> None:
     """Show a tool's JSON schema and source."""
-    from memos.tools.manage import require
-
     from memos.tools.library import requires_approval
+    from memos.tools.manage import require
 
     tools = _tools(agent)
     tool = require(tools, name)
