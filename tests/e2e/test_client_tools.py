@@ -96,9 +96,15 @@ def test_a_client_tool_overrides_the_agents_tool_of_that_name(client, fake_llm) 
         {"type": "approval", "approvals": [{"type": "tool", "tool_call_id": call_id, "tool_return": "no network",
                                             "status": "error"}]}])
     assert failed.messages[0].status == "error" and failed.messages[0].tool_return == "no network"
+    fake_llm.script(say("As I said: it failed."))
+    again = client.agents.messages.create(agent_id=agent.id, messages=[  # sent again: Letta's idempotent retry
+        {"type": "approval", "approvals": [{"type": "tool", "tool_call_id": call_id, "tool_return": "x",
+                                            "status": "success"}]}])
+    assert again.stop_reason.stop_reason == "end_turn"
+    assert not any(m.message_type == "tool_return_message" for m in again.messages)  # not settled twice
     with pytest.raises(letta_client.APIStatusError) as nothing:
         client.agents.messages.create(agent_id=agent.id, messages=[
-            {"type": "approval", "approvals": [{"type": "tool", "tool_call_id": call_id, "tool_return": "x",
+            {"type": "approval", "approvals": [{"type": "tool", "tool_call_id": "call-never-made", "tool_return": "x",
                                                 "status": "success"}]}])
     assert "No tool call is currently awaiting approval" in str(nothing.value.body)
 
