@@ -378,11 +378,22 @@ class AgentRunner:
         """Whether a decision sent again is a retry of one already applied (Letta's idempotent
         retry: a client that lost the answer, say to a cancel, sends the same approval): nothing
         waits, and the calls named are exactly those one earlier decision settled together."""
-        if not call_ids or self.ws.store.pending_tool_calls(self.agent.id, self.conversation_id):
+        store = self.ws.store
+        if not call_ids or store.pending_tool_calls(self.agent.id, self.conversation_id):
             return False
-        settled = self.ws.store.decided_calls(self.agent.id, call_ids)
+        settled = store.decided_calls(self.agent.id, call_ids)
         batches = {call.decision_batch for call in settled}
-        return len(batches) == 1 and {call.tool_call_id for call in settled} == set(call_ids)
+        if len(batches) != 1 or {call.tool_call_id for call in settled} != set(call_ids):
+            return False
+        # As Letta checks: their results are among the last messages in context, or, when a compaction
+        # has just emptied the context, the newest results in the log.
+        recent = store.list_messages(self.agent.id, limit=10, order="desc", in_context=True,
+                                     conversation=self.conversation_id)
+        if not any(m.role != "system" for m in recent):
+            recent = [m for m in store.list_messages(self.agent.id, limit=len(call_ids) + 10, order="desc",
+                                                     conversation=self.conversation_id) if m.role == "tool"]
+            recent = recent[:len(call_ids)]
+        return set(call_ids) <= {m.tool_call_id for m in recent if m.role == "tool"}
 
     def _carry_on(self, cancel: threading.Event, follow_up: str) -> Events[None]:
         """The turn after a decision sent again: the model goes on from the results it has (the

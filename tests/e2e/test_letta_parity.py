@@ -956,6 +956,11 @@ def test_a_decision_sent_again_after_it_was_applied_lets_the_agent_carry_on(clie
     with pytest.raises(letta_client.APIError, match="No tool call is currently awaiting approval"):
         client.agents.messages.create(agent_id=agent.id, messages=[{"type": "approval", "approvals": [
             {"type": "approval", "approve": True, "tool_call_id": "call_never_made"}]}])
+    for word in ("one", "two", "three", "four"):  # the results fall behind the last ten messages
+        fake_llm.script(say(f"ok {word}"))
+        client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": word}])
+    with pytest.raises(letta_client.APIError, match="No tool call is currently awaiting approval"):
+        client.agents.messages.create(agent_id=agent.id, messages=approval)  # not a retry any more
 
 
 def test_a_denial_is_listed_as_the_approval_response_before_its_result(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
