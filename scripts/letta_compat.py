@@ -118,10 +118,10 @@ server (listed in the script); the helpers letta-client 1.12.1 dropped (`tools.u
 | **all** | **152** | **28** | **8** |
 
 Issue 31 counted 94 passing over these files (with an LLM that always answered "OK"). Three runs of
-the final code passed 150, 152 and 152: a test that cancels a turn while the model answers passes
+the final code passed 152, 152 and 151: a test that cancels a turn while the model answers passes
 only when the cancel lands in time (the scripted LLM answers in about a millisecond), so
 `test_approve_with_cancellation` and `test_retry_with_summarization` pass in some runs and not in
-others. What still fails, test by test, and why:
+others (the table is the first run). What still fails, test by test, and why:
 
 **Not passable against any server but Letta's own, or not with letta-client 1.12.1** (10):
 `test_greeting[stream_tokens_background]` and `test_tool_call[stream_tokens_background-no_cancellation]`
