@@ -7,18 +7,20 @@ page comes back empty, so every listed route must honour the cursors.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 T = TypeVar("T")
 
 
 def paged(items: Sequence[T], *, after: str | None, before: str | None, limit: int,
-          key: Callable[[T], str] = lambda item: str(getattr(item, "id"))) -> list[T]:  # noqa: B009
+          key: Callable[[T], str] = lambda item: str(getattr(item, "id")),  # noqa: B009
+          order: Literal["asc", "desc"] = "asc") -> list[T]:
     """The items strictly after ``after`` and before ``before`` (ids), at most ``limit``:
-    the first ones, or the last ones when paging backwards with only ``before``. A cursor that
-    names no item (deleted since the client read it) is left out, as Letta does: a client that
-    deletes what it lists page by page then gets what is left."""
-    chosen = list(items)
+    the first ones, or the last ones when paging backwards with only ``before``. ``items`` come
+    oldest first; ``order="desc"`` lists and pages them newest first. A cursor that names no
+    item (deleted since the client read it) is left out, as Letta does: a client that deletes
+    what it lists page by page then gets what is left."""
+    chosen = list(items) if order == "asc" else list(reversed(items))
     for cursor, keep_after in ((after, True), (before, False)):
         ids = [key(item) for item in chosen]
         if cursor and cursor in ids:

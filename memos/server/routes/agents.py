@@ -85,9 +85,7 @@ def list_agents(ws: WS, name: str | None = None, query_text: str | None = None,
     agents = _matching(ws, name, query_text, tags, match_all_tags, identity_id, identifier_keys)
     if ascending is not None:
         order = "asc" if ascending else "desc"
-    if order == "desc":
-        agents.reverse()
-    page = paged(agents, after=after, before=before, limit=limit)
+    page = paged(agents, after=after, before=before, limit=limit, order=order)
     return agent_states(ws, page, with_blocks=INCLUDE_BLOCKS in (include or []))
 
 

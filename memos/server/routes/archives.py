@@ -33,9 +33,7 @@ def list_archives(ws: WS, name: str | None = None, agent_id: str | None = None, 
                   order: Literal["asc", "desc"] = "desc") -> list[dict[str, Any]]:
     found = ws.store.agent_archives(ws.store.get_agent(agent_id).id) if agent_id else ws.store.list_archives()
     found = [a for a in found if name is None or a.name == name]
-    if order == "desc":
-        found.reverse()
-    return [archive_shape(a) for a in paged(found, after=after, before=before, limit=limit)]
+    return [archive_shape(a) for a in paged(found, after=after, before=before, limit=limit, order=order)]
 
 
 @router.post("/archives/")
@@ -68,9 +66,7 @@ def archive_agents(ws: WS, archive_id: str, before: str | None = None, after: st
                    include: list[str] | None = Query(None)) -> list[dict[str, Any]]:  # noqa: B008 (FastAPI's way)
     attached = ws.store.archive_agents(archive_id)
     agents = [ws.store.get_agent(agent_id) for agent_id in attached]
-    if order == "desc":
-        agents.reverse()
-    return agent_states(ws, paged(agents, after=after, before=before, limit=limit),
+    return agent_states(ws, paged(agents, after=after, before=before, limit=limit, order=order),
                         with_blocks="agent.blocks" in (include or []))
 
 

@@ -47,9 +47,7 @@ def agent_file_shape(item: AgentFile) -> dict[str, Any]:
 def list_folders(ws: WS, name: str | None = None, after: str | None = None, before: str | None = None,
                  limit: int = Query(50, ge=1, le=1000), order: Literal["asc", "desc"] = "asc") -> list[dict[str, Any]]:
     found = [f for f in ws.store.list_folders() if name is None or f.name == name]
-    if order == "desc":
-        found.reverse()
-    return [shapes.folder(f) for f in paged(found, after=after, before=before, limit=limit)]
+    return [shapes.folder(f) for f in paged(found, after=after, before=before, limit=limit, order=order)]
 
 
 @router.post("/folders/")

@@ -17,11 +17,6 @@ router = APIRouter(prefix="/v1", tags=["identities"])
 Order = Literal["asc", "desc"]
 
 
-def _ordered(items: list[Any], order: Order, after: str | None, before: str | None, limit: int) -> list[Any]:
-    """Oldest-first items in Letta's order (newest first unless asked), paged by id."""
-    return paged(items if order == "asc" else list(reversed(items)), after=after, before=before, limit=limit)
-
-
 def _properties(given: list[IdentityProperty] | None) -> list[dict[str, Any]] | None:
     return None if given is None else [p.model_dump() for p in given]
 
@@ -35,7 +30,7 @@ def list_identities(ws: WS, name: str | None = None, project_id: str | None = No
              if (name is None or name.lower() in i.name.lower()) and (project_id is None or i.project_id == project_id)
              and (identifier_key is None or i.identifier_key == identifier_key)
              and (identity_type is None or i.identity_type == identity_type)]
-    return [shapes.identity(i) for i in _ordered(found, order, after, before, limit)]
+    return [shapes.identity(i) for i in paged(found, after=after, before=before, limit=limit, order=order)]
 
 
 @router.get("/identities/count")
@@ -92,7 +87,7 @@ def identity_agents(ws: WS, identity_id: str, before: str | None = None, after: 
                     include: Annotated[list[str] | None, Query()] = None) -> list[dict[str, Any]]:
     members = set(ws.store.get_identity(identity_id).agent_ids)
     agents = sorted((a for a in ws.store.list_agents() if a.id in members), key=lambda a: (a.created_at, a.id))
-    return agent_states(ws, _ordered(agents, order, after, before, limit),
+    return agent_states(ws, paged(agents, after=after, before=before, limit=limit, order=order),
                         with_blocks="agent.blocks" in (include or []))
 
 
@@ -101,7 +96,7 @@ def identity_blocks(ws: WS, identity_id: str, before: str | None = None, after: 
                     limit: int = Query(50, ge=1, le=1000), order: Order = "desc") -> list[dict[str, Any]]:
     blocks = sorted((ws.store.get_block(b) for b in ws.store.get_identity(identity_id).block_ids),
                     key=lambda b: (b.created_at, b.id))
-    return [shapes.block(b) for b in _ordered(blocks, order, after, before, limit)]
+    return [shapes.block(b) for b in paged(blocks, after=after, before=before, limit=limit, order=order)]
 
 
 @router.patch("/agents/{agent_id}/identities/attach/{identity_id}")
