@@ -350,9 +350,9 @@ class AgentRunner:
                               f"read its answer: GET /v1/runs/{run.id}/messages")
 
     def _approve(self, cancel: threading.Event, call_ids: Sequence[str] = (), follow_up: str = "") -> Events[None]:
-        if self._settled_already(call_ids):
-            return (yield from self._carry_on(cancel, follow_up))
         pending = self._pending(call_ids)
+        if pending is None:  # the same decision sent again
+            return (yield from self._carry_on(cancel, follow_up))
         self.refresh_tools()
         state = self._rules()
         with self._turn_write():
@@ -375,11 +375,11 @@ class AgentRunner:
         return both
 
     def _settled_already(self, call_ids: Sequence[str]) -> bool:
-        """Whether a decision sent again is a retry of one already applied (Letta's idempotent
-        retry: a client that lost the answer, say to a cancel, sends the same approval): nothing
-        waits, and the calls named are exactly those one earlier decision settled together."""
+        """Whether a decision sent when nothing waits is a retry of one already applied (Letta's
+        idempotent retry: a client that lost the answer, say to a cancel, sends the same approval):
+        the calls named are exactly those one earlier decision settled together."""
         store = self.ws.store
-        if not call_ids or store.pending_tool_calls(self.agent.id, self.conversation_id):
+        if not call_ids:
             return False
         settled = store.decided_calls(self.agent.id, call_ids)
         batches = {call.decision_batch for call in settled}
@@ -409,9 +409,9 @@ class AgentRunner:
             nothing, run, follow_up.strip() or KEEP_GOING)))
 
     def _decide(self, decisions: Mapping[str, CallDecision], cancel: threading.Event, follow_up: str) -> Events[None]:
-        if self._settled_already(list(decisions)):
-            return (yield from self._carry_on(cancel, follow_up))
         pending = self._pending(list(decisions))
+        if pending is None:  # the same decision sent again
+            return (yield from self._carry_on(cancel, follow_up))
         missing = [call.tool_call_id for call in pending if call.tool_call_id not in decisions]
         if missing:  # (a client that only returns results is told of a missing tool_return)
             needed = "tool_return" if all(d.kind == "return" for d in decisions.values()) else "decision"
@@ -475,9 +475,9 @@ class AgentRunner:
 
     def _deny(self, reason: str, cancel: threading.Event, call_ids: Sequence[str] = (),
               follow_up: str = "") -> Events[None]:
-        if self._settled_already(call_ids):
-            return (yield from self._carry_on(cancel, follow_up))
         pending = self._pending(call_ids)
+        if pending is None:  # the same decision sent again
+            return (yield from self._carry_on(cancel, follow_up))
         result = denial(reason)
         with self._turn_write():
             run = self.ws.store.start_run(self.agent.id, conversation_id=self.conversation_id)
@@ -496,10 +496,14 @@ class AgentRunner:
 
         yield from self._run(run, cancel, self._rules(), first=self._then_user(deny_all, run, follow_up))
 
-    def _pending(self, call_ids: Sequence[str] = ()) -> list[ToolCallRecord]:
+    def _pending(self, call_ids: Sequence[str] = ()) -> list[ToolCallRecord] | None:
+        """The waiting calls a decision names (all of them without ``call_ids``); None when nothing
+        waits and the decision is one already applied, sent again (``_settled_already``)."""
         pending = self.ws.store.pending_tool_calls(self.agent.id, self.conversation_id)
         # Letta's words in both errors: clients match on them.
         if not pending:
+            if self._settled_already(call_ids):
+                return None
             raise InvalidInput(f"No tool call is currently awaiting approval (agent '{self.agent.name}')")
         unknown = sorted(set(call_ids) - {call.tool_call_id for call in pending if call.tool_call_id})
         if unknown:
@@ -619,14 +623,13 @@ class AgentRunner:
         plan: list[_Planned] = []
         waiting: str | None = None  # the first call that waits for approval
         for call in completion.tool_calls:
-            asks = state.violation(call.name, available) is None and (
-                state.needs_approval(call.name) or call.name in self.client_specs)
+            violation = state.violation(call.name, available)
+            asks = violation is None and (state.needs_approval(call.name) or call.name in self.client_specs)
             if waiting and not asks:
                 plan.append(_Planned(call, f"Error: not run, because {waiting} is waiting for approval.",
                                      "error", announce=False))
                 continue
             yield ev.ToolCall(call.id, call.name, _parsed_or_raw(call.arguments))
-            violation = state.violation(call.name, available)
             if asks:  # every call of the step that needs approval is asked at once, each decided on its own
                 state.record(call.name)
                 yield ev.ApprovalRequest(call.id, call.name, _parsed_or_raw(call.arguments))
