@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from memos import __version__
 from memos.agentfile.configs import KEPT
 from memos.agentfile.folders import export_folders
-from memos.core.letta import AGENT_TYPE, embedding_config_for, llm_config_for, tool_type
+from memos.core.letta import AGENT_TYPE, embedding_config_for, llm_config_for, message_tool_calls, tool_type
 from memos.core.workspace import Workspace
 from memos.store.base import Agent, Message
 from memos.tools.multi_agent import SOURCE_TYPE as MULTI_AGENT_SOURCE
@@ -148,9 +148,7 @@ def _message_doc(message: Message, key: str) -> dict[str, Any]:
     if message.name:
         doc["name"] = message.name
     if message.tool_calls:
-        doc["tool_calls"] = [{"id": c.get("id") or "", "type": "function",
-                              "function": {"name": c.get("name"), "arguments": c.get("arguments") or ""}}
-                             for c in message.tool_calls]
+        doc["tool_calls"] = message_tool_calls(message.tool_calls)
     if message.tool_call_id:
         doc["tool_call_id"] = message.tool_call_id
     return doc

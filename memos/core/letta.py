@@ -32,6 +32,13 @@ TOOL_TYPES = {"send_message": "letta_core", "conversation_search": "letta_core",
               "send_message_to_agents_matching_tags": "letta_multi_agent_core"}
 
 
+def message_tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A stored message's tool calls as Letta's own Message holds them (its agent files, its
+    internal message form): OpenAI's function-call shape."""
+    return [{"id": c.get("id") or "", "type": "function",
+             "function": {"name": c.get("name"), "arguments": c.get("arguments") or ""}} for c in calls]
+
+
 def builtin_tool_id(name: str) -> str:
     """Built-ins have no rows; a stable id per name keeps clients' tool ids valid across restarts."""
     return f"tool-{uuid.uuid5(uuid.NAMESPACE_URL, 'memos:builtin:' + name)}"

@@ -18,6 +18,7 @@ from memos.core.completion import partial_string_field
 from memos.core.context import SUMMARY_NAME
 from memos.core.letta import builtin_tool_id
 from memos.core.limits import TOOL_RETURN_LIMIT
+from memos.store import ids
 from memos.store.base import (
     Agent,
     Block,
@@ -138,7 +139,7 @@ def mcp_tool(tool_id: str, name: str, json_schema: dict[str, Any], server: str, 
 
 
 def passage(p: Passage, embedding_model: str) -> dict[str, Any]:
-    shared = p.agent_id.startswith("archive-")  # an archive's passage (shared by agents), not an agent's own
+    shared = ids.looks_like("archive", p.agent_id)  # an archive's passage (shared by agents), not an agent's own
     return {"id": p.id, "text": p.text, "tags": p.tags, "created_at": iso(p.created_at),
             "updated_at": iso(p.created_at), "agent_id": None if shared else p.agent_id,
             "archive_id": p.agent_id if shared else None, "embedding": None,
@@ -153,8 +154,7 @@ def _base(message_id: str, date: str | None, kind: str, **extra: Any) -> dict[st
 def internal_message(m: Message) -> dict[str, Any]:
     """A stored message in Letta's own (not its API's per-kind) Message form."""
     return {"id": m.id, "role": m.role, "content": [{"type": "text", "text": m.content}], "agent_id": m.agent_id,
-            "name": m.name, "tool_calls": [{"id": c.get("id") or "", "type": "function", "function": {
-                "name": c.get("name"), "arguments": c.get("arguments") or ""}} for c in m.tool_calls or []] or None,
+            "name": m.name, "tool_calls": letta.message_tool_calls(m.tool_calls) if m.tool_calls else None,
             "tool_call_id": m.tool_call_id, "step_id": m.step_id, "run_id": m.run_id, "otid": m.otid,
             "conversation_id": m.conversation_id, "created_at": iso(m.created_at)}
 

@@ -6,7 +6,7 @@ import itertools
 import json
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -166,12 +166,16 @@ def start_turn(turns: TurnService, agent: Any, body: MessageRequest,
     return events, first
 
 
+def _event_stream(lines: Iterator[str] | AsyncIterator[str]) -> StreamingResponse:
+    """Server-sent events that no cache or proxy holds back."""
+    return StreamingResponse(lines, media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
 def _stream(turns: TurnService, agent: Any, body: MessageRequest, conversation: str | None = None) -> StreamingResponse:
     events, first = start_turn(turns, agent, body, conversation)
-    return StreamingResponse(on_own_thread(_sse(events, first, body.stream_tokens, body.include_return_message_types,
-                                                body.include_pings)),
-                             media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return _event_stream(on_own_thread(_sse(events, first, body.stream_tokens, body.include_return_message_types,
+                                            body.include_pings)))
 
 
 def _stream_of_otid(turns: TurnService, agent: Agent, otid: str | None, pings: bool) -> StreamingResponse | None:
@@ -186,8 +190,7 @@ def _stream_of_otid(turns: TurnService, agent: Agent, otid: str | None, pings: b
     chunks = turns.streams.follow(run.id, 0, pings) if kind == "taken" and run is not None else None
     if chunks is None:
         return None
-    return StreamingResponse(chunks, media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return _event_stream(chunks)
 
 
 def _background_stream(turns: TurnService, agent: Agent, body: MessageRequest,
@@ -212,8 +215,7 @@ def _background_stream(turns: TurnService, agent: Agent, body: MessageRequest,
         turns.streams.name(stream, first.run_id)
     lines = _sse(watched(events), first, body.stream_tokens, body.include_return_message_types, body.include_pings)
     threading.Thread(target=stream.fill, args=(lines,), name="memos-background-stream", daemon=True).start()
-    return StreamingResponse(stream.follow(0), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return _event_stream(stream.follow(0))
 
 
 @router.post("", response_model=None)

@@ -18,7 +18,7 @@ from memos.server.deps import WS, AgentDep, CallStates, TurnService, agent_tools
 from memos.server.schemas import StepFeedback, StreamResume
 from memos.server.streams import KEEP_HOURS, KEEP_RUNS
 from memos.server.turns import Turns
-from memos.store.base import RunSummary, Step
+from memos.store.base import Run, RunSummary, Step
 
 router = APIRouter(prefix="/v1", tags=["runs"])
 Order = Literal["asc", "desc"]
@@ -32,7 +32,7 @@ STOP_REASON = {"end_turn": "end_turn", "cancelled": "cancelled", "max_steps": "m
 
 def run_shape(summary: RunSummary, background: bool = False) -> dict[str, Any]:
     run = summary.run
-    took = (run.completed_at - run.created_at).total_seconds() if run.completed_at else None
+    took = _run_seconds(run)
     return {"id": run.id, "agent_id": run.agent_id, "status": RUN_STATUS.get(run.status, "failed"),
             "stop_reason": STOP_REASON.get(run.stop_reason or "") if run.stop_reason else None,
             "created_at": shapes.iso(run.created_at), "completed_at": shapes.iso(run.completed_at),
@@ -135,7 +135,7 @@ def run_metrics(ws: WS, run_id: str) -> dict[str, Any]:
     steps, and the tools it called."""
     summary = run_summary(ws, run_id)
     run, steps = summary.run, ws.store.list_steps(run_id=run_id, limit=1000)
-    took = (run.completed_at - run.created_at).total_seconds() if run.completed_at else None
+    took = _run_seconds(run)
     by_name = {t["name"]: t["id"] for t in agent_tools(ws, ws.store.get_agent(run.agent_id))}
     used = dict.fromkeys(by_name.get(c.name, c.name) for s in steps for c in s.tool_calls)
     return {"id": run.id, "agent_id": run.agent_id, "run_start_ns": _ns(run.created_at),
@@ -148,7 +148,7 @@ def run_trace(ws: WS, run_id: str, limit: int = Query(1000, ge=1, le=5000)) -> l
     """The run as spans (OpenTelemetry's names): the run, each step (its LLM call), each tool call
     a step made. Built from the run's records: memos exports no telemetry."""
     run = ws.store.get_run(run_id)
-    took = (run.completed_at - run.created_at).total_seconds() if run.completed_at else None
+    took = _run_seconds(run)
     spans = [_span(run.id, run.id, None, "agent.run", run.created_at, took,
                    {"agent_id": run.agent_id, "status": run.status, "stop_reason": run.stop_reason})]
     for step in ws.store.list_steps(run_id=run_id, limit=1000):
@@ -159,6 +159,11 @@ def run_trace(ws: WS, run_id: str, limit: int = Query(1000, ge=1, le=5000)) -> l
                            _seconds(call.duration_ms), {"tool_call_id": call.tool_call_id, "status": call.status})
                      for call in step.tool_calls)
     return spans[:limit]
+
+
+def _run_seconds(run: Run) -> float | None:
+    """How long a run took (None while it runs)."""
+    return (run.completed_at - run.created_at).total_seconds() if run.completed_at else None
 
 
 def _ns(moment: datetime) -> int:
