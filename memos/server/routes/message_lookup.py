@@ -3,7 +3,6 @@ whichever agent's log holds it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query
@@ -23,18 +22,27 @@ SEARCHED_TYPES = {"system_message": "content", "user_message": "content", "reaso
                   "assistant_message": "content"}  # what Letta's search answers, and the field of its text
 
 
-def _letta_shaper(ws: WS) -> Callable[[Message], list[dict[str, Any]]]:
-    """A stored message of any agent as Letta messages naming their agent and conversation
-    (each agent's waiting calls asked for once)."""
-    calls: dict[str, CallStates] = {}
+class _LettaShaper:
+    """Stored messages of any agents as Letta messages naming their agent and conversation, each
+    agent's call states (waiting calls, decisions) read once per batch of messages, not per message."""
 
-    def shape(message: Message) -> list[dict[str, Any]]:
-        if message.agent_id not in calls:
-            calls[message.agent_id] = CallStates(ws, message.agent_id)
+    def __init__(self, ws: WS) -> None:
+        self.ws = ws
+        self.calls: dict[str, CallStates] = {}
+
+    def _of(self, agent_id: str) -> CallStates:
+        if agent_id not in self.calls:
+            self.calls[agent_id] = CallStates(self.ws, agent_id)
+        return self.calls[agent_id]
+
+    def seen(self, messages: list[Message]) -> list[Message]:
+        for agent_id in dict.fromkeys(m.agent_id for m in messages):
+            self._of(agent_id).seen([m for m in messages if m.agent_id == agent_id])
+        return messages
+
+    def __call__(self, message: Message) -> list[dict[str, Any]]:
         return [{**item, "agent_id": message.agent_id, "conversation_id": message.conversation_id}
-                for item in calls[message.agent_id].shape([message])]
-
-    return shape
+                for item in self._of(message.agent_id).shape([message])]
 
 
 @router.get("/")
@@ -46,10 +54,10 @@ def list_all_messages(ws: WS, after: str | None = None, before: str | None = Non
     relative to ``order`` as on an agent's own list. ``limit`` counts Letta messages: stored
     ones that make none (send_message's return) are passed over, and the Letta messages of one
     stored message stay on one page."""
-    shape = _letta_shaper(ws)
+    shape = _LettaShaper(ws)
     groups, _ = walk_letta(
-        lambda cursor, batch: ws.store.list_all_messages(after=cursor, before=before, limit=batch, order=order,
-                                                         conversation=conversation_id or ALL_CONVERSATIONS),
+        lambda cursor, batch: shape.seen(ws.store.list_all_messages(
+            after=cursor, before=before, limit=batch, order=order, conversation=conversation_id or ALL_CONVERSATIONS)),
         lambda message: [m for m in shape(message)
                          if not include_return_message_types or m["message_type"] in include_return_message_types],
         after, None, limit)
@@ -62,7 +70,8 @@ def search_messages(ws: WS, body: MessageSearch) -> list[dict[str, Any]]:
     first. Each log is searched by its words whatever ``search_mode`` says: messages carry no
     embeddings in memos (agents find them with conversation_search the same way)."""
     found = _search(ws, body)
-    shape = _letta_shaper(ws)
+    shape = _LettaShaper(ws)
+    shape.seen([hit.message for hit in found])
     return [{"message_type": m["message_type"], "message_id": m["id"], "created_at": m["date"],
              "agent_id": m["agent_id"], "conversation_id": m["conversation_id"],
              SEARCHED_TYPES[m["message_type"]]: m[SEARCHED_TYPES[m["message_type"]]]}
