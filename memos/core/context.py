@@ -49,9 +49,8 @@ def block_sections(store: Store, agent: Agent, seen: dict[str, int] | None = Non
             f"<metadata>chars_current={len(block.value)} chars_limit={block.limit}{flags}</metadata>",
             f"<value>\n{block.value}\n</value>", f"</{block.label}>", ""])))
     last_edit = max((b.updated_at for b in blocks), default=None)
-    if in_context is None:  # (a prompt being compiled says; a read of it counts them here)
-        in_context = len(store.list_messages(agent.id, limit=MAX_IN_CONTEXT + 1, in_context=True,
-                                             conversation=conversation))
+    if in_context is None:  # (a prompt being compiled says; a read of it counts them here, as it does)
+        in_context = min(store.count_in_context(agent.id, conversation), MAX_IN_CONTEXT + 1)
     # Nothing in this text changes from one step to the next unless memory or the context does:
     # a provider's prompt cache then keeps the whole conversation, and the system message read
     # back between turns is the one the model read (Letta keeps it until recompiled). The prompt is

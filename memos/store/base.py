@@ -809,6 +809,10 @@ class Store(abc.ABC):
     def message_stats(self, agent_id: str) -> MessageStats: ...
 
     @abc.abstractmethod
+    def count_in_context(self, agent_id: str, conversation: ConversationScope = None) -> int:
+        """How many of the agent's messages (of one conversation; None: its own) are in context."""
+
+    @abc.abstractmethod
     def set_in_context(self, agent_id: str, message_ids: Sequence[str], in_context: bool) -> None: ...
 
     @abc.abstractmethod

@@ -455,3 +455,16 @@ def test_an_archives_passages_are_stored_searched_and_deleted_with_it(workspace)
     assert store.search_passages(shared.id, PassageQuery(mode="vector", embedding=vectors[1], top_k=3)) == []
     with pytest.raises(NotFound):
         store.attach_archive(ada.id, shared.id, True)
+
+
+def test_messages_in_context_are_counted_per_conversation(workspace):
+    store = workspace.store
+    ada = _agent(store)
+    side = store.create_conversation(ada.id, name="side")
+    own = store.append_messages(ada.id, [NewMessage("user", f"m{i}") for i in range(3)])
+    store.append_messages(ada.id, [NewMessage("user", "elsewhere", conversation_id=side.id)])
+    assert store.count_in_context(ada.id) == 3 and store.count_in_context(ada.id, side.id) == 1
+    store.set_in_context(ada.id, [own[0].id], False)
+    assert store.count_in_context(ada.id) == 2
+    assert store.count_in_context(ada.id, side.id) == len(store.list_messages(ada.id, in_context=True,
+                                                                                  conversation=side.id))

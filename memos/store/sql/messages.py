@@ -252,6 +252,12 @@ class MessagesMixin(SQLHost):
         ranked = bm25_rerank(candidates, words, int(totals[0]), [int(df) for df in totals[1:]])
         return ranked[offset:offset + limit]
 
+    def count_in_context(self, agent_id: str, conversation: ConversationScope = None) -> int:
+        where, params = ["agent_id = $agent", "in_context"], {"agent": agent_id}
+        scope_to(conversation, where, params)
+        with self._read() as con:
+            return int(con.execute(f"SELECT count(*) FROM messages WHERE {' AND '.join(where)}", params).fetchone()[0])
+
     def set_in_context(self, agent_id: str, message_ids: Sequence[str], in_context: bool) -> None:
         if not message_ids:
             return
