@@ -103,12 +103,8 @@ def approval(
             record = tool_library.update(ws, record, requires_approval=wanted)
         view = {"tool": name, "library": True, "requires_approval": bool(record.requires_approval)}
     else:
-        from memos.tools.builtins import builtin_specs
-
         ws, current = agent_and_workspace(agent)
-        known = {*builtin_specs(), *(t.name for t in ws.store.list_agent_tools(current.id))}
-        if name not in known:
-            raise InvalidInput(f"agent '{current.name}' has no tool named '{name}'", "attach it first: memos tools attach")
+        tool_library.agent_tool(ws, current, name)  # one it has (a built-in, or attached)
         if wanted is not None:
             tool_library.set_requires_approval(ws, current, name, wanted)
             current = ws.store.get_agent(current.id)

@@ -181,6 +181,16 @@ def _inherit_settings(ws: Workspace, agent: Agent, record: ToolRecord) -> None:
                                            record.return_char_limit, record.requires_approval or None))
 
 
+def agent_tool(ws: Workspace, agent: Agent, name: str) -> ToolRecord | None:
+    """The agent's own row of tool ``name``; None for a built-in; NotFound for a tool it lacks."""
+    from memos.tools.builtins import builtin_specs
+
+    mine = next((t for t in ws.store.list_agent_tools(agent.id) if t.name == name), None)
+    if mine is None and name not in builtin_specs():
+        raise NotFound(f"agent '{agent.name}' has no tool named '{name}'", "attach it first: memos tools attach")
+    return mine
+
+
 def requires_approval(ws: Workspace, agent: Agent, name: str) -> bool:
     """Whether the agent asks a person before each call of ``name``: its own tool row says so,
     or an approval rule of the agent does (built-ins)."""
@@ -200,7 +210,7 @@ def library_tool(ws: Workspace, name: str) -> ToolRecord:
 def set_requires_approval(ws: Workspace, agent: Agent, name: str, required: bool) -> None:
     """Whether each of the agent's calls of ``name`` waits for a person (Letta's update_approval):
     its own tool row says so for a tool it has a row of, an approval rule for a built-in."""
-    mine = next((t for t in ws.store.list_agent_tools(agent.id) if t.name == name), None)
+    mine = agent_tool(ws, agent, name)
     if mine is not None:
         ws.store.attach_tool(agent.id, NewTool(mine.name, mine.description, mine.json_schema, mine.source_code,
                                                mine.repo_commit, mine.source_type, requires_approval=required))

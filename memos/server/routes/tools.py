@@ -153,9 +153,6 @@ def update_approval(ws: WS, agent: AgentDep, tool_name: str, body: ApprovalSetti
     required = body.requires_approval if body is not None and body.requires_approval is not None else requires_approval
     if required is None:
         raise InvalidInput("say requires_approval: true or false", 'send {"requires_approval": true}')
-    known = {*builtin_specs(), *(t.name for t in ws.store.list_agent_tools(agent.id))}
-    if tool_name not in known:
-        raise NotFound(f"agent '{agent.name}' has no tool named '{tool_name}'", "attach it first")
     library.set_requires_approval(ws, agent, tool_name, required)
     return agent_state(ws, ws.store.get_agent(agent.id))
 
