@@ -156,10 +156,9 @@ class ScheduleOutcome:
     detail: str | None = None
 
 
-def run_due(ws: Workspace, *, now: datetime | None = None, claimed_by: str | None = None,
-            send: Callable[[Workspace, Schedule], tuple[str | None, str]] | None = None) -> list[ScheduleOutcome]:
+def run_due(ws: Workspace, *, now: datetime | None = None, claimed_by: str | None = None) -> list[ScheduleOutcome]:
     """Run every schedule due at ``now`` that this process claims (another process may claim
-    some first: it runs those). ``send`` runs one schedule's turn, returning its run id and reply."""
+    some first: it runs those)."""
     moment = now or datetime.now(UTC)
     who = claimed_by or _process_name()
     outcomes: list[ScheduleOutcome] = []
@@ -171,7 +170,7 @@ def run_due(ws: Workspace, *, now: datetime | None = None, claimed_by: str | Non
         if not ws.store.claim_schedule(schedule.id, due, following, who):
             continue  # another process has this due time
         try:
-            run_id, reply = (send or send_scheduled)(ws, schedule)
+            run_id, reply = send_scheduled(ws, schedule)
         except MemosError as exc:
             ws.store.finish_scheduled_run(schedule.id, due, run_id=None, status="failed", detail=str(exc))
             outcomes.append(ScheduleOutcome(schedule, due, "failed", None, "", str(exc)))
