@@ -864,6 +864,7 @@ def test_an_agent_answers_an_openai_client_at_chat_completions(client, fake_llm)
         {"role": "user", "content": "I like oolong tea"}])
     assert whole.choices[0].message.content == "Hello Sam, noted: you like oolong."
     assert whole.choices[0].finish_reason == "stop" and whole.usage.total_tokens > 0 and whole.model == agent.id
+    assert whole.id.startswith("chatcmpl-run-")  # named by the turn's run
     pieces = list(openai_client.chat.completions.create(
         model="ada", stream=True, messages=[{"role": "user", "content": [{"type": "text", "text": "What tea do I like?"}]}]))
     assert "".join(p.choices[0].delta.content or "" for p in pieces) == "You like oolong."

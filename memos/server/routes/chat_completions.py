@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -53,8 +54,10 @@ def create_chat_completion(ws: WS, turns: TurnService, body: ChatCompletionReque
     # The turn as the messages route answers it (a provider's failure is its HTTP error too)
     turn = collect_turn(itertools.chain([first], events), ["assistant_message"])
     usage = turn["usage"]
+    # Named by the turn's run (each message names it; usage.run_ids are only runs it started)
+    run_id = next((m["run_id"] for m in turn["messages"] if m.get("run_id")), None) or f"{uuid.uuid4()}"
     return JSONResponse({
-        "id": f"chatcmpl-{usage['run_ids'][-1] if usage['run_ids'] else 'memos'}", "object": "chat.completion",
+        "id": f"chatcmpl-{run_id}", "object": "chat.completion",
         "created": created, "model": agent.id,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "\n\n".join(
             m["content"] for m in turn["messages"] if m["message_type"] == "assistant_message")},
