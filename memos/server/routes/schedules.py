@@ -11,6 +11,7 @@ from memos.core import schedules
 from memos.errors import InvalidInput, NotFound
 from memos.server import shapes
 from memos.server.deps import WS, AgentDep
+from memos.server.paging import paged
 from memos.server.schemas import ScheduleCreate
 from memos.store.base import Schedule
 
@@ -48,10 +49,7 @@ def create_schedule(ws: WS, agent: AgentDep, body: ScheduleCreate, request: Requ
 @router.get("")
 def list_schedules(ws: WS, agent: AgentDep, after: str | None = None,
                    limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
-    found = ws.store.list_schedules(agent.id)
-    if after is not None:
-        ids = [s.id for s in found]
-        found = found[ids.index(after) + 1:] if after in ids else found
+    found = paged(ws.store.list_schedules(agent.id), after=after, before=None, limit=limit + 1)  # one more: a next page?
     return {"scheduled_messages": [_shape(s) for s in found[:limit]], "has_next_page": len(found) > limit}
 
 
