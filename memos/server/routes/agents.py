@@ -95,10 +95,7 @@ def _matching(ws: Workspace, name: str | None, query_text: str | None, tags: lis
     """The agents a list or count asks for, oldest first."""
     agents = sorted(core_agents.with_tags(ws.store.list_agents(), tags or [], match_all_tags),
                     key=lambda a: (a.created_at, a.id))
-    if identity_id or identifier_keys:
-        kept = core_identities.with_identities([a.id for a in agents], ws.store.list_identities(), "agent",
-                                               identity_id, identifier_keys)
-        agents = [a for a in agents if a.id in kept]
+    agents = core_identities.belonging(ws.store, agents, "agent", identity_id, identifier_keys)
     if name:
         agents = [a for a in agents if a.name == name]
     if query_text:

@@ -76,10 +76,7 @@ def list_blocks(ws: WS, label: str | None = None, after: str | None = None, befo
                 limit: int = Query(100, ge=1, le=1000), identity_id: str | None = None,
                 identifier_keys: Annotated[list[str] | None, Query()] = None) -> list[dict[str, Any]]:
     blocks = [b for b in ws.store.list_blocks() if label is None or b.label == label]
-    if identity_id or identifier_keys:
-        kept = core_identities.with_identities([b.id for b in blocks], ws.store.list_identities(), "block",
-                                               identity_id, identifier_keys)
-        blocks = [b for b in blocks if b.id in kept]
+    blocks = core_identities.belonging(ws.store, blocks, "block", identity_id, identifier_keys)
     return [shapes.block(b) for b in paged(blocks, after=after, before=before, limit=limit)]
 
 
