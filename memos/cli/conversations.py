@@ -51,8 +51,10 @@ def create(
     json_out: JsonOpt = False,
 ) -> None:
     """Start an empty conversation."""
+    from memos.core.conversations import start_conversation
+
     ws, current = agent_and_workspace(agent)
-    made = ws.store.create_conversation(current.id, name=name, summary=summary, model=model)
+    made = start_conversation(ws.store, current, name=name, summary=summary, model=model)
     if json_out:
         output.emit_json(_view(made))
     else:
@@ -67,11 +69,11 @@ def fork(
     json_out: JsonOpt = False,
 ) -> None:
     """A new conversation that starts from a copy of another one's context."""
-    from memos.core.conversations import open_conversation
+    from memos.core.conversations import fork_conversation, open_conversation
 
     ws, current = agent_and_workspace(agent)
     origin, _ = open_conversation(ws.store, current, source, create=False)
-    made = ws.store.fork_conversation(current.id, origin.id if origin else None, name=name)
+    made = fork_conversation(ws.store, current, origin.id if origin else None, name=name)
     if json_out:
         output.emit_json(_view(made))
     else:

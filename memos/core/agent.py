@@ -182,6 +182,7 @@ class AgentRunner:
         self._run_id: str | None = None  # the run under way (its summary calls are its steps too)
         self._answer_id = ids.new_id("message")  # the id the step under way stores the model's answer under
         self._turn_lock: TurnLock | None = None  # held while a turn runs: its writes are fenced by it
+        self._system_read: str | None = None  # the system message the step under way sent
         self.turn_started = 0.0
 
     @property
@@ -584,6 +585,7 @@ class AgentRunner:
         available = list(self.specs)
         tools = self._tool_schemas(state)
         compiled = yield from self._context(tools=tools)
+        self._system_read = str(compiled[0]["content"])
         completion = yield from self._call_with_room(compiled, tools, cancel)
         yield ev.Usage(number, completion.model, completion.prompt_tokens, completion.completion_tokens,
                        completion.cost_usd, completion.latency_ms, completion.cached_tokens)
@@ -605,6 +607,7 @@ class AgentRunner:
             messages = [self._message("assistant", text, id=self._answer_id)] if text else []
             reason: ev.StopReason = "cancelled" if completion.cancelled else "max_tokens_exceeded" if cut else "end_turn"
             with self._turn_write():  # the last step and the end of its run, together
+                self._keep_system_read()
                 _, stored = self.ws.store.record_step(self.agent.id, self._timed(record), messages, [])
                 self._finish(run_id, reason)
             if text:
@@ -685,6 +688,7 @@ class AgentRunner:
                     stop = None if state.missing_before_exit() else "end_turn"
             if stop is None and cancel.is_set():
                 stop = "cancelled"
+            self._keep_system_read()
             store.record_step(self.agent.id, self._timed(record), messages, records)
             # Canaried calls, with the step: the monitor never counts a call the step lost.
             store.record_canary_calls([c for item in plan if item.ctx for c in item.ctx.canary_calls])
@@ -696,6 +700,14 @@ class AgentRunner:
                 yield from self._tool_events(item.call.id, item.call.name, item.result, item.status, item.ctx,
                                              item.message_id, self._answer_id)
         return stop
+
+    def _keep_system_read(self) -> None:
+        """Keep the system message this step sent as the one the log lists, in the step's write
+        (a turn with a request's own system prompt or skills keeps nothing: those are not stored)."""
+        if self.system_override is not None or self.skills_block:
+            return
+        if self._system_read is not None:
+            self.ws.store.keep_system_message(self.agent.id, self.conversation_id, self._system_read)
 
     def _timed(self, record: StepRecord) -> StepRecord:
         """The step's record with its whole time so far: context, LLM call, tools."""

@@ -193,9 +193,8 @@ def system_message_id(agent: Agent, conversation: Conversation | None = None) ->
     return f"message-{uuid.uuid5(uuid.NAMESPACE_URL, 'memos:system:' + owner)}"
 
 
-def system_message(agent: Agent, memory: str, conversation: Conversation | None = None) -> dict[str, Any]:
-    """The system prompt and memory as the model reads them: the first message of Letta's log."""
-    content = agent.system.replace("{agent_name}", agent.name) + "\n\n" + memory
+def system_message(agent: Agent, content: str, conversation: Conversation | None = None) -> dict[str, Any]:
+    """The system prompt and memory as the model last read them: the first message of Letta's log."""
     since = conversation.created_at if conversation is not None else agent.created_at
     return _base(system_message_id(agent, conversation), iso(since), "system_message", content=content,
                  run_id=None, step_id=None)

@@ -848,6 +848,15 @@ class Store(abc.ABC):
         """The conversation and its messages; the agent's blocks and other conversations stay."""
 
     @abc.abstractmethod
+    def keep_system_message(self, agent_id: str, conversation: str | None, content: str) -> None:
+        """Keep ``content`` as the system message the model last read in this conversation (None:
+        the agent's own); the log lists it first until the next one is kept."""
+
+    @abc.abstractmethod
+    def kept_system_message(self, agent_id: str, conversation: str | None) -> str | None:
+        """The system message last kept for this conversation; None when none was."""
+
+    @abc.abstractmethod
     def fork_conversation(self, agent_id: str, source: str | None, *, name: str | None = None) -> Conversation:
         """A new conversation whose context starts as a copy of ``source``'s in-context messages
         (None: the agent's own conversation)."""

@@ -87,6 +87,7 @@ TABLES = (
     Table("scheduled_runs", SCHEDULED_RUN_COLUMNS, "schedule_id, due_at"),
     Table("archives", ARCHIVE_COLUMNS, "id", ("metadata",)),
     Table("agent_archives", "agent_id, archive_id, created_at", "agent_id, archive_id"),
+    Table("system_messages", "agent_id, conversation_id, content, compiled_at", "agent_id, conversation_id"),
 )
 
 

@@ -85,6 +85,51 @@ def test_conversations_keep_their_own_messages_and_share_memory(client, fake_llm
     assert {c.id for c in client.conversations.list(agent_id=agent.id)} == {first.id, second.id}
 
 
+def test_the_log_lists_the_system_message_the_model_last_read_until_a_step_or_recompile(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    """Letta keeps a conversation's system message until it is recompiled: a block changed through
+    the API reaches the next step's prompt, but the log lists what the model read until then."""
+    agent = _agent(client)
+    talked = client.conversations.create(agent_id=agent.id)
+    fake_llm.script(say("Hello."), say("Hi again."))
+    _send(client, talked.id, "Hello")
+    quiet = client.conversations.create(agent_id=agent.id)
+
+    def head(conversation_id: str) -> str:
+        first = list(client.conversations.messages.list(conversation_id, order="asc"))[0]
+        assert first.message_type == "system_message"
+        return str(first.content)
+
+    assert "Name: Sam" in head(talked.id) and "Name: Sam" in head(quiet.id)
+    client.agents.blocks.update("human", agent_id=agent.id, value="Name: Sam. MARKER-1")
+    assert "MARKER-1" not in head(talked.id) and "MARKER-1" not in head(quiet.id)
+    assert "MARKER-1" not in client.messages.retrieve(
+        list(client.conversations.messages.list(quiet.id))[0].id)[0].content  # looked up by id: the same
+    # A new conversation starts from memory as it is now.
+    fresh = client.conversations.create(agent_id=agent.id)
+    assert "MARKER-1" in head(fresh.id)
+
+    # A dry run shows the new prompt and keeps nothing; a recompile keeps it.
+    dry = client.post(f"/v1/conversations/{quiet.id}/recompile", cast_to=str, options={"params": {"dry_run": True}})
+    assert "MARKER-1" in dry and "MARKER-1" not in head(quiet.id)
+    assert "MARKER-1" in client.conversations.recompile(quiet.id) and "MARKER-1" in head(quiet.id)
+
+    # A step compiles memory as it is: the model reads the change, and the log lists what it read.
+    _send(client, talked.id, "Again")
+    assert "MARKER-1" in fake_llm.requests[-1]["messages"][0]["content"]
+    assert head(talked.id) == fake_llm.requests[-1]["messages"][0]["content"]
+
+    # The agent's own conversation: what it would read until its first step, then the same rule.
+    own = client.agents.messages.list(agent.id, conversation_id="default", order="asc").items[0]
+    assert "MARKER-1" in own.content
+    client.agents.recompile(agent.id)
+    client.agents.blocks.update("human", agent_id=agent.id, value="Name: Sam. MARKER-2")
+    own = client.agents.messages.list(agent.id, conversation_id="default", order="asc").items[0]
+    assert "MARKER-1" in own.content and "MARKER-2" not in own.content
+    assert "MARKER-2" in client.agents.recompile(agent.id)
+    own = client.agents.messages.list(agent.id, conversation_id="default", order="asc").items[0]
+    assert "MARKER-2" in own.content
+
+
 def test_fork_compact_recompile_update_delete(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
     agent = _agent(client)
     source = client.conversations.create(agent_id=agent.id, summary="colours")

@@ -70,6 +70,7 @@ def _fill(store) -> dict:  # type: ignore[no-untyped-def]
     store.create_group("sleeptime", ada.id, [bob.id], description="pair", frequency=2)
     side = store.create_conversation(ada.id, name="side", summary="a side thread", model="openai/other")
     store.update_conversation(side.id, touched=True)
+    store.keep_system_message(ada.id, side.id, "You are Ada. (the side thread's prompt as last read)")
     side_run = store.start_run(ada.id, conversation_id=side.id)
     store.append_messages(ada.id, [NewMessage("user", "in the side thread", run_id=side_run.id,
                                               conversation_id=side.id)])
@@ -109,6 +110,7 @@ def _view(store, agent_ids):  # type: ignore[no-untyped-def]
             "schedules": store.list_schedules(), "scheduled_runs": store.scheduled_runs(),
             "archives": store.list_archives(), "bob_archives": store.agent_archives(ids_of(store)["bob"]),
             "archive_passages": [store.list_passages(a.id) for a in store.list_archives()],
+            "system_messages": [store.kept_system_message(c.agent_id, c.id) for c in store.list_conversations()],
             "files": [store.list_files(f.id) for f in store.list_folders()],
             "chunks": [(fid, c.start_line, c.text, c.embedding.tolist())
                        for fid, c in store.folder_chunks([f.id for f in store.list_folders()])]}
@@ -138,7 +140,7 @@ def test_everything_is_copied_verified_and_usable(workspace, target, memos):
         "conversations": 1, "passages": 322, "tools": 2, "agent_tools": 1, "runs": 2, "folders": 1,
         "folder_files": 1, "file_chunks": 1, "agent_folders": 1, "agent_files": 1, "agent_groups": 1, "steps": 1, "tool_calls": 1, "evolutions": 1,
         "canary_calls": 1, "identities": 1, "identity_members": 2, "scheduled_messages": 1, "scheduled_runs": 1,
-        "archives": 1, "agent_archives": 1}
+        "archives": 1, "agent_archives": 1, "system_messages": 1}
     assert "passages: 322 rows copied and verified" in result.err
 
     from memos.store.postgres.store import PostgresStore

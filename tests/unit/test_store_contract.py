@@ -468,3 +468,20 @@ def test_messages_in_context_are_counted_per_conversation(workspace):
     assert store.count_in_context(ada.id) == 2
     assert store.count_in_context(ada.id, side.id) == len(store.list_messages(ada.id, in_context=True,
                                                                                   conversation=side.id))
+
+
+def test_the_kept_system_message_is_per_conversation_replaced_and_goes_with_its_owner(workspace):
+    store = workspace.store
+    ada, bob = _agent(store), _agent(store, "bob")
+    side = store.create_conversation(ada.id, name="side")
+    assert store.kept_system_message(ada.id, None) is None and store.kept_system_message(ada.id, side.id) is None
+    store.keep_system_message(ada.id, None, "own v1")
+    store.keep_system_message(ada.id, side.id, "side v1")
+    store.keep_system_message(bob.id, None, "bob v1")
+    store.keep_system_message(ada.id, None, "own v2")  # a later step's prompt replaces it
+    store.keep_system_message(ada.id, side.id, "side v1")  # the same again: still one row
+    assert (store.kept_system_message(ada.id, None), store.kept_system_message(ada.id, side.id)) == ("own v2", "side v1")
+    store.delete_conversation(side.id)
+    assert store.kept_system_message(ada.id, side.id) is None and store.kept_system_message(ada.id, None) == "own v2"
+    store.delete_agent(ada.id)
+    assert store.kept_system_message(ada.id, None) is None and store.kept_system_message(bob.id, None) == "bob v1"

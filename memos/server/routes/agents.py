@@ -263,10 +263,11 @@ def summarize_messages(turns: TurnService, agent: AgentDep, body: CompactRequest
 
 @router.post("/{agent_id}/recompile")
 def recompile_agent(ws: WS, agent: AgentDep, update_timestamp: bool = False, dry_run: bool = False) -> str:
-    """The system prompt as the model reads it now (memos compiles it for every step)."""
-    from memos.server.routes.conversations import compiled_prompt
+    """The system message of the agent's own conversation compiled from memory now, which its log
+    lists from now on (not with ``dry_run``)."""
+    from memos.core.conversations import recompile
 
-    return compiled_prompt(ws, agent, None)
+    return recompile(ws.store, agent, None, dry_run=dry_run)
 
 
 @router.post("/{agent_id}/system-prompt/recompile")

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from memos.core.context import compile_context
+from memos.core import conversations as core_conversations
 from memos.core.workspace import Workspace
 from memos.errors import InvalidInput, NotFound, NothingRunning, NothingToDo
 from memos.server import shapes
@@ -72,8 +72,8 @@ def create_conversation(ws: WS, body: ConversationCreate | None = None,
                            "leave out isolated_block_labels, or give the thread an agent of its own")
     _no_settings(body.model_settings)
     agent = ws.store.get_agent(agent_id)
-    return _shape(ws, ws.store.create_conversation(agent.id, name=body.name, summary=body.summary,
-                                                   model=body.model), agent)
+    return _shape(ws, core_conversations.start_conversation(ws.store, agent, name=body.name, summary=body.summary,
+                                                            model=body.model), agent)
 
 
 @router.get("/")
@@ -143,7 +143,7 @@ def cancel_conversation(ws: WS, turns: TurnService, conversation_id: str,
 def fork_conversation(ws: WS, conversation_id: str, agent_id: str | None = None) -> dict[str, Any]:
     """A new conversation of the same agent starting from a copy of this one's context."""
     agent, conversation = _target(ws, conversation_id, agent_id)
-    return _shape(ws, ws.store.fork_conversation(agent.id, _id(conversation)), agent)
+    return _shape(ws, core_conversations.fork_conversation(ws.store, agent, _id(conversation)), agent)
 
 
 @router.post("/{conversation_id}/compact")
@@ -165,20 +165,14 @@ def compact(turns: TurnService, agent: Agent, conversation: str | None, body: Co
     return {"summary": summary, "num_messages_before": before + 1, "num_messages_after": after + 1}
 
 
-def compiled_prompt(ws: Workspace, agent: Agent, conversation: Conversation | None) -> str:
-    """The system message as the model reads it now: prompt, memory blocks, the conversation's summary."""
-    compiled = compile_context(ws.store, agent, _id(conversation))
-    return str(compiled.messages[0]["content"])
-
-
 @router.post("/{conversation_id}/recompile")
 def recompile_conversation(ws: WS, conversation_id: str, agent_id: str | None = None,
                            dry_run: bool = False, body: RecompileRequest | None = None) -> str:
-    """The system prompt as the model reads it now. memos compiles it afresh for every step, so
-    there is nothing to persist (``dry_run`` changes nothing). With conversation "default", the
-    agent is named in the query or the body, as Letta takes it."""
+    """The conversation's system message compiled from memory now (prompt, blocks, its summary),
+    which its log lists from now on (not with ``dry_run``). With conversation "default", the agent
+    is named in the query or the body, as Letta takes it."""
     agent, conversation = _target(ws, conversation_id, agent_id or (body.agent_id if body else None))
-    return compiled_prompt(ws, agent, conversation)
+    return core_conversations.recompile(ws.store, agent, _id(conversation), dry_run=dry_run)
 
 
 @router.post("/{conversation_id}/stream", response_model=None)

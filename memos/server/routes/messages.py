@@ -13,7 +13,6 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from memos.core.context import render_blocks
 from memos.core.decisions import CallDecision
 from memos.core.workspace import Workspace
 from memos.errors import InvalidInput, MemosError, NotFound, ProviderError
@@ -343,8 +342,10 @@ def message_log(ws: Workspace, agent: Agent, scope: ConversationScope, conversat
 
 
 def log_head(ws: Workspace, agent: Agent, conversation: Conversation | None) -> dict[str, Any]:
-    return shapes.system_message(agent, render_blocks(ws.store, agent, conversation=conversation.id
-                                                      if conversation else None), conversation)
+    from memos.core.conversations import listed_system_message
+
+    return shapes.system_message(agent, listed_system_message(ws.store, agent, conversation.id if conversation else None),
+                                 conversation)
 
 
 def _walk(ws: Workspace, agent: Agent, scope: ConversationScope, start: str | None, stop: str | None, limit: int,

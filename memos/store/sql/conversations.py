@@ -118,8 +118,24 @@ class ConversationsMixin(SQLHost):
             con.execute("DELETE FROM tool_calls WHERE status = 'pending' AND step_id IN (SELECT s.id FROM steps s "
                         "JOIN runs r ON r.id = s.run_id WHERE r.conversation_id = ?)", [current.id])
             con.execute("DELETE FROM messages WHERE conversation_id = ?", [current.id])
+            con.execute("DELETE FROM system_messages WHERE conversation_id = ?", [current.id])
             con.execute("DELETE FROM conversations WHERE id = ?", [current.id])
             self._db.memo.clear()
+
+    def keep_system_message(self, agent_id: str, conversation: str | None, content: str) -> None:
+        # An unchanged prompt is not written again (most steps compile the same one).
+        with self._write() as con:
+            con.execute("INSERT INTO system_messages (agent_id, conversation_id, content, compiled_at) "
+                        "VALUES (?, ?, ?, ?) ON CONFLICT (agent_id, conversation_id) DO UPDATE SET "
+                        "content = excluded.content, compiled_at = excluded.compiled_at "
+                        "WHERE system_messages.content <> excluded.content",
+                        [agent_id, conversation or "", content, to_db(utcnow())])
+
+    def kept_system_message(self, agent_id: str, conversation: str | None) -> str | None:
+        with self._read() as con:
+            row = con.execute("SELECT content FROM system_messages WHERE agent_id = ? AND conversation_id = ?",
+                              [agent_id, conversation or ""]).fetchone()
+        return str(row[0]) if row else None
 
     def fork_conversation(self, agent_id: str, source: str | None, *, name: str | None = None) -> Conversation:
         with self._read() as con:

@@ -200,7 +200,7 @@ class SQLStore(MessagesMixin, ConversationsMixin, FoldersMixin, GroupsMixin, Ide
             for table in ("messages", "conversations", "passages", "agent_blocks", "agent_tools", "tool_calls",
                           "steps", "runs", "evolutions", "canary_calls", "agent_folders", "agent_files",
                           "tool_code_packs", "tool_code_refs", "reembed_vectors", "scheduled_messages", "agent_archives",
-                          "scheduled_runs"):
+                          "scheduled_runs", "system_messages"):
                 con.execute(f"DELETE FROM {table} WHERE agent_id = ?", [agent.id])
             con.execute("DELETE FROM identity_members WHERE kind = 'agent' AND member_id = ?", [agent.id])
             for block_id in orphans:
