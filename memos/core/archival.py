@@ -99,15 +99,10 @@ def search(store: Store, agent: Agent, query: PassageQuery) -> list[PassageHit]:
     shared = store.agent_archives(agent.id)
     if not shared:
         return search_owner(store, agent, query)
-    # Each owner's best top_k + offset, merged by score (a similarity in [0, 1] for every model),
-    # then the page asked for.
+    # Each owner's best top_k + offset, merged by score, then the page asked for.
     deep = replace(query, top_k=query.top_k + query.offset, offset=0)
-    found = search_owner(store, agent, deep)
-    for archive in shared:  # a query embedded by the caller is the agent's model's: others embed their own
-        same_model = archive.embedding_model == agent.embedding_model
-        found += search_owner(store, archive, deep if same_model else replace(deep, embedding=None))
-    found.sort(key=lambda hit: -hit.score)
-    return found[query.offset:query.offset + query.top_k]
+    found = search_owners(store, [agent, *shared], deep)
+    return [hit for _, hit in found][query.offset:query.offset + query.top_k]
 
 
 def search_owner(store: Store, owner: PassageOwner, query: PassageQuery) -> list[PassageHit]:
@@ -122,8 +117,19 @@ def search_owners(store: Store, owners: Sequence[PassageOwner], query: PassageQu
     """One search over the passages of several agents (each its own only) and archives, best
     first: each owner's with its own embedding model, the hits merged by score and cut to
     ``top_k`` (scores of different models are each a similarity in [0, 1], not calibrated to
-    each other)."""
-    found = [(owner, hit) for owner in owners for hit in search_owner(store, owner, query)]
+    each other). The query is embedded once per model; one embedded by the caller is taken to
+    be in the first owner's model."""
+    embedded: dict[str, np.ndarray] = {}
+    if query.embedding is not None and owners:
+        embedded[owners[0].embedding_model] = query.embedding
+    found: list[tuple[PassageOwner, PassageHit]] = []
+    for owner in owners:
+        asked = query
+        if query.mode in ("vector", "hybrid"):
+            if owner.embedding_model not in embedded:
+                embedded[owner.embedding_model] = _embedder(owner).embed([query.text or ""])[0]
+            asked = replace(query, embedding=embedded[owner.embedding_model])
+        found += [(owner, hit) for hit in store.search_passages(owner.id, asked)]
     found.sort(key=lambda item: -item[1].score)
     return found[:query.top_k]
 
