@@ -4,6 +4,10 @@ Letta keeps tools globally and attaches them to agents. memos keeps each agent's
 tools in its own git repo, so a library tool is its source plus the schema the
 sandbox derived from it; attaching one copies the file into the agent's repo
 (a memos-made commit) and attaches it there like `memos tools import`.
+
+New code for a library tool reaches the agents whose copy is still the library's
+previous code (as Letta's agents share one tool), each as a commit in its repo; an
+agent whose copy changed since, by hand or by evolution, keeps its own.
 """
 
 from __future__ import annotations
@@ -117,6 +121,8 @@ def update(ws: Workspace, record: ToolRecord, *, source_code: str | None = None,
                        source_type="python")
     updated = ws.store.update_library_tool(record.id, replace(
         tool, tags=_tags(tags), return_char_limit=_limit(return_char_limit), requires_approval=requires_approval))
+    if source_code is not None:
+        reach_agents(ws, record, updated)
     if requires_approval:  # gating a tool reaches the agents that have it now, not only later ones
         agents = ws.store.list_agents()
         tools = ws.store.tools_by_agent([agent.id for agent in agents])  # one query, not one per agent
@@ -124,6 +130,47 @@ def update(ws: Workspace, record: ToolRecord, *, source_code: str | None = None,
             if any(t.name == record.name for t in tools[agent.id]):
                 set_requires_approval(ws, agent, record.name, True)
     return updated
+
+
+def reach_agents(ws: Workspace, before: ToolRecord, after: ToolRecord) -> tuple[list[str], list[str]]:
+    """Give a library tool's new code to every agent whose copy is still ``before``'s code: a commit
+    in its tool repo ("Update tool NAME from the library"), undone or reviewed like any other.
+    Returns (the agents reached, the agents that kept their own copy). An agent whose copy differs
+    (edited by hand or by an evolution), keeps a schema given beside it, or would not load the new
+    code keeps its own; a new function name reaches nobody (the copies keep the name agents and
+    their rules call them by)."""
+    from memos.tools.manage import open_tools
+    from memos.tools.shared_code import changing
+
+    if not before.source_code or not after.source_code or after.source_code == before.source_code:
+        return [], []
+    agents = ws.store.list_agents()
+    tools = ws.store.tools_by_agent([agent.id for agent in agents])  # one query, not one per agent
+    holders = [agent for agent in agents if any(t.name == before.name for t in tools[agent.id])]
+    reached: list[str] = []
+    kept: list[str] = []
+    for agent in holders:
+        if after.name != before.name:
+            kept.append(agent.name)
+            continue
+        with changing(ws, agent) as repo:
+            path = repo.tool_file(before.name)
+            own = not path.exists() or path.read_text() != before.source_code \
+                or (repo.path / f"{before.name}{SCHEMA_SUFFIX}").exists()
+            if not own:
+                path.write_text(after.source_code)
+                agent_tools = open_tools(ws, agent)
+                try:
+                    own = agent_tools.get(before.name) is None  # the new code does not load here
+                    if own:
+                        path.write_text(before.source_code)
+                    else:
+                        repo.commit_all(f"Update tool {before.name} from the library")
+                        agent_tools.load()  # the tool's record and schema follow the new code
+                finally:
+                    agent_tools.close()
+        (kept if own else reached).append(agent.name)
+    return reached, kept
 
 
 def find(ws: Workspace, tool_id: str) -> ToolRecord:

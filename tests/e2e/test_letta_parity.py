@@ -78,6 +78,32 @@ def test_tools_are_run_changed_and_deleted(client, memos_home: Path) -> None:  #
         client.tools.delete(builtin.id)
 
 
+def test_new_code_for_a_library_tool_reaches_the_agents_still_on_its_old_code(client, memos, memos_home: Path) -> None:  # type: ignore[no-untyped-def]
+    """As Letta's agents share one tool, a library tool's new code reaches every agent whose copy is
+    still the old code, as a commit in its repo; an agent that changed its copy keeps it."""
+    import git
+
+    tool = client.tools.create(source_code=SHOUT)
+    ada, bob = _agent(client), _agent(client, "bob")
+    for agent in (ada, bob):
+        client.agents.tools.attach(tool.id, agent_id=agent.id)
+    bobs = agent_dir(memos_home, "bob") / "tools" / "shout.py"
+    bobs.write_text(SHOUT.replace('+ "!"', '+ "?"'))  # bob's own version
+    assert memos("tools", "commit", "--agent", "bob", "-m", "Ask instead").code == 0
+
+    client.tools.update(tool.id, source_code=SHOUT.replace('+ "!"', '+ "!!"'))
+    assert client.agents.tools.run("shout", agent_id=ada.id, args={"text": "hi"}).func_return == "HI!!"
+    assert client.agents.tools.run("shout", agent_id=bob.id, args={"text": "hi"}).func_return == "HI?"
+    adas = git.Repo(agent_dir(memos_home, "ada") / "tools")
+    assert adas.head.commit.summary == "Update tool shout from the library"
+    assert adas.head.commit.parents[0].summary != "Update tool shout from the library"  # one commit
+    assert git.Repo(agent_dir(memos_home, "bob") / "tools").head.commit.summary == "Ask instead"
+
+    # A new function name reaches nobody: the agents keep the tool by the name they call it.
+    client.tools.update(tool.id, source_code=SHOUT.replace("def shout(", "def yell("))
+    assert client.agents.tools.run("shout", agent_id=ada.id, args={"text": "hi"}).func_return == "HI!!"
+
+
 def test_a_tool_named_test_something_is_a_tool(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
     source = SHOUT.replace("def shout", "def testing_method")
     tool = client.tools.create(source_code=source)
