@@ -49,6 +49,11 @@ class BadAgentFile(InvalidInput):
     """An agent file (.af) that cannot be read or is not one (Letta answers these with 400)."""
 
 
+class Contradictory(InvalidInput):
+    """A request whose parts say different things (a tool's new source and new schema naming
+    different functions); Letta answers these with 400."""
+
+
 class NothingToDo(InvalidInput):
     """A request that is well formed but finds nothing to act on: no running turn to stream,
     nothing in context to compact (Letta answers these with 400)."""

@@ -20,6 +20,7 @@ from memos.errors import (
     AlreadyExists,
     BadAgentFile,
     ConfigError,
+    Contradictory,
     DatabaseBusy,
     DatabaseUnavailable,
     EmbeddingError,
@@ -40,7 +41,7 @@ from memos.server.guards import BodyTooLarge, Guards
 from memos.server.turns import Turns
 
 # What each memos error means over HTTP.
-STATUS = [(NotFound, 404), (AlreadyExists, 409), (AgentBusy, 409), (ToolCodeMoved, 409), (ReadOnly, 403), (NotAllowed, 403), (LimitExceeded, 422), (BadAgentFile, 400), (NothingToDo, 400), (NothingRunning, 409), (InvalidInput, 422),
+STATUS = [(NotFound, 404), (AlreadyExists, 409), (AgentBusy, 409), (ToolCodeMoved, 409), (ReadOnly, 403), (NotAllowed, 403), (LimitExceeded, 422), (BadAgentFile, 400), (NothingToDo, 400), (Contradictory, 400), (NothingRunning, 409), (InvalidInput, 422),
           (ConfigError, 422), (EmbeddingError, 422), (DatabaseBusy, 503), (DatabaseUnavailable, 503),
           (ProviderError, 502)]
 

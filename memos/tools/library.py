@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from memos.core.workspace import Workspace
-from memos.errors import InvalidInput, NotFound
+from memos.errors import Contradictory, InvalidInput, NotFound
 from memos.store.base import Agent, NewTool, ToolRecord
 from memos.tools.custom import sandbox_limits
 from memos.tools.repo import check_tool_name
@@ -65,6 +65,21 @@ def _limit(limit: int | None) -> int | None:
     return limit
 
 
+def renamed_function(source: str, new_name: str) -> str:
+    """The source with its tool function (function_name) renamed to ``new_name`` where it is
+    defined; calls of it inside the source are left alone (a tool does not call itself)."""
+    old_name = function_name(source)
+    check_tool_name(new_name)
+    node = next(n for n in reversed(ast.parse(source).body)
+                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == old_name)
+    lines = source.splitlines(keepends=True)
+    line = lines[node.lineno - 1]
+    start = line.index("def", node.col_offset) + len("def")
+    at = line.index(old_name, start)
+    lines[node.lineno - 1] = line[:at] + new_name + line[at + len(old_name):]
+    return "".join(lines)
+
+
 def given_schema(name: str, json_schema: dict[str, Any] | None, args_json_schema: dict[str, Any] | None,
                  description: str | None = None) -> dict[str, Any] | None:
     """A client's schema for a tool (Letta's json_schema, or args_json_schema for the arguments
@@ -107,13 +122,25 @@ def described(ws: Workspace, source: str, description: str | None = None,
 
 def update(ws: Workspace, record: ToolRecord, *, source_code: str | None = None,
            description: str | None = None, tags: list[str] | None = None,
-           return_char_limit: int | None = None, requires_approval: bool | None = None) -> ToolRecord:
-    """Change a library tool's source (described again) or description. An agent's own tools
-    live in its git repo, where they are changed (and reviewed, and evolve)."""
+           return_char_limit: int | None = None, requires_approval: bool | None = None,
+           json_schema: dict[str, Any] | None = None) -> ToolRecord:
+    """Change a library tool's source (described again), its schema (a client's json_schema,
+    kept as given; one naming another function renames the function in the source, as Letta
+    renames a tool by its schema) or description. An agent's own tools live in its git repo,
+    where they are changed (and reviewed, and evolve)."""
     if record.source_type != "python":
         raise InvalidInput(f"tool {record.name} belongs to an agent's tool repo",
                            "change its file there: memos tools edit / memos tools commit")
-    if source_code is not None:
+    if json_schema is not None:
+        source = source_code if source_code is not None else record.source_code or ""
+        defined = function_name(source)
+        named = str(json_schema.get("name") or defined)
+        if source_code is not None and named != defined:
+            raise Contradictory(f"json_schema names the tool {named} but source_code defines {defined}",
+                                "give the same name in both, or send one of them")
+        source_code = renamed_function(source, named) if named != defined else source
+        tool = described(ws, source_code, description, given_schema(named, json_schema, None, description))
+    elif source_code is not None:
         tool = described(ws, source_code, description)
     else:
         text = description if description is not None else record.description
@@ -191,6 +218,7 @@ def attach(ws: Workspace, agent: Agent, record: ToolRecord) -> None:
 
 def _copy_into_repo(ws: Workspace, agent: Agent, record: ToolRecord, source_code: str) -> None:
     from memos.tools.manage import ToolBroken, import_tool, open_tools
+    from memos.tools.shared_code import changing
 
     tools = open_tools(ws, agent)
     try:
@@ -207,12 +235,19 @@ def _copy_into_repo(ws: Workspace, agent: Agent, record: ToolRecord, source_code
             source = Path(tmp) / f"{record.name}.py"
             source.write_text(source_code)
             try:
-                import_tool(tools, source, record.name)
+                loaded = import_tool(tools, source, record.name)
             except ToolBroken:
                 # Code whose type hints cannot say its schema (it was created with the client's
                 # json_schema): the schema goes with it into the repo, and the import is tried again.
                 (tools.repo.path / f"{record.name}{SCHEMA_SUFFIX}").write_text(json.dumps(record.json_schema))
-                import_tool(tools, source, record.name)
+                loaded = import_tool(tools, source, record.name)
+        if loaded.schema() != record.json_schema and not (tools.repo.path / f"{record.name}{SCHEMA_SUFFIX}").exists():
+            # A schema the client gave (json_schema) that the code's hints and docstring do not
+            # say: it goes beside the code, so the agent's model reads the schema that was set.
+            with changing(ws, agent):
+                (tools.repo.path / f"{record.name}{SCHEMA_SUFFIX}").write_text(json.dumps(record.json_schema))
+                tools.repo.commit_all(f"Keep the schema given for tool {record.name}")
+            tools.load()
         _inherit_settings(ws, agent, record)
     finally:
         tools.close()

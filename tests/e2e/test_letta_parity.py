@@ -391,9 +391,33 @@ def test_tool_tags_and_return_char_limit_are_kept_and_cut_results(client, fake_l
                                   "limit (5000 > 300)]")  # Letta's note, word for word
     with pytest.raises(letta_client.UnprocessableEntityError):
         client.tools.update(tool.id, return_char_limit=0)
-    with pytest.raises(letta_client.UnprocessableEntityError) as schema:
-        client.tools.update(tool.id, json_schema={"name": "long_report", "parameters": {"type": "object"}})
-    assert "derives a tool's schema" in str(schema.value.body)
+
+
+def test_a_tool_takes_a_schema_and_is_renamed_by_it(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    """Letta 0.16.8's test_tool_rename_with_json_schema_and_source_code: a PATCH with a json_schema
+    keeps it as given and renames the tool by it (memos renames the function in the source too, so
+    the tool still runs); a new source and a schema naming different functions is a 400."""
+    tool = client.tools.create(source_code=SHOUT)
+    schema = {"name": "yell", "description": "Say it very loudly.",
+              "parameters": {"type": "object", "properties": {"text": {"type": "string", "description": "Words."}},
+                             "required": ["text"]}}
+    with pytest.raises(letta_client.BadRequestError) as contradiction:
+        client.tools.update(tool.id, source_code=SHOUT.replace("def shout(", "def whisper("), json_schema=schema)
+    assert "json_schema names the tool yell but source_code defines whisper" in str(contradiction.value.body)
+    assert client.tools.retrieve(tool.id).name == "shout"  # nothing changed
+
+    renamed = client.tools.update(tool.id, json_schema=schema)
+    assert renamed.id == tool.id and renamed.name == "yell" and renamed.json_schema == schema
+    assert "def yell(text: str) -> str:" in renamed.source_code
+    agent = _agent(client)
+    client.agents.tools.attach(tool.id, agent_id=agent.id)
+    assert client.agents.tools.run("yell", agent_id=agent.id, args={"text": "hi"}).func_return == "HI!"
+    fake_llm.script(call("yell", text="hey"), say("Done."))
+    client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "yell hey"}])
+    offered = next(t["function"] for t in fake_llm.requests[0]["tools"] if t["function"]["name"] == "yell")
+    assert offered["description"] == "Say it very loudly."  # the schema given is the one the model reads
+    with pytest.raises(letta_client.UnprocessableEntityError):
+        client.tools.update(tool.id, json_schema={**schema, "name": "send_message"})  # a built-in's name
 
 
 def test_a_block_label_changes_and_a_repeated_rule_is_one_rule(client, memos) -> None:  # type: ignore[no-untyped-def]

@@ -111,12 +111,13 @@ def update_tool(ws: WS, tool_id: str, body: ToolUpdate) -> dict[str, Any]:
         raise InvalidInput("built-in tools cannot be changed", "create your own tool with another name")
     if body.source_code is not None:
         _refuse_builtin_name(body.source_code)
-    if body.json_schema is not None:
-        raise InvalidInput("memos derives a tool's schema from its source", "change the source (source_code)")
+    if body.json_schema is not None and body.json_schema.get("name"):
+        _refuse_builtin_name(f"def {body.json_schema['name']}(): ...")
     return shapes.custom_tool(library.update(ws, ws.store.get_tool(tool_id), source_code=body.source_code,
                                              description=body.description, tags=body.tags,
                                              return_char_limit=body.return_char_limit,
-                                             requires_approval=body.default_requires_approval))
+                                             requires_approval=body.default_requires_approval,
+                                             json_schema=body.json_schema))
 
 
 @router.delete("/tools/{tool_id}")
