@@ -142,22 +142,20 @@ need the first turn still running when the second request arrives (memos answers
 as Letta does, tested in tests/e2e/test_conversations.py with a held model); `test_shared_blocks` and
 `test_sleeptime_edit` need the model to decide to edit a memory block from what the user says.
 
-**Where memos still differs from Letta** (5):
+**Where memos still differs from Letta** (3):
 - a step's calls that need no approval run at once when others of the step wait for one (memos) where
   Letta holds them until the decision and answers all the step's results in one tool-return message;
   and memos lists a reasoner's thinking live but does not store it: `test_parallel_tool_calling`;
 - a fork copies messages under new ids, where Letta's fork shares them
   (`test_fork_conversation_via_rest_shares_non_system_message_ids`, `test_fork_default_conversation_via_rest`):
   sharing needs a per-conversation table of which messages each conversation holds and has in
-  context, as Letta has; memos keeps a message in one conversation;
-- a library tool given by id becomes the agent's own copy, with its own id (it evolves in the agent's
-  tool repo): `test_agent_creation`; memos derives a tool's name and schema from its source, so a
-  PATCH with a `json_schema` is refused (422), where Letta takes the schema and renames the tool by it
-  while its code still defines the old function (and answers 400 when it disagrees with new source):
-  `test_tool_rename_with_json_schema_and_source_code`.
+  context, as Letta has; memos keeps a message in one conversation.
 
-A conversation's system message is now Letta's: what the model last read, kept until a step or a
-recompile (its three recompile tests pass; docs/design.md).
+Passing since the third round: a conversation's system message is Letta's (what the model last read,
+kept until a step or a recompile: the three recompile tests); an agent's copy of a library tool is
+listed under the library tool's id while it runs that code (`test_agent_creation`); a PATCH with a
+`json_schema` renames a tool by it (`test_tool_rename_with_json_schema_and_source_code`); see
+docs/design.md.
 """
 DEFAULT_WHY = "the rest is not served (route by route below): none of it is among what Letta's clients were seen to need (issue 21)"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
@@ -41,13 +42,18 @@ def agent(ws: WS, agent_id: AgentId) -> Agent:
 AgentDep = Annotated[Agent, Depends(agent)]
 
 
-def _tools(offered: dict[str, ToolSpec], records: list[ToolRecord]) -> list[dict[str, Any]]:
-    """The built-ins the agent is offered (tools/offered.py), then its own tools."""
-    return [shapes.builtin_tool(spec) for spec in offered.values()] + [shapes.custom_tool(r) for r in records]
+def _tools(offered: dict[str, ToolSpec], records: list[ToolRecord], library: list[ToolRecord]) -> list[dict[str, Any]]:
+    """The built-ins the agent is offered (tools/offered.py), then its own tools; a copy still
+    running its library tool's code under that tool's id (library.shared_ids)."""
+    from memos.tools.library import shared_ids
+
+    shared = shared_ids(library, records)
+    return [shapes.builtin_tool(spec) for spec in offered.values()] + [
+        shapes.custom_tool(replace(r, id=shared.get(r.id, r.id))) for r in records]
 
 
 def agent_tools(ws: Workspace, agent: Agent) -> list[dict[str, Any]]:
-    return _tools(offered_for(ws.store, agent), ws.store.list_agent_tools(agent.id))
+    return _tools(offered_for(ws.store, agent), ws.store.list_agent_tools(agent.id), ws.store.library_tools())
 
 
 def agent_state(ws: Workspace, agent: Agent) -> dict[str, Any]:
@@ -65,7 +71,9 @@ def agent_states(ws: Workspace, agents: list[Agent], *, with_blocks: bool = True
     stop_reasons = ws.store.last_stop_reasons(ids)
     in_context = ws.store.in_context_message_ids(ids)
     identities = ws.store.list_identities()
-    return [shapes.agent_state(a, blocks[a.id], _tools(offered_builtins(a.id, groups, bool(folders[a.id])), tools[a.id]),
+    library = ws.store.library_tools()
+    return [shapes.agent_state(a, blocks[a.id], _tools(offered_builtins(a.id, groups, bool(folders[a.id])), tools[a.id],
+                                                       library),
                                folders[a.id], _sleeptime_group(groups, a.id), stop_reasons.get(a.id),
                                [shapes.system_message_id(a), *in_context.get(a.id, [])],
                                [i for i in identities if a.id in i.agent_ids])

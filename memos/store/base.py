@@ -1243,6 +1243,10 @@ class Store(abc.ABC):
         """The library's tools and every agent's attached tools, by name."""
 
     @abc.abstractmethod
+    def library_tools(self) -> list[ToolRecord]:
+        """The shared library's tools alone, by name."""
+
+    @abc.abstractmethod
     def get_tool(self, tool_id: str) -> ToolRecord: ...
 
     # -- evolutions and small facts -------------------------------------------

@@ -200,6 +200,30 @@ def reach_agents(ws: Workspace, before: ToolRecord, after: ToolRecord) -> tuple[
     return reached, kept
 
 
+def shared_ids(library: list[ToolRecord], copies: list[ToolRecord]) -> dict[str, str]:
+    """{copy's id: library tool's id} for the agents' copies that run their library tool's code:
+    those are listed under the library tool's id (Letta's agents share one tool, and a client
+    finds on the agent the id it attached); a copy whose code changed is the agent's own."""
+    by_code = {(t.name, t.source_code or ""): t.id for t in library if t.source_type == "python" and t.source_code}
+    return {t.id: by_code[(t.name, t.source_code or "")] for t in copies
+            if t.source_type == "repo" and (t.name, t.source_code or "") in by_code}
+
+
+def delete(ws: Workspace, record: ToolRecord) -> list[str]:
+    """Delete a tool: an agent's copy is detached from its agent; a library tool also leaves the
+    agents whose copy still runs its code (they were listed under its id), as a Letta tool leaves
+    every agent. Their repos keep the files. Returns the ids of the agents it left."""
+    left: list[str] = []
+    if record.source_type == "python":
+        agents = ws.store.list_agents()
+        copies = ws.store.tools_by_agent([agent.id for agent in agents])
+        for agent in agents:
+            if shared_ids([record], copies[agent.id]):
+                ws.store.detach_tool(agent.id, record.name)
+                left.append(agent.id)
+    return sorted({*left, *ws.store.delete_tool(record.id)})
+
+
 def find(ws: Workspace, tool_id: str) -> ToolRecord:
     return ws.store.get_tool(tool_id)
 

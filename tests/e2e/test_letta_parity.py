@@ -36,7 +36,7 @@ def _agent(client: Any, name: str = "ada", **extra: Any) -> Any:
         {"label": "human", "value": "Name: Sam"}, {"label": "persona", "value": "I am Ada."}], **extra)
 
 
-def test_tools_are_run_changed_and_deleted(client, memos_home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_tools_are_run_changed_and_deleted(client, memos, memos_home: Path) -> None:  # type: ignore[no-untyped-def]
     tool = client.tools.create(source_code=SHOUT)
     agent = _agent(client)
     client.agents.tools.attach(tool.id, agent_id=agent.id)
@@ -60,15 +60,30 @@ def test_tools_are_run_changed_and_deleted(client, memos_home: Path) -> None:  #
     assert renamed.description == "Shout it." and renamed.json_schema["description"] == "Shout it."
     rewritten = client.tools.update(tool.id, source_code=SHOUT.replace('+ "!"', '+ "!!"'))
     assert rewritten.id == tool.id and '"!!"' in rewritten.source_code
+    # The agent's copy runs the library's code, so it is listed as that tool (Letta's test_agent_creation).
     attached = [t for t in client.agents.tools.list(agent_id=agent.id) if t.name == "shout"]
-    with pytest.raises(letta_client.UnprocessableEntityError) as repo_tool:
-        client.tools.update(attached[0].id, description="no")
-    assert "tool repo" in repo_tool.value.body["detail"]
+    assert [t.id for t in attached] == [tool.id] and [t.id for t in client.tools.list(name="shout")] == [tool.id]
+    assert [t.id for t in client.agents.retrieve(agent.id).tools if t.name == "shout"] == [tool.id]
 
-    client.tools.delete(attached[0].id)  # the agent's copy: it is detached from the agent
+    # Changed in the agent's repo, the copy is the agent's own: its own id, changed only there.
+    copy = agent_dir(memos_home, "ada") / "tools" / "shout.py"
+    copy.write_text(SHOUT.replace('+ "!"', '+ "?"'))
+    assert memos("tools", "commit", "-m", "Ask instead").code == 0
+    own = [t for t in client.agents.tools.list(agent_id=agent.id) if t.name == "shout"]
+    assert own[0].id != tool.id and {t.id for t in client.tools.list(name="shout")} == {tool.id, own[0].id}
+    with pytest.raises(letta_client.UnprocessableEntityError) as repo_tool:
+        client.tools.update(own[0].id, description="no")
+    assert "tool repo" in repo_tool.value.body["detail"]
+    client.tools.delete(own[0].id)  # the agent's copy: it is detached from the agent
     assert "shout" not in [t.name for t in client.agents.tools.list(agent_id=agent.id)]
-    assert (agent_dir(memos_home, "ada") / "tools" / "shout.py").exists()  # its repo keeps the file
+    assert copy.exists()  # its repo keeps the file
+
+    # Deleting the library tool takes it from the agents still running its code, as in Letta.
+    bob = _agent(client, "bob")
+    client.agents.tools.attach(tool.id, agent_id=bob.id)
+    assert "shout" in [t.name for t in client.agents.tools.list(agent_id=bob.id)]
     client.tools.delete(tool.id)
+    assert "shout" not in [t.name for t in client.agents.tools.list(agent_id=bob.id)]
     with pytest.raises(letta_client.NotFoundError):
         client.tools.retrieve(tool.id)
     with pytest.raises(letta_client.NotFoundError):

@@ -45,10 +45,13 @@ def search_tools(ws: WS, body: ToolSearch) -> list[dict[str, Any]]:
 
 
 def _all_tools(ws: Workspace) -> list[dict[str, Any]]:
-    """Built-ins first, then the library's and the agents' own tools, as Letta lists them."""
+    """Built-ins first, then the library's and the agents' own tools, as Letta lists them: a copy
+    still running its library tool's code is that tool (library.shared_ids), listed once."""
+    records = ws.store.list_tools()
+    shared = library.shared_ids([r for r in records if r.source_type == "python"], records)
     return ([shapes.builtin_tool(spec) for spec in builtin_specs().values()]
             + [shapes.builtin_tool(spec) for spec in MULTI_AGENT_TOOLS.values()]  # attached per agent
-            + [shapes.custom_tool(record) for record in ws.store.list_tools()])
+            + [shapes.custom_tool(record) for record in records if record.id not in shared])
 
 
 @router.post("/tools/add-base-tools")
@@ -125,8 +128,7 @@ def delete_tool(ws: WS, tool_id: str) -> dict[str, Any]:
     """Delete a tool; agents that had it attached lose it (their repo keeps the file and its history)."""
     if tool_id in {shapes.builtin_tool_id(name) for name in builtin_specs()}:
         raise InvalidInput("built-in tools cannot be deleted", "limit them with tool rules instead")
-    detached = ws.store.delete_tool(tool_id)
-    return {"deleted": tool_id, "detached_from": detached}
+    return {"deleted": tool_id, "detached_from": library.delete(ws, ws.store.get_tool(tool_id))}
 
 
 @router.post("/agents/{agent_id}/tools/{tool_name}/run")

@@ -136,6 +136,11 @@ class ToolsMixin(SQLHost):
             return [_tool(r) for r in con.execute(
                 f"SELECT {TOOL_COLUMNS} FROM tools t ORDER BY t.name, t.created_at").fetchall()]
 
+    def library_tools(self) -> list[ToolRecord]:
+        with self._read() as con:
+            return [_tool(r) for r in con.execute(
+                f"SELECT {TOOL_COLUMNS} FROM tools t WHERE t.source_type = '{LIBRARY}' ORDER BY t.name").fetchall()]
+
     def get_tool(self, tool_id: str) -> ToolRecord:
         with self._read() as con:
             row = con.execute(f"SELECT {TOOL_COLUMNS} FROM tools t WHERE t.id = ?", [tool_id]).fetchone()
