@@ -151,12 +151,17 @@ def update(ws: Workspace, record: ToolRecord, *, source_code: str | None = None,
     if source_code is not None:
         reach_agents(ws, record, updated)
     if requires_approval:  # gating a tool reaches the agents that have it now, not only later ones
-        agents = ws.store.list_agents()
-        tools = ws.store.tools_by_agent([agent.id for agent in agents])  # one query, not one per agent
-        for agent in agents:
-            if any(t.name == record.name for t in tools[agent.id]):
+        for agent, tools in _agents_with_tools(ws):
+            if any(t.name == record.name for t in tools):
                 set_requires_approval(ws, agent, record.name, True)
     return updated
+
+
+def _agents_with_tools(ws: Workspace) -> list[tuple[Agent, list[ToolRecord]]]:
+    """Every agent with its attached tools, in one query rather than one per agent."""
+    agents = ws.store.list_agents()
+    tools = ws.store.tools_by_agent([agent.id for agent in agents])
+    return [(agent, tools[agent.id]) for agent in agents]
 
 
 def reach_agents(ws: Workspace, before: ToolRecord, after: ToolRecord) -> tuple[list[str], list[str]]:
@@ -171,9 +176,7 @@ def reach_agents(ws: Workspace, before: ToolRecord, after: ToolRecord) -> tuple[
 
     if not before.source_code or not after.source_code or after.source_code == before.source_code:
         return [], []
-    agents = ws.store.list_agents()
-    tools = ws.store.tools_by_agent([agent.id for agent in agents])  # one query, not one per agent
-    holders = [agent for agent in agents if any(t.name == before.name for t in tools[agent.id])]
+    holders = [agent for agent, tools in _agents_with_tools(ws) if any(t.name == before.name for t in tools)]
     reached: list[str] = []
     kept: list[str] = []
     for agent in holders:
@@ -191,6 +194,7 @@ def reach_agents(ws: Workspace, before: ToolRecord, after: ToolRecord) -> tuple[
                     own = agent_tools.get(before.name) is None  # the new code does not load here
                     if own:
                         path.write_text(before.source_code)
+                        agent_tools.load()  # back to the code it runs
                     else:
                         repo.commit_all(f"Update tool {before.name} from the library")
                         agent_tools.load()  # the tool's record and schema follow the new code
@@ -215,10 +219,8 @@ def delete(ws: Workspace, record: ToolRecord) -> list[str]:
     every agent. Their repos keep the files. Returns the ids of the agents it left."""
     left: list[str] = []
     if record.source_type == "python":
-        agents = ws.store.list_agents()
-        copies = ws.store.tools_by_agent([agent.id for agent in agents])
-        for agent in agents:
-            if shared_ids([record], copies[agent.id]):
+        for agent, copies in _agents_with_tools(ws):
+            if shared_ids([record], copies):
                 ws.store.detach_tool(agent.id, record.name)
                 left.append(agent.id)
     return sorted({*left, *ws.store.delete_tool(record.id)})
