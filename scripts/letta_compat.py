@@ -143,9 +143,11 @@ as Letta does, tested in tests/e2e/test_conversations.py with a held model); `te
 `test_sleeptime_edit` need the model to decide to edit a memory block from what the user says.
 
 **Where memos still differs from Letta** (3):
-- a step's calls that need no approval run at once when others of the step wait for one (memos) where
-  Letta holds them until the decision and answers all the step's results in one tool-return message;
-  and memos lists a reasoner's thinking live but does not store it: `test_parallel_tool_calling`;
+- `test_parallel_tool_calling`: memos now holds a step's calls that need no approval until the
+  waiting ones are decided, as Letta does, and runs them after, in the model's order; but it answers
+  each result as a tool-return message of its own (Letta answers a step's results in one, with all
+  of them in `tool_returns`), and it lists a reasoner's thinking live without storing it (Letta's
+  log lists it again);
 - a fork copies messages under new ids, where Letta's fork shares them
   (`test_fork_conversation_via_rest_shares_non_system_message_ids`, `test_fork_default_conversation_via_rest`):
   sharing needs a per-conversation table of which messages each conversation holds and has in

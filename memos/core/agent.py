@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from memos.core import events as ev
@@ -44,6 +45,7 @@ from memos.core.workspace import Workspace
 from memos.errors import AlreadyAnswered, InvalidInput, MemosError, ProviderError, ToolCodeFailed
 from memos.store import ids
 from memos.store.base import (
+    HELD,
     Agent,
     Conversation,
     Decision,
@@ -359,7 +361,12 @@ class AgentRunner:
         with self._turn_write():
             run = self.ws.store.start_run(self.agent.id, conversation_id=self.conversation_id)
         return (yield from self._run(run, cancel, state, first=self._then_user(
-            lambda: self._run_approved(pending, state, run), run, follow_up)))
+            lambda: self._run_approved(self._with_held(pending), state, run), run, follow_up)))
+
+    def _with_held(self, pending: list[ToolCallRecord]) -> list[ToolCallRecord]:
+        """The waiting calls with the calls held with them (they need no decision), in the model's order."""
+        held = self.ws.store.held_tool_calls(self.agent.id, self.conversation_id)
+        return sorted([*pending, *held], key=lambda call: (call.created_at or datetime.min, call.id))
 
     def _then_user(self, first: Callable[[], Events[StopReason | None]], run: Run,
                    follow_up: str) -> Callable[[], Events[StopReason | None]]:
@@ -425,6 +432,8 @@ class AgentRunner:
             run = self.ws.store.start_run(self.agent.id, conversation_id=self.conversation_id)
 
         def decided(call: ToolCallRecord) -> tuple[str, str, ToolContext | None]:
+            if call.decision == HELD:
+                return self._invoke(call.name, dumps_raw(call.arguments), call.tool_call_id)
             decision = decisions[str(call.tool_call_id)]
             if decision.kind == "approve":
                 return self._invoke(call.name, dumps_raw(call.arguments), call.tool_call_id)
@@ -432,22 +441,26 @@ class AgentRunner:
                 return denial(decision.text), "denied", None
             return _cap(decision.text), "success" if decision.status == "success" else "error", None
 
-        def settled(call: ToolCallRecord) -> Decision:
+        def settled(call: ToolCallRecord) -> Decision | None:
+            if call.decision == HELD:
+                return None
             decision = decisions[str(call.tool_call_id)]
             return Decision(decision.kind, decision.text if decision.kind == "deny" else None)
 
         return (yield from self._run(run, cancel, state, first=self._then_user(
-            lambda: self._run_approved(pending, state, run, decided, settled), run, follow_up)))
+            lambda: self._run_approved(self._with_held(pending), state, run, decided, settled), run, follow_up)))
 
     def _run_approved(self, pending: list[ToolCallRecord], state: RuleState, run: Run,
                       outcome: Callable[[ToolCallRecord], tuple[str, str, ToolContext | None]] | None = None,
-                      settled: Callable[[ToolCallRecord], Decision] | None = None,
+                      settled: Callable[[ToolCallRecord], Decision | None] | None = None,
                       ) -> Events[StopReason | None]:
         """The waiting calls' results (run here, or as ``outcome`` gives them: the client's) are
         stored in one transaction, with the run ending there if a call ends the turn; returns the
         stop reason, or None to go on. Each call records how it was settled (``settled``; without
-        it, approved), the first call naming the batch they were settled in together."""
+        it, approved; a held call, nothing), the first decided call naming the batch they were
+        settled in together."""
         results = []
+        batch = next((call.tool_call_id for call in pending if call.decision != HELD), None)
         for call in pending:
             state.record(call.name)
         if outcome is None:
@@ -458,12 +471,12 @@ class AgentRunner:
                 result, status, ctx = (outcome(call) if outcome is not None else
                                        self._invoke(call.name, dumps_raw(call.arguments), call.tool_call_id))
                 state.returned(call.name, result)
-                how = settled(call) if settled is not None else Decision("approve")
+                how = settled(call) if settled is not None else None if call.decision == HELD else Decision("approve")
                 stored = self.ws.store.resolve_tool_call(call.id, status=status, result=result, duration_ms=None,
                                                          message=self._message("tool", result, name=call.name,
                                                                             tool_call_id=call.tool_call_id,
                                                                             run_id=run.id),
-                                                         decision=replace(how, batch=pending[0].tool_call_id))
+                                                         decision=replace(how, batch=batch) if how else None)
                 if ctx is not None:
                     self.ws.store.record_canary_calls(ctx.canary_calls)
                 results.append((call, result, status, ctx, stored.id))
@@ -484,15 +497,24 @@ class AgentRunner:
             run = self.ws.store.start_run(self.agent.id, conversation_id=self.conversation_id)
 
         def deny_all() -> Events[StopReason | None]:
+            # The calls held with the denied ones need no decision: they run, as after an approval.
+            calls = self._with_held(pending)
+            done: list[tuple[ToolCallRecord, str, str, ToolContext | None, str]] = []
             with self._turn_write():
-                stored = [self.ws.store.resolve_tool_call(call.id, status="denied", result=result, duration_ms=None,
-                                                          message=self._message("tool", result, name=call.name,
-                                                                             tool_call_id=call.tool_call_id,
-                                                                             run_id=run.id),
-                                                          decision=Decision("deny", reason, pending[0].tool_call_id))
-                          for call in pending]
-            for call, message in zip(pending, stored):
-                yield ev.ToolReturn(call.tool_call_id, call.name, "error", result, message.id)
+                for call in calls:
+                    held = call.decision == HELD
+                    said, status, ctx = (self._invoke(call.name, dumps_raw(call.arguments), call.tool_call_id)
+                                         if held else (result, "denied", None))
+                    stored = self.ws.store.resolve_tool_call(
+                        call.id, status=status, result=said, duration_ms=None,
+                        message=self._message("tool", said, name=call.name, tool_call_id=call.tool_call_id,
+                                              run_id=run.id),
+                        decision=None if held else Decision("deny", reason, pending[0].tool_call_id))
+                    if ctx is not None:
+                        self.ws.store.record_canary_calls(ctx.canary_calls)
+                    done.append((call, said, status, ctx, stored.id))
+            for call, said, status, ctx, message_id in done:
+                yield from self._tool_events(call.tool_call_id, call.name, said, status, ctx, message_id)
             return None
 
         yield from self._run(run, cancel, self._rules(), first=self._then_user(deny_all, run, follow_up))
@@ -624,25 +646,26 @@ class AgentRunner:
         outside any transaction: they may take seconds). Built-ins run later, in the step's
         transaction, so their store writes and the step's record commit together."""
         plan: list[_Planned] = []
-        waiting: str | None = None  # the first call that waits for approval
+        # When a call of the step waits for a person, the step's other calls wait with it and run
+        # after the decision, in the model's order (as Letta holds them): nothing of the step has
+        # happened before the person decides.
+        waits = any(state.needs_approval(c.name) or c.name in self.client_specs for c in completion.tool_calls)
         for call in completion.tool_calls:
             violation = state.violation(call.name, available)
             asks = violation is None and (state.needs_approval(call.name) or call.name in self.client_specs)
-            if waiting and not asks:
-                plan.append(_Planned(call, f"Error: not run, because {waiting} is waiting for approval.",
-                                     "error", announce=False))
-                continue
             yield ev.ToolCall(call.id, call.name, _parsed_or_raw(call.arguments))
             if asks:  # every call of the step that needs approval is asked at once, each decided on its own
                 state.record(call.name)
                 yield ev.ApprovalRequest(call.id, call.name, _parsed_or_raw(call.arguments))
                 plan.append(_Planned(call, None, "pending"))
-                waiting = waiting or call.name
                 continue
             if violation is not None:
                 plan.append(_Planned(call, f"Error: {violation}", "error"))
                 continue
             state.record(call.name)
+            if waits:
+                plan.append(_Planned(call, None, HELD))
+                continue
             if call.name in self.builtins:
                 plan.append(_Planned(call, None, "deferred"))
                 continue
@@ -669,9 +692,10 @@ class AgentRunner:
                     item.result, item.status, item.ctx = self._invoke(call.name, call.arguments, call.id)
                     item.duration_ms = (time.perf_counter() - started) * 1000
                     state.returned(call.name, item.result)
-                if item.status == "pending":
+                if item.status in ("pending", HELD):
                     records.append(ToolCallRecord(ids.new_id("toolcall"), self.agent.id, call.id, call.name,
-                                                  storable(call.arguments), None, "pending", None))
+                                                  storable(call.arguments), None, "pending", None,
+                                                  decision=HELD if item.status == HELD else None))
                     stop = "requires_approval"
                     continue
                 result = item.result or ""
@@ -696,7 +720,7 @@ class AgentRunner:
                 self._finish(run_id, stop)
         # Shown once durable: what the user reads is what a later turn will find.
         for item in plan:
-            if item.status != "pending" and item.announce and item.result is not None:
+            if item.status not in ("pending", HELD) and item.announce and item.result is not None:
                 yield from self._tool_events(item.call.id, item.call.name, item.result, item.status, item.ctx,
                                              item.message_id, self._answer_id)
         return stop

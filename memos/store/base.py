@@ -413,9 +413,14 @@ class ToolCallRecord:
     step_id: str | None = None
     tool_commit: str | None = None
     created_at: datetime | None = None
-    decision: str | None = None  # approve | deny | return: how a call that waited was settled
+    # approve | deny | return: how a call that waited was settled; HELD: a call that needs no
+    # decision, held (status pending) until the calls of its step that wait are decided
+    decision: str | None = None
     decision_reason: str | None = None
     decision_batch: str | None = None  # the tool_call_id of the first call settled with it, in one request
+
+
+HELD = "held"
 
 
 @dataclass(frozen=True)
@@ -1194,6 +1199,12 @@ class Store(abc.ABC):
     def pending_tool_calls(self, agent_id: str, conversation: ConversationScope = ALL_CONVERSATIONS
                            ) -> list[ToolCallRecord]:
         """Calls waiting for approval (or a client's result), in one conversation or in all."""
+
+    @abc.abstractmethod
+    def held_tool_calls(self, agent_id: str, conversation: ConversationScope = ALL_CONVERSATIONS
+                        ) -> list[ToolCallRecord]:
+        """Calls that need no decision, held until the calls of their step that wait are decided
+        (Letta runs none of a step's calls before its approvals)."""
 
     @abc.abstractmethod
     def resolve_tool_call(self, tool_call_row_id: str, *, status: str, result: str, duration_ms: float | None,

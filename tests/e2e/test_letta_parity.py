@@ -1029,6 +1029,53 @@ def test_a_decision_sent_again_after_it_was_applied_lets_the_agent_carry_on(clie
         client.agents.messages.create(agent_id=agent.id, messages=approval)  # not a retry any more
 
 
+def test_a_steps_other_calls_wait_for_its_approval_then_run_in_order(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    """Letta holds a step's calls that need no approval until its waiting ones are decided: nothing
+    of the step happens before the person decides, and then every call runs (a denial included),
+    in the model's order. (memos used to run the ones before and refuse the ones after.)"""
+    tool = client.tools.create(source_code=SHOUT, default_requires_approval=True)
+    agent = _agent(client, tool_ids=[tool.id])
+
+    def step(before: str, after: str) -> dict[str, Any]:
+        return {"tool_calls": [{"name": "core_memory_append", "arguments": {"label": "human", "content": before}},
+                               {"name": "shout", "arguments": {"text": "hi"}},
+                               {"name": "core_memory_append", "arguments": {"label": "human", "content": after}}]}
+
+    def human() -> str:
+        return str(client.agents.blocks.retrieve("human", agent_id=agent.id).value)
+
+    fake_llm.script(step("Likes tea", "Likes boats"), say("Done."))
+    asked = client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "go"}]).messages
+    assert [m.message_type for m in asked][-2:] == ["tool_call_message", "approval_request_message"]
+    assert [c.name for c in asked[-2].tool_calls] == ["core_memory_append", "core_memory_append"]
+    assert [c.name for c in asked[-1].tool_calls] == ["shout"]
+    assert not [m for m in asked if m.message_type == "tool_return_message"] and "Likes" not in human()
+    listed = client.agents.messages.list(agent_id=agent.id, order="asc").items
+    assert [m.message_type for m in listed][-2:] == ["tool_call_message", "approval_request_message"]
+
+    shout_id = asked[-1].tool_calls[0].tool_call_id
+    done = client.agents.messages.create(agent_id=agent.id, messages=[
+        {"type": "approval", "approvals": [{"type": "approval", "approve": True, "tool_call_id": shout_id}]}]).messages
+    returns = [m for m in done if m.message_type == "tool_return_message"]
+    order = [c.tool_call_id for c in asked[-2].tool_calls]
+    assert [r.tool_call_id for r in returns] == [order[0], shout_id, order[1]]  # the model's order
+    assert [r.status for r in returns] == ["success"] * 3 and returns[1].tool_return == "HI!"
+    assert "Likes tea" in human() and "Likes boats" in human()
+    after = client.agents.messages.list(agent_id=agent.id, after=asked[-1].id).items
+    responses = [m for m in after if m.message_type == "approval_response_message"]
+    assert len(responses) == 1 and [a.tool_call_id for a in responses[0].approvals] == [shout_id]
+
+    # Denied, the waiting call returns the denial and the calls held with it still run.
+    fake_llm.script(step("Likes rain", "Likes snow"), say("Fine."))
+    asked = client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "again"}]).messages
+    assert "Likes rain" not in human()
+    denied = client.agents.messages.create(agent_id=agent.id, messages=[
+        {"type": "approval", "approve": False, "approval_request_id": asked[-1].tool_calls[0].tool_call_id,
+         "reason": "not now"}]).messages
+    assert [r.status for r in denied if r.message_type == "tool_return_message"] == ["success", "error", "success"]
+    assert "Likes rain" in human() and "Likes snow" in human()
+
+
 def test_a_denial_is_listed_as_the_approval_response_before_its_result(client, fake_llm) -> None:  # type: ignore[no-untyped-def]
     tool = client.tools.create(source_code=SHOUT, default_requires_approval=True)
     agent = _agent(client, tool_ids=[tool.id])
