@@ -280,11 +280,13 @@ def approval_response(first_result: Message, settled: Sequence[ToolCallRecord]) 
 
 
 def _by_kind(calls: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
-    """One LLM response's calls by the message they go out in (tool call or approval request), in order."""
+    """One LLM response's calls by the message they go out in, each in the model's order: the tool
+    calls, then the approval request last (Letta's order: a client reads the request it must
+    answer from the end of the response)."""
     grouped: dict[str, list[dict[str, Any]]] = {}
     for kind, call in calls:
         grouped.setdefault(kind, []).append(call)
-    return grouped
+    return dict(sorted(grouped.items(), key=lambda item: item[0] == "approval_request_message"))
 
 
 def _calls_message(message_id: str, date: str | None, kind: str, calls: list[dict[str, Any]],

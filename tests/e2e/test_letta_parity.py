@@ -1065,14 +1065,18 @@ def test_a_steps_other_calls_wait_for_its_approval_then_run_in_order(client, fak
     responses = [m for m in after if m.message_type == "approval_response_message"]
     assert len(responses) == 1 and [a.tool_call_id for a in responses[0].approvals] == [shout_id]
 
-    # Denied, the waiting call returns the denial and the calls held with it still run.
-    fake_llm.script(step("Likes rain", "Likes snow"), say("Fine."))
+    # Denied, the waiting call returns the denial and the calls held with it still run. The
+    # approval request is the response's last message even when the model made that call first.
+    first = step("Likes rain", "Likes snow")
+    first["tool_calls"].insert(0, first["tool_calls"].pop(1))
+    fake_llm.script(first, say("Fine."))
     asked = client.agents.messages.create(agent_id=agent.id, messages=[{"role": "user", "content": "again"}]).messages
+    assert [m.message_type for m in asked][-2:] == ["tool_call_message", "approval_request_message"]
     assert "Likes rain" not in human()
     denied = client.agents.messages.create(agent_id=agent.id, messages=[
         {"type": "approval", "approve": False, "approval_request_id": asked[-1].tool_calls[0].tool_call_id,
          "reason": "not now"}]).messages
-    assert [r.status for r in denied if r.message_type == "tool_return_message"] == ["success", "error", "success"]
+    assert [r.status for r in denied if r.message_type == "tool_return_message"] == ["error", "success", "success"]
     assert "Likes rain" in human() and "Likes snow" in human()
 
 
