@@ -663,17 +663,21 @@ class AgentRunner:
                 plan.append(_Planned(call, f"Error: {violation}", "error"))
                 continue
             state.record(call.name)
-            if waits:
-                plan.append(_Planned(call, None, HELD))
-                continue
-            if call.name in self.builtins:
-                plan.append(_Planned(call, None, "deferred"))
-                continue
-            started = time.perf_counter()
-            result, status, ctx = self._invoke(call.name, call.arguments, call.id)
-            state.returned(call.name, result)
-            plan.append(_Planned(call, result, status, ctx=ctx, duration_ms=(time.perf_counter() - started) * 1000))
+            plan.append(_Planned(call, None, HELD) if waits else self._run_now(call, state))
+        if waits and not any(item.status == "pending" for item in plan):
+            # The call that would have waited broke a rule instead: nothing waits, the rest runs now.
+            plan = [self._run_now(item.call, state) if item.status == HELD else item for item in plan]
         return plan
+
+    def _run_now(self, call: Any, state: RuleState) -> _Planned:  # call: llm.ToolCallRequest
+        """A call that needs no decision: a custom tool runs here, a built-in later, in the step's
+        transaction (``deferred``)."""
+        if call.name in self.builtins:
+            return _Planned(call, None, "deferred")
+        started = time.perf_counter()
+        result, status, ctx = self._invoke(call.name, call.arguments, call.id)
+        state.returned(call.name, result)
+        return _Planned(call, result, status, ctx=ctx, duration_ms=(time.perf_counter() - started) * 1000)
 
     def _commit_step(self, run_id: str, record: StepRecord, completion: Completion, plan: list[_Planned],
                      state: RuleState, cancel: threading.Event) -> Events[StopReason | None]:
@@ -720,7 +724,7 @@ class AgentRunner:
                 self._finish(run_id, stop)
         # Shown once durable: what the user reads is what a later turn will find.
         for item in plan:
-            if item.status not in ("pending", HELD) and item.announce and item.result is not None:
+            if item.status not in ("pending", HELD) and item.result is not None:
                 yield from self._tool_events(item.call.id, item.call.name, item.result, item.status, item.ctx,
                                              item.message_id, self._answer_id)
         return stop
@@ -987,10 +991,10 @@ class _Planned:
 
     call: Any  # llm.ToolCallRequest
     result: str | None
-    status: str  # success | error | pending | deferred (a built-in, run in the step's transaction)
+    # success | error | pending | deferred (a built-in, run in the step's transaction) | held
+    status: str
     ctx: ToolContext | None = None
     duration_ms: float | None = 0.0
-    announce: bool = True  # False: its ToolCall event was never shown (not run behind an approval)
     message_id: str | None = None  # its result's stored message
 
 

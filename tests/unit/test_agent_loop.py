@@ -120,6 +120,25 @@ def test_approval_waits_then_runs_in_a_run_of_its_own(runner, fake_llm, workspac
     assert fake_llm.rejected == []
 
 
+def test_calls_run_at_once_when_the_call_that_would_wait_breaks_a_rule(runner, fake_llm, workspace):
+    """A step's other calls wait only for a call that really waits: one that needs approval but is
+    refused by a rule (here: another tool must run first) leaves nothing to decide."""
+    from memos.core.agents import update_agent
+
+    runner.agent = update_agent(workspace, runner.agent, tool_rules=[
+        {"type": "run_first", "tool_name": "core_memory_append"},
+        {"type": "requires_approval", "tool_name": "conversation_search"}])
+    fake_llm.script({"tool_calls": [{"name": "conversation_search", "arguments": {"query": "tea"}},
+                                    {"name": "core_memory_append", "arguments": {"label": "human",
+                                                                                 "content": "likes tea"}}]},
+                    say("done"))
+    events = list(runner.send("go"))
+    assert events[-1].reason == "end_turn"
+    assert "likes tea" in workspace.store.get_agent_block(runner.agent.id, "human").value
+    assert workspace.store.pending_tool_calls(runner.agent.id) == []
+    assert workspace.store.held_tool_calls(runner.agent.id) == []
+
+
 def test_a_conversation_has_its_own_context_approvals_model_and_recovery(runner, fake_llm, workspace):
     from memos.core.agent import AgentRunner
     from memos.core.agents import update_agent
