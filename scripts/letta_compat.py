@@ -118,10 +118,11 @@ server (listed in the script); the helpers letta-client 1.12.1 dropped (`tools.u
 | **all** | **157** | **23** | **8** |
 
 Issue 31 counted 94 passing over these files (with an LLM that always answered "OK"); the third
-round's code passed 152. Three runs of the final code passed 157, 157 and 158. A test that cancels a
-turn while the model answers passes only when the cancel lands in time (the scripted LLM answers in
-about a millisecond), so `test_approve_with_cancellation` and `test_retry_with_summarization` pass in
-some runs and not in others (the table is the first run). What still fails, test by test,
+round's code passed 152. Three runs of the final code passed 156, 157 and 157 (before the last
+change to approvals: 157, 157 and 158). A test that cancels a turn while the model answers passes
+only when the cancel lands in time (the scripted LLM answers in about a millisecond), so
+`test_approve_with_cancellation` and `test_retry_with_summarization` pass in some runs and not in
+others (the table is the second run). What still fails, test by test,
 and why:
 
 **Not passable against any server but Letta's own, or not with letta-client 1.12.1** (10):
