@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from memos.core import events as ev
@@ -361,12 +360,7 @@ class AgentRunner:
         with self._turn_write():
             run = self.ws.store.start_run(self.agent.id, conversation_id=self.conversation_id)
         return (yield from self._run(run, cancel, state, first=self._then_user(
-            lambda: self._run_approved(self._with_held(pending), state, run), run, follow_up)))
-
-    def _with_held(self, pending: list[ToolCallRecord]) -> list[ToolCallRecord]:
-        """The waiting calls with the calls held with them (they need no decision), in the model's order."""
-        held = self.ws.store.held_tool_calls(self.agent.id, self.conversation_id)
-        return sorted([*pending, *held], key=lambda call: (call.created_at or datetime.min, call.id))
+            lambda: self._run_approved(pending, state, run), run, follow_up)))
 
     def _then_user(self, first: Callable[[], Events[StopReason | None]], run: Run,
                    follow_up: str) -> Callable[[], Events[StopReason | None]]:
@@ -420,14 +414,15 @@ class AgentRunner:
         pending = self._pending(list(decisions))
         if pending is None:  # the same decision sent again
             return (yield from self._carry_on(cancel, follow_up))
-        missing = [call.tool_call_id for call in pending if call.tool_call_id not in decisions]
+        missing = [call.tool_call_id for call in pending if call.decision != HELD and call.tool_call_id not in decisions]
         if missing:  # (a client that only returns results is told of a missing tool_return)
             needed = "tool_return" if all(d.kind == "return" for d in decisions.values()) else "decision"
             raise InvalidInput(f"no {needed} for the waiting call {missing[0]}",
                                "answer every waiting call in one approval message")
         self.refresh_tools()
         state = self._rules()
-        self._warm_for([call.name for call in pending if decisions[str(call.tool_call_id)].kind == "approve"])
+        self._warm_for([call.name for call in pending
+                        if call.decision == HELD or decisions[str(call.tool_call_id)].kind == "approve"])
         with self._turn_write():
             run = self.ws.store.start_run(self.agent.id, conversation_id=self.conversation_id)
 
@@ -448,7 +443,7 @@ class AgentRunner:
             return Decision(decision.kind, decision.text if decision.kind == "deny" else None)
 
         return (yield from self._run(run, cancel, state, first=self._then_user(
-            lambda: self._run_approved(self._with_held(pending), state, run, decided, settled), run, follow_up)))
+            lambda: self._run_approved(pending, state, run, decided, settled), run, follow_up)))
 
     def _run_approved(self, pending: list[ToolCallRecord], state: RuleState, run: Run,
                       outcome: Callable[[ToolCallRecord], tuple[str, str, ToolContext | None]] | None = None,
@@ -493,36 +488,29 @@ class AgentRunner:
         if pending is None:  # the same decision sent again
             return (yield from self._carry_on(cancel, follow_up))
         result = denial(reason)
+        state = self._rules()
         with self._turn_write():
             run = self.ws.store.start_run(self.agent.id, conversation_id=self.conversation_id)
 
-        def deny_all() -> Events[StopReason | None]:
+        def denied(call: ToolCallRecord) -> tuple[str, str, ToolContext | None]:
             # The calls held with the denied ones need no decision: they run, as after an approval.
-            calls = self._with_held(pending)
-            done: list[tuple[ToolCallRecord, str, str, ToolContext | None, str]] = []
-            with self._turn_write():
-                for call in calls:
-                    held = call.decision == HELD
-                    said, status, ctx = (self._invoke(call.name, dumps_raw(call.arguments), call.tool_call_id)
-                                         if held else (result, "denied", None))
-                    stored = self.ws.store.resolve_tool_call(
-                        call.id, status=status, result=said, duration_ms=None,
-                        message=self._message("tool", said, name=call.name, tool_call_id=call.tool_call_id,
-                                              run_id=run.id),
-                        decision=None if held else Decision("deny", reason, pending[0].tool_call_id))
-                    if ctx is not None:
-                        self.ws.store.record_canary_calls(ctx.canary_calls)
-                    done.append((call, said, status, ctx, stored.id))
-            for call, said, status, ctx, message_id in done:
-                yield from self._tool_events(call.tool_call_id, call.name, said, status, ctx, message_id)
-            return None
+            if call.decision == HELD:
+                return self._invoke(call.name, dumps_raw(call.arguments), call.tool_call_id)
+            return result, "denied", None
 
-        yield from self._run(run, cancel, self._rules(), first=self._then_user(deny_all, run, follow_up))
+        def settled(call: ToolCallRecord) -> Decision | None:
+            return None if call.decision == HELD else Decision("deny", reason)
+
+        yield from self._run(run, cancel, state, first=self._then_user(
+            lambda: self._run_approved(pending, state, run, denied, settled), run, follow_up))
 
     def _pending(self, call_ids: Sequence[str] = ()) -> list[ToolCallRecord] | None:
-        """The waiting calls a decision names (all of them without ``call_ids``); None when nothing
-        waits and the decision is one already applied, sent again (``_settled_already``)."""
-        pending = self.ws.store.pending_tool_calls(self.agent.id, self.conversation_id)
+        """The calls a decision settles, in the model's order: those waiting for it (``call_ids``,
+        when a client names them, must be those) and those held with them (they need no decision);
+        None when nothing waits and the decision is one already applied, sent again
+        (``_settled_already``)."""
+        unsettled = self.ws.store.unsettled_tool_calls(self.agent.id, self.conversation_id)
+        pending = [call for call in unsettled if call.decision != HELD]
         # Letta's words in both errors: clients match on them.
         if not pending:
             if self._settled_already(call_ids):
@@ -532,7 +520,7 @@ class AgentRunner:
         if unknown:
             raise InvalidInput(f"Invalid tool call IDs: {', '.join(unknown)}",
                                f"the waiting call is {', '.join(str(c.tool_call_id) for c in pending)}")
-        return pending
+        return unsettled
 
     def _refuse_if_pending(self) -> None:
         pending = self.ws.store.pending_tool_calls(self.agent.id, self.conversation_id)

@@ -1201,9 +1201,10 @@ class Store(abc.ABC):
         """Calls waiting for approval (or a client's result), in one conversation or in all."""
 
     @abc.abstractmethod
-    def held_tool_calls(self, agent_id: str, conversation: ConversationScope = ALL_CONVERSATIONS
-                        ) -> list[ToolCallRecord]:
-        """Calls that need no decision, held until the calls of their step that wait are decided
+    def unsettled_tool_calls(self, agent_id: str, conversation: ConversationScope = ALL_CONVERSATIONS
+                             ) -> list[ToolCallRecord]:
+        """Every call still pending, in the model's order: those waiting for a decision, and those
+        (decision HELD) that need none, held until the calls of their step that wait are decided
         (Letta runs none of a step's calls before its approvals)."""
 
     @abc.abstractmethod

@@ -136,7 +136,7 @@ def test_calls_run_at_once_when_the_call_that_would_wait_breaks_a_rule(runner, f
     assert events[-1].reason == "end_turn"
     assert "likes tea" in workspace.store.get_agent_block(runner.agent.id, "human").value
     assert workspace.store.pending_tool_calls(runner.agent.id) == []
-    assert workspace.store.held_tool_calls(runner.agent.id) == []
+    assert workspace.store.unsettled_tool_calls(runner.agent.id) == []  # none held either
 
 
 def test_a_conversation_has_its_own_context_approvals_model_and_recovery(runner, fake_llm, workspace):

@@ -350,14 +350,10 @@ class RunsMixin(SQLHost):
 
     def pending_tool_calls(self, agent_id: str, conversation: ConversationScope = ALL_CONVERSATIONS
                            ) -> list[ToolCallRecord]:
-        return [call for call in self._unsettled_calls(agent_id, conversation) if call.decision != HELD]
+        return [call for call in self.unsettled_tool_calls(agent_id, conversation) if call.decision != HELD]
 
-    def held_tool_calls(self, agent_id: str, conversation: ConversationScope = ALL_CONVERSATIONS
-                        ) -> list[ToolCallRecord]:
-        return [call for call in self._unsettled_calls(agent_id, conversation) if call.decision == HELD]
-
-    def _unsettled_calls(self, agent_id: str, conversation: ConversationScope) -> list[ToolCallRecord]:
-        """Calls still pending: waiting for a decision, or held until one (in call order)."""
+    def unsettled_tool_calls(self, agent_id: str, conversation: ConversationScope = ALL_CONVERSATIONS
+                             ) -> list[ToolCallRecord]:
         with self._read() as con:
             # Asked before every turn; while this process keeps the file, only it can add one.
             if self._db.memo.has_no_pending_calls(agent_id):
