@@ -164,44 +164,36 @@ def _agents_with_tools(ws: Workspace) -> list[tuple[Agent, list[ToolRecord]]]:
     return [(agent, tools[agent.id]) for agent in agents]
 
 
-def reach_agents(ws: Workspace, before: ToolRecord, after: ToolRecord) -> tuple[list[str], list[str]]:
+def reach_agents(ws: Workspace, before: ToolRecord, after: ToolRecord) -> None:
     """Give a library tool's new code to every agent whose copy is still ``before``'s code: a commit
-    in its tool repo ("Update tool NAME from the library"), undone or reviewed like any other.
-    Returns (the agents reached, the agents that kept their own copy). An agent whose copy differs
-    (edited by hand or by an evolution), keeps a schema given beside it, or would not load the new
-    code keeps its own; a new function name reaches nobody (the copies keep the name agents and
-    their rules call them by)."""
+    in its tool repo ("Update tool NAME from the library"), undone or reviewed like any other. An
+    agent whose copy differs (edited by hand or by an evolution), keeps a schema given beside it,
+    or would not load the new code keeps its own; a new function name reaches nobody (the copies
+    keep the name agents and their rules call them by)."""
     from memos.tools.manage import open_tools
     from memos.tools.shared_code import changing
 
-    if not before.source_code or not after.source_code or after.source_code == before.source_code:
-        return [], []
-    holders = [agent for agent, tools in _agents_with_tools(ws) if any(t.name == before.name for t in tools)]
-    reached: list[str] = []
-    kept: list[str] = []
-    for agent in holders:
-        if after.name != before.name:
-            kept.append(agent.name)
+    if not before.source_code or not after.source_code or after.source_code == before.source_code \
+            or after.name != before.name:
+        return
+    for agent, tools in _agents_with_tools(ws):
+        if not any(t.name == before.name for t in tools):
             continue
         with changing(ws, agent) as repo:
             path = repo.tool_file(before.name)
-            own = not path.exists() or path.read_text() != before.source_code \
-                or (repo.path / f"{before.name}{SCHEMA_SUFFIX}").exists()
-            if not own:
-                path.write_text(after.source_code)
-                agent_tools = open_tools(ws, agent)
-                try:
-                    own = agent_tools.get(before.name) is None  # the new code does not load here
-                    if own:
-                        path.write_text(before.source_code)
-                        agent_tools.load()  # back to the code it runs
-                    else:
-                        repo.commit_all(f"Update tool {before.name} from the library")
-                        agent_tools.load()  # the tool's record and schema follow the new code
-                finally:
-                    agent_tools.close()
-        (kept if own else reached).append(agent.name)
-    return reached, kept
+            if not path.exists() or path.read_text() != before.source_code \
+                    or (repo.path / f"{before.name}{SCHEMA_SUFFIX}").exists():
+                continue  # the agent's own
+            path.write_text(after.source_code)
+            agent_tools = open_tools(ws, agent)
+            try:
+                if agent_tools.get(before.name) is None:  # the new code does not load here
+                    path.write_text(before.source_code)
+                else:
+                    repo.commit_all(f"Update tool {before.name} from the library")
+                agent_tools.load()  # the tool's record and schema follow the code it runs
+            finally:
+                agent_tools.close()
 
 
 def shared_ids(library: list[ToolRecord], copies: list[ToolRecord]) -> dict[str, str]:

@@ -48,7 +48,7 @@ def _all_tools(ws: Workspace) -> list[dict[str, Any]]:
     """Built-ins first, then the library's and the agents' own tools, as Letta lists them: a copy
     still running its library tool's code is that tool (library.shared_ids), listed once."""
     records = ws.store.list_tools()
-    shared = library.shared_ids([r for r in records if r.source_type == "python"], records)
+    shared = library.shared_ids(records, records)  # (it takes the library's tools among them)
     return ([shapes.builtin_tool(spec) for spec in builtin_specs().values()]
             + [shapes.builtin_tool(spec) for spec in MULTI_AGENT_TOOLS.values()]  # attached per agent
             + [shapes.custom_tool(record) for record in records if record.id not in shared])
@@ -69,7 +69,10 @@ def count_tools(ws: WS, name: str | None = None) -> int:
 
 
 def _refuse_builtin_name(source: str) -> None:
-    name = library.function_name(source)
+    _refuse_builtin(library.function_name(source))
+
+
+def _refuse_builtin(name: str) -> None:
     if name in builtin_specs():
         raise InvalidInput(f"{name} is a built-in tool", "give your function another name")
 
@@ -115,7 +118,7 @@ def update_tool(ws: WS, tool_id: str, body: ToolUpdate) -> dict[str, Any]:
     if body.source_code is not None:
         _refuse_builtin_name(body.source_code)
     if body.json_schema is not None and body.json_schema.get("name"):
-        _refuse_builtin_name(f"def {body.json_schema['name']}(): ...")
+        _refuse_builtin(str(body.json_schema["name"]))
     return shapes.custom_tool(library.update(ws, ws.store.get_tool(tool_id), source_code=body.source_code,
                                              description=body.description, tags=body.tags,
                                              return_char_limit=body.return_char_limit,
